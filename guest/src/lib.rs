@@ -1,0 +1,32 @@
+//! The guest SDK of weft: the safe Rust API a `wasm32-wasip2` program uses to run as
+//! microthreads under a weft host.
+//!
+//! A microthread is a function of this program running in its own instance (its own
+//! linear memory), scheduled by the host. Guest code is written in a plain blocking
+//! style: [`JoinHandle::join`], [`sleep`] and [`yield_now`] suspend only the calling
+//! microthread, while the host keeps running the others. A loop that never calls the
+//! host is still preempted by the host's fuel slices.
+//!
+//! ```no_run
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! let handles: Vec<_> = (1..=4).map(|i| weft_guest::spawn(square, i)).collect();
+//! let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+//! assert_eq!(sum, 30);
+//! ```
+//!
+//! Arguments and results cross between instances serialized (serde + postcard): they
+//! are copied, never shared. Only plain functions (`fn(T) -> R`, or closures that
+//! capture nothing) can be spawned, because a microthread starts in a fresh instance
+//! that shares no memory with its parent.
+//!
+//! This crate is the only place that touches the bindings generated from `wit/`.
+
+mod bindings;
+mod thread;
+
+pub use thread::{
+    current, sleep, spawn, yield_now, Builder, Failure, JoinHandle, Microthread, SpawnError,
+};

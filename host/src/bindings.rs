@@ -1,0 +1,14 @@
+//! Host bindings generated from `wit/` (the `weft:runtime` package).
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "microthread",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: {
+        "weft:runtime/thread.join-handle": crate::microthread::JoinSlot,
+    },
+});
+
+pub(crate) use weft::runtime::thread;
+

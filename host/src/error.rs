@@ -1,0 +1,103 @@
+//! The library's typed errors, and the failure of a microthread.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What can go wrong when weft loads or runs a program (as opposed to a guest failing,
+/// which is a [`Failure`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The program file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bytes are not WebAssembly at all.
+    #[error("{what} is not a WebAssembly file (it does not start with the `\\0asm` magic number)")]
+    NotWasm {
+        /// The file or a description of the bytes.
+        what: String,
+    },
+    /// A core module was given where a component is needed.
+    #[error(
+        "{what} is a core WebAssembly module, not a component: weft runs components; \
+         build for the `wasm32-wasip2` target (or convert it with `wasm-tools component new`)"
+    )]
+    CoreModule {
+        /// The file or a description of the bytes.
+        what: String,
+    },
+    /// The component failed to validate or compile.
+    #[error("cannot compile {what}: {message}")]
+    Compile {
+        /// The file or a description of the bytes.
+        what: String,
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// The component imports something weft does not provide.
+    #[error("cannot link {what}: {message}")]
+    Link {
+        /// The file or a description of the bytes.
+        what: String,
+        /// wasmtime's explanation (names the missing import).
+        message: String,
+    },
+    /// The component exports neither `wasi:cli/run` nor `weft:runtime/entry`.
+    #[error(
+        "{what} is not a program weft can run: it exports neither `wasi:cli/run` (a command, \
+         i.e. a `fn main`) nor `weft:runtime/entry` (the weft world)"
+    )]
+    NotRunnable {
+        /// The file or a description of the bytes.
+        what: String,
+    },
+    /// The component is a library of microthreads without `main`.
+    #[error("{what} has no `main`: it does not export `wasi:cli/run`, so `run` cannot start it")]
+    NoMain {
+        /// The file or a description of the bytes.
+        what: String,
+    },
+    /// The runtime could not be set up with the given configuration.
+    #[error("invalid runtime configuration: {0}")]
+    Config(String),
+    /// The main microthread could not be started.
+    #[error("cannot start the program: {0}")]
+    Start(String),
+}
+
+/// How a microthread failed: a trap, a panic, running out of memory, or a child's
+/// failure that nobody joined. Failures are never silent: they reach the joiner, or
+/// the parent, and in the end the program's exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Id of the microthread that failed (`main` is 0).
+    pub id: u64,
+    /// Its name, if it had one.
+    pub name: Option<String>,
+    /// What happened: the panic message or trap, then the guest backtrace.
+    pub message: String,
+}
+
+impl Failure {
+    /// The first line of the message: the panic or trap, without the backtrace.
+    pub fn summary(&self) -> &str {
+        self.message.lines().next().unwrap_or("")
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "microthread {}", self.id)?;
+        if let Some(name) = &self.name {
+            write!(f, " ({name})")?;
+        }
+        write!(f, " failed: {}", self.message)
+    }
+}
+
+impl std::error::Error for Failure {}

@@ -1,0 +1,118 @@
+//! A program: a component compiled once and pre-linked against the host, from which
+//! every microthread of every run is instantiated.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmtime::component::Component;
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+use crate::bindings::MicrothreadPre;
+use crate::error::Error;
+use crate::microthread::MtState;
+use crate::runtime::{RunOptions, Runtime};
+use crate::scheduler::{ExitStatus, ProgramRun};
+
+/// A compiled, pre-linked program. Cheap to clone; run it as often as you like.
+///
+/// ```no_run
+/// # fn main() -> Result<(), weft::Error> {
+/// let runtime = weft::Runtime::new()?;
+/// let program = runtime.load("app.wasm")?;
+/// let status = program.run(&weft::RunOptions::new().arg("--verbose"))?;
+/// std::process::exit(status.code());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Program {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    name: String,
+    command: Option<CommandPre<MtState>>,
+    entry: Option<MicrothreadPre<MtState>>,
+}
+
+/// The 8-byte headers of WebAssembly binaries: magic, then version and layer.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
+
+impl Program {
+    pub(crate) fn from_file(runtime: &Runtime, path: &Path) -> Result<Program, Error> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        Program::from_bytes(runtime, &bytes, &path.display().to_string())
+    }
+
+    pub(crate) fn from_bytes(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<Program, Error> {
+        let what = what.to_string();
+        if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+            return Err(Error::NotWasm { what });
+        }
+        if bytes[4..8] == CORE_MODULE_VERSION {
+            return Err(Error::CoreModule { what });
+        }
+        let component = Component::new(runtime.engine(), bytes)
+            .map_err(|e| Error::Compile { what: what.clone(), message: format!("{e:#}") })?;
+        let pre = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| Error::Link { what: what.clone(), message: format!("{e:#}") })?;
+        let command = CommandPre::new(pre.clone()).ok();
+        let entry = MicrothreadPre::new(pre).ok();
+        if command.is_none() && entry.is_none() {
+            return Err(Error::NotRunnable { what });
+        }
+        Ok(Program { inner: Arc::new(Inner { runtime: runtime.clone(), name: what, command, entry }) })
+    }
+
+    /// The name the program was loaded under (its path, usually).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether the program uses the weft world, i.e. can spawn microthreads.
+    pub fn is_spawnable(&self) -> bool {
+        self.inner.entry.is_some()
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    pub(crate) fn command_pre(&self) -> Option<&CommandPre<MtState>> {
+        self.inner.command.as_ref()
+    }
+
+    pub(crate) fn entry_pre(&self) -> Option<&MicrothreadPre<MtState>> {
+        self.inner.entry.as_ref()
+    }
+
+    /// Run the program's `main` with `options`, blocking the calling thread until the
+    /// program has ended: `main` and its structured children are done, or a
+    /// microthread called `exit`. Must not be called from inside an async context;
+    /// use [`run_async`](Program::run_async) there.
+    pub fn run(&self, options: &RunOptions) -> Result<ExitStatus, Error> {
+        self.runtime().block_on(self.run_async(options))
+    }
+
+    /// Like [`run`](Program::run), as a future. The microthreads run on the
+    /// runtime's own workers whatever executor polls this future.
+    pub async fn run_async(&self, options: &RunOptions) -> Result<ExitStatus, Error> {
+        if self.inner.command.is_none() {
+            return Err(Error::NoMain { what: self.inner.name.clone() });
+        }
+        let run = Arc::new(ProgramRun::new(self.clone(), options.clone(), self.runtime().handle()));
+        run.run_main().await
+    }
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("name", &self.inner.name)
+            .field("spawnable", &self.is_spawnable())
+            .finish()
+    }
+}

@@ -1,0 +1,323 @@
+//! The runtime: one wasmtime `Engine` (pooling allocator, fuel), the linker that
+//! provides WASI and `weft:runtime` to guests, and the tokio scheduler that runs
+//! microthreads. Configured by [`RuntimeBuilder`].
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings;
+use crate::error::Error;
+use crate::limits::Limits;
+use crate::microthread::MtState;
+use crate::program::Program;
+
+/// The default fuel slice: how much a microthread runs before it yields to the
+/// scheduler. 100k units (roughly 100k wasm instructions, tens of microseconds)
+/// keeps a 1 ms sleeper's p99 lateness at its idle level beside a CPU hog, for a
+/// few percent of compute (see `shared/PEERS.md`, "The tuned probe").
+pub const DEFAULT_FUEL_SLICE: u64 = 100_000;
+
+/// How microthreads are preempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preemption {
+    /// Fuel metering: every `slice` units of fuel the microthread yields to the
+    /// scheduler. Deterministic.
+    Fuel {
+        /// Fuel units per slice.
+        slice: u64,
+    },
+    /// No preemption and no metering: a microthread runs until it calls the host.
+    /// One that never does starves the others on its worker.
+    Off,
+}
+
+/// Configures a [`Runtime`].
+///
+/// ```no_run
+/// # fn main() -> Result<(), weft::Error> {
+/// let runtime = weft::Runtime::builder()
+///     .workers(1)
+///     .preemption(weft::Preemption::Fuel { slice: 1_000_000 })
+///     .max_microthreads(100_000)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RuntimeBuilder {
+    preemption: Preemption,
+    workers: usize,
+    limits: Limits,
+    event_interval: Option<u32>,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            preemption: Preemption::Fuel { slice: DEFAULT_FUEL_SLICE },
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            limits: Limits::default(),
+            event_interval: None,
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// How microthreads are preempted (default: fuel, [`DEFAULT_FUEL_SLICE`]).
+    pub fn preemption(mut self, preemption: Preemption) -> Self {
+        self.preemption = preemption;
+        self
+    }
+
+    /// Worker threads that run microthreads (default: one per core).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Maximum live microthreads per program (default 10,000).
+    pub fn max_microthreads(mut self, max: u32) -> Self {
+        self.limits.max_microthreads = max;
+        self
+    }
+
+    /// Maximum linear memory per microthread, in bytes (default 256 MiB).
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.limits.max_memory = bytes;
+        self
+    }
+
+    /// Maximum size of a spawn argument, in bytes (default 16 MiB).
+    pub fn max_message_size(mut self, bytes: u32) -> Self {
+        self.limits.max_message_size = bytes;
+        self
+    }
+
+    /// All limits at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How many scheduler ticks pass between checks for timers and I/O (tokio's
+    /// `event_interval`; default tokio's). Lower is fairer to sleepers beside busy
+    /// microthreads, at some cost per switch.
+    pub fn event_interval(mut self, ticks: u32) -> Self {
+        self.event_interval = Some(ticks);
+        self
+    }
+
+    /// Create the runtime: the engine, its instance pool, and the worker threads.
+    pub fn build(self) -> Result<Runtime, Error> {
+        let limits = &self.limits;
+        if self.workers == 0 {
+            return Err(Error::Config("workers must be at least 1".into()));
+        }
+        if limits.max_microthreads == 0 {
+            return Err(Error::Config("max_microthreads must be at least 1".into()));
+        }
+        if limits.max_memory < 64 << 10 {
+            return Err(Error::Config("max_memory must be at least 64 KiB (one wasm page)".into()));
+        }
+        let fuel_slice = match self.preemption {
+            Preemption::Fuel { slice: 0 } => {
+                return Err(Error::Config("the fuel slice must be at least 1".into()));
+            }
+            Preemption::Fuel { slice } => Some(slice),
+            Preemption::Off => None,
+        };
+
+        let engine = Engine::new(&engine_config(limits, fuel_slice.is_some()))
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::Config(format!("linking WASI: {e:#}")))?;
+        bindings::thread::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s)
+            .map_err(|e| Error::Config(format!("linking weft:runtime: {e:#}")))?;
+
+        let mut tokio = tokio::runtime::Builder::new_multi_thread();
+        tokio.worker_threads(self.workers).thread_name("weft-worker").enable_all();
+        if let Some(ticks) = self.event_interval {
+            tokio.event_interval(ticks);
+        }
+        let tokio = tokio.build().map_err(|e| Error::Config(format!("starting the scheduler: {e}")))?;
+
+        Ok(Runtime {
+            inner: Arc::new(Inner { engine, linker, tokio, fuel_slice, limits: self.limits, workers: self.workers }),
+        })
+    }
+}
+
+/// The wasmtime configuration: async fibers, fuel if preempting, and a pooling
+/// allocator sized for `limits.max_microthreads` instances with copy-on-write images.
+fn engine_config(limits: &Limits, fuel: bool) -> Config {
+    // A component built by Rust for wasm32-wasip2 holds a few core instances (the
+    // program and small adapter shims) and tables, and one memory.
+    const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+    const TABLES_PER_COMPONENT: u32 = 8;
+    let instances = limits.max_microthreads.saturating_add(8);
+
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT * 4)
+        .total_memories(instances)
+        .max_memories_per_component(1)
+        .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
+        .max_tables_per_component(TABLES_PER_COMPONENT * 4)
+        .total_stacks(instances)
+        .max_memory_size(limits.max_memory as usize)
+        .linear_memory_keep_resident(256 << 10)
+        .table_keep_resident(64 << 10);
+
+    let mut config = Config::new();
+    config
+        .consume_fuel(fuel)
+        .max_wasm_stack(512 << 10)
+        .async_stack_size(1 << 20)
+        .memory_reservation(limits.max_memory)
+        .memory_guard_size(64 << 10)
+        .memory_reservation_for_growth(0)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Runs programs as microthreads. Cheap to clone (it is shared).
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<MtState>,
+    tokio: tokio::runtime::Runtime,
+    fuel_slice: Option<u64>,
+    limits: Limits,
+    workers: usize,
+}
+
+impl Runtime {
+    /// A runtime with the default configuration.
+    pub fn new() -> Result<Runtime, Error> {
+        RuntimeBuilder::default().build()
+    }
+
+    /// Configure a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Read, compile and link a program from a `.wasm` component file.
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<Program, Error> {
+        Program::from_file(self, path.as_ref())
+    }
+
+    /// Compile and link a program from the bytes of a component; `name` names it in
+    /// errors and as its `argv[0]`.
+    pub fn compile(&self, bytes: &[u8], name: &str) -> Result<Program, Error> {
+        Program::from_bytes(self, bytes, name)
+    }
+
+    /// The limits every program of this runtime runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.inner.workers
+    }
+
+    /// The fuel slice, if microthreads are preempted.
+    pub fn fuel_slice(&self) -> Option<u64> {
+        self.inner.fuel_slice
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<MtState> {
+        &self.inner.linker
+    }
+
+    pub(crate) fn handle(&self) -> tokio::runtime::Handle {
+        self.inner.tokio.handle().clone()
+    }
+
+    pub(crate) fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.inner.tokio.block_on(fut)
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.inner.workers)
+            .field("fuel_slice", &self.inner.fuel_slice)
+            .field("limits", &self.inner.limits)
+            .finish()
+    }
+}
+
+/// What one run of a program gets: its arguments and environment. Nothing of the
+/// host's environment is passed unless listed here.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub(crate) program_name: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) ctrl_c: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { program_name: "main".into(), args: Vec::new(), env: Vec::new(), ctrl_c: false }
+    }
+}
+
+impl RunOptions {
+    /// No arguments, an empty environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The guest's `argv[0]`.
+    pub fn program_name(mut self, name: impl Into<String>) -> Self {
+        self.program_name = name.into();
+        self
+    }
+
+    /// Append an argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Append arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Set an environment variable for the guest.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Let Ctrl-C interrupt the program: it is cancelled and ends with
+    /// [`ExitStatus::Interrupted`](crate::ExitStatus::Interrupted).
+    pub fn interrupt_on_ctrl_c(mut self, yes: bool) -> Self {
+        self.ctrl_c = yes;
+        self
+    }
+}

@@ -1,0 +1,255 @@
+//! The scheduler: tokio runs each microthread as a task driving its `call_async`
+//! future; a host call that blocks returns `Pending` and suspends exactly that fiber,
+//! and a fuel slice running out yields it. This module owns one run of a program:
+//! ids, the live-microthread count, spawning, the program's exit, and cancellation.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{watch, Notify};
+use wasmtime::Engine;
+use wasmtime_wasi::WasiCtx;
+
+use crate::bindings::thread::SpawnError;
+use crate::error::Failure;
+use crate::microthread::{self, Completion, Ending, Identity, Start};
+use crate::program::Program;
+use crate::runtime::RunOptions;
+
+/// How a program ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExitStatus {
+    /// `main` returned (code 0), returned an error (code 1), or some microthread
+    /// called `exit(code)`.
+    Exited(i32),
+    /// `main` failed: it trapped or panicked, or a child failure reached it.
+    Failed(Failure),
+    /// The program was interrupted (Ctrl-C) and cancelled.
+    Interrupted,
+}
+
+impl ExitStatus {
+    /// The process exit code a command-line runner should use: the guest's code;
+    /// 134 for a failure (what `wasmtime run` gives a trap); 130 for an interrupt.
+    pub fn code(&self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => *code,
+            ExitStatus::Failed(_) => 134,
+            ExitStatus::Interrupted => 130,
+        }
+    }
+
+    /// Whether the program exited with code 0.
+    pub fn success(&self) -> bool {
+        matches!(self, ExitStatus::Exited(0))
+    }
+}
+
+/// The shared state of one run of a program: every microthread of the run holds it.
+pub(crate) struct ProgramRun {
+    program: Program,
+    options: RunOptions,
+    next_id: AtomicU64,
+    live: AtomicU32,
+    all_gone: Notify,
+    exit_code: Mutex<Option<i32>>,
+    exit_requested: Notify,
+    cancel: watch::Sender<bool>,
+    handle: tokio::runtime::Handle,
+}
+
+/// Frees a live-microthread slot when the microthread's task ends, however it ends.
+struct Slot(Arc<ProgramRun>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.all_gone.notify_waiters();
+        }
+    }
+}
+
+impl ProgramRun {
+    pub(crate) fn new(program: Program, options: RunOptions, handle: tokio::runtime::Handle) -> Self {
+        ProgramRun {
+            program,
+            options,
+            next_id: AtomicU64::new(0),
+            live: AtomicU32::new(0),
+            all_gone: Notify::new(),
+            exit_code: Mutex::new(None),
+            exit_requested: Notify::new(),
+            cancel: watch::channel(false).0,
+            handle,
+        }
+    }
+
+    pub(crate) fn program(&self) -> &Program {
+        &self.program
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        self.program.runtime().engine()
+    }
+
+    /// Live microthreads of this run.
+    pub(crate) fn live(&self) -> u32 {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn fuel_slice(&self) -> Option<u64> {
+        self.program.runtime().fuel_slice()
+    }
+
+    /// A fresh WASI context for one microthread: the run's arguments and environment,
+    /// the host's stdio, nothing else.
+    pub(crate) fn wasi_ctx(&self) -> WasiCtx {
+        let mut b = WasiCtx::builder();
+        b.inherit_stdio();
+        b.arg(&self.options.program_name);
+        b.args(&self.options.args);
+        b.envs(&self.options.env);
+        b.build()
+    }
+
+    fn reserve_slot(self: &Arc<Self>) -> Option<Slot> {
+        let max = self.program.runtime().limits().max_microthreads;
+        let mut live = self.live.load(Ordering::Relaxed);
+        loop {
+            if live >= max {
+                return None;
+            }
+            match self.live.compare_exchange_weak(live, live + 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some(Slot(self.clone())),
+                Err(now) => live = now,
+            }
+        }
+    }
+
+    /// Start a microthread at `function` (through `trampoline`) with `argument`.
+    pub(crate) fn spawn(
+        self: &Arc<Self>,
+        trampoline: u32,
+        function: u32,
+        argument: Vec<u8>,
+        name: Option<String>,
+    ) -> Result<Arc<Completion>, SpawnError> {
+        let limits = self.program.runtime().limits();
+        if self.program.entry_pre().is_none() {
+            return Err(SpawnError::NotSpawnable);
+        }
+        if argument.len() > limits.max_message_size as usize {
+            return Err(SpawnError::ArgumentTooLarge(limits.max_message_size));
+        }
+        let slot = self.reserve_slot().ok_or(SpawnError::LimitReached(limits.max_microthreads))?;
+        let me = Identity { id: self.next_id.fetch_add(1, Ordering::Relaxed), name };
+        let completion = Arc::new(Completion::new(me.id, me.name.clone()));
+        let done = completion.clone();
+        let run = self.clone();
+        self.handle.spawn(async move {
+            let _slot = slot;
+            let start = Start::Entry { trampoline, function, argument };
+            let outcome = match run.cancellable(microthread::run(run.clone(), me.clone(), start)).await {
+                Some(Ending::Returned(bytes)) => Ok(bytes),
+                Some(Ending::Failed(f)) => Err(f),
+                Some(Ending::Exit(code)) => {
+                    run.request_exit(code);
+                    Err(failure(&me, format!("it exited the program with code {code}")))
+                }
+                Some(Ending::MainErr) => Err(failure(&me, "it returned an error".into())),
+                None => Err(failure(&me, "cancelled".into())),
+            };
+            done.complete(outcome);
+        });
+        Ok(completion)
+    }
+
+    /// Run `fut` unless the run is cancelled first (then `None`; `fut` is dropped,
+    /// which unwinds the microthread's fiber).
+    async fn cancellable<F: Future>(&self, fut: F) -> Option<F::Output> {
+        let mut cancel = self.cancel.subscribe();
+        tokio::select! {
+            out = fut => Some(out),
+            _ = cancel.wait_for(|c| *c) => None,
+        }
+    }
+
+    /// Some microthread called `exit(code)`: the first code wins, and the program ends.
+    fn request_exit(&self, code: i32) {
+        self.exit_code.lock().unwrap().get_or_insert(code);
+        self.exit_requested.notify_waiters();
+    }
+
+    async fn exit_requested(&self) -> i32 {
+        loop {
+            let notified = self.exit_requested.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(code) = *self.exit_code.lock().unwrap() {
+                return code;
+            }
+            notified.await;
+        }
+    }
+
+    async fn all_gone(&self) {
+        loop {
+            let notified = self.all_gone.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.live.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Run the program's `main` to its end (after its structured children), or until
+    /// a microthread exits the program or Ctrl-C interrupts it; then cancel whatever
+    /// still runs and wait for it to be gone.
+    pub(crate) async fn run_main(self: Arc<Self>) -> Result<ExitStatus, crate::Error> {
+        let slot = self
+            .reserve_slot()
+            .ok_or_else(|| crate::Error::Start("the microthread limit is 0".into()))?;
+        let me = Identity { id: self.next_id.fetch_add(1, Ordering::Relaxed), name: Some("main".into()) };
+        let run = self.clone();
+        let main = self.handle.spawn(async move {
+            let _slot = slot;
+            run.cancellable(microthread::run(run.clone(), me, Start::Main)).await
+        });
+        let ctrl_c = async {
+            if self.options.ctrl_c {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        let status = tokio::select! {
+            ending = main => match ending {
+                Ok(Some(Ending::Returned(_))) => ExitStatus::Exited(0),
+                Ok(Some(Ending::MainErr)) => ExitStatus::Exited(1),
+                Ok(Some(Ending::Exit(code))) => ExitStatus::Exited(code),
+                Ok(Some(Ending::Failed(f))) => ExitStatus::Failed(f),
+                // Cancelled: a child's exit won the race; its code is set.
+                Ok(None) => ExitStatus::Exited(self.exit_requested().await),
+                Err(e) => ExitStatus::Failed(Failure {
+                    id: 0,
+                    name: Some("main".into()),
+                    message: format!("the host task running it ended abnormally: {e}"),
+                }),
+            },
+            code = self.exit_requested() => ExitStatus::Exited(code),
+            _ = ctrl_c => ExitStatus::Interrupted,
+        };
+        self.cancel.send_replace(true);
+        self.all_gone().await;
+        Ok(status)
+    }
+}
+
+fn failure(me: &Identity, message: String) -> Failure {
+    Failure { id: me.id, name: me.name.clone(), message }
+}
