@@ -28,5 +28,18 @@ mod bindings;
 mod thread;
 
 pub use thread::{
-    current, sleep, spawn, yield_now, Builder, Failure, JoinHandle, Microthread, SpawnError,
+    current, exit, sleep, spawn, yield_now, Builder, Failure, JoinHandle, Microthread, SpawnError,
 };
+
+/// Not part of the API: raw access for weft's own tests of bad input.
+#[doc(hidden)]
+pub mod __private {
+    /// Spawn with raw table indices, bypassing the type-safe [`spawn`](crate::spawn).
+    pub fn spawn_raw(
+        trampoline: u32,
+        function: u32,
+        argument: Vec<u8>,
+    ) -> Result<crate::JoinHandle<Vec<u8>>, crate::SpawnError> {
+        crate::thread::spawn_raw(trampoline, function, argument, None)
+    }
+}

@@ -164,18 +164,26 @@ impl Builder {
         T: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        install_panic_hook();
         let argument = postcard::to_allocvec(&arg).map_err(|e| SpawnError::Serialize(e.to_string()))?;
         let trampoline = trampoline::<T, R> as Trampoline as usize as u32;
-        let function = f as usize as u32;
-        match wit::spawn(trampoline, function, &argument, self.name.as_deref()) {
-            Ok(handle) => Ok(JoinHandle { handle, _result: PhantomData }),
-            Err(wit::SpawnError::LimitReached(max)) => Err(SpawnError::LimitReached { max }),
-            Err(wit::SpawnError::ArgumentTooLarge(max_bytes)) => {
-                Err(SpawnError::ArgumentTooLarge { max_bytes })
-            }
-            Err(wit::SpawnError::NotSpawnable) => Err(SpawnError::NotSpawnable),
+        spawn_raw(trampoline, f as usize as u32, argument, self.name.as_deref())
+    }
+}
+
+pub(crate) fn spawn_raw<R>(
+    trampoline: u32,
+    function: u32,
+    argument: Vec<u8>,
+    name: Option<&str>,
+) -> Result<JoinHandle<R>, SpawnError> {
+    install_panic_hook();
+    match wit::spawn(trampoline, function, &argument, name) {
+        Ok(handle) => Ok(JoinHandle { handle, _result: PhantomData }),
+        Err(wit::SpawnError::LimitReached(max)) => Err(SpawnError::LimitReached { max }),
+        Err(wit::SpawnError::ArgumentTooLarge(max_bytes)) => {
+            Err(SpawnError::ArgumentTooLarge { max_bytes })
         }
+        Err(wit::SpawnError::NotSpawnable) => Err(SpawnError::NotSpawnable),
     }
 }
 
@@ -199,6 +207,16 @@ pub fn yield_now() {
 /// Suspend the calling microthread (only it) for at least `duration`.
 pub fn sleep(duration: Duration) {
     wit::sleep(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+}
+
+/// End the whole program with exit `code`, from any microthread; the other
+/// microthreads are cancelled.
+///
+/// `std::process::exit` works too, but WASI 0.2 carries only success or failure
+/// through it: any non-zero code becomes 1.
+pub fn exit(code: u8) -> ! {
+    wit::exit(code);
+    unreachable!("the host ends the program at exit")
 }
 
 /// The calling microthread's identity.

@@ -36,5 +36,5 @@ mod scheduler;
 pub use error::{Error, Failure};
 pub use limits::Limits;
 pub use program::Program;
-pub use runtime::{Preemption, RunOptions, Runtime, RuntimeBuilder, DEFAULT_FUEL_SLICE};
+pub use runtime::{OutputBuffer, Preemption, RunOptions, Runtime, RuntimeBuilder, DEFAULT_FUEL_SLICE};
 pub use scheduler::ExitStatus;

@@ -169,6 +169,10 @@ impl wit::Host for MtState {
         Ok(self.me.name.clone())
     }
 
+    async fn exit(&mut self, code: u8) -> wasmtime::Result<()> {
+        Err(I32Exit(i32::from(code)).into())
+    }
+
     async fn set_panic_message(&mut self, message: String) -> wasmtime::Result<()> {
         self.panic_message = Some(message);
         Ok(())
@@ -311,17 +315,25 @@ async fn prejoin(me: &Identity, children: Vec<Arc<Completion>>, ending: Ending) 
 
 /// Describe a trap: the panic message if the guest left one, the trap, the backtrace.
 fn failure_from_error(me: &Identity, error: &wasmtime::Error, panic: Option<String>) -> Failure {
-    let trap = error
-        .downcast_ref::<wasmtime::Trap>()
-        .map(|t| format!("wasm trap: {t}"))
-        .unwrap_or_else(|| error.root_cause().to_string());
+    let trap = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(t) => t.to_string(),
+        None => format!("{error:#}"),
+    };
     let mut message = match panic {
         Some(p) => format!("{} ({trap})", p.replace('\n', " ")),
         None => trap,
     };
     if let Some(bt) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
-        message.push_str("\nwasm backtrace:\n");
-        message.push_str(bt.to_string().trim_end());
+        // wasmtime's rendering, without its heading and its closing note.
+        let frames = bt.to_string();
+        let frames: Vec<&str> = frames
+            .lines()
+            .filter(|l| l.starts_with(' ') && !l.trim().is_empty())
+            .collect();
+        if !frames.is_empty() {
+            message.push_str("\nwasm backtrace:\n");
+            message.push_str(&frames.join("\n"));
+        }
     }
     Failure { id: me.id, name: me.name.clone(), message }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
 use crate::bindings;
 use crate::error::Error;
@@ -272,11 +273,70 @@ pub struct RunOptions {
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) ctrl_c: bool,
+    pub(crate) stdin: Option<MemoryInputPipe>,
+    pub(crate) stdout: Option<OutputBuffer>,
+    pub(crate) stderr: Option<OutputBuffer>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { program_name: "main".into(), args: Vec::new(), env: Vec::new(), ctrl_c: false }
+        RunOptions {
+            program_name: "main".into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            ctrl_c: false,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
+    }
+}
+
+/// Collects what a program writes to its stdout or stderr, for the embedder to
+/// read; shared by all the program's microthreads. Cheap to clone.
+///
+/// ```no_run
+/// # fn main() -> Result<(), weft::Error> {
+/// let out = weft::OutputBuffer::new();
+/// let program = weft::Runtime::new()?.load("hello.wasm")?;
+/// program.run(&weft::RunOptions::new().stdout(out.clone()))?;
+/// print!("{}", out.to_string_lossy());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct OutputBuffer(pub(crate) MemoryOutputPipe);
+
+impl OutputBuffer {
+    /// A buffer that holds up to 64 MiB; a guest writing past that gets a write error.
+    pub fn new() -> Self {
+        Self::with_capacity(64 << 20)
+    }
+
+    /// A buffer that holds up to `bytes`.
+    pub fn with_capacity(bytes: usize) -> Self {
+        OutputBuffer(MemoryOutputPipe::new(bytes))
+    }
+
+    /// Everything written so far.
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.contents().to_vec()
+    }
+
+    /// Everything written so far, as text.
+    pub fn to_string_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.0.contents()).into_owned()
+    }
+}
+
+impl Default for OutputBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for OutputBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputBuffer").field("len", &self.0.contents().len()).finish()
     }
 }
 
@@ -311,6 +371,24 @@ impl RunOptions {
     /// Set an environment variable for the guest.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Give the program these bytes as its stdin (default: the host's stdin).
+    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(MemoryInputPipe::new(bytes.into()));
+        self
+    }
+
+    /// Collect the program's stdout in `buffer` (default: the host's stdout).
+    pub fn stdout(mut self, buffer: OutputBuffer) -> Self {
+        self.stdout = Some(buffer);
+        self
+    }
+
+    /// Collect the program's stderr in `buffer` (default: the host's stderr).
+    pub fn stderr(mut self, buffer: OutputBuffer) -> Self {
+        self.stderr = Some(buffer);
         self
     }
 

@@ -107,7 +107,19 @@ impl ProgramRun {
     /// the host's stdio, nothing else.
     pub(crate) fn wasi_ctx(&self) -> WasiCtx {
         let mut b = WasiCtx::builder();
-        b.inherit_stdio();
+        let o = &self.options;
+        match &o.stdin {
+            Some(pipe) => b.stdin(pipe.clone()),
+            None => b.inherit_stdin(),
+        };
+        match &o.stdout {
+            Some(buffer) => b.stdout(buffer.0.clone()),
+            None => b.inherit_stdout(),
+        };
+        match &o.stderr {
+            Some(buffer) => b.stderr(buffer.0.clone()),
+            None => b.inherit_stderr(),
+        };
         b.arg(&self.options.program_name);
         b.args(&self.options.args);
         b.envs(&self.options.env);
