@@ -12,7 +12,14 @@ const PACKAGES: &[&str] = &["weft-examples", "plain-hello", "weft-test-guests"];
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.parent().unwrap().to_path_buf();
-    for dir in ["examples", "guest", "wit", "tests/guests", ".cargo", "Cargo.lock"] {
+    for dir in [
+        "examples",
+        "guest",
+        "wit",
+        "tests/guests",
+        ".cargo",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
@@ -25,7 +32,13 @@ fn main() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for p in PACKAGES {
         cmd.args(["-p", p]);
@@ -43,7 +56,9 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("cannot run cargo to build the guest programs");
+    let status = cmd
+        .status()
+        .expect("cannot run cargo to build the guest programs");
     if !status.success() {
         if !target_installed() {
             panic!(

@@ -28,7 +28,7 @@ mod bindings;
 mod thread;
 
 pub use thread::{
-    current, exit, sleep, spawn, yield_now, Builder, Failure, JoinHandle, Microthread, SpawnError,
+    Builder, Failure, JoinHandle, Microthread, SpawnError, current, exit, sleep, spawn, yield_now,
 };
 
 /// Not part of the API: raw access for weft's own tests of bad input.

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Once;
 use std::time::Duration;
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::bindings::thread as wit;
 
@@ -58,13 +58,24 @@ impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SpawnError::LimitReached { max } => {
-                write!(f, "cannot spawn: the program already has its maximum of {max} live microthreads")
+                write!(
+                    f,
+                    "cannot spawn: the program already has its maximum of {max} live microthreads"
+                )
             }
             SpawnError::ArgumentTooLarge { max_bytes } => {
-                write!(f, "cannot spawn: the argument is over the message size limit of {max_bytes} bytes")
+                write!(
+                    f,
+                    "cannot spawn: the argument is over the message size limit of {max_bytes} bytes"
+                )
             }
-            SpawnError::Serialize(e) => write!(f, "cannot spawn: the argument does not serialize: {e}"),
-            SpawnError::NotSpawnable => write!(f, "cannot spawn: the host cannot start microthreads of this program"),
+            SpawnError::Serialize(e) => {
+                write!(f, "cannot spawn: the argument does not serialize: {e}")
+            }
+            SpawnError::NotSpawnable => write!(
+                f,
+                "cannot spawn: the host cannot start microthreads of this program"
+            ),
         }
     }
 }
@@ -85,7 +96,11 @@ pub struct Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.name {
-            Some(name) => write!(f, "microthread {} ({name}) failed: {}", self.id, self.message),
+            Some(name) => write!(
+                f,
+                "microthread {} ({name}) failed: {}",
+                self.id, self.message
+            ),
             None => write!(f, "microthread {} failed: {}", self.id, self.message),
         }
     }
@@ -95,7 +110,11 @@ impl std::error::Error for Failure {}
 
 impl From<wit::Failure> for Failure {
     fn from(f: wit::Failure) -> Self {
-        Failure { id: f.id, name: f.name, message: f.message }
+        Failure {
+            id: f.id,
+            name: f.name,
+            message: f.message,
+        }
     }
 }
 
@@ -128,7 +147,9 @@ impl<R: DeserializeOwned> JoinHandle<R> {
 
 impl<R> fmt::Debug for JoinHandle<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("id", &self.handle.id()).finish()
+        f.debug_struct("JoinHandle")
+            .field("id", &self.handle.id())
+            .finish()
     }
 }
 
@@ -164,9 +185,15 @@ impl Builder {
         T: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let argument = postcard::to_allocvec(&arg).map_err(|e| SpawnError::Serialize(e.to_string()))?;
+        let argument =
+            postcard::to_allocvec(&arg).map_err(|e| SpawnError::Serialize(e.to_string()))?;
         let trampoline = trampoline::<T, R> as Trampoline as usize as u32;
-        spawn_raw(trampoline, f as usize as u32, argument, self.name.as_deref())
+        spawn_raw(
+            trampoline,
+            f as usize as u32,
+            argument,
+            self.name.as_deref(),
+        )
     }
 }
 
@@ -178,7 +205,10 @@ pub(crate) fn spawn_raw<R>(
 ) -> Result<JoinHandle<R>, SpawnError> {
     install_panic_hook();
     match wit::spawn(trampoline, function, &argument, name) {
-        Ok(handle) => Ok(JoinHandle { handle, _result: PhantomData }),
+        Ok(handle) => Ok(JoinHandle {
+            handle,
+            _result: PhantomData,
+        }),
         Err(wit::SpawnError::LimitReached(max)) => Err(SpawnError::LimitReached { max }),
         Err(wit::SpawnError::ArgumentTooLarge(max_bytes)) => {
             Err(SpawnError::ArgumentTooLarge { max_bytes })
@@ -196,7 +226,9 @@ where
     T: Serialize + DeserializeOwned,
     R: Serialize + DeserializeOwned,
 {
-    Builder::new().spawn(f, arg).unwrap_or_else(|e| panic!("{e}"))
+    Builder::new()
+        .spawn(f, arg)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Let the other microthreads run; return when the scheduler comes back to this one.
@@ -230,5 +262,8 @@ pub struct Microthread {
 
 /// The calling microthread.
 pub fn current() -> Microthread {
-    Microthread { id: wit::current_id(), name: wit::current_name() }
+    Microthread {
+        id: wit::current_id(),
+        name: wit::current_name(),
+    }
 }

@@ -10,5 +10,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub(crate) use weft::runtime::thread;
-
+pub(crate) use self::weft::runtime::thread;

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use weft::{ExitStatus, Preemption, RunOptions, Runtime};
@@ -71,15 +71,22 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a size (e.g. 64MiB)"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 64MiB)"))?;
     let shift = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use KiB, MiB or GiB)")),
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (use KiB, MiB or GiB)"
+            ));
+        }
     };
-    n.checked_mul(1 << shift).ok_or_else(|| format!("`{s}` is too large"))
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 impl Cli {
@@ -96,7 +103,9 @@ fn run(args: RunArgs) -> Result<i32> {
     builder = builder.preemption(if args.no_preempt {
         Preemption::Off
     } else {
-        Preemption::Fuel { slice: args.fuel_slice }
+        Preemption::Fuel {
+            slice: args.fuel_slice,
+        }
     });
     if let Some(workers) = args.workers {
         builder = builder.workers(workers);
@@ -121,7 +130,9 @@ fn run(args: RunArgs) -> Result<i32> {
             Some(_) => bail!("--env `{spec}`: the variable name is empty"),
             None => match std::env::var(spec) {
                 Ok(v) => options.env(spec, v),
-                Err(_) => bail!("--env `{spec}`: the host has no variable `{spec}` to pass (or it is not UTF-8)"),
+                Err(_) => bail!(
+                    "--env `{spec}`: the host has no variable `{spec}` to pass (or it is not UTF-8)"
+                ),
             },
         };
     }

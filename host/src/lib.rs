@@ -36,5 +36,7 @@ mod scheduler;
 pub use error::{Error, Failure};
 pub use limits::Limits;
 pub use program::Program;
-pub use runtime::{OutputBuffer, Preemption, RunOptions, Runtime, RuntimeBuilder, DEFAULT_FUEL_SLICE};
+pub use runtime::{
+    DEFAULT_FUEL_SLICE, OutputBuffer, Preemption, RunOptions, Runtime, RuntimeBuilder,
+};
 pub use scheduler::ExitStatus;

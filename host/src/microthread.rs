@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::Store;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::thread::{self as wit, SpawnError};
@@ -36,7 +36,12 @@ struct CompletionState {
 
 impl Completion {
     pub(crate) fn new(id: u64, name: Option<String>) -> Self {
-        Completion { id, name, state: Mutex::default(), done: Notify::new() }
+        Completion {
+            id,
+            name,
+            state: Mutex::default(),
+            done: Notify::new(),
+        }
     }
 
     pub(crate) fn complete(&self, outcome: Outcome) {
@@ -70,7 +75,9 @@ impl Completion {
             return Err(self.failure("its result was already taken by an earlier join".into()));
         }
         s.taken = true;
-        s.outcome.take().expect("finished microthread has an outcome")
+        s.outcome
+            .take()
+            .expect("finished microthread has an outcome")
     }
 
     /// After the microthread finished: its failure, if nobody joined it.
@@ -89,7 +96,11 @@ impl Completion {
     }
 
     fn failure(&self, message: String) -> Failure {
-        Failure { id: self.id, name: self.name.clone(), message }
+        Failure {
+            id: self.id,
+            name: self.name.clone(),
+            message,
+        }
     }
 }
 
@@ -121,7 +132,10 @@ pub(crate) struct MtState {
 
 impl WasiView for MtState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -219,7 +233,11 @@ pub(crate) enum Start {
     /// `wasi:cli/run`: the program's `main`.
     Main,
     /// `weft:runtime/entry.run`: a spawned function.
-    Entry { trampoline: u32, function: u32, argument: Vec<u8> },
+    Entry {
+        trampoline: u32,
+        function: u32,
+        argument: Vec<u8>,
+    },
 }
 
 /// Run one microthread to its end, then wait for its children (prejoin). Returns how
@@ -256,7 +274,9 @@ fn new_store(run: &Arc<ProgramRun>, me: Identity) -> Store<MtState> {
     if let Some(slice) = run.fuel_slice() {
         // Fuel is only a clock here: the budget is unlimited, and every `slice` units
         // the fiber yields to the scheduler.
-        store.set_fuel(u64::MAX).expect("fuel is enabled when a slice is set");
+        store
+            .set_fuel(u64::MAX)
+            .expect("fuel is enabled when a slice is set");
         store
             .fuel_async_yield_interval(Some(slice))
             .expect("fuel is enabled when a slice is set");
@@ -271,16 +291,29 @@ async fn call(
 ) -> wasmtime::Result<Ending> {
     match start {
         Start::Main => {
-            let pre = run.program().command_pre().expect("checked before starting main");
-            let command = pre.instantiate_async(&mut *store).await.map_err(|e| instantiate_error(run, e))?;
+            let pre = run
+                .program()
+                .command_pre()
+                .expect("checked before starting main");
+            let command = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(|e| instantiate_error(run, e))?;
             Ok(match command.wasi_cli_run().call_run(&mut *store).await? {
                 Ok(()) => Ending::Returned(Vec::new()),
                 Err(()) => Ending::MainErr,
             })
         }
-        Start::Entry { trampoline, function, argument } => {
+        Start::Entry {
+            trampoline,
+            function,
+            argument,
+        } => {
             let pre = run.program().entry_pre().expect("checked at spawn");
-            let instance = pre.instantiate_async(&mut *store).await.map_err(|e| instantiate_error(run, e))?;
+            let instance = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(|e| instantiate_error(run, e))?;
             let result = instance
                 .weft_runtime_entry()
                 .call_run(&mut *store, trampoline, function, &argument)
@@ -302,7 +335,9 @@ async fn prejoin(me: &Identity, children: Vec<Arc<Completion>>, ending: Ending) 
     let mut ending = ending;
     for child in children {
         child.finished().await;
-        if let (Ending::Returned(_) | Ending::MainErr, Some(f)) = (&ending, child.unjoined_failure()) {
+        if let (Ending::Returned(_) | Ending::MainErr, Some(f)) =
+            (&ending, child.unjoined_failure())
+        {
             ending = Ending::Failed(Failure {
                 id: me.id,
                 name: me.name.clone(),
@@ -335,5 +370,9 @@ fn failure_from_error(me: &Identity, error: &wasmtime::Error, panic: Option<Stri
             message.push_str(&frames.join("\n"));
         }
     }
-    Failure { id: me.id, name: me.name.clone(), message }
+    Failure {
+        id: me.id,
+        name: me.name.clone(),
+        message,
+    }
 }

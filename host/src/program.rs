@@ -41,11 +41,18 @@ const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 
 impl Program {
     pub(crate) fn from_file(runtime: &Runtime, path: &Path) -> Result<Program, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Program::from_bytes(runtime, &bytes, &path.display().to_string())
     }
 
-    pub(crate) fn from_bytes(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<Program, Error> {
+    pub(crate) fn from_bytes(
+        runtime: &Runtime,
+        bytes: &[u8],
+        what: &str,
+    ) -> Result<Program, Error> {
         let what = what.to_string();
         if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
             return Err(Error::NotWasm { what });
@@ -53,18 +60,30 @@ impl Program {
         if bytes[4..8] == CORE_MODULE_VERSION {
             return Err(Error::CoreModule { what });
         }
-        let component = Component::new(runtime.engine(), bytes)
-            .map_err(|e| Error::Compile { what: what.clone(), message: format!("{e:#}") })?;
+        let component = Component::new(runtime.engine(), bytes).map_err(|e| Error::Compile {
+            what: what.clone(),
+            message: format!("{e:#}"),
+        })?;
         let pre = runtime
             .linker()
             .instantiate_pre(&component)
-            .map_err(|e| Error::Link { what: what.clone(), message: format!("{e:#}") })?;
+            .map_err(|e| Error::Link {
+                what: what.clone(),
+                message: format!("{e:#}"),
+            })?;
         let command = CommandPre::new(pre.clone()).ok();
         let entry = MicrothreadPre::new(pre).ok();
         if command.is_none() && entry.is_none() {
             return Err(Error::NotRunnable { what });
         }
-        Ok(Program { inner: Arc::new(Inner { runtime: runtime.clone(), name: what, command, entry }) })
+        Ok(Program {
+            inner: Arc::new(Inner {
+                runtime: runtime.clone(),
+                name: what,
+                command,
+                entry,
+            }),
+        })
     }
 
     /// The name the program was loaded under (its path, usually).
@@ -101,9 +120,15 @@ impl Program {
     /// runtime's own workers whatever executor polls this future.
     pub async fn run_async(&self, options: &RunOptions) -> Result<ExitStatus, Error> {
         if self.inner.command.is_none() {
-            return Err(Error::NoMain { what: self.inner.name.clone() });
+            return Err(Error::NoMain {
+                what: self.inner.name.clone(),
+            });
         }
-        let run = Arc::new(ProgramRun::new(self.clone(), options.clone(), self.runtime().handle()));
+        let run = Arc::new(ProgramRun::new(
+            self.clone(),
+            options.clone(),
+            self.runtime().handle(),
+        ));
         run.run_main().await
     }
 }

@@ -58,7 +58,9 @@ pub struct RuntimeBuilder {
 impl Default for RuntimeBuilder {
     fn default() -> Self {
         RuntimeBuilder {
-            preemption: Preemption::Fuel { slice: DEFAULT_FUEL_SLICE },
+            preemption: Preemption::Fuel {
+                slice: DEFAULT_FUEL_SLICE,
+            },
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),
             event_interval: None,
@@ -121,7 +123,9 @@ impl RuntimeBuilder {
             return Err(Error::Config("max_microthreads must be at least 1".into()));
         }
         if limits.max_memory < 64 << 10 {
-            return Err(Error::Config("max_memory must be at least 64 KiB (one wasm page)".into()));
+            return Err(Error::Config(
+                "max_memory must be at least 64 KiB (one wasm page)".into(),
+            ));
         }
         let fuel_slice = match self.preemption {
             Preemption::Fuel { slice: 0 } => {
@@ -140,14 +144,26 @@ impl RuntimeBuilder {
             .map_err(|e| Error::Config(format!("linking weft:runtime: {e:#}")))?;
 
         let mut tokio = tokio::runtime::Builder::new_multi_thread();
-        tokio.worker_threads(self.workers).thread_name("weft-worker").enable_all();
+        tokio
+            .worker_threads(self.workers)
+            .thread_name("weft-worker")
+            .enable_all();
         if let Some(ticks) = self.event_interval {
             tokio.event_interval(ticks);
         }
-        let tokio = tokio.build().map_err(|e| Error::Config(format!("starting the scheduler: {e}")))?;
+        let tokio = tokio
+            .build()
+            .map_err(|e| Error::Config(format!("starting the scheduler: {e}")))?;
 
         Ok(Runtime {
-            inner: Arc::new(Inner { engine, linker, tokio, fuel_slice, limits: self.limits, workers: self.workers }),
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                tokio,
+                fuel_slice,
+                limits: self.limits,
+                workers: self.workers,
+            }),
         })
     }
 }
@@ -336,7 +352,9 @@ impl Default for OutputBuffer {
 
 impl std::fmt::Debug for OutputBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutputBuffer").field("len", &self.0.contents().len()).finish()
+        f.debug_struct("OutputBuffer")
+            .field("len", &self.0.contents().len())
+            .finish()
     }
 }
 

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{Notify, watch};
 use wasmtime::Engine;
 use wasmtime_wasi::WasiCtx;
 
@@ -72,7 +72,11 @@ impl Drop for Slot {
 }
 
 impl ProgramRun {
-    pub(crate) fn new(program: Program, options: RunOptions, handle: tokio::runtime::Handle) -> Self {
+    pub(crate) fn new(
+        program: Program,
+        options: RunOptions,
+        handle: tokio::runtime::Handle,
+    ) -> Self {
         ProgramRun {
             program,
             options,
@@ -133,7 +137,12 @@ impl ProgramRun {
             if live >= max {
                 return None;
             }
-            match self.live.compare_exchange_weak(live, live + 1, Ordering::AcqRel, Ordering::Relaxed) {
+            match self.live.compare_exchange_weak(
+                live,
+                live + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return Some(Slot(self.clone())),
                 Err(now) => live = now,
             }
@@ -155,20 +164,35 @@ impl ProgramRun {
         if argument.len() > limits.max_message_size as usize {
             return Err(SpawnError::ArgumentTooLarge(limits.max_message_size));
         }
-        let slot = self.reserve_slot().ok_or(SpawnError::LimitReached(limits.max_microthreads))?;
-        let me = Identity { id: self.next_id.fetch_add(1, Ordering::Relaxed), name };
+        let slot = self
+            .reserve_slot()
+            .ok_or(SpawnError::LimitReached(limits.max_microthreads))?;
+        let me = Identity {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            name,
+        };
         let completion = Arc::new(Completion::new(me.id, me.name.clone()));
         let done = completion.clone();
         let run = self.clone();
         self.handle.spawn(async move {
             let _slot = slot;
-            let start = Start::Entry { trampoline, function, argument };
-            let outcome = match run.cancellable(microthread::run(run.clone(), me.clone(), start)).await {
+            let start = Start::Entry {
+                trampoline,
+                function,
+                argument,
+            };
+            let outcome = match run
+                .cancellable(microthread::run(run.clone(), me.clone(), start))
+                .await
+            {
                 Some(Ending::Returned(bytes)) => Ok(bytes),
                 Some(Ending::Failed(f)) => Err(f),
                 Some(Ending::Exit(code)) => {
                     run.request_exit(code);
-                    Err(failure(&me, format!("it exited the program with code {code}")))
+                    Err(failure(
+                        &me,
+                        format!("it exited the program with code {code}"),
+                    ))
                 }
                 Some(Ending::MainErr) => Err(failure(&me, "it returned an error".into())),
                 None => Err(failure(&me, "cancelled".into())),
@@ -225,17 +249,19 @@ impl ProgramRun {
         let slot = self
             .reserve_slot()
             .ok_or_else(|| crate::Error::Start("the microthread limit is 0".into()))?;
-        let me = Identity { id: self.next_id.fetch_add(1, Ordering::Relaxed), name: Some("main".into()) };
+        let me = Identity {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            name: Some("main".into()),
+        };
         let run = self.clone();
         let main = self.handle.spawn(async move {
             let _slot = slot;
-            run.cancellable(microthread::run(run.clone(), me, Start::Main)).await
+            run.cancellable(microthread::run(run.clone(), me, Start::Main))
+                .await
         });
         let ctrl_c = async {
-            if self.options.ctrl_c {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    return;
-                }
+            if self.options.ctrl_c && tokio::signal::ctrl_c().await.is_ok() {
+                return;
             }
             std::future::pending::<()>().await
         };
@@ -263,5 +289,9 @@ impl ProgramRun {
 }
 
 fn failure(me: &Identity, message: String) -> Failure {
-    Failure { id: me.id, name: me.name.clone(), message }
+    Failure {
+        id: me.id,
+        name: me.name.clone(),
+        message,
+    }
 }

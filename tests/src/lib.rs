@@ -15,6 +15,11 @@ pub fn guest_dir() -> PathBuf {
 /// If no such guest was built.
 pub fn guest(name: &str) -> PathBuf {
     let path = guest_dir().join(format!("{name}.wasm"));
-    assert!(path.exists(), "no guest program {} (looked for {})", name, path.display());
+    assert!(
+        path.exists(),
+        "no guest program {} (looked for {})",
+        name,
+        path.display()
+    );
     path
 }

@@ -19,7 +19,11 @@ fn run_on(runtime: &Runtime, name: &str, args: &[&str]) -> Ran {
         .stdout(out.clone())
         .stderr(err.clone());
     let status = program.run(&options).expect("run");
-    Ran { status, stdout: out.to_string_lossy(), stderr: err.to_string_lossy() }
+    Ran {
+        status,
+        stdout: out.to_string_lossy(),
+        stderr: err.to_string_lossy(),
+    }
 }
 
 fn run(name: &str, args: &[&str]) -> Ran {
@@ -56,7 +60,10 @@ fn plain_wasip2_command_runs_as_one_microthread() {
     let program = rt.load(guest("plain-hello")).unwrap();
     assert!(!program.is_spawnable());
     let out = OutputBuffer::new();
-    let options = RunOptions::new().args(["a", "b c"]).env("GREETING", "hi").stdout(out.clone());
+    let options = RunOptions::new()
+        .args(["a", "b c"])
+        .env("GREETING", "hi")
+        .stdout(out.clone());
     assert_eq!(program.run(&options).unwrap(), ExitStatus::Exited(0));
     let text = out.to_string_lossy();
     assert!(text.contains("hello from a plain wasip2 command"), "{text}");
@@ -66,15 +73,28 @@ fn plain_wasip2_command_runs_as_one_microthread() {
 
 #[test]
 fn spawn_many_spawns_and_joins_10000() {
-    let rt = Runtime::builder().workers(2).max_microthreads(20_000).build().unwrap();
+    let rt = Runtime::builder()
+        .workers(2)
+        .max_microthreads(20_000)
+        .build()
+        .unwrap();
     let r = run_on(&rt, "spawn-many", &["10000"]);
     assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
-    assert!(r.stdout.contains("spawned and joined 10000 microthreads, sum 99990000"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("spawned and joined 10000 microthreads, sum 99990000"),
+        "{}",
+        r.stdout
+    );
 }
 
 /// Which of the sleeper and the hog printed "done" first.
 fn fairness_order(preemption: Preemption) -> (usize, usize, String) {
-    let rt = Runtime::builder().workers(1).preemption(preemption).build().unwrap();
+    let rt = Runtime::builder()
+        .workers(1)
+        .preemption(preemption)
+        .build()
+        .unwrap();
     // The hog runs about a second; the sleeper needs ~50 ms when it gets the CPU.
     let r = run_on(&rt, "fairness", &["1000000000", "40"]);
     assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
@@ -85,21 +105,34 @@ fn fairness_order(preemption: Preemption) -> (usize, usize, String) {
 
 #[test]
 fn fuel_preemption_lets_the_sleeper_finish_while_the_hog_runs() {
-    let (sleeper, hog, out) = fairness_order(Preemption::Fuel { slice: weft::DEFAULT_FUEL_SLICE });
-    assert!(sleeper < hog, "the sleeper should finish first under preemption:\n{out}");
+    let (sleeper, hog, out) = fairness_order(Preemption::Fuel {
+        slice: weft::DEFAULT_FUEL_SLICE,
+    });
+    assert!(
+        sleeper < hog,
+        "the sleeper should finish first under preemption:\n{out}"
+    );
 }
 
 #[test]
 fn without_preemption_the_hog_starves_the_sleeper() {
     let (sleeper, hog, out) = fairness_order(Preemption::Off);
-    assert!(hog < sleeper, "without preemption the hog should finish first:\n{out}");
+    assert!(
+        hog < sleeper,
+        "without preemption the hog should finish first:\n{out}"
+    );
 }
 
 #[test]
 fn a_joined_panic_reaches_the_joiner_with_its_message() {
     let r = run("failures", &["join-panic"]);
     assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
-    assert!(r.stdout.contains("joined failure: id=1 name=Some(\"boomer\")"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("joined failure: id=1 name=Some(\"boomer\")"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("boom in a child"), "{}", r.stdout);
     assert!(r.stdout.contains("wasm backtrace"), "{}", r.stdout);
 }
@@ -108,15 +141,26 @@ fn a_joined_panic_reaches_the_joiner_with_its_message() {
 fn a_joined_trap_reaches_the_joiner() {
     let r = run("failures", &["join-trap"]);
     assert_eq!(r.status, ExitStatus::Exited(0));
-    assert!(r.stdout.contains("joined failure: microthread 1 failed: wasm trap"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("joined failure: microthread 1 failed: wasm trap"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("unreachable"), "{}", r.stdout);
-    assert!(r.stdout.contains("failures::trap"), "backtrace names the function: {}", r.stdout);
+    assert!(
+        r.stdout.contains("failures::trap"),
+        "backtrace names the function: {}",
+        r.stdout
+    );
 }
 
 #[test]
 fn an_unjoined_failure_fails_the_parent() {
     let r = run("failures", &["unjoined-panic"]);
-    let ExitStatus::Failed(f) = &r.status else { panic!("main should fail: {:?}", r.status) };
+    let ExitStatus::Failed(f) = &r.status else {
+        panic!("main should fail: {:?}", r.status)
+    };
     assert_eq!((f.id, f.name.as_deref()), (0, Some("main")));
     assert!(f.message.contains("microthread 1 (lost) failed"), "{f}");
     assert!(f.message.contains("boom in a child"), "{f}");
@@ -126,7 +170,9 @@ fn an_unjoined_failure_fails_the_parent() {
 #[test]
 fn a_trap_in_main_is_a_failure_with_a_backtrace() {
     let r = run("failures", &["main-trap"]);
-    let ExitStatus::Failed(f) = &r.status else { panic!("main should fail: {:?}", r.status) };
+    let ExitStatus::Failed(f) = &r.status else {
+        panic!("main should fail: {:?}", r.status)
+    };
     assert_eq!(f.id, 0);
     assert!(f.summary().contains("unreachable"), "{f}");
     assert!(f.message.contains("failures::main"), "{f}");
@@ -137,26 +183,57 @@ fn a_trap_in_main_is_a_failure_with_a_backtrace() {
 fn an_unknown_function_index_fails_only_that_microthread() {
     let r = run("failures", &["bad-index"]);
     assert_eq!(r.status, ExitStatus::Exited(0));
-    assert!(r.stdout.contains("joined failure: microthread 1 failed"), "{}", r.stdout);
-    assert!(r.stdout.contains("out of bounds table access"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("joined failure: microthread 1 failed"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("out of bounds table access"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
 fn spawning_past_the_limit_returns_an_error_the_guest_handles() {
-    let rt = Runtime::builder().workers(2).max_microthreads(10).build().unwrap();
+    let rt = Runtime::builder()
+        .workers(2)
+        .max_microthreads(10)
+        .build()
+        .unwrap();
     let r = run_on(&rt, "limits", &["spawn-past-max"]);
     assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
-    assert!(r.stdout.contains("spawned 9 then: cannot spawn: the program already has its maximum of 10"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("spawned 9 then: cannot spawn: the program already has its maximum of 10"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("joined 9"), "{}", r.stdout);
 }
 
 #[test]
 fn an_argument_over_the_message_limit_is_refused() {
-    let rt = Runtime::builder().workers(1).max_message_size(1024).build().unwrap();
+    let rt = Runtime::builder()
+        .workers(1)
+        .max_message_size(1024)
+        .build()
+        .unwrap();
     let r = run_on(&rt, "limits", &["big-argument", "5000"]);
-    assert!(r.stdout.contains("refused: cannot spawn: the argument is over the message size limit of 1024 bytes"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "refused: cannot spawn: the argument is over the message size limit of 1024 bytes"
+        ),
+        "{}",
+        r.stdout
+    );
     let r = run_on(&rt, "limits", &["big-argument", "500"]);
-    assert!(r.stdout.contains("spawned, child saw 500 bytes"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("spawned, child saw 500 bytes"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -167,23 +244,38 @@ fn exit_codes_come_from_main_or_any_microthread() {
     assert_eq!(r.status, ExitStatus::Exited(9));
     assert!(!r.stdout.contains("main still running"), "{}", r.stdout);
     // WASI 0.2's exit carries success or failure only.
-    assert_eq!(run("limits", &["exit", "1", "std"]).status, ExitStatus::Exited(1));
-    assert_eq!(run("limits", &["exit", "0", "std"]).status, ExitStatus::Exited(0));
+    assert_eq!(
+        run("limits", &["exit", "1", "std"]).status,
+        ExitStatus::Exited(1)
+    );
+    assert_eq!(
+        run("limits", &["exit", "0", "std"]).status,
+        ExitStatus::Exited(0)
+    );
 }
 
 #[test]
 fn current_names_and_ids() {
     let r = run("names", &[]);
     assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
-    assert!(r.stdout.contains("main: id 0 name Some(\"main\")"), "{}", r.stdout);
-    assert!(r.stdout.contains("child: id 1 name Some(\"alice\")"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("main: id 0 name Some(\"main\")"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("child: id 1 name Some(\"alice\")"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("child: id 2 name None"), "{}", r.stdout);
     assert!(r.stdout.contains("yielded 100 times"), "{}", r.stdout);
 }
 
 fn load_err(bytes: &[u8]) -> Error {
     let rt = Runtime::builder().workers(1).build().unwrap();
-    rt.compile(bytes, "input.wasm").expect_err("should be refused")
+    rt.compile(bytes, "input.wasm")
+        .expect_err("should be refused")
 }
 
 #[test]
@@ -191,7 +283,10 @@ fn bad_inputs_are_refused_with_clear_errors() {
     let rt = Runtime::builder().workers(1).build().unwrap();
     let e = rt.load("no/such/file.wasm").unwrap_err();
     assert!(matches!(e, Error::Read { .. }), "{e}");
-    assert!(e.to_string().starts_with("cannot read no/such/file.wasm"), "{e}");
+    assert!(
+        e.to_string().starts_with("cannot read no/such/file.wasm"),
+        "{e}"
+    );
 
     let e = load_err(b"#!/bin/sh\necho not wasm\n");
     assert!(matches!(e, Error::NotWasm { .. }), "{e}");
@@ -213,10 +308,18 @@ fn bad_inputs_are_refused_with_clear_errors() {
 
 #[test]
 fn bad_configurations_are_refused() {
-    assert!(matches!(Runtime::builder().workers(0).build(), Err(Error::Config(_))));
-    assert!(matches!(Runtime::builder().max_microthreads(0).build(), Err(Error::Config(_))));
     assert!(matches!(
-        Runtime::builder().preemption(Preemption::Fuel { slice: 0 }).build(),
+        Runtime::builder().workers(0).build(),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        Runtime::builder().max_microthreads(0).build(),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        Runtime::builder()
+            .preemption(Preemption::Fuel { slice: 0 })
+            .build(),
         Err(Error::Config(_))
     ));
 }

@@ -6,6 +6,8 @@ fn main() {
     if !args.is_empty() {
         println!("args: {}", args.join(" "));
     }
+    let keys: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+    println!("env keys: [{}]", keys.join(", "));
     if let Ok(v) = std::env::var("GREETING") {
         println!("GREETING={v}");
     }

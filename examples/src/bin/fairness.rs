@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 fn hog(iterations: u64) -> u64 {
     let mut x = std::hint::black_box(0x2545_f491_4f6c_dd1du64);
     for i in 0..iterations {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407) ^ i;
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407)
+            ^ i;
     }
     println!("hog done (checksum {x:x})");
     x
@@ -36,10 +39,18 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let iterations: u64 = args.next().map_or(2_000_000_000, |a| a.parse().expect("HOG_ITERATIONS"));
+    let iterations: u64 = args
+        .next()
+        .map_or(2_000_000_000, |a| a.parse().expect("HOG_ITERATIONS"));
     let sleeps: u32 = args.next().map_or(200, |a| a.parse().expect("SLEEPS"));
-    let sleeper = weft_guest::Builder::new().name("sleeper").spawn(sleeper, sleeps).expect("spawn");
-    let hog = weft_guest::Builder::new().name("hog").spawn(hog, iterations).expect("spawn");
+    let sleeper = weft_guest::Builder::new()
+        .name("sleeper")
+        .spawn(sleeper, sleeps)
+        .expect("spawn");
+    let hog = weft_guest::Builder::new()
+        .name("hog")
+        .spawn(hog, iterations)
+        .expect("spawn");
     let mut lateness = sleeper.join().expect("sleeper failed");
     hog.join().expect("hog failed");
     lateness.sort_unstable();

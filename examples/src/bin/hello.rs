@@ -16,6 +16,11 @@ fn main() {
                 .expect("spawn")
         })
         .collect();
-    let total: u64 = handles.into_iter().map(|h| h.join().expect("worker failed")).sum();
-    println!("hello from weft: {workers} microthreads computed the sum of squares 1..={n} = {total}");
+    let total: u64 = handles
+        .into_iter()
+        .map(|h| h.join().expect("worker failed"))
+        .sum();
+    println!(
+        "hello from weft: {workers} microthreads computed the sum of squares 1..={n} = {total}"
+    );
 }

@@ -9,7 +9,7 @@ fn main() {
     let n: u64 = match std::env::args().nth(1) {
         Some(a) => a.parse().unwrap_or_else(|_| {
             eprintln!("usage: spawn-many [N]  (N a whole number, got `{a}`)");
-            std::process::exit(2)
+            weft_guest::exit(2)
         }),
         None => 1000,
     };

@@ -33,7 +33,12 @@ fn main() {
                     }
                 }
             }
-            let n = handles.into_iter().map(|h| h.join().unwrap()).count();
+            let n = handles
+                .into_iter()
+                .filter(|_| true)
+                .map(|h| h.join().unwrap())
+                .filter(|&ms| ms == 200)
+                .count();
             println!("joined {n}");
         }
         Some("big-argument") => {

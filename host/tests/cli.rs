@@ -1,0 +1,267 @@
+//! The `weft` binary, driven as a user would: real guests built to wasm32-wasip2,
+//! exit codes and output asserted.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use weft_tests::guest;
+
+fn weft(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(args)
+        .output()
+        .expect("run weft")
+}
+
+fn weft_run(file: &Path, flags: &[&str], guest_args: &[&str]) -> Output {
+    let mut args = vec!["run"];
+    args.extend_from_slice(flags);
+    let file = file.to_str().unwrap();
+    args.push(file);
+    if !guest_args.is_empty() {
+        args.push("--");
+        args.extend_from_slice(guest_args);
+    }
+    weft(&args)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn hello_runs_through_the_binary() {
+    let o = weft_run(&guest("hello"), &[], &[]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert!(
+        stdout(&o).contains("sum of squares 1..=1000 = 333833500"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn flags_are_honoured() {
+    let o = weft_run(
+        &guest("hello"),
+        &[
+            "--workers",
+            "1",
+            "--fuel-slice",
+            "10000",
+            "--max-memory",
+            "16MiB",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let o = weft_run(&guest("hello"), &["--no-preempt"], &[]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+}
+
+#[test]
+fn plain_command_gets_args_and_only_granted_env() {
+    let o = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args([
+            "run",
+            "--env",
+            "GREETING=hello there",
+            guest("plain-hello").to_str().unwrap(),
+            "--",
+            "x",
+            "--flag",
+        ])
+        .env("SECRET", "must not leak")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("args: x --flag"), "{out}");
+    assert!(out.contains("GREETING=hello there"), "{out}");
+    assert!(
+        out.contains("env keys: [GREETING]"),
+        "nothing else of the host's environment: {out}"
+    );
+
+    // `--env K` passes the host's value of K.
+    let o = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args([
+            "run",
+            "--env",
+            "GREETING",
+            guest("plain-hello").to_str().unwrap(),
+        ])
+        .env("GREETING", "from the host")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("GREETING=from the host"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn exit_codes_pass_through() {
+    assert_eq!(
+        weft_run(&guest("limits"), &[], &["exit", "42"])
+            .status
+            .code(),
+        Some(42)
+    );
+    assert_eq!(
+        weft_run(&guest("limits"), &[], &["exit", "3", "child"])
+            .status
+            .code(),
+        Some(3)
+    );
+    assert_eq!(
+        weft_run(&guest("spawn-many"), &[], &["not-a-number"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_trapping_main_names_the_microthread_the_trap_and_the_backtrace() {
+    let o = weft_run(&guest("failures"), &[], &["main-trap"]);
+    assert_eq!(o.status.code(), Some(134));
+    let err = stderr(&o);
+    let first = err.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("error: microthread 0 (main) failed: wasm trap"),
+        "{err}"
+    );
+    assert!(first.contains("unreachable"), "{err}");
+    assert!(
+        err.contains("wasm backtrace:") && err.contains("failures::main"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked at host"),
+        "the host must not panic: {err}"
+    );
+}
+
+#[test]
+fn an_unjoined_child_failure_fails_the_program() {
+    let o = weft_run(&guest("failures"), &[], &["unjoined-panic"]);
+    assert_eq!(o.status.code(), Some(134));
+    let err = stderr(&o);
+    assert!(
+        err.contains("microthread 1 (lost) failed: panicked at"),
+        "{err}"
+    );
+    assert!(err.contains("boom in a child"), "{err}");
+}
+
+#[test]
+fn spawning_past_max_microthreads_is_an_error_the_guest_sees() {
+    let o = weft_run(
+        &guest("limits"),
+        &["--max-microthreads", "5"],
+        &["spawn-past-max"],
+    );
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert!(
+        stdout(&o).contains("spawned 4 then: cannot spawn"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+fn one_line_error(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stdout: {} stderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+    let err = stderr(o);
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn bad_files_get_one_clear_line_and_exit_1() {
+    let dir = std::env::temp_dir().join(format!("weft-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let err = one_line_error(&weft_run(&dir.join("missing.wasm"), &[], &[]));
+    assert!(
+        err.contains("cannot read") && err.contains("missing.wasm"),
+        "{err}"
+    );
+
+    let text = dir.join("text.wasm");
+    std::fs::write(&text, "hello, I am text").unwrap();
+    assert!(one_line_error(&weft_run(&text, &[], &[])).contains("is not a WebAssembly file"));
+
+    let core = dir.join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let err = one_line_error(&weft_run(&core, &[], &[]));
+    assert!(
+        err.contains("core WebAssembly module, not a component"),
+        "{err}"
+    );
+
+    let empty = dir.join("empty.wasm");
+    std::fs::write(&empty, b"\0asm\x0d\0\x01\0").unwrap();
+    assert!(one_line_error(&weft_run(&empty, &[], &[])).contains("not a program weft can run"));
+
+    let garbage = dir.join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm\x0d\0\x01\0\x07\x07\x07").unwrap();
+    assert!(one_line_error(&weft_run(&garbage, &[], &[])).contains("cannot compile"));
+
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_flags_are_refused() {
+    let o = weft_run(&guest("hello"), &["--workers", "0"], &[]);
+    assert!(one_line_error(&o).contains("workers must be at least 1"));
+    let o = weft_run(&guest("hello"), &["--max-memory", "lots"], &[]);
+    assert_eq!(o.status.code(), Some(2), "clap usage error");
+    let o = weft_run(&guest("hello"), &["--env", "=x"], &[]);
+    assert!(one_line_error(&o).contains("variable name is empty"));
+    let o = weft_run(
+        &guest("hello"),
+        &["--env", "WEFT_SURELY_UNSET_VARIABLE"],
+        &[],
+    );
+    assert!(one_line_error(&o).contains("has no variable"));
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let o = weft(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("run"));
+    let o = weft(&["run", "--help"]);
+    let help = stdout(&o);
+    for flag in [
+        "--fuel-slice",
+        "--no-preempt",
+        "--workers",
+        "--max-microthreads",
+        "--max-memory",
+        "--env",
+    ] {
+        assert!(
+            help.contains(flag),
+            "`weft run --help` lacks {flag}:\n{help}"
+        );
+    }
+}
