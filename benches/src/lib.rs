@@ -1,1 +1,62 @@
+//! Helpers for the benchmarks: run a bench guest and read what it measured.
 
+use std::time::{Duration, Instant};
+
+use weft::{ExitStatus, OutputBuffer, RunOptions, Runtime};
+
+/// Run the `bench` guest with `args` on `runtime`; returns the time it measured.
+pub fn measured(runtime: &Runtime, args: &[String]) -> Duration {
+    let program = runtime
+        .load(weft_tests::guest("bench"))
+        .expect("load the bench guest");
+    let out = OutputBuffer::new();
+    let status = program
+        .run(
+            &RunOptions::new()
+                .args(args.iter().cloned())
+                .stdout(out.clone()),
+        )
+        .expect("run");
+    assert_eq!(status, ExitStatus::Exited(0), "bench {args:?} failed");
+    elapsed(&out.to_string_lossy())
+        .unwrap_or_else(|| panic!("no elapsed_ns in the output of {args:?}"))
+}
+
+fn elapsed(output: &str) -> Option<Duration> {
+    let line = output.lines().find_map(|l| l.strip_prefix("elapsed_ns "))?;
+    Some(Duration::from_nanos(line.trim().parse().ok()?))
+}
+
+/// Resident memory of this process, in KiB (Linux).
+pub fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resident KiB per microthread while `n` microthreads are blocked in `sleep`:
+/// the process's resident size while they wait, less before, over `n`.
+pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> f64 {
+    let program = runtime.load(weft_tests::guest("bench")).expect("load");
+    // One run first, so that code, the pool and the allocator are warm.
+    let _ = measured(runtime, &["spawn".into(), "100".into()]);
+    let before = resident_kib().expect("VmRSS");
+    let out = OutputBuffer::new();
+    let options = RunOptions::new()
+        .args(["sleepers".to_string(), n.to_string(), "3000".to_string()])
+        .stdout(out.clone());
+    let peak = std::thread::scope(|s| {
+        let waiter = s.spawn(|| program.run(&options).expect("run"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !out.to_string_lossy().contains("ready") {
+            assert!(Instant::now() < deadline, "the sleepers never got ready");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Let the last spawned microthreads reach their sleep.
+        std::thread::sleep(Duration::from_millis(500));
+        let peak = resident_kib().expect("VmRSS");
+        assert_eq!(waiter.join().unwrap(), ExitStatus::Exited(0));
+        peak
+    });
+    (peak.saturating_sub(before)) as f64 / f64::from(n)
+}

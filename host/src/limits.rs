@@ -28,9 +28,37 @@ impl Default for Limits {
     }
 }
 
-/// How many live memory mappings each live microthread costs the process
-/// (measured: about 4 with the pooling allocator, see `shared/PEERS.md`).
+/// How many memory mappings each live microthread costs the process (measured:
+/// about 4 with the pooling allocator, see `shared/PEERS.md`).
 pub(crate) const MAPPINGS_PER_MICROTHREAD: u64 = 4;
+
+/// The pooling allocator creates every fiber stack of the pool up front, each with
+/// its guard page: two mappings per possible microthread, live or not.
+const MAPPINGS_PER_POOLED_STACK: u64 = 2;
+
+/// Mappings the rest of the process may hold (code, heap arenas, thread stacks).
+const MAPPINGS_FOR_THE_PROCESS: u64 = 2_048;
+
+/// Check that `max_microthreads` live microthreads fit under the kernel's limit on
+/// memory mappings, before the pool is created (where going over fails with an opaque
+/// "Cannot allocate memory").
+pub(crate) fn check_map_count(max_microthreads: u32) -> Result<(), String> {
+    let Some(limit) = max_map_count() else {
+        return Ok(());
+    };
+    let per = MAPPINGS_PER_MICROTHREAD + MAPPINGS_PER_POOLED_STACK;
+    let needed = u64::from(max_microthreads) * per + MAPPINGS_FOR_THE_PROCESS;
+    if needed <= limit {
+        return Ok(());
+    }
+    let fits = limit.saturating_sub(MAPPINGS_FOR_THE_PROCESS) / per;
+    Err(format!(
+        "{max_microthreads} live microthreads need about {needed} memory mappings, but the \
+         kernel allows {limit} per process (vm.max_map_count): raise it, e.g. \
+         `sysctl -w vm.max_map_count={}`, or allow at most {fits} microthreads",
+        needed.next_power_of_two()
+    ))
+}
 
 /// The kernel's limit on memory mappings per process (`vm.max_map_count`), if it can
 /// be read.

@@ -127,6 +127,7 @@ impl RuntimeBuilder {
                 "max_memory must be at least 64 KiB (one wasm page)".into(),
             ));
         }
+        crate::limits::check_map_count(limits.max_microthreads).map_err(Error::Config)?;
         let fuel_slice = match self.preemption {
             Preemption::Fuel { slice: 0 } => {
                 return Err(Error::Config("the fuel slice must be at least 1".into()));

@@ -26,8 +26,14 @@ fn run_on(runtime: &Runtime, name: &str, args: &[&str]) -> Ran {
     }
 }
 
+/// Tests run in parallel, and every runtime's pool holds memory mappings for its
+/// maximum of microthreads up front: keep them small unless a test needs more.
+fn small() -> weft::RuntimeBuilder {
+    Runtime::builder().max_microthreads(64)
+}
+
 fn run(name: &str, args: &[&str]) -> Ran {
-    run_on(&Runtime::builder().workers(2).build().unwrap(), name, args)
+    run_on(&small().workers(2).build().unwrap(), name, args)
 }
 
 #[test]
@@ -40,7 +46,7 @@ fn hello_combines_the_workers_results() {
 
 #[test]
 fn hello_runs_on_one_worker_too() {
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = small().workers(1).build().unwrap();
     let r = run_on(&rt, "hello", &[]);
     assert!(r.status.success());
     assert!(r.stdout.contains("= 333833500"));
@@ -48,7 +54,7 @@ fn hello_runs_on_one_worker_too() {
 
 #[test]
 fn a_program_runs_many_times_on_one_runtime() {
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = small().workers(2).build().unwrap();
     for _ in 0..3 {
         assert!(run_on(&rt, "hello", &[]).stdout.contains("= 333833500"));
     }
@@ -56,7 +62,7 @@ fn a_program_runs_many_times_on_one_runtime() {
 
 #[test]
 fn plain_wasip2_command_runs_as_one_microthread() {
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = small().workers(1).build().unwrap();
     let program = rt.load(guest("plain-hello")).unwrap();
     assert!(!program.is_spawnable());
     let out = OutputBuffer::new();
@@ -73,12 +79,9 @@ fn plain_wasip2_command_runs_as_one_microthread() {
 
 #[test]
 fn spawn_many_spawns_and_joins_10000() {
-    let rt = Runtime::builder()
-        .workers(2)
-        .max_microthreads(20_000)
-        .build()
-        .unwrap();
-    let r = run_on(&rt, "spawn-many", &["10000"]);
+    // 10,000 microthreads, in waves of 1,000 live at a time.
+    let rt = small().workers(2).max_microthreads(1_001).build().unwrap();
+    let r = run_on(&rt, "spawn-many", &["10000", "1000"]);
     assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
     assert!(
         r.stdout
@@ -90,11 +93,7 @@ fn spawn_many_spawns_and_joins_10000() {
 
 /// Which of the sleeper and the hog printed "done" first.
 fn fairness_order(preemption: Preemption) -> (usize, usize, String) {
-    let rt = Runtime::builder()
-        .workers(1)
-        .preemption(preemption)
-        .build()
-        .unwrap();
+    let rt = small().workers(1).preemption(preemption).build().unwrap();
     // The hog runs about a second; the sleeper needs ~50 ms when it gets the CPU.
     let r = run_on(&rt, "fairness", &["1000000000", "40"]);
     assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
@@ -197,11 +196,7 @@ fn an_unknown_function_index_fails_only_that_microthread() {
 
 #[test]
 fn spawning_past_the_limit_returns_an_error_the_guest_handles() {
-    let rt = Runtime::builder()
-        .workers(2)
-        .max_microthreads(10)
-        .build()
-        .unwrap();
+    let rt = small().workers(2).max_microthreads(10).build().unwrap();
     let r = run_on(&rt, "limits", &["spawn-past-max"]);
     assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
     assert!(
@@ -215,11 +210,7 @@ fn spawning_past_the_limit_returns_an_error_the_guest_handles() {
 
 #[test]
 fn an_argument_over_the_message_limit_is_refused() {
-    let rt = Runtime::builder()
-        .workers(1)
-        .max_message_size(1024)
-        .build()
-        .unwrap();
+    let rt = small().workers(1).max_message_size(1024).build().unwrap();
     let r = run_on(&rt, "limits", &["big-argument", "5000"]);
     assert!(
         r.stdout.contains(
@@ -273,14 +264,14 @@ fn current_names_and_ids() {
 }
 
 fn load_err(bytes: &[u8]) -> Error {
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = small().workers(1).build().unwrap();
     rt.compile(bytes, "input.wasm")
         .expect_err("should be refused")
 }
 
 #[test]
 fn bad_inputs_are_refused_with_clear_errors() {
-    let rt = Runtime::builder().workers(1).build().unwrap();
+    let rt = small().workers(1).build().unwrap();
     let e = rt.load("no/such/file.wasm").unwrap_err();
     assert!(matches!(e, Error::Read { .. }), "{e}");
     assert!(
@@ -308,18 +299,13 @@ fn bad_inputs_are_refused_with_clear_errors() {
 
 #[test]
 fn bad_configurations_are_refused() {
+    assert!(matches!(small().workers(0).build(), Err(Error::Config(_))));
     assert!(matches!(
-        Runtime::builder().workers(0).build(),
+        small().max_microthreads(0).build(),
         Err(Error::Config(_))
     ));
     assert!(matches!(
-        Runtime::builder().max_microthreads(0).build(),
-        Err(Error::Config(_))
-    ));
-    assert!(matches!(
-        Runtime::builder()
-            .preemption(Preemption::Fuel { slice: 0 })
-            .build(),
+        small().preemption(Preemption::Fuel { slice: 0 }).build(),
         Err(Error::Config(_))
     ));
 }

@@ -1,0 +1,86 @@
+//! The microbenchmarks weft is judged by (see `shared/DESIGN.md`, "Performance
+//! budget"), over real guests built from source. Each guest measures itself, so
+//! program start-up is not counted. `cargo bench -p weft-benches`; filter by name as
+//! usual (`cargo bench -p weft-benches -- spawn`). The memory figure is printed after
+//! the criterion groups (skipped when a filter excludes "memory").
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group};
+use weft::{Preemption, Runtime};
+use weft_benches::{kib_per_blocked_microthread, measured};
+
+fn runtime(workers: usize, preemption: Preemption) -> Runtime {
+    Runtime::builder()
+        .workers(workers)
+        .preemption(preemption)
+        .max_microthreads(10_010)
+        .build()
+        .expect("runtime")
+}
+
+fn default_preemption() -> Preemption {
+    Preemption::Fuel {
+        slice: weft::DEFAULT_FUEL_SLICE,
+    }
+}
+
+fn args(mode: &str, n: u64) -> Vec<String> {
+    vec![mode.to_string(), n.to_string()]
+}
+
+fn spawn_and_yield(c: &mut Criterion) {
+    let rt = runtime(1, default_preemption());
+    let mut g = c.benchmark_group("microthread");
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("spawn+join (1 worker)", |b| {
+        b.iter_custom(|n| measured(&rt, &args("spawn", n)))
+    });
+    g.bench_function("yield (1 worker)", |b| {
+        b.iter_custom(|n| measured(&rt, &args("yield", n)))
+    });
+    let rt2 = runtime(2, default_preemption());
+    g.bench_function("spawn+join (2 workers)", |b| {
+        b.iter_custom(|n| measured(&rt2, &args("spawn", n)))
+    });
+    g.finish();
+}
+
+fn fuel(c: &mut Criterion) {
+    let configs = [
+        ("unmetered", Preemption::Off),
+        ("metered, no slicing", Preemption::Fuel { slice: u64::MAX }),
+        ("default slice", default_preemption()),
+        ("slice 10k", Preemption::Fuel { slice: 10_000 }),
+    ];
+    let mut g = c.benchmark_group("fuel");
+    g.measurement_time(Duration::from_secs(5));
+    for (name, preemption) in configs {
+        let rt = runtime(1, preemption);
+        // Per iteration: 1,000 LCG steps, or one sieve of 100,000.
+        g.bench_function(format!("lcg x1000, {name}"), |b| {
+            b.iter_custom(|n| measured(&rt, &args("lcg", n * 1000)))
+        });
+        g.bench_function(format!("sieve 1e5, {name}"), |b| {
+            b.iter_custom(|n| measured(&rt, &args("sieve", n)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, spawn_and_yield, fuel);
+
+fn main() {
+    benches();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if filter.is_empty() || filter.iter().any(|f| "memory".contains(f.as_str())) {
+        let rt = runtime(1, default_preemption());
+        let n = 10_000;
+        let kib = kib_per_blocked_microthread(&rt, n);
+        println!("memory/blocked in sleep: {kib:.1} KiB resident per microthread at {n} live");
+    }
+    Criterion::default().configure_from_args().final_summary();
+}
