@@ -7,12 +7,12 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-pub(crate) use weft::runtime::thread;
+pub(crate) use weft::runtime::{channel, thread, types};
 
 struct Entry;
 
 impl exports::weft::runtime::entry::Guest for Entry {
-    fn run(trampoline: u32, function: u32, argument: Vec<u8>) -> Vec<u8> {
+    fn run(trampoline: u32, function: u32, argument: channel::Message) -> channel::Message {
         crate::thread::install_panic_hook();
         // SAFETY: `trampoline` is the table index of a `Trampoline` taken in `spawn`,
         // in an instance of this same component, whose table is identical. A forged

@@ -17,16 +17,21 @@
 //! assert_eq!(sum, 30);
 //! ```
 //!
-//! Arguments and results cross between instances serialized (serde + postcard): they
-//! are copied, never shared. Only plain functions (`fn(T) -> R`, or closures that
+//! Arguments, results and messages cross between instances serialized (serde +
+//! postcard): they are copied, never shared. Channel endpoints inside them move. Only plain functions (`fn(T) -> R`, or closures that
 //! capture nothing) can be spawned, because a microthread starts in a fresh instance
 //! that shares no memory with its parent.
 //!
 //! This crate is the only place that touches the bindings generated from `wit/`.
 
 mod bindings;
+mod channel;
+mod message;
+mod select;
 mod thread;
 
+pub use channel::{channel, generate, parallel_map, Receiver, RecvError, SendError, Sender};
+pub use select::{Received, Select, Selected};
 pub use thread::{
     Builder, Failure, JoinHandle, Microthread, SpawnError, current, exit, sleep, spawn, yield_now,
 };
@@ -40,6 +45,7 @@ pub mod __private {
         function: u32,
         argument: Vec<u8>,
     ) -> Result<crate::JoinHandle<Vec<u8>>, crate::SpawnError> {
+        let argument = crate::bindings::channel::Message { bytes: argument, endpoints: Vec::new() };
         crate::thread::spawn_raw(trampoline, function, argument, None)
     }
 }

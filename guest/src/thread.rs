@@ -7,21 +7,22 @@ use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::bindings::channel::Message;
 use crate::bindings::thread as wit;
+use crate::message::{decode, encode};
 
 /// What the entry export calls: deserializes the argument, calls the function at the
 /// given table index, serializes its result.
-pub(crate) type Trampoline = fn(usize, Vec<u8>) -> Vec<u8>;
+pub(crate) type Trampoline = fn(usize, Message) -> Message;
 
-fn trampoline<T: DeserializeOwned, R: Serialize>(function: usize, argument: Vec<u8>) -> Vec<u8> {
+fn trampoline<T: DeserializeOwned, R: Serialize>(function: usize, argument: Message) -> Message {
     // SAFETY: `function` is the table index of an `fn(T) -> R` taken in `Builder::spawn`
     // together with this very instantiation of the trampoline.
     let function: fn(T) -> R = unsafe { core::mem::transmute(function) };
-    let argument: T = postcard::from_bytes(&argument)
-        .unwrap_or_else(|e| panic!("weft: cannot deserialize the spawn argument: {e}"));
+    let argument: T =
+        decode(argument).unwrap_or_else(|e| panic!("weft: cannot deserialize the spawn argument: {e}"));
     let result = function(argument);
-    postcard::to_allocvec(&result)
-        .unwrap_or_else(|e| panic!("weft: cannot serialize the microthread's result: {e}"))
+    encode(&result).unwrap_or_else(|e| panic!("weft: cannot serialize the microthread's result: {e}"))
 }
 
 /// Route panic messages to the host, so that a panicking microthread's failure says
@@ -108,8 +109,8 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-impl From<wit::Failure> for Failure {
-    fn from(f: wit::Failure) -> Self {
+impl From<crate::bindings::types::Failure> for Failure {
+    fn from(f: crate::bindings::types::Failure) -> Self {
         Failure {
             id: f.id,
             name: f.name,
@@ -136,8 +137,8 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     /// Wait for the microthread to finish (only the calling microthread waits) and
     /// return its result, or its failure.
     pub fn join(self) -> Result<R, Failure> {
-        let bytes = self.handle.join().map_err(Failure::from)?;
-        postcard::from_bytes(&bytes).map_err(|e| Failure {
+        let message = self.handle.join().map_err(Failure::from)?;
+        decode(message).map_err(|e| Failure {
             id: self.handle.id(),
             name: None,
             message: format!("the microthread's result does not deserialize: {e}"),
@@ -185,26 +186,24 @@ impl Builder {
         T: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let argument =
-            postcard::to_allocvec(&arg).map_err(|e| SpawnError::Serialize(e.to_string()))?;
+        let argument = encode(&arg).map_err(|e| SpawnError::Serialize(e.to_string()))?;
         let trampoline = trampoline::<T, R> as Trampoline as usize as u32;
-        spawn_raw(
-            trampoline,
-            f as usize as u32,
-            argument,
-            self.name.as_deref(),
-        )
+        // The argument's endpoints were cloned into the message: drop the originals
+        // (on failure too: the value does not come back from a refused spawn).
+        let handle = spawn_raw(trampoline, f as usize as u32, argument, self.name.as_deref());
+        drop(arg);
+        handle
     }
 }
 
 pub(crate) fn spawn_raw<R>(
     trampoline: u32,
     function: u32,
-    argument: Vec<u8>,
+    argument: Message,
     name: Option<&str>,
 ) -> Result<JoinHandle<R>, SpawnError> {
     install_panic_hook();
-    match wit::spawn(trampoline, function, &argument, name) {
+    match wit::spawn(trampoline, function, argument, name) {
         Ok(handle) => Ok(JoinHandle {
             handle,
             _result: PhantomData,

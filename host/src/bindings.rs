@@ -7,7 +7,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
     with: {
         "weft:runtime/thread.join-handle": crate::microthread::JoinSlot,
+        "weft:runtime/channel.sender": crate::channel::SenderHandle,
+        "weft:runtime/channel.receiver": crate::channel::ReceiverHandle,
     },
 });
 
-pub(crate) use self::weft::runtime::thread;
+pub(crate) use self::weft::runtime::{channel, thread, types};

@@ -142,6 +142,12 @@ fn run(args: RunArgs) -> Result<i32> {
     match &status {
         ExitStatus::Failed(failure) => eprintln!("error: {failure}"),
         ExitStatus::Interrupted => eprintln!("weft: interrupted"),
+        ExitStatus::Deadlocked(report) => {
+            eprintln!("error: deadlock: every microthread is blocked and nothing can wake any of them:");
+            for line in report.lines() {
+                eprintln!("  {line}");
+            }
+        }
         _ => {}
     }
     Ok(status.code())

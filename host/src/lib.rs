@@ -26,6 +26,7 @@
 //! `weft:runtime/thread`), [`limits`].
 
 mod bindings;
+mod channel;
 mod error;
 pub mod limits;
 mod microthread;

@@ -14,8 +14,11 @@ pub struct Limits {
     /// Linear memory per microthread, in bytes. Growing past it fails in the guest
     /// (`memory.grow` returns -1, an allocation fails), which ends that microthread.
     pub max_memory: u64,
-    /// Size of a spawn argument (and later of a message), in bytes.
+    /// Size of a message or spawn argument (its bytes), in bytes. A send over it
+    /// fails with the message given back.
     pub max_message_size: u32,
+    /// Capacity of a buffered channel, in messages.
+    pub max_channel_capacity: u32,
 }
 
 impl Default for Limits {
@@ -24,6 +27,7 @@ impl Default for Limits {
             max_microthreads: 10_000,
             max_memory: 256 << 20,
             max_message_size: 16 << 20,
+            max_channel_capacity: 1 << 20,
         }
     }
 }

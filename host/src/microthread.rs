@@ -7,16 +7,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use wasmtime::Store;
 use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::Store;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
+use crate::bindings::channel as wit_channel;
 use crate::bindings::thread::{self as wit, SpawnError};
+use crate::bindings::types as wit_types;
+use crate::channel::{Endpoint, Holder, Message};
 use crate::error::Failure;
 use crate::scheduler::ProgramRun;
 
 /// What a finished microthread leaves for its joiner.
-pub(crate) type Outcome = Result<Vec<u8>, Failure>;
+pub(crate) type Outcome = Result<Message, Failure>;
 
 /// Where a microthread's outcome waits for its joiner (and its parent's prejoin).
 pub(crate) struct Completion {
@@ -30,28 +33,33 @@ pub(crate) struct Completion {
 struct CompletionState {
     /// `None` while the microthread runs.
     outcome: Option<Outcome>,
+    finished: bool,
     /// The outcome was taken by `join`.
     taken: bool,
+    /// Its failure reached a reader through a channel it was sending on.
+    failure_delivered: bool,
 }
 
 impl Completion {
     pub(crate) fn new(id: u64, name: Option<String>) -> Self {
-        Completion {
-            id,
-            name,
-            state: Mutex::default(),
-            done: Notify::new(),
-        }
+        Completion { id, name, state: Mutex::default(), done: Notify::new() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CompletionState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn complete(&self, outcome: Outcome) {
-        self.state.lock().unwrap().outcome = Some(outcome);
+        {
+            let mut s = self.lock();
+            s.outcome = Some(outcome);
+            s.finished = true;
+        }
         self.done.notify_waiters();
     }
 
     fn is_finished(&self) -> bool {
-        let s = self.state.lock().unwrap();
-        s.outcome.is_some() || s.taken
+        self.lock().finished
     }
 
     /// Wait until the microthread has finished.
@@ -70,37 +78,37 @@ impl Completion {
     /// Wait for the outcome and take it.
     async fn join(&self) -> Outcome {
         self.finished().await;
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.lock();
         if s.taken {
-            return Err(self.failure("its result was already taken by an earlier join".into()));
+            return Err(Failure {
+                id: self.id,
+                name: self.name.clone(),
+                message: "its result was already taken by an earlier join".into(),
+            });
         }
         s.taken = true;
-        s.outcome
-            .take()
-            .expect("finished microthread has an outcome")
+        s.outcome.take().expect("a finished microthread has an outcome")
     }
 
-    /// After the microthread finished: its failure, if nobody joined it.
+    /// A reader received this microthread's failure through a channel.
+    pub(crate) fn mark_failure_delivered(&self) {
+        self.lock().failure_delivered = true;
+    }
+
+    /// After the microthread finished: its failure, if nobody joined it or got it
+    /// through a channel.
     fn unjoined_failure(&self) -> Option<Failure> {
-        let s = self.state.lock().unwrap();
+        let s = self.lock();
         match &s.outcome {
-            Some(Err(f)) if !s.taken => Some(f.clone()),
+            Some(Err(f)) if !s.taken && !s.failure_delivered => Some(f.clone()),
             _ => None,
         }
     }
 
-    /// A microthread joined and nobody else can: drop what it left behind.
+    /// Joined, or succeeded: nothing more to wait for or report.
     fn is_settled(&self) -> bool {
-        let s = self.state.lock().unwrap();
+        let s = self.lock();
         s.taken || matches!(s.outcome, Some(Ok(_)))
-    }
-
-    fn failure(&self, message: String) -> Failure {
-        Failure {
-            id: self.id,
-            name: self.name.clone(),
-            message,
-        }
     }
 }
 
@@ -116,12 +124,30 @@ pub(crate) struct Identity {
     pub(crate) name: Option<String>,
 }
 
+impl Identity {
+    pub(crate) fn failure(&self, message: String) -> Failure {
+        Failure { id: self.id, name: self.name.clone(), message }
+    }
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "microthread {}", self.id)?;
+        match &self.name {
+            Some(name) => write!(f, " ({name})"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The data of a microthread's `Store`.
 pub(crate) struct MtState {
     wasi: WasiCtx,
-    table: ResourceTable,
-    run: Arc<ProgramRun>,
-    me: Identity,
+    pub(crate) table: ResourceTable,
+    pub(crate) run: Arc<ProgramRun>,
+    pub(crate) me: Identity,
+    /// Senders this microthread holds carry its failure, should it fail.
+    pub(crate) holder: Arc<Holder>,
     panic_message: Option<String>,
     /// Children not yet known to be settled: the microthread does not finish before
     /// them (prejoin), and a failure nobody joined fails it.
@@ -132,10 +158,7 @@ pub(crate) struct MtState {
 
 impl WasiView for MtState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -147,16 +170,59 @@ impl MtState {
         }
         self.children.push(child);
     }
+
+    /// Take a message the guest gave up: its endpoints leave this store's table.
+    pub(crate) fn take_message(&mut self, m: wit_channel::Message) -> wasmtime::Result<Message> {
+        let mut endpoints = Vec::with_capacity(m.endpoints.len());
+        for e in m.endpoints {
+            endpoints.push(match e {
+                wit_channel::Endpoint::Sender(r) => {
+                    let mut h = self.table.delete(r)?;
+                    h.set_holder(None);
+                    Endpoint::Sender(h)
+                }
+                wit_channel::Endpoint::Receiver(r) => Endpoint::Receiver(self.table.delete(r)?),
+            });
+        }
+        Ok(Message { bytes: m.bytes, endpoints })
+    }
+
+    /// Hand a message to the guest: its endpoints enter this store's table.
+    pub(crate) fn give_message(&mut self, m: Message) -> wasmtime::Result<wit_channel::Message> {
+        let mut endpoints = Vec::with_capacity(m.endpoints.len());
+        for e in m.endpoints {
+            endpoints.push(match e {
+                Endpoint::Sender(mut h) => {
+                    h.set_holder(Some(self.holder.clone()));
+                    wit_channel::Endpoint::Sender(self.table.push(h)?)
+                }
+                Endpoint::Receiver(h) => wit_channel::Endpoint::Receiver(self.table.push(h)?),
+            });
+        }
+        Ok(wit_channel::Message { bytes: m.bytes, endpoints })
+    }
 }
+
+pub(crate) fn wit_failure(f: Failure) -> wit_types::Failure {
+    wit_types::Failure { id: f.id, name: f.name, message: f.message }
+}
+
+impl wit_types::Host for MtState {}
 
 impl wit::Host for MtState {
     async fn spawn(
         &mut self,
         trampoline: u32,
         function: u32,
-        argument: Vec<u8>,
+        argument: wit_channel::Message,
         name: Option<String>,
     ) -> wasmtime::Result<Result<Resource<JoinSlot>, SpawnError>> {
+        let max = self.run.program().runtime().limits().max_message_size;
+        if argument.bytes.len() > max as usize {
+            // The argument's endpoints stay with the guest's copy of the value.
+            return Ok(Err(SpawnError::ArgumentTooLarge(max)));
+        }
+        let argument = self.take_message(argument)?;
         let completion = match self.run.spawn(trampoline, function, argument, name) {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
@@ -201,13 +267,16 @@ impl wit::HostJoinHandle for MtState {
     async fn join(
         &mut self,
         handle: Resource<JoinSlot>,
-    ) -> wasmtime::Result<Result<Vec<u8>, wit::Failure>> {
+    ) -> wasmtime::Result<Result<wit_channel::Message, wit_types::Failure>> {
         let completion = self.table.get(&handle)?.completion.clone();
-        Ok(completion.join().await.map_err(|f| wit::Failure {
-            id: f.id,
-            name: f.name,
-            message: f.message,
-        }))
+        let outcome = {
+            let _blocked = self.run.block(&self.me, || format!("joining microthread {}", completion.id));
+            completion.join().await
+        };
+        match outcome {
+            Ok(m) => Ok(Ok(self.give_message(m)?)),
+            Err(f) => Ok(Err(wit_failure(f))),
+        }
     }
 
     async fn drop(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<()> {
@@ -219,7 +288,7 @@ impl wit::HostJoinHandle for MtState {
 /// How a microthread's guest code ended.
 pub(crate) enum Ending {
     /// It returned: a spawned function's serialized result (empty for `main`).
-    Returned(Vec<u8>),
+    Returned(Message),
     /// `main` returned an error (`wasi:cli/run` gave `Err`): exit code 1.
     MainErr,
     /// It called `exit(code)`: the whole program ends with `code`.
@@ -233,39 +302,43 @@ pub(crate) enum Start {
     /// `wasi:cli/run`: the program's `main`.
     Main,
     /// `weft:runtime/entry.run`: a spawned function.
-    Entry {
-        trampoline: u32,
-        function: u32,
-        argument: Vec<u8>,
-    },
+    Entry { trampoline: u32, function: u32, argument: Message },
 }
 
 /// Run one microthread to its end, then wait for its children (prejoin). Returns how
 /// it ended, with an unjoined child failure turned into its own failure.
-pub(crate) async fn run(run: Arc<ProgramRun>, me: Identity, start: Start) -> Ending {
-    let mut store = new_store(&run, me.clone());
+pub(crate) async fn run(
+    run: Arc<ProgramRun>,
+    me: Identity,
+    completion: Option<Arc<Completion>>,
+    start: Start,
+) -> Ending {
+    let mut store = new_store(&run, me.clone(), completion);
     let result = call(&run, &mut store, start).await;
     let data = store.data_mut();
     let children = std::mem::take(&mut data.children);
-    let panic_message = data.panic_message.take();
-    drop(store);
-
     let ending = match result {
         Ok(ending) => ending,
         Err(error) => match error.downcast_ref::<I32Exit>() {
             Some(I32Exit(code)) => Ending::Exit(*code),
-            None => Ending::Failed(failure_from_error(&me, &error, panic_message)),
+            None => Ending::Failed(failure_from_error(&me, &error, data.panic_message.take())),
         },
     };
-    prejoin(&me, children, ending).await
+    if let Ending::Failed(f) = &ending {
+        // The senders it held now close with this failure.
+        data.holder.fail(f.clone());
+    }
+    drop(store);
+    prejoin(&run, &me, children, ending).await
 }
 
-fn new_store(run: &Arc<ProgramRun>, me: Identity) -> Store<MtState> {
+fn new_store(run: &Arc<ProgramRun>, me: Identity, completion: Option<Arc<Completion>>) -> Store<MtState> {
     let state = MtState {
         wasi: run.wasi_ctx(),
         table: ResourceTable::new(),
         run: run.clone(),
         me,
+        holder: Arc::new(Holder::new(completion)),
         panic_message: None,
         children: Vec::new(),
         pruned_len: 0,
@@ -274,9 +347,7 @@ fn new_store(run: &Arc<ProgramRun>, me: Identity) -> Store<MtState> {
     if let Some(slice) = run.fuel_slice() {
         // Fuel is only a clock here: the budget is unlimited, and every `slice` units
         // the fiber yields to the scheduler.
-        store
-            .set_fuel(u64::MAX)
-            .expect("fuel is enabled when a slice is set");
+        store.set_fuel(u64::MAX).expect("fuel is enabled when a slice is set");
         store
             .fuel_async_yield_interval(Some(slice))
             .expect("fuel is enabled when a slice is set");
@@ -284,41 +355,25 @@ fn new_store(run: &Arc<ProgramRun>, me: Identity) -> Store<MtState> {
     store
 }
 
-async fn call(
-    run: &Arc<ProgramRun>,
-    store: &mut Store<MtState>,
-    start: Start,
-) -> wasmtime::Result<Ending> {
+async fn call(run: &Arc<ProgramRun>, store: &mut Store<MtState>, start: Start) -> wasmtime::Result<Ending> {
     match start {
         Start::Main => {
-            let pre = run
-                .program()
-                .command_pre()
-                .expect("checked before starting main");
-            let command = pre
-                .instantiate_async(&mut *store)
-                .await
-                .map_err(|e| instantiate_error(run, e))?;
+            let pre = run.program().command_pre().expect("checked before starting main");
+            let command = pre.instantiate_async(&mut *store).await.map_err(|e| instantiate_error(run, e))?;
             Ok(match command.wasi_cli_run().call_run(&mut *store).await? {
-                Ok(()) => Ending::Returned(Vec::new()),
+                Ok(()) => Ending::Returned(Message::default()),
                 Err(()) => Ending::MainErr,
             })
         }
-        Start::Entry {
-            trampoline,
-            function,
-            argument,
-        } => {
+        Start::Entry { trampoline, function, argument } => {
             let pre = run.program().entry_pre().expect("checked at spawn");
-            let instance = pre
-                .instantiate_async(&mut *store)
-                .await
-                .map_err(|e| instantiate_error(run, e))?;
+            let instance = pre.instantiate_async(&mut *store).await.map_err(|e| instantiate_error(run, e))?;
+            let argument = store.data_mut().give_message(argument)?;
             let result = instance
                 .weft_runtime_entry()
                 .call_run(&mut *store, trampoline, function, &argument)
                 .await?;
-            Ok(Ending::Returned(result))
+            Ok(Ending::Returned(store.data_mut().take_message(result)?))
         }
     }
 }
@@ -331,18 +386,15 @@ fn instantiate_error(run: &ProgramRun, error: wasmtime::Error) -> wasmtime::Erro
 
 /// Wait for every child; a child failure nobody joined becomes this microthread's
 /// failure (unless it already failed or exited).
-async fn prejoin(me: &Identity, children: Vec<Arc<Completion>>, ending: Ending) -> Ending {
+async fn prejoin(run: &Arc<ProgramRun>, me: &Identity, children: Vec<Arc<Completion>>, ending: Ending) -> Ending {
     let mut ending = ending;
     for child in children {
-        child.finished().await;
-        if let (Ending::Returned(_) | Ending::MainErr, Some(f)) =
-            (&ending, child.unjoined_failure())
-        {
-            ending = Ending::Failed(Failure {
-                id: me.id,
-                name: me.name.clone(),
-                message: format!("a child failed and nobody joined it: {f}"),
-            });
+        if !child.is_finished() {
+            let _blocked = run.block(me, || format!("waiting for its child microthread {} to finish", child.id));
+            child.finished().await;
+        }
+        if let (Ending::Returned(_) | Ending::MainErr, Some(f)) = (&ending, child.unjoined_failure()) {
+            ending = Ending::Failed(me.failure(format!("a child failed and nobody joined it: {f}")));
         }
     }
     ending
@@ -361,18 +413,11 @@ fn failure_from_error(me: &Identity, error: &wasmtime::Error, panic: Option<Stri
     if let Some(bt) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
         // wasmtime's rendering, without its heading and its closing note.
         let frames = bt.to_string();
-        let frames: Vec<&str> = frames
-            .lines()
-            .filter(|l| l.starts_with(' ') && !l.trim().is_empty())
-            .collect();
+        let frames: Vec<&str> = frames.lines().filter(|l| l.starts_with(' ') && !l.trim().is_empty()).collect();
         if !frames.is_empty() {
             message.push_str("\nwasm backtrace:\n");
             message.push_str(&frames.join("\n"));
         }
     }
-    Failure {
-        id: me.id,
-        name: me.name.clone(),
-        message,
-    }
+    me.failure(message)
 }

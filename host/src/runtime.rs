@@ -93,9 +93,15 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Maximum size of a spawn argument, in bytes (default 16 MiB).
+    /// Maximum size of a message or spawn argument, in bytes (default 16 MiB).
     pub fn max_message_size(mut self, bytes: u32) -> Self {
         self.limits.max_message_size = bytes;
+        self
+    }
+
+    /// Maximum capacity of a buffered channel, in messages (default 2^20).
+    pub fn max_channel_capacity(mut self, messages: u32) -> Self {
+        self.limits.max_channel_capacity = messages;
         self
     }
 
@@ -142,6 +148,8 @@ impl RuntimeBuilder {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Config(format!("linking WASI: {e:#}")))?;
         bindings::thread::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s)
+            .and_then(|()| bindings::channel::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s))
+            .and_then(|()| bindings::types::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s))
             .map_err(|e| Error::Config(format!("linking weft:runtime: {e:#}")))?;
 
         let mut tokio = tokio::runtime::Builder::new_multi_thread();

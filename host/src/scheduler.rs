@@ -3,15 +3,18 @@
 //! and a fuel slice running out yields it. This module owns one run of a program:
 //! ids, the live-microthread count, spawning, the program's exit, and cancellation.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use wasmtime::Engine;
 use wasmtime_wasi::WasiCtx;
 
 use crate::bindings::thread::SpawnError;
+use crate::channel::{Message, Progress};
 use crate::error::Failure;
 use crate::microthread::{self, Completion, Ending, Identity, Start};
 use crate::program::Program;
@@ -28,16 +31,22 @@ pub enum ExitStatus {
     Failed(Failure),
     /// The program was interrupted (Ctrl-C) and cancelled.
     Interrupted,
+    /// Every live microthread was blocked on a channel or a join that nothing could
+    /// ever complete: the program was stopped. The report has one line per
+    /// microthread: who it is and what it waits on.
+    Deadlocked(String),
 }
 
 impl ExitStatus {
     /// The process exit code a command-line runner should use: the guest's code;
-    /// 134 for a failure (what `wasmtime run` gives a trap); 130 for an interrupt.
+    /// 134 for a failure (what `wasmtime run` gives a trap); 130 for an interrupt;
+    /// 70 (`EX_SOFTWARE`) for a deadlock.
     pub fn code(&self) -> i32 {
         match self {
             ExitStatus::Exited(code) => *code,
             ExitStatus::Failed(_) => 134,
             ExitStatus::Interrupted => 130,
+            ExitStatus::Deadlocked(_) => 70,
         }
     }
 
@@ -58,7 +67,29 @@ pub(crate) struct ProgramRun {
     exit_requested: Notify,
     cancel: watch::Sender<bool>,
     handle: tokio::runtime::Handle,
+    next_channel_id: AtomicU64,
+    /// Microthreads blocked with no timeout, and on what: the deadlock detector's view.
+    blocked: Mutex<BTreeMap<u64, String>>,
+    progress: Progress,
+    suspect_deadlock: Notify,
 }
+
+/// Marks a microthread as blocked (with no timeout) while it lives.
+pub(crate) struct Blocked {
+    run: Arc<ProgramRun>,
+    id: u64,
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        self.run.blocked.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        self.run.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How long "every microthread blocked, nothing happening" must last before it is
+/// called a deadlock: a wake-up already on its way completes well within it.
+const DEADLOCK_GRACE: Duration = Duration::from_millis(100);
 
 /// Frees a live-microthread slot when the microthread's task ends, however it ends.
 struct Slot(Arc<ProgramRun>);
@@ -87,6 +118,54 @@ impl ProgramRun {
             exit_requested: Notify::new(),
             cancel: watch::channel(false).0,
             handle,
+            next_channel_id: AtomicU64::new(1),
+            blocked: Mutex::new(BTreeMap::new()),
+            progress: Progress::default(),
+            suspect_deadlock: Notify::new(),
+        }
+    }
+
+    pub(crate) fn next_channel_id(&self) -> u64 {
+        self.next_channel_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Mark `me` as blocked, on what `what` says, until the guard is dropped.
+    pub(crate) fn block(self: &Arc<Self>, me: &Identity, what: impl FnOnce() -> String) -> Blocked {
+        let all = {
+            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+            blocked.insert(me.id, format!("{me}: {}", what()));
+            blocked.len() as u32 >= self.live.load(Ordering::Acquire)
+        };
+        if all {
+            self.suspect_deadlock.notify_one();
+        }
+        Blocked { run: self.clone(), id: me.id }
+    }
+
+    fn all_blocked(&self) -> bool {
+        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner()).len() as u32;
+        let live = self.live.load(Ordering::Acquire);
+        live > 0 && blocked >= live
+    }
+
+    /// Resolves, with the report, once every live microthread has been blocked for a
+    /// grace period during which nothing completed.
+    async fn deadlocked(&self) -> String {
+        loop {
+            self.suspect_deadlock.notified().await;
+            while self.all_blocked() {
+                let before = self.progress.load(Ordering::Relaxed);
+                tokio::time::sleep(DEADLOCK_GRACE).await;
+                if self.all_blocked() && self.progress.load(Ordering::Relaxed) == before {
+                    let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+                    let lines: Vec<&str> = blocked.values().map(String::as_str).collect();
+                    return lines.join("\n");
+                }
+            }
         }
     }
 
@@ -154,15 +233,12 @@ impl ProgramRun {
         self: &Arc<Self>,
         trampoline: u32,
         function: u32,
-        argument: Vec<u8>,
+        argument: Message,
         name: Option<String>,
     ) -> Result<Arc<Completion>, SpawnError> {
         let limits = self.program.runtime().limits();
         if self.program.entry_pre().is_none() {
             return Err(SpawnError::NotSpawnable);
-        }
-        if argument.len() > limits.max_message_size as usize {
-            return Err(SpawnError::ArgumentTooLarge(limits.max_message_size));
         }
         let slot = self
             .reserve_slot()
@@ -181,21 +257,16 @@ impl ProgramRun {
                 function,
                 argument,
             };
-            let outcome = match run
-                .cancellable(microthread::run(run.clone(), me.clone(), start))
-                .await
-            {
-                Some(Ending::Returned(bytes)) => Ok(bytes),
+            let body = microthread::run(run.clone(), me.clone(), Some(done.clone()), start);
+            let outcome = match run.cancellable(body).await {
+                Some(Ending::Returned(message)) => Ok(message),
                 Some(Ending::Failed(f)) => Err(f),
                 Some(Ending::Exit(code)) => {
                     run.request_exit(code);
-                    Err(failure(
-                        &me,
-                        format!("it exited the program with code {code}"),
-                    ))
+                    Err(me.failure(format!("it exited the program with code {code}")))
                 }
-                Some(Ending::MainErr) => Err(failure(&me, "it returned an error".into())),
-                None => Err(failure(&me, "cancelled".into())),
+                Some(Ending::MainErr) => Err(me.failure("it returned an error".into())),
+                None => Err(me.failure("cancelled".into())),
             };
             done.complete(outcome);
         });
@@ -256,7 +327,7 @@ impl ProgramRun {
         let run = self.clone();
         let main = self.handle.spawn(async move {
             let _slot = slot;
-            run.cancellable(microthread::run(run.clone(), me, Start::Main))
+            run.cancellable(microthread::run(run.clone(), me, None, Start::Main))
                 .await
         });
         let ctrl_c = async {
@@ -281,17 +352,10 @@ impl ProgramRun {
             },
             code = self.exit_requested() => ExitStatus::Exited(code),
             _ = ctrl_c => ExitStatus::Interrupted,
+            report = self.deadlocked() => ExitStatus::Deadlocked(report),
         };
         self.cancel.send_replace(true);
         self.all_gone().await;
         Ok(status)
-    }
-}
-
-fn failure(me: &Identity, message: String) -> Failure {
-    Failure {
-        id: me.id,
-        name: me.name.clone(),
-        message,
     }
 }

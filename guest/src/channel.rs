@@ -1,0 +1,340 @@
+//! Channels: typed, multi-producer multi-consumer, rendezvous (capacity 0) or
+//! buffered. The channel lives on the host; a [`Sender`] or [`Receiver`] is a handle
+//! to it that can be cloned, and moved to another microthread inside a message or a
+//! spawn argument.
+//!
+//! ```no_run
+//! use weft_guest::{channel, spawn, Sender};
+//!
+//! fn produce(tx: Sender<u32>) {
+//!     for i in 0..10 {
+//!         tx.send(i).unwrap();
+//!     }
+//! }
+//!
+//! let (tx, rx) = channel::<u32>(0);
+//! let _producer = spawn(produce, tx);
+//! let total: u32 = rx.into_iter().sum(); // ends when the producer's sender is gone
+//! assert_eq!(total, 45);
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::bindings::channel as wit;
+use crate::message::{decode, encode, push_endpoint, take_endpoint};
+use crate::thread::{spawn, Failure};
+
+/// The sending end of a channel of `T`.
+pub struct Sender<T> {
+    pub(crate) inner: wit::Sender,
+    _t: PhantomData<fn(T)>,
+}
+
+/// The receiving end of a channel of `T`. An iterator over the messages, which ends
+/// when every sender is gone.
+pub struct Receiver<T> {
+    pub(crate) inner: wit::Receiver,
+    _t: PhantomData<fn() -> T>,
+}
+
+/// Open a channel: `capacity` 0 is a rendezvous (a send returns once a receiver has
+/// taken the value), `n` buffers up to `n` values.
+///
+/// # Panics
+/// If `capacity` is over the host's limit.
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    crate::thread::install_panic_hook();
+    let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
+    match wit::open(capacity) {
+        Ok((tx, rx)) => (
+            Sender { inner: tx, _t: PhantomData },
+            Receiver { inner: rx, _t: PhantomData },
+        ),
+        Err(wit::OpenError::CapacityTooLarge(max)) => {
+            panic!("channel capacity {capacity} is over the host's limit of {max}")
+        }
+    }
+}
+
+/// A send failed; the value comes back.
+#[derive(PartialEq, Eq)]
+pub enum SendError<T> {
+    /// Every receiver is gone.
+    Closed(T),
+    /// `try_send`: the channel is full, or (rendezvous) no receiver is waiting.
+    Full(T),
+    /// `send_timeout`: the time ran out.
+    Timeout(T),
+    /// The serialized value is over the host's message size limit.
+    TooLarge(T),
+}
+
+impl<T> SendError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendError::Closed(v) | SendError::Full(v) | SendError::Timeout(v) | SendError::TooLarge(v) => v,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::Closed(_) => "sending on a channel whose receivers are all gone",
+            SendError::Full(_) => "the channel is full",
+            SendError::Timeout(_) => "the send timed out",
+            SendError::TooLarge(_) => "the message is over the host's message size limit",
+        })
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+/// A receive returned no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecvError {
+    /// Every sender is gone and everything sent was received.
+    Closed,
+    /// `try_recv`: nothing to receive now.
+    Empty,
+    /// `recv_timeout`: the time ran out.
+    Timeout,
+    /// A microthread that was sending on the channel failed: its failure.
+    Failed(Failure),
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvError::Closed => f.write_str("the channel is closed: every sender is gone"),
+            RecvError::Empty => f.write_str("the channel is empty"),
+            RecvError::Timeout => f.write_str("the receive timed out"),
+            RecvError::Failed(failure) => write!(f, "the producer failed: {failure}"),
+        }
+    }
+}
+
+impl std::error::Error for RecvError {}
+
+impl<T: Serialize> Sender<T> {
+    fn send_with(
+        &self,
+        value: T,
+        op: impl FnOnce(wit::Message) -> Result<(), wit::SendError>,
+    ) -> Result<(), SendError<T>> {
+        let message = encode(&value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
+        // On failure the host gives the message back; `value` still holds the
+        // original endpoints, so the returned copies are simply dropped.
+        match op(message) {
+            Ok(()) => Ok(()),
+            Err(wit::SendError::Closed(_)) => Err(SendError::Closed(value)),
+            Err(wit::SendError::Full(_)) => Err(SendError::Full(value)),
+            Err(wit::SendError::Timeout(_)) => Err(SendError::Timeout(value)),
+            Err(wit::SendError::TooLarge(_)) => Err(SendError::TooLarge(value)),
+        }
+    }
+
+    /// Send `value`, waiting (only this microthread) while the channel is full; on a
+    /// rendezvous channel, until a receiver has taken it.
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.send_with(value, |m| self.inner.send(m))
+    }
+
+    /// Send `value` only if that needs no waiting.
+    pub fn try_send(&self, value: T) -> Result<(), SendError<T>> {
+        self.send_with(value, |m| self.inner.try_send(m))
+    }
+
+    /// Send `value`, waiting at most `timeout`.
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendError<T>> {
+        self.send_with(value, |m| self.inner.send_timeout(m, nanos(timeout)))
+    }
+}
+
+impl<T> Sender<T> {
+    /// The channel's id, unique within the program.
+    pub fn channel_id(&self) -> u64 {
+        self.inner.id()
+    }
+}
+
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn recv_error(e: wit::RecvError) -> RecvError {
+    match e {
+        wit::RecvError::Closed => RecvError::Closed,
+        wit::RecvError::Empty => RecvError::Empty,
+        wit::RecvError::Timeout => RecvError::Timeout,
+        wit::RecvError::Failed(f) => RecvError::Failed(f.into()),
+    }
+}
+
+pub(crate) fn decode_value<T: DeserializeOwned>(message: wit::Message) -> T {
+    decode(message).unwrap_or_else(|e| panic!("weft: cannot deserialize a received message: {e}"))
+}
+
+impl<T: DeserializeOwned> Receiver<T> {
+    fn recv_with(&self, op: impl FnOnce() -> Result<wit::Message, wit::RecvError>) -> Result<T, RecvError> {
+        op().map(decode_value).map_err(recv_error)
+    }
+
+    /// Receive a value, waiting (only this microthread) until one arrives. `Closed`
+    /// once every sender is gone and the buffer is drained; `Failed` if a microthread
+    /// that held a sender failed.
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.recv_with(|| self.inner.recv())
+    }
+
+    /// Receive only if that needs no waiting.
+    pub fn try_recv(&self) -> Result<T, RecvError> {
+        self.recv_with(|| self.inner.try_recv())
+    }
+
+    /// Receive, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvError> {
+        self.recv_with(|| self.inner.recv_timeout(nanos(timeout)))
+    }
+}
+
+impl<T> Receiver<T> {
+    /// The channel's id, unique within the program.
+    pub fn channel_id(&self) -> u64 {
+        self.inner.id()
+    }
+}
+
+/// Iterating receives until the channel is closed.
+///
+/// # Panics
+/// If a producer failed: a failure is never a quiet end of the stream. Use
+/// [`Receiver::recv`] to handle it instead.
+impl<T: DeserializeOwned> Iterator for Receiver<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match self.recv() {
+            Ok(v) => Some(v),
+            Err(RecvError::Closed) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender { inner: self.inner.clone(), _t: PhantomData }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        Receiver { inner: self.inner.clone(), _t: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").field("channel", &self.inner.id()).finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").field("channel", &self.inner.id()).finish()
+    }
+}
+
+impl<T> Serialize for Sender<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        push_endpoint(wit::Endpoint::Sender(self.inner.clone())).serialize(s)
+    }
+}
+
+impl<T> Serialize for Receiver<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        push_endpoint(wit::Endpoint::Receiver(self.inner.clone())).serialize(s)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Sender<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match take_endpoint(u32::deserialize(d)?) {
+            Some(wit::Endpoint::Sender(inner)) => Ok(Sender { inner, _t: PhantomData }),
+            _ => Err(serde::de::Error::custom("the message does not carry the expected sender")),
+        }
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Receiver<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match take_endpoint(u32::deserialize(d)?) {
+            Some(wit::Endpoint::Receiver(inner)) => Ok(Receiver { inner, _t: PhantomData }),
+            _ => Err(serde::de::Error::custom("the message does not carry the expected receiver")),
+        }
+    }
+}
+
+/// Run `producer` in a new microthread with the sending end of a rendezvous channel,
+/// and return the receiving end: a lazy stream of what it sends. The stream ends when
+/// the producer returns; if the producer fails, the reader's `recv` returns
+/// [`RecvError::Failed`] with its failure (and iterating panics with it).
+///
+/// The producer is a child of the caller: the caller does not finish before it.
+pub fn generate<T>(producer: fn(Sender<T>)) -> Receiver<T>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let (tx, rx) = channel(0);
+    let _child = spawn(producer, tx);
+    rx
+}
+
+/// Compute `f(item)` for every item, each in its own microthread, with at most
+/// `concurrency` running at once; the results come back in the order of the items.
+///
+/// If a call fails, no further calls are started; the calls already running are
+/// drained (joined, their results discarded), and the first failure is returned.
+pub fn parallel_map<T, R>(f: fn(T) -> R, items: impl IntoIterator<Item = T>, concurrency: usize) -> Result<Vec<R>, Failure>
+where
+    T: Serialize + DeserializeOwned,
+    R: Serialize + DeserializeOwned,
+{
+    let mut items = items.into_iter();
+    let mut running = VecDeque::new();
+    let mut results = Vec::new();
+    let mut failure = None;
+    loop {
+        while failure.is_none() && running.len() < concurrency.max(1) {
+            match items.next() {
+                Some(item) => running.push_back(spawn(f, item)),
+                None => break,
+            }
+        }
+        let Some(handle) = running.pop_front() else { break };
+        match handle.join() {
+            Ok(r) if failure.is_none() => results.push(r),
+            Ok(_) => {}
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    match failure {
+        Some(f) => Err(f),
+        None => Ok(results),
+    }
+}

@@ -1,0 +1,272 @@
+//! Channels: multi-producer, multi-consumer queues that live on the host, shared by
+//! `Arc` across microthreads and worker threads. A guest holds its endpoints as WIT
+//! resources; endpoints move between microthreads at spawn and inside messages.
+//!
+//! - Capacity 0 is a rendezvous: a send completes only when a receiver takes the
+//!   message. Capacity n buffers n messages; a sender waits while the buffer is full.
+//! - When every sender is gone, receivers drain the buffer, then see `Closed`, or
+//!   the failure of a microthread that held a sender when it failed.
+//! - When every receiver is gone, a send fails at once and gives the message back.
+//!
+//! Every blocking operation is a [`select`] over one or more operations: a waiter is
+//! registered on each channel involved and the first operation to complete wins.
+//! This file holds the channel's state and its non-blocking steps; `waiter.rs` the
+//! waiter a blocked operation parks; `select.rs` the registration and the wait.
+
+mod guest;
+mod select;
+mod waiter;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub(crate) use select::{select, Op, Selected};
+pub(crate) use waiter::Progress;
+use waiter::Waiter;
+
+use crate::error::Failure;
+use crate::microthread::Completion;
+
+/// What travels through a channel: bytes (copied) and endpoints (moved).
+#[derive(Default)]
+pub(crate) struct Message {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) endpoints: Vec<Endpoint>,
+}
+
+/// A channel endpoint in flight (inside a message or a spawn argument).
+pub(crate) enum Endpoint {
+    Sender(SenderHandle),
+    Receiver(ReceiverHandle),
+}
+
+/// The microthread that holds a sender: if it fails, the channel carries its failure
+/// to the receivers instead of a quiet `Closed`.
+#[derive(Default)]
+pub(crate) struct Holder {
+    failed: OnceLock<Failure>,
+    /// The failed microthread's completion, marked as delivered when a receiver gets
+    /// the failure (so that it does not also fail the parent).
+    completion: Option<Arc<Completion>>,
+}
+
+impl Holder {
+    pub(crate) fn new(completion: Option<Arc<Completion>>) -> Self {
+        Holder { failed: OnceLock::new(), completion }
+    }
+
+    /// The holding microthread failed: the senders it drops carry `failure`.
+    pub(crate) fn fail(&self, failure: Failure) {
+        let _ = self.failed.set(failure);
+    }
+}
+
+pub(crate) struct Channel {
+    id: u64,
+    capacity: usize,
+    state: Mutex<State>,
+}
+
+/// One registered operation of a blocked `select`.
+struct Entry {
+    waiter: Arc<Waiter>,
+    op: usize,
+}
+
+struct State {
+    queue: VecDeque<Message>,
+    senders: usize,
+    receivers: usize,
+    recv_waiters: VecDeque<Entry>,
+    send_waiters: VecDeque<Entry>,
+    failure: Option<(Failure, Option<Arc<Completion>>)>,
+}
+
+/// What a non-blocking send did; the message comes back unless it was sent.
+enum SendStep {
+    Sent,
+    Closed(Message),
+    NotReady(Message),
+}
+
+/// A non-blocking step that completed.
+pub(crate) enum Ready {
+    Received(Message),
+    Sent,
+    /// The channel is closed (for a send, the message is given back by the caller).
+    Closed,
+    Failed(Failure),
+}
+
+impl Channel {
+    /// A new channel and its first sender and receiver.
+    pub(crate) fn open(id: u64, capacity: usize) -> (SenderHandle, ReceiverHandle) {
+        let chan = Arc::new(Channel {
+            id,
+            capacity,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                senders: 1,
+                receivers: 1,
+                recv_waiters: VecDeque::new(),
+                send_waiters: VecDeque::new(),
+                failure: None,
+            }),
+        });
+        (
+            SenderHandle { chan: chan.clone(), holder: None },
+            ReceiverHandle { chan },
+        )
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug in weft; the state stays usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    /// Receive now if possible.
+    fn try_recv(&mut self) -> Option<Ready> {
+        if let Some(msg) = self.queue.pop_front() {
+            // A sender waiting for room moves its message into the buffer.
+            while let Some(e) = self.send_waiters.pop_front() {
+                if let Some(m) = e.waiter.take_send(e.op) {
+                    self.queue.push_back(m);
+                    break;
+                }
+            }
+            return Some(Ready::Received(msg));
+        }
+        // A rendezvous (or a sender that found the buffer full while it was empty).
+        while let Some(e) = self.send_waiters.pop_front() {
+            if let Some(m) = e.waiter.take_send(e.op) {
+                return Some(Ready::Received(m));
+            }
+        }
+        if self.senders == 0 {
+            return Some(self.closed_for_receiver());
+        }
+        None
+    }
+
+    fn closed_for_receiver(&self) -> Ready {
+        match &self.failure {
+            Some((f, completion)) => {
+                if let Some(c) = completion {
+                    c.mark_failure_delivered();
+                }
+                Ready::Failed(f.clone())
+            }
+            None => Ready::Closed,
+        }
+    }
+
+    /// Send now if possible.
+    fn try_send(&mut self, capacity: usize, mut msg: Message) -> SendStep {
+        if self.receivers == 0 {
+            return SendStep::Closed(msg);
+        }
+        while let Some(e) = self.recv_waiters.pop_front() {
+            match e.waiter.give_recv(e.op, msg) {
+                Ok(()) => return SendStep::Sent,
+                Err(m) => msg = m,
+            }
+        }
+        if self.queue.len() < capacity {
+            self.queue.push_back(msg);
+            return SendStep::Sent;
+        }
+        SendStep::NotReady(msg)
+    }
+
+    fn remove_waiter(&mut self, waiter: &Arc<Waiter>) {
+        self.recv_waiters.retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
+        self.send_waiters.retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
+    }
+}
+
+/// A sender, held by a guest (in its resource table) or in flight.
+pub struct SenderHandle {
+    chan: Arc<Channel>,
+    holder: Option<Arc<Holder>>,
+}
+
+/// A receiver, held by a guest (in its resource table) or in flight.
+pub struct ReceiverHandle {
+    chan: Arc<Channel>,
+}
+
+impl SenderHandle {
+    pub(crate) fn channel(&self) -> &Arc<Channel> {
+        &self.chan
+    }
+
+    /// Another sender of the same channel, held by `holder`.
+    pub(crate) fn clone_for(&self, holder: Option<Arc<Holder>>) -> SenderHandle {
+        self.chan.lock().senders += 1;
+        SenderHandle { chan: self.chan.clone(), holder }
+    }
+
+    /// The microthread that now holds this sender (`None` while in flight).
+    pub(crate) fn set_holder(&mut self, holder: Option<Arc<Holder>>) {
+        self.holder = holder;
+    }
+}
+
+impl Drop for SenderHandle {
+    fn drop(&mut self) {
+        let failed = self.holder.as_ref().and_then(|h| Some((h.failed.get()?.clone(), h.completion.clone())));
+        let mut st = self.chan.lock();
+        if let Some(f) = failed {
+            st.failure.get_or_insert(f);
+        }
+        st.senders -= 1;
+        if st.senders == 0 {
+            // Only receivers wait when nothing is buffered: tell them.
+            let waiting: Vec<Entry> = st.recv_waiters.drain(..).collect();
+            for e in waiting {
+                let ready = st.closed_for_receiver();
+                e.waiter.finish(e.op, ready);
+            }
+        }
+    }
+}
+
+impl ReceiverHandle {
+    pub(crate) fn channel(&self) -> &Arc<Channel> {
+        &self.chan
+    }
+}
+
+impl Clone for ReceiverHandle {
+    fn clone(&self) -> Self {
+        self.chan.lock().receivers += 1;
+        ReceiverHandle { chan: self.chan.clone() }
+    }
+}
+
+impl Drop for ReceiverHandle {
+    fn drop(&mut self) {
+        let dropped;
+        {
+            let mut st = self.chan.lock();
+            st.receivers -= 1;
+            if st.receivers > 0 {
+                return;
+            }
+            let waiting: Vec<Entry> = st.send_waiters.drain(..).collect();
+            for e in waiting {
+                e.waiter.finish(e.op, Ready::Closed);
+            }
+            // Nobody can receive what is buffered: drop it, outside the lock (its
+            // endpoints may belong to this very channel).
+            dropped = std::mem::take(&mut st.queue);
+        }
+        drop(dropped);
+    }
+}

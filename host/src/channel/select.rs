@@ -1,0 +1,157 @@
+//! `select`: complete exactly one of several channel operations, waiting if none is
+//! ready. Every blocking send and receive is a `select` of one operation.
+//!
+//! The channels involved are locked together, in order of id (so two selects never
+//! lock in opposite orders); each operation is tried, starting at a random one so
+//! that among ready operations none starves; if none is ready a waiter is registered
+//! on every channel before the locks are released, so no wake-up can be missed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::waiter::{Done, Progress, Waiter};
+use super::{Channel, Entry, Message, Ready, SendStep, State};
+
+/// One operation of a select.
+pub(crate) enum Op {
+    Recv(Arc<Channel>),
+    Send(Arc<Channel>, Message),
+}
+
+impl Op {
+    fn channel(&self) -> &Arc<Channel> {
+        match self {
+            Op::Recv(c) | Op::Send(c, _) => c,
+        }
+    }
+}
+
+/// How a select ended.
+pub(crate) enum Selected {
+    /// Operation `index` completed (or found its channel closed or failed).
+    Op(usize, Ready),
+    /// The timeout ran out first.
+    Timeout,
+    /// Not blocking, and nothing was ready.
+    WouldBlock,
+}
+
+/// Removes a blocked select's entries from its channels, however the wait ends
+/// (even when the waiting future is dropped).
+struct Registration {
+    waiter: Arc<Waiter>,
+    channels: Vec<Arc<Channel>>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        for c in &self.channels {
+            c.lock().remove_waiter(&self.waiter);
+        }
+    }
+}
+
+/// Complete one of `ops`. Returns what completed, and the messages of the send
+/// operations that did not complete, by operation index. `mark_blocked` is called
+/// (and its result held while waiting) when the select waits with no timeout: that
+/// is how the deadlock detector knows who waits on what.
+pub(crate) async fn select<G>(
+    ops: Vec<Op>,
+    timeout: Option<Duration>,
+    block: bool,
+    progress: &Progress,
+    mark_blocked: impl FnOnce() -> G,
+) -> (Selected, Vec<Option<Message>>) {
+    let registration = match attempt(ops, timeout, block, progress) {
+        Attempt::Done(selected, unsent) => return (selected, unsent),
+        Attempt::Wait(registration) => registration,
+    };
+    let waiter = registration.waiter.clone();
+    match timeout {
+        None => {
+            let _blocked = mark_blocked();
+            waiter.wait().await;
+        }
+        Some(d) => {
+            let _ = tokio::time::timeout(d, waiter.wait()).await;
+        }
+    }
+    waiter.time_out();
+    drop(registration);
+    let (done, sends) = waiter.into_outcome();
+    let selected = match done {
+        Some(Done::Op(i, ready)) => Selected::Op(i, ready),
+        Some(Done::Timeout) | None => Selected::Timeout,
+    };
+    (selected, sends)
+}
+
+enum Attempt {
+    Done(Selected, Vec<Option<Message>>),
+    Wait(Registration),
+}
+
+/// With every channel locked: complete a ready operation, or register a waiter.
+fn attempt(ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &Progress) -> Attempt {
+    let n = ops.len();
+    // The distinct channels, in lock order.
+    let mut channels: Vec<Arc<Channel>> = ops.iter().map(|o| o.channel().clone()).collect();
+    channels.sort_by_key(|c| c.id);
+    channels.dedup_by_key(|c| c.id);
+    let mut is_send = Vec::with_capacity(n);
+    let mut where_ = Vec::with_capacity(n);
+    let mut sends: Vec<Option<Message>> = Vec::with_capacity(n);
+    for op in ops {
+        let id = op.channel().id;
+        where_.push(channels.binary_search_by_key(&id, |c| c.id).unwrap_or(0));
+        match op {
+            Op::Recv(_) => {
+                is_send.push(false);
+                sends.push(None);
+            }
+            Op::Send(_, m) => {
+                is_send.push(true);
+                sends.push(Some(m));
+            }
+        }
+    }
+
+    let mut guards: Vec<std::sync::MutexGuard<'_, State>> = channels.iter().map(|c| c.lock()).collect();
+    let start = if n > 1 { fastrand::usize(..n) } else { 0 };
+    for k in 0..n {
+        let i = (start + k) % n;
+        let g = where_[i];
+        if is_send[i] {
+            let msg = sends[i].take().expect("a send operation has its message");
+            match guards[g].try_send(channels[g].capacity, msg) {
+                SendStep::Sent => return Attempt::Done(Selected::Op(i, Ready::Sent), sends),
+                SendStep::Closed(m) => {
+                    sends[i] = Some(m);
+                    return Attempt::Done(Selected::Op(i, Ready::Closed), sends);
+                }
+                SendStep::NotReady(m) => sends[i] = Some(m),
+            }
+        } else if let Some(ready) = guards[g].try_recv() {
+            return Attempt::Done(Selected::Op(i, ready), sends);
+        }
+    }
+    if !block {
+        return Attempt::Done(Selected::WouldBlock, sends);
+    }
+    if timeout == Some(Duration::ZERO) {
+        return Attempt::Done(Selected::Timeout, sends);
+    }
+
+    let waiter = Waiter::new(sends, progress.clone());
+    for i in 0..n {
+        let e = Entry { waiter: waiter.clone(), op: i };
+        let st = &mut guards[where_[i]];
+        if is_send[i] {
+            st.send_waiters.push_back(e);
+        } else {
+            st.recv_waiters.push_back(e);
+        }
+    }
+    drop(guards);
+    Attempt::Wait(Registration { waiter, channels })
+}

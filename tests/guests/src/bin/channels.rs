@@ -1,0 +1,223 @@
+//! Channel semantics, one case per argument; each prints "<case> ok" or panics.
+
+use std::time::Duration;
+
+use weft_guest::{
+    channel, generate, parallel_map, spawn, Receiver, RecvError, Select, Selected, SendError, Sender,
+};
+
+fn send_then_log((tx, log): (Sender<u32>, Sender<String>)) {
+    tx.send(1).unwrap();
+    log.send("after send".to_string()).unwrap();
+}
+
+fn send_one_and_return(tx: Sender<u32>) {
+    tx.send(1).unwrap();
+}
+
+fn send_one_and_panic(tx: Sender<u32>) {
+    tx.send(1).unwrap();
+    panic!("the producer broke down");
+}
+
+fn answer_on(outer: Receiver<Sender<u32>>) {
+    let inner = outer.recv().unwrap();
+    inner.send(42).unwrap();
+}
+
+fn two_then_boom(tx: Sender<u32>) {
+    tx.send(1).unwrap();
+    tx.send(2).unwrap();
+    panic!("producer boom");
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn fail_on_13(x: u64) -> u64 {
+    assert_ne!(x, 13, "thirteen is unlucky");
+    x
+}
+
+fn receive_sum(rx: Receiver<u32>) -> u32 {
+    rx.into_iter().sum()
+}
+
+fn main() {
+    let case = std::env::args().nth(1).unwrap_or_default();
+    match case.as_str() {
+        "rendezvous" => {
+            let (tx, rx) = channel::<u32>(0);
+            let (log_tx, log_rx) = channel::<String>(4);
+            let h = spawn(send_then_log, (tx, log_tx));
+            weft_guest::sleep(Duration::from_millis(50));
+            assert_eq!(log_rx.try_recv(), Err(RecvError::Empty), "the sender must still wait");
+            assert_eq!(rx.recv(), Ok(1));
+            assert_eq!(log_rx.recv().as_deref(), Ok("after send"));
+            h.join().unwrap();
+        }
+        "buffered" => {
+            let (tx, rx) = channel::<u32>(3);
+            for i in 0..3 {
+                tx.try_send(i).unwrap();
+            }
+            assert_eq!(tx.try_send(3), Err(SendError::Full(3)));
+            assert_eq!(rx.recv(), Ok(0));
+            tx.try_send(3).unwrap();
+            let rest: Vec<u32> = (0..3).map(|_| rx.recv().unwrap()).collect();
+            assert_eq!(rest, vec![1, 2, 3]);
+            assert_eq!(rx.try_recv(), Err(RecvError::Empty));
+        }
+        "close-on-drop" => {
+            let (tx, rx) = channel::<u32>(2);
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+            let tx2 = tx.clone();
+            drop(tx);
+            assert_eq!(tx2.try_send(3), Err(SendError::Full(3))); // still open through the clone
+            drop(tx2);
+            assert_eq!(rx.recv(), Ok(1));
+            assert_eq!(rx.recv(), Ok(2));
+            assert_eq!(rx.recv(), Err(RecvError::Closed));
+            assert_eq!(rx.try_recv(), Err(RecvError::Closed));
+        }
+        "close-on-end" => {
+            let (tx, rx) = channel::<u32>(0);
+            let h = spawn(send_one_and_return, tx);
+            assert_eq!(rx.recv(), Ok(1));
+            assert_eq!(rx.recv(), Err(RecvError::Closed));
+            h.join().unwrap();
+        }
+        "close-on-trap" => {
+            let (tx, rx) = channel::<u32>(0);
+            let _h = spawn(send_one_and_panic, tx);
+            assert_eq!(rx.recv(), Ok(1));
+            match rx.recv() {
+                Err(RecvError::Failed(f)) => {
+                    assert!(f.message.contains("the producer broke down"), "{f}");
+                    println!("failure: {f}");
+                }
+                other => panic!("expected the producer's failure, got {other:?}"),
+            }
+            // The failure was delivered: not joining `_h` does not fail main.
+        }
+        "no-receiver" => {
+            let (tx, rx) = channel::<String>(1);
+            drop(rx);
+            match tx.send("hello".to_string()) {
+                Err(SendError::Closed(v)) => assert_eq!(v, "hello"),
+                other => panic!("{other:?}"),
+            }
+            assert!(matches!(tx.try_send("x".into()), Err(SendError::Closed(_))));
+        }
+        "select-fair" => {
+            let (a_tx, a_rx) = channel::<u8>(1000);
+            let (b_tx, b_rx) = channel::<u8>(1000);
+            for _ in 0..1000 {
+                a_tx.send(0).unwrap();
+                b_tx.send(1).unwrap();
+            }
+            let mut counts = [0u32; 2];
+            for _ in 0..1000 {
+                let mut s = Select::new();
+                let a = s.recv(&a_rx);
+                let b = s.recv(&b_rx);
+                match s.wait() {
+                    Selected::Received { index, message } => {
+                        let v: u8 = message.decode();
+                        assert_eq!(v as usize, if index == a { 0 } else { assert_eq!(index, b); 1 });
+                        counts[v as usize] += 1;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            println!("select chose a {} times, b {} times", counts[0], counts[1]);
+            assert!(counts[0] > 300 && counts[1] > 300, "unfair: {counts:?}");
+        }
+        "select-send" => {
+            let (tx, rx) = channel::<u32>(0);
+            let (_idle_tx, idle_rx) = channel::<u32>(0);
+            let h = spawn(receive_sum, rx);
+            for i in 0..10 {
+                let mut s = Select::new();
+                let send = s.send(&tx, &i);
+                let _idle = s.recv(&idle_rx);
+                match s.wait() {
+                    Selected::Sent { index } => assert_eq!(index, send),
+                    other => panic!("{other:?}"),
+                }
+            }
+            drop(tx);
+            assert_eq!(h.join().unwrap(), 45);
+            let mut s = Select::new();
+            s.recv(&idle_rx);
+            assert!(matches!(s.try_wait(), Selected::WouldBlock));
+        }
+        "timeouts" => {
+            let (tx, rx) = channel::<u32>(1);
+            let t = std::time::Instant::now();
+            assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(RecvError::Timeout));
+            assert!(t.elapsed() >= Duration::from_millis(20));
+            tx.send(1).unwrap();
+            assert_eq!(tx.send_timeout(2, Duration::from_millis(20)), Err(SendError::Timeout(2)));
+            let mut s = Select::new();
+            let (_tx2, rx2) = channel::<u32>(0);
+            s.recv(&rx2);
+            assert!(matches!(s.wait_timeout(Duration::from_millis(10)), Selected::Timeout));
+            assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Ok(1));
+        }
+        "channel-of-channels" => {
+            let (outer_tx, outer_rx) = channel::<Sender<u32>>(0);
+            let h = spawn(answer_on, outer_rx);
+            let (inner_tx, inner_rx) = channel::<u32>(0);
+            outer_tx.send(inner_tx).unwrap();
+            assert_eq!(inner_rx.recv(), Ok(42));
+            // The only sender moved to the child, which has ended: closed.
+            assert_eq!(inner_rx.recv(), Err(RecvError::Closed));
+            h.join().unwrap();
+        }
+        "generate-failure" => {
+            let rx = generate(two_then_boom);
+            assert_eq!(rx.recv(), Ok(1));
+            assert_eq!(rx.recv(), Ok(2));
+            match rx.recv() {
+                Err(RecvError::Failed(f)) => assert!(f.message.contains("producer boom"), "{f}"),
+                other => panic!("expected the producer's failure, got {other:?}"),
+            }
+        }
+        "generate-iter-failure" => {
+            // Iterating a failed producer's stream panics with its failure.
+            let total: u32 = generate(two_then_boom).sum();
+            println!("unreachable: {total}");
+        }
+        "parallel-map" => {
+            let squares = parallel_map(square, 0..100u64, 8).unwrap();
+            assert_eq!(squares, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
+            let e = parallel_map(fail_on_13, 0..40u64, 4).unwrap_err();
+            assert!(e.message.contains("thirteen is unlucky"), "{e}");
+        }
+        "too-large" => {
+            let (tx, _rx) = channel::<Vec<u8>>(1);
+            assert!(matches!(tx.send(vec![0; 4096]), Err(SendError::TooLarge(_))));
+            tx.send(vec![0; 100]).unwrap();
+        }
+        "capacity-too-large" => {
+            let _ = channel::<u8>(1_000_000);
+        }
+        "iterator" => {
+            let (tx, rx) = channel::<u32>(0);
+            let h = spawn(receive_sum, rx);
+            for i in 1..=100 {
+                tx.send(i).unwrap();
+            }
+            drop(tx);
+            assert_eq!(h.join().unwrap(), 5050);
+        }
+        other => {
+            eprintln!("unknown case `{other}`");
+            weft_guest::exit(2);
+        }
+    }
+    println!("{case} ok");
+}
