@@ -68,7 +68,38 @@ fn fuel(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, spawn_and_yield, fuel);
+fn channels(c: &mut Criterion) {
+    let mut g = c.benchmark_group("channel");
+    g.measurement_time(Duration::from_secs(5));
+    for workers in [1, 2] {
+        let rt = runtime(workers, default_preemption());
+        let w = if workers == 1 {
+            "1 worker"
+        } else {
+            "2 workers"
+        };
+        g.bench_function(format!("ping-pong ({w})"), |b| {
+            b.iter_custom(|n| measured(&rt, &args("pingpong", n)))
+        });
+        // 100 hops an iteration: a lap takes long enough to amortise the ring's
+        // start (about 8 ms for its first few thousand hops).
+        g.bench_function(format!("thread-ring hop ({w})"), |b| {
+            b.iter_custom(|n| measured(&rt, &args("ring", n * 100)) / 100)
+        });
+    }
+    let rt = runtime(1, default_preemption());
+    for size in [8u64, 4096] {
+        g.throughput(criterion::Throughput::Elements(1));
+        g.bench_function(format!("throughput {size} B (1 worker)"), |b| {
+            b.iter_custom(|n| {
+                measured(&rt, &["throughput".into(), n.to_string(), size.to_string()])
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, spawn_and_yield, fuel, channels);
 
 fn main() {
     benches();

@@ -23,11 +23,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
 use crate::bindings::channel as wit;
 use crate::message::{decode, encode, push_endpoint, take_endpoint};
-use crate::thread::{spawn, Failure};
+use crate::thread::{Failure, spawn};
 
 /// The sending end of a channel of `T`.
 pub struct Sender<T> {
@@ -52,8 +52,14 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
     match wit::open(capacity) {
         Ok((tx, rx)) => (
-            Sender { inner: tx, _t: PhantomData },
-            Receiver { inner: rx, _t: PhantomData },
+            Sender {
+                inner: tx,
+                _t: PhantomData,
+            },
+            Receiver {
+                inner: rx,
+                _t: PhantomData,
+            },
         ),
         Err(wit::OpenError::CapacityTooLarge(max)) => {
             panic!("channel capacity {capacity} is over the host's limit of {max}")
@@ -78,7 +84,10 @@ impl<T> SendError<T> {
     /// The value that was not sent.
     pub fn into_inner(self) -> T {
         match self {
-            SendError::Closed(v) | SendError::Full(v) | SendError::Timeout(v) | SendError::TooLarge(v) => v,
+            SendError::Closed(v)
+            | SendError::Full(v)
+            | SendError::Timeout(v)
+            | SendError::TooLarge(v) => v,
         }
     }
 }
@@ -134,7 +143,8 @@ impl<T: Serialize> Sender<T> {
         value: T,
         op: impl FnOnce(wit::Message) -> Result<(), wit::SendError>,
     ) -> Result<(), SendError<T>> {
-        let message = encode(&value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
+        let message =
+            encode(&value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
         // On failure the host gives the message back; `value` still holds the
         // original endpoints, so the returned copies are simply dropped.
         match op(message) {
@@ -188,7 +198,10 @@ pub(crate) fn decode_value<T: DeserializeOwned>(message: wit::Message) -> T {
 }
 
 impl<T: DeserializeOwned> Receiver<T> {
-    fn recv_with(&self, op: impl FnOnce() -> Result<wit::Message, wit::RecvError>) -> Result<T, RecvError> {
+    fn recv_with(
+        &self,
+        op: impl FnOnce() -> Result<wit::Message, wit::RecvError>,
+    ) -> Result<T, RecvError> {
         op().map(decode_value).map_err(recv_error)
     }
 
@@ -236,25 +249,35 @@ impl<T: DeserializeOwned> Iterator for Receiver<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        Sender { inner: self.inner.clone(), _t: PhantomData }
+        Sender {
+            inner: self.inner.clone(),
+            _t: PhantomData,
+        }
     }
 }
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        Receiver { inner: self.inner.clone(), _t: PhantomData }
+        Receiver {
+            inner: self.inner.clone(),
+            _t: PhantomData,
+        }
     }
 }
 
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("channel", &self.inner.id()).finish()
+        f.debug_struct("Sender")
+            .field("channel", &self.inner.id())
+            .finish()
     }
 }
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("channel", &self.inner.id()).finish()
+        f.debug_struct("Receiver")
+            .field("channel", &self.inner.id())
+            .finish()
     }
 }
 
@@ -273,8 +296,13 @@ impl<T> Serialize for Receiver<T> {
 impl<'de, T> Deserialize<'de> for Sender<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match take_endpoint(u32::deserialize(d)?) {
-            Some(wit::Endpoint::Sender(inner)) => Ok(Sender { inner, _t: PhantomData }),
-            _ => Err(serde::de::Error::custom("the message does not carry the expected sender")),
+            Some(wit::Endpoint::Sender(inner)) => Ok(Sender {
+                inner,
+                _t: PhantomData,
+            }),
+            _ => Err(serde::de::Error::custom(
+                "the message does not carry the expected sender",
+            )),
         }
     }
 }
@@ -282,8 +310,13 @@ impl<'de, T> Deserialize<'de> for Sender<T> {
 impl<'de, T> Deserialize<'de> for Receiver<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match take_endpoint(u32::deserialize(d)?) {
-            Some(wit::Endpoint::Receiver(inner)) => Ok(Receiver { inner, _t: PhantomData }),
-            _ => Err(serde::de::Error::custom("the message does not carry the expected receiver")),
+            Some(wit::Endpoint::Receiver(inner)) => Ok(Receiver {
+                inner,
+                _t: PhantomData,
+            }),
+            _ => Err(serde::de::Error::custom(
+                "the message does not carry the expected receiver",
+            )),
         }
     }
 }
@@ -308,7 +341,11 @@ where
 ///
 /// If a call fails, no further calls are started; the calls already running are
 /// drained (joined, their results discarded), and the first failure is returned.
-pub fn parallel_map<T, R>(f: fn(T) -> R, items: impl IntoIterator<Item = T>, concurrency: usize) -> Result<Vec<R>, Failure>
+pub fn parallel_map<T, R>(
+    f: fn(T) -> R,
+    items: impl IntoIterator<Item = T>,
+    concurrency: usize,
+) -> Result<Vec<R>, Failure>
 where
     T: Serialize + DeserializeOwned,
     R: Serialize + DeserializeOwned,
@@ -324,7 +361,9 @@ where
                 None => break,
             }
         }
-        let Some(handle) = running.pop_front() else { break };
+        let Some(handle) = running.pop_front() else {
+            break;
+        };
         match handle.join() {
             Ok(r) if failure.is_none() => results.push(r),
             Ok(_) => {}

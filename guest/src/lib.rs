@@ -30,7 +30,7 @@ mod message;
 mod select;
 mod thread;
 
-pub use channel::{channel, generate, parallel_map, Receiver, RecvError, SendError, Sender};
+pub use channel::{Receiver, RecvError, SendError, Sender, channel, generate, parallel_map};
 pub use select::{Received, Select, Selected};
 pub use thread::{
     Builder, Failure, JoinHandle, Microthread, SpawnError, current, exit, sleep, spawn, yield_now,
@@ -45,7 +45,10 @@ pub mod __private {
         function: u32,
         argument: Vec<u8>,
     ) -> Result<crate::JoinHandle<Vec<u8>>, crate::SpawnError> {
-        let argument = crate::bindings::channel::Message { bytes: argument, endpoints: Vec::new() };
+        let argument = crate::bindings::channel::Message {
+            bytes: argument,
+            endpoints: Vec::new(),
+        };
         crate::thread::spawn_raw(trampoline, function, argument, None)
     }
 }

@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::bindings::channel as wit;
 
@@ -22,7 +22,10 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<wit::Message, p
     OUTGOING.with(|o| o.borrow_mut().clear());
     let bytes = postcard::to_allocvec(value);
     let endpoints = OUTGOING.with(|o| std::mem::take(&mut *o.borrow_mut()));
-    Ok(wit::Message { bytes: bytes?, endpoints })
+    Ok(wit::Message {
+        bytes: bytes?,
+        endpoints,
+    })
 }
 
 /// Deserialize a message; endpoints it carries but the value does not use are dropped.

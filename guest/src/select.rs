@@ -20,10 +20,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::bindings::channel as wit;
-use crate::channel::{decode_value, nanos, Receiver, Sender};
+use crate::channel::{Receiver, Sender, decode_value, nanos};
 use crate::message::encode;
 use crate::thread::Failure;
 
@@ -53,7 +53,9 @@ impl Received {
 
 impl fmt::Debug for Received {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Received").field("bytes", &self.0.bytes.len()).finish()
+        f.debug_struct("Received")
+            .field("bytes", &self.0.bytes.len())
+            .finish()
     }
 }
 
@@ -110,7 +112,8 @@ impl<'a> Select<'a> {
 
     /// Add a send of `value` on `tx`; returns the operation's index.
     pub fn send<T: Serialize>(&mut self, tx: &'a Sender<T>, value: &T) -> usize {
-        let message = encode(value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
+        let message =
+            encode(value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
         self.ops.push(wit::SelectOp::Send((&tx.inner, message)));
         self.ops.len() - 1
     }
@@ -118,10 +121,16 @@ impl<'a> Select<'a> {
     fn run(self, timeout: Option<Duration>, block: bool) -> Selected {
         let (selected, _unsent) = wit::select(&self.ops, timeout.map(nanos), block);
         match selected {
-            wit::Selected::Received((i, m)) => Selected::Received { index: i as usize, message: Received(m) },
+            wit::Selected::Received((i, m)) => Selected::Received {
+                index: i as usize,
+                message: Received(m),
+            },
             wit::Selected::Sent(i) => Selected::Sent { index: i as usize },
             wit::Selected::Closed(i) => Selected::Closed { index: i as usize },
-            wit::Selected::Failed((i, f)) => Selected::Failed { index: i as usize, failure: f.into() },
+            wit::Selected::Failed((i, f)) => Selected::Failed {
+                index: i as usize,
+                failure: f.into(),
+            },
             wit::Selected::TooLarge(i) => Selected::TooLarge { index: i as usize },
             wit::Selected::Timeout => Selected::Timeout,
             wit::Selected::WouldBlock => Selected::WouldBlock,

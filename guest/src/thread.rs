@@ -19,10 +19,11 @@ fn trampoline<T: DeserializeOwned, R: Serialize>(function: usize, argument: Mess
     // SAFETY: `function` is the table index of an `fn(T) -> R` taken in `Builder::spawn`
     // together with this very instantiation of the trampoline.
     let function: fn(T) -> R = unsafe { core::mem::transmute(function) };
-    let argument: T =
-        decode(argument).unwrap_or_else(|e| panic!("weft: cannot deserialize the spawn argument: {e}"));
+    let argument: T = decode(argument)
+        .unwrap_or_else(|e| panic!("weft: cannot deserialize the spawn argument: {e}"));
     let result = function(argument);
-    encode(&result).unwrap_or_else(|e| panic!("weft: cannot serialize the microthread's result: {e}"))
+    encode(&result)
+        .unwrap_or_else(|e| panic!("weft: cannot serialize the microthread's result: {e}"))
 }
 
 /// Route panic messages to the host, so that a panicking microthread's failure says
@@ -190,7 +191,12 @@ impl Builder {
         let trampoline = trampoline::<T, R> as Trampoline as usize as u32;
         // The argument's endpoints were cloned into the message: drop the originals
         // (on failure too: the value does not come back from a refused spawn).
-        let handle = spawn_raw(trampoline, f as usize as u32, argument, self.name.as_deref());
+        let handle = spawn_raw(
+            trampoline,
+            f as usize as u32,
+            argument,
+            self.name.as_deref(),
+        );
         drop(arg);
         handle
     }

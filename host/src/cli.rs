@@ -143,9 +143,16 @@ fn run(args: RunArgs) -> Result<i32> {
         ExitStatus::Failed(failure) => eprintln!("error: {failure}"),
         ExitStatus::Interrupted => eprintln!("weft: interrupted"),
         ExitStatus::Deadlocked(report) => {
-            eprintln!("error: deadlock: every microthread is blocked and nothing can wake any of them:");
-            for line in report.lines() {
+            eprintln!(
+                "error: deadlock: every microthread is blocked and nothing can wake any of them:"
+            );
+            const SHOWN: usize = 40;
+            for line in report.lines().take(SHOWN) {
                 eprintln!("  {line}");
+            }
+            let more = report.lines().count().saturating_sub(SHOWN);
+            if more > 0 {
+                eprintln!("  … and {more} more microthreads");
             }
         }
         _ => {}

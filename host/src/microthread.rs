@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::Store;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::channel as wit_channel;
@@ -16,7 +16,7 @@ use crate::bindings::thread::{self as wit, SpawnError};
 use crate::bindings::types as wit_types;
 use crate::channel::{Endpoint, Holder, Message};
 use crate::error::Failure;
-use crate::scheduler::ProgramRun;
+use crate::scheduler::{ProgramRun, Waiting};
 
 /// What a finished microthread leaves for its joiner.
 pub(crate) type Outcome = Result<Message, Failure>;
@@ -24,7 +24,7 @@ pub(crate) type Outcome = Result<Message, Failure>;
 /// Where a microthread's outcome waits for its joiner (and its parent's prejoin).
 pub(crate) struct Completion {
     id: u64,
-    name: Option<String>,
+    name: Option<Arc<str>>,
     state: Mutex<CompletionState>,
     done: Notify,
 }
@@ -41,8 +41,13 @@ struct CompletionState {
 }
 
 impl Completion {
-    pub(crate) fn new(id: u64, name: Option<String>) -> Self {
-        Completion { id, name, state: Mutex::default(), done: Notify::new() }
+    pub(crate) fn new(id: u64, name: Option<Arc<str>>) -> Self {
+        Completion {
+            id,
+            name,
+            state: Mutex::default(),
+            done: Notify::new(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CompletionState> {
@@ -82,12 +87,14 @@ impl Completion {
         if s.taken {
             return Err(Failure {
                 id: self.id,
-                name: self.name.clone(),
+                name: self.name.as_deref().map(str::to_owned),
                 message: "its result was already taken by an earlier join".into(),
             });
         }
         s.taken = true;
-        s.outcome.take().expect("a finished microthread has an outcome")
+        s.outcome
+            .take()
+            .expect("a finished microthread has an outcome")
     }
 
     /// A reader received this microthread's failure through a channel.
@@ -121,12 +128,17 @@ pub struct JoinSlot {
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
     pub(crate) id: u64,
-    pub(crate) name: Option<String>,
+    /// Shared, so that identifying a microthread (in a deadlock report, say) is cheap.
+    pub(crate) name: Option<Arc<str>>,
 }
 
 impl Identity {
     pub(crate) fn failure(&self, message: String) -> Failure {
-        Failure { id: self.id, name: self.name.clone(), message }
+        Failure {
+            id: self.id,
+            name: self.name.as_deref().map(str::to_owned),
+            message,
+        }
     }
 }
 
@@ -158,7 +170,10 @@ pub(crate) struct MtState {
 
 impl WasiView for MtState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -184,7 +199,10 @@ impl MtState {
                 wit_channel::Endpoint::Receiver(r) => Endpoint::Receiver(self.table.delete(r)?),
             });
         }
-        Ok(Message { bytes: m.bytes, endpoints })
+        Ok(Message {
+            bytes: m.bytes,
+            endpoints,
+        })
     }
 
     /// Hand a message to the guest: its endpoints enter this store's table.
@@ -199,12 +217,19 @@ impl MtState {
                 Endpoint::Receiver(h) => wit_channel::Endpoint::Receiver(self.table.push(h)?),
             });
         }
-        Ok(wit_channel::Message { bytes: m.bytes, endpoints })
+        Ok(wit_channel::Message {
+            bytes: m.bytes,
+            endpoints,
+        })
     }
 }
 
 pub(crate) fn wit_failure(f: Failure) -> wit_types::Failure {
-    wit_types::Failure { id: f.id, name: f.name, message: f.message }
+    wit_types::Failure {
+        id: f.id,
+        name: f.name,
+        message: f.message,
+    }
 }
 
 impl wit_types::Host for MtState {}
@@ -246,7 +271,7 @@ impl wit::Host for MtState {
     }
 
     async fn current_name(&mut self) -> wasmtime::Result<Option<String>> {
-        Ok(self.me.name.clone())
+        Ok(self.me.name.as_deref().map(str::to_owned))
     }
 
     async fn exit(&mut self, code: u8) -> wasmtime::Result<()> {
@@ -270,7 +295,7 @@ impl wit::HostJoinHandle for MtState {
     ) -> wasmtime::Result<Result<wit_channel::Message, wit_types::Failure>> {
         let completion = self.table.get(&handle)?.completion.clone();
         let outcome = {
-            let _blocked = self.run.block(&self.me, || format!("joining microthread {}", completion.id));
+            let _blocked = self.run.block(&self.me, Waiting::Join(completion.id));
             completion.join().await
         };
         match outcome {
@@ -302,7 +327,11 @@ pub(crate) enum Start {
     /// `wasi:cli/run`: the program's `main`.
     Main,
     /// `weft:runtime/entry.run`: a spawned function.
-    Entry { trampoline: u32, function: u32, argument: Message },
+    Entry {
+        trampoline: u32,
+        function: u32,
+        argument: Message,
+    },
 }
 
 /// Run one microthread to its end, then wait for its children (prejoin). Returns how
@@ -329,10 +358,18 @@ pub(crate) async fn run(
         data.holder.fail(f.clone());
     }
     drop(store);
+    if let Ending::Exit(_) = ending {
+        // The whole program ends now: no waiting for children.
+        return ending;
+    }
     prejoin(&run, &me, children, ending).await
 }
 
-fn new_store(run: &Arc<ProgramRun>, me: Identity, completion: Option<Arc<Completion>>) -> Store<MtState> {
+fn new_store(
+    run: &Arc<ProgramRun>,
+    me: Identity,
+    completion: Option<Arc<Completion>>,
+) -> Store<MtState> {
     let state = MtState {
         wasi: run.wasi_ctx(),
         table: ResourceTable::new(),
@@ -347,7 +384,9 @@ fn new_store(run: &Arc<ProgramRun>, me: Identity, completion: Option<Arc<Complet
     if let Some(slice) = run.fuel_slice() {
         // Fuel is only a clock here: the budget is unlimited, and every `slice` units
         // the fiber yields to the scheduler.
-        store.set_fuel(u64::MAX).expect("fuel is enabled when a slice is set");
+        store
+            .set_fuel(u64::MAX)
+            .expect("fuel is enabled when a slice is set");
         store
             .fuel_async_yield_interval(Some(slice))
             .expect("fuel is enabled when a slice is set");
@@ -355,19 +394,36 @@ fn new_store(run: &Arc<ProgramRun>, me: Identity, completion: Option<Arc<Complet
     store
 }
 
-async fn call(run: &Arc<ProgramRun>, store: &mut Store<MtState>, start: Start) -> wasmtime::Result<Ending> {
+async fn call(
+    run: &Arc<ProgramRun>,
+    store: &mut Store<MtState>,
+    start: Start,
+) -> wasmtime::Result<Ending> {
     match start {
         Start::Main => {
-            let pre = run.program().command_pre().expect("checked before starting main");
-            let command = pre.instantiate_async(&mut *store).await.map_err(|e| instantiate_error(run, e))?;
+            let pre = run
+                .program()
+                .command_pre()
+                .expect("checked before starting main");
+            let command = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(|e| instantiate_error(run, e))?;
             Ok(match command.wasi_cli_run().call_run(&mut *store).await? {
                 Ok(()) => Ending::Returned(Message::default()),
                 Err(()) => Ending::MainErr,
             })
         }
-        Start::Entry { trampoline, function, argument } => {
+        Start::Entry {
+            trampoline,
+            function,
+            argument,
+        } => {
             let pre = run.program().entry_pre().expect("checked at spawn");
-            let instance = pre.instantiate_async(&mut *store).await.map_err(|e| instantiate_error(run, e))?;
+            let instance = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(|e| instantiate_error(run, e))?;
             let argument = store.data_mut().give_message(argument)?;
             let result = instance
                 .weft_runtime_entry()
@@ -386,15 +442,23 @@ fn instantiate_error(run: &ProgramRun, error: wasmtime::Error) -> wasmtime::Erro
 
 /// Wait for every child; a child failure nobody joined becomes this microthread's
 /// failure (unless it already failed or exited).
-async fn prejoin(run: &Arc<ProgramRun>, me: &Identity, children: Vec<Arc<Completion>>, ending: Ending) -> Ending {
+async fn prejoin(
+    run: &Arc<ProgramRun>,
+    me: &Identity,
+    children: Vec<Arc<Completion>>,
+    ending: Ending,
+) -> Ending {
     let mut ending = ending;
     for child in children {
         if !child.is_finished() {
-            let _blocked = run.block(me, || format!("waiting for its child microthread {} to finish", child.id));
+            let _blocked = run.block(me, Waiting::Child(child.id));
             child.finished().await;
         }
-        if let (Ending::Returned(_) | Ending::MainErr, Some(f)) = (&ending, child.unjoined_failure()) {
-            ending = Ending::Failed(me.failure(format!("a child failed and nobody joined it: {f}")));
+        if let (Ending::Returned(_) | Ending::MainErr, Some(f)) =
+            (&ending, child.unjoined_failure())
+        {
+            ending =
+                Ending::Failed(me.failure(format!("a child failed and nobody joined it: {f}")));
         }
     }
     ending
@@ -413,7 +477,10 @@ fn failure_from_error(me: &Identity, error: &wasmtime::Error, panic: Option<Stri
     if let Some(bt) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
         // wasmtime's rendering, without its heading and its closing note.
         let frames = bt.to_string();
-        let frames: Vec<&str> = frames.lines().filter(|l| l.starts_with(' ') && !l.trim().is_empty()).collect();
+        let frames: Vec<&str> = frames
+            .lines()
+            .filter(|l| l.starts_with(' ') && !l.trim().is_empty())
+            .collect();
         if !frames.is_empty() {
             message.push_str("\nwasm backtrace:\n");
             message.push_str(&frames.join("\n"));

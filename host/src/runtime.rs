@@ -148,8 +148,12 @@ impl RuntimeBuilder {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Config(format!("linking WASI: {e:#}")))?;
         bindings::thread::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s)
-            .and_then(|()| bindings::channel::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s))
-            .and_then(|()| bindings::types::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s))
+            .and_then(|()| {
+                bindings::channel::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s)
+            })
+            .and_then(|()| {
+                bindings::types::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s)
+            })
             .map_err(|e| Error::Config(format!("linking weft:runtime: {e:#}")))?;
 
         let mut tokio = tokio::runtime::Builder::new_multi_thread();

@@ -69,7 +69,7 @@ pub(crate) struct ProgramRun {
     handle: tokio::runtime::Handle,
     next_channel_id: AtomicU64,
     /// Microthreads blocked with no timeout, and on what: the deadlock detector's view.
-    blocked: Mutex<BTreeMap<u64, String>>,
+    blocked: Mutex<BTreeMap<u64, (Identity, Waiting)>>,
     progress: Progress,
     suspect_deadlock: Notify,
 }
@@ -82,8 +82,36 @@ pub(crate) struct Blocked {
 
 impl Drop for Blocked {
     fn drop(&mut self) {
-        self.run.blocked.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        self.run
+            .blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
         self.run.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What a blocked microthread waits on (formatted only for a deadlock report).
+pub(crate) enum Waiting {
+    Recv(u64),
+    Send(u64),
+    Select(Vec<u64>),
+    Join(u64),
+    Child(u64),
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Waiting::Recv(c) => write!(f, "receiving on channel {c}"),
+            Waiting::Send(c) => write!(f, "sending on channel {c}"),
+            Waiting::Select(cs) => {
+                let cs: Vec<String> = cs.iter().map(u64::to_string).collect();
+                write!(f, "select over channels {}", cs.join(", "))
+            }
+            Waiting::Join(m) => write!(f, "joining microthread {m}"),
+            Waiting::Child(m) => write!(f, "waiting for its child microthread {m} to finish"),
+        }
     }
 }
 
@@ -134,16 +162,19 @@ impl ProgramRun {
     }
 
     /// Mark `me` as blocked, on what `what` says, until the guard is dropped.
-    pub(crate) fn block(self: &Arc<Self>, me: &Identity, what: impl FnOnce() -> String) -> Blocked {
+    pub(crate) fn block(self: &Arc<Self>, me: &Identity, what: Waiting) -> Blocked {
         let all = {
             let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-            blocked.insert(me.id, format!("{me}: {}", what()));
+            blocked.insert(me.id, (me.clone(), what));
             blocked.len() as u32 >= self.live.load(Ordering::Acquire)
         };
         if all {
             self.suspect_deadlock.notify_one();
         }
-        Blocked { run: self.clone(), id: me.id }
+        Blocked {
+            run: self.clone(),
+            id: me.id,
+        }
     }
 
     fn all_blocked(&self) -> bool {
@@ -162,7 +193,10 @@ impl ProgramRun {
                 tokio::time::sleep(DEADLOCK_GRACE).await;
                 if self.all_blocked() && self.progress.load(Ordering::Relaxed) == before {
                     let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-                    let lines: Vec<&str> = blocked.values().map(String::as_str).collect();
+                    let lines: Vec<String> = blocked
+                        .values()
+                        .map(|(me, what)| format!("{me}: {what}"))
+                        .collect();
                     return lines.join("\n");
                 }
             }
@@ -245,7 +279,7 @@ impl ProgramRun {
             .ok_or(SpawnError::LimitReached(limits.max_microthreads))?;
         let me = Identity {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            name,
+            name: name.map(Arc::from),
         };
         let completion = Arc::new(Completion::new(me.id, me.name.clone()));
         let done = completion.clone();
@@ -322,7 +356,7 @@ impl ProgramRun {
             .ok_or_else(|| crate::Error::Start("the microthread limit is 0".into()))?;
         let me = Identity {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            name: Some("main".into()),
+            name: Some(Arc::from("main")),
         };
         let run = self.clone();
         let main = self.handle.spawn(async move {

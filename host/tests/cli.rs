@@ -265,3 +265,31 @@ fn help_explains_every_flag() {
         );
     }
 }
+
+#[test]
+fn a_deadlock_is_reported_and_exits_70() {
+    let o = weft_run(&guest("deadlock"), &[], &[]);
+    assert_eq!(o.status.code(), Some(70));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: deadlock: every microthread is blocked"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  microthread 0 (main): receiving on channel 2"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  microthread 1 (left): receiving on channel 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn channel_examples_run_through_the_binary() {
+    let o = weft_run(&guest("pipeline"), &[], &["10"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "2 3 5 7 11 13 17 19 23 29");
+    let o = weft_run(&guest("thread-ring"), &["--workers", "1"], &["1000"]);
+    assert_eq!(stdout(&o).trim(), (1000 % 503 + 1).to_string());
+}

@@ -22,7 +22,11 @@ fn run_on(rt: &Runtime, name: &str, args: &[&str]) -> Ran {
         .stdout(out.clone())
         .stderr(err.clone());
     let status = program.run(&options).expect("run");
-    Ran { status, stdout: out.to_string_lossy(), stderr: err.to_string_lossy() }
+    Ran {
+        status,
+        stdout: out.to_string_lossy(),
+        stderr: err.to_string_lossy(),
+    }
 }
 
 /// Run a case of the `channels` guest on 1 and on 2 workers; it asserts inside.
@@ -67,7 +71,10 @@ fn a_senders_microthread_ending_closes_the_channel() {
 #[test]
 fn a_senders_microthread_trapping_delivers_its_failure() {
     let out = case("close-on-trap");
-    assert!(out.contains("failure: microthread 1 failed: panicked at"), "{out}");
+    assert!(
+        out.contains("failure: microthread 1 failed: panicked at"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -106,8 +113,13 @@ fn generate_propagates_the_producers_failure() {
     // Iterating a failed stream is not a quiet end: the reader fails, with the cause.
     let rt = small().workers(1).build().unwrap();
     let r = run_on(&rt, "channels", &["generate-iter-failure"]);
-    let ExitStatus::Failed(f) = &r.status else { panic!("{:?} {}", r.status, r.stdout) };
-    assert!(f.message.contains("the producer failed") && f.message.contains("producer boom"), "{f}");
+    let ExitStatus::Failed(f) = &r.status else {
+        panic!("{:?} {}", r.status, r.stdout)
+    };
+    assert!(
+        f.message.contains("the producer failed") && f.message.contains("producer boom"),
+        "{f}"
+    );
     assert!(!r.stdout.contains("unreachable"));
 }
 
@@ -121,10 +133,20 @@ fn limits_on_message_size_and_capacity() {
     let rt = small().workers(1).max_message_size(1024).build().unwrap();
     let r = run_on(&rt, "channels", &["too-large"]);
     assert_eq!(r.status, ExitStatus::Exited(0), "{} {}", r.stdout, r.stderr);
-    let rt = small().workers(1).max_channel_capacity(1000).build().unwrap();
+    let rt = small()
+        .workers(1)
+        .max_channel_capacity(1000)
+        .build()
+        .unwrap();
     let r = run_on(&rt, "channels", &["capacity-too-large"]);
-    let ExitStatus::Failed(f) = &r.status else { panic!("{:?}", r.status) };
-    assert!(f.message.contains("channel capacity 1000000 is over the host's limit of 1000"), "{f}");
+    let ExitStatus::Failed(f) = &r.status else {
+        panic!("{:?}", r.status)
+    };
+    assert!(
+        f.message
+            .contains("channel capacity 1000000 is over the host's limit of 1000"),
+        "{f}"
+    );
 }
 
 #[test]
@@ -132,10 +154,18 @@ fn a_deadlock_is_reported_with_who_waits_on_what() {
     for workers in [1, 2] {
         let rt = small().workers(workers).build().unwrap();
         let r = run_on(&rt, "deadlock", &[]);
-        let ExitStatus::Deadlocked(report) = &r.status else { panic!("{:?}", r.status) };
+        let ExitStatus::Deadlocked(report) = &r.status else {
+            panic!("{:?}", r.status)
+        };
         assert_eq!(r.status.code(), 70);
-        assert!(report.contains("microthread 0 (main): receiving on channel 2"), "{report}");
-        assert!(report.contains("microthread 1 (left): receiving on channel 1"), "{report}");
+        assert!(
+            report.contains("microthread 0 (main): receiving on channel 2"),
+            "{report}"
+        );
+        assert!(
+            report.contains("microthread 1 (left): receiving on channel 1"),
+            "{report}"
+        );
         assert_eq!(report.lines().count(), 2, "{report}");
     }
 }
@@ -144,8 +174,13 @@ fn a_deadlock_is_reported_with_who_waits_on_what() {
 fn the_seeds_one_line_hang_is_reported() {
     let rt = small().workers(1).build().unwrap();
     let r = run_on(&rt, "deadlock", &["classic"]);
-    let ExitStatus::Deadlocked(report) = &r.status else { panic!("{:?}", r.status) };
-    assert_eq!(report.trim(), "microthread 0 (main): receiving on channel 1");
+    let ExitStatus::Deadlocked(report) = &r.status else {
+        panic!("{:?}", r.status)
+    };
+    assert_eq!(
+        report.trim(),
+        "microthread 0 (main): receiving on channel 1"
+    );
 }
 
 #[test]
@@ -154,7 +189,12 @@ fn ping_pong_bounces_the_counter() {
         let rt = small().workers(workers).build().unwrap();
         let r = run_on(&rt, "ping-pong", &["2000"]);
         assert_eq!(r.status, ExitStatus::Exited(0), "{}", r.stderr);
-        assert!(r.stdout.contains("2000 round trips, counter 2000, ponger saw 2000"), "{}", r.stdout);
+        assert!(
+            r.stdout
+                .contains("2000 round trips, counter 2000, ponger saw 2000"),
+            "{}",
+            r.stdout
+        );
     }
 }
 
@@ -171,7 +211,10 @@ fn pipeline_prints_the_first_primes() {
 
 #[test]
 fn thread_ring_ends_at_the_right_holder() {
-    for (workers, hops, holder) in [(1, 10_000u64, 10_000 % 503 + 1), (2, 5_000, 5_000 % 503 + 1)] {
+    for (workers, hops, holder) in [
+        (1, 10_000u64, 10_000 % 503 + 1),
+        (2, 5_000, 5_000 % 503 + 1),
+    ] {
         let rt = small().workers(workers).build().unwrap();
         let r = run_on(&rt, "thread-ring", &[&hops.to_string()]);
         assert_eq!(r.status, ExitStatus::Exited(0), "{}", r.stderr);

@@ -4,7 +4,7 @@
 //! With the argument `classic`, the seed's one-liner instead: a channel nobody else
 //! can send to, and a receive on it.
 
-use weft_guest::{channel, Receiver, Sender};
+use weft_guest::{Receiver, Sender, channel};
 
 fn left((rx, tx): (Receiver<u32>, Sender<u32>)) {
     let v = rx.recv().unwrap();
@@ -19,7 +19,10 @@ fn main() {
     }
     let (a_tx, a_rx) = channel::<u32>(0);
     let (b_tx, b_rx) = channel::<u32>(0);
-    let other = weft_guest::Builder::new().name("left").spawn(left, (a_rx, b_tx)).unwrap();
+    let other = weft_guest::Builder::new()
+        .name("left")
+        .spawn(left, (a_rx, b_tx))
+        .unwrap();
     // main waits for "left", which waits for main.
     let v = b_rx.recv().unwrap();
     a_tx.send(v).unwrap();

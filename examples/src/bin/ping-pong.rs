@@ -1,7 +1,7 @@
 //! Two microthreads bounce a counter N times (first argument, default 100000) over
 //! two rendezvous channels.
 
-use weft_guest::{channel, Receiver, Sender};
+use weft_guest::{Receiver, Sender, channel};
 
 fn ponger((rx, tx): (Receiver<u64>, Sender<u64>)) -> u64 {
     let mut count = 0;
@@ -13,10 +13,15 @@ fn ponger((rx, tx): (Receiver<u64>, Sender<u64>)) -> u64 {
 }
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).map_or(100_000, |a| a.parse().expect("N"));
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(100_000, |a| a.parse().expect("N"));
     let (ping_tx, ping_rx) = channel::<u64>(0);
     let (pong_tx, pong_rx) = channel::<u64>(0);
-    let ponger = weft_guest::Builder::new().name("ponger").spawn(ponger, (ping_rx, pong_tx)).unwrap();
+    let ponger = weft_guest::Builder::new()
+        .name("ponger")
+        .spawn(ponger, (ping_rx, pong_tx))
+        .unwrap();
     let start = std::time::Instant::now();
     let mut value = 0;
     for _ in 0..n {
@@ -28,5 +33,8 @@ fn main() {
     let bounced = ponger.join().unwrap();
     assert_eq!(value, n);
     println!("ping-pong: {n} round trips, counter {value}, ponger saw {bounced}");
-    println!("{:.0} ns per round trip", elapsed.as_nanos() as f64 / n.max(1) as f64);
+    println!(
+        "{:.0} ns per round trip",
+        elapsed.as_nanos() as f64 / n.max(1) as f64
+    );
 }

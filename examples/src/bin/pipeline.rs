@@ -2,7 +2,7 @@
 //! microthreads, each dropping the multiples of its prime. Prints the first N primes
 //! (first argument, default 100).
 
-use weft_guest::{channel, generate, Receiver, Sender};
+use weft_guest::{Receiver, Sender, channel, generate};
 
 fn numbers(tx: Sender<u64>) {
     for n in 2.. {
@@ -21,7 +21,9 @@ fn filter((prime, input, output): (u64, Receiver<u64>, Sender<u64>)) {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).map_or(100, |a| a.parse().expect("N"));
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(100, |a| a.parse().expect("N"));
     let mut input = generate(numbers);
     let mut primes = Vec::with_capacity(n);
     for _ in 0..n {

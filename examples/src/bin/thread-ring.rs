@@ -2,7 +2,7 @@
 //! times (first argument, default 1000); prints the number (1-based) of the
 //! microthread holding the token when it reaches 0.
 
-use weft_guest::{channel, Receiver, Sender};
+use weft_guest::{Receiver, Sender, channel};
 
 const RING: u32 = 503;
 
@@ -20,7 +20,9 @@ fn member((number, input, output, done): (u32, Receiver<u64>, Sender<u64>, Sende
 }
 
 fn main() {
-    let hops: u64 = std::env::args().nth(1).map_or(1000, |a| a.parse().expect("N"));
+    let hops: u64 = std::env::args()
+        .nth(1)
+        .map_or(1000, |a| a.parse().expect("N"));
     let (done_tx, done_rx) = channel::<u32>(1);
     let (first_tx, mut prev_rx) = channel::<u64>(0);
     let start = std::time::Instant::now();
@@ -36,6 +38,9 @@ fn main() {
     let holder = done_rx.recv().unwrap();
     let elapsed = start.elapsed();
     println!("{holder}");
-    eprintln!("{:.0} ns per hop", elapsed.as_nanos() as f64 / hops.max(1) as f64);
+    eprintln!(
+        "{:.0} ns per hop",
+        elapsed.as_nanos() as f64 / hops.max(1) as f64
+    );
     // The holder has returned, dropping its ends: the ring unwinds by itself.
 }

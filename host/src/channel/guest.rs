@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use wasmtime::component::Resource;
 
-use super::{select, Channel, Message, Op, ReceiverHandle, Ready, Selected, SenderHandle};
+use super::{Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select};
 use crate::bindings::channel::{self as wit, OpenError, RecvError, SendError};
-use crate::microthread::{wit_failure, MtState};
+use crate::microthread::{MtState, wit_failure};
+use crate::scheduler::Waiting;
 
 /// How a single send or receive may wait.
 #[derive(Clone, Copy)]
@@ -39,7 +40,7 @@ impl MtState {
         ops: Vec<Op>,
         timeout: Option<Duration>,
         block: bool,
-        what: impl FnOnce() -> String,
+        what: Waiting,
     ) -> (Selected, Vec<Option<Message>>) {
         let run = self.run.clone();
         let me = self.me.clone();
@@ -60,7 +61,12 @@ impl MtState {
         let (timeout, block) = wait.split();
         let id = chan.id();
         let (selected, mut unsent) = self
-            .select_ops(vec![Op::Send(chan, message)], timeout, block, || format!("sending on channel {id}"))
+            .select_ops(
+                vec![Op::Send(chan, message)],
+                timeout,
+                block,
+                Waiting::Send(id),
+            )
             .await;
         let mut back = || -> wasmtime::Result<wit::Message> {
             let m = unsent.get_mut(0).and_then(Option::take).unwrap_or_default();
@@ -83,7 +89,7 @@ impl MtState {
         let (timeout, block) = wait.split();
         let id = chan.id();
         let (selected, _) = self
-            .select_ops(vec![Op::Recv(chan)], timeout, block, || format!("receiving on channel {id}"))
+            .select_ops(vec![Op::Recv(chan)], timeout, block, Waiting::Recv(id))
             .await;
         Ok(match selected {
             Selected::Op(_, Ready::Received(m)) => Ok(self.give_message(m)?),
@@ -99,7 +105,8 @@ impl wit::Host for MtState {
     async fn open(
         &mut self,
         capacity: u32,
-    ) -> wasmtime::Result<Result<(Resource<SenderHandle>, Resource<ReceiverHandle>), OpenError>> {
+    ) -> wasmtime::Result<Result<(Resource<SenderHandle>, Resource<ReceiverHandle>), OpenError>>
+    {
         let max = self.run.program().runtime().limits().max_channel_capacity;
         if capacity > max {
             return Ok(Err(OpenError::CapacityTooLarge(max)));
@@ -146,19 +153,21 @@ impl wit::Host for MtState {
                         Op::Recv(_) => None,
                     })
                     .collect();
-                return Ok((wit::Selected::TooLarge(i as u32), self.give_messages(unsent)?));
+                return Ok((
+                    wit::Selected::TooLarge(i as u32),
+                    self.give_messages(unsent)?,
+                ));
             }
             None => {
                 let timeout = timeout.map(Duration::from_nanos);
-                self.select_ops(host_ops, timeout, block, || {
-                    let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
-                    format!("select over channels {}", ids.join(", "))
-                })
-                .await
+                self.select_ops(host_ops, timeout, block, Waiting::Select(ids))
+                    .await
             }
         };
         let selected = match selected {
-            Selected::Op(i, Ready::Received(m)) => wit::Selected::Received((i as u32, self.give_message(m)?)),
+            Selected::Op(i, Ready::Received(m)) => {
+                wit::Selected::Received((i as u32, self.give_message(m)?))
+            }
             Selected::Op(i, Ready::Sent) => wit::Selected::Sent(i as u32),
             Selected::Op(i, Ready::Closed) => wit::Selected::Closed(i as u32),
             Selected::Op(i, Ready::Failed(f)) => wit::Selected::Failed((i as u32, wit_failure(f))),
@@ -170,14 +179,25 @@ impl wit::Host for MtState {
 }
 
 impl MtState {
-    fn give_messages(&mut self, ms: Vec<Option<Message>>) -> wasmtime::Result<Vec<Option<wit::Message>>> {
-        ms.into_iter().map(|m| m.map(|m| self.give_message(m)).transpose()).collect()
+    fn give_messages(
+        &mut self,
+        ms: Vec<Option<Message>>,
+    ) -> wasmtime::Result<Vec<Option<wit::Message>>> {
+        ms.into_iter()
+            .map(|m| m.map(|m| self.give_message(m)).transpose())
+            .collect()
     }
 }
 
 impl wit::HostSender for MtState {
-    async fn clone(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<Resource<SenderHandle>> {
-        let copy = self.table.get(&sender)?.clone_for(Some(self.holder.clone()));
+    async fn clone(
+        &mut self,
+        sender: Resource<SenderHandle>,
+    ) -> wasmtime::Result<Resource<SenderHandle>> {
+        let copy = self
+            .table
+            .get(&sender)?
+            .clone_for(Some(self.holder.clone()));
         Ok(self.table.push(copy)?)
     }
 
@@ -207,7 +227,8 @@ impl wit::HostSender for MtState {
         message: wit::Message,
         timeout: u64,
     ) -> wasmtime::Result<Result<(), SendError>> {
-        self.send_one(sender, message, Wait::For(Duration::from_nanos(timeout))).await
+        self.send_one(sender, message, Wait::For(Duration::from_nanos(timeout)))
+            .await
     }
 
     async fn drop(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<()> {
@@ -217,7 +238,10 @@ impl wit::HostSender for MtState {
 }
 
 impl wit::HostReceiver for MtState {
-    async fn clone(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<Resource<ReceiverHandle>> {
+    async fn clone(
+        &mut self,
+        receiver: Resource<ReceiverHandle>,
+    ) -> wasmtime::Result<Resource<ReceiverHandle>> {
         let copy = self.table.get(&receiver)?.clone();
         Ok(self.table.push(copy)?)
     }
@@ -226,7 +250,10 @@ impl wit::HostReceiver for MtState {
         Ok(self.table.get(&receiver)?.channel().id())
     }
 
-    async fn recv(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<Result<wit::Message, RecvError>> {
+    async fn recv(
+        &mut self,
+        receiver: Resource<ReceiverHandle>,
+    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
         self.recv_one(receiver, Wait::Forever).await
     }
 
@@ -242,7 +269,8 @@ impl wit::HostReceiver for MtState {
         receiver: Resource<ReceiverHandle>,
         timeout: u64,
     ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
-        self.recv_one(receiver, Wait::For(Duration::from_nanos(timeout))).await
+        self.recv_one(receiver, Wait::For(Duration::from_nanos(timeout)))
+            .await
     }
 
     async fn drop(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<()> {

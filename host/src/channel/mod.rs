@@ -15,12 +15,14 @@
 
 mod guest;
 mod select;
+#[cfg(test)]
+mod tests;
 mod waiter;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub(crate) use select::{select, Op, Selected};
+pub(crate) use select::{Op, Selected, select};
 pub(crate) use waiter::Progress;
 use waiter::Waiter;
 
@@ -52,7 +54,10 @@ pub(crate) struct Holder {
 
 impl Holder {
     pub(crate) fn new(completion: Option<Arc<Completion>>) -> Self {
-        Holder { failed: OnceLock::new(), completion }
+        Holder {
+            failed: OnceLock::new(),
+            completion,
+        }
     }
 
     /// The holding microthread failed: the senders it drops carry `failure`.
@@ -114,7 +119,10 @@ impl Channel {
             }),
         });
         (
-            SenderHandle { chan: chan.clone(), holder: None },
+            SenderHandle {
+                chan: chan.clone(),
+                holder: None,
+            },
             ReceiverHandle { chan },
         )
     }
@@ -185,8 +193,10 @@ impl State {
     }
 
     fn remove_waiter(&mut self, waiter: &Arc<Waiter>) {
-        self.recv_waiters.retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
-        self.send_waiters.retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
+        self.recv_waiters
+            .retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
+        self.send_waiters
+            .retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
     }
 }
 
@@ -209,7 +219,10 @@ impl SenderHandle {
     /// Another sender of the same channel, held by `holder`.
     pub(crate) fn clone_for(&self, holder: Option<Arc<Holder>>) -> SenderHandle {
         self.chan.lock().senders += 1;
-        SenderHandle { chan: self.chan.clone(), holder }
+        SenderHandle {
+            chan: self.chan.clone(),
+            holder,
+        }
     }
 
     /// The microthread that now holds this sender (`None` while in flight).
@@ -220,7 +233,10 @@ impl SenderHandle {
 
 impl Drop for SenderHandle {
     fn drop(&mut self) {
-        let failed = self.holder.as_ref().and_then(|h| Some((h.failed.get()?.clone(), h.completion.clone())));
+        let failed = self
+            .holder
+            .as_ref()
+            .and_then(|h| Some((h.failed.get()?.clone(), h.completion.clone())));
         let mut st = self.chan.lock();
         if let Some(f) = failed {
             st.failure.get_or_insert(f);
@@ -246,7 +262,9 @@ impl ReceiverHandle {
 impl Clone for ReceiverHandle {
     fn clone(&self) -> Self {
         self.chan.lock().receivers += 1;
-        ReceiverHandle { chan: self.chan.clone() }
+        ReceiverHandle {
+            chan: self.chan.clone(),
+        }
     }
 }
 

@@ -78,7 +78,7 @@ pub(crate) async fn select<G>(
     }
     waiter.time_out();
     drop(registration);
-    let (done, sends) = waiter.into_outcome();
+    let (done, sends) = waiter.take_outcome();
     let selected = match done {
         Some(Done::Op(i, ready)) => Selected::Op(i, ready),
         Some(Done::Timeout) | None => Selected::Timeout,
@@ -116,7 +116,8 @@ fn attempt(ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &Prog
         }
     }
 
-    let mut guards: Vec<std::sync::MutexGuard<'_, State>> = channels.iter().map(|c| c.lock()).collect();
+    let mut guards: Vec<std::sync::MutexGuard<'_, State>> =
+        channels.iter().map(|c| c.lock()).collect();
     let start = if n > 1 { fastrand::usize(..n) } else { 0 };
     for k in 0..n {
         let i = (start + k) % n;
@@ -144,7 +145,10 @@ fn attempt(ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &Prog
 
     let waiter = Waiter::new(sends, progress.clone());
     for i in 0..n {
-        let e = Entry { waiter: waiter.clone(), op: i };
+        let e = Entry {
+            waiter: waiter.clone(),
+            op: i,
+        };
         let st = &mut guards[where_[i]];
         if is_send[i] {
             st.send_waiters.push_back(e);

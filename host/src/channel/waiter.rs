@@ -99,7 +99,7 @@ impl Waiter {
     }
 
     /// The outcome and the messages of the sends that did not happen.
-    pub(crate) fn into_outcome(&self) -> (Option<Done>, Vec<Option<Message>>) {
+    pub(crate) fn take_outcome(&self) -> (Option<Done>, Vec<Option<Message>>) {
         let mut st = self.lock();
         (st.done.take(), std::mem::take(&mut st.sends))
     }

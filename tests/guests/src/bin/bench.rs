@@ -7,8 +7,14 @@
 //!   `ready`, and wait for them.
 //! - `lcg N`: N steps of an integer LCG loop (calls nothing).
 //! - `sieve N`: N runs of a sieve of Eratosthenes over 100,000 numbers.
+//! - `pingpong N`: N round trips of a u64 between two microthreads (rendezvous).
+//! - `ring N`: 503 microthreads pass a token N hops (rendezvous channels).
+//! - `throughput N SIZE`: N messages of SIZE bytes from one producer to one
+//!   consumer through a channel of capacity 1024.
 
 use std::time::{Duration, Instant};
+
+use weft_guest::{Receiver, Sender, channel};
 
 fn nothing(x: u32) -> u32 {
     x
@@ -50,14 +56,90 @@ fn sieve(runs: u64) -> usize {
     primes
 }
 
+fn ponger((rx, tx): (Receiver<u64>, Sender<u64>)) {
+    for n in rx {
+        if tx.send(n + 1).is_err() {
+            return;
+        }
+    }
+}
+
+/// Passes the token on; whoever receives 0 reports its number and keeps the token
+/// (the ring stays up for the next token).
+fn ring_member((number, input, output, done): (u32, Receiver<u64>, Sender<u64>, Sender<u32>)) {
+    for token in input {
+        let sent = if token == 0 {
+            done.send(number).is_ok()
+        } else {
+            output.send(token - 1).is_ok()
+        };
+        if !sent {
+            return;
+        }
+    }
+}
+
+fn consume(rx: Receiver<Vec<u8>>) -> u64 {
+    rx.into_iter().map(|m| m.len() as u64).sum()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: u64 = args
         .get(1)
         .and_then(|a| a.parse().ok())
         .expect("usage: bench MODE N");
+    // Set-up that is not measured.
+    let mut pingpong = None;
+    let mut ring = None;
+    if args[0] == "pingpong" {
+        let (ping_tx, ping_rx) = channel::<u64>(0);
+        let (pong_tx, pong_rx) = channel::<u64>(0);
+        let h = weft_guest::spawn(ponger, (ping_rx, pong_tx));
+        ping_tx.send(0).unwrap(); // the ponger is up
+        pong_rx.recv().unwrap();
+        pingpong = Some((ping_tx, pong_rx, h));
+    }
+    if args[0] == "ring" {
+        let (done_tx, done_rx) = channel::<u32>(1);
+        let (first_tx, mut prev_rx) = channel::<u64>(0);
+        for number in 1..503 {
+            let (tx, rx) = channel(0);
+            let _ = weft_guest::spawn(ring_member, (number, prev_rx, tx, done_tx.clone()));
+            prev_rx = rx;
+        }
+        let _ = weft_guest::spawn(ring_member, (503, prev_rx, first_tx.clone(), done_tx));
+        // One lap first, so that every member is up and waiting.
+        first_tx.send(503).unwrap();
+        assert_eq!(done_rx.recv().unwrap(), 1);
+        ring = Some((first_tx, done_rx));
+    }
     let start = Instant::now();
     match args[0].as_str() {
+        "pingpong" => {
+            let (ping_tx, pong_rx, _h) = pingpong.as_ref().unwrap();
+            for i in 0..n {
+                ping_tx.send(i).unwrap();
+                assert_eq!(pong_rx.recv().unwrap(), i + 1);
+            }
+        }
+        "ring" => {
+            let (first_tx, done_rx) = ring.as_ref().unwrap();
+            first_tx.send(n).unwrap();
+            let holder = done_rx.recv().unwrap();
+            assert_eq!(u64::from(holder), n % 503 + 1);
+        }
+        "throughput" => {
+            let size: usize = args[2].parse().expect("SIZE");
+            let (tx, rx) = channel::<Vec<u8>>(1024);
+            let h = weft_guest::spawn(consume, rx);
+            let payload = vec![7u8; size];
+            for _ in 0..n {
+                tx.send(payload.clone()).unwrap();
+            }
+            drop(tx);
+            assert_eq!(h.join().unwrap(), n * size as u64);
+        }
         "spawn" => {
             let mut left = n;
             while left > 0 {
@@ -92,5 +174,11 @@ fn main() {
         }
         other => panic!("unknown mode {other}"),
     }
-    println!("elapsed_ns {}", start.elapsed().as_nanos());
+    let elapsed = start.elapsed();
+    println!("elapsed_ns {}", elapsed.as_nanos());
+    drop(pingpong);
+    if ring.is_some() {
+        // The ring never closes by itself: end the program.
+        weft_guest::exit(0);
+    }
 }

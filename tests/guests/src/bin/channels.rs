@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use weft_guest::{
-    channel, generate, parallel_map, spawn, Receiver, RecvError, Select, Selected, SendError, Sender,
+    Receiver, RecvError, Select, Selected, SendError, Sender, channel, generate, parallel_map,
+    spawn,
 };
 
 fn send_then_log((tx, log): (Sender<u32>, Sender<String>)) {
@@ -52,7 +53,11 @@ fn main() {
             let (log_tx, log_rx) = channel::<String>(4);
             let h = spawn(send_then_log, (tx, log_tx));
             weft_guest::sleep(Duration::from_millis(50));
-            assert_eq!(log_rx.try_recv(), Err(RecvError::Empty), "the sender must still wait");
+            assert_eq!(
+                log_rx.try_recv(),
+                Err(RecvError::Empty),
+                "the sender must still wait"
+            );
             assert_eq!(rx.recv(), Ok(1));
             assert_eq!(log_rx.recv().as_deref(), Ok("after send"));
             h.join().unwrap();
@@ -126,7 +131,15 @@ fn main() {
                 match s.wait() {
                     Selected::Received { index, message } => {
                         let v: u8 = message.decode();
-                        assert_eq!(v as usize, if index == a { 0 } else { assert_eq!(index, b); 1 });
+                        assert_eq!(
+                            v as usize,
+                            if index == a {
+                                0
+                            } else {
+                                assert_eq!(index, b);
+                                1
+                            }
+                        );
                         counts[v as usize] += 1;
                     }
                     other => panic!("{other:?}"),
@@ -157,14 +170,23 @@ fn main() {
         "timeouts" => {
             let (tx, rx) = channel::<u32>(1);
             let t = std::time::Instant::now();
-            assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(RecvError::Timeout));
+            assert_eq!(
+                rx.recv_timeout(Duration::from_millis(20)),
+                Err(RecvError::Timeout)
+            );
             assert!(t.elapsed() >= Duration::from_millis(20));
             tx.send(1).unwrap();
-            assert_eq!(tx.send_timeout(2, Duration::from_millis(20)), Err(SendError::Timeout(2)));
+            assert_eq!(
+                tx.send_timeout(2, Duration::from_millis(20)),
+                Err(SendError::Timeout(2))
+            );
             let mut s = Select::new();
             let (_tx2, rx2) = channel::<u32>(0);
             s.recv(&rx2);
-            assert!(matches!(s.wait_timeout(Duration::from_millis(10)), Selected::Timeout));
+            assert!(matches!(
+                s.wait_timeout(Duration::from_millis(10)),
+                Selected::Timeout
+            ));
             assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Ok(1));
         }
         "channel-of-channels" => {
@@ -199,7 +221,10 @@ fn main() {
         }
         "too-large" => {
             let (tx, _rx) = channel::<Vec<u8>>(1);
-            assert!(matches!(tx.send(vec![0; 4096]), Err(SendError::TooLarge(_))));
+            assert!(matches!(
+                tx.send(vec![0; 4096]),
+                Err(SendError::TooLarge(_))
+            ));
             tx.send(vec![0; 100]).unwrap();
         }
         "capacity-too-large" => {
