@@ -12,14 +12,7 @@ const PACKAGES: &[&str] = &["weft-examples", "plain-hello", "weft-test-guests"];
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.parent().unwrap().to_path_buf();
-    for dir in [
-        "examples",
-        "guest",
-        "wit",
-        "tests/guests",
-        ".cargo",
-        "Cargo.lock",
-    ] {
+    for dir in ["examples", "guest", "wit", "tests/guests", ".cargo", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
@@ -32,13 +25,7 @@ fn main() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(&target_dir);
     for p in PACKAGES {
         cmd.args(["-p", p]);
@@ -70,7 +57,38 @@ fn main() {
     }
     let out = target_dir.join("wasm32-wasip2").join("release");
     println!("cargo:rustc-env=WEFT_GUEST_DIR={}", out.display());
+
+    // A real third-party command that knows nothing of weft, from crates.io.
+    let thirdparty = target_dir.join("thirdparty");
+    let rg = thirdparty.join("bin").join("rg.wasm");
+    if !rg.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.arg("install").arg(format!("ripgrep@{RIPGREP_VERSION}"));
+        cmd.args(["--locked", "--target", "wasm32-wasip2", "--root"])
+            .arg(&thirdparty)
+            .arg("--target-dir")
+            .arg(thirdparty.join("build"));
+        for var in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "RUSTC_WRAPPER",
+            "CARGO_TARGET_DIR",
+        ] {
+            cmd.env_remove(var);
+        }
+        let status = cmd.status().expect("cannot run cargo install");
+        assert!(
+            status.success(),
+            "building ripgrep {RIPGREP_VERSION} for wasm32-wasip2 failed"
+        );
+    }
+    println!("cargo:rustc-env=WEFT_RIPGREP={}", rg.display());
 }
+
+/// The ripgrep the tests run (`cargo install --locked` makes the build reproducible).
+const RIPGREP_VERSION: &str = "15.2.0";
 
 fn target_installed() -> bool {
     let sysroot = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))

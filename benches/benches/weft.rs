@@ -73,11 +73,7 @@ fn channels(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(5));
     for workers in [1, 2] {
         let rt = runtime(workers, default_preemption());
-        let w = if workers == 1 {
-            "1 worker"
-        } else {
-            "2 workers"
-        };
+        let w = if workers == 1 { "1 worker" } else { "2 workers" };
         g.bench_function(format!("ping-pong ({w})"), |b| {
             b.iter_custom(|n| measured(&rt, &args("pingpong", n)))
         });
@@ -91,9 +87,7 @@ fn channels(c: &mut Criterion) {
     for size in [8u64, 4096] {
         g.throughput(criterion::Throughput::Elements(1));
         g.bench_function(format!("throughput {size} B (1 worker)"), |b| {
-            b.iter_custom(|n| {
-                measured(&rt, &["throughput".into(), n.to_string(), size.to_string()])
-            })
+            b.iter_custom(|n| measured(&rt, &["throughput".into(), n.to_string(), size.to_string()]))
         });
     }
     g.finish();
@@ -103,10 +97,7 @@ criterion_group!(benches, spawn_and_yield, fuel, channels);
 
 fn main() {
     benches();
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     if filter.is_empty() || filter.iter().any(|f| "memory".contains(f.as_str())) {
         let rt = runtime(1, default_preemption());
         let n = 10_000;

@@ -11,15 +11,10 @@ pub fn measured(runtime: &Runtime, args: &[String]) -> Duration {
         .expect("load the bench guest");
     let out = OutputBuffer::new();
     let status = program
-        .run(
-            &RunOptions::new()
-                .args(args.iter().cloned())
-                .stdout(out.clone()),
-        )
+        .run(&RunOptions::new().args(args.iter().cloned()).stdout(out.clone()))
         .expect("run");
     assert_eq!(status, ExitStatus::Exited(0), "bench {args:?} failed");
-    elapsed(&out.to_string_lossy())
-        .unwrap_or_else(|| panic!("no elapsed_ns in the output of {args:?}"))
+    elapsed(&out.to_string_lossy()).unwrap_or_else(|| panic!("no elapsed_ns in the output of {args:?}"))
 }
 
 fn elapsed(output: &str) -> Option<Duration> {

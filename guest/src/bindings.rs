@@ -18,8 +18,7 @@ impl exports::weft::runtime::entry::Guest for Entry {
         // in an instance of this same component, whose table is identical. A forged
         // index that is out of bounds or of another signature traps in
         // `call_indirect`, which fails this microthread only.
-        let trampoline: crate::thread::Trampoline =
-            unsafe { core::mem::transmute(trampoline as usize) };
+        let trampoline: crate::thread::Trampoline = unsafe { core::mem::transmute(trampoline as usize) };
         trampoline(function as usize, argument)
     }
 }

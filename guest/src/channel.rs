@@ -84,10 +84,7 @@ impl<T> SendError<T> {
     /// The value that was not sent.
     pub fn into_inner(self) -> T {
         match self {
-            SendError::Closed(v)
-            | SendError::Full(v)
-            | SendError::Timeout(v)
-            | SendError::TooLarge(v) => v,
+            SendError::Closed(v) | SendError::Full(v) | SendError::Timeout(v) | SendError::TooLarge(v) => v,
         }
     }
 }
@@ -143,8 +140,7 @@ impl<T: Serialize> Sender<T> {
         value: T,
         op: impl FnOnce(wit::Message) -> Result<(), wit::SendError>,
     ) -> Result<(), SendError<T>> {
-        let message =
-            encode(&value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
+        let message = encode(&value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
         // On failure the host gives the message back; `value` still holds the
         // original endpoints, so the returned copies are simply dropped.
         match op(message) {
@@ -198,10 +194,7 @@ pub(crate) fn decode_value<T: DeserializeOwned>(message: wit::Message) -> T {
 }
 
 impl<T: DeserializeOwned> Receiver<T> {
-    fn recv_with(
-        &self,
-        op: impl FnOnce() -> Result<wit::Message, wit::RecvError>,
-    ) -> Result<T, RecvError> {
+    fn recv_with(&self, op: impl FnOnce() -> Result<wit::Message, wit::RecvError>) -> Result<T, RecvError> {
         op().map(decode_value).map_err(recv_error)
     }
 

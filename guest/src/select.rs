@@ -112,8 +112,7 @@ impl<'a> Select<'a> {
 
     /// Add a send of `value` on `tx`; returns the operation's index.
     pub fn send<T: Serialize>(&mut self, tx: &'a Sender<T>, value: &T) -> usize {
-        let message =
-            encode(value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
+        let message = encode(value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
         self.ops.push(wit::SelectOp::Send((&tx.inner, message)));
         self.ops.len() - 1
     }

@@ -19,11 +19,10 @@ fn trampoline<T: DeserializeOwned, R: Serialize>(function: usize, argument: Mess
     // SAFETY: `function` is the table index of an `fn(T) -> R` taken in `Builder::spawn`
     // together with this very instantiation of the trampoline.
     let function: fn(T) -> R = unsafe { core::mem::transmute(function) };
-    let argument: T = decode(argument)
-        .unwrap_or_else(|e| panic!("weft: cannot deserialize the spawn argument: {e}"));
+    let argument: T =
+        decode(argument).unwrap_or_else(|e| panic!("weft: cannot deserialize the spawn argument: {e}"));
     let result = function(argument);
-    encode(&result)
-        .unwrap_or_else(|e| panic!("weft: cannot serialize the microthread's result: {e}"))
+    encode(&result).unwrap_or_else(|e| panic!("weft: cannot serialize the microthread's result: {e}"))
 }
 
 /// Route panic messages to the host, so that a panicking microthread's failure says
@@ -98,11 +97,7 @@ pub struct Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.name {
-            Some(name) => write!(
-                f,
-                "microthread {} ({name}) failed: {}",
-                self.id, self.message
-            ),
+            Some(name) => write!(f, "microthread {} ({name}) failed: {}", self.id, self.message),
             None => write!(f, "microthread {} failed: {}", self.id, self.message),
         }
     }
@@ -191,12 +186,7 @@ impl Builder {
         let trampoline = trampoline::<T, R> as Trampoline as usize as u32;
         // The argument's endpoints were cloned into the message: drop the originals
         // (on failure too: the value does not come back from a refused spawn).
-        let handle = spawn_raw(
-            trampoline,
-            f as usize as u32,
-            argument,
-            self.name.as_deref(),
-        );
+        let handle = spawn_raw(trampoline, f as usize as u32, argument, self.name.as_deref());
         drop(arg);
         handle
     }
@@ -215,9 +205,7 @@ pub(crate) fn spawn_raw<R>(
             _result: PhantomData,
         }),
         Err(wit::SpawnError::LimitReached(max)) => Err(SpawnError::LimitReached { max }),
-        Err(wit::SpawnError::ArgumentTooLarge(max_bytes)) => {
-            Err(SpawnError::ArgumentTooLarge { max_bytes })
-        }
+        Err(wit::SpawnError::ArgumentTooLarge(max_bytes)) => Err(SpawnError::ArgumentTooLarge { max_bytes }),
         Err(wit::SpawnError::NotSpawnable) => Err(SpawnError::NotSpawnable),
     }
 }
@@ -231,9 +219,7 @@ where
     T: Serialize + DeserializeOwned,
     R: Serialize + DeserializeOwned,
 {
-    Builder::new()
-        .spawn(f, arg)
-        .unwrap_or_else(|e| panic!("{e}"))
+    Builder::new().spawn(f, arg).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Let the other microthreads run; return when the scheduler comes back to this one.

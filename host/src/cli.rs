@@ -2,6 +2,7 @@
 //! uses.
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -24,19 +25,31 @@ enum Command {
     /// The program's `main` runs as microthread 0; the microthreads it spawns are
     /// instances of the same component. The exit code is the guest's: what `main`
     /// returned or passed to `exit`, 134 if `main` failed (trap, panic, or a child's
-    /// failure nobody joined), 130 on Ctrl-C.
+    /// failure nobody joined), 70 on a deadlock, 130 on Ctrl-C. FILE may also be a
+    /// precompiled `.cwasm` from `weft compile`.
     Run(RunArgs),
+    /// Compile a component ahead of time into a `.cwasm` that `weft run` loads
+    /// without compiling. Use the same engine flags as for `run`.
+    Compile(CompileArgs),
+    /// The compilation cache: `weft cache dir` shows where it is, `weft cache clear`
+    /// empties it.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
 }
 
+#[derive(Debug, Subcommand)]
+enum CacheAction {
+    /// Print the cache directory.
+    Dir,
+    /// Remove every compiled program from the cache.
+    Clear,
+}
+
+/// Settings that shape the engine, and so the compiled code.
 #[derive(Debug, Args)]
-struct RunArgs {
-    /// The component to run (`.wasm`).
-    file: PathBuf,
-
-    /// Arguments passed to the guest (after `--`).
-    #[arg(last = true)]
-    args: Vec<OsString>,
-
+struct EngineArgs {
     /// Fuel units a microthread runs before it yields to the scheduler. Smaller is
     /// fairer to other microthreads, larger costs less on compute.
     #[arg(long, value_name = "UNITS", default_value_t = weft::DEFAULT_FUEL_SLICE, conflicts_with = "no_preempt")]
@@ -47,10 +60,6 @@ struct RunArgs {
     #[arg(long)]
     no_preempt: bool,
 
-    /// Worker threads that run microthreads [default: one per core].
-    #[arg(long, value_name = "N")]
-    workers: Option<usize>,
-
     /// Maximum number of live microthreads; a spawn past it returns an error to the
     /// guest.
     #[arg(long, value_name = "N", default_value_t = weft::Limits::default().max_microthreads)]
@@ -60,10 +69,58 @@ struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_memory: Option<u64>,
 
+    /// Maximum size of a message or spawn argument, e.g. 1MiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_message_size: Option<u64>,
+
+    /// Do not look up or store compiled programs in the cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The component to run (`.wasm`), or a precompiled `.cwasm`.
+    file: PathBuf,
+
+    /// Arguments passed to the guest (after `--`).
+    #[arg(last = true)]
+    args: Vec<OsString>,
+
+    #[command(flatten)]
+    engine: EngineArgs,
+
+    /// Worker threads that run microthreads [default: one per core].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+
     /// Set an environment variable for the guest: `K=V`, or `K` to pass the host's
     /// value of K. Nothing else of the host's environment is visible. Repeatable.
     #[arg(long = "env", value_name = "K[=V]")]
     env: Vec<String>,
+
+    /// Grant the guest a host directory, read-write: `HOST` (seen as the same path)
+    /// or `HOST::GUEST`. Nothing of the host's file system is visible otherwise.
+    /// Repeatable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+
+    /// Like --dir, read-only: writes fail in the guest with a permission error.
+    #[arg(long = "dir-ro", value_name = "HOST[::GUEST]")]
+    dirs_read_only: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct CompileArgs {
+    /// The component to compile (`.wasm`).
+    file: PathBuf,
+
+    /// Where to write the precompiled program.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 /// Parse `123`, `64K`, `64KiB`, `16M`, `16MiB`, `1G`, `1GiB` (binary units).
@@ -80,9 +137,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         _ => {
-            return Err(format!(
-                "`{s}`: unknown unit `{unit}` (use KiB, MiB or GiB)"
-            ));
+            return Err(format!("`{s}`: unknown unit `{unit}` (use KiB, MiB or GiB)"));
         }
     };
     n.checked_mul(1 << shift)
@@ -94,26 +149,67 @@ impl Cli {
     pub fn run(self) -> Result<i32> {
         match self.command {
             Command::Run(args) => run(args),
+            Command::Compile(args) => compile(args),
+            Command::Cache { action } => cache(action),
         }
     }
 }
 
-fn run(args: RunArgs) -> Result<i32> {
-    let mut builder = Runtime::builder().max_microthreads(args.max_microthreads);
-    builder = builder.preemption(if args.no_preempt {
-        Preemption::Off
-    } else {
-        Preemption::Fuel {
-            slice: args.fuel_slice,
-        }
-    });
-    if let Some(workers) = args.workers {
+fn runtime(engine: &EngineArgs, workers: Option<usize>) -> Result<Runtime> {
+    let mut builder = Runtime::builder()
+        .max_microthreads(engine.max_microthreads)
+        .use_cache(!engine.no_cache)
+        .preemption(if engine.no_preempt {
+            Preemption::Off
+        } else {
+            Preemption::Fuel {
+                slice: engine.fuel_slice,
+            }
+        });
+    if let Some(workers) = workers {
         builder = builder.workers(workers);
     }
-    if let Some(bytes) = args.max_memory {
+    if let Some(bytes) = engine.max_memory {
         builder = builder.max_memory(bytes);
     }
-    let runtime = builder.build().context("cannot set up the runtime")?;
+    if let Some(bytes) = engine.max_message_size {
+        let bytes =
+            u32::try_from(bytes).map_err(|_| anyhow::anyhow!("--max-message-size: at most 4GiB - 1"))?;
+        builder = builder.max_message_size(bytes);
+    }
+    builder.build().context("cannot set up the runtime")
+}
+
+/// Load a program, saying "compiling …" on a terminal while it compiles.
+fn load(runtime: &Runtime, file: &std::path::Path) -> Result<weft::Program> {
+    let terminal = std::io::stderr().is_terminal();
+    let mut shown = false;
+    let program = runtime.load_with(file, || {
+        if terminal {
+            eprint!("compiling {}…", file.display());
+            shown = true;
+        }
+    });
+    if shown {
+        eprint!("\r\x1b[K");
+    }
+    Ok(program?)
+}
+
+/// `HOST` or `HOST::GUEST`.
+fn grant(spec: &str) -> Result<(PathBuf, String)> {
+    let (host, guest) = match spec.split_once("::") {
+        Some((h, g)) => (h, g),
+        None => (spec, spec),
+    };
+    if host.is_empty() || guest.is_empty() {
+        bail!("--dir `{spec}`: expected HOST or HOST::GUEST");
+    }
+    Ok((PathBuf::from(host), guest.to_string()))
+}
+
+fn run(args: RunArgs) -> Result<i32> {
+    let runtime = runtime(&args.engine, args.workers)?;
 
     let mut options = RunOptions::new()
         .program_name(args.file.display().to_string())
@@ -130,22 +226,29 @@ fn run(args: RunArgs) -> Result<i32> {
             Some(_) => bail!("--env `{spec}`: the variable name is empty"),
             None => match std::env::var(spec) {
                 Ok(v) => options.env(spec, v),
-                Err(_) => bail!(
-                    "--env `{spec}`: the host has no variable `{spec}` to pass (or it is not UTF-8)"
-                ),
+                Err(_) => {
+                    bail!("--env `{spec}`: the host has no variable `{spec}` to pass (or it is not UTF-8)")
+                }
             },
         };
     }
+    for spec in &args.dirs {
+        let (host, guest) = grant(spec)?;
+        options = options.dir(host, guest);
+    }
+    for spec in &args.dirs_read_only {
+        let (host, guest) = grant(spec)?;
+        options = options.dir_read_only(host, guest);
+    }
 
-    let program = runtime.load(&args.file)?;
+    let program = load(&runtime, &args.file)?;
+    tracing::info!(target: "weft::cache", status = ?program.cache_status(), "loaded {}", program.name());
     let status = program.run(&options)?;
     match &status {
         ExitStatus::Failed(failure) => eprintln!("error: {failure}"),
         ExitStatus::Interrupted => eprintln!("weft: interrupted"),
         ExitStatus::Deadlocked(report) => {
-            eprintln!(
-                "error: deadlock: every microthread is blocked and nothing can wake any of them:"
-            );
+            eprintln!("error: deadlock: every microthread is blocked and nothing can wake any of them:");
             const SHOWN: usize = 40;
             for line in report.lines().take(SHOWN) {
                 eprintln!("  {line}");
@@ -158,6 +261,34 @@ fn run(args: RunArgs) -> Result<i32> {
         _ => {}
     }
     Ok(status.code())
+}
+
+fn compile(args: CompileArgs) -> Result<i32> {
+    let runtime = runtime(&args.engine, Some(1))?;
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let compiled = runtime.precompile(&bytes, &args.file.display().to_string())?;
+    std::fs::write(&args.output, compiled)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    Ok(0)
+}
+
+fn cache(action: CacheAction) -> Result<i32> {
+    let runtime = Runtime::builder()
+        .workers(1)
+        .max_microthreads(1)
+        .build()
+        .context("cannot set up the runtime")?;
+    let Some(dir) = runtime.cache_dir() else {
+        bail!("there is no cache directory: set WEFT_CACHE_DIR, XDG_CACHE_HOME or HOME");
+    };
+    match action {
+        CacheAction::Dir => println!("{}", dir.display()),
+        CacheAction::Clear => {
+            let n = runtime.clear_cache()?;
+            println!("removed {n} compiled programs from {}", dir.display());
+        }
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -68,6 +68,22 @@ pub enum Error {
     /// The main microthread could not be started.
     #[error("cannot start the program: {0}")]
     Start(String),
+    /// A precompiled file (`weft compile`) cannot be used.
+    #[error("cannot load {what}: {reason}")]
+    Precompiled {
+        /// The file.
+        what: String,
+        /// Why.
+        reason: crate::cache::Unusable,
+    },
+    /// A directory grant names something that is not a directory.
+    #[error("cannot grant {path}: {reason}")]
+    Grant {
+        /// The host directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How a microthread failed: a trap, a panic, running out of memory, or a child's

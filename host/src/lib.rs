@@ -26,6 +26,7 @@
 //! `weft:runtime/thread`), [`limits`].
 
 mod bindings;
+pub mod cache;
 mod channel;
 mod error;
 pub mod limits;
@@ -34,10 +35,9 @@ mod program;
 pub mod runtime;
 mod scheduler;
 
+pub use cache::CacheStatus;
 pub use error::{Error, Failure};
 pub use limits::Limits;
 pub use program::Program;
-pub use runtime::{
-    DEFAULT_FUEL_SLICE, OutputBuffer, Preemption, RunOptions, Runtime, RuntimeBuilder,
-};
+pub use runtime::{DEFAULT_FUEL_SLICE, OutputBuffer, Preemption, RunOptions, Runtime, RuntimeBuilder};
 pub use scheduler::ExitStatus;

@@ -92,9 +92,7 @@ impl Completion {
             });
         }
         s.taken = true;
-        s.outcome
-            .take()
-            .expect("a finished microthread has an outcome")
+        s.outcome.take().expect("a finished microthread has an outcome")
     }
 
     /// A reader received this microthread's failure through a channel.
@@ -342,7 +340,10 @@ pub(crate) async fn run(
     completion: Option<Arc<Completion>>,
     start: Start,
 ) -> Ending {
-    let mut store = new_store(&run, me.clone(), completion);
+    let mut store = match new_store(&run, me.clone(), completion) {
+        Ok(store) => store,
+        Err(e) => return Ending::Failed(me.failure(format!("cannot set up its WASI context: {e:#}"))),
+    };
     let result = call(&run, &mut store, start).await;
     let data = store.data_mut();
     let children = std::mem::take(&mut data.children);
@@ -369,9 +370,9 @@ fn new_store(
     run: &Arc<ProgramRun>,
     me: Identity,
     completion: Option<Arc<Completion>>,
-) -> Store<MtState> {
+) -> wasmtime::Result<Store<MtState>> {
     let state = MtState {
-        wasi: run.wasi_ctx(),
+        wasi: run.wasi_ctx()?,
         table: ResourceTable::new(),
         run: run.clone(),
         me,
@@ -391,20 +392,13 @@ fn new_store(
             .fuel_async_yield_interval(Some(slice))
             .expect("fuel is enabled when a slice is set");
     }
-    store
+    Ok(store)
 }
 
-async fn call(
-    run: &Arc<ProgramRun>,
-    store: &mut Store<MtState>,
-    start: Start,
-) -> wasmtime::Result<Ending> {
+async fn call(run: &Arc<ProgramRun>, store: &mut Store<MtState>, start: Start) -> wasmtime::Result<Ending> {
     match start {
         Start::Main => {
-            let pre = run
-                .program()
-                .command_pre()
-                .expect("checked before starting main");
+            let pre = run.program().command_pre().expect("checked before starting main");
             let command = pre
                 .instantiate_async(&mut *store)
                 .await
@@ -454,11 +448,8 @@ async fn prejoin(
             let _blocked = run.block(me, Waiting::Child(child.id));
             child.finished().await;
         }
-        if let (Ending::Returned(_) | Ending::MainErr, Some(f)) =
-            (&ending, child.unjoined_failure())
-        {
-            ending =
-                Ending::Failed(me.failure(format!("a child failed and nobody joined it: {f}")));
+        if let (Ending::Returned(_) | Ending::MainErr, Some(f)) = (&ending, child.unjoined_failure()) {
+            ending = Ending::Failed(me.failure(format!("a child failed and nobody joined it: {f}")));
         }
     }
     ending

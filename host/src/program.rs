@@ -8,6 +8,7 @@ use wasmtime::component::Component;
 use wasmtime_wasi::p2::bindings::CommandPre;
 
 use crate::bindings::MicrothreadPre;
+use crate::cache::{self, CacheStatus};
 use crate::error::Error;
 use crate::microthread::MtState;
 use crate::runtime::{RunOptions, Runtime};
@@ -31,6 +32,7 @@ pub struct Program {
 struct Inner {
     runtime: Runtime,
     name: String,
+    cache_status: CacheStatus,
     command: Option<CommandPre<MtState>>,
     entry: Option<MicrothreadPre<MtState>>,
 }
@@ -40,30 +42,65 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 
 impl Program {
-    pub(crate) fn from_file(runtime: &Runtime, path: &Path) -> Result<Program, Error> {
+    pub(crate) fn from_file(
+        runtime: &Runtime,
+        path: &Path,
+        on_compile: &mut dyn FnMut(),
+    ) -> Result<Program, Error> {
         let bytes = std::fs::read(path).map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
         })?;
-        Program::from_bytes(runtime, &bytes, &path.display().to_string())
+        Program::from_bytes(runtime, &bytes, &path.display().to_string(), on_compile)
     }
 
     pub(crate) fn from_bytes(
         runtime: &Runtime,
         bytes: &[u8],
         what: &str,
+        on_compile: &mut dyn FnMut(),
     ) -> Result<Program, Error> {
         let what = what.to_string();
-        if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
-            return Err(Error::NotWasm { what });
-        }
-        if bytes[4..8] == CORE_MODULE_VERSION {
-            return Err(Error::CoreModule { what });
-        }
-        let component = Component::new(runtime.engine(), bytes).map_err(|e| Error::Compile {
-            what: what.clone(),
-            message: format!("{e:#}"),
-        })?;
+        let (component, cache_status) = if bytes.starts_with(cache::MAGIC) {
+            let store = runtime.key_store().map_err(|reason| Error::Precompiled {
+                what: what.clone(),
+                reason,
+            })?;
+            let component =
+                store
+                    .deserialize(runtime.engine(), bytes)
+                    .map_err(|reason| Error::Precompiled {
+                        what: what.clone(),
+                        reason,
+                    })?;
+            (component, CacheStatus::Precompiled)
+        } else {
+            check_header(bytes, &what)?;
+            match runtime.cache() {
+                None => (compile(runtime, bytes, &what, on_compile)?, CacheStatus::Disabled),
+                Some(store) => match store.load(runtime.engine(), bytes) {
+                    Ok(Some(component)) => {
+                        tracing::info!(target: "weft::cache", program = %what, "cache hit");
+                        (component, CacheStatus::Hit)
+                    }
+                    found => {
+                        let status = match found {
+                            Err(reason) => {
+                                tracing::warn!(target: "weft::cache", program = %what, %reason, "unusable cache entry, recompiling");
+                                CacheStatus::Replaced(reason.to_string())
+                            }
+                            _ => CacheStatus::Miss,
+                        };
+                        tracing::info!(target: "weft::cache", program = %what, "cache miss");
+                        let component = compile(runtime, bytes, &what, on_compile)?;
+                        if let Err(reason) = store.save(runtime.engine(), bytes, &component) {
+                            tracing::warn!(target: "weft::cache", %reason, "cannot store the compiled program");
+                        }
+                        (component, status)
+                    }
+                },
+            }
+        };
         let pre = runtime
             .linker()
             .instantiate_pre(&component)
@@ -80,10 +117,17 @@ impl Program {
             inner: Arc::new(Inner {
                 runtime: runtime.clone(),
                 name: what,
+                cache_status,
                 command,
                 entry,
             }),
         })
+    }
+
+    /// How the compiled code was obtained: compiled, from the cache, or from a
+    /// precompiled file.
+    pub fn cache_status(&self) -> &CacheStatus {
+        &self.inner.cache_status
     }
 
     /// The name the program was loaded under (its path, usually).
@@ -124,6 +168,14 @@ impl Program {
                 what: self.inner.name.clone(),
             });
         }
+        for grant in &options.dirs {
+            if !grant.host.is_dir() {
+                return Err(Error::Grant {
+                    path: grant.host.clone(),
+                    reason: "not a directory on the host".into(),
+                });
+            }
+        }
         let run = Arc::new(ProgramRun::new(
             self.clone(),
             options.clone(),
@@ -131,6 +183,54 @@ impl Program {
         ));
         run.run_main().await
     }
+}
+
+/// Refuse what is not a component before handing it to the compiler.
+fn check_header(bytes: &[u8], what: &str) -> Result<(), Error> {
+    if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+        return Err(Error::NotWasm { what: what.into() });
+    }
+    if bytes[4..8] == CORE_MODULE_VERSION {
+        return Err(Error::CoreModule { what: what.into() });
+    }
+    Ok(())
+}
+
+fn compile(
+    runtime: &Runtime,
+    bytes: &[u8],
+    what: &str,
+    on_compile: &mut dyn FnMut(),
+) -> Result<Component, Error> {
+    on_compile();
+    Component::new(runtime.engine(), bytes).map_err(|e| Error::Compile {
+        what: what.into(),
+        message: format!("{e:#}"),
+    })
+}
+
+/// Compile a component into the bytes of a precompiled file (`weft compile`).
+pub(crate) fn precompile(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
+    check_header(bytes, what)?;
+    let component = compile(runtime, bytes, what, &mut || ())?;
+    // Refuse now what would not link later.
+    runtime
+        .linker()
+        .instantiate_pre(&component)
+        .map_err(|e| Error::Link {
+            what: what.into(),
+            message: format!("{e:#}"),
+        })?;
+    let store = runtime.key_store().map_err(|reason| Error::Precompiled {
+        what: what.into(),
+        reason,
+    })?;
+    store
+        .serialize(runtime.engine(), &component)
+        .map_err(|reason| Error::Precompiled {
+            what: what.into(),
+            reason,
+        })
 }
 
 impl std::fmt::Debug for Program {

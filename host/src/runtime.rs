@@ -3,7 +3,7 @@
 //! microthreads. Configured by [`RuntimeBuilder`].
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -11,6 +11,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
 use crate::bindings;
+use crate::cache;
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::microthread::MtState;
@@ -53,6 +54,15 @@ pub struct RuntimeBuilder {
     workers: usize,
     limits: Limits,
     event_interval: Option<u32>,
+    cache_dir: CacheDir,
+    use_cache: bool,
+}
+
+#[derive(Debug, Clone)]
+enum CacheDir {
+    Default,
+    At(PathBuf),
+    None,
 }
 
 impl Default for RuntimeBuilder {
@@ -64,6 +74,8 @@ impl Default for RuntimeBuilder {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),
             event_interval: None,
+            cache_dir: CacheDir::Default,
+            use_cache: true,
         }
     }
 }
@@ -119,6 +131,25 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Where compiled programs are cached, and the secret that signs them (and the
+    /// files of `weft compile`) is kept: `Some(dir)`, or `None` for no cache and no
+    /// precompiled files. Default: [`cache::default_dir`](crate::cache::default_dir)
+    /// (`$WEFT_CACHE_DIR`, `$XDG_CACHE_HOME/weft` or `~/.cache/weft`).
+    pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = match dir {
+            Some(d) => CacheDir::At(d),
+            None => CacheDir::None,
+        };
+        self
+    }
+
+    /// Whether to look up and store compiled programs in the cache (default: yes).
+    /// Precompiled files still load when this is off.
+    pub fn use_cache(mut self, yes: bool) -> Self {
+        self.use_cache = yes;
+        self
+    }
+
     /// Create the runtime: the engine, its instance pool, and the worker threads.
     pub fn build(self) -> Result<Runtime, Error> {
         let limits = &self.limits;
@@ -148,12 +179,8 @@ impl RuntimeBuilder {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Config(format!("linking WASI: {e:#}")))?;
         bindings::thread::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s)
-            .and_then(|()| {
-                bindings::channel::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s)
-            })
-            .and_then(|()| {
-                bindings::types::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s)
-            })
+            .and_then(|()| bindings::channel::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s))
+            .and_then(|()| bindings::types::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s))
             .map_err(|e| Error::Config(format!("linking weft:runtime: {e:#}")))?;
 
         let mut tokio = tokio::runtime::Builder::new_multi_thread();
@@ -168,6 +195,19 @@ impl RuntimeBuilder {
             .build()
             .map_err(|e| Error::Config(format!("starting the scheduler: {e}")))?;
 
+        let keys = match &self.cache_dir {
+            CacheDir::None => None,
+            CacheDir::At(dir) => Some(cache::Store::open(dir).map_err(|e| Error::Config(e.to_string()))?),
+            CacheDir::Default => match cache::default_dir().map(|d| cache::Store::open(&d)) {
+                Some(Ok(store)) => Some(store),
+                Some(Err(e)) => {
+                    tracing::warn!(target: "weft::cache", "no compilation cache: {e}");
+                    None
+                }
+                None => None,
+            },
+        };
+
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -176,6 +216,8 @@ impl RuntimeBuilder {
                 fuel_slice,
                 limits: self.limits,
                 workers: self.workers,
+                keys,
+                use_cache: self.use_cache,
             }),
         })
     }
@@ -228,6 +270,9 @@ struct Inner {
     fuel_slice: Option<u64>,
     limits: Limits,
     workers: usize,
+    /// The cache directory and its secret.
+    keys: Option<cache::Store>,
+    use_cache: bool,
 }
 
 impl Runtime {
@@ -241,15 +286,61 @@ impl Runtime {
         RuntimeBuilder::default()
     }
 
-    /// Read, compile and link a program from a `.wasm` component file.
+    /// Read, compile (or find in the cache) and link a program from a `.wasm`
+    /// component file, or load a precompiled `.cwasm` written by
+    /// [`precompile`](Runtime::precompile).
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Program, Error> {
-        Program::from_file(self, path.as_ref())
+        Program::from_file(self, path.as_ref(), &mut || ())
     }
 
-    /// Compile and link a program from the bytes of a component; `name` names it in
-    /// errors and as its `argv[0]`.
+    /// Like [`load`](Runtime::load), calling `on_compile` just before compiling
+    /// (not when the cache or a precompiled file has the code): to tell a user why
+    /// they wait.
+    pub fn load_with(&self, path: impl AsRef<Path>, mut on_compile: impl FnMut()) -> Result<Program, Error> {
+        Program::from_file(self, path.as_ref(), &mut on_compile)
+    }
+
+    /// Compile and link a program from the bytes of a component (or of a
+    /// precompiled file); `name` names it in errors.
     pub fn compile(&self, bytes: &[u8], name: &str) -> Result<Program, Error> {
-        Program::from_bytes(self, bytes, name)
+        Program::from_bytes(self, bytes, name, &mut || ())
+    }
+
+    /// Compile a component ahead of time, into the bytes of a precompiled file that
+    /// a runtime with the same engine settings (and the same cache directory, whose
+    /// secret signs it) loads without compiling.
+    pub fn precompile(&self, bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {
+        crate::program::precompile(self, bytes, name)
+    }
+
+    /// The cache directory, if there is one.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.inner.keys.as_ref().map(cache::Store::dir)
+    }
+
+    /// Remove every compiled program from the cache; returns how many.
+    pub fn clear_cache(&self) -> Result<usize, Error> {
+        match &self.inner.keys {
+            Some(store) => store
+                .clear()
+                .map_err(|e| Error::Config(format!("cannot clear the cache: {e}"))),
+            None => Ok(0),
+        }
+    }
+
+    /// The cache, when compiled programs are to be looked up and stored.
+    pub(crate) fn cache(&self) -> Option<&cache::Store> {
+        self.inner.keys.as_ref().filter(|_| self.inner.use_cache)
+    }
+
+    /// The store whose secret verifies precompiled files.
+    pub(crate) fn key_store(&self) -> Result<&cache::Store, cache::Unusable> {
+        self.inner.keys.as_ref().ok_or_else(|| {
+            cache::Unusable::Io(
+                "precompiled files need weft's cache directory, which holds the secret that signs them"
+                    .into(),
+            )
+        })
     }
 
     /// The limits every program of this runtime runs under.
@@ -305,6 +396,15 @@ pub struct RunOptions {
     pub(crate) stdin: Option<MemoryInputPipe>,
     pub(crate) stdout: Option<OutputBuffer>,
     pub(crate) stderr: Option<OutputBuffer>,
+    pub(crate) dirs: Vec<DirGrant>,
+}
+
+/// A host directory visible to the guest.
+#[derive(Debug, Clone)]
+pub(crate) struct DirGrant {
+    pub(crate) host: PathBuf,
+    pub(crate) guest: String,
+    pub(crate) read_only: bool,
 }
 
 impl Default for RunOptions {
@@ -317,6 +417,7 @@ impl Default for RunOptions {
             stdin: None,
             stdout: None,
             stderr: None,
+            dirs: Vec::new(),
         }
     }
 }
@@ -402,6 +503,29 @@ impl RunOptions {
     /// Set an environment variable for the guest.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Let every microthread of the program read and write the host directory `host`,
+    /// seen in the guest as `guest`. Nothing of the host's file system is visible
+    /// without a grant.
+    pub fn dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
+        self.dirs.push(DirGrant {
+            host: host.into(),
+            guest: guest.into(),
+            read_only: false,
+        });
+        self
+    }
+
+    /// Like [`dir`](RunOptions::dir), read-only: writes fail in the guest with a
+    /// permission error.
+    pub fn dir_read_only(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
+        self.dirs.push(DirGrant {
+            host: host.into(),
+            guest: guest.into(),
+            read_only: true,
+        });
         self
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use wasmtime::Engine;
-use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::{FsPerms, WasiCtx};
 
 use crate::bindings::thread::SpawnError;
 use crate::channel::{Message, Progress};
@@ -131,11 +131,7 @@ impl Drop for Slot {
 }
 
 impl ProgramRun {
-    pub(crate) fn new(
-        program: Program,
-        options: RunOptions,
-        handle: tokio::runtime::Handle,
-    ) -> Self {
+    pub(crate) fn new(program: Program, options: RunOptions, handle: tokio::runtime::Handle) -> Self {
         ProgramRun {
             program,
             options,
@@ -222,7 +218,7 @@ impl ProgramRun {
 
     /// A fresh WASI context for one microthread: the run's arguments and environment,
     /// the host's stdio, nothing else.
-    pub(crate) fn wasi_ctx(&self) -> WasiCtx {
+    pub(crate) fn wasi_ctx(&self) -> wasmtime::Result<WasiCtx> {
         let mut b = WasiCtx::builder();
         let o = &self.options;
         match &o.stdin {
@@ -240,7 +236,15 @@ impl ProgramRun {
         b.arg(&self.options.program_name);
         b.args(&self.options.args);
         b.envs(&self.options.env);
-        b.build()
+        for grant in &o.dirs {
+            let perms = if grant.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            b.preopened_dir(&grant.host, &grant.guest, perms)?;
+        }
+        Ok(b.build())
     }
 
     fn reserve_slot(self: &Arc<Self>) -> Option<Slot> {
@@ -250,12 +254,10 @@ impl ProgramRun {
             if live >= max {
                 return None;
             }
-            match self.live.compare_exchange_weak(
-                live,
-                live + 1,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .live
+                .compare_exchange_weak(live, live + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return Some(Slot(self.clone())),
                 Err(now) => live = now,
             }

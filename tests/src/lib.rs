@@ -23,3 +23,9 @@ pub fn guest(name: &str) -> PathBuf {
     );
     path
 }
+
+/// ripgrep, built from crates.io for wasm32-wasip2 by the build script: a real
+/// command that knows nothing of weft.
+pub fn ripgrep() -> PathBuf {
+    PathBuf::from(env!("WEFT_RIPGREP"))
+}

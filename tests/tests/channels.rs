@@ -133,11 +133,7 @@ fn limits_on_message_size_and_capacity() {
     let rt = small().workers(1).max_message_size(1024).build().unwrap();
     let r = run_on(&rt, "channels", &["too-large"]);
     assert_eq!(r.status, ExitStatus::Exited(0), "{} {}", r.stdout, r.stderr);
-    let rt = small()
-        .workers(1)
-        .max_channel_capacity(1000)
-        .build()
-        .unwrap();
+    let rt = small().workers(1).max_channel_capacity(1000).build().unwrap();
     let r = run_on(&rt, "channels", &["capacity-too-large"]);
     let ExitStatus::Failed(f) = &r.status else {
         panic!("{:?}", r.status)
@@ -177,10 +173,7 @@ fn the_seeds_one_line_hang_is_reported() {
     let ExitStatus::Deadlocked(report) = &r.status else {
         panic!("{:?}", r.status)
     };
-    assert_eq!(
-        report.trim(),
-        "microthread 0 (main): receiving on channel 1"
-    );
+    assert_eq!(report.trim(), "microthread 0 (main): receiving on channel 1");
 }
 
 #[test]
@@ -200,7 +193,8 @@ fn ping_pong_bounces_the_counter() {
 
 #[test]
 fn pipeline_prints_the_first_primes() {
-    let first_30 = "2 3 5 7 11 13 17 19 23 29 31 37 41 43 47 53 59 61 67 71 73 79 83 89 97 101 103 107 109 113";
+    let first_30 =
+        "2 3 5 7 11 13 17 19 23 29 31 37 41 43 47 53 59 61 67 71 73 79 83 89 97 101 103 107 109 113";
     for workers in [1, 2] {
         let rt = small().workers(workers).build().unwrap();
         let r = run_on(&rt, "pipeline", &["30"]);
@@ -211,10 +205,7 @@ fn pipeline_prints_the_first_primes() {
 
 #[test]
 fn thread_ring_ends_at_the_right_holder() {
-    for (workers, hops, holder) in [
-        (1, 10_000u64, 10_000 % 503 + 1),
-        (2, 5_000, 5_000 % 503 + 1),
-    ] {
+    for (workers, hops, holder) in [(1, 10_000u64, 10_000 % 503 + 1), (2, 5_000, 5_000 % 503 + 1)] {
         let rt = small().workers(workers).build().unwrap();
         let r = run_on(&rt, "thread-ring", &[&hops.to_string()]);
         assert_eq!(r.status, ExitStatus::Exited(0), "{}", r.stderr);

@@ -127,8 +127,7 @@ fn a_joined_panic_reaches_the_joiner_with_its_message() {
     let r = run("failures", &["join-panic"]);
     assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
     assert!(
-        r.stdout
-            .contains("joined failure: id=1 name=Some(\"boomer\")"),
+        r.stdout.contains("joined failure: id=1 name=Some(\"boomer\")"),
         "{}",
         r.stdout
     );
@@ -187,11 +186,7 @@ fn an_unknown_function_index_fails_only_that_microthread() {
         "{}",
         r.stdout
     );
-    assert!(
-        r.stdout.contains("out of bounds table access"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("out of bounds table access"), "{}", r.stdout);
 }
 
 #[test]
@@ -213,18 +208,13 @@ fn an_argument_over_the_message_limit_is_refused() {
     let rt = small().workers(1).max_message_size(1024).build().unwrap();
     let r = run_on(&rt, "limits", &["big-argument", "5000"]);
     assert!(
-        r.stdout.contains(
-            "refused: cannot spawn: the argument is over the message size limit of 1024 bytes"
-        ),
+        r.stdout
+            .contains("refused: cannot spawn: the argument is over the message size limit of 1024 bytes"),
         "{}",
         r.stdout
     );
     let r = run_on(&rt, "limits", &["big-argument", "500"]);
-    assert!(
-        r.stdout.contains("spawned, child saw 500 bytes"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("spawned, child saw 500 bytes"), "{}", r.stdout);
 }
 
 #[test]
@@ -235,14 +225,8 @@ fn exit_codes_come_from_main_or_any_microthread() {
     assert_eq!(r.status, ExitStatus::Exited(9));
     assert!(!r.stdout.contains("main still running"), "{}", r.stdout);
     // WASI 0.2's exit carries success or failure only.
-    assert_eq!(
-        run("limits", &["exit", "1", "std"]).status,
-        ExitStatus::Exited(1)
-    );
-    assert_eq!(
-        run("limits", &["exit", "0", "std"]).status,
-        ExitStatus::Exited(0)
-    );
+    assert_eq!(run("limits", &["exit", "1", "std"]).status, ExitStatus::Exited(1));
+    assert_eq!(run("limits", &["exit", "0", "std"]).status, ExitStatus::Exited(0));
 }
 
 #[test]
@@ -265,8 +249,7 @@ fn current_names_and_ids() {
 
 fn load_err(bytes: &[u8]) -> Error {
     let rt = small().workers(1).build().unwrap();
-    rt.compile(bytes, "input.wasm")
-        .expect_err("should be refused")
+    rt.compile(bytes, "input.wasm").expect_err("should be refused")
 }
 
 #[test]
@@ -274,10 +257,7 @@ fn bad_inputs_are_refused_with_clear_errors() {
     let rt = small().workers(1).build().unwrap();
     let e = rt.load("no/such/file.wasm").unwrap_err();
     assert!(matches!(e, Error::Read { .. }), "{e}");
-    assert!(
-        e.to_string().starts_with("cannot read no/such/file.wasm"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("cannot read no/such/file.wasm"), "{e}");
 
     let e = load_err(b"#!/bin/sh\necho not wasm\n");
     assert!(matches!(e, Error::NotWasm { .. }), "{e}");

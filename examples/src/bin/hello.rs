@@ -20,7 +20,5 @@ fn main() {
         .into_iter()
         .map(|h| h.join().expect("worker failed"))
         .sum();
-    println!(
-        "hello from weft: {workers} microthreads computed the sum of squares 1..={n} = {total}"
-    );
+    println!("hello from weft: {workers} microthreads computed the sum of squares 1..={n} = {total}");
 }

@@ -13,9 +13,7 @@ fn ponger((rx, tx): (Receiver<u64>, Sender<u64>)) -> u64 {
 }
 
 fn main() {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .map_or(100_000, |a| a.parse().expect("N"));
+    let n: u64 = std::env::args().nth(1).map_or(100_000, |a| a.parse().expect("N"));
     let (ping_tx, ping_rx) = channel::<u64>(0);
     let (pong_tx, pong_rx) = channel::<u64>(0);
     let ponger = weft_guest::Builder::new()

@@ -23,9 +23,7 @@ fn main() {
     let mut first = 0;
     while first < n {
         let last = (first + wave).min(n);
-        let handles: Vec<_> = (first..last)
-            .map(|i| weft_guest::spawn(double, i))
-            .collect();
+        let handles: Vec<_> = (first..last).map(|i| weft_guest::spawn(double, i)).collect();
         for (i, h) in (first..last).zip(handles) {
             let r = h.join().expect("a microthread failed");
             assert_eq!(r, 2 * i, "microthread {i} returned a wrong result");

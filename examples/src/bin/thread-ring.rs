@@ -20,9 +20,7 @@ fn member((number, input, output, done): (u32, Receiver<u64>, Sender<u64>, Sende
 }
 
 fn main() {
-    let hops: u64 = std::env::args()
-        .nth(1)
-        .map_or(1000, |a| a.parse().expect("N"));
+    let hops: u64 = std::env::args().nth(1).map_or(1000, |a| a.parse().expect("N"));
     let (done_tx, done_rx) = channel::<u32>(1);
     let (first_tx, mut prev_rx) = channel::<u64>(0);
     let start = std::time::Instant::now();
@@ -38,9 +36,6 @@ fn main() {
     let holder = done_rx.recv().unwrap();
     let elapsed = start.elapsed();
     println!("{holder}");
-    eprintln!(
-        "{:.0} ns per hop",
-        elapsed.as_nanos() as f64 / hops.max(1) as f64
-    );
+    eprintln!("{:.0} ns per hop", elapsed.as_nanos() as f64 / hops.max(1) as f64);
     // The holder has returned, dropping its ends: the ring unwinds by itself.
 }

@@ -61,12 +61,7 @@ impl MtState {
         let (timeout, block) = wait.split();
         let id = chan.id();
         let (selected, mut unsent) = self
-            .select_ops(
-                vec![Op::Send(chan, message)],
-                timeout,
-                block,
-                Waiting::Send(id),
-            )
+            .select_ops(vec![Op::Send(chan, message)], timeout, block, Waiting::Send(id))
             .await;
         let mut back = || -> wasmtime::Result<wit::Message> {
             let m = unsent.get_mut(0).and_then(Option::take).unwrap_or_default();
@@ -105,8 +100,7 @@ impl wit::Host for MtState {
     async fn open(
         &mut self,
         capacity: u32,
-    ) -> wasmtime::Result<Result<(Resource<SenderHandle>, Resource<ReceiverHandle>), OpenError>>
-    {
+    ) -> wasmtime::Result<Result<(Resource<SenderHandle>, Resource<ReceiverHandle>), OpenError>> {
         let max = self.run.program().runtime().limits().max_channel_capacity;
         if capacity > max {
             return Ok(Err(OpenError::CapacityTooLarge(max)));
@@ -153,10 +147,7 @@ impl wit::Host for MtState {
                         Op::Recv(_) => None,
                     })
                     .collect();
-                return Ok((
-                    wit::Selected::TooLarge(i as u32),
-                    self.give_messages(unsent)?,
-                ));
+                return Ok((wit::Selected::TooLarge(i as u32), self.give_messages(unsent)?));
             }
             None => {
                 let timeout = timeout.map(Duration::from_nanos);
@@ -165,9 +156,7 @@ impl wit::Host for MtState {
             }
         };
         let selected = match selected {
-            Selected::Op(i, Ready::Received(m)) => {
-                wit::Selected::Received((i as u32, self.give_message(m)?))
-            }
+            Selected::Op(i, Ready::Received(m)) => wit::Selected::Received((i as u32, self.give_message(m)?)),
             Selected::Op(i, Ready::Sent) => wit::Selected::Sent(i as u32),
             Selected::Op(i, Ready::Closed) => wit::Selected::Closed(i as u32),
             Selected::Op(i, Ready::Failed(f)) => wit::Selected::Failed((i as u32, wit_failure(f))),
@@ -179,10 +168,7 @@ impl wit::Host for MtState {
 }
 
 impl MtState {
-    fn give_messages(
-        &mut self,
-        ms: Vec<Option<Message>>,
-    ) -> wasmtime::Result<Vec<Option<wit::Message>>> {
+    fn give_messages(&mut self, ms: Vec<Option<Message>>) -> wasmtime::Result<Vec<Option<wit::Message>>> {
         ms.into_iter()
             .map(|m| m.map(|m| self.give_message(m)).transpose())
             .collect()
@@ -190,14 +176,8 @@ impl MtState {
 }
 
 impl wit::HostSender for MtState {
-    async fn clone(
-        &mut self,
-        sender: Resource<SenderHandle>,
-    ) -> wasmtime::Result<Resource<SenderHandle>> {
-        let copy = self
-            .table
-            .get(&sender)?
-            .clone_for(Some(self.holder.clone()));
+    async fn clone(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<Resource<SenderHandle>> {
+        let copy = self.table.get(&sender)?.clone_for(Some(self.holder.clone()));
         Ok(self.table.push(copy)?)
     }
 

@@ -193,10 +193,8 @@ impl State {
     }
 
     fn remove_waiter(&mut self, waiter: &Arc<Waiter>) {
-        self.recv_waiters
-            .retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
-        self.send_waiters
-            .retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
+        self.recv_waiters.retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
+        self.send_waiters.retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
     }
 }
 

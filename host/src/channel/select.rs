@@ -116,8 +116,7 @@ fn attempt(ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &Prog
         }
     }
 
-    let mut guards: Vec<std::sync::MutexGuard<'_, State>> =
-        channels.iter().map(|c| c.lock()).collect();
+    let mut guards: Vec<std::sync::MutexGuard<'_, State>> = channels.iter().map(|c| c.lock()).collect();
     let start = if n > 1 { fastrand::usize(..n) } else { 0 };
     for k in 0..n {
         let i = (start + k) % n;

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use super::{
-    Channel, Message, Op, Progress, Ready, ReceiverHandle, Selected, SenderHandle, select,
-};
+use super::{Channel, Message, Op, Progress, Ready, ReceiverHandle, Selected, SenderHandle, select};
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -170,15 +168,11 @@ async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
     let mut parties = 0usize;
 
     let pick_s = |senders: &Vec<Option<SenderHandle>>, i: usize| {
-        let live: Vec<usize> = (0..senders.len())
-            .filter(|&k| senders[k].is_some())
-            .collect();
+        let live: Vec<usize> = (0..senders.len()).filter(|&k| senders[k].is_some()).collect();
         (!live.is_empty()).then(|| live[i % live.len()])
     };
     let pick_r = |receivers: &Vec<Option<ReceiverHandle>>, i: usize| {
-        let live: Vec<usize> = (0..receivers.len())
-            .filter(|&k| receivers[k].is_some())
-            .collect();
+        let live: Vec<usize> = (0..receivers.len()).filter(|&k| receivers[k].is_some()).collect();
         (!live.is_empty()).then(|| live[i % live.len()])
     };
 
@@ -251,14 +245,7 @@ async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let (finished, progress) = (finished.clone(), progress.clone());
                 tokio::spawn(async move {
                     let got = outcome(
-                        select(
-                            vec![Op::Send(chan, message(v))],
-                            None,
-                            true,
-                            &progress,
-                            || (),
-                        )
-                        .await,
+                        select(vec![Op::Send(chan, message(v))], None, true, &progress, || ()).await,
                         true,
                     );
                     finished.lock().unwrap().insert(party, got);
@@ -321,20 +308,9 @@ async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
         // Every party the model says has finished has finished the same way.
         let real = finished.lock().unwrap().clone();
         for (party, want) in &model.finished {
-            prop_assert_eq!(
-                real.get(party),
-                Some(want),
-                "party {} after {:?}",
-                party,
-                step
-            );
+            prop_assert_eq!(real.get(party), Some(want), "party {} after {:?}", party, step);
         }
-        prop_assert_eq!(
-            real.len(),
-            model.finished.len(),
-            "parties finished: {:?}",
-            real
-        );
+        prop_assert_eq!(real.len(), model.finished.len(), "parties finished: {:?}", real);
     }
 
     // The end: every endpoint goes; every blocked party must be released.

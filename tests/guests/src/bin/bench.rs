@@ -144,9 +144,7 @@ fn main() {
             let mut left = n;
             while left > 0 {
                 let wave = left.min(1000);
-                let handles: Vec<_> = (0..wave)
-                    .map(|i| weft_guest::spawn(nothing, i as u32))
-                    .collect();
+                let handles: Vec<_> = (0..wave).map(|i| weft_guest::spawn(nothing, i as u32)).collect();
                 for h in handles {
                     h.join().expect("join");
                 }

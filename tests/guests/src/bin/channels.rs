@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use weft_guest::{
-    Receiver, RecvError, Select, Selected, SendError, Sender, channel, generate, parallel_map,
-    spawn,
+    Receiver, RecvError, Select, Selected, SendError, Sender, channel, generate, parallel_map, spawn,
 };
 
 fn send_then_log((tx, log): (Sender<u32>, Sender<String>)) {
@@ -221,10 +220,7 @@ fn main() {
         }
         "too-large" => {
             let (tx, _rx) = channel::<Vec<u8>>(1);
-            assert!(matches!(
-                tx.send(vec![0; 4096]),
-                Err(SendError::TooLarge(_))
-            ));
+            assert!(matches!(tx.send(vec![0; 4096]), Err(SendError::TooLarge(_))));
             tx.send(vec![0; 100]).unwrap();
         }
         "capacity-too-large" => {

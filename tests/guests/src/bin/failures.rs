@@ -18,10 +18,7 @@ fn main() {
     let what = std::env::args().nth(1).unwrap_or_default();
     match what.as_str() {
         "join-panic" => {
-            let h = weft_guest::Builder::new()
-                .name("boomer")
-                .spawn(boom, ())
-                .unwrap();
+            let h = weft_guest::Builder::new().name("boomer").spawn(boom, ()).unwrap();
             let id = h.id();
             match h.join() {
                 Ok(v) => println!("unexpected success {v}"),
@@ -37,10 +34,7 @@ fn main() {
             Err(f) => println!("joined failure: {f}"),
         },
         "unjoined-panic" => {
-            let _ = weft_guest::Builder::new()
-                .name("lost")
-                .spawn(boom, ())
-                .unwrap();
+            let _ = weft_guest::Builder::new().name("lost").spawn(boom, ()).unwrap();
             println!("main returns without joining");
         }
         "main-trap" => {

@@ -8,10 +8,7 @@ fn who(_: ()) -> (u64, Option<String>) {
 fn main() {
     let me = weft_guest::current();
     println!("main: id {} name {:?}", me.id, me.name);
-    let a = weft_guest::Builder::new()
-        .name("alice")
-        .spawn(who, ())
-        .unwrap();
+    let a = weft_guest::Builder::new().name("alice").spawn(who, ()).unwrap();
     let (id, name) = a.join().unwrap();
     println!("child: id {id} name {name:?}");
     let (id, name) = weft_guest::spawn(who, ()).join().unwrap();

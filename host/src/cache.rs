@@ -1,0 +1,240 @@
+//! Compiled programs on disk: the compilation cache, and the precompiled files that
+//! `weft compile` writes.
+//!
+//! Compiled code is native code, and wasmtime loads it without re-validating it, so
+//! nothing is loaded that this weft installation did not write itself, intact:
+//!
+//! ```text
+//! magic (8) | engine key (32) | payload length (8, LE) | keyed BLAKE3 of the payload (32) | payload
+//! ```
+//!
+//! The *engine key* hashes weft's version and every engine setting that changes
+//! generated code (wasmtime's `precompile_compatibility_hash`: its version, the
+//! target, fuel, memory layout). The payload's hash is keyed with a secret kept in the
+//! cache directory (created on first use, readable by its owner only), so a file
+//! changed, truncated, or made elsewhere fails verification and is recompiled (cache)
+//! or refused with a clear error (`.cwasm`). Cache entries are named after the engine
+//! key and the BLAKE3 of the component's bytes.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// The first bytes of every file this module writes.
+pub(crate) const MAGIC: &[u8; 8] = b"weftcw\x00\x01";
+const HEADER: usize = 8 + 32 + 8 + 32;
+
+/// How a program was obtained, for the curious and for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheStatus {
+    /// Compiled; no cache configured.
+    Disabled,
+    /// Loaded from the cache.
+    Hit,
+    /// Compiled, and stored in the cache.
+    Miss,
+    /// A cache entry was unusable (the reason); recompiled and replaced.
+    Replaced(String),
+    /// Loaded from a precompiled file (`weft compile`).
+    Precompiled,
+}
+
+/// Why a compiled file cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    /// Shorter than its header says.
+    #[error("it is truncated")]
+    Truncated,
+    /// Compiled by another weft version, or with other engine settings.
+    #[error(
+        "it was compiled by another version of weft or with other engine settings \
+         (fuel, memory limits): compile it again with the same flags"
+    )]
+    OtherEngine,
+    /// The payload does not match its keyed hash: changed, or not written by this
+    /// weft installation.
+    #[error("it failed verification: it was changed, or not written by this weft installation")]
+    Corrupt,
+    /// The file cannot be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The cache directory and the secret that signs what weft writes.
+#[derive(Clone)]
+pub(crate) struct Store {
+    dir: PathBuf,
+    key: [u8; 32],
+}
+
+/// The user's cache directory for weft: `$WEFT_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/weft`, else `$HOME/.cache/weft`.
+pub fn default_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("WEFT_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("weft"));
+    }
+    let home = std::env::var_os("HOME").filter(|d| !d.is_empty())?;
+    Some(PathBuf::from(home).join(".cache").join("weft"))
+}
+
+impl Store {
+    /// Open (creating if needed) the store in `dir`, with its secret.
+    pub(crate) fn open(dir: &Path) -> Result<Store, Unusable> {
+        let io = |what: &str, e: std::io::Error| Unusable::Io(format!("{what} {}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(|e| io("cannot create the cache directory", e))?;
+        let key_path = dir.join("key");
+        for _ in 0..100 {
+            if let Ok(k) = std::fs::read(&key_path) {
+                if let Ok(key) = <[u8; 32]>::try_from(k.as_slice()) {
+                    return Ok(Store {
+                        dir: dir.to_owned(),
+                        key,
+                    });
+                }
+                // Another process is writing it: look again.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                continue;
+            }
+            let mut key = [0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
+                .map_err(|e| io("cannot make a secret for the cache in", e))?;
+            // Written to a temporary file and linked in place: readers never see a
+            // partial key, and of two processes racing, one key wins for both.
+            let tmp = key_path.with_extension(format!("tmp{}", std::process::id()));
+            write_private(&tmp, &key).map_err(|e| io("cannot write the cache's secret in", e))?;
+            let linked = std::fs::hard_link(&tmp, &key_path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => {
+                    return Ok(Store {
+                        dir: dir.to_owned(),
+                        key,
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io("cannot write the cache's secret in", e)),
+            }
+        }
+        Err(Unusable::Io(format!(
+            "cannot read the cache's secret in {}",
+            dir.display()
+        )))
+    }
+
+    fn entry(&self, engine_key: &[u8; 32], source: &[u8]) -> PathBuf {
+        let mut h = blake3::Hasher::new();
+        h.update(engine_key).update(blake3::hash(source).as_bytes());
+        self.dir.join(format!("{}.weftc", &h.finalize().to_hex()[..40]))
+    }
+
+    /// A compiled component from the cache, if a valid entry exists.
+    pub(crate) fn load(&self, engine: &Engine, source: &[u8]) -> Result<Option<Component>, Unusable> {
+        let key = engine_key(engine);
+        let bytes = match std::fs::read(self.entry(&key, source)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Unusable::Io(e.to_string())),
+        };
+        self.deserialize(engine, &bytes).map(Some)
+    }
+
+    /// Store a compiled component (best effort: errors are for a warning).
+    pub(crate) fn save(&self, engine: &Engine, source: &[u8], component: &Component) -> Result<(), Unusable> {
+        let bytes = self.serialize(engine, component)?;
+        let path = self.entry(&engine_key(engine), source);
+        write_private(&path, &bytes)
+            .map_err(|e| Unusable::Io(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// The bytes of a precompiled file: header, then the serialized component.
+    pub(crate) fn serialize(&self, engine: &Engine, component: &Component) -> Result<Vec<u8>, Unusable> {
+        let payload = component
+            .serialize()
+            .map_err(|e| Unusable::Io(format!("{e:#}")))?;
+        let mut out = Vec::with_capacity(HEADER + payload.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&engine_key(engine));
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(blake3::keyed_hash(&self.key, &payload).as_bytes());
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    /// Verify a precompiled file and load it.
+    pub(crate) fn deserialize(&self, engine: &Engine, bytes: &[u8]) -> Result<Component, Unusable> {
+        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+            return Err(Unusable::Truncated);
+        }
+        if bytes[8..40] != engine_key(engine) {
+            return Err(Unusable::OtherEngine);
+        }
+        let len = u64::from_le_bytes(bytes[40..48].try_into().expect("8 bytes"));
+        let payload = &bytes[HEADER..];
+        if payload.len() as u64 != len {
+            return Err(Unusable::Truncated);
+        }
+        if blake3::keyed_hash(&self.key, payload)
+            != blake3::Hash::from_bytes(bytes[48..80].try_into().expect("32"))
+        {
+            return Err(Unusable::Corrupt);
+        }
+        // SAFETY: the payload is exactly what `serialize` produced with this
+        // installation's secret, for an engine with the same code-generation
+        // settings; wasmtime checks the engine compatibility again.
+        unsafe { Component::deserialize(engine, payload) }.map_err(|e| Unusable::Io(format!("{e:#}")))
+    }
+
+    /// Remove every cache entry (not the secret). Returns how many were removed.
+    pub(crate) fn clear(&self) -> std::io::Result<usize> {
+        let mut n = 0;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "weftc") {
+                std::fs::remove_file(&path)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Hash of what must match for compiled code to be reusable.
+fn engine_key(engine: &Engine) -> [u8; 32] {
+    struct B3(blake3::Hasher);
+    impl Hasher for B3 {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            u64::from_le_bytes(self.0.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+        }
+    }
+    let mut h = B3(blake3::Hasher::new());
+    h.0.update(b"weft ").update(env!("CARGO_PKG_VERSION").as_bytes());
+    engine.precompile_compatibility_hash().hash(&mut h);
+    *h.0.finalize().as_bytes()
+}
+
+/// Write a file atomically (temporary file, then rename), readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("part{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp)?;
+    f.write_all(bytes)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,314 @@
+//! Real wasip2 programs under weft: a third-party command (ripgrep, built from
+//! crates.io) over granted directories, file system grants, stdin, and the
+//! compilation cache and precompiled files.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use weft::{CacheStatus, Error, ExitStatus, OutputBuffer, RunOptions, Runtime, RuntimeBuilder};
+use weft_tests::{guest, ripgrep};
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("weft-{tag}-{}-{}", std::process::id(), fastrand_u64()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
+}
+
+fn runtime(cache: &Path) -> RuntimeBuilder {
+    Runtime::builder()
+        .workers(1)
+        .max_microthreads(16)
+        .cache_dir(Some(cache.to_owned()))
+}
+
+fn run(program: &weft::Program, options: RunOptions) -> (ExitStatus, String) {
+    let out = OutputBuffer::new();
+    let status = program.run(&options.stdout(out.clone())).unwrap();
+    (status, out.to_string_lossy())
+}
+
+/// A tree of text files, some lines containing "needle".
+fn make_tree(root: &Path) {
+    for d in 0..4 {
+        let dir = root.join(format!("dir{d}")).join("deeper");
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..5 {
+            let mut text = String::new();
+            for line in 0..40 {
+                if (d * 7 + f * 3 + line) % 11 == 0 {
+                    text.push_str(&format!("line {line} has a needle in it\n"));
+                } else {
+                    text.push_str(&format!("line {line} is hay\n"));
+                }
+            }
+            std::fs::write(dir.join(format!("file{f}.txt")), &text).unwrap();
+            std::fs::write(
+                root.join(format!("dir{d}")).join(format!("top{f}.txt")),
+                text.replace("hay", "straw"),
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// `path:line:text` for every line containing `pattern`, paths as the guest sees them.
+fn expected_matches(root: &Path, guest_root: &str, pattern: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap().to_str().unwrap().to_owned();
+            for (i, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
+                if line.contains(pattern) {
+                    out.insert(format!("{guest_root}/{rel}:{}:{line}", i + 1));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn ripgrep_finds_what_a_native_scan_finds() {
+    let tree = TempDir::new("tree");
+    let cache = TempDir::new("cache");
+    make_tree(&tree.0);
+    let rt = runtime(&cache.0).build().unwrap();
+    let rg = rt.load(ripgrep()).unwrap();
+    assert!(!rg.is_spawnable(), "ripgrep knows nothing of weft");
+
+    let (status, version) = run(&rg, RunOptions::new().program_name("rg").arg("--version"));
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert!(version.starts_with("ripgrep 15."), "{version}");
+
+    let options = RunOptions::new()
+        .program_name("rg")
+        .args([
+            "--no-heading",
+            "--with-filename",
+            "--line-number",
+            "--color=never",
+            "needle",
+            "/data",
+        ])
+        .dir_read_only(&tree.0, "/data");
+    let (status, out) = run(&rg, options);
+    assert_eq!(status, ExitStatus::Exited(0));
+    let got: BTreeSet<String> = out.lines().map(str::to_owned).collect();
+    let want = expected_matches(&tree.0, "/data", "needle");
+    assert!(want.len() > 20, "the tree has matches");
+    assert_eq!(got, want);
+}
+
+#[test]
+fn paths_outside_every_grant_fail_inside_the_guest() {
+    let tree = TempDir::new("tree");
+    let cache = TempDir::new("cache");
+    make_tree(&tree.0);
+    let rt = runtime(&cache.0).build().unwrap();
+    let rg = rt.load(ripgrep()).unwrap();
+    let err = OutputBuffer::new();
+    let host_path = tree.0.to_str().unwrap().to_owned();
+    // The host path itself is not visible: only the grant's guest path is.
+    let options = RunOptions::new()
+        .args(["needle", &host_path])
+        .dir(&tree.0, "/data")
+        .stderr(err.clone());
+    let (status, out) = run(&rg, options);
+    assert_eq!(
+        status,
+        ExitStatus::Exited(1),
+        "ripgrep's own error exit (WASI 0.2 carries 0 or 1)"
+    );
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.to_string_lossy().contains("No such file or directory"),
+        "{}",
+        err.to_string_lossy()
+    );
+}
+
+#[test]
+fn a_read_only_grant_refuses_writes_and_a_read_write_grant_allows_them() {
+    let dir = TempDir::new("grant");
+    let cache = TempDir::new("cache");
+    let rt = runtime(&cache.0).build().unwrap();
+    let files = rt.load(guest("files")).unwrap();
+
+    let (_, out) = run(
+        &files,
+        RunOptions::new()
+            .args(["write", "/g/new.txt", "hello"])
+            .dir_read_only(&dir.0, "/g"),
+    );
+    assert!(out.starts_with("error:"), "a read-only grant must refuse: {out}");
+    assert!(!dir.0.join("new.txt").exists());
+
+    let (_, out) = run(
+        &files,
+        RunOptions::new()
+            .args(["write", "/g/new.txt", "hello"])
+            .dir(&dir.0, "/g"),
+    );
+    assert_eq!(out.trim(), "wrote");
+    assert_eq!(std::fs::read_to_string(dir.0.join("new.txt")).unwrap(), "hello");
+
+    let (_, out) = run(
+        &files,
+        RunOptions::new()
+            .args(["read", "/g/new.txt"])
+            .dir_read_only(&dir.0, "/g"),
+    );
+    assert_eq!(out, "hello");
+    // No grant, nothing visible.
+    let (_, out) = run(&files, RunOptions::new().args(["read", "/g/new.txt"]));
+    assert!(out.starts_with("error:"), "{out}");
+
+    let e = files
+        .run(&RunOptions::new().dir(dir.0.join("missing"), "/m"))
+        .unwrap_err();
+    assert!(matches!(e, Error::Grant { .. }), "{e}");
+}
+
+#[test]
+fn stdin_reaches_the_guest() {
+    let cache = TempDir::new("cache");
+    let rt = runtime(&cache.0).build().unwrap();
+    let files = rt.load(guest("files")).unwrap();
+    let (status, out) = run(
+        &files,
+        RunOptions::new()
+            .arg("upper")
+            .stdin_bytes("piped in\nsecond line\n"),
+    );
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert_eq!(out, "PIPED IN\nSECOND LINE\n");
+}
+
+fn the_entry(cache: &Path) -> PathBuf {
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "weftc"))
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    entries.into_iter().next().unwrap()
+}
+
+#[test]
+fn the_second_load_uses_the_cache_and_a_corrupt_entry_is_recompiled() {
+    let cache = TempDir::new("cache");
+    let rt = runtime(&cache.0).build().unwrap();
+    let hello = guest("hello");
+    assert_eq!(rt.load(&hello).unwrap().cache_status(), &CacheStatus::Miss);
+    assert_eq!(rt.load(&hello).unwrap().cache_status(), &CacheStatus::Hit);
+    // Another runtime with the same settings shares the entry.
+    let rt2 = runtime(&cache.0).build().unwrap();
+    let program = rt2.load(&hello).unwrap();
+    assert_eq!(program.cache_status(), &CacheStatus::Hit);
+    let (status, out) = run(&program, RunOptions::new());
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert!(out.contains("333833500"));
+
+    // Flip a byte in the middle of the compiled code.
+    let entry = the_entry(&cache.0);
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&entry, &bytes).unwrap();
+    match rt.load(&hello).unwrap().cache_status() {
+        CacheStatus::Replaced(reason) => assert!(reason.contains("failed verification"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        rt.load(&hello).unwrap().cache_status(),
+        &CacheStatus::Hit,
+        "the entry was rewritten"
+    );
+
+    // Truncated.
+    let bytes = std::fs::read(&entry).unwrap();
+    std::fs::write(&entry, &bytes[..bytes.len() / 3]).unwrap();
+    assert!(matches!(
+        rt.load(&hello).unwrap().cache_status(),
+        CacheStatus::Replaced(_)
+    ));
+
+    // Other engine settings do not share entries.
+    let unmetered = runtime(&cache.0)
+        .preemption(weft::Preemption::Off)
+        .build()
+        .unwrap();
+    assert_eq!(unmetered.load(&hello).unwrap().cache_status(), &CacheStatus::Miss);
+    assert_eq!(rt.load(&hello).unwrap().cache_status(), &CacheStatus::Hit);
+
+    // No cache, no lookup.
+    let off = runtime(&cache.0).use_cache(false).build().unwrap();
+    assert_eq!(off.load(&hello).unwrap().cache_status(), &CacheStatus::Disabled);
+    assert_eq!(rt.clear_cache().unwrap(), 2);
+    assert_eq!(rt.load(&hello).unwrap().cache_status(), &CacheStatus::Miss);
+}
+
+#[test]
+fn precompiled_files_load_and_bad_ones_are_refused() {
+    let cache = TempDir::new("cache");
+    let dir = TempDir::new("cwasm");
+    let rt = runtime(&cache.0).build().unwrap();
+    let source = std::fs::read(guest("hello")).unwrap();
+    let compiled = rt.precompile(&source, "hello.wasm").unwrap();
+    let cwasm = dir.0.join("hello.cwasm");
+    std::fs::write(&cwasm, &compiled).unwrap();
+
+    let program = rt.load(&cwasm).unwrap();
+    assert_eq!(program.cache_status(), &CacheStatus::Precompiled);
+    let (status, out) = run(&program, RunOptions::new());
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert!(out.contains("333833500"));
+
+    let refused = |rt: &Runtime, bytes: &[u8]| -> String {
+        std::fs::write(&cwasm, bytes).unwrap();
+        let e = rt.load(&cwasm).unwrap_err();
+        assert!(matches!(e, Error::Precompiled { .. }), "{e}");
+        e.to_string()
+    };
+    // Another configuration.
+    let other = runtime(&cache.0)
+        .preemption(weft::Preemption::Off)
+        .build()
+        .unwrap();
+    assert!(refused(&other, &compiled).contains("other engine settings"));
+    // Truncated.
+    assert!(refused(&rt, &compiled[..compiled.len() - 100]).contains("truncated"));
+    // Tampered with.
+    let mut tampered = compiled.clone();
+    let n = tampered.len();
+    tampered[n - 1000] ^= 1;
+    assert!(refused(&rt, &tampered).contains("failed verification"));
+    // Written by another installation (another secret).
+    let elsewhere = TempDir::new("cache2");
+    let stranger = runtime(&elsewhere.0).build().unwrap();
+    assert!(refused(&stranger, &compiled).contains("failed verification"));
+}
