@@ -61,9 +61,10 @@ struct EngineArgs {
     no_preempt: bool,
 
     /// Maximum number of live microthreads; a spawn past it returns an error to the
-    /// guest.
-    #[arg(long, value_name = "N", default_value_t = weft::Limits::default().max_microthreads)]
-    max_microthreads: u32,
+    /// guest [default: 10000; 1 for a program that does not import weft:runtime,
+    /// which cannot spawn].
+    #[arg(long, value_name = "N")]
+    max_microthreads: Option<u32>,
 
     /// Maximum linear memory per microthread, e.g. 64MiB, 1GiB, or bytes.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -155,9 +156,17 @@ impl Cli {
     }
 }
 
-fn runtime(engine: &EngineArgs, workers: Option<usize>) -> Result<Runtime> {
+/// The runtime for `program` (its bytes, when known): a program that cannot spawn
+/// gets a pool for one microthread, unless the user asked otherwise.
+fn runtime(engine: &EngineArgs, workers: Option<usize>, program: Option<&[u8]>) -> Result<Runtime> {
+    let cannot_spawn = program.and_then(weft::imports_weft) == Some(false);
+    let max = match engine.max_microthreads {
+        Some(n) => n,
+        None if cannot_spawn => 1,
+        None => weft::Limits::default().max_microthreads,
+    };
     let mut builder = Runtime::builder()
-        .max_microthreads(engine.max_microthreads)
+        .max_microthreads(max)
         .use_cache(!engine.no_cache)
         .preemption(if engine.no_preempt {
             Preemption::Off
@@ -181,10 +190,10 @@ fn runtime(engine: &EngineArgs, workers: Option<usize>) -> Result<Runtime> {
 }
 
 /// Load a program, saying "compiling …" on a terminal while it compiles.
-fn load(runtime: &Runtime, file: &std::path::Path) -> Result<weft::Program> {
+fn load(runtime: &Runtime, bytes: &[u8], file: &std::path::Path) -> Result<weft::Program> {
     let terminal = std::io::stderr().is_terminal();
     let mut shown = false;
-    let program = runtime.load_with(file, || {
+    let program = runtime.compile_with(bytes, &file.display().to_string(), || {
         if terminal {
             eprint!("compiling {}…", file.display());
             shown = true;
@@ -209,7 +218,8 @@ fn grant(spec: &str) -> Result<(PathBuf, String)> {
 }
 
 fn run(args: RunArgs) -> Result<i32> {
-    let runtime = runtime(&args.engine, args.workers)?;
+    let bytes = std::fs::read(&args.file).ok();
+    let runtime = runtime(&args.engine, args.workers, bytes.as_deref())?;
 
     let mut options = RunOptions::new()
         .program_name(args.file.display().to_string())
@@ -241,7 +251,11 @@ fn run(args: RunArgs) -> Result<i32> {
         options = options.dir_read_only(host, guest);
     }
 
-    let program = load(&runtime, &args.file)?;
+    let program = match bytes {
+        Some(bytes) => load(&runtime, &bytes, &args.file)?,
+        // Unreadable: let the library say why, in its words.
+        None => runtime.load(&args.file)?,
+    };
     tracing::info!(target: "weft::cache", status = ?program.cache_status(), "loaded {}", program.name());
     let status = program.run(&options)?;
     match &status {
@@ -260,12 +274,15 @@ fn run(args: RunArgs) -> Result<i32> {
         }
         _ => {}
     }
+    // The process ends now: tearing the instance pool down would only cost time.
+    std::mem::forget(program);
+    std::mem::forget(runtime);
     Ok(status.code())
 }
 
 fn compile(args: CompileArgs) -> Result<i32> {
-    let runtime = runtime(&args.engine, Some(1))?;
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let runtime = runtime(&args.engine, Some(1), Some(&bytes))?;
     let compiled = runtime.precompile(&bytes, &args.file.display().to_string())?;
     std::fs::write(&args.output, compiled)
         .with_context(|| format!("cannot write {}", args.output.display()))?;

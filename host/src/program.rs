@@ -185,6 +185,33 @@ impl Program {
     }
 }
 
+/// Whether a component (its bytes) imports any `weft:runtime` interface, i.e. can
+/// ever spawn a microthread. `None` if the bytes are not a readable component (the
+/// compiler will say why). A program that does not is exactly one microthread, so a
+/// runner can size its instance pool for one, which starts much faster.
+pub fn imports_weft(bytes: &[u8]) -> Option<bool> {
+    use wasmparser::{Parser, Payload};
+    if !bytes.starts_with(WASM_MAGIC) || bytes.get(4..8) == Some(&CORE_MODULE_VERSION[..]) {
+        return None;
+    }
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    if import.ok()?.name.name.starts_with("weft:runtime/") {
+                        return Some(true);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(false)
+}
+
 /// Refuse what is not a component before handing it to the compiler.
 fn check_header(bytes: &[u8], what: &str) -> Result<(), Error> {
     if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {

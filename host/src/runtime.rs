@@ -306,6 +306,17 @@ impl Runtime {
         Program::from_bytes(self, bytes, name, &mut || ())
     }
 
+    /// Like [`compile`](Runtime::compile), calling `on_compile` just before
+    /// compiling (not when the cache or a precompiled file has the code).
+    pub fn compile_with(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        mut on_compile: impl FnMut(),
+    ) -> Result<Program, Error> {
+        Program::from_bytes(self, bytes, name, &mut on_compile)
+    }
+
     /// Compile a component ahead of time, into the bytes of a precompiled file that
     /// a runtime with the same engine settings (and the same cache directory, whose
     /// secret signs it) loads without compiling.

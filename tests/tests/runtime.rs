@@ -289,3 +289,17 @@ fn bad_configurations_are_refused() {
         Err(Error::Config(_))
     ));
 }
+
+#[test]
+fn which_programs_can_spawn_is_known_before_compiling() {
+    let bytes = |name: &str| std::fs::read(guest(name)).unwrap();
+    assert_eq!(weft::imports_weft(&bytes("hello")), Some(true));
+    assert_eq!(weft::imports_weft(&bytes("plain-hello")), Some(false));
+    assert_eq!(
+        weft::imports_weft(&std::fs::read(weft_tests::ripgrep()).unwrap()),
+        Some(false)
+    );
+    assert_eq!(weft::imports_weft(b"\0asm\x01\0\0\0"), None);
+    assert_eq!(weft::imports_weft(b"not wasm"), None);
+    assert_eq!(weft::imports_weft(b"\0asm\x0d\0\x01\0\xff\xff"), None);
+}
