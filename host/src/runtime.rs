@@ -253,6 +253,9 @@ fn engine_config(limits: &Limits, fuel: bool) -> Config {
         .memory_reservation(limits.max_memory)
         .memory_guard_size(64 << 10)
         .memory_reservation_for_growth(0)
+        // weft drives components with `call_async`, not the component model's
+        // async ABI: without its bookkeeping every call and instance is cheaper.
+        .concurrency_support(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }

@@ -91,6 +91,9 @@ impl Drop for Blocked {
     }
 }
 
+/// How long the end of a program waits for its cancelled microthreads to stop.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
 /// What a blocked microthread waits on (formatted only for a deadlock report).
 pub(crate) enum Waiting {
     Recv(u64),
@@ -390,8 +393,15 @@ impl ProgramRun {
             _ = ctrl_c => ExitStatus::Interrupted,
             report = self.deadlocked() => ExitStatus::Deadlocked(report),
         };
+        // Cancelled microthreads stop at their next host call or fuel yield; one
+        // that never yields (preemption off) is left behind after a grace period.
         self.cancel.send_replace(true);
-        self.all_gone().await;
+        if tokio::time::timeout(CANCEL_GRACE, self.all_gone()).await.is_err() {
+            tracing::warn!(
+                live = self.live(),
+                "microthreads still running {CANCEL_GRACE:?} after the program ended were left behind"
+            );
+        }
         Ok(status)
     }
 }

@@ -370,3 +370,27 @@ fn directory_grants_and_stdin_through_the_binary() {
     assert_eq!(stdout(&o), "THROUGH A PIPE\n");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_embedding_example_runs_a_guest() {
+    // The example is built with the tests; find it beside the test binary.
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("embed");
+    if !example.exists() {
+        // `cargo test` builds examples; a filtered build may not have.
+        return;
+    }
+    let o = Command::new(example).arg(guest("hello")).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("333833500") && out.contains("the guest succeeded"),
+        "{out}"
+    );
+}
