@@ -30,19 +30,7 @@ fn main() {
     for p in PACKAGES {
         cmd.args(["-p", p]);
     }
-    // What the outer cargo sets for build scripts must not leak into the guests' build:
-    // its flags would replace the guests' own (`.cargo/config.toml`), and clippy's
-    // wrapper would lint them as part of the host's build.
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-    ] {
-        cmd.env_remove(var);
-    }
+    clean_env(&mut cmd);
     let status = cmd
         .status()
         .expect("cannot run cargo to build the guest programs");
@@ -69,15 +57,7 @@ fn main() {
             .arg(&thirdparty)
             .arg("--target-dir")
             .arg(thirdparty.join("build"));
-        for var in [
-            "CARGO_ENCODED_RUSTFLAGS",
-            "RUSTFLAGS",
-            "RUSTC_WORKSPACE_WRAPPER",
-            "RUSTC_WRAPPER",
-            "CARGO_TARGET_DIR",
-        ] {
-            cmd.env_remove(var);
-        }
+        clean_env(&mut cmd);
         let status = cmd.status().expect("cannot run cargo install");
         assert!(
             status.success(),
@@ -89,6 +69,22 @@ fn main() {
 
 /// The ripgrep the tests run (`cargo install --locked` makes the build reproducible).
 const RIPGREP_VERSION: &str = "15.2.0";
+
+/// What the outer cargo sets for build scripts must not leak into a nested build: its
+/// flags would replace the guests' own (`.cargo/config.toml`), and clippy's wrapper
+/// would lint them as part of the host's build.
+fn clean_env(cmd: &mut Command) {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cmd.env_remove(var);
+    }
+}
 
 fn target_installed() -> bool {
     let sysroot = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))

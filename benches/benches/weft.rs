@@ -68,6 +68,19 @@ fn fuel(c: &mut Criterion) {
     g.finish();
 }
 
+fn multicore(c: &mut Criterion) {
+    let mut g = c.benchmark_group("multicore");
+    g.measurement_time(Duration::from_secs(5));
+    for workers in [1, 2] {
+        let rt = runtime(workers, default_preemption());
+        // Per iteration: 8 microthreads x 125,000 LCG steps.
+        g.bench_function(format!("parallel compute ({workers} workers)"), |b| {
+            b.iter_custom(|n| measured(&rt, &args("parallel", n * 1_000_000)))
+        });
+    }
+    g.finish();
+}
+
 fn channels(c: &mut Criterion) {
     let mut g = c.benchmark_group("channel");
     g.measurement_time(Duration::from_secs(5));
@@ -93,7 +106,7 @@ fn channels(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, spawn_and_yield, fuel, channels);
+criterion_group!(benches, spawn_and_yield, fuel, multicore, channels);
 
 fn main() {
     benches();
@@ -103,6 +116,14 @@ fn main() {
         let n = 10_000;
         let kib = kib_per_blocked_microthread(&rt, n);
         println!("memory/blocked in sleep: {kib:.1} KiB resident per microthread at {n} live");
+    }
+    if filter.is_empty() || filter.iter().any(|f| "fairness".contains(f.as_str())) {
+        let rt = runtime(1, default_preemption());
+        let (p50, p99, max) = weft_benches::sleep_lateness(&rt, 0, 1000);
+        println!("fairness/idle sleeper (1 worker): lateness p50 {p50:.2} p99 {p99:.2} max {max:.2} ms");
+        // A hog of ~3 s of compute: the sleeper's 1,000 sleeps all fall beside it.
+        let (p50, p99, max) = weft_benches::sleep_lateness(&rt, 3_000_000_000, 1000);
+        println!("fairness/beside a CPU hog (1 worker): lateness p50 {p50:.2} p99 {p99:.2} max {max:.2} ms");
     }
     Criterion::default().configure_from_args().final_summary();
 }

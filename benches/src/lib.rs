@@ -55,3 +55,38 @@ pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> f64 {
     });
     (peak.saturating_sub(before)) as f64 / f64::from(n)
 }
+
+/// Lateness of 1 ms sleeps beside a CPU hog that never calls the host, on `runtime`
+/// (the `fairness` example): (p50, p99, max) in ms. `hog_iterations` 0 measures the
+/// idle sleeper.
+pub fn sleep_lateness(runtime: &Runtime, hog_iterations: u64, sleeps: u32) -> (f64, f64, f64) {
+    let program = runtime.load(weft_tests::guest("fairness")).expect("load");
+    let out = OutputBuffer::new();
+    let options = RunOptions::new()
+        .args([hog_iterations.to_string(), sleeps.to_string()])
+        .stdout(out.clone());
+    assert_eq!(program.run(&options).expect("run"), ExitStatus::Exited(0));
+    let text = out.to_string_lossy();
+    if hog_iterations > 0 {
+        let sleeper = text.find("sleeper done").expect("sleeper done");
+        let hog = text.find("hog done").expect("hog done");
+        assert!(
+            sleeper < hog,
+            "the hog ended before the sleeper: the figures would not be beside it"
+        );
+    }
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("lateness"))
+        .expect("a lateness line");
+    let num = |key: &str| -> f64 {
+        let rest = &line[line.find(key).expect(key) + key.len()..];
+        rest.trim_start()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (num("p50"), num("p99"), num("max"))
+}

@@ -1,34 +1,14 @@
 //! Channels, select, generate, parallel_map and deadlock reports, through real
 //! guests built from source and run by the host.
 
-use weft::{ExitStatus, OutputBuffer, RunOptions, Runtime, RuntimeBuilder};
-use weft_tests::guest;
+use weft::{ExitStatus, Runtime, RuntimeBuilder};
 
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
+mod common;
+use common::run_on;
 
 fn small() -> RuntimeBuilder {
     Runtime::builder().max_microthreads(600)
 }
-
-fn run_on(rt: &Runtime, name: &str, args: &[&str]) -> Ran {
-    let program = rt.load(guest(name)).expect("load");
-    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
-    let options = RunOptions::new()
-        .args(args.iter().copied())
-        .stdout(out.clone())
-        .stderr(err.clone());
-    let status = program.run(&options).expect("run");
-    Ran {
-        status,
-        stdout: out.to_string_lossy(),
-        stderr: err.to_string_lossy(),
-    }
-}
-
 /// Run a case of the `channels` guest on 1 and on 2 workers; it asserts inside.
 fn case(name: &str) -> String {
     let mut last = String::new();

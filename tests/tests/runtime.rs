@@ -4,27 +4,8 @@
 use weft::{Error, ExitStatus, OutputBuffer, Preemption, RunOptions, Runtime};
 use weft_tests::guest;
 
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_on(runtime: &Runtime, name: &str, args: &[&str]) -> Ran {
-    let program = runtime.load(guest(name)).expect("load");
-    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
-    let options = RunOptions::new()
-        .program_name(name)
-        .args(args.iter().copied())
-        .stdout(out.clone())
-        .stderr(err.clone());
-    let status = program.run(&options).expect("run");
-    Ran {
-        status,
-        stdout: out.to_string_lossy(),
-        stderr: err.to_string_lossy(),
-    }
-}
+mod common;
+use common::{Ran, run_on};
 
 /// Tests run in parallel, and every runtime's pool holds memory mappings for its
 /// maximum of microthreads up front: keep them small unless a test needs more.

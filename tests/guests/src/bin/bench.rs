@@ -9,6 +9,7 @@
 //! - `sieve N`: N runs of a sieve of Eratosthenes over 100,000 numbers.
 //! - `pingpong N`: N round trips of a u64 between two microthreads (rendezvous).
 //! - `ring N`: 503 microthreads pass a token N hops (rendezvous channels).
+//! - `parallel N`: 8 microthreads share N LCG steps (no communication).
 //! - `throughput N SIZE`: N messages of SIZE bytes from one producer to one
 //!   consumer through a channel of capacity 1024.
 
@@ -166,6 +167,12 @@ fn main() {
         }
         "lcg" => {
             std::hint::black_box(lcg(n));
+        }
+        "parallel" => {
+            let handles: Vec<_> = (0..8).map(|_| weft_guest::spawn(lcg, n / 8)).collect();
+            for h in handles {
+                std::hint::black_box(h.join().unwrap());
+            }
         }
         "sieve" => {
             assert_eq!(sieve(n), 9592);
