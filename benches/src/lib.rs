@@ -81,12 +81,7 @@ pub fn sleep_lateness(runtime: &Runtime, hog_iterations: u64, sleeps: u32) -> (f
         .expect("a lateness line");
     let num = |key: &str| -> f64 {
         let rest = &line[line.find(key).expect(key) + key.len()..];
-        rest.trim_start()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        rest.split_whitespace().next().unwrap().parse().unwrap()
     };
     (num("p50"), num("p99"), num("max"))
 }
