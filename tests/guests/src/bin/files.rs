@@ -2,8 +2,14 @@
 //! - `write PATH TEXT`: write TEXT to PATH; prints "wrote" or "error: …".
 //! - `read PATH`: print the file, or "error: …".
 //! - `upper`: copy stdin to stdout in upper case.
+//! - `child-read PATH`: read the file in a spawned microthread (grants apply to every
+//!   microthread of the program).
 
 use std::io::Read;
+
+fn read(path: String) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| format!("error: {e}"))
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,6 +22,7 @@ fn main() {
             Ok(text) => print!("{text}"),
             Err(e) => println!("error: {e}"),
         },
+        Some("child-read") => print!("{}", weft_guest::spawn(read, args[1].clone()).join().unwrap()),
         Some("upper") => {
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input).expect("stdin");
