@@ -16,7 +16,7 @@ use crate::bindings::thread::{self as wit, SpawnError};
 use crate::bindings::types as wit_types;
 use crate::channel::{Endpoint, Holder, Message};
 use crate::error::Failure;
-use crate::scheduler::{ProgramRun, Waiting};
+use crate::scheduler::{Probe, ProgramRun, Waiting};
 
 /// What a finished microthread leaves for its joiner.
 pub(crate) type Outcome = Result<Message, Failure>;
@@ -63,7 +63,7 @@ impl Completion {
         self.done.notify_waiters();
     }
 
-    fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         self.lock().finished
     }
 
@@ -293,7 +293,11 @@ impl wit::HostJoinHandle for MtState {
     ) -> wasmtime::Result<Result<wit_channel::Message, wit_types::Failure>> {
         let completion = self.table.get(&handle)?.completion.clone();
         let outcome = {
-            let _blocked = self.run.block(&self.me, Waiting::Join(completion.id));
+            let _blocked = self.run.block(
+                &self.me,
+                Waiting::Join(completion.id),
+                Probe::Completion(completion.clone()),
+            );
             completion.join().await
         };
         match outcome {
@@ -445,7 +449,7 @@ async fn prejoin(
     let mut ending = ending;
     for child in children {
         if !child.is_finished() {
-            let _blocked = run.block(me, Waiting::Child(child.id));
+            let _blocked = run.block(me, Waiting::Child(child.id), Probe::Completion(child.clone()));
             child.finished().await;
         }
         if let (Ending::Returned(_) | Ending::MainErr, Some(f)) = (&ending, child.unjoined_failure()) {

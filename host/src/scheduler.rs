@@ -69,7 +69,7 @@ pub(crate) struct ProgramRun {
     handle: tokio::runtime::Handle,
     next_channel_id: AtomicU64,
     /// Microthreads blocked with no timeout, and on what: the deadlock detector's view.
-    blocked: Mutex<BTreeMap<u64, (Identity, Waiting)>>,
+    blocked: Mutex<BTreeMap<u64, (Identity, Waiting, Probe)>>,
     progress: Progress,
     suspect_deadlock: Notify,
 }
@@ -88,6 +88,22 @@ impl Drop for Blocked {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
         self.run.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Tells whether what a blocked microthread waits for has happened already (its
+/// task just has not run yet): such a microthread does not count as blocked.
+pub(crate) enum Probe {
+    Waiter(Arc<crate::channel::Waiter>),
+    Completion(Arc<Completion>),
+}
+
+impl Probe {
+    fn is_woken(&self) -> bool {
+        match self {
+            Probe::Waiter(w) => w.is_done(),
+            Probe::Completion(c) => c.is_finished(),
+        }
     }
 }
 
@@ -161,10 +177,10 @@ impl ProgramRun {
     }
 
     /// Mark `me` as blocked, on what `what` says, until the guard is dropped.
-    pub(crate) fn block(self: &Arc<Self>, me: &Identity, what: Waiting) -> Blocked {
+    pub(crate) fn block(self: &Arc<Self>, me: &Identity, what: Waiting, probe: Probe) -> Blocked {
         let all = {
             let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-            blocked.insert(me.id, (me.clone(), what));
+            blocked.insert(me.id, (me.clone(), what, probe));
             blocked.len() as u32 >= self.live.load(Ordering::Acquire)
         };
         if all {
@@ -176,10 +192,13 @@ impl ProgramRun {
         }
     }
 
+    /// Every live microthread waits, and none of them has a wake-up on its way.
     fn all_blocked(&self) -> bool {
-        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner()).len() as u32;
+        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
         let live = self.live.load(Ordering::Acquire);
-        live > 0 && blocked >= live
+        live > 0
+            && blocked.len() as u32 >= live
+            && blocked.values().filter(|(_, _, probe)| !probe.is_woken()).count() as u32 >= live
     }
 
     /// Resolves, with the report, once every live microthread has been blocked for a
@@ -194,7 +213,7 @@ impl ProgramRun {
                     let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
                     let lines: Vec<String> = blocked
                         .values()
-                        .map(|(me, what)| format!("{me}: {what}"))
+                        .map(|(me, what, _)| format!("{me}: {what}"))
                         .collect();
                     return lines.join("\n");
                 }

@@ -8,7 +8,7 @@ use wasmtime::component::Resource;
 use super::{Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select};
 use crate::bindings::channel::{self as wit, OpenError, RecvError, SendError};
 use crate::microthread::{MtState, wit_failure};
-use crate::scheduler::Waiting;
+use crate::scheduler::{Probe, Waiting};
 
 /// How a single send or receive may wait.
 #[derive(Clone, Copy)]
@@ -44,7 +44,10 @@ impl MtState {
     ) -> (Selected, Vec<Option<Message>>) {
         let run = self.run.clone();
         let me = self.me.clone();
-        select(ops, timeout, block, run.progress(), || run.block(&me, what)).await
+        select(ops, timeout, block, run.progress(), |waiter| {
+            run.block(&me, what, Probe::Waiter(waiter.clone()))
+        })
+        .await
     }
 
     async fn send_one(

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 pub(crate) use select::{Op, Selected, select};
 pub(crate) use waiter::Progress;
-use waiter::Waiter;
+pub(crate) use waiter::Waiter;
 
 use crate::error::Failure;
 use crate::microthread::Completion;

@@ -60,7 +60,7 @@ pub(crate) async fn select<G>(
     timeout: Option<Duration>,
     block: bool,
     progress: &Progress,
-    mark_blocked: impl FnOnce() -> G,
+    mark_blocked: impl FnOnce(&Arc<Waiter>) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
     let registration = match attempt(ops, timeout, block, progress) {
         Attempt::Done(selected, unsent) => return (selected, unsent),
@@ -69,7 +69,7 @@ pub(crate) async fn select<G>(
     let waiter = registration.waiter.clone();
     match timeout {
         None => {
-            let _blocked = mark_blocked();
+            let _blocked = mark_blocked(&waiter);
             waiter.wait().await;
         }
         Some(d) => {

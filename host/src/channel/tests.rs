@@ -190,7 +190,7 @@ async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
                         timeout,
                         timeout.is_some(),
                         &progress,
-                        || (),
+                        |_| (),
                     )
                     .await,
                     true,
@@ -204,7 +204,7 @@ async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 };
                 let chan = receivers[k].as_ref().unwrap().channel().clone();
                 let got = outcome(
-                    select(vec![Op::Recv(chan)], None, false, &progress, || ()).await,
+                    select(vec![Op::Recv(chan)], None, false, &progress, |_| ()).await,
                     false,
                 );
                 let want = model.recv_now().unwrap_or(Out::Empty);
@@ -221,7 +221,7 @@ async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
                         Some(Duration::from_millis(5)),
                         true,
                         &progress,
-                        || (),
+                        |_| (),
                     )
                     .await,
                     false,
@@ -245,7 +245,7 @@ async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let (finished, progress) = (finished.clone(), progress.clone());
                 tokio::spawn(async move {
                     let got = outcome(
-                        select(vec![Op::Send(chan, message(v))], None, true, &progress, || ()).await,
+                        select(vec![Op::Send(chan, message(v))], None, true, &progress, |_| ()).await,
                         true,
                     );
                     finished.lock().unwrap().insert(party, got);
@@ -267,7 +267,7 @@ async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let (finished, progress) = (finished.clone(), progress.clone());
                 tokio::spawn(async move {
                     let got = outcome(
-                        select(vec![Op::Recv(chan)], None, true, &progress, || ()).await,
+                        select(vec![Op::Recv(chan)], None, true, &progress, |_| ()).await,
                         false,
                     );
                     finished.lock().unwrap().insert(party, got);
