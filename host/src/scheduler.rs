@@ -71,7 +71,6 @@ pub(crate) struct ProgramRun {
     /// Microthreads blocked with no timeout, and on what: the deadlock detector's view.
     blocked: Mutex<BTreeMap<u64, (Identity, Waiting, Probe)>>,
     progress: Progress,
-    suspect_deadlock: Notify,
 }
 
 /// Marks a microthread as blocked (with no timeout) while it lives.
@@ -164,7 +163,6 @@ impl ProgramRun {
             next_channel_id: AtomicU64::new(1),
             blocked: Mutex::new(BTreeMap::new()),
             progress: Progress::default(),
-            suspect_deadlock: Notify::new(),
         }
     }
 
@@ -178,21 +176,18 @@ impl ProgramRun {
 
     /// Mark `me` as blocked, on what `what` says, until the guard is dropped.
     pub(crate) fn block(self: &Arc<Self>, me: &Identity, what: Waiting, probe: Probe) -> Blocked {
-        let all = {
-            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-            blocked.insert(me.id, (me.clone(), what, probe));
-            blocked.len() as u32 >= self.live.load(Ordering::Acquire)
-        };
-        if all {
-            self.suspect_deadlock.notify_one();
-        }
+        self.blocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(me.id, (me.clone(), what, probe));
         Blocked {
             run: self.clone(),
             id: me.id,
         }
     }
 
-    /// Every live microthread waits, and none of them has a wake-up on its way.
+    /// Every live microthread waits, and none of them has a wake-up on its way. The
+    /// count is compared first: the probes are looked at only when it matches.
     fn all_blocked(&self) -> bool {
         let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
         let live = self.live.load(Ordering::Acquire);
@@ -203,10 +198,14 @@ impl ProgramRun {
 
     /// Resolves, with the report, once every live microthread has been blocked for a
     /// grace period during which nothing completed.
+    ///
+    /// It looks every grace period rather than being told at every blocking call:
+    /// telling it would cost a cross-thread wake-up on the hot path of every channel
+    /// operation.
     async fn deadlocked(&self) -> String {
         loop {
-            self.suspect_deadlock.notified().await;
-            while self.all_blocked() {
+            tokio::time::sleep(DEADLOCK_GRACE).await;
+            if self.all_blocked() {
                 let before = self.progress.load(Ordering::Relaxed);
                 tokio::time::sleep(DEADLOCK_GRACE).await;
                 if self.all_blocked() && self.progress.load(Ordering::Relaxed) == before {
