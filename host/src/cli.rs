@@ -51,9 +51,11 @@ enum CacheAction {
 #[derive(Debug, Args)]
 struct EngineArgs {
     /// Fuel units a microthread runs before it yields to the scheduler. Smaller is
-    /// fairer to other microthreads, larger costs less on compute.
-    #[arg(long, value_name = "UNITS", default_value_t = weft::DEFAULT_FUEL_SLICE, conflicts_with = "no_preempt")]
-    fuel_slice: u64,
+    /// fairer to other microthreads, larger costs less on compute [default: 100000;
+    /// none for a program that does not import weft:runtime: it is one microthread,
+    /// with nobody to be fair to, and runs unmetered].
+    #[arg(long, value_name = "UNITS", conflicts_with = "no_preempt")]
+    fuel_slice: Option<u64>,
 
     /// Turn preemption (and fuel metering) off: a microthread runs until it calls the
     /// host. A loop that never does starves the others on its worker.
@@ -165,16 +167,16 @@ fn runtime(engine: &EngineArgs, workers: Option<usize>, program: Option<&[u8]>) 
         None if cannot_spawn => 1,
         None => weft::Limits::default().max_microthreads,
     };
+    let preemption = match engine.fuel_slice {
+        _ if engine.no_preempt => Preemption::Off,
+        Some(slice) => Preemption::Fuel { slice },
+        None if cannot_spawn => Preemption::Off,
+        None => Preemption::Fuel { slice: weft::DEFAULT_FUEL_SLICE },
+    };
     let mut builder = Runtime::builder()
         .max_microthreads(max)
         .use_cache(!engine.no_cache)
-        .preemption(if engine.no_preempt {
-            Preemption::Off
-        } else {
-            Preemption::Fuel {
-                slice: engine.fuel_slice,
-            }
-        });
+        .preemption(preemption);
     if let Some(workers) = workers {
         builder = builder.workers(workers);
     }
