@@ -241,6 +241,10 @@ impl ProgramRun {
     /// the host's stdio, nothing else.
     pub(crate) fn wasi_ctx(&self) -> wasmtime::Result<WasiCtx> {
         let mut b = WasiCtx::builder();
+        // File I/O goes to tokio's blocking pool so that it does not stall the other
+        // microthreads of a worker; a program that cannot spawn is alone, and does it
+        // in place, saving a thread hop per operation.
+        b.allow_blocking_current_thread(!self.program.is_spawnable());
         let o = &self.options;
         match &o.stdin {
             Some(pipe) => b.stdin(pipe.clone()),
