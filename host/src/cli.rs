@@ -171,7 +171,9 @@ fn runtime(engine: &EngineArgs, workers: Option<usize>, program: Option<&[u8]>) 
         _ if engine.no_preempt => Preemption::Off,
         Some(slice) => Preemption::Fuel { slice },
         None if cannot_spawn => Preemption::Off,
-        None => Preemption::Fuel { slice: weft::DEFAULT_FUEL_SLICE },
+        None => Preemption::Fuel {
+            slice: weft::DEFAULT_FUEL_SLICE,
+        },
     };
     let mut builder = Runtime::builder()
         .max_microthreads(max)

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmtime::component::Component;
+use wasmtime::component::{Component, InstancePre};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
 use crate::bindings::MicrothreadPre;
@@ -101,13 +101,7 @@ impl Program {
                 },
             }
         };
-        let pre = runtime
-            .linker()
-            .instantiate_pre(&component)
-            .map_err(|e| Error::Link {
-                what: what.clone(),
-                message: format!("{e:#}"),
-            })?;
+        let pre = link(runtime, &component, &what)?;
         let command = CommandPre::new(pre.clone()).ok();
         let entry = MicrothreadPre::new(pre).ok();
         if command.is_none() && entry.is_none() {
@@ -236,18 +230,23 @@ fn compile(
     })
 }
 
+/// Link a component against what the host provides (WASI and `weft:runtime`).
+fn link(runtime: &Runtime, component: &Component, what: &str) -> Result<InstancePre<MtState>, Error> {
+    runtime
+        .linker()
+        .instantiate_pre(component)
+        .map_err(|e| Error::Link {
+            what: what.into(),
+            message: format!("{e:#}"),
+        })
+}
+
 /// Compile a component into the bytes of a precompiled file (`weft compile`).
 pub(crate) fn precompile(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
     check_header(bytes, what)?;
     let component = compile(runtime, bytes, what, &mut || ())?;
     // Refuse now what would not link later.
-    runtime
-        .linker()
-        .instantiate_pre(&component)
-        .map_err(|e| Error::Link {
-            what: what.into(),
-            message: format!("{e:#}"),
-        })?;
+    link(runtime, &component, what)?;
     let store = runtime.key_store().map_err(|reason| Error::Precompiled {
         what: what.into(),
         reason,
