@@ -394,3 +394,34 @@ fn the_embedding_example_runs_a_guest() {
         "{out}"
     );
 }
+
+#[test]
+fn ctrl_c_cancels_the_program_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args([
+            "run",
+            guest("bench").to_str().unwrap(),
+            "--",
+            "sleepers",
+            "3",
+            "60000",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    // Let the sleepers reach their sleep.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Uncancelled, the sleepers would end after 60 s and the program with 0.
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+}
