@@ -346,7 +346,10 @@ impl ProgramRun {
 
     /// Some microthread called `exit(code)`: the first code wins, and the program ends.
     fn request_exit(&self, code: i32) {
-        self.exit_code.lock().unwrap().get_or_insert(code);
+        self.exit_code
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(code);
         self.exit_requested.notify_waiters();
     }
 
@@ -355,7 +358,7 @@ impl ProgramRun {
             let notified = self.exit_requested.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(code) = *self.exit_code.lock().unwrap() {
+            if let Some(code) = *self.exit_code.lock().unwrap_or_else(|e| e.into_inner()) {
                 return code;
             }
             notified.await;
