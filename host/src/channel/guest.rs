@@ -42,10 +42,10 @@ impl MtState {
         block: bool,
         what: Waiting,
     ) -> (Selected, Vec<Option<Message>>) {
-        let run = self.run.clone();
-        let me = self.me.clone();
+        // Borrowed, not cloned: most operations complete without blocking.
+        let (run, me) = (&self.run, &self.me);
         select(ops, timeout, block, run.progress(), |waiter| {
-            run.block(&me, what, Probe::Waiter(waiter.clone()))
+            run.block(me, what, Probe::Waiter(waiter.clone()))
         })
         .await
     }
