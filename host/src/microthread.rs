@@ -16,7 +16,7 @@ use crate::bindings::thread::{self as wit, SpawnError};
 use crate::bindings::types as wit_types;
 use crate::channel::{Endpoint, Holder, Message};
 use crate::error::Failure;
-use crate::scheduler::{Probe, ProgramRun, Waiting};
+use crate::scheduler::{Member, Probe, ProgramRun, Waiting};
 
 /// What a finished microthread leaves for its joiner.
 pub(crate) type Outcome = Result<Message, Failure>;
@@ -152,10 +152,13 @@ impl std::fmt::Display for Identity {
 
 /// The data of a microthread's `Store`.
 pub(crate) struct MtState {
-    wasi: WasiCtx,
+    /// Made on the first WASI call (or at start when the run grants directories).
+    wasi: Option<WasiCtx>,
     pub(crate) table: ResourceTable,
     pub(crate) run: Arc<ProgramRun>,
     pub(crate) me: Identity,
+    /// This microthread as the scheduler knows it (marked while it blocks).
+    pub(crate) member: Arc<Member>,
     /// Senders this microthread holds carry its failure, should it fail.
     pub(crate) holder: Arc<Holder>,
     panic_message: Option<String>,
@@ -168,8 +171,14 @@ pub(crate) struct MtState {
 
 impl WasiView for MtState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let run = &self.run;
+        let ctx = self.wasi.get_or_insert_with(|| {
+            // Only runs without directory grants get here (see `new_store`), and
+            // for them making the context cannot fail.
+            run.wasi_ctx().unwrap_or_else(|_| WasiCtx::builder().build())
+        });
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }
@@ -255,7 +264,7 @@ impl wit::Host for MtState {
     }
 
     async fn yield_now(&mut self) -> wasmtime::Result<()> {
-        tokio::task::yield_now().await;
+        yield_once().await;
         Ok(())
     }
 
@@ -294,7 +303,7 @@ impl wit::HostJoinHandle for MtState {
         let completion = self.table.get(&handle)?.completion.clone();
         let outcome = {
             let _blocked = self.run.block(
-                &self.me,
+                &self.member,
                 Waiting::Join(completion.id),
                 Probe::Completion(completion.clone()),
             );
@@ -310,6 +319,24 @@ impl wit::HostJoinHandle for MtState {
         self.table.delete(handle)?;
         Ok(())
     }
+}
+
+/// Give the other microthreads of this worker a turn: wake this task and return
+/// `Pending` once, so that it goes to the back of the worker's run queue. (Cheaper
+/// than `tokio::task::yield_now`, which defers the wake-up until the worker has
+/// polled its I/O driver, a system call per yield; timers and I/O are still polled
+/// every `event_interval` ticks.)
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// How a microthread's guest code ended.
@@ -340,11 +367,12 @@ pub(crate) enum Start {
 /// it ended, with an unjoined child failure turned into its own failure.
 pub(crate) async fn run(
     run: Arc<ProgramRun>,
-    me: Identity,
+    member: Arc<Member>,
     completion: Option<Arc<Completion>>,
     start: Start,
 ) -> Ending {
-    let mut store = match new_store(&run, me.clone(), completion) {
+    let me = member.me.clone();
+    let mut store = match new_store(&run, member.clone(), completion) {
         Ok(store) => store,
         Err(e) => return Ending::Failed(me.failure(format!("cannot set up its WASI context: {e:#}"))),
     };
@@ -367,25 +395,34 @@ pub(crate) async fn run(
         // The whole program ends now: no waiting for children.
         return ending;
     }
-    prejoin(&run, &me, children, ending).await
+    prejoin(&run, &member, children, ending).await
 }
 
 fn new_store(
     run: &Arc<ProgramRun>,
-    me: Identity,
+    member: Arc<Member>,
     completion: Option<Arc<Completion>>,
 ) -> wasmtime::Result<Store<MtState>> {
+    let wasi = match run.wasi_ctx_needed_at_start() {
+        true => Some(run.wasi_ctx()?),
+        false => None,
+    };
     let state = MtState {
-        wasi: run.wasi_ctx()?,
+        wasi,
         table: ResourceTable::new(),
         run: run.clone(),
-        me,
+        me: member.me.clone(),
+        member,
         holder: Arc::new(Holder::new(completion)),
         panic_message: None,
         children: Vec::new(),
         pruned_len: 0,
     };
     let mut store = Store::new(run.engine(), state);
+    // A microthread may hold a join handle for every other one, and endpoints
+    // besides: wasmtime's default cap of 100k handles per store would trap it.
+    let max = run.program().runtime().limits().max_microthreads as usize;
+    store.set_max_component_handles(store.max_component_handles().max(max.saturating_mul(4)));
     if let Some(slice) = run.fuel_slice() {
         // Fuel is only a clock here: the budget is unlimited, and every `slice` units
         // the fiber yields to the scheduler.
@@ -442,14 +479,15 @@ fn instantiate_error(run: &ProgramRun, error: wasmtime::Error) -> wasmtime::Erro
 /// failure (unless it already failed or exited).
 async fn prejoin(
     run: &Arc<ProgramRun>,
-    me: &Identity,
+    member: &Member,
     children: Vec<Arc<Completion>>,
     ending: Ending,
 ) -> Ending {
+    let me = &member.me;
     let mut ending = ending;
     for child in children {
         if !child.is_finished() {
-            let _blocked = run.block(me, Waiting::Child(child.id), Probe::Completion(child.clone()));
+            let _blocked = run.block(member, Waiting::Child(child.id), Probe::Completion(child.clone()));
             child.finished().await;
         }
         if let (Ending::Returned(_) | Ending::MainErr, Some(f)) = (&ending, child.unjoined_failure()) {

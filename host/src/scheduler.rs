@@ -3,13 +3,13 @@
 //! and a fuel slice running out yields it. This module owns one run of a program:
 //! ids, the live-microthread count, spawning, the program's exit, and cancellation.
 
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 use wasmtime::Engine;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
@@ -65,28 +65,81 @@ pub(crate) struct ProgramRun {
     all_gone: Notify,
     exit_code: Mutex<Option<i32>>,
     exit_requested: Notify,
-    cancel: watch::Sender<bool>,
+    /// Set once the run ends: microthreads still running are being aborted.
+    cancelled: AtomicBool,
     handle: tokio::runtime::Handle,
     next_channel_id: AtomicU64,
-    /// Microthreads blocked with no timeout, and on what: the deadlock detector's view.
-    blocked: Mutex<BTreeMap<u64, (Identity, Waiting, Probe)>>,
+    /// Every live microthread, by id: what the deadlock detector and the
+    /// cancellation at the end of the run look at. Touched at spawn and exit only.
+    members: Mutex<HashMap<u64, Arc<Member>>>,
+    /// How many members are blocked with no timeout (a cheap first check for the
+    /// deadlock detector, which looks at `members` only when it matches `live`).
+    blocked: AtomicU32,
     progress: Progress,
 }
 
+/// What the scheduler knows of one live microthread: who it is, what it waits on
+/// while blocked (for the deadlock report), and how to stop it. Blocking touches
+/// only the microthread's own member, so the channel hot path shares no lock.
+pub(crate) struct Member {
+    pub(crate) me: Identity,
+    waiting: Mutex<Option<(Waiting, Probe)>>,
+    abort: OnceLock<AbortHandle>,
+}
+
+impl Member {
+    fn new(me: Identity) -> Self {
+        Member {
+            me,
+            waiting: Mutex::new(None),
+            abort: OnceLock::new(),
+        }
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Option<(Waiting, Probe)>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Marks a microthread as blocked (with no timeout) while it lives.
-pub(crate) struct Blocked {
+pub(crate) struct Blocked<'a> {
+    run: &'a ProgramRun,
+    member: &'a Member,
+}
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        *self.member.waiting() = None;
+        self.run.blocked.fetch_sub(1, Ordering::AcqRel);
+        self.run.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Removes a microthread from its run's members when its task ends, however it
+/// ends (returned, failed, or aborted).
+struct Membership {
     run: Arc<ProgramRun>,
     id: u64,
 }
 
-impl Drop for Blocked {
+impl Drop for Membership {
     fn drop(&mut self) {
-        self.run
-            .blocked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
-        self.run.progress.fetch_add(1, Ordering::Relaxed);
+        self.run.members().remove(&self.id);
+    }
+}
+
+/// Completes a microthread's completion as cancelled if its task is aborted before
+/// it finished, so that nothing waits on it forever.
+struct CompleteOnDrop {
+    done: Arc<Completion>,
+    me: Identity,
+}
+
+impl Drop for CompleteOnDrop {
+    fn drop(&mut self) {
+        if !self.done.is_finished() {
+            self.done.complete(Err(self.me.failure("cancelled".into())));
+        }
     }
 }
 
@@ -158,10 +211,11 @@ impl ProgramRun {
             all_gone: Notify::new(),
             exit_code: Mutex::new(None),
             exit_requested: Notify::new(),
-            cancel: watch::channel(false).0,
+            cancelled: AtomicBool::new(false),
             handle,
             next_channel_id: AtomicU64::new(1),
-            blocked: Mutex::new(BTreeMap::new()),
+            members: Mutex::new(HashMap::new()),
+            blocked: AtomicU32::new(0),
             progress: Progress::default(),
         }
     }
@@ -174,26 +228,30 @@ impl ProgramRun {
         &self.progress
     }
 
-    /// Mark `me` as blocked, on what `what` says, until the guard is dropped.
-    pub(crate) fn block(self: &Arc<Self>, me: &Identity, what: Waiting, probe: Probe) -> Blocked {
-        self.blocked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(me.id, (me.clone(), what, probe));
-        Blocked {
-            run: self.clone(),
-            id: me.id,
-        }
+    /// Mark `member` as blocked, on what `what` says, until the guard is dropped.
+    pub(crate) fn block<'a>(&'a self, member: &'a Member, what: Waiting, probe: Probe) -> Blocked<'a> {
+        *member.waiting() = Some((what, probe));
+        self.blocked.fetch_add(1, Ordering::AcqRel);
+        Blocked { run: self, member }
+    }
+
+    fn members(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Member>>> {
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Every live microthread waits, and none of them has a wake-up on its way. The
-    /// count is compared first: the probes are looked at only when it matches.
+    /// count is compared first: the members are looked at only when it matches.
     fn all_blocked(&self) -> bool {
-        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
         let live = self.live.load(Ordering::Acquire);
-        live > 0
-            && blocked.len() as u32 >= live
-            && blocked.values().filter(|(_, _, probe)| !probe.is_woken()).count() as u32 >= live
+        if live == 0 || self.blocked.load(Ordering::Acquire) < live {
+            return false;
+        }
+        let members = self.members();
+        let stuck = members
+            .values()
+            .filter(|m| m.waiting().as_ref().is_some_and(|(_, probe)| !probe.is_woken()))
+            .count();
+        !members.is_empty() && stuck >= members.len()
     }
 
     /// Resolves, with the report, once every live microthread has been blocked for a
@@ -209,11 +267,17 @@ impl ProgramRun {
                 let before = self.progress.load(Ordering::Relaxed);
                 tokio::time::sleep(DEADLOCK_GRACE).await;
                 if self.all_blocked() && self.progress.load(Ordering::Relaxed) == before {
-                    let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-                    let lines: Vec<String> = blocked
-                        .values()
-                        .map(|(me, what, _)| format!("{me}: {what}"))
+                    let members: Vec<Arc<Member>> = self.members().values().cloned().collect();
+                    let mut lines: Vec<(u64, String)> = members
+                        .iter()
+                        .filter_map(|m| {
+                            let waiting = m.waiting();
+                            let (what, _) = waiting.as_ref()?;
+                            Some((m.me.id, format!("{}: {what}", m.me)))
+                        })
                         .collect();
+                    lines.sort();
+                    let lines: Vec<String> = lines.into_iter().map(|(_, l)| l).collect();
                     return lines.join("\n");
                 }
             }
@@ -237,8 +301,10 @@ impl ProgramRun {
         self.program.runtime().fuel_slice()
     }
 
-    /// A fresh WASI context for one microthread: the run's arguments and environment,
-    /// the host's stdio, nothing else.
+    /// A fresh WASI context for one microthread: the run's arguments, environment
+    /// and directory grants, the host's stdio, nothing else. Without grants it cannot
+    /// fail, and microthreads make it only when they first call WASI
+    /// ([`wasi_ctx_needed_at_start`](Self::wasi_ctx_needed_at_start)).
     pub(crate) fn wasi_ctx(&self) -> wasmtime::Result<WasiCtx> {
         let mut b = WasiCtx::builder();
         // File I/O goes to tokio's blocking pool so that it does not stall the other
@@ -270,6 +336,14 @@ impl ProgramRun {
             b.preopened_dir(&grant.host, &grant.guest, perms)?;
         }
         Ok(b.build())
+    }
+
+    /// Opening the granted directories can fail: then each microthread makes its WASI
+    /// context when it starts, so that a failure is its failure, not a panic later.
+    /// Without grants the context is made lazily, on the first WASI call: most
+    /// microthreads never make one.
+    pub(crate) fn wasi_ctx_needed_at_start(&self) -> bool {
+        !self.options.dirs.is_empty()
     }
 
     fn reserve_slot(self: &Arc<Self>) -> Option<Slot> {
@@ -311,36 +385,66 @@ impl ProgramRun {
         let completion = Arc::new(Completion::new(me.id, me.name.clone()));
         let done = completion.clone();
         let run = self.clone();
-        self.handle.spawn(async move {
+        let (member, membership) = self.join_members(&me);
+        let id = me.id;
+        let task = self.handle.spawn(async move {
             let _slot = slot;
+            let _membership = membership;
+            let _cancelled = CompleteOnDrop {
+                done: done.clone(),
+                me: me.clone(),
+            };
             let start = Start::Entry {
                 trampoline,
                 function,
                 argument,
             };
-            let body = microthread::run(run.clone(), me.clone(), Some(done.clone()), start);
-            let outcome = match run.cancellable(body).await {
-                Some(Ending::Returned(message)) => Ok(message),
-                Some(Ending::Failed(f)) => Err(f),
-                Some(Ending::Exit(code)) => {
+            let outcome = match microthread::run(run.clone(), member, Some(done.clone()), start).await {
+                Ending::Returned(message) => Ok(message),
+                Ending::Failed(f) => Err(f),
+                Ending::Exit(code) => {
                     run.request_exit(code);
                     Err(me.failure(format!("it exited the program with code {code}")))
                 }
-                Some(Ending::MainErr) => Err(me.failure("it returned an error".into())),
-                None => Err(me.failure("cancelled".into())),
+                Ending::MainErr => Err(me.failure("it returned an error".into())),
             };
             done.complete(outcome);
         });
+        self.set_abort(id, task.abort_handle());
         Ok(completion)
     }
 
-    /// Run `fut` unless the run is cancelled first (then `None`; `fut` is dropped,
-    /// which unwinds the microthread's fiber).
-    async fn cancellable<F: Future>(&self, fut: F) -> Option<F::Output> {
-        let mut cancel = self.cancel.subscribe();
-        tokio::select! {
-            out = fut => Some(out),
-            _ = cancel.wait_for(|c| *c) => None,
+    /// Enter a new microthread in the members: its member, and the guard that takes
+    /// it out when its task ends.
+    fn join_members(self: &Arc<Self>, me: &Identity) -> (Arc<Member>, Membership) {
+        let member = Arc::new(Member::new(me.clone()));
+        self.members().insert(me.id, member.clone());
+        let membership = Membership {
+            run: self.clone(),
+            id: me.id,
+        };
+        (member, membership)
+    }
+
+    /// Record how to abort microthread `id`'s task; abort it at once if the run is
+    /// already being cancelled (it may have been spawned during the cancellation).
+    fn set_abort(&self, id: u64, abort: AbortHandle) {
+        if let Some(member) = self.members().get(&id) {
+            let _ = member.abort.set(abort.clone());
+        }
+        if self.cancelled.load(Ordering::SeqCst) {
+            abort.abort();
+        }
+    }
+
+    /// Abort every microthread still running: each stops at its next host call or
+    /// fuel yield (its fiber unwinds when its future is dropped).
+    fn cancel_all(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        for member in self.members().values() {
+            if let Some(abort) = member.abort.get() {
+                abort.abort();
+            }
         }
     }
 
@@ -389,11 +493,14 @@ impl ProgramRun {
             name: Some(Arc::from("main")),
         };
         let run = self.clone();
+        let (member, membership) = self.join_members(&me);
+        let id = me.id;
         let main = self.handle.spawn(async move {
             let _slot = slot;
-            run.cancellable(microthread::run(run.clone(), me, None, Start::Main))
-                .await
+            let _membership = membership;
+            microthread::run(run, member, None, Start::Main).await
         });
+        self.set_abort(id, main.abort_handle());
         let ctrl_c = async {
             if self.options.ctrl_c && tokio::signal::ctrl_c().await.is_ok() {
                 return;
@@ -402,12 +509,10 @@ impl ProgramRun {
         };
         let status = tokio::select! {
             ending = main => match ending {
-                Ok(Some(Ending::Returned(_))) => ExitStatus::Exited(0),
-                Ok(Some(Ending::MainErr)) => ExitStatus::Exited(1),
-                Ok(Some(Ending::Exit(code))) => ExitStatus::Exited(code),
-                Ok(Some(Ending::Failed(f))) => ExitStatus::Failed(f),
-                // Cancelled: a child's exit won the race; its code is set.
-                Ok(None) => ExitStatus::Exited(self.exit_requested().await),
+                Ok(Ending::Returned(_)) => ExitStatus::Exited(0),
+                Ok(Ending::MainErr) => ExitStatus::Exited(1),
+                Ok(Ending::Exit(code)) => ExitStatus::Exited(code),
+                Ok(Ending::Failed(f)) => ExitStatus::Failed(f),
                 Err(e) => ExitStatus::Failed(Failure {
                     id: 0,
                     name: Some("main".into()),
@@ -420,7 +525,7 @@ impl ProgramRun {
         };
         // Cancelled microthreads stop at their next host call or fuel yield; one
         // that never yields (preemption off) is left behind after a grace period.
-        self.cancel.send_replace(true);
+        self.cancel_all();
         if tokio::time::timeout(CANCEL_GRACE, self.all_gone()).await.is_err() {
             tracing::warn!(
                 live = self.live(),

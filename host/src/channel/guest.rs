@@ -43,9 +43,9 @@ impl MtState {
         what: Waiting,
     ) -> (Selected, Vec<Option<Message>>) {
         // Borrowed, not cloned: most operations complete without blocking.
-        let (run, me) = (&self.run, &self.me);
+        let (run, member) = (&self.run, &self.member);
         select(ops, timeout, block, run.progress(), |waiter| {
-            run.block(me, what, Probe::Waiter(waiter.clone()))
+            run.block(member, what, Probe::Waiter(waiter.clone()))
         })
         .await
     }

@@ -41,10 +41,16 @@ pub(crate) enum Selected {
 struct Registration {
     waiter: Arc<Waiter>,
     channels: Vec<Arc<Channel>>,
+    /// A select of one operation completed by that operation: whoever completed it
+    /// already took its one entry off the channel, so there is nothing to remove.
+    settled: bool,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
         for c in &self.channels {
             c.lock().remove_waiter(&self.waiter);
         }
@@ -62,26 +68,28 @@ pub(crate) async fn select<G>(
     progress: &Progress,
     mark_blocked: impl FnOnce(&Arc<Waiter>) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
-    let registration = match attempt(ops, timeout, block, progress) {
+    let single = ops.len() == 1;
+    let mut registration = match attempt(ops, timeout, block, progress) {
         Attempt::Done(selected, unsent) => return (selected, unsent),
         Attempt::Wait(registration) => registration,
     };
-    let waiter = registration.waiter.clone();
+    let waiter = &registration.waiter;
     match timeout {
         None => {
-            let _blocked = mark_blocked(&waiter);
+            let _blocked = mark_blocked(waiter);
             waiter.wait().await;
         }
         Some(d) => {
             let _ = tokio::time::timeout(d, waiter.wait()).await;
         }
     }
-    waiter.time_out();
-    drop(registration);
+    // From here on no operation can complete it; then its entries leave the channels.
     let (done, sends) = waiter.take_outcome();
+    registration.settled = single && matches!(done, Done::Op(..));
+    drop(registration);
     let selected = match done {
-        Some(Done::Op(i, ready)) => Selected::Op(i, ready),
-        Some(Done::Timeout) | None => Selected::Timeout,
+        Done::Op(i, ready) => Selected::Op(i, ready),
+        Done::Timeout => Selected::Timeout,
     };
     (selected, sends)
 }
@@ -156,5 +164,9 @@ fn attempt(ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &Prog
         }
     }
     drop(guards);
-    Attempt::Wait(Registration { waiter, channels })
+    Attempt::Wait(Registration {
+        waiter,
+        channels,
+        settled: false,
+    })
 }

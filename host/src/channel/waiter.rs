@@ -1,10 +1,10 @@
 //! The waiter a blocked operation parks on: completed exactly once, by whichever of
-//! its registered operations is satisfied first, or by its timeout.
+//! its registered operations is satisfied first, or by its timeout. It holds the
+//! waiting task's waker itself: completing it is one lock and one wake-up.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-use tokio::sync::Notify;
+use std::task::{Poll, Waker};
 
 use super::{Message, Ready};
 
@@ -20,7 +20,6 @@ pub(crate) enum Done {
 
 pub(crate) struct Waiter {
     state: Mutex<WaiterState>,
-    notify: Notify,
     progress: Progress,
 }
 
@@ -28,13 +27,18 @@ struct WaiterState {
     done: Option<Done>,
     /// The messages of the send operations, until one of them is taken.
     sends: Vec<Option<Message>>,
+    /// The waiting task, once it has polled.
+    waker: Option<Waker>,
 }
 
 impl Waiter {
     pub(crate) fn new(sends: Vec<Option<Message>>, progress: Progress) -> Arc<Waiter> {
         Arc::new(Waiter {
-            state: Mutex::new(WaiterState { done: None, sends }),
-            notify: Notify::new(),
+            state: Mutex::new(WaiterState {
+                done: None,
+                sends,
+                waker: None,
+            }),
             progress,
         })
     }
@@ -43,48 +47,57 @@ impl Waiter {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn complete(&self, st: &mut WaiterState, done: Done) {
+    /// Complete with `done`; the caller wakes the returned waker (after unlocking).
+    fn complete(&self, st: &mut WaiterState, done: Done) -> Option<Waker> {
         st.done = Some(done);
         self.progress.fetch_add(1, Ordering::Relaxed);
-        self.notify.notify_one();
+        st.waker.take()
     }
 
     /// A receiver takes the message of send operation `op`, unless the waiter is
     /// already complete.
     pub(crate) fn take_send(&self, op: usize) -> Option<Message> {
-        let mut st = self.lock();
-        if st.done.is_some() {
-            return None;
+        let (msg, waker) = {
+            let mut st = self.lock();
+            if st.done.is_some() {
+                return None;
+            }
+            let msg = st.sends.get_mut(op)?.take()?;
+            (msg, self.complete(&mut st, Done::Op(op, Ready::Sent)))
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
-        let msg = st.sends.get_mut(op)?.take()?;
-        self.complete(&mut st, Done::Op(op, Ready::Sent));
         Some(msg)
     }
 
     /// A sender hands `msg` to receive operation `op`, unless the waiter is already
     /// complete (then the message comes back).
     pub(crate) fn give_recv(&self, op: usize, msg: Message) -> Result<(), Message> {
-        let mut st = self.lock();
-        if st.done.is_some() {
-            return Err(msg);
+        let waker = {
+            let mut st = self.lock();
+            if st.done.is_some() {
+                return Err(msg);
+            }
+            self.complete(&mut st, Done::Op(op, Ready::Received(msg)))
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
-        self.complete(&mut st, Done::Op(op, Ready::Received(msg)));
         Ok(())
     }
 
     /// Operation `op` found its channel closed (or failed).
     pub(crate) fn finish(&self, op: usize, ready: Ready) {
-        let mut st = self.lock();
-        if st.done.is_none() {
-            self.complete(&mut st, Done::Op(op, ready));
-        }
-    }
-
-    /// Give up waiting: completes with `Timeout` unless something completed first.
-    pub(crate) fn time_out(&self) {
-        let mut st = self.lock();
-        if st.done.is_none() {
-            st.done = Some(Done::Timeout);
+        let waker = {
+            let mut st = self.lock();
+            if st.done.is_some() {
+                return;
+            }
+            self.complete(&mut st, Done::Op(op, ready))
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
     }
 
@@ -92,15 +105,30 @@ impl Waiter {
         self.lock().done.is_some()
     }
 
+    /// Wait until the waiter is complete.
     pub(crate) async fn wait(&self) {
-        while !self.is_done() {
-            self.notify.notified().await;
-        }
+        std::future::poll_fn(|cx| {
+            let mut st = self.lock();
+            if st.done.is_some() {
+                return Poll::Ready(());
+            }
+            match &mut st.waker {
+                Some(w) => w.clone_from(cx.waker()),
+                None => st.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await
     }
 
-    /// The outcome and the messages of the sends that did not happen.
-    pub(crate) fn take_outcome(&self) -> (Option<Done>, Vec<Option<Message>>) {
+    /// Stop waiting: the outcome (`Timeout` unless something completed first) and
+    /// the messages of the sends that did not happen.
+    pub(crate) fn take_outcome(&self) -> (Done, Vec<Option<Message>>) {
         let mut st = self.lock();
-        (st.done.take(), std::mem::take(&mut st.sends))
+        st.waker = None;
+        let done = st.done.take().unwrap_or(Done::Timeout);
+        // Complete for good: a late operation finds it done and leaves it alone.
+        st.done = Some(Done::Timeout);
+        (done, std::mem::take(&mut st.sends))
     }
 }
