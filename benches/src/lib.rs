@@ -37,12 +37,15 @@ pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> f64 {
     let _ = measured(runtime, &["spawn".into(), "100".into()]);
     let before = resident_kib().expect("VmRSS");
     let out = OutputBuffer::new();
+    // Long enough that the first sleepers still sleep when the last one is up
+    // (bringing up 100k fresh pool slots takes seconds).
+    let ms = 3000 + u64::from(n) / 5;
     let options = RunOptions::new()
-        .args(["sleepers".to_string(), n.to_string(), "3000".to_string()])
+        .args(["sleepers".to_string(), n.to_string(), ms.to_string()])
         .stdout(out.clone());
     let peak = std::thread::scope(|s| {
         let waiter = s.spawn(|| program.run(&options).expect("run"));
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while !out.to_string_lossy().contains("ready") {
             assert!(Instant::now() < deadline, "the sleepers never got ready");
             std::thread::sleep(Duration::from_millis(10));

@@ -1,0 +1,331 @@
+//! Every performance goal of weft in one table: spawn, yield, ping-pong, thread-ring,
+//! memory per blocked microthread, fuel cost, fairness, multi-core scaling, and the
+//! cost of a second worker. Each figure is the median of `WEFT_BENCH_RUNS` runs
+//! (default 3) of a real guest (`tests/guests/src/bin/bench.rs`) that times itself.
+//!
+//! `cargo bench -p weft-benches --bench table`. With `PEERS_RAW=file` (the raw
+//! output of `shared/peers/run.sh`, which `scripts/bench-vs-peers.sh` produces in the
+//! same sitting) the peers' figures and weft's ratio to each are printed beside.
+
+use std::collections::BTreeMap;
+use weft::{Preemption, Runtime};
+use weft_benches::{kib_per_blocked_microthread, measured, sleep_lateness};
+
+fn runtime(workers: usize, preemption: Preemption, max: u32) -> Result<Runtime, weft::Error> {
+    Runtime::builder()
+        .workers(workers)
+        .preemption(preemption)
+        .max_microthreads(max)
+        .build()
+}
+
+fn default_slice() -> Preemption {
+    Preemption::Fuel {
+        slice: weft::DEFAULT_FUEL_SLICE,
+    }
+}
+
+/// Median, min and max of `runs` measurements.
+#[derive(Clone, Copy)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn stat(mut v: Vec<f64>) -> Stat {
+    v.sort_by(f64::total_cmp);
+    Stat {
+        median: v[v.len() / 2],
+        min: v[0],
+        max: v[v.len() - 1],
+    }
+}
+
+fn repeat(runs: usize, mut f: impl FnMut() -> f64) -> Stat {
+    stat((0..runs).map(|_| f()).collect())
+}
+
+/// Nanoseconds per unit of a guest workload `mode n` on `rt`.
+fn per_unit(rt: &Runtime, mode: &str, n: u64) -> f64 {
+    measured(rt, &[mode.to_string(), n.to_string()]).as_nanos() as f64 / n as f64
+}
+
+fn fmt(x: f64) -> String {
+    if x >= 100.0 {
+        let s = format!("{x:.0}");
+        // Thousands separators.
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn cell(s: Stat) -> String {
+    if s.min == s.max {
+        fmt(s.median)
+    } else {
+        format!("{} [{}–{}]", fmt(s.median), fmt(s.min), fmt(s.max))
+    }
+}
+
+/// The peers' figures, from the raw output of `peers/run.sh`: (peer, workload) →
+/// runs, each a list of fields.
+struct Peers(BTreeMap<(String, String), Vec<Vec<f64>>>);
+
+const PEERS: [&str; 4] = ["go", "erlang", "tokio", "gevent"];
+
+impl Peers {
+    fn load() -> Option<Peers> {
+        let path = std::env::var_os("PEERS_RAW").filter(|p| !p.is_empty())?;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("PEERS_RAW {}: {e}; peers left out", path.to_string_lossy());
+                return None;
+            }
+        };
+        let mut map: BTreeMap<(String, String), Vec<Vec<f64>>> = BTreeMap::new();
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            if words.next() != Some("run") {
+                continue;
+            }
+            let (Some(_run), Some(peer), Some(what)) = (words.next(), words.next(), words.next()) else {
+                continue;
+            };
+            let fields = words.map(|w| w.parse().unwrap_or(f64::NAN)).collect();
+            map.entry((peer.into(), what.into())).or_default().push(fields);
+        }
+        Some(Peers(map))
+    }
+
+    /// Median over runs of field `i` of `what`.
+    fn get(&self, peer: &str, what: &str, i: usize) -> Option<f64> {
+        let v: Vec<f64> = self
+            .0
+            .get(&(peer.to_string(), what.to_string()))?
+            .iter()
+            .filter_map(|f| f.get(i).copied())
+            .filter(|x| x.is_finite())
+            .collect();
+        (!v.is_empty()).then(|| stat(v).median)
+    }
+}
+
+/// How a row reads a peer's figure for its workload.
+type PeerFigure = Box<dyn Fn(&Peers, &str) -> Option<f64>>;
+
+/// A row: what, weft's figure (for ratios), its cell, the goal, whether met, and
+/// how to read a peer's figure for the same workload.
+struct Row {
+    what: String,
+    weft: Option<f64>,
+    cell: String,
+    goal: String,
+    met: bool,
+    peer: Option<PeerFigure>,
+}
+
+fn row(what: &str, s: Stat, goal: &str, met: bool) -> Row {
+    Row {
+        what: what.into(),
+        weft: Some(s.median),
+        cell: cell(s),
+        goal: goal.into(),
+        met,
+        peer: None,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a name filter is not supported here.
+    let runs: usize = std::env::var("WEFT_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let peers = Peers::load();
+    let mut rows: Vec<Row> = Vec::new();
+    let rt1 = runtime(1, default_slice(), 1_010).expect("runtime");
+    let rt2 = runtime(2, default_slice(), 1_010).expect("runtime");
+
+    eprintln!("spawn…");
+    let spawn1 = repeat(runs, || per_unit(&rt1, "spawn", 100_000));
+    let spawn2 = repeat(runs, || per_unit(&rt2, "spawn", 100_000));
+    let mut r = row(
+        "spawn + run + join, ns each (1 worker)",
+        spawn1,
+        "≤ 3,000",
+        spawn1.median <= 3000.0,
+    );
+    r.peer = Some(Box::new(|p, peer| p.get(peer, "spawn", 0)));
+    rows.push(r);
+    rows.push(row("spawn + run + join, ns each (2 workers)", spawn2, "", true));
+
+    eprintln!("yield…");
+    let y = repeat(runs, || per_unit(&rt1, "yield", 1_000_000));
+    rows.push(row("`yield_now` round trip, ns", y, "≤ 300", y.median <= 300.0));
+
+    eprintln!("ping-pong…");
+    let pp1 = repeat(runs, || per_unit(&rt1, "pingpong", 300_000));
+    let pp2 = repeat(runs, || per_unit(&rt2, "pingpong", 300_000));
+    let mut r = row(
+        "ping-pong, ns per round trip (1 worker)",
+        pp1,
+        "≤ 500",
+        pp1.median <= 500.0,
+    );
+    r.peer = Some(Box::new(|p, peer| p.get(peer, "pingpong", 0)));
+    rows.push(r);
+    rows.push(row("ping-pong, ns per round trip (2 workers)", pp2, "", true));
+
+    eprintln!("thread-ring…");
+    // 1,000 laps of the 503-member ring.
+    let ring1 = repeat(runs, || per_unit(&rt1, "ring", 503_000));
+    let ring2 = repeat(runs, || per_unit(&rt2, "ring", 503_000));
+    let mut r = row(
+        "thread-ring, ns per hop (1 worker)",
+        ring1,
+        "≤ 250",
+        ring1.median <= 250.0,
+    );
+    r.peer = Some(Box::new(|p, peer| p.get(peer, "ring", 0)));
+    rows.push(r);
+    rows.push(row("thread-ring, ns per hop (2 workers)", ring2, "", true));
+    let ratio_pp = pp2.median / pp1.median;
+    let ratio_ring = ring2.median / ring1.median;
+    rows.push(Row {
+        what: "2 workers ÷ 1 worker: ping-pong, thread-ring".into(),
+        weft: None,
+        cell: format!("{ratio_pp:.2}×, {ratio_ring:.2}×"),
+        goal: "≤ 1.5×".into(),
+        met: ratio_pp <= 1.5 && ratio_ring <= 1.5,
+        peer: None,
+    });
+
+    eprintln!("memory…");
+    // 100,000 live microthreads if the kernel's map count allows it, else 10,000.
+    let (n, rt_mem) = match runtime(1, default_slice(), 100_010) {
+        Ok(rt) => (100_000, rt),
+        Err(e) => {
+            eprintln!("100k microthreads do not fit ({e}); measuring 10k");
+            (10_000, runtime(1, default_slice(), 10_010).expect("runtime"))
+        }
+    };
+    let mem = stat(vec![kib_per_blocked_microthread(&rt_mem, n)]);
+    drop(rt_mem);
+    let mut r = row(
+        &format!(
+            "resident KiB per microthread blocked in `sleep`, {}k live",
+            n / 1000
+        ),
+        mem,
+        "≤ 16, 100k live",
+        mem.median <= 16.0 && n == 100_000,
+    );
+    r.peer = Some(Box::new(|p, peer| p.get(peer, "mem", 0)));
+    rows.push(r);
+
+    eprintln!("fuel…");
+    let metered = runtime(1, Preemption::Fuel { slice: u64::MAX }, 16).expect("runtime");
+    let sliced = runtime(1, default_slice(), 16).expect("runtime");
+    for (kernel, n) in [("lcg", 20_000_000u64), ("sieve", 200)] {
+        let m = repeat(runs, || per_unit(&metered, kernel, n));
+        let s = repeat(runs, || per_unit(&sliced, kernel, n));
+        let ratio = s.median / m.median;
+        rows.push(Row {
+            what: format!("fuel: {kernel}, default slice ÷ metering alone"),
+            weft: None,
+            cell: format!("{ratio:.3}×"),
+            goal: "≤ 1.10×".into(),
+            met: ratio <= 1.10,
+            peer: None,
+        });
+    }
+
+    eprintln!("fairness…");
+    let idle = sleep_lateness(&rt1, 0, 1000);
+    // A hog of ~3 s: the sleeper's 1,000 sleeps all fall beside it.
+    let hog = sleep_lateness(&rt1, 3_000_000_000, 1000);
+    let above = hog.1 - idle.1;
+    rows.push(Row {
+        what: "fairness: 1 ms sleeps beside a CPU hog, p50 / p99 / max ms (1 worker)".into(),
+        weft: Some(hog.1),
+        cell: format!(
+            "{:.2} / {:.2} / {:.2} (idle {:.2} / {:.2} / {:.2})",
+            hog.0, hog.1, hog.2, idle.0, idle.1, idle.2
+        ),
+        goal: "p99 ≤ 1 ms above idle".into(),
+        met: above <= 1.0,
+        // The peers' p99 of the sleeps due while their hog ran.
+        peer: Some(Box::new(|p, peer| p.get(peer, "fair", 5))),
+    });
+
+    eprintln!("multi-core…");
+    let par = |rt: &Runtime| per_unit(rt, "parallel", 16_000_000);
+    let p1 = repeat(runs, || par(&rt1));
+    let p2 = repeat(runs, || par(&rt2));
+    let speedup = p1.median / p2.median;
+    rows.push(Row {
+        what: "multi-core: 8 compute microthreads, 2 workers vs 1".into(),
+        weft: None,
+        cell: format!("{speedup:.2}×"),
+        goal: "≥ 1.8×".into(),
+        met: speedup >= 1.8,
+        peer: None,
+    });
+
+    print_table(&rows, peers.as_ref(), runs);
+}
+
+fn print_table(rows: &[Row], peers: Option<&Peers>, runs: usize) {
+    println!();
+    print!("| benchmark | weft | goal | met |");
+    if peers.is_some() {
+        for p in PEERS {
+            print!(" {p} (weft ÷ {p}) |");
+        }
+    }
+    println!();
+    print!("|---|---|---|---|");
+    if peers.is_some() {
+        print!("{}", "---|".repeat(PEERS.len()));
+    }
+    println!();
+    for r in rows {
+        let met = if r.goal.is_empty() {
+            ""
+        } else if r.met {
+            "yes"
+        } else {
+            "no"
+        };
+        print!("| {} | {} | {} | {met} |", r.what, r.cell, r.goal);
+        if let Some(peers) = peers {
+            for p in PEERS {
+                let figure = r.peer.as_ref().and_then(|f| f(peers, p));
+                match (figure, r.weft) {
+                    (Some(x), Some(w)) if x > 0.0 => print!(" {} ({:.1}×) |", fmt(x), w / x),
+                    (Some(x), _) => print!(" {} |", fmt(x)),
+                    (None, _) => print!(" — |"),
+                }
+            }
+        }
+        println!();
+    }
+    println!();
+    println!(
+        "weft: median [min–max] of {runs} run(s); memory and fairness: one run. Peers: medians of \
+         their runs; fairness peers: p99 of the sleeps due while the hog ran."
+    );
+}
