@@ -99,9 +99,57 @@ enum Attempt {
     Wait(Registration),
 }
 
+/// A select of one operation (every plain send and receive): the same steps as
+/// [`attempt`], without its bookkeeping for several channels.
+fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progress) -> Attempt {
+    let (chan, msg) = match op {
+        Op::Recv(c) => (c, None),
+        Op::Send(c, m) => (c, Some(m)),
+    };
+    let mut st = chan.lock();
+    let is_send = msg.is_some();
+    let mut sends = match msg {
+        Some(msg) => match st.try_send(chan.capacity, msg) {
+            SendStep::Sent => return Attempt::Done(Selected::Op(0, Ready::Sent), vec![None]),
+            SendStep::Closed(m) => return Attempt::Done(Selected::Op(0, Ready::Closed), vec![Some(m)]),
+            SendStep::NotReady(m) => vec![Some(m)],
+        },
+        None => match st.try_recv() {
+            Some(ready) => return Attempt::Done(Selected::Op(0, ready), vec![None]),
+            None => vec![None],
+        },
+    };
+    if !block {
+        return Attempt::Done(Selected::WouldBlock, std::mem::take(&mut sends));
+    }
+    if timeout == Some(Duration::ZERO) {
+        return Attempt::Done(Selected::Timeout, std::mem::take(&mut sends));
+    }
+    let waiter = Waiter::new(sends, progress.clone());
+    let e = Entry {
+        waiter: waiter.clone(),
+        op: 0,
+    };
+    if is_send {
+        st.send_waiters.push_back(e);
+    } else {
+        st.recv_waiters.push_back(e);
+    }
+    drop(st);
+    Attempt::Wait(Registration {
+        waiter,
+        channels: vec![chan],
+        settled: false,
+    })
+}
+
 /// With every channel locked: complete a ready operation, or register a waiter.
-fn attempt(ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &Progress) -> Attempt {
+fn attempt(mut ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &Progress) -> Attempt {
     let n = ops.len();
+    if n == 1 {
+        let op = ops.pop().expect("one operation");
+        return attempt_one(op, timeout, block, progress);
+    }
     // The distinct channels, in lock order.
     let mut channels: Vec<Arc<Channel>> = ops.iter().map(|o| o.channel().clone()).collect();
     channels.sort_by_key(|c| c.id);
