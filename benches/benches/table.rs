@@ -189,6 +189,18 @@ fn main() {
     rows.push(r);
     rows.push(row("ping-pong, ns per round trip (2 workers)", pp2, "", true));
 
+    // Where a round trip goes: a host call, and a send and a receive that need no
+    // switch (one microthread, buffered channel). No goals: a breakdown.
+    let call = repeat(runs, || per_unit(&rt1, "hostcall", 1_000_000) / 2.0);
+    rows.push(row("breakdown: a trivial host call, ns", call, "", true));
+    let pair = repeat(runs, || per_unit(&rt1, "selfchan", 1_000_000));
+    rows.push(row(
+        "breakdown: send + receive, buffered, one microthread (no switch), ns",
+        pair,
+        "",
+        true,
+    ));
+
     eprintln!("thread-ring…");
     // 1,000 laps of the 503-member ring.
     let ring1 = repeat(runs, || per_unit(&rt1, "ring", 503_000));

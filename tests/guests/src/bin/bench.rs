@@ -12,6 +12,9 @@
 //! - `parallel N`: 8 microthreads share N LCG steps (no communication).
 //! - `throughput N SIZE`: N messages of SIZE bytes from one producer to one
 //!   consumer through a channel of capacity 1024.
+//! - `hostcall N`: N calls of `current()`: two host calls each (id, name).
+//! - `selfchan N`: N sends and receives of a u64 on a buffered channel, by one
+//!   microthread: a channel operation's cost without any switch.
 
 use std::time::{Duration, Instant};
 
@@ -150,6 +153,18 @@ fn main() {
                     h.join().expect("join");
                 }
                 left -= wave;
+            }
+        }
+        "hostcall" => {
+            for _ in 0..n {
+                std::hint::black_box(weft_guest::current());
+            }
+        }
+        "selfchan" => {
+            let (tx, rx) = channel::<u64>(1);
+            for i in 0..n {
+                tx.send(i).unwrap();
+                assert_eq!(rx.recv().unwrap(), i);
             }
         }
         "yield" => {
