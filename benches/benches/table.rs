@@ -46,6 +46,18 @@ fn repeat(runs: usize, mut f: impl FnMut() -> f64) -> Stat {
     stat((0..runs).map(|_| f()).collect())
 }
 
+/// Two measurements to compare, taken in turn (a, b, a, b, …) so that a change of
+/// the machine's speed during the runs (it happens here, within minutes) weighs on
+/// both alike.
+fn paired(runs: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (Stat, Stat) {
+    let (mut va, mut vb) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        va.push(a());
+        vb.push(b());
+    }
+    (stat(va), stat(vb))
+}
+
 /// Nanoseconds per unit of a guest workload `mode n` on `rt`.
 fn per_unit(rt: &Runtime, mode: &str, n: u64) -> f64 {
     measured(rt, &[mode.to_string(), n.to_string()]).as_nanos() as f64 / n as f64
@@ -160,8 +172,11 @@ fn main() {
     let rt2 = runtime(2, default_slice(), 1_010).expect("runtime");
 
     eprintln!("spawn…");
-    let spawn1 = repeat(runs, || per_unit(&rt1, "spawn", 100_000));
-    let spawn2 = repeat(runs, || per_unit(&rt2, "spawn", 100_000));
+    let (spawn1, spawn2) = paired(
+        runs,
+        || per_unit(&rt1, "spawn", 100_000),
+        || per_unit(&rt2, "spawn", 100_000),
+    );
     let mut r = row(
         "spawn + run + join, ns each (1 worker)",
         spawn1,
@@ -177,8 +192,11 @@ fn main() {
     rows.push(row("`yield_now` round trip, ns", y, "≤ 300", y.median <= 300.0));
 
     eprintln!("ping-pong…");
-    let pp1 = repeat(runs, || per_unit(&rt1, "pingpong", 300_000));
-    let pp2 = repeat(runs, || per_unit(&rt2, "pingpong", 300_000));
+    let (pp1, pp2) = paired(
+        runs,
+        || per_unit(&rt1, "pingpong", 300_000),
+        || per_unit(&rt2, "pingpong", 300_000),
+    );
     let mut r = row(
         "ping-pong, ns per round trip (1 worker)",
         pp1,
@@ -203,8 +221,11 @@ fn main() {
 
     eprintln!("thread-ring…");
     // 1,000 laps of the 503-member ring.
-    let ring1 = repeat(runs, || per_unit(&rt1, "ring", 503_000));
-    let ring2 = repeat(runs, || per_unit(&rt2, "ring", 503_000));
+    let (ring1, ring2) = paired(
+        runs,
+        || per_unit(&rt1, "ring", 503_000),
+        || per_unit(&rt2, "ring", 503_000),
+    );
     let mut r = row(
         "thread-ring, ns per hop (1 worker)",
         ring1,
@@ -251,9 +272,13 @@ fn main() {
     eprintln!("fuel…");
     let metered = runtime(1, Preemption::Fuel { slice: u64::MAX }, 16).expect("runtime");
     let sliced = runtime(1, default_slice(), 16).expect("runtime");
-    for (kernel, n) in [("lcg", 20_000_000u64), ("sieve", 200)] {
-        let m = repeat(runs, || per_unit(&metered, kernel, n));
-        let s = repeat(runs, || per_unit(&sliced, kernel, n));
+    // Runs of about half a second each.
+    for (kernel, n) in [("lcg", 200_000_000u64), ("sieve", 1_000)] {
+        let (m, s) = paired(
+            runs,
+            || per_unit(&metered, kernel, n),
+            || per_unit(&sliced, kernel, n),
+        );
         let ratio = s.median / m.median;
         rows.push(Row {
             what: format!("fuel: {kernel}, default slice ÷ metering alone"),
@@ -285,8 +310,7 @@ fn main() {
 
     eprintln!("multi-core…");
     let par = |rt: &Runtime| per_unit(rt, "parallel", 16_000_000);
-    let p1 = repeat(runs, || par(&rt1));
-    let p2 = repeat(runs, || par(&rt2));
+    let (p1, p2) = paired(runs, || par(&rt1), || par(&rt2));
     let speedup = p1.median / p2.median;
     rows.push(Row {
         what: "multi-core: 8 compute microthreads, 2 workers vs 1".into(),
