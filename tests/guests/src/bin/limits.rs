@@ -3,6 +3,8 @@
 //! - `big-argument BYTES`: spawn with an argument of BYTES bytes.
 //! - `exit CODE [child|std]`: exit with CODE from main, from a spawned child, or
 //!   through `std::process::exit`.
+//! - `grow MIB`: grow linear memory by MIB MiB (`memory.grow`, not the allocator),
+//!   in a spawned child; print whether it was granted.
 
 use std::time::Duration;
 
@@ -13,6 +15,11 @@ fn nap(ms: u64) -> u64 {
 
 fn len(v: Vec<u8>) -> usize {
     v.len()
+}
+
+/// Grow linear memory by `mib` MiB; true if granted.
+fn grow(mib: usize) -> bool {
+    core::arch::wasm32::memory_grow(0, mib * 16) != usize::MAX
 }
 
 fn exit_with(code: u8) {
@@ -62,8 +69,13 @@ fn main() {
                 weft_guest::exit(code);
             }
         }
+        Some("grow") => {
+            let mib: usize = args[1].parse().unwrap();
+            let granted = weft_guest::spawn(grow, mib).join().unwrap();
+            println!("grow {mib} MiB: {}", if granted { "granted" } else { "refused" });
+        }
         _ => {
-            eprintln!("usage: limits spawn-past-max | big-argument BYTES | exit CODE [child]");
+            eprintln!("usage: limits spawn-past-max | big-argument BYTES | exit CODE [child] | grow MIB");
             std::process::exit(2);
         }
     }
