@@ -7,6 +7,7 @@
 //! Deserializing takes the handle at that index from the incoming list.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -17,11 +18,22 @@ thread_local! {
     static INCOMING: RefCell<Vec<Option<wit::Endpoint>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// How many endpoints wait in `OUTGOING`: most messages carry none, and then
+/// encoding does not touch the thread-local at all. (A microthread is one thread.)
+static OUTGOING_LEN: AtomicUsize = AtomicUsize::new(0);
+
 /// Serialize `value` into a message.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<wit::Message, postcard::Error> {
-    OUTGOING.with(|o| o.borrow_mut().clear());
-    let bytes = postcard::to_allocvec(value);
-    let endpoints = OUTGOING.with(|o| std::mem::take(&mut *o.borrow_mut()));
+    // A panic while (de)serializing leaves the lists as they are, but it ends the
+    // microthread, and its instance with them (guests abort on panic).
+    // Room for a small value from the start: most messages need no reallocation.
+    let bytes = postcard::to_extend(value, Vec::with_capacity(16));
+    // The endpoints the value's senders and receivers put aside (taken even when
+    // serializing failed half-way, so that none is left for the next message).
+    let endpoints = match OUTGOING_LEN.swap(0, Ordering::Relaxed) {
+        0 => Vec::new(),
+        _ => OUTGOING.with(|o| std::mem::take(&mut *o.borrow_mut())),
+    };
     Ok(wit::Message {
         bytes: bytes?,
         endpoints,
@@ -30,6 +42,11 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<wit::Message, p
 
 /// Deserialize a message; endpoints it carries but the value does not use are dropped.
 pub(crate) fn decode<T: DeserializeOwned>(message: wit::Message) -> Result<T, postcard::Error> {
+    if message.endpoints.is_empty() {
+        // `INCOMING` is empty between messages: a value that expects an endpoint
+        // finds none, and fails to deserialize.
+        return postcard::from_bytes(&message.bytes);
+    }
     INCOMING.with(|i| *i.borrow_mut() = message.endpoints.into_iter().map(Some).collect());
     let value = postcard::from_bytes(&message.bytes);
     INCOMING.with(|i| i.borrow_mut().clear());
@@ -41,6 +58,7 @@ pub(crate) fn push_endpoint(endpoint: wit::Endpoint) -> u32 {
     OUTGOING.with(|o| {
         let mut o = o.borrow_mut();
         o.push(endpoint);
+        OUTGOING_LEN.store(o.len(), Ordering::Relaxed);
         (o.len() - 1) as u32
     })
 }
