@@ -175,7 +175,10 @@ fn runtime(engine: &EngineArgs, workers: Option<usize>, program: Option<&[u8]>) 
             slice: weft::DEFAULT_FUEL_SLICE,
         },
     };
+    // One runtime in its own process: it may take half of the address space, which
+    // gives the default 10,000 microthreads 4 GiB memory slots (no bounds checks).
     let mut builder = Runtime::builder()
+        .address_space(64 << 40)
         .max_microthreads(max)
         .use_cache(!engine.no_cache)
         .preemption(preemption);

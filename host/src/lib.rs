@@ -39,5 +39,7 @@ pub use cache::CacheStatus;
 pub use error::{Error, Failure};
 pub use limits::Limits;
 pub use program::{Program, imports_weft};
-pub use runtime::{DEFAULT_FUEL_SLICE, OutputBuffer, Preemption, RunOptions, Runtime, RuntimeBuilder};
+pub use runtime::{
+    DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, OutputBuffer, Preemption, RunOptions, Runtime, RuntimeBuilder,
+};
 pub use scheduler::ExitStatus;

@@ -56,7 +56,12 @@ pub struct RuntimeBuilder {
     event_interval: Option<u32>,
     cache_dir: CacheDir,
     use_cache: bool,
+    address_space: u64,
 }
+
+/// The default of [`RuntimeBuilder::address_space`]: 16 TiB, an eighth of a
+/// process's 128 TiB, so that a few runtimes fit in one process.
+pub const DEFAULT_ADDRESS_SPACE: u64 = 16 << 40;
 
 #[derive(Debug, Clone)]
 enum CacheDir {
@@ -76,6 +81,7 @@ impl Default for RuntimeBuilder {
             event_interval: None,
             cache_dir: CacheDir::Default,
             use_cache: true,
+            address_space: DEFAULT_ADDRESS_SPACE,
         }
     }
 }
@@ -150,6 +156,19 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Virtual address space the runtime may reserve for linear memories (default
+    /// [`DEFAULT_ADDRESS_SPACE`], 16 TiB). If it holds 4 GiB for every possible
+    /// microthread (`max_microthreads` × 4 GiB), each memory gets a 4 GiB slot, no
+    /// 32-bit index can leave it, and compiled guest code needs no bounds check on
+    /// most accesses: memory-bound code runs about 1.2x faster. Otherwise each slot
+    /// is `max_memory` and code checks bounds. Reserving costs no memory, only
+    /// address space: a process has 128 TiB, so a program that owns its process can
+    /// give one runtime most of it (`weft run` gives 64 TiB).
+    pub fn address_space(mut self, bytes: u64) -> Self {
+        self.address_space = bytes;
+        self
+    }
+
     /// Create the runtime: the engine, its instance pool, and the worker threads.
     pub fn build(self) -> Result<Runtime, Error> {
         let limits = &self.limits;
@@ -173,7 +192,7 @@ impl RuntimeBuilder {
             Preemption::Off => None,
         };
 
-        let engine = Engine::new(&engine_config(limits, fuel_slice.is_some()))
+        let engine = Engine::new(&engine_config(limits, fuel_slice.is_some(), self.address_space))
             .map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -225,7 +244,7 @@ impl RuntimeBuilder {
 
 /// The wasmtime configuration: async fibers, fuel if preempting, and a pooling
 /// allocator sized for `limits.max_microthreads` instances with copy-on-write images.
-fn engine_config(limits: &Limits, fuel: bool) -> Config {
+fn engine_config(limits: &Limits, fuel: bool, address_space: u64) -> Config {
     // A component built by Rust for wasm32-wasip2 holds a few core instances (the
     // program and small adapter shims) and tables, and one memory.
     const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
@@ -257,7 +276,7 @@ fn engine_config(limits: &Limits, fuel: bool) -> Config {
         .consume_fuel(fuel)
         .max_wasm_stack(512 << 10)
         .async_stack_size(1 << 20)
-        .memory_reservation(memory_reservation(limits))
+        .memory_reservation(memory_reservation(limits, address_space))
         .memory_guard_size(64 << 10)
         .memory_reservation_for_growth(0)
         // weft drives components with `call_async`, not the component model's
@@ -267,17 +286,13 @@ fn engine_config(limits: &Limits, fuel: bool) -> Config {
     config
 }
 
-/// Address space each linear memory's slot reserves. With 4 GiB, no 32-bit index can
-/// leave the reservation, so compiled code needs no bounds check on most accesses
-/// (memory-bound guest code runs about 1.2x faster here). 4 GiB slots for every
-/// possible microthread must fit in the 128 TiB of a process's address space: up to
-/// 16k of them (64 TiB); a larger pool reserves only `max_memory` per slot, and
-/// its code checks bounds.
-fn memory_reservation(limits: &Limits) -> u64 {
+/// Address space each linear memory's slot reserves: 4 GiB when that fits in the
+/// runtime's `address_space` for every slot (see [`RuntimeBuilder::address_space`]),
+/// else `max_memory`.
+fn memory_reservation(limits: &Limits, address_space: u64) -> u64 {
     const FULL: u64 = 4 << 30;
-    const BUDGET: u64 = 64 << 40;
     let slots = u64::from(limits.max_microthreads) + 8;
-    if slots.saturating_mul(FULL) <= BUDGET {
+    if slots.saturating_mul(FULL) <= address_space {
         FULL.max(limits.max_memory)
     } else {
         limits.max_memory
