@@ -159,6 +159,43 @@ fn row(what: &str, s: Stat, goal: &str, met: bool) -> Row {
     }
 }
 
+/// A row of a ratio of weft's own figures: no peer to compare with.
+fn ratio_row(what: String, cell: String, goal: &str, met: bool) -> Row {
+    Row {
+        what,
+        weft: None,
+        cell,
+        goal: goal.into(),
+        met,
+        peer: None,
+    }
+}
+
+impl Row {
+    /// Compare with field `field` of the peers' workload `what`.
+    fn with_peer(mut self, what: &'static str, field: usize) -> Row {
+        self.peer = Some(Box::new(move |p, peer| p.get(peer, what, field)));
+        self
+    }
+}
+
+/// Nanoseconds per unit of `mode n` on 1 and 2 workers, taken in turn: two rows,
+/// the first with the goal (at most `goal` ns) and the peers' figure for `mode`.
+fn on_one_and_two(
+    rows: &mut Vec<Row>,
+    runs: usize,
+    (rt1, rt2): (&Runtime, &Runtime),
+    what: &str,
+    (mode, n): (&'static str, u64),
+    goal: f64,
+) -> (Stat, Stat) {
+    let (one, two) = paired(runs, || per_unit(rt1, mode, n), || per_unit(rt2, mode, n));
+    let goal_cell = format!("≤ {}", fmt(goal));
+    rows.push(row(&format!("{what} (1 worker)"), one, &goal_cell, one.median <= goal).with_peer(mode, 0));
+    rows.push(row(&format!("{what} (2 workers)"), two, "", true));
+    (one, two)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a name filter is not supported here.
     let runs: usize = std::env::var("WEFT_BENCH_RUNS")
@@ -168,44 +205,47 @@ fn main() {
         .max(1);
     let peers = Peers::load();
     let mut rows: Vec<Row> = Vec::new();
+    // First, while its runtime is the only one: every runtime's pool holds memory
+    // mappings, and the kernel's limit on them is per process.
+    eprintln!("memory…");
+    // 100,000 live microthreads if the kernel's map count allows it, else 10,000.
+    let (n, rt_mem) = match runtime(1, default_slice(), 100_010) {
+        Ok(rt) => (100_000, rt),
+        Err(e) => {
+            eprintln!("100k microthreads do not fit ({e}); measuring 10k");
+            (10_000, runtime(1, default_slice(), 10_010).expect("runtime"))
+        }
+    };
+    let mem = stat(vec![kib_per_blocked_microthread(&rt_mem, n)]);
+    drop(rt_mem);
+
     let rt1 = runtime(1, default_slice(), 1_010).expect("runtime");
     let rt2 = runtime(2, default_slice(), 1_010).expect("runtime");
 
     eprintln!("spawn…");
-    let (spawn1, spawn2) = paired(
+    let rts = (&rt1, &rt2);
+    on_one_and_two(
+        &mut rows,
         runs,
-        || per_unit(&rt1, "spawn", 100_000),
-        || per_unit(&rt2, "spawn", 100_000),
+        rts,
+        "spawn + run + join, ns each",
+        ("spawn", 100_000),
+        3000.0,
     );
-    let mut r = row(
-        "spawn + run + join, ns each (1 worker)",
-        spawn1,
-        "≤ 3,000",
-        spawn1.median <= 3000.0,
-    );
-    r.peer = Some(Box::new(|p, peer| p.get(peer, "spawn", 0)));
-    rows.push(r);
-    rows.push(row("spawn + run + join, ns each (2 workers)", spawn2, "", true));
 
     eprintln!("yield…");
     let y = repeat(runs, || per_unit(&rt1, "yield", 1_000_000));
     rows.push(row("`yield_now` round trip, ns", y, "≤ 300", y.median <= 300.0));
 
     eprintln!("ping-pong…");
-    let (pp1, pp2) = paired(
+    let (pp1, pp2) = on_one_and_two(
+        &mut rows,
         runs,
-        || per_unit(&rt1, "pingpong", 300_000),
-        || per_unit(&rt2, "pingpong", 300_000),
+        rts,
+        "ping-pong, ns per round trip",
+        ("pingpong", 300_000),
+        500.0,
     );
-    let mut r = row(
-        "ping-pong, ns per round trip (1 worker)",
-        pp1,
-        "≤ 500",
-        pp1.median <= 500.0,
-    );
-    r.peer = Some(Box::new(|p, peer| p.get(peer, "pingpong", 0)));
-    rows.push(r);
-    rows.push(row("ping-pong, ns per round trip (2 workers)", pp2, "", true));
 
     // Where a round trip goes: a host call, and a send and a receive that need no
     // switch (one microthread, buffered channel). No goals: a breakdown.
@@ -221,53 +261,35 @@ fn main() {
 
     eprintln!("thread-ring…");
     // 1,000 laps of the 503-member ring.
-    let (ring1, ring2) = paired(
+    let (ring1, ring2) = on_one_and_two(
+        &mut rows,
         runs,
-        || per_unit(&rt1, "ring", 503_000),
-        || per_unit(&rt2, "ring", 503_000),
+        rts,
+        "thread-ring, ns per hop",
+        ("ring", 503_000),
+        250.0,
     );
-    let mut r = row(
-        "thread-ring, ns per hop (1 worker)",
-        ring1,
-        "≤ 250",
-        ring1.median <= 250.0,
-    );
-    r.peer = Some(Box::new(|p, peer| p.get(peer, "ring", 0)));
-    rows.push(r);
-    rows.push(row("thread-ring, ns per hop (2 workers)", ring2, "", true));
     let ratio_pp = pp2.median / pp1.median;
     let ratio_ring = ring2.median / ring1.median;
-    rows.push(Row {
-        what: "2 workers ÷ 1 worker: ping-pong, thread-ring".into(),
-        weft: None,
-        cell: format!("{ratio_pp:.2}×, {ratio_ring:.2}×"),
-        goal: "≤ 1.5×".into(),
-        met: ratio_pp <= 1.5 && ratio_ring <= 1.5,
-        peer: None,
-    });
+    rows.push(ratio_row(
+        "2 workers ÷ 1 worker: ping-pong, thread-ring".into(),
+        format!("{ratio_pp:.2}×, {ratio_ring:.2}×"),
+        "≤ 1.5×",
+        ratio_pp <= 1.5 && ratio_ring <= 1.5,
+    ));
 
-    eprintln!("memory…");
-    // 100,000 live microthreads if the kernel's map count allows it, else 10,000.
-    let (n, rt_mem) = match runtime(1, default_slice(), 100_010) {
-        Ok(rt) => (100_000, rt),
-        Err(e) => {
-            eprintln!("100k microthreads do not fit ({e}); measuring 10k");
-            (10_000, runtime(1, default_slice(), 10_010).expect("runtime"))
-        }
-    };
-    let mem = stat(vec![kib_per_blocked_microthread(&rt_mem, n)]);
-    drop(rt_mem);
-    let mut r = row(
-        &format!(
-            "resident KiB per microthread blocked in `sleep`, {}k live",
-            n / 1000
-        ),
-        mem,
-        "≤ 16, 100k live",
-        mem.median <= 16.0 && n == 100_000,
+    rows.push(
+        row(
+            &format!(
+                "resident KiB per microthread blocked in `sleep`, {}k live",
+                n / 1000
+            ),
+            mem,
+            "≤ 16, 100k live",
+            mem.median <= 16.0 && n == 100_000,
+        )
+        .with_peer("mem", 0),
     );
-    r.peer = Some(Box::new(|p, peer| p.get(peer, "mem", 0)));
-    rows.push(r);
 
     eprintln!("fuel…");
     let metered = runtime(1, Preemption::Fuel { slice: u64::MAX }, 16).expect("runtime");
@@ -280,14 +302,12 @@ fn main() {
             || per_unit(&sliced, kernel, n),
         );
         let ratio = s.median / m.median;
-        rows.push(Row {
-            what: format!("fuel: {kernel}, default slice ÷ metering alone"),
-            weft: None,
-            cell: format!("{ratio:.3}×"),
-            goal: "≤ 1.10×".into(),
-            met: ratio <= 1.10,
-            peer: None,
-        });
+        rows.push(ratio_row(
+            format!("fuel: {kernel}, default slice ÷ metering alone"),
+            format!("{ratio:.3}×"),
+            "≤ 1.10×",
+            ratio <= 1.10,
+        ));
     }
 
     eprintln!("fairness…");
@@ -295,7 +315,7 @@ fn main() {
     // A hog of ~3 s: the sleeper's 1,000 sleeps all fall beside it.
     let hog = sleep_lateness(&rt1, 3_000_000_000, 1000);
     let above = hog.1 - idle.1;
-    rows.push(Row {
+    let fairness = Row {
         what: "fairness: 1 ms sleeps beside a CPU hog, p50 / p99 / max ms (1 worker)".into(),
         weft: Some(hog.1),
         cell: format!(
@@ -304,9 +324,10 @@ fn main() {
         ),
         goal: "p99 ≤ 1 ms above idle".into(),
         met: above <= 1.0,
-        // The peers' p99 of the sleeps due while their hog ran.
-        peer: Some(Box::new(|p, peer| p.get(peer, "fair", 5))),
-    });
+        peer: None,
+    };
+    // The peers' p99 of the sleeps due while their hog ran.
+    rows.push(fairness.with_peer("fair", 5));
 
     eprintln!("multi-core…");
     // About a quarter of a second on one worker: short runs measure how soon the
@@ -314,14 +335,12 @@ fn main() {
     let par = |rt: &Runtime| per_unit(rt, "parallel", 200_000_000);
     let (p1, p2) = paired(runs, || par(&rt1), || par(&rt2));
     let speedup = p1.median / p2.median;
-    rows.push(Row {
-        what: "multi-core: 8 compute microthreads (200M LCG steps), 2 workers vs 1".into(),
-        weft: None,
-        cell: format!("{speedup:.2}×"),
-        goal: "≥ 1.8×".into(),
-        met: speedup >= 1.8,
-        peer: None,
-    });
+    rows.push(ratio_row(
+        "multi-core: 8 compute microthreads (200M LCG steps), 2 workers vs 1".into(),
+        format!("{speedup:.2}×"),
+        "≥ 1.8×",
+        speedup >= 1.8,
+    ));
 
     print_table(&rows, peers.as_ref(), runs);
 }

@@ -403,10 +403,10 @@ fn new_store(
     member: Arc<Member>,
     completion: Option<Arc<Completion>>,
 ) -> wasmtime::Result<Store<MtState>> {
-    let wasi = match run.wasi_ctx_needed_at_start() {
-        true => Some(run.wasi_ctx()?),
-        false => None,
-    };
+    let wasi = run
+        .wasi_ctx_needed_at_start()
+        .then(|| run.wasi_ctx())
+        .transpose()?;
     let state = MtState {
         wasi,
         table: ResourceTable::new(),

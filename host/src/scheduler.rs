@@ -428,6 +428,8 @@ impl ProgramRun {
 
     /// Record how to abort microthread `id`'s task; abort it at once if the run is
     /// already being cancelled (it may have been spawned during the cancellation).
+    /// The handle is set under the members' lock, which `cancel_all` holds while it
+    /// aborts: either it sees the handle, or this sees `cancelled`.
     fn set_abort(&self, id: u64, abort: AbortHandle) {
         if let Some(member) = self.members().get(&id) {
             let _ = member.abort.set(abort.clone());

@@ -189,9 +189,8 @@ fn spawning_past_the_limit_returns_an_error_the_guest_handles() {
 #[test]
 fn linear_memory_cannot_grow_past_the_limit() {
     for address_space in [weft::DEFAULT_ADDRESS_SPACE, 0] {
-        let rt = Runtime::builder()
+        let rt = small()
             .workers(1)
-            .max_microthreads(64)
             .max_memory(16 << 20)
             .address_space(address_space)
             .build()

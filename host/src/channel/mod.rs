@@ -192,6 +192,19 @@ impl State {
         SendStep::NotReady(msg)
     }
 
+    /// Park operation `op` of `waiter` (a send or a receive) on this channel.
+    fn register(&mut self, is_send: bool, waiter: &Arc<Waiter>, op: usize) {
+        let e = Entry {
+            waiter: waiter.clone(),
+            op,
+        };
+        if is_send {
+            self.send_waiters.push_back(e);
+        } else {
+            self.recv_waiters.push_back(e);
+        }
+    }
+
     fn remove_waiter(&mut self, waiter: &Arc<Waiter>) {
         self.recv_waiters.retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
         self.send_waiters.retain(|e| !Arc::ptr_eq(&e.waiter, waiter));

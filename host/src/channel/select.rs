@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::waiter::{Done, Progress, Waiter};
-use super::{Channel, Entry, Message, Ready, SendStep, State};
+use super::{Channel, Message, Ready, SendStep, State};
 
 /// One operation of a select.
 pub(crate) enum Op {
@@ -94,6 +94,18 @@ pub(crate) async fn select<G>(
     (selected, sends)
 }
 
+/// Nothing was ready: how the select ends now if it may not wait (not blocking, or
+/// a zero timeout); `None` if it waits.
+fn not_waiting(timeout: Option<Duration>, block: bool) -> Option<Selected> {
+    if !block {
+        Some(Selected::WouldBlock)
+    } else if timeout == Some(Duration::ZERO) {
+        Some(Selected::Timeout)
+    } else {
+        None
+    }
+}
+
 enum Attempt {
     Done(Selected, Vec<Option<Message>>),
     Wait(Registration),
@@ -108,7 +120,7 @@ fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progre
     };
     let mut st = chan.lock();
     let is_send = msg.is_some();
-    let mut sends = match msg {
+    let sends = match msg {
         Some(msg) => match st.try_send(chan.capacity, msg) {
             SendStep::Sent => return Attempt::Done(Selected::Op(0, Ready::Sent), vec![None]),
             SendStep::Closed(m) => return Attempt::Done(Selected::Op(0, Ready::Closed), vec![Some(m)]),
@@ -119,22 +131,11 @@ fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progre
             None => vec![None],
         },
     };
-    if !block {
-        return Attempt::Done(Selected::WouldBlock, std::mem::take(&mut sends));
-    }
-    if timeout == Some(Duration::ZERO) {
-        return Attempt::Done(Selected::Timeout, std::mem::take(&mut sends));
+    if let Some(selected) = not_waiting(timeout, block) {
+        return Attempt::Done(selected, sends);
     }
     let waiter = Waiter::new(sends, progress.clone());
-    let e = Entry {
-        waiter: waiter.clone(),
-        op: 0,
-    };
-    if is_send {
-        st.send_waiters.push_back(e);
-    } else {
-        st.recv_waiters.push_back(e);
-    }
+    st.register(is_send, &waiter, 0);
     drop(st);
     Attempt::Wait(Registration {
         waiter,
@@ -191,25 +192,13 @@ fn attempt(mut ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &
             return Attempt::Done(Selected::Op(i, ready), sends);
         }
     }
-    if !block {
-        return Attempt::Done(Selected::WouldBlock, sends);
-    }
-    if timeout == Some(Duration::ZERO) {
-        return Attempt::Done(Selected::Timeout, sends);
+    if let Some(selected) = not_waiting(timeout, block) {
+        return Attempt::Done(selected, sends);
     }
 
     let waiter = Waiter::new(sends, progress.clone());
     for i in 0..n {
-        let e = Entry {
-            waiter: waiter.clone(),
-            op: i,
-        };
-        let st = &mut guards[where_[i]];
-        if is_send[i] {
-            st.send_waiters.push_back(e);
-        } else {
-            st.recv_waiters.push_back(e);
-        }
+        guards[where_[i]].register(is_send[i], &waiter, i);
     }
     drop(guards);
     Attempt::Wait(Registration {
