@@ -1,15 +1,29 @@
 //! Limits: what a program may use. Everything is bounded, and a guest that reaches a
-//! bound gets an error it can handle (or fails alone), never the host.
+//! bound gets an error it can handle (or fails alone), never the host. This module
+//! owns the bounds themselves ([`Limits`]), the counters that hold a bound shared by
+//! several parties ([`Quota`]), and the check of the kernel's mapping limit.
 
-/// The bounds a [`Runtime`](crate::Runtime) puts on every program it runs.
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The bounds a [`Runtime`](crate::Runtime) puts on every program it runs, and the
+/// defaults of each run's own limits ([`RunOptions`](crate::RunOptions) may lower
+/// them for one run).
 ///
 /// The pooling allocator reserves address space for `max_microthreads` instances of
 /// `max_memory` bytes each up front: raising either costs virtual address space (not
 /// resident memory).
+///
+/// ```
+/// let mut limits = weft::Limits::default();
+/// limits.max_buffered_bytes = 16 << 20;
+/// assert_eq!(limits.max_microthreads, 10_000);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
-    /// Live microthreads per program, `main` included. A spawn past it fails with an
-    /// error the guest can handle.
+    /// Live microthreads, `main` included, across every run of the runtime (they
+    /// share its instance pool), and the default for each run. A spawn past it fails
+    /// with an error the guest can handle.
     pub max_microthreads: u32,
     /// Linear memory per microthread, in bytes. Growing past it fails in the guest
     /// (`memory.grow` returns -1, an allocation fails), which ends that microthread.
@@ -19,7 +33,17 @@ pub struct Limits {
     pub max_message_size: u32,
     /// Capacity of a buffered channel, in messages.
     pub max_channel_capacity: u32,
+    /// Bytes a run may hold buffered in its channels, all channels together (each
+    /// message counts its bytes plus [`MESSAGE_OVERHEAD`]). A send that would go over
+    /// it waits as if its channel were full (`try_send` fails at once).
+    pub max_buffered_bytes: u64,
+    /// Channels a run may have open at once; opening one more fails in the guest.
+    pub max_channels: u32,
 }
+
+/// What a buffered message costs a run's [`Limits::max_buffered_bytes`] on top of
+/// its bytes: the host's bookkeeping of one message.
+pub const MESSAGE_OVERHEAD: u64 = 64;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -28,7 +52,57 @@ impl Default for Limits {
             max_memory: 256 << 20,
             max_message_size: 16 << 20,
             max_channel_capacity: 1 << 20,
+            max_buffered_bytes: 256 << 20,
+            max_channels: 1 << 20,
         }
+    }
+}
+
+/// A count held under a maximum by several parties at once (the live microthreads
+/// of a runtime or a run, the open channels of a run): taking a unit fails once the
+/// maximum is reached, and nothing ever goes over it.
+#[derive(Debug)]
+pub(crate) struct Quota {
+    used: AtomicU32,
+    max: u32,
+}
+
+impl Quota {
+    pub(crate) fn new(max: u32) -> Self {
+        Quota {
+            used: AtomicU32::new(0),
+            max,
+        }
+    }
+
+    /// Take one unit, unless the maximum is reached.
+    pub(crate) fn take(&self) -> bool {
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            if used >= self.max {
+                return false;
+            }
+            match self
+                .used
+                .compare_exchange_weak(used, used + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Give back a unit taken earlier; returns how many are still taken.
+    pub(crate) fn give_back(&self) -> u32 {
+        self.used.fetch_sub(1, Ordering::AcqRel) - 1
+    }
+
+    pub(crate) fn used(&self) -> u32 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn max(&self) -> u32 {
+        self.max
     }
 }
 
@@ -84,5 +158,26 @@ pub(crate) fn map_count_hint(live: u32) -> String {
             (u64::from(live) * MAPPINGS_PER_MICROTHREAD * 2).max(1 << 20)
         ),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Quota;
+
+    #[test]
+    fn a_quota_never_goes_over_its_maximum() {
+        let q = std::sync::Arc::new(Quota::new(1000));
+        let taken: u32 = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..600).filter(|_| q.take()).count() as u32))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(taken, 1000);
+        assert_eq!(q.used(), 1000);
+        assert!(!q.take());
+        assert_eq!(q.give_back(), 999);
+        assert!(q.take());
     }
 }

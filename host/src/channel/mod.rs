@@ -10,10 +10,15 @@
 //!
 //! Every blocking operation is a [`select`] over one or more operations: a waiter is
 //! registered on each channel involved and the first operation to complete wins.
-//! This file holds the channel's state and its non-blocking steps; `waiter.rs` the
-//! waiter a blocked operation parks; `select.rs` the registration and the wait.
+//! - Every run's channels share its [`Budget`]: bytes buffered and channels open.
+//!   A send that would go over the bytes waits as if the channel were full.
+//!
+//! This module knows nothing of guests, stores or runs: the WIT glue (`host::channel`)
+//! translates a guest's calls to it. This file holds the channel's state and its
+//! non-blocking steps; `waiter.rs` the waiter a blocked operation parks; `select.rs`
+//! the registration and the wait; `budget.rs` what a run's channels may hold.
 
-mod guest;
+mod budget;
 mod select;
 #[cfg(test)]
 mod tests;
@@ -22,12 +27,13 @@ mod waiter;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
+pub(crate) use budget::Budget;
 pub(crate) use select::{Op, Selected, select};
 pub(crate) use waiter::Progress;
 pub(crate) use waiter::Waiter;
 
 use crate::error::Failure;
-use crate::microthread::Completion;
+use waiter::Taken;
 
 /// What travels through a channel: bytes (copied) and endpoints (moved).
 #[derive(Default)]
@@ -42,21 +48,25 @@ pub(crate) enum Endpoint {
     Receiver(ReceiverHandle),
 }
 
+/// Told when a receiver got a failed holder's failure through a channel (so that the
+/// failure, delivered, does not also fail the holder's parent).
+pub(crate) trait Delivery: Send + Sync {
+    fn delivered(&self);
+}
+
 /// The microthread that holds a sender: if it fails, the channel carries its failure
 /// to the receivers instead of a quiet `Closed`.
 #[derive(Default)]
 pub(crate) struct Holder {
     failed: OnceLock<Failure>,
-    /// The failed microthread's completion, marked as delivered when a receiver gets
-    /// the failure (so that it does not also fail the parent).
-    completion: Option<Arc<Completion>>,
+    delivery: Option<Arc<dyn Delivery>>,
 }
 
 impl Holder {
-    pub(crate) fn new(completion: Option<Arc<Completion>>) -> Self {
+    pub(crate) fn new(delivery: Option<Arc<dyn Delivery>>) -> Self {
         Holder {
             failed: OnceLock::new(),
-            completion,
+            delivery,
         }
     }
 
@@ -70,6 +80,7 @@ pub(crate) struct Channel {
     id: u64,
     capacity: usize,
     state: Mutex<State>,
+    budget: Arc<Budget>,
 }
 
 /// One registered operation of a blocked `select`.
@@ -84,7 +95,7 @@ struct State {
     receivers: usize,
     recv_waiters: VecDeque<Entry>,
     send_waiters: VecDeque<Entry>,
-    failure: Option<(Failure, Option<Arc<Completion>>)>,
+    failure: Option<(Failure, Option<Arc<dyn Delivery>>)>,
 }
 
 /// What a non-blocking send did; the message comes back unless it was sent.
@@ -104,8 +115,16 @@ pub(crate) enum Ready {
 }
 
 impl Channel {
-    /// A new channel and its first sender and receiver.
-    pub(crate) fn open(id: u64, capacity: usize) -> (SenderHandle, ReceiverHandle) {
+    /// A new channel and its first sender and receiver; `None` if the budget has no
+    /// room for another open channel.
+    pub(crate) fn open(
+        id: u64,
+        capacity: usize,
+        budget: &Arc<Budget>,
+    ) -> Option<(SenderHandle, ReceiverHandle)> {
+        if !budget.open() {
+            return None;
+        }
         let chan = Arc::new(Channel {
             id,
             capacity,
@@ -117,14 +136,16 @@ impl Channel {
                 send_waiters: VecDeque::new(),
                 failure: None,
             }),
+            budget: budget.clone(),
         });
-        (
+        budget.register(&chan);
+        Some((
             SenderHandle {
                 chan: chan.clone(),
                 holder: None,
             },
             ReceiverHandle { chan },
-        )
+        ))
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -135,24 +156,65 @@ impl Channel {
         // A panic while holding the lock is a bug in weft; the state stays usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Drop everything the channel holds: its buffer, and its waiters (told that the
+    /// channel is closed). For the end of a run, when nobody can use it any more.
+    fn empty(&self) {
+        let (queue, waiters) = {
+            let mut st = self.lock();
+            let queue = std::mem::take(&mut st.queue);
+            for m in &queue {
+                self.budget.release(m);
+            }
+            let mut waiters: Vec<Entry> = st.recv_waiters.drain(..).collect();
+            waiters.extend(st.send_waiters.drain(..));
+            (queue, waiters)
+        };
+        for e in &waiters {
+            e.waiter.finish(e.op, Ready::Closed);
+        }
+        // Outside the lock: the messages' endpoints may belong to this very channel.
+        drop(queue);
+        drop(waiters);
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        for m in &st.queue {
+            self.budget.release(m);
+        }
+        self.budget.close();
+    }
 }
 
 impl State {
     /// Receive now if possible.
-    fn try_recv(&mut self) -> Option<Ready> {
+    fn try_recv(&mut self, budget: &Budget) -> Option<Ready> {
         if let Some(msg) = self.queue.pop_front() {
-            // A sender waiting for room moves its message into the buffer.
-            while let Some(e) = self.send_waiters.pop_front() {
-                if let Some(m) = e.waiter.take_send(e.op) {
-                    self.queue.push_back(m);
-                    break;
+            budget.release(&msg);
+            // The first sender waiting for room moves its message into the buffer, if
+            // the budget has room for it (else it stays first in line).
+            while let Some(e) = self.send_waiters.front() {
+                match e.waiter.take_send_if(e.op, |m| budget.reserve(m)) {
+                    Taken::Message(m) => {
+                        self.send_waiters.pop_front();
+                        self.queue.push_back(m);
+                        break;
+                    }
+                    Taken::Stale => {
+                        self.send_waiters.pop_front();
+                    }
+                    Taken::Refused => break,
                 }
             }
             return Some(Ready::Received(msg));
         }
-        // A rendezvous (or a sender that found the buffer full while it was empty).
+        // A rendezvous, or a sender that found the buffer full (or the budget spent)
+        // while the buffer was empty: its message goes straight to the receiver.
         while let Some(e) = self.send_waiters.pop_front() {
-            if let Some(m) = e.waiter.take_send(e.op) {
+            if let Taken::Message(m) = e.waiter.take_send_if(e.op, |_| true) {
                 return Some(Ready::Received(m));
             }
         }
@@ -164,9 +226,9 @@ impl State {
 
     fn closed_for_receiver(&self) -> Ready {
         match &self.failure {
-            Some((f, completion)) => {
-                if let Some(c) = completion {
-                    c.mark_failure_delivered();
+            Some((f, delivery)) => {
+                if let Some(d) = delivery {
+                    d.delivered();
                 }
                 Ready::Failed(f.clone())
             }
@@ -174,8 +236,9 @@ impl State {
         }
     }
 
-    /// Send now if possible.
-    fn try_send(&mut self, capacity: usize, mut msg: Message) -> SendStep {
+    /// Send now if possible: to a waiting receiver, else into the buffer if it and
+    /// the run's budget have room.
+    fn try_send(&mut self, capacity: usize, budget: &Budget, mut msg: Message) -> SendStep {
         if self.receivers == 0 {
             return SendStep::Closed(msg);
         }
@@ -185,7 +248,7 @@ impl State {
                 Err(m) => msg = m,
             }
         }
-        if self.queue.len() < capacity {
+        if self.queue.len() < capacity && budget.reserve(&msg) {
             self.queue.push_back(msg);
             return SendStep::Sent;
         }
@@ -247,7 +310,7 @@ impl Drop for SenderHandle {
         let failed = self
             .holder
             .as_ref()
-            .and_then(|h| Some((h.failed.get()?.clone(), h.completion.clone())));
+            .and_then(|h| Some((h.failed.get()?.clone(), h.delivery.clone())));
         let mut st = self.chan.lock();
         if let Some(f) = failed {
             st.failure.get_or_insert(f);
@@ -295,6 +358,9 @@ impl Drop for ReceiverHandle {
             // Nobody can receive what is buffered: drop it, outside the lock (its
             // endpoints may belong to this very channel).
             dropped = std::mem::take(&mut st.queue);
+            for m in &dropped {
+                self.chan.budget.release(m);
+            }
         }
         drop(dropped);
     }

@@ -121,12 +121,12 @@ fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progre
     let mut st = chan.lock();
     let is_send = msg.is_some();
     let sends = match msg {
-        Some(msg) => match st.try_send(chan.capacity, msg) {
+        Some(msg) => match st.try_send(chan.capacity, &chan.budget, msg) {
             SendStep::Sent => return Attempt::Done(Selected::Op(0, Ready::Sent), vec![None]),
             SendStep::Closed(m) => return Attempt::Done(Selected::Op(0, Ready::Closed), vec![Some(m)]),
             SendStep::NotReady(m) => vec![Some(m)],
         },
-        None => match st.try_recv() {
+        None => match st.try_recv(&chan.budget) {
             Some(ready) => return Attempt::Done(Selected::Op(0, ready), vec![None]),
             None => vec![None],
         },
@@ -180,7 +180,7 @@ fn attempt(mut ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &
         let g = where_[i];
         if is_send[i] {
             let msg = sends[i].take().expect("a send operation has its message");
-            match guards[g].try_send(channels[g].capacity, msg) {
+            match guards[g].try_send(channels[g].capacity, &channels[g].budget, msg) {
                 SendStep::Sent => return Attempt::Done(Selected::Op(i, Ready::Sent), sends),
                 SendStep::Closed(m) => {
                     sends[i] = Some(m);
@@ -188,7 +188,7 @@ fn attempt(mut ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &
                 }
                 SendStep::NotReady(m) => sends[i] = Some(m),
             }
-        } else if let Some(ready) = guards[g].try_recv() {
+        } else if let Some(ready) = guards[g].try_recv(&channels[g].budget) {
             return Attempt::Done(Selected::Op(i, ready), sends);
         }
     }

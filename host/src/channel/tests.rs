@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use super::{Channel, Message, Op, Progress, Ready, ReceiverHandle, Selected, SenderHandle, select};
+use super::{Budget, Channel, Message, Op, Progress, Ready, ReceiverHandle, Selected, SenderHandle, select};
+use crate::limits::MESSAGE_OVERHEAD;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -153,13 +154,19 @@ async fn settle() {
     }
 }
 
-async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
+/// What one test message costs a budget.
+const COST: u64 = 8 + MESSAGE_OVERHEAD;
+
+/// `budget` is in messages: a budget smaller than the capacity makes the buffer
+/// smaller, so the model is the same with the smaller of the two as its capacity.
+async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
     let progress = Progress::default();
-    let (tx, rx) = Channel::open(1, capacity);
+    let accounting = Arc::new(Budget::new(budget as u64 * COST, 1));
+    let (tx, rx) = Channel::open(1, capacity, &accounting).unwrap();
     let mut senders: Vec<Option<SenderHandle>> = vec![Some(tx)];
     let mut receivers: Vec<Option<ReceiverHandle>> = vec![Some(rx)];
     let mut model = Model {
-        capacity,
+        capacity: capacity.min(budget),
         senders: 1,
         receivers: 1,
         ..Model::default()
@@ -311,6 +318,7 @@ async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
             prop_assert_eq!(real.get(party), Some(want), "party {} after {:?}", party, step);
         }
         prop_assert_eq!(real.len(), model.finished.len(), "parties finished: {:?}", real);
+        prop_assert_eq!(accounting.buffered(), model.queue.len() as u64 * COST);
     }
 
     // The end: every endpoint goes; every blocked party must be released.
@@ -328,6 +336,8 @@ async fn check(capacity: usize, steps: Vec<Step>) -> Result<(), TestCaseError> {
     for (party, want) in &model.finished {
         prop_assert_eq!(real.get(party), Some(want), "party {} at the end", party);
     }
+    prop_assert_eq!(accounting.buffered(), 0, "nothing is left buffered");
+    prop_assert_eq!(accounting.open_channels(), 0, "the channel is gone");
     Ok(())
 }
 
@@ -335,8 +345,98 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn channel_matches_the_model(capacity in 0usize..4, steps in prop::collection::vec(step(), 1..60)) {
+    fn channel_matches_the_model(
+        capacity in 0usize..4,
+        budget in prop_oneof![Just(usize::MAX / COST as usize), 0usize..4],
+        steps in prop::collection::vec(step(), 1..60),
+    ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
-        rt.block_on(check(capacity, steps))?;
+        rt.block_on(check(capacity, budget, steps))?;
     }
+}
+
+fn try_send(chan: &Arc<Channel>, v: u64) -> Option<Ready> {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    match rt
+        .block_on(select(
+            vec![Op::Send(chan.clone(), message(v))],
+            None,
+            false,
+            &Progress::default(),
+            |_| (),
+        ))
+        .0
+    {
+        Selected::Op(_, ready) => Some(ready),
+        _ => None,
+    }
+}
+
+fn try_recv(chan: &Arc<Channel>) -> Option<u64> {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    match rt
+        .block_on(select(
+            vec![Op::Recv(chan.clone())],
+            None,
+            false,
+            &Progress::default(),
+            |_| (),
+        ))
+        .0
+    {
+        Selected::Op(_, Ready::Received(m)) => Some(value(&m)),
+        _ => None,
+    }
+}
+
+#[test]
+fn channels_of_a_run_share_its_budget() {
+    let budget = Arc::new(Budget::new(3 * COST, 2));
+    let (a_tx, a_rx) = Channel::open(1, 10, &budget).unwrap();
+    let (b_tx, b_rx) = Channel::open(2, 10, &budget).unwrap();
+    assert!(Channel::open(3, 10, &budget).is_none(), "two channels at most");
+    for v in 0..3 {
+        assert!(matches!(try_send(a_tx.channel(), v), Some(Ready::Sent)));
+    }
+    // A's buffer has room, but the run's budget has none, for A or for B.
+    assert!(try_send(a_tx.channel(), 3).is_none());
+    assert!(try_send(b_tx.channel(), 4).is_none());
+    assert_eq!(budget.buffered(), 3 * COST);
+    assert_eq!(try_recv(a_rx.channel()), Some(0));
+    assert!(matches!(try_send(b_tx.channel(), 5), Some(Ready::Sent)));
+    assert_eq!(try_recv(b_rx.channel()), Some(5));
+    // Dropping the last receiver drops what is buffered, and frees its bytes.
+    drop(a_rx);
+    assert_eq!(budget.buffered(), 0);
+    drop((a_tx, b_tx, b_rx));
+    assert_eq!(budget.open_channels(), 0);
+    assert!(Channel::open(4, 0, &budget).is_some());
+}
+
+#[test]
+fn the_end_of_a_run_frees_a_channel_that_carries_its_own_receiver() {
+    let budget = Arc::new(Budget::new(1 << 20, 10));
+    let (tx, rx) = Channel::open(1, 4, &budget).unwrap();
+    let chan = tx.channel().clone();
+    let carrier = Message {
+        bytes: vec![0; 100],
+        endpoints: vec![super::Endpoint::Receiver(rx)],
+    };
+    assert!(matches!(try_send(&chan, 0).map(|_| ()), Some(())));
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let (sel, _) = rt.block_on(select(
+        vec![Op::Send(chan.clone(), carrier)],
+        None,
+        false,
+        &Progress::default(),
+        |_| (),
+    ));
+    assert!(matches!(sel, Selected::Op(_, Ready::Sent)));
+    drop((tx, chan));
+    // The only receiver is inside the channel's own buffer: a cycle.
+    assert_eq!(budget.open_channels(), 1);
+    assert_eq!(budget.buffered(), 8 + 100 + 2 * MESSAGE_OVERHEAD);
+    budget.empty_all();
+    assert_eq!(budget.open_channels(), 0);
+    assert_eq!(budget.buffered(), 0);
 }

@@ -12,6 +12,16 @@ use super::{Message, Ready};
 /// blocked" from "a wake-up is on its way".
 pub(crate) type Progress = Arc<AtomicU64>;
 
+/// What a receiver got from a waiting send operation.
+pub(crate) enum Taken {
+    /// Its message: the send has completed.
+    Message(Message),
+    /// Nothing: the waiter completed otherwise already (its entry is stale).
+    Stale,
+    /// Nothing: the receiver's condition refused the message; the send still waits.
+    Refused,
+}
+
 /// How a waiter was completed: by operation `op`, or not at all.
 pub(crate) enum Done {
     Op(usize, Ready),
@@ -54,21 +64,29 @@ impl Waiter {
         st.waker.take()
     }
 
-    /// A receiver takes the message of send operation `op`, unless the waiter is
-    /// already complete.
-    pub(crate) fn take_send(&self, op: usize) -> Option<Message> {
+    /// A receiver takes the message of send operation `op`, if `accept` agrees (it
+    /// sees the message first), unless the waiter is already complete.
+    pub(crate) fn take_send_if(&self, op: usize, accept: impl FnOnce(&Message) -> bool) -> Taken {
         let (msg, waker) = {
             let mut st = self.lock();
             if st.done.is_some() {
-                return None;
+                return Taken::Stale;
             }
-            let msg = st.sends.get_mut(op)?.take()?;
+            let Some(slot) = st.sends.get_mut(op) else {
+                return Taken::Stale;
+            };
+            match slot {
+                Some(m) if !accept(m) => return Taken::Refused,
+                Some(_) => {}
+                None => return Taken::Stale,
+            }
+            let msg = slot.take().expect("checked above");
             (msg, self.complete(&mut st, Done::Op(op, Ready::Sent)))
         };
         if let Some(w) = waker {
             w.wake();
         }
-        Some(msg)
+        Taken::Message(msg)
     }
 
     /// A sender hands `msg` to receive operation `op`, unless the waiter is already

@@ -1,0 +1,108 @@
+//! What the channels of one run may hold on the host, all together: bytes buffered
+//! and channels open. Every channel of a run shares its run's budget, so no guest
+//! grows host memory past it however many channels it opens.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use super::{Channel, Message};
+use crate::limits::{MESSAGE_OVERHEAD, Quota};
+
+/// The buffered bytes and open channels of one run, under their maximums.
+pub(crate) struct Budget {
+    buffered: AtomicU64,
+    max_buffered: u64,
+    channels: Quota,
+    /// Every channel opened, to empty them when the run ends: a message that holds
+    /// a receiver of its own channel keeps that channel alive in a cycle.
+    opened: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    channels: Vec<Weak<Channel>>,
+    /// `channels.len()` after the last pruning, to prune in amortised O(1).
+    pruned_len: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(max_buffered: u64, max_channels: u32) -> Self {
+        Budget {
+            buffered: AtomicU64::new(0),
+            max_buffered,
+            channels: Quota::new(max_channels),
+            opened: Mutex::default(),
+        }
+    }
+
+    /// Bytes buffered in the run's channels now.
+    pub(crate) fn buffered(&self) -> u64 {
+        self.buffered.load(Ordering::Acquire)
+    }
+
+    /// The most channels the run may have open.
+    pub(crate) fn max_channels(&self) -> u32 {
+        self.channels.max()
+    }
+
+    /// Channels open now.
+    pub(crate) fn open_channels(&self) -> u32 {
+        self.channels.used()
+    }
+
+    /// Count `message` as buffered, unless that would go over the maximum.
+    pub(crate) fn reserve(&self, message: &Message) -> bool {
+        let n = cost(message);
+        let mut now = self.buffered.load(Ordering::Relaxed);
+        loop {
+            let Some(after) = now.checked_add(n).filter(|&a| a <= self.max_buffered) else {
+                return false;
+            };
+            match self
+                .buffered
+                .compare_exchange_weak(now, after, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(seen) => now = seen,
+            }
+        }
+    }
+
+    /// `message` left the buffer.
+    pub(crate) fn release(&self, message: &Message) {
+        self.buffered.fetch_sub(cost(message), Ordering::AcqRel);
+    }
+
+    /// Count one more open channel, unless the maximum is reached.
+    pub(super) fn open(&self) -> bool {
+        self.channels.take()
+    }
+
+    /// A channel was dropped.
+    pub(super) fn close(&self) {
+        self.channels.give_back();
+    }
+
+    pub(super) fn register(&self, chan: &Arc<Channel>) {
+        let mut r = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        if r.channels.len() >= 2 * r.pruned_len.max(64) {
+            r.channels.retain(|c| c.strong_count() > 0);
+            r.pruned_len = r.channels.len();
+        }
+        r.channels.push(Arc::downgrade(chan));
+    }
+
+    /// The run has ended: drop what every channel still buffers and every waiter it
+    /// holds, which breaks the cycles of channels that carry their own endpoints.
+    pub(crate) fn empty_all(&self) {
+        let channels = std::mem::take(&mut self.opened.lock().unwrap_or_else(|e| e.into_inner()).channels);
+        for chan in channels.iter().filter_map(Weak::upgrade) {
+            chan.empty();
+        }
+    }
+}
+
+/// What a buffered message costs the budget.
+fn cost(message: &Message) -> u64 {
+    message.bytes.len() as u64 + MESSAGE_OVERHEAD
+}
