@@ -46,12 +46,19 @@ pub struct Receiver<T> {
 /// taken the value), `n` buffers up to `n` values.
 ///
 /// # Panics
-/// If `capacity` is over the host's limit.
+/// If the host refuses it: see [`try_channel`].
 pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    try_channel(capacity).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like [`channel`], returning the host's refusal instead of panicking: the
+/// capacity is over the host's limit, or the program already has its maximum of
+/// open channels.
+pub fn try_channel<T>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), ChannelError> {
     crate::thread::install_panic_hook();
     let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
     match wit::open(capacity) {
-        Ok((tx, rx)) => (
+        Ok((tx, rx)) => Ok((
             Sender {
                 inner: tx,
                 _t: PhantomData,
@@ -60,12 +67,47 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
                 inner: rx,
                 _t: PhantomData,
             },
-        ),
-        Err(wit::OpenError::CapacityTooLarge(max)) => {
-            panic!("channel capacity {capacity} is over the host's limit of {max}")
+        )),
+        Err(wit::OpenError::CapacityTooLarge(max)) => Err(ChannelError::CapacityTooLarge { capacity, max }),
+        Err(wit::OpenError::TooManyChannels(max)) => Err(ChannelError::TooManyChannels { max }),
+    }
+}
+
+/// Why the host refused to open a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// The capacity asked for is over the host's limit.
+    CapacityTooLarge {
+        /// What was asked for.
+        capacity: u32,
+        /// The host's limit.
+        max: u32,
+    },
+    /// The program already has its maximum of open channels.
+    TooManyChannels {
+        /// The host's limit.
+        max: u32,
+    },
+}
+
+impl fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChannelError::CapacityTooLarge { capacity, max } => {
+                write!(f, "channel capacity {capacity} is over the host's limit of {max}")
+            }
+            ChannelError::TooManyChannels { max } => {
+                write!(
+                    f,
+                    "cannot open a channel: the program already has its maximum of {max} open channels"
+                )
+            }
         }
     }
 }
+
+impl std::error::Error for ChannelError {}
 
 /// A send failed; the value comes back.
 #[derive(PartialEq, Eq)]

@@ -30,7 +30,9 @@ mod message;
 mod select;
 mod thread;
 
-pub use channel::{Receiver, RecvError, SendError, Sender, channel, generate, parallel_map};
+pub use channel::{
+    ChannelError, Receiver, RecvError, SendError, Sender, channel, generate, parallel_map, try_channel,
+};
 pub use select::{Received, Select, Selected};
 pub use thread::{
     Builder, Failure, JoinHandle, Microthread, SpawnError, current, exit, sleep, spawn, yield_now,
@@ -40,7 +42,13 @@ pub use thread::{
 #[doc(hidden)]
 pub mod __private {
     /// Spawn with raw table indices, bypassing the type-safe [`spawn`](crate::spawn).
-    pub fn spawn_raw(
+    ///
+    /// # Safety
+    /// `trampoline` must be the table index of a trampoline of this SDK and
+    /// `function` that of a function of the type the trampoline expects, with
+    /// `argument` its serialized argument; anything else is undefined behaviour in
+    /// the new microthread (at best, a trap that fails it).
+    pub unsafe fn spawn_raw(
         trampoline: u32,
         function: u32,
         argument: Vec<u8>,

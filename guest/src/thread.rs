@@ -39,7 +39,8 @@ pub(crate) fn install_panic_hook() {
 /// Why a microthread could not be spawned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpawnError {
-    /// The program already has its maximum number of live microthreads.
+    /// The program (or the host, all programs together) already has its maximum
+    /// number of live microthreads.
     LimitReached {
         /// The host's limit.
         max: u32,
@@ -61,7 +62,8 @@ impl fmt::Display for SpawnError {
             SpawnError::LimitReached { max } => {
                 write!(
                     f,
-                    "cannot spawn: the program already has its maximum of {max} live microthreads"
+                    "cannot spawn: the program already has its maximum of {max} live microthreads \
+                     (or the host, all programs together)"
                 )
             }
             SpawnError::ArgumentTooLarge { max_bytes } => {
@@ -192,6 +194,9 @@ impl Builder {
     }
 }
 
+/// Spawn through the host. A refused spawn gives the argument back, and with it
+/// the endpoints it carried: dropping it closes them (the caller's value, dropped
+/// too, held only clones).
 pub(crate) fn spawn_raw<R>(
     trampoline: u32,
     function: u32,
@@ -204,9 +209,11 @@ pub(crate) fn spawn_raw<R>(
             handle,
             _result: PhantomData,
         }),
-        Err(wit::SpawnError::LimitReached(max)) => Err(SpawnError::LimitReached { max }),
-        Err(wit::SpawnError::ArgumentTooLarge(max_bytes)) => Err(SpawnError::ArgumentTooLarge { max_bytes }),
-        Err(wit::SpawnError::NotSpawnable) => Err(SpawnError::NotSpawnable),
+        Err(refused) => Err(match refused.error {
+            wit::SpawnError::LimitReached(max) => SpawnError::LimitReached { max },
+            wit::SpawnError::ArgumentTooLarge(max_bytes) => SpawnError::ArgumentTooLarge { max_bytes },
+            wit::SpawnError::NotSpawnable => SpawnError::NotSpawnable,
+        }),
     }
 }
 

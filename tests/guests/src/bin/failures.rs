@@ -41,7 +41,9 @@ fn main() {
             println!("main is about to trap");
             core::arch::wasm32::unreachable()
         }
-        "bad-index" => match weft_guest::__private::spawn_raw(0xffff_ff00, 0xffff_ff01, vec![]) {
+        // SAFETY: not at all: the point is that a forged index fails only the new
+        // microthread, never the host.
+        "bad-index" => match unsafe { weft_guest::__private::spawn_raw(0xffff_ff00, 0xffff_ff01, vec![]) } {
             Ok(h) => match h.join() {
                 Ok(v) => println!("unexpected success {v:?}"),
                 Err(f) => println!("joined failure: {f}"),
