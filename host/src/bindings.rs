@@ -1,4 +1,6 @@
-//! Host bindings generated from `wit/` (the `weft:runtime` package).
+//! Host bindings generated from `wit/` (the `weft:runtime` package). The resources
+//! a guest holds are the host's own types: join handles are run completions,
+//! senders and receivers are channel endpoints.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -6,10 +8,13 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     with: {
-        "weft:runtime/thread.join-handle": crate::microthread::JoinSlot,
+        "weft:runtime/thread.join-handle": crate::run::JoinSlot,
         "weft:runtime/channel.sender": crate::channel::SenderHandle,
         "weft:runtime/channel.receiver": crate::channel::ReceiverHandle,
     },
 });
 
 pub(crate) use self::weft::runtime::{channel, thread, types};
+
+/// The version of the `weft:runtime` package this host implements.
+pub(crate) const WIT_PACKAGE: &str = "weft:runtime@0.2.0";

@@ -68,6 +68,20 @@ pub enum Error {
     /// The main microthread could not be started.
     #[error("cannot start the program: {0}")]
     Start(String),
+    /// The runtime already runs its maximum of live microthreads (all runs
+    /// together), so a new run cannot start its `main`.
+    #[error(
+        "cannot start the program: the runtime already runs its maximum of {max} live \
+         microthreads (all runs together); wait for a run to end, or build the runtime \
+         with a higher max_microthreads"
+    )]
+    LimitReached {
+        /// The runtime's limit.
+        max: u32,
+    },
+    /// The run options ask for something the runtime cannot give.
+    #[error("invalid run options: {0}")]
+    InvalidOptions(String),
     /// A precompiled file (`weft compile`) cannot be used.
     #[error("cannot load {what}: {reason}")]
     Precompiled {

@@ -8,11 +8,17 @@
 //! the `weft-guest` SDK); a plain command that knows nothing of weft runs as a single
 //! microthread.
 //!
+//! A run of a program is a [`RunHandle`] the application owns: wait for it (blocking
+//! or as a future), cancel it, give it a deadline and a fuel budget; dropping it
+//! cancels the run.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), weft::Error> {
+//! use std::time::Duration;
 //! let runtime = weft::Runtime::builder().workers(2).build()?;
 //! let program = runtime.load("hello.wasm")?;
-//! let status = program.run(&weft::RunOptions::new().args(["a", "b"]))?;
+//! let run = program.start(&weft::RunOptions::new().args(["a", "b"]).deadline(Duration::from_secs(10)))?;
+//! let status = run.wait();
 //! if let weft::ExitStatus::Failed(failure) = &status {
 //!     eprintln!("{failure}");
 //! }
@@ -20,26 +26,31 @@
 //! # }
 //! ```
 //!
-//! Modules: [`runtime`] (engine, pool, scheduler threads, configuration), `program`
-//! (a compiled component), `scheduler` (one run of a program: spawning, exit,
-//! cancellation), `microthread` (one instance and the host side of
-//! `weft:runtime/thread`), [`limits`].
+//! Modules, each depending only on those above it: [`limits`], [`cache`] and `error`
+//! (leaves); `channel` (host channels, which know nothing of guests); `run` (one run:
+//! its shared state, its end, [`RunHandle`], [`RunOptions`]); `bindings` (generated
+//! from `wit/`); `microthread` (a store's lifecycle); `host` (the WIT glue);
+//! [`runtime`] (engine, pool, workers); `program` (a compiled component, and
+//! starting runs of it).
 
-mod bindings;
 pub mod cache;
-mod channel;
 mod error;
 pub mod limits;
+
+mod channel;
+mod run;
+
+mod bindings;
 mod microthread;
-mod program;
+
+mod host;
 pub mod runtime;
-mod scheduler;
+
+mod program;
 
 pub use cache::CacheStatus;
 pub use error::{Error, Failure};
 pub use limits::Limits;
 pub use program::{Program, imports_weft};
-pub use runtime::{
-    DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, OutputBuffer, Preemption, RunOptions, Runtime, RuntimeBuilder,
-};
-pub use scheduler::ExitStatus;
+pub use run::{ExitStatus, OutputBuffer, RunHandle, RunOptions};
+pub use runtime::{DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, Preemption, Runtime, RuntimeBuilder};

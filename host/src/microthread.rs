@@ -1,152 +1,37 @@
 //! A microthread: one instance of the program's component in its own `Store`, driven
-//! by `call_async` on a wasmtime fiber. This module owns the per-microthread state,
-//! the host side of the `weft:runtime/thread` interface, and how a microthread's end
-//! (result, trap, panic, exit) becomes an outcome its joiner sees.
+//! by `call_async` on a wasmtime fiber, as a tokio task of its run. This module owns
+//! a store's lifecycle: its state ([`MtState`]), its fuel and epoch settings, starting
+//! it at `main` or at a spawned function, moving endpoints into and out of its
+//! resource table, how its end (result, trap, panic, exit, exhausted budget) becomes
+//! the outcome its joiner sees, and the prejoin of its children.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use tokio::sync::Notify;
-use wasmtime::Store;
-use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::component::ResourceTable;
+use wasmtime::{CallHook, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
+use crate::bindings::MicrothreadPre;
 use crate::bindings::channel as wit_channel;
-use crate::bindings::thread::{self as wit, SpawnError};
-use crate::bindings::types as wit_types;
 use crate::channel::{Endpoint, Holder, Message};
 use crate::error::Failure;
-use crate::scheduler::{Member, Probe, ProgramRun, Waiting};
+use crate::run::{Completion, Ending, Identity, Member, Probe, Refused, Run, Slot, Waiting};
 
-/// What a finished microthread leaves for its joiner.
-pub(crate) type Outcome = Result<Message, Failure>;
-
-/// Where a microthread's outcome waits for its joiner (and its parent's prejoin).
-pub(crate) struct Completion {
-    id: u64,
-    name: Option<Arc<str>>,
-    state: Mutex<CompletionState>,
-    done: Notify,
+/// A program's component, pre-linked, ready to instantiate: what every microthread
+/// of every run of the program starts from.
+pub(crate) struct Image {
+    /// `wasi:cli/run`, if the component exports it: where `main` starts.
+    pub(crate) command: Option<CommandPre<MtState>>,
+    /// `weft:runtime/entry`, if the component exports it: where spawned
+    /// microthreads start.
+    pub(crate) entry: Option<MicrothreadPre<MtState>>,
 }
 
-#[derive(Default)]
-struct CompletionState {
-    /// `None` while the microthread runs.
-    outcome: Option<Outcome>,
-    finished: bool,
-    /// The outcome was taken by `join`.
-    taken: bool,
-    /// Its failure reached a reader through a channel it was sending on.
-    failure_delivered: bool,
-}
-
-impl Completion {
-    pub(crate) fn new(id: u64, name: Option<Arc<str>>) -> Self {
-        Completion {
-            id,
-            name,
-            state: Mutex::default(),
-            done: Notify::new(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, CompletionState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn complete(&self, outcome: Outcome) {
-        {
-            let mut s = self.lock();
-            s.outcome = Some(outcome);
-            s.finished = true;
-        }
-        self.done.notify_waiters();
-    }
-
-    pub(crate) fn is_finished(&self) -> bool {
-        self.lock().finished
-    }
-
-    /// Wait until the microthread has finished.
-    pub(crate) async fn finished(&self) {
-        loop {
-            let notified = self.done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_finished() {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// Wait for the outcome and take it.
-    async fn join(&self) -> Outcome {
-        self.finished().await;
-        let mut s = self.lock();
-        if s.taken {
-            return Err(Failure {
-                id: self.id,
-                name: self.name.as_deref().map(str::to_owned),
-                message: "its result was already taken by an earlier join".into(),
-            });
-        }
-        s.taken = true;
-        s.outcome.take().expect("a finished microthread has an outcome")
-    }
-
-    /// A reader received this microthread's failure through a channel.
-    pub(crate) fn mark_failure_delivered(&self) {
-        self.lock().failure_delivered = true;
-    }
-
-    /// After the microthread finished: its failure, if nobody joined it or got it
-    /// through a channel.
-    fn unjoined_failure(&self) -> Option<Failure> {
-        let s = self.lock();
-        match &s.outcome {
-            Some(Err(f)) if !s.taken && !s.failure_delivered => Some(f.clone()),
-            _ => None,
-        }
-    }
-
-    /// Joined, or succeeded: nothing more to wait for or report.
-    fn is_settled(&self) -> bool {
-        let s = self.lock();
-        s.taken || matches!(s.outcome, Some(Ok(_)))
-    }
-}
-
-/// The host half of a guest's `join-handle` resource.
-pub struct JoinSlot {
-    completion: Arc<Completion>,
-}
-
-/// Identity of a microthread.
-#[derive(Debug, Clone)]
-pub(crate) struct Identity {
-    pub(crate) id: u64,
-    /// Shared, so that identifying a microthread (in a deadlock report, say) is cheap.
-    pub(crate) name: Option<Arc<str>>,
-}
-
-impl Identity {
-    pub(crate) fn failure(&self, message: String) -> Failure {
-        Failure {
-            id: self.id,
-            name: self.name.as_deref().map(str::to_owned),
-            message,
-        }
-    }
-}
-
-impl std::fmt::Display for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "microthread {}", self.id)?;
-        match &self.name {
-            Some(name) => write!(f, " ({name})"),
-            None => Ok(()),
-        }
+impl Image {
+    /// The program imports nothing of weft, so a run of it is one microthread.
+    pub(crate) fn is_alone(&self) -> bool {
+        self.entry.is_none()
     }
 }
 
@@ -155,27 +40,52 @@ pub(crate) struct MtState {
     /// Made on the first WASI call (or at start when the run grants directories).
     wasi: Option<WasiCtx>,
     pub(crate) table: ResourceTable,
-    pub(crate) run: Arc<ProgramRun>,
+    pub(crate) run: Arc<Run>,
+    pub(crate) image: Arc<Image>,
     pub(crate) me: Identity,
-    /// This microthread as the scheduler knows it (marked while it blocks).
+    /// This microthread as its run knows it (marked while it blocks).
     pub(crate) member: Arc<Member>,
     /// Senders this microthread holds carry its failure, should it fail.
     pub(crate) holder: Arc<Holder>,
-    panic_message: Option<String>,
+    pub(crate) panic_message: Option<String>,
     /// Children not yet known to be settled: the microthread does not finish before
     /// them (prejoin), and a failure nobody joined fails it.
     children: Vec<Arc<Completion>>,
     /// `children.len()` after the last pruning, to prune in amortised O(1).
     pruned_len: usize,
+    /// The run's memory limit, when it is below the pool's.
+    memory: StoreLimits,
+    /// Fuel the store started with, and how much of it has been charged to the
+    /// run's budget (runs with a fuel budget only).
+    fuel_start: u64,
+    fuel_charged: u64,
 }
+
+/// A microthread was stopped because its run's fuel budget ran out.
+#[derive(Debug)]
+struct RunFuelExhausted(u64);
+
+impl std::fmt::Display for RunFuelExhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "fuel budget exhausted: the run used all of its {} units",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for RunFuelExhausted {}
 
 impl WasiView for MtState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let run = &self.run;
+        let (run, alone) = (&self.run, self.image.is_alone());
         let ctx = self.wasi.get_or_insert_with(|| {
             // Only runs without directory grants get here (see `new_store`), and
             // for them making the context cannot fail.
-            run.wasi_ctx().unwrap_or_else(|_| WasiCtx::builder().build())
+            run.options
+                .wasi_ctx(alone)
+                .unwrap_or_else(|_| WasiCtx::builder().build())
         });
         WasiCtxView {
             ctx,
@@ -185,7 +95,7 @@ impl WasiView for MtState {
 }
 
 impl MtState {
-    fn push_child(&mut self, child: Arc<Completion>) {
+    pub(crate) fn push_child(&mut self, child: Arc<Completion>) {
         if self.children.len() >= 2 * self.pruned_len.max(32) {
             self.children.retain(|c| !c.is_settled());
             self.pruned_len = self.children.len();
@@ -229,126 +139,26 @@ impl MtState {
             endpoints,
         })
     }
-}
 
-pub(crate) fn wit_failure(f: Failure) -> wit_types::Failure {
-    wit_types::Failure {
-        id: f.id,
-        name: f.name,
-        message: f.message,
-    }
-}
-
-impl wit_types::Host for MtState {}
-
-impl wit::Host for MtState {
-    async fn spawn(
-        &mut self,
-        trampoline: u32,
-        function: u32,
-        argument: wit_channel::Message,
-        name: Option<String>,
-    ) -> wasmtime::Result<Result<Resource<JoinSlot>, SpawnError>> {
-        let max = self.run.program().runtime().limits().max_message_size;
-        if argument.bytes.len() > max as usize {
-            // The argument's endpoints stay with the guest's copy of the value.
-            return Ok(Err(SpawnError::ArgumentTooLarge(max)));
+    /// Charge the fuel used since the last charge to the run's budget (`left` is
+    /// the store's fuel now). Errors once the budget is spent.
+    fn charge_fuel(&mut self, left: u64) -> wasmtime::Result<()> {
+        let used = self.fuel_start.saturating_sub(left);
+        let delta = used.saturating_sub(self.fuel_charged);
+        if delta == 0 {
+            return Ok(());
         }
-        let argument = self.take_message(argument)?;
-        let completion = match self.run.spawn(trampoline, function, argument, name) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
-        self.push_child(completion.clone());
-        Ok(Ok(self.table.push(JoinSlot { completion })?))
-    }
-
-    async fn yield_now(&mut self) -> wasmtime::Result<()> {
-        yield_once().await;
-        Ok(())
-    }
-
-    async fn sleep(&mut self, nanoseconds: u64) -> wasmtime::Result<()> {
-        tokio::time::sleep(Duration::from_nanos(nanoseconds)).await;
-        Ok(())
-    }
-
-    async fn current_id(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.me.id)
-    }
-
-    async fn current_name(&mut self) -> wasmtime::Result<Option<String>> {
-        Ok(self.me.name.as_deref().map(str::to_owned))
-    }
-
-    async fn exit(&mut self, code: u8) -> wasmtime::Result<()> {
-        Err(I32Exit(i32::from(code)).into())
-    }
-
-    async fn set_panic_message(&mut self, message: String) -> wasmtime::Result<()> {
-        self.panic_message = Some(message);
-        Ok(())
-    }
-}
-
-impl wit::HostJoinHandle for MtState {
-    async fn id(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&handle)?.completion.id)
-    }
-
-    async fn join(
-        &mut self,
-        handle: Resource<JoinSlot>,
-    ) -> wasmtime::Result<Result<wit_channel::Message, wit_types::Failure>> {
-        let completion = self.table.get(&handle)?.completion.clone();
-        let outcome = {
-            let _blocked = self.run.block(
-                &self.member,
-                Waiting::Join(completion.id),
-                Probe::Completion(completion.clone()),
-            );
-            completion.join().await
-        };
-        match outcome {
-            Ok(m) => Ok(Ok(self.give_message(m)?)),
-            Err(f) => Ok(Err(wit_failure(f))),
+        self.fuel_charged = used;
+        let me = &self.me;
+        if self
+            .run
+            .charge_fuel(delta, |budget| me.failure(RunFuelExhausted(budget).to_string()))
+        {
+            Ok(())
+        } else {
+            Err(RunFuelExhausted(self.run.limits.fuel_budget.unwrap_or(0)).into())
         }
     }
-
-    async fn drop(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<()> {
-        self.table.delete(handle)?;
-        Ok(())
-    }
-}
-
-/// Give the other microthreads of this worker a turn: wake this task and return
-/// `Pending` once, so that it goes to the back of the worker's run queue. (Cheaper
-/// than `tokio::task::yield_now`, which defers the wake-up until the worker has
-/// polled its I/O driver, a system call per yield; timers and I/O are still polled
-/// every `event_interval` ticks.)
-async fn yield_once() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            return std::task::Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    })
-    .await
-}
-
-/// How a microthread's guest code ended.
-pub(crate) enum Ending {
-    /// It returned: a spawned function's serialized result (empty for `main`).
-    Returned(Message),
-    /// `main` returned an error (`wasi:cli/run` gave `Err`): exit code 1.
-    MainErr,
-    /// It called `exit(code)`: the whole program ends with `code`.
-    Exit(i32),
-    /// It trapped or panicked.
-    Failed(Failure),
 }
 
 /// Where a microthread starts.
@@ -363,27 +173,138 @@ pub(crate) enum Start {
     },
 }
 
+/// Takes a microthread out of its run's members when its task ends, however it
+/// ends (returned, failed, or aborted).
+struct Membership {
+    run: Arc<Run>,
+    id: u64,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.run.members.remove(self.id);
+    }
+}
+
+/// Completes a microthread's completion as cancelled if its task is aborted before
+/// it finished, so that nothing waits on it forever.
+struct CompleteOnDrop {
+    done: Arc<Completion>,
+    me: Identity,
+}
+
+impl Drop for CompleteOnDrop {
+    fn drop(&mut self) {
+        if !self.done.is_finished() {
+            self.done.complete(Err(self.me.failure("cancelled".into())));
+        }
+    }
+}
+
+/// Start a microthread of `run` at `function` (through `trampoline`) with
+/// `argument`, as a task on the run's workers. Its completion is where its joiner
+/// will find its outcome.
+pub(crate) fn spawn(
+    run: &Arc<Run>,
+    image: &Arc<Image>,
+    trampoline: u32,
+    function: u32,
+    argument: Message,
+    name: Option<String>,
+) -> Result<Arc<Completion>, (Refused, Message)> {
+    let slot = match run.reserve() {
+        Ok(slot) => slot,
+        Err(refused) => return Err((refused, argument)),
+    };
+    let me = run.identify(name.map(Arc::from));
+    let completion = Arc::new(Completion::new(&me));
+    let done = completion.clone();
+    let member = run.members.insert(me.clone());
+    let membership = Membership {
+        run: run.clone(),
+        id: me.id,
+    };
+    let id = me.id;
+    let (task_run, image) = (run.clone(), image.clone());
+    let task = run.handle().spawn(async move {
+        let _slot = slot;
+        let _membership = membership;
+        let _cancelled = CompleteOnDrop {
+            done: done.clone(),
+            me: me.clone(),
+        };
+        let start = Start::Entry {
+            trampoline,
+            function,
+            argument,
+        };
+        let outcome = match run_to_end(task_run.clone(), image, member, Some(done.clone()), start).await {
+            Ending::Returned(message) => Ok(message),
+            Ending::Failed(f) => Err(f),
+            Ending::Exit(code) => {
+                task_run.request_exit(code);
+                Err(me.failure(format!("it exited the program with code {code}")))
+            }
+            Ending::MainErr => Err(me.failure("it returned an error".into())),
+        };
+        done.complete(outcome);
+    });
+    run.set_abort(id, &task.abort_handle());
+    Ok(completion)
+}
+
+/// Start the run's `main` (microthread 0) as a task on the run's workers.
+pub(crate) fn start_main(
+    run: &Arc<Run>,
+    image: &Arc<Image>,
+) -> Result<tokio::task::JoinHandle<Ending>, Refused> {
+    let slot: Slot = run.reserve()?;
+    let me = run.identify(Some(Arc::from("main")));
+    let member = run.members.insert(me.clone());
+    let membership = Membership {
+        run: run.clone(),
+        id: me.id,
+    };
+    let id = me.id;
+    let (task_run, image) = (run.clone(), image.clone());
+    let task = run.handle().spawn(async move {
+        let _slot = slot;
+        let _membership = membership;
+        run_to_end(task_run, image, member, None, Start::Main).await
+    });
+    run.set_abort(id, &task.abort_handle());
+    Ok(task)
+}
+
 /// Run one microthread to its end, then wait for its children (prejoin). Returns how
 /// it ended, with an unjoined child failure turned into its own failure.
-pub(crate) async fn run(
-    run: Arc<ProgramRun>,
+async fn run_to_end(
+    run: Arc<Run>,
+    image: Arc<Image>,
     member: Arc<Member>,
     completion: Option<Arc<Completion>>,
     start: Start,
 ) -> Ending {
     let me = member.me.clone();
-    let mut store = match new_store(&run, member.clone(), completion) {
+    let mut store = match new_store(&run, image, member.clone(), completion) {
         Ok(store) => store,
         Err(e) => return Ending::Failed(me.failure(format!("cannot set up its WASI context: {e:#}"))),
     };
-    let result = call(&run, &mut store, start).await;
+    let result = call(&mut store, start).await;
+    if run.limits.fuel_budget.is_some()
+        && let Ok(left) = store.get_fuel()
+    {
+        // The last of its fuel. Going over the budget now ends the run (the charge
+        // asked for that); this microthread has ended anyway.
+        let _over = store.data_mut().charge_fuel(left);
+    }
     let data = store.data_mut();
     let children = std::mem::take(&mut data.children);
     let ending = match result {
         Ok(ending) => ending,
         Err(error) => match error.downcast_ref::<I32Exit>() {
             Some(I32Exit(code)) => Ending::Exit(*code),
-            None => Ending::Failed(failure_from_error(&me, &error, data.panic_message.take())),
+            None => Ending::Failed(failure_from_error(&run, &me, &error, data.panic_message.take())),
         },
     };
     if let Ending::Failed(f) = &ending {
@@ -399,51 +320,98 @@ pub(crate) async fn run(
 }
 
 fn new_store(
-    run: &Arc<ProgramRun>,
+    run: &Arc<Run>,
+    image: Arc<Image>,
     member: Arc<Member>,
     completion: Option<Arc<Completion>>,
 ) -> wasmtime::Result<Store<MtState>> {
-    let wasi = run
-        .wasi_ctx_needed_at_start()
-        .then(|| run.wasi_ctx())
-        .transpose()?;
+    // Opening the granted directories can fail: then each microthread makes its WASI
+    // context when it starts, so that a failure is its failure, not a panic later.
+    // Without grants the context is made on the first WASI call: most microthreads
+    // never make one.
+    let wasi = if run.options.dirs.is_empty() {
+        None
+    } else {
+        Some(run.options.wasi_ctx(image.is_alone())?)
+    };
+    let limits = &run.limits;
+    let fuel_start = limits.microthread_fuel_budget.unwrap_or(u64::MAX);
     let state = MtState {
         wasi,
         table: ResourceTable::new(),
         run: run.clone(),
+        image,
         me: member.me.clone(),
         member,
-        holder: Arc::new(Holder::new(completion)),
+        holder: Arc::new(Holder::new(completion.map(|c| c as _))),
         panic_message: None,
         children: Vec::new(),
         pruned_len: 0,
+        memory: if limits.memory_below_runtime {
+            StoreLimitsBuilder::new()
+                .memory_size(usize::try_from(limits.max_memory).unwrap_or(usize::MAX))
+                .build()
+        } else {
+            StoreLimits::default()
+        },
+        fuel_start,
+        fuel_charged: 0,
     };
     let mut store = Store::new(run.engine(), state);
     // A microthread may hold a join handle for every other one, and endpoints
     // besides: wasmtime's default cap of 100k handles per store would trap it.
-    let max = run.program().runtime().limits().max_microthreads as usize;
-    store.set_max_component_handles(store.max_component_handles().max(max.saturating_mul(4)));
-    if let Some(slice) = run.fuel_slice() {
-        // Fuel is only a clock here: the budget is unlimited, and every `slice` units
-        // the fiber yields to the scheduler.
-        store
-            .set_fuel(u64::MAX)
-            .expect("fuel is enabled when a slice is set");
-        store
-            .fuel_async_yield_interval(Some(slice))
-            .expect("fuel is enabled when a slice is set");
+    let handles = limits.store_handles as usize;
+    store.set_max_component_handles(store.max_component_handles().max(handles.saturating_mul(4)));
+    if limits.memory_below_runtime {
+        store.limiter(|s| &mut s.memory);
+    }
+    match limits.fuel_slice {
+        Some(slice) => {
+            // Every `slice` units the fiber yields to the scheduler; the total is the
+            // microthread's budget (unlimited unless the run sets one).
+            store.set_fuel(fuel_start)?;
+            store.fuel_async_yield_interval(Some(slice))?;
+            if limits.fuel_budget.is_some() {
+                // Every host call, and every fuel yield (a call into the host too),
+                // charges what was used since the last one to the run's budget.
+                store.call_hook(|mut ctx, hook| {
+                    if !matches!(hook, CallHook::CallingHost) {
+                        return Ok(());
+                    }
+                    let left = ctx.get_fuel()?;
+                    ctx.data_mut().charge_fuel(left)
+                });
+            }
+        }
+        None => {
+            // No fuel, so no yields: an epoch tick (sent when the run is cancelled)
+            // is what stops a microthread that never calls the host.
+            store.epoch_deadline_callback(|ctx| {
+                Ok(if ctx.data().run.is_cancelled() {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::Continue(1)
+                })
+            });
+            store.set_epoch_deadline(1);
+        }
     }
     Ok(store)
 }
 
-async fn call(run: &Arc<ProgramRun>, store: &mut Store<MtState>, start: Start) -> wasmtime::Result<Ending> {
+async fn call(store: &mut Store<MtState>, start: Start) -> wasmtime::Result<Ending> {
+    let image = store.data().image.clone();
     match start {
         Start::Main => {
-            let pre = run.program().command_pre().expect("checked before starting main");
+            let pre = image
+                .command
+                .as_ref()
+                .ok_or_else(|| wasmtime::format_err!("the program has no `main`"))?;
             let command = pre
                 .instantiate_async(&mut *store)
                 .await
-                .map_err(|e| instantiate_error(run, e))?;
+                .map_err(|e| instantiate_error(store.data(), e))?;
+            not_cancelled(store)?;
             Ok(match command.wasi_cli_run().call_run(&mut *store).await? {
                 Ok(()) => Ending::Returned(Message::default()),
                 Err(()) => Ending::MainErr,
@@ -454,11 +422,15 @@ async fn call(run: &Arc<ProgramRun>, store: &mut Store<MtState>, start: Start) -
             function,
             argument,
         } => {
-            let pre = run.program().entry_pre().expect("checked at spawn");
+            let pre = image
+                .entry
+                .as_ref()
+                .ok_or_else(|| wasmtime::format_err!("the program cannot spawn"))?;
             let instance = pre
                 .instantiate_async(&mut *store)
                 .await
-                .map_err(|e| instantiate_error(run, e))?;
+                .map_err(|e| instantiate_error(store.data(), e))?;
+            not_cancelled(store)?;
             let argument = store.data_mut().give_message(argument)?;
             let result = instance
                 .weft_runtime_entry()
@@ -469,25 +441,34 @@ async fn call(run: &Arc<ProgramRun>, store: &mut Store<MtState>, start: Start) -
     }
 }
 
+/// Refuse to start guest code in a run being cancelled. Checked after the store's
+/// epoch deadline is set: a cancellation that this check misses increments the
+/// epoch after that, and so still reaches the guest's first epoch check.
+fn not_cancelled(store: &Store<MtState>) -> wasmtime::Result<()> {
+    if store.data().run.is_cancelled() {
+        return Err(wasmtime::Trap::Interrupt.into());
+    }
+    Ok(())
+}
+
 /// Instantiation fails for want of resources (memory, mappings): say which.
-fn instantiate_error(run: &ProgramRun, error: wasmtime::Error) -> wasmtime::Error {
-    let hint = crate::limits::map_count_hint(run.live());
+fn instantiate_error(state: &MtState, error: wasmtime::Error) -> wasmtime::Error {
+    let hint = crate::limits::map_count_hint(state.run.live());
     error.context(format!("cannot instantiate the microthread{hint}"))
 }
 
 /// Wait for every child; a child failure nobody joined becomes this microthread's
 /// failure (unless it already failed or exited).
-async fn prejoin(
-    run: &Arc<ProgramRun>,
-    member: &Member,
-    children: Vec<Arc<Completion>>,
-    ending: Ending,
-) -> Ending {
+async fn prejoin(run: &Arc<Run>, member: &Member, children: Vec<Arc<Completion>>, ending: Ending) -> Ending {
     let me = &member.me;
     let mut ending = ending;
     for child in children {
         if !child.is_finished() {
-            let _blocked = run.block(member, Waiting::Child(child.id), Probe::Completion(child.clone()));
+            let _blocked = run.members.block(
+                member,
+                Waiting::Child(child.id()),
+                Probe::Completion(child.clone()),
+            );
             child.finished().await;
         }
         if let (Ending::Returned(_) | Ending::MainErr, Some(f)) = (&ending, child.unjoined_failure()) {
@@ -497,11 +478,21 @@ async fn prejoin(
     ending
 }
 
-/// Describe a trap: the panic message if the guest left one, the trap, the backtrace.
-fn failure_from_error(me: &Identity, error: &wasmtime::Error, panic: Option<String>) -> Failure {
-    let trap = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(t) => t.to_string(),
-        None => format!("{error:#}"),
+/// Describe a trap: the panic message if the guest left one, the trap (in words a
+/// user can act on for an exhausted budget), the backtrace.
+fn failure_from_error(run: &Run, me: &Identity, error: &wasmtime::Error, panic: Option<String>) -> Failure {
+    let trap = match (
+        error.downcast_ref::<wasmtime::Trap>(),
+        error.downcast_ref::<RunFuelExhausted>(),
+    ) {
+        (_, Some(exhausted)) => exhausted.to_string(),
+        (Some(wasmtime::Trap::OutOfFuel), _) => format!(
+            "fuel budget exhausted: it used all of its {} units",
+            run.limits.microthread_fuel_budget.unwrap_or(u64::MAX)
+        ),
+        (Some(wasmtime::Trap::Interrupt), _) if run.is_cancelled() => "cancelled".to_string(),
+        (Some(t), _) => t.to_string(),
+        (None, None) => format!("{error:#}"),
     };
     let mut message = match panic {
         Some(p) => format!("{} ({trap})", p.replace('\n', " ")),

@@ -1,5 +1,6 @@
-//! A program: a component compiled once and pre-linked against the host, from which
-//! every microthread of every run is instantiated.
+//! A program: a component compiled once (or found in the cache, or precompiled) and
+//! pre-linked against the host, from which every microthread of every run is
+//! instantiated; and starting a run of it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,12 +8,12 @@ use std::sync::Arc;
 use wasmtime::component::{Component, InstancePre};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
-use crate::bindings::MicrothreadPre;
+use crate::bindings::{MicrothreadPre, WIT_PACKAGE};
 use crate::cache::{self, CacheStatus};
 use crate::error::Error;
-use crate::microthread::MtState;
-use crate::runtime::{RunOptions, Runtime};
-use crate::scheduler::{ExitStatus, ProgramRun};
+use crate::microthread::{self, Image, MtState};
+use crate::run::{ExitStatus, Refused, Run, RunHandle, RunOptions};
+use crate::runtime::Runtime;
 
 /// A compiled, pre-linked program. Cheap to clone; run it as often as you like.
 ///
@@ -33,8 +34,7 @@ struct Inner {
     runtime: Runtime,
     name: String,
     cache_status: CacheStatus,
-    command: Option<CommandPre<MtState>>,
-    entry: Option<MicrothreadPre<MtState>>,
+    image: Arc<Image>,
 }
 
 /// The 8-byte headers of WebAssembly binaries: magic, then version and layer.
@@ -102,18 +102,13 @@ impl Program {
             }
         };
         let pre = link(runtime, &component, &what)?;
-        let command = CommandPre::new(pre.clone()).ok();
-        let entry = MicrothreadPre::new(pre).ok();
-        if command.is_none() && entry.is_none() {
-            return Err(Error::NotRunnable { what });
-        }
+        let image = image(runtime, &component, pre, &what)?;
         Ok(Program {
             inner: Arc::new(Inner {
                 runtime: runtime.clone(),
                 name: what,
                 cache_status,
-                command,
-                entry,
+                image: Arc::new(image),
             }),
         })
     }
@@ -131,51 +126,218 @@ impl Program {
 
     /// Whether the program uses the weft world, i.e. can spawn microthreads.
     pub fn is_spawnable(&self) -> bool {
-        self.inner.entry.is_some()
+        !self.inner.image.is_alone()
     }
 
-    pub(crate) fn runtime(&self) -> &Runtime {
+    /// The runtime the program was loaded on.
+    pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
     }
 
-    pub(crate) fn command_pre(&self) -> Option<&CommandPre<MtState>> {
-        self.inner.command.as_ref()
-    }
-
-    pub(crate) fn entry_pre(&self) -> Option<&MicrothreadPre<MtState>> {
-        self.inner.entry.as_ref()
-    }
-
-    /// Run the program's `main` with `options`, blocking the calling thread until the
-    /// program has ended: `main` and its structured children are done, or a
-    /// microthread called `exit`. Must not be called from inside an async context;
-    /// use [`run_async`](Program::run_async) there.
-    pub fn run(&self, options: &RunOptions) -> Result<ExitStatus, Error> {
-        self.runtime().block_on(self.run_async(options))
-    }
-
-    /// Like [`run`](Program::run), as a future. The microthreads run on the
-    /// runtime's own workers whatever executor polls this future.
-    pub async fn run_async(&self, options: &RunOptions) -> Result<ExitStatus, Error> {
-        if self.inner.command.is_none() {
+    /// Start a run of the program's `main` with `options`, on the runtime's workers,
+    /// and return its handle at once. The run ends when `main` and its structured
+    /// children are done, a microthread calls `exit`, or the handle ends it
+    /// ([`RunHandle::cancel`], a deadline, a budget): see [`RunHandle`]. Dropping the
+    /// handle cancels the run.
+    ///
+    /// Errors, before anything runs, if the program has no `main`, a directory grant
+    /// is not a directory, an option asks for more than the runtime allows, or the
+    /// runtime already runs its maximum of microthreads.
+    pub fn start(&self, options: &RunOptions) -> Result<RunHandle, Error> {
+        let runtime = &self.inner.runtime;
+        if self.inner.image.command.is_none() {
             return Err(Error::NoMain {
                 what: self.inner.name.clone(),
             });
         }
-        for grant in &options.dirs {
-            if !grant.host.is_dir() {
-                return Err(Error::Grant {
-                    path: grant.host.clone(),
-                    reason: "not a directory on the host".into(),
-                });
-            }
-        }
-        let run = Arc::new(ProgramRun::new(
-            self.clone(),
+        options.check_grants()?;
+        let limits = options.limits(runtime.limits(), runtime.fuel_slice())?;
+        let run = Run::new(
             options.clone(),
-            self.runtime().handle(),
-        ));
-        run.run_main().await
+            limits,
+            runtime.handle().clone(),
+            runtime.supervisor().clone(),
+            runtime.engine().clone(),
+            runtime.live_quota().clone(),
+        );
+        let handle = RunHandle::new(run.clone(), Arc::new(self.clone()));
+        if options.deadline == Some(std::time::Duration::ZERO) {
+            run.finish_now(ExitStatus::DeadlineExceeded);
+            return Ok(handle);
+        }
+        // Registered first: should the runtime go away now, it cancels this run too.
+        runtime.register(&run);
+        let main = microthread::start_main(&run, &self.inner.image).map_err(|refused| match refused {
+            Refused::LimitReached(max) => Error::LimitReached { max },
+        })?;
+        run.supervise(main);
+        Ok(handle)
+    }
+
+    /// Run the program's `main` with `options`, blocking the calling thread until the
+    /// program has ended: [`start`](Program::start), then [`RunHandle::wait`].
+    pub fn run(&self, options: &RunOptions) -> Result<ExitStatus, Error> {
+        Ok(self.start(options)?.wait())
+    }
+
+    /// Like [`run`](Program::run), as a future that any executor can poll: the
+    /// microthreads run on the runtime's own workers. Dropping the future cancels
+    /// the run.
+    pub async fn run_async(&self, options: &RunOptions) -> Result<ExitStatus, Error> {
+        Ok(self.start(options)?.await)
+    }
+}
+
+impl Runtime {
+    /// Read, compile (or find in the cache) and link a program from a `.wasm`
+    /// component file, or load a precompiled `.cwasm` written by
+    /// [`precompile`](Runtime::precompile).
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<Program, Error> {
+        Program::from_file(self, path.as_ref(), &mut || ())
+    }
+
+    /// Like [`load`](Runtime::load), calling `on_compile` just before compiling
+    /// (not when the cache or a precompiled file has the code): to tell a user why
+    /// they wait.
+    pub fn load_with(&self, path: impl AsRef<Path>, mut on_compile: impl FnMut()) -> Result<Program, Error> {
+        Program::from_file(self, path.as_ref(), &mut on_compile)
+    }
+
+    /// Compile and link a program from the bytes of a component (or of a
+    /// precompiled file); `name` names it in errors.
+    pub fn compile(&self, bytes: &[u8], name: &str) -> Result<Program, Error> {
+        Program::from_bytes(self, bytes, name, &mut || ())
+    }
+
+    /// Like [`compile`](Runtime::compile), calling `on_compile` just before
+    /// compiling (not when the cache or a precompiled file has the code).
+    pub fn compile_with(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        mut on_compile: impl FnMut(),
+    ) -> Result<Program, Error> {
+        Program::from_bytes(self, bytes, name, &mut on_compile)
+    }
+
+    /// Compile a component ahead of time, into the bytes of a precompiled file that
+    /// a runtime with the same engine settings (and the same cache directory, whose
+    /// secret signs it) loads without compiling.
+    pub fn precompile(&self, bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {
+        precompile(self, bytes, name)
+    }
+}
+
+/// What a program's component can start: `main` (`wasi:cli/run`), spawned
+/// microthreads (`weft:runtime/entry`), or both. An export that is there but does
+/// not match what this host expects is an error that says so, not a quiet "cannot
+/// spawn".
+fn image(
+    runtime: &Runtime,
+    component: &Component,
+    pre: InstancePre<MtState>,
+    what: &str,
+) -> Result<Image, Error> {
+    let engine = runtime.engine();
+    let ty = component.component_type();
+    let exported = |prefix: &str| {
+        ty.exports(engine)
+            .map(|(name, _)| name)
+            .find(|n| n.starts_with(prefix))
+    };
+    let mismatch = |name: &str, e: wasmtime::Error| Error::Link {
+        what: what.into(),
+        message: format!("it exports `{name}`, but not as this host expects: {e:#}"),
+    };
+    let command = match exported("wasi:cli/run") {
+        None => None,
+        Some(name) => Some(CommandPre::new(pre.clone()).map_err(|e| mismatch(name, e))?),
+    };
+    let entry = match exported("weft:runtime/entry") {
+        None => None,
+        Some(name) if !name.ends_with(&WIT_PACKAGE["weft:runtime".len()..]) => {
+            return Err(Error::Link {
+                what: what.into(),
+                message: format!(
+                    "it exports `{name}`, which this host does not provide: it implements {WIT_PACKAGE}. \
+                     Rebuild the guest with the weft-guest SDK of this version of weft"
+                ),
+            });
+        }
+        Some(name) => {
+            check_entry(&ty, engine, name).map_err(|e| mismatch(name, e))?;
+            Some(MicrothreadPre::new(pre).map_err(|e| mismatch(name, e))?)
+        }
+    };
+    if command.is_none() && entry.is_none() {
+        return Err(Error::NotRunnable { what: what.into() });
+    }
+    Ok(Image { command, entry })
+}
+
+/// The `message` record of `weft:runtime/channel`, as [`shape`] writes it.
+const MESSAGE: &str = "record{bytes: list<u8>, endpoints: list<variant{sender(own), receiver(own)}>}";
+
+/// Check the types of the entry export, which wasmtime would otherwise check only
+/// at the first spawn: `run(trampoline: u32, function: u32, argument: message) ->
+/// message`.
+fn check_entry(
+    ty: &wasmtime::component::types::Component,
+    engine: &wasmtime::Engine,
+    name: &str,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::types::ComponentItem;
+    let expected = format!("func(u32, u32, {MESSAGE}) -> {MESSAGE}");
+    let run = match ty.get_export(engine, name).map(|e| e.ty) {
+        Some(ComponentItem::ComponentInstance(instance)) => instance.get_export(engine, "run").map(|e| e.ty),
+        _ => None,
+    };
+    let found = match run {
+        Some(ComponentItem::ComponentFunc(f)) => {
+            let params: Vec<String> = f.params().map(|(_, t)| shape(&t)).collect();
+            let results: Vec<String> = f.results().map(|t| shape(&t)).collect();
+            format!("func({}) -> {}", params.join(", "), results.join(", "))
+        }
+        Some(other) => format!("{other:?}"),
+        None => "nothing".into(),
+    };
+    if found == expected {
+        Ok(())
+    } else {
+        Err(wasmtime::format_err!(
+            "its `run` is `{found}`, where this host calls `{expected}`"
+        ))
+    }
+}
+
+/// A component type written out, to compare an export with what the host expects.
+fn shape(ty: &wasmtime::component::types::Type) -> String {
+    use wasmtime::component::types::Type;
+    match ty {
+        Type::U8 => "u8".into(),
+        Type::U32 => "u32".into(),
+        Type::U64 => "u64".into(),
+        Type::List(l) => format!("list<{}>", shape(&l.ty())),
+        Type::Record(r) => {
+            let fields: Vec<String> = r
+                .fields()
+                .map(|f| format!("{}: {}", f.name, shape(&f.ty)))
+                .collect();
+            format!("record{{{}}}", fields.join(", "))
+        }
+        Type::Variant(v) => {
+            let cases: Vec<String> = v
+                .cases()
+                .map(|c| match &c.ty {
+                    Some(t) => format!("{}({})", c.name, shape(t)),
+                    None => c.name.to_string(),
+                })
+                .collect();
+            format!("variant{{{}}}", cases.join(", "))
+        }
+        Type::Own(_) => "own".into(),
+        Type::Borrow(_) => "borrow".into(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -183,8 +345,15 @@ impl Program {
 /// ever spawn a microthread. `None` if the bytes are not a readable component (the
 /// compiler will say why). A program that does not is exactly one microthread, so a
 /// runner can size its instance pool for one, which starts much faster.
+///
+/// For a precompiled file ([`Runtime::precompile`]) it tells what the component it
+/// was compiled from did, so that the file is loaded with the engine settings it was
+/// compiled with (the file's check refuses it if it lies).
 pub fn imports_weft(bytes: &[u8]) -> Option<bool> {
     use wasmparser::{Parser, Payload};
+    if bytes.starts_with(cache::MAGIC) {
+        return cache::precompiled_imports_weft(bytes);
+    }
     if !bytes.starts_with(WASM_MAGIC) || bytes.get(4..8) == Some(&CORE_MODULE_VERSION[..]) {
         return None;
     }
@@ -224,25 +393,46 @@ fn compile(
     on_compile: &mut dyn FnMut(),
 ) -> Result<Component, Error> {
     on_compile();
-    Component::new(runtime.engine(), bytes).map_err(|e| Error::Compile {
-        what: what.into(),
-        message: format!("{e:#}"),
+    Component::new(runtime.engine(), bytes).map_err(|e| {
+        let mut message = format!("{e:#}");
+        if message.contains("pooling allocator") {
+            message.push_str(
+                ": it does not fit weft's instance pool, which gives each microthread one linear \
+                 memory and a bounded number of core instances and tables",
+            );
+        }
+        Error::Compile {
+            what: what.into(),
+            message,
+        }
     })
 }
 
-/// Link a component against what the host provides (WASI and `weft:runtime`).
+/// Link a component against what the host provides (WASI and `weft:runtime`). A
+/// guest built against another version of `weft:runtime` is told so.
 fn link(runtime: &Runtime, component: &Component, what: &str) -> Result<InstancePre<MtState>, Error> {
-    runtime
-        .linker()
-        .instantiate_pre(component)
-        .map_err(|e| Error::Link {
+    runtime.linker().instantiate_pre(component).map_err(|e| {
+        let ty = component.component_type();
+        let other = ty
+            .imports(runtime.engine())
+            .map(|(name, _)| name)
+            .find(|n| n.starts_with("weft:runtime/") && !n.ends_with(&WIT_PACKAGE["weft:runtime".len()..]));
+        let message = match other {
+            Some(name) => format!(
+                "it imports `{name}`, but this host implements {WIT_PACKAGE}: rebuild the guest \
+                 with the weft-guest SDK of this version of weft ({e:#})"
+            ),
+            None => format!("{e:#}"),
+        };
+        Error::Link {
             what: what.into(),
-            message: format!("{e:#}"),
-        })
+            message,
+        }
+    })
 }
 
 /// Compile a component into the bytes of a precompiled file (`weft compile`).
-pub(crate) fn precompile(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
+fn precompile(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
     check_header(bytes, what)?;
     let component = compile(runtime, bytes, what, &mut || ())?;
     // Refuse now what would not link later.
@@ -251,8 +441,9 @@ pub(crate) fn precompile(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<
         what: what.into(),
         reason,
     })?;
+    let alone = imports_weft(bytes) == Some(false);
     store
-        .serialize(runtime.engine(), &component)
+        .serialize(runtime.engine(), &component, alone)
         .map_err(|reason| Error::Precompiled {
             what: what.into(),
             reason,
@@ -264,6 +455,7 @@ impl std::fmt::Debug for Program {
         f.debug_struct("Program")
             .field("name", &self.inner.name)
             .field("spawnable", &self.is_spawnable())
+            .field("cache_status", &self.inner.cache_status)
             .finish()
     }
 }

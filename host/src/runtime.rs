@@ -1,21 +1,20 @@
-//! The runtime: one wasmtime `Engine` (pooling allocator, fuel), the linker that
-//! provides WASI and `weft:runtime` to guests, and the tokio scheduler that runs
-//! microthreads. Configured by [`RuntimeBuilder`].
+//! The runtime: one wasmtime `Engine` (pooling allocator, fuel or epochs), the
+//! linker that provides WASI and `weft:runtime` to guests, the tokio scheduler that
+//! runs microthreads, and what all its runs share: the instance pool and its count
+//! of live microthreads. Configured by [`RuntimeBuilder`].
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
-use crate::bindings;
 use crate::cache;
 use crate::error::Error;
-use crate::limits::Limits;
+use crate::limits::{Limits, Quota};
 use crate::microthread::MtState;
-use crate::program::Program;
+use crate::run::Run;
 
 /// The default fuel slice: how much a microthread runs before it yields to the
 /// scheduler. 100k units (roughly 100k wasm instructions, tens of microseconds)
@@ -25,6 +24,7 @@ pub const DEFAULT_FUEL_SLICE: u64 = 100_000;
 
 /// How microthreads are preempted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Preemption {
     /// Fuel metering: every `slice` units of fuel the microthread yields to the
     /// scheduler. Deterministic.
@@ -33,7 +33,9 @@ pub enum Preemption {
         slice: u64,
     },
     /// No preemption and no metering: a microthread runs until it calls the host.
-    /// One that never does starves the others on its worker.
+    /// One that never does starves the others on its worker. It can still be
+    /// stopped: compiled code checks an epoch counter at loops and calls, which the
+    /// runtime advances when a run is cancelled.
     Off,
 }
 
@@ -99,7 +101,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Maximum live microthreads per program (default 10,000).
+    /// Maximum live microthreads, all runs together (default 10,000): the instance
+    /// pool holds this many.
     pub fn max_microthreads(mut self, max: u32) -> Self {
         self.limits.max_microthreads = max;
         self
@@ -120,6 +123,18 @@ impl RuntimeBuilder {
     /// Maximum capacity of a buffered channel, in messages (default 2^20).
     pub fn max_channel_capacity(mut self, messages: u32) -> Self {
         self.limits.max_channel_capacity = messages;
+        self
+    }
+
+    /// Maximum bytes buffered in a run's channels, all together (default 256 MiB).
+    pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
+        self.limits.max_buffered_bytes = bytes;
+        self
+    }
+
+    /// Maximum channels a run may have open at once (default 2^20).
+    pub fn max_channels(mut self, max: u32) -> Self {
+        self.limits.max_channels = max;
         self
     }
 
@@ -195,12 +210,7 @@ impl RuntimeBuilder {
         let engine = Engine::new(&engine_config(limits, fuel_slice.is_some(), self.address_space))
             .map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| Error::Config(format!("linking WASI: {e:#}")))?;
-        bindings::thread::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s)
-            .and_then(|()| bindings::channel::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s))
-            .and_then(|()| bindings::types::add_to_linker::<MtState, HasSelf<MtState>>(&mut linker, |s| s))
-            .map_err(|e| Error::Config(format!("linking weft:runtime: {e:#}")))?;
+        crate::host::add_to_linker(&mut linker).map_err(Error::Config)?;
 
         let mut tokio = tokio::runtime::Builder::new_multi_thread();
         tokio
@@ -213,6 +223,17 @@ impl RuntimeBuilder {
         let tokio = tokio
             .build()
             .map_err(|e| Error::Config(format!("starting the scheduler: {e}")))?;
+        let handle = tokio.handle().clone();
+        // Runs are watched from a thread of their own: with preemption off, every
+        // worker may be busy in a guest that never yields, and a deadline, a cancel
+        // or Ctrl-C must still end the run.
+        let supervisor = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .thread_name("weft-supervisor")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Config(format!("starting the supervisor thread: {e}")))?;
 
         let keys = match &self.cache_dir {
             CacheDir::None => None,
@@ -231,12 +252,16 @@ impl RuntimeBuilder {
             inner: Arc::new(Inner {
                 engine,
                 linker,
-                tokio,
+                tokio: Some(tokio),
+                handle,
+                supervisor: Some(supervisor),
                 fuel_slice,
+                live: Arc::new(Quota::new(self.limits.max_microthreads)),
                 limits: self.limits,
                 workers: self.workers,
                 keys,
                 use_cache: self.use_cache,
+                runs: Mutex::default(),
             }),
         })
     }
@@ -274,6 +299,8 @@ fn engine_config(limits: &Limits, fuel: bool, address_space: u64) -> Config {
     let mut config = Config::new();
     config
         .consume_fuel(fuel)
+        // Without fuel nothing yields: epoch checks are what stop a busy microthread.
+        .epoch_interruption(!fuel)
         .max_wasm_stack(512 << 10)
         .async_stack_size(1 << 20)
         .memory_reservation(memory_reservation(limits, address_space))
@@ -313,6 +340,10 @@ fn pagemap_scan_likely() -> bool {
 }
 
 /// Runs programs as microthreads. Cheap to clone (it is shared).
+///
+/// Dropping the last clone (with every [`Program`](crate::Program) and
+/// [`RunHandle`](crate::RunHandle), which hold one) cancels the runs still going and
+/// stops the worker threads, from any thread, inside an async context or not.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
@@ -321,13 +352,55 @@ pub struct Runtime {
 struct Inner {
     engine: Engine,
     linker: Linker<MtState>,
-    tokio: tokio::runtime::Runtime,
+    /// The workers. Taken only when the runtime is dropped.
+    tokio: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    /// The thread that watches runs to their end. Taken only when dropped.
+    supervisor: Option<tokio::runtime::Runtime>,
     fuel_slice: Option<u64>,
     limits: Limits,
+    /// Live microthreads of all runs: the pool holds `limits.max_microthreads`.
+    live: Arc<Quota>,
     workers: usize,
     /// The cache directory and its secret.
     keys: Option<cache::Store>,
     use_cache: bool,
+    /// The runs started on this runtime, to cancel those still going when it is
+    /// dropped.
+    runs: Mutex<Runs>,
+}
+
+#[derive(Default)]
+struct Runs {
+    runs: Vec<Weak<Run>>,
+    /// `runs.len()` after the last pruning, to prune in amortised O(1).
+    pruned_len: usize,
+}
+
+/// How long dropping a runtime waits for its cancelled microthreads to stop, when it
+/// may wait at all (not in an async context).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let runs = std::mem::take(&mut self.runs.get_mut().unwrap_or_else(|e| e.into_inner()).runs);
+        for run in runs.iter().filter_map(Weak::upgrade) {
+            run.cancel();
+            run.cancel_all();
+        }
+        // tokio panics when a runtime that waits for its workers is dropped in an
+        // async context (on one of its own workers, say): there, let it stop in the
+        // background. The cancelled microthreads stop at their next yield or epoch
+        // check, so the workers do stop.
+        let in_async = tokio::runtime::Handle::try_current().is_ok();
+        for rt in [self.supervisor.take(), self.tokio.take()].into_iter().flatten() {
+            if in_async {
+                rt.shutdown_background();
+            } else {
+                rt.shutdown_timeout(SHUTDOWN_GRACE);
+            }
+        }
+    }
 }
 
 impl Runtime {
@@ -339,44 +412,6 @@ impl Runtime {
     /// Configure a runtime.
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder::default()
-    }
-
-    /// Read, compile (or find in the cache) and link a program from a `.wasm`
-    /// component file, or load a precompiled `.cwasm` written by
-    /// [`precompile`](Runtime::precompile).
-    pub fn load(&self, path: impl AsRef<Path>) -> Result<Program, Error> {
-        Program::from_file(self, path.as_ref(), &mut || ())
-    }
-
-    /// Like [`load`](Runtime::load), calling `on_compile` just before compiling
-    /// (not when the cache or a precompiled file has the code): to tell a user why
-    /// they wait.
-    pub fn load_with(&self, path: impl AsRef<Path>, mut on_compile: impl FnMut()) -> Result<Program, Error> {
-        Program::from_file(self, path.as_ref(), &mut on_compile)
-    }
-
-    /// Compile and link a program from the bytes of a component (or of a
-    /// precompiled file); `name` names it in errors.
-    pub fn compile(&self, bytes: &[u8], name: &str) -> Result<Program, Error> {
-        Program::from_bytes(self, bytes, name, &mut || ())
-    }
-
-    /// Like [`compile`](Runtime::compile), calling `on_compile` just before
-    /// compiling (not when the cache or a precompiled file has the code).
-    pub fn compile_with(
-        &self,
-        bytes: &[u8],
-        name: &str,
-        mut on_compile: impl FnMut(),
-    ) -> Result<Program, Error> {
-        Program::from_bytes(self, bytes, name, &mut on_compile)
-    }
-
-    /// Compile a component ahead of time, into the bytes of a precompiled file that
-    /// a runtime with the same engine settings (and the same cache directory, whose
-    /// secret signs it) loads without compiling.
-    pub fn precompile(&self, bytes: &[u8], name: &str) -> Result<Vec<u8>, Error> {
-        crate::program::precompile(self, bytes, name)
     }
 
     /// The cache directory, if there is one.
@@ -414,6 +449,11 @@ impl Runtime {
         &self.inner.limits
     }
 
+    /// Live microthreads now, all runs together.
+    pub fn live_microthreads(&self) -> u32 {
+        self.inner.live.used()
+    }
+
     /// Worker threads.
     pub fn workers(&self) -> usize {
         self.inner.workers
@@ -432,12 +472,31 @@ impl Runtime {
         &self.inner.linker
     }
 
-    pub(crate) fn handle(&self) -> tokio::runtime::Handle {
-        self.inner.tokio.handle().clone()
+    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+        &self.inner.handle
     }
 
-    pub(crate) fn block_on<F: Future>(&self, fut: F) -> F::Output {
-        self.inner.tokio.block_on(fut)
+    /// Where runs are watched (see `run::Run::supervise`).
+    pub(crate) fn supervisor(&self) -> &tokio::runtime::Handle {
+        self.inner
+            .supervisor
+            .as_ref()
+            .expect("taken only on drop")
+            .handle()
+    }
+
+    pub(crate) fn live_quota(&self) -> &Arc<Quota> {
+        &self.inner.live
+    }
+
+    /// Keep track of `run`, to cancel it should the runtime be dropped first.
+    pub(crate) fn register(&self, run: &Arc<Run>) {
+        let mut r = self.inner.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if r.runs.len() >= 2 * r.pruned_len.max(16) {
+            r.runs.retain(|w| w.strong_count() > 0);
+            r.pruned_len = r.runs.len();
+        }
+        r.runs.push(Arc::downgrade(run));
     }
 }
 
@@ -451,172 +510,38 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// What one run of a program gets: its arguments and environment. Nothing of the
-/// host's environment is passed unless listed here.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub(crate) program_name: String,
-    pub(crate) args: Vec<String>,
-    pub(crate) env: Vec<(String, String)>,
-    pub(crate) ctrl_c: bool,
-    pub(crate) stdin: Option<MemoryInputPipe>,
-    pub(crate) stdout: Option<OutputBuffer>,
-    pub(crate) stderr: Option<OutputBuffer>,
-    pub(crate) dirs: Vec<DirGrant>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A host directory visible to the guest.
-#[derive(Debug, Clone)]
-pub(crate) struct DirGrant {
-    pub(crate) host: PathBuf,
-    pub(crate) guest: String,
-    pub(crate) read_only: bool,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            program_name: "main".into(),
-            args: Vec::new(),
-            env: Vec::new(),
-            ctrl_c: false,
-            stdin: None,
-            stdout: None,
-            stderr: None,
-            dirs: Vec::new(),
-        }
-    }
-}
-
-/// Collects what a program writes to its stdout or stderr, for the embedder to
-/// read; shared by all the program's microthreads. Cheap to clone.
-///
-/// ```no_run
-/// # fn main() -> Result<(), weft::Error> {
-/// let out = weft::OutputBuffer::new();
-/// let program = weft::Runtime::new()?.load("hello.wasm")?;
-/// program.run(&weft::RunOptions::new().stdout(out.clone()))?;
-/// print!("{}", out.to_string_lossy());
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct OutputBuffer(pub(crate) MemoryOutputPipe);
-
-impl OutputBuffer {
-    /// A buffer that holds up to 64 MiB; a guest writing past that gets a write error.
-    pub fn new() -> Self {
-        Self::with_capacity(64 << 20)
-    }
-
-    /// A buffer that holds up to `bytes`.
-    pub fn with_capacity(bytes: usize) -> Self {
-        OutputBuffer(MemoryOutputPipe::new(bytes))
-    }
-
-    /// Everything written so far.
-    pub fn contents(&self) -> Vec<u8> {
-        self.0.contents().to_vec()
-    }
-
-    /// Everything written so far, as text.
-    pub fn to_string_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.0.contents()).into_owned()
-    }
-}
-
-impl Default for OutputBuffer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Debug for OutputBuffer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutputBuffer")
-            .field("len", &self.0.contents().len())
-            .finish()
-    }
-}
-
-impl RunOptions {
-    /// No arguments, an empty environment.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The guest's `argv[0]`.
-    pub fn program_name(mut self, name: impl Into<String>) -> Self {
-        self.program_name = name.into();
-        self
-    }
-
-    /// Append an argument.
-    pub fn arg(mut self, arg: impl Into<String>) -> Self {
-        self.args.push(arg.into());
-        self
-    }
-
-    /// Append arguments.
-    pub fn args<I, S>(mut self, args: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
-    /// Set an environment variable for the guest.
-    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// Let every microthread of the program read and write the host directory `host`,
-    /// seen in the guest as `guest`. Nothing of the host's file system is visible
-    /// without a grant.
-    pub fn dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
-        self.dirs.push(DirGrant {
-            host: host.into(),
-            guest: guest.into(),
-            read_only: false,
+    #[test]
+    fn the_last_runtime_may_be_dropped_on_one_of_its_own_workers() {
+        let rt = Runtime::builder()
+            .workers(1)
+            .max_microthreads(1)
+            .cache_dir(None)
+            .build()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.handle().clone().spawn(async move {
+            drop(rt);
+            tx.send(()).unwrap();
         });
-        self
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("dropping the runtime on its worker returned");
     }
 
-    /// Like [`dir`](RunOptions::dir), read-only: writes fail in the guest with a
-    /// permission error.
-    pub fn dir_read_only(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
-        self.dirs.push(DirGrant {
-            host: host.into(),
-            guest: guest.into(),
-            read_only: true,
+    #[test]
+    fn a_runtime_may_be_dropped_inside_another_async_runtime() {
+        let outer = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        outer.block_on(async {
+            let rt = Runtime::builder()
+                .workers(1)
+                .max_microthreads(1)
+                .cache_dir(None)
+                .build()
+                .unwrap();
+            drop(rt);
         });
-        self
-    }
-
-    /// Give the program these bytes as its stdin (default: the host's stdin).
-    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        self.stdin = Some(MemoryInputPipe::new(bytes.into()));
-        self
-    }
-
-    /// Collect the program's stdout in `buffer` (default: the host's stdout).
-    pub fn stdout(mut self, buffer: OutputBuffer) -> Self {
-        self.stdout = Some(buffer);
-        self
-    }
-
-    /// Collect the program's stderr in `buffer` (default: the host's stderr).
-    pub fn stderr(mut self, buffer: OutputBuffer) -> Self {
-        self.stderr = Some(buffer);
-        self
-    }
-
-    /// Let Ctrl-C interrupt the program: it is cancelled and ends with
-    /// [`ExitStatus::Interrupted`](crate::ExitStatus::Interrupted).
-    pub fn interrupt_on_ctrl_c(mut self, yes: bool) -> Self {
-        self.ctrl_c = yes;
-        self
     }
 }

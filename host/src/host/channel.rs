@@ -1,0 +1,273 @@
+//! The host side of `weft:runtime/channel`: a guest's channel calls, translated to
+//! [`select`] over the host's channels, within the run's limits.
+
+use std::time::Duration;
+
+use wasmtime::component::Resource;
+
+use super::wit_failure;
+use crate::bindings::channel::{self as wit, OpenError, RecvError, SendError};
+use crate::channel::{Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select};
+use crate::microthread::MtState;
+use crate::run::{Probe, Waiting};
+
+/// How a single send or receive may wait.
+#[derive(Clone, Copy)]
+enum Wait {
+    Forever,
+    Never,
+    For(Duration),
+}
+
+impl Wait {
+    fn split(self) -> (Option<Duration>, bool) {
+        match self {
+            Wait::Forever => (None, true),
+            Wait::Never => (None, false),
+            Wait::For(d) => (Some(d), true),
+        }
+    }
+}
+
+impl MtState {
+    fn message_too_large(&self, m: &wit::Message) -> bool {
+        m.bytes.len() > self.run.limits.max_message_size as usize
+    }
+
+    /// Run `ops` as a select, marking this microthread blocked (for the deadlock
+    /// detector) while it waits with no timeout.
+    async fn select_ops(
+        &mut self,
+        ops: Vec<Op>,
+        timeout: Option<Duration>,
+        block: bool,
+        what: Waiting,
+    ) -> (Selected, Vec<Option<Message>>) {
+        // Borrowed, not cloned: most operations complete without blocking.
+        let (members, member) = (&self.run.members, &self.member);
+        select(ops, timeout, block, members.progress(), |waiter| {
+            members.block(member, what, Probe::Waiter(waiter.clone()))
+        })
+        .await
+    }
+
+    async fn send_one(
+        &mut self,
+        sender: Resource<SenderHandle>,
+        message: wit::Message,
+        wait: Wait,
+    ) -> wasmtime::Result<Result<(), SendError>> {
+        if self.message_too_large(&message) {
+            return Ok(Err(SendError::TooLarge(message)));
+        }
+        let chan = self.table.get(&sender)?.channel().clone();
+        let message = self.take_message(message)?;
+        let (timeout, block) = wait.split();
+        let id = chan.id();
+        let (selected, mut unsent) = self
+            .select_ops(vec![Op::Send(chan, message)], timeout, block, Waiting::Send(id))
+            .await;
+        let mut back = || -> wasmtime::Result<wit::Message> {
+            let m = unsent.get_mut(0).and_then(Option::take).unwrap_or_default();
+            self.give_message(m)
+        };
+        Ok(match selected {
+            Selected::Op(_, Ready::Sent) => Ok(()),
+            Selected::Op(_, _) => Err(SendError::Closed(back()?)),
+            Selected::Timeout => Err(SendError::Timeout(back()?)),
+            Selected::WouldBlock => Err(SendError::Full(back()?)),
+        })
+    }
+
+    async fn recv_one(
+        &mut self,
+        receiver: Resource<ReceiverHandle>,
+        wait: Wait,
+    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
+        let chan = self.table.get(&receiver)?.channel().clone();
+        let (timeout, block) = wait.split();
+        let id = chan.id();
+        let (selected, _) = self
+            .select_ops(vec![Op::Recv(chan)], timeout, block, Waiting::Recv(id))
+            .await;
+        Ok(match selected {
+            Selected::Op(_, Ready::Received(m)) => Ok(self.give_message(m)?),
+            Selected::Op(_, Ready::Failed(f)) => Err(RecvError::Failed(wit_failure(f))),
+            Selected::Op(_, _) => Err(RecvError::Closed),
+            Selected::Timeout => Err(RecvError::Timeout),
+            Selected::WouldBlock => Err(RecvError::Empty),
+        })
+    }
+}
+
+impl wit::Host for MtState {
+    async fn open(
+        &mut self,
+        capacity: u32,
+    ) -> wasmtime::Result<Result<(Resource<SenderHandle>, Resource<ReceiverHandle>), OpenError>> {
+        let max = self.run.limits.max_channel_capacity;
+        if capacity > max {
+            return Ok(Err(OpenError::CapacityTooLarge(max)));
+        }
+        let Some((mut tx, rx)) =
+            Channel::open(self.run.next_channel_id(), capacity as usize, &self.run.budget)
+        else {
+            return Ok(Err(OpenError::TooManyChannels(self.run.budget.max_channels())));
+        };
+        tx.set_holder(Some(self.holder.clone()));
+        Ok(Ok((self.table.push(tx)?, self.table.push(rx)?)))
+    }
+
+    async fn select(
+        &mut self,
+        ops: Vec<wit::SelectOp>,
+        timeout: Option<u64>,
+        block: bool,
+    ) -> wasmtime::Result<(wit::Selected, Vec<Option<wit::Message>>)> {
+        let n = ops.len();
+        let mut host_ops = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        let mut too_large = None;
+        // The messages of one select, together, may not be over the size limit: a
+        // blocked select holds them all on the host.
+        let mut total = 0usize;
+        let max = self.run.limits.max_message_size as usize;
+        for (i, op) in ops.into_iter().enumerate() {
+            match op {
+                wit::SelectOp::Recv(r) => {
+                    let chan = self.table.get(&r)?.channel().clone();
+                    ids.push(chan.id());
+                    host_ops.push(Op::Recv(chan));
+                }
+                wit::SelectOp::Send((s, m)) => {
+                    total = total.saturating_add(m.bytes.len());
+                    if total > max {
+                        too_large.get_or_insert(i);
+                    }
+                    let chan = self.table.get(&s)?.channel().clone();
+                    ids.push(chan.id());
+                    let m = self.take_message(m)?;
+                    host_ops.push(Op::Send(chan, m));
+                }
+            }
+        }
+        let (selected, unsent) = match too_large {
+            Some(i) => {
+                let unsent = host_ops
+                    .into_iter()
+                    .map(|op| match op {
+                        Op::Send(_, m) => Some(m),
+                        Op::Recv(_) => None,
+                    })
+                    .collect();
+                return Ok((wit::Selected::TooLarge(i as u32), self.give_messages(unsent)?));
+            }
+            None => {
+                let timeout = timeout.map(Duration::from_nanos);
+                self.select_ops(host_ops, timeout, block, Waiting::Select(ids))
+                    .await
+            }
+        };
+        let selected = match selected {
+            Selected::Op(i, Ready::Received(m)) => wit::Selected::Received((i as u32, self.give_message(m)?)),
+            Selected::Op(i, Ready::Sent) => wit::Selected::Sent(i as u32),
+            Selected::Op(i, Ready::Closed) => wit::Selected::Closed(i as u32),
+            Selected::Op(i, Ready::Failed(f)) => wit::Selected::Failed((i as u32, wit_failure(f))),
+            Selected::Timeout => wit::Selected::Timeout,
+            Selected::WouldBlock => wit::Selected::WouldBlock,
+        };
+        Ok((selected, self.give_messages(unsent)?))
+    }
+}
+
+impl MtState {
+    fn give_messages(&mut self, ms: Vec<Option<Message>>) -> wasmtime::Result<Vec<Option<wit::Message>>> {
+        ms.into_iter()
+            .map(|m| m.map(|m| self.give_message(m)).transpose())
+            .collect()
+    }
+}
+
+impl wit::HostSender for MtState {
+    async fn clone(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<Resource<SenderHandle>> {
+        let copy = self.table.get(&sender)?.clone_for(Some(self.holder.clone()));
+        Ok(self.table.push(copy)?)
+    }
+
+    async fn id(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&sender)?.channel().id())
+    }
+
+    async fn send(
+        &mut self,
+        sender: Resource<SenderHandle>,
+        message: wit::Message,
+    ) -> wasmtime::Result<Result<(), SendError>> {
+        self.send_one(sender, message, Wait::Forever).await
+    }
+
+    async fn try_send(
+        &mut self,
+        sender: Resource<SenderHandle>,
+        message: wit::Message,
+    ) -> wasmtime::Result<Result<(), SendError>> {
+        self.send_one(sender, message, Wait::Never).await
+    }
+
+    async fn send_timeout(
+        &mut self,
+        sender: Resource<SenderHandle>,
+        message: wit::Message,
+        timeout: u64,
+    ) -> wasmtime::Result<Result<(), SendError>> {
+        self.send_one(sender, message, Wait::For(Duration::from_nanos(timeout)))
+            .await
+    }
+
+    async fn drop(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<()> {
+        self.table.delete(sender)?;
+        Ok(())
+    }
+}
+
+impl wit::HostReceiver for MtState {
+    async fn clone(
+        &mut self,
+        receiver: Resource<ReceiverHandle>,
+    ) -> wasmtime::Result<Resource<ReceiverHandle>> {
+        let copy = self.table.get(&receiver)?.clone();
+        Ok(self.table.push(copy)?)
+    }
+
+    async fn id(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&receiver)?.channel().id())
+    }
+
+    async fn recv(
+        &mut self,
+        receiver: Resource<ReceiverHandle>,
+    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
+        self.recv_one(receiver, Wait::Forever).await
+    }
+
+    async fn try_recv(
+        &mut self,
+        receiver: Resource<ReceiverHandle>,
+    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
+        self.recv_one(receiver, Wait::Never).await
+    }
+
+    async fn recv_timeout(
+        &mut self,
+        receiver: Resource<ReceiverHandle>,
+        timeout: u64,
+    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
+        self.recv_one(receiver, Wait::For(Duration::from_nanos(timeout)))
+            .await
+    }
+
+    async fn drop(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<()> {
+        self.table.delete(receiver)?;
+        Ok(())
+    }
+}

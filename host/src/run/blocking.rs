@@ -1,0 +1,205 @@
+//! What the run knows of its live microthreads: who each is, what it waits on while
+//! blocked, and how to stop it; from that, the deadlock detector.
+//!
+//! Blocking touches only the blocked microthread's own [`Member`] and two counters,
+//! so the channel hot path shares no lock with other microthreads. The detector
+//! looks every grace period instead of being told at every blocking call.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+
+use super::completion::{Completion, Identity};
+use crate::channel::{Progress, Waiter};
+
+/// How long "every microthread blocked, nothing happening" must last before it is
+/// called a deadlock: a wake-up already on its way completes well within it.
+const DEADLOCK_GRACE: Duration = Duration::from_millis(100);
+
+/// What a blocked microthread waits on (formatted only for a deadlock report).
+pub(crate) enum Waiting {
+    Recv(u64),
+    Send(u64),
+    Select(Vec<u64>),
+    Join(u64),
+    Child(u64),
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Waiting::Recv(c) => write!(f, "receiving on channel {c}"),
+            Waiting::Send(c) => write!(f, "sending on channel {c}"),
+            Waiting::Select(cs) => {
+                let cs: Vec<String> = cs.iter().map(u64::to_string).collect();
+                write!(f, "select over channels {}", cs.join(", "))
+            }
+            Waiting::Join(m) => write!(f, "joining microthread {m}"),
+            Waiting::Child(m) => write!(f, "waiting for its child microthread {m} to finish"),
+        }
+    }
+}
+
+/// Tells whether what a blocked microthread waits for has happened already (its
+/// task just has not run yet): such a microthread does not count as blocked.
+pub(crate) enum Probe {
+    Waiter(Arc<Waiter>),
+    Completion(Arc<Completion>),
+}
+
+impl Probe {
+    fn is_woken(&self) -> bool {
+        match self {
+            Probe::Waiter(w) => w.is_done(),
+            Probe::Completion(c) => c.is_finished(),
+        }
+    }
+}
+
+/// What the run knows of one live microthread.
+pub(crate) struct Member {
+    pub(crate) me: Identity,
+    waiting: Mutex<Option<(Waiting, Probe)>>,
+    abort: OnceLock<AbortHandle>,
+}
+
+impl Member {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Option<(Waiting, Probe)>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Marks a microthread as blocked (with no timeout) while it lives.
+pub(crate) struct Blocked<'a> {
+    members: &'a Members,
+    member: &'a Member,
+}
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        *self.member.waiting() = None;
+        self.members.blocked.fetch_sub(1, Ordering::AcqRel);
+        self.members.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The live microthreads of a run.
+#[derive(Default)]
+pub(crate) struct Members {
+    /// Every live microthread, by id. Touched at spawn and exit only.
+    map: Mutex<HashMap<u64, Arc<Member>>>,
+    /// How many members are blocked with no timeout (a cheap first check for the
+    /// deadlock detector, which looks at `map` only when it matches the live count).
+    blocked: AtomicU32,
+    /// Counts completed waits, so that "everybody blocked" can be told from "a
+    /// wake-up is on its way".
+    progress: Progress,
+}
+
+impl Members {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Member>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Enter a new microthread.
+    pub(crate) fn insert(&self, me: Identity) -> Arc<Member> {
+        let member = Arc::new(Member {
+            me,
+            waiting: Mutex::new(None),
+            abort: OnceLock::new(),
+        });
+        self.map().insert(member.me.id, member.clone());
+        member
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        self.map().remove(&id);
+    }
+
+    /// Mark `member` as blocked, on what `what` says, until the guard is dropped.
+    pub(crate) fn block<'a>(&'a self, member: &'a Member, what: Waiting, probe: Probe) -> Blocked<'a> {
+        *member.waiting() = Some((what, probe));
+        self.blocked.fetch_add(1, Ordering::AcqRel);
+        Blocked {
+            members: self,
+            member,
+        }
+    }
+
+    /// Record how to abort microthread `id`'s task. Returns false if it is no longer
+    /// a member (it ended already). Done under the map's lock, which `abort_all`
+    /// holds while it aborts: either it sees the handle, or the caller sees that the
+    /// run is being cancelled.
+    pub(crate) fn set_abort(&self, id: u64, abort: &AbortHandle) -> bool {
+        match self.map().get(&id) {
+            Some(member) => {
+                let _ = member.abort.set(abort.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Abort every member's task: each stops at its next host call or fuel yield
+    /// (its fiber unwinds when its future is dropped).
+    pub(crate) fn abort_all(&self) {
+        for member in self.map().values() {
+            if let Some(abort) = member.abort.get() {
+                abort.abort();
+            }
+        }
+    }
+
+    /// Every one of the `live` microthreads waits, and none of them has a wake-up on
+    /// its way. The count is compared first: the members are looked at only when it
+    /// matches.
+    fn all_blocked(&self, live: u32) -> bool {
+        if live == 0 || self.blocked.load(Ordering::Acquire) < live {
+            return false;
+        }
+        let map = self.map();
+        let stuck = map
+            .values()
+            .filter(|m| m.waiting().as_ref().is_some_and(|(_, probe)| !probe.is_woken()))
+            .count();
+        !map.is_empty() && stuck >= map.len()
+    }
+
+    /// Who waits on what, a line per blocked member, in order of id.
+    fn report(&self) -> String {
+        let members: Vec<Arc<Member>> = self.map().values().cloned().collect();
+        let mut lines: Vec<(u64, String)> = members
+            .iter()
+            .filter_map(|m| {
+                let waiting = m.waiting();
+                let (what, _) = waiting.as_ref()?;
+                Some((m.me.id, format!("{}: {what}", m.me)))
+            })
+            .collect();
+        lines.sort();
+        let lines: Vec<String> = lines.into_iter().map(|(_, l)| l).collect();
+        lines.join("\n")
+    }
+
+    /// Resolves, with the report, once every live microthread (`live` counts them)
+    /// has been blocked for a grace period during which nothing completed.
+    pub(crate) async fn deadlocked(&self, live: impl Fn() -> u32) -> String {
+        loop {
+            tokio::time::sleep(DEADLOCK_GRACE).await;
+            if self.all_blocked(live()) {
+                let before = self.progress.load(Ordering::Relaxed);
+                tokio::time::sleep(DEADLOCK_GRACE).await;
+                if self.all_blocked(live()) && self.progress.load(Ordering::Relaxed) == before {
+                    return self.report();
+                }
+            }
+        }
+    }
+}

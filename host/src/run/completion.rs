@@ -1,0 +1,164 @@
+//! How a microthread's end reaches whoever waits for it: its identity, how its
+//! guest code ended ([`Ending`]), and the [`Completion`] where its outcome waits for
+//! its joiner and its parent's prejoin.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use crate::channel::{Delivery, Message};
+use crate::error::Failure;
+
+/// What a finished microthread leaves for its joiner.
+pub(crate) type Outcome = Result<Message, Failure>;
+
+/// Identity of a microthread.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    pub(crate) id: u64,
+    /// Shared, so that identifying a microthread (in a deadlock report, say) is cheap.
+    pub(crate) name: Option<Arc<str>>,
+}
+
+impl Identity {
+    pub(crate) fn failure(&self, message: String) -> Failure {
+        Failure {
+            id: self.id,
+            name: self.name.as_deref().map(str::to_owned),
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "microthread {}", self.id)?;
+        match &self.name {
+            Some(name) => write!(f, " ({name})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How a microthread's guest code ended.
+pub(crate) enum Ending {
+    /// It returned: a spawned function's serialized result (empty for `main`).
+    Returned(Message),
+    /// `main` returned an error (`wasi:cli/run` gave `Err`): exit code 1.
+    MainErr,
+    /// It called `exit(code)`: the whole program ends with `code`.
+    Exit(i32),
+    /// It trapped, panicked, or was stopped.
+    Failed(Failure),
+}
+
+/// Where a microthread's outcome waits for its joiner (and its parent's prejoin).
+pub(crate) struct Completion {
+    id: u64,
+    name: Option<Arc<str>>,
+    state: Mutex<CompletionState>,
+    done: Notify,
+}
+
+#[derive(Default)]
+struct CompletionState {
+    /// `None` while the microthread runs.
+    outcome: Option<Outcome>,
+    finished: bool,
+    /// The outcome was taken by `join`.
+    taken: bool,
+    /// Its failure reached a reader through a channel it was sending on.
+    failure_delivered: bool,
+}
+
+impl Completion {
+    pub(crate) fn new(me: &Identity) -> Self {
+        Completion {
+            id: me.id,
+            name: me.name.clone(),
+            state: Mutex::default(),
+            done: Notify::new(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CompletionState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Record the outcome (the first one counts) and wake whoever waits.
+    pub(crate) fn complete(&self, outcome: Outcome) {
+        {
+            let mut s = self.lock();
+            if s.finished {
+                return;
+            }
+            s.outcome = Some(outcome);
+            s.finished = true;
+        }
+        self.done.notify_waiters();
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.lock().finished
+    }
+
+    /// Wait until the microthread has finished.
+    pub(crate) async fn finished(&self) {
+        loop {
+            let notified = self.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_finished() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Wait for the outcome and take it.
+    pub(crate) async fn join(&self) -> Outcome {
+        self.finished().await;
+        let mut s = self.lock();
+        if s.taken {
+            return Err(Failure {
+                id: self.id,
+                name: self.name.as_deref().map(str::to_owned),
+                message: "its result was already taken by an earlier join".into(),
+            });
+        }
+        s.taken = true;
+        s.outcome.take().expect("a finished microthread has an outcome")
+    }
+
+    /// After the microthread finished: its failure, if nobody joined it or got it
+    /// through a channel.
+    pub(crate) fn unjoined_failure(&self) -> Option<Failure> {
+        let s = self.lock();
+        match &s.outcome {
+            Some(Err(f)) if !s.taken && !s.failure_delivered => Some(f.clone()),
+            _ => None,
+        }
+    }
+
+    /// Joined, or succeeded: nothing more to wait for or report.
+    pub(crate) fn is_settled(&self) -> bool {
+        let s = self.lock();
+        s.taken || matches!(s.outcome, Some(Ok(_)))
+    }
+}
+
+impl Delivery for Completion {
+    /// A reader received this microthread's failure through a channel.
+    fn delivered(&self) {
+        self.lock().failure_delivered = true;
+    }
+}
+
+/// The host half of a guest's `join-handle` resource.
+pub struct JoinSlot {
+    pub(crate) completion: Arc<Completion>,
+}

@@ -1,0 +1,532 @@
+//! One run of a program: the state its microthreads share (ids, live counts, the
+//! channel budget, how it is being stopped), the supervisor that decides how it
+//! ends, and the [`RunHandle`] the application owns.
+//!
+//! A run ends when `main` and its structured children are done, a microthread exits
+//! the program, every microthread is deadlocked, its deadline passes, its fuel
+//! budget runs out, Ctrl-C interrupts it, or its handle cancels it (dropping the
+//! handle does). Then whatever still runs is cancelled: blocked microthreads at
+//! once, busy ones at their next fuel yield (or, with fuel off, at their next epoch
+//! check), and the [`ExitStatus`] is published once they are gone.
+
+mod blocking;
+mod completion;
+mod options;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, JoinHandle};
+use wasmtime::Engine;
+
+pub(crate) use blocking::{Member, Members, Probe, Waiting};
+pub use completion::JoinSlot;
+pub(crate) use completion::{Completion, Ending, Identity};
+pub(crate) use options::RunLimits;
+pub use options::{OutputBuffer, RunOptions};
+
+use crate::channel::Budget;
+use crate::error::Failure;
+use crate::limits::Quota;
+
+/// How a program ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExitStatus {
+    /// `main` returned (code 0), returned an error (code 1), or some microthread
+    /// called `exit(code)`.
+    Exited(i32),
+    /// `main` failed: it trapped, panicked, used up its fuel budget, or a child
+    /// failure reached it; or the run's fuel budget ran out.
+    Failed(Failure),
+    /// The program was interrupted (Ctrl-C) and cancelled.
+    Interrupted,
+    /// Every live microthread was blocked on a channel or a join that nothing could
+    /// ever complete: the program was stopped. The report has one line per
+    /// microthread: who it is and what it waits on.
+    Deadlocked(String),
+    /// The run was cancelled: [`RunHandle::cancel`], the handle dropped, or the
+    /// runtime dropped while it ran.
+    Cancelled,
+    /// The run's deadline ([`RunOptions::deadline`]) passed before it ended.
+    DeadlineExceeded,
+}
+
+impl ExitStatus {
+    /// The process exit code a command-line runner should use: the guest's code;
+    /// 134 for a failure (what `wasmtime run` gives a trap); 130 for an interrupt or
+    /// a cancellation; 124 for a deadline (as `timeout(1)` does); 70 (`EX_SOFTWARE`)
+    /// for a deadlock.
+    pub fn code(&self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => *code,
+            ExitStatus::Failed(_) => 134,
+            ExitStatus::Interrupted | ExitStatus::Cancelled => 130,
+            ExitStatus::DeadlineExceeded => 124,
+            ExitStatus::Deadlocked(_) => 70,
+        }
+    }
+
+    /// Whether the program exited with code 0.
+    pub fn success(&self) -> bool {
+        matches!(self, ExitStatus::Exited(0))
+    }
+}
+
+/// How long the end of a run waits for its cancelled microthreads to stop.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// Why a run is being stopped before its program ended it.
+enum Stop {
+    Cancelled,
+    FuelExhausted(Failure),
+}
+
+/// Why a microthread could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The run's or the runtime's live-microthread limit (the payload) is reached.
+    LimitReached(u32),
+}
+
+/// The shared state of one run of a program: every microthread of the run holds it.
+pub(crate) struct Run {
+    pub(crate) options: RunOptions,
+    pub(crate) limits: RunLimits,
+    next_id: AtomicU64,
+    /// The run's live microthreads.
+    live: Quota,
+    all_gone: Notify,
+    /// The runtime's live microthreads, all runs together (they share its pool).
+    runtime_live: Arc<Quota>,
+    exit_code: Mutex<Option<i32>>,
+    stop: Mutex<Option<Stop>>,
+    /// An exit or a stop was requested: the supervisor looks.
+    wake_supervisor: Notify,
+    /// Set once the run's microthreads are being cancelled.
+    cancelled: AtomicBool,
+    handle: tokio::runtime::Handle,
+    /// The runtime's supervisor thread, where the run is watched.
+    supervisor: tokio::runtime::Handle,
+    /// To interrupt, by epoch, microthreads that run without fuel.
+    engine: Engine,
+    next_channel_id: AtomicU64,
+    pub(crate) members: Members,
+    pub(crate) budget: Arc<Budget>,
+    /// Fuel consumed by the run's microthreads, when the run has a fuel budget.
+    fuel_used: AtomicU64,
+    finish: Finish,
+}
+
+/// Gives back a live-microthread slot when the microthread's task ends, however it
+/// ends.
+pub(crate) struct Slot(Arc<Run>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.runtime_live.give_back();
+        if self.0.live.give_back() == 0 {
+            self.0.all_gone.notify_waiters();
+        }
+    }
+}
+
+impl Run {
+    pub(crate) fn new(
+        options: RunOptions,
+        limits: RunLimits,
+        handle: tokio::runtime::Handle,
+        supervisor: tokio::runtime::Handle,
+        engine: Engine,
+        runtime_live: Arc<Quota>,
+    ) -> Arc<Run> {
+        Arc::new(Run {
+            live: Quota::new(limits.max_microthreads),
+            budget: Arc::new(Budget::new(limits.max_buffered_bytes, limits.max_channels)),
+            options,
+            limits,
+            next_id: AtomicU64::new(0),
+            all_gone: Notify::new(),
+            runtime_live,
+            exit_code: Mutex::new(None),
+            stop: Mutex::new(None),
+            wake_supervisor: Notify::new(),
+            cancelled: AtomicBool::new(false),
+            handle,
+            supervisor,
+            engine,
+            next_channel_id: AtomicU64::new(1),
+            members: Members::default(),
+            fuel_used: AtomicU64::new(0),
+            finish: Finish::default(),
+        })
+    }
+
+    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn next_channel_id(&self) -> u64 {
+        self.next_channel_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new microthread's identity.
+    pub(crate) fn identify(&self, name: Option<Arc<str>>) -> Identity {
+        Identity {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            name,
+        }
+    }
+
+    /// Live microthreads of this run.
+    pub(crate) fn live(&self) -> u32 {
+        self.live.used()
+    }
+
+    /// Take a live-microthread slot, within the run's limit and the runtime's.
+    pub(crate) fn reserve(self: &Arc<Self>) -> Result<Slot, Refused> {
+        if !self.live.take() {
+            return Err(Refused::LimitReached(self.live.max()));
+        }
+        if !self.runtime_live.take() {
+            self.live.give_back();
+            return Err(Refused::LimitReached(self.runtime_live.max()));
+        }
+        Ok(Slot(self.clone()))
+    }
+
+    /// Record how to abort microthread `id`'s task; abort it at once if the run is
+    /// already being cancelled (it may have been spawned during the cancellation).
+    pub(crate) fn set_abort(&self, id: u64, abort: &AbortHandle) {
+        self.members.set_abort(id, abort);
+        if self.cancelled.load(Ordering::SeqCst) {
+            abort.abort();
+        }
+    }
+
+    /// Whether the run's microthreads are being cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Some microthread called `exit(code)`: the first code wins, and the program ends.
+    pub(crate) fn request_exit(&self, code: i32) {
+        self.exit_code
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(code);
+        self.wake_supervisor.notify_one();
+    }
+
+    fn request_stop(&self, why: Stop) {
+        self.stop
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(why);
+        self.wake_supervisor.notify_one();
+    }
+
+    /// Cancel the run (its handle, or the runtime going away).
+    pub(crate) fn cancel(&self) {
+        self.request_stop(Stop::Cancelled);
+    }
+
+    /// Charge `units` of fuel to the run's budget, if it has one. Returns false once
+    /// the budget is spent: the caller stops, and the run ends with `failure`.
+    pub(crate) fn charge_fuel(&self, units: u64, failure: impl FnOnce(u64) -> Failure) -> bool {
+        let Some(budget) = self.limits.fuel_budget else {
+            return true;
+        };
+        let used = self
+            .fuel_used
+            .fetch_add(units, Ordering::AcqRel)
+            .saturating_add(units);
+        if used <= budget {
+            return true;
+        }
+        self.request_stop(Stop::FuelExhausted(failure(budget)));
+        false
+    }
+
+    /// Stop every microthread still running: blocked ones at once, busy ones at
+    /// their next fuel yield or epoch check.
+    pub(crate) fn cancel_all(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.members.abort_all();
+        if self.limits.fuel_slice.is_none() {
+            // Microthreads without fuel never yield: their epoch callback sees that
+            // the run is cancelled and traps them.
+            self.engine.increment_epoch();
+        }
+    }
+
+    async fn wake(&self) -> ExitStatus {
+        loop {
+            let notified = self.wake_supervisor.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(stop) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                return match stop {
+                    Stop::Cancelled => ExitStatus::Cancelled,
+                    Stop::FuelExhausted(f) => ExitStatus::Failed(f),
+                };
+            }
+            if let Some(code) = *self.exit_code.lock().unwrap_or_else(|e| e.into_inner()) {
+                return ExitStatus::Exited(code);
+            }
+            notified.await;
+        }
+    }
+
+    async fn all_gone(&self) {
+        loop {
+            let notified = self.all_gone.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.live.used() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// How the run ends: the first of main's end, an exit, a stop, the deadline,
+    /// Ctrl-C and a deadlock.
+    async fn ending(&self, main: JoinHandle<Ending>) -> ExitStatus {
+        let deadline = async {
+            match self.options.deadline {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let ctrl_c = async {
+            if self.options.ctrl_c && tokio::signal::ctrl_c().await.is_ok() {
+                return;
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            biased;
+            status = self.wake() => status,
+            () = deadline => ExitStatus::DeadlineExceeded,
+            ending = main => match ending {
+                Ok(Ending::Returned(_)) => ExitStatus::Exited(0),
+                Ok(Ending::MainErr) => ExitStatus::Exited(1),
+                Ok(Ending::Exit(code)) => ExitStatus::Exited(code),
+                Ok(Ending::Failed(f)) => ExitStatus::Failed(f),
+                Err(e) if e.is_cancelled() => ExitStatus::Cancelled,
+                Err(e) => ExitStatus::Failed(Failure {
+                    id: 0,
+                    name: Some("main".into()),
+                    message: format!("the host task running it ended abnormally: {e}"),
+                }),
+            },
+            () = ctrl_c => ExitStatus::Interrupted,
+            report = self.members.deadlocked(|| self.live.used()) => ExitStatus::Deadlocked(report),
+        }
+    }
+
+    /// Watch the run started with `main` to its end, on the supervisor thread (the
+    /// workers may all be busy in guests that never yield).
+    pub(crate) fn supervise(self: &Arc<Self>, main: JoinHandle<Ending>) {
+        // Made outside the task: should the task never run (the runtime shutting
+        // down), dropping it still publishes an end.
+        let guard = FinishOnDrop(self.clone());
+        self.supervisor.spawn(async move {
+            let run = &guard.0;
+            let status = run.ending(main).await;
+            run.cancel_all();
+            if tokio::time::timeout(CANCEL_GRACE, run.all_gone()).await.is_err() {
+                tracing::warn!(
+                    live = run.live(),
+                    "microthreads still running {CANCEL_GRACE:?} after the program ended were left behind"
+                );
+            }
+            run.budget.empty_all();
+            run.finish.set(status);
+        });
+    }
+
+    /// End the run before it starts, with `status`.
+    pub(crate) fn finish_now(&self, status: ExitStatus) {
+        self.finish.set(status);
+    }
+}
+
+/// Publishes `Cancelled` if the supervisor is dropped before it published an end.
+struct FinishOnDrop(Arc<Run>);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel_all();
+        self.0.budget.empty_all();
+        self.0.finish.set(ExitStatus::Cancelled);
+    }
+}
+
+/// Where a run's end is published, for a thread that blocks and for a task that
+/// polls.
+#[derive(Default)]
+struct Finish {
+    state: Mutex<FinishState>,
+    published: Condvar,
+}
+
+#[derive(Default)]
+struct FinishState {
+    status: Option<ExitStatus>,
+    waker: Option<Waker>,
+}
+
+impl Finish {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FinishState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publish the end (the first one counts).
+    fn set(&self, status: ExitStatus) {
+        let waker = {
+            let mut st = self.lock();
+            if st.status.is_some() {
+                return;
+            }
+            st.status = Some(status);
+            st.waker.take()
+        };
+        self.published.notify_all();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn get(&self) -> Option<ExitStatus> {
+        self.lock().status.clone()
+    }
+
+    fn wait(&self) -> ExitStatus {
+        let mut st = self.lock();
+        loop {
+            if let Some(status) = &st.status {
+                return status.clone();
+            }
+            st = self.published.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<ExitStatus> {
+        let mut st = self.lock();
+        if let Some(status) = &st.status {
+            return Poll::Ready(status.clone());
+        }
+        match &mut st.waker {
+            Some(w) => w.clone_from(cx.waker()),
+            None => st.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+/// A running program, owned by the application that started it
+/// ([`Program::start`](crate::Program::start)).
+///
+/// Its microthreads run on the runtime's workers whoever holds the handle.
+/// [`wait`](RunHandle::wait) blocks the calling thread until the run has ended; the
+/// handle is also a [`Future`] of the same [`ExitStatus`], which any executor can
+/// poll. [`cancel`](RunHandle::cancel) stops the run; **dropping the handle cancels
+/// the run too**, so no run is ever left without an owner. The handle keeps its
+/// program and runtime alive.
+///
+/// ```no_run
+/// # fn main() -> Result<(), weft::Error> {
+/// use std::time::Duration;
+/// let program = weft::Runtime::new()?.load("server.wasm")?;
+/// let run = program.start(&weft::RunOptions::new())?;
+/// std::thread::sleep(Duration::from_secs(1));
+/// run.cancel();
+/// assert_eq!(run.wait(), weft::ExitStatus::Cancelled);
+/// # Ok(()) }
+/// ```
+#[must_use = "dropping a RunHandle cancels its run"]
+pub struct RunHandle {
+    run: Arc<Run>,
+    /// The program (and so its runtime), for as long as the handle lives.
+    _keep: Arc<dyn Send + Sync>,
+}
+
+impl RunHandle {
+    pub(crate) fn new(run: Arc<Run>, keep: Arc<dyn Send + Sync>) -> Self {
+        RunHandle { run, _keep: keep }
+    }
+
+    /// Block the calling thread until the run has ended, and return how.
+    pub fn wait(self) -> ExitStatus {
+        self.run.finish.wait()
+    }
+
+    /// Cancel the run: blocked microthreads stop at once, busy ones at their next
+    /// fuel yield (or epoch check, where fuel is off). The run then ends with
+    /// [`ExitStatus::Cancelled`]. Cancelling a run that has ended does nothing.
+    pub fn cancel(&self) {
+        self.run.cancel();
+    }
+
+    /// How the run ended, if it has.
+    pub fn status(&self) -> Option<ExitStatus> {
+        self.run.finish.get()
+    }
+
+    /// Whether the run has ended.
+    pub fn is_finished(&self) -> bool {
+        self.status().is_some()
+    }
+
+    /// Live microthreads of the run now.
+    pub fn live_microthreads(&self) -> u32 {
+        self.run.live()
+    }
+
+    /// Bytes buffered in the run's channels now (what
+    /// [`RunOptions::max_buffered_bytes`] bounds).
+    pub fn buffered_bytes(&self) -> u64 {
+        self.run.budget.buffered()
+    }
+
+    /// Channels of the run open now.
+    pub fn open_channels(&self) -> u32 {
+        self.run.budget.open_channels()
+    }
+}
+
+impl Future for RunHandle {
+    type Output = ExitStatus;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ExitStatus> {
+        self.run.finish.poll(cx)
+    }
+}
+
+impl Drop for RunHandle {
+    fn drop(&mut self) {
+        if !self.is_finished() {
+            self.run.cancel();
+        }
+    }
+}
+
+impl std::fmt::Debug for RunHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunHandle")
+            .field("live", &self.run.live())
+            .field("status", &self.status())
+            .finish()
+    }
+}

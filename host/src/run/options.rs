@@ -1,0 +1,410 @@
+//! What one run of a program gets ([`RunOptions`]): arguments, environment, stdio,
+//! directory grants, a deadline, fuel budgets and the run's own limits; and the
+//! limits a run ends up with once the runtime's are applied ([`RunLimits`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{FsPerms, WasiCtx};
+
+use crate::error::Error;
+use crate::limits::Limits;
+
+/// What one run of a program gets: its arguments and environment, what it may see
+/// of the host, how long and how much it may run, and its limits. Nothing of the
+/// host's environment is passed unless listed here.
+///
+/// ```no_run
+/// # fn main() -> Result<(), weft::Error> {
+/// use std::time::Duration;
+/// let program = weft::Runtime::new()?.load("job.wasm")?;
+/// let options = weft::RunOptions::new()
+///     .arg("--input=data")
+///     .deadline(Duration::from_secs(5))
+///     .fuel_budget(10_000_000_000)
+///     .max_microthreads(100)
+///     .max_buffered_bytes(16 << 20);
+/// let status = program.start(&options)?.wait();
+/// println!("{status:?}");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub(crate) program_name: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) ctrl_c: bool,
+    pub(crate) stdin: Option<MemoryInputPipe>,
+    pub(crate) stdout: Option<OutputBuffer>,
+    pub(crate) stderr: Option<OutputBuffer>,
+    pub(crate) dirs: Vec<DirGrant>,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) fuel_budget: Option<u64>,
+    pub(crate) microthread_fuel_budget: Option<u64>,
+    pub(crate) max_microthreads: Option<u32>,
+    pub(crate) max_memory: Option<u64>,
+    pub(crate) max_message_size: Option<u32>,
+    pub(crate) max_buffered_bytes: Option<u64>,
+    pub(crate) max_channels: Option<u32>,
+}
+
+/// A host directory visible to the guest.
+#[derive(Debug, Clone)]
+pub(crate) struct DirGrant {
+    pub(crate) host: PathBuf,
+    pub(crate) guest: String,
+    pub(crate) read_only: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            program_name: "main".into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            ctrl_c: false,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            dirs: Vec::new(),
+            deadline: None,
+            fuel_budget: None,
+            microthread_fuel_budget: None,
+            max_microthreads: None,
+            max_memory: None,
+            max_message_size: None,
+            max_buffered_bytes: None,
+            max_channels: None,
+        }
+    }
+}
+
+/// Collects what a program writes to its stdout or stderr, for the embedder to
+/// read; shared by all the program's microthreads. Cheap to clone.
+///
+/// ```no_run
+/// # fn main() -> Result<(), weft::Error> {
+/// let out = weft::OutputBuffer::new();
+/// let program = weft::Runtime::new()?.load("hello.wasm")?;
+/// program.run(&weft::RunOptions::new().stdout(out.clone()))?;
+/// print!("{}", out.to_string_lossy());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct OutputBuffer(pub(crate) MemoryOutputPipe);
+
+impl OutputBuffer {
+    /// A buffer that holds up to 64 MiB; a guest writing past that gets a write error.
+    pub fn new() -> Self {
+        Self::with_capacity(64 << 20)
+    }
+
+    /// A buffer that holds up to `bytes`.
+    pub fn with_capacity(bytes: usize) -> Self {
+        OutputBuffer(MemoryOutputPipe::new(bytes))
+    }
+
+    /// Everything written so far.
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.contents().to_vec()
+    }
+
+    /// Everything written so far, as text.
+    pub fn to_string_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.0.contents()).into_owned()
+    }
+}
+
+impl Default for OutputBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for OutputBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputBuffer")
+            .field("len", &self.0.contents().len())
+            .finish()
+    }
+}
+
+impl RunOptions {
+    /// No arguments, an empty environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The guest's `argv[0]`.
+    pub fn program_name(mut self, name: impl Into<String>) -> Self {
+        self.program_name = name.into();
+        self
+    }
+
+    /// Append an argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Append arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Set an environment variable for the guest.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Let every microthread of the program read and write the host directory `host`,
+    /// seen in the guest as `guest`. Nothing of the host's file system is visible
+    /// without a grant.
+    pub fn dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
+        self.dirs.push(DirGrant {
+            host: host.into(),
+            guest: guest.into(),
+            read_only: false,
+        });
+        self
+    }
+
+    /// Like [`dir`](RunOptions::dir), read-only: writes fail in the guest with a
+    /// permission error.
+    pub fn dir_read_only(mut self, host: impl Into<PathBuf>, guest: impl Into<String>) -> Self {
+        self.dirs.push(DirGrant {
+            host: host.into(),
+            guest: guest.into(),
+            read_only: true,
+        });
+        self
+    }
+
+    /// Give the program these bytes as its stdin (default: the host's stdin).
+    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(MemoryInputPipe::new(bytes.into()));
+        self
+    }
+
+    /// Collect the program's stdout in `buffer` (default: the host's stdout).
+    pub fn stdout(mut self, buffer: OutputBuffer) -> Self {
+        self.stdout = Some(buffer);
+        self
+    }
+
+    /// Collect the program's stderr in `buffer` (default: the host's stderr).
+    pub fn stderr(mut self, buffer: OutputBuffer) -> Self {
+        self.stderr = Some(buffer);
+        self
+    }
+
+    /// Let Ctrl-C interrupt the program: it is cancelled and ends with
+    /// [`ExitStatus::Interrupted`](crate::ExitStatus::Interrupted).
+    pub fn interrupt_on_ctrl_c(mut self, yes: bool) -> Self {
+        self.ctrl_c = yes;
+        self
+    }
+
+    /// End the run once `after` has passed since it started: its microthreads are
+    /// cancelled and it ends with
+    /// [`ExitStatus::DeadlineExceeded`](crate::ExitStatus::DeadlineExceeded). A zero
+    /// deadline ends it before its guest code runs.
+    pub fn deadline(mut self, after: Duration) -> Self {
+        self.deadline = Some(after);
+        self
+    }
+
+    /// Fuel the whole run may consume, all its microthreads together (roughly one
+    /// unit per wasm instruction). The microthread that uses the last of it is
+    /// stopped, the run is cancelled and ends with
+    /// [`ExitStatus::Failed`](crate::ExitStatus::Failed), whose message says "fuel
+    /// budget exhausted". Checked at every fuel slice, so the run may go over it by
+    /// less than a slice per microthread. Needs a runtime that meters fuel
+    /// ([`Preemption::Fuel`](crate::Preemption::Fuel)).
+    pub fn fuel_budget(mut self, units: u64) -> Self {
+        self.fuel_budget = Some(units);
+        self
+    }
+
+    /// Fuel each microthread of the run may consume. One that uses it up fails
+    /// alone, like a trap, with a failure that says "fuel budget exhausted"; its
+    /// joiner (or its parent) gets the failure. Needs a runtime that meters fuel.
+    pub fn fuel_budget_per_microthread(mut self, units: u64) -> Self {
+        self.microthread_fuel_budget = Some(units);
+        self
+    }
+
+    /// Live microthreads of this run, `main` included (at most the runtime's
+    /// [`Limits::max_microthreads`], which also holds for all runs together).
+    pub fn max_microthreads(mut self, max: u32) -> Self {
+        self.max_microthreads = Some(max);
+        self
+    }
+
+    /// Linear memory per microthread of this run, in bytes (at most the runtime's
+    /// [`Limits::max_memory`]).
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.max_memory = Some(bytes);
+        self
+    }
+
+    /// Largest message or spawn argument of this run, in bytes (at most the
+    /// runtime's [`Limits::max_message_size`]).
+    pub fn max_message_size(mut self, bytes: u32) -> Self {
+        self.max_message_size = Some(bytes);
+        self
+    }
+
+    /// Bytes this run's channels may hold buffered, all together (at most the
+    /// runtime's [`Limits::max_buffered_bytes`]). A send that would go over it waits
+    /// as if its channel were full.
+    pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
+        self.max_buffered_bytes = Some(bytes);
+        self
+    }
+
+    /// Channels this run may have open at once (at most the runtime's
+    /// [`Limits::max_channels`]).
+    pub fn max_channels(mut self, max: u32) -> Self {
+        self.max_channels = Some(max);
+        self
+    }
+
+    /// The run's limits: these options within the runtime's `limits`. Errors if an
+    /// option asks for more than the runtime allows, or for fuel budgets where
+    /// fuel is not metered.
+    pub(crate) fn limits(&self, runtime: &Limits, fuel_slice: Option<u64>) -> Result<RunLimits, Error> {
+        fn within<T: PartialOrd + std::fmt::Display + Copy>(
+            what: &str,
+            asked: Option<T>,
+            ceiling: T,
+        ) -> Result<T, Error> {
+            match asked {
+                Some(v) if v > ceiling => Err(Error::InvalidOptions(format!(
+                    "{what} {v} is over the runtime's limit of {ceiling}"
+                ))),
+                Some(v) => Ok(v),
+                None => Ok(ceiling),
+            }
+        }
+        let max_microthreads = within(
+            "max_microthreads",
+            self.max_microthreads,
+            runtime.max_microthreads,
+        )?;
+        if max_microthreads == 0 {
+            return Err(Error::InvalidOptions(
+                "max_microthreads must be at least 1".into(),
+            ));
+        }
+        let max_memory = within("max_memory", self.max_memory, runtime.max_memory)?;
+        if max_memory < 64 << 10 {
+            return Err(Error::InvalidOptions(
+                "max_memory must be at least 64 KiB (one wasm page)".into(),
+            ));
+        }
+        if fuel_slice.is_none() && (self.fuel_budget.is_some() || self.microthread_fuel_budget.is_some()) {
+            return Err(Error::InvalidOptions(
+                "fuel budgets need a runtime that meters fuel (Preemption::Fuel), \
+                 but this one runs with preemption off"
+                    .into(),
+            ));
+        }
+        Ok(RunLimits {
+            max_microthreads,
+            max_memory,
+            memory_below_runtime: max_memory < runtime.max_memory,
+            max_message_size: within(
+                "max_message_size",
+                self.max_message_size,
+                runtime.max_message_size,
+            )?,
+            max_channel_capacity: runtime.max_channel_capacity,
+            max_buffered_bytes: within(
+                "max_buffered_bytes",
+                self.max_buffered_bytes,
+                runtime.max_buffered_bytes,
+            )?,
+            max_channels: within("max_channels", self.max_channels, runtime.max_channels)?,
+            store_handles: runtime.max_microthreads,
+            fuel_slice,
+            fuel_budget: self.fuel_budget,
+            microthread_fuel_budget: self.microthread_fuel_budget,
+        })
+    }
+
+    /// A fresh WASI context for one microthread: the run's arguments, environment
+    /// and directory grants, the host's stdio (or the run's buffers), nothing else.
+    /// `alone`: the program cannot spawn, so its file I/O may block its worker.
+    pub(crate) fn wasi_ctx(&self, alone: bool) -> wasmtime::Result<WasiCtx> {
+        let mut b = WasiCtx::builder();
+        // File I/O goes to tokio's blocking pool so that it does not stall the other
+        // microthreads of a worker; a program that cannot spawn is alone, and does it
+        // in place, saving a thread hop per operation.
+        b.allow_blocking_current_thread(alone);
+        match &self.stdin {
+            Some(pipe) => b.stdin(pipe.clone()),
+            None => b.inherit_stdin(),
+        };
+        match &self.stdout {
+            Some(buffer) => b.stdout(buffer.0.clone()),
+            None => b.inherit_stdout(),
+        };
+        match &self.stderr {
+            Some(buffer) => b.stderr(buffer.0.clone()),
+            None => b.inherit_stderr(),
+        };
+        b.arg(&self.program_name);
+        b.args(&self.args);
+        b.envs(&self.env);
+        for grant in &self.dirs {
+            let perms = if grant.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            b.preopened_dir(&grant.host, &grant.guest, perms)?;
+        }
+        Ok(b.build())
+    }
+
+    /// Check what can be checked before the run starts.
+    pub(crate) fn check_grants(&self) -> Result<(), Error> {
+        for grant in &self.dirs {
+            if !grant.host.is_dir() {
+                return Err(Error::Grant {
+                    path: grant.host.clone(),
+                    reason: "not a directory on the host".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The limits of one run: its options within the runtime's limits, cached in the
+/// run so that every check is one field away.
+#[derive(Debug, Clone)]
+pub(crate) struct RunLimits {
+    pub(crate) max_microthreads: u32,
+    pub(crate) max_memory: u64,
+    /// The run's memory limit is below the pool's: each store needs a limiter.
+    pub(crate) memory_below_runtime: bool,
+    pub(crate) max_message_size: u32,
+    pub(crate) max_channel_capacity: u32,
+    pub(crate) max_buffered_bytes: u64,
+    pub(crate) max_channels: u32,
+    /// Resource handles a store may hold: a join handle for every other microthread
+    /// of the runtime, and endpoints besides.
+    pub(crate) store_handles: u32,
+    pub(crate) fuel_slice: Option<u64>,
+    pub(crate) fuel_budget: Option<u64>,
+    pub(crate) microthread_fuel_budget: Option<u64>,
+}
