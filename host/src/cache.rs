@@ -5,8 +5,12 @@
 //! nothing is loaded that this weft installation did not write itself, intact:
 //!
 //! ```text
-//! magic (8) | engine key (32) | payload length (8, LE) | keyed BLAKE3 of the payload (32) | payload
+//! magic (8) | engine key (32) | flags (8, LE) | payload length (8, LE) | keyed BLAKE3 of flags and payload (32) | payload
 //! ```
+//!
+//! The flags say what a runner must know before it can pick the engine settings to
+//! load the file with (whether the program can spawn at all); a file whose flags
+//! were changed fails verification like any other change.
 //!
 //! The *engine key* hashes weft's version and every engine setting that changes
 //! generated code (wasmtime's `precompile_compatibility_hash`: its version, the
@@ -15,6 +19,10 @@
 //! changed, truncated, or made elsewhere fails verification and is recompiled (cache)
 //! or refused with a clear error (`.cwasm`). Cache entries are named after the engine
 //! key and the BLAKE3 of the component's bytes.
+//!
+//! The secret is only as good as the directory that keeps it: weft refuses a cache
+//! directory that is not the user's own or that other users may write to, and a
+//! secret that other users may read or write.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -24,8 +32,19 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// The first bytes of every file this module writes.
-pub(crate) const MAGIC: &[u8; 8] = b"weftcw\x00\x01";
-const HEADER: usize = 8 + 32 + 8 + 32;
+pub(crate) const MAGIC: &[u8; 8] = b"weftcw\x00\x02";
+const HEADER: usize = 8 + 32 + 8 + 8 + 32;
+
+/// Flag: the program imports nothing of `weft:runtime` (it cannot spawn).
+const FLAG_ALONE: u64 = 1;
+
+/// What a precompiled file says of its program's imports (unverified: the engine
+/// settings it leads to are checked when the file is loaded).
+pub(crate) fn precompiled_imports_weft(bytes: &[u8]) -> Option<bool> {
+    let flags = bytes.get(40..48)?;
+    let flags = u64::from_le_bytes(flags.try_into().ok()?);
+    Some(flags & FLAG_ALONE == 0)
+}
 
 /// How a program was obtained, for the curious and for tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +68,9 @@ pub enum Unusable {
     /// Shorter than its header says.
     #[error("it is truncated")]
     Truncated,
+    /// Written by an older weft, in a format this one no longer reads.
+    #[error("it was written by another version of weft: compile it again")]
+    OldFormat,
     /// Compiled by another weft version, or with other engine settings.
     #[error(
         "it was compiled by another version of weft or with other engine settings \
@@ -62,6 +84,9 @@ pub enum Unusable {
     /// The file cannot be read or written.
     #[error("{0}")]
     Io(String),
+    /// The cache directory or its secret could be changed or read by other users.
+    #[error("{0}")]
+    Insecure(String),
 }
 
 /// The cache directory and the secret that signs what weft writes.
@@ -88,11 +113,13 @@ impl Store {
     /// Open (creating if needed) the store in `dir`, with its secret.
     pub(crate) fn open(dir: &Path) -> Result<Store, Unusable> {
         let io = |what: &str, e: std::io::Error| Unusable::Io(format!("{what} {}: {e}", dir.display()));
-        std::fs::create_dir_all(dir).map_err(|e| io("cannot create the cache directory", e))?;
+        create_private_dir(dir).map_err(|e| io("cannot create the cache directory", e))?;
+        check_private(dir, true)?;
         let key_path = dir.join("key");
         for _ in 0..100 {
             if let Ok(k) = std::fs::read(&key_path) {
                 if let Ok(key) = <[u8; 32]>::try_from(k.as_slice()) {
+                    check_private(&key_path, false)?;
                     return Ok(Store {
                         dir: dir.to_owned(),
                         key,
@@ -148,42 +175,60 @@ impl Store {
 
     /// Store a compiled component (best effort: errors are for a warning).
     pub(crate) fn save(&self, engine: &Engine, source: &[u8], component: &Component) -> Result<(), Unusable> {
-        let bytes = self.serialize(engine, component)?;
+        // The cache is looked up with the engine already chosen: no flags needed.
+        let bytes = self.serialize(engine, component, false)?;
         let path = self.entry(&engine_key(engine), source);
         write_private(&path, &bytes)
             .map_err(|e| Unusable::Io(format!("cannot write {}: {e}", path.display())))
     }
 
     /// The bytes of a precompiled file: header, then the serialized component.
-    pub(crate) fn serialize(&self, engine: &Engine, component: &Component) -> Result<Vec<u8>, Unusable> {
+    /// `alone`: the program imports nothing of `weft:runtime`.
+    pub(crate) fn serialize(
+        &self,
+        engine: &Engine,
+        component: &Component,
+        alone: bool,
+    ) -> Result<Vec<u8>, Unusable> {
         let payload = component
             .serialize()
             .map_err(|e| Unusable::Io(format!("{e:#}")))?;
+        let flags = if alone { FLAG_ALONE } else { 0 }.to_le_bytes();
         let mut out = Vec::with_capacity(HEADER + payload.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&engine_key(engine));
+        out.extend_from_slice(&flags);
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(blake3::keyed_hash(&self.key, &payload).as_bytes());
+        out.extend_from_slice(self.hash(&flags, &payload).as_bytes());
         out.extend_from_slice(&payload);
         Ok(out)
     }
 
+    fn hash(&self, flags: &[u8], payload: &[u8]) -> blake3::Hash {
+        blake3::Hasher::new_keyed(&self.key)
+            .update(flags)
+            .update(payload)
+            .finalize()
+    }
+
     /// Verify a precompiled file and load it.
     pub(crate) fn deserialize(&self, engine: &Engine, bytes: &[u8]) -> Result<Component, Unusable> {
+        if bytes.len() >= 8 && bytes[..6] == MAGIC[..6] && bytes[..8] != MAGIC[..] {
+            return Err(Unusable::OldFormat);
+        }
         if bytes.len() < HEADER || &bytes[..8] != MAGIC {
             return Err(Unusable::Truncated);
         }
         if bytes[8..40] != engine_key(engine) {
             return Err(Unusable::OtherEngine);
         }
-        let len = u64::from_le_bytes(bytes[40..48].try_into().expect("8 bytes"));
+        let flags = &bytes[40..48];
+        let len = u64::from_le_bytes(bytes[48..56].try_into().expect("8 bytes"));
         let payload = &bytes[HEADER..];
         if payload.len() as u64 != len {
             return Err(Unusable::Truncated);
         }
-        if blake3::keyed_hash(&self.key, payload)
-            != blake3::Hash::from_bytes(bytes[48..80].try_into().expect("32"))
-        {
+        if self.hash(flags, payload) != blake3::Hash::from_bytes(bytes[56..88].try_into().expect("32")) {
             return Err(Unusable::Corrupt);
         }
         // SAFETY: the payload is exactly what `serialize` produced with this
@@ -225,6 +270,64 @@ fn engine_key(engine: &Engine) -> [u8; 32] {
     h.0.update(b"weft ").update(env!("CARGO_PKG_VERSION").as_bytes());
     engine.precompile_compatibility_hash().hash(&mut h);
     *h.0.finalize().as_bytes()
+}
+
+/// Create `dir` (and its missing parents) readable by its owner only.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Refuse a cache directory (`dir`) or secret that is not the user's own, or that
+/// other users may change (or, for the secret, read): whoever can change them can
+/// make weft load native code of their choosing.
+#[cfg(unix)]
+fn check_private(path: &Path, dir: bool) -> Result<(), Unusable> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|e| Unusable::Io(format!("cannot inspect {}: {e}", path.display())))?;
+    let what = if dir { "cache directory" } else { "cache's secret" };
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(Unusable::Insecure(format!(
+            "the {what} {} belongs to another user (uid {}, not {me}): weft will not trust it; \
+             choose a directory of your own with WEFT_CACHE_DIR",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    let (kind_ok, forbidden, fix) = if dir {
+        (meta.is_dir(), 0o022, "chmod go-w")
+    } else {
+        (meta.is_file(), 0o077, "chmod 600")
+    };
+    if !kind_ok {
+        return Err(Unusable::Insecure(format!(
+            "the {what} {} is not a plain {}",
+            path.display(),
+            if dir { "directory" } else { "file" }
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & forbidden != 0 {
+        return Err(Unusable::Insecure(format!(
+            "the {what} {} can be {} by other users (mode {mode:03o}): weft will not trust it; \
+             run `{fix} {}`, or choose another directory with WEFT_CACHE_DIR",
+            path.display(),
+            if dir { "written" } else { "read or written" },
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _dir: bool) -> Result<(), Unusable> {
+    Ok(())
 }
 
 /// Write a file atomically (temporary file, then rename), readable by its owner only.
