@@ -2,8 +2,9 @@
 //! uses.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -25,8 +26,10 @@ enum Command {
     /// The program's `main` runs as microthread 0; the microthreads it spawns are
     /// instances of the same component. The exit code is the guest's: what `main`
     /// returned or passed to `exit`, 134 if `main` failed (trap, panic, or a child's
-    /// failure nobody joined), 70 on a deadlock, 130 on Ctrl-C. FILE may also be a
-    /// precompiled `.cwasm` from `weft compile`.
+    /// failure nobody joined, an exhausted fuel budget), 70 on a deadlock, 124 when
+    /// --timeout passes, 130 on Ctrl-C. FILE may also be a precompiled `.cwasm` from
+    /// `weft compile`. weft's own options go before FILE; everything after it goes
+    /// to the guest, as with `wasmtime run`.
     Run(RunArgs),
     /// Compile a component ahead of time into a `.cwasm` that `weft run` loads
     /// without compiling. Use the same engine flags as for `run`.
@@ -83,15 +86,42 @@ struct EngineArgs {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// The component to run (`.wasm`), or a precompiled `.cwasm`.
-    file: PathBuf,
-
-    /// Arguments passed to the guest (after `--`).
-    #[arg(last = true)]
-    args: Vec<OsString>,
+    /// The component to run (`.wasm`) or a precompiled `.cwasm`, then the arguments
+    /// passed to the guest: everything after FILE, flags included (a `--` right
+    /// after FILE is dropped, for compatibility).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "FILE [ARGS]"
+    )]
+    file_and_args: Vec<OsString>,
 
     #[command(flatten)]
     engine: EngineArgs,
+
+    /// Stop the program after this long, e.g. 5s, 500ms, 2m; it exits with 124.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+
+    /// Fuel the program may consume, all its microthreads together (about one unit
+    /// per wasm instruction); past it, the program is stopped with a failure that
+    /// says "fuel budget exhausted" (exit 134).
+    #[arg(long, value_name = "UNITS")]
+    fuel_budget: Option<u64>,
+
+    /// Fuel each microthread may consume; one that uses it up fails alone.
+    #[arg(long, value_name = "UNITS")]
+    fuel_budget_per_microthread: Option<u64>,
+
+    /// Bytes the program's channels may hold buffered, all together, e.g. 64MiB
+    /// [default: 256MiB]; a send past it waits as if its channel were full.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_buffered: Option<u64>,
+
+    /// Channels the program may have open at once [default: 1048576].
+    #[arg(long, value_name = "N")]
+    max_channels: Option<u32>,
 
     /// Worker threads that run microthreads [default: one per core].
     #[arg(long, value_name = "N")]
@@ -147,6 +177,21 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// Parse `5s`, `500ms`, `2m`, `1h30m`, or a number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"));
+    }
+    humantime::parse_duration(t).map_err(|e| format!("`{s}` is not a duration (e.g. 5s, 500ms, 2m): {e}"))
+}
+
+/// Write a line to stderr. A closed stderr (`weft run … 2>&1 | head`) is not
+/// weft's failure: the line is dropped, and the exit code stays the program's.
+fn report(line: std::fmt::Arguments<'_>) {
+    let _closed = writeln!(std::io::stderr(), "{line}");
+}
+
 impl Cli {
     /// Run the command; returns the process exit code.
     pub fn run(self) -> Result<i32> {
@@ -159,18 +204,27 @@ impl Cli {
 }
 
 /// The runtime for `program` (its bytes, when known): a program that cannot spawn
-/// gets a pool for one microthread, unless the user asked otherwise.
-fn runtime(engine: &EngineArgs, workers: Option<usize>, program: Option<&[u8]>) -> Result<Runtime> {
+/// gets a pool for one microthread, unless the user asked otherwise, and runs
+/// unmetered unless it needs fuel (`metered`: a fuel budget was asked for).
+fn runtime(
+    engine: &EngineArgs,
+    workers: Option<usize>,
+    program: Option<&[u8]>,
+    metered: bool,
+) -> Result<Runtime> {
     let cannot_spawn = program.and_then(weft::imports_weft) == Some(false);
     let max = match engine.max_microthreads {
         Some(n) => n,
         None if cannot_spawn => 1,
         None => weft::Limits::default().max_microthreads,
     };
+    if engine.no_preempt && metered {
+        bail!("a fuel budget needs fuel metering, which --no-preempt turns off");
+    }
     let preemption = match engine.fuel_slice {
         _ if engine.no_preempt => Preemption::Off,
         Some(slice) => Preemption::Fuel { slice },
-        None if cannot_spawn => Preemption::Off,
+        None if cannot_spawn && !metered => Preemption::Off,
         None => Preemption::Fuel {
             slice: weft::DEFAULT_FUEL_SLICE,
         },
@@ -224,14 +278,47 @@ fn grant(spec: &str) -> Result<(PathBuf, String)> {
     Ok((PathBuf::from(host), guest.to_string()))
 }
 
+impl RunArgs {
+    /// The program's file.
+    fn file(&self) -> PathBuf {
+        PathBuf::from(&self.file_and_args[0])
+    }
+
+    /// The guest's arguments. `weft run app.wasm -- a b`, as before arguments
+    /// followed the file: the `--` goes.
+    fn guest_args(&self) -> &[OsString] {
+        match self.file_and_args.get(1) {
+            Some(first) if first == "--" => &self.file_and_args[2..],
+            _ => &self.file_and_args[1..],
+        }
+    }
+}
+
 fn run(args: RunArgs) -> Result<i32> {
-    let bytes = std::fs::read(&args.file).ok();
-    let runtime = runtime(&args.engine, args.workers, bytes.as_deref())?;
+    let file = args.file();
+    let bytes = std::fs::read(&file).ok();
+    let metered = args.fuel_budget.is_some() || args.fuel_budget_per_microthread.is_some();
+    let runtime = runtime(&args.engine, args.workers, bytes.as_deref(), metered)?;
 
     let mut options = RunOptions::new()
-        .program_name(args.file.display().to_string())
+        .program_name(file.display().to_string())
         .interrupt_on_ctrl_c(true);
-    for arg in &args.args {
+    if let Some(timeout) = args.timeout {
+        options = options.deadline(timeout);
+    }
+    if let Some(units) = args.fuel_budget {
+        options = options.fuel_budget(units);
+    }
+    if let Some(units) = args.fuel_budget_per_microthread {
+        options = options.fuel_budget_per_microthread(units);
+    }
+    if let Some(bytes) = args.max_buffered {
+        options = options.max_buffered_bytes(bytes);
+    }
+    if let Some(n) = args.max_channels {
+        options = options.max_channels(n);
+    }
+    for arg in args.guest_args() {
         let Some(arg) = arg.to_str() else {
             bail!("argument {arg:?} is not valid UTF-8, which WASI requires");
         };
@@ -259,29 +346,36 @@ fn run(args: RunArgs) -> Result<i32> {
     }
 
     let program = match bytes {
-        Some(bytes) => load(&runtime, &bytes, &args.file)?,
+        Some(bytes) => load(&runtime, &bytes, &file)?,
         // Unreadable: let the library say why, in its words.
-        None => runtime.load(&args.file)?,
+        None => runtime.load(&file)?,
     };
     tracing::info!(target: "weft::cache", status = ?program.cache_status(), "loaded {}", program.name());
-    let status = program.run(&options)?;
+    let status = program.start(&options)?.wait();
     match &status {
-        ExitStatus::Failed(failure) => eprintln!("error: {failure}"),
-        ExitStatus::Interrupted => eprintln!("weft: interrupted"),
-        ExitStatus::Deadlocked(report) => {
-            eprintln!("error: deadlock: every microthread is blocked and nothing can wake any of them:");
+        ExitStatus::Failed(failure) => report(format_args!("error: {failure}")),
+        ExitStatus::Interrupted => report(format_args!("weft: interrupted")),
+        ExitStatus::DeadlineExceeded => report(format_args!(
+            "weft: timed out after {}",
+            humantime::format_duration(args.timeout.unwrap_or_default())
+        )),
+        ExitStatus::Deadlocked(lines) => {
+            report(format_args!(
+                "error: deadlock: every microthread is blocked and nothing can wake any of them:"
+            ));
             const SHOWN: usize = 40;
-            for line in report.lines().take(SHOWN) {
-                eprintln!("  {line}");
+            for line in lines.lines().take(SHOWN) {
+                report(format_args!("  {line}"));
             }
-            let more = report.lines().count().saturating_sub(SHOWN);
+            let more = lines.lines().count().saturating_sub(SHOWN);
             if more > 0 {
-                eprintln!("  … and {more} more microthreads");
+                report(format_args!("  … and {more} more microthreads"));
             }
         }
         _ => {}
     }
-    // The process ends now: tearing the instance pool down would only cost time.
+    // The process ends now: tearing the instance pool down would only cost time
+    // (dropping it is prompt and correct too, but unmaps every slot).
     std::mem::forget(program);
     std::mem::forget(runtime);
     Ok(status.code())
@@ -289,7 +383,7 @@ fn run(args: RunArgs) -> Result<i32> {
 
 fn compile(args: CompileArgs) -> Result<i32> {
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let runtime = runtime(&args.engine, Some(1), Some(&bytes))?;
+    let runtime = runtime(&args.engine, Some(1), Some(&bytes), false)?;
     let compiled = runtime.precompile(&bytes, &args.file.display().to_string())?;
     std::fs::write(&args.output, compiled)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
@@ -305,13 +399,15 @@ fn cache(action: CacheAction) -> Result<i32> {
     let Some(dir) = runtime.cache_dir() else {
         bail!("there is no cache directory: set WEFT_CACHE_DIR, XDG_CACHE_HOME or HOME");
     };
-    match action {
-        CacheAction::Dir => println!("{}", dir.display()),
+    let mut out = std::io::stdout();
+    let written = match action {
+        CacheAction::Dir => writeln!(out, "{}", dir.display()),
         CacheAction::Clear => {
             let n = runtime.clear_cache()?;
-            println!("removed {n} compiled programs from {}", dir.display());
+            writeln!(out, "removed {n} compiled programs from {}", dir.display())
         }
-    }
+    };
+    written.context("cannot write to stdout")?;
     Ok(0)
 }
 
@@ -328,6 +424,40 @@ mod tests {
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("MiB").is_err());
         assert!(parse_size("99999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn guest_arguments_follow_the_file() {
+        let parse = |args: &[&str]| -> Vec<String> {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Run(run) = cli.command else { panic!() };
+            run.guest_args()
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(parse(&["weft", "run", "rg.wasm", "needle", "-"]), ["needle", "-"]);
+        assert_eq!(
+            parse(&["weft", "run", "--workers", "1", "a.wasm", "--workers", "2"]),
+            ["--workers", "2"]
+        );
+        assert_eq!(
+            parse(&["weft", "run", "a.wasm", "-x", "--", "y"]),
+            ["-x", "--", "y"]
+        );
+        assert_eq!(parse(&["weft", "run", "a.wasm", "--", "-x"]), ["-x"]);
+        assert_eq!(parse(&["weft", "run", "a.wasm"]), Vec::<String>::new());
     }
 
     #[test]
