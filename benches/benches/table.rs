@@ -9,10 +9,11 @@
 
 use std::collections::BTreeMap;
 use weft::{Preemption, Runtime};
-use weft_benches::{kib_per_blocked_microthread, measured, sleep_lateness};
+use weft_benches::{kib_per_blocked_microthread, measured, per_run, sleep_lateness};
 
 fn runtime(workers: usize, preemption: Preemption, max: u32) -> Result<Runtime, weft::Error> {
     Runtime::builder()
+        .cache_dir(Some(weft_tests::cache_dir()))
         .workers(workers)
         .preemption(preemption)
         .max_microthreads(max)
@@ -236,6 +237,15 @@ fn main() {
     eprintln!("yield…");
     let y = repeat(runs, || per_unit(&rt1, "yield", 1_000_000));
     rows.push(row("`yield_now` round trip, ns", y, "≤ 300", y.median <= 300.0));
+
+    eprintln!("a run…");
+    let r = repeat(runs, || per_run(&rt1, 2_000).as_nanos() as f64 / 1000.0);
+    rows.push(row(
+        "a run of a trivial program: start + wait, µs (1 worker)",
+        r,
+        "",
+        true,
+    ));
 
     eprintln!("ping-pong…");
     let (pp1, pp2) = on_one_and_two(

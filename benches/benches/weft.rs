@@ -12,6 +12,7 @@ use weft_benches::{kib_per_blocked_microthread, measured};
 
 fn runtime(workers: usize, preemption: Preemption) -> Runtime {
     Runtime::builder()
+        .cache_dir(Some(weft_tests::cache_dir()))
         .workers(workers)
         .preemption(preemption)
         .max_microthreads(10_010)
@@ -38,6 +39,9 @@ fn spawn_and_yield(c: &mut Criterion) {
     });
     g.bench_function("yield (1 worker)", |b| {
         b.iter_custom(|n| measured(&rt, &args("yield", n)))
+    });
+    g.bench_function("run of a trivial program: start + wait (1 worker)", |b| {
+        b.iter_custom(|n| weft_benches::per_run(&rt, n as u32) * n as u32)
     });
     let rt2 = runtime(2, default_preemption());
     g.bench_function("spawn+join (2 workers)", |b| {

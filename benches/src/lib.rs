@@ -22,6 +22,22 @@ fn elapsed(output: &str) -> Option<Duration> {
     Some(Duration::from_nanos(line.trim().parse().ok()?))
 }
 
+/// Time per run of a trivial program (the `bench` guest's `yield 0`: `main` reads
+/// its arguments, prints one line and returns) over `n` runs, the program loaded
+/// once: what starting a run, running its `main` and waiting for its end costs.
+pub fn per_run(runtime: &Runtime, n: u32) -> Duration {
+    let program = runtime
+        .load(weft_tests::guest("bench"))
+        .expect("load the bench guest");
+    let options = RunOptions::new().args(["yield", "0"]).stdout(OutputBuffer::new());
+    let start = Instant::now();
+    for _ in 0..n {
+        let status = program.run(&options).expect("run");
+        assert_eq!(status, ExitStatus::Exited(0));
+    }
+    start.elapsed() / n
+}
+
 /// Resident memory of this process, in KiB (Linux).
 pub fn resident_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

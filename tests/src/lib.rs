@@ -1,12 +1,38 @@
-//! Where the guest programs built by this crate's build script are: the examples
-//! (`hello`, `spawn-many`, `fairness`, …), the plain WASI command `plain-hello`, and
-//! the test guests (`failures`, `limits`).
+//! What the tests and benchmarks share: the guest programs they run, built from
+//! source for `wasm32-wasip2` the first time a test asks for one (the examples
+//! `hello`, `spawn-many`, `fairness`, …, the plain WASI command `plain-hello`, the
+//! test guests `failures`, `limits`, …), ripgrep built from crates.io, and a
+//! compilation cache of their own.
+//!
+//! The guests are built by a nested cargo into `<target>/guest`, a target directory of
+//! their own, at most once per test process (cargo itself makes it a quick no-op when
+//! nothing changed).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
-/// The directory holding the built guests.
+const PACKAGES: &[&str] = &["weft-examples", "plain-hello", "weft-test-guests"];
+
+/// The ripgrep the tests run (`cargo install --locked` makes the build reproducible).
+const RIPGREP_VERSION: &str = "15.2.0";
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("WEFT_WORKSPACE"))
+}
+
+fn target_dir() -> PathBuf {
+    PathBuf::from(env!("WEFT_TARGET_DIR"))
+}
+
+/// The directory holding the built guests (building them first if needed).
+///
+/// # Panics
+/// If they cannot be built: the message says why (the wasm32-wasip2 target
+/// missing, say).
 pub fn guest_dir() -> PathBuf {
-    PathBuf::from(env!("WEFT_GUEST_DIR"))
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(build_guests).clone()
 }
 
 /// The `.wasm` component of the guest program `name` (e.g. `"hello"`).
@@ -24,8 +50,101 @@ pub fn guest(name: &str) -> PathBuf {
     path
 }
 
-/// ripgrep, built from crates.io for wasm32-wasip2 by the build script: a real
-/// command that knows nothing of weft.
+/// ripgrep, built from crates.io for wasm32-wasip2 the first time it is asked for: a
+/// real command that knows nothing of weft.
 pub fn ripgrep() -> PathBuf {
-    PathBuf::from(env!("WEFT_RIPGREP"))
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(build_ripgrep).clone()
+}
+
+/// A compilation cache for the tests, in the target directory: tests must not fill
+/// the user's own cache.
+pub fn cache_dir() -> PathBuf {
+    target_dir().join("test-cache")
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace());
+    clean_env(&mut cmd);
+    cmd
+}
+
+fn build_guests() -> PathBuf {
+    let dir = target_dir().join("guest");
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&dir);
+    for p in PACKAGES {
+        cmd.args(["-p", p]);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the guest programs: {e}"));
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !target_installed() {
+            panic!(
+                "building the guest programs needs the wasm32-wasip2 target: \
+                 run `rustup target add wasm32-wasip2`\n{stderr}"
+            );
+        }
+        panic!("building the guest programs failed:\n{stderr}");
+    }
+    dir.join("wasm32-wasip2").join("release")
+}
+
+fn build_ripgrep() -> PathBuf {
+    let thirdparty = target_dir().join("guest").join("thirdparty");
+    let rg = thirdparty.join("bin").join("rg.wasm");
+    if rg.exists() {
+        return rg;
+    }
+    let mut cmd = cargo();
+    cmd.arg("install")
+        .arg(format!("ripgrep@{RIPGREP_VERSION}"))
+        .args(["--locked", "--target", "wasm32-wasip2", "--root"])
+        .arg(&thirdparty)
+        .arg("--target-dir")
+        .arg(thirdparty.join("build"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo install: {e}"));
+    assert!(
+        out.status.success() && rg.exists(),
+        "building ripgrep {RIPGREP_VERSION} for wasm32-wasip2 failed (it needs crates.io):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    rg
+}
+
+/// What the outer cargo sets for the tests must not leak into a nested build: its
+/// flags would replace the guests' own (`.cargo/config.toml`), and a wrapper would
+/// lint or instrument them.
+fn clean_env(cmd: &mut Command) {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+}
+
+fn target_installed() -> bool {
+    let sysroot = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .args(["--print", "sysroot"])
+        .output();
+    match sysroot {
+        Ok(o) => {
+            let root = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            Path::new(&root).join("lib/rustlib/wasm32-wasip2").exists()
+        }
+        Err(_) => false,
+    }
 }

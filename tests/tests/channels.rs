@@ -7,7 +7,9 @@ mod common;
 use common::run_on;
 
 fn small() -> RuntimeBuilder {
-    Runtime::builder().max_microthreads(600)
+    Runtime::builder()
+        .max_microthreads(600)
+        .cache_dir(Some(weft_tests::cache_dir()))
 }
 /// Run a case of the `channels` guest on 1 and on 2 workers; it asserts inside.
 fn case(name: &str) -> String {
