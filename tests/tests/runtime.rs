@@ -10,7 +10,9 @@ use common::{Ran, run_on};
 /// Tests run in parallel, and every runtime's pool holds memory mappings for its
 /// maximum of microthreads up front: keep them small unless a test needs more.
 fn small() -> weft::RuntimeBuilder {
-    Runtime::builder().max_microthreads(64)
+    Runtime::builder()
+        .max_microthreads(64)
+        .cache_dir(Some(weft_tests::cache_dir()))
 }
 
 fn run(name: &str, args: &[&str]) -> Ran {
@@ -309,4 +311,71 @@ fn which_programs_can_spawn_is_known_before_compiling() {
     assert_eq!(weft::imports_weft(b"\0asm\x01\0\0\0"), None);
     assert_eq!(weft::imports_weft(b"not wasm"), None);
     assert_eq!(weft::imports_weft(b"\0asm\x0d\0\x01\0\xff\xff"), None);
+}
+
+#[test]
+fn a_component_that_cannot_fit_the_pool_is_refused_at_load() {
+    // Two linear memories: a microthread's pool slot holds one.
+    let bytes = wat::parse_str(
+        r#"(component
+            (core module $m (memory 1))
+            (core instance $a (instantiate $m))
+            (core instance $b (instantiate $m)))"#,
+    )
+    .unwrap();
+    let e = load_err(&bytes);
+    assert!(matches!(e, Error::Compile { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("2 Wasm linear memories"), "{text}");
+    assert!(text.contains("weft's instance pool"), "{text}");
+}
+
+/// A component exporting `name` with a `run` of the wrong shape.
+fn exporting_entry(name: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+            (core module $m (func (export "run") (param i32)))
+            (core instance $i (instantiate $m))
+            (func $run (param "x" u32) (canon lift (core func $i "run")))
+            (instance $e (export "run" (func $run)))
+            (export "{name}" (instance $e)))"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_guest_built_against_another_entry_is_told_why() {
+    let e = load_err(&exporting_entry("weft:runtime/entry@0.1.0"));
+    assert!(matches!(e, Error::Link { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("`weft:runtime/entry@0.1.0`") && text.contains("weft:runtime@0.2.0"),
+        "{text}"
+    );
+    assert!(text.contains("Rebuild the guest"), "{text}");
+
+    let e = load_err(&exporting_entry("weft:runtime/entry@0.2.0"));
+    assert!(matches!(e, Error::Link { .. }), "{e}");
+    assert!(e.to_string().contains("not as this host expects"), "{e}");
+}
+
+#[test]
+fn a_guest_importing_another_version_of_weft_is_told_why() {
+    let bytes = wat::parse_str(
+        r#"(component
+            (import "weft:runtime/thread@0.1.0" (instance (export "yield-now" (func))))
+            (core module $m (func (export "run") (result i32) i32.const 0))
+            (core instance $i (instantiate $m))
+            (func $run (result (result)) (canon lift (core func $i "run")))
+            (instance $e (export "run" (func $run)))
+            (export "wasi:cli/run@0.2.0" (instance $e)))"#,
+    )
+    .unwrap();
+    let e = load_err(&bytes);
+    assert!(matches!(e, Error::Link { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("`weft:runtime/thread@0.1.0`") && text.contains("weft:runtime@0.2.0"),
+        "{text}"
+    );
 }

@@ -312,3 +312,50 @@ fn precompiled_files_load_and_bad_ones_are_refused() {
     let stranger = runtime(&elsewhere.0).build().unwrap();
     assert!(refused(&stranger, &compiled).contains("failed verification"));
 }
+
+/// Whoever can change the cache directory or read its secret can make weft load
+/// native code of their choosing: such a cache is refused, with the way out.
+#[cfg(unix)]
+#[test]
+fn a_cache_that_other_users_could_change_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod =
+        |p: &Path, mode: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    let cache = TempDir::new("cache-perms");
+    chmod(&cache.0, 0o777);
+    let e = runtime(&cache.0).build().unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("can be written by other users (mode 777)"),
+        "{text}"
+    );
+    assert!(text.contains("chmod go-w"), "{text}");
+
+    chmod(&cache.0, 0o755);
+    runtime(&cache.0)
+        .build()
+        .expect("a directory only its owner may write is fine");
+    let key = cache.0.join("key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "the secret is made private"
+    );
+    chmod(&key, 0o644);
+    let text = runtime(&cache.0).build().unwrap_err().to_string();
+    assert!(
+        text.contains("secret") && text.contains("read or written by other users"),
+        "{text}"
+    );
+    chmod(&key, 0o600);
+    runtime(&cache.0).build().unwrap();
+
+    // A fresh cache directory is made private.
+    let fresh = cache.0.join("fresh");
+    runtime(&fresh).build().unwrap();
+    assert_eq!(
+        std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+}

@@ -1,0 +1,157 @@
+//! Runs for the embedder to control, chosen by the first argument:
+//! - `sleep MS`: main sleeps MS ms, then prints `slept`.
+//! - `spin [CHILDREN]`: prints `spinning`, then loops forever without calling the
+//!   host, in main and in CHILDREN spawned microthreads.
+//! - `hold N MS`: spawns N microthreads that sleep MS ms, prints `holding N`, joins.
+//! - `burn STEPS`: STEPS steps of an LCG loop in main; prints the result.
+//! - `burn-children K STEPS`: K microthreads of STEPS steps each; prints what each
+//!   join returned.
+//! - `fill SIZE`: fills channels with SIZE-byte messages (`try_send`) until the
+//!   run's buffered-bytes budget refuses; prints how many went in; then a blocking
+//!   send on the channel the budget refused waits until a child has drained a
+//!   message from it, and prints `sent after waiting`.
+//! - `channels`: opens channels until the host refuses; prints how many.
+//! - `refused-spawn`: a spawn the host refuses (argument too large or no room) whose
+//!   argument carries the only sender of a channel: the receiver then sees the
+//!   channel closed.
+//! - `flood`: prints numbered lines until stdout fails, then exits with code 3.
+
+use std::io::Write;
+use std::time::Duration;
+
+use weft_guest::{Receiver, RecvError, Sender, channel, try_channel};
+
+fn spin(_: ()) {
+    let mut x = std::hint::black_box(1u64);
+    loop {
+        x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+    }
+}
+
+fn nap(ms: u64) -> u64 {
+    weft_guest::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn burn(steps: u64) -> u64 {
+    let mut x = std::hint::black_box(1u64);
+    for i in 0..steps {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407)
+            ^ i;
+    }
+    x
+}
+
+/// Takes one message off `rx` after a while, so that a blocked sender can go on.
+fn drain_one((rx, ms): (Receiver<Vec<u8>>, u64)) -> usize {
+    weft_guest::sleep(Duration::from_millis(ms));
+    rx.recv().map(|m| m.len()).unwrap_or(0)
+}
+
+fn keep_sender(tx: (Sender<u8>, Vec<u8>)) {
+    drop(tx);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| -> u64 { args[i].parse().expect("a number") };
+    match args.first().map(String::as_str) {
+        Some("sleep") => {
+            weft_guest::sleep(Duration::from_millis(arg(1)));
+            println!("slept");
+        }
+        Some("spin") => {
+            let children = if args.len() > 1 { arg(1) } else { 0 };
+            let _handles: Vec<_> = (0..children).map(|_| weft_guest::spawn(spin, ())).collect();
+            println!("spinning");
+            std::io::stdout().flush().unwrap();
+            spin(());
+        }
+        Some("hold") => {
+            let (n, ms) = (arg(1), arg(2));
+            let handles: Vec<_> = (0..n).map(|_| weft_guest::spawn(nap, ms)).collect();
+            println!("holding {n}");
+            std::io::stdout().flush().unwrap();
+            for h in handles {
+                h.join().unwrap();
+            }
+        }
+        Some("burn") => println!("burnt {}", burn(arg(1))),
+        Some("burn-children") => {
+            let handles: Vec<_> = (0..arg(1)).map(|_| weft_guest::spawn(burn, arg(2))).collect();
+            for h in handles {
+                match h.join() {
+                    Ok(x) => println!("joined {x}"),
+                    Err(f) => println!("joined failure: {f}"),
+                }
+            }
+        }
+        Some("fill") => {
+            let size = arg(1) as usize;
+            let mut channels = Vec::new();
+            let mut accepted = 0u64;
+            'fill: loop {
+                let (tx, rx) = channel::<Vec<u8>>(64);
+                for _ in 0..64 {
+                    match tx.try_send(vec![7u8; size]) {
+                        Ok(()) => accepted += 1,
+                        Err(_) => {
+                            channels.push((tx, rx));
+                            break 'fill;
+                        }
+                    }
+                }
+                channels.push((tx, rx));
+            }
+            println!("accepted {accepted} messages of {size} bytes");
+            std::io::stdout().flush().unwrap();
+            // The budget is spent (the last channel's buffer has room, the run has
+            // none): this send waits until the child takes a message off that channel.
+            let (tx, rx) = channels.last().expect("a channel");
+            let drained = weft_guest::spawn(drain_one, (rx.clone(), 300));
+            tx.send(vec![1u8; size]).expect("a blocking send");
+            println!(
+                "sent after waiting; the child drained {} bytes",
+                drained.join().unwrap()
+            );
+        }
+        Some("channels") => {
+            let mut open = Vec::new();
+            loop {
+                match try_channel::<u8>(0) {
+                    Ok(c) => open.push(c),
+                    Err(e) => {
+                        println!("opened {} then: {e}", open.len());
+                        break;
+                    }
+                }
+            }
+        }
+        Some("refused-spawn") => {
+            let (tx, rx) = channel::<u8>(0);
+            let big = vec![0u8; arg(1) as usize];
+            match weft_guest::Builder::new().spawn(keep_sender, (tx, big)) {
+                Ok(h) => println!("spawned {}", h.id()),
+                Err(e) => println!("refused: {e}"),
+            }
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Err(RecvError::Closed) => println!("the channel closed"),
+                other => println!("the channel did not close: {other:?}"),
+            }
+        }
+        Some("flood") => {
+            let mut out = std::io::stdout();
+            for i in 0u64.. {
+                if writeln!(out, "line {i}").and_then(|()| out.flush()).is_err() {
+                    weft_guest::exit(3);
+                }
+            }
+        }
+        _ => {
+            eprintln!("usage: control sleep MS | spin [N] | hold N MS | burn STEPS | …");
+            std::process::exit(2);
+        }
+    }
+}
