@@ -1,10 +1,13 @@
-//! Embedding weft in a Rust application: run a guest program with arguments and an
-//! environment, collect its output, and handle how it ended.
+//! Embedding weft in a Rust application: start a guest program with arguments, an
+//! environment and a deadline, collect its output, and handle how it ended.
 //!
 //! ```sh
 //! cargo build --release --target wasm32-wasip2 -p weft-examples --target-dir target/guest
 //! cargo run -p weft --example embed -- target/guest/wasm32-wasip2/release/hello.wasm
 //! ```
+
+use std::io::Write;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use weft::{ExitStatus, OutputBuffer, Preemption, RunOptions, Runtime};
@@ -14,7 +17,12 @@ fn main() -> Result<()> {
         bail!("usage: embed GUEST.wasm [ARGS...]");
     };
     let args: Vec<String> = std::env::args().skip(2).collect();
+    let status = run(&path, &args, &mut std::io::stdout())?;
+    std::process::exit(status.code());
+}
 
+/// Run the guest at `path` with `args`, writing what happens to `out`.
+pub fn run(path: &str, args: &[String], out: &mut impl Write) -> Result<ExitStatus> {
     // One runtime serves any number of programs and runs.
     let runtime = Runtime::builder()
         .workers(2)
@@ -24,24 +32,30 @@ fn main() -> Result<()> {
         .max_microthreads(1_000)
         .build()
         .context("setting up the runtime")?;
-    let program = runtime.load(&path).with_context(|| format!("loading {path}"))?;
-    println!("loaded {} ({:?})", program.name(), program.cache_status());
+    let program = runtime.load(path).with_context(|| format!("loading {path}"))?;
+    writeln!(out, "loaded {} ({:?})", program.name(), program.cache_status())?;
 
     let stdout = OutputBuffer::new();
     let options = RunOptions::new()
-        .program_name(&path)
-        .args(args)
+        .program_name(path)
+        .args(args.iter().cloned())
         .env("FROM", "embed")
-        .stdout(stdout.clone());
-    let status = program.run(&options)?;
+        .stdout(stdout.clone())
+        // The application owns the run: it ends by itself, or after 30 s.
+        .deadline(Duration::from_secs(30));
+    // `start` returns at once; the guest runs on the runtime's workers meanwhile.
+    let run = program.start(&options)?;
+    // `run.cancel()` would stop it; dropping `run` would too. Here: wait.
+    let status = run.wait();
 
-    print!("{}", stdout.to_string_lossy());
-    match status {
-        ExitStatus::Exited(0) => println!("the guest succeeded"),
-        ExitStatus::Exited(code) => println!("the guest exited with {code}"),
-        ExitStatus::Failed(failure) => println!("the guest failed: {}", failure.summary()),
-        ExitStatus::Deadlocked(report) => println!("the guest deadlocked:\n{report}"),
-        other => println!("the guest ended: {other:?}"),
+    write!(out, "{}", stdout.to_string_lossy())?;
+    match &status {
+        ExitStatus::Exited(0) => writeln!(out, "the guest succeeded")?,
+        ExitStatus::Exited(code) => writeln!(out, "the guest exited with {code}")?,
+        ExitStatus::Failed(failure) => writeln!(out, "the guest failed: {}", failure.summary())?,
+        ExitStatus::Deadlocked(report) => writeln!(out, "the guest deadlocked:\n{report}")?,
+        ExitStatus::DeadlineExceeded => writeln!(out, "the guest ran out of time")?,
+        other => writeln!(out, "the guest ended: {other:?}")?,
     }
-    Ok(())
+    Ok(status)
 }

@@ -6,11 +6,15 @@ use std::process::{Command, Output};
 
 use weft_tests::guest;
 
+/// The `weft` binary, with the tests' own compilation cache.
+fn weft_cmd() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+    cmd.env("WEFT_CACHE_DIR", weft_tests::cache_dir());
+    cmd
+}
+
 fn weft(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weft"))
-        .args(args)
-        .output()
-        .expect("run weft")
+    weft_cmd().args(args).output().expect("run weft")
 }
 
 fn weft_run(file: &Path, flags: &[&str], guest_args: &[&str]) -> Output {
@@ -44,21 +48,64 @@ fn hello_runs_through_the_binary() {
     );
 }
 
+/// Whether, in the `fairness` example under `flags`, the 1 ms sleeper finished
+/// before the CPU hog (which runs about a second without calling the host).
+fn sleeper_first(flags: &[&str]) -> bool {
+    let o = weft_run(&guest("fairness"), flags, &["1000000000", "40"]);
+    assert_eq!(o.status.code(), Some(0), "{flags:?}: {}", stderr(&o));
+    let out = stdout(&o);
+    let sleeper = out.find("sleeper done").expect("the sleeper finished");
+    let hog = out.find("hog done").expect("the hog finished");
+    sleeper < hog
+}
+
 #[test]
 fn flags_are_honoured() {
-    let o = weft_run(
-        &guest("hello"),
-        &["--workers", "1", "--fuel-slice", "10000", "--max-memory", "16MiB"],
-        &[],
+    // --workers 1: one worker, so without preemption the hog starves the sleeper.
+    assert!(
+        !sleeper_first(&["--workers", "1", "--no-preempt"]),
+        "--no-preempt on one worker"
     );
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    let o = weft_run(&guest("hello"), &["--no-preempt"], &[]);
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    // --fuel-slice: a slice longer than the hog's whole run is no preemption at all.
+    assert!(
+        !sleeper_first(&["--workers", "1", "--fuel-slice", "1000000000000000"]),
+        "a huge --fuel-slice"
+    );
+    // The default slice preempts the hog.
+    assert!(sleeper_first(&["--workers", "1"]), "the default slice");
+    // --workers 2: the sleeper gets the other worker.
+    assert!(sleeper_first(&["--workers", "2", "--no-preempt"]), "--workers 2");
+
+    // --max-memory bounds linear memory.
+    let grow = |flags: &[&str], mib: &str| stdout(&weft_run(&guest("limits"), flags, &["grow", mib]));
+    assert!(grow(&["--max-memory", "16MiB"], "64").contains("grow 64 MiB: refused"));
+    assert!(grow(&["--max-memory", "16MiB"], "4").contains("grow 4 MiB: granted"));
+    assert!(grow(&[], "64").contains("grow 64 MiB: granted"));
+
+    // --max-message-size bounds a spawn argument.
+    let o = weft_run(
+        &guest("limits"),
+        &["--max-message-size", "1KiB"],
+        &["big-argument", "5000"],
+    );
+    assert!(
+        stdout(&o).contains("over the message size limit of 1024 bytes"),
+        "{}",
+        stdout(&o)
+    );
+
+    // --max-buffered and --max-channels bound what a run's channels hold.
+    let o = weft_run(&guest("control"), &["--max-buffered", "64KiB"], &["fill", "1000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // 1000 bytes and 64 of bookkeeping each: 61 fit in 64 KiB.
+    assert!(stdout(&o).contains("accepted 61 messages"), "{}", stdout(&o));
+    let o = weft_run(&guest("control"), &["--max-channels", "7"], &["channels"]);
+    assert!(stdout(&o).starts_with("opened 7 then"), "{}", stdout(&o));
 }
 
 #[test]
 fn plain_command_gets_args_and_only_granted_env() {
-    let o = Command::new(env!("CARGO_BIN_EXE_weft"))
+    let o = weft_cmd()
         .args([
             "run",
             "--env",
@@ -81,7 +128,7 @@ fn plain_command_gets_args_and_only_granted_env() {
     );
 
     // `--env K` passes the host's value of K.
-    let o = Command::new(env!("CARGO_BIN_EXE_weft"))
+    let o = weft_cmd()
         .args(["run", "--env", "GREETING", guest("plain-hello").to_str().unwrap()])
         .env("GREETING", "from the host")
         .output()
@@ -261,7 +308,7 @@ fn channel_examples_run_through_the_binary() {
 
 /// `weft` with its cache in `cache`.
 fn weft_in(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weft"))
+    weft_cmd()
         .args(args)
         .env("WEFT_CACHE_DIR", cache)
         .env("WEFT_LOG", "weft::cache=info")
@@ -354,7 +401,7 @@ fn directory_grants_and_stdin_through_the_binary() {
     assert!(one_line_error(&o).contains("cannot grant /no/such/dir"));
 
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+    let mut child = weft_cmd()
         .args(["run", files, "--", "upper"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -371,24 +418,19 @@ fn directory_grants_and_stdin_through_the_binary() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The embedding example, compiled into this test (so it is always built and
+/// checked, never skipped), driven through its own code.
+#[allow(dead_code)]
+#[path = "../examples/embed.rs"]
+mod embed;
+
 #[test]
 fn the_embedding_example_runs_a_guest() {
-    // The example is built with the tests; find it beside the test binary.
-    let exe = std::env::current_exe().unwrap();
-    let example = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("embed");
-    if !example.exists() {
-        // `cargo test` builds examples; a filtered build may not have.
-        return;
-    }
-    let o = Command::new(example).arg(guest("hello")).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let out = stdout(&o);
+    let mut out = Vec::new();
+    let hello = guest("hello");
+    let status = embed::run(hello.to_str().unwrap(), &[], &mut out).expect("the example runs");
+    assert!(status.success(), "{status:?}");
+    let out = String::from_utf8(out).unwrap();
     assert!(
         out.contains("333833500") && out.contains("the guest succeeded"),
         "{out}"
@@ -398,7 +440,7 @@ fn the_embedding_example_runs_a_guest() {
 #[test]
 fn ctrl_c_cancels_the_program_and_exits_130() {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+    let mut child = weft_cmd()
         .args([
             "run",
             guest("bench").to_str().unwrap(),
@@ -424,4 +466,166 @@ fn ctrl_c_cancels_the_program_and_exits_130() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+}
+
+#[test]
+fn arguments_after_the_file_go_to_the_guest_as_with_wasmtime_run() {
+    let hello = guest("plain-hello");
+    let file = hello.to_str().unwrap();
+    // Flags after the file are the guest's, not weft's.
+    let o = weft(&["run", file, "needle", "-", "--workers", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("args: needle - --workers 3"),
+        "{}",
+        stdout(&o)
+    );
+    // A `--` right after the file still works, and is not passed on.
+    let o = weft(&["run", file, "--", "a", "b"]);
+    assert!(stdout(&o).contains("args: a b\n"), "{}", stdout(&o));
+    // weft's own flags go before the file.
+    let o = weft(&["run", "--env", "GREETING=hi", file, "x"]);
+    assert!(stdout(&o).contains("GREETING=hi"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("args: x\n"), "{}", stdout(&o));
+}
+
+#[test]
+fn the_cwasm_of_a_program_that_cannot_spawn_runs() {
+    let dir = temp_dir("aot-plain");
+    let out = dir.join("plain.cwasm");
+    let out_s = out.to_str().unwrap();
+    let o = weft(&["compile", guest("plain-hello").to_str().unwrap(), "-o", out_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = weft(&["run", out_s, "from", "cwasm"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("args: from cwasm"), "{}", stdout(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `weft run … | head -1`: stdout (and stderr, for `2>&1`) closed after one line.
+fn closed_after_one_line(guest_args: &[&str]) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut cmd = weft_cmd();
+    cmd.arg("run").arg(guest("control")).args(guest_args);
+    cmd.stdout(writer.try_clone().unwrap()).stderr(writer);
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    let mut first = String::new();
+    BufReader::new(reader).read_line(&mut first).unwrap();
+    // The reader is gone: every later write fails with a broken pipe.
+    let status = child.wait().unwrap();
+    (status.code(), first)
+}
+
+#[test]
+fn a_closed_stdout_is_the_guests_business_not_a_host_failure() {
+    let (code, first) = closed_after_one_line(&["flood"]);
+    assert_eq!(first, "line 0\n");
+    // The guest saw its write fail and chose its exit code.
+    assert_eq!(code, Some(3), "the host must not panic (101) on a closed pipe");
+}
+
+#[test]
+fn a_failure_reported_to_a_closed_stderr_keeps_its_exit_code() {
+    // The guest fails (134) and weft's report of it goes to a closed pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = weft_cmd()
+        .args(["run", guest("failures").to_str().unwrap(), "main-trap"])
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(o.code(), Some(134));
+}
+
+#[test]
+fn timeout_stops_a_program_and_exits_124() {
+    let control = guest("control");
+    let o = weft(&[
+        "run",
+        "--timeout",
+        "300ms",
+        control.to_str().unwrap(),
+        "sleep",
+        "60000",
+    ]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(stderr(&o).contains("timed out after 300ms"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("slept"));
+    // A busy loop with fuel off is stopped too (by epoch).
+    let o = weft(&[
+        "run",
+        "--timeout",
+        "300ms",
+        "--no-preempt",
+        control.to_str().unwrap(),
+        "spin",
+    ]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    // A program that ends in time is not affected.
+    let o = weft(&["run", "--timeout", "60s", control.to_str().unwrap(), "sleep", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn fuel_budget_stops_a_runaway() {
+    let control = guest("control");
+    let c = control.to_str().unwrap();
+    let o = weft(&["run", "--fuel-budget", "1000000", c, "burn", "1000000000"]);
+    assert_eq!(o.status.code(), Some(134), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fuel budget exhausted"), "{}", stderr(&o));
+    let o = weft(&["run", "--fuel-budget", "1000000000", c, "burn", "1000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = weft(&[
+        "run",
+        "--fuel-budget-per-microthread",
+        "1000000",
+        c,
+        "burn-children",
+        "2",
+        "100000000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o)
+            .matches("fuel budget exhausted: it used all of its 1000000 units")
+            .count(),
+        2,
+        "{}",
+        stdout(&o)
+    );
+    // A plain command (unmetered by default) is metered when it has a budget.
+    let o = weft(&[
+        "run",
+        "--fuel-budget",
+        "10",
+        guest("plain-hello").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(134), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fuel budget exhausted"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_run_control_flags_are_refused() {
+    let control = guest("control");
+    let c = control.to_str().unwrap();
+    let o = weft(&["run", "--timeout", "soon", c, "sleep", "1"]);
+    assert_eq!(o.status.code(), Some(2), "clap usage error: {}", stderr(&o));
+    assert!(stderr(&o).contains("is not a duration"), "{}", stderr(&o));
+    let o = weft(&["run", "--no-preempt", "--fuel-budget", "5", c, "sleep", "1"]);
+    assert!(one_line_error(&o).contains("fuel budget needs fuel metering"));
+    let o = weft(&[
+        "run",
+        "--max-microthreads",
+        "5",
+        "--workers",
+        "1",
+        c,
+        "hold",
+        "10",
+        "10",
+    ]);
+    assert_eq!(o.status.code(), Some(134), "main fails: its spawn was refused");
 }
