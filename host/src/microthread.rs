@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use tokio::task::JoinHandle;
 use wasmtime::component::ResourceTable;
 use wasmtime::{CallHook, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -219,61 +220,75 @@ pub(crate) fn spawn(
     let me = run.identify(name.map(Arc::from));
     let completion = Arc::new(Completion::new(&me));
     let done = completion.clone();
-    let member = run.members.insert(me.clone());
-    let membership = Membership {
-        run: run.clone(),
-        id: me.id,
+    let start = Start::Entry {
+        trampoline,
+        function,
+        argument,
     };
-    let id = me.id;
-    let (task_run, image) = (run.clone(), image.clone());
-    let task = run.handle().spawn(async move {
-        let _slot = slot;
-        let _membership = membership;
-        let _cancelled = CompleteOnDrop {
-            done: done.clone(),
-            me: me.clone(),
-        };
-        let start = Start::Entry {
-            trampoline,
-            function,
-            argument,
-        };
-        let outcome = match run_to_end(task_run.clone(), image, member, Some(done.clone()), start).await {
-            Ending::Returned(message) => Ok(message),
-            Ending::Failed(f) => Err(f),
-            Ending::Exit(code) => {
-                task_run.request_exit(code);
-                Err(me.failure(format!("it exited the program with code {code}")))
-            }
-            Ending::MainErr => Err(me.failure("it returned an error".into())),
-        };
-        done.complete(outcome);
-    });
-    run.set_abort(id, &task.abort_handle());
+    launch(
+        run,
+        image,
+        slot,
+        me,
+        start,
+        Some(completion.clone()),
+        move |run, me, ending| {
+            let outcome = match ending {
+                Ending::Returned(message) => Ok(message),
+                Ending::Failed(f) => Err(f),
+                Ending::Exit(code) => {
+                    run.request_exit(code);
+                    Err(me.failure(format!("it exited the program with code {code}")))
+                }
+                Ending::MainErr => Err(me.failure("it returned an error".into())),
+            };
+            done.complete(outcome);
+        },
+    );
     Ok(completion)
 }
 
 /// Start the run's `main` (microthread 0) as a task on the run's workers.
-pub(crate) fn start_main(
+pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<Image>) -> Result<JoinHandle<Ending>, Refused> {
+    let slot = run.reserve()?;
+    let me = run.identify(Some(Arc::from("main")));
+    Ok(launch(run, image, slot, me, Start::Main, None, |_, _, ending| {
+        ending
+    }))
+}
+
+/// Enter microthread `me` in its run and start its task, which runs it to its end
+/// and hands how it ended to `finish`. The task frees its slot and leaves the run's
+/// members however it ends; aborted before it finished, it completes `completion`
+/// as cancelled.
+fn launch<T: Send + 'static>(
     run: &Arc<Run>,
     image: &Arc<Image>,
-) -> Result<tokio::task::JoinHandle<Ending>, Refused> {
-    let slot: Slot = run.reserve()?;
-    let me = run.identify(Some(Arc::from("main")));
+    slot: Slot,
+    me: Identity,
+    start: Start,
+    completion: Option<Arc<Completion>>,
+    finish: impl FnOnce(&Run, &Identity, Ending) -> T + Send + 'static,
+) -> JoinHandle<T> {
     let member = run.members.insert(me.clone());
     let membership = Membership {
         run: run.clone(),
         id: me.id,
     };
-    let id = me.id;
+    let cancelled = completion
+        .clone()
+        .map(|done| CompleteOnDrop { done, me: me.clone() });
     let (task_run, image) = (run.clone(), image.clone());
+    let id = me.id;
     let task = run.handle().spawn(async move {
         let _slot = slot;
         let _membership = membership;
-        run_to_end(task_run, image, member, None, Start::Main).await
+        let _cancelled = cancelled;
+        let ending = run_to_end(task_run.clone(), image, member, completion, start).await;
+        finish(&task_run, &me, ending)
     });
     run.set_abort(id, &task.abort_handle());
-    Ok(task)
+    task
 }
 
 /// Run one microthread to its end, then wait for its children (prejoin). Returns how
@@ -383,7 +398,7 @@ fn new_store(
                 });
             }
         }
-        None => {
+        None if limits.interruptible => {
             // No fuel, so no yields: an epoch tick (sent when the run is cancelled)
             // is what stops a microthread that never calls the host.
             store.epoch_deadline_callback(|ctx| {
@@ -395,6 +410,8 @@ fn new_store(
             });
             store.set_epoch_deadline(1);
         }
+        // Neither: the runtime was built without epoch checks.
+        None => {}
     }
     Ok(store)
 }
