@@ -86,6 +86,20 @@ impl Drop for Blocked<'_> {
     }
 }
 
+/// A value alone on its cache line (128 bytes: two lines, for the adjacent-line
+/// prefetcher).
+#[derive(Default)]
+#[repr(align(128))]
+struct CacheLine<T>(T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// The live microthreads of a run.
 #[derive(Default)]
 pub(crate) struct Members {
@@ -93,7 +107,9 @@ pub(crate) struct Members {
     map: Mutex<HashMap<u64, Arc<Member>>>,
     /// How many members are blocked with no timeout (a cheap first check for the
     /// deadlock detector, which looks at `map` only when it matches the live count).
-    blocked: AtomicU32,
+    /// Written at every blocking call, from every worker: on a cache line of its
+    /// own, so that it does not slow down reading the run's other fields.
+    blocked: CacheLine<AtomicU32>,
     /// Counts completed waits, so that "everybody blocked" can be told from "a
     /// wake-up is on its way".
     progress: Progress,
