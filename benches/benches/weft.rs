@@ -51,16 +51,38 @@ fn spawn_and_yield(c: &mut Criterion) {
 }
 
 fn fuel(c: &mut Criterion) {
-    let configs = [
-        ("unmetered", Preemption::Off),
-        ("metered, no slicing", Preemption::Fuel { slice: u64::MAX }),
-        ("default slice", default_preemption()),
-        ("slice 10k", Preemption::Fuel { slice: 10_000 }),
+    // Made one at a time: each runtime's pool holds memory mappings.
+    let unchecked = || {
+        Runtime::builder()
+            .cache_dir(Some(weft_tests::cache_dir()))
+            .workers(1)
+            .preemption(Preemption::Off)
+            .epoch_interruption(false)
+            .max_microthreads(16)
+            .build()
+            .expect("runtime")
+    };
+    type Make = Box<dyn Fn() -> Runtime>;
+    let configs: [(&str, Make); 5] = [
+        ("unmetered", Box::new(unchecked)),
+        (
+            "unmetered, epoch checks",
+            Box::new(|| runtime(1, Preemption::Off)),
+        ),
+        (
+            "metered, no slicing",
+            Box::new(|| runtime(1, Preemption::Fuel { slice: u64::MAX })),
+        ),
+        ("default slice", Box::new(|| runtime(1, default_preemption()))),
+        (
+            "slice 10k",
+            Box::new(|| runtime(1, Preemption::Fuel { slice: 10_000 })),
+        ),
     ];
     let mut g = c.benchmark_group("fuel");
     g.measurement_time(Duration::from_secs(5));
-    for (name, preemption) in configs {
-        let rt = runtime(1, preemption);
+    for (name, make) in configs {
+        let rt = make();
         // Per iteration: 1,000 LCG steps, or one sieve of 100,000.
         g.bench_function(format!("lcg x1000, {name}"), |b| {
             b.iter_custom(|n| measured(&rt, &args("lcg", n * 1000)))

@@ -231,7 +231,10 @@ fn runtime(
     };
     // One runtime in its own process: it may take half of the address space, which
     // gives the default 10,000 microthreads 4 GiB memory slots (no bounds checks).
+    // A program that cannot spawn, unmetered, runs without epoch checks too (as
+    // fast as under `wasmtime run`): Ctrl-C or --timeout end it by ending the process.
     let mut builder = Runtime::builder()
+        .epoch_interruption(!(cannot_spawn && preemption == Preemption::Off))
         .address_space(64 << 40)
         .max_microthreads(max)
         .use_cache(!engine.no_cache)

@@ -151,7 +151,7 @@ impl Program {
             });
         }
         options.check_grants()?;
-        let limits = options.limits(runtime.limits(), runtime.fuel_slice())?;
+        let limits = options.limits(runtime.limits(), runtime.fuel_slice(), runtime.interruptible())?;
         let run = Run::new(
             options.clone(),
             limits,

@@ -35,7 +35,9 @@ pub enum Preemption {
     /// No preemption and no metering: a microthread runs until it calls the host.
     /// One that never does starves the others on its worker. It can still be
     /// stopped: compiled code checks an epoch counter at loops and calls, which the
-    /// runtime advances when a run is cancelled.
+    /// runtime advances when a run is cancelled (see
+    /// [`RuntimeBuilder::epoch_interruption`] for what that costs, and how to do
+    /// without).
     Off,
 }
 
@@ -56,6 +58,7 @@ pub struct RuntimeBuilder {
     workers: usize,
     limits: Limits,
     event_interval: Option<u32>,
+    epoch_interruption: bool,
     cache_dir: CacheDir,
     use_cache: bool,
     address_space: u64,
@@ -81,6 +84,7 @@ impl Default for RuntimeBuilder {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),
             event_interval: None,
+            epoch_interruption: true,
             cache_dir: CacheDir::Default,
             use_cache: true,
             address_space: DEFAULT_ADDRESS_SPACE,
@@ -152,6 +156,20 @@ impl RuntimeBuilder {
         self
     }
 
+    /// With [`Preemption::Off`], whether compiled code checks an epoch counter at
+    /// loops and calls (default: yes), which is what lets a run be cancelled, or
+    /// end at its deadline, while a microthread is busy in a loop that never calls
+    /// the host. The checks cost: up to 2x on tight memory-bound loops (a sieve),
+    /// a few percent on most code. Without them a busy microthread of a cancelled
+    /// run is abandoned, not stopped: its run ends, but it keeps its worker until
+    /// it returns. That suits a process that ends when its run does (`weft run`
+    /// runs a program that cannot spawn this way). Fuel metering needs no epochs:
+    /// with [`Preemption::Fuel`] this setting does nothing.
+    pub fn epoch_interruption(mut self, yes: bool) -> Self {
+        self.epoch_interruption = yes;
+        self
+    }
+
     /// Where compiled programs are cached, and the secret that signs them (and the
     /// files of `weft compile`) is kept: `Some(dir)`, or `None` for no cache and no
     /// precompiled files. Default: [`cache::default_dir`](crate::cache::default_dir)
@@ -207,8 +225,14 @@ impl RuntimeBuilder {
             Preemption::Off => None,
         };
 
-        let engine = Engine::new(&engine_config(limits, fuel_slice.is_some(), self.address_space))
-            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        let epochs = fuel_slice.is_none() && self.epoch_interruption;
+        let engine = Engine::new(&engine_config(
+            limits,
+            fuel_slice.is_some(),
+            epochs,
+            self.address_space,
+        ))
+        .map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         crate::host::add_to_linker(&mut linker).map_err(Error::Config)?;
 
@@ -256,6 +280,7 @@ impl RuntimeBuilder {
                 handle,
                 supervisor: Some(supervisor),
                 fuel_slice,
+                epochs,
                 live: Arc::new(Quota::new(self.limits.max_microthreads)),
                 limits: self.limits,
                 workers: self.workers,
@@ -269,7 +294,7 @@ impl RuntimeBuilder {
 
 /// The wasmtime configuration: async fibers, fuel if preempting, and a pooling
 /// allocator sized for `limits.max_microthreads` instances with copy-on-write images.
-fn engine_config(limits: &Limits, fuel: bool, address_space: u64) -> Config {
+fn engine_config(limits: &Limits, fuel: bool, epochs: bool, address_space: u64) -> Config {
     // A component built by Rust for wasm32-wasip2 holds a few core instances (the
     // program and small adapter shims) and tables, and one memory.
     const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
@@ -300,7 +325,7 @@ fn engine_config(limits: &Limits, fuel: bool, address_space: u64) -> Config {
     config
         .consume_fuel(fuel)
         // Without fuel nothing yields: epoch checks are what stop a busy microthread.
-        .epoch_interruption(!fuel)
+        .epoch_interruption(epochs)
         .max_wasm_stack(512 << 10)
         .async_stack_size(1 << 20)
         .memory_reservation(memory_reservation(limits, address_space))
@@ -358,6 +383,8 @@ struct Inner {
     /// The thread that watches runs to their end. Taken only when dropped.
     supervisor: Option<tokio::runtime::Runtime>,
     fuel_slice: Option<u64>,
+    /// Compiled code checks epochs (fuel off, and not turned off).
+    epochs: bool,
     limits: Limits,
     /// Live microthreads of all runs: the pool holds `limits.max_microthreads`.
     live: Arc<Quota>,
@@ -462,6 +489,11 @@ impl Runtime {
     /// The fuel slice, if microthreads are preempted.
     pub fn fuel_slice(&self) -> Option<u64> {
         self.inner.fuel_slice
+    }
+
+    /// Whether a busy microthread can be stopped: by fuel, or by epochs.
+    pub(crate) fn interruptible(&self) -> bool {
+        self.inner.fuel_slice.is_some() || self.inner.epochs
     }
 
     pub(crate) fn engine(&self) -> &Engine {

@@ -564,6 +564,17 @@ fn timeout_stops_a_program_and_exits_124() {
         "spin",
     ]);
     assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    // A plain command, unmetered and without epoch checks, busy: the timeout ends
+    // the process.
+    let o = weft(&[
+        "run",
+        "--timeout",
+        "300ms",
+        guest("plain-hello").to_str().unwrap(),
+        "spin",
+    ]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "spinning\n");
     // A program that ends in time is not affected.
     let o = weft(&["run", "--timeout", "60s", control.to_str().unwrap(), "sleep", "1"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -1,7 +1,15 @@
 //! An ordinary `wasm32-wasip2` command that knows nothing of weft: it must run under
-//! `weft run` as a single microthread.
+//! `weft run` as a single microthread. (`plain-hello spin` loops forever without a
+//! system call, for the tests of `--timeout`.)
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("spin") {
+        println!("spinning");
+        let mut x = std::hint::black_box(1u64);
+        loop {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        }
+    }
     println!("hello from a plain wasip2 command");
     if !args.is_empty() {
         println!("args: {}", args.join(" "));

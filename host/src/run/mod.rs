@@ -81,6 +81,10 @@ impl ExitStatus {
 /// How long the end of a run waits for its cancelled microthreads to stop.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
+/// The same, when a busy microthread cannot be interrupted (no fuel, no epochs):
+/// only blocked ones can stop, and they do at once.
+const UNINTERRUPTIBLE_GRACE: Duration = Duration::from_millis(100);
+
 /// Why a run is being stopped before its program ended it.
 enum Stop {
     Cancelled,
@@ -262,7 +266,7 @@ impl Run {
     pub(crate) fn cancel_all(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
         self.members.abort_all();
-        if self.limits.fuel_slice.is_none() {
+        if self.limits.fuel_slice.is_none() && self.limits.interruptible {
             // Microthreads without fuel never yield: their epoch callback sees that
             // the run is cancelled and traps them.
             self.engine.increment_epoch();
@@ -345,10 +349,17 @@ impl Run {
             let run = &guard.0;
             let status = run.ending(main).await;
             run.cancel_all();
-            if tokio::time::timeout(CANCEL_GRACE, run.all_gone()).await.is_err() {
+            // A busy microthread that cannot be interrupted will not stop: give the
+            // others a moment to, and do not wait for it.
+            let grace = if run.limits.interruptible {
+                CANCEL_GRACE
+            } else {
+                UNINTERRUPTIBLE_GRACE
+            };
+            if tokio::time::timeout(grace, run.all_gone()).await.is_err() {
                 tracing::warn!(
                     live = run.live(),
-                    "microthreads still running {CANCEL_GRACE:?} after the program ended were left behind"
+                    "microthreads still running {grace:?} after the program ended were left behind"
                 );
             }
             run.budget.empty_all();

@@ -280,7 +280,12 @@ impl RunOptions {
     /// The run's limits: these options within the runtime's `limits`. Errors if an
     /// option asks for more than the runtime allows, or for fuel budgets where
     /// fuel is not metered.
-    pub(crate) fn limits(&self, runtime: &Limits, fuel_slice: Option<u64>) -> Result<RunLimits, Error> {
+    pub(crate) fn limits(
+        &self,
+        runtime: &Limits,
+        fuel_slice: Option<u64>,
+        interruptible: bool,
+    ) -> Result<RunLimits, Error> {
         fn within<T: PartialOrd + std::fmt::Display + Copy>(
             what: &str,
             asked: Option<T>,
@@ -335,6 +340,7 @@ impl RunOptions {
             max_channels: within("max_channels", self.max_channels, runtime.max_channels)?,
             store_handles: runtime.max_microthreads,
             fuel_slice,
+            interruptible,
             fuel_budget: self.fuel_budget,
             microthread_fuel_budget: self.microthread_fuel_budget,
         })
@@ -405,6 +411,8 @@ pub(crate) struct RunLimits {
     /// of the runtime, and endpoints besides.
     pub(crate) store_handles: u32,
     pub(crate) fuel_slice: Option<u64>,
+    /// A busy microthread can be stopped (fuel, or epoch checks).
+    pub(crate) interruptible: bool,
     pub(crate) fuel_budget: Option<u64>,
     pub(crate) microthread_fuel_budget: Option<u64>,
 }
