@@ -378,6 +378,9 @@ struct FinishOnDrop(Arc<Run>);
 
 impl Drop for FinishOnDrop {
     fn drop(&mut self) {
+        if self.0.finish.get().is_some() {
+            return;
+        }
         self.0.cancel_all();
         self.0.budget.empty_all();
         self.0.finish.set(ExitStatus::Cancelled);
