@@ -27,7 +27,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwn
 
 use crate::bindings::channel as wit;
 use crate::message::{decode, encode, push_endpoint, take_endpoint};
-use crate::thread::{Failure, spawn};
+use crate::thread::{Failure, JoinError, spawn};
 
 /// The sending end of a channel of `T`.
 pub struct Sender<T> {
@@ -109,105 +109,239 @@ impl fmt::Display for ChannelError {
 
 impl std::error::Error for ChannelError {}
 
-/// A send failed; the value comes back.
+/// A [`send`](Sender::send) failed; the value comes back.
 #[derive(PartialEq, Eq)]
 pub enum SendError<T> {
     /// Every receiver is gone.
     Closed(T),
-    /// `try_send`: the channel is full, or (rendezvous) no receiver is waiting.
-    Full(T),
-    /// `send_timeout`: the time ran out.
-    Timeout(T),
     /// The serialized value is over the host's message size limit.
     TooLarge(T),
+    /// This microthread was cancelled.
+    Cancelled(T),
+}
+
+/// A [`try_send`](Sender::try_send) failed; the value comes back.
+#[derive(PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// The channel is full, or (rendezvous) no receiver is waiting.
+    Full(T),
+    /// Every receiver is gone.
+    Closed(T),
+    /// The serialized value is over the host's message size limit.
+    TooLarge(T),
+}
+
+/// A [`send_timeout`](Sender::send_timeout) failed; the value comes back.
+#[derive(PartialEq, Eq)]
+pub enum SendTimeoutError<T> {
+    /// The time ran out.
+    Timeout(T),
+    /// Every receiver is gone.
+    Closed(T),
+    /// The serialized value is over the host's message size limit.
+    TooLarge(T),
+    /// This microthread was cancelled.
+    Cancelled(T),
 }
 
 impl<T> SendError<T> {
     /// The value that was not sent.
     pub fn into_inner(self) -> T {
         match self {
-            SendError::Closed(v) | SendError::Full(v) | SendError::Timeout(v) | SendError::TooLarge(v) => v,
+            SendError::Closed(v) | SendError::TooLarge(v) | SendError::Cancelled(v) => v,
         }
     }
 }
 
-impl<T> fmt::Debug for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+impl<T> TrySendError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySendError::Full(v) | TrySendError::Closed(v) | TrySendError::TooLarge(v) => v,
+        }
     }
 }
+
+impl<T> SendTimeoutError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendTimeoutError::Timeout(v)
+            | SendTimeoutError::Closed(v)
+            | SendTimeoutError::TooLarge(v)
+            | SendTimeoutError::Cancelled(v) => v,
+        }
+    }
+}
+
+const CLOSED_FOR_SENDER: &str = "sending on a channel whose receivers are all gone";
+const TOO_LARGE: &str = "the message is over the host's message size limit";
+const CANCELLED: &str = "this microthread was cancelled";
 
 impl<T> fmt::Display for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            SendError::Closed(_) => "sending on a channel whose receivers are all gone",
-            SendError::Full(_) => "the channel is full",
-            SendError::Timeout(_) => "the send timed out",
-            SendError::TooLarge(_) => "the message is over the host's message size limit",
+            SendError::Closed(_) => CLOSED_FOR_SENDER,
+            SendError::TooLarge(_) => TOO_LARGE,
+            SendError::Cancelled(_) => CANCELLED,
         })
     }
 }
 
-impl<T> std::error::Error for SendError<T> {}
+impl<T> fmt::Display for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrySendError::Full(_) => "the channel is full",
+            TrySendError::Closed(_) => CLOSED_FOR_SENDER,
+            TrySendError::TooLarge(_) => TOO_LARGE,
+        })
+    }
+}
 
-/// A receive returned no value.
+impl<T> fmt::Display for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendTimeoutError::Timeout(_) => "the send timed out",
+            SendTimeoutError::Closed(_) => CLOSED_FOR_SENDER,
+            SendTimeoutError::TooLarge(_) => TOO_LARGE,
+            SendTimeoutError::Cancelled(_) => CANCELLED,
+        })
+    }
+}
+
+macro_rules! debug_as_display {
+    ($($t:ident),*) => {$(
+        impl<T> fmt::Debug for $t<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+        impl<T> std::error::Error for $t<T> {}
+    )*};
+}
+debug_as_display!(SendError, TrySendError, SendTimeoutError);
+
+/// A [`recv`](Receiver::recv) returned no value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecvError {
     /// Every sender is gone and everything sent was received.
     Closed,
-    /// `try_recv`: nothing to receive now.
+    /// A microthread that was sending on the channel failed: its failure.
+    Failed(Failure),
+    /// This microthread was cancelled.
+    Cancelled,
+}
+
+/// A [`try_recv`](Receiver::try_recv) returned no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing to receive now.
     Empty,
-    /// `recv_timeout`: the time ran out.
-    Timeout,
+    /// Every sender is gone and everything sent was received.
+    Closed,
     /// A microthread that was sending on the channel failed: its failure.
     Failed(Failure),
 }
 
+/// A [`recv_timeout`](Receiver::recv_timeout) returned no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecvTimeoutError {
+    /// The time ran out.
+    Timeout,
+    /// Every sender is gone and everything sent was received.
+    Closed,
+    /// A microthread that was sending on the channel failed: its failure.
+    Failed(Failure),
+    /// This microthread was cancelled.
+    Cancelled,
+}
+
+const CLOSED_FOR_RECEIVER: &str = "the channel is closed: every sender is gone";
+
 impl fmt::Display for RecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RecvError::Closed => f.write_str("the channel is closed: every sender is gone"),
-            RecvError::Empty => f.write_str("the channel is empty"),
-            RecvError::Timeout => f.write_str("the receive timed out"),
+            RecvError::Closed => f.write_str(CLOSED_FOR_RECEIVER),
             RecvError::Failed(failure) => write!(f, "the producer failed: {failure}"),
+            RecvError::Cancelled => f.write_str(CANCELLED),
+        }
+    }
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryRecvError::Empty => f.write_str("the channel is empty"),
+            TryRecvError::Closed => f.write_str(CLOSED_FOR_RECEIVER),
+            TryRecvError::Failed(failure) => write!(f, "the producer failed: {failure}"),
+        }
+    }
+}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvTimeoutError::Timeout => f.write_str("the receive timed out"),
+            RecvTimeoutError::Closed => f.write_str(CLOSED_FOR_RECEIVER),
+            RecvTimeoutError::Failed(failure) => write!(f, "the producer failed: {failure}"),
+            RecvTimeoutError::Cancelled => f.write_str(CANCELLED),
         }
     }
 }
 
 impl std::error::Error for RecvError {}
+impl std::error::Error for TryRecvError {}
+impl std::error::Error for RecvTimeoutError {}
 
 impl<T: Serialize> Sender<T> {
+    /// Serialize `value` and hand it to `op`; on failure the value comes back. The
+    /// host gives the message back too, but `value` still holds the original
+    /// endpoints, so the returned copies are simply dropped.
     fn send_with(
         &self,
         value: T,
         op: impl FnOnce(wit::Message) -> Result<(), wit::SendError>,
-    ) -> Result<(), SendError<T>> {
+    ) -> Result<(), (wit::SendError, T)> {
         let message = encode(&value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
-        // On failure the host gives the message back; `value` still holds the
-        // original endpoints, so the returned copies are simply dropped.
-        match op(message) {
-            Ok(()) => Ok(()),
-            Err(wit::SendError::Closed(_)) => Err(SendError::Closed(value)),
-            Err(wit::SendError::Full(_)) => Err(SendError::Full(value)),
-            Err(wit::SendError::Timeout(_)) => Err(SendError::Timeout(value)),
-            Err(wit::SendError::TooLarge(_)) => Err(SendError::TooLarge(value)),
-        }
+        op(message).map_err(|e| (e, value))
     }
 
     /// Send `value`, waiting (only this microthread) while the channel is full; on a
     /// rendezvous channel, until a receiver has taken it.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.send_with(value, |m| self.inner.send(m))
+            .map_err(|(e, v)| match e {
+                wit::SendError::Closed(_) => SendError::Closed(v),
+                wit::SendError::TooLarge(_) => SendError::TooLarge(v),
+                wit::SendError::Cancelled(_) => SendError::Cancelled(v),
+                wit::SendError::Full(_) | wit::SendError::Timeout(_) => {
+                    unreachable!("a blocking send is neither full nor timed out")
+                }
+            })
     }
 
     /// Send `value` only if that needs no waiting.
-    pub fn try_send(&self, value: T) -> Result<(), SendError<T>> {
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         self.send_with(value, |m| self.inner.try_send(m))
+            .map_err(|(e, v)| match e {
+                wit::SendError::Full(_) => TrySendError::Full(v),
+                wit::SendError::Closed(_) => TrySendError::Closed(v),
+                wit::SendError::TooLarge(_) => TrySendError::TooLarge(v),
+                wit::SendError::Timeout(_) | wit::SendError::Cancelled(_) => {
+                    unreachable!("a send that does not wait neither times out nor is cancelled")
+                }
+            })
     }
 
     /// Send `value`, waiting at most `timeout`.
-    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendError<T>> {
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         self.send_with(value, |m| self.inner.send_timeout(m, nanos(timeout)))
+            .map_err(|(e, v)| match e {
+                wit::SendError::Timeout(_) | wit::SendError::Full(_) => SendTimeoutError::Timeout(v),
+                wit::SendError::Closed(_) => SendTimeoutError::Closed(v),
+                wit::SendError::TooLarge(_) => SendTimeoutError::TooLarge(v),
+                wit::SendError::Cancelled(_) => SendTimeoutError::Cancelled(v),
+            })
     }
 }
 
@@ -222,39 +356,48 @@ pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-pub(crate) fn recv_error(e: wit::RecvError) -> RecvError {
-    match e {
-        wit::RecvError::Closed => RecvError::Closed,
-        wit::RecvError::Empty => RecvError::Empty,
-        wit::RecvError::Timeout => RecvError::Timeout,
-        wit::RecvError::Failed(f) => RecvError::Failed(f.into()),
-    }
-}
-
 pub(crate) fn decode_value<T: DeserializeOwned>(message: wit::Message) -> T {
     decode(message).unwrap_or_else(|e| panic!("weft: cannot deserialize a received message: {e}"))
 }
 
 impl<T: DeserializeOwned> Receiver<T> {
-    fn recv_with(&self, op: impl FnOnce() -> Result<wit::Message, wit::RecvError>) -> Result<T, RecvError> {
-        op().map(decode_value).map_err(recv_error)
-    }
-
     /// Receive a value, waiting (only this microthread) until one arrives. `Closed`
     /// once every sender is gone and the buffer is drained; `Failed` if a microthread
-    /// that held a sender failed.
+    /// that held a sender failed; `Cancelled` if this microthread is cancelled.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.recv_with(|| self.inner.recv())
+        self.inner.recv().map(decode_value).map_err(|e| match e {
+            wit::RecvError::Closed => RecvError::Closed,
+            wit::RecvError::Failed(f) => RecvError::Failed(f.into()),
+            wit::RecvError::Cancelled => RecvError::Cancelled,
+            wit::RecvError::Empty | wit::RecvError::Timeout => {
+                unreachable!("a blocking receive is neither empty nor timed out")
+            }
+        })
     }
 
     /// Receive only if that needs no waiting.
-    pub fn try_recv(&self) -> Result<T, RecvError> {
-        self.recv_with(|| self.inner.try_recv())
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.inner.try_recv().map(decode_value).map_err(|e| match e {
+            wit::RecvError::Empty => TryRecvError::Empty,
+            wit::RecvError::Closed => TryRecvError::Closed,
+            wit::RecvError::Failed(f) => TryRecvError::Failed(f.into()),
+            wit::RecvError::Timeout | wit::RecvError::Cancelled => {
+                unreachable!("a receive that does not wait neither times out nor is cancelled")
+            }
+        })
     }
 
     /// Receive, waiting at most `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvError> {
-        self.recv_with(|| self.inner.recv_timeout(nanos(timeout)))
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.inner
+            .recv_timeout(nanos(timeout))
+            .map(decode_value)
+            .map_err(|e| match e {
+                wit::RecvError::Timeout | wit::RecvError::Empty => RecvTimeoutError::Timeout,
+                wit::RecvError::Closed => RecvTimeoutError::Closed,
+                wit::RecvError::Failed(f) => RecvTimeoutError::Failed(f.into()),
+                wit::RecvError::Cancelled => RecvTimeoutError::Cancelled,
+            })
     }
 }
 
@@ -265,7 +408,8 @@ impl<T> Receiver<T> {
     }
 }
 
-/// Iterating receives until the channel is closed.
+/// Iterating receives until the channel is closed, or this microthread is
+/// cancelled.
 ///
 /// # Panics
 /// If a producer failed: a failure is never a quiet end of the stream. Use
@@ -276,8 +420,8 @@ impl<T: DeserializeOwned> Iterator for Receiver<T> {
     fn next(&mut self) -> Option<T> {
         match self.recv() {
             Ok(v) => Some(v),
-            Err(RecvError::Closed) => None,
-            Err(e) => panic!("{e}"),
+            Err(RecvError::Closed | RecvError::Cancelled) => None,
+            Err(RecvError::Failed(f)) => panic!("the producer failed: {f}"),
         }
     }
 }
@@ -374,13 +518,14 @@ where
 /// Compute `f(item)` for every item, each in its own microthread, with at most
 /// `concurrency` running at once; the results come back in the order of the items.
 ///
-/// If a call fails, no further calls are started; the calls already running are
-/// drained (joined, their results discarded), and the first failure is returned.
+/// If a call fails (or the caller is cancelled), no further calls are started; the
+/// calls already running are drained (joined, their results discarded), and the
+/// first error is returned.
 pub fn parallel_map<T, R>(
     f: fn(T) -> R,
     items: impl IntoIterator<Item = T>,
     concurrency: usize,
-) -> Result<Vec<R>, Failure>
+) -> Result<Vec<R>, JoinError>
 where
     T: Serialize + DeserializeOwned,
     R: Serialize + DeserializeOwned,

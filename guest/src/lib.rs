@@ -31,11 +31,13 @@ mod select;
 mod thread;
 
 pub use channel::{
-    ChannelError, Receiver, RecvError, SendError, Sender, channel, generate, parallel_map, try_channel,
+    ChannelError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
+    TrySendError, channel, generate, parallel_map, try_channel,
 };
 pub use select::{Received, Select, Selected};
 pub use thread::{
-    Builder, Failure, JoinHandle, Microthread, SpawnError, current, exit, sleep, spawn, yield_now,
+    Builder, Cancelled, Failure, FailureKind, JoinError, JoinHandle, JoinTimeoutError, Microthread,
+    SpawnError, atomic, current, exit, is_cancelled, sleep, spawn, spawn_detached, yield_now,
 };
 
 /// Not part of the API: raw access for weft's own tests of bad input.
@@ -57,6 +59,6 @@ pub mod __private {
             bytes: argument,
             endpoints: Vec::new(),
         };
-        crate::thread::spawn_raw(trampoline, function, argument, None)
+        crate::thread::spawn_raw(trampoline, function, argument, None, false)
     }
 }

@@ -96,6 +96,8 @@ pub enum Selected {
     Timeout,
     /// `try_wait`: no operation was ready.
     WouldBlock,
+    /// This microthread was cancelled (a waiting select fails so).
+    Cancelled,
 }
 
 impl<'a> Select<'a> {
@@ -133,6 +135,7 @@ impl<'a> Select<'a> {
             wit::Selected::TooLarge(i) => Selected::TooLarge { index: i as usize },
             wit::Selected::Timeout => Selected::Timeout,
             wit::Selected::WouldBlock => Selected::WouldBlock,
+            wit::Selected::Cancelled => Selected::Cancelled,
         }
     }
 

@@ -85,15 +85,38 @@ impl fmt::Display for SpawnError {
 
 impl std::error::Error for SpawnError {}
 
-/// How a microthread failed: a trap, a panic, out of memory, an exhausted budget.
+/// How a microthread failed: a trap, a panic, out of memory, an exhausted budget, a
+/// cancellation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// Id of the microthread that failed.
     pub id: u64,
     /// Its name, if it had one.
     pub name: Option<String>,
+    /// What kind of failure it was.
+    pub kind: FailureKind,
     /// What happened, with the guest backtrace where there is one.
     pub message: String,
+}
+
+/// What kind of failure a [`Failure`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// It panicked.
+    Panic,
+    /// It trapped.
+    Trap,
+    /// Its memory could not grow.
+    OutOfMemory,
+    /// It used up its fuel budget, or the program's.
+    FuelExhausted,
+    /// It was cancelled.
+    Cancelled,
+    /// A child of it failed and nobody joined the child.
+    ChildFailed,
+    /// It ended the program with [`exit`].
+    Exited,
 }
 
 impl fmt::Display for Failure {
@@ -109,38 +132,160 @@ impl std::error::Error for Failure {}
 
 impl From<crate::bindings::types::Failure> for Failure {
     fn from(f: crate::bindings::types::Failure) -> Self {
+        use crate::bindings::types::FailureKind as K;
         Failure {
             id: f.id,
             name: f.name,
+            kind: match f.kind {
+                K::Panic => FailureKind::Panic,
+                K::Trap => FailureKind::Trap,
+                K::OutOfMemory => FailureKind::OutOfMemory,
+                K::FuelExhausted => FailureKind::FuelExhausted,
+                K::Cancelled => FailureKind::Cancelled,
+                K::ChildFailed => FailureKind::ChildFailed,
+                K::Exited => FailureKind::Exited,
+            },
             message: f.message,
         }
     }
 }
 
-/// A spawned microthread. [`join`](JoinHandle::join) it for its result.
+/// The calling microthread was cancelled: every blocking call of it fails so, so
+/// that its cleanup runs and it ends soon (a grace period later it is stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("this microthread was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// Why a join returned no result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinError {
+    /// The microthread failed (or was cancelled: the failure's kind says so).
+    Failed(Failure),
+    /// The joining microthread itself was cancelled while it waited.
+    Cancelled,
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Failed(failure) => failure.fmt(f),
+            JoinError::Cancelled => f.write_str("the join was cancelled: this microthread was cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// Why [`JoinHandle::join_timeout`] returned no result.
+pub enum JoinTimeoutError<R> {
+    /// It had not finished in time: the handle comes back, to join again.
+    Timeout(JoinHandle<R>),
+    /// It failed.
+    Failed(Failure),
+    /// The joining microthread was cancelled.
+    Cancelled,
+}
+
+impl<R> fmt::Debug for JoinTimeoutError<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinTimeoutError::Timeout(h) => f.debug_tuple("Timeout").field(h).finish(),
+            JoinTimeoutError::Failed(failure) => f.debug_tuple("Failed").field(failure).finish(),
+            JoinTimeoutError::Cancelled => f.write_str("Cancelled"),
+        }
+    }
+}
+
+impl<R> fmt::Display for JoinTimeoutError<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinTimeoutError::Timeout(h) => write!(f, "microthread {} had not finished in time", h.id()),
+            JoinTimeoutError::Failed(failure) => failure.fmt(f),
+            JoinTimeoutError::Cancelled => {
+                f.write_str("the join was cancelled: this microthread was cancelled")
+            }
+        }
+    }
+}
+
+impl<R> std::error::Error for JoinTimeoutError<R> {}
+
+/// A spawned microthread: [`join`](JoinHandle::join) it for its result, or
+/// [`cancel`](JoinHandle::cancel) it.
 ///
 /// Dropping the handle does not detach the microthread: the microthread that spawned
-/// it does not finish before it, and a failure that nobody joins fails the parent.
+/// it does not finish before it, and a failure that nobody joins cancels its
+/// siblings and fails the parent. (A [detached](spawn_detached) microthread's
+/// failure goes to the host's failure handler instead.)
 pub struct JoinHandle<R> {
     handle: wit::JoinHandle,
     _result: PhantomData<fn() -> R>,
 }
 
-impl<R: DeserializeOwned> JoinHandle<R> {
+impl<R> JoinHandle<R> {
     /// Id of the spawned microthread.
     pub fn id(&self) -> u64 {
         self.handle.id()
     }
 
+    /// Whether the microthread has finished.
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Cancel the microthread: its next blocking call (and every later one) fails
+    /// with a cancellation error, so its cleanup code runs; if it does not block it
+    /// is stopped at its next fuel yield; if it has not finished a grace period
+    /// later, it is stopped wherever it is. Its children are cancelled too, and
+    /// its channel endpoints close for their peers when it ends. Joining it then
+    /// gives a failure of kind [`FailureKind::Cancelled`]. Cancelling a finished
+    /// microthread does nothing.
+    pub fn cancel(&self) {
+        self.handle.cancel();
+    }
+}
+
+impl<R: DeserializeOwned> JoinHandle<R> {
+    fn result(&self, joined: Result<Message, wit::JoinError>) -> Result<R, JoinError> {
+        match joined {
+            Ok(message) => decode(message).map_err(|e| {
+                JoinError::Failed(Failure {
+                    id: self.handle.id(),
+                    name: None,
+                    kind: FailureKind::Trap,
+                    message: format!("the microthread's result does not deserialize: {e}"),
+                })
+            }),
+            Err(wit::JoinError::Failed(f)) => Err(JoinError::Failed(f.into())),
+            Err(wit::JoinError::Cancelled) => Err(JoinError::Cancelled),
+            Err(wit::JoinError::Timeout) => unreachable!("a join without a timeout does not time out"),
+        }
+    }
+
     /// Wait for the microthread to finish (only the calling microthread waits) and
     /// return its result, or its failure.
-    pub fn join(self) -> Result<R, Failure> {
-        let message = self.handle.join().map_err(Failure::from)?;
-        decode(message).map_err(|e| Failure {
-            id: self.handle.id(),
-            name: None,
-            message: format!("the microthread's result does not deserialize: {e}"),
-        })
+    pub fn join(self) -> Result<R, JoinError> {
+        let joined = self.handle.join();
+        self.result(joined)
+    }
+
+    /// Like [`join`](JoinHandle::join), waiting at most `timeout`; on a timeout the
+    /// handle comes back in the error.
+    pub fn join_timeout(self, timeout: Duration) -> Result<R, JoinTimeoutError<R>> {
+        match self.handle.join_timeout(crate::channel::nanos(timeout)) {
+            Err(wit::JoinError::Timeout) => Err(JoinTimeoutError::Timeout(self)),
+            joined => self.result(joined).map_err(|e| match e {
+                JoinError::Failed(f) => JoinTimeoutError::Failed(f),
+                JoinError::Cancelled => JoinTimeoutError::Cancelled,
+            }),
+        }
     }
 }
 
@@ -177,9 +322,26 @@ impl Builder {
         self
     }
 
-    /// Spawn a microthread that runs `f(arg)`. Errors if the host refuses (too many
-    /// live microthreads, argument too large).
+    /// Spawn a microthread that runs `f(arg)`, a child of the caller. Errors if the
+    /// host refuses (too many live microthreads, argument too large).
     pub fn spawn<T, R>(self, f: fn(T) -> R, arg: T) -> Result<JoinHandle<R>, SpawnError>
+    where
+        T: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.start(f, arg, false)
+    }
+
+    /// Spawn a detached microthread that runs `f(arg)`: see [`spawn_detached`].
+    pub fn spawn_detached<T, R>(self, f: fn(T) -> R, arg: T) -> Result<JoinHandle<R>, SpawnError>
+    where
+        T: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.start(f, arg, true)
+    }
+
+    fn start<T, R>(self, f: fn(T) -> R, arg: T, detached: bool) -> Result<JoinHandle<R>, SpawnError>
     where
         T: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
@@ -188,7 +350,13 @@ impl Builder {
         let trampoline = trampoline::<T, R> as Trampoline as usize as u32;
         // The argument's endpoints were cloned into the message: drop the originals
         // (on failure too: the value does not come back from a refused spawn).
-        let handle = spawn_raw(trampoline, f as usize as u32, argument, self.name.as_deref());
+        let handle = spawn_raw(
+            trampoline,
+            f as usize as u32,
+            argument,
+            self.name.as_deref(),
+            detached,
+        );
         drop(arg);
         handle
     }
@@ -202,9 +370,10 @@ pub(crate) fn spawn_raw<R>(
     function: u32,
     argument: Message,
     name: Option<&str>,
+    detached: bool,
 ) -> Result<JoinHandle<R>, SpawnError> {
     install_panic_hook();
-    match wit::spawn(trampoline, function, argument, name) {
+    match wit::spawn(trampoline, function, argument, name, detached) {
         Ok(handle) => Ok(JoinHandle {
             handle,
             _result: PhantomData,
@@ -229,14 +398,59 @@ where
     Builder::new().spawn(f, arg).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Spawn a detached microthread that runs `f(arg)`: it is no child of the caller.
+/// Nobody waits for it (the caller may finish first), it is not cancelled with the
+/// caller, and its failure, unless someone joins it, goes to the host's failure
+/// handler (by default one report on stderr) while the program carries on. When
+/// `main` ends, detached microthreads still running are cancelled.
+///
+/// # Panics
+/// If the host refuses the spawn; use [`Builder::spawn_detached`] to handle that.
+pub fn spawn_detached<T, R>(f: fn(T) -> R, arg: T) -> JoinHandle<R>
+where
+    T: Serialize + DeserializeOwned,
+    R: Serialize + DeserializeOwned,
+{
+    Builder::new()
+        .spawn_detached(f, arg)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Let the other microthreads run; return when the scheduler comes back to this one.
 pub fn yield_now() {
     wit::yield_now();
 }
 
-/// Suspend the calling microthread (only it) for at least `duration`.
-pub fn sleep(duration: Duration) {
-    wit::sleep(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+/// Suspend the calling microthread (only it) for at least `duration`. Fails if it is
+/// cancelled (at once, if it was already).
+pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
+    wit::sleep(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)).map_err(|()| Cancelled)
+}
+
+/// Whether the calling microthread has been cancelled: a loop that never blocks can
+/// look, to stop cleanly before it is stopped.
+pub fn is_cancelled() -> bool {
+    wit::cancelled()
+}
+
+/// Run `f` with no preemption: no fuel slice interrupts it, and a preemption that
+/// falls due meanwhile is taken when it returns. Sections nest. A blocking call
+/// (a receive, a sleep, a join, a yield, …) inside the section ends it. A section
+/// that runs longer than the host's cap (1 s by default) fails the microthread.
+///
+/// ```no_run
+/// let total = weft_guest::atomic(|| (0..1_000u64).sum::<u64>());
+/// ```
+pub fn atomic<T>(f: impl FnOnce() -> T) -> T {
+    struct End;
+    impl Drop for End {
+        fn drop(&mut self) {
+            wit::atomic_end();
+        }
+    }
+    wit::atomic_begin();
+    let _end = End;
+    f()
 }
 
 /// End the whole program with exit `code`, from any microthread; the other

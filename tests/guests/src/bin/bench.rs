@@ -25,7 +25,8 @@ fn nothing(x: u32) -> u32 {
 }
 
 fn nap(ms: u64) {
-    weft_guest::sleep(Duration::from_millis(ms));
+    // Cancelled or not, the nap is over.
+    let _cancelled = weft_guest::sleep(Duration::from_millis(ms));
 }
 
 fn lcg(n: u64) -> u64 {

@@ -19,7 +19,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use weft_guest::{Receiver, RecvError, Sender, channel, try_channel};
+use weft_guest::{Receiver, RecvTimeoutError, Sender, channel, try_channel};
 
 fn spin(_: ()) {
     let mut x = std::hint::black_box(1u64);
@@ -29,7 +29,8 @@ fn spin(_: ()) {
 }
 
 fn nap(ms: u64) -> u64 {
-    weft_guest::sleep(Duration::from_millis(ms));
+    // Cancelled or not, the nap is over.
+    let _cancelled = weft_guest::sleep(Duration::from_millis(ms));
     ms
 }
 
@@ -46,7 +47,7 @@ fn burn(steps: u64) -> u64 {
 
 /// Takes one message off `rx` after a while, so that a blocked sender can go on.
 fn drain_one((rx, ms): (Receiver<Vec<u8>>, u64)) -> usize {
-    weft_guest::sleep(Duration::from_millis(ms));
+    weft_guest::sleep(Duration::from_millis(ms)).expect("not cancelled");
     rx.recv().map(|m| m.len()).unwrap_or(0)
 }
 
@@ -58,10 +59,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| -> u64 { args[i].parse().expect("a number") };
     match args.first().map(String::as_str) {
-        Some("sleep") => {
-            weft_guest::sleep(Duration::from_millis(arg(1)));
-            println!("slept");
-        }
+        Some("sleep") => match weft_guest::sleep(Duration::from_millis(arg(1))) {
+            Ok(()) => println!("slept"),
+            Err(e) => println!("{e}"),
+        },
         Some("spin") => {
             let children = if args.len() > 1 { arg(1) } else { 0 };
             let _handles: Vec<_> = (0..children).map(|_| weft_guest::spawn(spin, ())).collect();
@@ -137,7 +138,7 @@ fn main() {
                 Err(e) => println!("refused: {e}"),
             }
             match rx.recv_timeout(Duration::from_secs(10)) {
-                Err(RecvError::Closed) => println!("the channel closed"),
+                Err(RecvTimeoutError::Closed) => println!("the channel closed"),
                 other => println!("the channel did not close: {other:?}"),
             }
         }

@@ -22,11 +22,12 @@ fn main() {
             let id = h.id();
             match h.join() {
                 Ok(v) => println!("unexpected success {v}"),
-                Err(f) => {
+                Err(weft_guest::JoinError::Failed(f)) => {
                     assert_eq!(f.id, id);
-                    println!("joined failure: id={} name={:?}", f.id, f.name);
+                    println!("joined failure: id={} name={:?} kind={:?}", f.id, f.name, f.kind);
                     println!("message: {}", f.message);
                 }
+                Err(e) => println!("unexpected join error {e}"),
             }
         }
         "join-trap" => match weft_guest::spawn(trap, ()).join() {

@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 fn nap(ms: u64) -> u64 {
-    weft_guest::sleep(Duration::from_millis(ms));
+    // Cancelled or not, the nap is over.
+    let _cancelled = weft_guest::sleep(Duration::from_millis(ms));
     ms
 }
 
@@ -61,7 +62,7 @@ fn main() {
                 let h = weft_guest::spawn(exit_with, code);
                 let _ = h.join();
                 // The program ends when the child exits; main never gets here.
-                weft_guest::sleep(Duration::from_secs(60));
+                weft_guest::sleep(Duration::from_secs(60)).expect("not cancelled");
                 println!("main still running after the child exited");
             } else if args.get(2).map(String::as_str) == Some("std") {
                 std::process::exit(i32::from(code));
