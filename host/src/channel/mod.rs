@@ -48,10 +48,41 @@ pub(crate) enum Endpoint {
     Receiver(ReceiverHandle),
 }
 
-/// Told when a receiver got a failed holder's failure through a channel (so that the
-/// failure, delivered, does not also fail the holder's parent).
+/// Told what becomes of a failed holder's failure in a channel: a failure that a
+/// receiver gets is handled there, and does not also fail the holder's parent; one
+/// that a channel still holds for its receivers may yet be.
 pub(crate) trait Delivery: Send + Sync {
+    /// A channel holds the failure for receivers that may still take it.
+    fn awaiting(&self);
+    /// A receiver got the failure (once per `awaiting`).
     fn delivered(&self);
+    /// A channel that held the failure lost its receivers (once per `awaiting`).
+    fn discarded(&self);
+}
+
+/// The failure a channel closes with, and whether what it held for its receivers
+/// has been settled (delivered or discarded).
+struct Stored {
+    failure: Failure,
+    delivery: Option<Arc<dyn Delivery>>,
+    settled: bool,
+}
+
+impl Stored {
+    /// Settle it once: tell the delivery how.
+    fn settle(&mut self, delivered: bool) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        if let Some(d) = &self.delivery {
+            if delivered {
+                d.delivered();
+            } else {
+                d.discarded();
+            }
+        }
+    }
 }
 
 /// The microthread that holds a sender: if it fails, the channel carries its failure
@@ -95,7 +126,7 @@ struct State {
     receivers: usize,
     recv_waiters: VecDeque<Entry>,
     send_waiters: VecDeque<Entry>,
-    failure: Option<(Failure, Option<Arc<dyn Delivery>>)>,
+    failure: Option<Stored>,
 }
 
 /// What a non-blocking send did; the message comes back unless it was sent.
@@ -162,6 +193,9 @@ impl Channel {
     fn empty(&self) {
         let (queue, waiters) = {
             let mut st = self.lock();
+            if let Some(stored) = &mut st.failure {
+                stored.settle(false);
+            }
             let queue = std::mem::take(&mut st.queue);
             for m in &queue {
                 self.budget.release(m);
@@ -224,13 +258,11 @@ impl State {
         None
     }
 
-    fn closed_for_receiver(&self) -> Ready {
-        match &self.failure {
-            Some((f, delivery)) => {
-                if let Some(d) = delivery {
-                    d.delivered();
-                }
-                Ready::Failed(f.clone())
+    fn closed_for_receiver(&mut self) -> Ready {
+        match &mut self.failure {
+            Some(stored) => {
+                stored.settle(true);
+                Ready::Failed(stored.failure.clone())
             }
             None => Ready::Closed,
         }
@@ -312,8 +344,19 @@ impl Drop for SenderHandle {
             .as_ref()
             .and_then(|h| Some((h.failed.get()?.clone(), h.delivery.clone())));
         let mut st = self.chan.lock();
-        if let Some(f) = failed {
-            st.failure.get_or_insert(f);
+        if let Some((failure, delivery)) = failed
+            && st.failure.is_none()
+        {
+            // Held for the receivers, if there are any to take it.
+            let settled = st.receivers == 0;
+            if let (false, Some(d)) = (settled, &delivery) {
+                d.awaiting();
+            }
+            st.failure = Some(Stored {
+                failure,
+                delivery,
+                settled,
+            });
         }
         st.senders -= 1;
         if st.senders == 0 {
@@ -354,6 +397,9 @@ impl Drop for ReceiverHandle {
             let waiting: Vec<Entry> = st.send_waiters.drain(..).collect();
             for e in waiting {
                 e.waiter.finish(e.op, Ready::Closed);
+            }
+            if let Some(stored) = &mut st.failure {
+                stored.settle(false);
             }
             // Nobody can receive what is buffered: drop it, outside the lock (its
             // endpoints may belong to this very channel).

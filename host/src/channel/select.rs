@@ -6,6 +6,7 @@
 //! that among ready operations none starves; if none is ready a waiter is registered
 //! on every channel before the locks are released, so no wake-up can be missed.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ pub(crate) enum Selected {
     Timeout,
     /// Not blocking, and nothing was ready.
     WouldBlock,
+    /// The interruption (the waiting microthread's cancellation) came first.
+    Interrupted,
 }
 
 /// Removes a blocked select's entries from its channels, however the wait ends
@@ -60,13 +63,15 @@ impl Drop for Registration {
 /// Complete one of `ops`. Returns what completed, and the messages of the send
 /// operations that did not complete, by operation index. `mark_blocked` is called
 /// (and its result held while waiting) when the select waits with no timeout: that
-/// is how the deadlock detector knows who waits on what.
+/// is how the deadlock detector knows who waits on what. A wait ends early, with
+/// `Interrupted`, when `interrupt` resolves (and no operation completed first).
 pub(crate) async fn select<G>(
     ops: Vec<Op>,
     timeout: Option<Duration>,
     block: bool,
     progress: &Progress,
     mark_blocked: impl FnOnce(&Arc<Waiter>) -> G,
+    interrupt: impl Future<Output = ()>,
 ) -> (Selected, Vec<Option<Message>>) {
     let single = ops.len() == 1;
     let mut registration = match attempt(ops, timeout, block, progress) {
@@ -74,21 +79,29 @@ pub(crate) async fn select<G>(
         Attempt::Wait(registration) => registration,
     };
     let waiter = &registration.waiter;
-    match timeout {
-        None => {
-            let _blocked = mark_blocked(waiter);
-            waiter.wait().await;
+    let wait = async {
+        match timeout {
+            None => {
+                let _blocked = mark_blocked(waiter);
+                waiter.wait().await;
+            }
+            Some(d) => {
+                let _ = tokio::time::timeout(d, waiter.wait()).await;
+            }
         }
-        Some(d) => {
-            let _ = tokio::time::timeout(d, waiter.wait()).await;
-        }
-    }
+    };
+    let interrupted = tokio::select! {
+        biased;
+        () = wait => false,
+        () = interrupt => true,
+    };
     // From here on no operation can complete it; then its entries leave the channels.
     let (done, sends) = waiter.take_outcome();
     registration.settled = single && matches!(done, Done::Op(..));
     drop(registration);
     let selected = match done {
         Done::Op(i, ready) => Selected::Op(i, ready),
+        Done::Timeout if interrupted => Selected::Interrupted,
         Done::Timeout => Selected::Timeout,
     };
     (selected, sends)

@@ -145,6 +145,7 @@ fn outcome((selected, mut unsent): (Selected, Vec<Option<Message>>), sending: bo
         Selected::WouldBlock if sending => back(&mut unsent),
         Selected::Timeout => Out::Timeout,
         Selected::WouldBlock => Out::Empty,
+        Selected::Interrupted => unreachable!("nothing interrupts these selects"),
     }
 }
 
@@ -198,6 +199,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                         timeout.is_some(),
                         &progress,
                         |_| (),
+                        std::future::pending(),
                     )
                     .await,
                     true,
@@ -211,7 +213,15 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 };
                 let chan = receivers[k].as_ref().unwrap().channel().clone();
                 let got = outcome(
-                    select(vec![Op::Recv(chan)], None, false, &progress, |_| ()).await,
+                    select(
+                        vec![Op::Recv(chan)],
+                        None,
+                        false,
+                        &progress,
+                        |_| (),
+                        std::future::pending(),
+                    )
+                    .await,
                     false,
                 );
                 let want = model.recv_now().unwrap_or(Out::Empty);
@@ -229,6 +239,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                         true,
                         &progress,
                         |_| (),
+                        std::future::pending(),
                     )
                     .await,
                     false,
@@ -252,7 +263,15 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 let (finished, progress) = (finished.clone(), progress.clone());
                 tokio::spawn(async move {
                     let got = outcome(
-                        select(vec![Op::Send(chan, message(v))], None, true, &progress, |_| ()).await,
+                        select(
+                            vec![Op::Send(chan, message(v))],
+                            None,
+                            true,
+                            &progress,
+                            |_| (),
+                            std::future::pending(),
+                        )
+                        .await,
                         true,
                     );
                     finished.lock().unwrap().insert(party, got);
@@ -274,7 +293,15 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 let (finished, progress) = (finished.clone(), progress.clone());
                 tokio::spawn(async move {
                     let got = outcome(
-                        select(vec![Op::Recv(chan)], None, true, &progress, |_| ()).await,
+                        select(
+                            vec![Op::Recv(chan)],
+                            None,
+                            true,
+                            &progress,
+                            |_| (),
+                            std::future::pending(),
+                        )
+                        .await,
                         false,
                     );
                     finished.lock().unwrap().insert(party, got);
@@ -364,6 +391,7 @@ fn try_send(chan: &Arc<Channel>, v: u64) -> Option<Ready> {
             false,
             &Progress::default(),
             |_| (),
+            std::future::pending(),
         ))
         .0
     {
@@ -381,6 +409,7 @@ fn try_recv(chan: &Arc<Channel>) -> Option<u64> {
             false,
             &Progress::default(),
             |_| (),
+            std::future::pending(),
         ))
         .0
     {
@@ -430,6 +459,7 @@ fn the_end_of_a_run_frees_a_channel_that_carries_its_own_receiver() {
         false,
         &Progress::default(),
         |_| (),
+        std::future::pending(),
     ));
     assert!(matches!(sel, Selected::Op(_, Ready::Sent)));
     drop((tx, chan));
