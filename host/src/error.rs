@@ -100,17 +100,41 @@ pub enum Error {
     },
 }
 
-/// How a microthread failed: a trap, a panic, running out of memory, or a child's
-/// failure that nobody joined. Failures are never silent: they reach the joiner, or
-/// the parent, and in the end the program's exit status.
+/// How a microthread failed: a trap, a panic, running out of memory, an exhausted
+/// fuel budget, a cancellation, or a child's failure that nobody joined. Failures
+/// are never silent: they reach the joiner, or the parent, and in the end the
+/// program's exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// Id of the microthread that failed (`main` is 0).
     pub id: u64,
     /// Its name, if it had one.
     pub name: Option<String>,
+    /// What kind of failure it was.
+    pub kind: FailureKind,
     /// What happened: the panic message or trap, then the guest backtrace.
     pub message: String,
+}
+
+/// What kind of failure a [`Failure`] is, so that a program can tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The guest panicked.
+    Panic,
+    /// The guest trapped: `unreachable`, an out-of-bounds access, a bad function
+    /// index, a stack overflow, …
+    Trap,
+    /// Its linear memory could not grow.
+    OutOfMemory,
+    /// It used up its fuel budget, or its run's.
+    FuelExhausted,
+    /// It was cancelled.
+    Cancelled,
+    /// A child of it failed and nobody joined the child.
+    ChildFailed,
+    /// It ended the whole program with `exit`.
+    Exited,
 }
 
 impl Failure {

@@ -49,7 +49,7 @@ pub mod runtime;
 mod program;
 
 pub use cache::CacheStatus;
-pub use error::{Error, Failure};
+pub use error::{Error, Failure, FailureKind};
 pub use limits::Limits;
 pub use program::{Program, imports_weft};
 pub use run::{ExitStatus, OutputBuffer, RunHandle, RunOptions};

@@ -7,13 +7,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
+use super::cancel::Cancel;
 use super::completion::{Completion, Identity};
 use crate::channel::{Progress, Waiter};
+use crate::error::Failure;
 
 /// How long "every microthread blocked, nothing happening" must last before it is
 /// called a deadlock: a wake-up already on its way completes well within it.
@@ -64,11 +66,50 @@ pub(crate) struct Member {
     pub(crate) me: Identity,
     waiting: Mutex<Option<(Waiting, Probe)>>,
     abort: OnceLock<AbortHandle>,
+    /// Its cancellation.
+    pub(crate) cancel: Cancel,
+    /// Its structured children, cancelled with it.
+    children: Mutex<Vec<Weak<Member>>>,
+    /// Why it fails however its code ends: a child of it failed and nobody could
+    /// join the child any more.
+    doom: OnceLock<Failure>,
 }
 
 impl Member {
     fn waiting(&self) -> std::sync::MutexGuard<'_, Option<(Waiting, Probe)>> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enter a structured child, to be cancelled with this microthread.
+    pub(crate) fn adopt(&self, child: &Arc<Member>) {
+        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        if children.len() >= 32 && children.len().is_power_of_two() {
+            children.retain(|c| c.strong_count() > 0);
+        }
+        children.push(Arc::downgrade(child));
+    }
+
+    /// Its children still alive.
+    pub(crate) fn children(&self) -> Vec<Arc<Member>> {
+        let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        children.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Set why it fails; false if it was doomed already.
+    pub(crate) fn doom(&self, failure: Failure) -> bool {
+        self.doom.set(failure).is_ok()
+    }
+
+    pub(crate) fn doomed(&self) -> Option<&Failure> {
+        self.doom.get()
+    }
+
+    /// Abort its task: it stops at its next host call or fuel yield (its fiber
+    /// unwinds when its future is dropped).
+    pub(crate) fn abort(&self) {
+        if let Some(abort) = self.abort.get() {
+            abort.abort();
+        }
     }
 }
 
@@ -130,6 +171,9 @@ impl Members {
             me,
             waiting: Mutex::new(None),
             abort: OnceLock::new(),
+            cancel: Cancel::default(),
+            children: Mutex::default(),
+            doom: OnceLock::new(),
         });
         self.map().insert(member.me.id, member.clone());
         member
@@ -167,10 +211,13 @@ impl Members {
     /// (its fiber unwinds when its future is dropped).
     pub(crate) fn abort_all(&self) {
         for member in self.map().values() {
-            if let Some(abort) = member.abort.get() {
-                abort.abort();
-            }
+            member.abort();
         }
+    }
+
+    /// Every live member.
+    pub(crate) fn all(&self) -> Vec<Arc<Member>> {
+        self.map().values().cloned().collect()
     }
 
     /// Every one of the `live` microthreads waits, and none of them has a wake-up on

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 use crate::channel::{Delivery, Message};
-use crate::error::Failure;
+use crate::error::{Failure, FailureKind};
 
 /// What a finished microthread leaves for its joiner.
 pub(crate) type Outcome = Result<Message, Failure>;
@@ -21,10 +21,11 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    pub(crate) fn failure(&self, message: String) -> Failure {
+    pub(crate) fn failure(&self, kind: FailureKind, message: String) -> Failure {
         Failure {
             id: self.id,
             name: self.name.as_deref().map(str::to_owned),
+            kind,
             message,
         }
     }
@@ -52,12 +53,17 @@ pub(crate) enum Ending {
     Failed(Failure),
 }
 
+/// What to do with a failure that nobody can consume any more (no join, no channel):
+/// fail the parent, or hand it to the run's failure handler.
+pub(crate) type Unjoined = Box<dyn Fn(Failure) + Send + Sync>;
+
 /// Where a microthread's outcome waits for its joiner (and its parent's prejoin).
 pub(crate) struct Completion {
     id: u64,
     name: Option<Arc<str>>,
     state: Mutex<CompletionState>,
     done: Notify,
+    unjoined: Unjoined,
 }
 
 #[derive(Default)]
@@ -69,15 +75,22 @@ struct CompletionState {
     taken: bool,
     /// Its failure reached a reader through a channel it was sending on.
     failure_delivered: bool,
+    /// Its join handle is gone: nobody can join it any more.
+    abandoned: bool,
+    /// Channels that hold its failure for receivers that may still take it.
+    awaiting: u32,
+    /// Its failure went to `unjoined`.
+    reported: bool,
 }
 
 impl Completion {
-    pub(crate) fn new(me: &Identity) -> Self {
+    pub(crate) fn new(me: &Identity, unjoined: Unjoined) -> Self {
         Completion {
             id: me.id,
             name: me.name.clone(),
             state: Mutex::default(),
             done: Notify::new(),
+            unjoined,
         }
     }
 
@@ -100,6 +113,43 @@ impl Completion {
             s.finished = true;
         }
         self.done.notify_waiters();
+        self.check_unjoined();
+    }
+
+    /// Its join handle is gone.
+    pub(crate) fn abandon(&self) {
+        self.lock().abandoned = true;
+        self.check_unjoined();
+    }
+
+    /// A failure that nobody can consume any more (it is finished, failed, not
+    /// joined, its handle gone, and no channel holds its failure for a reader) goes
+    /// to `unjoined`, once.
+    fn check_unjoined(&self) {
+        let failure = {
+            let mut s = self.lock();
+            let unjoined = s.finished
+                && !s.taken
+                && !s.failure_delivered
+                && s.abandoned
+                && s.awaiting == 0
+                && !s.reported;
+            match &s.outcome {
+                // A cancelled microthread was stopped on purpose: nothing to report.
+                Some(Err(f)) if unjoined && f.kind != FailureKind::Cancelled => {
+                    let f = f.clone();
+                    s.reported = true;
+                    f
+                }
+                _ => return,
+            }
+        };
+        (self.unjoined)(failure);
+    }
+
+    /// Whether the microthread's failure has gone to `unjoined`.
+    pub(crate) fn is_reported(&self) -> bool {
+        self.lock().reported
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -119,14 +169,14 @@ impl Completion {
         }
     }
 
-    /// Wait for the outcome and take it.
-    pub(crate) async fn join(&self) -> Outcome {
-        self.finished().await;
+    /// Take the outcome of the finished microthread.
+    pub(crate) fn take(&self) -> Outcome {
         let mut s = self.lock();
         if s.taken {
             return Err(Failure {
                 id: self.id,
                 name: self.name.as_deref().map(str::to_owned),
+                kind: FailureKind::Trap,
                 message: "its result was already taken by an earlier join".into(),
             });
         }
@@ -139,7 +189,10 @@ impl Completion {
     pub(crate) fn unjoined_failure(&self) -> Option<Failure> {
         let s = self.lock();
         match &s.outcome {
-            Some(Err(f)) if !s.taken && !s.failure_delivered => Some(f.clone()),
+            // A cancelled microthread was stopped on purpose: nothing to report.
+            Some(Err(f)) if !s.taken && !s.failure_delivered && f.kind != FailureKind::Cancelled => {
+                Some(f.clone())
+            }
             _ => None,
         }
     }
@@ -152,13 +205,22 @@ impl Completion {
 }
 
 impl Delivery for Completion {
+    fn awaiting(&self) {
+        self.lock().awaiting += 1;
+    }
+
     /// A reader received this microthread's failure through a channel.
     fn delivered(&self) {
-        self.lock().failure_delivered = true;
+        let mut s = self.lock();
+        s.failure_delivered = true;
+        s.awaiting = s.awaiting.saturating_sub(1);
     }
-}
 
-/// The host half of a guest's `join-handle` resource.
-pub struct JoinSlot {
-    pub(crate) completion: Arc<Completion>,
+    fn discarded(&self) {
+        {
+            let mut s = self.lock();
+            s.awaiting = s.awaiting.saturating_sub(1);
+        }
+        self.check_unjoined();
+    }
 }

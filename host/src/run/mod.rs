@@ -10,8 +10,10 @@
 //! check), and the [`ExitStatus`] is published once they are gone.
 
 mod blocking;
+mod cancel;
 mod completion;
 mod options;
+mod output;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,13 +27,12 @@ use tokio::task::{AbortHandle, JoinHandle};
 use wasmtime::Engine;
 
 pub(crate) use blocking::{Member, Members, Probe, Waiting};
-pub use completion::JoinSlot;
-pub(crate) use completion::{Completion, Ending, Identity};
+pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
 pub(crate) use options::RunLimits;
 pub use options::{OutputBuffer, RunOptions};
 
 use crate::channel::Budget;
-use crate::error::Failure;
+use crate::error::{Failure, FailureKind};
 use crate::limits::Quota;
 
 /// How a program ended.
@@ -44,8 +45,10 @@ pub enum ExitStatus {
     /// `main` failed: it trapped, panicked, used up its fuel budget, or a child
     /// failure reached it; or the run's fuel budget ran out.
     Failed(Failure),
-    /// The program was interrupted (Ctrl-C) and cancelled.
+    /// The program was interrupted (Ctrl-C, SIGINT) and cancelled.
     Interrupted,
+    /// The program was asked to stop (SIGTERM) and cancelled.
+    Terminated,
     /// Every live microthread was blocked on a channel or a join that nothing could
     /// ever complete: the program was stopped. The report has one line per
     /// microthread: who it is and what it waits on.
@@ -60,13 +63,14 @@ pub enum ExitStatus {
 impl ExitStatus {
     /// The process exit code a command-line runner should use: the guest's code;
     /// 134 for a failure (what `wasmtime run` gives a trap); 130 for an interrupt or
-    /// a cancellation; 124 for a deadline (as `timeout(1)` does); 70 (`EX_SOFTWARE`)
-    /// for a deadlock.
+    /// a cancellation, 143 for SIGTERM (128 + the signal, as shells do); 124 for a
+    /// deadline (as `timeout(1)` does); 70 (`EX_SOFTWARE`) for a deadlock.
     pub fn code(&self) -> i32 {
         match self {
             ExitStatus::Exited(code) => *code,
             ExitStatus::Failed(_) => 134,
             ExitStatus::Interrupted | ExitStatus::Cancelled => 130,
+            ExitStatus::Terminated => 143,
             ExitStatus::DeadlineExceeded => 124,
             ExitStatus::Deadlocked(_) => 70,
         }
@@ -78,8 +82,8 @@ impl ExitStatus {
     }
 }
 
-/// How long the end of a run waits for its cancelled microthreads to stop.
-const CANCEL_GRACE: Duration = Duration::from_secs(2);
+/// How long the end of a run waits for its aborted microthreads to be gone.
+const ABORT_GRACE: Duration = Duration::from_secs(2);
 
 /// The same, when a busy microthread cannot be interrupted (no fuel, no epochs):
 /// only blocked ones can stop, and they do at once.
@@ -89,6 +93,20 @@ const UNINTERRUPTIBLE_GRACE: Duration = Duration::from_millis(100);
 enum Stop {
     Cancelled,
     FuelExhausted(Failure),
+}
+
+/// The host half of a guest's `join-handle` resource: the microthread's completion,
+/// and its member, to cancel it. Dropping it abandons the microthread: nobody can
+/// join it any more.
+pub struct JoinSlot {
+    pub(crate) completion: Arc<Completion>,
+    pub(crate) member: Arc<Member>,
+}
+
+impl Drop for JoinSlot {
+    fn drop(&mut self) {
+        self.completion.abandon();
+    }
 }
 
 /// Why a microthread could not be started.
@@ -112,7 +130,10 @@ pub(crate) struct Run {
     stop: Mutex<Option<Stop>>,
     /// An exit or a stop was requested: the supervisor looks.
     wake_supervisor: Notify,
-    /// Set once the run's microthreads are being cancelled.
+    /// Set once the run's microthreads are asked to stop (they see `cancelled`
+    /// errors, and a microthread spawned now starts cancelled).
+    cancelling: AtomicBool,
+    /// Set once the run's microthreads are being aborted.
     cancelled: AtomicBool,
     handle: tokio::runtime::Handle,
     /// The runtime's supervisor thread, where the run is watched.
@@ -160,6 +181,7 @@ impl Run {
             exit_code: Mutex::new(None),
             stop: Mutex::new(None),
             wake_supervisor: Notify::new(),
+            cancelling: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
             handle,
             supervisor,
@@ -239,6 +261,18 @@ impl Run {
         self.wake_supervisor.notify_one();
     }
 
+    /// Whether some microthread called `exit`.
+    fn exit_requested(&self) -> bool {
+        self.exit_code.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Whether the run's fuel budget is spent.
+    fn fuel_spent(&self) -> bool {
+        self.limits
+            .fuel_budget
+            .is_some_and(|budget| self.fuel_used.load(Ordering::Acquire) > budget)
+    }
+
     /// Cancel the run (its handle, or the runtime going away).
     pub(crate) fn cancel(&self) {
         self.request_stop(Stop::Cancelled);
@@ -261,15 +295,85 @@ impl Run {
         false
     }
 
-    /// Stop every microthread still running: blocked ones at once, busy ones at
-    /// their next fuel yield or epoch check.
+    /// Whether the run's microthreads are being cancelled: one spawned now starts
+    /// cancelled.
+    pub(crate) fn is_cancelling(&self) -> bool {
+        self.cancelling.load(Ordering::Acquire)
+    }
+
+    /// Whether epoch checks are what stops a busy microthread of this run.
+    fn by_epoch(&self) -> bool {
+        self.limits.fuel_slice.is_none() && self.limits.interruptible
+    }
+
+    /// Cancel one microthread and, with it, its structured children: their blocking
+    /// calls fail with `cancelled` (so their cleanup runs), a busy one stops at its
+    /// next fuel yield (or epoch check). With `enforce`, one that has not finished
+    /// a grace period later is stopped wherever it is.
+    pub(crate) fn cancel_member(&self, member: &Arc<Member>, enforce: bool) {
+        let mut todo = vec![member.clone()];
+        let mut requested = Vec::new();
+        while let Some(m) = todo.pop() {
+            if m.cancel.request() {
+                todo.extend(m.children());
+                requested.push(m);
+            }
+        }
+        if requested.is_empty() {
+            return;
+        }
+        if self.by_epoch() {
+            // Busy microthreads without fuel see it at their next epoch check.
+            self.engine.increment_epoch();
+        }
+        if enforce {
+            let (grace, engine, by_epoch) = (self.limits.cancel_grace, self.engine.clone(), self.by_epoch());
+            self.supervisor.spawn(async move {
+                tokio::time::sleep(grace).await;
+                for m in &requested {
+                    m.cancel.stop();
+                    m.abort();
+                }
+                if by_epoch {
+                    engine.increment_epoch();
+                }
+            });
+        }
+    }
+
+    /// Ask every microthread still running to stop, as [`cancel_member`] does,
+    /// without a timer each: the run's end enforces the grace period for all.
+    fn cancel_gracefully(&self) {
+        self.cancelling.store(true, Ordering::SeqCst);
+        for member in self.members.all() {
+            self.cancel_member(&member, false);
+        }
+    }
+
+    /// Stop every microthread still running at once: blocked ones now, busy ones at
+    /// their next fuel yield or epoch check. No guest code runs any more.
     pub(crate) fn cancel_all(&self) {
+        self.cancelling.store(true, Ordering::SeqCst);
         self.cancelled.store(true, Ordering::SeqCst);
         self.members.abort_all();
-        if self.limits.fuel_slice.is_none() && self.limits.interruptible {
+        if self.by_epoch() {
             // Microthreads without fuel never yield: their epoch callback sees that
             // the run is cancelled and traps them.
             self.engine.increment_epoch();
+        }
+    }
+
+    /// The failure handler: a failure nobody else handles (a detached microthread's,
+    /// not joined) is reported on the run's stderr, and the program carries on.
+    pub(crate) fn report_failure(&self, failure: &Failure) {
+        let line = format!("weft: detached {failure}\n");
+        match &self.options.stderr {
+            Some(buffer) => buffer.append(line.as_bytes()),
+            None => {
+                use std::io::Write;
+                // A closed stderr: nowhere left to report to.
+                let _closed = std::io::stderr().write_all(line.as_bytes());
+            }
         }
     }
 
@@ -312,11 +416,11 @@ impl Run {
                 None => std::future::pending().await,
             }
         };
-        let ctrl_c = async {
-            if self.options.ctrl_c && tokio::signal::ctrl_c().await.is_ok() {
-                return;
+        let signals = async {
+            if !self.options.ctrl_c {
+                return std::future::pending().await;
             }
-            std::future::pending::<()>().await
+            signalled().await
         };
         tokio::select! {
             biased;
@@ -331,10 +435,11 @@ impl Run {
                 Err(e) => ExitStatus::Failed(Failure {
                     id: 0,
                     name: Some("main".into()),
+                    kind: FailureKind::Trap,
                     message: format!("the host task running it ended abnormally: {e}"),
                 }),
             },
-            () = ctrl_c => ExitStatus::Interrupted,
+            status = signals => status,
             report = self.members.deadlocked(|| self.live.used()) => ExitStatus::Deadlocked(report),
         }
     }
@@ -348,11 +453,19 @@ impl Run {
         self.supervisor.spawn(async move {
             let run = &guard.0;
             let status = run.ending(main).await;
+            // What still runs is cancelled: first gracefully (its blocking calls fail
+            // with `cancelled`, so its cleanup runs), for a grace period; then
+            // aborted. An exit or a spent fuel budget ends the program at once.
+            let graceful = !run.exit_requested() && !run.fuel_spent();
+            if graceful && run.live() > 0 {
+                run.cancel_gracefully();
+                let _ = tokio::time::timeout(run.limits.cancel_grace, run.all_gone()).await;
+            }
             run.cancel_all();
             // A busy microthread that cannot be interrupted will not stop: give the
             // others a moment to, and do not wait for it.
             let grace = if run.limits.interruptible {
-                CANCEL_GRACE
+                ABORT_GRACE
             } else {
                 UNINTERRUPTIBLE_GRACE
             };
@@ -370,6 +483,34 @@ impl Run {
     /// End the run before it starts, with `status`.
     pub(crate) fn finish_now(&self, status: ExitStatus) {
         self.finish.set(status);
+    }
+}
+
+/// Resolves when the process gets SIGINT (Ctrl-C) or SIGTERM, with the status each
+/// ends a run with. A signal that cannot be listened to never comes.
+async fn signalled() -> ExitStatus {
+    let interrupt = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => ExitStatus::Interrupted,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+                ExitStatus::Terminated
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending();
+    tokio::select! {
+        status = interrupt => status,
+        status = terminate => status,
     }
 }
 

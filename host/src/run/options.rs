@@ -8,6 +8,7 @@ use std::time::Duration;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
+use super::output::Lines;
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -47,6 +48,8 @@ pub struct RunOptions {
     pub(crate) max_message_size: Option<u32>,
     pub(crate) max_buffered_bytes: Option<u64>,
     pub(crate) max_channels: Option<u32>,
+    pub(crate) cancel_grace: Duration,
+    pub(crate) atomic_cap: Duration,
 }
 
 /// A host directory visible to the guest.
@@ -76,6 +79,8 @@ impl Default for RunOptions {
             max_message_size: None,
             max_buffered_bytes: None,
             max_channels: None,
+            cancel_grace: Duration::from_secs(1),
+            atomic_cap: Duration::from_secs(1),
         }
     }
 }
@@ -103,6 +108,14 @@ impl OutputBuffer {
     /// A buffer that holds up to `bytes`.
     pub fn with_capacity(bytes: usize) -> Self {
         OutputBuffer(MemoryOutputPipe::new(bytes))
+    }
+
+    /// Append `bytes`, as a guest's write does (what does not fit is dropped).
+    pub(crate) fn append(&self, bytes: &[u8]) {
+        use wasmtime_wasi::p2::OutputStream;
+        let mut pipe = self.0.clone();
+        // Full: the host's report is dropped, as a guest's write would fail.
+        let _full = pipe.write(bytes::Bytes::copy_from_slice(bytes));
     }
 
     /// Everything written so far.
@@ -205,10 +218,30 @@ impl RunOptions {
         self
     }
 
-    /// Let Ctrl-C interrupt the program: it is cancelled and ends with
-    /// [`ExitStatus::Interrupted`](crate::ExitStatus::Interrupted).
+    /// Let Ctrl-C (SIGINT) and SIGTERM stop the program: it is cancelled (its
+    /// microthreads' blocking calls fail with `cancelled`, so their cleanup runs,
+    /// for the [`cancel_grace`](RunOptions::cancel_grace) period) and ends with
+    /// [`ExitStatus::Interrupted`](crate::ExitStatus::Interrupted) or
+    /// [`ExitStatus::Terminated`](crate::ExitStatus::Terminated).
     pub fn interrupt_on_ctrl_c(mut self, yes: bool) -> Self {
         self.ctrl_c = yes;
+        self
+    }
+
+    /// How long a cancelled microthread has, once its cancellation was asked for,
+    /// to finish its cleanup before it is stopped wherever it is (default 1 s). The
+    /// same grace is given to the microthreads still running when the run ends
+    /// (cancelled, a deadline, a signal, or `main` done while detached microthreads
+    /// run).
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
+        self
+    }
+
+    /// How long an atomic section may run (default 1 s): past it, its microthread
+    /// fails with a failure that says so.
+    pub fn atomic_cap(mut self, cap: Duration) -> Self {
+        self.atomic_cap = cap;
         self
     }
 
@@ -325,7 +358,6 @@ impl RunOptions {
         Ok(RunLimits {
             max_microthreads,
             max_memory,
-            memory_below_runtime: max_memory < runtime.max_memory,
             max_message_size: within(
                 "max_message_size",
                 self.max_message_size,
@@ -341,6 +373,8 @@ impl RunOptions {
             store_handles: runtime.max_microthreads,
             fuel_slice,
             interruptible,
+            cancel_grace: self.cancel_grace,
+            atomic_cap: self.atomic_cap,
             fuel_budget: self.fuel_budget,
             microthread_fuel_budget: self.microthread_fuel_budget,
         })
@@ -359,13 +393,19 @@ impl RunOptions {
             Some(pipe) => b.stdin(pipe.clone()),
             None => b.inherit_stdin(),
         };
-        match &self.stdout {
-            Some(buffer) => b.stdout(buffer.0.clone()),
-            None => b.inherit_stdout(),
+        // Microthreads write whole lines, so that their output never interleaves
+        // within a line; a program that cannot spawn is alone, and writes through.
+        match (&self.stdout, alone) {
+            (Some(buffer), true) => b.stdout(buffer.0.clone()),
+            (Some(buffer), false) => b.stdout(Lines(buffer.0.clone())),
+            (None, true) => b.inherit_stdout(),
+            (None, false) => b.stdout(Lines(std::io::stdout())),
         };
-        match &self.stderr {
-            Some(buffer) => b.stderr(buffer.0.clone()),
-            None => b.inherit_stderr(),
+        match (&self.stderr, alone) {
+            (Some(buffer), true) => b.stderr(buffer.0.clone()),
+            (Some(buffer), false) => b.stderr(Lines(buffer.0.clone())),
+            (None, true) => b.inherit_stderr(),
+            (None, false) => b.stderr(Lines(std::io::stderr())),
         };
         b.arg(&self.program_name);
         b.args(&self.args);
@@ -401,8 +441,6 @@ impl RunOptions {
 pub(crate) struct RunLimits {
     pub(crate) max_microthreads: u32,
     pub(crate) max_memory: u64,
-    /// The run's memory limit is below the pool's: each store needs a limiter.
-    pub(crate) memory_below_runtime: bool,
     pub(crate) max_message_size: u32,
     pub(crate) max_channel_capacity: u32,
     pub(crate) max_buffered_bytes: u64,
@@ -413,6 +451,8 @@ pub(crate) struct RunLimits {
     pub(crate) fuel_slice: Option<u64>,
     /// A busy microthread can be stopped (fuel, or epoch checks).
     pub(crate) interruptible: bool,
+    pub(crate) cancel_grace: Duration,
+    pub(crate) atomic_cap: Duration,
     pub(crate) fuel_budget: Option<u64>,
     pub(crate) microthread_fuel_budget: Option<u64>,
 }

@@ -1,0 +1,125 @@
+//! The cancellation of one microthread: requested (by its parent's handle, its
+//! run's end, or a sibling's unjoined failure), then delivered, either as an error
+//! from a blocking call (its cleanup runs) or as a stop at its next fuel yield (it
+//! was busy), and, a grace period later, enforced.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use tokio::sync::Notify;
+
+/// No cancellation.
+const NONE: u8 = 0;
+/// Requested, not yet seen by the microthread.
+const REQUESTED: u8 = 1;
+/// Seen: a blocking call returned the error; cleanup may run.
+const DELIVERED: u8 = 2;
+/// The grace period is over: stop it wherever it is.
+const STOP: u8 = 3;
+
+/// The cancellation state of one microthread.
+#[derive(Default)]
+pub(crate) struct Cancel {
+    state: AtomicU8,
+    /// The microthread is inside a blocking call of weft's, which watches for the
+    /// cancellation itself (and delivers it as an error).
+    in_call: AtomicBool,
+    /// Wakes a blocking call when the cancellation is requested.
+    requested: Notify,
+}
+
+/// A blocking call was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cancelled;
+
+impl Cancel {
+    /// Ask for the cancellation. Returns false if it had been asked for already.
+    pub(crate) fn request(&self) -> bool {
+        let first = self
+            .state
+            .compare_exchange(NONE, REQUESTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if first {
+            self.requested.notify_waiters();
+        }
+        first
+    }
+
+    /// The grace period is over.
+    pub(crate) fn stop(&self) {
+        self.state.store(STOP, Ordering::Release);
+        self.requested.notify_waiters();
+    }
+
+    /// Whether the cancellation has been asked for.
+    pub(crate) fn is_requested(&self) -> bool {
+        self.state.load(Ordering::Acquire) != NONE
+    }
+
+    /// Whether the microthread must stop now, wherever it is: it was cancelled while
+    /// busy (not in a blocking call that will deliver the cancellation), or its grace
+    /// period is over. Checked at fuel yields and epoch checks.
+    pub(crate) fn must_stop(&self) -> bool {
+        match self.state.load(Ordering::Acquire) {
+            NONE | DELIVERED => false,
+            REQUESTED => !self.in_call.load(Ordering::Acquire),
+            _ => true,
+        }
+    }
+
+    /// A blocking call starts: if the cancellation was asked for, it is delivered
+    /// now, as the call's error. Otherwise the call, while the guard lives, watches
+    /// for it itself (`requested()`), and the driver leaves it alone.
+    pub(crate) fn begin(&self) -> Result<InCall<'_>, Cancelled> {
+        self.in_call.store(true, Ordering::Release);
+        let guard = InCall(&self.in_call);
+        if self.deliver() { Err(Cancelled) } else { Ok(guard) }
+    }
+
+    /// Mark the cancellation as seen, if it was asked for.
+    fn deliver(&self) -> bool {
+        match self.state.load(Ordering::Acquire) {
+            NONE => false,
+            REQUESTED => {
+                let _ =
+                    self.state
+                        .compare_exchange(REQUESTED, DELIVERED, Ordering::AcqRel, Ordering::Acquire);
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// Resolves once the cancellation is asked for (and marks it seen).
+    pub(crate) async fn requested(&self) {
+        loop {
+            let notified = self.requested.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.deliver() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Run the blocking call `call`, failing if the cancellation is asked for before
+    /// it completes (or was already).
+    pub(crate) async fn or_cancelled<F: Future>(&self, call: F) -> Result<F::Output, Cancelled> {
+        let _in_call = self.begin()?;
+        tokio::select! {
+            biased;
+            () = self.requested() => Err(Cancelled),
+            v = call => Ok(v),
+        }
+    }
+}
+
+/// A blocking call is in progress (see [`Cancel::begin`]).
+pub(crate) struct InCall<'a>(&'a AtomicBool);
+
+impl Drop for InCall<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
