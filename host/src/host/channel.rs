@@ -45,9 +45,32 @@ impl MtState {
     ) -> (Selected, Vec<Option<Message>>) {
         // Borrowed, not cloned: most operations complete without blocking.
         let (members, member) = (&self.run.members, &self.member);
-        select(ops, timeout, block, members.progress(), |waiter| {
-            members.block(member, what, Probe::Waiter(waiter.clone()))
-        })
+        if !block {
+            let never = std::future::pending();
+            return select(ops, timeout, false, members.progress(), |_| (), never).await;
+        }
+        self.atomic.end_all();
+        let cancel = &member.cancel;
+        // A cancelled microthread's blocking calls fail at once; the messages of
+        // its sends come back.
+        let Ok(_in_call) = cancel.begin() else {
+            let unsent = ops
+                .into_iter()
+                .map(|op| match op {
+                    Op::Send(_, m) => Some(m),
+                    Op::Recv(_) => None,
+                })
+                .collect();
+            return (Selected::Interrupted, unsent);
+        };
+        select(
+            ops,
+            timeout,
+            true,
+            members.progress(),
+            |waiter| members.block(member, what, Probe::Waiter(waiter.clone())),
+            cancel.requested(),
+        )
         .await
     }
 
@@ -76,6 +99,7 @@ impl MtState {
             Selected::Op(_, _) => Err(SendError::Closed(back()?)),
             Selected::Timeout => Err(SendError::Timeout(back()?)),
             Selected::WouldBlock => Err(SendError::Full(back()?)),
+            Selected::Interrupted => Err(SendError::Cancelled(back()?)),
         })
     }
 
@@ -96,6 +120,7 @@ impl MtState {
             Selected::Op(_, _) => Err(RecvError::Closed),
             Selected::Timeout => Err(RecvError::Timeout),
             Selected::WouldBlock => Err(RecvError::Empty),
+            Selected::Interrupted => Err(RecvError::Cancelled),
         })
     }
 }
@@ -175,6 +200,7 @@ impl wit::Host for MtState {
             Selected::Op(i, Ready::Failed(f)) => wit::Selected::Failed((i as u32, wit_failure(f))),
             Selected::Timeout => wit::Selected::Timeout,
             Selected::WouldBlock => wit::Selected::WouldBlock,
+            Selected::Interrupted => wit::Selected::Cancelled,
         };
         Ok((selected, self.give_messages(unsent)?))
     }

@@ -9,7 +9,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings;
 use crate::bindings::types as wit_types;
-use crate::error::Failure;
+use crate::error::{Failure, FailureKind};
 use crate::microthread::MtState;
 
 /// Add WASI and `weft:runtime` to `linker`: everything a guest may import.
@@ -22,9 +22,20 @@ pub(crate) fn add_to_linker(linker: &mut Linker<MtState>) -> Result<(), String> 
 }
 
 fn wit_failure(f: Failure) -> wit_types::Failure {
+    use wit_types::FailureKind as K;
+    let kind = match f.kind {
+        FailureKind::Panic => K::Panic,
+        FailureKind::Trap => K::Trap,
+        FailureKind::OutOfMemory => K::OutOfMemory,
+        FailureKind::FuelExhausted => K::FuelExhausted,
+        FailureKind::Cancelled => K::Cancelled,
+        FailureKind::ChildFailed => K::ChildFailed,
+        FailureKind::Exited => K::Exited,
+    };
     wit_types::Failure {
         id: f.id,
         name: f.name,
+        kind,
         message: f.message,
     }
 }

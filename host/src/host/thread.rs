@@ -1,5 +1,5 @@
-//! The host side of `weft:runtime/thread`: spawn, join, yield, sleep, identity,
-//! exit.
+//! The host side of `weft:runtime/thread`: spawn (structured or detached), join,
+//! cancel, yield, sleep, atomic sections, identity, exit.
 
 use std::time::Duration;
 
@@ -8,21 +8,49 @@ use wasmtime_wasi::I32Exit;
 
 use super::wit_failure;
 use crate::bindings::channel as wit_channel;
-use crate::bindings::thread::{self as wit, SpawnError};
-use crate::microthread::{self, MtState};
+use crate::bindings::thread::{self as wit, JoinError, SpawnError};
+use crate::microthread::{self, Link, MtState};
 use crate::run::{JoinSlot, Probe, Refused, Waiting};
 
 impl MtState {
-    /// A refused spawn gives its argument back: its endpoints return to the guest.
-    fn refuse(
+    /// A blocking call begins: it ends any atomic section (it gives the others a
+    /// turn anyway).
+    pub(crate) fn begin_blocking(&self) {
+        self.atomic.end_all();
+    }
+
+    async fn join_with(
         &mut self,
-        error: SpawnError,
-        argument: crate::channel::Message,
-    ) -> wasmtime::Result<Result<Resource<JoinSlot>, wit::Refused>> {
-        Ok(Err(wit::Refused {
-            error,
-            argument: self.give_message(argument)?,
-        }))
+        handle: Resource<JoinSlot>,
+        timeout: Option<Duration>,
+    ) -> wasmtime::Result<Result<wit_channel::Message, JoinError>> {
+        self.begin_blocking();
+        let completion = self.table.get(&handle)?.completion.clone();
+        let finished = {
+            let wait = async {
+                match timeout {
+                    None => {
+                        let _blocked = self.run.members.block(
+                            &self.member,
+                            Waiting::Join(completion.id()),
+                            Probe::Completion(completion.clone()),
+                        );
+                        completion.finished().await;
+                        true
+                    }
+                    Some(d) => tokio::time::timeout(d, completion.finished()).await.is_ok(),
+                }
+            };
+            self.member.cancel.or_cancelled(wait).await
+        };
+        match finished {
+            Err(_cancelled) => Ok(Err(JoinError::Cancelled)),
+            Ok(false) => Ok(Err(JoinError::Timeout)),
+            Ok(true) => match completion.take() {
+                Ok(m) => Ok(Ok(self.give_message(m)?)),
+                Err(f) => Ok(Err(JoinError::Failed(wit_failure(f)))),
+            },
+        }
     }
 }
 
@@ -33,6 +61,7 @@ impl wit::Host for MtState {
         function: u32,
         argument: wit_channel::Message,
         name: Option<String>,
+        detached: bool,
     ) -> wasmtime::Result<Result<Resource<JoinSlot>, wit::Refused>> {
         if self.image.entry.is_none() {
             return Ok(Err(wit::Refused {
@@ -48,24 +77,58 @@ impl wit::Host for MtState {
             }));
         }
         let argument = self.take_message(argument)?;
-        match microthread::spawn(&self.run, &self.image, trampoline, function, argument, name) {
-            Ok(completion) => {
-                self.push_child(completion.clone());
-                Ok(Ok(self.table.push(JoinSlot { completion })?))
+        let link = if detached {
+            Link::Detached
+        } else {
+            Link::Child(&self.member)
+        };
+        match microthread::spawn(&self.run, &self.image, link, trampoline, function, argument, name) {
+            Ok((completion, member)) => {
+                if !detached {
+                    self.push_child(completion.clone());
+                }
+                Ok(Ok(self.table.push(JoinSlot { completion, member })?))
             }
-            Err((Refused::LimitReached(max), argument)) => {
-                self.refuse(SpawnError::LimitReached(max), argument)
-            }
+            Err((Refused::LimitReached(max), argument)) => Ok(Err(wit::Refused {
+                error: SpawnError::LimitReached(max),
+                // The refused argument's endpoints return to the guest.
+                argument: self.give_message(argument)?,
+            })),
         }
     }
 
     async fn yield_now(&mut self) -> wasmtime::Result<()> {
+        // A yield gives the others a turn: it ends an atomic section.
+        self.begin_blocking();
         yield_once().await;
         Ok(())
     }
 
-    async fn sleep(&mut self, nanoseconds: u64) -> wasmtime::Result<()> {
-        tokio::time::sleep(Duration::from_nanos(nanoseconds)).await;
+    async fn sleep(&mut self, nanoseconds: u64) -> wasmtime::Result<Result<(), ()>> {
+        self.begin_blocking();
+        let nap = tokio::time::sleep(Duration::from_nanos(nanoseconds));
+        Ok(self
+            .member
+            .cancel
+            .or_cancelled(nap)
+            .await
+            .map_err(|_cancelled| ()))
+    }
+
+    async fn cancelled(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.member.cancel.is_requested())
+    }
+
+    async fn atomic_begin(&mut self) -> wasmtime::Result<()> {
+        self.atomic.begin();
+        Ok(())
+    }
+
+    async fn atomic_end(&mut self) -> wasmtime::Result<()> {
+        if self.atomic.end() {
+            // The preemption that fell due inside the section.
+            yield_once().await;
+        }
         Ok(())
     }
 
@@ -95,20 +158,29 @@ impl wit::HostJoinHandle for MtState {
     async fn join(
         &mut self,
         handle: Resource<JoinSlot>,
-    ) -> wasmtime::Result<Result<wit_channel::Message, crate::bindings::types::Failure>> {
-        let completion = self.table.get(&handle)?.completion.clone();
-        let outcome = {
-            let _blocked = self.run.members.block(
-                &self.member,
-                Waiting::Join(completion.id()),
-                Probe::Completion(completion.clone()),
-            );
-            completion.join().await
-        };
-        match outcome {
-            Ok(m) => Ok(Ok(self.give_message(m)?)),
-            Err(f) => Ok(Err(wit_failure(f))),
+    ) -> wasmtime::Result<Result<wit_channel::Message, JoinError>> {
+        self.join_with(handle, None).await
+    }
+
+    async fn join_timeout(
+        &mut self,
+        handle: Resource<JoinSlot>,
+        timeout: u64,
+    ) -> wasmtime::Result<Result<wit_channel::Message, JoinError>> {
+        self.join_with(handle, Some(Duration::from_nanos(timeout))).await
+    }
+
+    async fn is_finished(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<bool> {
+        Ok(self.table.get(&handle)?.completion.is_finished())
+    }
+
+    async fn cancel(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<()> {
+        let slot = self.table.get(&handle)?;
+        if !slot.completion.is_finished() {
+            let member = slot.member.clone();
+            self.run.cancel_member(&member, true);
         }
+        Ok(())
     }
 
     async fn drop(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<()> {

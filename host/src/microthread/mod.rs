@@ -1,23 +1,30 @@
 //! A microthread: one instance of the program's component in its own `Store`, driven
 //! by `call_async` on a wasmtime fiber, as a tokio task of its run. This module owns
-//! a store's lifecycle: its state ([`MtState`]), its fuel and epoch settings, starting
-//! it at `main` or at a spawned function, moving endpoints into and out of its
-//! resource table, how its end (result, trap, panic, exit, exhausted budget) becomes
-//! the outcome its joiner sees, and the prejoin of its children.
+//! a store's lifecycle: its state ([`MtState`]), its fuel, epoch and memory
+//! settings, starting it at `main` or at a spawned function (structured or
+//! detached), moving endpoints into and out of its resource table, how its end
+//! becomes the outcome its joiner sees (`ending`), the prejoin of its children, and
+//! how its call is driven through cancellation and atomic sections (`driver`).
 
-use std::sync::Arc;
+mod driver;
+mod ending;
+
+use std::sync::{Arc, Weak};
 
 use tokio::task::JoinHandle;
 use wasmtime::component::ResourceTable;
-use wasmtime::{CallHook, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+pub(crate) use driver::Atomic;
+use ending::{RunFuelExhausted, Seen};
 
 use crate::bindings::MicrothreadPre;
 use crate::bindings::channel as wit_channel;
 use crate::channel::{Endpoint, Holder, Message};
-use crate::error::Failure;
-use crate::run::{Completion, Ending, Identity, Member, Probe, Refused, Run, Slot, Waiting};
+use crate::error::{Failure, FailureKind};
+use crate::run::{Completion, Ending, Identity, Member, Probe, Refused, Run, Slot, Unjoined, Waiting};
 
 /// A program's component, pre-linked, ready to instantiate: what every microthread
 /// of every run of the program starts from.
@@ -54,29 +61,44 @@ pub(crate) struct MtState {
     children: Vec<Arc<Completion>>,
     /// `children.len()` after the last pruning, to prune in amortised O(1).
     pruned_len: usize,
-    /// The run's memory limit, when it is below the pool's.
-    memory: StoreLimits,
+    /// Its linear memory's limit, and whether a growth was refused.
+    memory: MemoryLimit,
     /// Fuel the store started with, and how much of it has been charged to the
     /// run's budget (runs with a fuel budget only).
     fuel_start: u64,
     fuel_charged: u64,
+    /// Its atomic sections, which the driver of its call honours.
+    pub(crate) atomic: Arc<Atomic>,
 }
 
-/// A microthread was stopped because its run's fuel budget ran out.
-#[derive(Debug)]
-struct RunFuelExhausted(u64);
+/// The run's limit on a linear memory; a refused growth is remembered, so that the
+/// trap that follows reads as "out of memory".
+struct MemoryLimit {
+    max: usize,
+    refused: bool,
+}
 
-impl std::fmt::Display for RunFuelExhausted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "fuel budget exhausted: the run used all of its {} units",
-            self.0
-        )
+impl ResourceLimiter for MemoryLimit {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = desired <= self.max && maximum.is_none_or(|m| desired <= m);
+        self.refused |= !ok;
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|m| desired <= m))
     }
 }
-
-impl std::error::Error for RunFuelExhausted {}
 
 impl WasiView for MtState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -151,10 +173,9 @@ impl MtState {
         }
         self.fuel_charged = used;
         let me = &self.me;
-        if self
-            .run
-            .charge_fuel(delta, |budget| me.failure(RunFuelExhausted(budget).to_string()))
-        {
+        if self.run.charge_fuel(delta, |budget| {
+            me.failure(FailureKind::FuelExhausted, RunFuelExhausted(budget).to_string())
+        }) {
             Ok(())
         } else {
             Err(RunFuelExhausted(self.run.limits.fuel_budget.unwrap_or(0)).into())
@@ -197,39 +218,72 @@ struct CompleteOnDrop {
 impl Drop for CompleteOnDrop {
     fn drop(&mut self) {
         if !self.done.is_finished() {
-            self.done.complete(Err(self.me.failure("cancelled".into())));
+            self.done
+                .complete(Err(self.me.failure(FailureKind::Cancelled, "cancelled".into())));
         }
     }
 }
 
+/// How a spawned microthread relates to the one that spawned it.
+pub(crate) enum Link<'a> {
+    /// A structured child of `parent`: its parent does not finish before it, it is
+    /// cancelled with its parent, and its failure, if nobody joins it, cancels its
+    /// siblings and fails its parent.
+    Child(&'a Arc<Member>),
+    /// Detached: nobody waits for it; its failure, if nobody joins it, goes to the
+    /// run's failure handler.
+    Detached,
+}
+
 /// Start a microthread of `run` at `function` (through `trampoline`) with
-/// `argument`, as a task on the run's workers. Its completion is where its joiner
-/// will find its outcome.
+/// `argument`, as a task on the run's workers. Returns its completion, where its
+/// joiner will find its outcome, and its member, to cancel it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn(
     run: &Arc<Run>,
     image: &Arc<Image>,
+    link: Link<'_>,
     trampoline: u32,
     function: u32,
     argument: Message,
     name: Option<String>,
-) -> Result<Arc<Completion>, (Refused, Message)> {
+) -> Result<(Arc<Completion>, Arc<Member>), (Refused, Message)> {
     let slot = match run.reserve() {
         Ok(slot) => slot,
         Err(refused) => return Err((refused, argument)),
     };
     let me = run.identify(name.map(Arc::from));
-    let completion = Arc::new(Completion::new(&me));
+    let unjoined: Unjoined = match link {
+        Link::Child(parent) => {
+            let (run, parent) = (Arc::downgrade(run), Arc::downgrade(parent));
+            Box::new(move |f| child_failed(&run, &parent, f))
+        }
+        Link::Detached => {
+            let run = Arc::downgrade(run);
+            Box::new(move |f| {
+                if let Some(run) = run.upgrade() {
+                    run.report_failure(&f);
+                }
+            })
+        }
+    };
+    let completion = Arc::new(Completion::new(&me, unjoined));
     let done = completion.clone();
     let start = Start::Entry {
         trampoline,
         function,
         argument,
     };
-    launch(
+    let parent = match link {
+        Link::Child(parent) => Some(parent),
+        Link::Detached => None,
+    };
+    let (member, _task) = launch(
         run,
         image,
         slot,
         me,
+        parent,
         start,
         Some(completion.clone()),
         move |run, me, ending| {
@@ -238,39 +292,70 @@ pub(crate) fn spawn(
                 Ending::Failed(f) => Err(f),
                 Ending::Exit(code) => {
                     run.request_exit(code);
-                    Err(me.failure(format!("it exited the program with code {code}")))
+                    Err(me.failure(
+                        FailureKind::Exited,
+                        format!("it exited the program with code {code}"),
+                    ))
                 }
-                Ending::MainErr => Err(me.failure("it returned an error".into())),
+                Ending::MainErr => Err(me.failure(FailureKind::Trap, "it returned an error".into())),
             };
             done.complete(outcome);
         },
     );
-    Ok(completion)
+    Ok((completion, member))
+}
+
+/// A structured child failed and nobody can join it any more: its parent fails with
+/// that failure, and is cancelled, and its other children with it.
+fn child_failed(run: &Weak<Run>, parent: &Weak<Member>, failure: Failure) {
+    let (Some(run), Some(parent)) = (run.upgrade(), parent.upgrade()) else {
+        return;
+    };
+    let doom = parent.me.failure(
+        FailureKind::ChildFailed,
+        format!("a child failed and nobody joined it: {failure}"),
+    );
+    if parent.doom(doom) {
+        run.cancel_member(&parent, true);
+    }
 }
 
 /// Start the run's `main` (microthread 0) as a task on the run's workers.
 pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<Image>) -> Result<JoinHandle<Ending>, Refused> {
     let slot = run.reserve()?;
     let me = run.identify(Some(Arc::from("main")));
-    Ok(launch(run, image, slot, me, Start::Main, None, |_, _, ending| {
+    let (_, task) = launch(run, image, slot, me, None, Start::Main, None, |_, _, ending| {
         ending
-    }))
+    });
+    Ok(task)
 }
 
-/// Enter microthread `me` in its run and start its task, which runs it to its end
-/// and hands how it ended to `finish`. The task frees its slot and leaves the run's
-/// members however it ends; aborted before it finished, it completes `completion`
-/// as cancelled.
+/// Enter microthread `me` in its run (and as a child of `parent`) and start its
+/// task, which runs it to its end and hands how it ended to `finish`. The task frees
+/// its slot and leaves the run's members however it ends; aborted before it
+/// finished, it completes `completion` as cancelled. A microthread born into a
+/// cancellation (its run's, or its parent's) starts cancelled.
+#[allow(clippy::too_many_arguments)]
 fn launch<T: Send + 'static>(
     run: &Arc<Run>,
     image: &Arc<Image>,
     slot: Slot,
     me: Identity,
+    parent: Option<&Arc<Member>>,
     start: Start,
     completion: Option<Arc<Completion>>,
     finish: impl FnOnce(&Run, &Identity, Ending) -> T + Send + 'static,
-) -> JoinHandle<T> {
+) -> (Arc<Member>, JoinHandle<T>) {
     let member = run.members.insert(me.clone());
+    if let Some(parent) = parent {
+        parent.adopt(&member);
+        if parent.cancel.is_requested() {
+            member.cancel.request();
+        }
+    }
+    if run.is_cancelling() {
+        member.cancel.request();
+    }
     let membership = Membership {
         run: run.clone(),
         id: me.id,
@@ -278,17 +363,17 @@ fn launch<T: Send + 'static>(
     let cancelled = completion
         .clone()
         .map(|done| CompleteOnDrop { done, me: me.clone() });
-    let (task_run, image) = (run.clone(), image.clone());
+    let (task_run, image, task_member) = (run.clone(), image.clone(), member.clone());
     let id = me.id;
     let task = run.handle().spawn(async move {
         let _slot = slot;
         let _membership = membership;
         let _cancelled = cancelled;
-        let ending = run_to_end(task_run.clone(), image, member, completion, start).await;
+        let ending = run_to_end(task_run.clone(), image, task_member, completion, start).await;
         finish(&task_run, &me, ending)
     });
     run.set_abort(id, &task.abort_handle());
-    task
+    (member, task)
 }
 
 /// Run one microthread to its end, then wait for its children (prejoin). Returns how
@@ -303,9 +388,15 @@ async fn run_to_end(
     let me = member.me.clone();
     let mut store = match new_store(&run, image, member.clone(), completion) {
         Ok(store) => store,
-        Err(e) => return Ending::Failed(me.failure(format!("cannot set up its WASI context: {e:#}"))),
+        Err(e) => {
+            return Ending::Failed(me.failure(
+                FailureKind::Trap,
+                format!("cannot set up its WASI context: {e:#}"),
+            ));
+        }
     };
-    let result = call(&mut store, start).await;
+    let atomic = store.data().atomic.clone();
+    let result = driver::drive(call(&mut store, start), &member, &atomic, run.limits.atomic_cap).await;
     if run.limits.fuel_budget.is_some()
         && let Ok(left) = store.get_fuel()
     {
@@ -319,11 +410,34 @@ async fn run_to_end(
         Ok(ending) => ending,
         Err(error) => match error.downcast_ref::<I32Exit>() {
             Some(I32Exit(code)) => Ending::Exit(*code),
-            None => Ending::Failed(failure_from_error(&run, &me, &error, data.panic_message.take())),
+            None => {
+                let seen = Seen {
+                    panic: data.panic_message.take(),
+                    memory_refused: data.memory.refused,
+                };
+                Ending::Failed(ending::failure(&run, &me, &error, seen))
+            }
         },
     };
-    if let Ending::Failed(f) = &ending {
-        // The senders it held now close with this failure.
+    // However a cancelled microthread ended (unless it exited the program), it was
+    // cancelled: that is what its joiner sees.
+    let ending = match ending {
+        Ending::Returned(_) | Ending::MainErr if member.cancel.is_requested() => {
+            Ending::Failed(me.failure(FailureKind::Cancelled, "cancelled".into()))
+        }
+        Ending::Failed(f) if member.cancel.is_requested() && f.kind != FailureKind::Cancelled => {
+            Ending::Failed(me.failure(
+                FailureKind::Cancelled,
+                format!("cancelled, and then: {}", f.message),
+            ))
+        }
+        other => other,
+    };
+    if let Ending::Failed(f) = &ending
+        && f.kind != FailureKind::Cancelled
+    {
+        // The senders it held now close with this failure (a cancelled one's just
+        // close).
         data.holder.fail(f.clone());
     }
     drop(store);
@@ -362,24 +476,20 @@ fn new_store(
         panic_message: None,
         children: Vec::new(),
         pruned_len: 0,
-        memory: if limits.memory_below_runtime {
-            StoreLimitsBuilder::new()
-                .memory_size(usize::try_from(limits.max_memory).unwrap_or(usize::MAX))
-                .build()
-        } else {
-            StoreLimits::default()
+        memory: MemoryLimit {
+            max: usize::try_from(limits.max_memory).unwrap_or(usize::MAX),
+            refused: false,
         },
         fuel_start,
         fuel_charged: 0,
+        atomic: Arc::default(),
     };
     let mut store = Store::new(run.engine(), state);
     // A microthread may hold a join handle for every other one, and endpoints
     // besides: wasmtime's default cap of 100k handles per store would trap it.
     let handles = limits.store_handles as usize;
     store.set_max_component_handles(store.max_component_handles().max(handles.saturating_mul(4)));
-    if limits.memory_below_runtime {
-        store.limiter(|s| &mut s.memory);
-    }
+    store.limiter(|s| &mut s.memory);
     match limits.fuel_slice {
         Some(slice) => {
             // Every `slice` units the fiber yields to the scheduler; the total is the
@@ -402,7 +512,8 @@ fn new_store(
             // No fuel, so no yields: an epoch tick (sent when the run is cancelled)
             // is what stops a microthread that never calls the host.
             store.epoch_deadline_callback(|ctx| {
-                Ok(if ctx.data().run.is_cancelled() {
+                let me = ctx.data();
+                Ok(if me.run.is_cancelled() || me.member.cancel.must_stop() {
                     UpdateDeadline::Interrupt
                 } else {
                     UpdateDeadline::Continue(1)
@@ -474,11 +585,16 @@ fn instantiate_error(state: &MtState, error: wasmtime::Error) -> wasmtime::Error
     error.context(format!("cannot instantiate the microthread{hint}"))
 }
 
-/// Wait for every child; a child failure nobody joined becomes this microthread's
-/// failure (unless it already failed or exited).
-async fn prejoin(run: &Arc<Run>, member: &Member, children: Vec<Arc<Completion>>, ending: Ending) -> Ending {
+/// Wait for every child. A child failure nobody joined (and no channel carried to a
+/// reader) becomes this microthread's failure, and cancels the other children; a
+/// failure that made this microthread fail already (`doom`) is its end.
+async fn prejoin(
+    run: &Arc<Run>,
+    member: &Arc<Member>,
+    children: Vec<Arc<Completion>>,
+    ending: Ending,
+) -> Ending {
     let me = &member.me;
-    let mut ending = ending;
     for child in children {
         if !child.is_finished() {
             let _blocked = run.members.block(
@@ -488,44 +604,21 @@ async fn prejoin(run: &Arc<Run>, member: &Member, children: Vec<Arc<Completion>>
             );
             child.finished().await;
         }
-        if let (Ending::Returned(_) | Ending::MainErr, Some(f)) = (&ending, child.unjoined_failure()) {
-            ending = Ending::Failed(me.failure(format!("a child failed and nobody joined it: {f}")));
+        if let Some(f) = child.unjoined_failure()
+            && !child.is_reported()
+            && member.doomed().is_none()
+        {
+            member.doom(me.failure(
+                FailureKind::ChildFailed,
+                format!("a child failed and nobody joined it: {f}"),
+            ));
+            run.cancel_member(member, true);
         }
     }
-    ending
-}
-
-/// Describe a trap: the panic message if the guest left one, the trap (in words a
-/// user can act on for an exhausted budget), the backtrace.
-fn failure_from_error(run: &Run, me: &Identity, error: &wasmtime::Error, panic: Option<String>) -> Failure {
-    let trap = match (
-        error.downcast_ref::<wasmtime::Trap>(),
-        error.downcast_ref::<RunFuelExhausted>(),
-    ) {
-        (_, Some(exhausted)) => exhausted.to_string(),
-        (Some(wasmtime::Trap::OutOfFuel), _) => format!(
-            "fuel budget exhausted: it used all of its {} units",
-            run.limits.microthread_fuel_budget.unwrap_or(u64::MAX)
-        ),
-        (Some(wasmtime::Trap::Interrupt), _) if run.is_cancelled() => "cancelled".to_string(),
-        (Some(t), _) => t.to_string(),
-        (None, None) => format!("{error:#}"),
-    };
-    let mut message = match panic {
-        Some(p) => format!("{} ({trap})", p.replace('\n', " ")),
-        None => trap,
-    };
-    if let Some(bt) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
-        // wasmtime's rendering, without its heading and its closing note.
-        let frames = bt.to_string();
-        let frames: Vec<&str> = frames
-            .lines()
-            .filter(|l| l.starts_with(' ') && !l.trim().is_empty())
-            .collect();
-        if !frames.is_empty() {
-            message.push_str("\nwasm backtrace:\n");
-            message.push_str(&frames.join("\n"));
-        }
+    match (ending, member.doomed()) {
+        (Ending::Exit(code), _) => Ending::Exit(code),
+        (Ending::Returned(_) | Ending::MainErr, Some(doom)) => Ending::Failed(doom.clone()),
+        (Ending::Failed(f), Some(doom)) if f.kind == FailureKind::Cancelled => Ending::Failed(doom.clone()),
+        (ending, _) => ending,
     }
-    me.failure(message)
 }

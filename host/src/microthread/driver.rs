@@ -1,0 +1,176 @@
+//! How a microthread's call is driven. Each time its fiber gives control back (a
+//! fuel yield, or a host call that waits), the driver decides what happens next: a
+//! microthread cancelled while busy is stopped there, and inside an atomic section
+//! a fuel yield is skipped (the preemption is owed, and taken when the section
+//! ends).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use crate::run::Member;
+
+/// The atomic sections of one microthread (they nest).
+#[derive(Default)]
+pub(crate) struct Atomic {
+    depth: AtomicU32,
+    /// A fuel yield fell due inside the section.
+    owed: AtomicBool,
+    /// When the outermost section began.
+    since: Mutex<Option<Instant>>,
+}
+
+impl Atomic {
+    fn since(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.since.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn begin(&self) {
+        if self.depth.fetch_add(1, Ordering::AcqRel) == 0 {
+            *self.since() = Some(Instant::now());
+            self.owed.store(false, Ordering::Release);
+        }
+    }
+
+    /// End a section. Returns true when the outermost one ended with a preemption
+    /// owed: the caller yields now. Ending a section that was not begun does nothing.
+    pub(crate) fn end(&self) -> bool {
+        let ended = self
+            .depth
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1));
+        match ended {
+            Ok(1) => {
+                *self.since() = None;
+                self.owed.swap(false, Ordering::AcqRel)
+            }
+            _ => false,
+        }
+    }
+
+    /// A blocking call ends every open section (it gives the others a turn anyway).
+    pub(crate) fn end_all(&self) {
+        if self.depth.swap(0, Ordering::AcqRel) > 0 {
+            *self.since() = None;
+            self.owed.store(false, Ordering::Release);
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.depth.load(Ordering::Acquire) > 0
+    }
+}
+
+/// A cancelled microthread was stopped where it was busy.
+#[derive(Debug)]
+pub(crate) struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// An atomic section ran past the run's cap.
+#[derive(Debug)]
+pub(crate) struct AtomicTooLong(pub(crate) Duration);
+
+impl std::fmt::Display for AtomicTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "an atomic section ran longer than {:?}, the cap (RunOptions::atomic_cap)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for AtomicTooLong {}
+
+/// A waker that notes whether it was woken during a poll: a fuel yield wakes its
+/// own task before it returns `Pending`, a wait for something else does not.
+struct Noting {
+    woken: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wake for Noting {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(w) = self.task.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            w.wake_by_ref();
+        }
+    }
+}
+
+/// Drive `call` to its end for `member`: stop it (with [`Stopped`]) where it gives
+/// control back once it must stop, and keep it running through fuel yields inside
+/// an atomic section (failing it with [`AtomicTooLong`] past `cap`).
+pub(crate) async fn drive<T>(
+    call: impl Future<Output = wasmtime::Result<T>>,
+    member: &Member,
+    atomic: &Atomic,
+    cap: Duration,
+) -> wasmtime::Result<T> {
+    let mut call = std::pin::pin!(call);
+    let mut noting: Option<Arc<Noting>> = None;
+    std::future::poll_fn(move |cx| {
+        loop {
+            if !atomic.active() {
+                let poll = call.as_mut().poll(cx);
+                if poll.is_pending() && member.cancel.must_stop() {
+                    return Poll::Ready(Err(Stopped.into()));
+                }
+                if poll.is_ready() || !atomic.active() {
+                    return poll;
+                }
+                // A section began during this poll, and the call gave control back
+                // already: poll it again, watching for a fuel yield (if it was a
+                // real wait, it says so again at once).
+                continue;
+            }
+            // Inside an atomic section: note whether the call wakes itself (a fuel
+            // yield) before it returns `Pending`.
+            let noting = noting.get_or_insert_with(|| {
+                Arc::new(Noting {
+                    woken: AtomicBool::new(false),
+                    task: Mutex::new(None),
+                })
+            });
+            {
+                let mut task = noting.task.lock().unwrap_or_else(|e| e.into_inner());
+                match task.as_ref() {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *task = Some(cx.waker().clone()),
+                }
+            }
+            noting.woken.store(false, Ordering::Release);
+            let waker = Waker::from(noting.clone());
+            let poll = call.as_mut().poll(&mut Context::from_waker(&waker));
+            if poll.is_ready() {
+                return poll;
+            }
+            if member.cancel.must_stop() {
+                return Poll::Ready(Err(Stopped.into()));
+            }
+            if !noting.woken.load(Ordering::Acquire) || !atomic.active() {
+                // A real wait (or the section ended meanwhile).
+                return Poll::Pending;
+            }
+            // A fuel yield inside the section: skipped, and owed.
+            let started = *atomic.since();
+            if started.is_some_and(|t| t.elapsed() > cap) {
+                return Poll::Ready(Err(AtomicTooLong(cap).into()));
+            }
+            atomic.owed.store(true, Ordering::Release);
+        }
+    })
+    .await
+}

@@ -1,0 +1,117 @@
+//! How a microthread's end becomes what its joiner sees: the kind of a failure
+//! (panic, trap, out of memory, exhausted fuel, cancelled), one clear message, and
+//! the guest backtrace once.
+
+use super::driver::{AtomicTooLong, Stopped};
+use crate::error::{Failure, FailureKind};
+use crate::run::{Identity, Run};
+
+/// A microthread was stopped because its run's fuel budget ran out.
+#[derive(Debug)]
+pub(super) struct RunFuelExhausted(pub(super) u64);
+
+impl std::fmt::Display for RunFuelExhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "fuel budget exhausted: the run used all of its {} units",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for RunFuelExhausted {}
+
+/// What the store saw of a failing microthread, beside the error its call ended
+/// with.
+pub(super) struct Seen {
+    /// The panic message its panic hook sent, if it panicked.
+    pub(super) panic: Option<String>,
+    /// A `memory.grow` of it was refused.
+    pub(super) memory_refused: bool,
+}
+
+/// Describe how a microthread's call failed: its kind, the panic message or the
+/// trap in words a user can act on, then the guest backtrace, once.
+pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, seen: Seen) -> Failure {
+    let trap = error.downcast_ref::<wasmtime::Trap>();
+    let (kind, what) = if let Some(exhausted) = error.downcast_ref::<RunFuelExhausted>() {
+        (FailureKind::FuelExhausted, exhausted.to_string())
+    } else if error.downcast_ref::<Stopped>().is_some() {
+        (FailureKind::Cancelled, "cancelled".to_string())
+    } else if let Some(long) = error.downcast_ref::<AtomicTooLong>() {
+        (FailureKind::Trap, long.to_string())
+    } else if let Some(wasmtime::Trap::OutOfFuel) = trap {
+        (
+            FailureKind::FuelExhausted,
+            format!(
+                "fuel budget exhausted: it used all of its {} units",
+                run.limits.microthread_fuel_budget.unwrap_or(u64::MAX)
+            ),
+        )
+    } else if let Some(wasmtime::Trap::Interrupt) = trap {
+        (FailureKind::Cancelled, "cancelled".to_string())
+    } else if let Some(p) = seen.panic {
+        (FailureKind::Panic, p.replace('\n', " "))
+    } else if seen.memory_refused {
+        let t = trap.map_or_else(|| root_cause(error), |t| t.to_string());
+        (
+            FailureKind::OutOfMemory,
+            format!(
+                "out of memory: its linear memory may not grow past {} bytes ({t})",
+                run.limits.max_memory
+            ),
+        )
+    } else {
+        let t = trap.map_or_else(|| root_cause(error), |t| t.to_string());
+        (FailureKind::Trap, t)
+    };
+    let mut message = what;
+    if let Some(bt) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
+        // wasmtime's rendering, without its heading and its closing note.
+        let frames = bt.to_string();
+        let mut frames: Vec<&str> = frames
+            .lines()
+            .filter(|l| l.starts_with(' ') && !l.trim().is_empty())
+            .collect();
+        if kind == FailureKind::Panic {
+            // The innermost frames are the panic machinery (panicking, abort): the
+            // message says it panicked; show where.
+            let machinery = frames.iter().take_while(|f| is_panic_machinery(f)).count();
+            if machinery < frames.len() {
+                frames.drain(..machinery);
+            }
+        }
+        if !frames.is_empty() {
+            message.push_str("\nwasm backtrace:\n");
+            message.push_str(&frames.join("\n"));
+        }
+    }
+    me.failure(kind, message)
+}
+
+/// Whether a backtrace frame belongs to Rust's panic and abort machinery.
+fn is_panic_machinery(frame: &str) -> bool {
+    const MACHINERY: [&str; 8] = [
+        "!abort",
+        "panicking",
+        "rust_panic",
+        "__rust_start_panic",
+        "__rust_abort",
+        "rust_begin_unwind",
+        "process::abort",
+        "abort_internal",
+    ];
+    MACHINERY.iter().any(|m| frame.contains(m)) || frame.contains("__rust_end_short_backtrace")
+}
+
+/// The innermost cause of an error that is not a trap, without the backtrace
+/// wasmtime attaches as context (the backtrace is shown once, on its own).
+fn root_cause(error: &wasmtime::Error) -> String {
+    let chain: Vec<String> = error
+        .chain()
+        .map(ToString::to_string)
+        .filter(|e| !e.contains("wasm backtrace:"))
+        .collect();
+    chain.join(": ")
+}
