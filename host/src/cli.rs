@@ -27,7 +27,8 @@ enum Command {
     /// instances of the same component. The exit code is the guest's: what `main`
     /// returned or passed to `exit`, 134 if `main` failed (trap, panic, or a child's
     /// failure nobody joined, an exhausted fuel budget), 70 on a deadlock, 124 when
-    /// --timeout passes, 130 on Ctrl-C. FILE may also be a precompiled `.cwasm` from
+    /// --timeout passes, 130 on Ctrl-C, 143 on SIGTERM (after --grace for cleanup).
+    /// FILE may also be a precompiled `.cwasm` from
     /// `weft compile`. weft's own options go before FILE; everything after it goes
     /// to the guest, as with `wasmtime run`.
     Run(RunArgs),
@@ -122,6 +123,11 @@ struct RunArgs {
     /// Channels the program may have open at once [default: 1048576].
     #[arg(long, value_name = "N")]
     max_channels: Option<u32>,
+
+    /// How long cancelled microthreads get for their cleanup (on Ctrl-C, SIGTERM,
+    /// --timeout, or a cancel from their parent) before they are stopped [default: 2s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    grace: Option<Duration>,
 
     /// Worker threads that run microthreads [default: one per core].
     #[arg(long, value_name = "N")]
@@ -321,6 +327,7 @@ fn run(args: RunArgs) -> Result<i32> {
     if let Some(n) = args.max_channels {
         options = options.max_channels(n);
     }
+    options = options.cancel_grace(args.grace.unwrap_or(Duration::from_secs(2)));
     for arg in args.guest_args() {
         let Some(arg) = arg.to_str() else {
             bail!("argument {arg:?} is not valid UTF-8, which WASI requires");
@@ -358,6 +365,7 @@ fn run(args: RunArgs) -> Result<i32> {
     match &status {
         ExitStatus::Failed(failure) => report(format_args!("error: {failure}")),
         ExitStatus::Interrupted => report(format_args!("weft: interrupted")),
+        ExitStatus::Terminated => report(format_args!("weft: terminated")),
         ExitStatus::DeadlineExceeded => report(format_args!(
             "weft: timed out after {}",
             humantime::format_duration(args.timeout.unwrap_or_default())
