@@ -640,3 +640,60 @@ fn bad_run_control_flags_are_refused() {
     ]);
     assert_eq!(o.status.code(), Some(134), "main fails: its spawn was refused");
 }
+
+/// `weft run` of a program whose microthreads clean up when cancelled, stopped by
+/// `signal`: the exit code, and what the cleanup printed.
+fn stopped_by(signal: &str) -> (Option<i32>, String, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = weft_cmd()
+        .args([
+            "run",
+            "--grace",
+            "5s",
+            guest("structure").to_str().unwrap(),
+            "cleanup-on-signal",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "ready\n");
+    // Let the child reach its sleep.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let o = child.wait_with_output().unwrap();
+    (o.status.code(), rest, stderr(&o))
+}
+
+#[test]
+fn sigint_and_sigterm_let_the_cleanup_run_then_exit_130_and_143() {
+    for (signal, code, said) in [
+        ("-INT", 130, "weft: interrupted"),
+        ("-TERM", 143, "weft: terminated"),
+    ] {
+        let (got, out, err) = stopped_by(signal);
+        assert_eq!(got, Some(code), "{signal}: {err}");
+        // The child's sleep and main's join and sleep failed with the cancellation,
+        // and their code ran on.
+        let mut lines: Vec<&str> = out.lines().collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                "grandchild: cancelled with its parent",
+                "main: this microthread was cancelled"
+            ],
+            "{signal}"
+        );
+        assert_eq!(err.trim(), said, "{signal}");
+    }
+}

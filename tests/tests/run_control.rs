@@ -156,7 +156,8 @@ fn a_deadline_ends_the_run() {
     let options = || RunOptions::new().deadline(Duration::from_millis(200));
     let (run, out) = start(&fuel(), &["sleep", "60000"], options());
     assert_eq!(run.wait(), ExitStatus::DeadlineExceeded);
-    assert_eq!(out.to_string_lossy(), "");
+    // The sleep failed with the cancellation, and main's own code said so.
+    assert_eq!(out.to_string_lossy(), "this microthread was cancelled\n");
     // Without fuel, with every worker busy in a loop that never yields.
     let rt = unmetered();
     let (run, _) = start(&rt, &["spin", "3"], options());
@@ -189,6 +190,7 @@ fn a_fuel_budget_per_microthread_stops_a_runaway_alone() {
     let ExitStatus::Failed(f) = run.wait() else {
         panic!("main should fail")
     };
+    assert_eq!(f.kind, weft::FailureKind::FuelExhausted);
     assert!(
         f.message
             .starts_with("fuel budget exhausted: it used all of its 2000000 units"),
