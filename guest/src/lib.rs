@@ -18,9 +18,17 @@
 //! ```
 //!
 //! Arguments, results and messages cross between instances serialized (serde +
-//! postcard): they are copied, never shared. Channel endpoints inside them move. Only plain functions (`fn(T) -> R`, or closures that
-//! capture nothing) can be spawned, because a microthread starts in a fresh instance
-//! that shares no memory with its parent.
+//! postcard): they are copied, never shared. Channel endpoints inside them move.
+//! Only plain functions (`fn(T) -> R`, or closures that capture nothing) can be
+//! spawned, because a microthread starts in a fresh instance that shares no memory
+//! with its parent.
+//!
+//! Concurrency is structured: a spawned microthread is a child of its spawner, which
+//! does not finish before it; a child's failure that nobody joins cancels its
+//! siblings and fails its parent. [`JoinHandle::cancel`] cancels a microthread: its
+//! blocking calls fail with a cancellation error (every blocking call returns a
+//! `Result`), so its cleanup runs. [`spawn_detached`] starts one with no parent, and
+//! [`atomic`] runs a section without preemption.
 //!
 //! This crate is the only place that touches the bindings generated from `wit/`.
 

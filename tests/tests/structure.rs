@@ -67,6 +67,17 @@ fn cancelling_a_blocked_microthread_runs_its_cleanup() {
 }
 
 #[test]
+fn cancelling_a_wait_with_a_timeout_ends_it_at_once() {
+    // Its timeout is a minute; the grace period half a second: the wait ends at the
+    // cancellation, with the error, not at the grace period's end.
+    let r = structure(2, "cancel-timed");
+    assert_eq!(
+        lines(&r.stdout),
+        ["timed: recv_timeout cancelled", "joined: Cancelled"]
+    );
+}
+
+#[test]
 fn cancelling_a_busy_microthread_stops_it_at_a_fuel_yield() {
     for workers in [1, 2] {
         let r = structure(workers, "cancel-busy");

@@ -6,7 +6,6 @@
 //! that among ready operations none starves; if none is ready a waiter is registered
 //! on every channel before the locks are released, so no wake-up can be missed.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +34,7 @@ pub(crate) enum Selected {
     Timeout,
     /// Not blocking, and nothing was ready.
     WouldBlock,
-    /// The interruption (the waiting microthread's cancellation) came first.
+    /// The waiting microthread was cancelled ([`Waiter::interrupt`]).
     Interrupted,
 }
 
@@ -62,16 +61,16 @@ impl Drop for Registration {
 
 /// Complete one of `ops`. Returns what completed, and the messages of the send
 /// operations that did not complete, by operation index. `mark_blocked` is called
-/// (and its result held while waiting) when the select waits with no timeout: that
-/// is how the deadlock detector knows who waits on what. A wait ends early, with
-/// `Interrupted`, when `interrupt` resolves (and no operation completed first).
+/// (and its result held) while the select waits, told whether the wait has a
+/// timeout: that is how the deadlock detector knows who waits on what, and how a
+/// cancellation finds the waiter to interrupt ([`Waiter::interrupt`]), which ends
+/// the wait with `Interrupted`.
 pub(crate) async fn select<G>(
     ops: Vec<Op>,
     timeout: Option<Duration>,
     block: bool,
     progress: &Progress,
-    mark_blocked: impl FnOnce(&Arc<Waiter>) -> G,
-    interrupt: impl Future<Output = ()>,
+    mark_blocked: impl FnOnce(&Arc<Waiter>, bool) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
     let single = ops.len() == 1;
     let mut registration = match attempt(ops, timeout, block, progress) {
@@ -79,30 +78,23 @@ pub(crate) async fn select<G>(
         Attempt::Wait(registration) => registration,
     };
     let waiter = &registration.waiter;
-    let wait = async {
+    {
+        let _blocked = mark_blocked(waiter, timeout.is_some());
         match timeout {
-            None => {
-                let _blocked = mark_blocked(waiter);
-                waiter.wait().await;
-            }
+            None => waiter.wait().await,
             Some(d) => {
                 let _ = tokio::time::timeout(d, waiter.wait()).await;
             }
         }
-    };
-    let interrupted = tokio::select! {
-        biased;
-        () = wait => false,
-        () = interrupt => true,
-    };
+    }
     // From here on no operation can complete it; then its entries leave the channels.
     let (done, sends) = waiter.take_outcome();
     registration.settled = single && matches!(done, Done::Op(..));
     drop(registration);
     let selected = match done {
         Done::Op(i, ready) => Selected::Op(i, ready),
-        Done::Timeout if interrupted => Selected::Interrupted,
         Done::Timeout => Selected::Timeout,
+        Done::Interrupted => Selected::Interrupted,
     };
     (selected, sends)
 }

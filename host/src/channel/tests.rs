@@ -198,8 +198,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                         timeout,
                         timeout.is_some(),
                         &progress,
-                        |_| (),
-                        std::future::pending(),
+                        |_, _| (),
                     )
                     .await,
                     true,
@@ -213,15 +212,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 };
                 let chan = receivers[k].as_ref().unwrap().channel().clone();
                 let got = outcome(
-                    select(
-                        vec![Op::Recv(chan)],
-                        None,
-                        false,
-                        &progress,
-                        |_| (),
-                        std::future::pending(),
-                    )
-                    .await,
+                    select(vec![Op::Recv(chan)], None, false, &progress, |_, _| ()).await,
                     false,
                 );
                 let want = model.recv_now().unwrap_or(Out::Empty);
@@ -238,8 +229,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                         Some(Duration::from_millis(5)),
                         true,
                         &progress,
-                        |_| (),
-                        std::future::pending(),
+                        |_, _| (),
                     )
                     .await,
                     false,
@@ -263,15 +253,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 let (finished, progress) = (finished.clone(), progress.clone());
                 tokio::spawn(async move {
                     let got = outcome(
-                        select(
-                            vec![Op::Send(chan, message(v))],
-                            None,
-                            true,
-                            &progress,
-                            |_| (),
-                            std::future::pending(),
-                        )
-                        .await,
+                        select(vec![Op::Send(chan, message(v))], None, true, &progress, |_, _| ()).await,
                         true,
                     );
                     finished.lock().unwrap().insert(party, got);
@@ -293,15 +275,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 let (finished, progress) = (finished.clone(), progress.clone());
                 tokio::spawn(async move {
                     let got = outcome(
-                        select(
-                            vec![Op::Recv(chan)],
-                            None,
-                            true,
-                            &progress,
-                            |_| (),
-                            std::future::pending(),
-                        )
-                        .await,
+                        select(vec![Op::Recv(chan)], None, true, &progress, |_, _| ()).await,
                         false,
                     );
                     finished.lock().unwrap().insert(party, got);
@@ -390,8 +364,7 @@ fn try_send(chan: &Arc<Channel>, v: u64) -> Option<Ready> {
             None,
             false,
             &Progress::default(),
-            |_| (),
-            std::future::pending(),
+            |_, _| (),
         ))
         .0
     {
@@ -408,8 +381,7 @@ fn try_recv(chan: &Arc<Channel>) -> Option<u64> {
             None,
             false,
             &Progress::default(),
-            |_| (),
-            std::future::pending(),
+            |_, _| (),
         ))
         .0
     {
@@ -458,8 +430,7 @@ fn the_end_of_a_run_frees_a_channel_that_carries_its_own_receiver() {
         None,
         false,
         &Progress::default(),
-        |_| (),
-        std::future::pending(),
+        |_, _| (),
     ));
     assert!(matches!(sel, Selected::Op(_, Ready::Sent)));
     drop((tx, chan));

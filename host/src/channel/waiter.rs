@@ -26,6 +26,8 @@ pub(crate) enum Taken {
 pub(crate) enum Done {
     Op(usize, Ready),
     Timeout,
+    /// The waiting microthread was cancelled.
+    Interrupted,
 }
 
 pub(crate) struct Waiter {
@@ -113,6 +115,20 @@ impl Waiter {
                 return;
             }
             self.complete(&mut st, Done::Op(op, ready))
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// The waiting microthread is cancelled: end the wait, unless it ended already.
+    pub(crate) fn interrupt(&self) {
+        let waker = {
+            let mut st = self.lock();
+            if st.done.is_some() {
+                return;
+            }
+            self.complete(&mut st, Done::Interrupted)
         };
         if let Some(w) = waker {
             w.wake();

@@ -46,10 +46,9 @@ impl MtState {
         // Borrowed, not cloned: most operations complete without blocking.
         let (members, member) = (&self.run.members, &self.member);
         if !block {
-            let never = std::future::pending();
-            return select(ops, timeout, false, members.progress(), |_| (), never).await;
+            return select(ops, timeout, false, members.progress(), |_, _| ()).await;
         }
-        self.atomic.end_all();
+        self.member.atomic.end_all();
         let cancel = &member.cancel;
         // A cancelled microthread's blocking calls fail at once; the messages of
         // its sends come back.
@@ -63,15 +62,15 @@ impl MtState {
                 .collect();
             return (Selected::Interrupted, unsent);
         };
-        select(
-            ops,
-            timeout,
-            true,
-            members.progress(),
-            |waiter| members.block(member, what, Probe::Waiter(waiter.clone())),
-            cancel.requested(),
-        )
-        .await
+        let done = select(ops, timeout, true, members.progress(), |waiter, timed| {
+            members.block(member, what, Probe::Waiter(waiter.clone()), timed)
+        })
+        .await;
+        if matches!(done.0, Selected::Interrupted) {
+            // The cancellation came during the wait: it is seen now.
+            cancel.deliver();
+        }
+        done
     }
 
     async fn send_one(

@@ -16,7 +16,7 @@ impl MtState {
     /// A blocking call begins: it ends any atomic section (it gives the others a
     /// turn anyway).
     pub(crate) fn begin_blocking(&self) {
-        self.atomic.end_all();
+        self.member.atomic.end_all();
     }
 
     async fn join_with(
@@ -34,6 +34,7 @@ impl MtState {
                             &self.member,
                             Waiting::Join(completion.id()),
                             Probe::Completion(completion.clone()),
+                            false,
                         );
                         completion.finished().await;
                         true
@@ -120,12 +121,12 @@ impl wit::Host for MtState {
     }
 
     async fn atomic_begin(&mut self) -> wasmtime::Result<()> {
-        self.atomic.begin();
+        self.member.atomic.begin();
         Ok(())
     }
 
     async fn atomic_end(&mut self) -> wasmtime::Result<()> {
-        if self.atomic.end() {
+        if self.member.atomic.end() {
             // The preemption that fell due inside the section.
             yield_once().await;
         }

@@ -5,62 +5,12 @@
 //! ends).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::run::Member;
-
-/// The atomic sections of one microthread (they nest).
-#[derive(Default)]
-pub(crate) struct Atomic {
-    depth: AtomicU32,
-    /// A fuel yield fell due inside the section.
-    owed: AtomicBool,
-    /// When the outermost section began.
-    since: Mutex<Option<Instant>>,
-}
-
-impl Atomic {
-    fn since(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.since.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn begin(&self) {
-        if self.depth.fetch_add(1, Ordering::AcqRel) == 0 {
-            *self.since() = Some(Instant::now());
-            self.owed.store(false, Ordering::Release);
-        }
-    }
-
-    /// End a section. Returns true when the outermost one ended with a preemption
-    /// owed: the caller yields now. Ending a section that was not begun does nothing.
-    pub(crate) fn end(&self) -> bool {
-        let ended = self
-            .depth
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1));
-        match ended {
-            Ok(1) => {
-                *self.since() = None;
-                self.owed.swap(false, Ordering::AcqRel)
-            }
-            _ => false,
-        }
-    }
-
-    /// A blocking call ends every open section (it gives the others a turn anyway).
-    pub(crate) fn end_all(&self) {
-        if self.depth.swap(0, Ordering::AcqRel) > 0 {
-            *self.since() = None;
-            self.owed.store(false, Ordering::Release);
-        }
-    }
-
-    fn active(&self) -> bool {
-        self.depth.load(Ordering::Acquire) > 0
-    }
-}
 
 /// A cancelled microthread was stopped where it was busy.
 #[derive(Debug)]
@@ -116,9 +66,9 @@ impl Wake for Noting {
 pub(crate) async fn drive<T>(
     call: impl Future<Output = wasmtime::Result<T>>,
     member: &Member,
-    atomic: &Atomic,
     cap: Duration,
 ) -> wasmtime::Result<T> {
+    let atomic = &member.atomic;
     let mut call = std::pin::pin!(call);
     let mut noting: Option<Arc<Noting>> = None;
     std::future::poll_fn(move |cx| {
@@ -165,11 +115,9 @@ pub(crate) async fn drive<T>(
                 return Poll::Pending;
             }
             // A fuel yield inside the section: skipped, and owed.
-            let started = *atomic.since();
-            if started.is_some_and(|t| t.elapsed() > cap) {
+            if atomic.owe(cap) {
                 return Poll::Ready(Err(AtomicTooLong(cap).into()));
             }
-            atomic.owed.store(true, Ordering::Release);
         }
     })
     .await

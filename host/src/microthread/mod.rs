@@ -17,7 +17,6 @@ use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-pub(crate) use driver::Atomic;
 use ending::{RunFuelExhausted, Seen};
 
 use crate::bindings::MicrothreadPre;
@@ -67,8 +66,6 @@ pub(crate) struct MtState {
     /// run's budget (runs with a fuel budget only).
     fuel_start: u64,
     fuel_charged: u64,
-    /// Its atomic sections, which the driver of its call honours.
-    pub(crate) atomic: Arc<Atomic>,
 }
 
 /// The run's limit on a linear memory; a refused growth is remembered, so that the
@@ -395,8 +392,7 @@ async fn run_to_end(
             ));
         }
     };
-    let atomic = store.data().atomic.clone();
-    let result = driver::drive(call(&mut store, start), &member, &atomic, run.limits.atomic_cap).await;
+    let result = driver::drive(call(&mut store, start), &member, run.limits.atomic_cap).await;
     if run.limits.fuel_budget.is_some()
         && let Ok(left) = store.get_fuel()
     {
@@ -482,7 +478,6 @@ fn new_store(
         },
         fuel_start,
         fuel_charged: 0,
-        atomic: Arc::default(),
     };
     let mut store = Store::new(run.engine(), state);
     // A microthread may hold a join handle for every other one, and endpoints
@@ -601,6 +596,7 @@ async fn prejoin(
                 member,
                 Waiting::Child(child.id()),
                 Probe::Completion(child.clone()),
+                false,
             );
             child.finished().await;
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
+use super::atomic::Atomic;
 use super::cancel::Cancel;
 use super::completion::{Completion, Identity};
 use crate::channel::{Progress, Waiter};
@@ -61,13 +62,23 @@ impl Probe {
     }
 }
 
+/// What a blocked microthread waits on, and whether the deadlock detector counts it
+/// (a wait with a timeout ends by itself).
+struct Wait {
+    what: Waiting,
+    probe: Probe,
+    counted: bool,
+}
+
 /// What the run knows of one live microthread.
 pub(crate) struct Member {
     pub(crate) me: Identity,
-    waiting: Mutex<Option<(Waiting, Probe)>>,
+    waiting: Mutex<Option<Wait>>,
     abort: OnceLock<AbortHandle>,
     /// Its cancellation.
     pub(crate) cancel: Cancel,
+    /// Its atomic sections.
+    pub(crate) atomic: Atomic,
     /// Its structured children, cancelled with it.
     children: Mutex<Vec<Weak<Member>>>,
     /// Why it fails however its code ends: a child of it failed and nobody could
@@ -76,8 +87,19 @@ pub(crate) struct Member {
 }
 
 impl Member {
-    fn waiting(&self) -> std::sync::MutexGuard<'_, Option<(Waiting, Probe)>> {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Option<Wait>> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Its cancellation was asked for: end the channel wait it is in, if any.
+    pub(crate) fn interrupt(&self) {
+        if let Some(Wait {
+            probe: Probe::Waiter(w),
+            ..
+        }) = self.waiting().as_ref()
+        {
+            w.interrupt();
+        }
     }
 
     /// Enter a structured child, to be cancelled with this microthread.
@@ -113,16 +135,19 @@ impl Member {
     }
 }
 
-/// Marks a microthread as blocked (with no timeout) while it lives.
+/// Marks a microthread as blocked while it lives.
 pub(crate) struct Blocked<'a> {
     members: &'a Members,
     member: &'a Member,
+    counted: bool,
 }
 
 impl Drop for Blocked<'_> {
     fn drop(&mut self) {
         *self.member.waiting() = None;
-        self.members.blocked.fetch_sub(1, Ordering::AcqRel);
+        if self.counted {
+            self.members.blocked.fetch_sub(1, Ordering::AcqRel);
+        }
         self.members.progress.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -172,6 +197,7 @@ impl Members {
             waiting: Mutex::new(None),
             abort: OnceLock::new(),
             cancel: Cancel::default(),
+            atomic: Atomic::default(),
             children: Mutex::default(),
             doom: OnceLock::new(),
         });
@@ -183,13 +209,35 @@ impl Members {
         self.map().remove(&id);
     }
 
-    /// Mark `member` as blocked, on what `what` says, until the guard is dropped.
-    pub(crate) fn block<'a>(&'a self, member: &'a Member, what: Waiting, probe: Probe) -> Blocked<'a> {
-        *member.waiting() = Some((what, probe));
-        self.blocked.fetch_add(1, Ordering::AcqRel);
+    /// Mark `member` as blocked, on what `what` says, until the guard is dropped:
+    /// counted by the deadlock detector unless the wait has a `timeout`. A member
+    /// whose cancellation was asked for has its channel wait interrupted at once
+    /// (checked after the wait is recorded, so that a cancellation that comes
+    /// meanwhile either sees the wait or is seen here).
+    pub(crate) fn block<'a>(
+        &'a self,
+        member: &'a Member,
+        what: Waiting,
+        probe: Probe,
+        timeout: bool,
+    ) -> Blocked<'a> {
+        let counted = !timeout;
+        {
+            let mut waiting = member.waiting();
+            if member.cancel.is_requested()
+                && let Probe::Waiter(w) = &probe
+            {
+                w.interrupt();
+            }
+            *waiting = Some(Wait { what, probe, counted });
+        }
+        if counted {
+            self.blocked.fetch_add(1, Ordering::AcqRel);
+        }
         Blocked {
             members: self,
             member,
+            counted,
         }
     }
 
@@ -230,7 +278,11 @@ impl Members {
         let map = self.map();
         let stuck = map
             .values()
-            .filter(|m| m.waiting().as_ref().is_some_and(|(_, probe)| !probe.is_woken()))
+            .filter(|m| {
+                m.waiting()
+                    .as_ref()
+                    .is_some_and(|w| w.counted && !w.probe.is_woken())
+            })
             .count();
         !map.is_empty() && stuck >= map.len()
     }
@@ -242,8 +294,8 @@ impl Members {
             .iter()
             .filter_map(|m| {
                 let waiting = m.waiting();
-                let (what, _) = waiting.as_ref()?;
-                Some((m.me.id, format!("{}: {what}", m.me)))
+                let wait = waiting.as_ref()?;
+                Some((m.me.id, format!("{}: {}", m.me, wait.what)))
             })
             .collect();
         lines.sort();

@@ -77,7 +77,7 @@ impl Cancel {
     }
 
     /// Mark the cancellation as seen, if it was asked for.
-    fn deliver(&self) -> bool {
+    pub(crate) fn deliver(&self) -> bool {
         match self.state.load(Ordering::Acquire) {
             NONE => false,
             REQUESTED => {

@@ -9,6 +9,7 @@
 //! once, busy ones at their next fuel yield (or, with fuel off, at their next epoch
 //! check), and the [`ExitStatus`] is published once they are gone.
 
+mod atomic;
 mod blocking;
 mod cancel;
 mod completion;
@@ -315,6 +316,7 @@ impl Run {
         let mut requested = Vec::new();
         while let Some(m) = todo.pop() {
             if m.cancel.request() {
+                m.interrupt();
                 todo.extend(m.children());
                 requested.push(m);
             }

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use weft_guest::{
-    FailureKind, JoinError, JoinTimeoutError, Receiver, RecvError, Sender, channel, generate, spawn,
-    spawn_detached,
+    FailureKind, JoinError, JoinTimeoutError, Receiver, RecvError, RecvTimeoutError, Sender, channel,
+    generate, spawn, spawn_detached,
 };
 
 fn say(line: &str) {
@@ -21,6 +21,14 @@ fn wait_forever(rx: Receiver<u8>) -> u32 {
         other => say(&format!("blocked: unexpected {other:?}")),
     }
     7
+}
+
+/// Waits with a timeout of a minute; cancellation ends the wait at once.
+fn wait_a_minute(rx: Receiver<u8>) {
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Err(RecvTimeoutError::Cancelled) => say("timed: recv_timeout cancelled"),
+        other => say(&format!("timed: unexpected {other:?}")),
+    }
 }
 
 fn spin(_: ()) {
@@ -147,6 +155,13 @@ fn main() {
             h.cancel(); // twice is once
             let joined = h.join();
             say(&format!("joined: {}", kind(joined.as_ref().unwrap_err())));
+        }
+        Some("cancel-timed") => {
+            let (_tx, rx) = channel::<u8>(0);
+            let h = spawn(wait_a_minute, rx);
+            weft_guest::sleep(Duration::from_millis(50)).unwrap();
+            h.cancel();
+            say(&format!("joined: {}", kind(&h.join().unwrap_err())));
         }
         Some("cancel-busy") => {
             let h = spawn(spin, ());
