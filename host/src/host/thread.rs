@@ -27,27 +27,31 @@ impl MtState {
         self.begin_blocking();
         let completion = self.table.get(&handle)?.completion.clone();
         let finished = {
-            let wait = async {
-                match timeout {
-                    None => {
-                        let _blocked = self.run.members.block(
-                            &self.member,
-                            Waiting::Join(completion.id()),
-                            Probe::Completion(completion.clone()),
-                            false,
-                        );
-                        completion.finished().await;
-                        true
-                    }
-                    Some(d) => tokio::time::timeout(d, completion.finished()).await.is_ok(),
-                }
+            let cancel = &self.member.cancel;
+            let Ok(_in_call) = cancel.begin() else {
+                return Ok(Err(JoinError::Cancelled));
             };
-            self.member.cancel.or_cancelled(wait).await
+            // A cancellation wakes the join through the probe (see `Probe::interrupt`).
+            let _blocked = self.run.members.block(
+                &self.member,
+                Waiting::Join(completion.id()),
+                Probe::Completion(completion.clone()),
+                timeout.is_some(),
+            );
+            let wait = completion.finished_unless(|| cancel.is_requested());
+            let finished = match timeout {
+                None => Some(wait.await),
+                Some(d) => tokio::time::timeout(d, wait).await.ok(),
+            };
+            if finished == Some(false) {
+                cancel.deliver();
+            }
+            finished
         };
         match finished {
-            Err(_cancelled) => Ok(Err(JoinError::Cancelled)),
-            Ok(false) => Ok(Err(JoinError::Timeout)),
-            Ok(true) => match completion.take() {
+            Some(false) => Ok(Err(JoinError::Cancelled)),
+            None => Ok(Err(JoinError::Timeout)),
+            Some(true) => match completion.take() {
                 Ok(m) => Ok(Ok(self.give_message(m)?)),
                 Err(f) => Ok(Err(JoinError::Failed(wit_failure(f)))),
             },

@@ -44,7 +44,8 @@ impl Atomic {
 
     /// A blocking call ends every open section (it gives the others a turn anyway).
     pub(crate) fn end_all(&self) {
-        if self.depth.swap(0, Ordering::AcqRel) > 0 {
+        // Read first: no section is open at almost every blocking call.
+        if self.depth.load(Ordering::Acquire) > 0 && self.depth.swap(0, Ordering::AcqRel) > 0 {
             *self.since() = None;
             self.owed.store(false, Ordering::Release);
         }

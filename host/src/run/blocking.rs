@@ -60,6 +60,15 @@ impl Probe {
             Probe::Completion(c) => c.is_finished(),
         }
     }
+
+    /// End the wait (the waiting microthread is cancelled): a channel wait ends
+    /// with `Interrupted`; a join's waiters are woken to see the cancellation.
+    fn interrupt(&self) {
+        match self {
+            Probe::Waiter(w) => w.interrupt(),
+            Probe::Completion(c) => c.wake_waiters(),
+        }
+    }
 }
 
 /// What a blocked microthread waits on, and whether the deadlock detector counts it
@@ -91,14 +100,11 @@ impl Member {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Its cancellation was asked for: end the channel wait it is in, if any.
+    /// Its cancellation was asked for: end the channel wait or the join it is in, if
+    /// any.
     pub(crate) fn interrupt(&self) {
-        if let Some(Wait {
-            probe: Probe::Waiter(w),
-            ..
-        }) = self.waiting().as_ref()
-        {
-            w.interrupt();
+        if let Some(wait) = self.waiting().as_ref() {
+            wait.probe.interrupt();
         }
     }
 
@@ -224,10 +230,8 @@ impl Members {
         let counted = !timeout;
         {
             let mut waiting = member.waiting();
-            if member.cancel.is_requested()
-                && let Probe::Waiter(w) = &probe
-            {
-                w.interrupt();
+            if member.cancel.is_requested() {
+                probe.interrupt();
             }
             *waiting = Some(Wait { what, probe, counted });
         }

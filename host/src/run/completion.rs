@@ -158,15 +158,29 @@ impl Completion {
 
     /// Wait until the microthread has finished.
     pub(crate) async fn finished(&self) {
+        self.finished_unless(|| false).await;
+    }
+
+    /// Wait until the microthread has finished (true), or until `stop` says so when
+    /// the waiters are woken ([`wake_waiters`](Completion::wake_waiters)) (false).
+    pub(crate) async fn finished_unless(&self, stop: impl Fn() -> bool) -> bool {
         loop {
             let notified = self.done.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if self.is_finished() {
-                return;
+                return true;
+            }
+            if stop() {
+                return false;
             }
             notified.await;
         }
+    }
+
+    /// Wake whoever waits for this microthread, to look at their `stop` again.
+    pub(crate) fn wake_waiters(&self) {
+        self.done.notify_waiters();
     }
 
     /// Take the outcome of the finished microthread.
