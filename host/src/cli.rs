@@ -124,8 +124,9 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     max_channels: Option<u32>,
 
-    /// How long cancelled microthreads get for their cleanup (on Ctrl-C, SIGTERM,
-    /// --timeout, or a cancel from their parent) before they are stopped [default: 2s].
+    /// How long the microthreads still running when the program ends (Ctrl-C,
+    /// SIGTERM, --timeout, or detached ones when main ends) get for their cleanup
+    /// before they are stopped [default: 2s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     grace: Option<Duration>,
 
@@ -327,7 +328,9 @@ fn run(args: RunArgs) -> Result<i32> {
     if let Some(n) = args.max_channels {
         options = options.max_channels(n);
     }
-    options = options.cancel_grace(args.grace.unwrap_or(Duration::from_secs(2)));
+    if let Some(grace) = args.grace {
+        options = options.shutdown_grace(grace);
+    }
     for arg in args.guest_args() {
         let Some(arg) = arg.to_str() else {
             bail!("argument {arg:?} is not valid UTF-8, which WASI requires");

@@ -43,7 +43,9 @@ fn structure(workers: usize, mode: &str) -> Ran {
         &runtime(workers),
         "structure",
         &[mode],
-        RunOptions::new().cancel_grace(Duration::from_millis(500)),
+        RunOptions::new()
+            .cancel_grace(Duration::from_millis(500))
+            .shutdown_grace(Duration::from_millis(500)),
     );
     eprintln!("{mode} on {workers}: {:?}\n{}{}", r.status, r.stdout, r.stderr);
     r

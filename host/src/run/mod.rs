@@ -461,7 +461,7 @@ impl Run {
             let graceful = !run.exit_requested() && !run.fuel_spent();
             if graceful && run.live() > 0 {
                 run.cancel_gracefully();
-                let _ = tokio::time::timeout(run.limits.cancel_grace, run.all_gone()).await;
+                let _ = tokio::time::timeout(run.limits.shutdown_grace, run.all_gone()).await;
             }
             run.cancel_all();
             // A busy microthread that cannot be interrupted will not stop: give the

@@ -49,6 +49,7 @@ pub struct RunOptions {
     pub(crate) max_buffered_bytes: Option<u64>,
     pub(crate) max_channels: Option<u32>,
     pub(crate) cancel_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
     pub(crate) atomic_cap: Duration,
 }
 
@@ -80,6 +81,7 @@ impl Default for RunOptions {
             max_buffered_bytes: None,
             max_channels: None,
             cancel_grace: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(2),
             atomic_cap: Duration::from_secs(1),
         }
     }
@@ -220,7 +222,7 @@ impl RunOptions {
 
     /// Let Ctrl-C (SIGINT) and SIGTERM stop the program: it is cancelled (its
     /// microthreads' blocking calls fail with `cancelled`, so their cleanup runs,
-    /// for the [`cancel_grace`](RunOptions::cancel_grace) period) and ends with
+    /// for the [`shutdown_grace`](RunOptions::shutdown_grace) period) and ends with
     /// [`ExitStatus::Interrupted`](crate::ExitStatus::Interrupted) or
     /// [`ExitStatus::Terminated`](crate::ExitStatus::Terminated).
     pub fn interrupt_on_ctrl_c(mut self, yes: bool) -> Self {
@@ -228,13 +230,20 @@ impl RunOptions {
         self
     }
 
-    /// How long a cancelled microthread has, once its cancellation was asked for,
-    /// to finish its cleanup before it is stopped wherever it is (default 1 s). The
-    /// same grace is given to the microthreads still running when the run ends
-    /// (cancelled, a deadline, a signal, or `main` done while detached microthreads
-    /// run).
+    /// How long a microthread cancelled by its parent (or by a sibling's failure)
+    /// has, once its cancellation was asked for, to finish its cleanup before it is
+    /// stopped wherever it is (default 1 s).
     pub fn cancel_grace(mut self, grace: Duration) -> Self {
         self.cancel_grace = grace;
+        self
+    }
+
+    /// How long the microthreads still running when the run ends (it was cancelled,
+    /// its deadline passed, a signal came, or `main` ended while detached
+    /// microthreads ran) have for their cleanup before they are stopped (default
+    /// 2 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
         self
     }
 
@@ -374,6 +383,7 @@ impl RunOptions {
             fuel_slice,
             interruptible,
             cancel_grace: self.cancel_grace,
+            shutdown_grace: self.shutdown_grace,
             atomic_cap: self.atomic_cap,
             fuel_budget: self.fuel_budget,
             microthread_fuel_budget: self.microthread_fuel_budget,
@@ -452,6 +462,7 @@ pub(crate) struct RunLimits {
     /// A busy microthread can be stopped (fuel, or epoch checks).
     pub(crate) interruptible: bool,
     pub(crate) cancel_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
     pub(crate) atomic_cap: Duration,
     pub(crate) fuel_budget: Option<u64>,
     pub(crate) microthread_fuel_budget: Option<u64>,
