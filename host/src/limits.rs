@@ -1,7 +1,7 @@
 //! Limits: what a program may use. Everything is bounded, and a guest that reaches a
 //! bound gets an error it can handle (or fails alone), never the host. This module
 //! owns the bounds themselves ([`Limits`]), the counters that hold a bound shared by
-//! several parties ([`Quota`]), and the check of the kernel's mapping limit.
+//! several parties (`Quota`), and the check of the kernel's mapping limit.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -172,7 +172,7 @@ impl RuntimeBuilder {
 
     /// Where compiled programs are cached, and the secret that signs them (and the
     /// files of `weft compile`) is kept: `Some(dir)`, or `None` for no cache and no
-    /// precompiled files. Default: [`cache::default_dir`](crate::cache::default_dir)
+    /// precompiled files. Default: [`cache::default_dir`]
     /// (`$WEFT_CACHE_DIR`, `$XDG_CACHE_HOME/weft` or `~/.cache/weft`).
     pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.cache_dir = match dir {
