@@ -73,6 +73,30 @@ pub fn try_channel<T>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), Chann
     }
 }
 
+/// The receiving end of a channel that the embedding application handed to this
+/// run under `name` (`RunOptions::receiver` on the host), if it did. The first call
+/// takes it; later calls get `None`. It can be cloned and moved to other
+/// microthreads like any receiver. `T` must be what the application sends: a
+/// message that is not a `T` fails the microthread that receives it.
+pub fn host_receiver<T>(name: &str) -> Option<Receiver<T>> {
+    crate::thread::install_panic_hook();
+    wit::host_receiver(name).map(|inner| Receiver {
+        inner,
+        _t: PhantomData,
+    })
+}
+
+/// The sending end of a channel that the embedding application handed to this run
+/// under `name` (`RunOptions::sender` on the host), if it did. See
+/// [`host_receiver`].
+pub fn host_sender<T>(name: &str) -> Option<Sender<T>> {
+    crate::thread::install_panic_hook();
+    wit::host_sender(name).map(|inner| Sender {
+        inner,
+        _t: PhantomData,
+    })
+}
+
 /// Why the host refused to open a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

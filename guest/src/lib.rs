@@ -40,7 +40,7 @@ mod thread;
 
 pub use channel::{
     ChannelError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
-    TrySendError, channel, generate, parallel_map, try_channel,
+    TrySendError, channel, generate, host_receiver, host_sender, parallel_map, try_channel,
 };
 pub use select::{Received, Select, Selected};
 pub use thread::{

@@ -9,21 +9,49 @@
 //! microthread.
 //!
 //! A run of a program is a [`RunHandle`] the application owns: wait for it (blocking
-//! or as a future), cancel it, give it a deadline and a fuel budget; dropping it
-//! cancels the run.
+//! or as a future), cancel it, give it a deadline and a fuel budget, look at what its
+//! microthreads are doing; dropping it cancels the run. The application talks to its
+//! guests over [`channel`]s, whose ends it hands to a run by name, and may add its own
+//! host interfaces ([`RuntimeBuilder::host_interfaces`]).
+//!
+//! A complete application: it hands a guest (`examples/src/bin/workers.rs`) a channel
+//! of texts and a channel for their word counts, feeds it from a plain thread, and
+//! reads the answers.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), weft::Error> {
 //! use std::time::Duration;
-//! let runtime = weft::Runtime::builder().workers(2).build()?;
-//! let program = runtime.load("hello.wasm")?;
-//! let run = program.start(&weft::RunOptions::new().args(["a", "b"]).deadline(Duration::from_secs(10)))?;
-//! let status = run.wait();
-//! if let weft::ExitStatus::Failed(failure) = &status {
-//!     eprintln!("{failure}");
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let runtime = weft::Runtime::builder().workers(2).build()?;
+//!     let program = runtime.load("workers.wasm")?;
+//!
+//!     let (jobs, jobs_for_guest) = weft::channel::<String>(16);
+//!     let (results_for_guest, results) = weft::channel::<(String, usize)>(16);
+//!     let options = weft::RunOptions::new()
+//!         .receiver("jobs", jobs_for_guest)
+//!         .sender("results", results_for_guest)
+//!         .deadline(Duration::from_secs(10));
+//!     let run = program.start(&options)?;
+//!
+//!     let feeder = std::thread::spawn(move || {
+//!         for text in ["one two three", "four five"] {
+//!             jobs.send_blocking(text.to_string()).expect("the guest listens");
+//!         }
+//!         // `jobs` is dropped: the guest's workers see the channel close.
+//!     });
+//!     while let Ok((text, words)) = results.recv_blocking() {
+//!         println!("{text:?}: {words} words");
+//!     }
+//!     feeder.join().expect("the feeder");
+//!     for m in run.microthreads() {
+//!         println!("microthread {} is {}", m.id, m.state);
+//!     }
+//!     match run.wait() {
+//!         weft::ExitStatus::Exited(0) => Ok(()),
+//!         weft::ExitStatus::Failed(failure) => Err(failure.into()),
+//!         other => Err(format!("the guest ended: {other:?}").into()),
+//!     }
 //! }
-//! std::process::exit(status.code());
-//! # }
 //! ```
 //!
 //! Modules, each depending only on those above it: [`limits`], [`cache`] and `error`
@@ -32,6 +60,8 @@
 //! from `wit/`); `microthread` (a store's lifecycle); `host` (the WIT glue);
 //! [`runtime`] (engine, pool, workers); `program` (a compiled component, and
 //! starting runs of it).
+
+#![warn(missing_docs)]
 
 pub mod cache;
 mod error;
@@ -48,9 +78,18 @@ pub mod runtime;
 
 mod program;
 
+/// The wasmtime this weft is built on, for an application's own host interfaces
+/// ([`RuntimeBuilder::host_interfaces`]): its `Linker`, `StoreContextMut` and
+/// `bindgen!` at the very version weft uses.
+pub use wasmtime;
+
 pub use cache::CacheStatus;
+pub use channel::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
 pub use error::{Error, Failure, FailureKind};
 pub use limits::Limits;
+pub use microthread::Microthread;
 pub use program::{Program, imports_weft};
-pub use run::{ExitStatus, OutputBuffer, RunHandle, RunOptions};
+pub use run::{
+    ExitStatus, MicrothreadInfo, MicrothreadState, OutputBuffer, RunHandle, RunOptions, RunStats, RunView,
+};
 pub use runtime::{DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, Preemption, Runtime, RuntimeBuilder};

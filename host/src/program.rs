@@ -11,7 +11,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use crate::bindings::{MicrothreadPre, WIT_PACKAGE};
 use crate::cache::{self, CacheStatus};
 use crate::error::Error;
-use crate::microthread::{self, Image, MtState};
+use crate::microthread::{self, Image, Microthread};
 use crate::run::{ExitStatus, Refused, Run, RunHandle, RunOptions};
 use crate::runtime::Runtime;
 
@@ -152,8 +152,11 @@ impl Program {
         }
         options.check_grants()?;
         let limits = options.limits(runtime.limits(), runtime.fuel_slice(), runtime.interruptible())?;
+        let endpoints = options.take_endpoints()?;
         let run = Run::new(
             options.clone(),
+            endpoints,
+            runtime.data().cloned(),
             limits,
             runtime.handle().clone(),
             runtime.supervisor().clone(),
@@ -235,7 +238,7 @@ impl Runtime {
 fn image(
     runtime: &Runtime,
     component: &Component,
-    pre: InstancePre<MtState>,
+    pre: InstancePre<Microthread>,
     what: &str,
 ) -> Result<Image, Error> {
     let engine = runtime.engine();
@@ -410,7 +413,7 @@ fn compile(
 
 /// Link a component against what the host provides (WASI and `weft:runtime`). A
 /// guest built against another version of `weft:runtime` is told so.
-fn link(runtime: &Runtime, component: &Component, what: &str) -> Result<InstancePre<MtState>, Error> {
+fn link(runtime: &Runtime, component: &Component, what: &str) -> Result<InstancePre<Microthread>, Error> {
     runtime.linker().instantiate_pre(component).map_err(|e| {
         let ty = component.component_type();
         let other = ty

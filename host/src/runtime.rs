@@ -13,8 +13,8 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 use crate::cache;
 use crate::error::Error;
 use crate::limits::{Limits, Quota};
-use crate::microthread::MtState;
-use crate::run::Run;
+use crate::microthread::Microthread;
+use crate::run::{AppData, Run};
 
 /// The default fuel slice: how much a microthread runs before it yields to the
 /// scheduler. 100k units (roughly 100k wasm instructions, tens of microseconds)
@@ -52,7 +52,7 @@ pub enum Preemption {
 ///     .build()?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RuntimeBuilder {
     preemption: Preemption,
     workers: usize,
@@ -62,6 +62,22 @@ pub struct RuntimeBuilder {
     cache_dir: CacheDir,
     use_cache: bool,
     address_space: u64,
+    host_interfaces: Vec<Arc<HostInterfaces>>,
+    data: Option<AppData>,
+}
+
+/// A hook that adds an application's own host functions to the linker.
+type HostInterfaces = dyn Fn(&mut Linker<Microthread>) -> wasmtime::Result<()> + Send + Sync;
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("preemption", &self.preemption)
+            .field("workers", &self.workers)
+            .field("limits", &self.limits)
+            .field("host_interfaces", &self.host_interfaces.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The default of [`RuntimeBuilder::address_space`]: 16 TiB, an eighth of a
@@ -88,6 +104,8 @@ impl Default for RuntimeBuilder {
             cache_dir: CacheDir::Default,
             use_cache: true,
             address_space: DEFAULT_ADDRESS_SPACE,
+            host_interfaces: Vec::new(),
+            data: None,
         }
     }
 }
@@ -153,6 +171,29 @@ impl RuntimeBuilder {
     /// microthreads, at some cost per switch.
     pub fn event_interval(mut self, ticks: u32) -> Self {
         self.event_interval = Some(ticks);
+        self
+    }
+
+    /// Add the application's own host interfaces to what guests may import: `add`
+    /// receives the linker after WASI and `weft:runtime` are in it, and adds
+    /// functions (sync with `func_wrap`, async with `func_wrap_async`) or whole
+    /// interfaces (through wasmtime's `bindgen!`). A host function reaches the
+    /// microthread that calls it, and through it the application's data
+    /// ([`data`](RuntimeBuilder::data), [`Microthread::data`]), from its
+    /// `StoreContextMut<Microthread>`. An error it returns traps the calling
+    /// microthread, which fails alone. May be called more than once.
+    pub fn host_interfaces(
+        mut self,
+        add: impl Fn(&mut Linker<Microthread>) -> wasmtime::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.host_interfaces.push(Arc::new(add));
+        self
+    }
+
+    /// Data for the application's own host functions, shared by every run:
+    /// [`Microthread::data`] finds it.
+    pub fn data<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
+        self.data = Some(AppData(Arc::new(value)));
         self
     }
 
@@ -235,6 +276,10 @@ impl RuntimeBuilder {
         .map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         crate::host::add_to_linker(&mut linker).map_err(Error::Config)?;
+        for add in &self.host_interfaces {
+            add(&mut linker)
+                .map_err(|e| Error::Config(format!("adding the application's host interfaces: {e:#}")))?;
+        }
 
         let mut tokio = tokio::runtime::Builder::new_multi_thread();
         tokio
@@ -287,6 +332,7 @@ impl RuntimeBuilder {
                 keys,
                 use_cache: self.use_cache,
                 runs: Mutex::default(),
+                data: self.data,
             }),
         })
     }
@@ -376,7 +422,7 @@ pub struct Runtime {
 
 struct Inner {
     engine: Engine,
-    linker: Linker<MtState>,
+    linker: Linker<Microthread>,
     /// The workers. Taken only when the runtime is dropped.
     tokio: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
@@ -395,6 +441,8 @@ struct Inner {
     /// The runs started on this runtime, to cancel those still going when it is
     /// dropped.
     runs: Mutex<Runs>,
+    /// The application's data for its host functions.
+    data: Option<AppData>,
 }
 
 #[derive(Default)]
@@ -500,7 +548,7 @@ impl Runtime {
         &self.inner.engine
     }
 
-    pub(crate) fn linker(&self) -> &Linker<MtState> {
+    pub(crate) fn linker(&self) -> &Linker<Microthread> {
         &self.inner.linker
     }
 
@@ -515,6 +563,10 @@ impl Runtime {
             .as_ref()
             .expect("taken only on drop")
             .handle()
+    }
+
+    pub(crate) fn data(&self) -> Option<&AppData> {
+        self.inner.data.as_ref()
     }
 
     pub(crate) fn live_quota(&self) -> &Arc<Quota> {

@@ -22,18 +22,29 @@ mod budget;
 mod select;
 #[cfg(test)]
 mod tests;
+mod timer;
+mod typed;
 mod waiter;
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub(crate) use budget::Budget;
-pub(crate) use select::{Op, Selected, select};
+pub(crate) use select::{Op, Selected, select, select_blocking};
+pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
 pub(crate) use waiter::Progress;
 pub(crate) use waiter::Waiter;
 
 use crate::error::Failure;
 use waiter::Taken;
+
+/// Counts the waits of the application's own threads: no run's deadlock detector
+/// looks at it.
+pub(crate) fn host_progress() -> &'static Progress {
+    static PROGRESS: OnceLock<Progress> = OnceLock::new();
+    PROGRESS.get_or_init(Progress::default)
+}
 
 /// What travels through a channel: bytes (copied) and endpoints (moved).
 #[derive(Default)]
@@ -112,6 +123,32 @@ pub(crate) struct Channel {
     capacity: usize,
     state: Mutex<State>,
     budget: Arc<Budget>,
+    /// Senders and receivers the embedding application holds ([`HostHold`]): a
+    /// microthread waiting on the channel may still be woken by the application.
+    host: [AtomicU32; 2],
+}
+
+/// The application (not a microthread) holds a sender (or a receiver) of `chan`
+/// while this lives.
+pub(crate) struct HostHold {
+    chan: Arc<Channel>,
+    sender: bool,
+}
+
+impl HostHold {
+    pub(crate) fn new(chan: &Arc<Channel>, sender: bool) -> Self {
+        chan.host[usize::from(sender)].fetch_add(1, Ordering::AcqRel);
+        HostHold {
+            chan: chan.clone(),
+            sender,
+        }
+    }
+}
+
+impl Drop for HostHold {
+    fn drop(&mut self) {
+        self.chan.host[usize::from(self.sender)].fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// One registered operation of a blocked `select`.
@@ -168,6 +205,7 @@ impl Channel {
                 failure: None,
             }),
             budget: budget.clone(),
+            host: Default::default(),
         });
         budget.register(&chan);
         Some((
@@ -181,6 +219,11 @@ impl Channel {
 
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Whether the application holds a sender (`sender`) or a receiver of it.
+    pub(crate) fn host_holds(&self, sender: bool) -> bool {
+        self.host[usize::from(sender)].load(Ordering::Acquire) > 0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

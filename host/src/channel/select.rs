@@ -62,31 +62,70 @@ impl Drop for Registration {
 /// Complete one of `ops`. Returns what completed, and the messages of the send
 /// operations that did not complete, by operation index. `mark_blocked` is called
 /// (and its result held) while the select waits, told whether the wait has a
-/// timeout: that is how the deadlock detector knows who waits on what, and how a
-/// cancellation finds the waiter to interrupt ([`Waiter::interrupt`]), which ends
-/// the wait with `Interrupted`.
+/// timeout and on which channels: that is how the deadlock detector knows who waits
+/// on what, and how a cancellation finds the waiter to interrupt
+/// ([`Waiter::interrupt`]), which ends the wait with `Interrupted`.
 pub(crate) async fn select<G>(
     ops: Vec<Op>,
     timeout: Option<Duration>,
     block: bool,
     progress: &Progress,
-    mark_blocked: impl FnOnce(&Arc<Waiter>, bool) -> G,
+    mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
     let single = ops.len() == 1;
-    let mut registration = match attempt(ops, timeout, block, progress) {
+    let registration = match attempt(ops, timeout, block, progress) {
         Attempt::Done(selected, unsent) => return (selected, unsent),
         Attempt::Wait(registration) => registration,
     };
     let waiter = &registration.waiter;
     {
-        let _blocked = mark_blocked(waiter, timeout.is_some());
+        let _blocked = mark_blocked(waiter, timeout.is_some(), &registration.channels);
         match timeout {
             None => waiter.wait().await,
             Some(d) => {
-                let _ = tokio::time::timeout(d, waiter.wait()).await;
+                let _ = super::timer::timeout(d, waiter.wait()).await;
             }
         }
     }
+    finish(registration, single)
+}
+
+/// Like [`select`], for a thread that is not a microthread (the application):
+/// it parks until an operation completes or the time runs out.
+pub(crate) fn select_blocking(
+    ops: Vec<Op>,
+    timeout: Option<Duration>,
+    block: bool,
+) -> (Selected, Vec<Option<Message>>) {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let single = ops.len() == 1;
+    let registration = match attempt(ops, timeout, block, super::host_progress()) {
+        Attempt::Done(selected, unsent) => return (selected, unsent),
+        Attempt::Wait(registration) => registration,
+    };
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let deadline = timeout.map(|d| std::time::Instant::now() + d);
+    while !registration.waiter.wake_on_done(&waker) {
+        match deadline {
+            None => std::thread::park(),
+            Some(at) => match at.checked_duration_since(std::time::Instant::now()) {
+                Some(left) if !left.is_zero() => std::thread::park_timeout(left),
+                _ => break,
+            },
+        }
+    }
+    finish(registration, single)
+}
+
+/// The end of a wait: how the select ended, and the messages of its sends that
+/// did not complete.
+fn finish(mut registration: Registration, single: bool) -> (Selected, Vec<Option<Message>>) {
+    let waiter = &registration.waiter;
     // From here on no operation can complete it; then its entries leave the channels.
     let (done, sends) = waiter.take_outcome();
     registration.settled = single && matches!(done, Done::Op(..));

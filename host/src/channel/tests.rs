@@ -198,7 +198,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                         timeout,
                         timeout.is_some(),
                         &progress,
-                        |_, _| (),
+                        |_, _, _| (),
                     )
                     .await,
                     true,
@@ -212,7 +212,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 };
                 let chan = receivers[k].as_ref().unwrap().channel().clone();
                 let got = outcome(
-                    select(vec![Op::Recv(chan)], None, false, &progress, |_, _| ()).await,
+                    select(vec![Op::Recv(chan)], None, false, &progress, |_, _, _| ()).await,
                     false,
                 );
                 let want = model.recv_now().unwrap_or(Out::Empty);
@@ -229,7 +229,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                         Some(Duration::from_millis(5)),
                         true,
                         &progress,
-                        |_, _| (),
+                        |_, _, _| (),
                     )
                     .await,
                     false,
@@ -253,7 +253,14 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 let (finished, progress) = (finished.clone(), progress.clone());
                 tokio::spawn(async move {
                     let got = outcome(
-                        select(vec![Op::Send(chan, message(v))], None, true, &progress, |_, _| ()).await,
+                        select(
+                            vec![Op::Send(chan, message(v))],
+                            None,
+                            true,
+                            &progress,
+                            |_, _, _| (),
+                        )
+                        .await,
                         true,
                     );
                     finished.lock().unwrap().insert(party, got);
@@ -275,7 +282,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 let (finished, progress) = (finished.clone(), progress.clone());
                 tokio::spawn(async move {
                     let got = outcome(
-                        select(vec![Op::Recv(chan)], None, true, &progress, |_, _| ()).await,
+                        select(vec![Op::Recv(chan)], None, true, &progress, |_, _, _| ()).await,
                         false,
                     );
                     finished.lock().unwrap().insert(party, got);
@@ -364,7 +371,7 @@ fn try_send(chan: &Arc<Channel>, v: u64) -> Option<Ready> {
             None,
             false,
             &Progress::default(),
-            |_, _| (),
+            |_, _, _| (),
         ))
         .0
     {
@@ -381,7 +388,7 @@ fn try_recv(chan: &Arc<Channel>) -> Option<u64> {
             None,
             false,
             &Progress::default(),
-            |_, _| (),
+            |_, _, _| (),
         ))
         .0
     {
@@ -430,7 +437,7 @@ fn the_end_of_a_run_frees_a_channel_that_carries_its_own_receiver() {
         None,
         false,
         &Progress::default(),
-        |_, _| (),
+        |_, _, _| (),
     ));
     assert!(matches!(sel, Selected::Op(_, Ready::Sent)));
     drop((tx, chan));

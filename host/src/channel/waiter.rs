@@ -139,6 +139,17 @@ impl Waiter {
         self.lock().done.is_some()
     }
 
+    /// Wake `waker` when the waiter completes (for a thread that parks); true if it
+    /// is complete already.
+    pub(crate) fn wake_on_done(&self, waker: &Waker) -> bool {
+        let mut st = self.lock();
+        if st.done.is_some() {
+            return true;
+        }
+        st.waker = Some(waker.clone());
+        false
+    }
+
     /// Wait until the waiter is complete.
     pub(crate) async fn wait(&self) {
         std::future::poll_fn(|cx| {

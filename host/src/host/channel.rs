@@ -1,6 +1,7 @@
 //! The host side of `weft:runtime/channel`: a guest's channel calls, translated to
 //! [`select`] over the host's channels, within the run's limits.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use wasmtime::component::Resource;
@@ -8,8 +9,16 @@ use wasmtime::component::Resource;
 use super::wit_failure;
 use crate::bindings::channel::{self as wit, OpenError, RecvError, SendError};
 use crate::channel::{Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select};
-use crate::microthread::MtState;
-use crate::run::{Probe, Waiting};
+use crate::microthread::Microthread;
+use crate::run::{HostEndpoint, Probe, Waiting};
+
+/// What a select waits for, to tell the deadlock detector.
+#[derive(Clone, Copy)]
+enum Kind {
+    Recv,
+    Send,
+    Select,
+}
 
 /// How a single send or receive may wait.
 #[derive(Clone, Copy)]
@@ -29,7 +38,7 @@ impl Wait {
     }
 }
 
-impl MtState {
+impl Microthread {
     fn message_too_large(&self, m: &wit::Message) -> bool {
         m.bytes.len() > self.run.limits.max_message_size as usize
     }
@@ -41,12 +50,12 @@ impl MtState {
         ops: Vec<Op>,
         timeout: Option<Duration>,
         block: bool,
-        what: Waiting,
+        kind: Kind,
     ) -> (Selected, Vec<Option<Message>>) {
         // Borrowed, not cloned: most operations complete without blocking.
         let (members, member) = (&self.run.members, &self.member);
         if !block {
-            return select(ops, timeout, false, members.progress(), |_, _| ()).await;
+            return select(ops, timeout, false, members.progress(), |_, _, _| ()).await;
         }
         self.member.atomic.end_all();
         let cancel = &member.cancel;
@@ -62,9 +71,20 @@ impl MtState {
                 .collect();
             return (Selected::Interrupted, unsent);
         };
-        let done = select(ops, timeout, true, members.progress(), |waiter, timed| {
-            members.block(member, what, Probe::Waiter(waiter.clone()), timed)
-        })
+        let done = select(
+            ops,
+            timeout,
+            true,
+            members.progress(),
+            |waiter, timed, channels| {
+                let what = match kind {
+                    Kind::Recv => Waiting::Recv(channels[0].clone()),
+                    Kind::Send => Waiting::Send(channels[0].clone()),
+                    Kind::Select => Waiting::Select(channels.to_vec()),
+                };
+                members.block(member, what, Probe::Waiter(waiter.clone()), timed)
+            },
+        )
         .await;
         if matches!(done.0, Selected::Interrupted) {
             // The cancellation came during the wait: it is seen now.
@@ -85,16 +105,18 @@ impl MtState {
         let chan = self.table.get(&sender)?.channel().clone();
         let message = self.take_message(message)?;
         let (timeout, block) = wait.split();
-        let id = chan.id();
         let (selected, mut unsent) = self
-            .select_ops(vec![Op::Send(chan, message)], timeout, block, Waiting::Send(id))
+            .select_ops(vec![Op::Send(chan, message)], timeout, block, Kind::Send)
             .await;
         let mut back = || -> wasmtime::Result<wit::Message> {
             let m = unsent.get_mut(0).and_then(Option::take).unwrap_or_default();
             self.give_message(m)
         };
         Ok(match selected {
-            Selected::Op(_, Ready::Sent) => Ok(()),
+            Selected::Op(_, Ready::Sent) => {
+                self.count_sent();
+                Ok(())
+            }
             Selected::Op(_, _) => Err(SendError::Closed(back()?)),
             Selected::Timeout => Err(SendError::Timeout(back()?)),
             Selected::WouldBlock => Err(SendError::Full(back()?)),
@@ -109,9 +131,8 @@ impl MtState {
     ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
         let chan = self.table.get(&receiver)?.channel().clone();
         let (timeout, block) = wait.split();
-        let id = chan.id();
         let (selected, _) = self
-            .select_ops(vec![Op::Recv(chan)], timeout, block, Waiting::Recv(id))
+            .select_ops(vec![Op::Recv(chan)], timeout, block, Kind::Recv)
             .await;
         Ok(match selected {
             Selected::Op(_, Ready::Received(m)) => Ok(self.give_message(m)?),
@@ -124,7 +145,7 @@ impl MtState {
     }
 }
 
-impl wit::Host for MtState {
+impl wit::Host for Microthread {
     async fn open(
         &mut self,
         capacity: u32,
@@ -142,6 +163,23 @@ impl wit::Host for MtState {
         Ok(Ok((self.table.push(tx)?, self.table.push(rx)?)))
     }
 
+    async fn host_sender(&mut self, name: String) -> wasmtime::Result<Option<Resource<SenderHandle>>> {
+        match self.host_endpoint(&name, true) {
+            Some(HostEndpoint::Sender(mut tx, _hold)) => {
+                tx.set_holder(Some(self.holder.clone()));
+                Ok(Some(self.table.push(tx)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn host_receiver(&mut self, name: String) -> wasmtime::Result<Option<Resource<ReceiverHandle>>> {
+        match self.host_endpoint(&name, false) {
+            Some(HostEndpoint::Receiver(rx, _hold)) => Ok(Some(self.table.push(rx)?)),
+            _ => Ok(None),
+        }
+    }
+
     async fn select(
         &mut self,
         ops: Vec<wit::SelectOp>,
@@ -150,7 +188,6 @@ impl wit::Host for MtState {
     ) -> wasmtime::Result<(wit::Selected, Vec<Option<wit::Message>>)> {
         let n = ops.len();
         let mut host_ops = Vec::with_capacity(n);
-        let mut ids = Vec::with_capacity(n);
         let mut too_large = None;
         // The messages of one select, together, may not be over the size limit: a
         // blocked select holds them all on the host.
@@ -160,7 +197,6 @@ impl wit::Host for MtState {
             match op {
                 wit::SelectOp::Recv(r) => {
                     let chan = self.table.get(&r)?.channel().clone();
-                    ids.push(chan.id());
                     host_ops.push(Op::Recv(chan));
                 }
                 wit::SelectOp::Send((s, m)) => {
@@ -169,7 +205,6 @@ impl wit::Host for MtState {
                         too_large.get_or_insert(i);
                     }
                     let chan = self.table.get(&s)?.channel().clone();
-                    ids.push(chan.id());
                     let m = self.take_message(m)?;
                     host_ops.push(Op::Send(chan, m));
                 }
@@ -188,13 +223,15 @@ impl wit::Host for MtState {
             }
             None => {
                 let timeout = timeout.map(Duration::from_nanos);
-                self.select_ops(host_ops, timeout, block, Waiting::Select(ids))
-                    .await
+                self.select_ops(host_ops, timeout, block, Kind::Select).await
             }
         };
         let selected = match selected {
             Selected::Op(i, Ready::Received(m)) => wit::Selected::Received((i as u32, self.give_message(m)?)),
-            Selected::Op(i, Ready::Sent) => wit::Selected::Sent(i as u32),
+            Selected::Op(i, Ready::Sent) => {
+                self.count_sent();
+                wit::Selected::Sent(i as u32)
+            }
             Selected::Op(i, Ready::Closed) => wit::Selected::Closed(i as u32),
             Selected::Op(i, Ready::Failed(f)) => wit::Selected::Failed((i as u32, wit_failure(f))),
             Selected::Timeout => wit::Selected::Timeout,
@@ -205,7 +242,7 @@ impl wit::Host for MtState {
     }
 }
 
-impl MtState {
+impl Microthread {
     fn give_messages(&mut self, ms: Vec<Option<Message>>) -> wasmtime::Result<Vec<Option<wit::Message>>> {
         ms.into_iter()
             .map(|m| m.map(|m| self.give_message(m)).transpose())
@@ -213,7 +250,19 @@ impl MtState {
     }
 }
 
-impl wit::HostSender for MtState {
+impl Microthread {
+    /// One more message sent (only this microthread writes its count).
+    fn count_sent(&self) {
+        let sent = &self.member.sent;
+        sent.store(sent.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    fn host_endpoint(&mut self, name: &str, sender: bool) -> Option<crate::run::HostEndpoint> {
+        self.run.take_endpoint(name, sender)
+    }
+}
+
+impl wit::HostSender for Microthread {
     async fn clone(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<Resource<SenderHandle>> {
         let copy = self.table.get(&sender)?.clone_for(Some(self.holder.clone()));
         Ok(self.table.push(copy)?)
@@ -255,7 +304,7 @@ impl wit::HostSender for MtState {
     }
 }
 
-impl wit::HostReceiver for MtState {
+impl wit::HostReceiver for Microthread {
     async fn clone(
         &mut self,
         receiver: Resource<ReceiverHandle>,

@@ -1,5 +1,5 @@
 //! The WIT glue: the host side of the `weft:runtime` interfaces a guest imports,
-//! `impl Host for MtState` and nothing else. Each call is translated to the
+//! `impl Host for Microthread` and nothing else. Each call is translated to the
 //! microthread, run and channel operations that do the work.
 
 mod channel;
@@ -10,14 +10,14 @@ use wasmtime::component::{HasSelf, Linker};
 use crate::bindings;
 use crate::bindings::types as wit_types;
 use crate::error::{Failure, FailureKind};
-use crate::microthread::MtState;
+use crate::microthread::Microthread;
 
 /// Add WASI and `weft:runtime` to `linker`: everything a guest may import.
-pub(crate) fn add_to_linker(linker: &mut Linker<MtState>) -> Result<(), String> {
+pub(crate) fn add_to_linker(linker: &mut Linker<Microthread>) -> Result<(), String> {
     wasmtime_wasi::p2::add_to_linker_async(linker).map_err(|e| format!("linking WASI: {e:#}"))?;
-    bindings::thread::add_to_linker::<MtState, HasSelf<MtState>>(linker, |s| s)
-        .and_then(|()| bindings::channel::add_to_linker::<MtState, HasSelf<MtState>>(linker, |s| s))
-        .and_then(|()| bindings::types::add_to_linker::<MtState, HasSelf<MtState>>(linker, |s| s))
+    bindings::thread::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s)
+        .and_then(|()| bindings::channel::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
+        .and_then(|()| bindings::types::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
         .map_err(|e| format!("linking weft:runtime: {e:#}"))
 }
 
@@ -40,4 +40,4 @@ fn wit_failure(f: Failure) -> wit_types::Failure {
     }
 }
 
-impl wit_types::Host for MtState {}
+impl wit_types::Host for Microthread {}

@@ -9,10 +9,10 @@ use wasmtime_wasi::I32Exit;
 use super::wit_failure;
 use crate::bindings::channel as wit_channel;
 use crate::bindings::thread::{self as wit, JoinError, SpawnError};
-use crate::microthread::{self, Link, MtState};
+use crate::microthread::{self, Link, Microthread};
 use crate::run::{JoinSlot, Probe, Refused, Waiting};
 
-impl MtState {
+impl Microthread {
     /// A blocking call begins: it ends any atomic section (it gives the others a
     /// turn anyway).
     pub(crate) fn begin_blocking(&self) {
@@ -59,7 +59,7 @@ impl MtState {
     }
 }
 
-impl wit::Host for MtState {
+impl wit::Host for Microthread {
     async fn spawn(
         &mut self,
         trampoline: u32,
@@ -111,7 +111,14 @@ impl wit::Host for MtState {
 
     async fn sleep(&mut self, nanoseconds: u64) -> wasmtime::Result<Result<(), ()>> {
         self.begin_blocking();
-        let nap = tokio::time::sleep(Duration::from_nanos(nanoseconds));
+        let d = Duration::from_nanos(nanoseconds);
+        // Shown in the live view (a sleep always ends: no deadlock).
+        let _asleep = std::time::Instant::now().checked_add(d).map(|until| {
+            self.run
+                .members
+                .block(&self.member, Waiting::Sleep(until), Probe::Nothing, true)
+        });
+        let nap = tokio::time::sleep(d);
         Ok(self
             .member
             .cancel
@@ -155,7 +162,7 @@ impl wit::Host for MtState {
     }
 }
 
-impl wit::HostJoinHandle for MtState {
+impl wit::HostJoinHandle for Microthread {
     async fn id(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&handle)?.completion.id())
     }

@@ -68,10 +68,27 @@ pub(crate) async fn drive<T>(
     member: &Member,
     cap: Duration,
 ) -> wasmtime::Result<T> {
-    let atomic = &member.atomic;
     let mut call = std::pin::pin!(call);
     let mut noting: Option<Arc<Noting>> = None;
     std::future::poll_fn(move |cx| {
+        member.running.store(true, Ordering::Relaxed);
+        let poll = drive_once(&mut call, cx, member, &mut noting, cap);
+        member.running.store(false, Ordering::Relaxed);
+        poll
+    })
+    .await
+}
+
+/// One poll of the driver (see [`drive`]).
+fn drive_once<T>(
+    call: &mut std::pin::Pin<&mut impl Future<Output = wasmtime::Result<T>>>,
+    cx: &mut Context<'_>,
+    member: &Member,
+    noting: &mut Option<Arc<Noting>>,
+    cap: Duration,
+) -> Poll<wasmtime::Result<T>> {
+    let atomic = &member.atomic;
+    {
         loop {
             if !atomic.active() {
                 let poll = call.as_mut().poll(cx);
@@ -119,6 +136,5 @@ pub(crate) async fn drive<T>(
                 return Poll::Ready(Err(AtomicTooLong(cap).into()));
             }
         }
-    })
-    .await
+    }
 }

@@ -1,6 +1,6 @@
 //! A microthread: one instance of the program's component in its own `Store`, driven
 //! by `call_async` on a wasmtime fiber, as a tokio task of its run. This module owns
-//! a store's lifecycle: its state ([`MtState`]), its fuel, epoch and memory
+//! a store's lifecycle: its state ([`Microthread`]), its fuel, epoch and memory
 //! settings, starting it at `main` or at a spawned function (structured or
 //! detached), moving endpoints into and out of its resource table, how its end
 //! becomes the outcome its joiner sees (`ending`), the prejoin of its children, and
@@ -29,10 +29,10 @@ use crate::run::{Completion, Ending, Identity, Member, Probe, Refused, Run, Slot
 /// of every run of the program starts from.
 pub(crate) struct Image {
     /// `wasi:cli/run`, if the component exports it: where `main` starts.
-    pub(crate) command: Option<CommandPre<MtState>>,
+    pub(crate) command: Option<CommandPre<Microthread>>,
     /// `weft:runtime/entry`, if the component exports it: where spawned
     /// microthreads start.
-    pub(crate) entry: Option<MicrothreadPre<MtState>>,
+    pub(crate) entry: Option<MicrothreadPre<Microthread>>,
 }
 
 impl Image {
@@ -42,8 +42,34 @@ impl Image {
     }
 }
 
-/// The data of a microthread's `Store`.
-pub(crate) struct MtState {
+/// One microthread, as the host functions it calls see it: the data of its
+/// `Store`. An application's own host functions
+/// ([`RuntimeBuilder::host_interfaces`](crate::RuntimeBuilder::host_interfaces))
+/// reach it through their `StoreContextMut<Microthread>`, and through it the
+/// application's data.
+///
+/// ```no_run
+/// # fn main() -> Result<(), weft::Error> {
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// struct Counter(AtomicU64);
+///
+/// let runtime = weft::Runtime::builder()
+///     .data(Counter(AtomicU64::new(0)))
+///     .host_interfaces(|linker| {
+///         linker.instance("my:app/counter")?.func_wrap(
+///             "bump",
+///             |store: weft::wasmtime::StoreContextMut<'_, weft::Microthread>, (by,): (u64,)| {
+///                 let counter = store.data().data::<Counter>().expect("set on the builder");
+///                 Ok((counter.0.fetch_add(by, Ordering::Relaxed) + by,))
+///             },
+///         )?;
+///         Ok(())
+///     })
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub struct Microthread {
     /// Made on the first WASI call (or at start when the run grants directories).
     wasi: Option<WasiCtx>,
     pub(crate) table: ResourceTable,
@@ -97,7 +123,7 @@ impl ResourceLimiter for MemoryLimit {
     }
 }
 
-impl WasiView for MtState {
+impl WasiView for Microthread {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let (run, alone) = (&self.run, self.image.is_alone());
         let ctx = self.wasi.get_or_insert_with(|| {
@@ -114,7 +140,25 @@ impl WasiView for MtState {
     }
 }
 
-impl MtState {
+impl Microthread {
+    /// Its id, unique within its run (`main` is 0).
+    pub fn id(&self) -> u64 {
+        self.me.id
+    }
+
+    /// Its name, if it has one (`main` is named "main").
+    pub fn name(&self) -> Option<&str> {
+        self.me.name.as_deref()
+    }
+
+    /// The application's data of type `T`: its run's
+    /// ([`RunOptions::data`](crate::RunOptions::data)) if that is a `T`, else its
+    /// runtime's ([`RuntimeBuilder::data`](crate::RuntimeBuilder::data)) if that is.
+    pub fn data<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
+        let run = self.run.options.data.as_ref().and_then(|d| d.downcast_ref::<T>());
+        run.or_else(|| self.run.runtime_data().and_then(|d| d.downcast_ref::<T>()))
+    }
+
     pub(crate) fn push_child(&mut self, child: Arc<Completion>) {
         if self.children.len() >= 2 * self.pruned_len.max(32) {
             self.children.retain(|c| !c.is_settled());
@@ -160,10 +204,14 @@ impl MtState {
         })
     }
 
-    /// Charge the fuel used since the last charge to the run's budget (`left` is
-    /// the store's fuel now). Errors once the budget is spent.
-    fn charge_fuel(&mut self, left: u64) -> wasmtime::Result<()> {
+    /// Record the fuel used so far (`left` is the store's fuel now), and charge it
+    /// to the run's budget if there is one. Errors once the budget is spent.
+    fn fuel_used(&mut self, left: u64) -> wasmtime::Result<()> {
         let used = self.fuel_start.saturating_sub(left);
+        self.member.fuel.store(used, std::sync::atomic::Ordering::Relaxed);
+        if self.run.limits.fuel_budget.is_none() {
+            return Ok(());
+        }
         let delta = used.saturating_sub(self.fuel_charged);
         if delta == 0 {
             return Ok(());
@@ -193,15 +241,21 @@ pub(crate) enum Start {
 }
 
 /// Takes a microthread out of its run's members when its task ends, however it
-/// ends (returned, failed, or aborted).
+/// ends (returned, failed, or aborted), and counts its end.
 struct Membership {
     run: Arc<Run>,
     id: u64,
+    failed: bool,
 }
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        self.run.members.remove(self.id);
+        if let Some(member) = self.run.members.remove(self.id) {
+            self.run.count_end(
+                self.failed,
+                member.sent.load(std::sync::atomic::Ordering::Relaxed),
+            );
+        }
     }
 }
 
@@ -343,7 +397,8 @@ fn launch<T: Send + 'static>(
     completion: Option<Arc<Completion>>,
     finish: impl FnOnce(&Run, &Identity, Ending) -> T + Send + 'static,
 ) -> (Arc<Member>, JoinHandle<T>) {
-    let member = run.members.insert(me.clone());
+    let member = run.members.insert(me.clone(), parent.map(|p| p.me.id));
+    tracing::debug!(target: "weft::microthread", id = me.id, name = ?me.name, parent = ?member.parent, "spawn");
     if let Some(parent) = parent {
         parent.adopt(&member);
         if parent.cancel.is_requested() {
@@ -356,6 +411,8 @@ fn launch<T: Send + 'static>(
     let membership = Membership {
         run: run.clone(),
         id: me.id,
+        // Until it ends otherwise: an aborted microthread was cancelled.
+        failed: true,
     };
     let cancelled = completion
         .clone()
@@ -364,10 +421,19 @@ fn launch<T: Send + 'static>(
     let id = me.id;
     let task = run.handle().spawn(async move {
         let _slot = slot;
-        let _membership = membership;
+        let mut membership = membership;
         let _cancelled = cancelled;
         let ending = run_to_end(task_run.clone(), image, task_member, completion, start).await;
-        finish(&task_run, &me, ending)
+        membership.failed = matches!(ending, Ending::Failed(_));
+        match &ending {
+            Ending::Failed(f) => {
+                tracing::debug!(target: "weft::microthread", id = me.id, kind = ?f.kind, failure = %f.summary(), "failure")
+            }
+            _ => tracing::debug!(target: "weft::microthread", id = me.id, "finish"),
+        }
+        let done = finish(&task_run, &me, ending);
+        drop(membership);
+        done
     });
     run.set_abort(id, &task.abort_handle());
     (member, task)
@@ -398,7 +464,7 @@ async fn run_to_end(
     {
         // The last of its fuel. Going over the budget now ends the run (the charge
         // asked for that); this microthread has ended anyway.
-        let _over = store.data_mut().charge_fuel(left);
+        let _over = store.data_mut().fuel_used(left);
     }
     let data = store.data_mut();
     let children = std::mem::take(&mut data.children);
@@ -449,7 +515,7 @@ fn new_store(
     image: Arc<Image>,
     member: Arc<Member>,
     completion: Option<Arc<Completion>>,
-) -> wasmtime::Result<Store<MtState>> {
+) -> wasmtime::Result<Store<Microthread>> {
     // Opening the granted directories can fail: then each microthread makes its WASI
     // context when it starts, so that a failure is its failure, not a panic later.
     // Without grants the context is made on the first WASI call: most microthreads
@@ -461,7 +527,7 @@ fn new_store(
     };
     let limits = &run.limits;
     let fuel_start = limits.microthread_fuel_budget.unwrap_or(u64::MAX);
-    let state = MtState {
+    let state = Microthread {
         wasi,
         table: ResourceTable::new(),
         run: run.clone(),
@@ -491,17 +557,16 @@ fn new_store(
             // microthread's budget (unlimited unless the run sets one).
             store.set_fuel(fuel_start)?;
             store.fuel_async_yield_interval(Some(slice))?;
-            if limits.fuel_budget.is_some() {
-                // Every host call, and every fuel yield (a call into the host too),
-                // charges what was used since the last one to the run's budget.
-                store.call_hook(|mut ctx, hook| {
-                    if !matches!(hook, CallHook::CallingHost) {
-                        return Ok(());
-                    }
-                    let left = ctx.get_fuel()?;
-                    ctx.data_mut().charge_fuel(left)
-                });
-            }
+            // Every host call, and every fuel yield (a call into the host too),
+            // records the fuel used so far (for the live view) and charges it to
+            // the run's budget, if it has one.
+            store.call_hook(|mut ctx, hook| {
+                if !matches!(hook, CallHook::CallingHost) {
+                    return Ok(());
+                }
+                let left = ctx.get_fuel()?;
+                ctx.data_mut().fuel_used(left)
+            });
         }
         None if limits.interruptible => {
             // No fuel, so no yields: an epoch tick (sent when the run is cancelled)
@@ -522,7 +587,7 @@ fn new_store(
     Ok(store)
 }
 
-async fn call(store: &mut Store<MtState>, start: Start) -> wasmtime::Result<Ending> {
+async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<Ending> {
     let image = store.data().image.clone();
     match start {
         Start::Main => {
@@ -567,7 +632,7 @@ async fn call(store: &mut Store<MtState>, start: Start) -> wasmtime::Result<Endi
 /// Refuse to start guest code in a run being cancelled. Checked after the store's
 /// epoch deadline is set: a cancellation that this check misses increments the
 /// epoch after that, and so still reaches the guest's first epoch check.
-fn not_cancelled(store: &Store<MtState>) -> wasmtime::Result<()> {
+fn not_cancelled(store: &Store<Microthread>) -> wasmtime::Result<()> {
     if store.data().run.is_cancelled() {
         return Err(wasmtime::Trap::Interrupt.into());
     }
@@ -575,7 +640,7 @@ fn not_cancelled(store: &Store<MtState>) -> wasmtime::Result<()> {
 }
 
 /// Instantiation fails for want of resources (memory, mappings): say which.
-fn instantiate_error(state: &MtState, error: wasmtime::Error) -> wasmtime::Error {
+fn instantiate_error(state: &Microthread, error: wasmtime::Error) -> wasmtime::Error {
     let hint = crate::limits::map_count_hint(state.run.live());
     error.context(format!("cannot instantiate the microthread{hint}"))
 }

@@ -6,42 +6,62 @@
 //! looks every grace period instead of being told at every blocking call.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 
 use super::atomic::Atomic;
 use super::cancel::Cancel;
 use super::completion::{Completion, Identity};
-use crate::channel::{Progress, Waiter};
+use super::view::{MicrothreadInfo, MicrothreadState};
+use crate::channel::{Channel, Progress, Waiter};
 use crate::error::Failure;
 
 /// How long "every microthread blocked, nothing happening" must last before it is
 /// called a deadlock: a wake-up already on its way completes well within it.
 const DEADLOCK_GRACE: Duration = Duration::from_millis(100);
 
-/// What a blocked microthread waits on (formatted only for a deadlock report).
+/// What a blocked microthread waits on.
 pub(crate) enum Waiting {
-    Recv(u64),
-    Send(u64),
-    Select(Vec<u64>),
+    Recv(Arc<Channel>),
+    Send(Arc<Channel>),
+    Select(Vec<Arc<Channel>>),
     Join(u64),
     Child(u64),
+    /// Asleep until then.
+    Sleep(Instant),
+}
+
+impl Waiting {
+    /// The application holds an end of a channel waited on, and may still end the
+    /// wait: no deadlock.
+    fn host_can_wake(&self) -> bool {
+        match self {
+            Waiting::Recv(c) => c.host_holds(true),
+            Waiting::Send(c) => c.host_holds(false),
+            Waiting::Select(cs) => cs.iter().any(|c| c.host_holds(true) || c.host_holds(false)),
+            Waiting::Join(_) | Waiting::Child(_) | Waiting::Sleep(_) => false,
+        }
+    }
 }
 
 impl std::fmt::Display for Waiting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Waiting::Recv(c) => write!(f, "receiving on channel {c}"),
-            Waiting::Send(c) => write!(f, "sending on channel {c}"),
+            Waiting::Recv(c) => write!(f, "receiving on channel {}", c.id()),
+            Waiting::Send(c) => write!(f, "sending on channel {}", c.id()),
             Waiting::Select(cs) => {
-                let cs: Vec<String> = cs.iter().map(u64::to_string).collect();
+                let cs: Vec<String> = cs.iter().map(|c| c.id().to_string()).collect();
                 write!(f, "select over channels {}", cs.join(", "))
             }
             Waiting::Join(m) => write!(f, "joining microthread {m}"),
             Waiting::Child(m) => write!(f, "waiting for its child microthread {m} to finish"),
+            Waiting::Sleep(until) => {
+                let left = until.saturating_duration_since(Instant::now());
+                write!(f, "sleeping ({left:?} left)")
+            }
         }
     }
 }
@@ -51,6 +71,8 @@ impl std::fmt::Display for Waiting {
 pub(crate) enum Probe {
     Waiter(Arc<Waiter>),
     Completion(Arc<Completion>),
+    /// A wait that ends by itself (a sleep), and watches for a cancellation itself.
+    Nothing,
 }
 
 impl Probe {
@@ -58,6 +80,7 @@ impl Probe {
         match self {
             Probe::Waiter(w) => w.is_done(),
             Probe::Completion(c) => c.is_finished(),
+            Probe::Nothing => false,
         }
     }
 
@@ -67,6 +90,7 @@ impl Probe {
         match self {
             Probe::Waiter(w) => w.interrupt(),
             Probe::Completion(c) => c.wake_waiters(),
+            Probe::Nothing => {}
         }
     }
 }
@@ -82,6 +106,17 @@ struct Wait {
 /// What the run knows of one live microthread.
 pub(crate) struct Member {
     pub(crate) me: Identity,
+    /// Its parent's id (none for `main` and detached microthreads).
+    pub(crate) parent: Option<u64>,
+    /// When it was spawned.
+    born: Instant,
+    /// Its call is being polled: its code runs on a worker now.
+    pub(crate) running: AtomicBool,
+    /// Fuel it has consumed, as of its last host call or fuel yield (`u64::MAX`:
+    /// not metered).
+    pub(crate) fuel: AtomicU64,
+    /// Messages it has sent (counted by itself only: no sharing).
+    pub(crate) sent: AtomicU64,
     waiting: Mutex<Option<Wait>>,
     abort: OnceLock<AbortHandle>,
     /// Its cancellation.
@@ -117,6 +152,34 @@ impl Member {
         children.push(Arc::downgrade(child));
     }
 
+    /// What it is doing now.
+    fn info(&self) -> MicrothreadInfo {
+        let state = match self.waiting().as_ref() {
+            Some(w) => match &w.what {
+                Waiting::Recv(c) => MicrothreadState::Receiving { channel: c.id() },
+                Waiting::Send(c) => MicrothreadState::Sending { channel: c.id() },
+                Waiting::Select(cs) => MicrothreadState::Selecting {
+                    channels: cs.iter().map(|c| c.id()).collect(),
+                },
+                Waiting::Join(id) => MicrothreadState::Joining { id: *id },
+                Waiting::Child(id) => MicrothreadState::AwaitingChild { id: *id },
+                Waiting::Sleep(until) => MicrothreadState::Sleeping { until: *until },
+            },
+            None if self.running.load(Ordering::Relaxed) => MicrothreadState::Running,
+            None => MicrothreadState::Ready,
+        };
+        let fuel = self.fuel.load(Ordering::Relaxed);
+        MicrothreadInfo {
+            id: self.me.id,
+            name: self.me.name.as_deref().map(str::to_owned),
+            parent: self.parent,
+            state,
+            fuel: (fuel != u64::MAX).then_some(fuel),
+            age: self.born.elapsed(),
+            messages_sent: self.sent.load(Ordering::Relaxed),
+        }
+    }
+
     /// Its children still alive.
     pub(crate) fn children(&self) -> Vec<Arc<Member>> {
         let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
@@ -150,6 +213,7 @@ pub(crate) struct Blocked<'a> {
 
 impl Drop for Blocked<'_> {
     fn drop(&mut self) {
+        tracing::trace!(target: "weft::microthread", id = self.member.me.id, "wake");
         *self.member.waiting() = None;
         if self.counted {
             self.members.blocked.fetch_sub(1, Ordering::AcqRel);
@@ -197,9 +261,14 @@ impl Members {
     }
 
     /// Enter a new microthread.
-    pub(crate) fn insert(&self, me: Identity) -> Arc<Member> {
+    pub(crate) fn insert(&self, me: Identity, parent: Option<u64>) -> Arc<Member> {
         let member = Arc::new(Member {
             me,
+            parent,
+            born: Instant::now(),
+            running: AtomicBool::new(false),
+            fuel: AtomicU64::new(u64::MAX),
+            sent: AtomicU64::new(0),
             waiting: Mutex::new(None),
             abort: OnceLock::new(),
             cancel: Cancel::default(),
@@ -211,8 +280,22 @@ impl Members {
         member
     }
 
-    pub(crate) fn remove(&self, id: u64) {
-        self.map().remove(&id);
+    /// Take a microthread out; returns it.
+    pub(crate) fn remove(&self, id: u64) -> Option<Arc<Member>> {
+        self.map().remove(&id)
+    }
+
+    /// What every live microthread is doing now, in order of id.
+    pub(crate) fn snapshot(&self) -> Vec<MicrothreadInfo> {
+        let members: Vec<Arc<Member>> = self.map().values().cloned().collect();
+        let mut infos: Vec<MicrothreadInfo> = members.iter().map(|m| m.info()).collect();
+        infos.sort_by_key(|i| i.id);
+        infos
+    }
+
+    /// Messages sent by the live microthreads.
+    pub(crate) fn sent(&self) -> u64 {
+        self.map().values().map(|m| m.sent.load(Ordering::Relaxed)).sum()
     }
 
     /// Mark `member` as blocked, on what `what` says, until the guard is dropped:
@@ -228,6 +311,7 @@ impl Members {
         timeout: bool,
     ) -> Blocked<'a> {
         let counted = !timeout;
+        tracing::trace!(target: "weft::microthread", id = member.me.id, waiting = %what, "block");
         {
             let mut waiting = member.waiting();
             if member.cancel.is_requested() {
@@ -285,7 +369,7 @@ impl Members {
             .filter(|m| {
                 m.waiting()
                     .as_ref()
-                    .is_some_and(|w| w.counted && !w.probe.is_woken())
+                    .is_some_and(|w| w.counted && !w.probe.is_woken() && !w.what.host_can_wake())
             })
             .count();
         !map.is_empty() && stuck >= map.len()

@@ -15,10 +15,12 @@ mod cancel;
 mod completion;
 mod options;
 mod output;
+mod view;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -29,8 +31,9 @@ use wasmtime::Engine;
 
 pub(crate) use blocking::{Member, Members, Probe, Waiting};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
-pub(crate) use options::RunLimits;
+pub(crate) use options::{AppData, HostEndpoint, RunLimits};
 pub use options::{OutputBuffer, RunOptions};
+pub use view::{MicrothreadInfo, MicrothreadState, RunStats, RunView};
 
 use crate::channel::Budget;
 use crate::error::{Failure, FailureKind};
@@ -146,6 +149,17 @@ pub(crate) struct Run {
     pub(crate) budget: Arc<Budget>,
     /// Fuel consumed by the run's microthreads, when the run has a fuel budget.
     fuel_used: AtomicU64,
+    /// Channel ends the application handed to the run, until a guest takes them.
+    host_endpoints: Mutex<HashMap<String, HostEndpoint>>,
+    /// The runtime's data for the application's host functions.
+    runtime_data: Option<AppData>,
+    /// Counters of the run (the live count is `live`).
+    spawned: AtomicU64,
+    peak_live: AtomicU32,
+    finished: AtomicU64,
+    failed: AtomicU64,
+    /// Messages sent by microthreads that have ended.
+    sent_by_ended: AtomicU64,
     finish: Finish,
 }
 
@@ -163,8 +177,11 @@ impl Drop for Slot {
 }
 
 impl Run {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         options: RunOptions,
+        host_endpoints: HashMap<String, HostEndpoint>,
+        runtime_data: Option<AppData>,
         limits: RunLimits,
         handle: tokio::runtime::Handle,
         supervisor: tokio::runtime::Handle,
@@ -190,6 +207,13 @@ impl Run {
             next_channel_id: AtomicU64::new(1),
             members: Members::default(),
             fuel_used: AtomicU64::new(0),
+            host_endpoints: Mutex::new(host_endpoints),
+            runtime_data,
+            spawned: AtomicU64::new(0),
+            peak_live: AtomicU32::new(0),
+            finished: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            sent_by_ended: AtomicU64::new(0),
             finish: Finish::default(),
         })
     }
@@ -228,6 +252,8 @@ impl Run {
             self.live.give_back();
             return Err(Refused::LimitReached(self.runtime_live.max()));
         }
+        self.spawned.fetch_add(1, Ordering::Relaxed);
+        self.peak_live.fetch_max(self.live.used(), Ordering::Relaxed);
         Ok(Slot(self.clone()))
     }
 
@@ -365,9 +391,52 @@ impl Run {
         }
     }
 
+    /// A microthread has ended (`failed`, or not), having sent `sent` messages.
+    pub(crate) fn count_end(&self, failed: bool, sent: u64) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sent_by_ended.fetch_add(sent, Ordering::Relaxed);
+    }
+
+    /// The run's counters.
+    pub(crate) fn stats(&self) -> RunStats {
+        RunStats {
+            spawned: self.spawned.load(Ordering::Relaxed),
+            live: self.live(),
+            peak_live: self.peak_live.load(Ordering::Relaxed),
+            finished: self.finished.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            messages_sent: self.sent_by_ended.load(Ordering::Relaxed) + self.members.sent(),
+        }
+    }
+
+    /// The runtime's data for the application's host functions.
+    pub(crate) fn runtime_data(&self) -> Option<&AppData> {
+        self.runtime_data.as_ref()
+    }
+
+    /// Take the channel end the application handed the run under `name`, if it is
+    /// of the kind asked for (a sender or not).
+    pub(crate) fn take_endpoint(&self, name: &str, sender: bool) -> Option<HostEndpoint> {
+        let mut map = self.host_endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        let matches = match map.get(name)? {
+            HostEndpoint::Sender(..) => sender,
+            HostEndpoint::Receiver(..) => !sender,
+        };
+        if matches { map.remove(name) } else { None }
+    }
+
     /// The failure handler: a failure nobody else handles (a detached microthread's,
-    /// not joined) is reported on the run's stderr, and the program carries on.
+    /// not joined) goes to the application's handler
+    /// ([`RunOptions::on_failure`]), or by default is reported on the run's stderr;
+    /// the program carries on.
     pub(crate) fn report_failure(&self, failure: &Failure) {
+        if let Some(handler) = &self.options.on_failure {
+            (handler.0)(failure);
+            return;
+        }
         let line = format!("weft: detached {failure}\n");
         match &self.options.stderr {
             Some(buffer) => buffer.append(line.as_bytes()),
@@ -478,6 +547,8 @@ impl Run {
                 );
             }
             run.budget.empty_all();
+            // Ends nobody took go back: the application's channels may close.
+            std::mem::take(&mut *run.host_endpoints.lock().unwrap_or_else(|e| e.into_inner()));
             run.finish.set(status);
         });
     }
@@ -649,6 +720,24 @@ impl RunHandle {
     /// Live microthreads of the run now.
     pub fn live_microthreads(&self) -> u32 {
         self.run.live()
+    }
+
+    /// What each live microthread is doing, in order of id (empty once the run has
+    /// ended).
+    pub fn microthreads(&self) -> Vec<MicrothreadInfo> {
+        self.run.members.snapshot()
+    }
+
+    /// The run's counters: spawned, live, peak live, finished, failed, messages
+    /// sent.
+    pub fn stats(&self) -> RunStats {
+        self.run.stats()
+    }
+
+    /// A view of the run for other threads (say, one that prints the live
+    /// microthreads on a signal): it sees the run without owning it.
+    pub fn view(&self) -> RunView {
+        RunView(self.run.clone())
     }
 
     /// Bytes buffered in the run's channels now (what

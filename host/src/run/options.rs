@@ -8,7 +8,10 @@ use std::time::Duration;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
+use std::sync::{Arc, Mutex};
+
 use super::output::Lines;
+use crate::channel::{HostHold, ReceiverHandle, SenderHandle};
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -51,6 +54,71 @@ pub struct RunOptions {
     pub(crate) cancel_grace: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) atomic_cap: Duration,
+    pub(crate) endpoints: Vec<(String, Handed)>,
+    pub(crate) data: Option<AppData>,
+    pub(crate) on_failure: Option<FailureHandler>,
+}
+
+/// The application's handler of failures nobody else handles.
+#[derive(Clone)]
+pub(crate) struct FailureHandler(pub(crate) Arc<dyn Fn(&crate::Failure) + Send + Sync>);
+
+impl std::fmt::Debug for FailureHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FailureHandler")
+    }
+}
+
+/// The application's data for the host functions it adds, shared.
+#[derive(Clone)]
+pub(crate) struct AppData(pub(crate) Arc<dyn std::any::Any + Send + Sync>);
+
+impl AppData {
+    pub(crate) fn downcast_ref<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
+impl std::fmt::Debug for AppData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppData")
+    }
+}
+
+/// A channel end the application hands to a run: shared by the clones of the
+/// options, and taken by the first run started with them.
+#[derive(Clone)]
+pub(crate) struct Handed(Arc<Mutex<Option<HostEndpoint>>>);
+
+impl Handed {
+    fn new(endpoint: HostEndpoint) -> Self {
+        Handed(Arc::new(Mutex::new(Some(endpoint))))
+    }
+
+    /// Take the endpoint, unless a run took it already.
+    pub(crate) fn take(&self) -> Option<HostEndpoint> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl std::fmt::Debug for Handed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.write_str(match st.as_ref() {
+            Some(HostEndpoint::Sender(..)) => "sender",
+            Some(HostEndpoint::Receiver(..)) => "receiver",
+            None => "taken",
+        })
+    }
+}
+
+/// A channel end of the application's, on its way into a guest. While it waits to
+/// be taken, it still counts as the application's (a microthread waiting on its
+/// channel may yet be woken).
+pub(crate) enum HostEndpoint {
+    // The holds are dropped when a guest takes the end.
+    Sender(SenderHandle, HostHold),
+    Receiver(ReceiverHandle, HostHold),
 }
 
 /// A host directory visible to the guest.
@@ -82,6 +150,9 @@ impl Default for RunOptions {
             max_channels: None,
             cancel_grace: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(2),
+            endpoints: Vec::new(),
+            data: None,
+            on_failure: None,
             atomic_cap: Duration::from_secs(1),
         }
     }
@@ -244,6 +315,42 @@ impl RunOptions {
     /// 2 s).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// Handle the failures nobody else handles: those of detached microthreads that
+    /// nobody joined. By default each is reported on the run's stderr. The handler
+    /// runs on a weft worker: it should return soon (send the failure on, say).
+    pub fn on_failure(mut self, handler: impl Fn(&crate::Failure) + Send + Sync + 'static) -> Self {
+        self.on_failure = Some(FailureHandler(Arc::new(handler)));
+        self
+    }
+
+    /// Data for the application's own host functions during this run:
+    /// [`Microthread::data`](crate::Microthread::data) finds it (before the
+    /// runtime's, [`RuntimeBuilder::data`](crate::RuntimeBuilder::data)).
+    pub fn data<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
+        self.data = Some(AppData(Arc::new(value)));
+        self
+    }
+
+    /// Hand the sending end of an application's channel ([`crate::channel`]) to the
+    /// run, under `name`: a guest takes it with `weft_guest::host_sender::<T>(name)`
+    /// (the first call gets it) and may move it to other microthreads. Values are
+    /// serialized as the guest SDK does, so `T` must match the guest's. The first
+    /// run started with these options takes it.
+    pub fn sender<T>(mut self, name: impl Into<String>, tx: crate::Sender<T>) -> Self {
+        let endpoint = HostEndpoint::Sender(tx.handle, tx.hold);
+        self.endpoints.push((name.into(), Handed::new(endpoint)));
+        self
+    }
+
+    /// Hand the receiving end of an application's channel to the run, under
+    /// `name`: a guest takes it with `weft_guest::host_receiver::<T>(name)`. See
+    /// [`sender`](RunOptions::sender).
+    pub fn receiver<T>(mut self, name: impl Into<String>, rx: crate::Receiver<T>) -> Self {
+        let endpoint = HostEndpoint::Receiver(rx.handle, rx.hold);
+        self.endpoints.push((name.into(), Handed::new(endpoint)));
         self
     }
 
@@ -429,6 +536,22 @@ impl RunOptions {
             b.preopened_dir(&grant.host, &grant.guest, perms)?;
         }
         Ok(b.build())
+    }
+
+    /// The channel ends handed to the run, by name, taken out of the options.
+    pub(crate) fn take_endpoints(&self) -> Result<std::collections::HashMap<String, HostEndpoint>, Error> {
+        let mut taken = std::collections::HashMap::new();
+        for (name, handed) in &self.endpoints {
+            if taken.contains_key(name) {
+                return Err(Error::InvalidOptions(format!(
+                    "two channel ends are handed to the run under the name `{name}`"
+                )));
+            }
+            if let Some(endpoint) = handed.take() {
+                taken.insert(name.clone(), endpoint);
+            }
+        }
+        Ok(taken)
     }
 
     /// Check what can be checked before the run starts.

@@ -1,0 +1,338 @@
+//! Channels for the application: typed ends of the same host channels guests use,
+//! so that the application is one more peer on a channel. Values travel in the
+//! guest SDK's wire format (serde + postcard): a guest's `Receiver<T>` reads what
+//! the application's [`Sender<T>`] sends, and the other way round.
+//!
+//! Each operation comes in an async form (for async code, under any executor) and a
+//! blocking form (for a plain thread), with `try_` and timeout forms. The semantics
+//! are those between guests: when every sender is gone, receivers drain what is
+//! buffered and then see [`RecvError::Closed`], or the failure of a guest that held
+//! a sender when it failed; when every receiver is gone, a send fails at once and
+//! gives the value back.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Budget, Channel, HostHold, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select};
+use crate::error::Failure;
+
+/// Open a channel for the application: `capacity` 0 is a rendezvous (a send
+/// completes once a receiver has taken the value), `n` buffers up to `n` values.
+/// Hand its ends to a run with [`RunOptions::sender`](crate::RunOptions::sender)
+/// and [`RunOptions::receiver`](crate::RunOptions::receiver).
+///
+/// ```no_run
+/// # async fn demo(program: weft::Program) -> Result<(), Box<dyn std::error::Error>> {
+/// let (jobs, jobs_for_guest) = weft::channel::<String>(16);
+/// let (results_for_guest, results) = weft::channel::<u64>(16);
+/// let options = weft::RunOptions::new()
+///     .receiver("jobs", jobs_for_guest)
+///     .sender("results", results_for_guest);
+/// let run = program.start(&options)?;
+/// jobs.send("count these words".to_string()).await?;
+/// let n = results.recv().await?;
+/// # Ok(()) }
+/// ```
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    // The application's channels answer to no run's budget: what they hold is
+    // bounded by their capacity and the largest message a guest may send.
+    static BUDGET: std::sync::OnceLock<Arc<Budget>> = std::sync::OnceLock::new();
+    let budget = BUDGET.get_or_init(|| Arc::new(Budget::new(u64::MAX, u32::MAX)));
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 62);
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (tx, rx) = Channel::open(id, capacity, budget).expect("the application's channels are not counted");
+    (Sender::new(tx), Receiver::new(rx))
+}
+
+/// The application's sending end of a channel of `T`. Clone it for more senders.
+pub struct Sender<T> {
+    pub(crate) handle: SenderHandle,
+    pub(crate) hold: HostHold,
+    _t: PhantomData<fn(T)>,
+}
+
+/// The application's receiving end of a channel of `T`. Clone it for more
+/// receivers.
+pub struct Receiver<T> {
+    pub(crate) handle: ReceiverHandle,
+    pub(crate) hold: HostHold,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Sender<T> {
+    fn new(handle: SenderHandle) -> Self {
+        let hold = HostHold::new(handle.channel(), true);
+        Sender {
+            handle,
+            hold,
+            _t: PhantomData,
+        }
+    }
+
+    /// The channel's id.
+    pub fn channel_id(&self) -> u64 {
+        self.handle.channel().id()
+    }
+}
+
+impl<T> Receiver<T> {
+    fn new(handle: ReceiverHandle) -> Self {
+        let hold = HostHold::new(handle.channel(), false);
+        Receiver {
+            handle,
+            hold,
+            _t: PhantomData,
+        }
+    }
+
+    /// The channel's id.
+    pub fn channel_id(&self) -> u64 {
+        self.handle.channel().id()
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender::new(self.handle.clone_for(None))
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        Receiver::new(self.handle.clone())
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("channel", &self.channel_id())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("channel", &self.channel_id())
+            .finish()
+    }
+}
+
+/// A send failed because every receiver is gone; the value comes back.
+#[derive(PartialEq, Eq, thiserror::Error)]
+#[error("sending on a channel whose receivers are all gone")]
+pub struct SendError<T>(pub T);
+
+/// A `try_send` failed; the value comes back.
+#[derive(PartialEq, Eq, thiserror::Error)]
+pub enum TrySendError<T> {
+    /// The channel is full, or (rendezvous) no receiver is waiting.
+    #[error("the channel is full")]
+    Full(T),
+    /// Every receiver is gone.
+    #[error("sending on a channel whose receivers are all gone")]
+    Closed(T),
+}
+
+/// A send with a timeout failed; the value comes back.
+#[derive(PartialEq, Eq, thiserror::Error)]
+pub enum SendTimeoutError<T> {
+    /// The time ran out.
+    #[error("the send timed out")]
+    Timeout(T),
+    /// Every receiver is gone.
+    #[error("sending on a channel whose receivers are all gone")]
+    Closed(T),
+}
+
+macro_rules! debug_as_display {
+    ($($t:ident),*) => {$(
+        impl<T> fmt::Debug for $t<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+    )*};
+}
+debug_as_display!(SendError, TrySendError, SendTimeoutError);
+
+/// A receive returned no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecvError {
+    /// Every sender is gone and everything sent was received.
+    #[error("the channel is closed: every sender is gone")]
+    Closed,
+    /// A microthread that held a sender failed: its failure.
+    #[error("the producer failed: {0}")]
+    Failed(Failure),
+    /// A message arrived that is not a `T` (the guest sent another type).
+    #[error("a message is not of the channel's type: {0}")]
+    Malformed(String),
+    /// `try_recv`: nothing to receive now.
+    #[error("the channel is empty")]
+    Empty,
+    /// A receive with a timeout: the time ran out.
+    #[error("the receive timed out")]
+    Timeout,
+}
+
+fn encode<T: Serialize>(value: &T) -> Message {
+    let bytes =
+        postcard::to_allocvec(value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
+    Message {
+        bytes,
+        endpoints: Vec::new(),
+    }
+}
+
+fn received<T: DeserializeOwned>(selected: Selected) -> Result<T, RecvError> {
+    match selected {
+        // Endpoints a guest put in the message are dropped: the application's
+        // values carry none.
+        Selected::Op(_, Ready::Received(m)) => {
+            postcard::from_bytes(&m.bytes).map_err(|e| RecvError::Malformed(e.to_string()))
+        }
+        Selected::Op(_, Ready::Failed(f)) => Err(RecvError::Failed(f)),
+        Selected::Op(_, _) => Err(RecvError::Closed),
+        Selected::Timeout => Err(RecvError::Timeout),
+        Selected::WouldBlock => Err(RecvError::Empty),
+        Selected::Interrupted => unreachable!("nothing interrupts the application's waits"),
+    }
+}
+
+/// How a send ended: `Ok`, or why not and whether the value was given back.
+enum Sent {
+    Done,
+    Closed,
+    Full,
+    Timeout,
+}
+
+fn sent(selected: &Selected) -> Sent {
+    match selected {
+        Selected::Op(_, Ready::Sent) => Sent::Done,
+        Selected::Op(_, _) => Sent::Closed,
+        Selected::Timeout => Sent::Timeout,
+        Selected::WouldBlock => Sent::Full,
+        Selected::Interrupted => unreachable!("nothing interrupts the application's waits"),
+    }
+}
+
+impl<T: Serialize> Sender<T> {
+    fn op(&self, value: &T) -> Vec<Op> {
+        vec![Op::Send(self.handle.channel().clone(), encode(value))]
+    }
+
+    async fn send_async(&self, value: T, timeout: Option<Duration>, block: bool) -> (Sent, T) {
+        let (selected, _) = select(
+            self.op(&value),
+            timeout,
+            block,
+            super::host_progress(),
+            |_, _, _| (),
+        )
+        .await;
+        (sent(&selected), value)
+    }
+
+    fn send_sync(&self, value: T, timeout: Option<Duration>, block: bool) -> (Sent, T) {
+        let (selected, _) = super::select_blocking(self.op(&value), timeout, block);
+        (sent(&selected), value)
+    }
+
+    /// Send `value`, waiting while the channel is full (on a rendezvous channel,
+    /// until a receiver has taken it).
+    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        match self.send_async(value, None, true).await {
+            (Sent::Done, _) => Ok(()),
+            (_, v) => Err(SendError(v)),
+        }
+    }
+
+    /// Like [`send`](Sender::send), blocking the calling thread.
+    pub fn send_blocking(&self, value: T) -> Result<(), SendError<T>> {
+        match self.send_sync(value, None, true) {
+            (Sent::Done, _) => Ok(()),
+            (_, v) => Err(SendError(v)),
+        }
+    }
+
+    /// Send `value` only if that needs no waiting.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        match self.send_sync(value, None, false) {
+            (Sent::Done, _) => Ok(()),
+            (Sent::Closed, v) => Err(TrySendError::Closed(v)),
+            (_, v) => Err(TrySendError::Full(v)),
+        }
+    }
+
+    /// Send `value`, waiting at most `timeout`.
+    pub async fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        match self.send_async(value, Some(timeout), true).await {
+            (Sent::Done, _) => Ok(()),
+            (Sent::Closed, v) => Err(SendTimeoutError::Closed(v)),
+            (_, v) => Err(SendTimeoutError::Timeout(v)),
+        }
+    }
+
+    /// Like [`send_timeout`](Sender::send_timeout), blocking the calling thread.
+    pub fn send_timeout_blocking(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        match self.send_sync(value, Some(timeout), true) {
+            (Sent::Done, _) => Ok(()),
+            (Sent::Closed, v) => Err(SendTimeoutError::Closed(v)),
+            (_, v) => Err(SendTimeoutError::Timeout(v)),
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Receiver<T> {
+    fn op(&self) -> Vec<Op> {
+        vec![Op::Recv(self.handle.channel().clone())]
+    }
+
+    /// Receive a value, waiting until one arrives: [`RecvError::Closed`] once every
+    /// sender is gone and the buffer is drained, [`RecvError::Failed`] if a
+    /// microthread that held a sender failed.
+    pub async fn recv(&self) -> Result<T, RecvError> {
+        received(
+            select(self.op(), None, true, super::host_progress(), |_, _, _| ())
+                .await
+                .0,
+        )
+    }
+
+    /// Like [`recv`](Receiver::recv), blocking the calling thread.
+    pub fn recv_blocking(&self) -> Result<T, RecvError> {
+        received(super::select_blocking(self.op(), None, true).0)
+    }
+
+    /// Receive only if that needs no waiting ([`RecvError::Empty`] otherwise).
+    pub fn try_recv(&self) -> Result<T, RecvError> {
+        received(super::select_blocking(self.op(), None, false).0)
+    }
+
+    /// Receive, waiting at most `timeout` ([`RecvError::Timeout`] then).
+    pub async fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvError> {
+        let waited = select(
+            self.op(),
+            Some(timeout),
+            true,
+            super::host_progress(),
+            |_, _, _| (),
+        )
+        .await;
+        received(waited.0)
+    }
+
+    /// Like [`recv_timeout`](Receiver::recv_timeout), blocking the calling thread.
+    pub fn recv_timeout_blocking(&self, timeout: Duration) -> Result<T, RecvError> {
+        received(super::select_blocking(self.op(), Some(timeout), true).0)
+    }
+}

@@ -1,0 +1,162 @@
+//! A live view of a run, for the application: what each microthread is doing
+//! ([`MicrothreadInfo`]) and the run's counters ([`RunStats`]), from a handle or a
+//! [`RunView`] that any thread may hold.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Run;
+
+/// What one live microthread is doing, and what it has done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MicrothreadInfo {
+    /// Its id (`main` is 0).
+    pub id: u64,
+    /// Its name, if it has one.
+    pub name: Option<String>,
+    /// Its parent's id; none for `main` and detached microthreads.
+    pub parent: Option<u64>,
+    /// What it is doing.
+    pub state: MicrothreadState,
+    /// Fuel it has consumed, as of its last host call or fuel yield; none when the
+    /// runtime does not meter fuel.
+    pub fuel: Option<u64>,
+    /// How long it has lived.
+    pub age: Duration,
+    /// Messages it has sent.
+    pub messages_sent: u64,
+}
+
+/// What a live microthread is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MicrothreadState {
+    /// Its code runs on a worker now.
+    Running,
+    /// It can run and waits for a worker (or it waits in a WASI call: a read of
+    /// stdin or of a file).
+    Ready,
+    /// Blocked receiving on a channel.
+    Receiving {
+        /// The channel's id.
+        channel: u64,
+    },
+    /// Blocked sending on a channel.
+    Sending {
+        /// The channel's id.
+        channel: u64,
+    },
+    /// Blocked in a select over channels.
+    Selecting {
+        /// The channels' ids.
+        channels: Vec<u64>,
+    },
+    /// Blocked joining a microthread.
+    Joining {
+        /// The joined microthread's id.
+        id: u64,
+    },
+    /// Its code has ended; it waits for a child to finish (prejoin).
+    AwaitingChild {
+        /// The child's id.
+        id: u64,
+    },
+    /// Asleep.
+    Sleeping {
+        /// When it wakes.
+        until: Instant,
+    },
+}
+
+impl std::fmt::Display for MicrothreadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MicrothreadState::Running => f.write_str("running"),
+            MicrothreadState::Ready => f.write_str("ready"),
+            MicrothreadState::Receiving { channel } => write!(f, "receiving on channel {channel}"),
+            MicrothreadState::Sending { channel } => write!(f, "sending on channel {channel}"),
+            MicrothreadState::Selecting { channels } => {
+                let ids: Vec<String> = channels.iter().map(u64::to_string).collect();
+                write!(f, "select over channels {}", ids.join(", "))
+            }
+            MicrothreadState::Joining { id } => write!(f, "joining microthread {id}"),
+            MicrothreadState::AwaitingChild { id } => write!(f, "awaiting child {id}"),
+            MicrothreadState::Sleeping { until } => {
+                write!(
+                    f,
+                    "sleeping, {:?} left",
+                    until.saturating_duration_since(Instant::now())
+                )
+            }
+        }
+    }
+}
+
+/// A run's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunStats {
+    /// Microthreads started, `main` included.
+    pub spawned: u64,
+    /// Microthreads alive now.
+    pub live: u32,
+    /// The most microthreads alive at once.
+    pub peak_live: u32,
+    /// Microthreads that have ended (failed ones included).
+    pub finished: u64,
+    /// Microthreads that failed (cancelled ones included).
+    pub failed: u64,
+    /// Messages sent on channels by the run's microthreads.
+    pub messages_sent: u64,
+}
+
+impl std::fmt::Display for RunStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "spawned {}, live {}, peak live {}, finished {}, failed {}, messages sent {}",
+            self.spawned, self.live, self.peak_live, self.finished, self.failed, self.messages_sent
+        )
+    }
+}
+
+/// A view of a run: its microthreads and counters, for any thread, without owning
+/// the run (dropping a view cancels nothing). From [`RunHandle::view`](super::RunHandle::view).
+#[derive(Clone)]
+pub struct RunView(pub(crate) Arc<Run>);
+
+impl RunView {
+    /// What each live microthread is doing, in order of id; empty once the run has
+    /// ended.
+    pub fn microthreads(&self) -> Vec<MicrothreadInfo> {
+        self.0.members.snapshot()
+    }
+
+    /// The run's counters.
+    pub fn stats(&self) -> RunStats {
+        self.0.stats()
+    }
+
+    /// A table of the live microthreads, a line each (what `weft run` prints on
+    /// SIGQUIT).
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        for m in self.microthreads() {
+            let name = m.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            let parent = m.parent.map(|p| format!(", child of {p}")).unwrap_or_default();
+            let fuel = m.fuel.map(|f| format!(", fuel {f}")).unwrap_or_default();
+            out.push_str(&format!(
+                "microthread {}{name}: {}{parent}, age {:?}{fuel}, sent {}\n",
+                m.id, m.state, m.age, m.messages_sent
+            ));
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for RunView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunView").field("stats", &self.stats()).finish()
+    }
+}
