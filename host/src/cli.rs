@@ -124,6 +124,11 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     max_channels: Option<u32>,
 
+    /// Print the run's counters to stderr when it ends: microthreads spawned, peak
+    /// live, finished, failed, messages sent.
+    #[arg(long)]
+    stats: bool,
+
     /// How long the microthreads still running when the program ends (Ctrl-C,
     /// SIGTERM, --timeout, or detached ones when main ends) get for their cleanup
     /// before they are stopped [default: 2s].
@@ -364,7 +369,13 @@ fn run(args: RunArgs) -> Result<i32> {
         None => runtime.load(&file)?,
     };
     tracing::info!(target: "weft::cache", status = ?program.cache_status(), "loaded {}", program.name());
-    let status = program.start(&options)?.wait();
+    let run = program.start(&options)?;
+    show_microthreads_on_sigquit(run.view());
+    let stats = args.stats.then(|| run.view());
+    let status = run.wait();
+    if let Some(view) = stats {
+        report(format_args!("weft: {}", view.stats()));
+    }
     match &status {
         ExitStatus::Failed(failure) => report(format_args!("error: {failure}")),
         ExitStatus::Interrupted => report(format_args!("weft: interrupted")),
@@ -393,6 +404,40 @@ fn run(args: RunArgs) -> Result<i32> {
     std::mem::forget(program);
     std::mem::forget(runtime);
     Ok(status.code())
+}
+
+/// On SIGQUIT (Ctrl-\\), print what every live microthread is doing to stderr, as Go
+/// does for its goroutines, and carry on.
+fn show_microthreads_on_sigquit(view: weft::RunView) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
+            return;
+        };
+        // Listening from now on, before the program runs far.
+        let Ok(mut quit) = rt.block_on(async { signal(SignalKind::quit()) }) else {
+            return;
+        };
+        let listen = move || {
+            rt.block_on(async {
+                while quit.recv().await.is_some() {
+                    let stats = view.stats();
+                    report(format_args!(
+                        "weft: {} live microthreads (SIGQUIT; the program carries on):\n{}weft: {stats}",
+                        stats.live,
+                        view.table()
+                    ));
+                }
+            });
+        };
+        // Without the listener, SIGQUIT keeps its default: the process ends.
+        let _no_listener = std::thread::Builder::new()
+            .name("weft-sigquit".into())
+            .spawn(listen);
+    }
+    #[cfg(not(unix))]
+    let _ = view;
 }
 
 fn compile(args: CompileArgs) -> Result<i32> {

@@ -697,3 +697,64 @@ fn sigint_and_sigterm_let_the_cleanup_run_then_exit_130_and_143() {
         assert_eq!(err.trim(), said, "{signal}");
     }
 }
+
+#[test]
+fn stats_prints_the_runs_counters_at_exit() {
+    let o = weft(&[
+        "run",
+        "--stats",
+        guest("control").to_str().unwrap(),
+        "hold",
+        "3",
+        "10",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        "weft: spawned 4, live 0, peak live 4, finished 4, failed 0, messages sent 0"
+    );
+}
+
+#[test]
+fn sigquit_prints_the_live_microthreads_and_the_program_carries_on() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = weft_cmd()
+        .args(["run", guest("control").to_str().unwrap(), "hold", "2", "60000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "holding 2\n");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    // The sleepers reach their sleep, then: Ctrl-\.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = child.id().to_string();
+    let kill = |signal: &str| {
+        let killed = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(killed.success());
+    };
+    kill("-QUIT");
+    let mut table = String::new();
+    while !table.contains("weft: spawned") {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "stderr ended: {table}");
+        table.push_str(&line);
+    }
+    assert!(table.starts_with("weft: 3 live microthreads (SIGQUIT"), "{table}");
+    assert!(
+        table.contains("microthread 0 (main): joining microthread 1"),
+        "{table}"
+    );
+    assert!(table.contains("microthread 1: sleeping"), "{table}");
+    assert!(table.contains("microthread 2: sleeping"), "{table}");
+    // Still running: SIGQUIT did not stop it. Ctrl-C does.
+    assert!(child.try_wait().unwrap().is_none(), "the program carries on");
+    kill("-INT");
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+}
