@@ -427,12 +427,23 @@ mod embed;
 #[test]
 fn the_embedding_example_runs_a_guest() {
     let mut out = Vec::new();
-    let hello = guest("hello");
-    let status = embed::run(hello.to_str().unwrap(), &[], &mut out).expect("the example runs");
+    let workers = guest("workers");
+    let status = embed::run(workers.to_str().unwrap(), &mut out).expect("the example runs");
     assert!(status.success(), "{status:?}");
     let out = String::from_utf8(out).unwrap();
+    // 100 texts, 25 of each of 3 + 4 + 1 + 6 words.
+    assert!(out.starts_with("words counted by the guest: 350\n"), "{out}");
     assert!(
-        out.contains("333833500") && out.contains("the guest succeeded"),
+        out.contains("microthread 0 \"main\": joining microthread 1"),
+        "{out}"
+    );
+    assert!(out.contains("microthread 1 \"worker-0\": "), "{out}");
+    assert!(
+        out.contains("workers: 100 texts counted\nthe workers ended: Exited(0)\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("the idle program ended: Cancelled\nshut down\n"),
         "{out}"
     );
 }
