@@ -40,15 +40,41 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<wit::Message, p
     })
 }
 
-/// Deserialize a message; endpoints it carries but the value does not use are dropped.
-pub(crate) fn decode<T: DeserializeOwned>(message: wit::Message) -> Result<T, postcard::Error> {
+/// Why a message is not a `T`.
+#[derive(Debug)]
+pub(crate) enum Malformed {
+    /// postcard could not read a `T` from it.
+    Decode(postcard::Error),
+    /// A `T` was read, and bytes were left over: the sender sent another type.
+    LeftOver(usize),
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Malformed::Decode(e) => e.fmt(f),
+            Malformed::LeftOver(n) => {
+                write!(f, "{n} bytes left over after the value (was another type sent?)")
+            }
+        }
+    }
+}
+
+/// Deserialize a message, all of it; endpoints it carries but the value does not
+/// use are dropped.
+pub(crate) fn decode<T: DeserializeOwned>(message: wit::Message) -> Result<T, Malformed> {
+    let whole = |bytes: &[u8]| match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(Malformed::LeftOver(rest.len())),
+        Err(e) => Err(Malformed::Decode(e)),
+    };
     if message.endpoints.is_empty() {
         // `INCOMING` is empty between messages: a value that expects an endpoint
         // finds none, and fails to deserialize.
-        return postcard::from_bytes(&message.bytes);
+        return whole(&message.bytes);
     }
     INCOMING.with(|i| *i.borrow_mut() = message.endpoints.into_iter().map(Some).collect());
-    let value = postcard::from_bytes(&message.bytes);
+    let value = whole(&message.bytes);
     INCOMING.with(|i| i.borrow_mut().clear());
     value
 }

@@ -256,9 +256,63 @@ fn a_message_of_the_wrong_type_fails_the_guest_not_the_host() {
     };
     assert_eq!(f.kind, FailureKind::Panic);
     assert!(f.message.contains("cannot deserialize a received message"), "{f}");
+    // A string where a number is expected: postcard would read the string's length
+    // as the number; the bytes left over give it away.
+    let (jobs, jobs_for_guest) = weft::channel::<String>(1);
+    jobs.try_send("hello world".into()).unwrap();
+    let (run, _) = start(
+        &rt,
+        "embedded",
+        &["wait"],
+        RunOptions::new().receiver("jobs", jobs_for_guest),
+    );
+    let ExitStatus::Failed(f) = run.wait() else {
+        panic!("the guest should fail")
+    };
+    assert!(f.message.contains("11 bytes left over"), "{f}");
     // The host carries on.
     let (run, _) = start(&rt, "embedded", &["missing"], RunOptions::new());
     assert_eq!(run.wait(), ExitStatus::Exited(0));
+}
+
+#[test]
+fn a_failed_guest_producer_hands_its_failure_to_the_host_receiver() {
+    let rt = builder().build().unwrap();
+    let (results_for_guest, results) = weft::channel::<u64>(4);
+    let (run, _) = start(
+        &rt,
+        "embedded",
+        &["fail"],
+        RunOptions::new().sender("results", results_for_guest),
+    );
+    assert_eq!(results.recv_blocking(), Ok(7));
+    match results.recv_blocking() {
+        Err(RecvError::Failed(f)) => {
+            assert_eq!(f.kind, FailureKind::Panic);
+            assert!(f.message.contains("the producer gives up"), "{f}");
+        }
+        other => panic!("expected the producer's failure, got {other:?}"),
+    }
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+}
+
+#[test]
+fn a_guest_message_of_the_wrong_type_is_an_error_for_the_host_receiver() {
+    let rt = builder().build().unwrap();
+    let (results_for_guest, results) = weft::channel::<u64>(4);
+    let (run, _) = start(
+        &rt,
+        "embedded",
+        &["wrong"],
+        RunOptions::new().sender("results", results_for_guest),
+    );
+    match results.recv_blocking() {
+        Err(RecvError::Malformed(why)) => assert!(why.contains("left over"), "{why}"),
+        other => panic!("expected a malformed message, got {other:?}"),
+    }
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    // The channel is still usable: it is closed now that the guest is gone.
+    assert_eq!(results.recv_blocking(), Err(RecvError::Closed));
 }
 
 #[test]

@@ -196,9 +196,14 @@ fn received<T: DeserializeOwned>(selected: Selected) -> Result<T, RecvError> {
     match selected {
         // Endpoints a guest put in the message are dropped: the application's
         // values carry none.
-        Selected::Op(_, Ready::Received(m)) => {
-            postcard::from_bytes(&m.bytes).map_err(|e| RecvError::Malformed(e.to_string()))
-        }
+        Selected::Op(_, Ready::Received(m)) => match postcard::take_from_bytes(&m.bytes) {
+            Ok((value, [])) => Ok(value),
+            Ok((_, rest)) => Err(RecvError::Malformed(format!(
+                "{} bytes left over after the value (was another type sent?)",
+                rest.len()
+            ))),
+            Err(e) => Err(RecvError::Malformed(e.to_string())),
+        },
         Selected::Op(_, Ready::Failed(f)) => Err(RecvError::Failed(f)),
         Selected::Op(_, _) => Err(RecvError::Closed),
         Selected::Timeout => Err(RecvError::Timeout),

@@ -5,6 +5,9 @@
 //! - `missing`: asks for ends that were not given, or not of that kind.
 //! - `wait`: receives one `u64` from `jobs` and prints how that went.
 //! - `words`: receives a `bool` from `words`, where the application sends strings.
+//! - `fail`: a microthread takes the application's `results`, sends 7 on it and
+//!   panics.
+//! - `wrong`: sends a string on `results`, where the application receives numbers.
 
 use weft_guest::{Receiver, RecvError, Sender, host_receiver, host_sender, spawn};
 
@@ -53,8 +56,25 @@ fn main() {
             let words = host_receiver::<bool>("words").expect("the application gives `words`");
             println!("received {:?}", words.recv());
         }
+        Some("fail") => {
+            let results = host_sender::<u64>("results").expect("the application gives `results`");
+            let producer = spawn(
+                |results: Sender<u64>| -> u32 {
+                    results.send(7).unwrap();
+                    panic!("the producer gives up");
+                },
+                results,
+            );
+            // Its failure is handled here; the application sees it on `results`.
+            assert!(producer.join().is_err());
+        }
+        Some("wrong") => {
+            // The application receives numbers: not one of these.
+            let results = host_sender::<String>("results").expect("the application gives `results`");
+            results.send("not a number".into()).unwrap();
+        }
         _ => {
-            eprintln!("usage: embedded workers N | missing | wait | words");
+            eprintln!("usage: embedded workers N | missing | wait | words | fail | wrong");
             std::process::exit(2);
         }
     }
