@@ -412,12 +412,17 @@ fn show_microthreads_on_sigquit(view: weft::RunView) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().build() else {
-            return;
+        // Without the listener, SIGQUIT keeps its default: the process ends.
+        let cannot =
+            |e: std::io::Error| report(format_args!("weft: Ctrl-\\ will not show the microthreads: {e}"));
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+            Ok(rt) => rt,
+            Err(e) => return cannot(e),
         };
         // Listening from now on, before the program runs far.
-        let Ok(mut quit) = rt.block_on(async { signal(SignalKind::quit()) }) else {
-            return;
+        let mut quit = match rt.block_on(async { signal(SignalKind::quit()) }) {
+            Ok(quit) => quit,
+            Err(e) => return cannot(e),
         };
         let listen = move || {
             rt.block_on(async {
@@ -431,10 +436,12 @@ fn show_microthreads_on_sigquit(view: weft::RunView) {
                 }
             });
         };
-        // Without the listener, SIGQUIT keeps its default: the process ends.
-        let _no_listener = std::thread::Builder::new()
+        if let Err(e) = std::thread::Builder::new()
             .name("weft-sigquit".into())
-            .spawn(listen);
+            .spawn(listen)
+        {
+            cannot(e);
+        }
     }
     #[cfg(not(unix))]
     let _ = view;
