@@ -148,10 +148,22 @@ impl RunView {
             let fuel = m.fuel.map(|f| format!(", fuel {f}")).unwrap_or_default();
             out.push_str(&format!(
                 "microthread {}{name}: {}{parent}, age {:?}{fuel}, sent {}\n",
-                m.id, m.state, m.age, m.messages_sent
+                m.id,
+                m.state,
+                readable(m.age),
+                m.messages_sent
             ));
         }
         out
+    }
+}
+
+/// A duration to the millisecond (to the microsecond below one), as people read an age.
+fn readable(age: Duration) -> Duration {
+    if age >= Duration::from_millis(1) {
+        Duration::from_millis(age.as_millis() as u64)
+    } else {
+        Duration::from_micros(age.as_micros() as u64)
     }
 }
 
