@@ -1,4 +1,5 @@
-//! Every performance goal of weft in one table: spawn, yield, ping-pong, thread-ring,
+//! Every performance goal of weft in one table: spawn, yield, ping-pong, a host ↔ guest
+//! round trip, thread-ring,
 //! memory per blocked microthread, fuel cost, fairness, multi-core scaling, and the
 //! cost of a second worker. Each figure is the median of `WEFT_BENCH_RUNS` runs
 //! (default 3) of a real guest (`tests/guests/src/bin/bench.rs`) that times itself.
@@ -9,7 +10,10 @@
 
 use std::collections::BTreeMap;
 use weft::{Preemption, Runtime};
-use weft_benches::{kib_per_blocked_microthread, measured, per_run, sleep_lateness};
+use weft_benches::{
+    HostSide, host_round_trip, kib_per_blocked_microthread, measured, per_run, sleep_lateness,
+    thread_round_trip,
+};
 
 fn runtime(workers: usize, preemption: Preemption, max: u32) -> Result<Runtime, weft::Error> {
     Runtime::builder()
@@ -265,6 +269,33 @@ fn main() {
     rows.push(row(
         "breakdown: send + receive, buffered, one microthread (no switch), ns",
         pair,
+        "",
+        true,
+    ));
+
+    eprintln!("host ↔ guest…");
+    // The application's side of a round trip: from a plain thread and from tokio.
+    let (thread, task) = paired(
+        runs,
+        || host_round_trip(&rt1, 100_000, HostSide::Thread).as_nanos() as f64,
+        || host_round_trip(&rt1, 100_000, HostSide::Tokio).as_nanos() as f64,
+    );
+    rows.push(row(
+        "host ↔ guest round trip over host channels, ns: application on a thread (1 worker)",
+        thread,
+        "",
+        true,
+    ));
+    rows.push(row(
+        "host ↔ guest round trip over host channels, ns: application on tokio (1 worker)",
+        task,
+        "",
+        true,
+    ));
+    let floor = repeat(runs, || thread_round_trip(100_000).as_nanos() as f64);
+    rows.push(row(
+        "floor: the same round trip between two OS threads (std rendezvous channels), ns",
+        floor,
         "",
         true,
     ));

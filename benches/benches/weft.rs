@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
 use weft::{Preemption, Runtime};
-use weft_benches::{kib_per_blocked_microthread, measured};
+use weft_benches::{HostSide, host_round_trip, kib_per_blocked_microthread, measured};
 
 fn runtime(workers: usize, preemption: Preemption) -> Runtime {
     Runtime::builder()
@@ -123,6 +123,12 @@ fn channels(c: &mut Criterion) {
         });
     }
     let rt = runtime(1, default_preemption());
+    for (side, name) in [(HostSide::Thread, "thread"), (HostSide::Tokio, "tokio")] {
+        g.bench_function(
+            format!("host <-> guest round trip, application on {name} (1 worker)"),
+            |b| b.iter_custom(|n| host_round_trip(&rt, n, side) * n as u32),
+        );
+    }
     for size in [8u64, 4096] {
         g.throughput(criterion::Throughput::Elements(1));
         g.bench_function(format!("throughput {size} B (1 worker)"), |b| {

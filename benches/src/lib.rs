@@ -104,3 +104,87 @@ pub fn sleep_lateness(runtime: &Runtime, hog_iterations: u64, sleeps: u32) -> (f
     };
     (num("p50"), num("p99"), num("max"))
 }
+
+/// How the application side of a host ↔ guest round trip waits.
+#[derive(Clone, Copy, Debug)]
+pub enum HostSide {
+    /// A plain thread: `send_blocking` and `recv_blocking`.
+    Thread,
+    /// A task on a current-thread tokio runtime: `send().await` and `recv().await`.
+    Tokio,
+}
+
+/// Time per round trip of a u64 from the application to a guest microthread and
+/// back, over two rendezvous host channels (the `bench` guest's `echo`), `n` round
+/// trips after one that warms up. The run is started once and not counted.
+pub fn host_round_trip(runtime: &Runtime, n: u64, side: HostSide) -> Duration {
+    let program = runtime
+        .load(weft_tests::guest("bench"))
+        .expect("load the bench guest");
+    let (to_guest, guest_in) = weft::channel::<u64>(0);
+    let (guest_out, from_guest) = weft::channel::<u64>(0);
+    let options = RunOptions::new()
+        .args(["echo", "0"])
+        .stdout(OutputBuffer::new())
+        .receiver("in", guest_in)
+        .sender("out", guest_out);
+    let run = program.start(&options).expect("start the echo run");
+    let elapsed = match side {
+        HostSide::Thread => {
+            let trip = |v: u64| {
+                to_guest.send_blocking(v).expect("the guest receives");
+                assert_eq!(from_guest.recv_blocking().expect("the guest answers"), v + 1);
+            };
+            trip(0);
+            let start = Instant::now();
+            (1..=n).for_each(trip);
+            start.elapsed()
+        }
+        HostSide::Tokio => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(async {
+                let trip = |v: u64| {
+                    let (to_guest, from_guest) = (&to_guest, &from_guest);
+                    async move {
+                        to_guest.send(v).await.expect("the guest receives");
+                        assert_eq!(from_guest.recv().await.expect("the guest answers"), v + 1);
+                    }
+                };
+                trip(0).await;
+                let start = Instant::now();
+                for v in 1..=n {
+                    trip(v).await;
+                }
+                start.elapsed()
+            }),
+    };
+    drop(to_guest);
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "the echo guest failed");
+    elapsed / n as u32
+}
+
+/// Time per round trip of a u64 between two plain threads over two rendezvous
+/// `std::sync::mpsc` channels: what waking a thread and being woken costs on this
+/// machine, the floor under [`host_round_trip`] (whose two sides are two threads too).
+pub fn thread_round_trip(n: u64) -> Duration {
+    let (to_echo, echo_in) = std::sync::mpsc::sync_channel::<u64>(0);
+    let (echo_out, back) = std::sync::mpsc::sync_channel::<u64>(0);
+    let echo = std::thread::spawn(move || {
+        for v in echo_in {
+            echo_out.send(v + 1).expect("the timing thread receives");
+        }
+    });
+    let trip = |v: u64| {
+        to_echo.send(v).expect("the echo thread receives");
+        assert_eq!(back.recv().expect("the echo thread answers"), v + 1);
+    };
+    trip(0);
+    let start = Instant::now();
+    (1..=n).for_each(trip);
+    let elapsed = start.elapsed();
+    drop(to_echo);
+    echo.join().expect("the echo thread");
+    elapsed / n as u32
+}

@@ -15,6 +15,9 @@
 //! - `hostcall N`: N calls of `current()`: two host calls each (id, name).
 //! - `selfchan N`: N sends and receives of a u64 on a buffered channel, by one
 //!   microthread: a channel operation's cost without any switch.
+//! - `echo N`: take the host channels `in` and `out` (`RunOptions::receiver` and
+//!   `sender`) and send back every u64 received, plus one, until `in` closes: the
+//!   guest half of a host ↔ guest round trip, which the host times (N is unused).
 
 use std::time::{Duration, Instant};
 
@@ -159,6 +162,13 @@ fn main() {
         "hostcall" => {
             for _ in 0..n {
                 std::hint::black_box(weft_guest::current());
+            }
+        }
+        "echo" => {
+            let rx = weft_guest::host_receiver::<u64>("in").expect("the host hands `in`");
+            let tx = weft_guest::host_sender::<u64>("out").expect("the host hands `out`");
+            for v in rx {
+                tx.send(v + 1).expect("the host receives on `out`");
             }
         }
         "selfchan" => {
