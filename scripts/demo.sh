@@ -2,7 +2,8 @@
 # Builds the example guests for wasm32-wasip2 and runs two of them under `weft run`:
 # `hello` (microthreads computing in parallel) and `fairness` (a CPU hog that never
 # calls the host beside a 1 ms sleeper, on one worker: fuel preemption keeps the
-# sleeper on time).
+# sleeper on time); then `host/examples/embed.rs`, an application that embeds weft and
+# feeds the `workers` guest over host channels.
 set -eu
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
@@ -13,3 +14,5 @@ echo "\$ weft run hello.wasm"
 target/debug/weft run "$guests/hello.wasm"
 echo "\$ weft run --workers 1 fairness.wasm -- 2000000000 200"
 target/debug/weft run --workers 1 "$guests/fairness.wasm" -- 2000000000 200
+echo "\$ cargo run -p weft --example embed -- workers.wasm"
+cargo run -q -p weft --example embed -- "$guests/workers.wasm"
