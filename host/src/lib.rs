@@ -55,7 +55,8 @@
 //! ```
 //!
 //! Modules, each depending only on those above it: [`limits`], [`cache`] and `error`
-//! (leaves); `channel` (host channels, which know nothing of guests); `run` (one run:
+//! (leaves); `channel` (host channels, which know nothing of guests); `deterministic`
+//! (the seeded schedule and virtual time of a deterministic run); `run` (one run:
 //! its shared state, its end, [`RunHandle`], [`RunOptions`]); `bindings` (generated
 //! from `wit/`); `microthread` (a store's lifecycle); `host` (the WIT glue);
 //! [`runtime`] (engine, pool, workers); `program` (a compiled component, and
@@ -68,6 +69,7 @@ mod error;
 pub mod limits;
 
 mod channel;
+mod deterministic;
 mod run;
 
 mod bindings;

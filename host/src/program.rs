@@ -10,6 +10,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 
 use crate::bindings::{MicrothreadPre, WIT_PACKAGE};
 use crate::cache::{self, CacheStatus};
+use crate::deterministic::Lane;
 use crate::error::Error;
 use crate::microthread::{self, Image, Microthread};
 use crate::run::{ExitStatus, Refused, Run, RunHandle, RunOptions};
@@ -153,6 +154,13 @@ impl Program {
         options.check_grants()?;
         let limits = options.limits(runtime.limits(), runtime.fuel_slice(), runtime.interruptible())?;
         let endpoints = options.take_endpoints()?;
+        let deterministic = match options.deterministic {
+            Some(seed) => Some(
+                Lane::start(seed, options.trace_schedule.as_ref().map(|t| t.0.clone()))
+                    .map_err(|e| Error::Config(format!("starting the thread of a deterministic run: {e}")))?,
+            ),
+            None => None,
+        };
         let run = Run::new(
             options.clone(),
             endpoints,
@@ -162,6 +170,7 @@ impl Program {
             runtime.supervisor().clone(),
             runtime.engine().clone(),
             runtime.live_quota().clone(),
+            deterministic,
         );
         let handle = RunHandle::new(run.clone(), Arc::new(self.clone()));
         if options.deadline == Some(std::time::Duration::ZERO) {

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub(crate) use budget::Budget;
-pub(crate) use select::{Op, Selected, select, select_blocking};
+pub(crate) use select::{Op, Selected, select, select_blocking, select_choosing};
 pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
 pub(crate) use waiter::Progress;
 pub(crate) use waiter::Waiter;

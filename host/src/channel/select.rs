@@ -65,6 +65,7 @@ impl Drop for Registration {
 /// timeout and on which channels: that is how the deadlock detector knows who waits
 /// on what, and how a cancellation finds the waiter to interrupt
 /// ([`Waiter::interrupt`]), which ends the wait with `Interrupted`.
+/// When several operations are ready at once, a random one is tried first.
 pub(crate) async fn select<G>(
     ops: Vec<Op>,
     timeout: Option<Duration>,
@@ -72,8 +73,21 @@ pub(crate) async fn select<G>(
     progress: &Progress,
     mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
+    select_choosing(ops, timeout, block, progress, None, mark_blocked).await
+}
+
+/// Like [`select`]; when several operations are ready at once, `first(n)` says
+/// which of the `n` to try first (`None`: a random one).
+pub(crate) async fn select_choosing<G>(
+    ops: Vec<Op>,
+    timeout: Option<Duration>,
+    block: bool,
+    progress: &Progress,
+    first: Option<&(dyn Fn(usize) -> usize + Sync)>,
+    mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
+) -> (Selected, Vec<Option<Message>>) {
     let single = ops.len() == 1;
-    let registration = match attempt(ops, timeout, block, progress) {
+    let registration = match attempt(ops, timeout, block, progress, first) {
         Attempt::Done(selected, unsent) => return (selected, unsent),
         Attempt::Wait(registration) => registration,
     };
@@ -104,7 +118,7 @@ pub(crate) fn select_blocking(
         }
     }
     let single = ops.len() == 1;
-    let registration = match attempt(ops, timeout, block, super::host_progress()) {
+    let registration = match attempt(ops, timeout, block, super::host_progress(), None) {
         Attempt::Done(selected, unsent) => return (selected, unsent),
         Attempt::Wait(registration) => registration,
     };
@@ -189,7 +203,13 @@ fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progre
 }
 
 /// With every channel locked: complete a ready operation, or register a waiter.
-fn attempt(mut ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &Progress) -> Attempt {
+fn attempt(
+    mut ops: Vec<Op>,
+    timeout: Option<Duration>,
+    block: bool,
+    progress: &Progress,
+    first: Option<&(dyn Fn(usize) -> usize + Sync)>,
+) -> Attempt {
     let n = ops.len();
     if n == 1 {
         let op = ops.pop().expect("one operation");
@@ -218,7 +238,11 @@ fn attempt(mut ops: Vec<Op>, timeout: Option<Duration>, block: bool, progress: &
     }
 
     let mut guards: Vec<std::sync::MutexGuard<'_, State>> = channels.iter().map(|c| c.lock()).collect();
-    let start = if n > 1 { fastrand::usize(..n) } else { 0 };
+    let start = match first {
+        _ if n <= 1 => 0,
+        Some(first) => first(n),
+        None => fastrand::usize(..n),
+    };
     for k in 0..n {
         let i = (start + k) % n;
         let g = where_[i];

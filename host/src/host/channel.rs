@@ -1,5 +1,5 @@
 //! The host side of `weft:runtime/channel`: a guest's channel calls, translated to
-//! [`select`] over the host's channels, within the run's limits.
+//! a select over the host's channels, within the run's limits.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use wasmtime::component::Resource;
 
 use super::wit_failure;
 use crate::bindings::channel::{self as wit, OpenError, RecvError, SendError};
-use crate::channel::{Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select};
+use crate::channel::{Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select_choosing};
 use crate::microthread::Microthread;
 use crate::run::{HostEndpoint, Probe, Waiting};
 
@@ -54,8 +54,12 @@ impl Microthread {
     ) -> (Selected, Vec<Option<Message>>) {
         // Borrowed, not cloned: most operations complete without blocking.
         let (members, member) = (&self.run.members, &self.member);
+        // A deterministic run's schedule says which ready operation goes first.
+        let schedule = self.run.schedule();
+        let choose = |n| schedule.map_or(0, |s| s.choose(n));
+        let first: Option<&(dyn Fn(usize) -> usize + Sync)> = schedule.map(|_| &choose as _);
         if !block {
-            return select(ops, timeout, false, members.progress(), |_, _, _| ()).await;
+            return select_choosing(ops, timeout, false, members.progress(), first, |_, _, _| ()).await;
         }
         self.member.atomic.end_all();
         let cancel = &member.cancel;
@@ -71,11 +75,12 @@ impl Microthread {
                 .collect();
             return (Selected::Interrupted, unsent);
         };
-        let done = select(
+        let done = select_choosing(
             ops,
             timeout,
             true,
             members.progress(),
+            first,
             |waiter, timed, channels| {
                 let what = match kind {
                     Kind::Recv => Waiting::Recv(channels[0].clone()),

@@ -22,8 +22,11 @@ use ending::{RunFuelExhausted, Seen};
 use crate::bindings::MicrothreadPre;
 use crate::bindings::channel as wit_channel;
 use crate::channel::{Endpoint, Holder, Message};
+use crate::deterministic::Shuffled;
 use crate::error::{Failure, FailureKind};
-use crate::run::{Completion, Ending, Identity, Member, Probe, Refused, Run, Slot, Unjoined, Waiting};
+use crate::run::{
+    Completion, Ending, Identity, Member, MicrothreadState, Probe, Refused, Run, Slot, Unjoined, Waiting,
+};
 
 /// A program's component, pre-linked, ready to instantiate: what every microthread
 /// of every run of the program starts from.
@@ -92,6 +95,8 @@ pub struct Microthread {
     /// run's budget (runs with a fuel budget only).
     fuel_start: u64,
     fuel_charged: u64,
+    /// Fuel that has moved virtual time on (deterministic runs only).
+    fuel_clocked: u64,
 }
 
 /// The run's limit on a linear memory; a refused growth is remembered, so that the
@@ -125,12 +130,12 @@ impl ResourceLimiter for MemoryLimit {
 
 impl WasiView for Microthread {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let (run, alone) = (&self.run, self.image.is_alone());
+        let (run, alone, id) = (&self.run, self.image.is_alone(), self.me.id);
         let ctx = self.wasi.get_or_insert_with(|| {
             // Only runs without directory grants get here (see `new_store`), and
             // for them making the context cannot fail.
             run.options
-                .wasi_ctx(alone)
+                .wasi_ctx(alone, run.schedule().map(|s| (s, id)))
                 .unwrap_or_else(|_| WasiCtx::builder().build())
         });
         WasiCtxView {
@@ -419,7 +424,7 @@ fn launch<T: Send + 'static>(
         .map(|done| CompleteOnDrop { done, me: me.clone() });
     let (task_run, image, task_member) = (run.clone(), image.clone(), member.clone());
     let id = me.id;
-    let task = run.handle().spawn(async move {
+    let task = async move {
         let _slot = slot;
         let mut membership = membership;
         let _cancelled = cancelled;
@@ -434,9 +439,30 @@ fn launch<T: Send + 'static>(
         let done = finish(&task_run, &me, ending);
         drop(membership);
         done
-    });
+    };
+    let task = match run.schedule() {
+        None => run.handle().spawn(task),
+        Some(schedule) => {
+            let traced = Arc::downgrade(&member);
+            let why = move || match traced.upgrade() {
+                Some(m) => traced_state(&m.info().state),
+                None => "ended".into(),
+            };
+            run.handle().spawn(Shuffled::new(task, schedule.clone(), id, why))
+        }
+    };
     run.set_abort(id, &task.abort_handle());
     (member, task)
+}
+
+/// Why a microthread's slice ended, for a schedule trace: what it now waits for,
+/// in words that do not depend on the host's clock.
+fn traced_state(state: &MicrothreadState) -> String {
+    match state {
+        MicrothreadState::Running | MicrothreadState::Ready => "yielded".into(),
+        MicrothreadState::Sleeping { .. } => "blocked: sleeping".into(),
+        other => format!("blocked: {other}"),
+    }
 }
 
 /// Run one microthread to its end, then wait for its children (prejoin). Returns how
@@ -523,7 +549,10 @@ fn new_store(
     let wasi = if run.options.dirs.is_empty() {
         None
     } else {
-        Some(run.options.wasi_ctx(image.is_alone())?)
+        Some(
+            run.options
+                .wasi_ctx(image.is_alone(), run.schedule().map(|s| (s, member.me.id)))?,
+        )
     };
     let limits = &run.limits;
     let fuel_start = limits.microthread_fuel_budget.unwrap_or(u64::MAX);
@@ -544,6 +573,7 @@ fn new_store(
         },
         fuel_start,
         fuel_charged: 0,
+        fuel_clocked: 0,
     };
     let mut store = Store::new(run.engine(), state);
     // A microthread may hold a join handle for every other one, and endpoints
@@ -556,17 +586,44 @@ fn new_store(
             // Every `slice` units the fiber yields to the scheduler; the total is the
             // microthread's budget (unlimited unless the run sets one).
             store.set_fuel(fuel_start)?;
-            store.fuel_async_yield_interval(Some(slice))?;
-            // Every host call, and every fuel yield (a call into the host too),
-            // records the fuel used so far (for the live view) and charges it to
-            // the run's budget, if it has one.
-            store.call_hook(|mut ctx, hook| {
-                if !matches!(hook, CallHook::CallingHost) {
-                    return Ok(());
+            match run.schedule() {
+                None => {
+                    store.fuel_async_yield_interval(Some(slice))?;
+                    // Every host call, and every fuel yield (a call into the host
+                    // too), records the fuel used so far (for the live view) and
+                    // charges it to the run's budget, if it has one.
+                    store.call_hook(|mut ctx, hook| {
+                        if !matches!(hook, CallHook::CallingHost) {
+                            return Ok(());
+                        }
+                        let left = ctx.get_fuel()?;
+                        ctx.data_mut().fuel_used(left)
+                    });
                 }
-                let left = ctx.get_fuel()?;
-                ctx.data_mut().fuel_used(left)
-            });
+                Some(schedule) => {
+                    // Deterministic: besides, the fuel burnt moves virtual time on,
+                    // and the schedule says where the next slice ends.
+                    let schedule = schedule.clone();
+                    store.fuel_async_yield_interval(Some(schedule.slice(slice)))?;
+                    store.call_hook(move |mut ctx, hook| {
+                        if !matches!(hook, CallHook::CallingHost) {
+                            return Ok(());
+                        }
+                        let left = ctx.get_fuel()?;
+                        let me = ctx.data_mut();
+                        let used = me.fuel_start.saturating_sub(left);
+                        // In steps of a microsecond at least: each step costs the
+                        // scheduler a little.
+                        let unclocked = used.saturating_sub(me.fuel_clocked);
+                        if unclocked >= 1_000 {
+                            schedule.burnt(unclocked);
+                            me.fuel_clocked = used;
+                        }
+                        me.fuel_used(left)?;
+                        ctx.fuel_async_yield_interval(Some(schedule.slice(slice)))
+                    });
+                }
+            }
         }
         None if limits.interruptible => {
             // No fuel, so no yields: an epoch tick (sent when the run is cancelled)

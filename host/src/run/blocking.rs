@@ -153,7 +153,7 @@ impl Member {
     }
 
     /// What it is doing now.
-    fn info(&self) -> MicrothreadInfo {
+    pub(crate) fn info(&self) -> MicrothreadInfo {
         let state = match self.waiting().as_ref() {
             Some(w) => match &w.what {
                 Waiting::Recv(c) => MicrothreadState::Receiving { channel: c.id() },

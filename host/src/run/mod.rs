@@ -36,6 +36,7 @@ pub use options::{OutputBuffer, RunOptions};
 pub use view::{MicrothreadInfo, MicrothreadState, RunStats, RunView};
 
 use crate::channel::Budget;
+use crate::deterministic::{Lane, Schedule};
 use crate::error::{Failure, FailureKind};
 use crate::limits::Quota;
 
@@ -140,6 +141,10 @@ pub(crate) struct Run {
     /// Set once the run's microthreads are being aborted.
     cancelled: AtomicBool,
     handle: tokio::runtime::Handle,
+    /// A deterministic run's choices, and the thread it runs on (dropped with the
+    /// run, which ends that thread).
+    schedule: Option<Arc<Schedule>>,
+    _lane: Option<Lane>,
     /// The runtime's supervisor thread, where the run is watched.
     supervisor: tokio::runtime::Handle,
     /// To interrupt, by epoch, microthreads that run without fuel.
@@ -187,8 +192,15 @@ impl Run {
         supervisor: tokio::runtime::Handle,
         engine: Engine,
         runtime_live: Arc<Quota>,
+        deterministic: Option<(Lane, Arc<Schedule>)>,
     ) -> Arc<Run> {
+        let (handle, lane, schedule) = match deterministic {
+            Some((lane, schedule)) => (lane.handle().clone(), Some(lane), Some(schedule)),
+            None => (handle, None, None),
+        };
         Arc::new(Run {
+            schedule,
+            _lane: lane,
             live: Quota::new(limits.max_microthreads),
             budget: Arc::new(Budget::new(limits.max_buffered_bytes, limits.max_channels)),
             options,
@@ -220,6 +232,11 @@ impl Run {
 
     pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
         &self.handle
+    }
+
+    /// The choices of a deterministic run.
+    pub(crate) fn schedule(&self) -> Option<&Arc<Schedule>> {
+        self.schedule.as_ref()
     }
 
     pub(crate) fn engine(&self) -> &Engine {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use super::output::Lines;
 use crate::channel::{HostHold, ReceiverHandle, SenderHandle};
+use crate::deterministic::{Schedule, SeededRandom, TraceSink};
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -57,6 +58,18 @@ pub struct RunOptions {
     pub(crate) endpoints: Vec<(String, Handed)>,
     pub(crate) data: Option<AppData>,
     pub(crate) on_failure: Option<FailureHandler>,
+    pub(crate) deterministic: Option<u64>,
+    pub(crate) trace_schedule: Option<ScheduleTrace>,
+}
+
+/// Where a deterministic run writes its schedule.
+#[derive(Clone)]
+pub(crate) struct ScheduleTrace(pub(crate) TraceSink);
+
+impl std::fmt::Debug for ScheduleTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScheduleTrace")
+    }
 }
 
 /// The application's handler of failures nobody else handles.
@@ -154,6 +167,8 @@ impl Default for RunOptions {
             data: None,
             on_failure: None,
             atomic_cap: Duration::from_secs(1),
+            deterministic: None,
+            trace_schedule: None,
         }
     }
 }
@@ -361,6 +376,50 @@ impl RunOptions {
         self
     }
 
+    /// Run deterministically: every scheduling choice (which ready microthread runs
+    /// next, which ready operation a `select` takes, where a fuel slice ends) is
+    /// drawn from a PRNG seeded with `seed`, on a thread of the run's own, so that
+    /// the same program with the same seed and input makes the same choices and
+    /// prints the same bytes, however busy the machine.
+    ///
+    /// What the guest sees is virtual:
+    /// - its monotonic clock starts at 1 s and its wall clock at
+    ///   2000-01-01T00:00:00Z; both advance by one nanosecond per unit of fuel
+    ///   the run burns, and when every microthread waits for a timer (a sleep, a
+    ///   timeout), time jumps to the next deadline: a program that sleeps an hour
+    ///   finishes at once and sees the hour pass;
+    /// - its random source (`wasi:random`, and so Rust's `HashMap` keys) is a PRNG
+    ///   seeded from `seed` and the microthread's id.
+    ///
+    /// Not virtual: what comes from outside the run. Reading stdin or granted
+    /// files gives the same bytes for the same files, but the run does not wait for
+    /// stdin in virtual time; host channels fed by the application bring their
+    /// messages when the application sends them; a [`deadline`](Self::deadline) is
+    /// real time. The run needs a runtime that meters fuel ([`crate::Preemption::Fuel`]).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), weft::Error> {
+    /// let program = weft::Runtime::new()?.load("racy.wasm")?;
+    /// let out = weft::OutputBuffer::new();
+    /// let status = program.run(&weft::RunOptions::new().deterministic(42).stdout(out.clone()))?;
+    /// println!("{status:?}: {}", out.to_string_lossy());
+    /// # Ok(()) }
+    /// ```
+    pub fn deterministic(mut self, seed: u64) -> Self {
+        self.deterministic = Some(seed);
+        self
+    }
+
+    /// Write the schedule of a [deterministic](Self::deterministic) run to `to`: a
+    /// line per slice, numbered, saying which microthread ran and why it stopped
+    /// (`deferred` when the schedule sent it to the back of the ready queue before
+    /// it ran; `yielded` at the end of its fuel slice or a yield; `blocked: ...` on
+    /// what; `finished`). Only for deterministic runs.
+    pub fn trace_schedule(mut self, to: impl std::io::Write + Send + 'static) -> Self {
+        self.trace_schedule = Some(ScheduleTrace(Arc::new(Mutex::new(Box::new(to)))));
+        self
+    }
+
     /// End the run once `after` has passed since it started: its microthreads are
     /// cancelled and it ends with
     /// [`ExitStatus::DeadlineExceeded`](crate::ExitStatus::DeadlineExceeded). A zero
@@ -464,6 +523,18 @@ impl RunOptions {
                 "max_memory must be at least 64 KiB (one wasm page)".into(),
             ));
         }
+        if fuel_slice.is_none() && self.deterministic.is_some() {
+            return Err(Error::InvalidOptions(
+                "deterministic mode needs a runtime that meters fuel (Preemption::Fuel), \
+                 but this one runs with preemption off"
+                    .into(),
+            ));
+        }
+        if self.trace_schedule.is_some() && self.deterministic.is_none() {
+            return Err(Error::InvalidOptions(
+                "a schedule trace is only kept for a deterministic run (RunOptions::deterministic)".into(),
+            ));
+        }
         if fuel_slice.is_none() && (self.fuel_budget.is_some() || self.microthread_fuel_budget.is_some()) {
             return Err(Error::InvalidOptions(
                 "fuel budgets need a runtime that meters fuel (Preemption::Fuel), \
@@ -500,12 +571,28 @@ impl RunOptions {
     /// A fresh WASI context for one microthread: the run's arguments, environment
     /// and directory grants, the host's stdio (or the run's buffers), nothing else.
     /// `alone`: the program cannot spawn, so its file I/O may block its worker.
-    pub(crate) fn wasi_ctx(&self, alone: bool) -> wasmtime::Result<WasiCtx> {
+    ///
+    /// In a deterministic run (`schedule`, and the microthread's id), its clocks
+    /// read virtual time, its random source is seeded, and file I/O is done in
+    /// place, so that its completion cannot race with the other microthreads.
+    pub(crate) fn wasi_ctx(
+        &self,
+        alone: bool,
+        schedule: Option<(&Arc<Schedule>, u64)>,
+    ) -> wasmtime::Result<WasiCtx> {
         let mut b = WasiCtx::builder();
         // File I/O goes to tokio's blocking pool so that it does not stall the other
         // microthreads of a worker; a program that cannot spawn is alone, and does it
         // in place, saving a thread hop per operation.
-        b.allow_blocking_current_thread(alone);
+        b.allow_blocking_current_thread(alone || schedule.is_some());
+        if let Some((schedule, id)) = schedule {
+            let seed = schedule.seed_for(id);
+            b.monotonic_clock(schedule.clock())
+                .wall_clock(schedule.clock())
+                .secure_random(SeededRandom::new(seed))
+                .insecure_random(SeededRandom::new(seed.rotate_left(32)))
+                .insecure_random_seed(u128::from(seed) << 64 | u128::from(!seed));
+        }
         match &self.stdin {
             Some(pipe) => b.stdin(pipe.clone()),
             None => b.inherit_stdin(),
