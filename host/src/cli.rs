@@ -11,6 +11,8 @@ use clap::{Args, Parser, Subcommand};
 
 use weft::{ExitStatus, Preemption, RunOptions, Runtime};
 
+mod explore;
+
 /// Run WebAssembly programs as preemptively scheduled microthreads.
 #[derive(Debug, Parser)]
 #[command(name = "weft", version, about, long_about = None)]
@@ -32,6 +34,15 @@ enum Command {
     /// `weft compile`. weft's own options go before FILE; everything after it goes
     /// to the guest, as with `wasmtime run`.
     Run(RunArgs),
+    /// Run a program deterministically under many seeds, in parallel over the
+    /// cores, to find a schedule under which it fails.
+    ///
+    /// Each seed is one `weft run --seed N` of FILE with ARGS: exit 0 passes;
+    /// anything else (a non-zero exit, a failure, a deadlock, --timeout) fails. At
+    /// the first failure no new seed starts; weft prints the lowest failing seed,
+    /// its output and the command that replays it, and exits with its exit code.
+    /// All pass: exit 0, with the count.
+    Test(TestArgs),
     /// Compile a component ahead of time into a `.cwasm` that `weft run` loads
     /// without compiling. Use the same engine flags as for `run`.
     Compile(CompileArgs),
@@ -87,6 +98,58 @@ struct EngineArgs {
 
 #[derive(Debug, Args)]
 struct RunArgs {
+    #[command(flatten)]
+    program: ProgramArgs,
+
+    /// Print the run's counters to stderr when it ends: microthreads spawned, peak
+    /// live, finished, failed, messages sent.
+    #[arg(long)]
+    stats: bool,
+
+    /// Worker threads that run microthreads [default: one per core; a
+    /// deterministic run has one thread of its own].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+
+    /// Run deterministically: every scheduling choice (which ready microthread runs
+    /// next, which ready case a select takes, where a fuel slice ends) comes from a
+    /// PRNG seeded with --seed (default 0); the guest's clocks are virtual (they
+    /// start at fixed values, advance with the fuel burnt, and jump ahead when
+    /// every microthread waits for a timer) and its random source is seeded. The
+    /// same program, seed and input give byte-identical output and exit code.
+    /// Stdin, granted files and --timeout are not virtual.
+    #[arg(long)]
+    deterministic: bool,
+
+    /// The seed of a deterministic run; implies --deterministic.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+
+    /// Write the schedule of a deterministic run to FILE, a line per slice: which
+    /// microthread ran and why it stopped (deferred, yielded, blocked on what,
+    /// finished).
+    #[arg(long, value_name = "FILE")]
+    trace_schedule: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// The seeds to run: a range `A..B` (B excluded), `A..=B`, or a count `N`
+    /// (seeds 0 to N-1).
+    #[arg(long, value_name = "A..B|N", value_parser = parse_seeds, default_value = "100")]
+    seeds: std::ops::Range<u64>,
+
+    /// Seeds run at once [default: one per core].
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+
+    #[command(flatten)]
+    program: ProgramArgs,
+}
+
+/// What a program is run with, by `weft run` and by `weft test`.
+#[derive(Debug, Args)]
+struct ProgramArgs {
     /// The component to run (`.wasm`) or a precompiled `.cwasm`, then the arguments
     /// passed to the guest: everything after FILE, flags included (a `--` right
     /// after FILE is dropped, for compatibility).
@@ -124,20 +187,11 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     max_channels: Option<u32>,
 
-    /// Print the run's counters to stderr when it ends: microthreads spawned, peak
-    /// live, finished, failed, messages sent.
-    #[arg(long)]
-    stats: bool,
-
     /// How long the microthreads still running when the program ends (Ctrl-C,
     /// SIGTERM, --timeout, or detached ones when main ends) get for their cleanup
     /// before they are stopped [default: 2s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     grace: Option<Duration>,
-
-    /// Worker threads that run microthreads [default: one per core].
-    #[arg(long, value_name = "N")]
-    workers: Option<usize>,
 
     /// Set an environment variable for the guest: `K=V`, or `K` to pass the host's
     /// value of K. Nothing else of the host's environment is visible. Repeatable.
@@ -189,6 +243,30 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// Parse seeds: `A..B` (B excluded), `A..=B`, or a count `N` (0..N). Never empty.
+fn parse_seeds(s: &str) -> Result<std::ops::Range<u64>, String> {
+    let t = s.trim();
+    let number = |n: &str| {
+        n.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{s}`: `{n}` is not a seed (expected A..B, A..=B or a count N)"))
+    };
+    let range = if let Some((a, b)) = t.split_once("..=") {
+        let end = number(b)?
+            .checked_add(1)
+            .ok_or_else(|| format!("`{s}`: the range ends past the largest seed"))?;
+        number(a)?..end
+    } else if let Some((a, b)) = t.split_once("..") {
+        number(a)?..number(b)?
+    } else {
+        0..number(t)?
+    };
+    if range.is_empty() {
+        return Err(format!("`{s}` holds no seed"));
+    }
+    Ok(range)
+}
+
 /// Parse `5s`, `500ms`, `2m`, `1h30m`, or a number of seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -209,6 +287,7 @@ impl Cli {
     pub fn run(self) -> Result<i32> {
         match self.command {
             Command::Run(args) => run(args),
+            Command::Test(args) => explore::test(args),
             Command::Compile(args) => compile(args),
             Command::Cache { action } => cache(action),
         }
@@ -293,7 +372,7 @@ fn grant(spec: &str) -> Result<(PathBuf, String)> {
     Ok((PathBuf::from(host), guest.to_string()))
 }
 
-impl RunArgs {
+impl ProgramArgs {
     /// The program's file.
     fn file(&self) -> PathBuf {
         PathBuf::from(&self.file_and_args[0])
@@ -307,82 +386,97 @@ impl RunArgs {
             _ => &self.file_and_args[1..],
         }
     }
+
+    /// Whether a fuel budget was asked for.
+    fn metered(&self) -> bool {
+        self.fuel_budget.is_some() || self.fuel_budget_per_microthread.is_some()
+    }
+
+    /// The run's options, but for what only `weft run` decides (Ctrl-C, seeds).
+    fn options(&self) -> Result<RunOptions> {
+        let mut options = RunOptions::new().program_name(self.file().display().to_string());
+        if let Some(timeout) = self.timeout {
+            options = options.deadline(timeout);
+        }
+        if let Some(units) = self.fuel_budget {
+            options = options.fuel_budget(units);
+        }
+        if let Some(units) = self.fuel_budget_per_microthread {
+            options = options.fuel_budget_per_microthread(units);
+        }
+        if let Some(bytes) = self.max_buffered {
+            options = options.max_buffered_bytes(bytes);
+        }
+        if let Some(n) = self.max_channels {
+            options = options.max_channels(n);
+        }
+        if let Some(grace) = self.grace {
+            options = options.shutdown_grace(grace);
+        }
+        for arg in self.guest_args() {
+            let Some(arg) = arg.to_str() else {
+                bail!("argument {arg:?} is not valid UTF-8, which WASI requires");
+            };
+            options = options.arg(arg);
+        }
+        for spec in &self.env {
+            options = match spec.split_once('=') {
+                Some((k, v)) if !k.is_empty() => options.env(k, v),
+                Some(_) => bail!("--env `{spec}`: the variable name is empty"),
+                None => match std::env::var(spec) {
+                    Ok(v) => options.env(spec, v),
+                    Err(_) => {
+                        bail!(
+                            "--env `{spec}`: the host has no variable `{spec}` to pass (or it is not UTF-8)"
+                        )
+                    }
+                },
+            };
+        }
+        for spec in &self.dirs {
+            let (host, guest) = grant(spec)?;
+            options = options.dir(host, guest);
+        }
+        for spec in &self.dirs_read_only {
+            let (host, guest) = grant(spec)?;
+            options = options.dir_read_only(host, guest);
+        }
+        Ok(options)
+    }
+
+    /// The runtime and the loaded program. `deterministic`: the program's runs are
+    /// deterministic, and so metered.
+    fn load(&self, workers: Option<usize>, deterministic: bool) -> Result<(Runtime, weft::Program)> {
+        let file = self.file();
+        if deterministic && self.engine.no_preempt {
+            bail!("deterministic runs need fuel metering, which --no-preempt turns off");
+        }
+        let bytes = std::fs::read(&file).ok();
+        let runtime = runtime(
+            &self.engine,
+            workers,
+            bytes.as_deref(),
+            self.metered() || deterministic,
+        )?;
+        let program = match bytes {
+            Some(bytes) => load(&runtime, &bytes, &file)?,
+            // Unreadable: let the library say why, in its words.
+            None => runtime.load(&file)?,
+        };
+        tracing::info!(target: "weft::cache", status = ?program.cache_status(), "loaded {}", program.name());
+        Ok((runtime, program))
+    }
 }
 
-fn run(args: RunArgs) -> Result<i32> {
-    let file = args.file();
-    let bytes = std::fs::read(&file).ok();
-    let metered = args.fuel_budget.is_some() || args.fuel_budget_per_microthread.is_some();
-    let runtime = runtime(&args.engine, args.workers, bytes.as_deref(), metered)?;
-
-    let mut options = RunOptions::new()
-        .program_name(file.display().to_string())
-        .interrupt_on_ctrl_c(true);
-    if let Some(timeout) = args.timeout {
-        options = options.deadline(timeout);
-    }
-    if let Some(units) = args.fuel_budget {
-        options = options.fuel_budget(units);
-    }
-    if let Some(units) = args.fuel_budget_per_microthread {
-        options = options.fuel_budget_per_microthread(units);
-    }
-    if let Some(bytes) = args.max_buffered {
-        options = options.max_buffered_bytes(bytes);
-    }
-    if let Some(n) = args.max_channels {
-        options = options.max_channels(n);
-    }
-    if let Some(grace) = args.grace {
-        options = options.shutdown_grace(grace);
-    }
-    for arg in args.guest_args() {
-        let Some(arg) = arg.to_str() else {
-            bail!("argument {arg:?} is not valid UTF-8, which WASI requires");
-        };
-        options = options.arg(arg);
-    }
-    for spec in &args.env {
-        options = match spec.split_once('=') {
-            Some((k, v)) if !k.is_empty() => options.env(k, v),
-            Some(_) => bail!("--env `{spec}`: the variable name is empty"),
-            None => match std::env::var(spec) {
-                Ok(v) => options.env(spec, v),
-                Err(_) => {
-                    bail!("--env `{spec}`: the host has no variable `{spec}` to pass (or it is not UTF-8)")
-                }
-            },
-        };
-    }
-    for spec in &args.dirs {
-        let (host, guest) = grant(spec)?;
-        options = options.dir(host, guest);
-    }
-    for spec in &args.dirs_read_only {
-        let (host, guest) = grant(spec)?;
-        options = options.dir_read_only(host, guest);
-    }
-
-    let program = match bytes {
-        Some(bytes) => load(&runtime, &bytes, &file)?,
-        // Unreadable: let the library say why, in its words.
-        None => runtime.load(&file)?,
-    };
-    tracing::info!(target: "weft::cache", status = ?program.cache_status(), "loaded {}", program.name());
-    let run = program.start(&options)?;
-    show_microthreads_on_sigquit(run.view());
-    let stats = args.stats.then(|| run.view());
-    let status = run.wait();
-    if let Some(view) = stats {
-        report(format_args!("weft: {}", view.stats()));
-    }
-    match &status {
+/// Say how a run ended, on stderr, when it did not end well.
+fn report_status(status: &ExitStatus, timeout: Option<Duration>) {
+    match status {
         ExitStatus::Failed(failure) => report(format_args!("error: {failure}")),
         ExitStatus::Interrupted => report(format_args!("weft: interrupted")),
         ExitStatus::Terminated => report(format_args!("weft: terminated")),
         ExitStatus::DeadlineExceeded => report(format_args!(
             "weft: timed out after {}",
-            humantime::format_duration(args.timeout.unwrap_or_default())
+            humantime::format_duration(timeout.unwrap_or_default())
         )),
         ExitStatus::Deadlocked(lines) => {
             report(format_args!(
@@ -398,6 +492,71 @@ fn run(args: RunArgs) -> Result<i32> {
             }
         }
         _ => {}
+    }
+}
+
+/// A writer shared between the run (which writes the schedule trace) and `weft
+/// run` (which flushes it at the end and says if that failed).
+#[derive(Clone)]
+struct SharedFile(std::sync::Arc<std::sync::Mutex<std::io::BufWriter<std::fs::File>>>);
+
+impl SharedFile {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::io::BufWriter<std::fs::File>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Write for SharedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lock().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.lock().flush()
+    }
+}
+
+fn run(args: RunArgs) -> Result<i32> {
+    let deterministic = args.deterministic || args.seed.is_some();
+    if deterministic && args.workers.is_some_and(|w| w != 1) {
+        bail!("a deterministic run has one worker: --workers must be 1 (or left out)");
+    }
+    if args.trace_schedule.is_some() && !deterministic {
+        bail!("--trace-schedule is for deterministic runs: add --deterministic or --seed N");
+    }
+    let workers = if deterministic { Some(1) } else { args.workers };
+    let mut options = args.program.options()?.interrupt_on_ctrl_c(true);
+    if deterministic {
+        options = options.deterministic(args.seed.unwrap_or(0));
+    }
+    let trace = match &args.trace_schedule {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("--trace-schedule: cannot create {}", path.display()))?;
+            let shared = SharedFile(std::sync::Arc::new(std::sync::Mutex::new(
+                std::io::BufWriter::new(file),
+            )));
+            options = options.trace_schedule(shared.clone());
+            Some((shared, path))
+        }
+        None => None,
+    };
+    let (runtime, program) = args.program.load(workers, deterministic)?;
+    let run = program.start(&options)?;
+    show_microthreads_on_sigquit(run.view());
+    let stats = args.stats.then(|| run.view());
+    let status = run.wait();
+    if let Some(view) = stats {
+        report(format_args!("weft: {}", view.stats()));
+    }
+    report_status(&status, args.program.timeout);
+    if let Some((mut trace, path)) = trace
+        && let Err(e) = trace.flush()
+    {
+        report(format_args!(
+            "weft: the schedule trace in {} is incomplete: {e}",
+            path.display()
+        ));
     }
     // The process ends now: tearing the instance pool down would only cost time
     // (dropping it is prompt and correct too, but unmaps every slot).
@@ -508,7 +667,8 @@ mod tests {
         let parse = |args: &[&str]| -> Vec<String> {
             let cli = Cli::try_parse_from(args).unwrap();
             let Command::Run(run) = cli.command else { panic!() };
-            run.guest_args()
+            run.program
+                .guest_args()
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect()
