@@ -191,6 +191,23 @@ fn one_seed_gives_the_same_bytes_on_a_busy_machine() {
 }
 
 #[test]
+fn the_end_of_the_program_comes_at_the_same_point_of_the_schedule() {
+    // What still runs when `main` returns, or when a microthread exits, is stopped
+    // where the schedule is, not when the supervisor thread gets to it.
+    for (mode, code, says) in [
+        ("leftover", 0, "ticker: cancelled after "),
+        ("exit", 3, "exiter: exiting with 3"),
+    ] {
+        let first = outcome(&run(&["--seed", "2"], &[mode]));
+        assert_eq!(first.0, Some(code), "{first:?}");
+        assert!(first.1.contains(says), "{first:?}");
+        for _ in 0..4 {
+            assert_eq!(outcome(&run(&["--seed", "2"], &[mode])), first);
+        }
+    }
+}
+
+#[test]
 fn the_schedule_trace_says_who_ran_and_why_it_stopped() {
     let dir = std::env::temp_dir().join(format!("weft-trace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

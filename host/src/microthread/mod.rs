@@ -422,6 +422,7 @@ fn launch<T: Send + 'static>(
     let cancelled = completion
         .clone()
         .map(|done| CompleteOnDrop { done, me: me.clone() });
+    let main = completion.is_none();
     let (task_run, image, task_member) = (run.clone(), image.clone(), member.clone());
     let id = me.id;
     let task = async move {
@@ -438,6 +439,7 @@ fn launch<T: Send + 'static>(
         }
         let done = finish(&task_run, &me, ending);
         drop(membership);
+        task_run.ended_in_schedule(main);
         done
     };
     let task = match run.schedule() {

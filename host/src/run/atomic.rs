@@ -3,7 +3,11 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: in a deterministic run, the run's virtual one, so that the cap
+// ends a section at the same point every time.
+use tokio::time::Instant;
 
 /// The atomic sections of one microthread (they nest).
 #[derive(Default)]

@@ -395,6 +395,22 @@ impl Run {
         }
     }
 
+    /// A microthread of a deterministic run has ended (`main`, or another): what
+    /// the end of the program sets off (an exit or a spent fuel budget stop the
+    /// others; the end of `main` cancels those left) happens here, on the run's own
+    /// thread, at the point of the schedule where it was decided, not whenever the
+    /// supervisor thread gets to it (which then finds it done).
+    pub(crate) fn ended_in_schedule(&self, main: bool) {
+        if self.schedule.is_none() {
+            return;
+        }
+        if self.exit_requested() || self.fuel_spent() {
+            self.cancel_all();
+        } else if main && !self.is_cancelling() {
+            self.cancel_gracefully();
+        }
+    }
+
     /// Stop every microthread still running at once: blocked ones now, busy ones at
     /// their next fuel yield or epoch check. No guest code runs any more.
     pub(crate) fn cancel_all(&self) {

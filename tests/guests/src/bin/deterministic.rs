@@ -9,6 +9,9 @@
 //!   time its monotonic and wall clocks saw pass, and what they read.
 //! - `select ROUNDS`: three channels, each with a message ready; a select takes
 //!   one, ROUNDS times; prints which.
+//! - `leftover`: `main` returns while a detached microthread still ticks; it counts
+//!   its ticks until it is cancelled, and says how many.
+//! - `exit`: a microthread exits the program with 3 while another ticks.
 //! - `noise`: microthreads that print, draw random numbers (WASI and a `HashMap`'s
 //!   order) and read the clocks: all of it the same under one seed.
 
@@ -137,6 +140,27 @@ fn noise() {
     println!("sum {sum}, at {:?}", SystemTime::now().duration_since(UNIX_EPOCH));
 }
 
+/// Counts turns until cancelled (printing every 1,000th), then says how many.
+fn ticker(_: ()) {
+    let mut ticks = 0u64;
+    while !weft_guest::is_cancelled() {
+        ticks += 1;
+        if ticks % 1000 == 0 {
+            println!("tick {ticks}");
+        }
+        yield_now();
+    }
+    println!("ticker: cancelled after {ticks} ticks");
+}
+
+fn exiter(_: ()) {
+    for _ in 0..100 {
+        yield_now();
+    }
+    println!("exiter: exiting with 3");
+    weft_guest::exit(3);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let number = |i: usize, default: u32| args.get(i).map_or(default, |a| a.parse().expect("a number"));
@@ -148,6 +172,20 @@ fn main() {
         Some("sleepy") => sleepy(),
         Some("select") => select(number(2, 32)),
         Some("noise") => noise(),
+        Some("leftover") => {
+            let _ticker = weft_guest::spawn_detached(ticker, ());
+            for _ in 0..2500 {
+                yield_now();
+            }
+            println!("main: done");
+        }
+        Some("exit") => {
+            let _ticker = weft_guest::spawn_detached(ticker, ());
+            let _exiter = spawn(exiter, ());
+            loop {
+                yield_now();
+            }
+        }
         other => panic!("unknown mode {other:?}"),
     }
 }
