@@ -1,5 +1,5 @@
 //! Every performance goal of weft in one table: spawn, yield, ping-pong, a host ↔ guest
-//! round trip, thread-ring,
+//! round trip, thread-ring, deterministic mode's cost and `weft test`'s seeds per second,
 //! memory per blocked microthread, fuel cost, fairness, multi-core scaling, and the
 //! cost of a second worker. Each figure is the median of `WEFT_BENCH_RUNS` runs
 //! (default 3) of a real guest (`tests/guests/src/bin/bench.rs`) that times itself.
@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use weft::{Preemption, Runtime};
 use weft_benches::{
-    HostSide, host_round_trip, kib_per_blocked_microthread, measured, per_run, sleep_lateness,
-    thread_round_trip,
+    HostSide, host_round_trip, host_timed, kib_per_blocked_microthread, measured, per_run, seeds_per_second,
+    sleep_lateness, thread_round_trip,
 };
 
 fn runtime(workers: usize, preemption: Preemption, max: u32) -> Result<Runtime, weft::Error> {
@@ -310,6 +310,40 @@ fn main() {
         ("ring", 503_000),
         250.0,
     );
+    eprintln!("deterministic mode…");
+    // Its own thread and seeded choices against the default scheduler, both timed by
+    // the host (in deterministic mode the guest's clock is virtual).
+    for (what, mode, n) in [
+        ("ping-pong, ns per round trip", "pingpong", 200_000),
+        ("thread-ring, ns per hop", "ring", 503_000),
+    ] {
+        let (default, seeded) = paired(
+            runs,
+            || host_timed(&rt1, mode, n, None).as_nanos() as f64,
+            || host_timed(&rt1, mode, n, Some(7)).as_nanos() as f64,
+        );
+        rows.push(row(
+            &format!("deterministic mode: {what}, timed by the host: default scheduler (1 worker)"),
+            default,
+            "",
+            true,
+        ));
+        rows.push(row(
+            &format!("deterministic mode: {what}, timed by the host: deterministic"),
+            seeded,
+            "",
+            true,
+        ));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let seeds = repeat(runs, || seeds_per_second(&rt2, 400, cores));
+    rows.push(row(
+        &format!("deterministic mode: seeds per second, a small racy guest, {cores} at once (weft test)"),
+        seeds,
+        "",
+        true,
+    ));
+
     let ratio_pp = pp2.median / pp1.median;
     let ratio_ring = ring2.median / ring1.median;
     rows.push(ratio_row(

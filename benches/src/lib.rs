@@ -188,3 +188,65 @@ pub fn thread_round_trip(n: u64) -> Duration {
     echo.join().expect("the echo thread");
     elapsed / n as u32
 }
+
+/// Wall time of one run of the `bench` guest's `mode n`, measured by the host from
+/// start to end; deterministic under `seed` if given (where the guest's own clock is
+/// virtual, so only the host can time it).
+fn run_time(runtime: &Runtime, mode: &str, n: u64, seed: Option<u64>) -> Duration {
+    let program = runtime
+        .load(weft_tests::guest("bench"))
+        .expect("load the bench guest");
+    let mut options = RunOptions::new()
+        .args([mode.to_string(), n.to_string()])
+        .stdout(OutputBuffer::new());
+    if let Some(seed) = seed {
+        options = options.deterministic(seed);
+    }
+    let start = Instant::now();
+    let status = program.run(&options).expect("run");
+    let elapsed = start.elapsed();
+    assert_eq!(status, ExitStatus::Exited(0), "bench {mode} {n} failed");
+    elapsed
+}
+
+/// Time per unit of the `bench` guest's `mode` (`pingpong`: a round trip; `ring`: a
+/// hop), timed by the host, deterministic under `seed` if given: the difference
+/// between runs of `n` and `n / 4` units, over `3n / 4`, so that the run's start
+/// and the workload's set-up cancel out.
+pub fn host_timed(runtime: &Runtime, mode: &str, n: u64, seed: Option<u64>) -> Duration {
+    let long = run_time(runtime, mode, n, seed);
+    let short = run_time(runtime, mode, n / 4, seed);
+    long.saturating_sub(short) / u32::try_from(n - n / 4).expect("n fits a u32")
+}
+
+/// What `weft test` does, as the library does it: `count` deterministic runs of a
+/// small racy guest (two clients of a counter, `deterministic racy 2 1000`), one seed
+/// each, on `jobs` threads. Returns seeds per second.
+pub fn seeds_per_second(runtime: &Runtime, count: u64, jobs: usize) -> f64 {
+    let program = runtime
+        .load(weft_tests::guest("deterministic"))
+        .expect("load the deterministic guest");
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if seed >= count {
+                        return;
+                    }
+                    let options = RunOptions::new()
+                        .args(["racy", "2", "1000"])
+                        .stdout(OutputBuffer::new())
+                        .deterministic(seed);
+                    match program.run(&options).expect("run") {
+                        ExitStatus::Exited(0 | 1) => {}
+                        other => panic!("seed {seed}: {other:?}"),
+                    }
+                }
+            });
+        }
+    });
+    count as f64 / start.elapsed().as_secs_f64()
+}
