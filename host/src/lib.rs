@@ -12,7 +12,9 @@
 //! or as a future), cancel it, give it a deadline and a fuel budget, look at what its
 //! microthreads are doing; dropping it cancels the run. The application talks to its
 //! guests over [`channel`]s, whose ends it hands to a run by name, and may add its own
-//! host interfaces ([`RuntimeBuilder::host_interfaces`]).
+//! host interfaces ([`RuntimeBuilder::host_interfaces`]). A run may be deterministic
+//! ([`RunOptions::deterministic`]): a seed decides its schedule and its clocks are
+//! virtual, so a concurrency bug found under one seed replays every time.
 //!
 //! A complete application: it hands a guest (`examples/src/bin/workers.rs`) a channel
 //! of texts and a channel for their word counts, feeds it from a plain thread, and
