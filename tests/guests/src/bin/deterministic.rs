@@ -145,7 +145,7 @@ fn ticker(_: ()) {
     let mut ticks = 0u64;
     while !weft_guest::is_cancelled() {
         ticks += 1;
-        if ticks % 1000 == 0 {
+        if ticks.is_multiple_of(1000) {
             println!("tick {ticks}");
         }
         yield_now();
