@@ -7,7 +7,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-pub(crate) use weft::runtime::{channel, thread, types};
+pub(crate) use weft::runtime::{channel, net, thread, types};
 
 struct Entry;
 

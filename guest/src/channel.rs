@@ -73,6 +73,42 @@ pub fn try_channel<T>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), Chann
     }
 }
 
+/// A timer: a receiver that gets `()` once, `delay` from now, and then sees its
+/// channel closed. Use it in a [`Select`](crate::Select) for "this, or that, or
+/// give up after 5 s". The timer stops when the receiver is dropped.
+///
+/// # Panics
+/// If the program already has its maximum of open channels.
+pub fn after(delay: Duration) -> Receiver<()> {
+    timer(delay, None)
+}
+
+/// A ticker: a receiver that gets `()` every `period` (a tick that finds the
+/// previous one still unread is dropped, so a slow reader is not flooded). It stops
+/// when the receiver is dropped.
+///
+/// # Panics
+/// If the program already has its maximum of open channels.
+pub fn tick(period: Duration) -> Receiver<()> {
+    timer(period, Some(period))
+}
+
+fn timer(delay: Duration, every: Option<Duration>) -> Receiver<()> {
+    crate::thread::install_panic_hook();
+    match wit::timer(nanos(delay), every.map(nanos)) {
+        Ok(inner) => Receiver {
+            inner,
+            _t: PhantomData,
+        },
+        Err(wit::OpenError::TooManyChannels(max)) => {
+            panic!("{}", ChannelError::TooManyChannels { max })
+        }
+        Err(wit::OpenError::CapacityTooLarge(max)) => {
+            panic!("{}", ChannelError::CapacityTooLarge { capacity: 1, max })
+        }
+    }
+}
+
 /// The receiving end of a channel that the embedding application handed to this
 /// run under `name` (`RunOptions::receiver` on the host), if it did. The first call
 /// takes it; later calls get `None`. It can be cloned and moved to other

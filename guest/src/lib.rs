@@ -35,12 +35,13 @@
 mod bindings;
 mod channel;
 mod message;
+pub mod net;
 mod select;
 mod thread;
 
 pub use channel::{
     ChannelError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
-    TrySendError, channel, generate, host_receiver, host_sender, parallel_map, try_channel,
+    TrySendError, after, channel, generate, host_receiver, host_sender, parallel_map, tick, try_channel,
 };
 pub use select::{Received, Select, Selected};
 pub use thread::{

@@ -1,4 +1,6 @@
-//! `select`: wait on several channel operations at once and complete exactly one.
+//! `select`: wait on several channel operations (and sockets becoming ready, and
+//! timers: [`after`](crate::after), [`tick`](crate::tick)) at once and complete
+//! exactly one.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -25,6 +27,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::bindings::channel as wit;
 use crate::channel::{Receiver, Sender, decode_value, nanos};
 use crate::message::encode;
+use crate::net::{TcpListener, TcpStream};
 use crate::thread::Failure;
 
 /// A set of channel operations to complete exactly one of.
@@ -59,8 +62,10 @@ impl fmt::Debug for Received {
     }
 }
 
-/// Which operation completed, by the index its `recv` or `send` returned.
+/// Which operation completed, by the index its `recv`, `send`, `accept`,
+/// `readable` or `writable` returned.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Selected {
     /// A receive got a message.
     Received {
@@ -98,6 +103,13 @@ pub enum Selected {
     WouldBlock,
     /// This microthread was cancelled (a waiting select fails so).
     Cancelled,
+    /// A socket is ready: a connection waits to be accepted, the stream has
+    /// something to read (bytes, its end, or an error), or it can take bytes. The
+    /// select only reports it: accept, read or write now.
+    Ready {
+        /// The operation.
+        index: usize,
+    },
 }
 
 impl<'a> Select<'a> {
@@ -119,6 +131,27 @@ impl<'a> Select<'a> {
         self.ops.len() - 1
     }
 
+    /// Add a watch for a connection waiting on `listener`; returns the operation's
+    /// index.
+    pub fn accept(&mut self, listener: &'a TcpListener) -> usize {
+        self.ops.push(wit::SelectOp::Accept(&listener.inner));
+        self.ops.len() - 1
+    }
+
+    /// Add a watch for `stream` having something to read; returns the operation's
+    /// index.
+    pub fn readable(&mut self, stream: &'a TcpStream) -> usize {
+        self.ops.push(wit::SelectOp::Readable(&stream.inner));
+        self.ops.len() - 1
+    }
+
+    /// Add a watch for `stream` being able to take bytes; returns the operation's
+    /// index.
+    pub fn writable(&mut self, stream: &'a TcpStream) -> usize {
+        self.ops.push(wit::SelectOp::Writable(&stream.inner));
+        self.ops.len() - 1
+    }
+
     fn run(self, timeout: Option<Duration>, block: bool) -> Selected {
         let (selected, _unsent) = wit::select(&self.ops, timeout.map(nanos), block);
         match selected {
@@ -136,6 +169,7 @@ impl<'a> Select<'a> {
             wit::Selected::Timeout => Selected::Timeout,
             wit::Selected::WouldBlock => Selected::WouldBlock,
             wit::Selected::Cancelled => Selected::Cancelled,
+            wit::Selected::Ready(i) => Selected::Ready { index: i as usize },
         }
     }
 

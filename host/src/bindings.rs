@@ -1,6 +1,7 @@
 //! Host bindings generated from `wit/` (the `weft:runtime` package). The resources
 //! a guest holds are the host's own types: join handles are run completions,
-//! senders and receivers are channel endpoints.
+//! senders and receivers are channel endpoints, listeners and streams the host's
+//! sockets.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -11,10 +12,12 @@ wasmtime::component::bindgen!({
         "weft:runtime/thread.join-handle": crate::run::JoinSlot,
         "weft:runtime/channel.sender": crate::channel::SenderHandle,
         "weft:runtime/channel.receiver": crate::channel::ReceiverHandle,
+        "weft:runtime/net.tcp-listener": crate::net::tcp::ListenerHandle,
+        "weft:runtime/net.tcp-stream": crate::net::tcp::StreamHandle,
     },
 });
 
-pub(crate) use self::weft::runtime::{channel, thread, types};
+pub(crate) use self::weft::runtime::{channel, net, thread, types};
 
 /// The version of the `weft:runtime` package this host implements.
-pub(crate) const WIT_PACKAGE: &str = "weft:runtime@0.2.0";
+pub(crate) const WIT_PACKAGE: &str = "weft:runtime@0.3.0";

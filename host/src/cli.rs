@@ -207,6 +207,26 @@ struct ProgramArgs {
     /// Like --dir, read-only: writes fail in the guest with a permission error.
     #[arg(long = "dir-ro", value_name = "HOST[::GUEST]")]
     dirs_read_only: Vec<String>,
+
+    /// Let the guest listen on ADDR:PORTS: an IP address (IPv6 in brackets), a name
+    /// such as localhost, or * for any address; a port, a range 8000-8100, or *.
+    /// Covers weft's sockets and std::net alike. Repeatable; nothing is allowed
+    /// without a grant.
+    #[arg(long = "listen", value_name = "ADDR:PORTS", value_parser = parse_grant)]
+    listen: Vec<weft::net::Grant>,
+
+    /// Let the guest connect to ADDR:PORTS (as --listen). Repeatable.
+    #[arg(long = "connect", value_name = "ADDR:PORTS", value_parser = parse_grant)]
+    connect: Vec<weft::net::Grant>,
+
+    /// Sockets the program may have open at once, listeners and connections
+    /// together [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_sockets: Option<u32>,
+}
+
+fn parse_grant(s: &str) -> Result<weft::net::Grant, String> {
+    weft::net::Grant::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -440,6 +460,15 @@ impl ProgramArgs {
         for spec in &self.dirs_read_only {
             let (host, guest) = grant(spec)?;
             options = options.dir_read_only(host, guest);
+        }
+        for grant in &self.listen {
+            options = options.listen(grant.clone());
+        }
+        for grant in &self.connect {
+            options = options.connect(grant.clone());
+        }
+        if let Some(n) = self.max_sockets {
+            options = options.max_sockets(n);
         }
         Ok(options)
     }

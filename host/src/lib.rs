@@ -69,6 +69,7 @@
 pub mod cache;
 mod error;
 pub mod limits;
+pub mod net;
 
 mod channel;
 mod deterministic;
@@ -94,6 +95,7 @@ pub use limits::Limits;
 pub use microthread::Microthread;
 pub use program::{Program, imports_weft};
 pub use run::{
-    ExitStatus, MicrothreadInfo, MicrothreadState, OutputBuffer, RunHandle, RunOptions, RunStats, RunView,
+    DEFAULT_MAX_SOCKETS, ExitStatus, MicrothreadInfo, MicrothreadState, OutputBuffer, RunHandle, RunOptions,
+    RunStats, RunView,
 };
 pub use runtime::{DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, Preemption, Runtime, RuntimeBuilder};

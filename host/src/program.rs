@@ -288,7 +288,7 @@ fn image(
 }
 
 /// The `message` record of `weft:runtime/channel`, as [`shape`] writes it.
-const MESSAGE: &str = "record{bytes: list<u8>, endpoints: list<variant{sender(own), receiver(own)}>}";
+const MESSAGE: &str = "record{bytes: list<u8>, endpoints: list<variant{sender(own), receiver(own), tcp-listener(own), tcp-stream(own)}>}";
 
 /// Check the types of the entry export, which wasmtime would otherwise check only
 /// at the first spawn: `run(trampoline: u32, function: u32, argument: message) ->

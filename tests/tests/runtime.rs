@@ -349,12 +349,12 @@ fn a_guest_built_against_another_entry_is_told_why() {
     assert!(matches!(e, Error::Link { .. }), "{e}");
     let text = e.to_string();
     assert!(
-        text.contains("`weft:runtime/entry@0.1.0`") && text.contains("weft:runtime@0.2.0"),
+        text.contains("`weft:runtime/entry@0.1.0`") && text.contains("weft:runtime@0.3.0"),
         "{text}"
     );
     assert!(text.contains("Rebuild the guest"), "{text}");
 
-    let e = load_err(&exporting_entry("weft:runtime/entry@0.2.0"));
+    let e = load_err(&exporting_entry("weft:runtime/entry@0.3.0"));
     assert!(matches!(e, Error::Link { .. }), "{e}");
     assert!(e.to_string().contains("not as this host expects"), "{e}");
 }
@@ -375,7 +375,7 @@ fn a_guest_importing_another_version_of_weft_is_told_why() {
     assert!(matches!(e, Error::Link { .. }), "{e}");
     let text = e.to_string();
     assert!(
-        text.contains("`weft:runtime/thread@0.1.0`") && text.contains("weft:runtime@0.2.0"),
+        text.contains("`weft:runtime/thread@0.1.0`") && text.contains("weft:runtime@0.3.0"),
         "{text}"
     );
 }

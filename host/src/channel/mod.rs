@@ -31,12 +31,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub(crate) use budget::Budget;
-pub(crate) use select::{Op, Selected, select, select_blocking, select_choosing};
+pub(crate) use select::{Also, Op, Selected, select, select_blocking, select_choosing};
 pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
 pub(crate) use waiter::Progress;
 pub(crate) use waiter::Waiter;
 
 use crate::error::Failure;
+use crate::net::{ListenerHandle, StreamHandle};
 use waiter::Taken;
 
 /// Counts the waits of the application's own threads: no run's deadlock detector
@@ -53,10 +54,12 @@ pub(crate) struct Message {
     pub(crate) endpoints: Vec<Endpoint>,
 }
 
-/// A channel endpoint in flight (inside a message or a spawn argument).
+/// What moves with a message or a spawn argument: a channel endpoint, or a socket.
 pub(crate) enum Endpoint {
     Sender(SenderHandle),
     Receiver(ReceiverHandle),
+    Listener(ListenerHandle),
+    Stream(StreamHandle),
 }
 
 /// Told what becomes of a failed holder's failure in a channel: a failure that a

@@ -36,7 +36,14 @@ pub(crate) enum Selected {
     WouldBlock,
     /// The waiting microthread was cancelled ([`Waiter::interrupt`]).
     Interrupted,
+    /// What the select also watched ([`select_choosing`]'s `also`) resolved first,
+    /// with this value.
+    Also(usize),
 }
+
+/// Something besides channels that a select waits for (a socket becoming ready):
+/// resolves to a value the select returns as [`Selected::Also`].
+pub(crate) type Also<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send + 'a>>;
 
 /// Removes a blocked select's entries from its channels, however the wait ends
 /// (even when the waiting future is dropped).
@@ -73,35 +80,73 @@ pub(crate) async fn select<G>(
     progress: &Progress,
     mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
-    select_choosing(ops, timeout, block, progress, None, mark_blocked).await
+    select_choosing(ops, timeout, block, progress, None, None, mark_blocked).await
 }
 
 /// Like [`select`]; when several operations are ready at once, `first(n)` says
-/// which of the `n` to try first (`None`: a random one).
+/// which of the `n` to try first (`None`: a random one). If `also` resolves before
+/// an operation completes (it is polled once even when the select may not wait),
+/// the select ends with [`Selected::Also`]; a select with `also` counts as one
+/// that may end by itself (`mark_blocked` is told it has a timeout).
 pub(crate) async fn select_choosing<G>(
     ops: Vec<Op>,
     timeout: Option<Duration>,
     block: bool,
     progress: &Progress,
     first: Option<&(dyn Fn(usize) -> usize + Sync)>,
+    also: Option<Also<'_>>,
     mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
     let single = ops.len() == 1;
+    let mut also = also;
     let registration = match attempt(ops, timeout, block, progress, first) {
+        Attempt::Done(selected @ (Selected::WouldBlock | Selected::Timeout), unsent) => {
+            // Nothing may wait: what `also` watches counts if it is ready now.
+            let now = also.as_mut().and_then(|f| {
+                match f
+                    .as_mut()
+                    .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+                {
+                    std::task::Poll::Ready(i) => Some(i),
+                    std::task::Poll::Pending => None,
+                }
+            });
+            return (now.map_or(selected, Selected::Also), unsent);
+        }
         Attempt::Done(selected, unsent) => return (selected, unsent),
         Attempt::Wait(registration) => registration,
     };
     let waiter = &registration.waiter;
-    {
-        let _blocked = mark_blocked(waiter, timeout.is_some(), &registration.channels);
-        match timeout {
-            None => waiter.wait().await,
-            Some(d) => {
-                let _ = super::timer::timeout(d, waiter.wait()).await;
+    let also_first = {
+        let _blocked = mark_blocked(
+            waiter,
+            timeout.is_some() || also.is_some(),
+            &registration.channels,
+        );
+        let wait = async {
+            match also {
+                None => {
+                    waiter.wait().await;
+                    None
+                }
+                Some(also) => tokio::select! {
+                    biased;
+                    () = waiter.wait() => None,
+                    i = also => Some(i),
+                },
             }
+        };
+        match timeout {
+            None => wait.await,
+            Some(d) => super::timer::timeout(d, wait).await.unwrap_or(None),
         }
+    };
+    let (selected, unsent) = finish(registration, single);
+    match (selected, also_first) {
+        // No operation completed meanwhile: the select ends with what `also` said.
+        (Selected::Timeout, Some(i)) => (Selected::Also(i), unsent),
+        (selected, _) => (selected, unsent),
     }
-    finish(registration, single)
 }
 
 /// Like [`select`], for a thread that is not a microthread (the application):

@@ -145,7 +145,7 @@ fn outcome((selected, mut unsent): (Selected, Vec<Option<Message>>), sending: bo
         Selected::WouldBlock if sending => back(&mut unsent),
         Selected::Timeout => Out::Timeout,
         Selected::WouldBlock => Out::Empty,
-        Selected::Interrupted => unreachable!("nothing interrupts these selects"),
+        Selected::Interrupted | Selected::Also(_) => unreachable!("nothing interrupts these selects"),
     }
 }
 

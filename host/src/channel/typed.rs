@@ -208,7 +208,9 @@ fn received<T: DeserializeOwned>(selected: Selected) -> Result<T, RecvError> {
         Selected::Op(_, _) => Err(RecvError::Closed),
         Selected::Timeout => Err(RecvError::Timeout),
         Selected::WouldBlock => Err(RecvError::Empty),
-        Selected::Interrupted => unreachable!("nothing interrupts the application's waits"),
+        Selected::Interrupted | Selected::Also(_) => {
+            unreachable!("nothing interrupts the application's waits, which watch nothing else")
+        }
     }
 }
 
@@ -226,7 +228,9 @@ fn sent(selected: &Selected) -> Sent {
         Selected::Op(_, _) => Sent::Closed,
         Selected::Timeout => Sent::Timeout,
         Selected::WouldBlock => Sent::Full,
-        Selected::Interrupted => unreachable!("nothing interrupts the application's waits"),
+        Selected::Interrupted | Selected::Also(_) => {
+            unreachable!("nothing interrupts the application's waits, which watch nothing else")
+        }
     }
 }
 

@@ -8,8 +8,11 @@ use wasmtime::component::Resource;
 
 use super::wit_failure;
 use crate::bindings::channel::{self as wit, OpenError, RecvError, SendError};
-use crate::channel::{Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select_choosing};
+use crate::channel::{
+    Also, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select_choosing,
+};
 use crate::microthread::Microthread;
+use crate::net::{ListenerHandle, StreamHandle};
 use crate::run::{HostEndpoint, Probe, Waiting};
 
 /// What a select waits for, to tell the deadlock detector.
@@ -51,6 +54,7 @@ impl Microthread {
         timeout: Option<Duration>,
         block: bool,
         kind: Kind,
+        also: Option<Also<'_>>,
     ) -> (Selected, Vec<Option<Message>>) {
         // Borrowed, not cloned: most operations complete without blocking.
         let (members, member) = (&self.run.members, &self.member);
@@ -59,7 +63,7 @@ impl Microthread {
         let choose = |n| schedule.map_or(0, |s| s.choose(n));
         let first: Option<&(dyn Fn(usize) -> usize + Sync)> = schedule.map(|_| &choose as _);
         if !block {
-            return select_choosing(ops, timeout, false, members.progress(), first, |_, _, _| ()).await;
+            return select_choosing(ops, timeout, false, members.progress(), first, also, |_, _, _| ()).await;
         }
         self.member.atomic.end_all();
         let cancel = &member.cancel;
@@ -81,6 +85,7 @@ impl Microthread {
             true,
             members.progress(),
             first,
+            also,
             |waiter, timed, channels| {
                 let what = match kind {
                     Kind::Recv => Waiting::Recv(channels[0].clone()),
@@ -111,7 +116,7 @@ impl Microthread {
         let message = self.take_message(message)?;
         let (timeout, block) = wait.split();
         let (selected, mut unsent) = self
-            .select_ops(vec![Op::Send(chan, message)], timeout, block, Kind::Send)
+            .select_ops(vec![Op::Send(chan, message)], timeout, block, Kind::Send, None)
             .await;
         let mut back = || -> wasmtime::Result<wit::Message> {
             let m = unsent.get_mut(0).and_then(Option::take).unwrap_or_default();
@@ -126,6 +131,7 @@ impl Microthread {
             Selected::Timeout => Err(SendError::Timeout(back()?)),
             Selected::WouldBlock => Err(SendError::Full(back()?)),
             Selected::Interrupted => Err(SendError::Cancelled(back()?)),
+            Selected::Also(_) => unreachable!("a send watches nothing else"),
         })
     }
 
@@ -137,7 +143,7 @@ impl Microthread {
         let chan = self.table.get(&receiver)?.channel().clone();
         let (timeout, block) = wait.split();
         let (selected, _) = self
-            .select_ops(vec![Op::Recv(chan)], timeout, block, Kind::Recv)
+            .select_ops(vec![Op::Recv(chan)], timeout, block, Kind::Recv, None)
             .await;
         Ok(match selected {
             Selected::Op(_, Ready::Received(m)) => Ok(self.give_message(m)?),
@@ -146,6 +152,7 @@ impl Microthread {
             Selected::Timeout => Err(RecvError::Timeout),
             Selected::WouldBlock => Err(RecvError::Empty),
             Selected::Interrupted => Err(RecvError::Cancelled),
+            Selected::Also(_) => unreachable!("a receive watches nothing else"),
         })
     }
 }
@@ -193,6 +200,9 @@ impl wit::Host for Microthread {
     ) -> wasmtime::Result<(wit::Selected, Vec<Option<wit::Message>>)> {
         let n = ops.len();
         let mut host_ops = Vec::with_capacity(n);
+        // The index, among `ops`, of each channel operation (`host_ops`).
+        let mut op_index = Vec::with_capacity(n);
+        let mut sockets = Vec::new();
         let mut too_large = None;
         // The messages of one select, together, may not be over the size limit: a
         // blocked select holds them all on the host.
@@ -203,6 +213,7 @@ impl wit::Host for Microthread {
                 wit::SelectOp::Recv(r) => {
                     let chan = self.table.get(&r)?.channel().clone();
                     host_ops.push(Op::Recv(chan));
+                    op_index.push(i);
                 }
                 wit::SelectOp::Send((s, m)) => {
                     total = total.saturating_add(m.bytes.len());
@@ -212,39 +223,105 @@ impl wit::Host for Microthread {
                     let chan = self.table.get(&s)?.channel().clone();
                     let m = self.take_message(m)?;
                     host_ops.push(Op::Send(chan, m));
+                    op_index.push(i);
+                }
+                wit::SelectOp::Accept(l) => sockets.push((i, Readiness::Accept(self.table.get(&l)?.clone()))),
+                wit::SelectOp::Readable(r) => sockets.push((i, Readiness::Read(self.table.get(&r)?.clone()))),
+                wit::SelectOp::Writable(w) => {
+                    sockets.push((i, Readiness::Write(self.table.get(&w)?.clone())))
                 }
             }
         }
-        let (selected, unsent) = match too_large {
-            Some(i) => {
-                let unsent = host_ops
-                    .into_iter()
-                    .map(|op| match op {
-                        Op::Send(_, m) => Some(m),
-                        Op::Recv(_) => None,
-                    })
-                    .collect();
-                return Ok((wit::Selected::TooLarge(i as u32), self.give_messages(unsent)?));
+        // The messages of the sends that did not complete, by index among `ops`.
+        let by_op = |unsent: Vec<Option<Message>>| {
+            let mut all: Vec<Option<Message>> = (0..n).map(|_| None).collect();
+            for (j, m) in unsent.into_iter().enumerate() {
+                all[op_index[j]] = m;
             }
-            None => {
-                let timeout = timeout.map(Duration::from_nanos);
-                self.select_ops(host_ops, timeout, block, Kind::Select).await
-            }
+            all
         };
+        if let Some(i) = too_large {
+            let unsent = host_ops
+                .into_iter()
+                .map(|op| match op {
+                    Op::Send(_, m) => Some(m),
+                    Op::Recv(_) => None,
+                })
+                .collect();
+            return Ok((
+                wit::Selected::TooLarge(i as u32),
+                self.give_messages(by_op(unsent))?,
+            ));
+        }
+        let also = (!sockets.is_empty()).then(|| first_ready(sockets));
+        let timeout = timeout.map(Duration::from_nanos);
+        let (selected, unsent) = self
+            .select_ops(host_ops, timeout, block, Kind::Select, also)
+            .await;
+        let at = |j: usize| op_index[j] as u32;
         let selected = match selected {
-            Selected::Op(i, Ready::Received(m)) => wit::Selected::Received((i as u32, self.give_message(m)?)),
-            Selected::Op(i, Ready::Sent) => {
+            Selected::Op(j, Ready::Received(m)) => wit::Selected::Received((at(j), self.give_message(m)?)),
+            Selected::Op(j, Ready::Sent) => {
                 self.count_sent();
-                wit::Selected::Sent(i as u32)
+                wit::Selected::Sent(at(j))
             }
-            Selected::Op(i, Ready::Closed) => wit::Selected::Closed(i as u32),
-            Selected::Op(i, Ready::Failed(f)) => wit::Selected::Failed((i as u32, wit_failure(f))),
+            Selected::Op(j, Ready::Closed) => wit::Selected::Closed(at(j)),
+            Selected::Op(j, Ready::Failed(f)) => wit::Selected::Failed((at(j), wit_failure(f))),
             Selected::Timeout => wit::Selected::Timeout,
             Selected::WouldBlock => wit::Selected::WouldBlock,
             Selected::Interrupted => wit::Selected::Cancelled,
+            Selected::Also(i) => wit::Selected::Ready(i as u32),
         };
-        Ok((selected, self.give_messages(unsent)?))
+        Ok((selected, self.give_messages(by_op(unsent))?))
     }
+
+    async fn timer(
+        &mut self,
+        after: u64,
+        every: Option<u64>,
+    ) -> wasmtime::Result<Result<Resource<ReceiverHandle>, OpenError>> {
+        let Some((tx, rx)) = Channel::open(self.run.next_channel_id(), 1, &self.run.budget) else {
+            return Ok(Err(OpenError::TooManyChannels(self.run.budget.max_channels())));
+        };
+        let after = Duration::from_nanos(after);
+        let every = every.map(|e| Duration::from_nanos(e.max(1)));
+        self.run.start_timer(tx, after, every);
+        Ok(Ok(self.table.push(rx)?))
+    }
+}
+
+/// What a select watches a socket for.
+enum Readiness {
+    Accept(ListenerHandle),
+    Read(StreamHandle),
+    Write(StreamHandle),
+}
+
+/// Resolves to the index (among the select's operations) of the first socket that
+/// is ready.
+fn first_ready(sockets: Vec<(usize, Readiness)>) -> Also<'static> {
+    let mut watches: Vec<(usize, Also<'static>)> = sockets
+        .into_iter()
+        .map(|(i, r)| {
+            let ready: Also<'static> = Box::pin(async move {
+                match r {
+                    Readiness::Accept(l) => l.acceptable().await,
+                    Readiness::Read(s) => s.readable().await,
+                    Readiness::Write(s) => s.writable().await,
+                }
+                i
+            });
+            (i, ready)
+        })
+        .collect();
+    Box::pin(std::future::poll_fn(move |cx| {
+        for (_, w) in &mut watches {
+            if let std::task::Poll::Ready(i) = w.as_mut().poll(cx) {
+                return std::task::Poll::Ready(i);
+            }
+        }
+        std::task::Poll::Pending
+    }))
 }
 
 impl Microthread {

@@ -3,6 +3,7 @@
 //! microthread, run and channel operations that do the work.
 
 mod channel;
+mod net;
 mod thread;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -18,6 +19,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Microthread>) -> Result<(), Stri
     bindings::thread::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s)
         .and_then(|()| bindings::channel::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
         .and_then(|()| bindings::types::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
+        .and_then(|()| bindings::net::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
         .map_err(|e| format!("linking weft:runtime: {e:#}"))
 }
 

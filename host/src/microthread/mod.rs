@@ -183,6 +183,8 @@ impl Microthread {
                     Endpoint::Sender(h)
                 }
                 wit_channel::Endpoint::Receiver(r) => Endpoint::Receiver(self.table.delete(r)?),
+                wit_channel::Endpoint::TcpListener(r) => Endpoint::Listener(self.table.delete(r)?),
+                wit_channel::Endpoint::TcpStream(r) => Endpoint::Stream(self.table.delete(r)?),
             });
         }
         Ok(Message {
@@ -201,6 +203,8 @@ impl Microthread {
                     wit_channel::Endpoint::Sender(self.table.push(h)?)
                 }
                 Endpoint::Receiver(h) => wit_channel::Endpoint::Receiver(self.table.push(h)?),
+                Endpoint::Listener(h) => wit_channel::Endpoint::TcpListener(self.table.push(h)?),
+                Endpoint::Stream(h) => wit_channel::Endpoint::TcpStream(self.table.push(h)?),
             });
         }
         Ok(wit_channel::Message {

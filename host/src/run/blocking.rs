@@ -32,6 +32,8 @@ pub(crate) enum Waiting {
     Child(u64),
     /// Asleep until then.
     Sleep(Instant),
+    /// On a socket: what it waits for, in words.
+    Socket(String),
 }
 
 impl Waiting {
@@ -43,6 +45,8 @@ impl Waiting {
             Waiting::Send(c) => c.host_holds(false),
             Waiting::Select(cs) => cs.iter().any(|c| c.host_holds(true) || c.host_holds(false)),
             Waiting::Join(_) | Waiting::Child(_) | Waiting::Sleep(_) => false,
+            // Counted as a wait with a timeout: the network may end it.
+            Waiting::Socket(_) => false,
         }
     }
 }
@@ -62,6 +66,7 @@ impl std::fmt::Display for Waiting {
                 let left = until.saturating_duration_since(Instant::now());
                 write!(f, "sleeping ({left:?} left)")
             }
+            Waiting::Socket(what) => f.write_str(what),
         }
     }
 }
@@ -164,6 +169,7 @@ impl Member {
                 Waiting::Join(id) => MicrothreadState::Joining { id: *id },
                 Waiting::Child(id) => MicrothreadState::AwaitingChild { id: *id },
                 Waiting::Sleep(until) => MicrothreadState::Sleeping { until: *until },
+                Waiting::Socket(what) => MicrothreadState::Socket { what: what.clone() },
             },
             None if self.running.load(Ordering::Relaxed) => MicrothreadState::Running,
             None => MicrothreadState::Ready,

@@ -32,10 +32,10 @@ use wasmtime::Engine;
 pub(crate) use blocking::{Member, Members, Probe, Waiting};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
 pub(crate) use options::{AppData, HostEndpoint, RunLimits};
-pub use options::{OutputBuffer, RunOptions};
+pub use options::{DEFAULT_MAX_SOCKETS, OutputBuffer, RunOptions};
 pub use view::{MicrothreadInfo, MicrothreadState, RunStats, RunView};
 
-use crate::channel::Budget;
+use crate::channel::{Budget, HostHold, Message, Op, Ready, Selected, SenderHandle, select};
 use crate::deterministic::{Lane, Schedule};
 use crate::error::{Failure, FailureKind};
 use crate::limits::Quota;
@@ -158,6 +158,10 @@ pub(crate) struct Run {
     host_endpoints: Mutex<HashMap<String, HostEndpoint>>,
     /// The runtime's data for the application's host functions.
     runtime_data: Option<AppData>,
+    /// The run's open sockets, within `RunOptions::max_sockets`.
+    pub(crate) sockets: Arc<Quota>,
+    /// The run's timers (`weft_guest::after`, `tick`), stopped when it ends.
+    timers: Mutex<Vec<AbortHandle>>,
     /// Counters of the run (the live count is `live`).
     spawned: AtomicU64,
     peak_live: AtomicU32,
@@ -198,6 +202,7 @@ impl Run {
             Some((lane, schedule)) => (lane.handle().clone(), Some(lane), Some(schedule)),
             None => (handle, None, None),
         };
+        let sockets = Arc::new(Quota::new(options.max_sockets));
         Arc::new(Run {
             schedule,
             _lane: lane,
@@ -226,6 +231,8 @@ impl Run {
             finished: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             sent_by_ended: AtomicU64::new(0),
+            timers: Mutex::new(Vec::new()),
+            sockets,
             finish: Finish::default(),
         })
     }
@@ -450,6 +457,37 @@ impl Run {
         self.runtime_data.as_ref()
     }
 
+    /// Start a timer that sends an empty message on `tx` after `after`, then each
+    /// `every`, if given, dropping a tick while the previous one is unread. It stops
+    /// when the channel's receivers are gone, or when the run ends.
+    pub(crate) fn start_timer(&self, tx: SenderHandle, after: Duration, every: Option<Duration>) {
+        let chan = tx.channel().clone();
+        // The host holds the sender: a microthread waiting for the tick is not
+        // deadlocked.
+        let hold = HostHold::new(&chan, true);
+        let task = self.handle.spawn(async move {
+            let _hold = hold;
+            let _tx = tx;
+            let mut due = tokio::time::Instant::now() + after;
+            loop {
+                tokio::time::sleep_until(due).await;
+                let tick = vec![Op::Send(chan.clone(), Message::default())];
+                let (selected, _) =
+                    select(tick, None, false, crate::channel::host_progress(), |_, _, _| ()).await;
+                if matches!(selected, Selected::Op(_, Ready::Closed)) {
+                    return;
+                }
+                match every {
+                    Some(every) => due += every,
+                    None => return,
+                }
+            }
+        });
+        let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        timers.retain(|t| !t.is_finished());
+        timers.push(task.abort_handle());
+    }
+
     /// Take the channel end the application handed the run under `name`, if it is
     /// of the kind asked for (a sender or not).
     pub(crate) fn take_endpoint(&self, name: &str, sender: bool) -> Option<HostEndpoint> {
@@ -578,6 +616,9 @@ impl Run {
                     live = run.live(),
                     "microthreads still running {grace:?} after the program ended were left behind"
                 );
+            }
+            for timer in std::mem::take(&mut *run.timers.lock().unwrap_or_else(|e| e.into_inner())) {
+                timer.abort();
             }
             run.budget.empty_all();
             // Ends nobody took go back: the application's channels may close.

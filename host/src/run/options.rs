@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,10 @@ use std::sync::{Arc, Mutex};
 use super::output::Lines;
 use crate::channel::{HostHold, ReceiverHandle, SenderHandle};
 use crate::deterministic::{Schedule, SeededRandom, TraceSink};
+use crate::net::{Direction, Grant, Grants};
+
+/// Sockets a run may have open at once, unless told otherwise.
+pub const DEFAULT_MAX_SOCKETS: u32 = 10_000;
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -60,6 +65,8 @@ pub struct RunOptions {
     pub(crate) on_failure: Option<FailureHandler>,
     pub(crate) deterministic: Option<u64>,
     pub(crate) trace_schedule: Option<ScheduleTrace>,
+    pub(crate) net: Grants,
+    pub(crate) max_sockets: u32,
 }
 
 /// Where a deterministic run writes its schedule.
@@ -169,6 +176,8 @@ impl Default for RunOptions {
             atomic_cap: Duration::from_secs(1),
             deterministic: None,
             trace_schedule: None,
+            net: Grants::default(),
+            max_sockets: DEFAULT_MAX_SOCKETS,
         }
     }
 }
@@ -376,6 +385,38 @@ impl RunOptions {
         self
     }
 
+    /// Let the program listen on what `grant` covers (repeatable): its own TCP
+    /// listeners (`weft_guest::net`) and `std::net` (WASI sockets) alike. Nothing
+    /// network-related is allowed without a grant.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use weft::net::Grant;
+    /// let options = weft::RunOptions::new()
+    ///     .listen(Grant::parse("127.0.0.1:8080")?)
+    ///     .connect(Grant::parse("localhost:5432-5433")?);
+    /// # Ok(()) }
+    /// ```
+    pub fn listen(mut self, grant: Grant) -> Self {
+        self.net.listen.push(grant);
+        self
+    }
+
+    /// Let the program connect to what `grant` covers (repeatable); see
+    /// [`listen`](Self::listen).
+    pub fn connect(mut self, grant: Grant) -> Self {
+        self.net.connect.push(grant);
+        self
+    }
+
+    /// Sockets the program may have open at once, listeners and connections
+    /// together (default [`DEFAULT_MAX_SOCKETS`]); past it, a bind, connect or
+    /// accept fails in the guest with an error that says so.
+    pub fn max_sockets(mut self, n: u32) -> Self {
+        self.max_sockets = n;
+        self
+    }
+
     /// Run deterministically: every scheduling choice (which ready microthread runs
     /// next, which ready operation a `select` takes, where a fuel slice ends) is
     /// drawn from a PRNG seeded with `seed`, on a thread of the run's own, so that
@@ -530,6 +571,13 @@ impl RunOptions {
                     .into(),
             ));
         }
+        if self.deterministic.is_some() && self.net.any() {
+            return Err(Error::InvalidOptions(
+                "a deterministic run cannot use the network (what arrives from it, and when, \
+                 is not the run's to decide): drop its listen and connect grants"
+                    .into(),
+            ));
+        }
         if self.trace_schedule.is_some() && self.deterministic.is_none() {
             return Err(Error::InvalidOptions(
                 "a schedule trace is only kept for a deterministic run (RunOptions::deterministic)".into(),
@@ -585,6 +633,15 @@ impl RunOptions {
         // microthreads of a worker; a program that cannot spawn is alone, and does it
         // in place, saving a thread hop per operation.
         b.allow_blocking_current_thread(alone || schedule.is_some());
+        if self.net.any() {
+            // `std::net` (WASI sockets) under the same grants as weft's own sockets.
+            let grants = Arc::new(self.net.clone());
+            b.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(true);
+            b.socket_addr_check(move |addr, use_| {
+                let allowed = wasi_socket_allowed(&grants, addr, use_);
+                Box::pin(async move { allowed })
+            });
+        }
         if let Some((schedule, id)) = schedule {
             let seed = schedule.seed_for(id);
             b.monotonic_clock(schedule.clock())
@@ -623,6 +680,11 @@ impl RunOptions {
             b.preopened_dir(&grant.host, &grant.guest, perms)?;
         }
         Ok(b.build())
+    }
+
+    /// The run's network grants.
+    pub(crate) fn grants(&self) -> &Grants {
+        &self.net
     }
 
     /// The channel ends handed to the run, by name, taken out of the options.
@@ -676,4 +738,20 @@ pub(crate) struct RunLimits {
     pub(crate) atomic_cap: Duration,
     pub(crate) fuel_budget: Option<u64>,
     pub(crate) microthread_fuel_budget: Option<u64>,
+}
+
+/// Whether a WASI socket may use `addr` so, under `grants`.
+fn wasi_socket_allowed(grants: &Grants, addr: std::net::SocketAddr, use_: SocketAddrUse) -> bool {
+    match use_ {
+        // An implicit bind, before a connect or a send: any address, any port.
+        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind if addr.ip().is_unspecified() && addr.port() == 0 => {
+            !grants.connect.is_empty() || grants.allows(Direction::Listen, &addr)
+        }
+        SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::UdpBind => {
+            grants.allows(Direction::Listen, &addr)
+        }
+        SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend => grants.allows(Direction::Connect, &addr),
+        // From a peer, to a socket whose bind was allowed.
+        SocketAddrUse::TcpAccept | SocketAddrUse::UdpReceive => true,
+    }
 }

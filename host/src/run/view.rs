@@ -67,6 +67,12 @@ pub enum MicrothreadState {
         /// When it wakes.
         until: Instant,
     },
+    /// Blocked on a socket.
+    Socket {
+        /// What it waits for: `accepting on 127.0.0.1:8080`, `reading from
+        /// 10.0.0.2:5100`, `writing to …`, `connecting to …`.
+        what: String,
+    },
 }
 
 impl std::fmt::Display for MicrothreadState {
@@ -82,6 +88,7 @@ impl std::fmt::Display for MicrothreadState {
             }
             MicrothreadState::Joining { id } => write!(f, "joining microthread {id}"),
             MicrothreadState::AwaitingChild { id } => write!(f, "awaiting child {id}"),
+            MicrothreadState::Socket { what } => f.write_str(what),
             MicrothreadState::Sleeping { until } => {
                 write!(
                     f,

@@ -1,0 +1,244 @@
+//! The host side of `weft:runtime/net`: a guest's socket calls, checked against
+//! the run's grants, marked in the live view while they wait, and ended by the
+//! microthread's cancellation.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use wasmtime::component::Resource;
+
+use crate::bindings::net::{self as wit, IoErrorKind, NetError as WitError, Shutdown};
+use crate::microthread::Microthread;
+use crate::net::{Direction, Grants, ListenerHandle, NetError, StreamHandle, resolve};
+use std::sync::Arc;
+
+use crate::run::{Probe, Run, Waiting};
+
+fn wit_error(e: NetError) -> WitError {
+    match e {
+        NetError::PermissionDenied(why) => WitError::PermissionDenied(why),
+        NetError::InvalidAddress(why) => WitError::InvalidAddress(why),
+        NetError::TooManySockets(max) => WitError::TooManySockets(max),
+        NetError::TimedOut => WitError::TimedOut,
+        NetError::Io(e) => io_error(&e),
+    }
+}
+
+fn io_error(e: &io::Error) -> WitError {
+    use io::ErrorKind as K;
+    let kind = match e.kind() {
+        K::ConnectionRefused => IoErrorKind::ConnectionRefused,
+        K::ConnectionReset => IoErrorKind::ConnectionReset,
+        K::ConnectionAborted => IoErrorKind::ConnectionAborted,
+        K::NotConnected => IoErrorKind::NotConnected,
+        K::AddrInUse => IoErrorKind::AddressInUse,
+        K::AddrNotAvailable => IoErrorKind::AddressNotAvailable,
+        K::BrokenPipe => IoErrorKind::BrokenPipe,
+        K::UnexpectedEof => IoErrorKind::UnexpectedEof,
+        K::TimedOut => return WitError::TimedOut,
+        K::PermissionDenied => return WitError::PermissionDenied(e.to_string()),
+        _ => IoErrorKind::Other,
+    };
+    WitError::Io((kind, e.to_string()))
+}
+
+fn nanos(timeout: Option<u64>) -> Option<Duration> {
+    timeout.map(Duration::from_nanos)
+}
+
+impl Microthread {
+    /// Wait for `op` as a blocking call of this microthread: shown in the live view
+    /// as `what`, failing with `cancelled` if the microthread is cancelled.
+    async fn on_socket<T>(
+        &mut self,
+        what: impl FnOnce() -> String,
+        op: impl Future<Output = Result<T, NetError>>,
+    ) -> Result<T, WitError> {
+        self.member.atomic.end_all();
+        let _blocked = self
+            .run
+            .members
+            .block(&self.member, Waiting::Socket(what()), Probe::Nothing, true);
+        match self.member.cancel.or_cancelled(op).await {
+            Ok(done) => done.map_err(wit_error),
+            Err(_cancelled) => Err(WitError::Cancelled),
+        }
+    }
+}
+
+/// The addresses `address` names that `run`'s grants allow for `direction`; the
+/// first one, denied, if none is allowed.
+async fn granted(run: Arc<Run>, address: String, direction: Direction) -> Result<Vec<SocketAddr>, NetError> {
+    if run.schedule().is_some() {
+        return Err(NetError::PermissionDenied(
+            "a deterministic run cannot use the network".into(),
+        ));
+    }
+    let addrs = resolve(&address).await?;
+    let grants = run.options.grants();
+    let allowed: Vec<SocketAddr> = addrs
+        .iter()
+        .copied()
+        .filter(|a| grants.allows(direction, a))
+        .collect();
+    if allowed.is_empty() {
+        return Err(NetError::PermissionDenied(Grants::denial(direction, &addrs[0])));
+    }
+    Ok(allowed)
+}
+
+impl wit::Host for Microthread {
+    async fn bind(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<ListenerHandle>, WitError>> {
+        let (run, quota) = (self.run.clone(), self.run.sockets.clone());
+        let bound = async move {
+            let mut last = None;
+            for addr in granted(run, address.clone(), Direction::Listen).await? {
+                match ListenerHandle::bind(addr, &quota).await {
+                    Ok(listener) => return Ok(listener),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| NetError::InvalidAddress(format!("`{address}`: no address"))))
+        };
+        Ok(match bound.await {
+            Ok(listener) => Ok(self.table.push(listener)?),
+            Err(e) => Err(wit_error(e)),
+        })
+    }
+
+    async fn connect(
+        &mut self,
+        address: String,
+        timeout: Option<u64>,
+    ) -> wasmtime::Result<Result<Resource<StreamHandle>, WitError>> {
+        let (run, quota) = (self.run.clone(), self.run.sockets.clone());
+        let what = format!("connecting to {address}");
+        let connected = async move {
+            let addrs = granted(run, address, Direction::Connect).await?;
+            StreamHandle::connect(&addrs, nanos(timeout), &quota).await
+        };
+        Ok(match self.on_socket(|| what, connected).await {
+            Ok(stream) => Ok(self.table.push(stream)?),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl wit::HostTcpListener for Microthread {
+    async fn share(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<Resource<ListenerHandle>> {
+        let copy = self.table.get(&l)?.clone();
+        Ok(self.table.push(copy)?)
+    }
+
+    async fn local_address(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<String> {
+        let listener = self.table.get(&l)?;
+        Ok(listener
+            .local_addr()
+            .map_or_else(|e| format!("unknown ({e})"), |a| a.to_string()))
+    }
+
+    async fn accept(
+        &mut self,
+        l: Resource<ListenerHandle>,
+        timeout: Option<u64>,
+    ) -> wasmtime::Result<Result<Resource<StreamHandle>, WitError>> {
+        let listener = self.table.get(&l)?.clone();
+        let on = listener
+            .local_addr()
+            .map_or_else(|_| "a listener".into(), |a| a.to_string());
+        let accepted = self
+            .on_socket(|| format!("accepting on {on}"), listener.accept(nanos(timeout)))
+            .await;
+        Ok(match accepted {
+            Ok(stream) => Ok(self.table.push(stream)?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn drop(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<()> {
+        self.table.delete(l)?;
+        Ok(())
+    }
+}
+
+impl wit::HostTcpStream for Microthread {
+    async fn share(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<Resource<StreamHandle>> {
+        let copy = self.table.get(&s)?.clone();
+        Ok(self.table.push(copy)?)
+    }
+
+    async fn local_address(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<String> {
+        let stream = self.table.get(&s)?;
+        Ok(stream
+            .local_addr()
+            .map_or_else(|e| format!("unknown ({e})"), |a| a.to_string()))
+    }
+
+    async fn peer_address(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&s)?.peer_addr().to_string())
+    }
+
+    async fn read(
+        &mut self,
+        s: Resource<StreamHandle>,
+        max: u32,
+        timeout: Option<u64>,
+    ) -> wasmtime::Result<Result<Vec<u8>, WitError>> {
+        let stream = self.table.get(&s)?.clone();
+        let peer = stream.peer_addr();
+        Ok(self
+            .on_socket(
+                || format!("reading from {peer}"),
+                stream.read(max as usize, nanos(timeout)),
+            )
+            .await)
+    }
+
+    async fn write(
+        &mut self,
+        s: Resource<StreamHandle>,
+        bytes: Vec<u8>,
+        timeout: Option<u64>,
+    ) -> wasmtime::Result<Result<u32, WitError>> {
+        let stream = self.table.get(&s)?.clone();
+        let peer = stream.peer_addr();
+        let written = self
+            .on_socket(
+                || format!("writing to {peer}"),
+                stream.write(&bytes, nanos(timeout)),
+            )
+            .await;
+        Ok(written.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    async fn shutdown(
+        &mut self,
+        s: Resource<StreamHandle>,
+        how: Shutdown,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        let how = match how {
+            Shutdown::Read => std::net::Shutdown::Read,
+            Shutdown::Write => std::net::Shutdown::Write,
+            Shutdown::Both => std::net::Shutdown::Both,
+        };
+        Ok(self.table.get(&s)?.shutdown(how).map_err(|e| io_error(&e)))
+    }
+
+    async fn set_nodelay(
+        &mut self,
+        s: Resource<StreamHandle>,
+        nodelay: bool,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        Ok(self.table.get(&s)?.set_nodelay(nodelay).map_err(|e| io_error(&e)))
+    }
+
+    async fn drop(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<()> {
+        self.table.delete(s)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,268 @@
+//! TCP listeners and streams, shared by `Arc`, on tokio's reactor.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::limits::Quota;
+
+/// The most a read returns at once (a guest asking for more gets this much).
+const MAX_READ: usize = 64 << 10;
+
+/// Why a network operation failed.
+#[derive(Debug)]
+pub(crate) enum NetError {
+    PermissionDenied(String),
+    InvalidAddress(String),
+    TooManySockets(u32),
+    TimedOut,
+    Io(io::Error),
+}
+
+impl From<io::Error> for NetError {
+    fn from(e: io::Error) -> Self {
+        NetError::Io(e)
+    }
+}
+
+/// A socket's place in its run's quota, given back when the socket closes.
+struct Slot(Arc<Quota>);
+
+impl Slot {
+    fn take(quota: &Arc<Quota>) -> Result<Slot, NetError> {
+        if quota.take() {
+            Ok(Slot(quota.clone()))
+        } else {
+            Err(NetError::TooManySockets(quota.max()))
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.give_back();
+    }
+}
+
+/// Run `f` for at most `timeout`, if given.
+async fn within<T>(
+    timeout: Option<Duration>,
+    f: impl Future<Output = Result<T, NetError>>,
+) -> Result<T, NetError> {
+    match timeout {
+        None => f.await,
+        Some(d) => tokio::time::timeout(d, f)
+            .await
+            .unwrap_or(Err(NetError::TimedOut)),
+    }
+}
+
+/// The socket addresses `address` names: parsed, or resolved by the system.
+pub(crate) async fn resolve(address: &str) -> Result<Vec<SocketAddr>, NetError> {
+    if let Ok(addr) = address.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let invalid = |why: String| NetError::InvalidAddress(format!("`{address}`: {why}"));
+    if address
+        .rsplit_once(':')
+        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    {
+        return Err(invalid(
+            "expected HOST:PORT, e.g. 127.0.0.1:8080, [::1]:80, localhost:7000".into(),
+        ));
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(address)
+        .await
+        .map_err(|e| invalid(format!("does not resolve: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(invalid("resolves to no address".into()));
+    }
+    Ok(addrs)
+}
+
+struct Listener {
+    listener: TcpListener,
+    /// Connections (or errors) taken while a select watched for one, for the
+    /// next `accept`s, in order.
+    pending: Mutex<VecDeque<io::Result<(TcpStream, SocketAddr)>>>,
+    quota: Arc<Quota>,
+    _slot: Slot,
+}
+
+/// A listening socket; clones share it.
+#[derive(Clone)]
+pub struct ListenerHandle(Arc<Listener>);
+
+impl ListenerHandle {
+    /// Listen on `addr`, within `quota`.
+    pub(crate) async fn bind(addr: SocketAddr, quota: &Arc<Quota>) -> Result<ListenerHandle, NetError> {
+        let slot = Slot::take(quota)?;
+        let listener = TcpListener::bind(addr).await?;
+        Ok(ListenerHandle(Arc::new(Listener {
+            listener,
+            pending: Mutex::new(VecDeque::new()),
+            quota: quota.clone(),
+            _slot: slot,
+        })))
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.listener.local_addr()
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, VecDeque<io::Result<(TcpStream, SocketAddr)>>> {
+        self.0.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next connection, waiting at most `timeout`.
+    pub(crate) async fn accept(&self, timeout: Option<Duration>) -> Result<StreamHandle, NetError> {
+        let taken = self.pending().pop_front();
+        let (stream, peer) = match taken {
+            Some(taken) => taken?,
+            None => within(timeout, async { Ok(self.0.listener.accept().await?) }).await?,
+        };
+        // Over the quota: the connection is closed at once, and the guest told why.
+        let slot = Slot::take(&self.0.quota)?;
+        Ok(StreamHandle::new(stream, peer, slot))
+    }
+
+    /// Resolves when a connection waits (taken, for the next `accept`).
+    pub(crate) async fn acceptable(&self) {
+        if !self.pending().is_empty() {
+            return;
+        }
+        let taken = std::future::poll_fn(|cx| self.0.listener.poll_accept(cx)).await;
+        self.pending().push_back(taken);
+    }
+}
+
+struct Stream {
+    stream: TcpStream,
+    /// The peer's address, known from the start (asking the system for it fails
+    /// once the peer has reset the connection).
+    peer: SocketAddr,
+    _slot: Slot,
+}
+
+/// A TCP connection; clones share it.
+#[derive(Clone)]
+pub struct StreamHandle(Arc<Stream>);
+
+impl StreamHandle {
+    fn new(stream: TcpStream, peer: SocketAddr, slot: Slot) -> StreamHandle {
+        StreamHandle(Arc::new(Stream {
+            stream,
+            peer,
+            _slot: slot,
+        }))
+    }
+
+    /// Connect to the first of `addrs` that answers, waiting at most `timeout` in
+    /// all, within `quota`.
+    pub(crate) async fn connect(
+        addrs: &[SocketAddr],
+        timeout: Option<Duration>,
+        quota: &Arc<Quota>,
+    ) -> Result<StreamHandle, NetError> {
+        let slot = Slot::take(quota)?;
+        let stream = within(timeout, async {
+            let mut last = None;
+            for &addr in addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(s) => return Ok((s, addr)),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(NetError::Io(last.unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to")
+            })))
+        })
+        .await?;
+        Ok(StreamHandle::new(stream.0, stream.1, slot))
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.stream.local_addr()
+    }
+
+    pub(crate) fn peer_addr(&self) -> SocketAddr {
+        self.0.peer
+    }
+
+    /// Up to `max` bytes, waiting until some arrive; empty at the end of the stream.
+    pub(crate) async fn read(&self, max: usize, timeout: Option<Duration>) -> Result<Vec<u8>, NetError> {
+        let mut buf = vec![0; max.clamp(1, MAX_READ)];
+        within(timeout, async {
+            loop {
+                self.0.stream.readable().await?;
+                match self.0.stream.try_read(&mut buf) {
+                    Ok(n) => {
+                        buf.truncate(n);
+                        return Ok(std::mem::take(&mut buf));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Write some of `bytes`, waiting until the socket takes some: how many it took.
+    pub(crate) async fn write(&self, bytes: &[u8], timeout: Option<Duration>) -> Result<usize, NetError> {
+        if bytes.is_empty() {
+            return Ok(0);
+        }
+        within(timeout, async {
+            loop {
+                self.0.stream.writable().await?;
+                match self.0.stream.try_write(bytes) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Resolves when a read would not wait: bytes, the end of the stream, or an
+    /// error (which the read that follows reports).
+    pub(crate) async fn readable(&self) {
+        let stream = &self.0.stream;
+        loop {
+            if stream.readable().await.is_err() {
+                return;
+            }
+            // tokio's readiness may be a false positive: peek to be sure (a
+            // `WouldBlock` clears it, and the loop waits again).
+            let peeked = stream.try_io(tokio::io::Interest::READABLE, || {
+                let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+                socket2::SockRef::from(stream).peek(&mut byte)
+            });
+            match peeked {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                _ => return,
+            }
+        }
+    }
+
+    /// Resolves when a write would not wait.
+    pub(crate) async fn writable(&self) {
+        let _ = self.0.stream.writable().await;
+    }
+
+    pub(crate) fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        socket2::SockRef::from(&self.0.stream).shutdown(how)
+    }
+
+    pub(crate) fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.0.stream.set_nodelay(nodelay)
+    }
+}
