@@ -1,0 +1,483 @@
+//! Guests on the network: TCP listeners and streams of `weft_guest::net`, and
+//! `std::net` through WASI sockets, under the run's grants. Real guests, the real
+//! host, clients in this process on loopback only.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use weft::net::Grant;
+use weft::{Error, ExitStatus, OutputBuffer, RunHandle, RunOptions, Runtime};
+use weft_tests::guest;
+
+fn runtime(workers: usize) -> Runtime {
+    Runtime::builder()
+        .workers(workers)
+        .max_microthreads(4000)
+        .cache_dir(Some(weft_tests::cache_dir()))
+        .build()
+        .unwrap()
+}
+
+fn loopback() -> Grant {
+    Grant::parse("127.0.0.1:*").unwrap()
+}
+
+/// Start guest `name` with `args`, allowed to listen on and connect to loopback.
+fn start(rt: &Runtime, name: &str, args: &[&str], options: RunOptions) -> (RunHandle, OutputBuffer) {
+    let program = rt.load(guest(name)).unwrap();
+    let out = OutputBuffer::new();
+    let options = options
+        .args(args.iter().copied())
+        .stdout(out.clone())
+        .listen(loopback())
+        .connect(loopback());
+    (program.start(&options).unwrap(), out)
+}
+
+/// Wait (bounded: a hang fails the test) until the output has a line containing
+/// `text`; returns that line.
+fn line_with(out: &OutputBuffer, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(line) = out.to_string_lossy().lines().find(|l| l.contains(text)) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `{text}` in:\n{}",
+            out.to_string_lossy()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The address a guest printed as `… ADDRESS` at the end of a line containing `text`.
+fn address(out: &OutputBuffer, text: &str) -> SocketAddr {
+    let line = line_with(out, text);
+    let word = line.split_whitespace().last().unwrap();
+    word.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s
+}
+
+/// Close `s` with a reset (RST), as a peer that vanishes does.
+fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+}
+
+/// Room for `n` more open files in this process (server and clients share it).
+fn room_for_files(n: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain calls with a valid pointer to a local.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < n {
+            assert!(
+                limit.rlim_max >= n,
+                "this test needs {n} open files; the hard limit is {} (raise it: ulimit -Hn)",
+                limit.rlim_max
+            );
+            limit.rlim_cur = n;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+}
+
+#[test]
+fn the_echo_server_serves_a_thousand_connections_and_outlives_clients_that_vanish() {
+    room_for_files(4096);
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "echo-server", &["127.0.0.1:0"], RunOptions::new());
+    let addr = address(&out, "listening on");
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let echoed = client.block_on(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const CLIENTS: usize = 1000;
+        // All connected at once, then all talking.
+        let all_in = std::sync::Arc::new(tokio::sync::Barrier::new(CLIENTS));
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|id| {
+                let all_in = all_in.clone();
+                tokio::spawn(async move {
+                    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                    all_in.wait().await;
+                    let mut bytes = 0;
+                    for k in 0..5 {
+                        let len = (id * 7 + k * 131) % 3000 + 1;
+                        let msg: Vec<u8> = (0..len).map(|i| (id + k + i) as u8).collect();
+                        s.write_all(&msg).await.expect("write");
+                        let mut back = vec![0; len];
+                        s.read_exact(&mut back).await.expect("read back");
+                        assert_eq!(back, msg, "client {id}, message {k}");
+                        bytes += len;
+                    }
+                    bytes
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += tokio::time::timeout(Duration::from_secs(120), t)
+                .await
+                .expect("every client is answered")
+                .expect("a client");
+        }
+        total
+    });
+    assert!(echoed > 1000 * 5, "{echoed} bytes");
+
+    // Clients that vanish mid-message, some with a reset.
+    for i in 0..100 {
+        let mut s = connect(addr);
+        s.write_all(b"half a mess").unwrap();
+        if i % 2 == 0 {
+            reset(s);
+        }
+    }
+    // The server still serves.
+    for i in 0..20 {
+        let mut s = connect(addr);
+        let msg = format!("still there {i}\n");
+        s.write_all(msg.as_bytes()).unwrap();
+        let mut back = vec![0; msg.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, msg.as_bytes());
+    }
+    assert!(run.status().is_none(), "the server ended: {:?}", run.status());
+    run.cancel();
+    assert_eq!(run.wait(), ExitStatus::Cancelled);
+}
+
+#[test]
+fn http_hello_answers_a_real_client_and_keeps_connections_alive() {
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "http-hello", &["127.0.0.1:0"], RunOptions::new());
+    let addr = address(&out, "listening on");
+
+    // A real HTTP client, many requests.
+    let agent = ureq::Agent::new_with_defaults();
+    for _ in 0..50 {
+        let mut response = agent.get(&format!("http://{addr}/hello")).call().unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.body_mut().read_to_string().unwrap(), "Hello, world!\n");
+    }
+
+    // Many requests on one connection: it stays open between them.
+    let s = connect(addr);
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    for i in 0..100 {
+        write!(&s, "GET /{i} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert_eq!(status, "HTTP/1.1 200 OK\r\n", "request {i}");
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).unwrap();
+            if header == "\r\n" {
+                break;
+            }
+            if let Some(v) = header.strip_prefix("Content-Length: ") {
+                length = v.trim().parse().unwrap();
+            }
+            if header.starts_with("Connection: ") {
+                assert_eq!(header, "Connection: keep-alive\r\n");
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        assert_eq!(body, b"Hello, world!\n");
+    }
+    // A request that asks to close gets its answer, then the end of the stream.
+    write!(&s, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("Connection: close") && rest.ends_with("Hello, world!\n"),
+        "{rest}"
+    );
+    run.cancel();
+}
+
+#[test]
+fn a_select_fires_on_a_channel_a_socket_and_a_timer() {
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "net", &["select"], RunOptions::new());
+    let addr = address(&out, "ready");
+    line_with(&out, "select: the channel fired");
+    line_with(&out, "select: waiting for a connection");
+    let mut s = connect(addr);
+    line_with(&out, "select: the listener fired");
+    line_with(&out, "select: the timer fired");
+    line_with(&out, "select: waiting for bytes");
+    s.write_all(b"x").unwrap();
+    line_with(&out, "select: the stream fired");
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+}
+
+#[test]
+fn a_cpu_hog_does_not_stop_the_server_on_one_worker() {
+    let rt = runtime(1);
+    let (run, out) = start(&rt, "net", &["hog"], RunOptions::new());
+    let addr = address(&out, "ready");
+    let mut s = connect(addr);
+    for i in 0..20 {
+        let msg = format!("ping {i}\n");
+        s.write_all(msg.as_bytes()).unwrap();
+        let mut back = vec![0; msg.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, msg.as_bytes());
+    }
+    // The answers came while the hog still ran.
+    assert!(
+        !out.to_string_lossy().contains("hog done"),
+        "{}",
+        out.to_string_lossy()
+    );
+    run.cancel();
+    assert_eq!(run.wait(), ExitStatus::Cancelled);
+}
+
+#[test]
+fn a_plain_std_net_program_serves_under_a_grant_and_is_refused_without() {
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "stdnet", &["127.0.0.1:0", "2"], RunOptions::new());
+    let addr = address(&out, "ready");
+    for word in ["hello", "again"] {
+        let mut s = connect(addr);
+        s.write_all(format!("{word}\n").as_bytes()).unwrap();
+        let mut back = String::new();
+        BufReader::new(&s).read_line(&mut back).unwrap();
+        assert_eq!(back, format!("{}\n", word.to_uppercase()));
+        s.shutdown(Shutdown::Write).unwrap();
+    }
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+    assert!(out.to_string_lossy().contains("served 2"));
+
+    let program = rt.load(guest("stdnet")).unwrap();
+    let out = OutputBuffer::new();
+    let status = program
+        .run(&RunOptions::new().args(["127.0.0.1:0"]).stdout(out.clone()))
+        .unwrap();
+    // WASI's exit carries only success or failure: the guest's 3 is a 1.
+    assert_eq!(status, ExitStatus::Exited(1), "{}", out.to_string_lossy());
+    assert!(
+        out.to_string_lossy().contains("bind: PermissionDenied"),
+        "{}",
+        out.to_string_lossy()
+    );
+}
+
+#[test]
+fn bind_and_connect_without_a_grant_are_denied_naming_the_address() {
+    let rt = runtime(2);
+    let program = rt.load(guest("net")).unwrap();
+    let out = OutputBuffer::new();
+    // A grant for another port covers neither.
+    let options = RunOptions::new()
+        .args(["denied", "127.0.0.1:9"])
+        .stdout(out.clone())
+        .listen(Grant::parse("127.0.0.1:10").unwrap());
+    assert_eq!(program.run(&options).unwrap(), ExitStatus::Exited(0));
+    let text = out.to_string_lossy();
+    assert!(
+        text.contains("bind: PermissionDenied: listening on 127.0.0.1:9 is not allowed")
+            && text.contains("--listen 127.0.0.1:9"),
+        "{text}"
+    );
+    assert!(
+        text.contains("connect: PermissionDenied: connecting to 127.0.0.1:9 is not allowed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_addresses_and_refused_connections_are_errors_of_the_guest() {
+    let rt = runtime(2);
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let program = rt.load(guest("net")).unwrap();
+    let out = OutputBuffer::new();
+    let options = RunOptions::new()
+        .args(["bad".to_string(), port.to_string()])
+        .stdout(out.clone())
+        .connect(loopback());
+    assert_eq!(program.run(&options).unwrap(), ExitStatus::Exited(0));
+    let text = out.to_string_lossy();
+    assert!(
+        text.contains("nonsense: InvalidInput: `nonsense`: expected HOST:PORT"),
+        "{text}"
+    );
+    assert!(text.contains("127.0.0.1:99999: InvalidInput"), "{text}");
+    assert!(text.contains("refused: ConnectionRefused"), "{text}");
+}
+
+#[test]
+fn a_server_meets_resets_half_closes_and_vanished_peers_and_serves_on() {
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "net", &["faults"], RunOptions::new());
+    let addr = address(&out, "ready");
+
+    let mut s = connect(addr);
+    s.write_all(b"some bytes").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    reset(s);
+    line_with(&out, "reset: ConnectionReset");
+
+    let mut s = connect(addr);
+    s.write_all(b"half").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "you said \"half\"\n");
+
+    let mut s = connect(addr);
+    s.write_all(b"go\n").unwrap();
+    reset(s);
+    let line = line_with(&out, "write to a closed peer");
+    assert!(
+        line.ends_with("BrokenPipe") || line.ends_with("ConnectionReset"),
+        "{line}"
+    );
+
+    let mut s = connect(addr);
+    s.write_all(b"ping\n").unwrap();
+    let mut back = String::new();
+    BufReader::new(&s).read_line(&mut back).unwrap();
+    assert_eq!(back, "ping\n");
+    line_with(&out, "still serving");
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+}
+
+#[test]
+fn listeners_and_streams_move_between_microthreads() {
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "net", &["move"], RunOptions::new());
+    let addr = address(&out, "ready");
+    let mut s = connect(addr);
+    s.write_all(b"over there\n").unwrap();
+    let mut back = String::new();
+    BufReader::new(&s).read_line(&mut back).unwrap();
+    assert_eq!(back, "over there\n");
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+    assert!(
+        out.to_string_lossy()
+            .contains("moved: echoed by the microthread the stream was sent to")
+    );
+}
+
+#[test]
+fn a_microthread_that_ends_holding_a_socket_closes_it() {
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "net", &["ends-holding"], RunOptions::new());
+    let addr = address(&out, "ready");
+    let mut s = connect(addr);
+    let mut rest = Vec::new();
+    // The end of the stream, or a reset: either way it is closed, not left open.
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    line_with(&out, "holder failed");
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+}
+
+#[test]
+fn more_sockets_than_the_runs_limit_is_an_error_the_guest_sees() {
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "net", &["limit"], RunOptions::new().max_sockets(3));
+    let addr = address(&out, "ready");
+    let held: Vec<TcpStream> = (0..3).map(|_| connect(addr)).collect();
+    line_with(
+        &out,
+        "limit: 2 accepted, then: the program already has its maximum of 3 open sockets",
+    );
+    let mut s = connect(addr);
+    s.write_all(b"room again\n").unwrap();
+    let mut back = String::new();
+    BufReader::new(&s).read_line(&mut back).unwrap();
+    assert_eq!(back, "room again\n");
+    line_with(&out, "limit: still serving");
+    drop(held);
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+}
+
+#[test]
+fn cancellation_reaches_accept_read_and_write() {
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "net", &["cancel"], RunOptions::new());
+    let addr = address(&out, "ready");
+    let _silent = connect(addr);
+    let _deaf = connect(addr);
+    line_with(&out, "cancel: done");
+    for call in ["accept", "read", "write"] {
+        line_with(&out, &format!("{call}: cancelled true"));
+    }
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+}
+
+#[test]
+fn the_live_view_shows_a_microthread_blocked_on_a_socket() {
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "echo-server", &["127.0.0.1:0"], RunOptions::new());
+    let addr = address(&out, "listening on");
+    let shown = |what: &str| {
+        run.microthreads()
+            .iter()
+            .any(|m| m.state.to_string().starts_with(what))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !shown(&format!("accepting on {addr}")) {
+        assert!(Instant::now() < deadline, "{:?}", run.microthreads());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _client = connect(addr);
+    while !shown("reading from 127.0.0.1:") {
+        assert!(Instant::now() < deadline, "{:?}", run.microthreads());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run.cancel();
+}
+
+#[test]
+fn a_deterministic_run_gets_no_network() {
+    let rt = runtime(2);
+    let program = rt.load(guest("net")).unwrap();
+    let with_grant = RunOptions::new().deterministic(1).listen(loopback());
+    match program.start(&with_grant) {
+        Err(Error::InvalidOptions(why)) => assert!(why.contains("cannot use the network"), "{why}"),
+        other => panic!("a deterministic run with a grant: {other:?}"),
+    }
+    let out = OutputBuffer::new();
+    let options = RunOptions::new()
+        .args(["denied", "127.0.0.1:9"])
+        .stdout(out.clone())
+        .deterministic(1);
+    assert_eq!(program.run(&options).unwrap(), ExitStatus::Exited(0));
+    assert!(
+        out.to_string_lossy()
+            .contains("bind: PermissionDenied: a deterministic run cannot use the network"),
+        "{}",
+        out.to_string_lossy()
+    );
+}
