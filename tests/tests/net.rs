@@ -481,3 +481,44 @@ fn a_deterministic_run_gets_no_network() {
         out.to_string_lossy()
     );
 }
+
+#[test]
+fn chat_broadcasts_to_clients_that_come_and_go() {
+    let rt = runtime(2);
+    let (run, out) = start(&rt, "chat", &["127.0.0.1:0"], RunOptions::new());
+    let addr = address(&out, "listening on");
+    let read = |lines: &mut BufReader<TcpStream>| {
+        let mut line = String::new();
+        lines.read_line(&mut line).unwrap();
+        line
+    };
+    // A newcomer is welcomed; the others hear that it joined.
+    let join = |id: u32, here: u32| {
+        let s = connect(addr);
+        let mut lines = BufReader::new(s.try_clone().unwrap());
+        assert_eq!(
+            read(&mut lines),
+            format!("* welcome, client {id} ({here} here)\n")
+        );
+        (s, lines)
+    };
+    let (a, mut a_lines) = join(1, 1);
+    let (b, mut b_lines) = join(2, 2);
+    assert_eq!(read(&mut a_lines), "* client 2 joined (2 here)\n");
+    let (c, mut c_lines) = join(3, 3);
+    assert_eq!(read(&mut a_lines), "* client 3 joined (3 here)\n");
+    assert_eq!(read(&mut b_lines), "* client 3 joined (3 here)\n");
+
+    writeln!(&a, "hello from a").unwrap();
+    assert_eq!(read(&mut b_lines), "1: hello from a\n");
+    assert_eq!(read(&mut c_lines), "1: hello from a\n");
+
+    // b vanishes with a reset; the others hear that it left, and go on talking.
+    reset(b);
+    drop(b_lines);
+    assert_eq!(read(&mut a_lines), "* client 2 left\n");
+    assert_eq!(read(&mut c_lines), "* client 2 left\n");
+    writeln!(&c, "still here").unwrap();
+    assert_eq!(read(&mut a_lines), "3: still here\n");
+    run.cancel();
+}

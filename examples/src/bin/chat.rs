@@ -30,8 +30,11 @@ fn hub(events: Receiver<Event>) {
     for event in events {
         let (from, text) = match event {
             Event::Join(id, outbox) => {
+                let here = clients.len() + 1;
+                // The newcomer hears it is in (its outbox is empty: this fits).
+                let _ = outbox.try_send(format!("* welcome, client {id} ({here} here)"));
                 clients.insert(id, outbox);
-                (id, format!("* client {id} joined ({} here)", clients.len()))
+                (id, format!("* client {id} joined ({here} here)"))
             }
             Event::Leave(id) => {
                 clients.remove(&id);
