@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use weft::{Preemption, Runtime};
 use weft_benches::{
-    HostSide, host_round_trip, host_timed, kib_per_blocked_microthread, measured, per_run, seeds_per_second,
-    sleep_lateness, thread_round_trip,
+    HostSide, echo_round_trip, host_round_trip, host_timed, kib_per_blocked_microthread, measured,
+    native_echo_round_trip, per_run, seeds_per_second, sleep_lateness, thread_round_trip,
 };
 
 fn runtime(workers: usize, preemption: Preemption, max: u32) -> Result<Runtime, weft::Error> {
@@ -296,6 +296,24 @@ fn main() {
     rows.push(row(
         "floor: the same round trip between two OS threads (std rendezvous channels), ns",
         floor,
+        "",
+        true,
+    ));
+
+    eprintln!("network…");
+    // The echo server's connection microthread sets no TCP_NODELAY: a 64-byte echo
+    // is one read and one write, which Nagle does not delay.
+    let echo = repeat(runs, || echo_round_trip(&rt1, 20_000).as_nanos() as f64);
+    rows.push(row(
+        "echo-server round trip over loopback, 64 bytes, one connection, ns (1 worker)",
+        echo,
+        "",
+        true,
+    ));
+    let native = repeat(runs, || native_echo_round_trip(20_000).as_nanos() as f64);
+    rows.push(row(
+        "floor: the same round trip to a native thread serving the connection, ns",
+        native,
         "",
         true,
     ));

@@ -250,3 +250,77 @@ pub fn seeds_per_second(runtime: &Runtime, count: u64, jobs: usize) -> f64 {
     });
     count as f64 / start.elapsed().as_secs_f64()
 }
+
+/// Time per round trip of a 64-byte message through the `echo-server` example, from a
+/// client thread of this process over loopback, one connection, `n` round trips
+/// after one that warms up (the server's start is not counted).
+pub fn echo_round_trip(runtime: &Runtime, n: u32) -> Duration {
+    use std::io::{Read, Write};
+    let program = runtime
+        .load(weft_tests::guest("echo-server"))
+        .expect("load the echo server");
+    let out = OutputBuffer::new();
+    let options = RunOptions::new()
+        .args(["127.0.0.1:0"])
+        .stdout(out.clone())
+        .listen(weft::net::Grant::parse("127.0.0.1:*").expect("a grant"));
+    let run = program.start(&options).expect("start the echo server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let text = out.to_string_lossy();
+        if let Some(addr) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("echo-server: listening on "))
+        {
+            break addr.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "the echo server did not start: {text}");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect to the echo server");
+    s.set_nodelay(true).expect("nodelay");
+    let msg = [42u8; 64];
+    let mut back = [0u8; 64];
+    let mut trip = || {
+        s.write_all(&msg).expect("write");
+        s.read_exact(&mut back).expect("read");
+    };
+    trip();
+    let start = Instant::now();
+    (0..n).for_each(|_| trip());
+    let elapsed = start.elapsed();
+    run.cancel();
+    elapsed / n
+}
+
+/// [`echo_round_trip`] against a native echo server: a std thread serving the
+/// connection with blocking reads and writes. The floor under weft's figure.
+pub fn native_echo_round_trip(n: u32) -> Duration {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("its address");
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("the client");
+        let mut buf = [0u8; 16 << 10];
+        while let Ok(n @ 1..) = s.read(&mut buf) {
+            if s.write_all(&buf[..n]).is_err() {
+                return;
+            }
+        }
+    });
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let msg = [42u8; 64];
+    let mut back = [0u8; 64];
+    let mut trip = || {
+        s.write_all(&msg).expect("write");
+        s.read_exact(&mut back).expect("read");
+    };
+    trip();
+    let start = Instant::now();
+    (0..n).for_each(|_| trip());
+    let elapsed = start.elapsed();
+    drop(s);
+    server.join().expect("the native server");
+    elapsed / n
+}
