@@ -30,6 +30,10 @@
 //! `Result`), so its cleanup runs. [`spawn_detached`] starts one with no parent, and
 //! [`atomic`] runs a section without preemption.
 //!
+//! [`net`] has TCP listeners and streams on the host's reactor (a server is a loop
+//! on `accept` handing each connection to a microthread of its own), and [`after`]
+//! and [`tick`] are timers to [`Select`] on beside channels and sockets.
+//!
 //! This crate is the only place that touches the bindings generated from `wit/`.
 
 mod bindings;
