@@ -13,7 +13,7 @@
 //! `--connect ADDR`): a denied bind or connect fails with
 //! [`io::ErrorKind::PermissionDenied`], naming the address. A cancelled
 //! microthread's socket calls fail with an error whose source is
-//! [`Cancelled`](crate::Cancelled) (see [`is_cancelled`]).
+//! [`Cancelled`] (see [`is_cancelled`]).
 //!
 //! ```no_run
 //! use std::io::{BufRead, BufReader, Write};
