@@ -136,6 +136,17 @@ fn an_hour_of_sleep_passes_in_virtual_time() {
 }
 
 #[test]
+fn timers_run_on_virtual_time() {
+    let o = run(&["--seed", "4", "--timeout", "60s"], &["ticks"]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, Some(0), "{out} {err}");
+    assert!(
+        out.starts_with("ticks: 60 in 3600 s; the channel first; the hour timer after 7200 s"),
+        "{out}"
+    );
+}
+
+#[test]
 fn select_picks_by_the_seed() {
     let picks = |seed: u64| outcome(&run(&["--seed", &seed.to_string()], &["select", "32"]));
     let all: Vec<_> = (0..6).map(picks).collect();

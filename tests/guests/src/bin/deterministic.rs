@@ -9,6 +9,8 @@
 //!   time its monotonic and wall clocks saw pass, and what they read.
 //! - `select ROUNDS`: three channels, each with a message ready; a select takes
 //!   one, ROUNDS times; prints which.
+//! - `ticks`: an hour of `tick(1 min)`, then an `after(1 h)` that loses a select to
+//!   a channel: prints what its clock saw.
 //! - `leftover`: `main` returns while a detached microthread still ticks; it counts
 //!   its ticks until it is cancelled, and says how many.
 //! - `exit`: a microthread exits the program with 3 while another ticks.
@@ -161,6 +163,30 @@ fn exiter(_: ()) {
     weft_guest::exit(3);
 }
 
+fn ticks() {
+    let start = Instant::now();
+    let minutes = weft_guest::tick(Duration::from_secs(60));
+    for _ in 0..60 {
+        minutes.recv().expect("a tick");
+    }
+    let hour = start.elapsed().as_secs();
+    let (tx, rx) = channel::<u32>(1);
+    tx.send(7).expect("room");
+    let late = weft_guest::after(Duration::from_secs(3600));
+    let mut sel = Select::new();
+    let c = sel.recv(&rx);
+    let _t = sel.recv(&late);
+    let first = match sel.wait() {
+        Selected::Received { index, .. } if index == c => "the channel",
+        _ => "the timer",
+    };
+    late.recv().expect("the timer fires");
+    println!(
+        "ticks: 60 in {hour} s; {first} first; the hour timer after {} s",
+        start.elapsed().as_secs()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let number = |i: usize, default: u32| args.get(i).map_or(default, |a| a.parse().expect("a number"));
@@ -172,6 +198,7 @@ fn main() {
         Some("sleepy") => sleepy(),
         Some("select") => select(number(2, 32)),
         Some("noise") => noise(),
+        Some("ticks") => ticks(),
         Some("leftover") => {
             let _ticker = weft_guest::spawn_detached(ticker, ());
             for _ in 0..2500 {
