@@ -81,6 +81,19 @@ fn weft_test_finds_the_seed_of_a_lost_update_and_it_replays_identically() {
 }
 
 #[test]
+fn weft_test_finds_the_race_of_the_lost_update_example() {
+    let file = guest("lost-update");
+    let o = weft(&["test", "--seeds", "0..1000", file.to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("lost update: the counter is 1 after 2 increments"),
+        "{err}"
+    );
+    assert!(err.contains("replay it with:"), "{err}");
+}
+
+#[test]
 fn a_passing_seed_replays_identically_and_seeds_differ() {
     let outcomes: Vec<_> = (0..30u64)
         .map(|seed| outcome(&run(&["--seed", &seed.to_string()], &["racy", "2", "100000"])))
