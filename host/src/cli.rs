@@ -223,6 +223,11 @@ struct ProgramArgs {
     /// together [default: 10000].
     #[arg(long, value_name = "N")]
     max_sockets: Option<u32>,
+
+    /// Handles each microthread may hold at once: join handles, channel ends and
+    /// sockets together [default: 1048576].
+    #[arg(long, value_name = "N")]
+    max_handles: Option<u32>,
 }
 
 fn parse_grant(s: &str) -> Result<weft::net::Grant, String> {
@@ -469,6 +474,9 @@ impl ProgramArgs {
         }
         if let Some(n) = self.max_sockets {
             options = options.max_sockets(n);
+        }
+        if let Some(n) = self.max_handles {
+            options = options.max_handles(n);
         }
         Ok(options)
     }

@@ -372,6 +372,44 @@ fn the_number_of_open_channels_is_bounded() {
 }
 
 #[test]
+fn a_microthread_holds_more_handles_than_wasmtimes_default_and_the_limit_is_named() {
+    let rt = fuel();
+    // 60,000 channels: 120,000 ends held at once, past wasmtime's own 100,000.
+    let (run, out) = start(&rt, &["channels"], RunOptions::new().max_channels(60_000));
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    assert!(
+        out.to_string_lossy()
+            .starts_with("opened 60000 then: cannot open a channel"),
+        "{}",
+        out.to_string_lossy()
+    );
+    // Past the run's own limit: a failure that names it.
+    let (run, _out) = start(
+        &rt,
+        &["channels"],
+        RunOptions::new().max_channels(60_000).max_handles(1000),
+    );
+    match run.wait() {
+        ExitStatus::Failed(f) => {
+            assert!(
+                f.message
+                    .contains("as a microthread may, 1000; raise it with RunOptions::max_handles"),
+                "{f}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match fuel()
+        .load(weft_tests::guest("control"))
+        .unwrap()
+        .start(&RunOptions::new().max_handles(0))
+    {
+        Err(weft::Error::InvalidOptions(why)) => assert!(why.contains("max_handles"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_refused_spawn_gives_the_endpoints_in_its_argument_back() {
     let rt = fuel();
     // Refused for its size: the sender inside comes back, is dropped, and the

@@ -64,7 +64,19 @@ pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, seen: S
         )
     } else {
         let t = trap.map_or_else(|| root_cause(error), |t| t.to_string());
-        (FailureKind::Trap, t)
+        if t.contains("store handle limit exceeded") {
+            (
+                FailureKind::Trap,
+                format!(
+                    "{t}: it holds as many handles (join handles, channel ends, sockets) as a \
+                     microthread may, {}; raise it with RunOptions::max_handles or \
+                     weft run --max-handles",
+                    run.limits.store_handles
+                ),
+            )
+        } else {
+            (FailureKind::Trap, t)
+        }
     };
     let mut message = what;
     if let Some(bt) = error.downcast_ref::<wasmtime::WasmBacktrace>() {

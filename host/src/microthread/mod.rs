@@ -582,10 +582,10 @@ fn new_store(
         fuel_clocked: 0,
     };
     let mut store = Store::new(run.engine(), state);
-    // A microthread may hold a join handle for every other one, and endpoints
-    // besides: wasmtime's default cap of 100k handles per store would trap it.
-    let handles = limits.store_handles as usize;
-    store.set_max_component_handles(store.max_component_handles().max(handles.saturating_mul(4)));
+    // The run's cap on the handles a microthread holds (join handles, channel ends,
+    // sockets), in place of wasmtime's 100k: a program that spawns 100k microthreads
+    // and then joins them holds 100k join handles.
+    store.set_max_component_handles(limits.store_handles as usize);
     store.limiter(|s| &mut s.memory);
     match limits.fuel_slice {
         Some(slice) => {

@@ -32,7 +32,7 @@ use wasmtime::Engine;
 pub(crate) use blocking::{Member, Members, Probe, Waiting};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
 pub(crate) use options::{AppData, HostEndpoint, RunLimits};
-pub use options::{DEFAULT_MAX_SOCKETS, OutputBuffer, RunOptions};
+pub use options::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, OutputBuffer, RunOptions};
 pub use view::{MicrothreadInfo, MicrothreadState, RunStats, RunView};
 
 use crate::channel::{Budget, HostHold, Message, Op, Ready, Selected, SenderHandle, select};

@@ -18,6 +18,9 @@ use crate::net::{Direction, Grant, Grants};
 
 /// Sockets a run may have open at once, unless told otherwise.
 pub const DEFAULT_MAX_SOCKETS: u32 = 10_000;
+
+/// Handles a microthread may hold at once, unless told otherwise.
+pub const DEFAULT_MAX_HANDLES: u32 = 1 << 20;
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -67,6 +70,7 @@ pub struct RunOptions {
     pub(crate) trace_schedule: Option<ScheduleTrace>,
     pub(crate) net: Grants,
     pub(crate) max_sockets: u32,
+    pub(crate) max_handles: u32,
 }
 
 /// Where a deterministic run writes its schedule.
@@ -178,6 +182,7 @@ impl Default for RunOptions {
             trace_schedule: None,
             net: Grants::default(),
             max_sockets: DEFAULT_MAX_SOCKETS,
+            max_handles: DEFAULT_MAX_HANDLES,
         }
     }
 }
@@ -409,6 +414,15 @@ impl RunOptions {
         self
     }
 
+    /// Handles each microthread may hold at once: join handles, channel ends and
+    /// sockets together (default [`DEFAULT_MAX_HANDLES`]). Past it, the microthread
+    /// that asks for one more fails with a message that names the limit. A cap on
+    /// what a guest can make the host hold.
+    pub fn max_handles(mut self, n: u32) -> Self {
+        self.max_handles = n;
+        self
+    }
+
     /// Sockets the program may have open at once, listeners and connections
     /// together (default [`DEFAULT_MAX_SOCKETS`]); past it, a bind, connect or
     /// accept fails in the guest with an error that says so.
@@ -605,7 +619,10 @@ impl RunOptions {
                 runtime.max_buffered_bytes,
             )?,
             max_channels: within("max_channels", self.max_channels, runtime.max_channels)?,
-            store_handles: runtime.max_microthreads,
+            store_handles: match self.max_handles {
+                0 => return Err(Error::InvalidOptions("max_handles must be at least 1".into())),
+                n => n,
+            },
             fuel_slice,
             interruptible,
             cancel_grace: self.cancel_grace,
@@ -727,8 +744,7 @@ pub(crate) struct RunLimits {
     pub(crate) max_channel_capacity: u32,
     pub(crate) max_buffered_bytes: u64,
     pub(crate) max_channels: u32,
-    /// Resource handles a store may hold: a join handle for every other microthread
-    /// of the runtime, and endpoints besides.
+    /// Handles a microthread's store may hold (`RunOptions::max_handles`).
     pub(crate) store_handles: u32,
     pub(crate) fuel_slice: Option<u64>,
     /// A busy microthread can be stopped (fuel, or epoch checks).
