@@ -197,15 +197,13 @@ impl StreamHandle {
 
     /// Up to `max` bytes, waiting until some arrive; empty at the end of the stream.
     pub(crate) async fn read(&self, max: usize, timeout: Option<Duration>) -> Result<Vec<u8>, NetError> {
-        let mut buf = vec![0; max.clamp(1, MAX_READ)];
+        // Read into spare capacity: no zeroing of a buffer the read overwrites.
+        let mut buf = Vec::with_capacity(max.clamp(1, MAX_READ));
         within(timeout, async {
             loop {
                 self.0.stream.readable().await?;
-                match self.0.stream.try_read(&mut buf) {
-                    Ok(n) => {
-                        buf.truncate(n);
-                        return Ok(std::mem::take(&mut buf));
-                    }
+                match self.0.stream.try_read_buf(&mut buf) {
+                    Ok(_) => return Ok(std::mem::take(&mut buf)),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => return Err(e.into()),
                 }
