@@ -522,3 +522,48 @@ fn chat_broadcasts_to_clients_that_come_and_go() {
     assert_eq!(read(&mut a_lines), "3: still here\n");
     run.cancel();
 }
+
+#[test]
+fn at_the_microthread_limit_the_echo_server_refuses_a_connection_and_serves_on() {
+    let rt = runtime(2);
+    // main and two connections.
+    let (run, out) = start(
+        &rt,
+        "echo-server",
+        &["127.0.0.1:0"],
+        RunOptions::new().max_microthreads(3),
+    );
+    let addr = address(&out, "listening on");
+    let echo = |s: &mut TcpStream, text: &str| {
+        s.write_all(text.as_bytes()).unwrap();
+        let mut back = vec![0; text.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, text.as_bytes());
+    };
+    let mut first = connect(addr);
+    echo(&mut first, "one\n");
+    let mut second = connect(addr);
+    echo(&mut second, "two\n");
+    // The third is closed at once.
+    let mut third = connect(addr);
+    let mut rest = Vec::new();
+    let _ = third.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    drop(first);
+    // Room again, once the first connection's microthread has ended.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut s = connect(addr);
+        if s.write_all(b"four\n").is_ok() {
+            let mut back = [0u8; 5];
+            if s.read_exact(&mut back).is_ok() {
+                assert_eq!(&back, b"four\n");
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never served again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    echo(&mut second, "still two\n");
+    run.cancel();
+}

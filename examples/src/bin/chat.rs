@@ -96,7 +96,12 @@ fn main() {
     for (id, stream) in (1..).zip(listener.incoming()) {
         match stream {
             Ok(stream) => {
-                weft_guest::spawn_detached(client, (id, stream, events.clone()));
+                // At the microthread limit the connection is refused (closed).
+                if let Err(e) =
+                    weft_guest::Builder::new().spawn_detached(client, (id, stream, events.clone()))
+                {
+                    eprintln!("chat: connection refused: {e}");
+                }
             }
             // The program is being stopped.
             Err(e) if weft_guest::net::is_cancelled(&e) => break,

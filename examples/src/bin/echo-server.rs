@@ -39,7 +39,11 @@ fn main() {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
-                weft_guest::spawn_detached(echo, stream);
+                // At the microthread limit the connection is refused (closed), and
+                // the server goes on with the next.
+                if let Err(e) = weft_guest::Builder::new().spawn_detached(echo, stream) {
+                    eprintln!("echo-server: connection refused: {e}");
+                }
             }
             // The program is being stopped.
             Err(e) if weft_guest::net::is_cancelled(&e) => break,

@@ -79,7 +79,11 @@ fn main() {
         match stream {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
-                weft_guest::spawn_detached(serve, stream);
+                // At the microthread limit the connection is refused (closed), and
+                // the server goes on with the next.
+                if let Err(e) = weft_guest::Builder::new().spawn_detached(serve, stream) {
+                    eprintln!("http-hello: connection refused: {e}");
+                }
             }
             // The program is being stopped.
             Err(e) if weft_guest::net::is_cancelled(&e) => break,
