@@ -24,6 +24,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -49,7 +50,7 @@ pub(crate) struct Schedule {
     zero: tokio::time::Instant,
     trace: Option<TraceSink>,
     /// Slices run so far (numbered in the trace).
-    slices: Mutex<u64>,
+    slices: AtomicU64,
 }
 
 impl Schedule {
@@ -115,11 +116,7 @@ impl Schedule {
         let Some(sink) = &self.trace else {
             return;
         };
-        let n = {
-            let mut slices = self.slices.lock().unwrap_or_else(|e| e.into_inner());
-            *slices += 1;
-            *slices
-        };
+        let n = self.slices.fetch_add(1, Ordering::Relaxed) + 1;
         let line = format!("{n} microthread {id}: {}\n", why());
         let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = sink.write_all(line.as_bytes()) {
@@ -162,7 +159,7 @@ impl Lane {
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             zero,
             trace,
-            slices: Mutex::new(0),
+            slices: AtomicU64::new(0),
         });
         Ok((Lane { handle, _stop: stop }, schedule))
     }

@@ -57,8 +57,10 @@
 //! ```
 //!
 //! Modules, each depending only on those above it: [`limits`], [`cache`] and `error`
-//! (leaves); `channel` (host channels, which know nothing of guests); `deterministic`
-//! (the seeded schedule and virtual time of a deterministic run); `run` (one run:
+//! (leaves); `deterministic` (the seeded schedule and virtual time of a
+//! deterministic run); [`net`] (sockets on tokio, and the grants); `channel` (host
+//! channels, which know nothing of guests; they carry sockets, and a deterministic
+//! schedule picks among ready operations); `run` (one run:
 //! its shared state, its end, [`RunHandle`], [`RunOptions`]); `bindings` (generated
 //! from `wit/`); `microthread` (a store's lifecycle); `host` (the WIT glue);
 //! [`runtime`] (engine, pool, workers); `program` (a compiled component, and

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::waiter::{Done, Progress, Waiter};
 use super::{Channel, Message, Ready, SendStep, State};
+use crate::deterministic::Schedule;
 
 /// One operation of a select.
 pub(crate) enum Op {
@@ -22,6 +23,14 @@ impl Op {
     fn channel(&self) -> &Arc<Channel> {
         match self {
             Op::Recv(c) | Op::Send(c, _) => c,
+        }
+    }
+
+    /// The message of a send that did not happen (`None` for a receive).
+    pub(crate) fn into_unsent(self) -> Option<Message> {
+        match self {
+            Op::Send(_, m) => Some(m),
+            Op::Recv(_) => None,
         }
     }
 }
@@ -83,8 +92,8 @@ pub(crate) async fn select<G>(
     select_choosing(ops, timeout, block, progress, None, None, mark_blocked).await
 }
 
-/// Like [`select`]; when several operations are ready at once, `first(n)` says
-/// which of the `n` to try first (`None`: a random one). If `also` resolves before
+/// Like [`select`]; when several operations are ready at once, a deterministic
+/// run's `schedule` says which to try first (`None`: a random one). If `also` resolves before
 /// an operation completes (it is polled once even when the select may not wait),
 /// the select ends with [`Selected::Also`]; a select with `also` counts as one
 /// that may end by itself (`mark_blocked` is told it has a timeout).
@@ -93,13 +102,13 @@ pub(crate) async fn select_choosing<G>(
     timeout: Option<Duration>,
     block: bool,
     progress: &Progress,
-    first: Option<&(dyn Fn(usize) -> usize + Sync)>,
+    schedule: Option<&Schedule>,
     also: Option<Also<'_>>,
     mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
     let single = ops.len() == 1;
     let mut also = also;
-    let registration = match attempt(ops, timeout, block, progress, first) {
+    let registration = match attempt(ops, timeout, block, progress, schedule) {
         Attempt::Done(selected @ (Selected::WouldBlock | Selected::Timeout), unsent) => {
             // Nothing may wait: what `also` watches counts if it is ready now.
             let now = also.as_mut().and_then(|f| {
@@ -253,7 +262,7 @@ fn attempt(
     timeout: Option<Duration>,
     block: bool,
     progress: &Progress,
-    first: Option<&(dyn Fn(usize) -> usize + Sync)>,
+    schedule: Option<&Schedule>,
 ) -> Attempt {
     let n = ops.len();
     if n == 1 {
@@ -283,9 +292,9 @@ fn attempt(
     }
 
     let mut guards: Vec<std::sync::MutexGuard<'_, State>> = channels.iter().map(|c| c.lock()).collect();
-    let start = match first {
+    let start = match schedule {
         _ if n <= 1 => 0,
-        Some(first) => first(n),
+        Some(schedule) => schedule.choose(n),
         None => fastrand::usize(..n),
     };
     for k in 0..n {

@@ -59,24 +59,25 @@ impl Microthread {
         // Borrowed, not cloned: most operations complete without blocking.
         let (members, member) = (&self.run.members, &self.member);
         // A deterministic run's schedule says which ready operation goes first.
-        let schedule = self.run.schedule();
-        let choose = |n| schedule.map_or(0, |s| s.choose(n));
-        let first: Option<&(dyn Fn(usize) -> usize + Sync)> = schedule.map(|_| &choose as _);
+        let schedule = self.run.schedule().map(|s| &**s);
         if !block {
-            return select_choosing(ops, timeout, false, members.progress(), first, also, |_, _, _| ()).await;
+            return select_choosing(
+                ops,
+                timeout,
+                false,
+                members.progress(),
+                schedule,
+                also,
+                |_, _, _| (),
+            )
+            .await;
         }
-        self.member.atomic.end_all();
+        self.begin_blocking();
         let cancel = &member.cancel;
         // A cancelled microthread's blocking calls fail at once; the messages of
         // its sends come back.
         let Ok(_in_call) = cancel.begin() else {
-            let unsent = ops
-                .into_iter()
-                .map(|op| match op {
-                    Op::Send(_, m) => Some(m),
-                    Op::Recv(_) => None,
-                })
-                .collect();
+            let unsent = ops.into_iter().map(Op::into_unsent).collect();
             return (Selected::Interrupted, unsent);
         };
         let done = select_choosing(
@@ -84,7 +85,7 @@ impl Microthread {
             timeout,
             true,
             members.progress(),
-            first,
+            schedule,
             also,
             |waiter, timed, channels| {
                 let what = match kind {
@@ -241,13 +242,7 @@ impl wit::Host for Microthread {
             all
         };
         if let Some(i) = too_large {
-            let unsent = host_ops
-                .into_iter()
-                .map(|op| match op {
-                    Op::Send(_, m) => Some(m),
-                    Op::Recv(_) => None,
-                })
-                .collect();
+            let unsent = host_ops.into_iter().map(Op::into_unsent).collect();
             return Ok((
                 wit::Selected::TooLarge(i as u32),
                 self.give_messages(by_op(unsent))?,
@@ -300,22 +295,21 @@ enum Readiness {
 /// Resolves to the index (among the select's operations) of the first socket that
 /// is ready.
 fn first_ready(sockets: Vec<(usize, Readiness)>) -> Also<'static> {
-    let mut watches: Vec<(usize, Also<'static>)> = sockets
+    let mut watches: Vec<Also<'static>> = sockets
         .into_iter()
-        .map(|(i, r)| {
-            let ready: Also<'static> = Box::pin(async move {
+        .map(|(i, r)| -> Also<'static> {
+            Box::pin(async move {
                 match r {
                     Readiness::Accept(l) => l.acceptable().await,
                     Readiness::Read(s) => s.readable().await,
                     Readiness::Write(s) => s.writable().await,
                 }
                 i
-            });
-            (i, ready)
+            })
         })
         .collect();
     Box::pin(std::future::poll_fn(move |cx| {
-        for (_, w) in &mut watches {
+        for w in &mut watches {
             if let std::task::Poll::Ready(i) = w.as_mut().poll(cx) {
                 return std::task::Poll::Ready(i);
             }

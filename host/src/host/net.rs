@@ -56,7 +56,7 @@ impl Microthread {
         what: impl FnOnce() -> String,
         op: impl Future<Output = Result<T, NetError>>,
     ) -> Result<T, WitError> {
-        self.member.atomic.end_all();
+        self.begin_blocking();
         let _blocked = self
             .run
             .members

@@ -213,6 +213,21 @@ impl Microthread {
         })
     }
 
+    /// In a deterministic run, move virtual time on by the fuel burnt since the last
+    /// call (`left` is the store's fuel now), in steps of a microsecond at least
+    /// (each step costs the scheduler a little), and draw the length of the next
+    /// fuel slice, around `slice`. `None` in other runs.
+    fn next_slice(&mut self, left: u64, slice: u64) -> Option<u64> {
+        let schedule = self.run.schedule()?;
+        let used = self.fuel_start.saturating_sub(left);
+        let unclocked = used.saturating_sub(self.fuel_clocked);
+        if unclocked >= 1_000 {
+            schedule.burnt(unclocked);
+            self.fuel_clocked = used;
+        }
+        Some(schedule.slice(slice))
+    }
+
     /// Record the fuel used so far (`left` is the store's fuel now), and charge it
     /// to the run's budget if there is one. Errors once the budget is spent.
     fn fuel_used(&mut self, left: u64) -> wasmtime::Result<()> {
@@ -592,44 +607,24 @@ fn new_store(
             // Every `slice` units the fiber yields to the scheduler; the total is the
             // microthread's budget (unlimited unless the run sets one).
             store.set_fuel(fuel_start)?;
-            match run.schedule() {
-                None => {
-                    store.fuel_async_yield_interval(Some(slice))?;
-                    // Every host call, and every fuel yield (a call into the host
-                    // too), records the fuel used so far (for the live view) and
-                    // charges it to the run's budget, if it has one.
-                    store.call_hook(|mut ctx, hook| {
-                        if !matches!(hook, CallHook::CallingHost) {
-                            return Ok(());
-                        }
-                        let left = ctx.get_fuel()?;
-                        ctx.data_mut().fuel_used(left)
-                    });
+            // A deterministic run draws where each slice ends from its schedule.
+            store.fuel_async_yield_interval(Some(run.schedule().map_or(slice, |s| s.slice(slice))))?;
+            // Every host call, and every fuel yield (a call into the host too),
+            // records the fuel used so far (for the live view) and charges it to
+            // the run's budget, if it has one; in a deterministic run it also moves
+            // virtual time on and sets where the next slice ends.
+            store.call_hook(move |mut ctx, hook| {
+                if !matches!(hook, CallHook::CallingHost) {
+                    return Ok(());
                 }
-                Some(schedule) => {
-                    // Deterministic: besides, the fuel burnt moves virtual time on,
-                    // and the schedule says where the next slice ends.
-                    let schedule = schedule.clone();
-                    store.fuel_async_yield_interval(Some(schedule.slice(slice)))?;
-                    store.call_hook(move |mut ctx, hook| {
-                        if !matches!(hook, CallHook::CallingHost) {
-                            return Ok(());
-                        }
-                        let left = ctx.get_fuel()?;
-                        let me = ctx.data_mut();
-                        let used = me.fuel_start.saturating_sub(left);
-                        // In steps of a microsecond at least: each step costs the
-                        // scheduler a little.
-                        let unclocked = used.saturating_sub(me.fuel_clocked);
-                        if unclocked >= 1_000 {
-                            schedule.burnt(unclocked);
-                            me.fuel_clocked = used;
-                        }
-                        me.fuel_used(left)?;
-                        ctx.fuel_async_yield_interval(Some(schedule.slice(slice)))
-                    });
+                let left = ctx.get_fuel()?;
+                let me = ctx.data_mut();
+                me.fuel_used(left)?;
+                match me.next_slice(left, slice) {
+                    Some(next) => ctx.fuel_async_yield_interval(Some(next)),
+                    None => Ok(()),
                 }
-            }
+            });
         }
         None if limits.interruptible => {
             // No fuel, so no yields: an epoch tick (sent when the run is cancelled)
