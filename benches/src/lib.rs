@@ -255,7 +255,6 @@ pub fn seeds_per_second(runtime: &Runtime, count: u64, jobs: usize) -> f64 {
 /// client thread of this process over loopback, one connection, `n` round trips
 /// after one that warms up (the server's start is not counted).
 pub fn echo_round_trip(runtime: &Runtime, n: u32) -> Duration {
-    use std::io::{Read, Write};
     let program = runtime
         .load(weft_tests::guest("echo-server"))
         .expect("load the echo server");
@@ -277,7 +276,16 @@ pub fn echo_round_trip(runtime: &Runtime, n: u32) -> Duration {
         assert!(Instant::now() < deadline, "the echo server did not start: {text}");
         std::thread::sleep(Duration::from_millis(2));
     };
-    let mut s = std::net::TcpStream::connect(&addr).expect("connect to the echo server");
+    let per_trip = time_echo(&addr, n);
+    run.cancel();
+    per_trip
+}
+
+/// Time per round trip of a 64-byte message to the echo server at `addr`, over one
+/// connection, `n` round trips after one that warms up.
+fn time_echo(addr: &str, n: u32) -> Duration {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the echo server");
     s.set_nodelay(true).expect("nodelay");
     let msg = [42u8; 64];
     let mut back = [0u8; 64];
@@ -288,9 +296,7 @@ pub fn echo_round_trip(runtime: &Runtime, n: u32) -> Duration {
     trip();
     let start = Instant::now();
     (0..n).for_each(|_| trip());
-    let elapsed = start.elapsed();
-    run.cancel();
-    elapsed / n
+    start.elapsed() / n
 }
 
 /// [`echo_round_trip`] against a native echo server: a std thread serving the
@@ -308,19 +314,8 @@ pub fn native_echo_round_trip(n: u32) -> Duration {
             }
         }
     });
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    let msg = [42u8; 64];
-    let mut back = [0u8; 64];
-    let mut trip = || {
-        s.write_all(&msg).expect("write");
-        s.read_exact(&mut back).expect("read");
-    };
-    trip();
-    let start = Instant::now();
-    (0..n).for_each(|_| trip());
-    let elapsed = start.elapsed();
-    drop(s);
+    // The client's connection is closed when timing ends: the server thread ends.
+    let per_trip = time_echo(&addr.to_string(), n);
     server.join().expect("the native server");
-    elapsed / n
+    per_trip
 }

@@ -450,29 +450,12 @@ fn the_embedding_example_runs_a_guest() {
 
 #[test]
 fn ctrl_c_cancels_the_program_and_exits_130() {
-    use std::io::{BufRead, BufReader};
-    let mut child = weft_cmd()
-        .args([
-            "run",
-            guest("bench").to_str().unwrap(),
-            "--",
-            "sleepers",
-            "3",
-            "60000",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let guest = guest("bench");
+    let (child, _out, first) = started(&["run", guest.to_str().unwrap(), "--", "sleepers", "3", "60000"]);
+    assert_eq!(first.trim_end(), "ready");
     // Let the sleepers reach their sleep.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    kill("-INT", &child);
     // Uncancelled, the sleepers would end after 60 s and the program with 0.
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
@@ -652,33 +635,53 @@ fn bad_run_control_flags_are_refused() {
     assert_eq!(o.status.code(), Some(134), "main fails: its spawn was refused");
 }
 
-/// `weft run` of a program whose microthreads clean up when cancelled, stopped by
-/// `signal`: the exit code, and what the cleanup printed.
-fn stopped_by(signal: &str) -> (Option<i32>, String, String) {
-    use std::io::{BufRead, BufReader, Read};
+/// `weft ARGS` with stdout and stderr piped, once it has printed its first line:
+/// the child, the rest of its stdout, and that line.
+fn started(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+) {
+    use std::io::BufRead;
     let mut child = weft_cmd()
-        .args([
-            "run",
-            "--grace",
-            "5s",
-            guest("structure").to_str().unwrap(),
-            "cleanup-on-signal",
-        ])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
-    assert_eq!(first, "ready\n");
-    // Let the child reach its sleep.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    (child, out, first)
+}
+
+/// Send `signal` (`-INT`, `-QUIT`, …) to `child`.
+fn kill(signal: &str, child: &std::process::Child) {
     let killed = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
+}
+
+/// `weft run` of a program whose microthreads clean up when cancelled, stopped by
+/// `signal`: the exit code, and what the cleanup printed.
+fn stopped_by(signal: &str) -> (Option<i32>, String, String) {
+    use std::io::Read;
+    let guest = guest("structure");
+    let (child, mut out, first) = started(&[
+        "run",
+        "--grace",
+        "5s",
+        guest.to_str().unwrap(),
+        "cleanup-on-signal",
+    ]);
+    assert_eq!(first, "ready\n");
+    // Let the child reach its sleep.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    kill(signal, &child);
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     let o = child.wait_with_output().unwrap();
@@ -729,25 +732,13 @@ fn stats_prints_the_runs_counters_at_exit() {
 #[test]
 fn sigquit_prints_the_live_microthreads_and_the_program_carries_on() {
     use std::io::{BufRead, BufReader, Read};
-    let mut child = weft_cmd()
-        .args(["run", guest("control").to_str().unwrap(), "hold", "2", "60000"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
+    let guest = guest("control");
+    let (mut child, _out, first) = started(&["run", guest.to_str().unwrap(), "hold", "2", "60000"]);
     assert_eq!(first, "holding 2\n");
     let mut err = BufReader::new(child.stderr.take().unwrap());
     // The sleepers reach their sleep, then: Ctrl-\.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let pid = child.id().to_string();
-    let kill = |signal: &str| {
-        let killed = Command::new("kill").args([signal, &pid]).status().unwrap();
-        assert!(killed.success());
-    };
-    kill("-QUIT");
+    kill("-QUIT", &child);
     let mut table = String::new();
     while !table.contains("weft: spawned") {
         let mut line = String::new();
@@ -763,7 +754,7 @@ fn sigquit_prints_the_live_microthreads_and_the_program_carries_on() {
     assert!(table.contains("microthread 2: sleeping"), "{table}");
     // Still running: SIGQUIT did not stop it. Ctrl-C does.
     assert!(child.try_wait().unwrap().is_none(), "the program carries on");
-    kill("-INT");
+    kill("-INT", &child);
     let mut rest = String::new();
     err.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();

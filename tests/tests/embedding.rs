@@ -31,6 +31,26 @@ fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// The `embedded` guest's `wait`, handed the receiver of a host channel `jobs`,
+/// once its `main` is blocked receiving on it: the host's sender, the run, and its
+/// output.
+fn waiting_for_jobs(rt: &Runtime) -> (weft::Sender<u64>, weft::RunHandle, OutputBuffer) {
+    let (jobs, jobs_for_guest) = weft::channel::<u64>(0);
+    let (run, out) = start(
+        rt,
+        "embedded",
+        &["wait"],
+        RunOptions::new().receiver("jobs", jobs_for_guest),
+    );
+    let channel = jobs.channel_id();
+    eventually("main is blocked receiving on the host's channel", || {
+        run.microthreads()
+            .iter()
+            .any(|m| m.id == 0 && m.state == MicrothreadState::Receiving { channel })
+    });
+    (jobs, run, out)
+}
+
 #[test]
 fn host_channels_carry_ten_thousand_items_through_guest_workers() {
     let rt = builder().build().unwrap();
@@ -141,19 +161,7 @@ fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
 #[test]
 fn the_live_view_shows_a_guest_blocked_on_a_host_channel() {
     let rt = builder().build().unwrap();
-    let (jobs, jobs_for_guest) = weft::channel::<u64>(0);
-    let (run, out) = start(
-        &rt,
-        "embedded",
-        &["wait"],
-        RunOptions::new().receiver("jobs", jobs_for_guest),
-    );
-    let channel = jobs.channel_id();
-    eventually("main is blocked receiving on the host's channel", || {
-        run.microthreads()
-            .iter()
-            .any(|m| m.id == 0 && m.state == MicrothreadState::Receiving { channel })
-    });
+    let (jobs, run, out) = waiting_for_jobs(&rt);
     let view = run.microthreads();
     assert_eq!(view.len(), 1);
     assert_eq!(view[0].name.as_deref(), Some("main"));
@@ -318,19 +326,7 @@ fn a_guest_message_of_the_wrong_type_is_an_error_for_the_host_receiver() {
 #[test]
 fn the_host_dropping_its_end_closes_the_channel_for_a_waiting_guest() {
     let rt = builder().build().unwrap();
-    let (jobs, jobs_for_guest) = weft::channel::<u64>(0);
-    let (run, out) = start(
-        &rt,
-        "embedded",
-        &["wait"],
-        RunOptions::new().receiver("jobs", jobs_for_guest),
-    );
-    let channel = jobs.channel_id();
-    eventually("main is blocked", || {
-        run.microthreads()
-            .iter()
-            .any(|m| m.state == MicrothreadState::Receiving { channel })
-    });
+    let (jobs, run, out) = waiting_for_jobs(&rt);
     drop(jobs);
     assert_eq!(run.wait(), ExitStatus::Exited(0));
     assert_eq!(out.to_string_lossy(), "closed\n");
