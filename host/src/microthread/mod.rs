@@ -22,7 +22,7 @@ use ending::{RunFuelExhausted, Seen};
 use crate::bindings::MicrothreadPre;
 use crate::bindings::channel as wit_channel;
 use crate::channel::{Endpoint, Holder, Message};
-use crate::deterministic::Shuffled;
+use crate::deterministic::{Schedule, Shuffled};
 use crate::error::{Failure, FailureKind};
 use crate::run::{
     Completion, Ending, Identity, Member, MicrothreadState, Probe, Refused, Run, Slot, Unjoined, Waiting,
@@ -215,17 +215,14 @@ impl Microthread {
 
     /// In a deterministic run, move virtual time on by the fuel burnt since the last
     /// call (`left` is the store's fuel now), in steps of a microsecond at least
-    /// (each step costs the scheduler a little), and draw the length of the next
-    /// fuel slice, around `slice`. `None` in other runs.
-    fn next_slice(&mut self, left: u64, slice: u64) -> Option<u64> {
-        let schedule = self.run.schedule()?;
+    /// (each step costs the scheduler a little).
+    fn clock(&mut self, schedule: &Schedule, left: u64) {
         let used = self.fuel_start.saturating_sub(left);
         let unclocked = used.saturating_sub(self.fuel_clocked);
         if unclocked >= 1_000 {
             schedule.burnt(unclocked);
             self.fuel_clocked = used;
         }
-        Some(schedule.slice(slice))
     }
 
     /// Record the fuel used so far (`left` is the store's fuel now), and charge it
@@ -607,24 +604,32 @@ fn new_store(
             // Every `slice` units the fiber yields to the scheduler; the total is the
             // microthread's budget (unlimited unless the run sets one).
             store.set_fuel(fuel_start)?;
-            // A deterministic run draws where each slice ends from its schedule.
-            store.fuel_async_yield_interval(Some(run.schedule().map_or(slice, |s| s.slice(slice))))?;
             // Every host call, and every fuel yield (a call into the host too),
             // records the fuel used so far (for the live view) and charges it to
             // the run's budget, if it has one; in a deterministic run it also moves
-            // virtual time on and sets where the next slice ends.
-            store.call_hook(move |mut ctx, hook| {
-                if !matches!(hook, CallHook::CallingHost) {
-                    return Ok(());
+            // virtual time on and sets where the next slice ends (a hook of its
+            // own, so that other runs' hot path does not look for a schedule).
+            match run.schedule() {
+                None => {
+                    store.fuel_async_yield_interval(Some(slice))?;
+                    store.call_hook(|mut ctx, hook| match hook {
+                        CallHook::CallingHost => fuel_used(&mut ctx).map(drop),
+                        _ => Ok(()),
+                    });
                 }
-                let left = ctx.get_fuel()?;
-                let me = ctx.data_mut();
-                me.fuel_used(left)?;
-                match me.next_slice(left, slice) {
-                    Some(next) => ctx.fuel_async_yield_interval(Some(next)),
-                    None => Ok(()),
+                Some(schedule) => {
+                    let schedule = schedule.clone();
+                    store.fuel_async_yield_interval(Some(schedule.slice(slice)))?;
+                    store.call_hook(move |mut ctx, hook| {
+                        if !matches!(hook, CallHook::CallingHost) {
+                            return Ok(());
+                        }
+                        let left = fuel_used(&mut ctx)?;
+                        ctx.data_mut().clock(&schedule, left);
+                        ctx.fuel_async_yield_interval(Some(schedule.slice(slice)))
+                    });
                 }
-            });
+            }
         }
         None if limits.interruptible => {
             // No fuel, so no yields: an epoch tick (sent when the run is cancelled)
@@ -643,6 +648,14 @@ fn new_store(
         None => {}
     }
     Ok(store)
+}
+
+/// Record the fuel a microthread has used so far (its call hook, at each host call
+/// and fuel yield); returns the fuel it has left.
+fn fuel_used(ctx: &mut wasmtime::StoreContextMut<'_, Microthread>) -> wasmtime::Result<u64> {
+    let left = ctx.get_fuel()?;
+    ctx.data_mut().fuel_used(left)?;
+    Ok(left)
 }
 
 async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<Ending> {
