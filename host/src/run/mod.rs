@@ -169,6 +169,9 @@ pub(crate) struct Run {
     failed: AtomicU64,
     /// Messages sent by microthreads that have ended.
     sent_by_ended: AtomicU64,
+    /// The signals that end the run (with `interrupt_on_ctrl_c`), listened to from
+    /// the run's creation: a signal that comes before the supervisor looks is not lost.
+    signals: Mutex<Option<Signals>>,
     finish: Finish,
 }
 
@@ -203,7 +206,12 @@ impl Run {
             None => (handle, None, None),
         };
         let sockets = Arc::new(Quota::new(options.max_sockets));
+        let signals = options.ctrl_c.then(|| {
+            let _in_supervisor = supervisor.enter();
+            Signals::listen()
+        });
         Arc::new(Run {
+            signals: Mutex::new(signals),
             schedule,
             _lane: lane,
             live: Quota::new(limits.max_microthreads),
@@ -558,11 +566,12 @@ impl Run {
                 None => std::future::pending().await,
             }
         };
+        let signals = self.signals.lock().unwrap_or_else(|e| e.into_inner()).take();
         let signals = async {
-            if !self.options.ctrl_c {
-                return std::future::pending().await;
+            match signals {
+                Some(signals) => signals.next().await,
+                None => std::future::pending().await,
             }
-            signalled().await
         };
         tokio::select! {
             biased;
@@ -633,31 +642,52 @@ impl Run {
     }
 }
 
-/// Resolves when the process gets SIGINT (Ctrl-C) or SIGTERM, with the status each
-/// ends a run with. A signal that cannot be listened to never comes.
-async fn signalled() -> ExitStatus {
-    let interrupt = async {
+/// The process's SIGINT (Ctrl-C) and SIGTERM, listened to: each ends a run with
+/// its status. A signal that cannot be listened to never comes.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Listen from now on (in a tokio runtime's context).
+    fn listen() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Resolves at the first signal, with the status it ends a run with.
+    async fn next(self) -> ExitStatus {
+        #[cfg(unix)]
+        {
+            async fn one(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = one(self.interrupt) => ExitStatus::Interrupted,
+                () = one(self.terminate) => ExitStatus::Terminated,
+            }
+        }
+        #[cfg(not(unix))]
         match tokio::signal::ctrl_c().await {
             Ok(()) => ExitStatus::Interrupted,
             Err(_) => std::future::pending().await,
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-                ExitStatus::Terminated
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending();
-    tokio::select! {
-        status = interrupt => status,
-        status = terminate => status,
     }
 }
 
