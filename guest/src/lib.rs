@@ -68,10 +68,20 @@ pub mod __private {
         function: u32,
         argument: Vec<u8>,
     ) -> Result<crate::JoinHandle<Vec<u8>>, crate::SpawnError> {
-        let argument = crate::bindings::channel::Message {
-            bytes: argument,
-            endpoints: Vec::new(),
-        };
+        let argument = crate::message::from_bytes(&argument);
         crate::thread::spawn_raw(trampoline, function, argument, None, false)
+    }
+
+    /// Send a small message as the raw WIT `small-message`, `len` unchecked: the
+    /// host must refuse a length over what fits.
+    pub fn send_small<T>(tx: &crate::Sender<T>, len: u8, words: [u64; 3]) {
+        let message = crate::bindings::channel::Message::Small(crate::bindings::channel::SmallMessage {
+            len,
+            w0: words[0],
+            w1: words[1],
+            w2: words[2],
+        });
+        // The host fails this microthread before there is anything to return.
+        let _refused = tx.inner.send(message);
     }
 }

@@ -5,6 +5,11 @@
 //! handle into the outgoing list and writes the list index; the value's own handle is
 //! dropped with the value once the message is sent, so the endpoint has moved.
 //! Deserializing takes the handle at that index from the incoming list.
+//!
+//! A message whose encoding fits [`INLINE`] bytes and that moves no endpoint (most
+//! messages: a number, a small struct) travels by value, as the WIT `small-message`:
+//! it is serialized into a buffer on the stack and nothing is allocated on either
+//! side of the boundary.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,22 +27,95 @@ thread_local! {
 /// encoding does not touch the thread-local at all. (A microthread is one thread.)
 static OUTGOING_LEN: AtomicUsize = AtomicUsize::new(0);
 
+/// At most this many bytes travel by value: the size of the WIT `small-message`.
+pub(crate) const INLINE: usize = 24;
+
+/// A postcard output that fills a buffer on the stack and moves to the heap only
+/// when the value does not fit it.
+struct Spill {
+    inline: [u8; INLINE],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl postcard::ser_flavors::Flavor for Spill {
+    type Output = Spill;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if self.heap.is_empty() && self.len + data.len() <= INLINE {
+            self.inline[self.len..self.len + data.len()].copy_from_slice(data);
+            self.len += data.len();
+        } else {
+            if self.heap.is_empty() {
+                self.heap.reserve(2 * INLINE + data.len());
+                self.heap.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.heap.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.try_extend(&[byte])
+    }
+
+    fn finalize(self) -> postcard::Result<Spill> {
+        Ok(self)
+    }
+}
+
+/// A message of these bytes and no endpoints, by value if they fit.
+pub(crate) fn from_bytes(bytes: &[u8]) -> wit::Message {
+    if bytes.len() > INLINE {
+        return wit::Message::Large(wit::LargeMessage {
+            bytes: bytes.to_vec(),
+            endpoints: Vec::new(),
+        });
+    }
+    let mut inline = [0; INLINE];
+    inline[..bytes.len()].copy_from_slice(bytes);
+    let word = |i: usize| u64::from_le_bytes(inline[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+    wit::Message::Small(wit::SmallMessage {
+        len: bytes.len() as u8,
+        w0: word(0),
+        w1: word(1),
+        w2: word(2),
+    })
+}
+
+/// How many bytes the message's encoding has.
+pub(crate) fn byte_len(message: &wit::Message) -> usize {
+    match message {
+        wit::Message::Small(s) => usize::from(s.len),
+        wit::Message::Large(m) => m.bytes.len(),
+    }
+}
+
 /// Serialize `value` into a message.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<wit::Message, postcard::Error> {
     // A panic while (de)serializing leaves the lists as they are, but it ends the
     // microthread, and its instance with them (guests abort on panic).
-    // Room for a small value from the start: most messages need no reallocation.
-    let bytes = postcard::to_extend(value, Vec::with_capacity(16));
+    let out = Spill {
+        inline: [0; INLINE],
+        len: 0,
+        heap: Vec::new(),
+    };
+    let out = postcard::serialize_with_flavor(value, out);
     // The endpoints the value's senders and receivers put aside (taken even when
     // serializing failed half-way, so that none is left for the next message).
     let endpoints = match OUTGOING_LEN.swap(0, Ordering::Relaxed) {
         0 => Vec::new(),
         _ => OUTGOING.with(|o| std::mem::take(&mut *o.borrow_mut())),
     };
-    Ok(wit::Message {
-        bytes: bytes?,
-        endpoints,
-    })
+    let out = out?;
+    if endpoints.is_empty() && out.heap.is_empty() {
+        return Ok(from_bytes(&out.inline[..out.len]));
+    }
+    let bytes = match out.heap.is_empty() {
+        true => out.inline[..out.len].to_vec(),
+        false => out.heap,
+    };
+    Ok(wit::Message::Large(wit::LargeMessage { bytes, endpoints }))
 }
 
 /// Why a message is not a `T`.
@@ -67,6 +145,17 @@ pub(crate) fn decode<T: DeserializeOwned>(message: wit::Message) -> Result<T, Ma
         Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(Malformed::LeftOver(rest.len())),
         Err(e) => Err(Malformed::Decode(e)),
+    };
+    let message = match message {
+        wit::Message::Small(s) => {
+            let mut inline = [0; INLINE];
+            for (chunk, w) in inline.chunks_exact_mut(8).zip([s.w0, s.w1, s.w2]) {
+                chunk.copy_from_slice(&w.to_le_bytes());
+            }
+            // The host never sends more than fit; a longer length reads them all.
+            return whole(&inline[..usize::from(s.len).min(INLINE)]);
+        }
+        wit::Message::Large(m) => m,
     };
     if message.endpoints.is_empty() {
         // `INCOMING` is empty between messages: a value that expects an endpoint

@@ -57,7 +57,7 @@ impl Received {
 impl fmt::Debug for Received {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Received")
-            .field("bytes", &self.0.bytes.len())
+            .field("bytes", &crate::message::byte_len(&self.0))
             .finish()
     }
 }

@@ -287,8 +287,8 @@ fn image(
     Ok(Image { command, entry })
 }
 
-/// The `message` record of `weft:runtime/channel`, as [`shape`] writes it.
-const MESSAGE: &str = "record{bytes: list<u8>, endpoints: list<variant{sender(own), receiver(own), tcp-listener(own), tcp-stream(own)}>}";
+/// The `message` variant of `weft:runtime/channel`, as [`shape`] writes it.
+const MESSAGE: &str = "variant{small(record{len: u8, w0: u64, w1: u64, w2: u64}), large(record{bytes: list<u8>, endpoints: list<variant{sender(own), receiver(own), tcp-listener(own), tcp-stream(own)}>})}";
 
 /// Check the types of the entry export, which wasmtime would otherwise check only
 /// at the first spawn: `run(trampoline: u32, function: u32, argument: message) ->

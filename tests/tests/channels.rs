@@ -80,6 +80,11 @@ fn timeouts_fire() {
 }
 
 #[test]
+fn small_and_large_messages_travel_every_path() {
+    case("message-sizes");
+}
+
+#[test]
 fn a_channel_of_channels_works() {
     case("channel-of-channels");
 }

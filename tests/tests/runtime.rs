@@ -173,6 +173,19 @@ fn an_unknown_function_index_fails_only_that_microthread() {
 }
 
 #[test]
+fn a_forged_small_message_fails_only_its_sender() {
+    let r = run("failures", &["forged-small"]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
+    assert!(
+        r.stdout.contains("joined failure: microthread 1 failed")
+            && r.stdout
+                .contains("a small message of 200 bytes (at most 24 fit one)"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
 fn spawning_past_the_limit_returns_an_error_the_guest_handles() {
     let rt = small().workers(2).max_microthreads(10).build().unwrap();
     let r = run_on(&rt, "limits", &["spawn-past-max"]);
@@ -349,12 +362,12 @@ fn a_guest_built_against_another_entry_is_told_why() {
     assert!(matches!(e, Error::Link { .. }), "{e}");
     let text = e.to_string();
     assert!(
-        text.contains("`weft:runtime/entry@0.1.0`") && text.contains("weft:runtime@0.3.0"),
+        text.contains("`weft:runtime/entry@0.1.0`") && text.contains("weft:runtime@0.4.0"),
         "{text}"
     );
     assert!(text.contains("Rebuild the guest"), "{text}");
 
-    let e = load_err(&exporting_entry("weft:runtime/entry@0.3.0"));
+    let e = load_err(&exporting_entry("weft:runtime/entry@0.4.0"));
     assert!(matches!(e, Error::Link { .. }), "{e}");
     assert!(e.to_string().contains("not as this host expects"), "{e}");
 }
@@ -375,7 +388,7 @@ fn a_guest_importing_another_version_of_weft_is_told_why() {
     assert!(matches!(e, Error::Link { .. }), "{e}");
     let text = e.to_string();
     assert!(
-        text.contains("`weft:runtime/thread@0.1.0`") && text.contains("weft:runtime@0.3.0"),
+        text.contains("`weft:runtime/thread@0.1.0`") && text.contains("weft:runtime@0.4.0"),
         "{text}"
     );
 }

@@ -19,6 +19,7 @@
 //! the registration and the wait; `budget.rs` what a run's channels may hold.
 
 mod budget;
+pub(crate) mod bytes;
 mod select;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub(crate) use budget::Budget;
+pub(crate) use bytes::Bytes;
 pub(crate) use select::{Also, Op, Selected, select, select_blocking, select_choosing};
 pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
 pub(crate) use waiter::Progress;
@@ -50,7 +52,7 @@ pub(crate) fn host_progress() -> &'static Progress {
 /// What travels through a channel: bytes (copied) and endpoints (moved).
 #[derive(Default)]
 pub(crate) struct Message {
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) bytes: Bytes,
     pub(crate) endpoints: Vec<Endpoint>,
 }
 

@@ -125,7 +125,7 @@ impl Model {
 
 fn message(v: u64) -> Message {
     Message {
-        bytes: v.to_le_bytes().to_vec(),
+        bytes: super::Bytes::copy_from(&v.to_le_bytes()),
         endpoints: Vec::new(),
     }
 }
@@ -427,7 +427,7 @@ fn the_end_of_a_run_frees_a_channel_that_carries_its_own_receiver() {
     let (tx, rx) = Channel::open(1, 4, &budget).unwrap();
     let chan = tx.channel().clone();
     let carrier = Message {
-        bytes: vec![0; 100],
+        bytes: vec![0; 100].into(),
         endpoints: vec![super::Endpoint::Receiver(rx)],
     };
     assert!(matches!(try_send(&chan, 0).map(|_| ()), Some(())));
@@ -447,4 +447,15 @@ fn the_end_of_a_run_frees_a_channel_that_carries_its_own_receiver() {
     budget.empty_all();
     assert_eq!(budget.open_channels(), 0);
     assert_eq!(budget.buffered(), 0);
+}
+
+#[test]
+fn the_applications_values_of_every_size_arrive_whole() {
+    let (tx, rx) = super::channel::<Vec<u8>>(1);
+    for n in 0..=48u8 {
+        let v: Vec<u8> = (0..n).collect();
+        tx.try_send(v.clone())
+            .unwrap_or_else(|_| panic!("{n} bytes: not sent"));
+        assert_eq!(rx.try_recv().ok(), Some(v), "{n} bytes");
+    }
 }

@@ -18,7 +18,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Budget, Channel, HostHold, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select};
+use super::{
+    Budget, Bytes, Channel, HostHold, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select,
+};
 use crate::error::Failure;
 
 /// Open a channel for the application: `capacity` 0 is a rendezvous (a send
@@ -184,8 +186,16 @@ pub enum RecvError {
 }
 
 fn encode<T: Serialize>(value: &T) -> Message {
-    let bytes =
-        postcard::to_allocvec(value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
+    let failed = |e: postcard::Error| -> ! { panic!("weft: cannot serialize the message: {e}") };
+    // Most values fit inline: then nothing is allocated (else it is serialized again).
+    let mut inline = [0; super::bytes::INLINE];
+    let bytes = match postcard::to_slice(value, &mut inline) {
+        Ok(used) => Bytes::copy_from(used),
+        Err(postcard::Error::SerializeBufferFull) => {
+            Bytes::from(postcard::to_allocvec(value).unwrap_or_else(|e| failed(e)))
+        }
+        Err(e) => failed(e),
+    };
     Message {
         bytes,
         endpoints: Vec::new(),

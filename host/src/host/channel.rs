@@ -43,7 +43,7 @@ impl Wait {
 
 impl Microthread {
     fn message_too_large(&self, m: &wit::Message) -> bool {
-        m.bytes.len() > self.run.limits.max_message_size as usize
+        m.byte_len() > self.run.limits.max_message_size as usize
     }
 
     /// Run `ops` as a select, marking this microthread blocked (for the deadlock
@@ -217,7 +217,7 @@ impl wit::Host for Microthread {
                     op_index.push(i);
                 }
                 wit::SelectOp::Send((s, m)) => {
-                    total = total.saturating_add(m.bytes.len());
+                    total = total.saturating_add(m.byte_len());
                     if total > max {
                         too_large.get_or_insert(i);
                     }

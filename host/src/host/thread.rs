@@ -75,7 +75,7 @@ impl wit::Host for Microthread {
             }));
         }
         let max = self.run.limits.max_message_size;
-        if argument.bytes.len() > max as usize {
+        if argument.byte_len() > max as usize {
             return Ok(Err(wit::Refused {
                 error: SpawnError::ArgumentTooLarge(max),
                 argument,

@@ -21,7 +21,7 @@ use ending::{RunFuelExhausted, Seen};
 
 use crate::bindings::MicrothreadPre;
 use crate::bindings::channel as wit_channel;
-use crate::channel::{Endpoint, Holder, Message};
+use crate::channel::{Bytes, Endpoint, Holder, Message};
 use crate::deterministic::{Schedule, Shuffled};
 use crate::error::{Failure, FailureKind};
 use crate::run::{
@@ -174,6 +174,22 @@ impl Microthread {
 
     /// Take a message the guest gave up: its endpoints leave this store's table.
     pub(crate) fn take_message(&mut self, m: wit_channel::Message) -> wasmtime::Result<Message> {
+        let m = match m {
+            wit_channel::Message::Small(s) => {
+                let bytes = Bytes::from_words(s.len, [s.w0, s.w1, s.w2]).ok_or_else(|| {
+                    wasmtime::format_err!(
+                        "a small message of {} bytes (at most {} fit one)",
+                        s.len,
+                        crate::channel::bytes::INLINE
+                    )
+                })?;
+                return Ok(Message {
+                    bytes,
+                    endpoints: Vec::new(),
+                });
+            }
+            wit_channel::Message::Large(m) => m,
+        };
         let mut endpoints = Vec::with_capacity(m.endpoints.len());
         for e in m.endpoints {
             endpoints.push(match e {
@@ -188,13 +204,23 @@ impl Microthread {
             });
         }
         Ok(Message {
-            bytes: m.bytes,
+            bytes: m.bytes.into(),
             endpoints,
         })
     }
 
     /// Hand a message to the guest: its endpoints enter this store's table.
     pub(crate) fn give_message(&mut self, m: Message) -> wasmtime::Result<wit_channel::Message> {
+        if m.endpoints.is_empty()
+            && let Some((len, [w0, w1, w2])) = m.bytes.to_words()
+        {
+            return Ok(wit_channel::Message::Small(wit_channel::SmallMessage {
+                len,
+                w0,
+                w1,
+                w2,
+            }));
+        }
         let mut endpoints = Vec::with_capacity(m.endpoints.len());
         for e in m.endpoints {
             endpoints.push(match e {
@@ -207,10 +233,10 @@ impl Microthread {
                 Endpoint::Stream(h) => wit_channel::Endpoint::TcpStream(self.table.push(h)?),
             });
         }
-        Ok(wit_channel::Message {
-            bytes: m.bytes,
+        Ok(wit_channel::Message::Large(wit_channel::LargeMessage {
+            bytes: m.bytes.into_vec(),
             endpoints,
-        })
+        }))
     }
 
     /// In a deterministic run, move virtual time on by the fuel burnt since the last

@@ -45,9 +45,66 @@ fn receive_sum(rx: Receiver<u32>) -> u32 {
     rx.into_iter().sum()
 }
 
+fn echo_bytes((rx, tx): (Receiver<Vec<u8>>, Sender<Vec<u8>>)) {
+    for v in rx {
+        tx.send(v).unwrap();
+    }
+}
+
+fn same(v: Vec<u8>) -> Vec<u8> {
+    v
+}
+
+fn answer_with((x, tx): (u8, Sender<u8>)) {
+    tx.send(x + 1).unwrap();
+}
+
+/// Values whose encodings are 1 to 49 bytes long: small messages travel by value
+/// up to 24 bytes and as lists past that; every path must carry both alike.
+fn message_sizes() {
+    let (to_echo, echo_in) = channel::<Vec<u8>>(0);
+    let (echo_out, from_echo) = channel::<Vec<u8>>(0);
+    let echo = spawn(echo_bytes, (echo_in, echo_out));
+    let (btx, brx) = channel::<Vec<u8>>(4);
+    for n in 0..=48u8 {
+        let v: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37).wrapping_add(n)).collect();
+        // Between microthreads, both ways, on rendezvous channels.
+        to_echo.send(v.clone()).unwrap();
+        assert_eq!(from_echo.recv().unwrap(), v, "rendezvous, {n} bytes");
+        // Buffered, without waiting.
+        btx.try_send(v.clone()).unwrap();
+        assert_eq!(brx.try_recv().unwrap(), v, "buffered, {n} bytes");
+        // A spawn's argument and its result.
+        assert_eq!(spawn(same, v.clone()).join().unwrap(), v, "spawn, {n} bytes");
+        // A select's send and receive.
+        let mut sel = Select::new();
+        sel.send(&btx, &v);
+        assert!(matches!(sel.wait(), Selected::Sent { index: 0 }));
+        let mut sel = Select::new();
+        sel.recv(&brx);
+        match sel.wait() {
+            Selected::Received { message, .. } => {
+                assert_eq!(message.decode::<Vec<u8>>(), v, "select, {n} bytes")
+            }
+            other => panic!("select, {n} bytes: {other:?}"),
+        }
+        // A send that fails gives the value back.
+        let (ctx, crx) = channel::<Vec<u8>>(1);
+        drop(crx);
+        assert_eq!(ctx.send(v.clone()), Err(SendError::Closed(v)));
+    }
+    drop(to_echo);
+    echo.join().unwrap();
+    // Two bytes and an endpoint: small, but the endpoint makes it travel as a list.
+    let (tx, rx) = channel::<u8>(1);
+    spawn(answer_with, (41u8, tx)).join().unwrap();
+    assert_eq!(rx.recv(), Ok(42));
+}
+
 fn main() {
     let case = std::env::args().nth(1).unwrap_or_default();
     match case.as_str() {
+        "message-sizes" => message_sizes(),
         "rendezvous" => {
             let (tx, rx) = channel::<u32>(0);
             let (log_tx, log_rx) = channel::<String>(4);

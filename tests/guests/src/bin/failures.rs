@@ -51,6 +51,18 @@ fn main() {
             },
             Err(e) => println!("spawn refused: {e}"),
         },
+        "forged-small" => {
+            let (tx, rx) = weft_guest::channel::<Vec<u8>>(1);
+            let h = weft_guest::spawn(
+                |tx: weft_guest::Sender<Vec<u8>>| weft_guest::__private::send_small(&tx, 200, [1, 2, 3]),
+                tx,
+            );
+            match h.join() {
+                Ok(()) => println!("unexpected success"),
+                Err(f) => println!("joined failure: {f}"),
+            }
+            drop(rx);
+        }
         other => {
             eprintln!("unknown case `{other}`");
             std::process::exit(2);
