@@ -60,7 +60,8 @@
 //! (leaves); `deterministic` (the seeded schedule and virtual time of a
 //! deterministic run); [`net`] (sockets on tokio, and the grants); `channel` (host
 //! channels, which know nothing of guests; they carry sockets, and a deterministic
-//! schedule picks among ready operations); `run` (one run:
+//! schedule picks among ready operations); `scheduler` (weft's run queue: the
+//! worker threads and which ready microthread runs next); `run` (one run:
 //! its shared state, its end, [`RunHandle`], [`RunOptions`]); `bindings` (generated
 //! from `wit/`); `microthread` (a store's lifecycle); `host` (the WIT glue);
 //! [`runtime`] (engine, pool, workers); `program` (a compiled component, and
@@ -76,6 +77,7 @@ pub mod net;
 mod channel;
 mod deterministic;
 mod run;
+mod scheduler;
 
 mod bindings;
 mod microthread;

@@ -167,6 +167,7 @@ impl Program {
             runtime.data().cloned(),
             limits,
             runtime.handle().clone(),
+            runtime.scheduler().clone(),
             runtime.supervisor().clone(),
             runtime.engine().clone(),
             runtime.live_quota().clone(),

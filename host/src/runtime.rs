@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::limits::{Limits, Quota};
 use crate::microthread::Microthread;
 use crate::run::{AppData, Run};
+use crate::scheduler::Scheduler;
 
 /// The default fuel slice: how much a microthread runs before it yields to the
 /// scheduler. 100k units (roughly 100k wasm instructions, tens of microseconds)
@@ -166,9 +167,10 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How many scheduler ticks pass between checks for timers and I/O (tokio's
-    /// `event_interval`; default tokio's). Lower is fairer to sleepers beside busy
-    /// microthreads, at some cost per switch.
+    /// How many tasks tokio polls between checks for timers and I/O (tokio's
+    /// `event_interval`; default tokio's). tokio runs on a thread of its own beside
+    /// the workers, with only the host's own tasks: a microthread woken by a timer
+    /// or a socket is queued for the workers at once, whatever this says.
     pub fn event_interval(mut self, ticks: u32) -> Self {
         self.event_interval = Some(ticks);
         self
@@ -281,11 +283,10 @@ impl RuntimeBuilder {
                 .map_err(|e| Error::Config(format!("adding the application's host interfaces: {e:#}")))?;
         }
 
+        // tokio drives timers, sockets and host tasks on a thread of its own; the
+        // microthreads run on weft's workers (`scheduler`).
         let mut tokio = tokio::runtime::Builder::new_multi_thread();
-        tokio
-            .worker_threads(self.workers)
-            .thread_name("weft-worker")
-            .enable_all();
+        tokio.worker_threads(1).thread_name("weft-io").enable_all();
         if let Some(ticks) = self.event_interval {
             tokio.event_interval(ticks);
         }
@@ -293,6 +294,8 @@ impl RuntimeBuilder {
             .build()
             .map_err(|e| Error::Config(format!("starting the scheduler: {e}")))?;
         let handle = tokio.handle().clone();
+        let scheduler = Scheduler::new(self.workers, "weft-worker", handle.clone())
+            .map_err(|e| Error::Config(format!("starting the worker threads: {e}")))?;
         // Runs are watched from a thread of their own: with preemption off, every
         // worker may be busy in a guest that never yields, and a deadline, a cancel
         // or Ctrl-C must still end the run.
@@ -323,6 +326,7 @@ impl RuntimeBuilder {
                 linker,
                 tokio: Some(tokio),
                 handle,
+                scheduler: Arc::new(scheduler),
                 supervisor: Some(supervisor),
                 fuel_slice,
                 epochs,
@@ -426,6 +430,8 @@ struct Inner {
     /// The workers. Taken only when the runtime is dropped.
     tokio: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
+    /// The worker threads that run microthreads.
+    scheduler: Arc<Scheduler>,
     /// The thread that watches runs to their end. Taken only when dropped.
     supervisor: Option<tokio::runtime::Runtime>,
     fuel_slice: Option<u64>,
@@ -468,6 +474,8 @@ impl Drop for Inner {
         // background. The cancelled microthreads stop at their next yield or epoch
         // check, so the workers do stop.
         let in_async = tokio::runtime::Handle::try_current().is_ok();
+        self.scheduler
+            .shutdown(if in_async { Duration::ZERO } else { SHUTDOWN_GRACE });
         for rt in [self.supervisor.take(), self.tokio.take()].into_iter().flatten() {
             if in_async {
                 rt.shutdown_background();
@@ -554,6 +562,11 @@ impl Runtime {
 
     pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
         &self.inner.handle
+    }
+
+    /// The worker threads that run microthreads.
+    pub(crate) fn scheduler(&self) -> &Arc<Scheduler> {
+        &self.inner.scheduler
     }
 
     /// Where runs are watched (see `run::Run::supervise`).

@@ -11,7 +11,7 @@ mod ending;
 
 use std::sync::{Arc, Weak};
 
-use tokio::task::JoinHandle;
+use crate::scheduler::Spawned;
 use wasmtime::component::ResourceTable;
 use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -419,7 +419,7 @@ fn child_failed(run: &Weak<Run>, parent: &Weak<Member>, failure: Failure) {
 }
 
 /// Start the run's `main` (microthread 0) as a task on the run's workers.
-pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<Image>) -> Result<JoinHandle<Ending>, Refused> {
+pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<Image>) -> Result<Spawned<Ending>, Refused> {
     let slot = run.reserve()?;
     let me = run.identify(Some(Arc::from("main")));
     let (_, task) = launch(run, image, slot, me, None, Start::Main, None, |_, _, ending| {
@@ -443,7 +443,7 @@ fn launch<T: Send + 'static>(
     start: Start,
     completion: Option<Arc<Completion>>,
     finish: impl FnOnce(&Run, &Identity, Ending) -> T + Send + 'static,
-) -> (Arc<Member>, JoinHandle<T>) {
+) -> (Arc<Member>, Spawned<T>) {
     let member = run.members.insert(me.clone(), parent.map(|p| p.me.id));
     tracing::debug!(target: "weft::microthread", id = me.id, name = ?me.name, parent = ?member.parent, "spawn");
     if let Some(parent) = parent {
@@ -484,17 +484,17 @@ fn launch<T: Send + 'static>(
         task_run.ended_in_schedule(main);
         done
     };
-    let task = match run.schedule() {
-        None => run.handle().spawn(task),
-        Some(schedule) => {
-            let traced = Arc::downgrade(&member);
-            let why = move || match traced.upgrade() {
-                Some(m) => traced_state(&m.info().state),
-                None => "ended".into(),
-            };
-            run.handle().spawn(Shuffled::new(task, schedule.clone(), id, why))
-        }
-    };
+    let schedule = run.schedule().cloned();
+    let traced = Arc::downgrade(&member);
+    let task = run.spawn_microthread(task, move |task| {
+        // Only a deterministic run spawns on its lane, and it has a schedule.
+        let schedule = schedule.expect("a deterministic run has a schedule");
+        let why = move || match traced.upgrade() {
+            Some(m) => traced_state(&m.info().state),
+            None => "ended".into(),
+        };
+        Shuffled::new(task, schedule, id, why)
+    });
     run.set_abort(id, &task.abort_handle());
     (member, task)
 }

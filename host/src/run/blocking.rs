@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::task::AbortHandle;
+use crate::scheduler::AbortHandle;
 
 use super::atomic::Atomic;
 use super::cancel::Cancel;

@@ -26,7 +26,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::AbortHandle;
+
+use crate::scheduler::{Ended, Scheduler, Spawned};
 use wasmtime::Engine;
 
 pub(crate) use blocking::{Member, Members, Probe, Waiting};
@@ -141,6 +143,9 @@ pub(crate) struct Run {
     /// Set once the run's microthreads are being aborted.
     cancelled: AtomicBool,
     handle: tokio::runtime::Handle,
+    /// Where the microthreads run: the runtime's workers, unless the run is
+    /// deterministic (then on its lane, `handle`).
+    scheduler: Option<Arc<Scheduler>>,
     /// A deterministic run's choices, and the thread it runs on (dropped with the
     /// run, which ends that thread).
     schedule: Option<Arc<Schedule>>,
@@ -196,14 +201,15 @@ impl Run {
         runtime_data: Option<AppData>,
         limits: RunLimits,
         handle: tokio::runtime::Handle,
+        scheduler: Arc<Scheduler>,
         supervisor: tokio::runtime::Handle,
         engine: Engine,
         runtime_live: Arc<Quota>,
         deterministic: Option<(Lane, Arc<Schedule>)>,
     ) -> Arc<Run> {
-        let (handle, lane, schedule) = match deterministic {
-            Some((lane, schedule)) => (lane.handle().clone(), Some(lane), Some(schedule)),
-            None => (handle, None, None),
+        let (handle, lane, schedule, scheduler) = match deterministic {
+            Some((lane, schedule)) => (lane.handle().clone(), Some(lane), Some(schedule), None),
+            None => (handle, None, None, Some(scheduler)),
         };
         let sockets = Arc::new(Quota::new(options.max_sockets));
         let signals = options.ctrl_c.then(|| {
@@ -211,6 +217,7 @@ impl Run {
             Signals::listen()
         });
         Arc::new(Run {
+            scheduler,
             signals: Mutex::new(signals),
             schedule,
             _lane: lane,
@@ -245,8 +252,18 @@ impl Run {
         })
     }
 
-    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
-        &self.handle
+    /// Start a microthread's task: on the workers, or on a deterministic run's
+    /// lane, where `lane` wraps it first (its seeded deferrals).
+    pub(crate) fn spawn_microthread<F, L>(&self, task: F, lane: impl FnOnce(F) -> L) -> Spawned<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+        L: std::future::Future<Output = F::Output> + Send + 'static,
+    {
+        match &self.scheduler {
+            Some(scheduler) => Spawned::Queue(scheduler.spawn(task)),
+            None => Spawned::Lane(self.handle.spawn(lane(task))),
+        }
     }
 
     /// The choices of a deterministic run.
@@ -291,7 +308,7 @@ impl Run {
 
     /// Record how to abort microthread `id`'s task; abort it at once if the run is
     /// already being cancelled (it may have been spawned during the cancellation).
-    pub(crate) fn set_abort(&self, id: u64, abort: &AbortHandle) {
+    pub(crate) fn set_abort(&self, id: u64, abort: &crate::scheduler::AbortHandle) {
         self.members.set_abort(id, abort);
         if self.cancelled.load(Ordering::SeqCst) {
             abort.abort();
@@ -559,7 +576,7 @@ impl Run {
 
     /// How the run ends: the first of main's end, an exit, a stop, the deadline,
     /// Ctrl-C and a deadlock.
-    async fn ending(&self, main: JoinHandle<Ending>) -> ExitStatus {
+    async fn ending(&self, main: Spawned<Ending>) -> ExitStatus {
         let deadline = async {
             match self.options.deadline {
                 Some(d) => tokio::time::sleep(d).await,
@@ -582,8 +599,8 @@ impl Run {
                 Ok(Ending::MainErr) => ExitStatus::Exited(1),
                 Ok(Ending::Exit(code)) => ExitStatus::Exited(code),
                 Ok(Ending::Failed(f)) => ExitStatus::Failed(f),
-                Err(e) if e.is_cancelled() => ExitStatus::Cancelled,
-                Err(e) => ExitStatus::Failed(Failure {
+                Err(Ended::Aborted) => ExitStatus::Cancelled,
+                Err(e @ Ended::Panicked(_)) => ExitStatus::Failed(Failure {
                     id: 0,
                     name: Some("main".into()),
                     kind: FailureKind::Trap,
@@ -597,7 +614,7 @@ impl Run {
 
     /// Watch the run started with `main` to its end, on the supervisor thread (the
     /// workers may all be busy in guests that never yield).
-    pub(crate) fn supervise(self: &Arc<Self>, main: JoinHandle<Ending>) {
+    pub(crate) fn supervise(self: &Arc<Self>, main: Spawned<Ending>) {
         // Made outside the task: should the task never run (the runtime shutting
         // down), dropping it still publishes an end.
         let guard = FinishOnDrop(self.clone());
