@@ -267,8 +267,15 @@ fn main() {
     rows.push(row("breakdown: a trivial host call, ns", call, "", true));
     let pair = repeat(runs, || per_unit(&rt1, "selfchan", 1_000_000));
     rows.push(row(
-        "breakdown: send + receive, buffered, one microthread (no switch), ns",
+        "breakdown: send + receive, buffered, one microthread (no switch), small message (a u64, by value), ns",
         pair,
+        "",
+        true,
+    ));
+    let large = repeat(runs, || per_unit(&rt1, "selfchan-large", 1_000_000));
+    rows.push(row(
+        "breakdown: the same with a 64-byte message (a list), ns",
+        large,
         "",
         true,
     ));

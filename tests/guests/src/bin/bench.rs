@@ -14,7 +14,9 @@
 //!   consumer through a channel of capacity 1024.
 //! - `hostcall N`: N calls of `current()`: two host calls each (id, name).
 //! - `selfchan N`: N sends and receives of a u64 on a buffered channel, by one
-//!   microthread: a channel operation's cost without any switch.
+//!   microthread: a channel operation's cost without any switch (a small message,
+//!   which crosses the boundary by value).
+//! - `selfchan-large N`: the same with a 64-byte value, which crosses as a list.
 //! - `echo N`: take the host channels `in` and `out` (`RunOptions::receiver` and
 //!   `sender`) and send back every u64 received, plus one, until `in` closes: the
 //!   guest half of a host ↔ guest round trip, which the host times (N is unused).
@@ -176,6 +178,15 @@ fn main() {
             for i in 0..n {
                 tx.send(i).unwrap();
                 assert_eq!(rx.recv().unwrap(), i);
+            }
+        }
+        "selfchan-large" => {
+            // 64 bytes: past what travels by value, so every message is a list.
+            let (tx, rx) = channel::<[[u8; 32]; 2]>(1);
+            for i in 0..n {
+                let b = i as u8;
+                tx.send([[b; 32]; 2]).unwrap();
+                assert_eq!(rx.recv().unwrap()[1][31], b);
             }
         }
         "yield" => {
