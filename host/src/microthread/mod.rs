@@ -692,8 +692,9 @@ async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<
                 .command
                 .as_ref()
                 .ok_or_else(|| wasmtime::format_err!("the program has no `main`"))?;
-            let command = pre
-                .instantiate_async(&mut *store)
+            // Boxed: the instantiation's future is large, and a microthread's task
+            // would otherwise keep room for it all its life.
+            let command = Box::pin(pre.instantiate_async(&mut *store))
                 .await
                 .map_err(|e| instantiate_error(store.data(), e))?;
             not_cancelled(store)?;
@@ -711,8 +712,8 @@ async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<
                 .entry
                 .as_ref()
                 .ok_or_else(|| wasmtime::format_err!("the program cannot spawn"))?;
-            let instance = pre
-                .instantiate_async(&mut *store)
+            // Boxed, as above.
+            let instance = Box::pin(pre.instantiate_async(&mut *store))
                 .await
                 .map_err(|e| instantiate_error(store.data(), e))?;
             not_cancelled(store)?;
