@@ -221,7 +221,8 @@ fn main() {
             (10_000, runtime(1, default_slice(), 10_010).expect("runtime"))
         }
     };
-    let mem = stat(vec![kib_per_blocked_microthread(&rt_mem, n)]);
+    let per = kib_per_blocked_microthread(&rt_mem, n);
+    let (mem, pss) = (stat(vec![per.resident]), stat(vec![per.proportional]));
     drop(rt_mem);
 
     let rt1 = runtime(1, default_slice(), 1_010).expect("runtime");
@@ -390,6 +391,15 @@ fn main() {
         )
         .with_peer("mem", 0),
     );
+    rows.push(row(
+        &format!(
+            "the same by Pss (a page every microthread maps from the compiled image counts once), {}k live",
+            n / 1000
+        ),
+        pss,
+        "",
+        true,
+    ));
 
     eprintln!("fuel…");
     let metered = runtime(1, Preemption::Fuel { slice: u64::MAX }, 16).expect("runtime");

@@ -147,7 +147,10 @@ fn main() {
         let rt = runtime(1, default_preemption());
         let n = 10_000;
         let kib = kib_per_blocked_microthread(&rt, n);
-        println!("memory/blocked in sleep: {kib:.1} KiB resident per microthread at {n} live");
+        println!(
+            "memory/blocked in sleep: {:.1} KiB resident ({:.1} by Pss) per microthread at {n} live",
+            kib.resident, kib.proportional
+        );
     }
     if filter.is_empty() || filter.iter().any(|f| "fairness".contains(f.as_str())) {
         let rt = runtime(1, default_preemption());

@@ -45,13 +45,31 @@ pub fn resident_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Resident KiB per microthread while `n` microthreads are blocked in `sleep`:
-/// the process's resident size while they wait, less before, over `n`.
-pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> f64 {
+/// Proportional set size of this process, in KiB (Linux): a page mapped in N
+/// places counts 1/N, so the pages of a compiled image that every microthread
+/// maps copy-on-write count once, where `VmRSS` counts them in every mapping.
+pub fn proportional_kib() -> Option<u64> {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let line = rollup.lines().find(|l| l.starts_with("Pss:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Memory per blocked microthread, in KiB.
+#[derive(Clone, Copy, Debug)]
+pub struct PerMicrothread {
+    /// By `VmRSS`: what the peers are measured by.
+    pub resident: f64,
+    /// By `Pss` (see [`proportional_kib`]).
+    pub proportional: f64,
+}
+
+/// KiB per microthread while `n` microthreads are blocked in `sleep`: the
+/// process's size while they wait, less before, over `n`.
+pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> PerMicrothread {
     let program = runtime.load(weft_tests::guest("bench")).expect("load");
     // One run first, so that code, the pool and the allocator are warm.
     let _ = measured(runtime, &["spawn".into(), "100".into()]);
-    let before = resident_kib().expect("VmRSS");
+    let before = (resident_kib().expect("VmRSS"), proportional_kib().expect("Pss"));
     let out = OutputBuffer::new();
     // Long enough that the first sleepers still sleep when the last one is up
     // (bringing up 100k fresh pool slots takes seconds).
@@ -68,11 +86,14 @@ pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> f64 {
         }
         // Let the last spawned microthreads reach their sleep.
         std::thread::sleep(Duration::from_millis(500));
-        let peak = resident_kib().expect("VmRSS");
+        let peak = (resident_kib().expect("VmRSS"), proportional_kib().expect("Pss"));
         assert_eq!(waiter.join().unwrap(), ExitStatus::Exited(0));
         peak
     });
-    (peak.saturating_sub(before)) as f64 / f64::from(n)
+    PerMicrothread {
+        resident: peak.0.saturating_sub(before.0) as f64 / f64::from(n),
+        proportional: peak.1.saturating_sub(before.1) as f64 / f64::from(n),
+    }
 }
 
 /// Lateness of 1 ms sleeps beside a CPU hog that never calls the host, on `runtime`
