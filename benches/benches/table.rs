@@ -11,8 +11,9 @@
 use std::collections::BTreeMap;
 use weft::{Preemption, Runtime};
 use weft_benches::{
-    HostSide, echo_round_trip, host_round_trip, host_timed, kib_per_blocked_microthread, measured,
-    native_echo_round_trip, per_run, seeds_per_second, sleep_lateness, thread_round_trip,
+    HostSide, SpawnPhases, echo_round_trip, host_round_trip, host_timed, kib_per_blocked_microthread,
+    measured, native_echo_round_trip, per_run, seeds_per_second, sleep_lateness, spawn_phases,
+    thread_round_trip,
 };
 
 fn runtime(workers: usize, preemption: Preemption, max: u32) -> Result<Runtime, weft::Error> {
@@ -450,6 +451,33 @@ fn main() {
         format!("{speedup:.2}×"),
         "≥ 1.8×",
         speedup >= 1.8,
+    ));
+
+    // Last: it installs a global subscriber for weft's phase events (every other
+    // event stays disabled).
+    eprintln!("spawn phases…");
+    let phases: Vec<_> = (0..runs)
+        .map(|_| spawn_phases(&rt1, 100_000).expect("phase events (not with --features no-tracing)"))
+        .collect();
+    let phase = |f: fn(&SpawnPhases) -> f64| stat(phases.iter().map(f).collect());
+    let (inst, ran, dropped, total) = (
+        phase(|p| p.instantiate),
+        phase(|p| p.run),
+        phase(|p| p.drop),
+        phase(|p| p.total),
+    );
+    rows.push(ratio_row(
+        "breakdown: a spawn's phases, ns each (1 worker): instantiate / run / drop / the rest (spawn call, scheduling, join) of the whole".into(),
+        format!(
+            "{} / {} / {} / {} of {}",
+            fmt(inst.median),
+            fmt(ran.median),
+            fmt(dropped.median),
+            fmt((total.median - inst.median - ran.median - dropped.median).max(0.0)),
+            fmt(total.median)
+        ),
+        "",
+        true,
     ));
 
     print_table(&rows, peers.as_ref(), runs);

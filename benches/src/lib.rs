@@ -340,3 +340,131 @@ pub fn native_echo_round_trip(n: u32) -> Duration {
     server.join().expect("the native server");
     per_trip
 }
+
+/// Where a spawned microthread's time goes, in ns each: instantiation (store and
+/// instance), running its function, and dropping its store; and what is left of a
+/// whole spawn + run + join (the spawn call, scheduling, the join).
+#[derive(Clone, Copy, Debug)]
+pub struct SpawnPhases {
+    /// From the task's start to its instance ready: a store, an instance.
+    pub instantiate: f64,
+    /// The entry call: the function, and the argument and result crossing.
+    pub run: f64,
+    /// Dropping the store: the instance goes back to the pool.
+    pub drop: f64,
+    /// A whole spawn + run + join as the guest times it, with the events on.
+    pub total: f64,
+}
+
+mod phases {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Instant;
+
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, Layer};
+
+    /// The phase events weft emits (target `weft::microthread`), in order.
+    pub(crate) const NAMES: [&str; 4] = ["instantiating", "instantiated", "returned", "dropped"];
+
+    /// When each microthread reached each phase, while recording.
+    #[derive(Default)]
+    pub(crate) struct Recorder {
+        pub(crate) on: AtomicBool,
+        pub(crate) seen: Mutex<HashMap<u64, [Option<Instant>; 4]>>,
+    }
+
+    pub(crate) fn recorder() -> &'static Recorder {
+        static RECORDER: OnceLock<Recorder> = OnceLock::new();
+        RECORDER.get_or_init(Recorder::default)
+    }
+
+    struct Id(Option<u64>);
+
+    impl Visit for Id {
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            if field.name() == "id" {
+                self.0 = Some(value);
+            }
+        }
+        fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+    }
+
+    /// Listens to the phase events only: every other callsite stays disabled, so
+    /// the rest of the table measures weft as if no subscriber were installed.
+    pub(crate) struct Phases;
+
+    impl<S: tracing::Subscriber> Layer<S> for Phases {
+        fn register_callsite(
+            &self,
+            meta: &'static tracing::Metadata<'static>,
+        ) -> tracing::subscriber::Interest {
+            if meta.target() == "weft::microthread" && NAMES.contains(&meta.name()) {
+                tracing::subscriber::Interest::always()
+            } else {
+                tracing::subscriber::Interest::never()
+            }
+        }
+
+        fn enabled(&self, meta: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+            meta.target() == "weft::microthread" && NAMES.contains(&meta.name())
+        }
+
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            let recorder = recorder();
+            if !recorder.on.load(Ordering::Relaxed) {
+                return;
+            }
+            let now = Instant::now();
+            let Some(phase) = NAMES.iter().position(|n| *n == event.metadata().name()) else {
+                return;
+            };
+            let mut id = Id(None);
+            event.record(&mut id);
+            if let Some(id) = id.0 {
+                let mut seen = recorder.seen.lock().unwrap_or_else(|e| e.into_inner());
+                seen.entry(id).or_default()[phase] = Some(now);
+            }
+        }
+    }
+}
+
+/// Time the phases of `n` spawns (the `spawn` workload), listening to weft's trace
+/// events for them. Installs a global subscriber for those events on first use:
+/// call it after the other measurements. `None` if weft emitted no phase events
+/// (built with the `no-tracing` feature).
+pub fn spawn_phases(runtime: &Runtime, n: u64) -> Option<SpawnPhases> {
+    use tracing_subscriber::layer::SubscriberExt;
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let subscriber = tracing_subscriber::registry().with(phases::Phases);
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+    });
+    let recorder = phases::recorder();
+    recorder.seen.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    recorder.on.store(true, std::sync::atomic::Ordering::Relaxed);
+    let total = measured(runtime, &["spawn".to_string(), n.to_string()]);
+    recorder.on.store(false, std::sync::atomic::Ordering::Relaxed);
+    let seen = std::mem::take(&mut *recorder.seen.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut sums = [0f64; 3];
+    let mut count = 0u32;
+    for times in seen.values() {
+        if let [Some(a), Some(b), Some(c), Some(d)] = times {
+            sums[0] += (*b - *a).as_nanos() as f64;
+            sums[1] += (*c - *b).as_nanos() as f64;
+            sums[2] += (*d - *c).as_nanos() as f64;
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let per = |s: f64| s / f64::from(count);
+    Some(SpawnPhases {
+        instantiate: per(sums[0]),
+        run: per(sums[1]),
+        drop: per(sums[2]),
+        total: total.as_nanos() as f64 / n as f64,
+    })
+}

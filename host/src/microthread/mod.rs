@@ -519,6 +519,9 @@ async fn run_to_end(
     start: Start,
 ) -> Ending {
     let me = member.me.clone();
+    // The phases of a microthread's life, as trace events (for the goal table's
+    // breakdown of a spawn): instantiating, instantiated, returned, dropped.
+    tracing::trace!(name: "instantiating", target: "weft::microthread", id = me.id);
     let mut store = match new_store(&run, image, member.clone(), completion) {
         Ok(store) => store,
         Err(e) => {
@@ -529,6 +532,7 @@ async fn run_to_end(
         }
     };
     let result = driver::drive(call(&mut store, start), &member, run.limits.atomic_cap).await;
+    tracing::trace!(name: "returned", target: "weft::microthread", id = me.id);
     if run.limits.fuel_budget.is_some()
         && let Ok(left) = store.get_fuel()
     {
@@ -573,6 +577,7 @@ async fn run_to_end(
         data.holder.fail(f.clone());
     }
     drop(store);
+    tracing::trace!(name: "dropped", target: "weft::microthread", id = me.id);
     if let Ending::Exit(_) = ending {
         // The whole program ends now: no waiting for children.
         return ending;
@@ -716,6 +721,7 @@ async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<
             let instance = Box::pin(pre.instantiate_async(&mut *store))
                 .await
                 .map_err(|e| instantiate_error(store.data(), e))?;
+            tracing::trace!(name: "instantiated", target: "weft::microthread", id = store.data().me.id);
             not_cancelled(store)?;
             let argument = store.data_mut().give_message(argument)?;
             let result = instance
