@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 pub(crate) use budget::Budget;
 pub(crate) use bytes::Bytes;
-pub(crate) use select::{Also, Op, Selected, select, select_blocking, select_choosing};
+pub(crate) use select::{Also, Begun, Op, Selected, begin, ended_now, select, select_blocking};
 pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
 pub(crate) use waiter::Progress;
 pub(crate) use waiter::Waiter;

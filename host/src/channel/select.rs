@@ -106,55 +106,112 @@ pub(crate) async fn select_choosing<G>(
     also: Option<Also<'_>>,
     mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
+    match begin(ops, timeout, block, progress, schedule) {
+        Begun::Done(selected, unsent) => ended_now(selected, unsent, also),
+        Begun::Wait(pending) => pending.wait(also, mark_blocked).await,
+    }
+}
+
+/// The first half of a select, which never waits: it completes a ready operation,
+/// or ends at once if it may not wait, or registers its waiter on every channel.
+pub(crate) fn begin(
+    ops: Vec<Op>,
+    timeout: Option<Duration>,
+    block: bool,
+    progress: &Progress,
+    schedule: Option<&Schedule>,
+) -> Begun {
     let single = ops.len() == 1;
-    let mut also = also;
-    let registration = match attempt(ops, timeout, block, progress, schedule) {
-        Attempt::Done(selected @ (Selected::WouldBlock | Selected::Timeout), unsent) => {
-            // Nothing may wait: what `also` watches counts if it is ready now.
-            let now = also.as_mut().and_then(|f| {
-                match f
-                    .as_mut()
-                    .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-                {
-                    std::task::Poll::Ready(i) => Some(i),
-                    std::task::Poll::Pending => None,
-                }
-            });
-            return (now.map_or(selected, Selected::Also), unsent);
-        }
-        Attempt::Done(selected, unsent) => return (selected, unsent),
-        Attempt::Wait(registration) => registration,
+    match attempt(ops, timeout, block, progress, schedule) {
+        Attempt::Done(selected, unsent) => Begun::Done(selected, unsent),
+        Attempt::Wait(registration) => Begun::Wait(Pending {
+            registration,
+            single,
+            timeout,
+        }),
+    }
+}
+
+/// How [`begin`] left a select.
+pub(crate) enum Begun {
+    /// It ended: what completed (or `WouldBlock`, `Timeout`), and the messages of
+    /// its sends that did not complete. See [`ended_now`] for a select with `also`.
+    Done(Selected, Vec<Option<Message>>),
+    /// It waits: [`Pending::wait`].
+    Wait(Pending),
+}
+
+/// A select that ended without waiting: if nothing could wait, what `also`
+/// watches counts if it is ready now.
+pub(crate) fn ended_now(
+    selected: Selected,
+    unsent: Vec<Option<Message>>,
+    also: Option<Also<'_>>,
+) -> (Selected, Vec<Option<Message>>) {
+    let (Selected::WouldBlock | Selected::Timeout, Some(mut also)) = (&selected, also) else {
+        return (selected, unsent);
     };
-    let waiter = &registration.waiter;
-    let also_first = {
-        let _blocked = mark_blocked(
-            waiter,
-            timeout.is_some() || also.is_some(),
-            &registration.channels,
-        );
-        let wait = async {
-            match also {
-                None => {
-                    waiter.wait().await;
-                    None
+    let now = match also
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(i) => Some(i),
+        std::task::Poll::Pending => None,
+    };
+    (now.map_or(selected, Selected::Also), unsent)
+}
+
+/// A select registered on its channels, to be waited for.
+pub(crate) struct Pending {
+    registration: Registration,
+    single: bool,
+    timeout: Option<Duration>,
+}
+
+impl Pending {
+    /// The second half of a select: wait until an operation completes, the
+    /// timeout runs out, or `also` resolves (see [`select_choosing`]).
+    pub(crate) async fn wait<G>(
+        self,
+        also: Option<Also<'_>>,
+        mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
+    ) -> (Selected, Vec<Option<Message>>) {
+        let Pending {
+            registration,
+            single,
+            timeout,
+        } = self;
+        let waiter = &registration.waiter;
+        let also_first = {
+            let _blocked = mark_blocked(
+                waiter,
+                timeout.is_some() || also.is_some(),
+                &registration.channels,
+            );
+            let wait = async {
+                match also {
+                    None => {
+                        waiter.wait().await;
+                        None
+                    }
+                    Some(also) => tokio::select! {
+                        biased;
+                        () = waiter.wait() => None,
+                        i = also => Some(i),
+                    },
                 }
-                Some(also) => tokio::select! {
-                    biased;
-                    () = waiter.wait() => None,
-                    i = also => Some(i),
-                },
+            };
+            match timeout {
+                None => wait.await,
+                Some(d) => super::timer::timeout(d, wait).await.unwrap_or(None),
             }
         };
-        match timeout {
-            None => wait.await,
-            Some(d) => super::timer::timeout(d, wait).await.unwrap_or(None),
+        let (selected, unsent) = finish(registration, single);
+        match (selected, also_first) {
+            // No operation completed meanwhile: the select ends with what `also` said.
+            (Selected::Timeout, Some(i)) => (Selected::Also(i), unsent),
+            (selected, _) => (selected, unsent),
         }
-    };
-    let (selected, unsent) = finish(registration, single);
-    match (selected, also_first) {
-        // No operation completed meanwhile: the select ends with what `also` said.
-        (Selected::Timeout, Some(i)) => (Selected::Also(i), unsent),
-        (selected, _) => (selected, unsent),
     }
 }
 

@@ -9,7 +9,7 @@ use wasmtime::component::Resource;
 use super::wit_failure;
 use crate::bindings::channel::{self as wit, OpenError, RecvError, SendError};
 use crate::channel::{
-    Also, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, select_choosing,
+    Also, Begun, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, begin, ended_now,
 };
 use crate::microthread::Microthread;
 use crate::net::{ListenerHandle, StreamHandle};
@@ -47,7 +47,8 @@ impl Microthread {
     }
 
     /// Run `ops` as a select, marking this microthread blocked (for the deadlock
-    /// detector) while it waits with no timeout.
+    /// detector) while it waits with no timeout. What may wait is boxed: most
+    /// operations complete at once, and every host call moves this future whole.
     async fn select_ops(
         &mut self,
         ops: Vec<Op>,
@@ -60,43 +61,36 @@ impl Microthread {
         let (members, member) = (&self.run.members, &self.member);
         // A deterministic run's schedule says which ready operation goes first.
         let schedule = self.run.schedule().map(|s| &**s);
-        if !block {
-            return select_choosing(
-                ops,
-                timeout,
-                false,
-                members.progress(),
-                schedule,
-                also,
-                |_, _, _| (),
-            )
-            .await;
+        if block {
+            self.begin_blocking();
         }
-        self.begin_blocking();
         let cancel = &member.cancel;
         // A cancelled microthread's blocking calls fail at once; the messages of
         // its sends come back.
-        let Ok(_in_call) = cancel.begin() else {
-            let unsent = ops.into_iter().map(Op::into_unsent).collect();
-            return (Selected::Interrupted, unsent);
-        };
-        let done = select_choosing(
-            ops,
-            timeout,
-            true,
-            members.progress(),
-            schedule,
-            also,
-            |waiter, timed, channels| {
-                let what = match kind {
-                    Kind::Recv => Waiting::Recv(channels[0].clone()),
-                    Kind::Send => Waiting::Send(channels[0].clone()),
-                    Kind::Select => Waiting::Select(channels.to_vec()),
-                };
-                members.block(member, what, Probe::Waiter(waiter.clone()), timed)
+        let in_call = match block {
+            false => None,
+            true => match cancel.begin() {
+                Ok(in_call) => Some(in_call),
+                Err(_) => {
+                    let unsent = ops.into_iter().map(Op::into_unsent).collect();
+                    return (Selected::Interrupted, unsent);
+                }
             },
-        )
+        };
+        let pending = match begin(ops, timeout, block, members.progress(), schedule) {
+            Begun::Done(selected, unsent) => return ended_now(selected, unsent, also),
+            Begun::Wait(pending) => pending,
+        };
+        let done = Box::pin(pending.wait(also, |waiter, timed, channels| {
+            let what = match kind {
+                Kind::Recv => Waiting::Recv(channels[0].clone()),
+                Kind::Send => Waiting::Send(channels[0].clone()),
+                Kind::Select => Waiting::Select(channels.to_vec()),
+            };
+            members.block(member, what, Probe::Waiter(waiter.clone()), timed)
+        }))
         .await;
+        drop(in_call);
         if matches!(done.0, Selected::Interrupted) {
             // The cancellation came during the wait: it is seen now.
             cancel.deliver();
