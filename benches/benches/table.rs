@@ -267,6 +267,13 @@ fn main() {
     // switch (one microthread, buffered channel). No goals: a breakdown.
     let call = repeat(runs, || per_unit(&rt1, "hostcall", 1_000_000) / 2.0);
     rows.push(row("breakdown: a trivial host call, ns", call, "", true));
+    let on_resource = repeat(runs, || per_unit(&rt1, "resourcecall", 1_000_000));
+    rows.push(row(
+        "breakdown: a host call on a borrowed resource (a sender's id), as every channel call is, ns",
+        on_resource,
+        "",
+        true,
+    ));
     let pair = repeat(runs, || per_unit(&rt1, "selfchan", 1_000_000));
     rows.push(row(
         "breakdown: send + receive, buffered, one microthread (no switch), small message (a u64, by value), ns",

@@ -13,6 +13,8 @@
 //! - `throughput N SIZE`: N messages of SIZE bytes from one producer to one
 //!   consumer through a channel of capacity 1024.
 //! - `hostcall N`: N calls of `current()`: two host calls each (id, name).
+//! - `resourcecall N`: N calls of a sender's `channel_id()`: a host call on a
+//!   borrowed resource handle, as every channel operation is.
 //! - `selfchan N`: N sends and receives of a u64 on a buffered channel, by one
 //!   microthread: a channel operation's cost without any switch (a small message,
 //!   which crosses the boundary by value).
@@ -164,6 +166,12 @@ fn main() {
         "hostcall" => {
             for _ in 0..n {
                 std::hint::black_box(weft_guest::current());
+            }
+        }
+        "resourcecall" => {
+            let (tx, _rx) = channel::<u64>(1);
+            for _ in 0..n {
+                std::hint::black_box(tx.channel_id());
             }
         }
         "echo" => {
