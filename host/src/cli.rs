@@ -126,8 +126,7 @@ struct RunArgs {
     seed: Option<u64>,
 
     /// Write the schedule of a deterministic run to FILE, a line per slice: which
-    /// microthread ran and why it stopped (deferred, yielded, blocked on what,
-    /// finished).
+    /// microthread ran and why it stopped (yielded, blocked on what, finished).
     #[arg(long, value_name = "FILE")]
     trace_schedule: Option<PathBuf>,
 }

@@ -4,9 +4,8 @@
 //! scheduler whose clock is paused: time moves only when the run says so. Its
 //! [`Schedule`] owns a PRNG seeded with the run's seed, and every choice that
 //! decides the order of events comes from it:
-//! - which ready microthread runs next: each time a microthread is about to run,
-//!   the PRNG decides whether it runs now or goes to the back of the ready queue
-//!   ([`Shuffled`]);
+//! - which ready microthread runs next: one of them, uniformly (the run's queue,
+//!   `scheduler::Seeded`, asks [`Schedule::choose`]);
 //! - which ready operation a `select` takes ([`Schedule::choose`]);
 //! - where each fuel slice ends ([`Schedule::slice`]).
 //!
@@ -58,15 +57,10 @@ impl Schedule {
         f(&mut self.rng.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Which of `n` ready operations to try first.
+    /// Which of `n` ready things goes first: a microthread to run, an operation of
+    /// a `select` to try.
     pub(crate) fn choose(&self, n: usize) -> usize {
         self.draw(|r| r.usize(..n))
-    }
-
-    /// Whether a microthread about to run goes to the back of the ready queue
-    /// instead.
-    fn defer(&self) -> bool {
-        self.draw(|r| r.bool())
     }
 
     /// The length of the next fuel slice, around `slice`: from half of it to one
@@ -170,19 +164,18 @@ impl Lane {
     }
 }
 
-/// A microthread's task in a deterministic run: before each poll the schedule
-/// decides whether it runs now or goes to the back of the ready queue, and after
-/// each poll the slice is traced (`why` says what it waits for).
-pub(crate) struct Shuffled<F, W> {
+/// A microthread's task in a deterministic run: after each poll the slice is
+/// traced (`why` says what it waits for).
+pub(crate) struct Traced<F, W> {
     inner: Pin<Box<F>>,
     schedule: Arc<Schedule>,
     id: u64,
     why: W,
 }
 
-impl<F, W> Shuffled<F, W> {
+impl<F, W> Traced<F, W> {
     pub(crate) fn new(inner: F, schedule: Arc<Schedule>, id: u64, why: W) -> Self {
-        Shuffled {
+        Traced {
             inner: Box::pin(inner),
             schedule,
             id,
@@ -191,16 +184,11 @@ impl<F, W> Shuffled<F, W> {
     }
 }
 
-impl<F: Future, W: Fn() -> String + Unpin> Future for Shuffled<F, W> {
+impl<F: Future, W: Fn() -> String + Unpin> Future for Traced<F, W> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        if this.schedule.defer() {
-            this.schedule.trace(this.id, &|| "deferred".into());
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
         let poll = this.inner.as_mut().poll(cx);
         match &poll {
             Poll::Ready(_) => this.schedule.trace(this.id, &|| "finished".into()),
@@ -293,7 +281,7 @@ mod tests {
         let draw = |seed| {
             let (_lane, s) = Lane::start(seed, None).unwrap();
             (0..64)
-                .map(|_| (s.choose(5), s.slice(1000), s.defer()))
+                .map(|_| (s.choose(5), s.slice(1000), s.seed_for(7)))
                 .collect::<Vec<_>>()
         };
         assert_eq!(draw(1), draw(1));

@@ -20,8 +20,12 @@
 //!
 //! The workers enter the runtime's tokio context: timers, sockets and host tasks
 //! stay on tokio, whose own thread drives them and wakes microthreads here.
-//! Deterministic runs do not use this queue (they run on their own single-threaded
-//! tokio lane, see `deterministic`).
+//!
+//! A deterministic run has a queue of its own, [`Seeded`]: one task on the run's
+//! own thread (its tokio lane, whose clock is paused) runs its microthreads, and
+//! the run's schedule picks which ready one runs next, uniformly from the seed.
+//! Which microthread runs next is decided in two places only: `work` for the
+//! workers, [`Seeded`] for a deterministic run.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -32,6 +36,8 @@ use std::task::{Context, Poll, Waker};
 
 use async_task::{Runnable, ScheduleInfo, WithInfo};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+
+use crate::deterministic::Schedule;
 
 /// How many times in a row a worker runs the microthread in its next slot before
 /// it queues it behind the others.
@@ -98,6 +104,10 @@ fn local_of(shared: &Shared) -> Option<&Local> {
 
 /// Put `runnable` where it will run next, by who woke it (see the module docs).
 fn schedule(shared: &Arc<Shared>, runnable: Runnable, info: ScheduleInfo) {
+    if shared.shutdown.load(Ordering::Acquire) {
+        drop_later(runnable);
+        return;
+    }
     let Some(local) = local_of(shared) else {
         shared.injector.push(runnable);
         shared.wake_one();
@@ -113,6 +123,23 @@ fn schedule(shared: &Arc<Shared>, runnable: Runnable, info: ScheduleInfo) {
     // Work waits behind what this worker runs next: a parked worker may take it.
     if local.queue.len() > 1 && shared.has_idle() {
         shared.wake_one();
+    }
+}
+
+/// A microthread woken after its queue stopped: nobody will run it. It is dropped
+/// (its future with it), so that the queue and its tasks, which hold each other,
+/// are not kept alive; on a thread of its own, since whoever woke it may hold a lock
+/// that dropping the future takes (a channel's). Rare: only what was neither
+/// aborted nor finished when its runtime or run went away.
+fn drop_later(runnable: Runnable) {
+    // Not dropped with the closure should the thread not start (see below).
+    let runnable = std::mem::ManuallyDrop::new(runnable);
+    let dropped = std::thread::Builder::new()
+        .name("weft-drop".into())
+        .spawn(move || drop(std::mem::ManuallyDrop::into_inner(runnable)));
+    if let Err(e) = dropped {
+        // No thread: kept (a leak) rather than risk a deadlock here.
+        tracing::warn!(target: "weft::microthread", "a stopped microthread is kept: no thread to drop it on: {e}");
     }
 }
 
@@ -168,16 +195,8 @@ impl Scheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let abort = Arc::new(AbortFlag::default());
-        let future = Abortable {
-            future,
-            abort: abort.clone(),
-        };
         let shared = self.shared.clone();
-        let (runnable, task) = async_task::Builder::new().spawn(
-            move |_| future,
-            WithInfo(move |r, info| schedule(&shared, r, info)),
-        );
+        let (runnable, task) = task(future, move |r, info| schedule(&shared, r, info));
         // A new microthread queues behind its spawner; an idle worker may take it.
         match local_of(&self.shared) {
             Some(local) => {
@@ -195,9 +214,135 @@ impl Scheduler {
             // Nobody will run it: dropped, its `Task` resolves as aborted.
             self.drop_injected();
         }
-        Task {
-            task: Some(task.fallible()),
-            abort,
+        task
+    }
+}
+
+/// A task of `future`, scheduled by `schedule`: its first runnable (to queue), and
+/// the task to await or abort.
+fn task<F>(
+    future: F,
+    schedule: impl Fn(Runnable, ScheduleInfo) + Send + Sync + 'static,
+) -> (Runnable, Task<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let abort = Arc::new(AbortFlag::default());
+    let future = Abortable {
+        future,
+        abort: abort.clone(),
+    };
+    let (runnable, task) = async_task::Builder::new().spawn(move |_| future, WithInfo(schedule));
+    let task = Task {
+        task: Some(task.fallible()),
+        abort,
+    };
+    (runnable, task)
+}
+
+/// How many microthreads a deterministic run's queue runs before it lets its
+/// thread's tokio look at timers (as tokio looks at them every 61 tasks).
+const SEEDED_RUN: u32 = 61;
+
+/// A deterministic run's queue (see the module docs).
+pub(crate) struct Seeded {
+    shared: Arc<SeededShared>,
+}
+
+struct SeededShared {
+    ready: Mutex<Vec<Runnable>>,
+    more: tokio::sync::Notify,
+    schedule: Arc<Schedule>,
+    /// The queue's task is gone (its lane ended): a microthread woken now is
+    /// dropped, not queued.
+    closed: AtomicBool,
+}
+
+impl Seeded {
+    /// Start the queue's task on `lane` (the run's own thread), picking by
+    /// `schedule`. It ends with the lane; what is still queued is dropped then.
+    pub(crate) fn start(lane: &tokio::runtime::Handle, schedule: Arc<Schedule>) -> Seeded {
+        let shared = Arc::new(SeededShared {
+            ready: Mutex::new(Vec::new()),
+            more: tokio::sync::Notify::new(),
+            schedule,
+            closed: AtomicBool::new(false),
+        });
+        lane.spawn(run_seeded(shared.clone()));
+        Seeded { shared }
+    }
+
+    /// Run `future` on the queue.
+    pub(crate) fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let shared = self.shared.clone();
+        let (runnable, task) = task(future, move |r, _| shared.push(r));
+        self.shared.push(runnable);
+        task
+    }
+}
+
+impl SeededShared {
+    fn push(&self, runnable: Runnable) {
+        if self.closed.load(Ordering::Acquire) {
+            drop_later(runnable);
+            return;
+        }
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(runnable);
+        // A permit if the queue's task is not waiting now: it does not miss it.
+        self.more.notify_one();
+    }
+
+    /// The ready microthread the schedule picks, if any is ready.
+    fn pick(&self) -> Option<Runnable> {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        if ready.is_empty() {
+            return None;
+        }
+        let i = match ready.len() {
+            1 => 0,
+            n => self.schedule.choose(n),
+        };
+        Some(ready.swap_remove(i))
+    }
+}
+
+/// The task of a deterministic run's queue: run what the schedule picks; when
+/// nothing is ready, wait (then tokio, finding nothing to do, moves the paused
+/// clock to the next timer).
+async fn run_seeded(shared: Arc<SeededShared>) {
+    /// When the lane drops this task: what is queued is dropped too.
+    struct Close<'a>(&'a SeededShared);
+    impl Drop for Close<'_> {
+        fn drop(&mut self) {
+            self.0.closed.store(true, Ordering::Release);
+            let queued = std::mem::take(&mut *self.0.ready.lock().unwrap_or_else(|e| e.into_inner()));
+            drop(queued);
+        }
+    }
+    let _close = Close(&shared);
+    let mut ran = 0u32;
+    loop {
+        match shared.pick() {
+            Some(runnable) => {
+                runnable.run();
+                ran += 1;
+                if ran == SEEDED_RUN {
+                    ran = 0;
+                    tokio::task::yield_now().await;
+                }
+            }
+            None => {
+                ran = 0;
+                shared.more.notified().await;
+            }
         }
     }
 }
@@ -415,7 +560,7 @@ pub(crate) struct Task<T> {
 impl<T> Task<T> {
     /// Stops the task from outside.
     pub(crate) fn abort_handle(&self) -> AbortHandle {
-        AbortHandle(Abort::Queue(self.abort.clone()))
+        AbortHandle(self.abort.clone())
     }
 }
 
@@ -441,55 +586,14 @@ impl<T> Drop for Task<T> {
     }
 }
 
-/// Stops a [`Task`] (or a [`Spawned`] one): its future is dropped at its next
-/// poll, which this brings about.
+/// Stops a [`Task`]: its future is dropped at its next poll, which this brings
+/// about.
 #[derive(Clone)]
-pub(crate) struct AbortHandle(Abort);
-
-#[derive(Clone)]
-enum Abort {
-    Queue(Arc<AbortFlag>),
-    Lane(tokio::task::AbortHandle),
-}
+pub(crate) struct AbortHandle(Arc<AbortFlag>);
 
 impl AbortHandle {
     pub(crate) fn abort(&self) {
-        match &self.0 {
-            Abort::Queue(flag) => flag.abort(),
-            Abort::Lane(handle) => handle.abort(),
-        }
-    }
-}
-
-/// A microthread's task: on the workers, or on a deterministic run's own tokio
-/// lane. Await it for its output, or why there is none.
-pub(crate) enum Spawned<T> {
-    Queue(Task<T>),
-    Lane(tokio::task::JoinHandle<T>),
-}
-
-impl<T> Spawned<T> {
-    pub(crate) fn abort_handle(&self) -> AbortHandle {
-        match self {
-            Spawned::Queue(task) => task.abort_handle(),
-            Spawned::Lane(handle) => AbortHandle(Abort::Lane(handle.abort_handle())),
-        }
-    }
-}
-
-impl<T> Future for Spawned<T> {
-    type Output = Result<T, Ended>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Ended>> {
-        match self.get_mut() {
-            Spawned::Queue(task) => Pin::new(task).poll(cx),
-            Spawned::Lane(handle) => Pin::new(handle).poll(cx).map(|r| {
-                r.map_err(|e| match e.try_into_panic() {
-                    Ok(payload) => Ended::Panicked(panic_message(&*payload)),
-                    Err(_) => Ended::Aborted,
-                })
-            }),
-        }
+        self.0.abort();
     }
 }
 
@@ -584,6 +688,32 @@ mod tests {
             last
         }));
         assert_eq!(hops.ok(), Some(99 * n + n));
+    }
+
+    /// The order in which a seeded queue runs ten tasks that are all ready at once.
+    fn seeded_order(seed: u64) -> Vec<u32> {
+        let (lane, schedule) = crate::deterministic::Lane::start(seed, None).unwrap();
+        let queue = Seeded::start(lane.handle(), schedule);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let tasks: Vec<_> = (0..10u32)
+            .map(|i| {
+                let order = order.clone();
+                queue.spawn(async move { order.lock().unwrap().push(i) })
+            })
+            .collect();
+        for t in tasks {
+            futures_block_on(t).expect("finished");
+        }
+        let done = order.lock().unwrap();
+        done.clone()
+    }
+
+    #[test]
+    fn a_seeded_queue_picks_by_its_seed() {
+        assert_eq!(seeded_order(7), seeded_order(7));
+        let orders: std::collections::HashSet<_> = (0..8).map(seeded_order).collect();
+        assert!(orders.len() > 1, "eight seeds, one order: {orders:?}");
+        assert!(orders.iter().all(|o| o.len() == 10));
     }
 
     /// Block the test thread on a future (the test is not a worker).

@@ -11,7 +11,7 @@ mod ending;
 
 use std::sync::{Arc, Weak};
 
-use crate::scheduler::Spawned;
+use crate::scheduler::Task;
 use wasmtime::component::ResourceTable;
 use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -22,7 +22,7 @@ use ending::{RunFuelExhausted, Seen};
 use crate::bindings::MicrothreadPre;
 use crate::bindings::channel as wit_channel;
 use crate::channel::{Bytes, Endpoint, Holder, Message};
-use crate::deterministic::{Schedule, Shuffled};
+use crate::deterministic::{Schedule, Traced};
 use crate::error::{Failure, FailureKind};
 use crate::run::{
     Completion, Ending, Identity, Member, MicrothreadState, Probe, Refused, Run, Slot, Unjoined, Waiting,
@@ -419,7 +419,7 @@ fn child_failed(run: &Weak<Run>, parent: &Weak<Member>, failure: Failure) {
 }
 
 /// Start the run's `main` (microthread 0) as a task on the run's workers.
-pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<Image>) -> Result<Spawned<Ending>, Refused> {
+pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<Image>) -> Result<Task<Ending>, Refused> {
     let slot = run.reserve()?;
     let me = run.identify(Some(Arc::from("main")));
     let (_, task) = launch(run, image, slot, me, None, Start::Main, None, |_, _, ending| {
@@ -443,7 +443,7 @@ fn launch<T: Send + 'static>(
     start: Start,
     completion: Option<Arc<Completion>>,
     finish: impl FnOnce(&Run, &Identity, Ending) -> T + Send + 'static,
-) -> (Arc<Member>, Spawned<T>) {
+) -> (Arc<Member>, Task<T>) {
     let member = run.members.insert(me.clone(), parent.map(|p| p.me.id));
     tracing::debug!(target: "weft::microthread", id = me.id, name = ?me.name, parent = ?member.parent, "spawn");
     if let Some(parent) = parent {
@@ -487,13 +487,13 @@ fn launch<T: Send + 'static>(
     let schedule = run.schedule().cloned();
     let traced = Arc::downgrade(&member);
     let task = run.spawn_microthread(task, move |task| {
-        // Only a deterministic run spawns on its lane, and it has a schedule.
+        // Only a deterministic run has a queue of its own, and it has a schedule.
         let schedule = schedule.expect("a deterministic run has a schedule");
         let why = move || match traced.upgrade() {
             Some(m) => traced_state(&m.info().state),
             None => "ended".into(),
         };
-        Shuffled::new(task, schedule, id, why)
+        Traced::new(task, schedule, id, why)
     });
     run.set_abort(id, &task.abort_handle());
     (member, task)

@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use crate::scheduler::{Ended, Scheduler, Spawned};
+use crate::scheduler::{Ended, Scheduler, Seeded, Task};
 use wasmtime::Engine;
 
 pub(crate) use blocking::{Member, Members, Probe, Waiting};
@@ -144,8 +144,8 @@ pub(crate) struct Run {
     cancelled: AtomicBool,
     handle: tokio::runtime::Handle,
     /// Where the microthreads run: the runtime's workers, unless the run is
-    /// deterministic (then on its lane, `handle`).
-    scheduler: Option<Arc<Scheduler>>,
+    /// deterministic (then on its own queue, on its lane).
+    queue: Queue,
     /// A deterministic run's choices, and the thread it runs on (dropped with the
     /// run, which ends that thread).
     schedule: Option<Arc<Schedule>>,
@@ -180,6 +180,14 @@ pub(crate) struct Run {
     finish: Finish,
 }
 
+/// Where a run's microthreads run.
+enum Queue {
+    /// On the runtime's workers.
+    Workers(Arc<Scheduler>),
+    /// On the deterministic run's own queue.
+    Seeded(Seeded),
+}
+
 /// Gives back a live-microthread slot when the microthread's task ends, however it
 /// ends.
 pub(crate) struct Slot(Arc<Run>);
@@ -207,9 +215,12 @@ impl Run {
         runtime_live: Arc<Quota>,
         deterministic: Option<(Lane, Arc<Schedule>)>,
     ) -> Arc<Run> {
-        let (handle, lane, schedule, scheduler) = match deterministic {
-            Some((lane, schedule)) => (lane.handle().clone(), Some(lane), Some(schedule), None),
-            None => (handle, None, None, Some(scheduler)),
+        let (handle, lane, schedule, queue) = match deterministic {
+            Some((lane, schedule)) => {
+                let queue = Queue::Seeded(Seeded::start(lane.handle(), schedule.clone()));
+                (lane.handle().clone(), Some(lane), Some(schedule), queue)
+            }
+            None => (handle, None, None, Queue::Workers(scheduler)),
         };
         let sockets = Arc::new(Quota::new(options.max_sockets));
         let signals = options.ctrl_c.then(|| {
@@ -217,7 +228,7 @@ impl Run {
             Signals::listen()
         });
         Arc::new(Run {
-            scheduler,
+            queue,
             signals: Mutex::new(signals),
             schedule,
             _lane: lane,
@@ -253,16 +264,16 @@ impl Run {
     }
 
     /// Start a microthread's task: on the workers, or on a deterministic run's
-    /// lane, where `lane` wraps it first (its seeded deferrals).
-    pub(crate) fn spawn_microthread<F, L>(&self, task: F, lane: impl FnOnce(F) -> L) -> Spawned<F::Output>
+    /// queue, where `seeded` wraps it first (to trace its slices).
+    pub(crate) fn spawn_microthread<F, S>(&self, task: F, seeded: impl FnOnce(F) -> S) -> Task<F::Output>
     where
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
-        L: std::future::Future<Output = F::Output> + Send + 'static,
+        S: std::future::Future<Output = F::Output> + Send + 'static,
     {
-        match &self.scheduler {
-            Some(scheduler) => Spawned::Queue(scheduler.spawn(task)),
-            None => Spawned::Lane(self.handle.spawn(lane(task))),
+        match &self.queue {
+            Queue::Workers(scheduler) => scheduler.spawn(task),
+            Queue::Seeded(queue) => queue.spawn(seeded(task)),
         }
     }
 
@@ -576,7 +587,7 @@ impl Run {
 
     /// How the run ends: the first of main's end, an exit, a stop, the deadline,
     /// Ctrl-C and a deadlock.
-    async fn ending(&self, main: Spawned<Ending>) -> ExitStatus {
+    async fn ending(&self, main: Task<Ending>) -> ExitStatus {
         let deadline = async {
             match self.options.deadline {
                 Some(d) => tokio::time::sleep(d).await,
@@ -614,7 +625,7 @@ impl Run {
 
     /// Watch the run started with `main` to its end, on the supervisor thread (the
     /// workers may all be busy in guests that never yield).
-    pub(crate) fn supervise(self: &Arc<Self>, main: Spawned<Ending>) {
+    pub(crate) fn supervise(self: &Arc<Self>, main: Task<Ending>) {
         // Made outside the task: should the task never run (the runtime shutting
         // down), dropping it still publishes an end.
         let guard = FinishOnDrop(self.clone());

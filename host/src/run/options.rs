@@ -467,9 +467,8 @@ impl RunOptions {
 
     /// Write the schedule of a [deterministic](Self::deterministic) run to `to`: a
     /// line per slice, numbered, saying which microthread ran and why it stopped
-    /// (`deferred` when the schedule sent it to the back of the ready queue before
-    /// it ran; `yielded` at the end of its fuel slice or a yield; `blocked: ...` on
-    /// what; `finished`). Only for deterministic runs.
+    /// (`yielded` at the end of its fuel slice or a yield; `blocked: ...` on what;
+    /// `finished`). Only for deterministic runs.
     pub fn trace_schedule(mut self, to: impl std::io::Write + Send + 'static) -> Self {
         self.trace_schedule = Some(ScheduleTrace(Arc::new(Mutex::new(Box::new(to)))));
         self
