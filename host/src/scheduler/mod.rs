@@ -1,0 +1,38 @@
+//! weft's own run queue: the worker threads that run microthreads, and the choice
+//! of which ready microthread runs next.
+//!
+//! - A microthread woken by another one running on the same worker (a rendezvous:
+//!   the receiver the sender just completed) goes into that worker's *next* slot
+//!   and runs as soon as the waker gives control back, on the same core, with no
+//!   trip through a shared queue. A pair handing work to each other keeps the slot
+//!   for [`NEXT_RUN`] turns at most, then queues like everyone else, so that the
+//!   others on the worker are not starved.
+//! - A microthread that wakes itself (a fuel yield, `yield_now`) goes to the back of
+//!   its worker's queue.
+//! - A microthread woken from elsewhere (a timer, a socket, the application, a
+//!   microthread on another worker) goes to the shared injector, which the workers
+//!   look at before their own queues.
+//! - A worker with nothing to run steals from the others, and parks when there is
+//!   nothing to steal. Parked workers are woken only when work waits that their
+//!   busy peers will not get to next: a spawn, a wake from elsewhere, a second
+//!   entry in a queue. A chain of hand-offs (a ring, a ping-pong) therefore stays
+//!   on one worker instead of migrating between cores.
+//!
+//! The workers enter the runtime's tokio context: timers, sockets and host tasks
+//! stay on tokio, whose own thread drives them and wakes microthreads here.
+//!
+//! A deterministic run has a queue of its own, [`Seeded`]: one task on the run's
+//! own thread (its tokio lane, whose clock is paused) runs its microthreads, and
+//! the run's schedule picks which ready one runs next, uniformly from the seed.
+//! Which microthread runs next is decided in two places only: `work` for the
+//! workers, [`Seeded`] for a deterministic run.
+
+mod seeded;
+mod task;
+#[cfg(test)]
+mod tests;
+mod workers;
+
+pub(crate) use seeded::Seeded;
+pub(crate) use task::{AbortHandle, Ended, Task};
+pub(crate) use workers::Scheduler;
