@@ -223,7 +223,11 @@ fn main() {
         }
     };
     let per = kib_per_blocked_microthread(&rt_mem, n);
-    let (mem, pss) = (stat(vec![per.resident]), stat(vec![per.proportional]));
+    let (mem, pss, pte) = (
+        stat(vec![per.resident]),
+        stat(vec![per.proportional]),
+        stat(vec![per.page_tables]),
+    );
     drop(rt_mem);
 
     let rt1 = runtime(1, default_slice(), 1_010).expect("runtime");
@@ -405,6 +409,15 @@ fn main() {
             n / 1000
         ),
         pss,
+        "",
+        true,
+    ));
+    rows.push(row(
+        &format!(
+            "the page tables that map it (VmPTE), which neither counts, KiB, {}k live",
+            n / 1000
+        ),
+        pte,
         "",
         true,
     ));

@@ -148,8 +148,8 @@ fn main() {
         let n = 10_000;
         let kib = kib_per_blocked_microthread(&rt, n);
         println!(
-            "memory/blocked in sleep: {:.1} KiB resident ({:.1} by Pss) per microthread at {n} live",
-            kib.resident, kib.proportional
+            "memory/blocked in sleep: {:.1} KiB resident ({:.1} by Pss, and {:.1} of page tables) per microthread at {n} live",
+            kib.resident, kib.proportional, kib.page_tables
         );
     }
     if filter.is_empty() || filter.iter().any(|f| "fairness".contains(f.as_str())) {

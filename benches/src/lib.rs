@@ -40,8 +40,13 @@ pub fn per_run(runtime: &Runtime, n: u32) -> Duration {
 
 /// Resident memory of this process, in KiB (Linux).
 pub fn resident_kib() -> Option<u64> {
+    status_kib("VmRSS:")
+}
+
+/// A figure of `/proc/self/status`, in KiB.
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -61,6 +66,8 @@ pub struct PerMicrothread {
     pub resident: f64,
     /// By `Pss` (see [`proportional_kib`]).
     pub proportional: f64,
+    /// The page tables that map it (`VmPTE`), which neither counts.
+    pub page_tables: f64,
 }
 
 /// KiB per microthread while `n` microthreads are blocked in `sleep`: the
@@ -69,7 +76,14 @@ pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> PerMicrothread 
     let program = runtime.load(weft_tests::guest("bench")).expect("load");
     // One run first, so that code, the pool and the allocator are warm.
     let _ = measured(runtime, &["spawn".into(), "100".into()]);
-    let before = (resident_kib().expect("VmRSS"), proportional_kib().expect("Pss"));
+    let sizes = || {
+        (
+            resident_kib().expect("VmRSS"),
+            proportional_kib().expect("Pss"),
+            status_kib("VmPTE:").expect("VmPTE"),
+        )
+    };
+    let before = sizes();
     let out = OutputBuffer::new();
     // Long enough that the first sleepers still sleep when the last one is up
     // (bringing up 100k fresh pool slots takes seconds).
@@ -86,13 +100,14 @@ pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> PerMicrothread 
         }
         // Let the last spawned microthreads reach their sleep.
         std::thread::sleep(Duration::from_millis(500));
-        let peak = (resident_kib().expect("VmRSS"), proportional_kib().expect("Pss"));
+        let peak = sizes();
         assert_eq!(waiter.join().unwrap(), ExitStatus::Exited(0));
         peak
     });
     PerMicrothread {
         resident: peak.0.saturating_sub(before.0) as f64 / f64::from(n),
         proportional: peak.1.saturating_sub(before.1) as f64 / f64::from(n),
+        page_tables: peak.2.saturating_sub(before.2) as f64 / f64::from(n),
     }
 }
 
