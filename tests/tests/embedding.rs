@@ -333,6 +333,27 @@ fn the_host_dropping_its_end_closes_the_channel_for_a_waiting_guest() {
 }
 
 #[test]
+fn a_cancelled_guest_lets_go_of_the_host_channel_it_waited_on() {
+    let rt = builder().build().unwrap();
+    let (jobs, run, out) = waiting_for_jobs(&rt);
+    run.cancel();
+    assert_eq!(run.wait(), ExitStatus::Cancelled);
+    assert!(
+        out.to_string_lossy().contains("cancelled"),
+        "{}",
+        out.to_string_lossy()
+    );
+    // The guest's receiver went with it: the host's send fails at once, its value back.
+    assert_eq!(jobs.send_blocking(1).map_err(|e| e.0), Err(1));
+    // And when the runtime goes while a guest waits, the waiting task goes with it.
+    let (jobs, run, _out) = waiting_for_jobs(&rt);
+    drop(rt);
+    run.cancel();
+    assert_eq!(run.wait(), ExitStatus::Cancelled);
+    assert_eq!(jobs.send_blocking(2).map_err(|e| e.0), Err(2));
+}
+
+#[test]
 fn an_end_goes_to_the_first_run_and_names_must_differ() {
     let rt = builder().build().unwrap();
     let program = rt.load(guest("embedded")).unwrap();
