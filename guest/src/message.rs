@@ -74,9 +74,14 @@ pub(crate) fn from_bytes(bytes: &[u8]) -> wit::Message {
     }
     let mut inline = [0; INLINE];
     inline[..bytes.len()].copy_from_slice(bytes);
+    small(bytes.len(), &inline)
+}
+
+/// The small message of the first `len` bytes of `inline` (the rest are zero).
+fn small(len: usize, inline: &[u8; INLINE]) -> wit::Message {
     let word = |i: usize| u64::from_le_bytes(inline[8 * i..8 * i + 8].try_into().expect("8 bytes"));
     wit::Message::Small(wit::SmallMessage {
-        len: bytes.len() as u8,
+        len: len as u8,
         w0: word(0),
         w1: word(1),
         w2: word(2),
@@ -109,7 +114,8 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<wit::Message, p
     };
     let out = out?;
     if endpoints.is_empty() && out.heap.is_empty() {
-        return Ok(from_bytes(&out.inline[..out.len]));
+        // The buffer is zero past what the value wrote: its words as they are.
+        return Ok(small(out.len, &out.inline));
     }
     let bytes = match out.heap.is_empty() {
         true => out.inline[..out.len].to_vec(),

@@ -30,13 +30,14 @@ impl Default for Bytes {
 impl Bytes {
     /// A copy of `bytes`, inline if they fit.
     pub(crate) fn copy_from(bytes: &[u8]) -> Self {
-        match u8::try_from(bytes.len()) {
-            Ok(len) if bytes.len() <= INLINE => {
-                let mut data = [0; INLINE];
-                data[..bytes.len()].copy_from_slice(bytes);
-                Bytes::Inline { len, data }
-            }
-            _ => Bytes::Heap(bytes.to_vec()),
+        if bytes.len() > INLINE {
+            return Bytes::Heap(bytes.to_vec());
+        }
+        let mut data = [0; INLINE];
+        data[..bytes.len()].copy_from_slice(bytes);
+        Bytes::Inline {
+            len: bytes.len() as u8,
+            data,
         }
     }
 
@@ -56,14 +57,15 @@ impl Bytes {
     /// The bytes as the length and three little-endian words of a small message,
     /// if they fit one.
     pub(crate) fn to_words(&self) -> Option<(u8, [u64; 3])> {
-        let bytes = self.as_slice();
-        let len = u8::try_from(bytes.len())
-            .ok()
-            .filter(|&l| usize::from(l) <= INLINE)?;
-        let mut data = [0; INLINE];
-        data[..bytes.len()].copy_from_slice(bytes);
-        let word = |i: usize| u64::from_le_bytes(data[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-        Some((len, [word(0), word(1), word(2)]))
+        match self {
+            // Zero past `len`: the words as they are.
+            Bytes::Inline { len, data } => Some((*len, words(data))),
+            // A few bytes that came as a list (with endpoints, say).
+            Bytes::Heap(v) => match Bytes::copy_from(v) {
+                Bytes::Inline { len, data } => Some((len, words(&data))),
+                Bytes::Heap(_) => None,
+            },
+        }
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {
@@ -80,6 +82,12 @@ impl Bytes {
             Bytes::Heap(v) => v,
         }
     }
+}
+
+/// Inline bytes as three little-endian words.
+fn words(data: &[u8; INLINE]) -> [u64; 3] {
+    let word = |i: usize| u64::from_le_bytes(data[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+    [word(0), word(1), word(2)]
 }
 
 impl From<Vec<u8>> for Bytes {

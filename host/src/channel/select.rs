@@ -45,7 +45,7 @@ pub(crate) enum Selected {
     WouldBlock,
     /// The waiting microthread was cancelled ([`Waiter::interrupt`]).
     Interrupted,
-    /// What the select also watched ([`select_choosing`]'s `also`) resolved first,
+    /// What the select also watched (the `also` of [`Pending::wait`]) resolved first,
     /// with this value.
     Also(usize),
 }
@@ -89,31 +89,16 @@ pub(crate) async fn select<G>(
     progress: &Progress,
     mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
-    select_choosing(ops, timeout, block, progress, None, None, mark_blocked).await
-}
-
-/// Like [`select`]; when several operations are ready at once, a deterministic
-/// run's `schedule` says which to try first (`None`: a random one). If `also` resolves before
-/// an operation completes (it is polled once even when the select may not wait),
-/// the select ends with [`Selected::Also`]; a select with `also` counts as one
-/// that may end by itself (`mark_blocked` is told it has a timeout).
-pub(crate) async fn select_choosing<G>(
-    ops: Vec<Op>,
-    timeout: Option<Duration>,
-    block: bool,
-    progress: &Progress,
-    schedule: Option<&Schedule>,
-    also: Option<Also<'_>>,
-    mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
-) -> (Selected, Vec<Option<Message>>) {
-    match begin(ops, timeout, block, progress, schedule) {
-        Begun::Done(selected, unsent) => ended_now(selected, unsent, also),
-        Begun::Wait(pending) => pending.wait(also, mark_blocked).await,
+    match begin(ops, timeout, block, progress, None) {
+        Begun::Done(selected, unsent) => (selected, unsent),
+        Begun::Wait(pending) => pending.wait(None, mark_blocked).await,
     }
 }
 
 /// The first half of a select, which never waits: it completes a ready operation,
 /// or ends at once if it may not wait, or registers its waiter on every channel.
+/// When several operations are ready at once, a deterministic run's `schedule`
+/// says which to try first (`None`: a random one).
 pub(crate) fn begin(
     ops: Vec<Op>,
     timeout: Option<Duration>,
@@ -170,7 +155,9 @@ pub(crate) struct Pending {
 
 impl Pending {
     /// The second half of a select: wait until an operation completes, the
-    /// timeout runs out, or `also` resolves (see [`select_choosing`]).
+    /// timeout runs out, or `also` resolves first: then the select ends with
+    /// [`Selected::Also`]. A select with `also` counts as one that may end by
+    /// itself (`mark_blocked` is told it has a timeout).
     pub(crate) async fn wait<G>(
         self,
         also: Option<Also<'_>>,

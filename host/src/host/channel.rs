@@ -61,21 +61,18 @@ impl Microthread {
         let (members, member) = (&self.run.members, &self.member);
         // A deterministic run's schedule says which ready operation goes first.
         let schedule = self.run.schedule().map(|s| &**s);
-        if block {
-            self.begin_blocking();
-        }
         let cancel = &member.cancel;
         // A cancelled microthread's blocking calls fail at once; the messages of
         // its sends come back.
-        let in_call = match block {
-            false => None,
-            true => match cancel.begin() {
-                Ok(in_call) => Some(in_call),
-                Err(_) => {
-                    let unsent = ops.into_iter().map(Op::into_unsent).collect();
-                    return (Selected::Interrupted, unsent);
-                }
-            },
+        let _in_call = if block {
+            self.begin_blocking();
+            let Ok(in_call) = cancel.begin() else {
+                let unsent = ops.into_iter().map(Op::into_unsent).collect();
+                return (Selected::Interrupted, unsent);
+            };
+            Some(in_call)
+        } else {
+            None
         };
         let pending = match begin(ops, timeout, block, members.progress(), schedule) {
             Begun::Done(selected, unsent) => return ended_now(selected, unsent, also),
@@ -90,7 +87,6 @@ impl Microthread {
             members.block(member, what, Probe::Waiter(waiter.clone()), timed)
         }))
         .await;
-        drop(in_call);
         if matches!(done.0, Selected::Interrupted) {
             // The cancellation came during the wait: it is seen now.
             cancel.deliver();

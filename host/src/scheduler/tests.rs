@@ -1,9 +1,7 @@
 //! The queues on their own: output, timers, aborts, panics, hand-offs, seeds.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 
 use super::{Ended, Scheduler, Seeded};
 
@@ -19,23 +17,20 @@ fn scheduler(workers: usize) -> (tokio::runtime::Runtime, Scheduler) {
 
 #[test]
 fn tasks_run_and_give_their_output() {
-    let (_rt, s) = scheduler(2);
+    let (rt, s) = scheduler(2);
     let tasks: Vec<_> = (0..100u64).map(|i| s.spawn(async move { i * 2 })).collect();
-    let sum: u64 = tasks
-        .into_iter()
-        .map(|t| futures_block_on(t).expect("finished"))
-        .sum();
+    let sum: u64 = tasks.into_iter().map(|t| rt.block_on(t).expect("finished")).sum();
     assert_eq!(sum, 9900);
 }
 
 #[test]
 fn timers_of_tokio_wake_tasks_here() {
-    let (_rt, s) = scheduler(1);
+    let (rt, s) = scheduler(1);
     let t = s.spawn(async {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         7
     });
-    assert_eq!(futures_block_on(t).ok(), Some(7));
+    assert_eq!(rt.block_on(t).ok(), Some(7));
 }
 
 #[test]
@@ -46,7 +41,7 @@ fn an_aborted_task_gives_none_and_drops_its_future() {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
-    let (_rt, s) = scheduler(1);
+    let (rt, s) = scheduler(1);
     let drops = Arc::new(AtomicU64::new(0));
     let held = Dropped(drops.clone());
     let t = s.spawn(async move {
@@ -54,22 +49,22 @@ fn an_aborted_task_gives_none_and_drops_its_future() {
         std::future::pending::<()>().await
     });
     t.abort_handle().abort();
-    assert!(matches!(futures_block_on(t), Err(Ended::Aborted)));
+    assert!(matches!(rt.block_on(t), Err(Ended::Aborted)));
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
 #[test]
 fn a_panicking_task_ends_alone() {
-    let (_rt, s) = scheduler(1);
+    let (rt, s) = scheduler(1);
     let t = s.spawn(async { panic!("on purpose") });
-    assert!(matches!(futures_block_on(t), Err(Ended::Panicked(m)) if m == "on purpose"));
-    assert_eq!(futures_block_on(s.spawn(async { 1 })).ok(), Some(1));
+    assert!(matches!(rt.block_on(t), Err(Ended::Panicked(m)) if m == "on purpose"));
+    assert_eq!(rt.block_on(s.spawn(async { 1 })).ok(), Some(1));
 }
 
 #[test]
 fn a_chain_of_hand_offs_completes_on_two_workers() {
     // A ring of tasks on tokio's channels: each wakes the next.
-    let (_rt, s) = scheduler(2);
+    let (rt, s) = scheduler(2);
     let n = 50;
     let (first_tx, mut rx) = tokio::sync::mpsc::channel::<u64>(1);
     let mut tasks = Vec::new();
@@ -84,7 +79,7 @@ fn a_chain_of_hand_offs_completes_on_two_workers() {
             }
         }));
     }
-    let hops = futures_block_on(s.spawn(async move {
+    let hops = rt.block_on(s.spawn(async move {
         let mut last = 0;
         for lap in 0..100u64 {
             first_tx.send(lap * n).await.unwrap();
@@ -106,8 +101,10 @@ fn seeded_order(seed: u64) -> Vec<u32> {
             queue.spawn(async move { order.lock().unwrap().push(i) })
         })
         .collect();
+    // The test thread waits on a runtime of its own, not the run's lane.
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     for t in tasks {
-        futures_block_on(t).expect("finished");
+        rt.block_on(t).expect("finished");
     }
     let done = order.lock().unwrap();
     done.clone()
@@ -119,23 +116,4 @@ fn a_seeded_queue_picks_by_its_seed() {
     let orders: std::collections::HashSet<_> = (0..8).map(seeded_order).collect();
     assert!(orders.len() > 1, "eight seeds, one order: {orders:?}");
     assert!(orders.iter().all(|o| o.len() == 10));
-}
-
-/// Block the test thread on a future (the test is not a worker).
-fn futures_block_on<F: Future>(f: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }

@@ -49,10 +49,6 @@ impl Shared {
             }
         }
     }
-
-    fn has_idle(&self) -> bool {
-        !self.idle.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
-    }
 }
 
 /// The worker the current thread is, while it is one.
@@ -94,7 +90,7 @@ fn schedule(shared: &Arc<Shared>, runnable: Runnable, info: ScheduleInfo) {
         return;
     }
     // Work waits behind what this worker runs next: a parked worker may take it.
-    if local.queue.len() > 1 && shared.has_idle() {
+    if local.queue.len() > 1 {
         shared.wake_one();
     }
 }
@@ -157,9 +153,7 @@ impl Scheduler {
         match local_of(&self.shared) {
             Some(local) => {
                 local.queue.push(runnable);
-                if self.shared.has_idle() {
-                    self.shared.wake_one();
-                }
+                self.shared.wake_one();
             }
             None => {
                 self.shared.injector.push(runnable);
@@ -172,9 +166,7 @@ impl Scheduler {
         }
         task
     }
-}
 
-impl Scheduler {
     /// Stop the workers once they are done with what they run now, waiting at most
     /// `grace` for them (not at all from one of them): a worker busy in a guest
     /// that never yields is left behind. What is still queued is dropped.
