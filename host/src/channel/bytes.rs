@@ -51,6 +51,10 @@ impl Bytes {
         for (chunk, w) in data.chunks_exact_mut(8).zip(words) {
             chunk.copy_from_slice(&w.to_le_bytes());
         }
+        // What the guest left past `len` is not part of the message: zero, as the
+        // invariant says (two equal messages are equal bytes, and `to_words` gives
+        // back exactly what was sent).
+        data[usize::from(len)..].fill(0);
         Some(Bytes::Inline { len, data })
     }
 
@@ -123,6 +127,19 @@ mod tests {
         assert!(matches!(big, Bytes::Heap(_)));
         assert!(big.to_words().is_none());
         assert!(Bytes::from_words(INLINE as u8 + 1, [0; 3]).is_none());
+    }
+
+    #[test]
+    fn bytes_past_the_length_are_zeroed() {
+        let bytes = Bytes::from_words(3, [u64::MAX; 3]).unwrap();
+        assert_eq!(bytes.as_slice(), &[0xff; 3]);
+        let (len, words) = bytes.to_words().unwrap();
+        assert_eq!((len, words), (3, [0xff_ffff, 0, 0]));
+        let Bytes::Inline { data, .. } = Bytes::from_words(9, [u64::MAX; 3]).unwrap() else {
+            panic!("small bytes are inline")
+        };
+        assert_eq!(&data[..9], &[0xff; 9]);
+        assert!(data[9..].iter().all(|&b| b == 0), "{data:?}");
     }
 
     #[test]
