@@ -183,7 +183,10 @@ pub enum SendError<T> {
 /// A [`try_send`](Sender::try_send) failed; the value comes back.
 #[derive(PartialEq, Eq)]
 pub enum TrySendError<T> {
-    /// The channel is full, or (rendezvous) no receiver is waiting.
+    /// The channel is full, or (rendezvous) no receiver is waiting, or the program's
+    /// budget of buffered bytes (the host's `max_buffered_bytes`, which counts what
+    /// this program buffers in every channel, an application's channels included)
+    /// has no room for the message. A blocking send waits for room in both.
     Full(T),
     /// Every receiver is gone.
     Closed(T),
@@ -251,7 +254,9 @@ impl<T> fmt::Display for SendError<T> {
 impl<T> fmt::Display for TrySendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            TrySendError::Full(_) => "the channel is full",
+            TrySendError::Full(_) => {
+                "the channel is full, or the program's budget of buffered bytes is spent"
+            }
             TrySendError::Closed(_) => CLOSED_FOR_SENDER,
             TrySendError::TooLarge(_) => TOO_LARGE,
         })
@@ -406,7 +411,9 @@ impl<T: Serialize> Sender<T> {
 }
 
 impl<T> Sender<T> {
-    /// The channel's id, unique within the program.
+    /// The channel's id, unique among the channels this program opened. (A channel
+    /// of another program that came through an application's channel may have the
+    /// same id as one of this program's.)
     pub fn channel_id(&self) -> u64 {
         self.inner.id()
     }
@@ -462,7 +469,7 @@ impl<T: DeserializeOwned> Receiver<T> {
 }
 
 impl<T> Receiver<T> {
-    /// The channel's id, unique within the program.
+    /// The channel's id: see [`Sender::channel_id`].
     pub fn channel_id(&self) -> u64 {
         self.inner.id()
     }

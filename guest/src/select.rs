@@ -32,8 +32,8 @@ use crate::thread::Failure;
 
 /// A set of channel operations to complete exactly one of.
 ///
-/// Among operations that are ready at once, one is chosen at random, so that none
-/// starves. A send operation serializes its value when added: endpoints inside the
+/// Among operations that are ready at once, one is chosen uniformly at random, so
+/// that none starves. A send operation serializes its value when added: endpoints inside the
 /// value are cloned into the message, not moved.
 #[derive(Default)]
 pub struct Select<'a> {

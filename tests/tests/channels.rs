@@ -1,10 +1,13 @@
 //! Channels, select, generate, parallel_map and deadlock reports, through real
 //! guests built from source and run by the host.
 
-use weft::{ExitStatus, Runtime, RuntimeBuilder};
+use std::time::{Duration, Instant};
+
+use weft::{ExitStatus, MicrothreadState, OutputBuffer, RunOptions, Runtime, RuntimeBuilder};
 
 mod common;
 use common::run_on;
+use weft_tests::guest;
 
 fn small() -> RuntimeBuilder {
     Runtime::builder()
@@ -67,6 +70,11 @@ fn send_without_receivers_fails_at_once_with_the_message() {
 #[test]
 fn select_is_fair_among_ready_channels() {
     case("select-fair");
+}
+
+#[test]
+fn select_is_fair_among_three_and_more_operations() {
+    case("select-fair-4");
 }
 
 #[test]
@@ -198,4 +206,155 @@ fn thread_ring_ends_at_the_right_holder() {
         assert_eq!(r.status, ExitStatus::Exited(0), "{}", r.stderr);
         assert_eq!(r.stdout.trim(), holder.to_string());
     }
+}
+
+/// Start guest `name` with `args` on `rt`, with `options`; its stdout.
+fn start(rt: &Runtime, name: &str, args: &[&str], options: RunOptions) -> (weft::RunHandle, OutputBuffer) {
+    let program = rt.load(guest(name)).unwrap();
+    let out = OutputBuffer::new();
+    let options = options.args(args.iter().copied()).stdout(out.clone());
+    (program.start(&options).unwrap(), out)
+}
+
+/// Wait (bounded: a hang fails the test) until `cond` holds.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The id of the application's channel `id` as the live view shows it.
+fn host_channel(id: u64) -> String {
+    format!("host channel {}", id - (1 << 62))
+}
+
+#[test]
+fn what_a_guest_buffers_in_an_applications_channel_counts_against_its_runs_budget() {
+    let rt = small().workers(2).build().unwrap();
+    let budget = 64 << 10;
+    // The application's channel could hold a million values: the run's budget stops
+    // the guest long before.
+    let (sink_for_guest, sink) = weft::channel::<Vec<u8>>(1_000_000);
+    let (stop, stop_for_guest) = weft::channel::<u8>(0);
+    let stop_id = stop.channel_id();
+    let options = RunOptions::new()
+        .max_buffered_bytes(budget)
+        .sender("sink", sink_for_guest)
+        .receiver("stop", stop_for_guest);
+    let (run, out) = start(&rt, "hostchan", &["flood", "1000"], options);
+    eventually("the flood stops", || out.to_string_lossy().contains("flooded"));
+    // A value of 1000 bytes is 1002 bytes on the wire (its length first).
+    let cost = 1002 + weft::limits::MESSAGE_OVERHEAD;
+    let fits = budget / cost;
+    let text = out.to_string_lossy();
+    assert_eq!(
+        text.trim(),
+        format!(
+            "flooded {fits}, then: the channel is full, or the program's budget of buffered bytes is spent"
+        )
+    );
+    assert_eq!(run.buffered_bytes(), fits * cost);
+    // The live view names the application's channel the guest now waits on.
+    eventually("main waits for `stop`", || {
+        run.microthreads()
+            .first()
+            .is_some_and(|m| matches!(m.state, MicrothreadState::Receiving { .. }))
+    });
+    let state = run.microthreads()[0].state.to_string();
+    assert_eq!(state, format!("receiving on {}", host_channel(stop_id)));
+    assert!(
+        run.view().table().contains(&host_channel(stop_id)),
+        "{}",
+        run.view().table()
+    );
+    // What the application receives leaves the run's budget.
+    assert_eq!(sink.try_recv().unwrap(), vec![0u8; 1000]);
+    assert_eq!(run.buffered_bytes(), (fits - 1) * cost);
+    drop(stop);
+    eventually("the run ends", || run.is_finished());
+    assert_eq!(run.status(), Some(ExitStatus::Exited(0)));
+    // The run has ended; what it sent is still there, and still counted.
+    assert_eq!(run.buffered_bytes(), (fits - 1) * cost);
+    for i in 1..fits {
+        assert_eq!(sink.try_recv().unwrap(), vec![(i % 251) as u8; 1000]);
+    }
+    assert_eq!(run.buffered_bytes(), 0);
+}
+
+#[test]
+fn a_select_over_two_runs_channels_with_equal_ids_receives_from_the_right_one() {
+    let rt = small().workers(2).build().unwrap();
+    // One application channel's ends in two runs: run A passes a receiver of its
+    // channel 1 to run B, whose own first channel is 1 too.
+    let (pass_tx, pass_rx) = weft::channel::<u8>(1);
+    let (stop, stop_rx) = weft::channel::<u8>(0);
+    let options_a = RunOptions::new()
+        .sender("pass", pass_tx)
+        .receiver("stop", stop_rx.clone());
+    let options_b = RunOptions::new()
+        .receiver("pass", pass_rx)
+        .receiver("stop", stop_rx);
+    let (a, out_a) = start(&rt, "hostchan", &["pass"], options_a);
+    let (b, out_b) = start(&rt, "hostchan", &["collide"], options_b);
+    eventually("B has selected twice", || {
+        out_b.to_string_lossy().contains("collide ok") || b.is_finished()
+    });
+    drop(stop);
+    assert_eq!(b.wait(), ExitStatus::Exited(0), "{}", out_b.to_string_lossy());
+    assert_eq!(a.wait(), ExitStatus::Exited(0), "{}", out_a.to_string_lossy());
+    assert_eq!(out_a.to_string_lossy().trim(), "passed channel 1");
+    assert_eq!(
+        out_b.to_string_lossy().trim(),
+        "both channels have id 1\ncollide ok"
+    );
+}
+
+#[test]
+fn a_failure_handler_that_uses_the_channel_whose_end_it_is_told_about_does_not_deadlock() {
+    let rt = small().workers(2).build().unwrap();
+    let (results_for_guest, results) = weft::channel::<u64>(4);
+    let (stop, stop_for_guest) = weft::channel::<u8>(0);
+    // The handler sends on the very channel whose last receiver's drop reports the
+    // failure (the send fails: that receiver is gone).
+    let probe = results_for_guest.clone();
+    let (report_tx, report_rx) = std::sync::mpsc::channel::<(String, String)>();
+    let report_tx = std::sync::Mutex::new(report_tx);
+    let options = RunOptions::new()
+        .sender("results", results_for_guest)
+        .receiver("stop", stop_for_guest)
+        .on_failure(move |failure| {
+            let sent = probe.try_send(99);
+            let report = (failure.to_string(), format!("{sent:?}"));
+            report_tx.lock().unwrap().send(report).expect("the test listens");
+        });
+    let (run, out) = start(&rt, "hostchan", &["failing-producer"], options);
+    // The producer failed holding a sender: the channel holds its failure for the
+    // application's receiver, so the handler has not been called yet.
+    eventually("the producer has failed", || run.stats().failed == 1);
+    assert_eq!(out.to_string_lossy().trim(), "detached");
+    assert!(
+        report_rx.try_recv().is_err(),
+        "the failure waits for the receiver"
+    );
+    // Dropping the receiver discards the failure: the handler runs, on this thread.
+    let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(results);
+        dropped_tx.send(()).expect("the test listens");
+    });
+    dropped_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("dropping the receiver deadlocked in the failure handler");
+    let (failure, sent) = report_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the handler was called");
+    assert!(
+        failure.contains("the producer fails while holding the host sender"),
+        "{failure}"
+    );
+    assert!(sent.contains("receivers are all gone"), "{sent}");
+    drop(stop);
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
 }

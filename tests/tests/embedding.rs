@@ -136,7 +136,11 @@ fn host_channels_without_any_runtime() {
     assert!(t.elapsed() >= Duration::from_millis(30));
     let (tx, rx) = weft::channel::<u8>(0);
     drop(rx);
-    assert_eq!(tx.send_blocking(9).unwrap_err().0, 9, "the value comes back");
+    assert_eq!(
+        tx.send_blocking(9).unwrap_err().into_inner(),
+        9,
+        "the value comes back"
+    );
 }
 
 /// The smallest executor: poll on this thread, park between polls.
@@ -344,13 +348,13 @@ fn a_cancelled_guest_lets_go_of_the_host_channel_it_waited_on() {
         out.to_string_lossy()
     );
     // The guest's receiver went with it: the host's send fails at once, its value back.
-    assert_eq!(jobs.send_blocking(1).map_err(|e| e.0), Err(1));
+    assert_eq!(jobs.send_blocking(1).map_err(|e| e.into_inner()), Err(1));
     // And when the runtime goes while a guest waits, the waiting task goes with it.
     let (jobs, run, _out) = waiting_for_jobs(&rt);
     drop(rt);
     run.cancel();
     assert_eq!(run.wait(), ExitStatus::Cancelled);
-    assert_eq!(jobs.send_blocking(2).map_err(|e| e.0), Err(2));
+    assert_eq!(jobs.send_blocking(2).map_err(|e| e.into_inner()), Err(2));
 }
 
 #[test]

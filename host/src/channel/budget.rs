@@ -2,6 +2,7 @@
 //! and channels open. Every channel of a run shares its run's budget, so no guest
 //! grows host memory past it however many channels it opens.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -13,14 +14,20 @@ pub(crate) struct Budget {
     buffered: AtomicU64,
     max_buffered: u64,
     channels: Quota,
-    /// Every channel opened, to empty them when the run ends: a message that holds
-    /// a receiver of its own channel keeps that channel alive in a cycle.
-    opened: Mutex<Registry>,
+    /// Every channel opened, and every channel of another budget where this one's
+    /// run buffered endpoints, to empty them when the run ends: a message that holds
+    /// a receiver of its own channel keeps that channel alive in a cycle. `None` for
+    /// the application's channels, which no run's end empties (the application's
+    /// values carry no endpoints: only runs put cycles in them, and their ends
+    /// break them).
+    opened: Option<Mutex<Registry>>,
 }
 
 #[derive(Default)]
 struct Registry {
-    channels: Vec<Weak<Channel>>,
+    /// By address: a channel is there once. (A `Weak` keeps its allocation, so no
+    /// other channel takes that address while it is there.)
+    channels: HashMap<usize, Weak<Channel>>,
     /// `channels.len()` after the last pruning, to prune in amortised O(1).
     pruned_len: usize,
 }
@@ -31,7 +38,18 @@ impl Budget {
             buffered: AtomicU64::new(0),
             max_buffered,
             channels: Quota::new(max_channels),
-            opened: Mutex::default(),
+            opened: Some(Mutex::default()),
+        }
+    }
+
+    /// The budget of the application's channels: no maximum, and no registry
+    /// (see [`Budget::opened`]).
+    pub(crate) fn unbounded() -> Self {
+        Budget {
+            buffered: AtomicU64::new(0),
+            max_buffered: u64::MAX,
+            channels: Quota::new(u32::MAX),
+            opened: None,
         }
     }
 
@@ -83,21 +101,45 @@ impl Budget {
         self.channels.give_back();
     }
 
+    /// Remember `chan` (opened under this budget, or holding endpoints it buffered),
+    /// to empty it at the run's end.
     pub(super) fn register(&self, chan: &Arc<Channel>) {
-        let mut r = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(opened) = &self.opened else {
+            return;
+        };
+        let mut r = opened.lock().unwrap_or_else(|e| e.into_inner());
         if r.channels.len() >= 2 * r.pruned_len.max(64) {
-            r.channels.retain(|c| c.strong_count() > 0);
+            r.channels.retain(|_, c| c.strong_count() > 0);
             r.pruned_len = r.channels.len();
         }
-        r.channels.push(Arc::downgrade(chan));
+        r.channels
+            .entry(Arc::as_ptr(chan) as usize)
+            .or_insert_with(|| Arc::downgrade(chan));
     }
 
-    /// The run has ended: drop what every channel still buffers and every waiter it
-    /// holds, which breaks the cycles of channels that carry their own endpoints.
+    /// Channels remembered now (for tests).
+    #[cfg(test)]
+    pub(super) fn registered(&self) -> usize {
+        self.opened.as_ref().map_or(0, |o| {
+            let r = o.lock().unwrap_or_else(|e| e.into_inner());
+            r.channels.values().filter(|c| c.strong_count() > 0).count()
+        })
+    }
+
+    /// The run has ended: drop what every channel of its own still buffers and
+    /// every waiter it holds, and the endpoints it buffered in other channels,
+    /// which breaks the cycles of channels that carry their own endpoints.
     pub(crate) fn empty_all(&self) {
-        let channels = std::mem::take(&mut self.opened.lock().unwrap_or_else(|e| e.into_inner()).channels);
-        for chan in channels.iter().filter_map(Weak::upgrade) {
-            chan.empty();
+        let Some(opened) = &self.opened else {
+            return;
+        };
+        let channels = std::mem::take(&mut opened.lock().unwrap_or_else(|e| e.into_inner()).channels);
+        for chan in channels.values().filter_map(Weak::upgrade) {
+            if std::ptr::eq(&*chan.budget, self) {
+                chan.empty();
+            } else {
+                chan.drop_endpoints_charged_to(self);
+            }
         }
     }
 }

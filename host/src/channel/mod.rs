@@ -11,7 +11,9 @@
 //! Every blocking operation is a [`select`] over one or more operations: a waiter is
 //! registered on each channel involved and the first operation to complete wins.
 //! - Every run's channels share its [`Budget`]: bytes buffered and channels open.
-//!   A send that would go over the bytes waits as if the channel were full.
+//!   A send that would go over the bytes waits as if the channel were full. What a
+//!   microthread buffers in a channel of another budget (an application's channel,
+//!   or another run's) counts against its own run's budget: see [`Charge`].
 //!
 //! This module knows nothing of guests, stores or runs: the WIT glue (`host::channel`)
 //! translates a guest's calls to it. This file holds the channel's state and its
@@ -34,6 +36,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub(crate) use budget::Budget;
 pub(crate) use bytes::Bytes;
 pub(crate) use select::{Also, Begun, Op, Selected, begin, ended_now, select, select_blocking};
+pub(crate) use typed::{HOST_CHANNEL_IDS, is_host_channel};
 pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
 pub(crate) use waiter::Progress;
 pub(crate) use waiter::Waiter;
@@ -85,20 +88,55 @@ struct Stored {
 }
 
 impl Stored {
-    /// Settle it once: tell the delivery how.
-    fn settle(&mut self, delivered: bool) {
+    /// A receiver got it: settle it once, and tell the delivery (which only counts).
+    fn deliver(&mut self) {
         if self.settled {
             return;
         }
         self.settled = true;
         if let Some(d) = &self.delivery {
-            if delivered {
-                d.delivered();
-            } else {
-                d.discarded();
-            }
+            d.delivered();
         }
     }
+
+    /// Nobody can receive it any more: settle it once. The caller tells the returned
+    /// delivery ([`Discarded::tell`]) once it holds no channel lock: that may run the
+    /// application's failure handler, which may use this very channel.
+    #[must_use = "the delivery must be told, after unlocking"]
+    fn discard(&mut self) -> Discarded {
+        if self.settled {
+            return Discarded(None);
+        }
+        self.settled = true;
+        Discarded(self.delivery.clone())
+    }
+}
+
+/// A failure discarded under a channel's lock, to be told after unlocking.
+struct Discarded(Option<Arc<dyn Delivery>>);
+
+impl Discarded {
+    fn tell(self) {
+        if let Some(d) = self.0 {
+            d.discarded();
+        }
+    }
+}
+
+/// Whose budget a buffered message counts against: `None`, the channel's own (its
+/// run's); else the sender's, whose run is not the channel's (a microthread sending
+/// on an application's channel, or on another run's channel that came through one).
+pub(crate) type Charge = Option<Arc<Budget>>;
+
+/// The charge of a message that `from`'s microthread sends on `chan`.
+pub(crate) fn charge(chan: &Channel, from: &Arc<Budget>) -> Charge {
+    (!Arc::ptr_eq(&chan.budget, from)).then(|| from.clone())
+}
+
+/// A buffered message, and whose budget it counts against.
+struct Queued {
+    msg: Message,
+    charge: Charge,
 }
 
 /// The microthread that holds a sender: if it fails, the channel carries its failure
@@ -160,10 +198,12 @@ impl Drop for HostHold {
 struct Entry {
     waiter: Arc<Waiter>,
     op: usize,
+    /// A send's charge, should its message go into the buffer.
+    charge: Charge,
 }
 
 struct State {
-    queue: VecDeque<Message>,
+    queue: VecDeque<Queued>,
     senders: usize,
     receivers: usize,
     recv_waiters: VecDeque<Entry>,
@@ -195,6 +235,18 @@ impl Channel {
         capacity: usize,
         budget: &Arc<Budget>,
     ) -> Option<(SenderHandle, ReceiverHandle)> {
+        let chan = Channel::new(id, capacity, budget)?;
+        Some((
+            SenderHandle {
+                chan: chan.clone(),
+                holder: None,
+            },
+            ReceiverHandle { chan },
+        ))
+    }
+
+    /// A new channel with one sender and one receiver (counted, not made).
+    fn new(id: u64, capacity: usize, budget: &Arc<Budget>) -> Option<Arc<Channel>> {
         if !budget.open() {
             return None;
         }
@@ -213,13 +265,12 @@ impl Channel {
             host: Default::default(),
         });
         budget.register(&chan);
-        Some((
-            SenderHandle {
-                chan: chan.clone(),
-                holder: None,
-            },
-            ReceiverHandle { chan },
-        ))
+        Some(chan)
+    }
+
+    /// The budget a buffered message with `charge` counts against.
+    fn budget_of<'a>(&'a self, charge: &'a Charge) -> &'a Budget {
+        charge.as_deref().unwrap_or(&self.budget)
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -239,50 +290,83 @@ impl Channel {
     /// Drop everything the channel holds: its buffer, and its waiters (told that the
     /// channel is closed). For the end of a run, when nobody can use it any more.
     fn empty(&self) {
-        let (queue, waiters) = {
+        let (queue, waiters, discarded) = {
             let mut st = self.lock();
-            if let Some(stored) = &mut st.failure {
-                stored.settle(false);
-            }
+            let discarded = st.failure.as_mut().map(Stored::discard);
             let queue = std::mem::take(&mut st.queue);
-            for m in &queue {
-                self.budget.release(m);
+            for q in &queue {
+                self.budget_of(&q.charge).release(&q.msg);
             }
             let mut waiters: Vec<Entry> = st.recv_waiters.drain(..).collect();
             waiters.extend(st.send_waiters.drain(..));
-            (queue, waiters)
+            (queue, waiters, discarded)
         };
         for e in &waiters {
             e.waiter.finish(e.op, Ready::Closed);
         }
-        // Outside the lock: the messages' endpoints may belong to this very channel.
+        // Outside the lock: the messages' endpoints may belong to this very channel,
+        // and the failure handler may use it.
         drop(queue);
         drop(waiters);
+        if let Some(d) = discarded {
+            d.tell();
+        }
+    }
+
+    /// The end of the run whose budget is `budget`, on a channel of another budget:
+    /// drop the messages it buffered here that carry endpoints. Only microthreads
+    /// can receive endpoints (the application's values carry none), and such a
+    /// message may hold a receiver of this very channel: a cycle nothing else ends.
+    fn drop_endpoints_charged_to(&self, budget: &Budget) {
+        let dropped: VecDeque<Queued> = {
+            let mut st = self.lock();
+            let charged = |q: &Queued| {
+                !q.msg.endpoints.is_empty() && q.charge.as_deref().is_some_and(|c| std::ptr::eq(c, budget))
+            };
+            if !st.queue.iter().any(charged) {
+                return;
+            }
+            let (dropped, kept) = std::mem::take(&mut st.queue).into_iter().partition(charged);
+            st.queue = kept;
+            for q in &dropped {
+                budget.release(&q.msg);
+            }
+            dropped
+        };
+        // Outside the lock: the endpoints may belong to this very channel.
+        drop(dropped);
     }
 }
 
 impl Drop for Channel {
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        for m in &st.queue {
-            self.budget.release(m);
+        for q in &st.queue {
+            release_queued(&self.budget, q);
         }
         self.budget.close();
     }
 }
 
+/// Release a buffered message from the budget it counts against (`budget` is its
+/// channel's).
+fn release_queued(budget: &Budget, q: &Queued) {
+    q.charge.as_deref().unwrap_or(budget).release(&q.msg);
+}
+
 impl State {
     /// Receive now if possible.
-    fn try_recv(&mut self, budget: &Budget) -> Option<Ready> {
-        if let Some(msg) = self.queue.pop_front() {
-            budget.release(&msg);
+    fn try_recv(&mut self, chan: &Arc<Channel>) -> Option<Ready> {
+        if let Some(Queued { msg, charge }) = self.queue.pop_front() {
+            chan.budget_of(&charge).release(&msg);
             // The first sender waiting for room moves its message into the buffer, if
-            // the budget has room for it (else it stays first in line).
+            // its budget has room for it (else it stays first in line).
             while let Some(e) = self.send_waiters.front() {
+                let budget = chan.budget_of(&e.charge);
                 match e.waiter.take_send_if(e.op, |m| budget.reserve(m)) {
                     Taken::Message(m) => {
-                        self.send_waiters.pop_front();
-                        self.queue.push_back(m);
+                        let e = self.send_waiters.pop_front().expect("the front entry");
+                        self.buffer(chan, m, e.charge);
                         break;
                     }
                     Taken::Stale => {
@@ -309,16 +393,41 @@ impl State {
     fn closed_for_receiver(&mut self) -> Ready {
         match &mut self.failure {
             Some(stored) => {
-                stored.settle(true);
+                stored.deliver();
                 Ready::Failed(stored.failure.clone())
             }
             None => Ready::Closed,
         }
     }
 
+    /// Put a message whose bytes `charge` has reserved into the buffer. A message
+    /// with endpoints charged to another run's budget is remembered by that budget,
+    /// to be dropped when that run ends (see [`Channel::drop_endpoints_charged_to`]).
+    fn buffer(&mut self, chan: &Arc<Channel>, msg: Message, charge: Charge) {
+        if let Some(budget) = &charge
+            && !msg.endpoints.is_empty()
+        {
+            budget.register(chan);
+        }
+        self.queue.push_back(Queued { msg, charge });
+    }
+
+    /// A sender went away: when it was the last, tell the waiting receivers.
+    fn sender_gone(&mut self) {
+        self.senders -= 1;
+        if self.senders == 0 {
+            // Only receivers wait when nothing is buffered: tell them.
+            let waiting: Vec<Entry> = self.recv_waiters.drain(..).collect();
+            for e in waiting {
+                let ready = self.closed_for_receiver();
+                e.waiter.finish(e.op, ready);
+            }
+        }
+    }
+
     /// Send now if possible: to a waiting receiver, else into the buffer if it and
-    /// the run's budget have room.
-    fn try_send(&mut self, capacity: usize, budget: &Budget, mut msg: Message) -> SendStep {
+    /// the budget of `charge` have room.
+    fn try_send(&mut self, chan: &Arc<Channel>, mut msg: Message, charge: &Charge) -> SendStep {
         if self.receivers == 0 {
             return SendStep::Closed(msg);
         }
@@ -328,18 +437,20 @@ impl State {
                 Err(m) => msg = m,
             }
         }
-        if self.queue.len() < capacity && budget.reserve(&msg) {
-            self.queue.push_back(msg);
+        if self.queue.len() < chan.capacity && chan.budget_of(charge).reserve(&msg) {
+            self.buffer(chan, msg, charge.clone());
             return SendStep::Sent;
         }
         SendStep::NotReady(msg)
     }
 
-    /// Park operation `op` of `waiter` (a send or a receive) on this channel.
-    fn register(&mut self, is_send: bool, waiter: &Arc<Waiter>, op: usize) {
+    /// Park operation `op` of `waiter` (a send, with its charge, or a receive) on
+    /// this channel.
+    fn register(&mut self, is_send: bool, waiter: &Arc<Waiter>, op: usize, charge: &Charge) {
         let e = Entry {
             waiter: waiter.clone(),
             op,
+            charge: charge.clone(),
         };
         if is_send {
             self.send_waiters.push_back(e);
@@ -406,15 +517,7 @@ impl Drop for SenderHandle {
                 settled,
             });
         }
-        st.senders -= 1;
-        if st.senders == 0 {
-            // Only receivers wait when nothing is buffered: tell them.
-            let waiting: Vec<Entry> = st.recv_waiters.drain(..).collect();
-            for e in waiting {
-                let ready = st.closed_for_receiver();
-                e.waiter.finish(e.op, ready);
-            }
-        }
+        st.sender_gone();
     }
 }
 
@@ -435,8 +538,7 @@ impl Clone for ReceiverHandle {
 
 impl Drop for ReceiverHandle {
     fn drop(&mut self) {
-        let dropped;
-        {
+        let (dropped, discarded) = {
             let mut st = self.chan.lock();
             st.receivers -= 1;
             if st.receivers > 0 {
@@ -446,16 +548,19 @@ impl Drop for ReceiverHandle {
             for e in waiting {
                 e.waiter.finish(e.op, Ready::Closed);
             }
-            if let Some(stored) = &mut st.failure {
-                stored.settle(false);
-            }
+            let discarded = st.failure.as_mut().map(Stored::discard);
             // Nobody can receive what is buffered: drop it, outside the lock (its
             // endpoints may belong to this very channel).
-            dropped = std::mem::take(&mut st.queue);
-            for m in &dropped {
-                self.chan.budget.release(m);
+            let dropped = std::mem::take(&mut st.queue);
+            for q in &dropped {
+                self.chan.budget_of(&q.charge).release(&q.msg);
             }
-        }
+            (dropped, discarded)
+        };
         drop(dropped);
+        // Unlocked: a failure handler this runs may use the channel.
+        if let Some(d) = discarded {
+            d.tell();
+        }
     }
 }

@@ -1,35 +1,39 @@
 //! `select`: complete exactly one of several channel operations, waiting if none is
 //! ready. Every blocking send and receive is a `select` of one operation.
 //!
-//! The channels involved are locked together, in order of id (so two selects never
-//! lock in opposite orders); each operation is tried, starting at a random one so
-//! that among ready operations none starves; if none is ready a waiter is registered
-//! on every channel before the locks are released, so no wake-up can be missed.
+//! The channels involved are locked together, in order of address (so two selects
+//! never lock in opposite orders; ids are only unique within a run, and channels of
+//! several runs can meet in one select); the operations are tried in a random order
+//! (a shuffle, so that each ready operation is as likely to complete as any other);
+//! if none is ready a waiter is registered on every channel before the locks are
+//! released, so no wake-up can be missed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::waiter::{Done, Progress, Waiter};
-use super::{Channel, Message, Ready, SendStep, State};
+use super::{Channel, Charge, Message, Ready, SendStep, State};
 use crate::deterministic::Schedule;
 
 /// One operation of a select.
 pub(crate) enum Op {
     Recv(Arc<Channel>),
-    Send(Arc<Channel>, Message),
+    /// A send, and whose budget its message counts against if it is buffered
+    /// ([`charge`](super::charge)).
+    Send(Arc<Channel>, Message, Charge),
 }
 
 impl Op {
     fn channel(&self) -> &Arc<Channel> {
         match self {
-            Op::Recv(c) | Op::Send(c, _) => c,
+            Op::Recv(c) | Op::Send(c, _, _) => c,
         }
     }
 
     /// The message of a send that did not happen (`None` for a receive).
     pub(crate) fn into_unsent(self) -> Option<Message> {
         match self {
-            Op::Send(_, m) => Some(m),
+            Op::Send(_, m, _) => Some(m),
             Op::Recv(_) => None,
         }
     }
@@ -81,7 +85,7 @@ impl Drop for Registration {
 /// timeout and on which channels: that is how the deadlock detector knows who waits
 /// on what, and how a cancellation finds the waiter to interrupt
 /// ([`Waiter::interrupt`]), which ends the wait with `Interrupted`.
-/// When several operations are ready at once, a random one is tried first.
+/// When several operations are ready at once, each is as likely to complete.
 pub(crate) async fn select<G>(
     ops: Vec<Op>,
     timeout: Option<Duration>,
@@ -98,7 +102,7 @@ pub(crate) async fn select<G>(
 /// The first half of a select, which never waits: it completes a ready operation,
 /// or ends at once if it may not wait, or registers its waiter on every channel.
 /// When several operations are ready at once, a deterministic run's `schedule`
-/// says which to try first (`None`: a random one).
+/// shuffles them (`None`: a random shuffle).
 pub(crate) fn begin(
     ops: Vec<Op>,
     timeout: Option<Duration>,
@@ -270,19 +274,19 @@ enum Attempt {
 /// A select of one operation (every plain send and receive): the same steps as
 /// [`attempt`], without its bookkeeping for several channels.
 fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progress) -> Attempt {
-    let (chan, msg) = match op {
-        Op::Recv(c) => (c, None),
-        Op::Send(c, m) => (c, Some(m)),
+    let (chan, msg, charge) = match op {
+        Op::Recv(c) => (c, None, None),
+        Op::Send(c, m, charge) => (c, Some(m), charge),
     };
     let mut st = chan.lock();
     let is_send = msg.is_some();
     let sends = match msg {
-        Some(msg) => match st.try_send(chan.capacity, &chan.budget, msg) {
+        Some(msg) => match st.try_send(&chan, msg, &charge) {
             SendStep::Sent => return Attempt::Done(Selected::Op(0, Ready::Sent), vec![None]),
             SendStep::Closed(m) => return Attempt::Done(Selected::Op(0, Ready::Closed), vec![Some(m)]),
             SendStep::NotReady(m) => vec![Some(m)],
         },
-        None => match st.try_recv(&chan.budget) {
+        None => match st.try_recv(&chan) {
             Some(ready) => return Attempt::Done(Selected::Op(0, ready), vec![None]),
             None => vec![None],
         },
@@ -291,7 +295,7 @@ fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progre
         return Attempt::Done(selected, sends);
     }
     let waiter = Waiter::new(sends, progress.clone());
-    st.register(is_send, &waiter, 0);
+    st.register(is_send, &waiter, 0, &charge);
     drop(st);
     Attempt::Wait(Registration {
         waiter,
@@ -313,40 +317,51 @@ fn attempt(
         let op = ops.pop().expect("one operation");
         return attempt_one(op, timeout, block, progress);
     }
-    // The distinct channels, in lock order.
+    // The distinct channels (by identity: ids are per run), in lock order.
+    let address = |c: &Arc<Channel>| Arc::as_ptr(c) as usize;
     let mut channels: Vec<Arc<Channel>> = ops.iter().map(|o| o.channel().clone()).collect();
-    channels.sort_by_key(|c| c.id);
-    channels.dedup_by_key(|c| c.id);
+    channels.sort_by_key(address);
+    channels.dedup_by(|a, b| Arc::ptr_eq(a, b));
     let mut is_send = Vec::with_capacity(n);
     let mut where_ = Vec::with_capacity(n);
     let mut sends: Vec<Option<Message>> = Vec::with_capacity(n);
+    let mut charges: Vec<Charge> = Vec::with_capacity(n);
     for op in ops {
-        let id = op.channel().id;
-        where_.push(channels.binary_search_by_key(&id, |c| c.id).unwrap_or(0));
+        let at = address(op.channel());
+        let g = channels
+            .binary_search_by_key(&at, address)
+            .expect("every operation's channel is among the channels");
+        where_.push(g);
         match op {
             Op::Recv(_) => {
                 is_send.push(false);
                 sends.push(None);
+                charges.push(None);
             }
-            Op::Send(_, m) => {
+            Op::Send(_, m, charge) => {
                 is_send.push(true);
                 sends.push(Some(m));
+                charges.push(charge);
             }
         }
     }
 
     let mut guards: Vec<std::sync::MutexGuard<'_, State>> = channels.iter().map(|c| c.lock()).collect();
-    let start = match schedule {
-        _ if n <= 1 => 0,
-        Some(schedule) => schedule.choose(n),
-        None => fastrand::usize(..n),
-    };
+    // The operations in a random order, shuffled as they are tried (Fisher-Yates):
+    // the first ready one in a uniform shuffle is uniform among the ready ones.
+    let mut order: Vec<usize> = (0..n).collect();
     for k in 0..n {
-        let i = (start + k) % n;
+        let pick = match schedule {
+            _ if k + 1 == n => k,
+            Some(schedule) => k + schedule.choose(n - k),
+            None => fastrand::usize(k..n),
+        };
+        order.swap(k, pick);
+        let i = order[k];
         let g = where_[i];
         if is_send[i] {
             let msg = sends[i].take().expect("a send operation has its message");
-            match guards[g].try_send(channels[g].capacity, &channels[g].budget, msg) {
+            match guards[g].try_send(&channels[g], msg, &charges[i]) {
                 SendStep::Sent => return Attempt::Done(Selected::Op(i, Ready::Sent), sends),
                 SendStep::Closed(m) => {
                     sends[i] = Some(m);
@@ -354,7 +369,7 @@ fn attempt(
                 }
                 SendStep::NotReady(m) => sends[i] = Some(m),
             }
-        } else if let Some(ready) = guards[g].try_recv(&channels[g].budget) {
+        } else if let Some(ready) = guards[g].try_recv(&channels[g]) {
             return Attempt::Done(Selected::Op(i, ready), sends);
         }
     }
@@ -364,9 +379,12 @@ fn attempt(
 
     let waiter = Waiter::new(sends, progress.clone());
     for i in 0..n {
-        guards[where_[i]].register(is_send[i], &waiter, i);
+        guards[where_[i]].register(is_send[i], &waiter, i, &charges[i]);
     }
     drop(guards);
+    // Shown in order of id (a deadlock report, the live view), not of address,
+    // which changes from one run to the next.
+    channels.sort_by_key(|c| c.id);
     Attempt::Wait(Registration {
         waiter,
         channels,

@@ -194,7 +194,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 let timeout = matches!(step, Step::SendZeroTimeout(_)).then_some(Duration::ZERO);
                 let got = outcome(
                     select(
-                        vec![Op::Send(chan, message(v))],
+                        vec![Op::Send(chan, message(v), None)],
                         timeout,
                         timeout.is_some(),
                         &progress,
@@ -254,7 +254,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 tokio::spawn(async move {
                     let got = outcome(
                         select(
-                            vec![Op::Send(chan, message(v))],
+                            vec![Op::Send(chan, message(v), None)],
                             None,
                             true,
                             &progress,
@@ -367,7 +367,7 @@ fn try_send(chan: &Arc<Channel>, v: u64) -> Option<Ready> {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     match rt
         .block_on(select(
-            vec![Op::Send(chan.clone(), message(v))],
+            vec![Op::Send(chan.clone(), message(v), None)],
             None,
             false,
             &Progress::default(),
@@ -433,7 +433,7 @@ fn the_end_of_a_run_frees_a_channel_that_carries_its_own_receiver() {
     assert!(matches!(try_send(&chan, 0).map(|_| ()), Some(())));
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let (sel, _) = rt.block_on(select(
-        vec![Op::Send(chan.clone(), carrier)],
+        vec![Op::Send(chan.clone(), carrier, None)],
         None,
         false,
         &Progress::default(),
@@ -458,4 +458,169 @@ fn the_applications_values_of_every_size_arrive_whole() {
             .unwrap_or_else(|_| panic!("{n} bytes: not sent"));
         assert_eq!(rx.try_recv().ok(), Some(v), "{n} bytes");
     }
+}
+
+#[test]
+fn a_run_sending_on_another_budgets_channel_pays_for_it() {
+    let run = Arc::new(Budget::new(2 * COST, 10));
+    let app = Arc::new(Budget::unbounded());
+    let (tx, rx) = Channel::open(super::HOST_CHANNEL_IDS + 1, 10, &app).unwrap();
+    let chan = tx.channel().clone();
+    let from_run = |v| Op::Send(chan.clone(), message(v), super::charge(&chan, &run));
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let send = |op| {
+        rt.block_on(select(vec![op], None, false, &Progress::default(), |_, _, _| ()))
+            .0
+    };
+    assert!(matches!(send(from_run(1)), Selected::Op(_, Ready::Sent)));
+    assert!(matches!(send(from_run(2)), Selected::Op(_, Ready::Sent)));
+    // The channel has room; the sending run's budget has none.
+    assert!(matches!(send(from_run(3)), Selected::WouldBlock));
+    assert_eq!((run.buffered(), app.buffered()), (2 * COST, 0));
+    // The application's own sends count against no run.
+    assert!(matches!(try_send(&chan, 4), Some(Ready::Sent)));
+    assert_eq!((run.buffered(), app.buffered()), (2 * COST, COST));
+    assert_eq!(try_recv(rx.channel()), Some(1));
+    assert_eq!(run.buffered(), COST);
+    drop(rx);
+    assert_eq!((run.buffered(), app.buffered()), (0, 0));
+    // A charge only where the budgets differ.
+    assert!(super::charge(&chan, &app).is_none());
+}
+
+#[test]
+fn the_end_of_a_run_frees_an_applications_channel_that_carries_its_own_receiver() {
+    let run = Arc::new(Budget::new(1 << 20, 10));
+    let app = Arc::new(Budget::unbounded());
+    let (tx, rx) = Channel::open(super::HOST_CHANNEL_IDS + 1, 4, &app).unwrap();
+    let chan = tx.channel().clone();
+    let weak = Arc::downgrade(&chan);
+    let carrier = Message {
+        bytes: vec![0; 100].into(),
+        endpoints: vec![super::Endpoint::Receiver(rx)],
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let plain = Op::Send(chan.clone(), message(7), super::charge(&chan, &run));
+    let (sel, _) = rt.block_on(select(
+        vec![plain],
+        None,
+        false,
+        &Progress::default(),
+        |_, _, _| (),
+    ));
+    assert!(matches!(sel, Selected::Op(_, Ready::Sent)));
+    assert_eq!(run.registered(), 0, "no endpoints, nothing to break");
+    let op = Op::Send(chan.clone(), carrier, super::charge(&chan, &run));
+    let (sel, _) = rt.block_on(select(vec![op], None, false, &Progress::default(), |_, _, _| ()));
+    assert!(matches!(sel, Selected::Op(_, Ready::Sent)));
+    assert_eq!(run.registered(), 1);
+    drop((tx, chan));
+    // The only receiver is inside the channel's own buffer: a cycle.
+    assert!(weak.upgrade().is_some());
+    assert_eq!(run.buffered(), 8 + 100 + 2 * MESSAGE_OVERHEAD);
+    run.empty_all();
+    assert!(weak.upgrade().is_none(), "the cycle is broken");
+    assert_eq!(run.buffered(), 0);
+    assert_eq!(app.open_channels(), 0);
+}
+
+#[test]
+fn a_select_tells_channels_of_two_runs_with_equal_ids_apart() {
+    let (a, b) = (
+        Arc::new(Budget::new(1 << 20, 10)),
+        Arc::new(Budget::new(1 << 20, 10)),
+    );
+    let (a_tx, a_rx) = Channel::open(3, 4, &a).unwrap();
+    let (b_tx, b_rx) = Channel::open(3, 4, &b).unwrap();
+    assert_eq!(a_rx.channel().id(), b_rx.channel().id());
+    assert!(matches!(try_send(a_tx.channel(), 10), Some(Ready::Sent)));
+    assert!(matches!(try_send(b_tx.channel(), 20), Some(Ready::Sent)));
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let ops = vec![Op::Recv(a_rx.channel().clone()), Op::Recv(b_rx.channel().clone())];
+        match rt
+            .block_on(select(ops, None, false, &Progress::default(), |_, _, _| ()))
+            .0
+        {
+            Selected::Op(i, Ready::Received(m)) => got.push((i, value(&m))),
+            _ => panic!("a value is ready"),
+        }
+    }
+    got.sort();
+    assert_eq!(got, vec![(0, 10), (1, 20)]);
+}
+
+#[test]
+fn a_select_picks_uniformly_among_ready_operations() {
+    let budget = Arc::new(Budget::new(1 << 30, 10));
+    let chans: Vec<_> = (1..=4)
+        .map(|id| Channel::open(id, 10_000, &budget).unwrap())
+        .collect();
+    // Ready: the first and the last; the two between are empty.
+    let rounds = 4000;
+    for v in 0..rounds {
+        assert!(matches!(try_send(chans[0].0.channel(), v), Some(Ready::Sent)));
+        assert!(matches!(try_send(chans[3].0.channel(), v), Some(Ready::Sent)));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut wins = [0u32; 4];
+    for _ in 0..rounds {
+        let ops = chans
+            .iter()
+            .map(|(_, rx)| Op::Recv(rx.channel().clone()))
+            .collect();
+        match rt
+            .block_on(select(ops, None, false, &Progress::default(), |_, _, _| ()))
+            .0
+        {
+            Selected::Op(i, Ready::Received(_)) => wins[i] += 1,
+            _ => panic!("two values are ready"),
+        }
+    }
+    // Half each, expected; a rotation would give the last 3/4.
+    assert_eq!(wins[1] + wins[2], 0);
+    assert!((1400..=2600).contains(&wins[0]), "{wins:?}");
+    assert!((1400..=2600).contains(&wins[3]), "{wins:?}");
+}
+
+/// A value postcard cannot serialize: a sequence of unknown length.
+struct UnknownLength(Vec<u8>);
+
+impl serde::Serialize for UnknownLength {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().filter(|_| true))
+    }
+}
+
+#[test]
+fn a_value_that_cannot_be_serialized_is_an_error_not_a_panic() {
+    use super::{SendError, SendTimeoutError, TrySendError};
+    let (tx, rx) = super::channel::<UnknownLength>(4);
+    match tx.try_send(UnknownLength(vec![1, 2])) {
+        Err(TrySendError::Serialize(v, why)) => {
+            assert_eq!(v.0, [1, 2], "the value comes back");
+            assert!(why.contains("length"), "{why}");
+        }
+        other => panic!("{:?}", other.map_err(|e| e.to_string())),
+    }
+    let e = tx.send_blocking(UnknownLength(vec![3])).unwrap_err();
+    assert!(
+        e.to_string().starts_with("cannot serialize the value to send: "),
+        "{e}"
+    );
+    assert!(matches!(e, SendError::Serialize(..)));
+    assert_eq!(e.into_inner().0, [3]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let e = rt.block_on(tx.send(UnknownLength(vec![4]))).unwrap_err();
+    assert!(matches!(e, SendError::Serialize(..)));
+    let e = rt
+        .block_on(tx.send_timeout(UnknownLength(vec![5]), Duration::from_secs(1)))
+        .unwrap_err();
+    assert!(matches!(e, SendTimeoutError::Serialize(..)));
+    // Nothing was sent.
+    assert_eq!(rx.handle.channel().lock().queue.len(), 0);
 }

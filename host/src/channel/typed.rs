@@ -40,15 +40,32 @@ use crate::error::Failure;
 /// let n = results.recv().await?;
 /// # Ok(()) }
 /// ```
+///
+/// What a guest sends on such a channel and the channel buffers counts against
+/// that guest's run's budget ([`RunOptions::max_buffered_bytes`](crate::RunOptions::max_buffered_bytes),
+/// shown by [`RunHandle::buffered_bytes`](crate::RunHandle::buffered_bytes)) until
+/// it is received, even after the run has ended: when the budget has no room, the
+/// guest's send waits as if the channel were full. What the application sends
+/// counts against no budget.
 pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    // The application's channels answer to no run's budget: what they hold is
-    // bounded by their capacity and the largest message a guest may send.
+    // What the application itself buffers answers to no run's budget: it is
+    // bounded by the channel's capacity.
     static BUDGET: std::sync::OnceLock<Arc<Budget>> = std::sync::OnceLock::new();
-    let budget = BUDGET.get_or_init(|| Arc::new(Budget::new(u64::MAX, u32::MAX)));
-    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 62);
+    let budget = BUDGET.get_or_init(|| Arc::new(Budget::unbounded()));
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(HOST_CHANNEL_IDS + 1);
     let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (tx, rx) = Channel::open(id, capacity, budget).expect("the application's channels are not counted");
     (Sender::new(tx), Receiver::new(rx))
+}
+
+/// The application's channels have ids from `HOST_CHANNEL_IDS + 1` on (a run's own
+/// channels count from 1): the application's channel `HOST_CHANNEL_IDS + n` is shown
+/// as `host channel n`.
+pub(crate) const HOST_CHANNEL_IDS: u64 = 1 << 62;
+
+/// Whether channel `id` is one of the application's.
+pub(crate) fn is_host_channel(id: u64) -> bool {
+    id > HOST_CHANNEL_IDS
 }
 
 /// The application's sending end of a channel of `T`. Clone it for more senders.
@@ -76,7 +93,8 @@ impl<T> Sender<T> {
         }
     }
 
-    /// The channel's id.
+    /// The channel's id (the live view shows the application's channel
+    /// `2^62 + n` as `host channel n`).
     pub fn channel_id(&self) -> u64 {
         self.handle.channel().id()
     }
@@ -126,13 +144,23 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// A send failed because every receiver is gone; the value comes back.
+/// A send failed; the value comes back.
 #[derive(PartialEq, Eq, thiserror::Error)]
-#[error("sending on a channel whose receivers are all gone")]
-pub struct SendError<T>(pub T);
+#[non_exhaustive]
+pub enum SendError<T> {
+    /// Every receiver is gone.
+    #[error("sending on a channel whose receivers are all gone")]
+    Closed(T),
+    /// The value cannot be serialized in the channels' wire format (postcard), so
+    /// nothing was sent: the reason. (A `#[serde(flatten)]` field, a map or
+    /// sequence of unknown length, or a `Serialize` impl that fails, say.)
+    #[error("cannot serialize the value to send: {1}")]
+    Serialize(T, String),
+}
 
 /// A `try_send` failed; the value comes back.
 #[derive(PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TrySendError<T> {
     /// The channel is full, or (rendezvous) no receiver is waiting.
     #[error("the channel is full")]
@@ -140,10 +168,14 @@ pub enum TrySendError<T> {
     /// Every receiver is gone.
     #[error("sending on a channel whose receivers are all gone")]
     Closed(T),
+    /// The value cannot be serialized: see [`SendError::Serialize`].
+    #[error("cannot serialize the value to send: {1}")]
+    Serialize(T, String),
 }
 
 /// A send with a timeout failed; the value comes back.
 #[derive(PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendTimeoutError<T> {
     /// The time ran out.
     #[error("the send timed out")]
@@ -151,6 +183,38 @@ pub enum SendTimeoutError<T> {
     /// Every receiver is gone.
     #[error("sending on a channel whose receivers are all gone")]
     Closed(T),
+    /// The value cannot be serialized: see [`SendError::Serialize`].
+    #[error("cannot serialize the value to send: {1}")]
+    Serialize(T, String),
+}
+
+impl<T> SendError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendError::Closed(v) | SendError::Serialize(v, _) => v,
+        }
+    }
+}
+
+impl<T> TrySendError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySendError::Full(v) | TrySendError::Closed(v) | TrySendError::Serialize(v, _) => v,
+        }
+    }
+}
+
+impl<T> SendTimeoutError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendTimeoutError::Timeout(v)
+            | SendTimeoutError::Closed(v)
+            | SendTimeoutError::Serialize(v, _) => v,
+        }
+    }
 }
 
 macro_rules! debug_as_display {
@@ -185,21 +249,19 @@ pub enum RecvError {
     Timeout,
 }
 
-fn encode<T: Serialize>(value: &T) -> Message {
-    let failed = |e: postcard::Error| -> ! { panic!("weft: cannot serialize the message: {e}") };
+/// The value as a message; the serializer's error if it cannot be one.
+fn encode<T: Serialize>(value: &T) -> Result<Message, postcard::Error> {
     // Most values fit inline: then nothing is allocated (else it is serialized again).
     let mut inline = [0; super::bytes::INLINE];
     let bytes = match postcard::to_slice(value, &mut inline) {
         Ok(used) => Bytes::copy_from(used),
-        Err(postcard::Error::SerializeBufferFull) => {
-            Bytes::from(postcard::to_allocvec(value).unwrap_or_else(|e| failed(e)))
-        }
-        Err(e) => failed(e),
+        Err(postcard::Error::SerializeBufferFull) => Bytes::from(postcard::to_allocvec(value)?),
+        Err(e) => return Err(e),
     };
-    Message {
+    Ok(Message {
         bytes,
         endpoints: Vec::new(),
-    }
+    })
 }
 
 fn received<T: DeserializeOwned>(selected: Selected) -> Result<T, RecvError> {
@@ -230,6 +292,8 @@ enum Sent {
     Closed,
     Full,
     Timeout,
+    /// The value could not be serialized: why.
+    Unserializable(String),
 }
 
 fn sent(selected: &Selected) -> Sent {
@@ -245,42 +309,40 @@ fn sent(selected: &Selected) -> Sent {
 }
 
 impl<T: Serialize> Sender<T> {
-    fn op(&self, value: &T) -> Vec<Op> {
-        vec![Op::Send(self.handle.channel().clone(), encode(value))]
+    /// The send, with the message counted against the channel's own budget (the
+    /// application's, which has no maximum).
+    fn op(&self, value: &T) -> Result<Vec<Op>, String> {
+        let message = encode(value).map_err(|e| e.to_string())?;
+        Ok(vec![Op::Send(self.handle.channel().clone(), message, None)])
     }
 
     async fn send_async(&self, value: T, timeout: Option<Duration>, block: bool) -> (Sent, T) {
-        let (selected, _) = select(
-            self.op(&value),
-            timeout,
-            block,
-            super::host_progress(),
-            |_, _, _| (),
-        )
-        .await;
+        let op = match self.op(&value) {
+            Ok(op) => op,
+            Err(why) => return (Sent::Unserializable(why), value),
+        };
+        let (selected, _) = select(op, timeout, block, super::host_progress(), |_, _, _| ()).await;
         (sent(&selected), value)
     }
 
     fn send_sync(&self, value: T, timeout: Option<Duration>, block: bool) -> (Sent, T) {
-        let (selected, _) = super::select_blocking(self.op(&value), timeout, block);
+        let op = match self.op(&value) {
+            Ok(op) => op,
+            Err(why) => return (Sent::Unserializable(why), value),
+        };
+        let (selected, _) = super::select_blocking(op, timeout, block);
         (sent(&selected), value)
     }
 
     /// Send `value`, waiting while the channel is full (on a rendezvous channel,
     /// until a receiver has taken it).
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
-        match self.send_async(value, None, true).await {
-            (Sent::Done, _) => Ok(()),
-            (_, v) => Err(SendError(v)),
-        }
+        send_result(self.send_async(value, None, true).await)
     }
 
     /// Like [`send`](Sender::send), blocking the calling thread.
     pub fn send_blocking(&self, value: T) -> Result<(), SendError<T>> {
-        match self.send_sync(value, None, true) {
-            (Sent::Done, _) => Ok(()),
-            (_, v) => Err(SendError(v)),
-        }
+        send_result(self.send_sync(value, None, true))
     }
 
     /// Send `value` only if that needs no waiting.
@@ -288,26 +350,37 @@ impl<T: Serialize> Sender<T> {
         match self.send_sync(value, None, false) {
             (Sent::Done, _) => Ok(()),
             (Sent::Closed, v) => Err(TrySendError::Closed(v)),
-            (_, v) => Err(TrySendError::Full(v)),
+            (Sent::Unserializable(why), v) => Err(TrySendError::Serialize(v, why)),
+            (Sent::Full | Sent::Timeout, v) => Err(TrySendError::Full(v)),
         }
     }
 
     /// Send `value`, waiting at most `timeout`.
     pub async fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        match self.send_async(value, Some(timeout), true).await {
-            (Sent::Done, _) => Ok(()),
-            (Sent::Closed, v) => Err(SendTimeoutError::Closed(v)),
-            (_, v) => Err(SendTimeoutError::Timeout(v)),
-        }
+        send_timeout_result(self.send_async(value, Some(timeout), true).await)
     }
 
     /// Like [`send_timeout`](Sender::send_timeout), blocking the calling thread.
     pub fn send_timeout_blocking(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        match self.send_sync(value, Some(timeout), true) {
-            (Sent::Done, _) => Ok(()),
-            (Sent::Closed, v) => Err(SendTimeoutError::Closed(v)),
-            (_, v) => Err(SendTimeoutError::Timeout(v)),
-        }
+        send_timeout_result(self.send_sync(value, Some(timeout), true))
+    }
+}
+
+fn send_result<T>(sent: (Sent, T)) -> Result<(), SendError<T>> {
+    match sent {
+        (Sent::Done, _) => Ok(()),
+        (Sent::Unserializable(why), v) => Err(SendError::Serialize(v, why)),
+        // A blocking send without a timeout ends only so.
+        (Sent::Closed | Sent::Full | Sent::Timeout, v) => Err(SendError::Closed(v)),
+    }
+}
+
+fn send_timeout_result<T>(sent: (Sent, T)) -> Result<(), SendTimeoutError<T>> {
+    match sent {
+        (Sent::Done, _) => Ok(()),
+        (Sent::Closed, v) => Err(SendTimeoutError::Closed(v)),
+        (Sent::Unserializable(why), v) => Err(SendTimeoutError::Serialize(v, why)),
+        (Sent::Full | Sent::Timeout, v) => Err(SendTimeoutError::Timeout(v)),
     }
 }
 

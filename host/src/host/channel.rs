@@ -9,7 +9,8 @@ use wasmtime::component::Resource;
 use super::wit_failure;
 use crate::bindings::channel::{self as wit, OpenError, RecvError, SendError};
 use crate::channel::{
-    Also, Begun, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, begin, ended_now,
+    Also, Begun, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, begin, charge,
+    ended_now,
 };
 use crate::microthread::Microthread;
 use crate::net::{ListenerHandle, StreamHandle};
@@ -106,8 +107,16 @@ impl Microthread {
         let chan = self.table.get(&sender)?.channel().clone();
         let message = self.take_message(message)?;
         let (timeout, block) = wait.split();
+        // What it buffers counts against this run's budget, whoever's channel it is.
+        let charge = charge(&chan, &self.run.budget);
         let (selected, mut unsent) = self
-            .select_ops(vec![Op::Send(chan, message)], timeout, block, Kind::Send, None)
+            .select_ops(
+                vec![Op::Send(chan, message, charge)],
+                timeout,
+                block,
+                Kind::Send,
+                None,
+            )
             .await;
         let mut back = || -> wasmtime::Result<wit::Message> {
             let m = unsent.get_mut(0).and_then(Option::take).unwrap_or_default();
@@ -213,7 +222,8 @@ impl wit::Host for Microthread {
                     }
                     let chan = self.table.get(&s)?.channel().clone();
                     let m = self.take_message(m)?;
-                    host_ops.push(Op::Send(chan, m));
+                    let charge = charge(&chan, &self.run.budget);
+                    host_ops.push(Op::Send(chan, m, charge));
                     op_index.push(i);
                 }
                 wit::SelectOp::Accept(l) => sockets.push((i, Readiness::Accept(self.table.get(&l)?.clone()))),

@@ -507,7 +507,7 @@ impl Run {
             let mut due = tokio::time::Instant::now() + after;
             loop {
                 tokio::time::sleep_until(due).await;
-                let tick = vec![Op::Send(chan.clone(), Message::default())];
+                let tick = vec![Op::Send(chan.clone(), Message::default(), None)];
                 let (selected, _) =
                     select(tick, None, false, crate::channel::host_progress(), |_, _, _| ()).await;
                 if matches!(selected, Selected::Op(_, Ready::Closed)) {

@@ -80,11 +80,18 @@ impl std::fmt::Display for MicrothreadState {
         match self {
             MicrothreadState::Running => f.write_str("running"),
             MicrothreadState::Ready => f.write_str("ready"),
-            MicrothreadState::Receiving { channel } => write!(f, "receiving on channel {channel}"),
-            MicrothreadState::Sending { channel } => write!(f, "sending on channel {channel}"),
+            MicrothreadState::Receiving { channel } => write!(f, "receiving on {}", Channel(*channel)),
+            MicrothreadState::Sending { channel } => write!(f, "sending on {}", Channel(*channel)),
             MicrothreadState::Selecting { channels } => {
-                let ids: Vec<String> = channels.iter().map(u64::to_string).collect();
-                write!(f, "select over channels {}", ids.join(", "))
+                // `select over channels 1, 3` (`…, host channel 2` for the application's).
+                let names: Vec<String> = channels
+                    .iter()
+                    .map(|&c| match crate::channel::is_host_channel(c) {
+                        true => Channel(c).to_string(),
+                        false => c.to_string(),
+                    })
+                    .collect();
+                write!(f, "select over channels {}", names.join(", "))
             }
             MicrothreadState::Joining { id } => write!(f, "joining microthread {id}"),
             MicrothreadState::AwaitingChild { id } => write!(f, "awaiting child {id}"),
@@ -96,6 +103,21 @@ impl std::fmt::Display for MicrothreadState {
                     until.saturating_duration_since(Instant::now())
                 )
             }
+        }
+    }
+}
+
+/// A channel, by id: `channel 3` (the run's own), or `host channel 2` (one the
+/// application made with [`weft::channel`](crate::channel()), whose ids are
+/// `2^62 + n`).
+struct Channel(u64);
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if crate::channel::is_host_channel(self.0) {
+            write!(f, "host channel {}", self.0 - crate::channel::HOST_CHANNEL_IDS)
+        } else {
+            write!(f, "channel {}", self.0)
         }
     }
 }

@@ -205,6 +205,37 @@ fn main() {
             println!("select chose a {} times, b {} times", counts[0], counts[1]);
             assert!(counts[0] > 300 && counts[1] > 300, "unfair: {counts:?}");
         }
+        "select-fair-4" => {
+            // Four operations, the first and the last ready: each of those two must
+            // complete about half the time (a random rotation would favour the last,
+            // 3 times in 4).
+            let rounds = 2000u32;
+            let chans: Vec<(Sender<u8>, Receiver<u8>)> = (0..4).map(|_| channel::<u8>(2000)).collect();
+            for _ in 0..rounds {
+                chans[0].0.send(0).unwrap();
+                chans[3].0.send(3).unwrap();
+            }
+            let mut counts = [0u32; 4];
+            for _ in 0..rounds {
+                let mut s = Select::new();
+                let indexes: Vec<usize> = chans.iter().map(|(_, rx)| s.recv(rx)).collect();
+                match s.wait() {
+                    Selected::Received { index, message } => {
+                        let v: u8 = message.decode();
+                        assert_eq!(index, indexes[usize::from(v)], "the value came from its channel");
+                        counts[usize::from(v)] += 1;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            println!("select chose {counts:?}");
+            assert_eq!(counts[1] + counts[2], 0);
+            let (low, high) = (rounds * 35 / 100, rounds * 65 / 100);
+            assert!(
+                (low..=high).contains(&counts[0]) && (low..=high).contains(&counts[3]),
+                "unfair: {counts:?}"
+            );
+        }
         "select-send" => {
             let (tx, rx) = channel::<u32>(0);
             let (_idle_tx, idle_rx) = channel::<u32>(0);
