@@ -45,7 +45,8 @@ mod thread;
 
 pub use channel::{
     ChannelError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
-    TrySendError, after, channel, generate, host_receiver, host_sender, parallel_map, tick, try_channel,
+    TrySendError, after, channel, generate, host_receiver, host_sender, parallel_map, tick, try_after,
+    try_channel, try_tick,
 };
 pub use select::{Received, Select, Selected};
 pub use thread::{

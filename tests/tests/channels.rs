@@ -231,6 +231,35 @@ fn host_channel(id: u64) -> String {
 }
 
 #[test]
+fn timers_whose_receivers_are_dropped_free_their_channels_at_once() {
+    let rt = small().workers(2).build().unwrap();
+    let (run, out) = start(
+        &rt,
+        "channels",
+        &["timers-churn", "100000"],
+        RunOptions::new().max_channels(4),
+    );
+    let status = run.wait();
+    let text = out.to_string_lossy();
+    assert_eq!(status, ExitStatus::Exited(0), "{text}");
+    assert!(text.contains("100000 timers made and dropped"), "{text}");
+    // Open at the end: the guest's one channel and the timer it holds, no more.
+    assert!(
+        text.contains(
+            "then 2 more channels, then: cannot open a channel: the program already has its maximum of 4 open channels"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_ticker_of_period_zero_is_clamped_to_the_minimum_period() {
+    let out = case("tick-zero");
+    assert!(out.contains(" ticks"), "{out}");
+    println!("tick-zero: {}", out.lines().next().unwrap_or_default());
+}
+
+#[test]
 fn what_a_guest_buffers_in_an_applications_channel_counts_against_its_runs_budget() {
     let rt = small().workers(2).build().unwrap();
     let budget = 64 << 10;

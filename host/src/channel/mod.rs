@@ -31,7 +31,7 @@ mod waiter;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub(crate) use budget::Budget;
 pub(crate) use bytes::Bytes;
@@ -168,7 +168,10 @@ pub(crate) struct Channel {
     budget: Arc<Budget>,
     /// Senders and receivers the embedding application holds ([`HostHold`]): a
     /// microthread waiting on the channel may still be woken by the application.
+    /// A timer ([`TimerEnd`]) counts as a sender the application holds.
     host: [AtomicU32; 2],
+    /// Called when the channel is dropped (a timer's, to forget the timer).
+    on_drop: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 /// The application (not a microthread) holds a sender (or a receiver) of `chan`
@@ -245,6 +248,21 @@ impl Channel {
         ))
     }
 
+    /// A new timer's channel (capacity 1) and its receiver; `None` if the budget has
+    /// no room for another open channel. The timer holds the channel weakly: once
+    /// its receivers are gone, the channel is, and its slot in the budget with it.
+    pub(crate) fn open_timer(id: u64, budget: &Arc<Budget>) -> Option<(TimerEnd, ReceiverHandle)> {
+        let chan = Channel::new(id, 1, budget)?;
+        // Waiting for a tick is no deadlock: the timer is a sender from outside.
+        chan.host[1].fetch_add(1, Ordering::AcqRel);
+        Some((
+            TimerEnd {
+                chan: Arc::downgrade(&chan),
+            },
+            ReceiverHandle { chan },
+        ))
+    }
+
     /// A new channel with one sender and one receiver (counted, not made).
     fn new(id: u64, capacity: usize, budget: &Arc<Budget>) -> Option<Arc<Channel>> {
         if !budget.open() {
@@ -263,6 +281,7 @@ impl Channel {
             }),
             budget: budget.clone(),
             host: Default::default(),
+            on_drop: Mutex::new(None),
         });
         budget.register(&chan);
         Some(chan)
@@ -336,6 +355,12 @@ impl Channel {
         // Outside the lock: the endpoints may belong to this very channel.
         drop(dropped);
     }
+
+    /// A sender that is not a [`SenderHandle`] (a timer) went away.
+    fn sender_gone(&self) {
+        let mut st = self.lock();
+        st.sender_gone();
+    }
 }
 
 impl Drop for Channel {
@@ -345,6 +370,10 @@ impl Drop for Channel {
             release_queued(&self.budget, q);
         }
         self.budget.close();
+        let on_drop = self.on_drop.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(f) = on_drop {
+            f();
+        }
     }
 }
 
@@ -352,6 +381,61 @@ impl Drop for Channel {
 /// channel's).
 fn release_queued(budget: &Budget, q: &Queued) {
     q.charge.as_deref().unwrap_or(budget).release(&q.msg);
+}
+
+/// How a timer's tick went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tick {
+    /// Sent (or given to a waiting receiver).
+    Sent,
+    /// Dropped: the previous tick is still unread.
+    Skipped,
+    /// The channel's receivers are gone: the timer is over.
+    Gone,
+}
+
+/// A timer's sending side: it holds its channel weakly, so the channel goes (and
+/// its slot in the budget) as soon as the last receiver does. It counts as one
+/// sender; dropping it closes the channel.
+pub(crate) struct TimerEnd {
+    chan: Weak<Channel>,
+}
+
+impl TimerEnd {
+    /// Send a tick (an empty message) if the buffer has room.
+    pub(crate) fn tick(&self) -> Tick {
+        let Some(chan) = self.chan.upgrade() else {
+            return Tick::Gone;
+        };
+        let mut st = chan.lock();
+        match st.try_send(&chan, Message::default(), &None) {
+            SendStep::Sent => Tick::Sent,
+            SendStep::NotReady(_) => Tick::Skipped,
+            SendStep::Closed(_) => Tick::Gone,
+        }
+    }
+
+    /// Whether the channel still has receivers.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.chan.upgrade().is_some_and(|chan| chan.lock().receivers > 0)
+    }
+
+    /// Call `f` when the channel is dropped (at once if it already is).
+    pub(crate) fn on_channel_drop(&self, f: Box<dyn FnOnce() + Send>) {
+        match self.chan.upgrade() {
+            Some(chan) => *chan.on_drop.lock().unwrap_or_else(|e| e.into_inner()) = Some(f),
+            None => f(),
+        }
+    }
+}
+
+impl Drop for TimerEnd {
+    fn drop(&mut self) {
+        if let Some(chan) = self.chan.upgrade() {
+            chan.host[1].fetch_sub(1, Ordering::AcqRel);
+            chan.sender_gone();
+        }
+    }
 }
 
 impl State {

@@ -275,12 +275,12 @@ impl wit::Host for Microthread {
         after: u64,
         every: Option<u64>,
     ) -> wasmtime::Result<Result<Resource<ReceiverHandle>, OpenError>> {
-        let Some((tx, rx)) = Channel::open(self.run.next_channel_id(), 1, &self.run.budget) else {
+        let Some((end, rx)) = Channel::open_timer(self.run.next_channel_id(), &self.run.budget) else {
             return Ok(Err(OpenError::TooManyChannels(self.run.budget.max_channels())));
         };
-        let after = Duration::from_nanos(after);
-        let every = every.map(|e| Duration::from_nanos(e.max(1)));
-        self.run.start_timer(tx, after, every);
+        // The period is at least `run::MIN_TICK_PERIOD` (the timers see to it).
+        self.run
+            .start_timer(end, Duration::from_nanos(after), every.map(Duration::from_nanos));
         Ok(Ok(self.table.push(rx)?))
     }
 }

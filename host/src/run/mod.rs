@@ -15,6 +15,7 @@ mod cancel;
 mod completion;
 mod options;
 mod output;
+mod timers;
 mod view;
 
 use std::collections::HashMap;
@@ -26,7 +27,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::task::AbortHandle;
 
 use crate::scheduler::{Ended, Scheduler, Seeded, Task};
 use wasmtime::Engine;
@@ -37,7 +37,7 @@ pub(crate) use options::{AppData, HostEndpoint, RunLimits};
 pub use options::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, OutputBuffer, RunOptions};
 pub use view::{MicrothreadInfo, MicrothreadState, RunStats, RunView};
 
-use crate::channel::{Budget, HostHold, Message, Op, Ready, Selected, SenderHandle, select};
+use crate::channel::{Budget, TimerEnd};
 use crate::deterministic::{Lane, Schedule};
 use crate::error::{Failure, FailureKind};
 use crate::limits::Quota;
@@ -166,7 +166,7 @@ pub(crate) struct Run {
     /// The run's open sockets, within `RunOptions::max_sockets`.
     pub(crate) sockets: Arc<Quota>,
     /// The run's timers (`weft_guest::after`, `tick`), stopped when it ends.
-    timers: Mutex<Vec<AbortHandle>>,
+    timers: timers::Timers,
     /// Counters of the run (the live count is `live`).
     spawned: AtomicU64,
     peak_live: AtomicU32,
@@ -257,7 +257,7 @@ impl Run {
             finished: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             sent_by_ended: AtomicU64::new(0),
-            timers: Mutex::new(Vec::new()),
+            timers: timers::Timers::default(),
             sockets,
             finish: Finish::default(),
         })
@@ -493,35 +493,13 @@ impl Run {
         self.runtime_data.as_ref()
     }
 
-    /// Start a timer that sends an empty message on `tx` after `after`, then each
-    /// `every`, if given, dropping a tick while the previous one is unread. It stops
-    /// when the channel's receivers are gone, or when the run ends.
-    pub(crate) fn start_timer(&self, tx: SenderHandle, after: Duration, every: Option<Duration>) {
-        let chan = tx.channel().clone();
-        // The host holds the sender: a microthread waiting for the tick is not
-        // deadlocked.
-        let hold = HostHold::new(&chan, true);
-        let task = self.handle.spawn(async move {
-            let _hold = hold;
-            let _tx = tx;
-            let mut due = tokio::time::Instant::now() + after;
-            loop {
-                tokio::time::sleep_until(due).await;
-                let tick = vec![Op::Send(chan.clone(), Message::default(), None)];
-                let (selected, _) =
-                    select(tick, None, false, crate::channel::host_progress(), |_, _, _| ()).await;
-                if matches!(selected, Selected::Op(_, Ready::Closed)) {
-                    return;
-                }
-                match every {
-                    Some(every) => due += every,
-                    None => return,
-                }
-            }
-        });
-        let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
-        timers.retain(|t| !t.is_finished());
-        timers.push(task.abort_handle());
+    /// Start a timer that sends an empty message on `end`'s channel after `after`,
+    /// then each `every` (at least [`timers::MIN_TICK_PERIOD`]), if given,
+    /// dropping a tick while the previous one is unread and skipping the ticks it
+    /// missed. It stops when the channel's receivers are gone (at once), or when
+    /// the run ends. See `run/timers.rs`.
+    pub(crate) fn start_timer(&self, end: TimerEnd, after: Duration, every: Option<Duration>) {
+        self.timers.start(&self.handle, end, after, every);
     }
 
     /// Take the channel end the application handed the run under `name`, if it is
@@ -654,9 +632,7 @@ impl Run {
                     "microthreads still running {grace:?} after the program ended were left behind"
                 );
             }
-            for timer in std::mem::take(&mut *run.timers.lock().unwrap_or_else(|e| e.into_inner())) {
-                timer.abort();
-            }
+            run.timers.stop();
             run.budget.empty_all();
             // Ends nobody took go back: the application's channels may close.
             std::mem::take(&mut *run.host_endpoints.lock().unwrap_or_else(|e| e.into_inner()));
@@ -728,6 +704,7 @@ impl Drop for FinishOnDrop {
             return;
         }
         self.0.cancel_all();
+        self.0.timers.stop();
         self.0.budget.empty_all();
         self.0.finish.set(ExitStatus::Cancelled);
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use weft_guest::{
     Receiver, RecvError, RecvTimeoutError, Select, Selected, SendError, SendTimeoutError, Sender,
-    TryRecvError, TrySendError, channel, generate, parallel_map, spawn,
+    TryRecvError, TrySendError, after, channel, generate, parallel_map, spawn, tick,
 };
 
 fn send_then_log((tx, log): (Sender<u32>, Sender<String>)) {
@@ -234,6 +234,68 @@ fn main() {
             assert!(
                 (low..=high).contains(&counts[0]) && (low..=high).contains(&counts[3]),
                 "unfair: {counts:?}"
+            );
+        }
+        "timers-churn" => {
+            // "A message, or give up after an hour", many times over: each timer's
+            // channel goes with its receiver, so the program's channel limit is
+            // never reached however many timers it made.
+            let n: u32 = std::env::args()
+                .nth(2)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(100_000);
+            let (tx, rx) = channel::<u32>(1);
+            for i in 0..n {
+                tx.send(i).unwrap();
+                let timeout = after(Duration::from_secs(3600));
+                let mut s = Select::new();
+                let msg = s.recv(&rx);
+                s.recv(&timeout);
+                match s.wait() {
+                    Selected::Received { index, message } if index == msg => {
+                        assert_eq!(message.decode::<u32>(), i)
+                    }
+                    other => panic!("round {i}: {other:?}"),
+                }
+            }
+            println!("{n} timers made and dropped");
+            // What is left open: this one channel, and a timer while it is held.
+            let held = after(Duration::from_secs(3600));
+            let mut more = Vec::new();
+            let refusal = loop {
+                match weft_guest::try_channel::<u8>(0) {
+                    Ok(c) => more.push(c),
+                    Err(e) => break e,
+                }
+            };
+            println!("then {} more channels, then: {refusal}", more.len());
+            drop((held, more));
+            match weft_guest::try_after(Duration::from_secs(1)) {
+                Ok(_) => {}
+                Err(e) => panic!("a timer, once channels are free: {e}"),
+            }
+        }
+        "tick-zero" => {
+            // A ticker of period zero ticks at most once a millisecond: while a 100 ms
+            // timer runs out, it delivers about 100 ticks (fewer on a busy machine,
+            // at most a few more), not one per select (3 to 10 a millisecond here).
+            let ticks = tick(Duration::ZERO);
+            let done = after(Duration::from_millis(100));
+            let mut count = 0u32;
+            loop {
+                let mut s = Select::new();
+                let t = s.recv(&ticks);
+                let d = s.recv(&done);
+                match s.wait() {
+                    Selected::Received { index, .. } if index == t => count += 1,
+                    Selected::Received { index, .. } if index == d => break,
+                    other => panic!("{other:?}"),
+                }
+            }
+            println!("{count} ticks");
+            assert!(
+                count < 150,
+                "a zero period was not clamped: {count} ticks in 100 ms"
             );
         }
         "select-send" => {
