@@ -567,3 +567,65 @@ fn at_the_microthread_limit_the_echo_server_refuses_a_connection_and_serves_on()
     echo(&mut second, "still two\n");
     run.cancel();
 }
+
+#[test]
+fn selectors_sharing_a_listener_miss_no_connection() {
+    const CONNECTIONS: usize = 40;
+    let rt = runtime(2);
+    let (run, out) = start(
+        &rt,
+        "net",
+        &["shared-select", &CONNECTIONS.to_string()],
+        RunOptions::new(),
+    );
+    let addr = address(&out, "ready");
+    for i in 0..CONNECTIONS {
+        // One at a time: each must be accepted (and echoed) while the others wait;
+        // the read timeout only guards against a hang.
+        let mut s = connect(addr);
+        s.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        let mut back = String::new();
+        BufReader::new(&s).read_line(&mut back).unwrap();
+        assert_eq!(back, format!("line {i}\n"), "{}", out.to_string_lossy());
+    }
+    line_with(&out, &format!("shared: served {CONNECTIONS}"));
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+}
+
+#[test]
+fn microthreads_blocked_in_read_hold_no_read_buffer() {
+    const READERS: usize = 200;
+    room_for_files(4096);
+    let rt = runtime(2);
+    let (run, out) = start(
+        &rt,
+        "net",
+        &["idle-readers", &READERS.to_string()],
+        RunOptions::new(),
+    );
+    let addr = address(&out, "ready");
+    let clients: Vec<TcpStream> = (0..READERS).map(|_| connect(addr)).collect();
+    line_with(&out, &format!("idle: {READERS} reading"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reading = || {
+        run.microthreads()
+            .iter()
+            .filter(|m| m.state.to_string().starts_with("reading from"))
+            .count()
+    };
+    while reading() < READERS {
+        assert!(Instant::now() < deadline, "{:?}", run.microthreads());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Each asked for 64 KiB: none is held while they wait.
+    assert_eq!(run.socket_read_bytes(), 0);
+    assert_eq!(run.open_sockets(), READERS as u32 + 1);
+    // And a read that gets bytes gets them.
+    for mut c in clients {
+        c.write_all(b"x").unwrap();
+    }
+    line_with(&out, "idle: all read");
+    assert!(out.to_string_lossy().contains("idle: read Ok(1)"));
+    assert_eq!(run.socket_read_bytes(), 0);
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+}

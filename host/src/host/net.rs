@@ -191,10 +191,11 @@ impl wit::HostTcpStream for Microthread {
     ) -> wasmtime::Result<Result<Vec<u8>, WitError>> {
         let stream = self.table.get(&s)?.clone();
         let peer = stream.peer_addr();
+        let run = self.run.clone();
         Ok(self
             .on_socket(
                 || format!("reading from {peer}"),
-                stream.read(max as usize, nanos(timeout)),
+                stream.read(max as usize, nanos(timeout), &run.read_buffers),
             )
             .await)
     }

@@ -15,4 +15,4 @@ pub(crate) mod tcp;
 
 pub(crate) use grants::{Direction, Grants};
 pub use grants::{Grant, GrantError};
-pub(crate) use tcp::{ListenerHandle, NetError, StreamHandle, resolve};
+pub(crate) use tcp::{ListenerHandle, NetError, ReadBuffers, StreamHandle, resolve};

@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
 use crate::limits::Quota;
 
@@ -86,11 +89,39 @@ pub(crate) async fn resolve(address: &str) -> Result<Vec<SocketAddr>, NetError> 
     Ok(addrs)
 }
 
+/// Bytes the host holds for socket reads under way (a run's, see
+/// `RunHandle::socket_read_bytes`).
+#[derive(Debug, Default)]
+pub(crate) struct ReadBuffers(AtomicU64);
+
+impl ReadBuffers {
+    pub(crate) fn bytes(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn hold(&self, bytes: usize) -> Held<'_> {
+        self.0.fetch_add(bytes as u64, Ordering::Relaxed);
+        Held(self, bytes as u64)
+    }
+}
+
+/// A read's buffer, counted until the read returns it.
+struct Held<'a>(&'a ReadBuffers, u64);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(self.1, Ordering::Relaxed);
+    }
+}
+
 struct Listener {
     listener: TcpListener,
     /// Connections (or errors) taken while a select watched for one, for the
     /// next `accept`s, in order.
     pending: Mutex<VecDeque<io::Result<(TcpStream, SocketAddr)>>>,
+    /// Told when a connection is put in `pending`: every microthread that waits on
+    /// the listener looks again.
+    queued: Notify,
     quota: Arc<Quota>,
     _slot: Slot,
 }
@@ -107,6 +138,7 @@ impl ListenerHandle {
         Ok(ListenerHandle(Arc::new(Listener {
             listener,
             pending: Mutex::new(VecDeque::new()),
+            queued: Notify::new(),
             quota: quota.clone(),
             _slot: slot,
         })))
@@ -122,23 +154,51 @@ impl ListenerHandle {
 
     /// The next connection, waiting at most `timeout`.
     pub(crate) async fn accept(&self, timeout: Option<Duration>) -> Result<StreamHandle, NetError> {
-        let taken = self.pending().pop_front();
-        let (stream, peer) = match taken {
-            Some(taken) => taken?,
-            None => within(timeout, async { Ok(self.0.listener.accept().await?) }).await?,
-        };
+        let (stream, peer) = within(timeout, async { Ok(self.next().await?) }).await?;
         // Over the quota: the connection is closed at once, and the guest told why.
         let slot = Slot::take(&self.0.quota)?;
         Ok(StreamHandle::new(stream, peer, slot))
     }
 
-    /// Resolves when a connection waits (taken, for the next `accept`).
-    pub(crate) async fn acceptable(&self) {
-        if !self.pending().is_empty() {
-            return;
+    /// The next connection: one a select took, or the listener's next.
+    async fn next(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        loop {
+            let queued = self.0.queued.notified();
+            let mut queued = std::pin::pin!(queued);
+            // Registered before `pending` is looked at: a connection put there
+            // after the look wakes this one.
+            queued.as_mut().enable();
+            if let Some(taken) = self.pending().pop_front() {
+                return taken;
+            }
+            tokio::select! {
+                taken = self.0.listener.accept() => return taken,
+                () = &mut queued => {}
+            }
         }
-        let taken = std::future::poll_fn(|cx| self.0.listener.poll_accept(cx)).await;
-        self.pending().push_back(taken);
+    }
+
+    /// Resolves when a connection waits (taken, for the next `accept`). Any number
+    /// of microthreads may wait so on one listener, and a select that only looks
+    /// (polled once, with a waker that does nothing) takes no one's wake-up away:
+    /// tokio's `accept` keeps every waiter, and `pending` wakes them all.
+    pub(crate) async fn acceptable(&self) {
+        loop {
+            let queued = self.0.queued.notified();
+            let mut queued = std::pin::pin!(queued);
+            queued.as_mut().enable();
+            if !self.pending().is_empty() {
+                return;
+            }
+            tokio::select! {
+                taken = self.0.listener.accept() => {
+                    self.pending().push_back(taken);
+                    self.0.queued.notify_waiters();
+                    return;
+                }
+                () = &mut queued => {}
+            }
+        }
     }
 }
 
@@ -196,14 +256,23 @@ impl StreamHandle {
     }
 
     /// Up to `max` bytes, waiting until some arrive; empty at the end of the stream.
-    pub(crate) async fn read(&self, max: usize, timeout: Option<Duration>) -> Result<Vec<u8>, NetError> {
-        // Read into spare capacity: no zeroing of a buffer the read overwrites.
-        let mut buf = Vec::with_capacity(max.clamp(1, MAX_READ));
+    /// The buffer is reserved only once the socket is readable (a read that waits
+    /// holds none), and counted in `held` while the host holds it.
+    pub(crate) async fn read(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+        held: &ReadBuffers,
+    ) -> Result<Vec<u8>, NetError> {
+        let size = max.clamp(1, MAX_READ);
         within(timeout, async {
             loop {
                 self.0.stream.readable().await?;
+                // Read into spare capacity: no zeroing of a buffer the read overwrites.
+                let _held = held.hold(size);
+                let mut buf = Vec::with_capacity(size);
                 match self.0.stream.try_read_buf(&mut buf) {
-                    Ok(_) => return Ok(std::mem::take(&mut buf)),
+                    Ok(_) => return Ok(buf),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => return Err(e.into()),
                 }
