@@ -568,6 +568,93 @@ fn at_the_microthread_limit_the_echo_server_refuses_a_connection_and_serves_on()
     run.cancel();
 }
 
+/// A resolver that counts the names it is asked for and answers `answer` for all.
+struct Counting {
+    queries: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    answer: std::net::IpAddr,
+}
+
+impl weft::net::Resolve for Counting {
+    fn resolve(&self, _host: &str, port: u16) -> weft::net::Lookup {
+        self.queries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let addr = SocketAddr::new(self.answer, port);
+        Box::pin(async move { Ok(vec![addr]) })
+    }
+}
+
+/// A runtime whose resolver counts its queries (the count) and answers `answer`.
+fn counting_runtime(answer: &str) -> (Runtime, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let queries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let rt = Runtime::builder()
+        .workers(2)
+        .max_microthreads(100)
+        .cache_dir(Some(weft_tests::cache_dir()))
+        .resolver(Counting {
+            queries: queries.clone(),
+            answer: answer.parse().unwrap(),
+        })
+        .build()
+        .unwrap();
+    (rt, queries)
+}
+
+#[test]
+fn a_name_is_looked_up_only_when_a_grant_could_cover_it_and_never_shown_resolved() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let run_denied = |rt: &Runtime, address: &str, options: RunOptions| {
+        let out = OutputBuffer::new();
+        let options = options.args(["denied", address]).stdout(out.clone());
+        let status = rt.load(guest("net")).unwrap().run(&options).unwrap();
+        assert_eq!(status, ExitStatus::Exited(0), "{}", out.to_string_lossy());
+        out.to_string_lossy()
+    };
+    // No grant at all, and grants that name addresses only: no lookup.
+    let (rt, queries) = counting_runtime("127.0.0.1");
+    let text = run_denied(&rt, "anything.example:80", RunOptions::new());
+    assert!(
+        text.contains("bind: PermissionDenied: listening on anything.example:80 is not allowed")
+            && text.contains("connect: PermissionDenied: connecting to anything.example:80 is not allowed"),
+        "{text}"
+    );
+    let addresses_only = RunOptions::new().listen(loopback()).connect(loopback());
+    let text = run_denied(&rt, "anything.example:80", addresses_only);
+    assert!(text.contains("connect: PermissionDenied"), "{text}");
+    // A `*` grant for another port could not cover it either.
+    let other_port = RunOptions::new().connect(Grant::parse("*:81").unwrap());
+    let text = run_denied(&rt, "anything.example:80", other_port);
+    assert!(text.contains("connect: PermissionDenied"), "{text}");
+    assert_eq!(
+        queries.load(SeqCst),
+        0,
+        "no name may be looked up without a grant that could cover it"
+    );
+
+    // Positive control: a `*` connect grant for the port could cover the name, so it
+    // is looked up (once, for connect: bind has no listen grant) and connected.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let address = format!("anything.example:{port}");
+    let any_host = RunOptions::new().connect(Grant::parse(&format!("*:{port}")).unwrap());
+    let text = run_denied(&rt, &address, any_host);
+    assert!(
+        text.contains("bind: PermissionDenied") && text.contains("connect: allowed"),
+        "{text}"
+    );
+    assert_eq!(queries.load(SeqCst), 1, "{text}");
+
+    // A grant by name covers that name; what it resolves to (an address no grant
+    // covers) is denied, and the denial names the address as the guest gave it.
+    let (rt, queries) = counting_runtime("10.1.2.3");
+    let named = RunOptions::new().connect(Grant::parse(&format!("localhost:{port}")).unwrap());
+    let text = run_denied(&rt, &format!("localhost:{port}"), named);
+    assert!(
+        text.contains(&format!("connecting to localhost:{port} is not allowed"))
+            && !text.contains("10.1.2.3"),
+        "{text}"
+    );
+    assert_eq!(queries.load(SeqCst), 1, "{text}");
+}
+
 #[test]
 fn selectors_sharing_a_listener_miss_no_connection() {
     const CONNECTIONS: usize = 40;

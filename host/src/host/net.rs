@@ -11,8 +11,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::net::{self as wit, IoErrorKind, NetError as WitError, Shutdown};
 use crate::microthread::Microthread;
-use crate::net::{Direction, Grants, ListenerHandle, NetError, StreamHandle, resolve};
-use std::sync::Arc;
+use crate::net::{Direction, Grants, ListenerHandle, NetError, StreamHandle, Target, within};
 
 use crate::run::{Probe, Run, Waiting};
 
@@ -68,23 +67,30 @@ impl Microthread {
     }
 }
 
-/// The addresses `address` names that `run`'s grants allow for `direction`; the
-/// first one, denied, if none is allowed.
-async fn granted(run: Arc<Run>, address: String, direction: Direction) -> Result<Vec<SocketAddr>, NetError> {
+/// The addresses `address` names that `run`'s grants allow for `direction`. A
+/// name is looked up only if a grant could cover it; a denial names the address
+/// as the guest gave it (never what a name resolved to).
+async fn granted(run: &Run, address: &str, direction: Direction) -> Result<Vec<SocketAddr>, NetError> {
     if run.schedule().is_some() {
         return Err(NetError::PermissionDenied(
             "a deterministic run cannot use the network".into(),
         ));
     }
-    let addrs = resolve(&address).await?;
     let grants = run.options.grants();
+    let denied = || NetError::PermissionDenied(Grants::denial(direction, address));
+    let addrs = match Target::parse(address)? {
+        Target::Addr(addr) => vec![addr],
+        Target::Name(host, port) if grants.may_resolve(direction, &host, port) => {
+            run.resolver.lookup(&host, port).await?
+        }
+        Target::Name(..) => return Err(denied()),
+    };
     let allowed: Vec<SocketAddr> = addrs
-        .iter()
-        .copied()
+        .into_iter()
         .filter(|a| grants.allows(direction, a))
         .collect();
     if allowed.is_empty() {
-        return Err(NetError::PermissionDenied(Grants::denial(direction, &addrs[0])));
+        return Err(denied());
     }
     Ok(allowed)
 }
@@ -94,20 +100,21 @@ impl wit::Host for Microthread {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<ListenerHandle>, WitError>> {
-        let (run, quota) = (self.run.clone(), self.run.sockets.clone());
+        let run = self.run.clone();
+        let what = format!("binding {address}");
         let bound = async move {
             let mut last = None;
-            for addr in granted(run, address.clone(), Direction::Listen).await? {
-                match ListenerHandle::bind(addr, &quota).await {
+            for addr in granted(&run, &address, Direction::Listen).await? {
+                match ListenerHandle::bind(addr, &run.sockets).await {
                     Ok(listener) => return Ok(listener),
                     Err(e) => last = Some(e),
                 }
             }
             Err(last.unwrap_or_else(|| NetError::InvalidAddress(format!("`{address}`: no address"))))
         };
-        Ok(match bound.await {
+        Ok(match self.on_socket(|| what, bound).await {
             Ok(listener) => Ok(self.table.push(listener)?),
-            Err(e) => Err(wit_error(e)),
+            Err(e) => Err(e),
         })
     }
 
@@ -116,12 +123,13 @@ impl wit::Host for Microthread {
         address: String,
         timeout: Option<u64>,
     ) -> wasmtime::Result<Result<Resource<StreamHandle>, WitError>> {
-        let (run, quota) = (self.run.clone(), self.run.sockets.clone());
+        let run = self.run.clone();
         let what = format!("connecting to {address}");
-        let connected = async move {
-            let addrs = granted(run, address, Direction::Connect).await?;
-            StreamHandle::connect(&addrs, nanos(timeout), &quota).await
-        };
+        // The timeout covers the lookup too.
+        let connected = within(nanos(timeout), async move {
+            let addrs = granted(&run, &address, Direction::Connect).await?;
+            StreamHandle::connect(&addrs, &run.sockets).await
+        });
         Ok(match self.on_socket(|| what, connected).await {
             Ok(stream) => Ok(self.table.push(stream)?),
             Err(e) => Err(e),

@@ -53,7 +53,7 @@ impl Drop for Slot {
 }
 
 /// Run `f` for at most `timeout`, if given.
-async fn within<T>(
+pub(crate) async fn within<T>(
     timeout: Option<Duration>,
     f: impl Future<Output = Result<T, NetError>>,
 ) -> Result<T, NetError> {
@@ -65,28 +65,31 @@ async fn within<T>(
     }
 }
 
-/// The socket addresses `address` names: parsed, or resolved by the system.
-pub(crate) async fn resolve(address: &str) -> Result<Vec<SocketAddr>, NetError> {
-    if let Ok(addr) = address.parse::<SocketAddr>() {
-        return Ok(vec![addr]);
+/// What a guest's address names: a socket address, or a host name and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    Addr(SocketAddr),
+    Name(String, u16),
+}
+
+impl Target {
+    /// Parse `HOST:PORT` (an IPv6 address in brackets), without looking anything up.
+    pub(crate) fn parse(address: &str) -> Result<Target, NetError> {
+        if let Ok(addr) = address.parse::<SocketAddr>() {
+            return Ok(Target::Addr(addr));
+        }
+        let invalid = || {
+            NetError::InvalidAddress(format!(
+                "`{address}`: expected HOST:PORT, e.g. 127.0.0.1:8080, [::1]:80, localhost:7000"
+            ))
+        };
+        let (host, port) = address.rsplit_once(':').ok_or_else(invalid)?;
+        let port = port.parse::<u16>().map_err(|_| invalid())?;
+        if host.is_empty() || host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+            return Err(invalid());
+        }
+        Ok(Target::Name(host.to_string(), port))
     }
-    let invalid = |why: String| NetError::InvalidAddress(format!("`{address}`: {why}"));
-    if address
-        .rsplit_once(':')
-        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
-    {
-        return Err(invalid(
-            "expected HOST:PORT, e.g. 127.0.0.1:8080, [::1]:80, localhost:7000".into(),
-        ));
-    }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(address)
-        .await
-        .map_err(|e| invalid(format!("does not resolve: {e}")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(invalid("resolves to no address".into()));
-    }
-    Ok(addrs)
 }
 
 /// Bytes the host holds for socket reads under way (a run's, see
@@ -223,28 +226,20 @@ impl StreamHandle {
         }))
     }
 
-    /// Connect to the first of `addrs` that answers, waiting at most `timeout` in
-    /// all, within `quota`.
-    pub(crate) async fn connect(
-        addrs: &[SocketAddr],
-        timeout: Option<Duration>,
-        quota: &Arc<Quota>,
-    ) -> Result<StreamHandle, NetError> {
+    /// Connect to the first of `addrs` that answers, within `quota` (the caller
+    /// bounds the time, its lookup included).
+    pub(crate) async fn connect(addrs: &[SocketAddr], quota: &Arc<Quota>) -> Result<StreamHandle, NetError> {
         let slot = Slot::take(quota)?;
-        let stream = within(timeout, async {
-            let mut last = None;
-            for &addr in addrs {
-                match TcpStream::connect(addr).await {
-                    Ok(s) => return Ok((s, addr)),
-                    Err(e) => last = Some(e),
-                }
+        let mut last = None;
+        for &addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(StreamHandle::new(s, addr, slot)),
+                Err(e) => last = Some(e),
             }
-            Err(NetError::Io(last.unwrap_or_else(|| {
-                io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to")
-            })))
-        })
-        .await?;
-        Ok(StreamHandle::new(stream.0, stream.1, slot))
+        }
+        Err(NetError::Io(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to")
+        })))
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {

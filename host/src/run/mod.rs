@@ -165,6 +165,8 @@ pub(crate) struct Run {
     runtime_data: Option<AppData>,
     /// The run's open sockets, within `RunOptions::max_sockets`.
     pub(crate) sockets: Arc<Quota>,
+    /// The runtime's resolver, for the names its sockets use.
+    pub(crate) resolver: crate::net::Resolver,
     /// Bytes held for its socket reads under way.
     pub(crate) read_buffers: crate::net::ReadBuffers,
     /// The run's timers (`weft_guest::after`, `tick`), stopped when it ends.
@@ -216,6 +218,7 @@ impl Run {
         engine: Engine,
         runtime_live: Arc<Quota>,
         deterministic: Option<(Lane, Arc<Schedule>)>,
+        resolver: crate::net::Resolver,
     ) -> Arc<Run> {
         let (handle, lane, schedule, queue) = match deterministic {
             Some((lane, schedule)) => {
@@ -261,6 +264,7 @@ impl Run {
             sent_by_ended: AtomicU64::new(0),
             timers: Mutex::new(Vec::new()),
             sockets,
+            resolver,
             read_buffers: crate::net::ReadBuffers::default(),
             finish: Finish::default(),
         })
