@@ -273,9 +273,14 @@ fn a_plain_std_net_program_serves_under_a_grant_and_is_refused_without() {
     assert!(out.to_string_lossy().contains("served 2"));
 
     let program = rt.load(guest("stdnet")).unwrap();
-    let out = OutputBuffer::new();
+    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
     let status = program
-        .run(&RunOptions::new().args(["127.0.0.1:0"]).stdout(out.clone()))
+        .run(
+            &RunOptions::new()
+                .args(["127.0.0.1:7071"])
+                .stdout(out.clone())
+                .stderr(err.clone()),
+        )
         .unwrap();
     // WASI's exit carries only success or failure: the guest's 3 is a 1.
     assert_eq!(status, ExitStatus::Exited(1), "{}", out.to_string_lossy());
@@ -284,6 +289,106 @@ fn a_plain_std_net_program_serves_under_a_grant_and_is_refused_without() {
         "{}",
         out.to_string_lossy()
     );
+    // The guest sees only an errno: weft says on the run's stderr what to grant.
+    let err = err.to_string_lossy();
+    assert!(
+        err.contains(
+            "weft: listening on 127.0.0.1:7071 is not allowed: no grant covers it \
+             (weft run --listen 127.0.0.1:7071, or RunOptions::listen)"
+        ),
+        "{err}"
+    );
+}
+
+/// Run the `stdsock` guest with `args` and `options` to its end: its status,
+/// stdout and stderr.
+fn stdsock(rt: &Runtime, args: &[&str], options: RunOptions) -> (ExitStatus, String, String) {
+    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
+    let options = options
+        .args(args.iter().copied())
+        .stdout(out.clone())
+        .stderr(err.clone());
+    let status = rt.load(guest("stdsock")).unwrap().run(&options).unwrap();
+    (status, out.to_string_lossy(), err.to_string_lossy())
+}
+
+#[test]
+fn std_net_sockets_count_against_the_runs_socket_limit() {
+    let rt = runtime(2);
+    let options = RunOptions::new().listen(loopback()).max_sockets(5);
+    let (status, out, err) = stdsock(&rt, &["open"], options);
+    assert_eq!(status, ExitStatus::Exited(0), "{out}{err}");
+    // weft's listener took one of the 5: four WASI sockets, then a refusal that
+    // names the limit; and the slots come back when the sockets close.
+    assert!(out.contains("held 4, then"), "{out}");
+    assert!(out.contains("again: ok"), "{out}");
+    assert!(
+        err.contains("the program already has its maximum of 5 open sockets"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_connect_grant_lets_neither_tcp_listen_nor_udp_receive_from_others() {
+    let rt = runtime(2);
+    let granted = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (granted_at, other_at) = (granted.local_addr().unwrap(), other.local_addr().unwrap());
+    let connect_only = || RunOptions::new().connect(Grant::parse(&granted_at.to_string()).unwrap());
+
+    let (status, out, err) = stdsock(&rt, &["listen-any"], connect_only());
+    assert_eq!(status, ExitStatus::Exited(0), "{out}{err}");
+    assert!(out.contains("listen-any: PermissionDenied"), "{out}");
+    assert!(err.contains("weft: listening on 0.0.0.0:"), "{err}");
+
+    let program = rt.load(guest("stdsock")).unwrap();
+    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
+    let run = program
+        .start(
+            &connect_only()
+                .args(["udp-recv"])
+                .stdout(out.clone())
+                .stderr(err.clone()),
+        )
+        .unwrap();
+    let line = line_with(&out, "bound");
+    let port: u16 = line.split_whitespace().last().unwrap().parse().unwrap();
+    // In order: the datagram from an address no grant covers is dropped, the one
+    // from the granted address is the first the guest receives.
+    other.send_to(b"from-anyone", ("127.0.0.1", port)).unwrap();
+    granted.send_to(b"from-granted", ("127.0.0.1", port)).unwrap();
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+    let (out, err) = (out.to_string_lossy(), err.to_string_lossy());
+    assert!(
+        out.contains(&format!("received from-granted from {granted_at}")),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("weft: dropped a datagram from {other_at}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn std_net_looks_a_name_up_only_when_a_grant_could_cover_it() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (rt, queries) = counting_runtime("127.0.0.1");
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let address = format!("anything.example:{port}");
+    for options in [RunOptions::new(), RunOptions::new().connect(loopback())] {
+        let (status, out, err) = stdsock(&rt, &["connect", &address], options);
+        assert_eq!(status, ExitStatus::Exited(0), "{out}{err}");
+        assert!(out.contains("connect: ") && !out.contains("connected"), "{out}");
+        assert!(err.contains("weft: denied looking up anything.example"), "{err}");
+    }
+    assert_eq!(queries.load(SeqCst), 0);
+    // Positive control: a `*` grant could cover it.
+    let any_host = RunOptions::new().connect(Grant::parse(&format!("*:{port}")).unwrap());
+    let (status, out, err) = stdsock(&rt, &["connect", &address], any_host);
+    assert_eq!(status, ExitStatus::Exited(0), "{out}{err}");
+    assert!(out.contains("connect: connected"), "{out}{err}");
+    assert!(queries.load(SeqCst) > 0);
 }
 
 #[test]

@@ -155,6 +155,16 @@ impl Grants {
             .any(|g| g.may_cover_name(&name, Some(port)))
     }
 
+    /// Whether the host name `name` may be looked up with no port known (WASI's
+    /// `ip-name-lookup`): whether a grant of either direction could cover it.
+    pub(crate) fn may_look_up(&self, name: &str) -> bool {
+        let name = canonical_name(name);
+        self.listen
+            .iter()
+            .chain(&self.connect)
+            .any(|g| g.may_cover_name(&name, None))
+    }
+
     /// Why `address` (as the guest gave it: a name is not shown resolved) may
     /// not be used so, for the guest's error.
     pub(crate) fn denial(direction: Direction, address: &str) -> String {
@@ -202,6 +212,7 @@ mod tests {
         };
         let none = grants(&[], &[]);
         assert!(!none.may_resolve(Direction::Connect, "example.org", 80));
+        assert!(!none.may_look_up("example.org"));
         // An address grant covers no name; a grant of the other direction neither.
         let ip = grants(&["*:80"], &["127.0.0.1:80"]);
         assert!(!ip.may_resolve(Direction::Connect, "example.org", 80));
@@ -212,6 +223,8 @@ mod tests {
         assert!(named.may_resolve(Direction::Connect, "LocalHost.", 7001));
         assert!(!named.may_resolve(Direction::Connect, "localhost", 7002));
         assert!(!named.may_resolve(Direction::Connect, "attacker.example", 7000));
+        assert!(named.may_look_up("localhost") && !named.may_look_up("attacker.example"));
+        assert!(grants(&[], &["*:53"]).may_look_up("anything.example"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! TCP listeners and streams, shared by `Arc`, on tokio's reactor.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -34,10 +34,10 @@ impl From<io::Error> for NetError {
 }
 
 /// A socket's place in its run's quota, given back when the socket closes.
-struct Slot(Arc<Quota>);
+pub(crate) struct Slot(Arc<Quota>);
 
 impl Slot {
-    fn take(quota: &Arc<Quota>) -> Result<Slot, NetError> {
+    pub(crate) fn take(quota: &Arc<Quota>) -> Result<Slot, NetError> {
         if quota.take() {
             Ok(Slot(quota.clone()))
         } else {
@@ -49,6 +49,29 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.give_back();
+    }
+}
+
+/// The quota slots of a microthread's WASI sockets (`std::net`), by resource:
+/// given back when a socket's resource is dropped, or when the microthread ends.
+#[derive(Default)]
+pub(crate) struct WasiSlots {
+    held: HashMap<u32, Slot>,
+    refused: bool,
+}
+
+impl WasiSlots {
+    pub(crate) fn hold(&mut self, rep: u32, slot: Slot) {
+        self.held.insert(rep, slot);
+    }
+
+    pub(crate) fn release(&mut self, rep: u32) {
+        self.held.remove(&rep);
+    }
+
+    /// Whether this is the first socket refused (to tell it once).
+    pub(crate) fn first_refusal(&mut self) -> bool {
+        !std::mem::replace(&mut self.refused, true)
     }
 }
 
