@@ -821,3 +821,41 @@ fn microthreads_blocked_in_read_hold_no_read_buffer() {
     assert_eq!(run.socket_read_bytes(), 0);
     assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
 }
+
+/// A resolver whose lookups never end.
+struct Stuck;
+
+impl weft::net::Resolve for Stuck {
+    fn resolve(&self, _host: &str, _port: u16) -> weft::net::Lookup {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[test]
+fn a_bind_waiting_for_a_lookup_is_shown_and_cancelled() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .max_microthreads(100)
+        .cache_dir(Some(weft_tests::cache_dir()))
+        .resolver(Stuck)
+        .build()
+        .unwrap();
+    let program = rt.load(guest("net")).unwrap();
+    let out = OutputBuffer::new();
+    let options = RunOptions::new()
+        .args(["denied", "slow.example:0"])
+        .stdout(out.clone())
+        .listen(Grant::parse("*:*").unwrap());
+    let run = program.start(&options).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !run
+        .microthreads()
+        .iter()
+        .any(|m| m.state.to_string().starts_with("binding slow.example:0"))
+    {
+        assert!(Instant::now() < deadline, "{:?}", run.microthreads());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run.cancel();
+    assert_eq!(run.wait(), ExitStatus::Cancelled, "{}", out.to_string_lossy());
+}
