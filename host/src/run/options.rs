@@ -396,8 +396,12 @@ impl RunOptions {
     }
 
     /// Let the program listen on what `grant` covers (repeatable): its own TCP
-    /// listeners (`weft_guest::net`) and `std::net` (WASI sockets) alike. Nothing
-    /// network-related is allowed without a grant.
+    /// listeners (`weft_guest::net`) and `std::net` (WASI sockets) alike. Without
+    /// a grant that could cover it, nothing is bound, sent or received, and no
+    /// name is looked up (a name is looked up only for a grant whose host is `*`
+    /// or that same name). A UDP socket receives only from what a connect grant
+    /// covers, unless it is bound where a listen grant covers. A denied WASI
+    /// socket use is told in a line on the run's stderr.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -429,8 +433,10 @@ impl RunOptions {
     }
 
     /// Sockets the program may have open at once, listeners and connections
-    /// together (default [`DEFAULT_MAX_SOCKETS`]); past it, a bind, connect or
-    /// accept fails in the guest with an error that says so.
+    /// together, `weft_guest::net`'s and `std::net`'s (WASI sockets) alike
+    /// (default [`DEFAULT_MAX_SOCKETS`]); past it, a bind, connect or accept
+    /// fails in the guest with an error that says so (for a WASI socket, an
+    /// errno, and a line on the run's stderr).
     pub fn max_sockets(mut self, n: u32) -> Self {
         self.max_sockets = n;
         self
