@@ -172,6 +172,7 @@ impl Program {
             runtime.engine().clone(),
             runtime.live_quota().clone(),
             deterministic,
+            runtime.resolver().clone(),
         );
         let handle = RunHandle::new(run.clone(), Arc::new(self.clone()));
         if options.deadline == Some(std::time::Duration::ZERO) {

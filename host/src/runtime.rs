@@ -14,6 +14,7 @@ use crate::cache;
 use crate::error::Error;
 use crate::limits::{Limits, Quota};
 use crate::microthread::Microthread;
+use crate::net::{Resolve, Resolver};
 use crate::run::{AppData, Run};
 use crate::scheduler::Scheduler;
 
@@ -22,6 +23,10 @@ use crate::scheduler::Scheduler;
 /// keeps a 1 ms sleeper's p99 lateness at its idle level beside a CPU hog, for a
 /// few percent of compute (see `shared/PEERS.md`, "The tuned probe").
 pub const DEFAULT_FUEL_SLICE: u64 = 100_000;
+
+/// The most blocking threads the runtime's I/O thread starts (for WASI's file
+/// I/O and name lookups); more work waits for one.
+const MAX_BLOCKING_THREADS: usize = 64;
 
 /// How microthreads are preempted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +70,7 @@ pub struct RuntimeBuilder {
     address_space: u64,
     host_interfaces: Vec<Arc<HostInterfaces>>,
     data: Option<AppData>,
+    resolver: Resolver,
 }
 
 /// A hook that adds an application's own host functions to the linker.
@@ -107,6 +113,7 @@ impl Default for RuntimeBuilder {
             address_space: DEFAULT_ADDRESS_SPACE,
             host_interfaces: Vec::new(),
             data: None,
+            resolver: Resolver::default(),
         }
     }
 }
@@ -245,6 +252,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How the runtime's guests' host names are looked up (default:
+    /// [`SystemResolver`](crate::net::SystemResolver)): only names one of the
+    /// run's grants could cover, [`MAX_LOOKUPS`](crate::net::MAX_LOOKUPS) at once,
+    /// each within [`LOOKUP_TIMEOUT`](crate::net::LOOKUP_TIMEOUT). For
+    /// `weft_guest::net` and `std::net` (WASI's `ip-name-lookup`) alike.
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Resolver::new(Arc::new(resolver));
+        self
+    }
+
     /// Create the runtime: the engine, its instance pool, and the worker threads.
     pub fn build(self) -> Result<Runtime, Error> {
         let limits = &self.limits;
@@ -286,7 +303,14 @@ impl RuntimeBuilder {
         // tokio drives timers, sockets and host tasks on a thread of its own; the
         // microthreads run on weft's workers (`scheduler`).
         let mut tokio = tokio::runtime::Builder::new_multi_thread();
-        tokio.worker_threads(1).thread_name("weft-io").enable_all();
+        // Its blocking threads do WASI's file I/O and the system's name lookups (at
+        // most `MAX_LOOKUPS` of these at once): bounded, so that guests cannot make
+        // the process start hundreds of threads.
+        tokio
+            .worker_threads(1)
+            .max_blocking_threads(MAX_BLOCKING_THREADS)
+            .thread_name("weft-io")
+            .enable_all();
         if let Some(ticks) = self.event_interval {
             tokio.event_interval(ticks);
         }
@@ -337,6 +361,7 @@ impl RuntimeBuilder {
                 use_cache: self.use_cache,
                 runs: Mutex::default(),
                 data: self.data,
+                resolver: self.resolver,
             }),
         })
     }
@@ -449,6 +474,8 @@ struct Inner {
     runs: Mutex<Runs>,
     /// The application's data for its host functions.
     data: Option<AppData>,
+    /// Looks up its guests' host names.
+    resolver: Resolver,
 }
 
 #[derive(Default)]
@@ -580,6 +607,10 @@ impl Runtime {
 
     pub(crate) fn data(&self) -> Option<&AppData> {
         self.inner.data.as_ref()
+    }
+
+    pub(crate) fn resolver(&self) -> &Resolver {
+        &self.inner.resolver
     }
 
     pub(crate) fn live_quota(&self) -> &Arc<Quota> {

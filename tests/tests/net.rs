@@ -273,9 +273,14 @@ fn a_plain_std_net_program_serves_under_a_grant_and_is_refused_without() {
     assert!(out.to_string_lossy().contains("served 2"));
 
     let program = rt.load(guest("stdnet")).unwrap();
-    let out = OutputBuffer::new();
+    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
     let status = program
-        .run(&RunOptions::new().args(["127.0.0.1:0"]).stdout(out.clone()))
+        .run(
+            &RunOptions::new()
+                .args(["127.0.0.1:7071"])
+                .stdout(out.clone())
+                .stderr(err.clone()),
+        )
         .unwrap();
     // WASI's exit carries only success or failure: the guest's 3 is a 1.
     assert_eq!(status, ExitStatus::Exited(1), "{}", out.to_string_lossy());
@@ -284,6 +289,106 @@ fn a_plain_std_net_program_serves_under_a_grant_and_is_refused_without() {
         "{}",
         out.to_string_lossy()
     );
+    // The guest sees only an errno: weft says on the run's stderr what to grant.
+    let err = err.to_string_lossy();
+    assert!(
+        err.contains(
+            "weft: listening on 127.0.0.1:7071 is not allowed: no grant covers it \
+             (weft run --listen 127.0.0.1:7071, or RunOptions::listen)"
+        ),
+        "{err}"
+    );
+}
+
+/// Run the `stdsock` guest with `args` and `options` to its end: its status,
+/// stdout and stderr.
+fn stdsock(rt: &Runtime, args: &[&str], options: RunOptions) -> (ExitStatus, String, String) {
+    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
+    let options = options
+        .args(args.iter().copied())
+        .stdout(out.clone())
+        .stderr(err.clone());
+    let status = rt.load(guest("stdsock")).unwrap().run(&options).unwrap();
+    (status, out.to_string_lossy(), err.to_string_lossy())
+}
+
+#[test]
+fn std_net_sockets_count_against_the_runs_socket_limit() {
+    let rt = runtime(2);
+    let options = RunOptions::new().listen(loopback()).max_sockets(5);
+    let (status, out, err) = stdsock(&rt, &["open"], options);
+    assert_eq!(status, ExitStatus::Exited(0), "{out}{err}");
+    // weft's listener took one of the 5: four WASI sockets, then a refusal that
+    // names the limit; and the slots come back when the sockets close.
+    assert!(out.contains("held 4, then"), "{out}");
+    assert!(out.contains("again: ok"), "{out}");
+    assert!(
+        err.contains("the program already has its maximum of 5 open sockets"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_connect_grant_lets_neither_tcp_listen_nor_udp_receive_from_others() {
+    let rt = runtime(2);
+    let granted = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (granted_at, other_at) = (granted.local_addr().unwrap(), other.local_addr().unwrap());
+    let connect_only = || RunOptions::new().connect(Grant::parse(&granted_at.to_string()).unwrap());
+
+    let (status, out, err) = stdsock(&rt, &["listen-any"], connect_only());
+    assert_eq!(status, ExitStatus::Exited(0), "{out}{err}");
+    assert!(out.contains("listen-any: PermissionDenied"), "{out}");
+    assert!(err.contains("weft: listening on 0.0.0.0:"), "{err}");
+
+    let program = rt.load(guest("stdsock")).unwrap();
+    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
+    let run = program
+        .start(
+            &connect_only()
+                .args(["udp-recv"])
+                .stdout(out.clone())
+                .stderr(err.clone()),
+        )
+        .unwrap();
+    let line = line_with(&out, "bound");
+    let port: u16 = line.split_whitespace().last().unwrap().parse().unwrap();
+    // In order: the datagram from an address no grant covers is dropped, the one
+    // from the granted address is the first the guest receives.
+    other.send_to(b"from-anyone", ("127.0.0.1", port)).unwrap();
+    granted.send_to(b"from-granted", ("127.0.0.1", port)).unwrap();
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+    let (out, err) = (out.to_string_lossy(), err.to_string_lossy());
+    assert!(
+        out.contains(&format!("received from-granted from {granted_at}")),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("weft: dropped a datagram from {other_at}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn std_net_looks_a_name_up_only_when_a_grant_could_cover_it() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (rt, queries) = counting_runtime("127.0.0.1");
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let address = format!("anything.example:{port}");
+    for options in [RunOptions::new(), RunOptions::new().connect(loopback())] {
+        let (status, out, err) = stdsock(&rt, &["connect", &address], options);
+        assert_eq!(status, ExitStatus::Exited(0), "{out}{err}");
+        assert!(out.contains("connect: ") && !out.contains("connected"), "{out}");
+        assert!(err.contains("weft: denied looking up anything.example"), "{err}");
+    }
+    assert_eq!(queries.load(SeqCst), 0);
+    // Positive control: a `*` grant could cover it.
+    let any_host = RunOptions::new().connect(Grant::parse(&format!("*:{port}")).unwrap());
+    let (status, out, err) = stdsock(&rt, &["connect", &address], any_host);
+    assert_eq!(status, ExitStatus::Exited(0), "{out}{err}");
+    assert!(out.contains("connect: connected"), "{out}{err}");
+    assert!(queries.load(SeqCst) > 0);
 }
 
 #[test]
@@ -566,4 +671,191 @@ fn at_the_microthread_limit_the_echo_server_refuses_a_connection_and_serves_on()
     }
     echo(&mut second, "still two\n");
     run.cancel();
+}
+
+/// A resolver that counts the names it is asked for and answers `answer` for all.
+struct Counting {
+    queries: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    answer: std::net::IpAddr,
+}
+
+impl weft::net::Resolve for Counting {
+    fn resolve(&self, _host: &str, port: u16) -> weft::net::Lookup {
+        self.queries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let addr = SocketAddr::new(self.answer, port);
+        Box::pin(async move { Ok(vec![addr]) })
+    }
+}
+
+/// A runtime whose resolver counts its queries (the count) and answers `answer`.
+fn counting_runtime(answer: &str) -> (Runtime, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let queries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let rt = Runtime::builder()
+        .workers(2)
+        .max_microthreads(100)
+        .cache_dir(Some(weft_tests::cache_dir()))
+        .resolver(Counting {
+            queries: queries.clone(),
+            answer: answer.parse().unwrap(),
+        })
+        .build()
+        .unwrap();
+    (rt, queries)
+}
+
+#[test]
+fn a_name_is_looked_up_only_when_a_grant_could_cover_it_and_never_shown_resolved() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let run_denied = |rt: &Runtime, address: &str, options: RunOptions| {
+        let out = OutputBuffer::new();
+        let options = options.args(["denied", address]).stdout(out.clone());
+        let status = rt.load(guest("net")).unwrap().run(&options).unwrap();
+        assert_eq!(status, ExitStatus::Exited(0), "{}", out.to_string_lossy());
+        out.to_string_lossy()
+    };
+    // No grant at all, and grants that name addresses only: no lookup.
+    let (rt, queries) = counting_runtime("127.0.0.1");
+    let text = run_denied(&rt, "anything.example:80", RunOptions::new());
+    assert!(
+        text.contains("bind: PermissionDenied: listening on anything.example:80 is not allowed")
+            && text.contains("connect: PermissionDenied: connecting to anything.example:80 is not allowed"),
+        "{text}"
+    );
+    let addresses_only = RunOptions::new().listen(loopback()).connect(loopback());
+    let text = run_denied(&rt, "anything.example:80", addresses_only);
+    assert!(text.contains("connect: PermissionDenied"), "{text}");
+    // A `*` grant for another port could not cover it either.
+    let other_port = RunOptions::new().connect(Grant::parse("*:81").unwrap());
+    let text = run_denied(&rt, "anything.example:80", other_port);
+    assert!(text.contains("connect: PermissionDenied"), "{text}");
+    assert_eq!(
+        queries.load(SeqCst),
+        0,
+        "no name may be looked up without a grant that could cover it"
+    );
+
+    // Positive control: a `*` connect grant for the port could cover the name, so it
+    // is looked up (once, for connect: bind has no listen grant) and connected.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let address = format!("anything.example:{port}");
+    let any_host = RunOptions::new().connect(Grant::parse(&format!("*:{port}")).unwrap());
+    let text = run_denied(&rt, &address, any_host);
+    assert!(
+        text.contains("bind: PermissionDenied") && text.contains("connect: allowed"),
+        "{text}"
+    );
+    assert_eq!(queries.load(SeqCst), 1, "{text}");
+
+    // A grant by name covers that name; what it resolves to (an address no grant
+    // covers) is denied, and the denial names the address as the guest gave it.
+    let (rt, queries) = counting_runtime("10.1.2.3");
+    let named = RunOptions::new().connect(Grant::parse(&format!("localhost:{port}")).unwrap());
+    let text = run_denied(&rt, &format!("localhost:{port}"), named);
+    assert!(
+        text.contains(&format!("connecting to localhost:{port} is not allowed"))
+            && !text.contains("10.1.2.3"),
+        "{text}"
+    );
+    assert_eq!(queries.load(SeqCst), 1, "{text}");
+}
+
+#[test]
+fn selectors_sharing_a_listener_miss_no_connection() {
+    const CONNECTIONS: usize = 40;
+    let rt = runtime(2);
+    let (run, out) = start(
+        &rt,
+        "net",
+        &["shared-select", &CONNECTIONS.to_string()],
+        RunOptions::new(),
+    );
+    let addr = address(&out, "ready");
+    for i in 0..CONNECTIONS {
+        // One at a time: each must be accepted (and echoed) while the others wait;
+        // the read timeout only guards against a hang.
+        let mut s = connect(addr);
+        s.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        let mut back = String::new();
+        BufReader::new(&s).read_line(&mut back).unwrap();
+        assert_eq!(back, format!("line {i}\n"), "{}", out.to_string_lossy());
+    }
+    line_with(&out, &format!("shared: served {CONNECTIONS}"));
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+}
+
+#[test]
+fn microthreads_blocked_in_read_hold_no_read_buffer() {
+    const READERS: usize = 200;
+    room_for_files(4096);
+    let rt = runtime(2);
+    let (run, out) = start(
+        &rt,
+        "net",
+        &["idle-readers", &READERS.to_string()],
+        RunOptions::new(),
+    );
+    let addr = address(&out, "ready");
+    let clients: Vec<TcpStream> = (0..READERS).map(|_| connect(addr)).collect();
+    line_with(&out, &format!("idle: {READERS} reading"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reading = || {
+        run.microthreads()
+            .iter()
+            .filter(|m| m.state.to_string().starts_with("reading from"))
+            .count()
+    };
+    while reading() < READERS {
+        assert!(Instant::now() < deadline, "{:?}", run.microthreads());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Each asked for 64 KiB: none is held while they wait.
+    assert_eq!(run.socket_read_bytes(), 0);
+    assert_eq!(run.open_sockets(), READERS as u32 + 1);
+    // And a read that gets bytes gets them.
+    for mut c in clients {
+        c.write_all(b"x").unwrap();
+    }
+    line_with(&out, "idle: all read");
+    assert!(out.to_string_lossy().contains("idle: read Ok(1)"));
+    assert_eq!(run.socket_read_bytes(), 0);
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+}
+
+/// A resolver whose lookups never end.
+struct Stuck;
+
+impl weft::net::Resolve for Stuck {
+    fn resolve(&self, _host: &str, _port: u16) -> weft::net::Lookup {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[test]
+fn a_bind_waiting_for_a_lookup_is_shown_and_cancelled() {
+    let rt = Runtime::builder()
+        .workers(2)
+        .max_microthreads(100)
+        .cache_dir(Some(weft_tests::cache_dir()))
+        .resolver(Stuck)
+        .build()
+        .unwrap();
+    let program = rt.load(guest("net")).unwrap();
+    let out = OutputBuffer::new();
+    let options = RunOptions::new()
+        .args(["denied", "slow.example:0"])
+        .stdout(out.clone())
+        .listen(Grant::parse("*:*").unwrap());
+    let run = program.start(&options).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !run
+        .microthreads()
+        .iter()
+        .any(|m| m.state.to_string().starts_with("binding slow.example:0"))
+    {
+        assert!(Instant::now() < deadline, "{:?}", run.microthreads());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run.cancel();
+    assert_eq!(run.wait(), ExitStatus::Cancelled, "{}", out.to_string_lossy());
 }

@@ -16,6 +16,7 @@ use crate::microthread::Microthread;
 /// Add WASI and `weft:runtime` to `linker`: everything a guest may import.
 pub(crate) fn add_to_linker(linker: &mut Linker<Microthread>) -> Result<(), String> {
     wasmtime_wasi::p2::add_to_linker_async(linker).map_err(|e| format!("linking WASI: {e:#}"))?;
+    net::add_wasi_sockets_to_linker(linker).map_err(|e| format!("linking WASI sockets: {e:#}"))?;
     bindings::thread::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s)
         .and_then(|()| bindings::channel::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
         .and_then(|()| bindings::types::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))

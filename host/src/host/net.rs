@@ -4,15 +4,23 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::Resource;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource, ResourceType};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, IpAddressFamily, Network};
+use wasmtime_wasi::p2::bindings::sockets::tcp::HostTcpSocket;
+use wasmtime_wasi::p2::bindings::sockets::{tcp_create_socket, udp_create_socket};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, Pollable, TcpSocket, UdpSocket, subscribe};
+use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 
 use crate::bindings::net::{self as wit, IoErrorKind, NetError as WitError, Shutdown};
 use crate::microthread::Microthread;
-use crate::net::{Direction, Grants, ListenerHandle, NetError, StreamHandle, resolve};
-use std::sync::Arc;
+use crate::net::{Direction, Grants, ListenerHandle, NetError, Slot, StreamHandle, Target, within};
 
 use crate::run::{Probe, Run, Waiting};
 
@@ -68,23 +76,30 @@ impl Microthread {
     }
 }
 
-/// The addresses `address` names that `run`'s grants allow for `direction`; the
-/// first one, denied, if none is allowed.
-async fn granted(run: Arc<Run>, address: String, direction: Direction) -> Result<Vec<SocketAddr>, NetError> {
+/// The addresses `address` names that `run`'s grants allow for `direction`. A
+/// name is looked up only if a grant could cover it; a denial names the address
+/// as the guest gave it (never what a name resolved to).
+async fn granted(run: &Run, address: &str, direction: Direction) -> Result<Vec<SocketAddr>, NetError> {
     if run.schedule().is_some() {
         return Err(NetError::PermissionDenied(
             "a deterministic run cannot use the network".into(),
         ));
     }
-    let addrs = resolve(&address).await?;
     let grants = run.options.grants();
+    let denied = || NetError::PermissionDenied(Grants::denial(direction, address));
+    let addrs = match Target::parse(address)? {
+        Target::Addr(addr) => vec![addr],
+        Target::Name(host, port) if grants.may_resolve(direction, &host, port) => {
+            run.resolver.lookup(&host, port).await?
+        }
+        Target::Name(..) => return Err(denied()),
+    };
     let allowed: Vec<SocketAddr> = addrs
-        .iter()
-        .copied()
+        .into_iter()
         .filter(|a| grants.allows(direction, a))
         .collect();
     if allowed.is_empty() {
-        return Err(NetError::PermissionDenied(Grants::denial(direction, &addrs[0])));
+        return Err(denied());
     }
     Ok(allowed)
 }
@@ -94,20 +109,21 @@ impl wit::Host for Microthread {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<ListenerHandle>, WitError>> {
-        let (run, quota) = (self.run.clone(), self.run.sockets.clone());
+        let run = self.run.clone();
+        let what = format!("binding {address}");
         let bound = async move {
             let mut last = None;
-            for addr in granted(run, address.clone(), Direction::Listen).await? {
-                match ListenerHandle::bind(addr, &quota).await {
+            for addr in granted(&run, &address, Direction::Listen).await? {
+                match ListenerHandle::bind(addr, &run.sockets).await {
                     Ok(listener) => return Ok(listener),
                     Err(e) => last = Some(e),
                 }
             }
             Err(last.unwrap_or_else(|| NetError::InvalidAddress(format!("`{address}`: no address"))))
         };
-        Ok(match bound.await {
+        Ok(match self.on_socket(|| what, bound).await {
             Ok(listener) => Ok(self.table.push(listener)?),
-            Err(e) => Err(wit_error(e)),
+            Err(e) => Err(e),
         })
     }
 
@@ -116,12 +132,13 @@ impl wit::Host for Microthread {
         address: String,
         timeout: Option<u64>,
     ) -> wasmtime::Result<Result<Resource<StreamHandle>, WitError>> {
-        let (run, quota) = (self.run.clone(), self.run.sockets.clone());
+        let run = self.run.clone();
         let what = format!("connecting to {address}");
-        let connected = async move {
-            let addrs = granted(run, address, Direction::Connect).await?;
-            StreamHandle::connect(&addrs, nanos(timeout), &quota).await
-        };
+        // The timeout covers the lookup too.
+        let connected = within(nanos(timeout), async move {
+            let addrs = granted(&run, &address, Direction::Connect).await?;
+            StreamHandle::connect(&addrs, &run.sockets).await
+        });
         Ok(match self.on_socket(|| what, connected).await {
             Ok(stream) => Ok(self.table.push(stream)?),
             Err(e) => Err(e),
@@ -191,10 +208,11 @@ impl wit::HostTcpStream for Microthread {
     ) -> wasmtime::Result<Result<Vec<u8>, WitError>> {
         let stream = self.table.get(&s)?.clone();
         let peer = stream.peer_addr();
+        let run = self.run.clone();
         Ok(self
             .on_socket(
                 || format!("reading from {peer}"),
-                stream.read(max as usize, nanos(timeout)),
+                stream.read(max as usize, nanos(timeout), &run.read_buffers),
             )
             .await)
     }
@@ -240,5 +258,286 @@ impl wit::HostTcpStream for Microthread {
     async fn drop(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<()> {
         self.table.delete(s)?;
         Ok(())
+    }
+}
+
+// `std::net`: WASI sockets, under the run's socket quota, and their names looked
+// up through the runtime's resolver. wasmtime-wasi provides them; weft shadows, in
+// the linker, the calls that open a socket (creating one, accepting one), the
+// destructors that close one, and `ip-name-lookup`.
+
+/// The version of `wasi:sockets` wasmtime-wasi provides (guests that import an
+/// older 0.2 get it too).
+const WASI_SOCKETS: &str = "0.2.12";
+
+/// Put weft's WASI socket calls over wasmtime-wasi's in `linker`.
+pub(crate) fn add_wasi_sockets_to_linker(linker: &mut Linker<Microthread>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let added = shadow_wasi_sockets(linker);
+    linker.allow_shadowing(false);
+    added
+}
+
+fn shadow_wasi_sockets(linker: &mut Linker<Microthread>) -> wasmtime::Result<()> {
+    let mut tcp_create = linker.instance(&format!("wasi:sockets/tcp-create-socket@{WASI_SOCKETS}"))?;
+    tcp_create.func_wrap(
+        "create-tcp-socket",
+        |mut store: StoreContextMut<'_, Microthread>, (family,): (IpAddressFamily,)| {
+            Ok((store.data_mut().create_wasi_tcp(family)?,))
+        },
+    )?;
+    let mut udp_create = linker.instance(&format!("wasi:sockets/udp-create-socket@{WASI_SOCKETS}"))?;
+    udp_create.func_wrap_async(
+        "create-udp-socket",
+        |mut store: StoreContextMut<'_, Microthread>, (family,): (IpAddressFamily,)| {
+            Box::new(async move { Ok((store.data_mut().create_wasi_udp(family).await?,)) })
+        },
+    )?;
+    let mut tcp = linker.instance(&format!("wasi:sockets/tcp@{WASI_SOCKETS}"))?;
+    tcp.resource(
+        "tcp-socket",
+        ResourceType::host::<TcpSocket>(),
+        |mut store, rep| store.data_mut().close_wasi_socket::<TcpSocket>(rep),
+    )?;
+    tcp.func_wrap(
+        "[method]tcp-socket.accept",
+        |mut store: StoreContextMut<'_, Microthread>, (this,): (Resource<TcpSocket>,)| {
+            Ok((store.data_mut().accept_wasi_tcp(this)?,))
+        },
+    )?;
+    let mut udp = linker.instance(&format!("wasi:sockets/udp@{WASI_SOCKETS}"))?;
+    udp.resource(
+        "udp-socket",
+        ResourceType::host::<UdpSocket>(),
+        |mut store, rep| store.data_mut().close_wasi_socket::<UdpSocket>(rep),
+    )?;
+    let mut lookup = linker.instance(&format!("wasi:sockets/ip-name-lookup@{WASI_SOCKETS}"))?;
+    lookup.resource(
+        "resolve-address-stream",
+        ResourceType::host::<NameLookup>(),
+        |mut store, rep| {
+            store
+                .data_mut()
+                .table
+                .delete(Resource::<NameLookup>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
+    lookup.func_wrap(
+        "resolve-addresses",
+        |mut store: StoreContextMut<'_, Microthread>, (network, name): (Resource<Network>, String)| {
+            Ok((store.data_mut().look_up(network, name)?,))
+        },
+    )?;
+    lookup.func_wrap(
+        "[method]resolve-address-stream.resolve-next-address",
+        |mut store: StoreContextMut<'_, Microthread>, (this,): (Resource<NameLookup>,)| {
+            let lookup = store.data_mut().table.get_mut(&this)?;
+            Ok((lookup.next(),))
+        },
+    )?;
+    lookup.func_wrap(
+        "[method]resolve-address-stream.subscribe",
+        |mut store: StoreContextMut<'_, Microthread>, (this,): (Resource<NameLookup>,)| {
+            Ok((subscribe(&mut store.data_mut().table, this)?,))
+        },
+    )?;
+    Ok(())
+}
+
+/// The accepted socket and its streams, as `tcp-socket.accept` returns them.
+type Accepted = (
+    Resource<TcpSocket>,
+    Resource<DynInputStream>,
+    Resource<DynOutputStream>,
+);
+
+impl Microthread {
+    /// A slot of the run's socket quota for a new WASI socket; refused (over the
+    /// quota, or in a deterministic run), the run's stderr says why (once per
+    /// microthread over the quota).
+    fn wasi_slot(&mut self) -> Result<Slot, ErrorCode> {
+        if self.run.schedule().is_some() {
+            self.run
+                .options
+                .note("weft: a socket refused: a deterministic run cannot use the network");
+            return Err(ErrorCode::AccessDenied);
+        }
+        Slot::take(&self.run.sockets).map_err(|_| {
+            if self.wasi_sockets.first_refusal() {
+                self.run.options.note(&format!(
+                    "weft: a socket refused: the program already has its maximum of {} open \
+                     sockets (RunOptions::max_sockets; weft run --max-sockets)",
+                    self.run.sockets.max()
+                ));
+            }
+            ErrorCode::NewSocketLimit
+        })
+    }
+
+    fn create_wasi_tcp(
+        &mut self,
+        family: IpAddressFamily,
+    ) -> wasmtime::Result<Result<Resource<TcpSocket>, ErrorCode>> {
+        let slot = match self.wasi_slot() {
+            Ok(slot) => slot,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        match tcp_create_socket::Host::create_tcp_socket(&mut self.sockets(), family) {
+            Ok(socket) => {
+                self.wasi_sockets.hold(socket.rep(), slot);
+                Ok(Ok(socket))
+            }
+            Err(e) => Ok(Err(e.downcast()?)),
+        }
+    }
+
+    async fn create_wasi_udp(
+        &mut self,
+        family: IpAddressFamily,
+    ) -> wasmtime::Result<Result<Resource<UdpSocket>, ErrorCode>> {
+        let slot = match self.wasi_slot() {
+            Ok(slot) => slot,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        // Each UDP socket has a check of its own, which remembers whether it was
+        // bound where a listen grant covers (then it may receive from anyone).
+        let mut own = WasiCtx::builder();
+        own.allow_udp(true)
+            .socket_addr_check(self.run.options.wasi_socket_check(Arc::default()));
+        let mut own = own.build().sockets().clone();
+        let mut view = WasiSocketsCtxView {
+            ctx: &mut own,
+            table: &mut self.table,
+        };
+        match udp_create_socket::Host::create_udp_socket(&mut view, family).await {
+            Ok(socket) => {
+                self.wasi_sockets.hold(socket.rep(), slot);
+                Ok(Ok(socket))
+            }
+            Err(e) => Ok(Err(e.downcast()?)),
+        }
+    }
+
+    fn accept_wasi_tcp(
+        &mut self,
+        this: Resource<TcpSocket>,
+    ) -> wasmtime::Result<Result<Accepted, ErrorCode>> {
+        // The slot first: over the quota, the connection waits in the backlog.
+        let slot = match self.wasi_slot() {
+            Ok(slot) => slot,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        match HostTcpSocket::accept(&mut self.sockets(), this) {
+            Ok(accepted) => {
+                self.wasi_sockets.hold(accepted.0.rep(), slot);
+                Ok(Ok(accepted))
+            }
+            Err(e) => Ok(Err(e.downcast()?)),
+        }
+    }
+
+    /// A WASI socket's destructor: closed, its slot given back.
+    fn close_wasi_socket<T: 'static>(&mut self, rep: u32) -> wasmtime::Result<()> {
+        self.table.delete(Resource::<T>::new_own(rep))?;
+        self.wasi_sockets.release(rep);
+        Ok(())
+    }
+
+    /// WASI's `resolve-addresses`: an IP address as it is; a name only if one of
+    /// the run's grants could cover it, through the runtime's resolver.
+    fn look_up(
+        &mut self,
+        network: Resource<Network>,
+        name: String,
+    ) -> wasmtime::Result<Result<Resource<NameLookup>, ErrorCode>> {
+        // The network resource is the capability to look up: it must be real.
+        self.table.get(&network)?;
+        let found = match name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            Ok(ip) => Ok(vec![ip]),
+            Err(_) if name.is_empty() || name.contains(['/', ':', ' ']) => Err(ErrorCode::InvalidArgument),
+            Err(_) if self.run.schedule().is_some() || !self.run.options.grants().may_look_up(&name) => {
+                self.run.options.note(&format!(
+                    "weft: denied looking up {name}: no grant could cover it (a grant by name \
+                     covers that name, `*` any: weft run --connect {name}:PORT, or \
+                     RunOptions::connect)"
+                ));
+                Err(ErrorCode::AccessDenied)
+            }
+            Err(_) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let resolver = self.run.resolver.clone();
+                tokio::spawn(async move {
+                    let found = match resolver.lookup(&name, 0).await {
+                        Ok(addrs) => Ok(addrs.into_iter().map(|a| a.ip().to_canonical()).collect()),
+                        Err(NetError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => {
+                            Err(ErrorCode::TemporaryResolverFailure)
+                        }
+                        Err(_) => Err(ErrorCode::NameUnresolvable),
+                    };
+                    // The guest may have dropped the lookup: nobody left to tell.
+                    let _unwanted = tx.send(found);
+                });
+                return Ok(Ok(self.table.push(NameLookup::Waiting(rx))?));
+            }
+        };
+        Ok(match found {
+            Ok(ips) => Ok(self.table.push(NameLookup::Found(ips.into_iter()))?),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+/// A WASI name lookup: under way, or its addresses.
+pub(crate) enum NameLookup {
+    Waiting(tokio::sync::oneshot::Receiver<Result<Vec<IpAddr>, ErrorCode>>),
+    Found(std::vec::IntoIter<IpAddr>),
+    Failed(ErrorCode),
+}
+
+impl NameLookup {
+    fn settle(&mut self, found: Result<Vec<IpAddr>, ErrorCode>) {
+        *self = match found {
+            Ok(ips) => NameLookup::Found(ips.into_iter()),
+            Err(e) => NameLookup::Failed(e),
+        };
+    }
+
+    /// `resolve-next-address`: the next address, none at the end, `would-block`
+    /// while the lookup is under way.
+    fn next(&mut self) -> Result<Option<IpAddress>, ErrorCode> {
+        if let NameLookup::Waiting(rx) = self {
+            match rx.try_recv() {
+                Ok(found) => self.settle(found),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => return Err(ErrorCode::WouldBlock),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    self.settle(Err(ErrorCode::Unknown))
+                }
+            }
+        }
+        match self {
+            NameLookup::Found(ips) => Ok(ips.next().map(IpAddress::from)),
+            NameLookup::Failed(e) => Err(*e),
+            NameLookup::Waiting(_) => Err(ErrorCode::WouldBlock),
+        }
+    }
+}
+
+impl Pollable for NameLookup {
+    fn ready<'a, 'b>(&'a mut self) -> Pin<Box<dyn Future<Output = ()> + Send + 'b>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(async move {
+            if let NameLookup::Waiting(rx) = self {
+                let found = rx.await.unwrap_or(Err(ErrorCode::Unknown));
+                self.settle(found);
+            }
+        })
     }
 }

@@ -84,6 +84,8 @@ pub struct Microthread {
     /// Senders this microthread holds carry its failure, should it fail.
     pub(crate) holder: Arc<Holder>,
     pub(crate) panic_message: Option<String>,
+    /// The run's socket quota slots its WASI sockets hold.
+    pub(crate) wasi_sockets: crate::net::WasiSlots,
     /// Children not yet known to be settled: the microthread does not finish before
     /// them (prejoin), and a failure nobody joined fails it.
     children: Vec<Arc<Completion>>,
@@ -614,6 +616,7 @@ fn new_store(
         member,
         holder: Arc::new(Holder::new(completion.map(|c| c as _))),
         panic_message: None,
+        wasi_sockets: crate::net::WasiSlots::default(),
         children: Vec::new(),
         pruned_len: 0,
         memory: MemoryLimit {

@@ -3,6 +3,10 @@
 //! A grant is `HOST:PORTS`: HOST an IP address (IPv6 in brackets), a name resolved
 //! when the grant is made (`localhost`), or `*` for any address; PORTS a port, a
 //! range `8000-8100`, or `*`. Nothing is allowed that no grant covers.
+//!
+//! A guest may name a host by a name, too: that name is looked up only if a grant
+//! could cover it (one of that direction, for its port, whose host is `*` or that
+//! same name); otherwise it is denied without a lookup.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
@@ -20,6 +24,8 @@ pub struct Grant {
     spec: String,
     /// None: any address.
     hosts: Option<Vec<IpAddr>>,
+    /// The name the host was given by, in lower case, if it was a name.
+    name: Option<String>,
     ports: (u16, u16),
 }
 
@@ -47,12 +53,14 @@ impl Grant {
                 (a, b)
             }
         };
+        let mut name = None;
         let hosts = match host.trim_start_matches('[').trim_end_matches(']') {
             "*" => None,
             "" => return Err(err("the host is missing (use * for any)")),
             h => match h.parse::<IpAddr>() {
                 Ok(ip) => Some(vec![ip]),
                 Err(_) => {
+                    name = Some(canonical_name(h));
                     let ips: Vec<IpAddr> = (h, 0)
                         .to_socket_addrs()
                         .map_err(|e| err(&format!("`{h}` does not resolve: {e}")))?
@@ -68,6 +76,7 @@ impl Grant {
         Ok(Grant {
             spec: spec.to_string(),
             hosts,
+            name,
             ports,
         })
     }
@@ -82,6 +91,20 @@ impl Grant {
                 .as_ref()
                 .is_none_or(|hosts| hosts.iter().any(|h| h.to_canonical() == ip))
     }
+}
+
+impl Grant {
+    /// Whether an address that `name` resolves to could be covered: the port is,
+    /// and the host is `*` or was given as that same name.
+    fn may_cover_name(&self, name: &str, port: Option<u16>) -> bool {
+        port.is_none_or(|port| (self.ports.0..=self.ports.1).contains(&port))
+            && (self.hosts.is_none() || self.name.as_deref() == Some(name))
+    }
+}
+
+/// A host name as grants compare it: lower case, without a final dot.
+fn canonical_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl std::fmt::Display for Grant {
@@ -110,23 +133,47 @@ impl Grants {
         !self.listen.is_empty() || !self.connect.is_empty()
     }
 
-    /// Whether `addr` may be used so.
-    pub(crate) fn allows(&self, direction: Direction, addr: &SocketAddr) -> bool {
-        let grants = match direction {
+    fn of(&self, direction: Direction) -> &[Grant] {
+        match direction {
             Direction::Listen => &self.listen,
             Direction::Connect => &self.connect,
-        };
-        grants.iter().any(|g| g.allows(addr))
+        }
     }
 
-    /// Why `addr` may not be used so, for the guest's error.
-    pub(crate) fn denial(direction: Direction, addr: &SocketAddr) -> String {
+    /// Whether `addr` may be used so.
+    pub(crate) fn allows(&self, direction: Direction, addr: &SocketAddr) -> bool {
+        self.of(direction).iter().any(|g| g.allows(addr))
+    }
+
+    /// Whether the host name `name` may be looked up to be used so with `port`:
+    /// whether a grant could cover what it resolves to. Nothing else is ever
+    /// looked up.
+    pub(crate) fn may_resolve(&self, direction: Direction, name: &str, port: u16) -> bool {
+        let name = canonical_name(name);
+        self.of(direction)
+            .iter()
+            .any(|g| g.may_cover_name(&name, Some(port)))
+    }
+
+    /// Whether the host name `name` may be looked up with no port known (WASI's
+    /// `ip-name-lookup`): whether a grant of either direction could cover it.
+    pub(crate) fn may_look_up(&self, name: &str) -> bool {
+        let name = canonical_name(name);
+        self.listen
+            .iter()
+            .chain(&self.connect)
+            .any(|g| g.may_cover_name(&name, None))
+    }
+
+    /// Why `address` (as the guest gave it: a name is not shown resolved) may
+    /// not be used so, for the guest's error.
+    pub(crate) fn denial(direction: Direction, address: &str) -> String {
         match direction {
             Direction::Listen => format!(
-                "listening on {addr} is not allowed: no grant covers it (weft run --listen {addr}, or RunOptions::listen)"
+                "listening on {address} is not allowed: no grant covers it (weft run --listen {address}, or RunOptions::listen)"
             ),
             Direction::Connect => format!(
-                "connecting to {addr} is not allowed: no grant covers it (weft run --connect {addr}, or RunOptions::connect)"
+                "connecting to {address} is not allowed: no grant covers it (weft run --connect {address}, or RunOptions::connect)"
             ),
         }
     }
@@ -155,6 +202,29 @@ mod tests {
         // An IPv4 address seen as IPv6 is the same address.
         let g = Grant::parse("127.0.0.1:7").unwrap();
         assert!(g.allows(&addr("[::ffff:127.0.0.1]:7")));
+    }
+
+    #[test]
+    fn a_name_may_be_looked_up_only_if_a_grant_could_cover_it() {
+        let grants = |listen: &[&str], connect: &[&str]| Grants {
+            listen: listen.iter().map(|g| Grant::parse(g).unwrap()).collect(),
+            connect: connect.iter().map(|g| Grant::parse(g).unwrap()).collect(),
+        };
+        let none = grants(&[], &[]);
+        assert!(!none.may_resolve(Direction::Connect, "example.org", 80));
+        assert!(!none.may_look_up("example.org"));
+        // An address grant covers no name; a grant of the other direction neither.
+        let ip = grants(&["*:80"], &["127.0.0.1:80"]);
+        assert!(!ip.may_resolve(Direction::Connect, "example.org", 80));
+        assert!(ip.may_resolve(Direction::Listen, "example.org", 80));
+        assert!(!ip.may_resolve(Direction::Listen, "example.org", 81));
+        // A name covers itself (in any case, with or without its final dot), only.
+        let named = grants(&[], &["localhost:7000-7001"]);
+        assert!(named.may_resolve(Direction::Connect, "LocalHost.", 7001));
+        assert!(!named.may_resolve(Direction::Connect, "localhost", 7002));
+        assert!(!named.may_resolve(Direction::Connect, "attacker.example", 7000));
+        assert!(named.may_look_up("localhost") && !named.may_look_up("attacker.example"));
+        assert!(grants(&[], &["*:53"]).may_look_up("anything.example"));
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //! the grants, marks the microthread blocked and watches for its cancellation.
 
 mod grants;
+mod resolve;
 pub(crate) mod tcp;
 
 pub(crate) use grants::{Direction, Grants};
 pub use grants::{Grant, GrantError};
-pub(crate) use tcp::{ListenerHandle, NetError, StreamHandle, resolve};
+pub(crate) use resolve::Resolver;
+pub use resolve::{LOOKUP_TIMEOUT, Lookup, MAX_LOOKUPS, Resolve, SystemResolver};
+pub(crate) use tcp::{ListenerHandle, NetError, ReadBuffers, Slot, StreamHandle, Target, WasiSlots, within};

@@ -1,13 +1,16 @@
 //! TCP listeners and streams, shared by `Arc`, on tokio's reactor.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
 use crate::limits::Quota;
 
@@ -31,10 +34,10 @@ impl From<io::Error> for NetError {
 }
 
 /// A socket's place in its run's quota, given back when the socket closes.
-struct Slot(Arc<Quota>);
+pub(crate) struct Slot(Arc<Quota>);
 
 impl Slot {
-    fn take(quota: &Arc<Quota>) -> Result<Slot, NetError> {
+    pub(crate) fn take(quota: &Arc<Quota>) -> Result<Slot, NetError> {
         if quota.take() {
             Ok(Slot(quota.clone()))
         } else {
@@ -49,8 +52,31 @@ impl Drop for Slot {
     }
 }
 
+/// The quota slots of a microthread's WASI sockets (`std::net`), by resource:
+/// given back when a socket's resource is dropped, or when the microthread ends.
+#[derive(Default)]
+pub(crate) struct WasiSlots {
+    held: HashMap<u32, Slot>,
+    refused: bool,
+}
+
+impl WasiSlots {
+    pub(crate) fn hold(&mut self, rep: u32, slot: Slot) {
+        self.held.insert(rep, slot);
+    }
+
+    pub(crate) fn release(&mut self, rep: u32) {
+        self.held.remove(&rep);
+    }
+
+    /// Whether this is the first socket refused (to tell it once).
+    pub(crate) fn first_refusal(&mut self) -> bool {
+        !std::mem::replace(&mut self.refused, true)
+    }
+}
+
 /// Run `f` for at most `timeout`, if given.
-async fn within<T>(
+pub(crate) async fn within<T>(
     timeout: Option<Duration>,
     f: impl Future<Output = Result<T, NetError>>,
 ) -> Result<T, NetError> {
@@ -62,28 +88,56 @@ async fn within<T>(
     }
 }
 
-/// The socket addresses `address` names: parsed, or resolved by the system.
-pub(crate) async fn resolve(address: &str) -> Result<Vec<SocketAddr>, NetError> {
-    if let Ok(addr) = address.parse::<SocketAddr>() {
-        return Ok(vec![addr]);
+/// What a guest's address names: a socket address, or a host name and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    Addr(SocketAddr),
+    Name(String, u16),
+}
+
+impl Target {
+    /// Parse `HOST:PORT` (an IPv6 address in brackets), without looking anything up.
+    pub(crate) fn parse(address: &str) -> Result<Target, NetError> {
+        if let Ok(addr) = address.parse::<SocketAddr>() {
+            return Ok(Target::Addr(addr));
+        }
+        let invalid = || {
+            NetError::InvalidAddress(format!(
+                "`{address}`: expected HOST:PORT, e.g. 127.0.0.1:8080, [::1]:80, localhost:7000"
+            ))
+        };
+        let (host, port) = address.rsplit_once(':').ok_or_else(invalid)?;
+        let port = port.parse::<u16>().map_err(|_| invalid())?;
+        if host.is_empty() || host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+            return Err(invalid());
+        }
+        Ok(Target::Name(host.to_string(), port))
     }
-    let invalid = |why: String| NetError::InvalidAddress(format!("`{address}`: {why}"));
-    if address
-        .rsplit_once(':')
-        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
-    {
-        return Err(invalid(
-            "expected HOST:PORT, e.g. 127.0.0.1:8080, [::1]:80, localhost:7000".into(),
-        ));
+}
+
+/// Bytes the host holds for socket reads under way (a run's, see
+/// `RunHandle::socket_read_bytes`).
+#[derive(Debug, Default)]
+pub(crate) struct ReadBuffers(AtomicU64);
+
+impl ReadBuffers {
+    pub(crate) fn bytes(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
     }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(address)
-        .await
-        .map_err(|e| invalid(format!("does not resolve: {e}")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(invalid("resolves to no address".into()));
+
+    fn hold(&self, bytes: usize) -> Held<'_> {
+        self.0.fetch_add(bytes as u64, Ordering::Relaxed);
+        Held(self, bytes as u64)
     }
-    Ok(addrs)
+}
+
+/// A read's buffer, counted until the read returns it.
+struct Held<'a>(&'a ReadBuffers, u64);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(self.1, Ordering::Relaxed);
+    }
 }
 
 struct Listener {
@@ -91,6 +145,9 @@ struct Listener {
     /// Connections (or errors) taken while a select watched for one, for the
     /// next `accept`s, in order.
     pending: Mutex<VecDeque<io::Result<(TcpStream, SocketAddr)>>>,
+    /// Told when a connection is put in `pending`: every microthread that waits on
+    /// the listener looks again.
+    queued: Notify,
     quota: Arc<Quota>,
     _slot: Slot,
 }
@@ -107,6 +164,7 @@ impl ListenerHandle {
         Ok(ListenerHandle(Arc::new(Listener {
             listener,
             pending: Mutex::new(VecDeque::new()),
+            queued: Notify::new(),
             quota: quota.clone(),
             _slot: slot,
         })))
@@ -122,23 +180,51 @@ impl ListenerHandle {
 
     /// The next connection, waiting at most `timeout`.
     pub(crate) async fn accept(&self, timeout: Option<Duration>) -> Result<StreamHandle, NetError> {
-        let taken = self.pending().pop_front();
-        let (stream, peer) = match taken {
-            Some(taken) => taken?,
-            None => within(timeout, async { Ok(self.0.listener.accept().await?) }).await?,
-        };
+        let (stream, peer) = within(timeout, async { Ok(self.next().await?) }).await?;
         // Over the quota: the connection is closed at once, and the guest told why.
         let slot = Slot::take(&self.0.quota)?;
         Ok(StreamHandle::new(stream, peer, slot))
     }
 
-    /// Resolves when a connection waits (taken, for the next `accept`).
-    pub(crate) async fn acceptable(&self) {
-        if !self.pending().is_empty() {
-            return;
+    /// The next connection: one a select took, or the listener's next.
+    async fn next(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        loop {
+            let queued = self.0.queued.notified();
+            let mut queued = std::pin::pin!(queued);
+            // Registered before `pending` is looked at: a connection put there
+            // after the look wakes this one.
+            queued.as_mut().enable();
+            if let Some(taken) = self.pending().pop_front() {
+                return taken;
+            }
+            tokio::select! {
+                taken = self.0.listener.accept() => return taken,
+                () = &mut queued => {}
+            }
         }
-        let taken = std::future::poll_fn(|cx| self.0.listener.poll_accept(cx)).await;
-        self.pending().push_back(taken);
+    }
+
+    /// Resolves when a connection waits (taken, for the next `accept`). Any number
+    /// of microthreads may wait so on one listener, and a select that only looks
+    /// (polled once, with a waker that does nothing) takes no one's wake-up away:
+    /// tokio's `accept` keeps every waiter, and `pending` wakes them all.
+    pub(crate) async fn acceptable(&self) {
+        loop {
+            let queued = self.0.queued.notified();
+            let mut queued = std::pin::pin!(queued);
+            queued.as_mut().enable();
+            if !self.pending().is_empty() {
+                return;
+            }
+            tokio::select! {
+                taken = self.0.listener.accept() => {
+                    self.pending().push_back(taken);
+                    self.0.queued.notify_waiters();
+                    return;
+                }
+                () = &mut queued => {}
+            }
+        }
     }
 }
 
@@ -163,28 +249,20 @@ impl StreamHandle {
         }))
     }
 
-    /// Connect to the first of `addrs` that answers, waiting at most `timeout` in
-    /// all, within `quota`.
-    pub(crate) async fn connect(
-        addrs: &[SocketAddr],
-        timeout: Option<Duration>,
-        quota: &Arc<Quota>,
-    ) -> Result<StreamHandle, NetError> {
+    /// Connect to the first of `addrs` that answers, within `quota` (the caller
+    /// bounds the time, its lookup included).
+    pub(crate) async fn connect(addrs: &[SocketAddr], quota: &Arc<Quota>) -> Result<StreamHandle, NetError> {
         let slot = Slot::take(quota)?;
-        let stream = within(timeout, async {
-            let mut last = None;
-            for &addr in addrs {
-                match TcpStream::connect(addr).await {
-                    Ok(s) => return Ok((s, addr)),
-                    Err(e) => last = Some(e),
-                }
+        let mut last = None;
+        for &addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(StreamHandle::new(s, addr, slot)),
+                Err(e) => last = Some(e),
             }
-            Err(NetError::Io(last.unwrap_or_else(|| {
-                io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to")
-            })))
-        })
-        .await?;
-        Ok(StreamHandle::new(stream.0, stream.1, slot))
+        }
+        Err(NetError::Io(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to")
+        })))
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -196,14 +274,23 @@ impl StreamHandle {
     }
 
     /// Up to `max` bytes, waiting until some arrive; empty at the end of the stream.
-    pub(crate) async fn read(&self, max: usize, timeout: Option<Duration>) -> Result<Vec<u8>, NetError> {
-        // Read into spare capacity: no zeroing of a buffer the read overwrites.
-        let mut buf = Vec::with_capacity(max.clamp(1, MAX_READ));
+    /// The buffer is reserved only once the socket is readable (a read that waits
+    /// holds none), and counted in `held` while the host holds it.
+    pub(crate) async fn read(
+        &self,
+        max: usize,
+        timeout: Option<Duration>,
+        held: &ReadBuffers,
+    ) -> Result<Vec<u8>, NetError> {
+        let size = max.clamp(1, MAX_READ);
         within(timeout, async {
             loop {
                 self.0.stream.readable().await?;
+                // Read into spare capacity: no zeroing of a buffer the read overwrites.
+                let _held = held.hold(size);
+                let mut buf = Vec::with_capacity(size);
                 match self.0.stream.try_read_buf(&mut buf) {
-                    Ok(_) => return Ok(std::mem::take(&mut buf)),
+                    Ok(_) => return Ok(buf),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => return Err(e.into()),
                 }

@@ -165,6 +165,10 @@ pub(crate) struct Run {
     runtime_data: Option<AppData>,
     /// The run's open sockets, within `RunOptions::max_sockets`.
     pub(crate) sockets: Arc<Quota>,
+    /// The runtime's resolver, for the names its sockets use.
+    pub(crate) resolver: crate::net::Resolver,
+    /// Bytes held for its socket reads under way.
+    pub(crate) read_buffers: crate::net::ReadBuffers,
     /// The run's timers (`weft_guest::after`, `tick`), stopped when it ends.
     timers: timers::Timers,
     /// Counters of the run (the live count is `live`).
@@ -214,6 +218,7 @@ impl Run {
         engine: Engine,
         runtime_live: Arc<Quota>,
         deterministic: Option<(Lane, Arc<Schedule>)>,
+        resolver: crate::net::Resolver,
     ) -> Arc<Run> {
         let (handle, lane, schedule, queue) = match deterministic {
             Some((lane, schedule)) => {
@@ -259,6 +264,8 @@ impl Run {
             sent_by_ended: AtomicU64::new(0),
             timers: timers::Timers::default(),
             sockets,
+            resolver,
+            read_buffers: crate::net::ReadBuffers::default(),
             finish: Finish::default(),
         })
     }
@@ -858,6 +865,18 @@ impl RunHandle {
     /// Channels of the run open now.
     pub fn open_channels(&self) -> u32 {
         self.run.budget.open_channels()
+    }
+
+    /// Sockets of the run open now, `weft_guest::net`'s and `std::net`'s (what
+    /// [`RunOptions::max_sockets`] bounds).
+    pub fn open_sockets(&self) -> u32 {
+        self.run.sockets.used()
+    }
+
+    /// Bytes the host holds now for the run's socket reads under way (a read that
+    /// waits for bytes holds none).
+    pub fn socket_read_bytes(&self) -> u64 {
+        self.run.read_buffers.bytes()
     }
 }
 

@@ -5,7 +5,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
@@ -391,8 +396,12 @@ impl RunOptions {
     }
 
     /// Let the program listen on what `grant` covers (repeatable): its own TCP
-    /// listeners (`weft_guest::net`) and `std::net` (WASI sockets) alike. Nothing
-    /// network-related is allowed without a grant.
+    /// listeners (`weft_guest::net`) and `std::net` (WASI sockets) alike. Without
+    /// a grant that could cover it, nothing is bound, sent or received, and no
+    /// name is looked up (a name is looked up only for a grant whose host is `*`
+    /// or that same name). A UDP socket receives only from what a connect grant
+    /// covers, unless it is bound where a listen grant covers. A denied WASI
+    /// socket use is told in a line on the run's stderr.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -424,8 +433,10 @@ impl RunOptions {
     }
 
     /// Sockets the program may have open at once, listeners and connections
-    /// together (default [`DEFAULT_MAX_SOCKETS`]); past it, a bind, connect or
-    /// accept fails in the guest with an error that says so.
+    /// together, `weft_guest::net`'s and `std::net`'s (WASI sockets) alike
+    /// (default [`DEFAULT_MAX_SOCKETS`]); past it, a bind, connect or accept
+    /// fails in the guest with an error that says so (for a WASI socket, an
+    /// errno, and a line on the run's stderr).
     pub fn max_sockets(mut self, n: u32) -> Self {
         self.max_sockets = n;
         self
@@ -649,14 +660,14 @@ impl RunOptions {
         // microthreads of a worker; a program that cannot spawn is alone, and does it
         // in place, saving a thread hop per operation.
         b.allow_blocking_current_thread(alone || schedule.is_some());
-        if self.net.any() {
-            // `std::net` (WASI sockets) under the same grants as weft's own sockets.
-            let grants = Arc::new(self.net.clone());
-            b.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(true);
-            b.socket_addr_check(move |addr, use_| {
-                let allowed = wasi_socket_allowed(&grants, addr, use_);
-                Box::pin(async move { allowed })
-            });
+        // `std::net` (WASI sockets) under the same grants as weft's own sockets, and
+        // the run's quota (`host::net` wraps their creation). Without a grant, they
+        // may still be made, to be denied with a line on stderr that says why.
+        // Host names go through the runtime's resolver (`host::net` again).
+        // A deterministic run has no network (`host::net` tells the guest).
+        if schedule.is_none() {
+            b.allow_tcp(true).allow_udp(true);
+            b.socket_addr_check(self.wasi_socket_check(Arc::default()));
         }
         if let Some((schedule, id)) = schedule {
             let seed = schedule.seed_for(id);
@@ -755,18 +766,167 @@ pub(crate) struct RunLimits {
     pub(crate) microthread_fuel_budget: Option<u64>,
 }
 
-/// Whether a WASI socket may use `addr` so, under `grants`.
-fn wasi_socket_allowed(grants: &Grants, addr: std::net::SocketAddr, use_: SocketAddrUse) -> bool {
+/// What a WASI socket has been allowed so far.
+#[derive(Debug, Default)]
+pub(crate) struct WasiSocketState {
+    /// A UDP socket bound where a listen grant covers: it may receive from anyone.
+    listen_bound: AtomicBool,
+    /// A datagram from an address no grant covers has been dropped (and told).
+    dropped: AtomicBool,
+}
+
+/// The check wasmtime-wasi makes before a WASI socket's every use of an address.
+type WasiSocketCheck =
+    dyn Fn(SocketAddr, SocketAddrUse) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>> + Send + Sync;
+
+impl RunOptions {
+    /// The check for WASI sockets with `state` (one socket's, for a UDP socket):
+    /// the grants, and a line on the run's stderr for each denial.
+    pub(crate) fn wasi_socket_check(&self, state: Arc<WasiSocketState>) -> Box<WasiSocketCheck> {
+        let grants = Arc::new(self.net.clone());
+        let stderr = self.stderr.clone();
+        Box::new(move |addr, use_| {
+            let allowed = wasi_socket_allowed(&grants, addr, use_, &state);
+            if !allowed {
+                let told =
+                    matches!(use_, SocketAddrUse::UdpReceive) && state.dropped.swap(true, Ordering::Relaxed);
+                if !told {
+                    note(&stderr, &wasi_denial(addr, use_));
+                }
+            }
+            Box::pin(async move { allowed })
+        })
+    }
+
+    /// Write `line` on the run's stderr (its buffer, or the host's).
+    pub(crate) fn note(&self, line: &str) {
+        note(&self.stderr, line);
+    }
+}
+
+fn note(stderr: &Option<OutputBuffer>, line: &str) {
+    let line = format!("{line}\n");
+    match stderr {
+        Some(buffer) => buffer.append(line.as_bytes()),
+        None => {
+            use std::io::Write;
+            // A closed stderr: nowhere left to tell.
+            let _closed = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
+}
+
+/// Whether a WASI socket with `state` may use `addr` so, under `grants`.
+fn wasi_socket_allowed(
+    grants: &Grants,
+    addr: SocketAddr,
+    use_: SocketAddrUse,
+    state: &WasiSocketState,
+) -> bool {
+    let any = addr.ip().is_unspecified() && addr.port() == 0;
     match use_ {
-        // An implicit bind, before a connect or a send: any address, any port.
-        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind if addr.ip().is_unspecified() && addr.port() == 0 => {
-            !grants.connect.is_empty() || grants.allows(Direction::Listen, &addr)
+        // A bind to any address and port, checked before a connect (which the OS
+        // makes) or asked for: it lets the socket neither listen nor connect, each
+        // checked when asked for (and denied naming its address).
+        SocketAddrUse::TcpBind if any => true,
+        SocketAddrUse::UdpBind => {
+            let listen = grants.allows(Direction::Listen, &addr);
+            state.listen_bound.store(listen, Ordering::Relaxed);
+            listen || (any && !grants.connect.is_empty())
         }
-        SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::UdpBind => {
-            grants.allows(Direction::Listen, &addr)
-        }
+        SocketAddrUse::TcpBind | SocketAddrUse::TcpListen => grants.allows(Direction::Listen, &addr),
         SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend => grants.allows(Direction::Connect, &addr),
-        // From a peer, to a socket whose bind was allowed.
-        SocketAddrUse::TcpAccept | SocketAddrUse::UdpReceive => true,
+        // From a peer, to a listener whose address a grant covers.
+        SocketAddrUse::TcpAccept => true,
+        // A datagram: from a peer a connect grant covers, or to a socket bound
+        // where a listen grant covers.
+        SocketAddrUse::UdpReceive => {
+            state.listen_bound.load(Ordering::Relaxed) || grants.allows(Direction::Connect, &addr)
+        }
+    }
+}
+
+/// The line on stderr for a WASI socket's denied use of `addr`.
+fn wasi_denial(addr: SocketAddr, use_: SocketAddrUse) -> String {
+    let any = addr.ip().is_unspecified() && addr.port() == 0;
+    match use_ {
+        SocketAddrUse::UdpBind if any => format!(
+            "weft: denied a socket on any address ({addr}): no grant lets the run connect \
+             anywhere or listen there (weft run --connect HOST:PORT or --listen HOST:PORT, \
+             or RunOptions::connect/listen)"
+        ),
+        SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::UdpBind => {
+            format!("weft: {}", Grants::denial(Direction::Listen, &addr.to_string()))
+        }
+        SocketAddrUse::UdpSend => format!(
+            "weft: denied sending to {addr}: no grant covers it (weft run --connect {addr}, \
+             or RunOptions::connect)"
+        ),
+        SocketAddrUse::UdpReceive => format!(
+            "weft: dropped a datagram from {addr} (and may drop more, untold): no grant \
+             covers it (weft run --connect {addr}, or bind under a --listen grant)"
+        ),
+        _ => format!("weft: {}", Grants::denial(Direction::Connect, &addr.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod wasi_socket_tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_grant_gives_udp_no_listener_and_tcp_no_listen() {
+        let grants = Grants {
+            listen: vec![],
+            connect: vec![Grant::parse("127.0.0.1:53").unwrap()],
+        };
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let allowed =
+            |state: &WasiSocketState, a: &str, use_| wasi_socket_allowed(&grants, addr(a), use_, state);
+        let udp = WasiSocketState::default();
+        // Bound on any address (for sends): receives only from what the grant covers.
+        assert!(allowed(&udp, "0.0.0.0:0", SocketAddrUse::UdpBind));
+        assert!(allowed(&udp, "127.0.0.1:53", SocketAddrUse::UdpReceive));
+        assert!(!allowed(&udp, "127.0.0.1:54", SocketAddrUse::UdpReceive));
+        assert!(!allowed(&udp, "10.0.0.1:53", SocketAddrUse::UdpReceive));
+        assert!(!allowed(&udp, "127.0.0.1:9000", SocketAddrUse::UdpBind));
+        assert!(!allowed(&udp, "127.0.0.1:54", SocketAddrUse::UdpSend));
+        let tcp = WasiSocketState::default();
+        assert!(allowed(&tcp, "0.0.0.0:0", SocketAddrUse::TcpBind));
+        assert!(!allowed(&tcp, "0.0.0.0:41000", SocketAddrUse::TcpListen));
+        assert!(allowed(&tcp, "127.0.0.1:53", SocketAddrUse::TcpConnect));
+
+        // Bound where a listen grant covers: a server, it receives from anyone.
+        let grants = Grants {
+            listen: vec![Grant::parse("127.0.0.1:9000").unwrap()],
+            connect: vec![],
+        };
+        let server = WasiSocketState::default();
+        assert!(wasi_socket_allowed(
+            &grants,
+            addr("127.0.0.1:9000"),
+            SocketAddrUse::UdpBind,
+            &server
+        ));
+        assert!(wasi_socket_allowed(
+            &grants,
+            addr("10.0.0.1:1234"),
+            SocketAddrUse::UdpReceive,
+            &server
+        ));
+        // Without any connect grant, not even a bind on any address.
+        let other = WasiSocketState::default();
+        assert!(!wasi_socket_allowed(
+            &grants,
+            addr("0.0.0.0:0"),
+            SocketAddrUse::UdpBind,
+            &other
+        ));
+        assert!(!wasi_socket_allowed(
+            &grants,
+            addr("10.0.0.1:1234"),
+            SocketAddrUse::UdpReceive,
+            &other
+        ));
     }
 }

@@ -16,6 +16,11 @@
 //!   does not drain are cancelled: each says what error it got.
 //! - `select`: a select over a channel, a listener and a timer fires on each.
 //! - `hog`: an echo server beside a microthread that computes for a long time.
+//! - `shared-select N`: two microthreads select on one (shared) listener, a third
+//!   polls it with selects that do not wait; the first two accept and echo a line
+//!   on each connection. Prints `shared: served N` once N connections are served.
+//! - `idle-readers N`: accepts N connections and blocks a microthread in `read` on
+//!   each; prints `idle: N reading` once all are accepted.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
@@ -289,6 +294,81 @@ fn hog_beside_echo() {
     }
 }
 
+/// One of `shared_select`'s two selectors: select, accept, echo, tell main.
+fn selector((listener, served): (TcpListener, weft_guest::Sender<u32>)) {
+    loop {
+        let mut sel = Select::new();
+        let a = sel.accept(&listener);
+        match sel.wait() {
+            Selected::Ready { index } if index == a => {}
+            other => panic!("selector: {other:?}"),
+        }
+        // The other selector may have been woken for the same connection and taken
+        // it: then this one waits in accept for the next.
+        let (stream, _) = listener.accept().expect("a connection");
+        echo_line(stream);
+        served.send(1).expect("main counts");
+    }
+}
+
+/// `shared_select`'s third: selects on the listener that do not wait, until told
+/// to stop.
+fn poller((listener, stop): (TcpListener, weft_guest::Receiver<()>)) {
+    loop {
+        let mut sel = Select::new();
+        sel.accept(&listener);
+        let looked = sel.try_wait();
+        std::hint::black_box(looked);
+        let mut sel = Select::new();
+        let s = sel.recv(&stop);
+        sel.accept(&listener);
+        match sel.wait_timeout(Duration::ZERO) {
+            Selected::Received { index, .. } if index == s => return,
+            _ => weft_guest::yield_now(),
+        }
+    }
+}
+
+fn shared_select(n: usize) {
+    let listener = listen();
+    let (served_tx, served) = channel::<u32>(16);
+    for _ in 0..2 {
+        let mine = listener.try_clone().expect("a shared listener");
+        weft_guest::spawn_detached(selector, (mine, served_tx.clone()));
+    }
+    let (stop_tx, stop) = channel::<()>(1);
+    let polling = spawn(poller, (listener.try_clone().expect("a shared listener"), stop));
+    for _ in 0..n {
+        served.recv().expect("the selectors serve");
+    }
+    stop_tx.send(()).expect("the poller stops");
+    polling.join().expect("the poller");
+    say(&format!("shared: served {n}"));
+    std::process::exit(0);
+}
+
+/// Read once from an idle connection, then tell main.
+fn read_once((stream, done): (TcpStream, weft_guest::Sender<()>)) {
+    let mut buf = vec![0u8; 64 << 10];
+    let read = (&stream).read(&mut buf);
+    say(&format!("idle: read {read:?}"));
+    done.send(()).expect("main counts");
+}
+
+fn idle_readers(n: usize) {
+    let listener = listen();
+    let (done_tx, done) = channel::<()>(n);
+    for _ in 0..n {
+        let (stream, _) = listener.accept().expect("a connection");
+        weft_guest::spawn_detached(read_once, (stream, done_tx.clone()));
+    }
+    say(&format!("idle: {n} reading"));
+    for _ in 0..n {
+        done.recv().expect("the readers end");
+    }
+    say("idle: all read");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -302,6 +382,8 @@ fn main() {
         "cancel" => cancel(),
         "select" => select(),
         "hog" => hog_beside_echo(),
+        "shared-select" => shared_select(arg(2).parse().expect("a count")),
+        "idle-readers" => idle_readers(arg(2).parse().expect("a count")),
         other => panic!("unknown mode {other:?}"),
     }
 }
