@@ -348,14 +348,15 @@ fn a_failure_handler_that_uses_the_channel_whose_end_it_is_told_about_does_not_d
     // The handler sends on the very channel whose last receiver's drop reports the
     // failure (the send fails: that receiver is gone).
     let probe = results_for_guest.clone();
-    let (report_tx, report_rx) = std::sync::mpsc::channel::<(String, String)>();
+    let (report_tx, report_rx) = std::sync::mpsc::channel::<(String, String, Option<String>)>();
     let report_tx = std::sync::Mutex::new(report_tx);
     let options = RunOptions::new()
         .sender("results", results_for_guest)
         .receiver("stop", stop_for_guest)
         .on_failure(move |failure| {
             let sent = probe.try_send(99);
-            let report = (failure.to_string(), format!("{sent:?}"));
+            let thread = std::thread::current().name().map(String::from);
+            let report = (failure.to_string(), format!("{sent:?}"), thread);
             report_tx.lock().unwrap().send(report).expect("the test listens");
         });
     let (run, out) = start(&rt, "hostchan", &["failing-producer"], options);
@@ -367,7 +368,8 @@ fn a_failure_handler_that_uses_the_channel_whose_end_it_is_told_about_does_not_d
         report_rx.try_recv().is_err(),
         "the failure waits for the receiver"
     );
-    // Dropping the receiver discards the failure: the handler runs, on this thread.
+    // Dropping the receiver discards the failure: the handler runs, on the
+    // supervisor, not in the drop.
     let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         drop(results);
@@ -376,9 +378,10 @@ fn a_failure_handler_that_uses_the_channel_whose_end_it_is_told_about_does_not_d
     dropped_rx
         .recv_timeout(Duration::from_secs(60))
         .expect("dropping the receiver deadlocked in the failure handler");
-    let (failure, sent) = report_rx
+    let (failure, sent, thread) = report_rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the handler was called");
+    assert_eq!(thread.as_deref(), Some("weft-supervisor"));
     assert!(
         failure.contains("the producer fails while holding the host sender"),
         "{failure}"
@@ -386,4 +389,103 @@ fn a_failure_handler_that_uses_the_channel_whose_end_it_is_told_about_does_not_d
     assert!(sent.contains("receivers are all gone"), "{sent}");
     drop(stop);
     assert_eq!(run.wait(), ExitStatus::Exited(0));
+}
+
+#[test]
+fn a_failure_handler_runs_on_the_supervisor_and_a_panic_in_it_stops_neither_the_run_nor_later_failures() {
+    // One worker: the microthreads that fail after the handler's panic run on it.
+    let rt = small().workers(1).build().unwrap();
+    let (go, go_for_guest) = weft::channel::<u32>(0);
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel::<(String, Option<String>)>();
+    let seen_tx = std::sync::Mutex::new(seen_tx);
+    let err = OutputBuffer::new();
+    let options = RunOptions::new()
+        .receiver("go", go_for_guest)
+        .stderr(err.clone())
+        .on_failure(move |failure| {
+            let thread = std::thread::current().name().map(String::from);
+            let seen = (failure.message.clone(), thread);
+            seen_tx.lock().unwrap().send(seen).expect("the test listens");
+            if failure.message.contains("detached failure 1") {
+                panic!("the handler cannot take failure 1");
+            }
+        });
+    let (run, out) = start(&rt, "hostchan", &["failures"], options);
+    for n in 1..=3 {
+        go.send_blocking(n).expect("the guest receives");
+        let (message, thread) = seen_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("failure {n} never reached the handler: {e}"));
+        assert!(message.contains(&format!("detached failure {n}")), "{message}");
+        assert_eq!(thread.as_deref(), Some("weft-supervisor"), "failure {n}");
+    }
+    drop(go);
+    let view = run.view();
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", err.to_string_lossy());
+    assert_eq!(out.to_string_lossy(), "failures done\n");
+    assert_eq!(view.stats().failed, 3);
+    assert!(seen_rx.try_recv().is_err(), "each failure is handed over once");
+    // The panic is reported once, with the failure the handler did not take.
+    let err = err.to_string_lossy();
+    assert_eq!(err.matches("weft: ").count(), 1, "{err}");
+    assert!(
+        err.starts_with("weft: the failure handler panicked: the handler cannot take failure 1; the run goes on. It was given: detached microthread"),
+        "{err}"
+    );
+    assert!(err.contains("detached failure 1"), "{err}");
+    // The worker lives on: another run on it ends as it should.
+    let (go, go_for_guest) = weft::channel::<u32>(0);
+    drop(go);
+    let (again, out) = start(
+        &rt,
+        "hostchan",
+        &["failures"],
+        RunOptions::new().receiver("go", go_for_guest),
+    );
+    assert_eq!(again.wait(), ExitStatus::Exited(0));
+    assert_eq!(out.to_string_lossy(), "failures done\n");
+}
+
+#[test]
+fn a_runs_end_is_published_only_once_the_failure_handler_has_seen_every_failure() {
+    let rt = small().workers(2).build().unwrap();
+    let (go, go_for_guest) = weft::channel::<u32>(0);
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let entered_tx = std::sync::Mutex::new(entered_tx);
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let handled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handled_by_handler = handled.clone();
+    let options = RunOptions::new()
+        .receiver("go", go_for_guest)
+        .on_failure(move |_| {
+            entered_tx.lock().unwrap().send(()).expect("the test listens");
+            // Held here until the test has seen the run's microthreads all gone.
+            release_rx
+                .lock()
+                .unwrap()
+                .recv()
+                .expect("the test releases the handler");
+            handled_by_handler.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+    let (run, out) = start(&rt, "hostchan", &["failures"], options);
+    go.send_blocking(1).expect("the guest receives");
+    entered_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the handler was called");
+    drop(go);
+    eventually("the run's microthreads are all gone", || {
+        run.live_microthreads() == 0
+    });
+    assert_eq!(out.to_string_lossy(), "failures done\n");
+    assert!(
+        !run.is_finished(),
+        "the run's end was published while the handler still held a failure"
+    );
+    release_tx.send(()).expect("the handler waits");
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    assert!(
+        handled.load(std::sync::atomic::Ordering::SeqCst),
+        "wait returned before the handler had returned"
+    );
 }

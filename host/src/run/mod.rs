@@ -13,6 +13,7 @@ mod atomic;
 mod blocking;
 mod cancel;
 mod completion;
+mod failures;
 mod options;
 mod output;
 mod timers;
@@ -181,6 +182,8 @@ pub(crate) struct Run {
     /// The signals that end the run (with `interrupt_on_ctrl_c`), listened to from
     /// the run's creation: a signal that comes before the supervisor looks is not lost.
     signals: Mutex<Option<Signals>>,
+    /// The way to the application's failure handler (see `run/failures.rs`).
+    failures: failures::Failures,
     finish: Finish,
 }
 
@@ -228,6 +231,8 @@ impl Run {
             None => (handle, None, None, Queue::Workers(scheduler)),
         };
         let sockets = Arc::new(Quota::new(options.max_sockets));
+        let failures =
+            failures::Failures::start(options.on_failure.as_ref(), options.stderr.as_ref(), &supervisor);
         let signals = options.ctrl_c.then(|| {
             let _in_supervisor = supervisor.enter();
             Signals::listen()
@@ -266,6 +271,7 @@ impl Run {
             sockets,
             resolver,
             read_buffers: crate::net::ReadBuffers::default(),
+            failures,
             finish: Finish::default(),
         })
     }
@@ -520,24 +526,13 @@ impl Run {
         if matches { map.remove(name) } else { None }
     }
 
-    /// The failure handler: a failure nobody else handles (a detached microthread's,
-    /// not joined) goes to the application's handler
-    /// ([`RunOptions::on_failure`]), or by default is reported on the run's stderr;
-    /// the program carries on.
+    /// A failure nobody else handles (a detached microthread's, not joined): it is
+    /// queued for the application's handler ([`RunOptions::on_failure`]), which is
+    /// called on the supervisor, never here; or by default it is reported on the
+    /// run's stderr. The program carries on. Any thread may call this, in a drop
+    /// or under a lock.
     pub(crate) fn report_failure(&self, failure: &Failure) {
-        if let Some(handler) = &self.options.on_failure {
-            (handler.0)(failure);
-            return;
-        }
-        let line = format!("weft: detached {failure}\n");
-        match &self.options.stderr {
-            Some(buffer) => buffer.append(line.as_bytes()),
-            None => {
-                use std::io::Write;
-                // A closed stderr: nowhere left to report to.
-                let _closed = std::io::stderr().write_all(line.as_bytes());
-            }
-        }
+        self.failures.report(failure);
     }
 
     async fn wake(&self) -> ExitStatus {
@@ -643,6 +638,8 @@ impl Run {
             run.budget.empty_all();
             // Ends nobody took go back: the application's channels may close.
             std::mem::take(&mut *run.host_endpoints.lock().unwrap_or_else(|e| e.into_inner()));
+            // The handler has seen every failure before the end is published.
+            run.failures.delivered().await;
             run.finish.set(status);
         });
     }

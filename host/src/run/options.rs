@@ -353,8 +353,17 @@ impl RunOptions {
     }
 
     /// Handle the failures nobody else handles: those of detached microthreads that
-    /// nobody joined. By default each is reported on the run's stderr. The handler
-    /// runs on a weft worker: it should return soon (send the failure on, say).
+    /// nobody joined. By default each is reported on the run's stderr.
+    ///
+    /// The handler is called on a thread of the runtime's supervisor, named
+    /// `weft-supervisor`, one failure at a time, in the order they were reported;
+    /// never from a drop, under one of weft's locks, or on the application's
+    /// threads, so it may use the run's channels. A handler that panics is reported
+    /// on the run's stderr, with the failure it was given, and the run goes on; it
+    /// is called again for the next failure. The run's end waits for the handler:
+    /// [`RunHandle::wait`](crate::RunHandle::wait) returns only once it has seen
+    /// every failure of the run. It should return soon (send the failure on, say):
+    /// the handlers of all the runtime's runs share that thread.
     pub fn on_failure(mut self, handler: impl Fn(&crate::Failure) + Send + Sync + 'static) -> Self {
         self.on_failure = Some(FailureHandler(Arc::new(handler)));
         self

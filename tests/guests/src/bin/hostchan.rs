@@ -10,6 +10,9 @@
 //! - `failing-producer`: hands a clone of the host sender `results` to a detached
 //!   microthread, drops its handle, then lets it fail while holding the sender;
 //!   prints `detached`.
+//! - `failures`: for each number n received on the host channel `go`, starts a
+//!   detached microthread that panics with `detached failure n` (nobody joins
+//!   it); when `go` closes, prints `failures done` and returns (no `stop`).
 
 use weft_guest::{Receiver, Select, Selected, Sender, TrySendError, channel, host_receiver, host_sender};
 
@@ -23,6 +26,10 @@ fn fail_holding((results, go): (Sender<u64>, Receiver<()>)) {
     go.recv().expect("main says go");
     let _held = results;
     panic!("the producer fails while holding the host sender");
+}
+
+fn fail_with(n: u32) {
+    panic!("detached failure {n}");
 }
 
 fn main() {
@@ -100,8 +107,16 @@ fn main() {
             println!("detached");
             wait_for_stop();
         }
+        Some("failures") => {
+            let go = host_receiver::<u32>("go").expect("the application hands `go`");
+            while let Ok(n) = go.recv() {
+                // Dropped: nobody can join it, its failure is the run's handler's.
+                drop(weft_guest::spawn_detached(fail_with, n));
+            }
+            println!("failures done");
+        }
         _ => {
-            eprintln!("usage: hostchan flood SIZE | pass | collide | failing-producer");
+            eprintln!("usage: hostchan flood SIZE | pass | collide | failing-producer | failures");
             std::process::exit(2);
         }
     }
