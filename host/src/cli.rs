@@ -561,7 +561,7 @@ fn run(args: RunArgs) -> Result<i32> {
         bail!("--trace-schedule is for deterministic runs: add --deterministic or --seed N");
     }
     let workers = if deterministic { Some(1) } else { args.workers };
-    let mut options = args.program.options()?.interrupt_on_ctrl_c(true);
+    let mut options = args.program.options()?.interrupt_on_ctrl_c(true).inherit_stdio();
     if deterministic {
         options = options.deterministic(args.seed.unwrap_or(0));
     }

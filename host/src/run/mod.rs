@@ -47,7 +47,8 @@ use crate::limits::Quota;
 #[non_exhaustive]
 pub enum ExitStatus {
     /// `main` returned (code 0), returned an error (code 1), or some microthread
-    /// called `exit(code)`.
+    /// called `exit(code)`; 141 when it wrote to the host's stdout, inherited, and
+    /// that was a closed pipe ([`RunOptions::inherit_stdout`]).
     Exited(i32),
     /// `main` failed: it trapped, panicked, used up its fuel budget, or a child
     /// failure reached it; or the run's fuel budget ran out.
@@ -535,6 +536,11 @@ impl Run {
         if matches { map.remove(name) } else { None }
     }
 
+    /// The channel ends handed to the run that no guest took, taken out of it.
+    pub(crate) fn untaken_endpoints(&self) -> HashMap<String, HostEndpoint> {
+        std::mem::take(&mut *self.host_endpoints.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// The failure handler: a failure nobody else handles (a detached microthread's,
     /// not joined) goes to the application's handler
     /// ([`RunOptions::on_failure`]), or by default is reported on the run's stderr;
@@ -547,6 +553,8 @@ impl Run {
         let line = format!("weft: detached {failure}\n");
         match &self.options.stderr {
             Some(buffer) => buffer.append(line.as_bytes()),
+            // The program's stderr is discarded: the application's log hears of it.
+            None if !self.options.inherit_stderr => tracing::warn!("{}", line.trim_end()),
             None => {
                 use std::io::Write;
                 // A closed stderr: nowhere left to report to.
@@ -619,6 +627,11 @@ impl Run {
                 }),
             },
             status = signals => status,
+            () = self.options.stdout_closed.wait() => {
+                // As SIGPIPE ends a native program: at once, quietly.
+                self.request_exit(output::SIGPIPE_EXIT);
+                ExitStatus::Exited(output::SIGPIPE_EXIT)
+            }
             report = self.members.deadlocked(|| self.live.used()) => ExitStatus::Deadlocked(report),
         }
     }
@@ -636,6 +649,9 @@ impl Run {
             // with `cancelled`, so its cleanup runs), for a grace period; then
             // aborted. An exit or a spent fuel budget ends the program at once.
             let graceful = !run.exit_requested() && !run.fuel_spent();
+            // A program that imports nothing of weft cannot see its cancellation:
+            // no cleanup of its could run in a grace period, so it gets none.
+            let graceful = graceful && run.limits.graceful_end;
             if graceful && run.live() > 0 {
                 run.cancel_gracefully();
                 let _ = tokio::time::timeout(run.limits.shutdown_grace, run.all_gone()).await;
