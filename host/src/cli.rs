@@ -666,8 +666,11 @@ fn run(args: RunArgs) -> Result<i32> {
         None => None,
     };
     let (runtime, program) = args.program.load(workers, deterministic, 1)?;
+    // Listening before the program starts: a SIGQUIT as soon as it prints must not
+    // find the default action (ending the process) still there.
+    let shown = show_microthreads_on_sigquit();
     let run = program.start(&options)?;
-    show_microthreads_on_sigquit(run.view());
+    shown.get_or_init(|| run.view());
     let stats = args.stats.then(|| run.view());
     let status = run.wait();
     if let Some(view) = stats {
@@ -689,9 +692,17 @@ fn run(args: RunArgs) -> Result<i32> {
     Ok(status.code())
 }
 
-/// On SIGQUIT (Ctrl-\\), print what every live microthread is doing to stderr, as Go
-/// does for its goroutines, and carry on.
-fn show_microthreads_on_sigquit(view: weft::RunView) {
+/// On SIGQUIT (Ctrl-\\), print what every live microthread of the run whose view
+/// is put in the returned slot is doing to stderr, as Go does for its goroutines,
+/// and carry on.
+fn show_microthreads_on_sigquit() -> std::sync::Arc<std::sync::OnceLock<weft::RunView>> {
+    let slot = std::sync::Arc::new(std::sync::OnceLock::new());
+    listen_to_sigquit(slot.clone());
+    slot
+}
+
+/// Listen to SIGQUIT from now on, on a thread of its own, showing `view`'s table.
+fn listen_to_sigquit(view: std::sync::Arc<std::sync::OnceLock<weft::RunView>>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -708,6 +719,9 @@ fn show_microthreads_on_sigquit(view: weft::RunView) {
             Err(e) => return cannot(e),
         };
         let listen = move || {
+            // A SIGQUIT before the run has started waits for it (the signal is
+            // kept); should it not start, the process ends with its error.
+            let view = view.wait();
             rt.block_on(async {
                 while quit.recv().await.is_some() {
                     let stats = view.stats();
