@@ -174,9 +174,15 @@ impl TcpListener {
         Ok((stream, peer))
     }
 
-    /// The connections as they come, forever.
+    /// The connections as they come, until the microthread is cancelled (the
+    /// program is being stopped: Ctrl-C, SIGTERM, a timeout): then the iteration
+    /// ends, so that `for stream in listener.incoming() { … stream? … }` ends
+    /// quietly. Other errors (over the socket limit, say) are items.
     pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
-        std::iter::repeat_with(move || self.accept().map(|(s, _)| s))
+        std::iter::from_fn(move || match self.accept() {
+            Err(e) if is_cancelled(&e) => None,
+            accepted => Some(accepted.map(|(s, _)| s)),
+        })
     }
 
     /// Another handle to the same listener.

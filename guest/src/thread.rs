@@ -36,6 +36,20 @@ pub(crate) fn install_panic_hook() {
     });
 }
 
+/// The hook is installed before `main` runs, as a constructor of the instance (the
+/// linker calls what `.init_array` lists before the command's `main`, and before
+/// each export a spawned microthread starts in): a panic in `main` before any call
+/// of this SDK is reported as a panic too, not as the trap that ends it.
+#[cfg(target_family = "wasm")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INSTALL_PANIC_HOOK: extern "C" fn() = {
+    extern "C" fn install() {
+        install_panic_hook();
+    }
+    install
+};
+
 /// Why a microthread could not be spawned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpawnError {

@@ -29,7 +29,8 @@ enum Command {
     /// instances of the same component. The exit code is the guest's: what `main`
     /// returned or passed to `exit`, 134 if `main` failed (trap, panic, or a child's
     /// failure nobody joined, an exhausted fuel budget), 70 on a deadlock, 124 when
-    /// --timeout passes, 130 on Ctrl-C, 143 on SIGTERM (after --grace for cleanup).
+    /// --timeout passes, 130 on Ctrl-C, 143 on SIGTERM (after --grace for cleanup),
+    /// 141 when its stdout is a pipe nobody reads any more (`| head`), as SIGPIPE.
     /// FILE may also be a precompiled `.cwasm` from
     /// `weft compile`. weft's own options go before FILE; everything after it goes
     /// to the guest, as with `wasmtime run`.
@@ -52,6 +53,18 @@ enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+}
+
+impl Command {
+    /// The subcommand's name on the command line.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::Test(_) => "test",
+            Command::Compile(_) => "compile",
+            Command::Cache { .. } => "cache",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +96,8 @@ struct EngineArgs {
     #[arg(long, value_name = "N")]
     max_microthreads: Option<u32>,
 
-    /// Maximum linear memory per microthread, e.g. 64MiB, 1GiB, or bytes.
+    /// Maximum linear memory per microthread, e.g. 64MiB, 1GiB, or bytes
+    /// [default: 256MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_memory: Option<u64>,
 
@@ -129,6 +143,17 @@ struct RunArgs {
     /// microthread ran and why it stopped (yielded, blocked on what, finished).
     #[arg(long, value_name = "FILE")]
     trace_schedule: Option<PathBuf>,
+
+    /// Let the guest listen on ADDR:PORTS: an IP address (IPv6 in brackets), a name
+    /// such as localhost, or * for any address; a port, a range 8000-8100, or *.
+    /// Covers weft's sockets and std::net alike. Repeatable; nothing is allowed
+    /// without a grant.
+    #[arg(long = "listen", value_name = "ADDR:PORTS", value_parser = parse_grant)]
+    listen: Vec<weft::net::Grant>,
+
+    /// Let the guest connect to ADDR:PORTS (as --listen). Repeatable.
+    #[arg(long = "connect", value_name = "ADDR:PORTS", value_parser = parse_grant)]
+    connect: Vec<weft::net::Grant>,
 }
 
 #[derive(Debug, Args)]
@@ -138,7 +163,10 @@ struct TestArgs {
     #[arg(long, value_name = "A..B|N", value_parser = parse_seeds, default_value = "100")]
     seeds: std::ops::Range<u64>,
 
-    /// Seeds run at once [default: one per core].
+    /// Seeds run at once [default: one per core]. Each seed has a limit of live
+    /// microthreads of its own, which the seeds beside it never take from:
+    /// --max-microthreads, or by default 10000 shared out among the seeds run at
+    /// once (the replay command says which).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
 
@@ -188,7 +216,8 @@ struct ProgramArgs {
 
     /// How long the microthreads still running when the program ends (Ctrl-C,
     /// SIGTERM, --timeout, or detached ones when main ends) get for their cleanup
-    /// before they are stopped [default: 2s].
+    /// before they are stopped [default: 2s; none for a program that does not
+    /// import weft:runtime, which cannot see its cancellation].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     grace: Option<Duration>,
 
@@ -206,17 +235,6 @@ struct ProgramArgs {
     /// Like --dir, read-only: writes fail in the guest with a permission error.
     #[arg(long = "dir-ro", value_name = "HOST[::GUEST]")]
     dirs_read_only: Vec<String>,
-
-    /// Let the guest listen on ADDR:PORTS: an IP address (IPv6 in brackets), a name
-    /// such as localhost, or * for any address; a port, a range 8000-8100, or *.
-    /// Covers weft's sockets and std::net alike. Repeatable; nothing is allowed
-    /// without a grant.
-    #[arg(long = "listen", value_name = "ADDR:PORTS", value_parser = parse_grant)]
-    listen: Vec<weft::net::Grant>,
-
-    /// Let the guest connect to ADDR:PORTS (as --listen). Repeatable.
-    #[arg(long = "connect", value_name = "ADDR:PORTS", value_parser = parse_grant)]
-    connect: Vec<weft::net::Grant>,
 
     /// Sockets the program may have open at once, listeners and connections
     /// together [default: 10000].
@@ -306,7 +324,62 @@ fn report(line: std::fmt::Arguments<'_>) {
     let _closed = writeln!(std::io::stderr(), "{line}");
 }
 
+/// An error and its causes on one line, each said once: a cause whose text the
+/// message before it already holds (`cannot read x: No such file…`) is not repeated.
+pub fn message(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 impl Cli {
+    /// The command line of this process, parsed; a usage error ends the process
+    /// as clap does (the message, then exit code 2).
+    pub fn parse_args() -> Cli {
+        let args: Vec<OsString> = std::env::args_os().collect();
+        let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| e.exit());
+        if let Some(flag) = cli.flag_as_file() {
+            // FILE takes values that start with `-` (those after it are the
+            // guest's), so a mistyped weft flag before it was read as the file. Parse
+            // again without that, for clap's own error and its "similar argument" tip.
+            let subcommand = cli.command.name();
+            let strict = <Cli as clap::CommandFactory>::command().mut_subcommand(subcommand, |c| {
+                c.mut_arg("file_and_args", |a| a.allow_hyphen_values(false))
+            });
+            if let Err(e) = strict.clone().try_get_matches_from(&args) {
+                e.exit();
+            }
+            strict
+                .clone()
+                .error(
+                    clap::error::ErrorKind::UnknownArgument,
+                    format!("unexpected argument '{flag}' where FILE was expected"),
+                )
+                .exit();
+        }
+        cli
+    }
+
+    /// The program's "file", when it is a flag.
+    fn flag_as_file(&self) -> Option<String> {
+        let program = match &self.command {
+            Command::Run(args) => &args.program,
+            Command::Test(args) => &args.program,
+            _ => return None,
+        };
+        let file = program.file_and_args.first()?.to_string_lossy();
+        (file.starts_with('-') && file.len() > 1).then(|| file.into_owned())
+    }
+
     /// Run the command; returns the process exit code.
     pub fn run(self) -> Result<i32> {
         match self.command {
@@ -320,17 +393,24 @@ impl Cli {
 
 /// The runtime for `program` (its bytes, when known): a program that cannot spawn
 /// gets a pool for one microthread, unless the user asked otherwise, and runs
-/// unmetered unless it needs fuel (`metered`: a fuel budget was asked for).
+/// unmetered unless it needs fuel (`metered`: a fuel budget was asked for). Its
+/// pool is for `at_once` runs: each its --max-microthreads, or, by default, a share
+/// of the default.
 fn runtime(
     engine: &EngineArgs,
     workers: Option<usize>,
     program: Option<&[u8]>,
     metered: bool,
+    at_once: u32,
 ) -> Result<Runtime> {
     let cannot_spawn = program.and_then(weft::imports_weft) == Some(false);
     let max = match engine.max_microthreads {
-        Some(n) => n,
-        None if cannot_spawn => 1,
+        Some(n) => n.checked_mul(at_once).with_context(|| {
+            format!("{at_once} runs at once of {n} microthreads each are too many: lower --jobs")
+        })?,
+        None if cannot_spawn => at_once,
+        // The default is what the kernel's map count allows in one process: runs
+        // at once share it out.
         None => weft::Limits::default().max_microthreads,
     };
     if engine.no_preempt && metered {
@@ -416,7 +496,8 @@ impl ProgramArgs {
         self.fuel_budget.is_some() || self.fuel_budget_per_microthread.is_some()
     }
 
-    /// The run's options, but for what only `weft run` decides (Ctrl-C, seeds).
+    /// The run's options, but for what only `weft run` decides (Ctrl-C, seeds,
+    /// stdio, network grants).
     fn options(&self) -> Result<RunOptions> {
         let mut options = RunOptions::new().program_name(self.file().display().to_string());
         if let Some(timeout) = self.timeout {
@@ -465,12 +546,6 @@ impl ProgramArgs {
             let (host, guest) = grant(spec)?;
             options = options.dir_read_only(host, guest);
         }
-        for grant in &self.listen {
-            options = options.listen(grant.clone());
-        }
-        for grant in &self.connect {
-            options = options.connect(grant.clone());
-        }
         if let Some(n) = self.max_sockets {
             options = options.max_sockets(n);
         }
@@ -482,7 +557,13 @@ impl ProgramArgs {
 
     /// The runtime and the loaded program. `deterministic`: the program's runs are
     /// deterministic, and so metered.
-    fn load(&self, workers: Option<usize>, deterministic: bool) -> Result<(Runtime, weft::Program)> {
+    /// `at_once`: runs of it at once, each with its own live-microthread limit.
+    fn load(
+        &self,
+        workers: Option<usize>,
+        deterministic: bool,
+        at_once: u32,
+    ) -> Result<(Runtime, weft::Program)> {
         let file = self.file();
         if deterministic && self.engine.no_preempt {
             bail!("deterministic runs need fuel metering, which --no-preempt turns off");
@@ -493,6 +574,7 @@ impl ProgramArgs {
             workers,
             bytes.as_deref(),
             self.metered() || deterministic,
+            at_once,
         )?;
         let program = match bytes {
             Some(bytes) => load(&runtime, &bytes, &file)?,
@@ -561,7 +643,13 @@ fn run(args: RunArgs) -> Result<i32> {
         bail!("--trace-schedule is for deterministic runs: add --deterministic or --seed N");
     }
     let workers = if deterministic { Some(1) } else { args.workers };
-    let mut options = args.program.options()?.interrupt_on_ctrl_c(true);
+    let mut options = args.program.options()?.interrupt_on_ctrl_c(true).inherit_stdio();
+    for grant in &args.listen {
+        options = options.listen(grant.clone());
+    }
+    for grant in &args.connect {
+        options = options.connect(grant.clone());
+    }
     if deterministic {
         options = options.deterministic(args.seed.unwrap_or(0));
     }
@@ -577,9 +665,12 @@ fn run(args: RunArgs) -> Result<i32> {
         }
         None => None,
     };
-    let (runtime, program) = args.program.load(workers, deterministic)?;
+    let (runtime, program) = args.program.load(workers, deterministic, 1)?;
+    // Listening before the program starts: a SIGQUIT as soon as it prints must not
+    // find the default action (ending the process) still there.
+    let shown = show_microthreads_on_sigquit();
     let run = program.start(&options)?;
-    show_microthreads_on_sigquit(run.view());
+    shown.get_or_init(|| run.view());
     let stats = args.stats.then(|| run.view());
     let status = run.wait();
     if let Some(view) = stats {
@@ -601,9 +692,17 @@ fn run(args: RunArgs) -> Result<i32> {
     Ok(status.code())
 }
 
-/// On SIGQUIT (Ctrl-\\), print what every live microthread is doing to stderr, as Go
-/// does for its goroutines, and carry on.
-fn show_microthreads_on_sigquit(view: weft::RunView) {
+/// On SIGQUIT (Ctrl-\\), print what every live microthread of the run whose view
+/// is put in the returned slot is doing to stderr, as Go does for its goroutines,
+/// and carry on.
+fn show_microthreads_on_sigquit() -> std::sync::Arc<std::sync::OnceLock<weft::RunView>> {
+    let slot = std::sync::Arc::new(std::sync::OnceLock::new());
+    listen_to_sigquit(slot.clone());
+    slot
+}
+
+/// Listen to SIGQUIT from now on, on a thread of its own, showing `view`'s table.
+fn listen_to_sigquit(view: std::sync::Arc<std::sync::OnceLock<weft::RunView>>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -620,6 +719,9 @@ fn show_microthreads_on_sigquit(view: weft::RunView) {
             Err(e) => return cannot(e),
         };
         let listen = move || {
+            // A SIGQUIT before the run has started waits for it (the signal is
+            // kept); should it not start, the process ends with its error.
+            let view = view.wait();
             rt.block_on(async {
                 while quit.recv().await.is_some() {
                     let stats = view.stats();
@@ -644,7 +746,7 @@ fn show_microthreads_on_sigquit(view: weft::RunView) {
 
 fn compile(args: CompileArgs) -> Result<i32> {
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let runtime = runtime(&args.engine, Some(1), Some(&bytes), false)?;
+    let runtime = runtime(&args.engine, Some(1), Some(&bytes), false, 1)?;
     let compiled = runtime.precompile(&bytes, &args.file.display().to_string())?;
     std::fs::write(&args.output, compiled)
         .with_context(|| format!("cannot write {}", args.output.display()))?;

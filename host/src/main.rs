@@ -2,17 +2,19 @@
 
 mod cli;
 
-use clap::Parser;
+use std::io::IsTerminal;
 
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEFT_LOG"))
         .with_writer(std::io::stderr)
+        // Colours for a terminal only, not for a pipe or a file.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let code = match cli::Cli::parse().run() {
+    let code = match cli::Cli::parse_args().run() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cli::message(&e));
             1
         }
     };

@@ -143,7 +143,8 @@ impl Program {
     ///
     /// Errors, before anything runs, if the program has no `main`, a directory grant
     /// is not a directory, an option asks for more than the runtime allows, or the
-    /// runtime already runs its maximum of microthreads.
+    /// runtime already runs its maximum of microthreads. A start refused so takes
+    /// none of the channel ends handed with `options`: a retry gets them.
     pub fn start(&self, options: &RunOptions) -> Result<RunHandle, Error> {
         let runtime = &self.inner.runtime;
         if self.inner.image.command.is_none() {
@@ -152,8 +153,8 @@ impl Program {
             });
         }
         options.check_grants()?;
-        let limits = options.limits(runtime.limits(), runtime.fuel_slice(), runtime.interruptible())?;
-        let endpoints = options.take_endpoints()?;
+        let mut limits = options.limits(runtime.limits(), runtime.fuel_slice(), runtime.interruptible())?;
+        limits.graceful_end = !self.inner.image.is_alone();
         let deterministic = match options.deterministic {
             Some(seed) => Some(
                 Lane::start(seed, options.trace_schedule.as_ref().map(|t| t.0.clone()))
@@ -161,8 +162,9 @@ impl Program {
             ),
             None => None,
         };
+        let endpoints = options.take_endpoints()?;
         let run = Run::new(
-            options.clone(),
+            options.for_run(),
             endpoints,
             runtime.data().cloned(),
             limits,
@@ -181,9 +183,14 @@ impl Program {
         }
         // Registered first: should the runtime go away now, it cancels this run too.
         runtime.register(&run);
-        let main = microthread::start_main(&run, &self.inner.image).map_err(|refused| match refused {
-            Refused::LimitReached(max) => Error::LimitReached { max },
-        })?;
+        let main = match microthread::start_main(&run, &self.inner.image) {
+            Ok(main) => main,
+            Err(Refused::LimitReached(max)) => {
+                // Nothing ran: the ends go back, for a retry with the same options.
+                options.give_back_endpoints(run.untaken_endpoints());
+                return Err(Error::LimitReached { max });
+            }
+        };
         run.supervise(main);
         Ok(handle)
     }

@@ -226,6 +226,10 @@ fn bad_files_get_one_clear_line_and_exit_1() {
         err.contains("cannot read") && err.contains("missing.wasm"),
         "{err}"
     );
+    // The cause is said once.
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    let err = one_line_error(&weft_run(&dir, &[], &[]));
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
 
     let text = dir.join("text.wasm");
     std::fs::write(&text, "hello, I am text").unwrap();
@@ -259,6 +263,49 @@ fn bad_flags_are_refused() {
     assert!(one_line_error(&o).contains("has no variable"));
 }
 
+/// A usage error: clap's message and exit code 2, as `wasmtime run` gives.
+fn usage_error(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "stdout: {} stderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+    let err = stderr(o);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn usage_errors_exit_2_other_errors_1() {
+    let hello = guest("hello");
+    let file = hello.to_str().unwrap();
+    assert!(usage_error(&weft(&["run"])).contains("required arguments were not provided"));
+    assert!(usage_error(&weft(&["runn", file])).contains("similar subcommand exists: 'run'"));
+    assert!(usage_error(&weft(&["run", "--max-memory", "64XB", file])).contains("unknown unit"));
+    assert!(usage_error(&weft(&["compile", file])).contains("--output"));
+    // A value the runtime refuses is not a usage error: one line, exit 1.
+    assert!(one_line_error(&weft(&["run", "--max-memory", "1KiB", file])).contains("at least 64 KiB"));
+}
+
+#[test]
+fn a_mistyped_flag_before_the_file_is_an_unknown_flag_not_a_file() {
+    let hello = guest("hello");
+    let file = hello.to_str().unwrap();
+    let err = usage_error(&weft(&["run", "--timout", "5s", file]));
+    assert!(err.contains("unexpected argument '--timout'"), "{err}");
+    assert!(err.contains("similar argument exists: '--timeout'"), "{err}");
+    assert!(!err.contains("cannot read"), "{err}");
+    let err = usage_error(&weft(&["test", "--bogus", file]));
+    assert!(err.contains("unexpected argument '--bogus'"), "{err}");
+    // After the file, flags are the guest's.
+    let o = weft(&["run", guest("plain-hello").to_str().unwrap(), "--timout", "5s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("args: --timout 5s"), "{}", stdout(&o));
+}
+
 #[test]
 fn help_explains_every_flag() {
     let o = weft(&["--help"]);
@@ -276,6 +323,39 @@ fn help_explains_every_flag() {
     ] {
         assert!(help.contains(flag), "`weft run --help` lacks {flag}:\n{help}");
     }
+    assert!(
+        help.contains("[default: 256MiB]"),
+        "--max-memory's default:\n{help}"
+    );
+    assert!(help.contains("--listen") && help.contains("--connect"), "{help}");
+    // A deterministic run cannot use the network: `weft test` has no such flags.
+    let o = weft(&["test", "--help"]);
+    let help = stdout(&o);
+    assert!(help.contains("--seeds"), "{help}");
+    assert!(
+        !help.contains("--listen") && !help.contains("--connect"),
+        "{help}"
+    );
+    let o = weft(&[
+        "test",
+        "--listen",
+        "127.0.0.1:9000",
+        guest("hello").to_str().unwrap(),
+    ]);
+    assert!(usage_error(&o).contains("unexpected argument '--listen'"));
+}
+
+#[test]
+fn weft_log_has_no_colour_codes_in_a_pipe() {
+    let o = weft_cmd()
+        .env("WEFT_LOG", "weft::cache=info")
+        .args(["run", guest("hello").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("weft::cache"), "{err}");
+    assert!(!err.contains('\x1b'), "ANSI codes in a pipe: {err:?}");
 }
 
 #[test]
@@ -451,15 +531,15 @@ fn the_embedding_example_runs_a_guest() {
 #[test]
 fn ctrl_c_cancels_the_program_and_exits_130() {
     let guest = guest("bench");
-    let (child, _out, first) = started(&["run", guest.to_str().unwrap(), "--", "sleepers", "3", "60000"]);
+    let (mut child, _out, first) = started(&["run", guest.to_str().unwrap(), "--", "sleepers", "3", "60000"]);
     assert_eq!(first.trim_end(), "ready");
-    // Let the sleepers reach their sleep.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut err = until_sleeping(&mut child, 3);
     kill("-INT", &child);
     // Uncancelled, the sleepers would end after 60 s and the program with 0.
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
 }
 
 #[test]
@@ -496,28 +576,39 @@ fn the_cwasm_of_a_program_that_cannot_spawn_runs() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// `weft run … | head -1`: stdout (and stderr, for `2>&1`) closed after one line.
-fn closed_after_one_line(guest_args: &[&str]) -> (Option<i32>, String) {
-    use std::io::{BufRead, BufReader};
+/// `weft run FILE ARGS | head -1`: stdout closed after one line. The exit code, the
+/// first line, and all of stderr.
+fn closed_after_one_line(file: &Path, guest_args: &[&str]) -> (Option<i32>, String, String) {
+    use std::io::{BufRead, BufReader, Read};
     let (reader, writer) = std::io::pipe().unwrap();
     let mut cmd = weft_cmd();
-    cmd.arg("run").arg(guest("control")).args(guest_args);
-    cmd.stdout(writer.try_clone().unwrap()).stderr(writer);
+    cmd.arg("run").arg(file).args(guest_args);
+    cmd.stdout(writer).stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     drop(cmd);
     let mut first = String::new();
     BufReader::new(reader).read_line(&mut first).unwrap();
     // The reader is gone: every later write fails with a broken pipe.
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     let status = child.wait().unwrap();
-    (status.code(), first)
+    (status.code(), first, err)
 }
 
 #[test]
-fn a_closed_stdout_is_the_guests_business_not_a_host_failure() {
-    let (code, first) = closed_after_one_line(&["flood"]);
-    assert_eq!(first, "line 0\n");
-    // The guest saw its write fail and chose its exit code.
-    assert_eq!(code, Some(3), "the host must not panic (101) on a closed pipe");
+fn a_closed_stdout_ends_the_program_quietly_as_sigpipe_does() {
+    // A program that can spawn, and a plain one (whose panic on the failed write
+    // would have printed a message and a backtrace).
+    for (file, args, first_line) in [
+        (guest("control"), &["flood"][..], "line 0\n"),
+        (guest("plain-hello"), &["flood"][..], "plain line 0\n"),
+    ] {
+        let (code, first, err) = closed_after_one_line(&file, args);
+        assert_eq!(first, first_line);
+        // 128 + SIGPIPE, nothing said: as `| head -1` ends a native program.
+        assert_eq!(code, Some(141), "{file:?}: {err}");
+        assert_eq!(err, "", "{file:?}");
+    }
 }
 
 #[test]
@@ -527,7 +618,7 @@ fn a_failure_reported_to_a_closed_stderr_keeps_its_exit_code() {
     drop(reader);
     let o = weft_cmd()
         .args(["run", guest("failures").to_str().unwrap(), "main-trap"])
-        .stdout(writer.try_clone().unwrap())
+        .stdout(std::process::Stdio::null())
         .stderr(writer)
         .status()
         .unwrap();
@@ -666,12 +757,47 @@ fn kill(signal: &str, child: &std::process::Child) {
     assert!(killed.success());
 }
 
+/// Ask `child` (a `weft run`) for its table of live microthreads (SIGQUIT) and read
+/// it from its stderr, `err`.
+fn microthread_table(
+    child: &std::process::Child,
+    err: &mut std::io::BufReader<std::process::ChildStderr>,
+) -> String {
+    use std::io::BufRead;
+    kill("-QUIT", child);
+    let mut table = String::new();
+    while !table.contains("weft: spawned") {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "stderr ended: {table}");
+        table.push_str(&line);
+    }
+    table
+}
+
+/// Wait until `n` microthreads of `child` (a `weft run`) sleep, as its table of live
+/// microthreads shows; returns its stderr, read up to there.
+fn until_sleeping(
+    child: &mut std::process::Child,
+    n: usize,
+) -> std::io::BufReader<std::process::ChildStderr> {
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    // A hang guard only: the table is asked for again as soon as one is read.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let table = microthread_table(child, &mut err);
+        if table.matches(": sleeping").count() >= n {
+            return err;
+        }
+        assert!(std::time::Instant::now() < deadline, "never {n} asleep: {table}");
+    }
+}
+
 /// `weft run` of a program whose microthreads clean up when cancelled, stopped by
 /// `signal`: the exit code, and what the cleanup printed.
 fn stopped_by(signal: &str) -> (Option<i32>, String, String) {
     use std::io::Read;
     let guest = guest("structure");
-    let (child, mut out, first) = started(&[
+    let (mut child, mut out, first) = started(&[
         "run",
         "--grace",
         "5s",
@@ -679,13 +805,13 @@ fn stopped_by(signal: &str) -> (Option<i32>, String, String) {
         "cleanup-on-signal",
     ]);
     assert_eq!(first, "ready\n");
-    // Let the child reach its sleep.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut err = until_sleeping(&mut child, 1);
     kill(signal, &child);
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
-    let o = child.wait_with_output().unwrap();
-    (o.status.code(), rest, stderr(&o))
+    let mut said = String::new();
+    err.read_to_string(&mut said).unwrap();
+    (child.wait().unwrap().code(), rest, said)
 }
 
 #[test]
@@ -731,20 +857,20 @@ fn stats_prints_the_runs_counters_at_exit() {
 
 #[test]
 fn sigquit_prints_the_live_microthreads_and_the_program_carries_on() {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::{BufReader, Read};
     let guest = guest("control");
     let (mut child, _out, first) = started(&["run", guest.to_str().unwrap(), "hold", "2", "60000"]);
     assert_eq!(first, "holding 2\n");
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    // The sleepers reach their sleep, then: Ctrl-\.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    kill("-QUIT", &child);
-    let mut table = String::new();
-    while !table.contains("weft: spawned") {
-        let mut line = String::new();
-        assert!(err.read_line(&mut line).unwrap() > 0, "stderr ended: {table}");
-        table.push_str(&line);
-    }
+    // Ctrl-\ until the sleepers are seen sleeping.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let table = loop {
+        let table = microthread_table(&child, &mut err);
+        if table.matches(": sleeping").count() == 2 {
+            break table;
+        }
+        assert!(std::time::Instant::now() < deadline, "never both asleep: {table}");
+    };
     assert!(table.starts_with("weft: 3 live microthreads (SIGQUIT"), "{table}");
     assert!(
         table.contains("microthread 0 (main): joining microthread 1"),
@@ -759,4 +885,149 @@ fn sigquit_prints_the_live_microthreads_and_the_program_carries_on() {
     err.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{rest}");
+}
+
+/// Wait for `child` to end, at most 30 s (a hang guard, not a measure).
+fn wait_guarded(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("still running after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_plain_program_is_stopped_without_a_grace_period() {
+    // A grace of an hour: were it waited for, the hang guard would fail the test. A
+    // plain program cannot see its cancellation, so no cleanup could use it.
+    let plain = guest("plain-hello");
+    let plain = plain.to_str().unwrap();
+    let mut child = weft_cmd()
+        .args(["run", "--grace", "1h", "--timeout", "100ms", plain, "spin"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_guarded(&mut child).code(), Some(124));
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), "spinning\n");
+    assert_eq!(stderr(&o).trim_end(), "weft: timed out after 100ms");
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let (mut child, _out, first) = started(&["run", "--grace", "1h", plain, "spin"]);
+        assert_eq!(first, "spinning\n");
+        kill(signal, &child);
+        assert_eq!(wait_guarded(&mut child).code(), Some(code), "{signal}");
+    }
+    // A weft program still gets its grace: its cleanup runs (see
+    // `sigint_and_sigterm_let_the_cleanup_run_then_exit_130_and_143`).
+}
+
+#[test]
+fn a_panic_in_main_before_any_sdk_call_is_reported_as_a_panic() {
+    let o = weft_run(&guest("failures"), &[], &["main-panic"]);
+    assert_eq!(o.status.code(), Some(134), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: microthread 0 (main) failed: panicked at ")
+            && err.contains("main gives up before calling weft"),
+        "{err}"
+    );
+    assert!(!err.contains("unreachable"), "reported as a trap: {err}");
+}
+
+#[test]
+fn the_readme_server_pattern_stops_quietly_on_ctrl_c() {
+    use std::io::{Read, Write};
+    let file = guest("readme-echo");
+    let (child, _out, first) = started(&[
+        "run",
+        "--listen",
+        "127.0.0.1:*",
+        file.to_str().unwrap(),
+        "127.0.0.1:0",
+    ]);
+    let addr = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    s.write_all(b"echo me").unwrap();
+    let mut back = [0u8; 7];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"echo me");
+    kill("-INT", &child);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    // `stream?` never saw the cancellation: `incoming()` ended.
+    assert_eq!(stderr(&o).trim_end(), "weft: interrupted");
+}
+
+#[test]
+fn weft_test_gives_each_seed_its_own_microthread_limit_and_stdin() {
+    // Three microthreads a seed, at most three each: four seeds at once would need
+    // twelve of one shared pool.
+    let control = guest("control");
+    let o = weft(&[
+        "test",
+        "--seeds",
+        "40",
+        "--jobs",
+        "4",
+        "--max-microthreads",
+        "3",
+        control.to_str().unwrap(),
+        "hold",
+        "2",
+        "1000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("all 40 seeds passed"), "{}", stdout(&o));
+    // Every seed reads all of stdin, as its replay would.
+    let files = guest("files");
+    let mut child = weft_cmd()
+        .args([
+            "test",
+            "--seeds",
+            "20",
+            "--jobs",
+            "4",
+            files.to_str().unwrap(),
+            "expect",
+            "the input\n",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"the input\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("all 20 seeds passed"), "{}", stdout(&o));
+}
+
+#[test]
+fn weft_test_reports_a_deadlock_with_the_count_first() {
+    let o = weft(&["test", "--seeds", "1", guest("deadlock").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(70), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("weft test: seed 0 fails (0 other seeds passed): it deadlocked:\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("microthread 1 (left): receiving on channel"),
+        "{err}"
+    );
+    // The count is said once, on the first line, not after the last microthread.
+    assert_eq!(err.matches("other seeds passed").count(), 1, "{err}");
 }

@@ -383,6 +383,35 @@ fn an_end_goes_to_the_first_run_and_names_must_differ() {
     );
 }
 
+#[test]
+fn a_start_refused_at_the_limit_keeps_the_ends_for_a_retry() {
+    let rt = builder().max_microthreads(1).build().unwrap();
+    let program = rt.load(guest("embedded")).unwrap();
+    // The one microthread there is room for, blocked on a host channel.
+    let (first_jobs, first_rx) = weft::channel::<u64>(0);
+    let first = program
+        .start(&RunOptions::new().arg("wait").receiver("jobs", first_rx))
+        .unwrap();
+    let (jobs, rx) = weft::channel::<u64>(0);
+    let out = OutputBuffer::new();
+    let options = RunOptions::new()
+        .arg("wait")
+        .receiver("jobs", rx)
+        .stdout(out.clone());
+    match program.start(&options) {
+        Err(weft::Error::LimitReached { max: 1 }) => {}
+        other => panic!("{other:?}"),
+    }
+    first_jobs.send_blocking(1).unwrap();
+    assert_eq!(first.wait(), ExitStatus::Exited(0));
+    // The retry with the same options: its guest gets the receiver, and the
+    // application's sender still reaches it.
+    let retry = program.start(&options).unwrap();
+    jobs.send_blocking(7).unwrap();
+    assert_eq!(retry.wait(), ExitStatus::Exited(0));
+    assert_eq!(out.to_string_lossy(), "received 7\n");
+}
+
 /// What the application's `test:app/calc` functions share.
 struct Store {
     answers: Mutex<std::collections::HashMap<String, String>>,

@@ -208,6 +208,89 @@ fn stdin_reaches_the_guest() {
     assert_eq!(out, "PIPED IN\nSECOND LINE\n");
 }
 
+#[test]
+fn stdin_bytes_are_read_from_their_start_by_every_run() {
+    let cache = TempDir::new("cache");
+    let rt = runtime(&cache.0).build().unwrap();
+    let files = rt.load(guest("files")).unwrap();
+    let options = RunOptions::new().arg("upper").stdin_bytes("once\n");
+    // Not a cursor shared by the runs started from the same options (or clones).
+    for options in [options.clone(), options.clone(), options] {
+        assert_eq!(
+            run(&files, options),
+            (ExitStatus::Exited(0), "ONCE\n".to_string())
+        );
+    }
+    // Two runs at once, each with all of it.
+    let options = RunOptions::new().args(["expect", "both\n"]).stdin_bytes("both\n");
+    let (a, b) = (files.start(&options).unwrap(), files.start(&options).unwrap());
+    assert_eq!(
+        (a.wait(), b.wait()),
+        (ExitStatus::Exited(0), ExitStatus::Exited(0))
+    );
+}
+
+/// The child's part of `stdio_is_the_hosts_only_when_asked_for`: run `files upper`
+/// and `plain-hello`, with `RunOptions::new()` or (`inherit`) `inherit_stdio()`.
+fn stdio_child(inherit: bool) {
+    let rt = runtime(&weft_tests::cache_dir()).build().unwrap();
+    for (name, args) in [("files", &["upper"][..]), ("plain-hello", &[][..])] {
+        let program = rt.load(guest(name)).unwrap();
+        let options = RunOptions::new().args(args.iter().copied());
+        let options = if inherit { options.inherit_stdio() } else { options };
+        assert_eq!(program.run(&options).unwrap(), ExitStatus::Exited(0));
+    }
+    use std::io::Write;
+    // Through the test harness's own capture, which the guests' output bypasses.
+    let mut out = std::io::stdout();
+    writeln!(out, "child done").unwrap();
+    out.flush().unwrap();
+}
+
+#[test]
+fn stdio_is_the_hosts_only_when_asked_for() {
+    const CHILD: &str = "WEFT_TEST_STDIO_CHILD";
+    if let Ok(how) = std::env::var(CHILD) {
+        return stdio_child(how == "inherit");
+    }
+    // This test again, in a process of its own whose stdin and stdout are pipes.
+    let output = |how: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "stdio_is_the_hosts_only_when_asked_for",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, how)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"the host's stdin\n")
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+        assert!(out.contains("child done"), "{out}");
+        out
+    };
+    // By default the guest reads an empty stdin and its output is discarded.
+    let out = output("default");
+    assert!(!out.contains("THE HOST'S STDIN"), "{out}");
+    assert!(!out.contains("hello from a plain wasip2 command"), "{out}");
+    // Asked for, they are the host's.
+    let out = output("inherit");
+    assert!(out.contains("THE HOST'S STDIN\n"), "{out}");
+    assert!(out.contains("hello from a plain wasip2 command\n"), "{out}");
+}
+
 fn the_entry(cache: &Path) -> PathBuf {
     let entries: Vec<PathBuf> = std::fs::read_dir(cache)
         .unwrap()

@@ -1,6 +1,7 @@
 //! An ordinary `wasm32-wasip2` command that knows nothing of weft: it must run under
 //! `weft run` as a single microthread. (`plain-hello spin` loops forever without a
-//! system call, for the tests of `--timeout`.)
+//! system call, for the tests of `--timeout`; `plain-hello flood` prints numbered
+//! lines forever, for the tests of a closed stdout.)
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("spin") {
@@ -8,6 +9,11 @@ fn main() {
         let mut x = std::hint::black_box(1u64);
         loop {
             x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        }
+    }
+    if args.first().map(String::as_str) == Some("flood") {
+        for i in 0u64.. {
+            println!("plain line {i}");
         }
     }
     println!("hello from a plain wasip2 command");

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use weft::{ExitStatus, OutputBuffer};
 
 use super::{TestArgs, report};
@@ -28,8 +28,20 @@ pub(super) fn test(args: TestArgs) -> Result<i32> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let jobs = jobs.min(usize::try_from(count).unwrap_or(usize::MAX));
-    let options = args.program.options()?;
-    let (runtime, program) = args.program.load(Some(1), true)?;
+    // Every seed reads the same stdin from its start, as its replay reads it.
+    let stdin = read_stdin()?;
+    let options = args.program.options()?.stdin_bytes(stdin.clone());
+    // Each seed has a live-microthread limit of its own, as under `weft run --seed
+    // N`: the runtime holds one for every seed running at once, and a run may take
+    // only its share, so a seed never fails for what the seeds beside it use.
+    let at_once = u32::try_from(jobs).context("--jobs: too many")?;
+    let (runtime, program) = args.program.load(Some(1), true, at_once)?;
+    let per_seed = runtime.limits().max_microthreads / at_once;
+    let options = options.max_microthreads(per_seed);
+    // What `weft run --seed N` would not give by itself.
+    let replay_limit =
+        (args.program.engine.max_microthreads.is_none() && program.is_spawnable() && at_once > 1)
+            .then_some(per_seed);
 
     let started = Instant::now();
     let next = AtomicU64::new(seeds.start);
@@ -96,7 +108,7 @@ pub(super) fn test(args: TestArgs) -> Result<i32> {
         return Ok(0);
     };
     report(format_args!(
-        "weft test: seed {} fails: {} ({passed} other seeds passed)",
+        "weft test: seed {} fails ({passed} other seeds passed): {}",
         first.seed,
         describe(&first.status)
     ));
@@ -107,8 +119,13 @@ pub(super) fn test(args: TestArgs) -> Result<i32> {
         }
     }
     report(format_args!(
-        "replay it with:\n  {}",
-        replay(first.seed, &args.program.file_and_args[0])
+        "replay it with:\n  {}{}",
+        replay(first.seed, replay_limit, &args.program.file_and_args[0]),
+        if stdin.is_empty() {
+            ""
+        } else {
+            "  (with the same stdin)"
+        }
     ));
     std::mem::forget(program);
     std::mem::forget(runtime);
@@ -116,6 +133,20 @@ pub(super) fn test(args: TestArgs) -> Result<i32> {
         0 => 1,
         code => code,
     })
+}
+
+/// The host's stdin, read to its end, for every seed to read from its start; empty
+/// when it is a terminal (nobody typing for a hundred runs).
+fn read_stdin() -> Result<Vec<u8>> {
+    use std::io::{IsTerminal, Read};
+    let mut stdin = std::io::stdin();
+    let mut bytes = Vec::new();
+    if !stdin.is_terminal() {
+        stdin
+            .read_to_end(&mut bytes)
+            .context("weft test: cannot read stdin, which every seed gets")?;
+    }
+    Ok(bytes)
 }
 
 /// How a run ended, in words.
@@ -129,9 +160,10 @@ fn describe(status: &ExitStatus) -> String {
     }
 }
 
-/// The command that replays `seed`: this one, with `run --seed N` for `test` and
-/// its own options (--seeds, --jobs) left out.
-fn replay(seed: u64, file: &OsString) -> String {
+/// The command that replays `seed`: this one, with `run --seed N` (and
+/// `--max-microthreads M`, the seed's `limit` when given) for `test` and its own
+/// options (--seeds, --jobs) left out.
+fn replay(seed: u64, limit: Option<u32>, file: &OsString) -> String {
     let mut out = Vec::new();
     let mut args = std::env::args_os();
     out.push(args.next().unwrap_or_else(|| "weft".into()));
@@ -146,6 +178,10 @@ fn replay(seed: u64, file: &OsString) -> String {
             out.push("run".into());
             out.push("--seed".into());
             out.push(seed.to_string().into());
+            if let Some(limit) = limit {
+                out.push("--max-microthreads".into());
+                out.push(limit.to_string().into());
+            }
             in_options = true;
             continue;
         }

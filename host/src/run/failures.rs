@@ -19,16 +19,17 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use tokio::sync::{mpsc, oneshot};
 
 use super::options::FailureHandler;
-use super::{Failure, OutputBuffer};
+use super::Failure;
+use super::output::RunStderr;
 
 /// A run's way to its failure handler.
 pub(super) struct Failures {
     /// To the task that calls the handler; `None` without a handler.
     queue: Option<mpsc::UnboundedSender<Delivery>>,
-    /// The run's stderr, where failures go without a handler (`None`: the
-    /// process's).
-    stderr: Option<OutputBuffer>,
+    /// The run's stderr, where failures go without a handler.
+    stderr: RunStderr,
 }
+
 
 /// What the delivering task is asked to do, in order.
 enum Delivery {
@@ -42,7 +43,7 @@ impl Failures {
     /// The way to `handler`, if any, whose task runs on `supervisor`.
     pub(super) fn start(
         handler: Option<&FailureHandler>,
-        stderr: Option<&OutputBuffer>,
+        stderr: RunStderr,
         supervisor: &tokio::runtime::Handle,
     ) -> Failures {
         let queue = handler.map(|handler| {
@@ -50,17 +51,14 @@ impl Failures {
             supervisor.spawn(deliver(
                 Queued {
                     rx,
-                    stderr: stderr.cloned(),
+                    stderr: stderr.clone(),
                 },
                 handler.clone(),
                 supervisor.clone(),
             ));
             tx
         });
-        Failures {
-            queue,
-            stderr: stderr.cloned(),
-        }
+        Failures { queue, stderr }
     }
 
     /// A failure nobody handles: queue it for the handler, or without one write it
@@ -77,7 +75,7 @@ impl Failures {
                 ),
             },
         };
-        write_stderr(self.stderr.as_ref(), &line);
+        self.stderr.write(&line);
     }
 
     /// Resolves once the handler has returned (or panicked) for every failure
@@ -102,7 +100,7 @@ impl Failures {
 /// (the runtime shutting down) is written on the run's stderr.
 struct Queued {
     rx: mpsc::UnboundedReceiver<Delivery>,
-    stderr: Option<OutputBuffer>,
+    stderr: RunStderr,
 }
 
 impl Drop for Queued {
@@ -110,8 +108,7 @@ impl Drop for Queued {
         self.rx.close();
         while let Ok(delivery) = self.rx.try_recv() {
             if let Delivery::Failure(f) = delivery {
-                write_stderr(
-                    self.stderr.as_ref(),
+                self.stderr.write(
                     &format!(
                         "weft: detached {f} (not handed to the failure handler: the runtime shut down)\n"
                     ),
@@ -149,7 +146,7 @@ async fn deliver(mut queue: Queued, handler: FailureHandler, supervisor: tokio::
             ),
             Err(e) => format!("weft: not handed to the failure handler ({e}): detached {failure}\n"),
         };
-        write_stderr(queue.stderr.as_ref(), &line);
+        queue.stderr.write(&line);
     }
 }
 
@@ -161,17 +158,5 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         s
     } else {
         "(a panic without a message)"
-    }
-}
-
-/// Write `line` on the run's stderr: its buffer, or the process's.
-fn write_stderr(buffer: Option<&OutputBuffer>, line: &str) {
-    match buffer {
-        Some(buffer) => buffer.append(line.as_bytes()),
-        None => {
-            use std::io::Write;
-            // A closed stderr: nowhere left to report to.
-            let _closed = std::io::stderr().write_all(line.as_bytes());
-        }
     }
 }

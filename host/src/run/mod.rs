@@ -48,7 +48,8 @@ use crate::limits::Quota;
 #[non_exhaustive]
 pub enum ExitStatus {
     /// `main` returned (code 0), returned an error (code 1), or some microthread
-    /// called `exit(code)`.
+    /// called `exit(code)`; 141 when it wrote to the host's stdout, inherited, and
+    /// that was a closed pipe ([`RunOptions::inherit_stdout`]).
     Exited(i32),
     /// `main` failed: it trapped, panicked, used up its fuel budget, or a child
     /// failure reached it; or the run's fuel budget ran out.
@@ -232,7 +233,7 @@ impl Run {
         };
         let sockets = Arc::new(Quota::new(options.max_sockets));
         let failures =
-            failures::Failures::start(options.on_failure.as_ref(), options.stderr.as_ref(), &supervisor);
+            failures::Failures::start(options.on_failure.as_ref(), output::RunStderr::of(&options), &supervisor);
         let signals = options.ctrl_c.then(|| {
             let _in_supervisor = supervisor.enter();
             Signals::listen()
@@ -526,11 +527,16 @@ impl Run {
         if matches { map.remove(name) } else { None }
     }
 
+    /// The channel ends handed to the run that no guest took, taken out of it.
+    pub(crate) fn untaken_endpoints(&self) -> HashMap<String, HostEndpoint> {
+        std::mem::take(&mut *self.host_endpoints.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// A failure nobody else handles (a detached microthread's, not joined): it is
     /// queued for the application's handler ([`RunOptions::on_failure`]), which is
     /// called on the supervisor, never here; or by default it is reported on the
-    /// run's stderr. The program carries on. Any thread may call this, in a drop
-    /// or under a lock.
+    /// run's stderr (the application's log when that is discarded). The program
+    /// carries on. Any thread may call this, in a drop or under a lock.
     pub(crate) fn report_failure(&self, failure: &Failure) {
         self.failures.report(failure);
     }
@@ -599,6 +605,11 @@ impl Run {
                 }),
             },
             status = signals => status,
+            () = self.options.stdout_closed.wait() => {
+                // As SIGPIPE ends a native program: at once, quietly.
+                self.request_exit(output::SIGPIPE_EXIT);
+                ExitStatus::Exited(output::SIGPIPE_EXIT)
+            }
             report = self.members.deadlocked(|| self.live.used()) => ExitStatus::Deadlocked(report),
         }
     }
@@ -616,6 +627,9 @@ impl Run {
             // with `cancelled`, so its cleanup runs), for a grace period; then
             // aborted. An exit or a spent fuel budget ends the program at once.
             let graceful = !run.exit_requested() && !run.fuel_spent();
+            // A program that imports nothing of weft cannot see its cancellation:
+            // no cleanup of its could run in a grace period, so it gets none.
+            let graceful = graceful && run.limits.graceful_end;
             if graceful && run.live() > 0 {
                 run.cancel_gracefully();
                 let _ = tokio::time::timeout(run.limits.shutdown_grace, run.all_gone()).await;

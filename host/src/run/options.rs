@@ -9,6 +9,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
 use wasmtime_wasi::sockets::SocketAddrUse;
@@ -16,7 +18,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx};
 
 use std::sync::{Arc, Mutex};
 
-use super::output::Lines;
+use super::output::{HostStdout, Lines, StdoutClosed};
 use crate::channel::{HostHold, ReceiverHandle, SenderHandle};
 use crate::deterministic::{Schedule, SeededRandom, TraceSink};
 use crate::net::{Direction, Grant, Grants};
@@ -31,7 +33,10 @@ use crate::limits::Limits;
 
 /// What one run of a program gets: its arguments and environment, what it may see
 /// of the host, how long and how much it may run, and its limits. Nothing of the
-/// host's environment is passed unless listed here.
+/// host's environment is passed unless listed here: by default a guest's stdin is
+/// empty and what it writes to stdout and stderr is discarded (see
+/// [`inherit_stdio`](RunOptions::inherit_stdio), [`stdin_bytes`](RunOptions::stdin_bytes),
+/// [`stdout`](RunOptions::stdout)).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), weft::Error> {
@@ -53,9 +58,17 @@ pub struct RunOptions {
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) ctrl_c: bool,
-    pub(crate) stdin: Option<MemoryInputPipe>,
+    /// Bytes for stdin: each run reads them from the start ([`for_run`](Self::for_run)).
+    pub(crate) stdin: Option<Bytes>,
+    /// This run's reader of `stdin`, shared by its microthreads.
+    pub(crate) stdin_pipe: Option<MemoryInputPipe>,
+    pub(crate) inherit_stdin: bool,
     pub(crate) stdout: Option<OutputBuffer>,
+    pub(crate) inherit_stdout: bool,
     pub(crate) stderr: Option<OutputBuffer>,
+    pub(crate) inherit_stderr: bool,
+    /// Set when the host's stdout, inherited, is a closed pipe: the run ends.
+    pub(crate) stdout_closed: StdoutClosed,
     pub(crate) dirs: Vec<DirGrant>,
     pub(crate) deadline: Option<Duration>,
     pub(crate) fuel_budget: Option<u64>,
@@ -128,6 +141,11 @@ impl Handed {
     pub(crate) fn take(&self) -> Option<HostEndpoint> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
+
+    /// Put back an endpoint taken by a run that could not start.
+    fn put_back(&self, endpoint: HostEndpoint) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(endpoint);
+    }
 }
 
 impl std::fmt::Debug for Handed {
@@ -166,8 +184,13 @@ impl Default for RunOptions {
             env: Vec::new(),
             ctrl_c: false,
             stdin: None,
+            stdin_pipe: None,
+            inherit_stdin: false,
             stdout: None,
+            inherit_stdout: false,
             stderr: None,
+            inherit_stderr: false,
+            stdout_closed: StdoutClosed::default(),
             dirs: Vec::new(),
             deadline: None,
             fuel_budget: None,
@@ -307,22 +330,63 @@ impl RunOptions {
         self
     }
 
-    /// Give the program these bytes as its stdin (default: the host's stdin).
+    /// Give the program these bytes as its stdin (default: an empty stdin). Each
+    /// run started with these options (or their clones) reads them from the start.
     pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        self.stdin = Some(MemoryInputPipe::new(bytes.into()));
+        self.stdin = Some(Bytes::from(bytes.into()));
+        self.inherit_stdin = false;
         self
     }
 
-    /// Collect the program's stdout in `buffer` (default: the host's stdout).
+    /// Collect the program's stdout in `buffer` (default: discarded).
     pub fn stdout(mut self, buffer: OutputBuffer) -> Self {
         self.stdout = Some(buffer);
+        self.inherit_stdout = false;
         self
     }
 
-    /// Collect the program's stderr in `buffer` (default: the host's stderr).
+    /// Collect the program's stderr in `buffer` (default: discarded; weft's own
+    /// reports of failures nobody handled go to the application's log).
     pub fn stderr(mut self, buffer: OutputBuffer) -> Self {
         self.stderr = Some(buffer);
+        self.inherit_stderr = false;
         self
+    }
+
+    /// Let the program read the host process's stdin (instead of
+    /// [`stdin_bytes`](Self::stdin_bytes), or of an empty stdin).
+    pub fn inherit_stdin(mut self) -> Self {
+        self.stdin = None;
+        self.inherit_stdin = true;
+        self
+    }
+
+    /// Let the program write to the host process's stdout (instead of a
+    /// [buffer](Self::stdout), or of discarding it). Should the host's stdout be a
+    /// pipe whose reader has gone (`| head -1`), the run ends at the program's next
+    /// write, quietly, with [`ExitStatus::Exited`](crate::ExitStatus::Exited)`(141)`,
+    /// as SIGPIPE ends a native program.
+    pub fn inherit_stdout(mut self) -> Self {
+        self.stdout = None;
+        self.inherit_stdout = true;
+        self
+    }
+
+    /// Let the program write to the host process's stderr (instead of a
+    /// [buffer](Self::stderr), or of discarding it). weft's reports of failures
+    /// nobody handled go there too.
+    pub fn inherit_stderr(mut self) -> Self {
+        self.stderr = None;
+        self.inherit_stderr = true;
+        self
+    }
+
+    /// The host process's stdin, stdout and stderr for the program, as a command
+    /// line runner gives them: [`inherit_stdin`](Self::inherit_stdin),
+    /// [`inherit_stdout`](Self::inherit_stdout) and
+    /// [`inherit_stderr`](Self::inherit_stderr).
+    pub fn inherit_stdio(self) -> Self {
+        self.inherit_stdin().inherit_stdout().inherit_stderr()
     }
 
     /// Let Ctrl-C (SIGINT) and SIGTERM stop the program: it is cancelled (its
@@ -346,7 +410,8 @@ impl RunOptions {
     /// How long the microthreads still running when the run ends (it was cancelled,
     /// its deadline passed, a signal came, or `main` ended while detached
     /// microthreads ran) have for their cleanup before they are stopped (default
-    /// 2 s).
+    /// 2 s). A program that imports nothing of weft cannot see its cancellation, so
+    /// it gets none: it is stopped at once.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
         self
@@ -644,6 +709,7 @@ impl RunOptions {
             },
             fuel_slice,
             interruptible,
+            graceful_end: true,
             cancel_grace: self.cancel_grace,
             shutdown_grace: self.shutdown_grace,
             atomic_cap: self.atomic_cap,
@@ -686,23 +752,37 @@ impl RunOptions {
                 .insecure_random(SeededRandom::new(seed.rotate_left(32)))
                 .insecure_random_seed(u128::from(seed) << 64 | u128::from(!seed));
         }
-        match &self.stdin {
-            Some(pipe) => b.stdin(pipe.clone()),
-            None => b.inherit_stdin(),
-        };
+        match (&self.stdin_pipe, &self.stdin) {
+            (Some(pipe), _) => {
+                b.stdin(pipe.clone());
+            }
+            // Not from `start` (which made the run's pipe): a reader of its own.
+            (None, Some(bytes)) => {
+                b.stdin(MemoryInputPipe::new(bytes.clone()));
+            }
+            (None, None) if self.inherit_stdin => {
+                b.inherit_stdin();
+            }
+            // The builder's default: an empty stdin.
+            (None, None) => {}
+        }
         // Microthreads write whole lines, so that their output never interleaves
         // within a line; a program that cannot spawn is alone, and writes through.
+        // Neither a buffer nor the host's: the builder's default, a sink.
+        let host_stdout = HostStdout(self.stdout_closed.clone());
         match (&self.stdout, alone) {
             (Some(buffer), true) => b.stdout(buffer.0.clone()),
             (Some(buffer), false) => b.stdout(Lines(buffer.0.clone())),
-            (None, true) => b.inherit_stdout(),
-            (None, false) => b.stdout(Lines(std::io::stdout())),
+            (None, true) if self.inherit_stdout => b.stdout(host_stdout),
+            (None, false) if self.inherit_stdout => b.stdout(Lines(host_stdout)),
+            (None, _) => &mut b,
         };
         match (&self.stderr, alone) {
             (Some(buffer), true) => b.stderr(buffer.0.clone()),
             (Some(buffer), false) => b.stderr(Lines(buffer.0.clone())),
-            (None, true) => b.inherit_stderr(),
-            (None, false) => b.stderr(Lines(std::io::stderr())),
+            (None, true) if self.inherit_stderr => b.inherit_stderr(),
+            (None, false) if self.inherit_stderr => b.stderr(Lines(std::io::stderr())),
+            (None, _) => &mut b,
         };
         b.arg(&self.program_name);
         b.args(&self.args);
@@ -718,25 +798,48 @@ impl RunOptions {
         Ok(b.build())
     }
 
+    /// These options as one run gets them: a stdin reader of its own (the bytes,
+    /// from their start) and its own signal of a closed stdout.
+    pub(crate) fn for_run(&self) -> RunOptions {
+        let mut options = self.clone();
+        options.stdin_pipe = self.stdin.clone().map(MemoryInputPipe::new);
+        options.stdout_closed = StdoutClosed::default();
+        options
+    }
+
     /// The run's network grants.
     pub(crate) fn grants(&self) -> &Grants {
         &self.net
     }
 
-    /// The channel ends handed to the run, by name, taken out of the options.
+    /// The channel ends handed to the run, by name, taken out of the options. A
+    /// refusal takes none.
     pub(crate) fn take_endpoints(&self) -> Result<std::collections::HashMap<String, HostEndpoint>, Error> {
-        let mut taken = std::collections::HashMap::new();
-        for (name, handed) in &self.endpoints {
-            if taken.contains_key(name) {
+        let mut names = std::collections::HashSet::new();
+        for (name, _) in &self.endpoints {
+            if !names.insert(name) {
                 return Err(Error::InvalidOptions(format!(
                     "two channel ends are handed to the run under the name `{name}`"
                 )));
             }
+        }
+        let mut taken = std::collections::HashMap::new();
+        for (name, handed) in &self.endpoints {
             if let Some(endpoint) = handed.take() {
                 taken.insert(name.clone(), endpoint);
             }
         }
         Ok(taken)
+    }
+
+    /// Put back the ends [`take_endpoints`](Self::take_endpoints) took, for a run
+    /// that could not start: the next run started with these options gets them.
+    pub(crate) fn give_back_endpoints(&self, mut taken: std::collections::HashMap<String, HostEndpoint>) {
+        for (name, handed) in &self.endpoints {
+            if let Some(endpoint) = taken.remove(name) {
+                handed.put_back(endpoint);
+            }
+        }
     }
 
     /// Check what can be checked before the run starts.
@@ -768,6 +871,9 @@ pub(crate) struct RunLimits {
     pub(crate) fuel_slice: Option<u64>,
     /// A busy microthread can be stopped (fuel, or epoch checks).
     pub(crate) interruptible: bool,
+    /// The program can see a cancellation (it imports weft): at its end, what still
+    /// runs gets the shutdown grace for its cleanup. Set by `Program::start`.
+    pub(crate) graceful_end: bool,
     pub(crate) cancel_grace: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) atomic_cap: Duration,
@@ -793,35 +899,23 @@ impl RunOptions {
     /// the grants, and a line on the run's stderr for each denial.
     pub(crate) fn wasi_socket_check(&self, state: Arc<WasiSocketState>) -> Box<WasiSocketCheck> {
         let grants = Arc::new(self.net.clone());
-        let stderr = self.stderr.clone();
+        let stderr = super::output::RunStderr::of(self);
         Box::new(move |addr, use_| {
             let allowed = wasi_socket_allowed(&grants, addr, use_, &state);
             if !allowed {
                 let told =
                     matches!(use_, SocketAddrUse::UdpReceive) && state.dropped.swap(true, Ordering::Relaxed);
                 if !told {
-                    note(&stderr, &wasi_denial(addr, use_));
+                    stderr.write(&format!("{}\n", wasi_denial(addr, use_)));
                 }
             }
             Box::pin(async move { allowed })
         })
     }
 
-    /// Write `line` on the run's stderr (its buffer, or the host's).
+    /// Write `line` on the run's stderr (its buffer, the host's, or the log).
     pub(crate) fn note(&self, line: &str) {
-        note(&self.stderr, line);
-    }
-}
-
-fn note(stderr: &Option<OutputBuffer>, line: &str) {
-    let line = format!("{line}\n");
-    match stderr {
-        Some(buffer) => buffer.append(line.as_bytes()),
-        None => {
-            use std::io::Write;
-            // A closed stderr: nowhere left to tell.
-            let _closed = std::io::stderr().write_all(line.as_bytes());
-        }
+        super::output::RunStderr::of(self).write(&format!("{line}\n"));
     }
 }
 

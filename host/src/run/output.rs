@@ -8,8 +8,10 @@
 //! ended). A flush does not write it: a prompt without a newline waits for one.
 
 use bytes::Bytes;
+
+use super::OutputBuffer;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 /// The longest partial line kept back.
 pub(crate) const MAX_PARTIAL: usize = 64 << 10;
@@ -86,6 +88,158 @@ impl Drop for LineStream {
             let rest = std::mem::take(&mut self.partial);
             // The microthread has ended: a write error has nobody left to tell.
             let _unreported = self.inner.write(rest.into());
+        }
+    }
+}
+
+/// The exit code of a run whose inherited stdout was a closed pipe: 128 + SIGPIPE,
+/// what a shell reports for a native program that SIGPIPE ended.
+pub(crate) const SIGPIPE_EXIT: i32 = 141;
+
+/// Whether the host's stdout, as a run inherited it, turned out to be a pipe nobody
+/// reads any more (`weft run app.wasm | head -1`). One per run.
+#[derive(Clone, Default)]
+pub(crate) struct StdoutClosed(std::sync::Arc<(std::sync::atomic::AtomicBool, tokio::sync::Notify)>);
+
+impl StdoutClosed {
+    fn close(&self) {
+        self.0.0.store(true, std::sync::atomic::Ordering::Release);
+        self.0.1.notify_waiters();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Resolves once the stdout is found closed.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let notified = self.0.1.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl std::fmt::Debug for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_closed() { "closed" } else { "open" })
+    }
+}
+
+/// The host's stdout, for a run that inherits it. A write that finds it a closed
+/// pipe ends the run, as SIGPIPE ends a native program: the guest never sees an
+/// error (which it would report, to a stderr that may well be a terminal); its
+/// stdout just never becomes writable again, until the run's end stops it.
+pub(crate) struct HostStdout(pub(crate) StdoutClosed);
+
+impl IsTerminal for HostStdout {
+    fn is_terminal(&self) -> bool {
+        std::io::IsTerminal::is_terminal(&std::io::stdout())
+    }
+}
+
+impl StdoutStream for HostStdout {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        std::io::stdout().async_stream()
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(HostStdoutStream {
+            inner: std::io::stdout().p2_stream(),
+            closed: self.0.clone(),
+        })
+    }
+}
+
+struct HostStdoutStream {
+    inner: Box<dyn OutputStream>,
+    closed: StdoutClosed,
+}
+
+impl HostStdoutStream {
+    /// `result`, unless it says the pipe is closed: then the run ends.
+    fn seen(&self, result: StreamResult<()>) -> StreamResult<()> {
+        match result {
+            // wasmtime-wasi maps EPIPE to `Closed`.
+            Err(StreamError::Closed) => {
+                self.closed.close();
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+impl OutputStream for HostStdoutStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        if self.closed.is_closed() {
+            return Ok(());
+        }
+        let written = self.inner.write(bytes);
+        self.seen(written)
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        if self.closed.is_closed() {
+            return Ok(());
+        }
+        let flushed = self.inner.flush();
+        self.seen(flushed)
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        if self.closed.is_closed() {
+            return Ok(0);
+        }
+        self.inner.check_write()
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for HostStdoutStream {
+    async fn ready(&mut self) {
+        if self.closed.is_closed() {
+            // Never writable again: the run is ending, and stops this microthread.
+            return std::future::pending().await;
+        }
+        self.inner.ready().await;
+    }
+}
+
+/// Where a run's own reports go: its stderr buffer, the process's stderr when the
+/// run inherits it, or else (the guest's stderr discarded) the application's log.
+#[derive(Clone)]
+pub(crate) enum RunStderr {
+    Buffer(OutputBuffer),
+    Inherited,
+    Discarded,
+}
+
+impl RunStderr {
+    /// The run's stderr as its options say.
+    pub(crate) fn of(options: &super::RunOptions) -> RunStderr {
+        match (&options.stderr, options.inherit_stderr) {
+            (Some(buffer), _) => RunStderr::Buffer(buffer.clone()),
+            (None, true) => RunStderr::Inherited,
+            (None, false) => RunStderr::Discarded,
+        }
+    }
+
+    /// Write `line` (ending in a newline) there.
+    pub(crate) fn write(&self, line: &str) {
+        match self {
+            RunStderr::Buffer(buffer) => buffer.append(line.as_bytes()),
+            RunStderr::Inherited => {
+                use std::io::Write;
+                // A closed stderr: nowhere left to report to.
+                let _closed = std::io::stderr().write_all(line.as_bytes());
+            }
+            RunStderr::Discarded => tracing::warn!("{}", line.trim_end()),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! - `join-trap`: a child traps (not a panic); main joins it and prints the failure.
 //! - `unjoined-panic`: a child panics and nobody joins it: main must fail.
 //! - `main-trap`: main itself traps.
+//! - `main-panic`: main panics first thing, before any call of the SDK.
 //! - `bad-index`: spawn with a function index that names no function.
 //! - `join-twice` is not possible through the SDK (join consumes the handle).
 
@@ -38,6 +39,7 @@ fn main() {
             let _ = weft_guest::Builder::new().name("lost").spawn(boom, ()).unwrap();
             println!("main returns without joining");
         }
+        "main-panic" => panic!("main gives up before calling weft"),
         "main-trap" => {
             println!("main is about to trap");
             core::arch::wasm32::unreachable()

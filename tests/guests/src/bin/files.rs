@@ -2,6 +2,7 @@
 //! - `write PATH TEXT`: write TEXT to PATH; prints "wrote" or "error: …".
 //! - `read PATH`: print the file, or "error: …".
 //! - `upper`: copy stdin to stdout in upper case.
+//! - `expect TEXT`: read stdin; exit 0 if it is TEXT, else say what came and exit 1.
 //! - `child-read PATH`: read the file in a spawned microthread (grants apply to every
 //!   microthread of the program).
 
@@ -27,6 +28,14 @@ fn main() {
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input).expect("stdin");
             print!("{}", input.to_uppercase());
+        }
+        Some("expect") => {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).expect("stdin");
+            if input != args[1] {
+                println!("stdin was {input:?}, not {:?}", args[1]);
+                std::process::exit(1);
+            }
         }
         _ => {
             eprintln!("usage: files write PATH TEXT | read PATH | upper");
