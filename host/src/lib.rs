@@ -102,4 +102,6 @@ pub use run::{
     DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, ExitStatus, MicrothreadInfo, MicrothreadState, OutputBuffer,
     RunHandle, RunOptions, RunStats, RunView,
 };
-pub use runtime::{DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, Preemption, Runtime, RuntimeBuilder};
+pub use runtime::{
+    DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, MemoryReset, Preemption, Runtime, RuntimeBuilder,
+};
