@@ -161,8 +161,13 @@ impl Program {
             ),
             None => None,
         };
+        let mut for_run = options.clone();
+        if self.inner.image.is_alone() && options.deterministic.is_none() {
+            // Its file I/O may then block the worker it holds (see `RunOptions::wasi_ctx`).
+            for_run.held_worker = runtime.scheduler().hold_a_worker().map(Arc::new);
+        }
         let run = Run::new(
-            options.clone(),
+            for_run,
             endpoints,
             runtime.data().cloned(),
             limits,

@@ -1,10 +1,16 @@
 //! What one microthread or run must not see or hold of another: memory left in a
-//! reused pool slot.
+//! reused pool slot, a worker thread blocked by another program's file I/O.
 
-use weft::{ExitStatus, Runtime};
+use std::time::{Duration, Instant};
+
+use weft::{ExitStatus, OutputBuffer, RunOptions, Runtime};
+use weft_tests::guest;
 
 mod common;
 use common::run_on;
+
+/// An upper bound on waits that only guards against a hang.
+const HANG: Duration = Duration::from_secs(60);
 
 fn small() -> weft::RuntimeBuilder {
     Runtime::builder()
@@ -37,5 +43,105 @@ fn a_microthread_never_sees_what_an_earlier_one_left_in_its_pool_slot() {
             "run {run}: {}",
             r.stdout
         );
+    }
+}
+
+/// Make a FIFO at `path`.
+#[cfg(target_os = "linux")]
+fn fifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    let made = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(
+        made,
+        0,
+        "mkfifo {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Threads of this process blocked opening a FIFO that nobody writes.
+#[cfg(target_os = "linux")]
+fn threads_opening_a_fifo() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|t| {
+            let wchan = std::fs::read_to_string(t.as_ref().unwrap().path().join("wchan")).unwrap_or_default();
+            wchan.trim_end() == "wait_for_partner"
+        })
+        .count()
+}
+
+/// Programs that cannot spawn, blocked opening a FIFO (file I/O that waits for
+/// another process), never hold every worker: with one worker none of them blocks
+/// it, with two only one may, and another program on the same runtime runs to its
+/// end meanwhile.
+#[cfg(target_os = "linux")]
+#[test]
+fn programs_blocked_in_file_io_leave_a_worker_to_the_others() {
+    for workers in [1, 2] {
+        let dir = std::env::temp_dir().join(format!("weft-isolation-fifo-{}-{workers}", std::process::id()));
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("cannot clear {}: {e}", dir.display()),
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let rt = small().workers(workers).build().unwrap();
+        let plain = rt.load(guest("plain-hello")).unwrap();
+        // As many blocked openers as there are workers.
+        let mut openers = Vec::new();
+        for i in 0..workers {
+            fifo(&dir.join(format!("fifo{i}")));
+            let out = OutputBuffer::new();
+            let options = RunOptions::new()
+                .args(["open", &format!("/data/fifo{i}")])
+                .dir(&dir, "/data")
+                .stdout(out.clone());
+            openers.push((plain.start(&options).unwrap(), out));
+        }
+        // Wait until all of them are blocked in the kernel (the bound only guards
+        // against a hang).
+        let give_up = Instant::now() + HANG;
+        while threads_opening_a_fifo() < workers {
+            for (i, (handle, out)) in openers.iter().enumerate() {
+                assert!(
+                    !handle.is_finished(),
+                    "opener {i} ended: {}",
+                    out.to_string_lossy()
+                );
+            }
+            assert!(Instant::now() < give_up, "the openers never blocked");
+            std::thread::yield_now();
+        }
+        // Another program on the same runtime runs to its end meanwhile.
+        let hello = rt.load(guest("hello")).unwrap();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let out = OutputBuffer::new();
+            let status = hello.run(&RunOptions::new().stdout(out.clone())).unwrap();
+            done_tx.send((status, out.to_string_lossy())).unwrap();
+        });
+        let ended = done.recv_timeout(HANG);
+        // Let the openers go (a writer opening each FIFO) before any assertion.
+        for i in 0..workers {
+            drop(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dir.join(format!("fifo{i}")))
+                    .unwrap(),
+            );
+        }
+        let (status, out) = ended
+            .unwrap_or_else(|_| panic!("{workers} worker(s): hello never ended beside the blocked openers"));
+        assert_eq!(status, ExitStatus::Exited(0), "{workers} worker(s)");
+        assert!(out.contains("= 333833500"), "{out}");
+        for (handle, out) in openers {
+            assert_eq!(handle.wait(), ExitStatus::Exited(0));
+            assert_eq!(out.to_string_lossy(), "opened\n");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -63,6 +63,9 @@ pub struct RunOptions {
     pub(crate) cancel_grace: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) atomic_cap: Duration,
+    /// Set by `Program::start` for a program that cannot spawn and holds a worker
+    /// of its own: its file I/O may block that worker (see `wasi_ctx`).
+    pub(crate) held_worker: Option<Arc<crate::scheduler::WorkerHold>>,
     pub(crate) endpoints: Vec<(String, Handed)>,
     pub(crate) data: Option<AppData>,
     pub(crate) on_failure: Option<FailureHandler>,
@@ -178,6 +181,7 @@ impl Default for RunOptions {
             data: None,
             on_failure: None,
             atomic_cap: Duration::from_secs(1),
+            held_worker: None,
             deterministic: None,
             trace_schedule: None,
             net: Grants::default(),
@@ -634,7 +638,8 @@ impl RunOptions {
 
     /// A fresh WASI context for one microthread: the run's arguments, environment
     /// and directory grants, the host's stdio (or the run's buffers), nothing else.
-    /// `alone`: the program cannot spawn, so its file I/O may block its worker.
+    /// `alone`: the program cannot spawn, so its file I/O may block its worker if
+    /// it holds one (`held_worker`).
     ///
     /// In a deterministic run (`schedule`, and the microthread's id), its clocks
     /// read virtual time, its random source is seeded, and file I/O is done in
@@ -646,9 +651,11 @@ impl RunOptions {
     ) -> wasmtime::Result<WasiCtx> {
         let mut b = WasiCtx::builder();
         // File I/O goes to tokio's blocking pool so that it does not stall the other
-        // microthreads of a worker; a program that cannot spawn is alone, and does it
-        // in place, saving a thread hop per operation.
-        b.allow_blocking_current_thread(alone || schedule.is_some());
+        // microthreads of a worker. A program that cannot spawn does it in place,
+        // saving a thread hop per operation, only when it holds a worker of its own
+        // (another remains for every other run: `Scheduler::hold_a_worker`); a
+        // deterministic run, on its own thread.
+        b.allow_blocking_current_thread((alone && self.held_worker.is_some()) || schedule.is_some());
         if self.net.any() {
             // `std::net` (WASI sockets) under the same grants as weft's own sockets.
             let grants = Arc::new(self.net.clone());

@@ -84,6 +84,8 @@ struct Shared {
     /// Their threads, to unpark them.
     threads: OnceLock<Vec<std::thread::Thread>>,
     shutdown: AtomicBool,
+    /// A program holds a worker to block in place (`Scheduler::hold_a_worker`).
+    held: AtomicBool,
     /// Tells this scheduler's workers from another runtime's: a worker's
     /// thread-local names its scheduler by it.
     id: usize,
@@ -204,6 +206,7 @@ impl Scheduler {
             idle: Mutex::new(Vec::new()),
             threads: OnceLock::new(),
             shutdown: AtomicBool::new(false),
+            held: AtomicBool::new(false),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         });
         let mut threads = Vec::with_capacity(workers);
@@ -253,6 +256,21 @@ impl Scheduler {
         task
     }
 
+    /// Let one program block the worker that runs it (a program that cannot spawn
+    /// doing its file I/O in place rather than on tokio's blocking threads), while
+    /// the hold lives: granted to one holder at a time, and only when another
+    /// worker remains for every other run, so that such programs never stop the
+    /// runtime. `None`: do the I/O off the workers.
+    pub(crate) fn hold_a_worker(&self) -> Option<WorkerHold> {
+        let granted = self.shared.stealers.len() >= 2
+            && self
+                .shared
+                .held
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        granted.then(|| WorkerHold(self.shared.clone()))
+    }
+
     /// Stop the workers once they are done with what they run now, waiting at most
     /// `grace` for them (not at all from one of them): a worker busy in a guest
     /// that never yields is left behind. What is still queued is dropped.
@@ -283,6 +301,22 @@ impl Drop for Scheduler {
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake_all();
         self.drop_injected();
+    }
+}
+
+/// A program's permission to block the worker it runs on
+/// ([`Scheduler::hold_a_worker`]); given back when dropped.
+pub(crate) struct WorkerHold(Arc<Shared>);
+
+impl Drop for WorkerHold {
+    fn drop(&mut self) {
+        self.0.held.store(false, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for WorkerHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerHold")
     }
 }
 
