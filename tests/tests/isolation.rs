@@ -1,9 +1,10 @@
 //! What one microthread or run must not see or hold of another: memory left in a
-//! reused pool slot, a worker thread blocked by another program's file I/O.
+//! reused pool slot, a worker thread blocked by another program's file I/O, a run
+//! kept alive by a view of it.
 
 use std::time::{Duration, Instant};
 
-use weft::{ExitStatus, OutputBuffer, RunOptions, Runtime};
+use weft::{ExitStatus, OutputBuffer, RunOptions, RunStats, Runtime};
 use weft_tests::guest;
 
 mod common;
@@ -144,4 +145,48 @@ fn programs_blocked_in_file_io_leave_a_worker_to_the_others() {
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// The threads of this process named `name`.
+#[cfg(target_os = "linux")]
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|t| {
+            let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm")).unwrap_or_default();
+            // Linux keeps the first 15 bytes of a thread's name.
+            comm.trim_end() == &name[..name.len().min(15)]
+        })
+        .count()
+}
+
+/// A view sees its run without keeping it: once the run has ended and its handle
+/// is dropped, the run goes (and a deterministic run's thread with it), and the
+/// view sees an empty run.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_view_keeps_nothing_of_its_run_alive() {
+    let rt = small().workers(1).build().unwrap();
+    let program = rt.load(guest("hello")).unwrap();
+    let options = RunOptions::new().deterministic(3).stdout(OutputBuffer::new());
+    let handle = program.start(&options).unwrap();
+    // The run's thread names itself once it runs.
+    let give_up = Instant::now() + HANG;
+    while threads_named("weft-deterministic") == 0 && Instant::now() < give_up {
+        std::thread::yield_now();
+    }
+    assert_eq!(threads_named("weft-deterministic"), 1);
+    let view = handle.view();
+    assert!(!view.is_gone());
+    assert_eq!(handle.wait(), ExitStatus::Exited(0));
+    // The run goes once the last of its tasks lets go of it (the hang guard only
+    // bounds the wait).
+    let give_up = Instant::now() + HANG;
+    while (!view.is_gone() || threads_named("weft-deterministic") > 0) && Instant::now() < give_up {
+        std::thread::yield_now();
+    }
+    assert!(view.is_gone(), "the view kept its run");
+    assert_eq!(threads_named("weft-deterministic"), 0, "the run's thread is left");
+    assert_eq!(view.stats(), RunStats::default());
+    assert!(view.microthreads().is_empty());
 }
