@@ -329,6 +329,13 @@ impl RunOptions {
     /// for the [`shutdown_grace`](RunOptions::shutdown_grace) period) and ends with
     /// [`ExitStatus::Interrupted`](crate::ExitStatus::Interrupted) or
     /// [`ExitStatus::Terminated`](crate::ExitStatus::Terminated).
+    ///
+    /// The handlers this installs (tokio's) stay installed for the life of the
+    /// process, as tokio never removes one: after the run ends, SIGINT and SIGTERM
+    /// no longer end the process, they are caught and, with no run listening,
+    /// ignored. An application that should still stop on Ctrl-C afterwards listens
+    /// for it itself (`tokio::signal::ctrl_c`, say) or ends when its run does, as
+    /// `weft run` does.
     pub fn interrupt_on_ctrl_c(mut self, yes: bool) -> Self {
         self.ctrl_c = yes;
         self
