@@ -1,7 +1,8 @@
 //! The runtime: one wasmtime `Engine` (pooling allocator, fuel or epochs), the
-//! linker that provides WASI and `weft:runtime` to guests, the tokio scheduler that
-//! runs microthreads, and what all its runs share: the instance pool and its count
-//! of live microthreads. Configured by [`RuntimeBuilder`].
+//! linker that provides WASI and `weft:runtime` to guests, the worker threads that
+//! run microthreads (`scheduler`), the tokio thread that drives their timers and
+//! sockets, and what all its runs share: the instance pool and its count of live
+//! microthreads. Configured by [`RuntimeBuilder`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -492,7 +493,8 @@ pub struct Runtime {
 struct Inner {
     engine: Engine,
     linker: Linker<Microthread>,
-    /// The workers. Taken only when the runtime is dropped.
+    /// tokio: the thread that drives timers, sockets and host tasks (not the
+    /// workers, which are `scheduler`'s). Taken only when the runtime is dropped.
     tokio: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     /// The worker threads that run microthreads.
