@@ -255,7 +255,7 @@ impl Store {
 }
 
 /// Hash of what must match for compiled code to be reusable.
-fn engine_key(engine: &Engine) -> [u8; 32] {
+pub(crate) fn engine_key(engine: &Engine) -> [u8; 32] {
     struct B3(blake3::Hasher);
     impl Hasher for B3 {
         fn write(&mut self, bytes: &[u8]) {

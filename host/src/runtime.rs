@@ -241,7 +241,14 @@ impl RuntimeBuilder {
     /// is `max_memory` and code checks bounds. Reserving costs no memory, only
     /// address space: a process has 128 TiB, so a program that owns its process can
     /// give one runtime most of it (`weft run` gives 64 TiB).
-
+    ///
+    /// The two layouts compile to different code, so the compilation cache keeps
+    /// their entries apart: with the defaults (16 TiB, 10,000 microthreads, slots
+    /// of `max_memory`) a runtime does not reuse what `weft run` compiled (64 TiB:
+    /// 4 GiB slots). One built with `.address_space(64 << 40)` and otherwise the
+    /// same settings as `weft run` (fuel slice, `max_memory`; for a program that
+    /// cannot spawn, `weft run` turns fuel and epochs off) shares its entries, in
+    /// the same cache directory.
     pub fn address_space(mut self, bytes: u64) -> Self {
         self.address_space = bytes;
         self
@@ -689,6 +696,26 @@ mod tests {
     const NO_SWAP: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
     const SWAP: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
                         /swapfile                               file\t\t2097148\t\t0\t\t-2\n";
+
+    /// What the cache shares between runtimes: the key follows the code's memory
+    /// layout (4 GiB slots or not), not, say, the number of workers.
+    #[test]
+    fn the_cache_key_follows_the_slot_layout_not_the_workers() {
+        // 1,008 slots of 4 GiB take about 4 TiB.
+        let build = |workers: usize, space: u64| {
+            Runtime::builder()
+                .workers(workers)
+                .max_microthreads(1000)
+                .address_space(space)
+                .cache_dir(None)
+                .build()
+                .unwrap()
+        };
+        let key = |rt: &Runtime| cache::engine_key(rt.engine());
+        let four_gib_slots = build(1, 8 << 40);
+        assert_eq!(key(&four_gib_slots), key(&build(2, 8 << 40)));
+        assert_ne!(key(&four_gib_slots), key(&build(1, 2 << 40)));
+    }
 
     #[test]
     fn pagemap_scan_only_without_swap_on_a_kernel_that_has_it() {
