@@ -31,3 +31,19 @@ impl channel::Message {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `WIT_PACKAGE` is written out by hand: it must say what `wit/runtime.wit`
+    /// declares, which the bindings are generated from.
+    #[test]
+    fn wit_package_matches_the_wit() {
+        let wit = include_str!("../../wit/runtime.wit");
+        let declared = wit
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package "))
+            .and_then(|rest| rest.strip_suffix(';'))
+            .expect("wit/runtime.wit declares its package");
+        assert_eq!(super::WIT_PACKAGE, declared);
+    }
+}

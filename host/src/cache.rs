@@ -133,19 +133,18 @@ impl Store {
             std::fs::File::open("/dev/urandom")
                 .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
                 .map_err(|e| io("cannot make a secret for the cache in", e))?;
-            // Written to a temporary file and linked in place: readers never see a
-            // partial key, and of two processes racing, one key wins for both.
-            let tmp = key_path.with_extension(format!("tmp{}", std::process::id()));
+            // Written to a temporary file of its own and linked in place: readers
+            // never see a partial key, and of two threads or processes racing, one
+            // key wins for all. Read back (next turn) rather than trusted: the key
+            // is what is on disk.
+            let tmp = temporary(&key_path);
             write_private(&tmp, &key).map_err(|e| io("cannot write the cache's secret in", e))?;
             let linked = std::fs::hard_link(&tmp, &key_path);
-            let _ = std::fs::remove_file(&tmp);
+            if let Err(e) = std::fs::remove_file(&tmp) {
+                tracing::warn!(target: "weft::cache", "cannot remove the temporary file {}: {e}", tmp.display());
+            }
             match linked {
-                Ok(()) => {
-                    return Ok(Store {
-                        dir: dir.to_owned(),
-                        key,
-                    });
-                }
+                Ok(()) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(io("cannot write the cache's secret in", e)),
             }
@@ -256,7 +255,7 @@ impl Store {
 }
 
 /// Hash of what must match for compiled code to be reusable.
-fn engine_key(engine: &Engine) -> [u8; 32] {
+pub(crate) fn engine_key(engine: &Engine) -> [u8; 32] {
     struct B3(blake3::Hasher);
     impl Hasher for B3 {
         fn write(&mut self, bytes: &[u8]) {
@@ -330,9 +329,18 @@ fn check_private(_path: &Path, _dir: bool) -> Result<(), Unusable> {
     Ok(())
 }
 
-/// Write a file atomically (temporary file, then rename), readable by its owner only.
+/// A temporary name beside `path`, unique to this call: the process id and a
+/// counter, so that neither another process nor another thread uses it too.
+fn temporary(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_extension(format!("part{}-{n}", std::process::id()))
+}
+
+/// Write a file atomically (a temporary file of its own, then rename), readable by
+/// its owner only.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("part{}", std::process::id()));
+    let tmp = temporary(path);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -340,4 +348,78 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = options.open(&tmp)?;
     f.write_all(bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("weft-cache-test-{name}-{}", std::process::id()));
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("cannot clear {}: {e}", dir.display()),
+        }
+        dir
+    }
+
+    /// Threads opening a new cache at once all end up with the key on disk.
+    #[test]
+    fn threads_creating_the_key_at_once_agree_with_the_disk() {
+        for round in 0..20 {
+            let dir = fresh_dir(&format!("key{round}"));
+            let barrier = std::sync::Barrier::new(8);
+            let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
+                let opened: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            Store::open(&dir).expect("open").key
+                        })
+                    })
+                    .collect();
+                opened.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            let on_disk = std::fs::read(dir.join("key")).unwrap();
+            for key in keys {
+                assert_eq!(&key[..], &on_disk[..], "round {round}");
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    /// Threads writing one file at once: whichever wins, the file is one of
+    /// theirs, whole, never a mix.
+    #[test]
+    fn threads_writing_one_file_at_once_never_mix() {
+        let dir = fresh_dir("write");
+        create_private_dir(&dir).unwrap();
+        let path = dir.join("entry.weftc");
+        let len = 256 << 10;
+        std::thread::scope(|scope| {
+            for t in 0..4u8 {
+                let path = &path;
+                scope.spawn(move || {
+                    let bytes = vec![t + 1; len];
+                    for _ in 0..50 {
+                        write_private(path, &bytes).unwrap();
+                        let read = std::fs::read(path).unwrap();
+                        assert_eq!(read.len(), len);
+                        assert!(read.iter().all(|&b| b == read[0]), "a mix of writers' bytes");
+                    }
+                });
+            }
+        });
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            [std::ffi::OsString::from("entry.weftc")],
+            "temporary files left"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

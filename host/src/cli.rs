@@ -669,13 +669,20 @@ fn run(args: RunArgs) -> Result<i32> {
     // Listening before the program starts: a SIGQUIT as soon as it prints must not
     // find the default action (ending the process) still there.
     let shown = show_microthreads_on_sigquit();
-    let run = program.start(&options)?;
+    let mut run = program.start(&options)?;
     shown.get_or_init(|| run.view());
-    let stats = args.stats.then(|| run.view());
-    let status = run.wait();
-    if let Some(view) = stats {
-        report(format_args!("weft: {}", view.stats()));
-    }
+    let status = if args.stats {
+        // Awaited by reference: the handle keeps the run, whose counters are read
+        // once it has ended (a view does not keep it).
+        let status = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .context("--stats: cannot start a runtime to wait on")?
+            .block_on(&mut run);
+        report(format_args!("weft: {}", run.stats()));
+        status
+    } else {
+        run.wait()
+    };
     report_status(&status, args.program.timeout);
     if let Some((mut trace, path)) = trace
         && let Err(e) = trace.flush()

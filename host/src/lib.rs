@@ -3,10 +3,10 @@
 //!
 //! A guest is an ordinary `wasm32-wasip2` component. Each microthread is one instance
 //! of it in its own `Store` and linear memory, run on a wasmtime async fiber, scheduled
-//! by tokio, and preempted by fuel so that a busy loop cannot starve the others. Guests
-//! spawn and join microthreads through the `weft:runtime` WIT interfaces (in Rust, with
-//! the `weft-guest` SDK); a plain command that knows nothing of weft runs as a single
-//! microthread.
+//! by weft's own run queue on its worker threads, and preempted by fuel so that a busy
+//! loop cannot starve the others. Guests spawn and join microthreads through the
+//! `weft:runtime` WIT interfaces (in Rust, with the `weft-guest` SDK); a plain command
+//! that knows nothing of weft runs as a single microthread.
 //!
 //! A run of a program is a [`RunHandle`] the application owns: wait for it (blocking
 //! or as a future), cancel it, give it a deadline and a fuel budget, look at what its
@@ -102,4 +102,6 @@ pub use run::{
     DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, ExitStatus, MicrothreadInfo, MicrothreadState, OutputBuffer,
     RunHandle, RunOptions, RunStats, RunView,
 };
-pub use runtime::{DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, Preemption, Runtime, RuntimeBuilder};
+pub use runtime::{
+    DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, MemoryReset, Preemption, Runtime, RuntimeBuilder,
+};

@@ -163,8 +163,13 @@ impl Program {
             None => None,
         };
         let endpoints = options.take_endpoints()?;
+        let mut for_run = options.for_run();
+        if self.inner.image.is_alone() && options.deterministic.is_none() {
+            // Its file I/O may then block the worker it holds (see `RunOptions::wasi_ctx`).
+            for_run.held_worker = runtime.scheduler().hold_a_worker().map(Arc::new);
+        }
         let run = Run::new(
-            options.for_run(),
+            for_run,
             endpoints,
             runtime.data().cloned(),
             limits,

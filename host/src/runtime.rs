@@ -1,7 +1,8 @@
 //! The runtime: one wasmtime `Engine` (pooling allocator, fuel or epochs), the
-//! linker that provides WASI and `weft:runtime` to guests, the tokio scheduler that
-//! runs microthreads, and what all its runs share: the instance pool and its count
-//! of live microthreads. Configured by [`RuntimeBuilder`].
+//! linker that provides WASI and `weft:runtime` to guests, the worker threads that
+//! run microthreads (`scheduler`), the tokio thread that drives their timers and
+//! sockets, and what all its runs share: the instance pool and its count of live
+//! microthreads. Configured by [`RuntimeBuilder`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -247,6 +248,14 @@ impl RuntimeBuilder {
     /// is `max_memory` and code checks bounds. Reserving costs no memory, only
     /// address space: a process has 128 TiB, so a program that owns its process can
     /// give one runtime most of it (`weft run` gives 64 TiB).
+    ///
+    /// The two layouts compile to different code, so the compilation cache keeps
+    /// their entries apart: with the defaults (16 TiB, 10,000 microthreads, slots
+    /// of `max_memory`) a runtime does not reuse what `weft run` compiled (64 TiB:
+    /// 4 GiB slots). One built with `.address_space(64 << 40)` and otherwise the
+    /// same settings as `weft run` (fuel slice, `max_memory`; for a program that
+    /// cannot spawn, `weft run` turns fuel and epochs off) shares its entries, in
+    /// the same cache directory.
     pub fn address_space(mut self, bytes: u64) -> Self {
         self.address_space = bytes;
         self
@@ -286,11 +295,14 @@ impl RuntimeBuilder {
         };
 
         let epochs = fuel_slice.is_none() && self.epoch_interruption;
+        let reset = memory_reset();
+        tracing::debug!(target: "weft::runtime", "freed memory slots are reset by: {reset}");
         let engine = Engine::new(&engine_config(
             limits,
             fuel_slice.is_some(),
             epochs,
             self.address_space,
+            reset,
         ))
         .map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
@@ -357,6 +369,7 @@ impl RuntimeBuilder {
                 live: Arc::new(Quota::new(self.limits.max_microthreads)),
                 limits: self.limits,
                 workers: self.workers,
+                memory_reset: reset,
                 keys,
                 use_cache: self.use_cache,
                 runs: Mutex::default(),
@@ -369,7 +382,13 @@ impl RuntimeBuilder {
 
 /// The wasmtime configuration: async fibers, fuel if preempting, and a pooling
 /// allocator sized for `limits.max_microthreads` instances with copy-on-write images.
-fn engine_config(limits: &Limits, fuel: bool, epochs: bool, address_space: u64) -> Config {
+fn engine_config(
+    limits: &Limits,
+    fuel: bool,
+    epochs: bool,
+    address_space: u64,
+    reset: MemoryReset,
+) -> Config {
     // A component built by Rust for wasm32-wasip2 holds a few core instances (the
     // program and small adapter shims) and tables, and one memory.
     const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
@@ -388,13 +407,19 @@ fn engine_config(limits: &Limits, fuel: bool, epochs: bool, address_space: u64) 
         .max_memory_size(limits.max_memory as usize)
         // A freed slot keeps its pages and is reset in place, so a spawn that
         // reuses it takes no page faults: without this, spawn is 2-3x slower.
-        // `PAGEMAP_SCAN` (Linux 6.7+) makes the reset touch only the pages the
-        // microthread dirtied; without it the whole kept range is zeroed, and a
-        // burst of microthreads leaves every slot it used that much resident: keep
-        // less there.
-        .linear_memory_keep_resident(if pagemap_scan_likely() { 1 << 20 } else { 128 << 10 })
+        // `PAGEMAP_SCAN` (Linux 6.7+, and only without swap: see `MemoryReset`)
+        // makes the reset touch only the pages the microthread dirtied; without it
+        // the whole kept range is zeroed, and a burst of microthreads leaves every
+        // slot it used that much resident: keep less there.
+        .linear_memory_keep_resident(match reset {
+            MemoryReset::PagemapScan => 1 << 20,
+            MemoryReset::Plain => 128 << 10,
+        })
         .table_keep_resident(64 << 10)
-        .pagemap_scan(Enabled::Auto);
+        .pagemap_scan(match reset {
+            MemoryReset::PagemapScan => Enabled::Auto,
+            MemoryReset::Plain => Enabled::No,
+        });
 
     let mut config = Config::new();
     config
@@ -426,17 +451,65 @@ fn memory_reservation(limits: &Limits, address_space: u64) -> u64 {
     }
 }
 
-/// Whether the kernel has the `PAGEMAP_SCAN` ioctl (Linux 6.7 and later).
-fn pagemap_scan_likely() -> bool {
-    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
-        return false;
-    };
-    let mut parts = release
-        .trim()
-        .split(['.', '-'])
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (major, minor) >= (6, 7)
+/// How a freed slot of the instance pool has its linear memory reset before the
+/// next microthread uses it (see [`Runtime::memory_reset`]). Either way a
+/// microthread never sees what an earlier one left in its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MemoryReset {
+    /// Linux's `PAGEMAP_SCAN` finds the pages the last microthread wrote: those
+    /// are reset in place (up to 1 MiB, kept resident), the rest given back to
+    /// the kernel. Cheapest for a microthread that wrote little.
+    PagemapScan,
+    /// The first 128 KiB are reset in place (kept resident), and the rest of what
+    /// the microthread could have written is given back to the kernel, whatever
+    /// it wrote.
+    Plain,
+}
+
+impl std::fmt::Display for MemoryReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MemoryReset::PagemapScan => "PAGEMAP_SCAN (the pages written)",
+            MemoryReset::Plain => "plain (zero the kept pages, give back the rest)",
+        })
+    }
+}
+
+/// Which reset this host allows: `PAGEMAP_SCAN` only on a kernel that has it
+/// (Linux 6.7 and later: `kernel_release`, from `/proc/sys/kernel/osrelease`) and
+/// with no swap active (`swaps`, the contents of `/proc/swaps`; `None` when it
+/// cannot be read, which counts as swap). wasmtime 48's scan looks only at pages
+/// present in memory, so a page a microthread wrote that was then swapped out
+/// would be neither reset nor given back, and the next microthread in the slot
+/// could read it (fixed upstream in wasmtime 50). Swap turned on after the
+/// runtime was built is not seen: build runtimes after `swapon`.
+pub(crate) fn memory_reset_for(kernel_release: Option<&str>, swaps: Option<&str>) -> MemoryReset {
+    let has_scan = kernel_release.is_some_and(|release| {
+        let mut parts = release
+            .trim()
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        (major, minor) >= (6, 7)
+    });
+    // The first line of `/proc/swaps` is a header; each further line, an active
+    // swap area.
+    let no_swap = swaps.is_some_and(|s| s.lines().skip(1).all(|l| l.trim().is_empty()));
+    if has_scan && no_swap {
+        MemoryReset::PagemapScan
+    } else {
+        MemoryReset::Plain
+    }
+}
+
+/// [`memory_reset_for`] this host.
+fn memory_reset() -> MemoryReset {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    memory_reset_for(
+        read("/proc/sys/kernel/osrelease").as_deref(),
+        read("/proc/swaps").as_deref(),
+    )
 }
 
 /// Runs programs as microthreads. Cheap to clone (it is shared).
@@ -452,7 +525,8 @@ pub struct Runtime {
 struct Inner {
     engine: Engine,
     linker: Linker<Microthread>,
-    /// The workers. Taken only when the runtime is dropped.
+    /// tokio: the thread that drives timers, sockets and host tasks (not the
+    /// workers, which are `scheduler`'s). Taken only when the runtime is dropped.
     tokio: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     /// The worker threads that run microthreads.
@@ -466,6 +540,7 @@ struct Inner {
     /// Live microthreads of all runs: the pool holds `limits.max_microthreads`.
     live: Arc<Quota>,
     workers: usize,
+    memory_reset: MemoryReset,
     /// The cache directory and its secret.
     keys: Option<cache::Store>,
     use_cache: bool,
@@ -569,6 +644,13 @@ impl Runtime {
         self.inner.workers
     }
 
+    /// How a freed slot's memory is reset for the next microthread: decided when
+    /// the runtime is built, by the kernel and whether swap is on (see
+    /// [`MemoryReset`]).
+    pub fn memory_reset(&self) -> MemoryReset {
+        self.inner.memory_reset
+    }
+
     /// The fuel slice, if microthreads are preempted.
     pub fn fuel_slice(&self) -> Option<u64> {
         self.inner.fuel_slice
@@ -641,6 +723,60 @@ impl std::fmt::Debug for Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NO_SWAP: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+    const SWAP: &str = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+                        /swapfile                               file\t\t2097148\t\t0\t\t-2\n";
+
+    /// What the cache shares between runtimes: the key follows the code's memory
+    /// layout (4 GiB slots or not), not, say, the number of workers.
+    #[test]
+    fn the_cache_key_follows_the_slot_layout_not_the_workers() {
+        // 1,008 slots of 4 GiB take about 4 TiB.
+        let build = |workers: usize, space: u64| {
+            Runtime::builder()
+                .workers(workers)
+                .max_microthreads(1000)
+                .address_space(space)
+                .cache_dir(None)
+                .build()
+                .unwrap()
+        };
+        let key = |rt: &Runtime| cache::engine_key(rt.engine());
+        let four_gib_slots = build(1, 8 << 40);
+        assert_eq!(key(&four_gib_slots), key(&build(2, 8 << 40)));
+        assert_ne!(key(&four_gib_slots), key(&build(1, 2 << 40)));
+    }
+
+    #[test]
+    fn pagemap_scan_only_without_swap_on_a_kernel_that_has_it() {
+        assert_eq!(
+            memory_reset_for(Some("6.7.0\n"), Some(NO_SWAP)),
+            MemoryReset::PagemapScan
+        );
+        assert_eq!(
+            memory_reset_for(Some("6.18.44-fc-v1272\n"), Some(NO_SWAP)),
+            MemoryReset::PagemapScan
+        );
+        // Swap on (a file, a partition, zram): a written page may be swapped out,
+        // and wasmtime 48's scan would skip it.
+        assert_eq!(memory_reset_for(Some("6.18.44"), Some(SWAP)), MemoryReset::Plain);
+        let zram =
+            format!("{NO_SWAP}/dev/zram0                              partition\t8388604\t\t0\t\t100\n");
+        assert_eq!(memory_reset_for(Some("6.18.44"), Some(&zram)), MemoryReset::Plain);
+        // Unknown swap counts as swap.
+        assert_eq!(memory_reset_for(Some("6.18.44"), None), MemoryReset::Plain);
+        // A kernel without the ioctl, or none known.
+        assert_eq!(
+            memory_reset_for(Some("6.6.30"), Some(NO_SWAP)),
+            MemoryReset::Plain
+        );
+        assert_eq!(
+            memory_reset_for(Some("5.15.0-91-generic"), Some(NO_SWAP)),
+            MemoryReset::Plain
+        );
+        assert_eq!(memory_reset_for(None, Some(NO_SWAP)), MemoryReset::Plain);
+    }
 
     #[test]
     fn the_last_runtime_may_be_dropped_on_one_of_its_own_workers() {

@@ -1,5 +1,5 @@
 //! A microthread: one instance of the program's component in its own `Store`, driven
-//! by `call_async` on a wasmtime fiber, as a tokio task of its run. This module owns
+//! by `call_async` on a wasmtime fiber, as a task of its run on weft's run queue. This module owns
 //! a store's lifecycle: its state ([`Microthread`]), its fuel, epoch and memory
 //! settings, starting it at `main` or at a spawned function (structured or
 //! detached), moving endpoints into and out of its resource table, how its end

@@ -864,7 +864,7 @@ impl RunHandle {
     /// A view of the run for other threads (say, one that prints the live
     /// microthreads on a signal): it sees the run without owning it.
     pub fn view(&self) -> RunView {
-        RunView(self.run.clone())
+        RunView(Arc::downgrade(&self.run))
     }
 
     /// Bytes buffered in the run's channels now (what

@@ -81,6 +81,9 @@ pub struct RunOptions {
     pub(crate) cancel_grace: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) atomic_cap: Duration,
+    /// Set by `Program::start` for a program that cannot spawn and holds a worker
+    /// of its own: its file I/O may block that worker (see `wasi_ctx`).
+    pub(crate) held_worker: Option<Arc<crate::scheduler::WorkerHold>>,
     pub(crate) endpoints: Vec<(String, Handed)>,
     pub(crate) data: Option<AppData>,
     pub(crate) on_failure: Option<FailureHandler>,
@@ -206,6 +209,7 @@ impl Default for RunOptions {
             data: None,
             on_failure: None,
             atomic_cap: Duration::from_secs(1),
+            held_worker: None,
             deterministic: None,
             trace_schedule: None,
             net: Grants::default(),
@@ -394,6 +398,13 @@ impl RunOptions {
     /// for the [`shutdown_grace`](RunOptions::shutdown_grace) period) and ends with
     /// [`ExitStatus::Interrupted`](crate::ExitStatus::Interrupted) or
     /// [`ExitStatus::Terminated`](crate::ExitStatus::Terminated).
+    ///
+    /// The handlers this installs (tokio's) stay installed for the life of the
+    /// process, as tokio never removes one: after the run ends, SIGINT and SIGTERM
+    /// no longer end the process, they are caught and, with no run listening,
+    /// ignored. An application that should still stop on Ctrl-C afterwards listens
+    /// for it itself (`tokio::signal::ctrl_c`, say) or ends when its run does, as
+    /// `weft run` does.
     pub fn interrupt_on_ctrl_c(mut self, yes: bool) -> Self {
         self.ctrl_c = yes;
         self
@@ -720,7 +731,8 @@ impl RunOptions {
 
     /// A fresh WASI context for one microthread: the run's arguments, environment
     /// and directory grants, the host's stdio (or the run's buffers), nothing else.
-    /// `alone`: the program cannot spawn, so its file I/O may block its worker.
+    /// `alone`: the program cannot spawn, so its file I/O may block its worker if
+    /// it holds one (`held_worker`).
     ///
     /// In a deterministic run (`schedule`, and the microthread's id), its clocks
     /// read virtual time, its random source is seeded, and file I/O is done in
@@ -732,9 +744,11 @@ impl RunOptions {
     ) -> wasmtime::Result<WasiCtx> {
         let mut b = WasiCtx::builder();
         // File I/O goes to tokio's blocking pool so that it does not stall the other
-        // microthreads of a worker; a program that cannot spawn is alone, and does it
-        // in place, saving a thread hop per operation.
-        b.allow_blocking_current_thread(alone || schedule.is_some());
+        // microthreads of a worker. A program that cannot spawn does it in place,
+        // saving a thread hop per operation, only when it holds a worker of its own
+        // (another remains for every other run: `Scheduler::hold_a_worker`); a
+        // deterministic run, on its own thread.
+        b.allow_blocking_current_thread((alone && self.held_worker.is_some()) || schedule.is_some());
         // `std::net` (WASI sockets) under the same grants as weft's own sockets, and
         // the run's quota (`host::net` wraps their creation). Without a grant, they
         // may still be made, to be denied with a line on stderr that says why.

@@ -2,7 +2,7 @@
 //! ([`MicrothreadInfo`]) and the run's counters ([`RunStats`]), from a handle or a
 //! [`RunView`] that any thread may hold.
 
-use std::sync::Arc;
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use super::Run;
@@ -151,20 +151,32 @@ impl std::fmt::Display for RunStats {
 }
 
 /// A view of a run: its microthreads and counters, for any thread, without owning
-/// the run (dropping a view cancels nothing). From [`RunHandle::view`](super::RunHandle::view).
+/// the run (dropping a view cancels nothing, and a view keeps nothing of the run
+/// alive). From [`RunHandle::view`](super::RunHandle::view).
+///
+/// Once the run is gone (it ended, and its [`RunHandle`](super::RunHandle) was
+/// dropped), the view sees no microthreads and zero counters.
 #[derive(Clone)]
-pub struct RunView(pub(crate) Arc<Run>);
+pub struct RunView(pub(crate) Weak<Run>);
 
 impl RunView {
     /// What each live microthread is doing, in order of id; empty once the run has
     /// ended.
     pub fn microthreads(&self) -> Vec<MicrothreadInfo> {
-        self.0.members.snapshot()
+        self.0
+            .upgrade()
+            .map(|run| run.members.snapshot())
+            .unwrap_or_default()
     }
 
-    /// The run's counters.
+    /// The run's counters; zero once the run is gone.
     pub fn stats(&self) -> RunStats {
-        self.0.stats()
+        self.0.upgrade().map(|run| run.stats()).unwrap_or_default()
+    }
+
+    /// Whether the run is gone: it ended and nothing holds it any longer.
+    pub fn is_gone(&self) -> bool {
+        self.0.strong_count() == 0
     }
 
     /// A table of the live microthreads, a line each (what `weft run` prints on

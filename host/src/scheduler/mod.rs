@@ -35,4 +35,4 @@ mod workers;
 
 pub(crate) use seeded::Seeded;
 pub(crate) use task::{AbortHandle, Ended, Task};
-pub(crate) use workers::Scheduler;
+pub(crate) use workers::{Scheduler, WorkerHold};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_task::Runnable;
 
-use super::task::{Task, drop_later, task};
+use super::task::{Task, drop_later, run_contained, task};
 use crate::deterministic::Schedule;
 
 /// How many microthreads a deterministic run's queue runs before it lets its
@@ -101,7 +101,7 @@ async fn run_seeded(shared: Arc<SeededShared>) {
     loop {
         match shared.pick() {
             Some(runnable) => {
-                runnable.run();
+                run_contained(runnable);
                 ran += 1;
                 if ran == SEEDED_RUN {
                     ran = 0;

@@ -3,13 +3,15 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use async_task::{Runnable, ScheduleInfo};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
-use super::task::{Task, drop_later, task};
+use super::task::{Task, contained, drop_later, run_contained, task};
 
 /// How many times in a row a worker runs the microthread in its next slot before
 /// it queues it behind the others.
@@ -19,15 +21,71 @@ const NEXT_RUN: u32 = 32;
 /// its own queue.
 const INJECTED_RUN: u32 = 8;
 
-/// What the workers share: the injector, a stealer of each queue, who is parked.
+/// How long an idle worker watches a busy worker's next slot before it takes what
+/// waits there: long enough for a hand-off (the waker blocks at once and its worker
+/// runs the woken one next, on the same core), short beside a slice.
+const NEXT_PATIENCE: Duration = Duration::from_micros(20);
+
+/// A worker's next slot. Its worker fills and empties it; an idle worker may take
+/// what it holds when the worker stays busy in one microthread (see
+/// [`steal_next`]).
+#[repr(align(128))]
+struct Slot {
+    /// A `Runnable` (from `Runnable::into_raw`), or null.
+    next: AtomicPtr<()>,
+    /// How many microthreads the worker has started running: unchanged while it
+    /// is busy in one.
+    runs: AtomicU64,
+}
+
+impl Slot {
+    fn new() -> Slot {
+        Slot {
+            next: AtomicPtr::new(std::ptr::null_mut()),
+            runs: AtomicU64::new(0),
+        }
+    }
+
+    /// Put `runnable` in the slot; what it held before, if anything.
+    fn put(&self, runnable: Runnable) -> Option<Runnable> {
+        let raw = runnable.into_raw().as_ptr();
+        from_slot(self.next.swap(raw, Ordering::SeqCst))
+    }
+
+    fn take(&self) -> Option<Runnable> {
+        if self.is_empty() {
+            return None;
+        }
+        from_slot(self.next.swap(std::ptr::null_mut(), Ordering::SeqCst))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.next.load(Ordering::SeqCst).is_null()
+    }
+}
+
+fn from_slot(raw: *mut ()) -> Option<Runnable> {
+    // SAFETY: a slot holds null or a pointer from `Runnable::into_raw` (`put`), and
+    // each swap that takes it out hands it to one caller only.
+    NonNull::new(raw).map(|p| unsafe { Runnable::from_raw(p) })
+}
+
+/// What the workers share: the injector, a stealer of each queue, each worker's
+/// next slot, who is parked.
 struct Shared {
     injector: Injector<Runnable>,
     stealers: Vec<Stealer<Runnable>>,
+    slots: Vec<Slot>,
+    /// Workers looking for work (not parked, not running anything): while one
+    /// is, filling a next slot wakes no one.
+    searching: AtomicUsize,
     /// Workers that found nothing to run and park (or are about to).
     idle: Mutex<Vec<usize>>,
     /// Their threads, to unpark them.
     threads: OnceLock<Vec<std::thread::Thread>>,
     shutdown: AtomicBool,
+    /// A program holds a worker to block in place (`Scheduler::hold_a_worker`).
+    held: AtomicBool,
     /// Tells this scheduler's workers from another runtime's: a worker's
     /// thread-local names its scheduler by it.
     id: usize,
@@ -54,21 +112,45 @@ impl Shared {
 /// The worker the current thread is, while it is one.
 struct Local {
     scheduler: usize,
+    index: usize,
     queue: Worker<Runnable>,
-    next: Cell<Option<Runnable>>,
 }
 
 thread_local! {
-    /// The worker this thread is: set by `work` for as long as its `Local` lives.
+    /// The worker this thread is: set by `work` for as long as its `Local` lives
+    /// (a [`Registered`] guard clears it, on unwind too).
     static LOCAL: Cell<*const Local> = const { Cell::new(std::ptr::null()) };
 }
 
-/// This thread's worker, if it is one of `shared`'s.
-fn local_of(shared: &Shared) -> Option<&Local> {
+/// Names this thread's `Local` in [`LOCAL`] while it lives: created after the
+/// `Local` and dropped before it, whether `work` returns or unwinds, so that a
+/// wake during the `Local`'s own drop finds no worker here and goes to the
+/// injector.
+struct Registered;
+
+impl Registered {
+    fn new(local: &Local) -> Registered {
+        LOCAL.with(|l| l.set(local));
+        Registered
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        LOCAL.with(|l| l.set(std::ptr::null()));
+    }
+}
+
+/// Call `f` with this thread's worker, if it is one of `shared`'s. The reference
+/// cannot leave `f`.
+fn with_local<R>(shared: &Shared, f: impl FnOnce(Option<&Local>) -> R) -> R {
     let local = LOCAL.with(Cell::get);
-    // SAFETY: `work` sets the pointer to a `Local` on its own stack and clears it
-    // before that `Local` is dropped; only this thread reads it.
-    unsafe { local.as_ref() }.filter(|l| l.scheduler == shared.id)
+    // SAFETY: `LOCAL` is non-null only while a `Registered` guard lives, which
+    // `work` creates after its `Local` and drops before it (also on unwind); only
+    // this thread reads it, and the reference does not outlive this call, which
+    // runs on this thread inside `work`'s frame.
+    let local = unsafe { local.as_ref() }.filter(|l| l.scheduler == shared.id);
+    f(local)
 }
 
 /// Put `runnable` where it will run next, by who woke it (see the module docs).
@@ -77,22 +159,31 @@ fn schedule(shared: &Arc<Shared>, runnable: Runnable, info: ScheduleInfo) {
         drop_later(runnable);
         return;
     }
-    let Some(local) = local_of(shared) else {
-        shared.injector.push(runnable);
-        shared.wake_one();
-        return;
-    };
-    if info.woken_while_running {
-        local.queue.push(runnable);
-    } else if let Some(displaced) = local.next.replace(Some(runnable)) {
-        local.queue.push(displaced);
-    } else {
-        return;
-    }
-    // Work waits behind what this worker runs next: a parked worker may take it.
-    if local.queue.len() > 1 {
-        shared.wake_one();
-    }
+    with_local(shared, |local| {
+        let Some(local) = local else {
+            shared.injector.push(runnable);
+            shared.wake_one();
+            return;
+        };
+        if info.woken_while_running {
+            local.queue.push(runnable);
+        } else if let Some(displaced) = shared.slots[local.index].put(runnable) {
+            local.queue.push(displaced);
+        } else {
+            // The slot was empty. The waker usually blocks at once and this worker
+            // runs the woken one next; should the waker stay busy instead, an idle
+            // worker takes it from the slot (`steal_next`): wake one, unless one is
+            // already looking for work.
+            if shared.searching.load(Ordering::SeqCst) == 0 {
+                shared.wake_one();
+            }
+            return;
+        }
+        // Work waits behind what this worker runs next: a parked worker may take it.
+        if local.queue.len() > 1 {
+            shared.wake_one();
+        }
+    });
 }
 
 /// The worker threads and their queues. Dropping it stops the workers; the
@@ -110,9 +201,12 @@ impl Scheduler {
         let shared = Arc::new(Shared {
             injector: Injector::new(),
             stealers: queues.iter().map(Worker::stealer).collect(),
+            slots: (0..workers).map(|_| Slot::new()).collect(),
+            searching: AtomicUsize::new(0),
             idle: Mutex::new(Vec::new()),
             threads: OnceLock::new(),
             shutdown: AtomicBool::new(false),
+            held: AtomicBool::new(false),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         });
         let mut threads = Vec::with_capacity(workers);
@@ -150,21 +244,31 @@ impl Scheduler {
         let shared = self.shared.clone();
         let (runnable, task) = task(future, move |r, info| schedule(&shared, r, info));
         // A new microthread queues behind its spawner; an idle worker may take it.
-        match local_of(&self.shared) {
-            Some(local) => {
-                local.queue.push(runnable);
-                self.shared.wake_one();
-            }
-            None => {
-                self.shared.injector.push(runnable);
-                self.shared.wake_one();
-            }
-        }
+        with_local(&self.shared, |local| match local {
+            Some(local) => local.queue.push(runnable),
+            None => self.shared.injector.push(runnable),
+        });
+        self.shared.wake_one();
         if self.shared.shutdown.load(Ordering::Acquire) {
             // Nobody will run it: dropped, its `Task` resolves as aborted.
             self.drop_injected();
         }
         task
+    }
+
+    /// Let one program block the worker that runs it (a program that cannot spawn
+    /// doing its file I/O in place rather than on tokio's blocking threads), while
+    /// the hold lives: granted to one holder at a time, and only when another
+    /// worker remains for every other run, so that such programs never stop the
+    /// runtime. `None`: do the I/O off the workers.
+    pub(crate) fn hold_a_worker(&self) -> Option<WorkerHold> {
+        let granted = self.shared.stealers.len() >= 2
+            && self
+                .shared
+                .held
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        granted.then(|| WorkerHold(self.shared.clone()))
     }
 
     /// Stop the workers once they are done with what they run now, waiting at most
@@ -173,7 +277,7 @@ impl Scheduler {
     pub(crate) fn shutdown(&self, grace: std::time::Duration) {
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake_all();
-        if local_of(&self.shared).is_none() {
+        if !with_local(&self.shared, |local| local.is_some()) {
             let deadline = std::time::Instant::now() + grace;
             while self.threads.iter().any(|t| !t.is_finished()) && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(1));
@@ -182,9 +286,13 @@ impl Scheduler {
         self.drop_injected();
     }
 
-    /// Drop what waits in the injector (the workers are stopping or gone).
+    /// Drop what waits in the injector (the workers are stopping or gone), and in
+    /// the next slots of workers that did not stop.
     fn drop_injected(&self) {
-        while !self.shared.injector.steal().is_empty() {}
+        contained(|| while !self.shared.injector.steal().is_empty() {});
+        for slot in &self.shared.slots {
+            contained(|| drop(slot.take()));
+        }
     }
 }
 
@@ -196,23 +304,41 @@ impl Drop for Scheduler {
     }
 }
 
+/// A program's permission to block the worker it runs on
+/// ([`Scheduler::hold_a_worker`]); given back when dropped.
+pub(crate) struct WorkerHold(Arc<Shared>);
+
+impl Drop for WorkerHold {
+    fn drop(&mut self) {
+        self.0.held.store(false, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for WorkerHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerHold")
+    }
+}
+
 /// One worker's loop: run what is next, else what is injected, queued or stolen;
 /// park when there is nothing.
 fn work(shared: &Arc<Shared>, index: usize, queue: Worker<Runnable>) {
     let local = Local {
         scheduler: shared.id,
+        index,
         queue,
-        next: Cell::new(None),
     };
     let local = &local;
-    LOCAL.with(|l| l.set(local));
+    // Dropped before `local`, even should this unwind.
+    let _registered = Registered::new(local);
+    let slot = &shared.slots[index];
     let mut next_run = 0u32;
     let mut injected_run = 0u32;
     loop {
         if shared.shutdown.load(Ordering::Acquire) {
             break;
         }
-        let found = match local.next.take() {
+        let found = match slot.take() {
             Some(r) if next_run < NEXT_RUN => {
                 next_run += 1;
                 Some(r)
@@ -238,17 +364,20 @@ fn work(shared: &Arc<Shared>, index: usize, queue: Worker<Runnable>) {
             injected_run = 0;
             local.queue.pop().or_else(|| steal(shared, index, local))
         });
-        match found {
-            Some(runnable) => {
-                runnable.run();
-            }
+        let found = match found {
+            Some(r) => Some(r),
             None => park(shared, index, local),
+        };
+        if let Some(runnable) = found {
+            slot.runs.fetch_add(1, Ordering::Relaxed);
+            // A panic here (not in a microthread's poll or drop, which its task
+            // catches) is a bug: reported, and the worker carries on.
+            run_contained(runnable);
         }
     }
     // Dropped here, on the worker: the futures they hold may need its context.
-    drop(local.next.take());
-    while local.queue.pop().is_some() {}
-    LOCAL.with(|l| l.set(std::ptr::null()));
+    contained(|| drop(slot.take()));
+    contained(|| while local.queue.pop().is_some() {});
 }
 
 fn steal_from(injector: &Injector<Runnable>, queue: &Worker<Runnable>) -> Option<Runnable> {
@@ -261,8 +390,16 @@ fn steal_from(injector: &Injector<Runnable>, queue: &Worker<Runnable>) -> Option
     }
 }
 
-/// Take work from the injector or another worker.
+/// Take work from the injector or another worker: their queues, else what waits
+/// in the next slot of a worker that stays busy.
 fn steal(shared: &Shared, index: usize, local: &Local) -> Option<Runnable> {
+    shared.searching.fetch_add(1, Ordering::SeqCst);
+    let found = steal_queued(shared, index, local).or_else(|| steal_next(shared, index));
+    shared.searching.fetch_sub(1, Ordering::SeqCst);
+    found
+}
+
+fn steal_queued(shared: &Shared, index: usize, local: &Local) -> Option<Runnable> {
     if let Some(r) = steal_from(&shared.injector, &local.queue) {
         return Some(r);
     }
@@ -280,17 +417,49 @@ fn steal(shared: &Shared, index: usize, local: &Local) -> Option<Runnable> {
     None
 }
 
+/// Take a microthread that waits in another worker's next slot while that worker
+/// stays busy in the one that woke it: look, wait [`NEXT_PATIENCE`], and take it
+/// if that worker has started nothing since (a hand-off's waker blocks at once,
+/// and the pair stays on its worker).
+fn steal_next(shared: &Shared, index: usize) -> Option<Runnable> {
+    let waiting: Vec<(usize, u64)> = (0..shared.slots.len())
+        .filter(|&j| j != index && !shared.slots[j].is_empty())
+        .map(|j| (j, shared.slots[j].runs.load(Ordering::Relaxed)))
+        .collect();
+    if waiting.is_empty() {
+        return None;
+    }
+    // A sleep, not a park: a wake meant for this worker is not used up here.
+    std::thread::sleep(NEXT_PATIENCE);
+    waiting.into_iter().find_map(|(j, runs)| {
+        let slot = &shared.slots[j];
+        if slot.runs.load(Ordering::Relaxed) == runs {
+            slot.take()
+        } else {
+            None
+        }
+    })
+}
+
 /// Nothing to run: say so, look once more (a wake between the look and the
-/// saying would otherwise be missed), then park until woken.
-fn park(shared: &Shared, index: usize, local: &Local) {
+/// saying would otherwise be missed), then park until woken. What the last look
+/// found in another worker's next slot, if anything, is returned to run.
+fn park(shared: &Shared, index: usize, local: &Local) -> Option<Runnable> {
     shared.idle.lock().unwrap_or_else(|e| e.into_inner()).push(index);
     let work_waits = !shared.injector.is_empty() || shared.stealers.iter().any(|s| !s.is_empty());
+    let mut found = None;
     if !work_waits && !shared.shutdown.load(Ordering::Acquire) && local.queue.is_empty() {
-        std::thread::park();
+        // A next slot filled while this worker was searching woke no one: look now
+        // that it is no longer searching (whoever fills one later wakes it).
+        found = steal_next(shared, index);
+        if found.is_none() {
+            std::thread::park();
+        }
     }
     shared
         .idle
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|&i| i != index);
+    found
 }
