@@ -12,7 +12,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx};
 use std::sync::{Arc, Mutex};
 
 use super::output::Lines;
-use crate::channel::{HostHold, ReceiverHandle, SenderHandle};
+use crate::channel::{Budget, HostHold, ReceiverHandle, SenderHandle};
 use crate::deterministic::{Schedule, SeededRandom, TraceSink};
 use crate::net::{Direction, Grant, Grants};
 
@@ -21,6 +21,10 @@ pub const DEFAULT_MAX_SOCKETS: u32 = 10_000;
 
 /// Handles a microthread may hold at once, unless told otherwise.
 pub const DEFAULT_MAX_HANDLES: u32 = 1 << 20;
+
+/// Handles the microthreads of a run may hold at once, all together, unless told
+/// otherwise (each costs the host about 100 bytes: about 100 MiB in all).
+pub const DEFAULT_MAX_RUN_HANDLES: u32 = 1 << 20;
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -71,6 +75,7 @@ pub struct RunOptions {
     pub(crate) net: Grants,
     pub(crate) max_sockets: u32,
     pub(crate) max_handles: u32,
+    pub(crate) max_run_handles: u32,
 }
 
 /// Where a deterministic run writes its schedule.
@@ -183,6 +188,7 @@ impl Default for RunOptions {
             net: Grants::default(),
             max_sockets: DEFAULT_MAX_SOCKETS,
             max_handles: DEFAULT_MAX_HANDLES,
+            max_run_handles: DEFAULT_MAX_RUN_HANDLES,
         }
     }
 }
@@ -423,6 +429,17 @@ impl RunOptions {
         self
     }
 
+    /// Handles the run's microthreads may hold at once, all together: join
+    /// handles, channel ends and sockets (default [`DEFAULT_MAX_RUN_HANDLES`]).
+    /// Past it, the microthread that asks for one more fails with a message that
+    /// names the limit; the others go on. [`max_handles`](Self::max_handles) bounds
+    /// each microthread, this bounds their sum (the handles WASI itself gives out,
+    /// streams and the like, count against `max_handles` only).
+    pub fn max_run_handles(mut self, n: u32) -> Self {
+        self.max_run_handles = n;
+        self
+    }
+
     /// Sockets the program may have open at once, listeners and connections
     /// together (default [`DEFAULT_MAX_SOCKETS`]); past it, a bind, connect or
     /// accept fails in the guest with an error that says so.
@@ -622,6 +639,10 @@ impl RunOptions {
                 0 => return Err(Error::InvalidOptions("max_handles must be at least 1".into())),
                 n => n,
             },
+            run_handles: match self.max_run_handles {
+                0 => return Err(Error::InvalidOptions("max_run_handles must be at least 1".into())),
+                n => n,
+            },
             fuel_slice,
             interruptible,
             cancel_grace: self.cancel_grace,
@@ -639,10 +660,13 @@ impl RunOptions {
     /// In a deterministic run (`schedule`, and the microthread's id), its clocks
     /// read virtual time, its random source is seeded, and file I/O is done in
     /// place, so that its completion cannot race with the other microthreads.
+    /// The partial lines its stdout and stderr hold count against `budget`, the
+    /// run's buffered bytes.
     pub(crate) fn wasi_ctx(
         &self,
         alone: bool,
         schedule: Option<(&Arc<Schedule>, u64)>,
+        budget: &Arc<Budget>,
     ) -> wasmtime::Result<WasiCtx> {
         let mut b = WasiCtx::builder();
         // File I/O goes to tokio's blocking pool so that it does not stall the other
@@ -674,15 +698,15 @@ impl RunOptions {
         // within a line; a program that cannot spawn is alone, and writes through.
         match (&self.stdout, alone) {
             (Some(buffer), true) => b.stdout(buffer.0.clone()),
-            (Some(buffer), false) => b.stdout(Lines(buffer.0.clone())),
+            (Some(buffer), false) => b.stdout(Lines::new(buffer.0.clone(), budget)),
             (None, true) => b.inherit_stdout(),
-            (None, false) => b.stdout(Lines(std::io::stdout())),
+            (None, false) => b.stdout(Lines::new(std::io::stdout(), budget)),
         };
         match (&self.stderr, alone) {
             (Some(buffer), true) => b.stderr(buffer.0.clone()),
-            (Some(buffer), false) => b.stderr(Lines(buffer.0.clone())),
+            (Some(buffer), false) => b.stderr(Lines::new(buffer.0.clone(), budget)),
             (None, true) => b.inherit_stderr(),
-            (None, false) => b.stderr(Lines(std::io::stderr())),
+            (None, false) => b.stderr(Lines::new(std::io::stderr(), budget)),
         };
         b.arg(&self.program_name);
         b.args(&self.args);
@@ -745,6 +769,8 @@ pub(crate) struct RunLimits {
     pub(crate) max_channels: u32,
     /// Handles a microthread's store may hold (`RunOptions::max_handles`).
     pub(crate) store_handles: u32,
+    /// Handles the run's microthreads may hold together (`RunOptions::max_run_handles`).
+    pub(crate) run_handles: u32,
     pub(crate) fuel_slice: Option<u64>,
     /// A busy microthread can be stopped (fuel, or epoch checks).
     pub(crate) interruptible: bool,
