@@ -534,16 +534,18 @@ impl RunOptions {
         self
     }
 
-    /// Largest message or spawn argument of this run, in bytes (at most the
-    /// runtime's [`Limits::max_message_size`]).
+    /// Largest message, spawn argument or spawned function's result of this run,
+    /// in bytes (at most the runtime's [`Limits::max_message_size`]).
     pub fn max_message_size(mut self, bytes: u32) -> Self {
         self.max_message_size = Some(bytes);
         self
     }
 
-    /// Bytes this run's channels may hold buffered, all together (at most the
-    /// runtime's [`Limits::max_buffered_bytes`]). A send that would go over it waits
-    /// as if its channel were full.
+    /// Bytes this run may hold buffered, all together: in its channels, in the
+    /// results of its microthreads waiting to be joined, and in their partial
+    /// lines of output (at most the runtime's [`Limits::max_buffered_bytes`], which
+    /// says what happens at the limit). A send that would go over it waits as if
+    /// its channel were full.
     pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
         self.max_buffered_bytes = Some(bytes);
         self
