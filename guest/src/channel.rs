@@ -27,7 +27,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwn
 
 use crate::bindings::channel as wit;
 use crate::message::{decode, encode, push_endpoint, take_endpoint};
-use crate::thread::{Failure, JoinError, spawn};
+use crate::thread::{Builder, Failure, MapError, SpawnError};
 
 /// The sending end of a channel of `T`.
 pub struct Sender<T> {
@@ -587,26 +587,29 @@ impl<'de, T> Deserialize<'de> for Receiver<T> {
 /// [`RecvError::Failed`] with its failure (and iterating panics with it).
 ///
 /// The producer is a child of the caller: the caller does not finish before it.
-pub fn generate<T>(producer: fn(Sender<T>)) -> Receiver<T>
+/// Errors if the host refuses to start it (the program already has its maximum of
+/// live microthreads).
+pub fn generate<T>(producer: fn(Sender<T>)) -> Result<Receiver<T>, SpawnError>
 where
     T: Serialize + DeserializeOwned,
 {
     let (tx, rx) = channel(0);
-    let _child = spawn(producer, tx);
-    rx
+    let _child = Builder::new().spawn(producer, tx)?;
+    Ok(rx)
 }
 
 /// Compute `f(item)` for every item, each in its own microthread, with at most
 /// `concurrency` running at once; the results come back in the order of the items.
 ///
-/// If a call fails (or the caller is cancelled), no further calls are started; the
-/// calls already running are drained (joined, their results discarded), and the
-/// first error is returned.
+/// If a call fails (or the caller is cancelled), or the host refuses to start one
+/// (the program already has its maximum of live microthreads), no further calls
+/// are started; the calls already running are drained (joined, their results
+/// discarded), and the first error is returned.
 pub fn parallel_map<T, R>(
     f: fn(T) -> R,
     items: impl IntoIterator<Item = T>,
     concurrency: usize,
-) -> Result<Vec<R>, JoinError>
+) -> Result<Vec<R>, MapError>
 where
     T: Serialize + DeserializeOwned,
     R: Serialize + DeserializeOwned,
@@ -618,7 +621,10 @@ where
     loop {
         while failure.is_none() && running.len() < concurrency.max(1) {
             match items.next() {
-                Some(item) => running.push_back(spawn(f, item)),
+                Some(item) => match Builder::new().spawn(f, item) {
+                    Ok(handle) => running.push_back(handle),
+                    Err(e) => failure = Some(MapError::Spawn(e)),
+                },
                 None => break,
             }
         }
@@ -629,7 +635,7 @@ where
             Ok(r) if failure.is_none() => results.push(r),
             Ok(_) => {}
             Err(e) => {
-                failure.get_or_insert(e);
+                failure.get_or_insert(MapError::Failed(e));
             }
         }
     }

@@ -50,7 +50,7 @@ pub use channel::{
 };
 pub use select::{Received, Select, Selected};
 pub use thread::{
-    Builder, Cancelled, Failure, FailureKind, JoinError, JoinHandle, JoinTimeoutError, Microthread,
+    Builder, Cancelled, Failure, FailureKind, JoinError, JoinHandle, JoinTimeoutError, MapError, Microthread,
     SpawnError, atomic, current, exit, is_cancelled, sleep, spawn, spawn_detached, yield_now,
 };
 

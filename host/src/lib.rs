@@ -99,8 +99,8 @@ pub use limits::Limits;
 pub use microthread::Microthread;
 pub use program::{Program, imports_weft};
 pub use run::{
-    DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, ExitStatus, MicrothreadInfo, MicrothreadState, OutputBuffer,
-    RunHandle, RunOptions, RunStats, RunView,
+    DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, ExitStatus, MicrothreadInfo,
+    MicrothreadState, OutputBuffer, RunHandle, RunOptions, RunStats, RunView,
 };
 pub use runtime::{
     DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, MemoryReset, Preemption, Runtime, RuntimeBuilder,

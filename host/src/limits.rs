@@ -1,7 +1,11 @@
-//! Limits: what a program may use. Everything is bounded, and a guest that reaches a
-//! bound gets an error it can handle (or fails alone), never the host. This module
-//! owns the bounds themselves ([`Limits`]), the counters that hold a bound shared by
-//! several parties (`Quota`), and the check of the kernel's mapping limit.
+//! Limits: what a program may use. What a guest can make the host hold is bounded:
+//! live microthreads, linear memory, the bytes its channels, its results waiting
+//! to be joined and its partial lines of output hold (one budget), the size of a
+//! message, an argument or a result, channels, handles (per microthread and per
+//! run), sockets, panic messages and names; a guest that reaches a bound gets an
+//! error it can handle (or fails alone), never the host. This module owns the
+//! bounds themselves ([`Limits`]), the counters that hold a bound shared by several
+//! parties (`Quota`), and the check of the kernel's mapping limit.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -28,14 +32,20 @@ pub struct Limits {
     /// Linear memory per microthread, in bytes. Growing past it fails in the guest
     /// (`memory.grow` returns -1, an allocation fails), which ends that microthread.
     pub max_memory: u64,
-    /// Size of a message or spawn argument (its bytes), in bytes. A send over it
-    /// fails with the message given back.
+    /// Size of a message, a spawn argument or a spawned function's result (its
+    /// bytes), in bytes. A send over it fails with the message given back; a spawn
+    /// is refused; a microthread whose result is over it fails, with a message
+    /// that names the limit.
     pub max_message_size: u32,
     /// Capacity of a buffered channel, in messages.
     pub max_channel_capacity: u32,
     /// Bytes a run may hold buffered in its channels, all channels together (each
-    /// message counts its bytes plus [`MESSAGE_OVERHEAD`]). A send that would go over
-    /// it waits as if its channel were full (`try_send` fails at once).
+    /// message counts its bytes plus [`MESSAGE_OVERHEAD`]), in the results of its
+    /// finished microthreads that wait to be joined (counted the same way), and
+    /// in the partial lines its microthreads have written to stdout and stderr. A
+    /// send that would go over it waits as if its channel were full (`try_send`
+    /// fails at once); a microthread whose result would go over it fails, with a
+    /// message that names the limit; a partial line that would is written out.
     pub max_buffered_bytes: u64,
     /// Channels a run may have open at once; opening one more fails in the guest.
     pub max_channels: u32,
@@ -44,6 +54,31 @@ pub struct Limits {
 /// What a buffered message costs a run's [`Limits::max_buffered_bytes`] on top of
 /// its bytes: the host's bookkeeping of one message.
 pub const MESSAGE_OVERHEAD: u64 = 64;
+
+/// The longest panic message a failure keeps, in bytes: a longer one is cut there
+/// (at a character boundary) and ends with [`TRUNCATED`].
+pub const MAX_PANIC_MESSAGE: usize = 4 << 10;
+
+/// The longest name a microthread keeps, in bytes: a longer one is cut there (at a
+/// character boundary) and ends with [`TRUNCATED`].
+pub const MAX_NAME: usize = 256;
+
+/// What ends a panic message or a name that was cut.
+pub const TRUNCATED: &str = "…[truncated]";
+
+/// Cut `text` to `max` bytes at most (at a character boundary), and mark the cut.
+pub(crate) fn truncate(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(TRUNCATED);
+    text
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -95,6 +130,11 @@ impl Quota {
     /// Give back a unit taken earlier; returns how many are still taken.
     pub(crate) fn give_back(&self) -> u32 {
         self.used.fetch_sub(1, Ordering::AcqRel) - 1
+    }
+
+    /// Give back `n` units taken earlier.
+    pub(crate) fn give_back_many(&self, n: u32) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
     }
 
     pub(crate) fn used(&self) -> u32 {
@@ -164,6 +204,15 @@ pub(crate) fn map_count_hint(live: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::Quota;
+
+    #[test]
+    fn truncation_keeps_short_texts_and_cuts_at_a_character_boundary() {
+        use super::{TRUNCATED, truncate};
+        assert_eq!(truncate("short".into(), 8), "short");
+        assert_eq!(truncate("abcdefgh".into(), 4), format!("abcd{TRUNCATED}"));
+        // "é" is two bytes: a cut inside it moves back before it.
+        assert_eq!(truncate("aéé".into(), 2), format!("a{TRUNCATED}"));
+    }
 
     #[test]
     fn a_quota_never_goes_over_its_maximum() {

@@ -171,7 +171,17 @@ fn the_live_view_shows_a_guest_blocked_on_a_host_channel() {
     assert_eq!(view[0].name.as_deref(), Some("main"));
     assert_eq!(view[0].parent, None);
     // The host holds the sender: waiting on it is not a deadlock, however long.
-    std::thread::sleep(Duration::from_millis(400));
+    // The deadlock detector looks at the blocked guest several times over and
+    // leaves it be.
+    eventually("the guest is blocked", || {
+        run.microthreads()
+            .first()
+            .is_some_and(|m| !matches!(m.state, MicrothreadState::Running | MicrothreadState::Ready))
+    });
+    let checks = run.stats().deadlock_checks;
+    eventually("the deadlock detector has looked three more times", || {
+        run.stats().deadlock_checks >= checks + 3
+    });
     assert!(!run.is_finished(), "{:?}", run.status());
     jobs.send_blocking(7).unwrap();
     assert_eq!(run.wait(), ExitStatus::Exited(0));

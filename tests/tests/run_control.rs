@@ -95,20 +95,34 @@ fn a_run_handle_is_a_future_that_any_executor_can_poll() {
     assert!(out.to_string_lossy().starts_with("burnt "));
 }
 
-fn cancelled_promptly(rt: &Runtime, args: &[&str], ready: &str) {
-    let (run, out) = start(rt, args, RunOptions::new());
+/// A cancelled run ends as soon as its microthreads have stopped: the blocked ones
+/// through the cancellation their blocking call returns (their cleanup runs), the
+/// busy ones at their next fuel yield or epoch check. Neither waits for the shutdown
+/// grace's enforcement: with a grace of an hour, the run still ends (the wait is
+/// bounded only as a hang guard).
+fn cancelled_promptly(rt: &Runtime, args: &[&str], ready: &str) -> String {
+    let options = RunOptions::new().shutdown_grace(Duration::from_secs(3600));
+    let (run, out) = start(rt, args, options);
     started(&out, ready);
     run.cancel();
     run.cancel(); // twice is once
+    eventually(
+        "the cancelled run ends before its grace period is enforced",
+        || run.is_finished(),
+    );
     assert_eq!(run.wait(), ExitStatus::Cancelled);
     eventually("every microthread of the run is gone", || {
         rt.live_microthreads() == 0
     });
+    out.to_string_lossy()
 }
 
 #[test]
 fn cancel_stops_a_blocked_program() {
-    cancelled_promptly(&fuel(), &["hold", "3", "60000"], "holding 3");
+    let out = cancelled_promptly(&fuel(), &["hold-tidy", "3", "60000"], "holding 3");
+    // Each sleeper's sleep returned the cancellation and its cleanup ran: it was
+    // not stopped where it was.
+    assert_eq!(out.matches("tidied up\n").count(), 3, "{out}");
 }
 
 #[test]
@@ -121,6 +135,60 @@ fn cancel_stops_busy_loops_that_run_without_fuel() {
     // No fuel, no yields: on two workers, two of these spin forever unless the
     // epoch interruption stops them.
     cancelled_promptly(&unmetered(), &["spin", "3"], "spinning");
+}
+
+#[test]
+fn a_child_born_into_a_cancelled_parent_is_stopped_after_its_grace() {
+    // The grandchild ignores its cancellation forever: only the grace period's
+    // enforcement stops it, and only then does its channel close (the deadline is a
+    // hang guard).
+    let options = RunOptions::new()
+        .cancel_grace(Duration::from_millis(100))
+        .deadline(Duration::from_secs(120));
+    let (run, out) = start(&fuel(), &["born-cancelled"], options);
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+    let text = out.to_string_lossy();
+    assert!(
+        text.contains("the parent: microthread 1 failed: cancelled"),
+        "{text}"
+    );
+    assert!(text.contains("the stubborn grandchild was stopped"), "{text}");
+}
+
+#[test]
+fn an_exit_from_main_ends_the_run_at_once() {
+    for rt in [fuel(), unmetered()] {
+        let (run, out) = start(&rt, &["exit-main"], RunOptions::new());
+        assert_eq!(run.wait(), ExitStatus::Exited(5));
+        // The detached microthread was stopped where it was: no cleanup ran.
+        assert_eq!(out.to_string_lossy(), "main exits\n");
+    }
+}
+
+#[test]
+fn a_deterministic_run_takes_its_grace_periods_on_virtual_time() {
+    // Both cleanups run longer than their grace: where they are cut depends on
+    // virtual time only, so two runs print the same bytes.
+    let rt = fuel();
+    let once = || {
+        let options = RunOptions::new()
+            .deterministic(7)
+            .cancel_grace(Duration::from_millis(2))
+            .shutdown_grace(Duration::from_millis(2));
+        let (run, out) = start(&rt, &["slow-cleanup"], options);
+        assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
+        out.to_string_lossy()
+    };
+    let first = once();
+    for who in ["child", "detached"] {
+        assert!(first.contains(&format!("{who} cleanup step 0:")), "{first}");
+        assert!(!first.contains(&format!("{who} cleanup finished")), "{first}");
+    }
+    assert!(
+        first.contains("joined the child: microthread 1 failed: cancelled"),
+        "{first}"
+    );
+    assert_eq!(once(), first, "the same seed, the same bytes");
 }
 
 #[test]

@@ -392,3 +392,300 @@ fn a_guest_importing_another_version_of_weft_is_told_why() {
         "{text}"
     );
 }
+
+/// Start `hostile` with `args` and the application's `events` and `go` channels.
+fn hostile_with_events(
+    rt: &Runtime,
+    args: &[&str],
+    options: RunOptions,
+) -> (
+    weft::RunHandle,
+    OutputBuffer,
+    weft::Receiver<String>,
+    weft::Sender<u8>,
+) {
+    let program = rt.load(guest("hostile")).expect("load");
+    let (events_tx, events) = weft::channel::<String>(4);
+    let (go, go_rx) = weft::channel::<u8>(4);
+    let out = OutputBuffer::new();
+    let options = options
+        .args(args.iter().copied())
+        .stdout(out.clone())
+        .sender("events", events_tx)
+        .receiver("go", go_rx);
+    (program.start(&options).expect("start"), out, events, go)
+}
+
+/// The next event from the guest (a hang, or the run's end, fails the test).
+fn next_event(events: &weft::Receiver<String>, out: &OutputBuffer) -> String {
+    events
+        .recv_timeout_blocking(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| {
+            panic!(
+                "no event from the guest ({e}); it printed: {}",
+                out.to_string_lossy()
+            )
+        })
+}
+
+#[test]
+fn results_waiting_to_be_joined_count_against_the_runs_budget() {
+    const BUDGET: u64 = 1 << 20;
+    const SIZE: usize = 100_000;
+    let rt = small().workers(2).build().unwrap();
+    let options = RunOptions::new().max_buffered_bytes(BUDGET);
+    let (run, out, events, go) =
+        hostile_with_events(&rt, &["hold-results", "20", &SIZE.to_string()], options);
+    assert_eq!(next_event(&events, &out), "held");
+    // Twenty results of 100 kB were returned; the run holds what its budget allows.
+    let held = run.buffered_bytes();
+    assert!(
+        held <= BUDGET,
+        "the run holds {held} bytes, over its budget of {BUDGET}"
+    );
+    assert!(held >= 5 * SIZE as u64, "the results waiting are counted: {held}");
+    go.send_blocking(1).unwrap();
+    assert_eq!(next_event(&events, &out), "joined");
+    // Joined: nothing of them is held any more.
+    let after = run.buffered_bytes();
+    assert!(
+        after < SIZE as u64,
+        "the joined results are let go: {after} bytes still held"
+    );
+    go.send_blocking(1).unwrap();
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    let text = out.to_string_lossy();
+    let ok = text
+        .lines()
+        .filter(|l| l.ends_with(&format!(": ok {SIZE}")))
+        .count();
+    let refused = text
+        .lines()
+        .filter(|l| {
+            l.contains("failed:")
+                && l.contains("its result of ")
+                && l.contains(&format!(
+                    "bytes does not fit in the run's budget of {BUDGET} buffered bytes"
+                ))
+                && l.contains("max_buffered_bytes")
+        })
+        .count();
+    assert_eq!(ok + refused, 20, "{text}");
+    assert!(ok >= 5 && refused >= 1, "{text}");
+    assert!(
+        ok as u64 * (SIZE as u64 + weft::limits::MESSAGE_OVERHEAD) <= BUDGET,
+        "{text}"
+    );
+}
+
+#[test]
+fn a_result_over_the_message_limit_fails_its_microthread_alone() {
+    let rt = small().workers(1).build().unwrap();
+    let program = rt.load(guest("hostile")).unwrap();
+    let out = OutputBuffer::new();
+    let options = RunOptions::new()
+        .max_message_size(1024)
+        .args(["big-result", "5000"])
+        .stdout(out.clone());
+    assert_eq!(program.run(&options).unwrap(), ExitStatus::Exited(0));
+    let text = out.to_string_lossy();
+    assert!(
+        text.contains("joined: Trap: its result of 500") // and its serialized length
+            && text.contains("bytes is over the message size limit of 1024 bytes (max_message_size)"),
+        "{text}"
+    );
+    assert!(text.contains("main carries on"), "{text}");
+}
+
+#[test]
+fn panic_messages_and_names_are_cut_to_their_limits() {
+    let r = run("hostile", &["long-panic", "100000"]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
+    let limit = weft::limits::MAX_PANIC_MESSAGE + weft::limits::TRUNCATED.len();
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("panic "))
+        .expect("the panic line");
+    assert!(line.starts_with("panic Panic, first line "), "{line}");
+    let bytes: usize = line["panic Panic, first line ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bytes <= limit && bytes > limit / 2, "{line}");
+    assert!(line.ends_with("marked as cut: true"), "{line}");
+    let name_limit = weft::limits::MAX_NAME + weft::limits::TRUNCATED.len();
+    assert!(
+        r.stdout.contains(&format!("name {name_limit} bytes")),
+        "{}",
+        r.stdout
+    );
+}
+
+/// A hostile microthread fails alone, with a failure that names the cause; its
+/// sibling and the program go on.
+fn fails_alone(kind: &str, options: RunOptions, expected: &str) {
+    let rt = small().workers(2).build().unwrap();
+    let program = rt.load(guest("hostile")).unwrap();
+    let out = OutputBuffer::new();
+    let options = options.args(["alone", kind]).stdout(out.clone());
+    let status = program.run(&options).unwrap();
+    let text = out.to_string_lossy();
+    assert_eq!(status, ExitStatus::Exited(0), "{kind}: {text}");
+    let hostile = text
+        .lines()
+        .find(|l| l.starts_with("hostile: "))
+        .unwrap_or_else(|| panic!("{kind}: {text}"));
+    assert!(hostile.contains(expected), "{kind}: {text}");
+    assert!(text.contains("sibling: ok 50"), "{kind}: {text}");
+}
+
+#[test]
+fn a_microthread_that_allocates_without_end_fails_alone() {
+    fails_alone(
+        "oom",
+        RunOptions::new().max_memory(16 << 20),
+        "hostile: OutOfMemory: out of memory: its linear memory may not grow past 16777216 bytes",
+    );
+}
+
+#[test]
+fn a_microthread_that_recurses_without_end_fails_alone() {
+    fails_alone("stack", RunOptions::new(), "hostile: Trap: ");
+}
+
+#[test]
+fn a_microthread_that_grows_its_handle_table_without_end_fails_alone() {
+    fails_alone(
+        "handles",
+        RunOptions::new().max_handles(500),
+        "store handle limit exceeded: it holds as many handles (join handles, channel ends, \
+         sockets) as a microthread may, 500",
+    );
+}
+
+#[test]
+fn a_microthread_that_spawns_without_end_is_refused_alone() {
+    let rt = small().workers(2).max_microthreads(20).build().unwrap();
+    let r = run_on(&rt, "hostile", &["alone", "spawn"]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{}", r.stdout);
+    // main and the hostile one hold 2 of the 20, the sibling one until it ends.
+    let refused = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("hostile: refused after "))
+        .unwrap_or_else(|| panic!("no refusal: {}", r.stdout));
+    assert!(
+        refused.contains("spawns: cannot spawn: the program already has its maximum of 20 live microthreads"),
+        "{refused}"
+    );
+    let n: usize = refused["hostile: refused after ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n == 17 || n == 18, "{refused}");
+    assert!(r.stdout.contains(&format!("hostile: ok {n}")), "{}", r.stdout);
+    assert!(r.stdout.contains("sibling: ok 50"), "{}", r.stdout);
+}
+
+#[test]
+fn the_handles_of_a_run_are_bounded_all_microthreads_together() {
+    let rt = small().workers(2).build().unwrap();
+    let program = rt.load(guest("hostile")).unwrap();
+    let out = OutputBuffer::new();
+    let options = RunOptions::new()
+        .max_run_handles(2000)
+        .args(["run-handles", "4"])
+        .stdout(out.clone());
+    let run = program.start(&options).unwrap();
+    let mut most = 0;
+    while !run.is_finished() {
+        most = most.max(run.open_handles());
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        run.status(),
+        Some(ExitStatus::Exited(0)),
+        "{}",
+        out.to_string_lossy()
+    );
+    assert!(most <= 2000, "the run held {most} handles");
+    assert_eq!(
+        run.open_handles(),
+        0,
+        "every microthread's handles were given back"
+    );
+    let text = out.to_string_lossy();
+    let refused = text
+        .lines()
+        .filter(|l| {
+            l.contains("Trap: the run's microthreads already hold its maximum of 2000 handles")
+                && l.contains("RunOptions::max_run_handles")
+        })
+        .count();
+    assert_eq!(
+        refused, 4,
+        "each child cloned until the run's limit stopped it: {text}"
+    );
+    assert!(text.contains("main cloned one more end"), "{text}");
+}
+
+#[test]
+fn a_partial_line_counts_against_the_runs_budget() {
+    const LINE: usize = 30_000;
+    let rt = small().workers(1).build().unwrap();
+    // Room for it: the partial line waits for its end, counted.
+    let (run, out, events, go) =
+        hostile_with_events(&rt, &["partial-line", &LINE.to_string()], RunOptions::new());
+    assert_eq!(next_event(&events, &out), "written");
+    assert!(
+        run.buffered_bytes() >= LINE as u64,
+        "held: {}",
+        run.buffered_bytes()
+    );
+    assert_eq!(out.to_string_lossy(), "", "the partial line waits for its end");
+    go.send_blocking(1).unwrap();
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    assert_eq!(
+        out.to_string_lossy(),
+        format!("{} and the line ends\n", "x".repeat(LINE))
+    );
+    // No room: what does not fit is written out at once.
+    const BUDGET: u64 = 8 << 10;
+    let options = RunOptions::new().max_buffered_bytes(BUDGET);
+    let (run, out, events, go) = hostile_with_events(&rt, &["partial-line", &LINE.to_string()], options);
+    assert_eq!(next_event(&events, &out), "written");
+    assert!(run.buffered_bytes() <= BUDGET, "held: {}", run.buffered_bytes());
+    let written = out.to_string_lossy().len();
+    assert!(written as u64 >= LINE as u64 - BUDGET, "written out: {written}");
+    go.send_blocking(1).unwrap();
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    assert_eq!(
+        out.to_string_lossy(),
+        format!("{} and the line ends\n", "x".repeat(LINE))
+    );
+}
+
+#[test]
+fn the_sdk_helpers_return_the_refusal_at_the_microthread_limit() {
+    let rt = small().workers(2).max_microthreads(8).build().unwrap();
+    let r = run_on(&rt, "hostile", &["sdk-at-limit"]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{}{}", r.stdout, r.stderr);
+    let refusal = "cannot spawn: the program already has its maximum of 8 live microthreads";
+    assert!(
+        r.stdout.contains(&format!("parallel_map: {refusal}")),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains(&format!("generate: {refusal}")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("parallel_map then: Ok([0, 2, 4])"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("generate then: Ok([1, 2, 3])"), "{}", r.stdout);
+}

@@ -22,7 +22,7 @@ fn filter((prime, input, output): (u64, Receiver<u64>, Sender<u64>)) {
 
 fn main() {
     let n: usize = std::env::args().nth(1).map_or(100, |a| a.parse().expect("N"));
-    let mut input = generate(numbers);
+    let mut input = generate(numbers).expect("room for the generator");
     let mut primes = Vec::with_capacity(n);
     for _ in 0..n {
         let prime = input.recv().expect("the sieve ended early");

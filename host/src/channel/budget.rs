@@ -70,7 +70,18 @@ impl Budget {
 
     /// Count `message` as buffered, unless that would go over the maximum.
     pub(crate) fn reserve(&self, message: &Message) -> bool {
-        let n = cost(message);
+        self.hold(cost(message))
+    }
+
+    /// `message` left the buffer.
+    pub(crate) fn release(&self, message: &Message) {
+        self.let_go(cost(message));
+    }
+
+    /// Count `n` bytes the run holds elsewhere than in a channel (a result waiting
+    /// for its join, a partial line of output), unless that would go over the
+    /// maximum.
+    pub(crate) fn hold(&self, n: u64) -> bool {
         let mut now = self.buffered.load(Ordering::Relaxed);
         loop {
             let Some(after) = now.checked_add(n).filter(|&a| a <= self.max_buffered) else {
@@ -86,9 +97,14 @@ impl Budget {
         }
     }
 
-    /// `message` left the buffer.
-    pub(crate) fn release(&self, message: &Message) {
-        self.buffered.fetch_sub(cost(message), Ordering::AcqRel);
+    /// `n` bytes counted by [`hold`](Budget::hold) are no longer held.
+    pub(crate) fn let_go(&self, n: u64) {
+        self.buffered.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// The most bytes the run may hold.
+    pub(crate) fn max_buffered(&self) -> u64 {
+        self.max_buffered
     }
 
     /// Count one more open channel, unless the maximum is reached.

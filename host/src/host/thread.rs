@@ -82,6 +82,9 @@ impl wit::Host for Microthread {
             }));
         }
         let argument = self.take_message(argument)?;
+        // A name is copied into every failure and report of the microthread: a
+        // long one is cut.
+        let name = name.map(|n| crate::limits::truncate(n, crate::limits::MAX_NAME));
         let link = if detached {
             Link::Detached
         } else {
@@ -112,12 +115,16 @@ impl wit::Host for Microthread {
     async fn sleep(&mut self, nanoseconds: u64) -> wasmtime::Result<Result<(), ()>> {
         self.begin_blocking();
         let d = Duration::from_nanos(nanoseconds);
-        // Shown in the live view (a sleep always ends: no deadlock).
-        let _asleep = std::time::Instant::now().checked_add(d).map(|until| {
-            self.run
-                .members
-                .block(&self.member, Waiting::Sleep(until), Probe::Nothing, true)
-        });
+        // Shown in the live view (a sleep always ends: no deadlock). On tokio's
+        // clock: a deterministic run's is virtual, and so is its `until`.
+        let _asleep = tokio::time::Instant::now()
+            .into_std()
+            .checked_add(d)
+            .map(|until| {
+                self.run
+                    .members
+                    .block(&self.member, Waiting::Sleep(until), Probe::Nothing, true)
+            });
         let nap = tokio::time::sleep(d);
         Ok(self
             .member
@@ -157,7 +164,9 @@ impl wit::Host for Microthread {
     }
 
     async fn set_panic_message(&mut self, message: String) -> wasmtime::Result<()> {
-        self.panic_message = Some(message);
+        // Copied into the failure, which channels clone to every receiver: a
+        // long one is cut.
+        self.panic_message = Some(crate::limits::truncate(message, crate::limits::MAX_PANIC_MESSAGE));
         Ok(())
     }
 }

@@ -22,6 +22,9 @@ impl std::fmt::Display for RunFuelExhausted {
 
 impl std::error::Error for RunFuelExhausted {}
 
+/// The most lines of a guest backtrace a failure keeps (the innermost ones).
+const MAX_FRAMES: usize = 64;
+
 /// What the store saw of a failing microthread, beside the error its call ended
 /// with.
 pub(super) struct Seen {
@@ -94,9 +97,16 @@ pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, seen: S
                 frames.drain(..machinery);
             }
         }
+        // A deep recursion has as many frames as calls: the innermost lines say
+        // where it failed, and the failure stays small.
+        let more = frames.len().saturating_sub(MAX_FRAMES);
+        frames.truncate(MAX_FRAMES);
         if !frames.is_empty() {
             message.push_str("\nwasm backtrace:\n");
             message.push_str(&frames.join("\n"));
+        }
+        if more > 0 {
+            message.push_str(&format!("\n    … and {more} more lines of backtrace"));
         }
     }
     me.failure(kind, message)

@@ -8,16 +8,17 @@
 
 mod driver;
 mod ending;
+mod handles;
 
 use std::sync::{Arc, Weak};
 
 use crate::scheduler::Task;
-use wasmtime::component::ResourceTable;
 use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use ending::{RunFuelExhausted, Seen};
+use handles::Handles;
 
 use crate::bindings::MicrothreadPre;
 use crate::bindings::channel as wit_channel;
@@ -75,7 +76,8 @@ impl Image {
 pub struct Microthread {
     /// Made on the first WASI call (or at start when the run grants directories).
     wasi: Option<WasiCtx>,
-    pub(crate) table: ResourceTable,
+    /// Its handles, counted against its run's.
+    pub(crate) table: Handles,
     pub(crate) run: Arc<Run>,
     pub(crate) image: Arc<Image>,
     pub(crate) me: Identity,
@@ -137,12 +139,12 @@ impl WasiView for Microthread {
             // Only runs without directory grants get here (see `new_store`), and
             // for them making the context cannot fail.
             run.options
-                .wasi_ctx(alone, run.schedule().map(|s| (s, id)))
+                .wasi_ctx(alone, run.schedule().map(|s| (s, id)), &run.budget)
                 .unwrap_or_else(|_| WasiCtx::builder().build())
         });
         WasiCtxView {
             ctx,
-            table: &mut self.table,
+            table: self.table.wasi(),
         }
     }
 }
@@ -367,7 +369,7 @@ pub(crate) fn spawn(
             })
         }
     };
-    let completion = Arc::new(Completion::new(&me, unjoined));
+    let completion = Arc::new(Completion::new(&me, unjoined, run.budget.clone()));
     let done = completion.clone();
     let start = Start::Entry {
         trampoline,
@@ -424,7 +426,12 @@ fn child_failed(run: &Weak<Run>, parent: &Weak<Member>, failure: Failure) {
 pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<Image>) -> Result<Task<Ending>, Refused> {
     let slot = run.reserve()?;
     let me = run.identify(Some(Arc::from("main")));
-    let (_, task) = launch(run, image, slot, me, None, Start::Main, None, |_, _, ending| {
+    let (_, task) = launch(run, image, slot, me, None, Start::Main, None, |run, _, ending| {
+        if let Ending::Exit(code) = ending {
+            // An exit from `main` ends the program at once, as one from any other
+            // microthread does: no cleanup for the detached ones.
+            run.request_exit(code);
+        }
         ending
     });
     Ok(task)
@@ -450,12 +457,14 @@ fn launch<T: Send + 'static>(
     tracing::debug!(target: "weft::microthread", id = me.id, name = ?me.name, parent = ?member.parent, "spawn");
     if let Some(parent) = parent {
         parent.adopt(&member);
-        if parent.cancel.is_requested() {
-            member.cancel.request();
-        }
     }
     if run.is_cancelling() {
+        // The run's end enforces the grace period.
         member.cancel.request();
+    } else if parent.is_some_and(|p| p.cancel.is_requested()) {
+        // Born into its parent's cancellation: it gets the grace period the
+        // others got, and is stopped at its end.
+        run.cancel_member(&member, true);
     }
     let membership = Membership {
         run: run.clone(),
@@ -600,16 +609,17 @@ fn new_store(
     let wasi = if run.options.dirs.is_empty() {
         None
     } else {
-        Some(
-            run.options
-                .wasi_ctx(image.is_alone(), run.schedule().map(|s| (s, member.me.id)))?,
-        )
+        Some(run.options.wasi_ctx(
+            image.is_alone(),
+            run.schedule().map(|s| (s, member.me.id)),
+            &run.budget,
+        )?)
     };
     let limits = &run.limits;
     let fuel_start = limits.microthread_fuel_budget.unwrap_or(u64::MAX);
     let state = Microthread {
         wasi,
-        table: ResourceTable::new(),
+        table: Handles::new(run.handles.clone()),
         run: run.clone(),
         image,
         me: member.me.clone(),
@@ -731,6 +741,17 @@ async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<
                 .weft_runtime_entry()
                 .call_run(&mut *store, trampoline, function, &argument)
                 .await?;
+            // A result waits on the host until it is joined: it may be no larger
+            // than a message.
+            let max = store.data().run.limits.max_message_size;
+            if result.byte_len() > max as usize {
+                return Err(wasmtime::format_err!(
+                    "its result of {} bytes is over the message size limit of {max} bytes \
+                     (max_message_size): return less (send large data over a channel in \
+                     parts), or raise the limit",
+                    result.byte_len()
+                ));
+            }
             Ok(Ending::Returned(store.data_mut().take_message(result)?))
         }
     }
@@ -739,8 +760,15 @@ async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<
 /// Refuse to start guest code in a run being cancelled. Checked after the store's
 /// epoch deadline is set: a cancellation that this check misses increments the
 /// epoch after that, and so still reaches the guest's first epoch check.
+///
+/// Without fuel, a microthread whose cancellation was asked for before it started
+/// (it waited for a worker) does not start either: the epoch tick that would have
+/// stopped it where it is has passed already, and nothing else would (with fuel,
+/// its first fuel yield does, unless a blocking call saw the cancellation first).
 fn not_cancelled(store: &Store<Microthread>) -> wasmtime::Result<()> {
-    if store.data().run.is_cancelled() {
+    let me = store.data();
+    let unmetered = me.run.limits.fuel_slice.is_none();
+    if me.run.is_cancelled() || (unmetered && me.member.cancel.must_stop()) {
         return Err(wasmtime::Trap::Interrupt.into());
     }
     Ok(())

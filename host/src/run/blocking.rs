@@ -255,9 +255,16 @@ pub(crate) struct Members {
     /// Counts completed waits, so that "everybody blocked" can be told from "a
     /// wake-up is on its way".
     progress: Progress,
+    /// Checks the deadlock detector has completed (see [`Members::deadlocked`]).
+    checks: AtomicU64,
 }
 
 impl Members {
+    /// Checks the deadlock detector has completed over the run so far.
+    pub(crate) fn deadlock_checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Member>>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -409,6 +416,7 @@ impl Members {
                     return self.report();
                 }
             }
+            self.checks.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

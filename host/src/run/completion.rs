@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::channel::{Delivery, Message};
+use crate::channel::{Budget, Delivery, Message};
 use crate::error::{Failure, FailureKind};
 
 /// What a finished microthread leaves for its joiner.
@@ -58,12 +58,17 @@ pub(crate) enum Ending {
 pub(crate) type Unjoined = Box<dyn Fn(Failure) + Send + Sync>;
 
 /// Where a microthread's outcome waits for its joiner (and its parent's prejoin).
+///
+/// A result waiting to be joined counts against its run's buffered-bytes budget
+/// (as a message in a channel does), until it is joined or can no longer be (its
+/// join handle is gone): a result that does not fit fails the microthread.
 pub(crate) struct Completion {
     id: u64,
     name: Option<Arc<str>>,
     state: Mutex<CompletionState>,
     done: Notify,
     unjoined: Unjoined,
+    budget: Arc<Budget>,
 }
 
 #[derive(Default)]
@@ -77,6 +82,8 @@ struct CompletionState {
     failure_delivered: bool,
     /// Its join handle is gone: nobody can join it any more.
     abandoned: bool,
+    /// The result in `outcome` is counted in the run's budget.
+    held: bool,
     /// Channels that hold its failure for receivers that may still take it.
     awaiting: u32,
     /// Its failure went to `unjoined`.
@@ -84,13 +91,32 @@ struct CompletionState {
 }
 
 impl Completion {
-    pub(crate) fn new(me: &Identity, unjoined: Unjoined) -> Self {
+    pub(crate) fn new(me: &Identity, unjoined: Unjoined, budget: Arc<Budget>) -> Self {
         Completion {
             id: me.id,
             name: me.name.clone(),
             state: Mutex::default(),
             done: Notify::new(),
             unjoined,
+            budget,
+        }
+    }
+
+    fn failure(&self, message: String) -> Failure {
+        Failure {
+            id: self.id,
+            name: self.name.as_deref().map(str::to_owned),
+            kind: FailureKind::Trap,
+            message,
+        }
+    }
+
+    /// The result is no longer held (joined, or nobody can join it any more).
+    fn let_go(&self, s: &mut CompletionState) {
+        if std::mem::take(&mut s.held)
+            && let Some(Ok(result)) = &s.outcome
+        {
+            self.budget.release(result);
         }
     }
 
@@ -102,23 +128,56 @@ impl Completion {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Record the outcome (the first one counts) and wake whoever waits.
+    /// Record the outcome (the first one counts) and wake whoever waits. A result
+    /// that nobody can join any more is dropped; one that does not fit the run's
+    /// budget fails the microthread.
     pub(crate) fn complete(&self, outcome: Outcome) {
+        let mut unwanted = None;
         {
             let mut s = self.lock();
             if s.finished {
                 return;
             }
+            let outcome = match outcome {
+                Ok(result) if s.abandoned => {
+                    unwanted = Some(result);
+                    Ok(Message::default())
+                }
+                Ok(result) if self.budget.reserve(&result) => {
+                    s.held = true;
+                    Ok(result)
+                }
+                Ok(result) => Err(self.failure(format!(
+                    "its result of {} bytes does not fit in the run's budget of {} buffered \
+                     bytes (max_buffered_bytes), which the results waiting to be joined and \
+                     the messages in channels share: join results sooner, or raise the limit",
+                    result.bytes.len(),
+                    self.budget.max_buffered()
+                ))),
+                Err(f) => Err(f),
+            };
             s.outcome = Some(outcome);
             s.finished = true;
         }
+        // Dropped outside the lock: its endpoints may close channels.
+        drop(unwanted);
         self.done.notify_waiters();
         self.check_unjoined();
     }
 
-    /// Its join handle is gone.
+    /// Its join handle is gone: its result, if it has one, is dropped.
     pub(crate) fn abandon(&self) {
-        self.lock().abandoned = true;
+        let dropped = {
+            let mut s = self.lock();
+            s.abandoned = true;
+            self.let_go(&mut s);
+            match &mut s.outcome {
+                Some(Ok(result)) => Some(std::mem::take(result)),
+                _ => None,
+            }
+        };
+        // Dropped outside the lock: its endpoints may close channels.
+        drop(dropped);
         self.check_unjoined();
     }
 
@@ -194,6 +253,7 @@ impl Completion {
                 message: "its result was already taken by an earlier join".into(),
             });
         }
+        self.let_go(&mut s);
         s.taken = true;
         s.outcome.take().expect("a finished microthread has an outcome")
     }
@@ -215,6 +275,17 @@ impl Completion {
     pub(crate) fn is_settled(&self) -> bool {
         let s = self.lock();
         s.taken || matches!(s.outcome, Some(Ok(_)))
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        let s = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if std::mem::take(&mut s.held)
+            && let Some(Ok(result)) = &s.outcome
+        {
+            self.budget.release(result);
+        }
     }
 }
 

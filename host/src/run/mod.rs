@@ -5,9 +5,13 @@
 //! A run ends when `main` and its structured children are done, a microthread exits
 //! the program, every microthread is deadlocked, its deadline passes, its fuel
 //! budget runs out, Ctrl-C interrupts it, or its handle cancels it (dropping the
-//! handle does). Then whatever still runs is cancelled: blocked microthreads at
-//! once, busy ones at their next fuel yield (or, with fuel off, at their next epoch
-//! check), and the [`ExitStatus`] is published once they are gone.
+//! handle does). Then whatever still runs is cancelled: blocked microthreads see
+//! the cancellation as an error from their blocking call (their cleanup runs, for
+//! the shutdown grace period at most), busy ones stop at their next fuel yield (or,
+//! with fuel off, at their next epoch check), and the [`ExitStatus`] is published
+//! once they are gone. An `exit` (from `main` as from any other microthread) or a
+//! spent fuel budget ends the run at once: no cleanup runs. A deterministic run
+//! takes its grace periods on its virtual clock.
 
 mod atomic;
 mod blocking;
@@ -35,7 +39,9 @@ use wasmtime::Engine;
 pub(crate) use blocking::{Member, Members, Probe, Waiting};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
 pub(crate) use options::{AppData, HostEndpoint, RunLimits};
-pub use options::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_SOCKETS, OutputBuffer, RunOptions};
+pub use options::{
+    DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, OutputBuffer, RunOptions,
+};
 pub use view::{MicrothreadInfo, MicrothreadState, RunStats, RunView};
 
 use crate::channel::{Budget, TimerEnd};
@@ -90,6 +96,11 @@ impl ExitStatus {
         matches!(self, ExitStatus::Exited(0))
     }
 }
+
+/// In a deterministic run the grace periods run on its virtual clock, on its own
+/// thread: the supervisor waits for them this long at most (of real time), should
+/// that thread be stuck.
+const DETERMINISTIC_HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// How long the end of a run waits for its aborted microthreads to be gone.
 const ABORT_GRACE: Duration = Duration::from_secs(2);
@@ -171,6 +182,9 @@ pub(crate) struct Run {
     pub(crate) resolver: crate::net::Resolver,
     /// Bytes held for its socket reads under way.
     pub(crate) read_buffers: crate::net::ReadBuffers,
+    /// The handles its microthreads hold, all together, within
+    /// `RunOptions::max_run_handles`.
+    pub(crate) handles: Arc<Quota>,
     /// The run's timers (`weft_guest::after`, `tick`), stopped when it ends.
     timers: timers::Timers,
     /// Counters of the run (the live count is `live`).
@@ -234,6 +248,7 @@ impl Run {
         let sockets = Arc::new(Quota::new(options.max_sockets));
         let failures =
             failures::Failures::start(options.on_failure.as_ref(), output::RunStderr::of(&options), &supervisor);
+        let limits_run_handles = limits.run_handles;
         let signals = options.ctrl_c.then(|| {
             let _in_supervisor = supervisor.enter();
             Signals::listen()
@@ -273,6 +288,7 @@ impl Run {
             resolver,
             read_buffers: crate::net::ReadBuffers::default(),
             failures,
+            handles: Arc::new(Quota::new(limits_run_handles)),
             finish: Finish::default(),
         })
     }
@@ -430,7 +446,9 @@ impl Run {
         }
         if enforce {
             let (grace, engine, by_epoch) = (self.limits.cancel_grace, self.engine.clone(), self.by_epoch());
-            self.supervisor.spawn(async move {
+            // A deterministic run's grace is virtual time, on its own thread: where
+            // the cleanup is stopped does not depend on the machine's speed.
+            self.timer_thread().spawn(async move {
                 tokio::time::sleep(grace).await;
                 for m in &requested {
                     m.cancel.stop();
@@ -443,10 +461,30 @@ impl Run {
         }
     }
 
+    /// Where the run's grace periods are timed: on a deterministic run's own
+    /// thread, whose clock is virtual; else on the supervisor's.
+    fn timer_thread(&self) -> &tokio::runtime::Handle {
+        if self.schedule.is_some() {
+            &self.handle
+        } else {
+            &self.supervisor
+        }
+    }
+
     /// Ask every microthread still running to stop, as [`cancel_member`] does,
-    /// without a timer each: the run's end enforces the grace period for all.
-    fn cancel_gracefully(&self) {
-        self.cancelling.store(true, Ordering::SeqCst);
+    /// without a timer each: the run's end enforces the grace period for all (in
+    /// a deterministic run, a timer on its virtual clock does, armed here).
+    fn cancel_gracefully(self: &Arc<Self>) {
+        let first = !self.cancelling.swap(true, Ordering::SeqCst);
+        if first && self.schedule.is_some() {
+            let (run, grace) = (Arc::downgrade(self), self.limits.shutdown_grace);
+            self.handle.spawn(async move {
+                tokio::time::sleep(grace).await;
+                if let Some(run) = run.upgrade() {
+                    run.cancel_all();
+                }
+            });
+        }
         for member in self.members.all() {
             self.cancel_member(&member, false);
         }
@@ -457,7 +495,7 @@ impl Run {
     /// others; the end of `main` cancels those left) happens here, on the run's own
     /// thread, at the point of the schedule where it was decided, not whenever the
     /// supervisor thread gets to it (which then finds it done).
-    pub(crate) fn ended_in_schedule(&self, main: bool) {
+    pub(crate) fn ended_in_schedule(self: &Arc<Self>, main: bool) {
         if self.schedule.is_none() {
             return;
         }
@@ -499,6 +537,7 @@ impl Run {
             finished: self.finished.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             messages_sent: self.sent_by_ended.load(Ordering::Relaxed) + self.members.sent(),
+            deadlock_checks: self.members.deadlock_checks(),
         }
     }
 
@@ -632,7 +671,19 @@ impl Run {
             let graceful = graceful && run.limits.graceful_end;
             if graceful && run.live() > 0 {
                 run.cancel_gracefully();
-                let _ = tokio::time::timeout(run.limits.shutdown_grace, run.all_gone()).await;
+                // A deterministic run's grace is timed on its virtual clock (see
+                // `cancel_gracefully`); this only guards against a stuck thread.
+                let grace = if run.schedule.is_some() {
+                    DETERMINISTIC_HANG_GUARD.max(run.limits.shutdown_grace)
+                } else {
+                    run.limits.shutdown_grace
+                };
+                if tokio::time::timeout(grace, run.all_gone()).await.is_err() {
+                    tracing::debug!(
+                        live = run.live(),
+                        "the shutdown grace period is over: the microthreads still running are stopped"
+                    );
+                }
             }
             run.cancel_all();
             // A busy microthread that cannot be interrupted will not stop: give the
@@ -827,9 +878,13 @@ impl RunHandle {
         self.run.finish.wait()
     }
 
-    /// Cancel the run: blocked microthreads stop at once, busy ones at their next
-    /// fuel yield (or epoch check, where fuel is off). The run then ends with
-    /// [`ExitStatus::Cancelled`]. Cancelling a run that has ended does nothing.
+    /// Cancel the run: the blocking calls of its blocked microthreads fail at once
+    /// with a cancellation, so that their cleanup runs, for the
+    /// [`shutdown_grace`](RunOptions::shutdown_grace) period at most (then they are
+    /// stopped wherever they are); busy ones stop at their next fuel yield (or
+    /// epoch check, where fuel is off). The run then ends with
+    /// [`ExitStatus::Cancelled`], once they are all gone. Cancelling a run that has
+    /// ended does nothing.
     pub fn cancel(&self) {
         self.run.cancel();
     }
@@ -888,6 +943,12 @@ impl RunHandle {
     /// waits for bytes holds none).
     pub fn socket_read_bytes(&self) -> u64 {
         self.run.read_buffers.bytes()
+    }
+
+    /// Handles (join handles, channel ends, sockets) the run's microthreads hold
+    /// now, all together (what [`RunOptions::max_run_handles`] bounds).
+    pub fn open_handles(&self) -> u32 {
+        self.run.handles.used()
     }
 }
 

@@ -19,7 +19,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx};
 use std::sync::{Arc, Mutex};
 
 use super::output::{HostStdout, Lines, StdoutClosed};
-use crate::channel::{HostHold, ReceiverHandle, SenderHandle};
+use crate::channel::{Budget, HostHold, ReceiverHandle, SenderHandle};
 use crate::deterministic::{Schedule, SeededRandom, TraceSink};
 use crate::net::{Direction, Grant, Grants};
 
@@ -28,6 +28,10 @@ pub const DEFAULT_MAX_SOCKETS: u32 = 10_000;
 
 /// Handles a microthread may hold at once, unless told otherwise.
 pub const DEFAULT_MAX_HANDLES: u32 = 1 << 20;
+
+/// Handles the microthreads of a run may hold at once, all together, unless told
+/// otherwise (each costs the host about 100 bytes: about 100 MiB in all).
+pub const DEFAULT_MAX_RUN_HANDLES: u32 = 1 << 20;
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -92,6 +96,7 @@ pub struct RunOptions {
     pub(crate) net: Grants,
     pub(crate) max_sockets: u32,
     pub(crate) max_handles: u32,
+    pub(crate) max_run_handles: u32,
 }
 
 /// Where a deterministic run writes its schedule.
@@ -215,6 +220,7 @@ impl Default for RunOptions {
             net: Grants::default(),
             max_sockets: DEFAULT_MAX_SOCKETS,
             max_handles: DEFAULT_MAX_HANDLES,
+            max_run_handles: DEFAULT_MAX_RUN_HANDLES,
         }
     }
 }
@@ -517,6 +523,17 @@ impl RunOptions {
         self
     }
 
+    /// Handles the run's microthreads may hold at once, all together: join
+    /// handles, channel ends and sockets (default [`DEFAULT_MAX_RUN_HANDLES`]).
+    /// Past it, the microthread that asks for one more fails with a message that
+    /// names the limit; the others go on. [`max_handles`](Self::max_handles) bounds
+    /// each microthread, this bounds their sum (the handles WASI itself gives out,
+    /// streams and the like, count against `max_handles` only).
+    pub fn max_run_handles(mut self, n: u32) -> Self {
+        self.max_run_handles = n;
+        self
+    }
+
     /// Sockets the program may have open at once, listeners and connections
     /// together, `weft_guest::net`'s and `std::net`'s (WASI sockets) alike
     /// (default [`DEFAULT_MAX_SOCKETS`]); past it, a bind, connect or accept
@@ -613,16 +630,18 @@ impl RunOptions {
         self
     }
 
-    /// Largest message or spawn argument of this run, in bytes (at most the
-    /// runtime's [`Limits::max_message_size`]).
+    /// Largest message, spawn argument or spawned function's result of this run,
+    /// in bytes (at most the runtime's [`Limits::max_message_size`]).
     pub fn max_message_size(mut self, bytes: u32) -> Self {
         self.max_message_size = Some(bytes);
         self
     }
 
-    /// Bytes this run's channels may hold buffered, all together (at most the
-    /// runtime's [`Limits::max_buffered_bytes`]). A send that would go over it waits
-    /// as if its channel were full.
+    /// Bytes this run may hold buffered, all together: in its channels, in the
+    /// results of its microthreads waiting to be joined, and in their partial
+    /// lines of output (at most the runtime's [`Limits::max_buffered_bytes`], which
+    /// says what happens at the limit). A send that would go over it waits as if
+    /// its channel were full.
     pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
         self.max_buffered_bytes = Some(bytes);
         self
@@ -718,6 +737,10 @@ impl RunOptions {
                 0 => return Err(Error::InvalidOptions("max_handles must be at least 1".into())),
                 n => n,
             },
+            run_handles: match self.max_run_handles {
+                0 => return Err(Error::InvalidOptions("max_run_handles must be at least 1".into())),
+                n => n,
+            },
             fuel_slice,
             interruptible,
             graceful_end: true,
@@ -737,10 +760,13 @@ impl RunOptions {
     /// In a deterministic run (`schedule`, and the microthread's id), its clocks
     /// read virtual time, its random source is seeded, and file I/O is done in
     /// place, so that its completion cannot race with the other microthreads.
+    /// The partial lines its stdout and stderr hold count against `budget`, the
+    /// run's buffered bytes.
     pub(crate) fn wasi_ctx(
         &self,
         alone: bool,
         schedule: Option<(&Arc<Schedule>, u64)>,
+        budget: &Arc<Budget>,
     ) -> wasmtime::Result<WasiCtx> {
         let mut b = WasiCtx::builder();
         // File I/O goes to tokio's blocking pool so that it does not stall the other
@@ -786,16 +812,16 @@ impl RunOptions {
         let host_stdout = HostStdout(self.stdout_closed.clone());
         match (&self.stdout, alone) {
             (Some(buffer), true) => b.stdout(buffer.0.clone()),
-            (Some(buffer), false) => b.stdout(Lines(buffer.0.clone())),
+            (Some(buffer), false) => b.stdout(Lines::new(buffer.0.clone(), budget)),
             (None, true) if self.inherit_stdout => b.stdout(host_stdout),
-            (None, false) if self.inherit_stdout => b.stdout(Lines(host_stdout)),
+            (None, false) if self.inherit_stdout => b.stdout(Lines::new(host_stdout, budget)),
             (None, _) => &mut b,
         };
         match (&self.stderr, alone) {
             (Some(buffer), true) => b.stderr(buffer.0.clone()),
-            (Some(buffer), false) => b.stderr(Lines(buffer.0.clone())),
+            (Some(buffer), false) => b.stderr(Lines::new(buffer.0.clone(), budget)),
             (None, true) if self.inherit_stderr => b.inherit_stderr(),
-            (None, false) if self.inherit_stderr => b.stderr(Lines(std::io::stderr())),
+            (None, false) if self.inherit_stderr => b.stderr(Lines::new(std::io::stderr(), budget)),
             (None, _) => &mut b,
         };
         b.arg(&self.program_name);
@@ -882,6 +908,8 @@ pub(crate) struct RunLimits {
     pub(crate) max_channels: u32,
     /// Handles a microthread's store may hold (`RunOptions::max_handles`).
     pub(crate) store_handles: u32,
+    /// Handles the run's microthreads may hold together (`RunOptions::max_run_handles`).
+    pub(crate) run_handles: u32,
     pub(crate) fuel_slice: Option<u64>,
     /// A busy microthread can be stopped (fuel, or epoch checks).
     pub(crate) interruptible: bool,

@@ -4,8 +4,12 @@
 //! piece (a single write to the host's stdio, or to the run's buffer).
 //!
 //! A partial line is written when its end comes, when it grows past
-//! [`MAX_PARTIAL`], or when the microthread's stream goes away (the microthread
-//! ended). A flush does not write it: a prompt without a newline waits for one.
+//! [`MAX_PARTIAL`], when the run's buffered-bytes budget has no room for it (the
+//! partial lines held count against it, as the messages in its channels do), or
+//! when the microthread's stream goes away (the microthread ended). A flush does
+//! not write it: a prompt without a newline waits for one.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -13,28 +17,44 @@ use super::OutputBuffer;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
+use crate::channel::Budget;
+
 /// The longest partial line kept back.
 pub(crate) const MAX_PARTIAL: usize = 64 << 10;
 
 /// Wraps a guest's stdout or stderr so that each microthread writes whole lines.
-pub(crate) struct Lines<S>(pub(crate) S);
+pub(crate) struct Lines<S> {
+    stream: S,
+    /// The run's budget, which the partial lines held count against.
+    budget: Arc<Budget>,
+}
+
+impl<S> Lines<S> {
+    pub(crate) fn new(stream: S, budget: &Arc<Budget>) -> Self {
+        Lines {
+            stream,
+            budget: budget.clone(),
+        }
+    }
+}
 
 impl<S: IsTerminal> IsTerminal for Lines<S> {
     fn is_terminal(&self) -> bool {
-        self.0.is_terminal()
+        self.stream.is_terminal()
     }
 }
 
 impl<S: StdoutStream> StdoutStream for Lines<S> {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
         // The async (WASI 0.3) stream is not used by weft's guests: no lines there.
-        self.0.async_stream()
+        self.stream.async_stream()
     }
 
     fn p2_stream(&self) -> Box<dyn OutputStream> {
         Box::new(LineStream {
-            inner: self.0.p2_stream(),
+            inner: self.stream.p2_stream(),
             partial: Vec::new(),
+            budget: self.budget.clone(),
         })
     }
 }
@@ -42,7 +62,33 @@ impl<S: StdoutStream> StdoutStream for Lines<S> {
 /// One microthread's stream: complete lines go through, the rest waits.
 struct LineStream {
     inner: Box<dyn OutputStream>,
+    /// Counted in `budget`, all of it.
     partial: Vec<u8>,
+    budget: Arc<Budget>,
+}
+
+impl LineStream {
+    /// The partial line, no longer held.
+    fn take_partial(&mut self) -> Vec<u8> {
+        let partial = std::mem::take(&mut self.partial);
+        self.budget.let_go(partial.len() as u64);
+        partial
+    }
+
+    /// Keep `rest` (no line end in it) after the partial line; write them out now
+    /// if that makes the line too long, or if the run's budget has no room.
+    fn keep(&mut self, rest: &[u8]) -> StreamResult<()> {
+        if rest.is_empty() {
+            return Ok(());
+        }
+        if self.partial.len() + rest.len() >= MAX_PARTIAL || !self.budget.hold(rest.len() as u64) {
+            let mut long = self.take_partial();
+            long.extend_from_slice(rest);
+            return self.inner.write(long.into());
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
 }
 
 impl OutputStream for LineStream {
@@ -50,19 +96,12 @@ impl OutputStream for LineStream {
         match bytes.iter().rposition(|&b| b == b'\n') {
             Some(end) if self.partial.is_empty() && end + 1 == bytes.len() => self.inner.write(bytes),
             Some(end) => {
-                let mut lines = std::mem::take(&mut self.partial);
+                let mut lines = self.take_partial();
                 lines.extend_from_slice(&bytes[..=end]);
-                self.partial.extend_from_slice(&bytes[end + 1..]);
-                self.inner.write(lines.into())
+                self.inner.write(lines.into())?;
+                self.keep(&bytes[end + 1..])
             }
-            None => {
-                self.partial.extend_from_slice(&bytes);
-                if self.partial.len() >= MAX_PARTIAL {
-                    let long = std::mem::take(&mut self.partial);
-                    return self.inner.write(long.into());
-                }
-                Ok(())
-            }
+            None => self.keep(&bytes),
         }
     }
 
@@ -85,7 +124,7 @@ impl Pollable for LineStream {
 impl Drop for LineStream {
     fn drop(&mut self) {
         if !self.partial.is_empty() {
-            let rest = std::mem::take(&mut self.partial);
+            let rest = self.take_partial();
             // The microthread has ended: a write error has nobody left to tell.
             let _unreported = self.inner.write(rest.into());
         }

@@ -64,7 +64,7 @@ pub enum MicrothreadState {
     },
     /// Asleep.
     Sleeping {
-        /// When it wakes.
+        /// When it wakes (in a deterministic run, on the run's virtual clock).
         until: Instant,
     },
     /// Blocked on a socket.
@@ -138,6 +138,10 @@ pub struct RunStats {
     pub failed: u64,
     /// Messages sent on channels by the run's microthreads.
     pub messages_sent: u64,
+    /// Checks the deadlock detector has made of the run (one about every 100 ms
+    /// while it runs; each either found a microthread that can go on, or ended
+    /// the run as deadlocked).
+    pub deadlock_checks: u64,
 }
 
 impl std::fmt::Display for RunStats {

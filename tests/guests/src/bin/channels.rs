@@ -350,7 +350,7 @@ fn main() {
             h.join().unwrap();
         }
         "generate-failure" => {
-            let rx = generate(two_then_boom);
+            let rx = generate(two_then_boom).unwrap();
             assert_eq!(rx.recv(), Ok(1));
             assert_eq!(rx.recv(), Ok(2));
             match rx.recv() {
@@ -360,7 +360,7 @@ fn main() {
         }
         "generate-iter-failure" => {
             // Iterating a failed producer's stream panics with its failure.
-            let total: u32 = generate(two_then_boom).sum();
+            let total: u32 = generate(two_then_boom).unwrap().sum();
             println!("unreachable: {total}");
         }
         "parallel-map" => {

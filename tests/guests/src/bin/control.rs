@@ -15,6 +15,16 @@
 //!   argument carries the only sender of a channel: the receiver then sees the
 //!   channel closed.
 //! - `flood`: prints numbered lines until stdout fails, then exits with code 3.
+//! - `hold-tidy N MS`: as `hold`, but each sleeper that is cancelled prints
+//!   `tidied up` (its cleanup ran).
+//! - `born-cancelled`: a child, cancelled, spawns in its cleanup a grandchild that
+//!   ignores its cancellation in a loop, holding the only sender of a channel;
+//!   main prints `the stubborn grandchild was stopped` once that channel closes.
+//! - `exit-main`: a detached microthread goes to sleep (printing `cleanup after
+//!   the exit` should its sleep be cancelled); main then exits with code 5.
+//! - `slow-cleanup`: a child, cancelled by main, and then a detached microthread,
+//!   cancelled by the end of main, each clean up in numbered steps for longer than
+//!   any grace period.
 
 use std::io::Write;
 use std::time::Duration;
@@ -53,6 +63,47 @@ fn drain_one((rx, ms): (Receiver<Vec<u8>>, u64)) -> usize {
 
 fn keep_sender(tx: (Sender<u8>, Vec<u8>)) {
     drop(tx);
+}
+
+fn tidy_nap(ms: u64) -> u64 {
+    if weft_guest::sleep(Duration::from_millis(ms)).is_err() {
+        println!("tidied up");
+    }
+    ms
+}
+
+/// Ignores its cancellation: every sleep fails at once, and it sleeps again.
+fn stubborn(tx: Sender<u8>) {
+    let _held = tx;
+    loop {
+        let _ignored = weft_guest::sleep(Duration::from_millis(5));
+    }
+}
+
+fn cancelled_parent(tx: Sender<u8>) {
+    if weft_guest::sleep(Duration::from_secs(600)).is_ok() {
+        return;
+    }
+    // Its cleanup starts a child: born into the cancellation.
+    let child = weft_guest::spawn(stubborn, tx);
+    let _cancelled = child.join();
+}
+
+fn detached_sleeper(tx: Sender<u8>) {
+    tx.send(1).expect("main listens");
+    if weft_guest::sleep(Duration::from_secs(600)).is_err() {
+        println!("cleanup after the exit");
+    }
+}
+
+fn slow_cleanup(who: String) {
+    if weft_guest::sleep(Duration::from_secs(600)).is_ok() {
+        return;
+    }
+    for step in 0..10_000u64 {
+        println!("{who} cleanup step {step}: {}", burn(50_000) % 1000);
+    }
+    println!("{who} cleanup finished");
 }
 
 fn main() {
@@ -149,6 +200,50 @@ fn main() {
                     weft_guest::exit(3);
                 }
             }
+        }
+        Some("hold-tidy") => {
+            let (n, ms) = (arg(1), arg(2));
+            let handles: Vec<_> = (0..n).map(|_| weft_guest::spawn(tidy_nap, ms)).collect();
+            println!("holding {n}");
+            std::io::stdout().flush().unwrap();
+            for h in handles {
+                if h.join().is_err() {
+                    println!("a sleeper was cancelled");
+                }
+            }
+        }
+        Some("born-cancelled") => {
+            let (tx, rx) = channel::<u8>(0);
+            let parent = weft_guest::spawn(cancelled_parent, tx);
+            parent.cancel();
+            match parent.join() {
+                Ok(()) => println!("the parent was not cancelled"),
+                Err(e) => println!("the parent: {e}"),
+            }
+            match rx.recv() {
+                Err(_) => println!("the stubborn grandchild was stopped"),
+                Ok(_) => println!("the grandchild sent something"),
+            }
+        }
+        Some("exit-main") => {
+            let (tx, rx) = channel::<u8>(0);
+            weft_guest::spawn_detached(detached_sleeper, tx);
+            rx.recv().expect("the detached one is up");
+            println!("main exits");
+            std::io::stdout().flush().unwrap();
+            weft_guest::exit(5);
+        }
+        Some("slow-cleanup") => {
+            let child = weft_guest::spawn(slow_cleanup, "child".to_string());
+            weft_guest::sleep(Duration::from_millis(1)).expect("not cancelled");
+            child.cancel();
+            match child.join() {
+                Ok(()) => println!("the child was not cancelled"),
+                Err(e) => println!("joined the child: {e}"),
+            }
+            weft_guest::spawn_detached(slow_cleanup, "detached".to_string());
+            weft_guest::sleep(Duration::from_millis(1)).expect("not cancelled");
+            println!("main returns");
         }
         _ => {
             eprintln!("usage: control sleep MS | spin [N] | hold N MS | burn STEPS | …");

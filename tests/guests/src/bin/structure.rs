@@ -255,7 +255,7 @@ fn main() {
             say("main: returns");
         }
         Some("abandoned-generate") => {
-            let first = generate(numbers).next();
+            let first = generate(numbers).unwrap().next();
             say(&format!("main: took {first:?}"));
         }
         Some(mode @ ("atomic" | "no-atomic")) => {
