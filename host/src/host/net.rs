@@ -319,6 +319,7 @@ fn shadow_wasi_sockets(linker: &mut Linker<Microthread>) -> wasmtime::Result<()>
             store
                 .data_mut()
                 .table
+                .wasi()
                 .delete(Resource::<NameLookup>::new_own(rep))?;
             Ok(())
         },
@@ -332,14 +333,14 @@ fn shadow_wasi_sockets(linker: &mut Linker<Microthread>) -> wasmtime::Result<()>
     lookup.func_wrap(
         "[method]resolve-address-stream.resolve-next-address",
         |mut store: StoreContextMut<'_, Microthread>, (this,): (Resource<NameLookup>,)| {
-            let lookup = store.data_mut().table.get_mut(&this)?;
+            let lookup = store.data_mut().table.wasi().get_mut(&this)?;
             Ok((lookup.next(),))
         },
     )?;
     lookup.func_wrap(
         "[method]resolve-address-stream.subscribe",
         |mut store: StoreContextMut<'_, Microthread>, (this,): (Resource<NameLookup>,)| {
-            Ok((subscribe(&mut store.data_mut().table, this)?,))
+            Ok((subscribe(store.data_mut().table.wasi(), this)?,))
         },
     )?;
     Ok(())
@@ -408,7 +409,7 @@ impl Microthread {
         let mut own = own.build().sockets().clone();
         let mut view = WasiSocketsCtxView {
             ctx: &mut own,
-            table: &mut self.table,
+            table: self.table.wasi(),
         };
         match udp_create_socket::Host::create_udp_socket(&mut view, family).await {
             Ok(socket) => {
@@ -439,7 +440,7 @@ impl Microthread {
 
     /// A WASI socket's destructor: closed, its slot given back.
     fn close_wasi_socket<T: 'static>(&mut self, rep: u32) -> wasmtime::Result<()> {
-        self.table.delete(Resource::<T>::new_own(rep))?;
+        self.table.wasi().delete(Resource::<T>::new_own(rep))?;
         self.wasi_sockets.release(rep);
         Ok(())
     }
@@ -452,7 +453,7 @@ impl Microthread {
         name: String,
     ) -> wasmtime::Result<Result<Resource<NameLookup>, ErrorCode>> {
         // The network resource is the capability to look up: it must be real.
-        self.table.get(&network)?;
+        self.table.wasi().get(&network)?;
         let found = match name
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -482,11 +483,11 @@ impl Microthread {
                     // The guest may have dropped the lookup: nobody left to tell.
                     let _unwanted = tx.send(found);
                 });
-                return Ok(Ok(self.table.push(NameLookup::Waiting(rx))?));
+                return Ok(Ok(self.table.wasi().push(NameLookup::Waiting(rx))?));
             }
         };
         Ok(match found {
-            Ok(ips) => Ok(self.table.push(NameLookup::Found(ips.into_iter()))?),
+            Ok(ips) => Ok(self.table.wasi().push(NameLookup::Found(ips.into_iter()))?),
             Err(e) => Err(e),
         })
     }
