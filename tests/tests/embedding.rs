@@ -230,13 +230,19 @@ fn the_live_view_and_counters_of_a_busy_run() {
         &["fill", "100"],
         RunOptions::new().max_buffered_bytes(4096),
     );
-    let view = run.view();
-    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    // Awaited by reference: the handle keeps the run, whose counters are read once
+    // it has ended (a view would not keep it).
+    let mut run = run;
+    let status = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(&mut run);
+    assert_eq!(status, ExitStatus::Exited(0));
     assert!(
-        view.microthreads().is_empty(),
+        run.microthreads().is_empty(),
         "no live microthreads once it ended"
     );
-    let stats = view.stats();
+    let stats = run.stats();
     assert_eq!(
         (stats.spawned, stats.live, stats.finished, stats.failed),
         (2, 0, 2, 0)
