@@ -1,5 +1,5 @@
-//! The embedding API driving real guests: built from source to wasm32-wasip2 by this
-//! crate's build script, run by the real host, outcomes asserted.
+//! The embedding API driving real guests: built from source to wasm32-wasip2 by the
+//! test helpers (`weft_tests::guest`), run by the real host, outcomes asserted.
 
 use weft::{Error, ExitStatus, OutputBuffer, Preemption, RunOptions, Runtime};
 use weft_tests::guest;
