@@ -121,7 +121,7 @@ pub enum FailureKind {
     Panic,
     /// It trapped.
     Trap,
-    /// Its memory could not grow.
+    /// Its linear memory, or one of its tables, could not grow.
     OutOfMemory,
     /// It used up its fuel budget, or the program's.
     FuelExhausted,

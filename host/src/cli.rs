@@ -245,6 +245,11 @@ struct ProgramArgs {
     /// sockets together [default: 1048576].
     #[arg(long, value_name = "N")]
     max_handles: Option<u32>,
+
+    /// Handles the program's microthreads may hold at once, all together: join
+    /// handles, channel ends and sockets [default: 1048576].
+    #[arg(long, value_name = "N")]
+    max_run_handles: Option<u32>,
 }
 
 fn parse_grant(s: &str) -> Result<weft::net::Grant, String> {
@@ -551,6 +556,9 @@ impl ProgramArgs {
         }
         if let Some(n) = self.max_handles {
             options = options.max_handles(n);
+        }
+        if let Some(n) = self.max_run_handles {
+            options = options.max_run_handles(n);
         }
         Ok(options)
     }

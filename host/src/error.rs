@@ -125,7 +125,7 @@ pub enum FailureKind {
     /// The guest trapped: `unreachable`, an out-of-bounds access, a bad function
     /// index, a stack overflow, …
     Trap,
-    /// Its linear memory could not grow.
+    /// Its linear memory, or one of its tables, could not grow.
     OutOfMemory,
     /// It used up its fuel budget, or its run's.
     FuelExhausted,

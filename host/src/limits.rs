@@ -1,5 +1,5 @@
 //! Limits: what a program may use. What a guest can make the host hold is bounded:
-//! live microthreads, linear memory, the bytes its channels, its results waiting
+//! live microthreads, linear memory, tables, the bytes its channels, its results waiting
 //! to be joined and its partial lines of output hold (one budget), the size of a
 //! message, an argument or a result, channels, handles (per microthread and per
 //! run), sockets, panic messages and names; a guest that reaches a bound gets an
@@ -54,6 +54,12 @@ pub struct Limits {
 /// What a buffered message costs a run's [`Limits::max_buffered_bytes`] on top of
 /// its bytes: the host's bookkeeping of one message.
 pub const MESSAGE_OVERHEAD: u64 = 64;
+
+/// The most elements a table of a microthread may hold (a `table.grow` past it
+/// returns -1 in the guest; a microthread that then traps fails with a message
+/// that names this limit). Each element costs the host a pointer, reserved up
+/// front in the instance pool for every table a live microthread may have.
+pub const MAX_TABLE_ELEMENTS: usize = 20_000;
 
 /// The longest panic message a failure keeps, in bytes: a longer one is cut there
 /// (at a character boundary) and ends with [`TRUNCATED`].

@@ -403,6 +403,7 @@ fn engine_config(
         .max_memories_per_component(1)
         .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
         .max_tables_per_component(TABLES_PER_COMPONENT * 4)
+        .table_elements(crate::limits::MAX_TABLE_ELEMENTS)
         .total_stacks(instances)
         .max_memory_size(limits.max_memory as usize)
         // A freed slot keeps its pages and is reset in place, so a spawn that

@@ -201,6 +201,27 @@ fn spawning_past_max_microthreads_is_an_error_the_guest_sees() {
     );
 }
 
+#[test]
+fn max_run_handles_bounds_the_handles_of_all_microthreads_together() {
+    // Four children each clone a channel end until the run's limit refuses them.
+    let o = weft_run(
+        &guest("hostile"),
+        &["--max-run-handles", "300"],
+        &["run-handles", "4"],
+    );
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let out = stdout(&o);
+    let refused = out
+        .lines()
+        .filter(|l| {
+            l.contains("the run's microthreads already hold its maximum of 300 handles")
+                && l.contains("weft run --max-run-handles")
+        })
+        .count();
+    assert_eq!(refused, 4, "{out}");
+    assert!(out.contains("main cloned one more end"), "{out}");
+}
+
 fn one_line_error(o: &Output) -> String {
     assert_eq!(
         o.status.code(),
@@ -319,6 +340,8 @@ fn help_explains_every_flag() {
         "--workers",
         "--max-microthreads",
         "--max-memory",
+        "--max-handles",
+        "--max-run-handles",
         "--env",
     ] {
         assert!(help.contains(flag), "`weft run --help` lacks {flag}:\n{help}");

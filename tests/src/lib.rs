@@ -17,12 +17,46 @@ const PACKAGES: &[&str] = &["weft-examples", "plain-hello", "weft-test-guests"];
 /// The ripgrep the tests run (`cargo install --locked` makes the build reproducible).
 const RIPGREP_VERSION: &str = "15.2.0";
 
+/// The workspace root. Nothing is baked in at build time that a target directory
+/// copied to another checkout would carry along: cargo sets `CARGO_MANIFEST_DIR`
+/// for the test or bench process it runs (the package whose tests run, in this
+/// workspace); run by hand, this crate's own (as compiled) stands in. The root is
+/// the nearest directory above it whose `Cargo.toml` has a `[workspace]` table.
 fn workspace() -> PathBuf {
-    PathBuf::from(env!("WEFT_WORKSPACE"))
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let package = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        package
+            .ancestors()
+            .find(|dir| is_workspace_root(dir))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no workspace root (a Cargo.toml with a [workspace] table) above {}",
+                    package.display()
+                )
+            })
+            .to_path_buf()
+    })
+    .clone()
 }
 
+fn is_workspace_root(dir: &Path) -> bool {
+    match std::fs::read_to_string(dir.join("Cargo.toml")) {
+        Ok(manifest) => manifest.lines().any(|l| l.trim() == "[workspace]"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => panic!("cannot read {}: {e}", dir.join("Cargo.toml").display()),
+    }
+}
+
+/// The target directory: `CARGO_TARGET_DIR` as cargo runs the tests with it (a
+/// relative one is taken from the workspace root: cargo takes it from where it was
+/// run, which a test cannot see), else `<workspace>/target`.
 fn target_dir() -> PathBuf {
-    PathBuf::from(env!("WEFT_TARGET_DIR"))
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace().join(dir),
+        None => workspace().join("target"),
+    }
 }
 
 /// The directory holding the built guests (building them first if needed).

@@ -1,5 +1,5 @@
-//! The embedding API driving real guests: built from source to wasm32-wasip2 by this
-//! crate's build script, run by the real host, outcomes asserted.
+//! The embedding API driving real guests: built from source to wasm32-wasip2 by the
+//! test helpers (`weft_tests::guest`), run by the real host, outcomes asserted.
 
 use weft::{Error, ExitStatus, OutputBuffer, Preemption, RunOptions, Runtime};
 use weft_tests::guest;
@@ -564,6 +564,58 @@ fn a_microthread_that_grows_its_handle_table_without_end_fails_alone() {
         "store handle limit exceeded: it holds as many handles (join handles, channel ends, \
          sockets) as a microthread may, 500",
     );
+}
+
+/// A command whose `run` grows its table one element at a time until `table.grow`
+/// returns -1, then traps in a function that says whether the table stopped at
+/// `limit` elements. Stable Rust cannot emit `table.grow`: it is written in WAT.
+fn table_grower(limit: usize) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+            (core module $m
+                (table $t 1 funcref)
+                (func $stopped_at_the_limit unreachable)
+                (func $stopped_elsewhere unreachable)
+                (func (export "run") (result i32)
+                    (loop $grow
+                        (br_if $grow
+                            (i32.ne (table.grow $t (ref.null func) (i32.const 1)) (i32.const -1))))
+                    (if (i32.eq (table.size $t) (i32.const {limit}))
+                        (then (call $stopped_at_the_limit))
+                        (else (call $stopped_elsewhere)))
+                    i32.const 0))
+            (core instance $i (instantiate $m))
+            (func $run (result (result)) (canon lift (core func $i "run")))
+            (instance $e (export "run" (func $run)))
+            (export "wasi:cli/run@0.2.0" (instance $e)))"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_microthread_that_grows_a_table_without_end_fails_alone() {
+    const LIMIT: usize = weft::limits::MAX_TABLE_ELEMENTS;
+    let rt = small().workers(2).build().unwrap();
+    let program = rt.compile(&table_grower(LIMIT), "table-grower.wasm").unwrap();
+    let status = program.run(&RunOptions::new()).unwrap();
+    let ExitStatus::Failed(failure) = status else {
+        panic!("the table grower should fail: {status:?}");
+    };
+    assert_eq!(failure.kind, weft::FailureKind::OutOfMemory, "{failure}");
+    assert!(
+        failure.summary().starts_with(&format!(
+            "out of memory: a table of it may not grow past {LIMIT} elements \
+             (weft::limits::MAX_TABLE_ELEMENTS) (wasm trap: wasm `unreachable` instruction executed)"
+        )),
+        "{failure}"
+    );
+    // The guest saw its table stop at the limit, not before nor after.
+    assert!(failure.message.contains("stopped_at_the_limit"), "{failure}");
+    assert!(!failure.message.contains("stopped_elsewhere"), "{failure}");
+    // It failed alone: the runtime runs the next program.
+    let r = run_on(&rt, "hello", &[]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
+    assert!(r.stdout.contains("= 333833500"), "{}", r.stdout);
 }
 
 #[test]

@@ -93,6 +93,7 @@ fn main() {
     }
     let (events, inbox) = channel::<Event>(256);
     let _hub = weft_guest::spawn(hub, inbox);
+    // `incoming()` ends when the program is being stopped, and so does the server.
     for (id, stream) in (1..).zip(listener.incoming()) {
         match stream {
             Ok(stream) => {
@@ -103,8 +104,6 @@ fn main() {
                     eprintln!("chat: connection refused: {e}");
                 }
             }
-            // The program is being stopped.
-            Err(e) if weft_guest::net::is_cancelled(&e) => break,
             Err(e) => eprintln!("chat: accept: {e}"),
         }
     }

@@ -36,6 +36,7 @@ fn main() {
         Ok(addr) => println!("echo-server: listening on {addr}"),
         Err(e) => println!("echo-server: listening (address unknown: {e})"),
     }
+    // `incoming()` ends when the program is being stopped, and so does the server.
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
@@ -45,8 +46,6 @@ fn main() {
                     eprintln!("echo-server: connection refused: {e}");
                 }
             }
-            // The program is being stopped.
-            Err(e) if weft_guest::net::is_cancelled(&e) => break,
             // Over the socket limit, say: this connection is refused, the next may not be.
             Err(e) => eprintln!("echo-server: accept: {e}"),
         }

@@ -75,6 +75,7 @@ fn main() {
         Ok(addr) => println!("http-hello: listening on http://{addr}/"),
         Err(e) => println!("http-hello: listening (address unknown: {e})"),
     }
+    // `incoming()` ends when the program is being stopped, and so does the server.
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
@@ -85,8 +86,6 @@ fn main() {
                     eprintln!("http-hello: connection refused: {e}");
                 }
             }
-            // The program is being stopped.
-            Err(e) if weft_guest::net::is_cancelled(&e) => break,
             Err(e) => eprintln!("http-hello: accept: {e}"),
         }
     }

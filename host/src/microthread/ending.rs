@@ -32,6 +32,8 @@ pub(super) struct Seen {
     pub(super) panic: Option<String>,
     /// A `memory.grow` of it was refused.
     pub(super) memory_refused: bool,
+    /// A `table.grow` of one of its tables past weft's limit was refused.
+    pub(super) table_refused: bool,
 }
 
 /// Describe how a microthread's call failed: its kind, the panic message or the
@@ -63,6 +65,16 @@ pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, seen: S
             format!(
                 "out of memory: its linear memory may not grow past {} bytes ({t})",
                 run.limits.max_memory
+            ),
+        )
+    } else if seen.table_refused {
+        let t = trap.map_or_else(|| root_cause(error), |t| t.to_string());
+        (
+            FailureKind::OutOfMemory,
+            format!(
+                "out of memory: a table of it may not grow past {} elements \
+                 (weft::limits::MAX_TABLE_ELEMENTS) ({t})",
+                crate::limits::MAX_TABLE_ELEMENTS
             ),
         )
     } else {

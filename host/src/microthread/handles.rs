@@ -20,7 +20,7 @@ impl std::fmt::Display for RunHandlesExhausted {
             f,
             "the run's microthreads already hold its maximum of {} handles (join handles, \
              channel ends, sockets; all its microthreads together): drop some, or raise it \
-             with RunOptions::max_run_handles",
+             with RunOptions::max_run_handles or weft run --max-run-handles",
             self.0
         )
     }

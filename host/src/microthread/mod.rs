@@ -103,11 +103,14 @@ pub struct Microthread {
     fuel_clocked: u64,
 }
 
-/// The run's limit on a linear memory; a refused growth is remembered, so that the
-/// trap that follows reads as "out of memory".
+/// The run's limit on a linear memory, and weft's on a table
+/// ([`MAX_TABLE_ELEMENTS`](crate::limits::MAX_TABLE_ELEMENTS)); a refused growth is
+/// remembered, so that the trap that follows reads as "out of memory" and names
+/// the limit.
 struct MemoryLimit {
     max: usize,
     refused: bool,
+    table_refused: bool,
 }
 
 impl ResourceLimiter for MemoryLimit {
@@ -128,7 +131,9 @@ impl ResourceLimiter for MemoryLimit {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(maximum.is_none_or(|m| desired <= m))
+        let within = desired <= crate::limits::MAX_TABLE_ELEMENTS;
+        self.table_refused |= !within;
+        Ok(within && maximum.is_none_or(|m| desired <= m))
     }
 }
 
@@ -561,6 +566,7 @@ async fn run_to_end(
                 let seen = Seen {
                     panic: data.panic_message.take(),
                     memory_refused: data.memory.refused,
+                    table_refused: data.memory.table_refused,
                 };
                 Ending::Failed(ending::failure(&run, &me, &error, seen))
             }
@@ -632,6 +638,7 @@ fn new_store(
         memory: MemoryLimit {
             max: usize::try_from(limits.max_memory).unwrap_or(usize::MAX),
             refused: false,
+            table_refused: false,
         },
         fuel_start,
         fuel_charged: 0,
@@ -816,5 +823,45 @@ async fn prejoin(
         (Ending::Returned(_) | Ending::MainErr, Some(doom)) => Ending::Failed(doom.clone()),
         (Ending::Failed(f), Some(doom)) if f.kind == FailureKind::Cancelled => Ending::Failed(doom.clone()),
         (ending, _) => ending,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryLimit;
+    use crate::limits::MAX_TABLE_ELEMENTS;
+    use wasmtime::ResourceLimiter;
+
+    fn limiter() -> MemoryLimit {
+        MemoryLimit {
+            max: 1 << 20,
+            refused: false,
+            table_refused: false,
+        }
+    }
+
+    #[test]
+    fn tables_may_not_grow_past_weft_s_limit_whatever_they_declare() {
+        let mut l = limiter();
+        // Up to the limit, a table without a maximum of its own grows…
+        assert!(l.table_growing(10, MAX_TABLE_ELEMENTS, None).unwrap());
+        assert!(!l.table_refused);
+        // … and not one element further, nor by a huge step, whatever it declares.
+        assert!(
+            !l.table_growing(MAX_TABLE_ELEMENTS, MAX_TABLE_ELEMENTS + 1, None)
+                .unwrap()
+        );
+        assert!(l.table_refused, "a refusal by weft's limit is remembered");
+        let mut l = limiter();
+        assert!(!l.table_growing(0, usize::MAX, Some(usize::MAX)).unwrap());
+        assert!(l.table_refused);
+        // The table's own maximum holds too, and is not weft's refusal.
+        let mut l = limiter();
+        assert!(!l.table_growing(5, 11, Some(10)).unwrap());
+        assert!(!l.table_refused);
+        assert!(l.table_growing(5, 10, Some(10)).unwrap());
+        // Memories are not counted as tables.
+        assert!(!l.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(l.refused && !l.table_refused);
     }
 }
