@@ -18,8 +18,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::options::FailureHandler;
 use super::Failure;
+use super::options::FailureHandler;
 use super::output::RunStderr;
 
 /// A run's way to its failure handler.
@@ -29,7 +29,6 @@ pub(super) struct Failures {
     /// The run's stderr, where failures go without a handler.
     stderr: RunStderr,
 }
-
 
 /// What the delivering task is asked to do, in order.
 enum Delivery {
@@ -108,11 +107,9 @@ impl Drop for Queued {
         self.rx.close();
         while let Ok(delivery) = self.rx.try_recv() {
             if let Delivery::Failure(f) = delivery {
-                self.stderr.write(
-                    &format!(
-                        "weft: detached {f} (not handed to the failure handler: the runtime shut down)\n"
-                    ),
-                );
+                self.stderr.write(&format!(
+                    "weft: detached {f} (not handed to the failure handler: the runtime shut down)\n"
+                ));
             }
         }
     }
