@@ -882,6 +882,12 @@ impl RunHandle {
     pub fn open_channels(&self) -> u32 {
         self.run.budget.open_channels()
     }
+
+    /// Sockets of the run open now, listeners and connections together (what
+    /// [`RunOptions::max_sockets`] bounds).
+    pub fn open_sockets(&self) -> u32 {
+        self.run.sockets.used()
+    }
 }
 
 impl Future for RunHandle {
