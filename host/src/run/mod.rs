@@ -26,7 +26,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::task::AbortHandle;
 
 use crate::scheduler::{Ended, Scheduler, Seeded, Task};
 use wasmtime::Engine;
@@ -166,7 +165,7 @@ pub(crate) struct Run {
     /// The run's open sockets, within `RunOptions::max_sockets`.
     pub(crate) sockets: Arc<Quota>,
     /// The run's timers (`weft_guest::after`, `tick`), stopped when it ends.
-    timers: Mutex<Vec<AbortHandle>>,
+    timers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Counters of the run (the live count is `live`).
     spawned: AtomicU64,
     peak_live: AtomicU32,
@@ -521,7 +520,7 @@ impl Run {
         });
         let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
         timers.retain(|t| !t.is_finished());
-        timers.push(task.abort_handle());
+        timers.push(task);
     }
 
     /// Take the channel end the application handed the run under `name`, if it is
@@ -654,8 +653,17 @@ impl Run {
                     "microthreads still running {grace:?} after the program ended were left behind"
                 );
             }
-            for timer in std::mem::take(&mut *run.timers.lock().unwrap_or_else(|e| e.into_inner())) {
+            let timers = std::mem::take(&mut *run.timers.lock().unwrap_or_else(|e| e.into_inner()));
+            for timer in timers {
                 timer.abort();
+                // The timer's channel end goes when its task is dropped: wait for
+                // that, so that once the end is published nothing of the run is left
+                // (`RunHandle::open_channels` is 0).
+                if let Err(e) = timer.await
+                    && e.is_panic()
+                {
+                    tracing::error!("a timer of the run panicked: {e}");
+                }
             }
             run.budget.empty_all();
             // Ends nobody took go back: the application's channels may close.
