@@ -148,7 +148,18 @@ pub fn check(program: &Program, input: &[u8]) -> ExitStatus {
             "a host task panicked: {f}"
         );
     }
-    // Once the run has ended, nothing of it is left.
+    // The run lets go of the application's `out` sender; the application reads
+    // what is left in `out` (dropping the endpoints a guest put in its messages:
+    // until then those keep the run's channels open).
+    let end = closed.recv_timeout(GUARD).unwrap_or_else(|_| {
+        panic!("the run ended ({status:?}) but still holds the application's `out` sender")
+    });
+    reader.join().expect("the reader thread");
+    assert!(
+        matches!(end, weft::RecvError::Closed | weft::RecvError::Failed(_)),
+        "the application's receiver ended with {end:?}"
+    );
+    // Then nothing of the run is left.
     let stats = run.stats();
     assert_eq!(
         run.live_microthreads(),
@@ -179,14 +190,6 @@ pub fn check(program: &Program, input: &[u8]) -> ExitStatus {
         program.runtime().live_microthreads(),
         0,
         "the runtime still counts live microthreads"
-    );
-    let end = closed.recv_timeout(GUARD).unwrap_or_else(|_| {
-        panic!("the run ended ({status:?}) but still holds the application's `out` sender")
-    });
-    reader.join().expect("the reader thread");
-    assert!(
-        matches!(end, weft::RecvError::Closed | weft::RecvError::Failed(_)),
-        "the application's receiver ended with {end:?}"
     );
     drop(run);
     status
