@@ -70,6 +70,8 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+#[doc(hidden)]
+pub mod cli_values;
 mod error;
 pub mod limits;
 pub mod net;
