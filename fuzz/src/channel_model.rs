@@ -144,7 +144,8 @@ fn poll_once(f: &mut Pending) -> Poll<Out> {
 fn sent(r: Result<(), SendError<u64>>) -> Out {
     match r {
         Ok(()) => Out::Sent,
-        Err(SendError(v)) => Out::Closed(v),
+        Err(SendError::Closed(v)) => Out::Closed(v),
+        Err(e) => panic!("a u64 always serializes: {e}"),
     }
 }
 
@@ -211,6 +212,7 @@ impl Harness {
                     Ok(()) => Out::Sent,
                     Err(TrySendError::Full(v)) => Out::Full(v),
                     Err(TrySendError::Closed(v)) => Out::Closed(v),
+                    Err(e) => panic!("a u64 always serializes: {e}"),
                 };
                 assert_eq!(got, want, "try_send");
             }
@@ -222,6 +224,7 @@ impl Harness {
                     Ok(()) => Out::Sent,
                     Err(SendTimeoutError::Timeout(v)) => Out::SendTimeout(v),
                     Err(SendTimeoutError::Closed(v)) => Out::Closed(v),
+                    Err(e) => panic!("a u64 always serializes: {e}"),
                 };
                 assert_eq!(got, want, "send_timeout_blocking(0)");
             }
