@@ -111,7 +111,7 @@ impl std::fmt::Debug for ScheduleTrace {
 
 /// The application's handler of failures nobody else handles.
 #[derive(Clone)]
-pub(crate) struct FailureHandler(pub(crate) Arc<dyn Fn(&crate::Failure) + Send + Sync>);
+pub(crate) struct FailureHandler(pub(crate) Arc<dyn Fn(&crate::error::Failure) + Send + Sync>);
 
 impl std::fmt::Debug for FailureHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -446,7 +446,7 @@ impl RunOptions {
     /// [`RunHandle::wait`](crate::RunHandle::wait) returns only once it has seen
     /// every failure of the run. It should return soon (send the failure on, say):
     /// the handlers of all the runtime's runs share that thread.
-    pub fn on_failure(mut self, handler: impl Fn(&crate::Failure) + Send + Sync + 'static) -> Self {
+    pub fn on_failure(mut self, handler: impl Fn(&crate::error::Failure) + Send + Sync + 'static) -> Self {
         self.on_failure = Some(FailureHandler(Arc::new(handler)));
         self
     }
@@ -464,7 +464,7 @@ impl RunOptions {
     /// (the first call gets it) and may move it to other microthreads. Values are
     /// serialized as the guest SDK does, so `T` must match the guest's. The first
     /// run started with these options takes it.
-    pub fn sender<T>(mut self, name: impl Into<String>, tx: crate::Sender<T>) -> Self {
+    pub fn sender<T>(mut self, name: impl Into<String>, tx: crate::channel::Sender<T>) -> Self {
         let endpoint = HostEndpoint::Sender(tx.handle, tx.hold);
         self.endpoints.push((name.into(), Handed::new(endpoint)));
         self
@@ -473,7 +473,7 @@ impl RunOptions {
     /// Hand the receiving end of an application's channel to the run, under
     /// `name`: a guest takes it with `weft_guest::host_receiver::<T>(name)`. See
     /// [`sender`](RunOptions::sender).
-    pub fn receiver<T>(mut self, name: impl Into<String>, rx: crate::Receiver<T>) -> Self {
+    pub fn receiver<T>(mut self, name: impl Into<String>, rx: crate::channel::Receiver<T>) -> Self {
         let endpoint = HostEndpoint::Receiver(rx.handle, rx.hold);
         self.endpoints.push((name.into(), Handed::new(endpoint)));
         self
