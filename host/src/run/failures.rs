@@ -20,14 +20,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Failure;
 use super::options::FailureHandler;
-use super::output::RunStderr;
+use super::output::Output;
 
 /// A run's way to its failure handler.
 pub(super) struct Failures {
     /// To the task that calls the handler; `None` without a handler.
     queue: Option<mpsc::UnboundedSender<Delivery>>,
     /// The run's stderr, where failures go without a handler.
-    stderr: RunStderr,
+    stderr: Output,
 }
 
 /// What the delivering task is asked to do, in order.
@@ -42,7 +42,7 @@ impl Failures {
     /// The way to `handler`, if any, whose task runs on `supervisor`.
     pub(super) fn start(
         handler: Option<&FailureHandler>,
-        stderr: RunStderr,
+        stderr: Output,
         supervisor: &tokio::runtime::Handle,
     ) -> Failures {
         let queue = handler.map(|handler| {
@@ -99,7 +99,7 @@ impl Failures {
 /// (the runtime shutting down) is written on the run's stderr.
 struct Queued {
     rx: mpsc::UnboundedReceiver<Delivery>,
-    stderr: RunStderr,
+    stderr: Output,
 }
 
 impl Drop for Queued {

@@ -246,11 +246,8 @@ impl Run {
             None => (handle, None, None, Queue::Workers(scheduler)),
         };
         let sockets = Arc::new(Quota::new(options.max_sockets));
-        let failures = failures::Failures::start(
-            options.on_failure.as_ref(),
-            output::RunStderr::of(&options),
-            &supervisor,
-        );
+        let failures =
+            failures::Failures::start(options.on_failure.as_ref(), options.stderr.clone(), &supervisor);
         let limits_run_handles = limits.run_handles;
         let signals = options.ctrl_c.then(|| {
             let _in_supervisor = supervisor.enter();

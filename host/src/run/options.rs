@@ -18,7 +18,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx};
 
 use std::sync::{Arc, Mutex};
 
-use super::output::{HostStdout, Lines, StdoutClosed};
+use super::output::{HostStdout, Lines, Output, StdoutClosed};
 use crate::channel::{Budget, HostHold, ReceiverHandle, SenderHandle};
 use crate::deterministic::{Schedule, SeededRandom, TraceSink};
 use crate::net::{Direction, Grant, Grants};
@@ -67,10 +67,8 @@ pub struct RunOptions {
     /// This run's reader of `stdin`, shared by its microthreads.
     pub(crate) stdin_pipe: Option<MemoryInputPipe>,
     pub(crate) inherit_stdin: bool,
-    pub(crate) stdout: Option<OutputBuffer>,
-    pub(crate) inherit_stdout: bool,
-    pub(crate) stderr: Option<OutputBuffer>,
-    pub(crate) inherit_stderr: bool,
+    pub(crate) stdout: Output,
+    pub(crate) stderr: Output,
     /// Set when the host's stdout, inherited, is a closed pipe: the run ends.
     pub(crate) stdout_closed: StdoutClosed,
     pub(crate) dirs: Vec<DirGrant>,
@@ -194,10 +192,8 @@ impl Default for RunOptions {
             stdin: None,
             stdin_pipe: None,
             inherit_stdin: false,
-            stdout: None,
-            inherit_stdout: false,
-            stderr: None,
-            inherit_stderr: false,
+            stdout: Output::Discarded,
+            stderr: Output::Discarded,
             stdout_closed: StdoutClosed::default(),
             dirs: Vec::new(),
             deadline: None,
@@ -350,16 +346,14 @@ impl RunOptions {
 
     /// Collect the program's stdout in `buffer` (default: discarded).
     pub fn stdout(mut self, buffer: OutputBuffer) -> Self {
-        self.stdout = Some(buffer);
-        self.inherit_stdout = false;
+        self.stdout = Output::Buffer(buffer);
         self
     }
 
     /// Collect the program's stderr in `buffer` (default: discarded; weft's own
     /// reports of failures nobody handled go to the application's log).
     pub fn stderr(mut self, buffer: OutputBuffer) -> Self {
-        self.stderr = Some(buffer);
-        self.inherit_stderr = false;
+        self.stderr = Output::Buffer(buffer);
         self
     }
 
@@ -377,8 +371,7 @@ impl RunOptions {
     /// write, quietly, with [`ExitStatus::Exited`](crate::ExitStatus::Exited)`(141)`,
     /// as SIGPIPE ends a native program.
     pub fn inherit_stdout(mut self) -> Self {
-        self.stdout = None;
-        self.inherit_stdout = true;
+        self.stdout = Output::Inherited;
         self
     }
 
@@ -386,8 +379,7 @@ impl RunOptions {
     /// [buffer](Self::stderr), or of discarding it). weft's reports of failures
     /// nobody handled go there too.
     pub fn inherit_stderr(mut self) -> Self {
-        self.stderr = None;
-        self.inherit_stderr = true;
+        self.stderr = Output::Inherited;
         self
     }
 
@@ -811,18 +803,18 @@ impl RunOptions {
         // Neither a buffer nor the host's: the builder's default, a sink.
         let host_stdout = HostStdout(self.stdout_closed.clone());
         match (&self.stdout, alone) {
-            (Some(buffer), true) => b.stdout(buffer.0.clone()),
-            (Some(buffer), false) => b.stdout(Lines::new(buffer.0.clone(), budget)),
-            (None, true) if self.inherit_stdout => b.stdout(host_stdout),
-            (None, false) if self.inherit_stdout => b.stdout(Lines::new(host_stdout, budget)),
-            (None, _) => &mut b,
+            (Output::Buffer(buffer), true) => b.stdout(buffer.0.clone()),
+            (Output::Buffer(buffer), false) => b.stdout(Lines::new(buffer.0.clone(), budget)),
+            (Output::Inherited, true) => b.stdout(host_stdout),
+            (Output::Inherited, false) => b.stdout(Lines::new(host_stdout, budget)),
+            (Output::Discarded, _) => &mut b,
         };
         match (&self.stderr, alone) {
-            (Some(buffer), true) => b.stderr(buffer.0.clone()),
-            (Some(buffer), false) => b.stderr(Lines::new(buffer.0.clone(), budget)),
-            (None, true) if self.inherit_stderr => b.inherit_stderr(),
-            (None, false) if self.inherit_stderr => b.stderr(Lines::new(std::io::stderr(), budget)),
-            (None, _) => &mut b,
+            (Output::Buffer(buffer), true) => b.stderr(buffer.0.clone()),
+            (Output::Buffer(buffer), false) => b.stderr(Lines::new(buffer.0.clone(), budget)),
+            (Output::Inherited, true) => b.inherit_stderr(),
+            (Output::Inherited, false) => b.stderr(Lines::new(std::io::stderr(), budget)),
+            (Output::Discarded, _) => &mut b,
         };
         b.arg(&self.program_name);
         b.args(&self.args);
@@ -941,7 +933,7 @@ impl RunOptions {
     /// the grants, and a line on the run's stderr for each denial.
     pub(crate) fn wasi_socket_check(&self, state: Arc<WasiSocketState>) -> Box<WasiSocketCheck> {
         let grants = Arc::new(self.net.clone());
-        let stderr = super::output::RunStderr::of(self);
+        let stderr = self.stderr.clone();
         Box::new(move |addr, use_| {
             let allowed = wasi_socket_allowed(&grants, addr, use_, &state);
             if !allowed {
@@ -957,7 +949,7 @@ impl RunOptions {
 
     /// Write `line` on the run's stderr (its buffer, the host's, or the log).
     pub(crate) fn note(&self, line: &str) {
-        super::output::RunStderr::of(self).write(&format!("{line}\n"));
+        self.stderr.write(&format!("{line}\n"));
     }
 }
 

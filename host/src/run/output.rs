@@ -250,35 +250,28 @@ impl Pollable for HostStdoutStream {
     }
 }
 
-/// Where a run's own reports go: its stderr buffer, the process's stderr when the
-/// run inherits it, or else (the guest's stderr discarded) the application's log.
-#[derive(Clone)]
-pub(crate) enum RunStderr {
-    Buffer(OutputBuffer),
-    Inherited,
+/// Where a program's stdout or stderr goes: discarded (the default), the host
+/// process's, or a buffer. For stderr, also where the run's own reports go (the
+/// application's log when discarded).
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Output {
+    #[default]
     Discarded,
+    Inherited,
+    Buffer(OutputBuffer),
 }
 
-impl RunStderr {
-    /// The run's stderr as its options say.
-    pub(crate) fn of(options: &super::RunOptions) -> RunStderr {
-        match (&options.stderr, options.inherit_stderr) {
-            (Some(buffer), _) => RunStderr::Buffer(buffer.clone()),
-            (None, true) => RunStderr::Inherited,
-            (None, false) => RunStderr::Discarded,
-        }
-    }
-
-    /// Write `line` (ending in a newline) there.
+impl Output {
+    /// Write one of the run's own reports, `line` (ending in a newline), there.
     pub(crate) fn write(&self, line: &str) {
         match self {
-            RunStderr::Buffer(buffer) => buffer.append(line.as_bytes()),
-            RunStderr::Inherited => {
+            Output::Buffer(buffer) => buffer.append(line.as_bytes()),
+            Output::Inherited => {
                 use std::io::Write;
                 // A closed stderr: nowhere left to report to.
                 let _closed = std::io::stderr().write_all(line.as_bytes());
             }
-            RunStderr::Discarded => tracing::warn!("{}", line.trim_end()),
+            Output::Discarded => tracing::warn!("{}", line.trim_end()),
         }
     }
 }
