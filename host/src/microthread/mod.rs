@@ -434,8 +434,9 @@ pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<Image>) -> Result<Task<Endi
     let (_, task) = launch(run, image, slot, me, None, Start::Main, None, |run, _, ending| {
         if let Ending::Exit(code) = ending {
             // An exit from `main` ends the program at once, as one from any other
-            // microthread does: no cleanup for the detached ones.
-            run.request_exit(code);
+            // microthread does: no cleanup for the detached ones. The supervisor
+            // learns of it from the task's end, which comes right after.
+            run.note_exit(code);
         }
         ending
     });

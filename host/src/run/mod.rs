@@ -363,11 +363,18 @@ impl Run {
 
     /// Some microthread called `exit(code)`: the first code wins, and the program ends.
     pub(crate) fn request_exit(&self, code: i32) {
+        self.note_exit(code);
+        self.wake_supervisor.notify_one();
+    }
+
+    /// Record an exit with `code` (what still runs then gets no cleanup) without
+    /// waking the supervisor: for `main`'s own exit, whose task's end wakes it once
+    /// the task has finished (and, in a deterministic run, traced its end).
+    pub(crate) fn note_exit(&self, code: i32) {
         self.exit_code
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert(code);
-        self.wake_supervisor.notify_one();
     }
 
     fn request_stop(&self, why: Stop) {
