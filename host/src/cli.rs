@@ -575,7 +575,7 @@ struct SharedFile(std::sync::Arc<std::sync::Mutex<std::io::BufWriter<std::fs::Fi
 
 impl SharedFile {
     fn lock(&self) -> std::sync::MutexGuard<'_, std::io::BufWriter<std::fs::File>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::sync::Unpoisoned;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
 /// What the guest's wall clock reads when a deterministic run starts:
@@ -54,7 +55,7 @@ pub(crate) struct Schedule {
 
 impl Schedule {
     fn draw<R>(&self, f: impl FnOnce(&mut fastrand::Rng) -> R) -> R {
-        f(&mut self.rng.lock().unwrap_or_else(|e| e.into_inner()))
+        f(&mut self.rng.locked())
     }
 
     /// Which of `n` ready things goes first: a microthread to run, an operation of
@@ -112,7 +113,7 @@ impl Schedule {
         };
         let n = self.slices.fetch_add(1, Ordering::Relaxed) + 1;
         let line = format!("{n} microthread {id}: {}\n", why());
-        let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sink = sink.locked();
         if let Err(e) = sink.write_all(line.as_bytes()) {
             tracing::warn!(target: "weft::deterministic", "the schedule trace cannot be written: {e}");
         }

@@ -75,6 +75,7 @@ pub mod cli_values;
 mod error;
 pub mod limits;
 pub mod net;
+mod sync;
 
 mod channel;
 mod deterministic;

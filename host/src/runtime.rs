@@ -18,6 +18,7 @@ use crate::microthread::Microthread;
 use crate::net::{Resolve, Resolver};
 use crate::run::{AppData, Run};
 use crate::scheduler::Scheduler;
+use crate::sync::Unpoisoned;
 
 /// The default fuel slice: how much a microthread runs before it yields to the
 /// scheduler. 100k units (roughly 100k wasm instructions, tens of microseconds)
@@ -567,7 +568,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let runs = std::mem::take(&mut self.runs.get_mut().unwrap_or_else(|e| e.into_inner()).runs);
+        let runs = std::mem::take(&mut self.runs.value_mut().runs);
         for run in runs.iter().filter_map(Weak::upgrade) {
             run.cancel();
             run.cancel_all();
@@ -702,7 +703,7 @@ impl Runtime {
 
     /// Keep track of `run`, to cancel it should the runtime be dropped first.
     pub(crate) fn register(&self, run: &Arc<Run>) {
-        let mut r = self.inner.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = self.inner.runs.locked();
         if r.runs.len() >= 2 * r.pruned_len.max(16) {
             r.runs.retain(|w| w.strong_count() > 0);
             r.pruned_len = r.runs.len();

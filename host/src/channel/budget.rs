@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::{Channel, Message};
 use crate::limits::{MESSAGE_OVERHEAD, Quota};
+use crate::sync::Unpoisoned;
 
 /// The buffered bytes and open channels of one run, under their maximums.
 pub(crate) struct Budget {
@@ -123,7 +124,7 @@ impl Budget {
         let Some(opened) = &self.opened else {
             return;
         };
-        let mut r = opened.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = opened.locked();
         if r.channels.len() >= 2 * r.pruned_len.max(64) {
             r.channels.retain(|_, c| c.strong_count() > 0);
             r.pruned_len = r.channels.len();
@@ -137,7 +138,7 @@ impl Budget {
     #[cfg(test)]
     pub(super) fn registered(&self) -> usize {
         self.opened.as_ref().map_or(0, |o| {
-            let r = o.lock().unwrap_or_else(|e| e.into_inner());
+            let r = o.locked();
             r.channels.values().filter(|c| c.strong_count() > 0).count()
         })
     }
@@ -149,7 +150,7 @@ impl Budget {
         let Some(opened) = &self.opened else {
             return;
         };
-        let channels = std::mem::take(&mut opened.lock().unwrap_or_else(|e| e.into_inner()).channels);
+        let channels = std::mem::take(&mut opened.locked().channels);
         for chan in channels.values().filter_map(Weak::upgrade) {
             if std::ptr::eq(&*chan.budget, self) {
                 chan.empty();

@@ -43,6 +43,7 @@ pub(crate) use waiter::Waiter;
 
 use crate::error::Failure;
 use crate::net::{ListenerHandle, StreamHandle};
+use crate::sync::Unpoisoned;
 use waiter::Taken;
 
 /// Counts the waits of the application's own threads: no run's deadlock detector
@@ -303,7 +304,7 @@ impl Channel {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock is a bug in weft; the state stays usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// Drop everything the channel holds: its buffer, and its waiters (told that the
@@ -365,12 +366,12 @@ impl Channel {
 
 impl Drop for Channel {
     fn drop(&mut self) {
-        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        let st = self.state.value_mut();
         for q in &st.queue {
             release_queued(&self.budget, q);
         }
         self.budget.close();
-        let on_drop = self.on_drop.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let on_drop = self.on_drop.value_mut().take();
         if let Some(f) = on_drop {
             f();
         }
@@ -423,7 +424,7 @@ impl TimerEnd {
     /// Call `f` when the channel is dropped (at once if it already is).
     pub(crate) fn on_channel_drop(&self, f: Box<dyn FnOnce() + Send>) {
         match self.chan.upgrade() {
-            Some(chan) => *chan.on_drop.lock().unwrap_or_else(|e| e.into_inner()) = Some(f),
+            Some(chan) => *chan.on_drop.locked() = Some(f),
             None => f(),
         }
     }

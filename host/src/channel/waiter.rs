@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use super::{Message, Ready};
+use crate::sync::Unpoisoned;
 
 /// Counts completed waits, so that the deadlock detector can tell "everybody is
 /// blocked" from "a wake-up is on its way".
@@ -56,7 +57,7 @@ impl Waiter {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, WaiterState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// Complete with `done`; the caller wakes the returned waker (after unlocking).

@@ -2,8 +2,8 @@
 //! over the cores, until a seed makes it fail.
 
 use std::ffi::OsString;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -76,12 +76,18 @@ pub(super) fn test(args: TestArgs) -> Result<i32> {
                                     stdout,
                                     stderr,
                                 };
-                                failing.lock().unwrap_or_else(|e| e.into_inner()).push(failed);
+                                failing
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .push(failed);
                             }
                         },
                         Err(e) => {
                             stop.store(true, Ordering::Release);
-                            refused.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                            refused
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .get_or_insert(e);
                         }
                     }
                 }
@@ -89,11 +95,11 @@ pub(super) fn test(args: TestArgs) -> Result<i32> {
         }
     });
     let elapsed = started.elapsed();
-    if let Some(e) = refused.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    if let Some(e) = refused.into_inner().unwrap_or_else(PoisonError::into_inner) {
         return Err(anyhow::Error::new(e).context("weft test: a run could not start"));
     }
     let passed = passed.into_inner();
-    let mut failing = failing.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut failing = failing.into_inner().unwrap_or_else(PoisonError::into_inner);
     failing.sort_by_key(|f| f.seed);
     let Some(first) = failing.into_iter().next() else {
         println!(

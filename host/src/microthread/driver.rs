@@ -11,6 +11,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use crate::run::Member;
+use crate::sync::Unpoisoned;
 
 /// A cancelled microthread was stopped where it was busy.
 #[derive(Debug)]
@@ -54,7 +55,7 @@ impl Wake for Noting {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
-        if let Some(w) = self.task.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(w) = self.task.locked().as_ref() {
             w.wake_by_ref();
         }
     }
@@ -112,7 +113,7 @@ fn drive_once<T>(
                 })
             });
             {
-                let mut task = noting.task.lock().unwrap_or_else(|e| e.into_inner());
+                let mut task = noting.task.locked();
                 match task.as_ref() {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *task = Some(cx.waker().clone()),

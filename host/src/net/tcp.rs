@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 use crate::limits::Quota;
+use crate::sync::Unpoisoned;
 
 /// The most a read returns at once (a guest asking for more gets this much).
 const MAX_READ: usize = 64 << 10;
@@ -175,7 +176,7 @@ impl ListenerHandle {
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, VecDeque<io::Result<(TcpStream, SocketAddr)>>> {
-        self.0.pending.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.pending.locked()
     }
 
     /// The next connection, waiting at most `timeout`.

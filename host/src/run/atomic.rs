@@ -5,6 +5,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::sync::Unpoisoned;
+
 // tokio's clock: in a deterministic run, the run's virtual one, so that the cap
 // ends a section at the same point every time.
 use tokio::time::Instant;
@@ -21,7 +23,7 @@ pub(crate) struct Atomic {
 
 impl Atomic {
     fn since(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.since.lock().unwrap_or_else(|e| e.into_inner())
+        self.since.locked()
     }
 
     pub(crate) fn begin(&self) {

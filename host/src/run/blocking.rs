@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::scheduler::AbortHandle;
+use crate::sync::Unpoisoned;
 
 use super::atomic::Atomic;
 use super::cancel::Cancel;
@@ -137,7 +138,7 @@ pub(crate) struct Member {
 
 impl Member {
     fn waiting(&self) -> std::sync::MutexGuard<'_, Option<Wait>> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+        self.waiting.locked()
     }
 
     /// Its cancellation was asked for: end the channel wait or the join it is in, if
@@ -150,7 +151,7 @@ impl Member {
 
     /// Enter a structured child, to be cancelled with this microthread.
     pub(crate) fn adopt(&self, child: &Arc<Member>) {
-        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let mut children = self.children.locked();
         if children.len() >= 32 && children.len().is_power_of_two() {
             children.retain(|c| c.strong_count() > 0);
         }
@@ -188,7 +189,7 @@ impl Member {
 
     /// Its children still alive.
     pub(crate) fn children(&self) -> Vec<Arc<Member>> {
-        let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let children = self.children.locked();
         children.iter().filter_map(Weak::upgrade).collect()
     }
 
@@ -266,7 +267,7 @@ impl Members {
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Member>>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+        self.map.locked()
     }
 
     pub(crate) fn progress(&self) -> &Progress {

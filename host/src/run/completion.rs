@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 
 use crate::channel::{Budget, Delivery, Message};
 use crate::error::{Failure, FailureKind};
+use crate::sync::Unpoisoned;
 
 /// What a finished microthread leaves for its joiner.
 pub(crate) type Outcome = Result<Message, Failure>;
@@ -125,7 +126,7 @@ impl Completion {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CompletionState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// Record the outcome (the first one counts) and wake whoever waits. A result
@@ -280,7 +281,7 @@ impl Completion {
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        let s = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        let s = self.state.value_mut();
         if std::mem::take(&mut s.held)
             && let Some(Ok(result)) = &s.outcome
         {

@@ -27,13 +27,14 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::scheduler::{Ended, Scheduler, Seeded, Task};
+use crate::sync::Unpoisoned;
 use wasmtime::Engine;
 
 pub(crate) use blocking::{Member, Members, Probe, Waiting};
@@ -371,23 +372,17 @@ impl Run {
     /// waking the supervisor: for `main`'s own exit, whose task's end wakes it once
     /// the task has finished (and, in a deterministic run, traced its end).
     pub(crate) fn note_exit(&self, code: i32) {
-        self.exit_code
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert(code);
+        self.exit_code.locked().get_or_insert(code);
     }
 
     fn request_stop(&self, why: Stop) {
-        self.stop
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert(why);
+        self.stop.locked().get_or_insert(why);
         self.wake_supervisor.notify_one();
     }
 
     /// Whether some microthread called `exit`.
     fn exit_requested(&self) -> bool {
-        self.exit_code.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.exit_code.locked().is_some()
     }
 
     /// Whether the run's fuel budget is spent.
@@ -565,7 +560,7 @@ impl Run {
     /// Take the channel end the application handed the run under `name`, if it is
     /// of the kind asked for (a sender or not).
     pub(crate) fn take_endpoint(&self, name: &str, sender: bool) -> Option<HostEndpoint> {
-        let mut map = self.host_endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.host_endpoints.locked();
         let matches = match map.get(name)? {
             HostEndpoint::Sender(..) => sender,
             HostEndpoint::Receiver(..) => !sender,
@@ -575,7 +570,7 @@ impl Run {
 
     /// The channel ends handed to the run that no guest took, taken out of it.
     pub(crate) fn untaken_endpoints(&self) -> HashMap<String, HostEndpoint> {
-        std::mem::take(&mut *self.host_endpoints.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.host_endpoints.locked())
     }
 
     /// A failure nobody else handles (a detached microthread's, not joined): it is
@@ -592,13 +587,13 @@ impl Run {
             let notified = self.wake_supervisor.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(stop) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(stop) = self.stop.locked().take() {
                 return match stop {
                     Stop::Cancelled => ExitStatus::Cancelled,
                     Stop::FuelExhausted(f) => ExitStatus::Failed(f),
                 };
             }
-            if let Some(code) = *self.exit_code.lock().unwrap_or_else(|e| e.into_inner()) {
+            if let Some(code) = *self.exit_code.locked() {
                 return ExitStatus::Exited(code);
             }
             notified.await;
@@ -626,7 +621,7 @@ impl Run {
                 None => std::future::pending().await,
             }
         };
-        let signals = self.signals.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let signals = self.signals.locked().take();
         let signals = async {
             match signals {
                 Some(signals) => signals.next().await,
@@ -709,7 +704,7 @@ impl Run {
             run.timers.stop();
             run.budget.empty_all();
             // Ends nobody took go back: the application's channels may close.
-            std::mem::take(&mut *run.host_endpoints.lock().unwrap_or_else(|e| e.into_inner()));
+            std::mem::take(&mut *run.host_endpoints.locked());
             // The handler has seen every failure before the end is published.
             run.failures.delivered().await;
             run.finish.set(status);
@@ -802,7 +797,7 @@ struct FinishState {
 
 impl Finish {
     fn lock(&self) -> std::sync::MutexGuard<'_, FinishState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// Publish the end (the first one counts).
@@ -831,7 +826,7 @@ impl Finish {
             if let Some(status) = &st.status {
                 return status.clone();
             }
-            st = self.published.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.published.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
     }
 

@@ -22,6 +22,7 @@ use super::output::{HostStdout, Lines, Output, StdoutClosed};
 use crate::channel::{Budget, HostHold, ReceiverHandle, SenderHandle};
 use crate::deterministic::{Schedule, SeededRandom, TraceSink};
 use crate::net::{Direction, Grant, Grants};
+use crate::sync::Unpoisoned;
 
 /// Sockets a run may have open at once, unless told otherwise.
 pub const DEFAULT_MAX_SOCKETS: u32 = 10_000;
@@ -145,18 +146,18 @@ impl Handed {
 
     /// Take the endpoint, unless a run took it already.
     pub(crate) fn take(&self) -> Option<HostEndpoint> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.0.locked().take()
     }
 
     /// Put back an endpoint taken by a run that could not start.
     fn put_back(&self, endpoint: HostEndpoint) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(endpoint);
+        *self.0.locked() = Some(endpoint);
     }
 }
 
 impl std::fmt::Debug for Handed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let st = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let st = self.0.locked();
         f.write_str(match st.as_ref() {
             Some(HostEndpoint::Sender(..)) => "sender",
             Some(HostEndpoint::Receiver(..)) => "receiver",

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::channel::{Tick, TimerEnd};
+use crate::sync::Unpoisoned;
 
 /// The shortest period of a ticker: a shorter one (zero, say) is taken as this.
 pub(crate) const MIN_TICK_PERIOD: Duration = Duration::from_millis(1);
@@ -52,7 +53,7 @@ struct Timer {
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// The timer's channel is gone: forget it.

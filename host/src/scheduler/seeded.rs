@@ -9,6 +9,7 @@ use async_task::Runnable;
 
 use super::task::{Task, drop_later, run_contained, task};
 use crate::deterministic::Schedule;
+use crate::sync::Unpoisoned;
 
 /// How many microthreads a deterministic run's queue runs before it lets its
 /// thread's tokio look at timers (as tokio looks at them every 61 tasks).
@@ -61,17 +62,14 @@ impl SeededShared {
             drop_later(runnable);
             return;
         }
-        self.ready
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(runnable);
+        self.ready.locked().push(runnable);
         // A permit if the queue's task is not waiting now: it does not miss it.
         self.more.notify_one();
     }
 
     /// The ready microthread the schedule picks, if any is ready.
     fn pick(&self) -> Option<Runnable> {
-        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ready = self.ready.locked();
         if ready.is_empty() {
             return None;
         }
@@ -92,7 +90,7 @@ async fn run_seeded(shared: Arc<SeededShared>) {
     impl Drop for Close<'_> {
         fn drop(&mut self) {
             self.0.closed.store(true, Ordering::Release);
-            let queued = std::mem::take(&mut *self.0.ready.lock().unwrap_or_else(|e| e.into_inner()));
+            let queued = std::mem::take(&mut *self.0.ready.locked());
             drop(queued);
         }
     }

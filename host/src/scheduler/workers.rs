@@ -12,6 +12,7 @@ use async_task::{Runnable, ScheduleInfo};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 use super::task::{Task, contained, drop_later, run_contained, task};
+use crate::sync::Unpoisoned;
 
 /// How many times in a row a worker runs the microthread in its next slot before
 /// it queues it behind the others.
@@ -94,7 +95,7 @@ struct Shared {
 impl Shared {
     /// Wake a parked worker, if one is parked.
     fn wake_one(&self) {
-        let index = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let index = self.idle.locked().pop();
         if let (Some(i), Some(threads)) = (index, self.threads.get()) {
             threads[i].unpark();
         }
@@ -445,7 +446,7 @@ fn steal_next(shared: &Shared, index: usize) -> Option<Runnable> {
 /// saying would otherwise be missed), then park until woken. What the last look
 /// found in another worker's next slot, if anything, is returned to run.
 fn park(shared: &Shared, index: usize, local: &Local) -> Option<Runnable> {
-    shared.idle.lock().unwrap_or_else(|e| e.into_inner()).push(index);
+    shared.idle.locked().push(index);
     let work_waits = !shared.injector.is_empty() || shared.stealers.iter().any(|s| !s.is_empty());
     let mut found = None;
     if !work_waits && !shared.shutdown.load(Ordering::Acquire) && local.queue.is_empty() {
@@ -456,10 +457,6 @@ fn park(shared: &Shared, index: usize, local: &Local) -> Option<Runnable> {
             std::thread::park();
         }
     }
-    shared
-        .idle
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|&i| i != index);
+    shared.idle.locked().retain(|&i| i != index);
     found
 }
