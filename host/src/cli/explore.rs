@@ -9,7 +9,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use weft::{ExitStatus, OutputBuffer};
 
-use super::{TestArgs, report};
+use super::args::TestArgs;
+use super::report::report;
 
 /// A seed under which the program did not exit with 0.
 struct Failing {
