@@ -6,16 +6,8 @@ use std::process::{Command, Output};
 
 use weft_tests::guest;
 
-/// The `weft` binary, with the tests' own compilation cache.
-fn weft_cmd() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
-    cmd.env("WEFT_CACHE_DIR", weft_tests::cache_dir());
-    cmd
-}
-
-fn weft(args: &[&str]) -> Output {
-    weft_cmd().args(args).output().expect("run weft")
-}
+mod common;
+use common::{error_exit, text, weft, weft_cmd};
 
 fn weft_run(file: &Path, flags: &[&str], guest_args: &[&str]) -> Output {
     let mut args = vec!["run"];
@@ -30,11 +22,11 @@ fn weft_run(file: &Path, flags: &[&str], guest_args: &[&str]) -> Output {
 }
 
 fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    text(&o.stdout)
 }
 
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    text(&o.stderr)
 }
 
 #[test]
@@ -222,18 +214,10 @@ fn max_run_handles_bounds_the_handles_of_all_microthreads_together() {
     assert!(out.contains("main cloned one more end"), "{out}");
 }
 
+/// An error of weft's own, on one line, and exit code 1.
 fn one_line_error(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "stdout: {} stderr: {}",
-        stdout(o),
-        stderr(o)
-    );
-    let err = stderr(o);
+    let err = error_exit(o, 1);
     assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
     err
 }
 
@@ -286,17 +270,7 @@ fn bad_flags_are_refused() {
 
 /// A usage error: clap's message and exit code 2, as `wasmtime run` gives.
 fn usage_error(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "stdout: {} stderr: {}",
-        stdout(o),
-        stderr(o)
-    );
-    let err = stderr(o);
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
+    error_exit(o, 2)
 }
 
 #[test]

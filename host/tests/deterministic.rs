@@ -1,17 +1,12 @@
 //! Deterministic mode through the binary: `weft run --deterministic --seed N` and
 //! `weft test --seeds`, on real guests (`tests/guests/src/bin/deterministic.rs`).
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use weft_tests::guest;
 
-fn weft(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weft"))
-        .env("WEFT_CACHE_DIR", weft_tests::cache_dir())
-        .args(args)
-        .output()
-        .expect("run weft")
-}
+mod common;
+use common::{text, weft};
 
 /// `weft run FLAGS deterministic.wasm ARGS`.
 fn run(flags: &[&str], guest_args: &[&str]) -> Output {
@@ -21,10 +16,6 @@ fn run(flags: &[&str], guest_args: &[&str]) -> Output {
     args.push(file.to_str().unwrap());
     args.extend_from_slice(guest_args);
     weft(&args)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Exit code, stdout and stderr: what must repeat under one seed.

@@ -2,28 +2,17 @@
 //! on loopback.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use weft_tests::guest;
 
-fn weft() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
-    cmd.env("WEFT_CACHE_DIR", weft_tests::cache_dir());
-    cmd
-}
-
-fn output(args: &[&str]) -> Output {
-    weft().args(args).output().expect("run weft")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{text, weft, weft_cmd};
 
 /// `weft run ARGS`, its stdout piped; and the address its first line ends with.
 fn serve(args: &[&str]) -> (Child, String) {
-    let mut child = weft()
+    let mut child = weft_cmd()
         .arg("run")
         .args(args)
         .stdout(Stdio::piped())
@@ -64,11 +53,11 @@ fn network_flags_are_checked() {
         ("127.0.0.1:http", "is not a port"),
         ("127.0.0.1:9-1", "is empty"),
     ] {
-        let o = output(&["run", "--listen", grant, file]);
+        let o = weft(&["run", "--listen", grant, file]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
         assert!(text(&o.stderr).contains(says), "{}", text(&o.stderr));
     }
-    let o = output(&["run", "--seed", "1", "--listen", "127.0.0.1:*", file]);
+    let o = weft(&["run", "--seed", "1", "--listen", "127.0.0.1:*", file]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("cannot use the network"),
@@ -76,7 +65,7 @@ fn network_flags_are_checked() {
         text(&o.stderr)
     );
     // No grant: the guest is told, naming the address and the flag to add.
-    let o = output(&["run", file, "127.0.0.1:0"]);
+    let o = weft(&["run", file, "127.0.0.1:0"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(

@@ -182,3 +182,18 @@ fn target_installed() -> bool {
         Err(_) => false,
     }
 }
+
+/// The threads of this process named `name` (Linux keeps the first 15 bytes of a
+/// thread's name, so a longer `name` is compared by those).
+#[cfg(target_os = "linux")]
+pub fn threads_named(name: &str) -> usize {
+    let name = &name.as_bytes()[..name.len().min(15)];
+    std::fs::read_dir("/proc/self/task")
+        .expect("list /proc/self/task")
+        .filter(|task| {
+            let comm = task.as_ref().map(|t| std::fs::read(t.path().join("comm")));
+            // A thread that ended while being listed has no name to read.
+            matches!(comm, Ok(Ok(c)) if c.strip_suffix(b"\n").unwrap_or(&c) == name)
+        })
+        .count()
+}

@@ -1,13 +1,12 @@
 //! Channels, select, generate, parallel_map and deadlock reports, through real
 //! guests built from source and run by the host.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weft::{ExitStatus, MicrothreadState, OutputBuffer, RunOptions, Runtime, RuntimeBuilder};
 
 mod common;
-use common::run_on;
-use weft_tests::guest;
+use common::{eventually, run_on, start};
 
 fn small() -> RuntimeBuilder {
     Runtime::builder()
@@ -205,23 +204,6 @@ fn thread_ring_ends_at_the_right_holder() {
         let r = run_on(&rt, "thread-ring", &[&hops.to_string()]);
         assert_eq!(r.status, ExitStatus::Exited(0), "{}", r.stderr);
         assert_eq!(r.stdout.trim(), holder.to_string());
-    }
-}
-
-/// Start guest `name` with `args` on `rt`, with `options`; its stdout.
-fn start(rt: &Runtime, name: &str, args: &[&str], options: RunOptions) -> (weft::RunHandle, OutputBuffer) {
-    let program = rt.load(guest(name)).unwrap();
-    let out = OutputBuffer::new();
-    let options = options.args(args.iter().copied()).stdout(out.clone());
-    (program.start(&options).unwrap(), out)
-}
-
-/// Wait (bounded: a hang fails the test) until `cond` holds.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

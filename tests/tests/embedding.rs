@@ -8,27 +8,14 @@ use std::time::{Duration, Instant};
 use weft::{ExitStatus, FailureKind, MicrothreadState, OutputBuffer, RecvError, RunOptions, Runtime};
 use weft_tests::guest;
 
+mod common;
+use common::{eventually, start};
+
 fn builder() -> weft::RuntimeBuilder {
     Runtime::builder()
         .workers(2)
         .max_microthreads(64)
         .cache_dir(Some(weft_tests::cache_dir()))
-}
-
-fn start(rt: &Runtime, name: &str, args: &[&str], options: RunOptions) -> (weft::RunHandle, OutputBuffer) {
-    let program = rt.load(guest(name)).unwrap();
-    let out = OutputBuffer::new();
-    let options = options.args(args.iter().copied()).stdout(out.clone());
-    (program.start(&options).unwrap(), out)
-}
-
-/// Wait (bounded: a hang fails the test) until `cond` holds.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// The `embedded` guest's `wait`, handed the receiver of a host channel `jobs`,

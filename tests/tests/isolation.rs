@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use weft::{ExitStatus, OutputBuffer, RunOptions, RunStats, Runtime};
 use weft_tests::guest;
+#[cfg(target_os = "linux")]
+use weft_tests::threads_named;
 
 mod common;
 use common::run_on;
@@ -145,19 +147,6 @@ fn programs_blocked_in_file_io_leave_a_worker_to_the_others() {
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// The threads of this process named `name`.
-#[cfg(target_os = "linux")]
-fn threads_named(name: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter(|t| {
-            let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm")).unwrap_or_default();
-            // Linux keeps the first 15 bytes of a thread's name.
-            comm.trim_end() == &name[..name.len().min(15)]
-        })
-        .count()
 }
 
 /// A view sees its run without keeping it: once the run has ended and its handle

@@ -10,6 +10,8 @@ use weft::net::Grant;
 use weft::{Error, ExitStatus, OutputBuffer, RunHandle, RunOptions, Runtime};
 use weft_tests::guest;
 
+mod common;
+
 fn runtime(workers: usize) -> Runtime {
     Runtime::builder()
         .workers(workers)
@@ -25,14 +27,7 @@ fn loopback() -> Grant {
 
 /// Start guest `name` with `args`, allowed to listen on and connect to loopback.
 fn start(rt: &Runtime, name: &str, args: &[&str], options: RunOptions) -> (RunHandle, OutputBuffer) {
-    let program = rt.load(guest(name)).unwrap();
-    let out = OutputBuffer::new();
-    let options = options
-        .args(args.iter().copied())
-        .stdout(out.clone())
-        .listen(loopback())
-        .connect(loopback());
-    (program.start(&options).unwrap(), out)
+    common::start(rt, name, args, options.listen(loopback()).connect(loopback()))
 }
 
 /// Wait (bounded: a hang fails the test) until the output has a line containing

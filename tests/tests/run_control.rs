@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weft::{Error, ExitStatus, OutputBuffer, Preemption, RunHandle, RunOptions, Runtime};
 use weft_tests::guest;
 
 mod common;
-use common::run_on;
+use common::{eventually, run_on};
 
 fn builder() -> weft::RuntimeBuilder {
     Runtime::builder()
@@ -29,19 +29,7 @@ fn unmetered() -> Runtime {
 
 /// Start `control` with `args`; its stdout is collected in the returned buffer.
 fn start(rt: &Runtime, args: &[&str], options: RunOptions) -> (RunHandle, OutputBuffer) {
-    let program = rt.load(guest("control")).unwrap();
-    let out = OutputBuffer::new();
-    let options = options.args(args.iter().copied()).stdout(out.clone());
-    (program.start(&options).unwrap(), out)
-}
-
-/// Wait (bounded: a hang fails the test) until `cond` holds.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    common::start(rt, "control", args, options)
 }
 
 fn started(out: &OutputBuffer, line: &str) {

@@ -1,6 +1,11 @@
-//! What the integration tests share: running a guest and collecting what it printed.
+//! What the integration tests share: running a guest and collecting what it printed,
+//! starting one and watching it, waiting for what must happen.
+// Each test binary uses its own part of this.
+#![allow(dead_code)]
 
-use weft::{ExitStatus, OutputBuffer, RunOptions, Runtime};
+use std::time::{Duration, Instant};
+
+use weft::{ExitStatus, OutputBuffer, RunHandle, RunOptions, Runtime};
 use weft_tests::guest;
 
 /// How a guest run ended and what it printed.
@@ -24,5 +29,23 @@ pub fn run_on(runtime: &Runtime, name: &str, args: &[&str]) -> Ran {
         status,
         stdout: out.to_string_lossy(),
         stderr: err.to_string_lossy(),
+    }
+}
+
+/// Start guest `name` with `args` on `runtime`, with `options`; its stdout is
+/// collected in the returned buffer.
+pub fn start(runtime: &Runtime, name: &str, args: &[&str], options: RunOptions) -> (RunHandle, OutputBuffer) {
+    let program = runtime.load(guest(name)).expect("load");
+    let out = OutputBuffer::new();
+    let options = options.args(args.iter().copied()).stdout(out.clone());
+    (program.start(&options).expect("start"), out)
+}
+
+/// Wait (bounded: a hang fails the test) until `cond` holds.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
