@@ -19,12 +19,14 @@ mod cancel;
 mod completion;
 mod failures;
 mod handle;
+mod limits;
 mod options;
 mod output;
 mod status;
 mod supervisor;
 mod timers;
 mod view;
+mod wasi;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -41,10 +43,10 @@ pub(crate) use blocking::{Member, Members, Probe, Waiting};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
 use handle::Finish;
 pub use handle::RunHandle;
-pub(crate) use options::{AppData, HostEndpoint, RunLimits};
-pub use options::{
-    DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, OutputBuffer, RunOptions,
-};
+pub(crate) use limits::RunLimits;
+pub(crate) use options::{AppData, HostEndpoint};
+pub use options::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, RunOptions};
+pub use output::OutputBuffer;
 pub use status::ExitStatus;
 use supervisor::Signals;
 pub use view::{MicrothreadInfo, MicrothreadState, RunStats, RunView};
