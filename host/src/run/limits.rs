@@ -1,11 +1,68 @@
-//! The limits one run ends up with ([`RunLimits`]): its options checked against the
-//! runtime's limits, in one place.
+//! The limits one run ends up with ([`RunLimits`]): the bounds it asks for
+//! ([`Requested`]) checked against the runtime's [`Limits`] in one place, and its
+//! other options checked against what the runtime can do.
 
 use std::time::Duration;
 
 use super::RunOptions;
 use crate::error::Error;
 use crate::limits::Limits;
+
+/// The bounds one run asks for ([`RunOptions::max_microthreads`] and its
+/// siblings): each, when set, is this run's value of the [`Limits`] field of the
+/// same name, which says what it bounds; unset, the run has the runtime's.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Requested {
+    pub(crate) max_microthreads: Option<u32>,
+    pub(crate) max_memory: Option<u64>,
+    pub(crate) max_message_size: Option<u32>,
+    pub(crate) max_buffered_bytes: Option<u64>,
+    pub(crate) max_channels: Option<u32>,
+}
+
+impl Requested {
+    /// The run's bounds: the runtime's `limits`, lowered where the run asks. An
+    /// error names a request over the runtime's limit, or a bound under the least
+    /// it may be ([`Limits::check_floors`]).
+    fn within(&self, runtime: &Limits) -> Result<Limits, Error> {
+        fn lower<T: PartialOrd + std::fmt::Display + Copy>(
+            what: &str,
+            asked: Option<T>,
+            bound: &mut T,
+        ) -> Result<(), Error> {
+            match asked {
+                Some(v) if v > *bound => Err(Error::InvalidOptions(format!(
+                    "{what} {v} is over the runtime's limit of {bound}"
+                ))),
+                Some(v) => {
+                    *bound = v;
+                    Ok(())
+                }
+                None => Ok(()),
+            }
+        }
+        let mut run = runtime.clone();
+        lower(
+            "max_microthreads",
+            self.max_microthreads,
+            &mut run.max_microthreads,
+        )?;
+        lower("max_memory", self.max_memory, &mut run.max_memory)?;
+        lower(
+            "max_message_size",
+            self.max_message_size,
+            &mut run.max_message_size,
+        )?;
+        lower(
+            "max_buffered_bytes",
+            self.max_buffered_bytes,
+            &mut run.max_buffered_bytes,
+        )?;
+        lower("max_channels", self.max_channels, &mut run.max_channels)?;
+        run.check_floors().map_err(Error::InvalidOptions)?;
+        Ok(run)
+    }
+}
 
 impl RunOptions {
     /// The run's limits: these options within the runtime's `limits`. Errors if an
@@ -17,35 +74,11 @@ impl RunOptions {
         fuel_slice: Option<u64>,
         interruptible: bool,
     ) -> Result<RunLimits, Error> {
-        fn within<T: PartialOrd + std::fmt::Display + Copy>(
-            what: &str,
-            asked: Option<T>,
-            ceiling: T,
-        ) -> Result<T, Error> {
-            match asked {
-                Some(v) if v > ceiling => Err(Error::InvalidOptions(format!(
-                    "{what} {v} is over the runtime's limit of {ceiling}"
-                ))),
-                Some(v) => Ok(v),
-                None => Ok(ceiling),
-            }
-        }
-        let max_microthreads = within(
-            "max_microthreads",
-            self.max_microthreads,
-            runtime.max_microthreads,
-        )?;
-        if max_microthreads == 0 {
-            return Err(Error::InvalidOptions(
-                "max_microthreads must be at least 1".into(),
-            ));
-        }
-        let max_memory = within("max_memory", self.max_memory, runtime.max_memory)?;
-        if max_memory < 64 << 10 {
-            return Err(Error::InvalidOptions(
-                "max_memory must be at least 64 KiB (one wasm page)".into(),
-            ));
-        }
+        let bounds = self.requested.within(runtime)?;
+        let at_least_one = |what: &str, n: u32| match n {
+            0 => Err(Error::InvalidOptions(format!("{what} must be at least 1"))),
+            n => Ok(n),
+        };
         if fuel_slice.is_none() && self.deterministic.is_some() {
             return Err(Error::InvalidOptions(
                 "deterministic mode needs a runtime that meters fuel (Preemption::Fuel), \
@@ -73,28 +106,14 @@ impl RunOptions {
             ));
         }
         Ok(RunLimits {
-            max_microthreads,
-            max_memory,
-            max_message_size: within(
-                "max_message_size",
-                self.max_message_size,
-                runtime.max_message_size,
-            )?,
-            max_channel_capacity: runtime.max_channel_capacity,
-            max_buffered_bytes: within(
-                "max_buffered_bytes",
-                self.max_buffered_bytes,
-                runtime.max_buffered_bytes,
-            )?,
-            max_channels: within("max_channels", self.max_channels, runtime.max_channels)?,
-            store_handles: match self.max_handles {
-                0 => return Err(Error::InvalidOptions("max_handles must be at least 1".into())),
-                n => n,
-            },
-            run_handles: match self.max_run_handles {
-                0 => return Err(Error::InvalidOptions("max_run_handles must be at least 1".into())),
-                n => n,
-            },
+            max_microthreads: bounds.max_microthreads,
+            max_memory: bounds.max_memory,
+            max_message_size: bounds.max_message_size,
+            max_channel_capacity: bounds.max_channel_capacity,
+            max_buffered_bytes: bounds.max_buffered_bytes,
+            max_channels: bounds.max_channels,
+            store_handles: at_least_one("max_handles", self.max_handles)?,
+            run_handles: at_least_one("max_run_handles", self.max_run_handles)?,
             fuel_slice,
             interruptible,
             graceful_end: true,

@@ -9,12 +9,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
+use super::limits::Requested;
 use super::output::{Output, OutputBuffer, StdoutClosed};
 use crate::channel::{HostHold, ReceiverHandle, SenderHandle};
 use crate::deterministic::TraceSink;
 use crate::error::Error;
 use crate::net::{Grant, Grants};
 use crate::sync::Unpoisoned;
+
+#[cfg(doc)]
+use crate::limits::Limits;
 
 /// Sockets a run may have open at once, unless told otherwise.
 pub const DEFAULT_MAX_SOCKETS: u32 = 10_000;
@@ -66,11 +70,8 @@ pub struct RunOptions {
     pub(crate) deadline: Option<Duration>,
     pub(crate) fuel_budget: Option<u64>,
     pub(crate) microthread_fuel_budget: Option<u64>,
-    pub(crate) max_microthreads: Option<u32>,
-    pub(crate) max_memory: Option<u64>,
-    pub(crate) max_message_size: Option<u32>,
-    pub(crate) max_buffered_bytes: Option<u64>,
-    pub(crate) max_channels: Option<u32>,
+    /// The bounds of [`Limits`] this run lowers.
+    pub(crate) requested: Requested,
     pub(crate) cancel_grace: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) atomic_cap: Duration,
@@ -190,11 +191,7 @@ impl Default for RunOptions {
             deadline: None,
             fuel_budget: None,
             microthread_fuel_budget: None,
-            max_microthreads: None,
-            max_memory: None,
-            max_message_size: None,
-            max_buffered_bytes: None,
-            max_channels: None,
+            requested: Requested::default(),
             cancel_grace: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(2),
             endpoints: Vec::new(),
@@ -541,41 +538,33 @@ impl RunOptions {
         self
     }
 
-    /// Live microthreads of this run, `main` included (at most the runtime's
-    /// [`Limits::max_microthreads`], which also holds for all runs together).
+    /// This run's [`Limits::max_microthreads`], at most the runtime's.
     pub fn max_microthreads(mut self, max: u32) -> Self {
-        self.max_microthreads = Some(max);
+        self.requested.max_microthreads = Some(max);
         self
     }
 
-    /// Linear memory per microthread of this run, in bytes (at most the runtime's
-    /// [`Limits::max_memory`]).
+    /// This run's [`Limits::max_memory`], at most the runtime's.
     pub fn max_memory(mut self, bytes: u64) -> Self {
-        self.max_memory = Some(bytes);
+        self.requested.max_memory = Some(bytes);
         self
     }
 
-    /// Largest message, spawn argument or spawned function's result of this run,
-    /// in bytes (at most the runtime's [`Limits::max_message_size`]).
+    /// This run's [`Limits::max_message_size`], at most the runtime's.
     pub fn max_message_size(mut self, bytes: u32) -> Self {
-        self.max_message_size = Some(bytes);
+        self.requested.max_message_size = Some(bytes);
         self
     }
 
-    /// Bytes this run may hold buffered, all together: in its channels, in the
-    /// results of its microthreads waiting to be joined, and in their partial
-    /// lines of output (at most the runtime's [`Limits::max_buffered_bytes`], which
-    /// says what happens at the limit). A send that would go over it waits as if
-    /// its channel were full.
+    /// This run's [`Limits::max_buffered_bytes`], at most the runtime's.
     pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
-        self.max_buffered_bytes = Some(bytes);
+        self.requested.max_buffered_bytes = Some(bytes);
         self
     }
 
-    /// Channels this run may have open at once (at most the runtime's
-    /// [`Limits::max_channels`]).
+    /// This run's [`Limits::max_channels`], at most the runtime's.
     pub fn max_channels(mut self, max: u32) -> Self {
-        self.max_channels = Some(max);
+        self.requested.max_channels = Some(max);
         self
     }
 
