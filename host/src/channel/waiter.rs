@@ -4,10 +4,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::Waker;
 
 use super::{Message, Ready};
-use crate::sync::Unpoisoned;
+use crate::sync::{Unpoisoned, poll_locked};
 
 /// Counts completed waits, so that the deadlock detector can tell "everybody is
 /// blocked" from "a wake-up is on its way".
@@ -92,48 +92,40 @@ impl Waiter {
         Taken::Message(msg)
     }
 
+    /// Complete with what `done` makes of `value`, and wake the waiting task; unless
+    /// the waiter is complete already: then `value` comes back, undelivered.
+    fn complete_with<T>(&self, value: T, done: impl FnOnce(T) -> Done) -> Option<T> {
+        let waker = {
+            let mut st = self.lock();
+            if st.done.is_some() {
+                return Some(value);
+            }
+            self.complete(&mut st, done(value))
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        None
+    }
+
     /// A sender hands `msg` to receive operation `op`, unless the waiter is already
     /// complete (then the message comes back).
     pub(crate) fn give_recv(&self, op: usize, msg: Message) -> Result<(), Message> {
-        let waker = {
-            let mut st = self.lock();
-            if st.done.is_some() {
-                return Err(msg);
-            }
-            self.complete(&mut st, Done::Op(op, Ready::Received(msg)))
-        };
-        if let Some(w) = waker {
-            w.wake();
+        match self.complete_with(msg, |msg| Done::Op(op, Ready::Received(msg))) {
+            Some(msg) => Err(msg),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    /// Operation `op` found its channel closed (or failed).
+    /// Operation `op` found its channel closed (or failed). A waiter complete
+    /// already ended otherwise: nothing waits for `ready` any more.
     pub(crate) fn finish(&self, op: usize, ready: Ready) {
-        let waker = {
-            let mut st = self.lock();
-            if st.done.is_some() {
-                return;
-            }
-            self.complete(&mut st, Done::Op(op, ready))
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        self.complete_with(ready, |ready| Done::Op(op, ready));
     }
 
     /// The waiting microthread is cancelled: end the wait, unless it ended already.
     pub(crate) fn interrupt(&self) {
-        let waker = {
-            let mut st = self.lock();
-            if st.done.is_some() {
-                return;
-            }
-            self.complete(&mut st, Done::Interrupted)
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        self.complete_with((), |()| Done::Interrupted);
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -154,15 +146,12 @@ impl Waiter {
     /// Wait until the waiter is complete.
     pub(crate) async fn wait(&self) {
         std::future::poll_fn(|cx| {
-            let mut st = self.lock();
-            if st.done.is_some() {
-                return Poll::Ready(());
-            }
-            match &mut st.waker {
-                Some(w) => w.clone_from(cx.waker()),
-                None => st.waker = Some(cx.waker().clone()),
-            }
-            Poll::Pending
+            poll_locked(
+                &self.state,
+                cx,
+                |st| st.done.as_ref().map(|_| ()),
+                |st| &mut st.waker,
+            )
         })
         .await
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::scheduler::AbortHandle;
-use crate::sync::Unpoisoned;
+use crate::sync::{Pruned, Unpoisoned};
 
 use super::atomic::Atomic;
 use super::cancel::Cancel;
@@ -130,7 +130,7 @@ pub(crate) struct Member {
     /// Its atomic sections.
     pub(crate) atomic: Atomic,
     /// Its structured children, cancelled with it.
-    children: Mutex<Vec<Weak<Member>>>,
+    children: Mutex<Pruned<Vec<Weak<Member>>>>,
     /// Why it fails however its code ends: a child of it failed and nobody could
     /// join the child any more.
     doom: OnceLock<Failure>,
@@ -152,10 +152,9 @@ impl Member {
     /// Enter a structured child, to be cancelled with this microthread.
     pub(crate) fn adopt(&self, child: &Arc<Member>) {
         let mut children = self.children.locked();
-        if children.len() >= 32 && children.len().is_power_of_two() {
-            children.retain(|c| c.strong_count() > 0);
-        }
-        children.push(Arc::downgrade(child));
+        children
+            .make_room(32, |c| c.strong_count() > 0)
+            .push(Arc::downgrade(child));
     }
 
     /// What it is doing now.
@@ -190,7 +189,7 @@ impl Member {
     /// Its children still alive.
     pub(crate) fn children(&self) -> Vec<Arc<Member>> {
         let children = self.children.locked();
-        children.iter().filter_map(Weak::upgrade).collect()
+        children.list().iter().filter_map(Weak::upgrade).collect()
     }
 
     /// Set why it fails; false if it was doomed already.

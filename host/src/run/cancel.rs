@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use tokio::sync::Notify;
 
+use crate::sync::until;
+
 /// No cancellation.
 const NONE: u8 = 0;
 /// Requested, not yet seen by the microthread.
@@ -92,15 +94,7 @@ impl Cancel {
 
     /// Resolves once the cancellation is asked for (and marks it seen).
     pub(crate) async fn requested(&self) {
-        loop {
-            let notified = self.requested.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.deliver() {
-                return;
-            }
-            notified.await;
-        }
+        until(&self.requested, || self.deliver().then_some(())).await;
     }
 
     /// Run the blocking call `call`, failing if the cancellation is asked for before

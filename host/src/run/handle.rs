@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use super::{ExitStatus, MicrothreadInfo, Run, RunStats, RunView};
-use crate::sync::Unpoisoned;
+use crate::sync::{Unpoisoned, poll_locked};
 
 #[cfg(doc)]
 use super::RunOptions;
@@ -62,15 +62,7 @@ impl Finish {
     }
 
     fn poll(&self, cx: &mut Context<'_>) -> Poll<ExitStatus> {
-        let mut st = self.lock();
-        if let Some(status) = &st.status {
-            return Poll::Ready(status.clone());
-        }
-        match &mut st.waker {
-            Some(w) => w.clone_from(cx.waker()),
-            None => st.waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
+        poll_locked(&self.state, cx, |st| st.status.clone(), |st| &mut st.waker)
     }
 }
 

@@ -11,7 +11,7 @@ use super::{ExitStatus, Run, Stop, output};
 use crate::error::{Failure, FailureKind};
 use crate::run::Ending;
 use crate::scheduler::{Ended, Task};
-use crate::sync::Unpoisoned;
+use crate::sync::{Unpoisoned, until};
 
 /// In a deterministic run the grace periods run on its virtual clock, on its own
 /// thread: the supervisor waits for them this long at most (of real time), should
@@ -27,33 +27,20 @@ const UNINTERRUPTIBLE_GRACE: Duration = Duration::from_millis(100);
 
 impl Run {
     async fn wake(&self) -> ExitStatus {
-        loop {
-            let notified = self.wake_supervisor.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+        until(&self.wake_supervisor, || {
             if let Some(stop) = self.stop.locked().take() {
-                return match stop {
+                return Some(match stop {
                     Stop::Cancelled => ExitStatus::Cancelled,
                     Stop::FuelExhausted(f) => ExitStatus::Failed(f),
-                };
+                });
             }
-            if let Some(code) = *self.exit_code.locked() {
-                return ExitStatus::Exited(code);
-            }
-            notified.await;
-        }
+            self.exit_code.locked().map(ExitStatus::Exited)
+        })
+        .await
     }
 
     async fn all_gone(&self) {
-        loop {
-            let notified = self.all_gone.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.live.used() == 0 {
-                return;
-            }
-            notified.await;
-        }
+        until(&self.all_gone, || (self.live.used() == 0).then_some(())).await;
     }
 
     /// How the run ends: the first of main's end, an exit, a stop, the deadline,
