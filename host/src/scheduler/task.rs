@@ -11,12 +11,14 @@ use std::task::{Context, Poll, Waker};
 
 use async_task::{Runnable, ScheduleInfo, WithInfo};
 
-/// A task of `future`, scheduled by `schedule`: its first runnable (to queue), and
-/// the task to await or abort.
-pub(super) fn task<F>(
+/// Start a task of `future`, scheduled by `schedule` each time it is woken: its
+/// first runnable goes to `first` (to queue), and the task to await or abort is
+/// returned. The workers and a deterministic run's queue spawn through here.
+pub(super) fn spawn<F>(
     future: F,
     schedule: impl Fn(Runnable, ScheduleInfo) + Send + Sync + 'static,
-) -> (Runnable, Task<F::Output>)
+    first: impl FnOnce(Runnable),
+) -> Task<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -28,11 +30,11 @@ where
         abort: abort.clone(),
     };
     let (runnable, task) = async_task::Builder::new().spawn(move |_| future, WithInfo(schedule));
-    let task = Task {
+    first(runnable);
+    Task {
         task: Some(task.fallible()),
         abort,
-    };
-    (runnable, task)
+    }
 }
 
 /// A microthread woken after its queue stopped: nobody will run it. It is dropped

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_task::{Runnable, ScheduleInfo};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
-use super::task::{Task, contained, drop_later, run_contained, task};
+use super::task::{Task, contained, drop_later, run_contained, spawn};
 use crate::sync::Unpoisoned;
 
 /// How many times in a row a worker runs the microthread in its next slot before
@@ -243,12 +243,14 @@ impl Scheduler {
         F::Output: Send + 'static,
     {
         let shared = self.shared.clone();
-        let (runnable, task) = task(future, move |r, info| schedule(&shared, r, info));
         // A new microthread queues behind its spawner; an idle worker may take it.
-        with_local(&self.shared, |local| match local {
-            Some(local) => local.queue.push(runnable),
-            None => self.shared.injector.push(runnable),
-        });
+        let queue = |runnable| {
+            with_local(&self.shared, |local| match local {
+                Some(local) => local.queue.push(runnable),
+                None => self.shared.injector.push(runnable),
+            })
+        };
+        let task = spawn(future, move |r, info| schedule(&shared, r, info), queue);
         self.shared.wake_one();
         if self.shared.shutdown.load(Ordering::Acquire) {
             // Nobody will run it: dropped, its `Task` resolves as aborted.
