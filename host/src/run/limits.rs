@@ -106,19 +106,12 @@ impl RunOptions {
             ));
         }
         Ok(RunLimits {
-            max_microthreads: bounds.max_microthreads,
-            max_memory: bounds.max_memory,
-            max_message_size: bounds.max_message_size,
-            max_channel_capacity: bounds.max_channel_capacity,
-            max_buffered_bytes: bounds.max_buffered_bytes,
-            max_channels: bounds.max_channels,
+            bounds,
             store_handles: at_least_one("max_handles", self.max_handles)?,
             run_handles: at_least_one("max_run_handles", self.max_run_handles)?,
             fuel_slice,
             interruptible,
             graceful_end: true,
-            cancel_grace: self.cancel_grace,
-            shutdown_grace: self.shutdown_grace,
             atomic_cap: self.atomic_cap,
             fuel_budget: self.fuel_budget,
             microthread_fuel_budget: self.microthread_fuel_budget,
@@ -127,15 +120,12 @@ impl RunOptions {
 }
 
 /// The limits of one run: its options within the runtime's limits, cached in the
-/// run so that every check is one field away.
+/// run so that every check is one field away. It reads as its [`Limits`]
+/// (`limits.max_message_size`), the runtime's lowered for this run.
 #[derive(Debug, Clone)]
 pub(crate) struct RunLimits {
-    pub(crate) max_microthreads: u32,
-    pub(crate) max_memory: u64,
-    pub(crate) max_message_size: u32,
-    pub(crate) max_channel_capacity: u32,
-    pub(crate) max_buffered_bytes: u64,
-    pub(crate) max_channels: u32,
+    /// The run's bounds: the runtime's [`Limits`], lowered where the run asked.
+    bounds: Limits,
     /// Handles a microthread's store may hold (`RunOptions::max_handles`).
     pub(crate) store_handles: u32,
     /// Handles the run's microthreads may hold together (`RunOptions::max_run_handles`).
@@ -146,9 +136,15 @@ pub(crate) struct RunLimits {
     /// The program can see a cancellation (it imports weft): at its end, what still
     /// runs gets the shutdown grace for its cleanup. Set by `Program::start`.
     pub(crate) graceful_end: bool,
-    pub(crate) cancel_grace: Duration,
-    pub(crate) shutdown_grace: Duration,
     pub(crate) atomic_cap: Duration,
     pub(crate) fuel_budget: Option<u64>,
     pub(crate) microthread_fuel_budget: Option<u64>,
+}
+
+impl std::ops::Deref for RunLimits {
+    type Target = Limits;
+
+    fn deref(&self) -> &Limits {
+        &self.bounds
+    }
 }

@@ -393,7 +393,7 @@ impl Run {
             self.engine.increment_epoch();
         }
         if enforce {
-            let (grace, engine, by_epoch) = (self.limits.cancel_grace, self.engine.clone(), self.by_epoch());
+            let (grace, engine, by_epoch) = (self.options.cancel_grace, self.engine.clone(), self.by_epoch());
             // A deterministic run's grace is virtual time, on its own thread: where
             // the cleanup is stopped does not depend on the machine's speed.
             self.timer_thread().spawn(async move {
@@ -425,7 +425,7 @@ impl Run {
     fn cancel_gracefully(self: &Arc<Self>) {
         let first = !self.cancelling.swap(true, Ordering::SeqCst);
         if first && self.schedule.is_some() {
-            let (run, grace) = (Arc::downgrade(self), self.limits.shutdown_grace);
+            let (run, grace) = (Arc::downgrade(self), self.options.shutdown_grace);
             self.handle.spawn(async move {
                 tokio::time::sleep(grace).await;
                 if let Some(run) = run.upgrade() {

@@ -39,8 +39,10 @@ impl Run {
         .await
     }
 
-    async fn all_gone(&self) {
-        until(&self.all_gone, || (self.live.used() == 0).then_some(())).await;
+    /// Whether the run's microthreads are all gone within `grace`.
+    async fn all_gone_within(&self, grace: Duration) -> bool {
+        let all_gone = until(&self.all_gone, || (self.live.used() == 0).then_some(()));
+        tokio::time::timeout(grace, all_gone).await.is_ok()
     }
 
     /// How the run ends: the first of main's end, an exit, a stop, the deadline,
@@ -107,11 +109,11 @@ impl Run {
                 // A deterministic run's grace is timed on its virtual clock (see
                 // `cancel_gracefully`); this only guards against a stuck thread.
                 let grace = if run.schedule.is_some() {
-                    DETERMINISTIC_HANG_GUARD.max(run.limits.shutdown_grace)
+                    DETERMINISTIC_HANG_GUARD.max(run.options.shutdown_grace)
                 } else {
-                    run.limits.shutdown_grace
+                    run.options.shutdown_grace
                 };
-                if tokio::time::timeout(grace, run.all_gone()).await.is_err() {
+                if !run.all_gone_within(grace).await {
                     tracing::debug!(
                         live = run.live(),
                         "the shutdown grace period is over: the microthreads still running are stopped"
@@ -126,7 +128,7 @@ impl Run {
             } else {
                 UNINTERRUPTIBLE_GRACE
             };
-            if tokio::time::timeout(grace, run.all_gone()).await.is_err() {
+            if !run.all_gone_within(grace).await {
                 tracing::warn!(
                     live = run.live(),
                     "microthreads still running {grace:?} after the program ended were left behind"
