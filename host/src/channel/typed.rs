@@ -248,7 +248,7 @@ fn received<T: DeserializeOwned>(selected: Selected) -> Result<T, RecvError> {
 
 /// How a send ended: `Ok`, or why not and whether the value was given back.
 enum Sent {
-    Done,
+    Delivered,
     Closed,
     Full,
     Timeout,
@@ -258,7 +258,7 @@ enum Sent {
 
 fn sent(selected: &Selected) -> Sent {
     match selected {
-        Selected::Op(_, Ready::Sent) => Sent::Done,
+        Selected::Op(_, Ready::Sent) => Sent::Delivered,
         Selected::Op(_, _) => Sent::Closed,
         Selected::Timeout => Sent::Timeout,
         Selected::WouldBlock => Sent::Full,
@@ -308,7 +308,7 @@ impl<T: Serialize> Sender<T> {
     /// Send `value` only if that needs no waiting.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         match self.send_sync(value, None, false) {
-            (Sent::Done, _) => Ok(()),
+            (Sent::Delivered, _) => Ok(()),
             (Sent::Closed, v) => Err(TrySendError::Closed(v)),
             (Sent::Unserializable(why), v) => Err(TrySendError::Serialize(v, why)),
             (Sent::Full | Sent::Timeout, v) => Err(TrySendError::Full(v)),
@@ -328,7 +328,7 @@ impl<T: Serialize> Sender<T> {
 
 fn send_result<T>(sent: (Sent, T)) -> Result<(), SendError<T>> {
     match sent {
-        (Sent::Done, _) => Ok(()),
+        (Sent::Delivered, _) => Ok(()),
         (Sent::Unserializable(why), v) => Err(SendError::Serialize(v, why)),
         // A blocking send without a timeout ends only so.
         (Sent::Closed | Sent::Full | Sent::Timeout, v) => Err(SendError::Closed(v)),
@@ -337,7 +337,7 @@ fn send_result<T>(sent: (Sent, T)) -> Result<(), SendError<T>> {
 
 fn send_timeout_result<T>(sent: (Sent, T)) -> Result<(), SendTimeoutError<T>> {
     match sent {
-        (Sent::Done, _) => Ok(()),
+        (Sent::Delivered, _) => Ok(()),
         (Sent::Closed, v) => Err(SendTimeoutError::Closed(v)),
         (Sent::Unserializable(why), v) => Err(SendTimeoutError::Serialize(v, why)),
         (Sent::Full | Sent::Timeout, v) => Err(SendTimeoutError::Timeout(v)),

@@ -84,7 +84,7 @@ pub(crate) enum Probe {
 impl Probe {
     fn is_woken(&self) -> bool {
         match self {
-            Probe::Waiter(w) => w.is_done(),
+            Probe::Waiter(w) => w.is_complete(),
             Probe::Completion(c) => c.is_finished(),
             Probe::Nothing => false,
         }
@@ -101,9 +101,10 @@ impl Probe {
     }
 }
 
-/// What a blocked microthread waits on, and whether the deadlock detector counts it
-/// (a wait with a timeout ends by itself).
-struct Wait {
+/// One blocking call of a microthread: what it waits on, how a cancellation
+/// interrupts it, and whether the deadlock detector counts it (a wait with a
+/// timeout ends by itself).
+struct Block {
     what: Waiting,
     probe: Probe,
     counted: bool,
@@ -123,7 +124,7 @@ pub(crate) struct Member {
     pub(crate) fuel: AtomicU64,
     /// Messages it has sent (counted by itself only: no sharing).
     pub(crate) sent: AtomicU64,
-    waiting: Mutex<Option<Wait>>,
+    waiting: Mutex<Option<Block>>,
     abort: OnceLock<AbortHandle>,
     /// Its cancellation.
     pub(crate) cancel: Cancel,
@@ -137,7 +138,7 @@ pub(crate) struct Member {
 }
 
 impl Member {
-    fn waiting(&self) -> std::sync::MutexGuard<'_, Option<Wait>> {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Option<Block>> {
         self.waiting.locked()
     }
 
@@ -330,7 +331,7 @@ impl Members {
             if member.cancel.is_requested() {
                 probe.interrupt();
             }
-            *waiting = Some(Wait { what, probe, counted });
+            *waiting = Some(Block { what, probe, counted });
         }
         if counted {
             self.blocked.fetch_add(1, Ordering::AcqRel);

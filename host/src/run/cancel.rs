@@ -17,7 +17,7 @@ const REQUESTED: u8 = 1;
 /// Seen: a blocking call returned the error; cleanup may run.
 const DELIVERED: u8 = 2;
 /// The grace period is over: stop it wherever it is.
-const STOP: u8 = 3;
+const ABORT: u8 = 3;
 
 /// The cancellation state of one microthread.
 #[derive(Default)]
@@ -48,8 +48,8 @@ impl Cancel {
     }
 
     /// The grace period is over.
-    pub(crate) fn stop(&self) {
-        self.state.store(STOP, Ordering::Release);
+    pub(crate) fn grace_over(&self) {
+        self.state.store(ABORT, Ordering::Release);
         self.requested.notify_waiters();
     }
 

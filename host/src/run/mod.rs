@@ -1,6 +1,17 @@
 //! One run of a program: the state its microthreads share (ids, live counts, the
-//! channel budget, how it is being stopped), the supervisor that decides how it
-//! ends, and the [`RunHandle`] the application owns.
+//! channel budget, how it is being stopped), kept in [`Run`] here; the rest of the
+//! run lives in the sub-modules:
+//!
+//! - `options` the public builder ([`RunOptions`]); `limits` what the run may use
+//!   once checked against the runtime's limits (`RunLimits`); `wasi` a
+//!   microthread's WASI context and the check of its sockets; `output` its stdout
+//!   and stderr, and [`OutputBuffer`];
+//! - `blocking` what the run knows of each live microthread (`Member`) and the
+//!   deadlock detector; `cancel` one microthread's cancellation; `completion` how
+//!   a microthread's end reaches its joiner; `atomic` its atomic sections;
+//!   `timers` the run's timers; `failures` the failures nobody handles;
+//! - `supervisor` how the run ends; `status` [`ExitStatus`]; `handle`
+//!   [`RunHandle`] and the cell where the end is published; `view` the live view.
 //!
 //! A run ends when `main` and its structured children are done, a microthread exits
 //! the program, every microthread is deadlocked, its deadline passes, its fuel
@@ -12,6 +23,28 @@
 //! once they are gone. An `exit` (from `main` as from any other microthread) or a
 //! spent fuel budget ends the run at once: no cleanup runs. A deterministic run
 //! takes its grace periods on its virtual clock.
+//!
+//! The run's words, one per concept:
+//! - a microthread **ends**: how its guest code ended is its `Ending`, which its
+//!   `Completion` holds for its joiner; a task of the scheduler that gave no
+//!   output ended with a `TaskError`;
+//! - a run **finishes** when its [`ExitStatus`] is published (in its `Finish`
+//!   cell, which [`RunHandle::wait`] and [`RunHandle::is_finished`] read);
+//! - a run is **stopped** when something other than its program ends it: a
+//!   `Stop` (its handle cancelled it, or its fuel budget ran out), which the
+//!   supervisor waits for beside an exit (`exit_or_stop`);
+//! - a microthread is **cancelled** when it is asked to stop: its blocking calls
+//!   fail, so its cleanup runs (`Cancel`; the run's `cancelling` flag);
+//! - it is **aborted** when it is stopped wherever it is, without cleanup: its
+//!   grace period is over, an exit or a spent budget ended the run, or the run's
+//!   shutdown grace is over (the run's `cancelled` flag, `cancel_all`);
+//! - a microthread is **blocked** while it is in a blocking call (`Members::block`
+//!   records a `Block`: what it is `Waiting` on and how to interrupt it); a
+//!   channel operation that blocks parks on a channel `Waiter`;
+//! - a **slot** is one unit of a `Quota` held until dropped: the run's `Slot` is a
+//!   live microthread's place in the run's and the runtime's live-microthread
+//!   limits (a socket's is `net::tcp::Slot`). `JoinSlot` is not one: it is the
+//!   host half of a guest's join handle.
 
 mod atomic;
 mod blocking;
@@ -399,7 +432,7 @@ impl Run {
             self.timer_thread().spawn(async move {
                 tokio::time::sleep(grace).await;
                 for m in &requested {
-                    m.cancel.stop();
+                    m.cancel.grace_over();
                     m.abort();
                 }
                 if by_epoch {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::{ExitStatus, Run, Stop, output};
 use crate::error::{Failure, FailureKind};
 use crate::run::Ending;
-use crate::scheduler::{Ended, Task};
+use crate::scheduler::{Task, TaskError};
 use crate::sync::{Unpoisoned, until};
 
 /// In a deterministic run the grace periods run on its virtual clock, on its own
@@ -26,7 +26,7 @@ const ABORT_GRACE: Duration = Duration::from_secs(2);
 const UNINTERRUPTIBLE_GRACE: Duration = Duration::from_millis(100);
 
 impl Run {
-    async fn wake(&self) -> ExitStatus {
+    async fn exit_or_stop(&self) -> ExitStatus {
         until(&self.wake_supervisor, || {
             if let Some(stop) = self.stop.locked().take() {
                 return Some(match stop {
@@ -63,15 +63,15 @@ impl Run {
         };
         tokio::select! {
             biased;
-            status = self.wake() => status,
+            status = self.exit_or_stop() => status,
             () = deadline => ExitStatus::DeadlineExceeded,
             ending = main => match ending {
                 Ok(Ending::Returned(_)) => ExitStatus::Exited(0),
                 Ok(Ending::MainErr) => ExitStatus::Exited(1),
                 Ok(Ending::Exit(code)) => ExitStatus::Exited(code),
                 Ok(Ending::Failed(f)) => ExitStatus::Failed(f),
-                Err(Ended::Aborted) => ExitStatus::Cancelled,
-                Err(e @ Ended::Panicked(_)) => ExitStatus::Failed(Failure {
+                Err(TaskError::Aborted) => ExitStatus::Cancelled,
+                Err(e @ TaskError::Panicked(_)) => ExitStatus::Failed(Failure {
                     id: 0,
                     name: Some("main".into()),
                     kind: FailureKind::Trap,

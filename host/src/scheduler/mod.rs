@@ -34,5 +34,5 @@ mod tests;
 mod workers;
 
 pub(crate) use seeded::Seeded;
-pub(crate) use task::{AbortHandle, Ended, Task};
+pub(crate) use task::{AbortHandle, Task, TaskError};
 pub(crate) use workers::{Scheduler, WorkerHold};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Ended, Scheduler, Seeded};
+use super::{Scheduler, Seeded, TaskError};
 
 /// An upper bound on waits that only guards against a hang.
 const HANG: Duration = Duration::from_secs(30);
@@ -55,7 +55,7 @@ fn an_aborted_task_gives_none_and_drops_its_future() {
         std::future::pending::<()>().await
     });
     t.abort_handle().abort();
-    assert!(matches!(rt.block_on(t), Err(Ended::Aborted)));
+    assert!(matches!(rt.block_on(t), Err(TaskError::Aborted)));
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
@@ -63,7 +63,7 @@ fn an_aborted_task_gives_none_and_drops_its_future() {
 fn a_panicking_task_ends_alone() {
     let (rt, s) = scheduler(1);
     let t = s.spawn(async { panic!("on purpose") });
-    assert!(matches!(rt.block_on(t), Err(Ended::Panicked(m)) if m == "on purpose"));
+    assert!(matches!(rt.block_on(t), Err(TaskError::Panicked(m)) if m == "on purpose"));
     assert_eq!(rt.block_on(s.spawn(async { 1 })).ok(), Some(1));
 }
 
@@ -174,7 +174,7 @@ fn a_panic_in_a_tasks_drop_leaves_the_workers_running() {
         let _held = held;
         1
     });
-    assert!(matches!(rt.block_on(t), Err(Ended::Panicked(m)) if m.contains("in a drop, on purpose")));
+    assert!(matches!(rt.block_on(t), Err(TaskError::Panicked(m)) if m.contains("in a drop, on purpose")));
     // Aborted: dropped at its next poll; the drop wakes another task on the same
     // worker first.
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -187,7 +187,7 @@ fn a_panic_in_a_tasks_drop_leaves_the_workers_running() {
         std::future::pending::<()>().await
     });
     t.abort_handle().abort();
-    assert!(matches!(rt.block_on(t), Err(Ended::Panicked(m)) if m.contains("in a drop, on purpose")));
+    assert!(matches!(rt.block_on(t), Err(TaskError::Panicked(m)) if m.contains("in a drop, on purpose")));
     assert_eq!(rt.block_on(woken).ok(), Some(Some(())));
     // The one worker still runs tasks.
     assert_eq!(rt.block_on(s.spawn(async { 2 })).ok(), Some(2));
@@ -284,6 +284,6 @@ fn tasks_woken_after_their_queue_stopped_are_dropped_on_one_thread() {
     }
     assert_eq!(threads_named("weft-drop"), 1);
     for t in tasks {
-        assert!(matches!(rt.block_on(t), Err(Ended::Aborted)));
+        assert!(matches!(rt.block_on(t), Err(TaskError::Aborted)));
     }
 }
