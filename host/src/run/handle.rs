@@ -6,11 +6,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use super::{ExitStatus, MicrothreadInfo, Run, RunStats, RunView};
+use super::Run;
+use super::status::ExitStatus;
+use super::view::{MicrothreadInfo, RunStats, RunView};
 use crate::sync::{Unpoisoned, poll_locked};
 
 #[cfg(doc)]
-use super::RunOptions;
+use super::options::RunOptions;
 
 /// Where a run's end is published, for a thread that blocks and for a task that
 /// polls.

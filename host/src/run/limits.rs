@@ -1,24 +1,12 @@
 //! The limits one run ends up with ([`RunLimits`]): the bounds it asks for
-//! ([`Requested`]) checked against the runtime's [`Limits`] in one place, and its
+//! (`Requested`, in its options) checked against the runtime's [`Limits`] in one place, and its
 //! other options checked against what the runtime can do.
 
 use std::time::Duration;
 
-use super::RunOptions;
+use super::options::{Requested, RunOptions};
 use crate::error::Error;
 use crate::limits::Limits;
-
-/// The bounds one run asks for ([`RunOptions::max_microthreads`] and its
-/// siblings): each, when set, is this run's value of the [`Limits`] field of the
-/// same name, which says what it bounds; unset, the run has the runtime's.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Requested {
-    pub(crate) max_microthreads: Option<u32>,
-    pub(crate) max_memory: Option<u64>,
-    pub(crate) max_message_size: Option<u32>,
-    pub(crate) max_buffered_bytes: Option<u64>,
-    pub(crate) max_channels: Option<u32>,
-}
 
 impl Requested {
     /// The run's bounds: the runtime's `limits`, lowered where the run asks. An

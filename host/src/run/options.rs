@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
-use super::limits::Requested;
 use super::output::{Output, OutputBuffer, StdoutClosed};
 use crate::channel::{HostHold, ReceiverHandle, SenderHandle};
 use crate::deterministic::TraceSink;
@@ -87,6 +86,18 @@ pub struct RunOptions {
     pub(crate) max_sockets: u32,
     pub(crate) max_handles: u32,
     pub(crate) max_run_handles: u32,
+}
+
+/// The bounds one run asks for ([`RunOptions::max_microthreads`] and its
+/// siblings): each, when set, is this run's value of the [`Limits`] field of the
+/// same name, which says what it bounds; unset, the run has the runtime's.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Requested {
+    pub(crate) max_microthreads: Option<u32>,
+    pub(crate) max_memory: Option<u64>,
+    pub(crate) max_message_size: Option<u32>,
+    pub(crate) max_buffered_bytes: Option<u64>,
+    pub(crate) max_channels: Option<u32>,
 }
 
 /// Where a deterministic run writes its schedule.

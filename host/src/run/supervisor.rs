@@ -7,9 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ExitStatus, Run, Stop, output};
+use super::completion::Ending;
+use super::status::ExitStatus;
+use super::{Run, Stop, output};
 use crate::error::{Failure, FailureKind};
-use crate::run::Ending;
 use crate::scheduler::{Task, TaskError};
 use crate::sync::{Unpoisoned, until};
 

@@ -12,7 +12,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
-use super::RunOptions;
+use super::options::RunOptions;
 use super::output::{HostStdout, Lines, Output};
 use crate::channel::Budget;
 use crate::deterministic::{Schedule, SeededRandom};
