@@ -193,10 +193,10 @@ fn a_panic_in_a_tasks_drop_leaves_the_workers_running() {
     assert_eq!(rt.block_on(s.spawn(async { 2 })).ok(), Some(2));
 }
 
-/// A microthread woken into the next slot of a worker that stays busy (no
+/// A microthread woken into the hand-off of a worker that stays busy (no
 /// preemption here) runs on the other, idle worker.
 #[test]
-fn a_task_woken_into_a_busy_workers_next_slot_runs_on_an_idle_worker() {
+fn a_task_woken_into_a_busy_workers_handoff_runs_on_an_idle_worker() {
     let (rt, s) = scheduler(2);
     let events = Arc::new(Mutex::new(Vec::new()));
     let b_done = Arc::new(AtomicBool::new(false));
@@ -214,7 +214,7 @@ fn a_task_woken_into_a_busy_workers_next_slot_runs_on_an_idle_worker() {
     let a = {
         let events = events.clone();
         s.spawn(async move {
-            // B is woken from this worker while it runs A: into its next slot.
+            // B is woken from this worker while it runs A: into its hand-off.
             wake_b.send(()).unwrap();
             // Busy until B has run elsewhere (the bound only guards a hang).
             let give_up = Instant::now() + HANG;
