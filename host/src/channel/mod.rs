@@ -8,7 +8,7 @@
 //!   the failure of a microthread that held a sender when it failed.
 //! - When every receiver is gone, a send fails at once and gives the message back.
 //!
-//! Every blocking operation is a [`select`] over one or more operations: a waiter is
+//! Every blocking operation is a [`select()`] over one or more operations: a waiter is
 //! registered on each channel involved and the first operation to complete wins:
 //! it completes the waiter, whose `Outcome` says which one (or the timeout, or the
 //! waiting microthread's cancellation).

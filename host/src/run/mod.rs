@@ -452,7 +452,7 @@ impl Run {
         }
     }
 
-    /// Ask every microthread still running to stop, as [`cancel_member`] does,
+    /// Ask every microthread still running to stop, as [`cancel_member`](Run::cancel_member) does,
     /// without a timer each: the run's end enforces the grace period for all (in
     /// a deterministic run, a timer on its virtual clock does, armed here).
     fn cancel_gracefully(self: &Arc<Self>) {

@@ -392,7 +392,7 @@ impl RunOptions {
         self
     }
 
-    /// Hand the sending end of an application's channel ([`crate::channel`]) to the
+    /// Hand the sending end of an application's channel ([`crate::channel()`]) to the
     /// run, under `name`: a guest takes it with `weft_guest::host_sender::<T>(name)`
     /// (the first call gets it) and may move it to other microthreads. Values are
     /// serialized as the guest SDK does, so `T` must match the guest's. The first

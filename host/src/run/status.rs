@@ -8,7 +8,8 @@ use crate::error::Failure;
 pub enum ExitStatus {
     /// `main` returned (code 0), returned an error (code 1), or some microthread
     /// called `exit(code)`; 141 when it wrote to the host's stdout, inherited, and
-    /// that was a closed pipe ([`RunOptions::inherit_stdout`](crate::RunOptions::inherit_stdout)).
+    /// that was a closed pipe
+    /// ([`RunOptions::inherit_stdout`](crate::RunOptions::inherit_stdout)).
     Exited(i32),
     /// `main` failed: it trapped, panicked, used up its fuel budget, or a child
     /// failure reached it; or the run's fuel budget ran out.
@@ -21,10 +22,11 @@ pub enum ExitStatus {
     /// ever complete: the program was stopped. The report has one line per
     /// microthread: who it is and what it waits on.
     Deadlocked(String),
-    /// The run was cancelled: [`RunHandle::cancel`](crate::RunHandle::cancel), the handle dropped, or the
-    /// runtime dropped while it ran.
+    /// The run was cancelled: [`RunHandle::cancel`](crate::RunHandle::cancel), the
+    /// handle dropped, or the runtime dropped while it ran.
     Cancelled,
-    /// The run's deadline ([`RunOptions::deadline`](crate::RunOptions::deadline)) passed before it ended.
+    /// The run's deadline ([`RunOptions::deadline`](crate::RunOptions::deadline))
+    /// passed before it ended.
     DeadlineExceeded,
 }
 
