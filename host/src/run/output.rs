@@ -18,6 +18,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 use crate::channel::Budget;
+use crate::sync::until;
 
 /// The longest partial line kept back.
 pub(crate) const MAX_PARTIAL: usize = 64 << 10;
@@ -152,15 +153,7 @@ impl StdoutClosed {
 
     /// Resolves once the stdout is found closed.
     pub(crate) async fn wait(&self) {
-        loop {
-            let notified = self.0.1.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_closed() {
-                return;
-            }
-            notified.await;
-        }
+        until(&self.0.1, || self.is_closed().then_some(())).await;
     }
 }
 
