@@ -133,7 +133,9 @@ pub(crate) struct Run {
     /// Set once the run's microthreads are asked to stop (they see `cancelled`
     /// errors, and a microthread spawned now starts cancelled).
     cancelling: AtomicBool,
-    /// Set once the run's microthreads are being aborted.
+    /// Set once the run's microthreads are being aborted: stopped wherever they
+    /// are, without cleanup (`cancel_all`). Despite its name, not the same as
+    /// `cancelling`, which asks them to stop.
     cancelled: AtomicBool,
     handle: tokio::runtime::Handle,
     /// Where the microthreads run: the runtime's workers, unless the run is
@@ -336,7 +338,7 @@ impl Run {
         }
     }
 
-    /// Whether the run's microthreads are being cancelled.
+    /// Whether the run's microthreads are being aborted (see the field).
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
@@ -487,7 +489,7 @@ impl Run {
         }
     }
 
-    /// Stop every microthread still running at once: blocked ones now, busy ones at
+    /// Abort every microthread still running: blocked ones now, busy ones at
     /// their next fuel yield or epoch check. No guest code runs any more.
     pub(crate) fn cancel_all(&self) {
         self.cancelling.store(true, Ordering::SeqCst);
