@@ -10,8 +10,12 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The bounds a [`Runtime`](crate::Runtime) puts on every program it runs, and the
-/// defaults of each run's own limits ([`RunOptions`](crate::RunOptions) may lower
-/// them for one run).
+/// defaults of each run's own limits. Each field is the one place that says what
+/// its bound means, its default and what happens at it; the runtime's builder sets
+/// it for all runs ([`RuntimeBuilder::max_microthreads`](crate::RuntimeBuilder::max_microthreads)
+/// and its siblings) and one run may lower it for itself
+/// ([`RunOptions::max_microthreads`](crate::RunOptions::max_microthreads) and its
+/// siblings: asking for more than the runtime's is an error).
 ///
 /// The pooling allocator reserves address space for `max_microthreads` instances of
 /// `max_memory` bytes each up front: raising either costs virtual address space (not
@@ -25,30 +29,50 @@ use std::sync::atomic::{AtomicU32, Ordering};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Live microthreads, `main` included, across every run of the runtime (they
-    /// share its instance pool), and the default for each run. A spawn past it fails
-    /// with an error the guest can handle.
+    /// Live microthreads, `main` included. The runtime's bounds every run together
+    /// (they share its instance pool, which holds this many); a run's bounds that
+    /// run. A spawn past it fails with an error the guest can handle. Default
+    /// 10,000; at least 1.
     pub max_microthreads: u32,
     /// Linear memory per microthread, in bytes. Growing past it fails in the guest
     /// (`memory.grow` returns -1, an allocation fails), which ends that microthread.
+    /// Default 256 MiB; at least 64 KiB (one wasm page).
     pub max_memory: u64,
     /// Size of a message, a spawn argument or a spawned function's result (its
     /// bytes), in bytes. A send over it fails with the message given back; a spawn
     /// is refused; a microthread whose result is over it fails, with a message
-    /// that names the limit.
+    /// that names the limit. Default 16 MiB.
     pub max_message_size: u32,
-    /// Capacity of a buffered channel, in messages.
+    /// Capacity of a buffered channel, in messages: opening a larger channel fails
+    /// in the guest with an error that names the limit. Default 2^20. (The runtime's
+    /// only: a run cannot lower it.)
     pub max_channel_capacity: u32,
-    /// Bytes a run may hold buffered in its channels, all channels together (each
-    /// message counts its bytes plus [`MESSAGE_OVERHEAD`]), in the results of its
-    /// finished microthreads that wait to be joined (counted the same way), and
-    /// in the partial lines its microthreads have written to stdout and stderr. A
-    /// send that would go over it waits as if its channel were full (`try_send`
-    /// fails at once); a microthread whose result would go over it fails, with a
-    /// message that names the limit; a partial line that would is written out.
+    /// Bytes a run may hold buffered, all together: in its channels (each message
+    /// counts its bytes plus [`MESSAGE_OVERHEAD`]), in the results of its finished
+    /// microthreads that wait to be joined (counted the same way), and in the
+    /// partial lines its microthreads have written to stdout and stderr. A send
+    /// that would go over it waits as if its channel were full (`try_send` fails at
+    /// once); a microthread whose result would go over it fails, with a message
+    /// that names the limit; a partial line that would is written out. Default
+    /// 256 MiB.
     pub max_buffered_bytes: u64,
-    /// Channels a run may have open at once; opening one more fails in the guest.
+    /// Channels a run may have open at once; opening one more fails in the guest
+    /// with an error that names the limit. Default 2^20.
     pub max_channels: u32,
+}
+
+impl Limits {
+    /// Check each bound against the least it may be: the message names the first
+    /// one under it. The runtime's limits and each run's are checked here alike.
+    pub(crate) fn check_floors(&self) -> Result<(), String> {
+        if self.max_microthreads == 0 {
+            return Err("max_microthreads must be at least 1".into());
+        }
+        if self.max_memory < 64 << 10 {
+            return Err("max_memory must be at least 64 KiB (one wasm page)".into());
+        }
+        Ok(())
+    }
 }
 
 /// What a buffered message costs a run's [`Limits::max_buffered_bytes`] on top of

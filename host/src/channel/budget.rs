@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::{Channel, Message};
 use crate::limits::{MESSAGE_OVERHEAD, Quota};
-use crate::sync::Unpoisoned;
+use crate::sync::{Pruned, Unpoisoned};
 
 /// The buffered bytes and open channels of one run, under their maximums.
 pub(crate) struct Budget {
@@ -28,9 +28,7 @@ pub(crate) struct Budget {
 struct Registry {
     /// By address: a channel is there once. (A `Weak` keeps its allocation, so no
     /// other channel takes that address while it is there.)
-    channels: HashMap<usize, Weak<Channel>>,
-    /// `channels.len()` after the last pruning, to prune in amortised O(1).
-    pruned_len: usize,
+    channels: Pruned<HashMap<usize, Weak<Channel>>>,
 }
 
 impl Budget {
@@ -125,11 +123,8 @@ impl Budget {
             return;
         };
         let mut r = opened.locked();
-        if r.channels.len() >= 2 * r.pruned_len.max(64) {
-            r.channels.retain(|_, c| c.strong_count() > 0);
-            r.pruned_len = r.channels.len();
-        }
         r.channels
+            .make_room(64, |c| c.strong_count() > 0)
             .entry(Arc::as_ptr(chan) as usize)
             .or_insert_with(|| Arc::downgrade(chan));
     }
@@ -139,7 +134,11 @@ impl Budget {
     pub(super) fn registered(&self) -> usize {
         self.opened.as_ref().map_or(0, |o| {
             let r = o.locked();
-            r.channels.values().filter(|c| c.strong_count() > 0).count()
+            r.channels
+                .list()
+                .values()
+                .filter(|c| c.strong_count() > 0)
+                .count()
         })
     }
 
@@ -150,7 +149,7 @@ impl Budget {
         let Some(opened) = &self.opened else {
             return;
         };
-        let channels = std::mem::take(&mut opened.locked().channels);
+        let channels = opened.locked().channels.take();
         for chan in channels.values().filter_map(Weak::upgrade) {
             if std::ptr::eq(&*chan.budget, self) {
                 chan.empty();

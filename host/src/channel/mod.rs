@@ -8,8 +8,10 @@
 //!   the failure of a microthread that held a sender when it failed.
 //! - When every receiver is gone, a send fails at once and gives the message back.
 //!
-//! Every blocking operation is a [`select`] over one or more operations: a waiter is
-//! registered on each channel involved and the first operation to complete wins.
+//! Every blocking operation is a [`select()`] over one or more operations: a waiter is
+//! registered on each channel involved and the first operation to complete wins:
+//! it completes the waiter, whose `Outcome` says which one (or the timeout, or the
+//! waiting microthread's cancellation).
 //! - Every run's channels share its [`Budget`]: bytes buffered and channels open.
 //!   A send that would go over the bytes waits as if the channel were full. What a
 //!   microthread buffers in a channel of another budget (an application's channel,
@@ -18,7 +20,8 @@
 //! This module knows nothing of guests, stores or runs: the WIT glue (`host::channel`)
 //! translates a guest's calls to it. This file holds the channel's state and its
 //! non-blocking steps; `waiter.rs` the waiter a blocked operation parks; `select.rs`
-//! the registration and the wait; `budget.rs` what a run's channels may hold.
+//! the registration and the wait (a select that need not wait is `Complete` at
+//! once, else `Registered` on its channels); `budget.rs` what a run's channels may hold.
 
 mod budget;
 pub(crate) mod bytes;

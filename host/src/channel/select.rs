@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::waiter::{Done, Progress, Waiter};
+use super::waiter::{Outcome, Progress, Waiter};
 use super::{Channel, Charge, Message, Ready, SendStep, State};
 use crate::deterministic::Schedule;
 
@@ -112,8 +112,8 @@ pub(crate) fn begin(
 ) -> Begun {
     let single = ops.len() == 1;
     match attempt(ops, timeout, block, progress, schedule) {
-        Attempt::Done(selected, unsent) => Begun::Done(selected, unsent),
-        Attempt::Wait(registration) => Begun::Wait(Pending {
+        Attempt::Complete(selected, unsent) => Begun::Done(selected, unsent),
+        Attempt::Registered(registration) => Begun::Wait(Pending {
             registration,
             single,
             timeout,
@@ -221,12 +221,12 @@ pub(crate) fn select_blocking(
     }
     let single = ops.len() == 1;
     let registration = match attempt(ops, timeout, block, super::host_progress(), None) {
-        Attempt::Done(selected, unsent) => return (selected, unsent),
-        Attempt::Wait(registration) => registration,
+        Attempt::Complete(selected, unsent) => return (selected, unsent),
+        Attempt::Registered(registration) => registration,
     };
     let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
     let deadline = timeout.map(|d| std::time::Instant::now() + d);
-    while !registration.waiter.wake_on_done(&waker) {
+    while !registration.waiter.wake_on_complete(&waker) {
         match deadline {
             None => std::thread::park(),
             Some(at) => match at.checked_duration_since(std::time::Instant::now()) {
@@ -243,13 +243,13 @@ pub(crate) fn select_blocking(
 fn finish(mut registration: Registration, single: bool) -> (Selected, Vec<Option<Message>>) {
     let waiter = &registration.waiter;
     // From here on no operation can complete it; then its entries leave the channels.
-    let (done, sends) = waiter.take_outcome();
-    registration.settled = single && matches!(done, Done::Op(..));
+    let (outcome, sends) = waiter.take_outcome();
+    registration.settled = single && matches!(outcome, Outcome::Op(..));
     drop(registration);
-    let selected = match done {
-        Done::Op(i, ready) => Selected::Op(i, ready),
-        Done::Timeout => Selected::Timeout,
-        Done::Interrupted => Selected::Interrupted,
+    let selected = match outcome {
+        Outcome::Op(i, ready) => Selected::Op(i, ready),
+        Outcome::Timeout => Selected::Timeout,
+        Outcome::Interrupted => Selected::Interrupted,
     };
     (selected, sends)
 }
@@ -266,9 +266,11 @@ fn not_waiting(timeout: Option<Duration>, block: bool) -> Option<Selected> {
     }
 }
 
+/// How [`attempt`] left a select: complete (what completed, and the messages of
+/// its sends that did not), or registered on its channels, to wait.
 enum Attempt {
-    Done(Selected, Vec<Option<Message>>),
-    Wait(Registration),
+    Complete(Selected, Vec<Option<Message>>),
+    Registered(Registration),
 }
 
 /// A select of one operation (every plain send and receive): the same steps as
@@ -282,22 +284,22 @@ fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progre
     let is_send = msg.is_some();
     let sends = match msg {
         Some(msg) => match st.try_send(&chan, msg, &charge) {
-            SendStep::Sent => return Attempt::Done(Selected::Op(0, Ready::Sent), vec![None]),
-            SendStep::Closed(m) => return Attempt::Done(Selected::Op(0, Ready::Closed), vec![Some(m)]),
+            SendStep::Sent => return Attempt::Complete(Selected::Op(0, Ready::Sent), vec![None]),
+            SendStep::Closed(m) => return Attempt::Complete(Selected::Op(0, Ready::Closed), vec![Some(m)]),
             SendStep::NotReady(m) => vec![Some(m)],
         },
         None => match st.try_recv(&chan) {
-            Some(ready) => return Attempt::Done(Selected::Op(0, ready), vec![None]),
+            Some(ready) => return Attempt::Complete(Selected::Op(0, ready), vec![None]),
             None => vec![None],
         },
     };
     if let Some(selected) = not_waiting(timeout, block) {
-        return Attempt::Done(selected, sends);
+        return Attempt::Complete(selected, sends);
     }
     let waiter = Waiter::new(sends, progress.clone());
     st.register(is_send, &waiter, 0, &charge);
     drop(st);
-    Attempt::Wait(Registration {
+    Attempt::Registered(Registration {
         waiter,
         channels: vec![chan],
         settled: false,
@@ -323,7 +325,7 @@ fn attempt(
     channels.sort_by_key(address);
     channels.dedup_by(|a, b| Arc::ptr_eq(a, b));
     let mut is_send = Vec::with_capacity(n);
-    let mut where_ = Vec::with_capacity(n);
+    let mut guard_of = Vec::with_capacity(n);
     let mut sends: Vec<Option<Message>> = Vec::with_capacity(n);
     let mut charges: Vec<Charge> = Vec::with_capacity(n);
     for op in ops {
@@ -331,7 +333,7 @@ fn attempt(
         let g = channels
             .binary_search_by_key(&at, address)
             .expect("every operation's channel is among the channels");
-        where_.push(g);
+        guard_of.push(g);
         match op {
             Op::Recv(_) => {
                 is_send.push(false);
@@ -358,34 +360,34 @@ fn attempt(
         };
         order.swap(k, pick);
         let i = order[k];
-        let g = where_[i];
+        let g = guard_of[i];
         if is_send[i] {
             let msg = sends[i].take().expect("a send operation has its message");
             match guards[g].try_send(&channels[g], msg, &charges[i]) {
-                SendStep::Sent => return Attempt::Done(Selected::Op(i, Ready::Sent), sends),
+                SendStep::Sent => return Attempt::Complete(Selected::Op(i, Ready::Sent), sends),
                 SendStep::Closed(m) => {
                     sends[i] = Some(m);
-                    return Attempt::Done(Selected::Op(i, Ready::Closed), sends);
+                    return Attempt::Complete(Selected::Op(i, Ready::Closed), sends);
                 }
                 SendStep::NotReady(m) => sends[i] = Some(m),
             }
         } else if let Some(ready) = guards[g].try_recv(&channels[g]) {
-            return Attempt::Done(Selected::Op(i, ready), sends);
+            return Attempt::Complete(Selected::Op(i, ready), sends);
         }
     }
     if let Some(selected) = not_waiting(timeout, block) {
-        return Attempt::Done(selected, sends);
+        return Attempt::Complete(selected, sends);
     }
 
     let waiter = Waiter::new(sends, progress.clone());
     for i in 0..n {
-        guards[where_[i]].register(is_send[i], &waiter, i, &charges[i]);
+        guards[guard_of[i]].register(is_send[i], &waiter, i, &charges[i]);
     }
     drop(guards);
     // Shown in order of id (a deadlock report, the live view), not of address,
     // which changes from one run to the next.
     channels.sort_by_key(|c| c.id);
-    Attempt::Wait(Registration {
+    Attempt::Registered(Registration {
         waiter,
         channels,
         settled: false,

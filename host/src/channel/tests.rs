@@ -69,6 +69,27 @@ struct Model {
 }
 
 impl Model {
+    /// Blocking operation `party` (a send of `send`, else a receive) starts: it
+    /// completes now, or waits in its line.
+    fn block(&mut self, party: usize, send: Option<u64>) {
+        let now = match send {
+            Some(v) => match self.send_now(v) {
+                Ok(out) => Some(out),
+                Err(v) => {
+                    self.send_waiters.push_back((party, v));
+                    None
+                }
+            },
+            None => self.recv_now().or_else(|| {
+                self.recv_waiters.push_back(party);
+                None
+            }),
+        };
+        if let Some(out) = now {
+            self.finished.insert(party, out);
+        }
+    }
+
     /// A send that cannot complete now returns the value.
     fn send_now(&mut self, v: u64) -> Result<Out, u64> {
         if self.receivers == 0 {
@@ -134,6 +155,21 @@ fn value(m: &Message) -> u64 {
     u64::from_le_bytes(m.bytes.as_slice().try_into().unwrap())
 }
 
+/// One operation, selected alone as a plain send or receive is: its outcome.
+async fn one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progress) -> Out {
+    let sending = matches!(op, Op::Send(..));
+    outcome(
+        select(vec![op], timeout, block, progress, |_, _, _| ()).await,
+        sending,
+    )
+}
+
+/// The live end that step index `i` picks, if any is live.
+fn pick<T>(ends: &[Option<T>], i: usize) -> Option<usize> {
+    let live: Vec<usize> = (0..ends.len()).filter(|&k| ends[k].is_some()).collect();
+    (!live.is_empty()).then(|| live[i % live.len()])
+}
+
 fn outcome((selected, mut unsent): (Selected, Vec<Option<Message>>), sending: bool) -> Out {
     let back = |unsent: &mut Vec<Option<Message>>| Out::Unsent(value(unsent[0].as_ref().unwrap()));
     match selected {
@@ -175,121 +211,63 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
     let finished: Arc<Mutex<HashMap<usize, Out>>> = Arc::default();
     let mut parties = 0usize;
 
-    let pick_s = |senders: &Vec<Option<SenderHandle>>, i: usize| {
-        let live: Vec<usize> = (0..senders.len()).filter(|&k| senders[k].is_some()).collect();
-        (!live.is_empty()).then(|| live[i % live.len()])
-    };
-    let pick_r = |receivers: &Vec<Option<ReceiverHandle>>, i: usize| {
-        let live: Vec<usize> = (0..receivers.len()).filter(|&k| receivers[k].is_some()).collect();
-        (!live.is_empty()).then(|| live[i % live.len()])
-    };
-
     for (v, step) in (1u64..).zip(steps) {
         match step {
             Step::TrySend(i) | Step::SendZeroTimeout(i) => {
-                let Some(k) = pick_s(&senders, i) else {
+                let Some(k) = pick(&senders, i) else {
                     continue;
                 };
                 let chan = senders[k].as_ref().unwrap().channel().clone();
                 let timeout = matches!(step, Step::SendZeroTimeout(_)).then_some(Duration::ZERO);
-                let got = outcome(
-                    select(
-                        vec![Op::Send(chan, message(v), None)],
-                        timeout,
-                        timeout.is_some(),
-                        &progress,
-                        |_, _, _| (),
-                    )
-                    .await,
-                    true,
-                );
+                let got = one(
+                    Op::Send(chan, message(v), None),
+                    timeout,
+                    timeout.is_some(),
+                    &progress,
+                )
+                .await;
                 let want = model.send_now(v).unwrap_or(Out::Unsent(v));
                 prop_assert_eq!(got, want, "{:?}", step);
             }
-            Step::TryRecv(i) => {
-                let Some(k) = pick_r(&receivers, i) else {
+            Step::TryRecv(i) | Step::RecvTimeout(i) => {
+                let Some(k) = pick(&receivers, i) else {
                     continue;
                 };
                 let chan = receivers[k].as_ref().unwrap().channel().clone();
-                let got = outcome(
-                    select(vec![Op::Recv(chan)], None, false, &progress, |_, _, _| ()).await,
-                    false,
-                );
-                let want = model.recv_now().unwrap_or(Out::Empty);
+                let (timeout, nothing) = match step {
+                    Step::RecvTimeout(_) => (Some(Duration::from_millis(5)), Out::Timeout),
+                    _ => (None, Out::Empty),
+                };
+                let got = one(Op::Recv(chan), timeout, timeout.is_some(), &progress).await;
+                let want = model.recv_now().unwrap_or(nothing);
                 prop_assert_eq!(got, want, "{:?}", step);
             }
-            Step::RecvTimeout(i) => {
-                let Some(k) = pick_r(&receivers, i) else {
+            Step::BlockingSend(i) | Step::BlockingRecv(i) => {
+                let sending = matches!(step, Step::BlockingSend(_));
+                let chan = if sending {
+                    pick(&senders, i).map(|k| senders[k].as_ref().unwrap().channel().clone())
+                } else {
+                    pick(&receivers, i).map(|k| receivers[k].as_ref().unwrap().channel().clone())
+                };
+                let Some(chan) = chan else {
                     continue;
                 };
-                let chan = receivers[k].as_ref().unwrap().channel().clone();
-                let got = outcome(
-                    select(
-                        vec![Op::Recv(chan)],
-                        Some(Duration::from_millis(5)),
-                        true,
-                        &progress,
-                        |_, _, _| (),
-                    )
-                    .await,
-                    false,
-                );
-                let want = model.recv_now().unwrap_or(Out::Timeout);
-                prop_assert_eq!(got, want, "{:?}", step);
-            }
-            Step::BlockingSend(i) => {
-                let Some(k) = pick_s(&senders, i) else {
-                    continue;
-                };
-                let chan = senders[k].as_ref().unwrap().channel().clone();
                 let party = parties;
                 parties += 1;
-                match model.send_now(v) {
-                    Ok(out) => {
-                        model.finished.insert(party, out);
-                    }
-                    Err(v) => model.send_waiters.push_back((party, v)),
-                }
-                let (finished, progress) = (finished.clone(), progress.clone());
-                tokio::spawn(async move {
-                    let got = outcome(
-                        select(
-                            vec![Op::Send(chan, message(v), None)],
-                            None,
-                            true,
-                            &progress,
-                            |_, _, _| (),
-                        )
-                        .await,
-                        true,
-                    );
-                    finished.lock().unwrap().insert(party, got);
-                });
-            }
-            Step::BlockingRecv(i) => {
-                let Some(k) = pick_r(&receivers, i) else {
-                    continue;
+                model.block(party, sending.then_some(v));
+                let op = if sending {
+                    Op::Send(chan, message(v), None)
+                } else {
+                    Op::Recv(chan)
                 };
-                let chan = receivers[k].as_ref().unwrap().channel().clone();
-                let party = parties;
-                parties += 1;
-                match model.recv_now() {
-                    Some(out) => {
-                        model.finished.insert(party, out);
-                    }
-                    None => model.recv_waiters.push_back(party),
-                }
                 let (finished, progress) = (finished.clone(), progress.clone());
                 tokio::spawn(async move {
-                    let got = outcome(
-                        select(vec![Op::Recv(chan)], None, true, &progress, |_, _, _| ()).await,
-                        false,
-                    );
+                    let got = one(op, None, true, &progress).await;
                     finished.lock().unwrap().insert(party, got);
                 });
             }
             Step::CloneSender(i) => {
-                let Some(k) = pick_s(&senders, i) else {
+                let Some(k) = pick(&senders, i) else {
                     continue;
                 };
                 let copy = senders[k].as_ref().unwrap().clone_for(None);
@@ -297,7 +275,7 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 model.senders += 1;
             }
             Step::CloneReceiver(i) => {
-                let Some(k) = pick_r(&receivers, i) else {
+                let Some(k) = pick(&receivers, i) else {
                     continue;
                 };
                 let copy = receivers[k].as_ref().unwrap().clone();
@@ -305,14 +283,14 @@ async fn check(capacity: usize, budget: usize, steps: Vec<Step>) -> Result<(), T
                 model.receivers += 1;
             }
             Step::DropSender(i) => {
-                let Some(k) = pick_s(&senders, i) else {
+                let Some(k) = pick(&senders, i) else {
                     continue;
                 };
                 senders[k] = None;
                 model.drop_sender();
             }
             Step::DropReceiver(i) => {
-                let Some(k) = pick_r(&receivers, i) else {
+                let Some(k) = pick(&receivers, i) else {
                     continue;
                 };
                 receivers[k] = None;

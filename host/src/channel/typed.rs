@@ -83,38 +83,38 @@ pub struct Receiver<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T> Sender<T> {
-    fn new(handle: SenderHandle) -> Self {
-        let hold = HostHold::new(handle.channel(), true);
-        Sender {
-            handle,
-            hold,
-            _t: PhantomData,
+/// What the application's two ends share: made from a handle (which holds the
+/// channel open for the application), the channel's id, and a `Debug` that shows it.
+macro_rules! app_end {
+    ($end:ident, $handle:ty, $sends:expr) => {
+        impl<T> $end<T> {
+            fn new(handle: $handle) -> Self {
+                let hold = HostHold::new(handle.channel(), $sends);
+                $end {
+                    handle,
+                    hold,
+                    _t: PhantomData,
+                }
+            }
+
+            /// The channel's id (the live view shows the application's channel
+            /// `2^62 + n` as `host channel n`).
+            pub fn channel_id(&self) -> u64 {
+                self.handle.channel().id()
+            }
         }
-    }
 
-    /// The channel's id (the live view shows the application's channel
-    /// `2^62 + n` as `host channel n`).
-    pub fn channel_id(&self) -> u64 {
-        self.handle.channel().id()
-    }
-}
-
-impl<T> Receiver<T> {
-    fn new(handle: ReceiverHandle) -> Self {
-        let hold = HostHold::new(handle.channel(), false);
-        Receiver {
-            handle,
-            hold,
-            _t: PhantomData,
+        impl<T> fmt::Debug for $end<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($end))
+                    .field("channel", &self.channel_id())
+                    .finish()
+            }
         }
-    }
-
-    /// The channel's id.
-    pub fn channel_id(&self) -> u64 {
-        self.handle.channel().id()
-    }
+    };
 }
+app_end!(Sender, SenderHandle, true);
+app_end!(Receiver, ReceiverHandle, false);
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
@@ -128,105 +128,65 @@ impl<T> Clone for Receiver<T> {
     }
 }
 
-impl<T> fmt::Debug for Sender<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender")
-            .field("channel", &self.channel_id())
-            .finish()
-    }
-}
-
-impl<T> fmt::Debug for Receiver<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver")
-            .field("channel", &self.channel_id())
-            .finish()
-    }
-}
-
-/// A send failed; the value comes back.
-#[derive(PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendError<T> {
-    /// Every receiver is gone.
-    #[error("sending on a channel whose receivers are all gone")]
-    Closed(T),
-    /// The value cannot be serialized in the channels' wire format (postcard), so
-    /// nothing was sent: the reason. (A `#[serde(flatten)]` field, a map or
-    /// sequence of unknown length, or a `Serialize` impl that fails, say.)
-    #[error("cannot serialize the value to send: {1}")]
-    Serialize(T, String),
-}
-
-/// A `try_send` failed; the value comes back.
-#[derive(PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TrySendError<T> {
-    /// The channel is full, or (rendezvous) no receiver is waiting.
-    #[error("the channel is full")]
-    Full(T),
-    /// Every receiver is gone.
-    #[error("sending on a channel whose receivers are all gone")]
-    Closed(T),
-    /// The value cannot be serialized: see [`SendError::Serialize`].
-    #[error("cannot serialize the value to send: {1}")]
-    Serialize(T, String),
-}
-
-/// A send with a timeout failed; the value comes back.
-#[derive(PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendTimeoutError<T> {
-    /// The time ran out.
-    #[error("the send timed out")]
-    Timeout(T),
-    /// Every receiver is gone.
-    #[error("sending on a channel whose receivers are all gone")]
-    Closed(T),
-    /// The value cannot be serialized: see [`SendError::Serialize`].
-    #[error("cannot serialize the value to send: {1}")]
-    Serialize(T, String),
-}
-
-impl<T> SendError<T> {
-    /// The value that was not sent.
-    pub fn into_inner(self) -> T {
-        match self {
-            SendError::Closed(v) | SendError::Serialize(v, _) => v,
+/// Defines a send's error: the ways its kind of send fails on its own (each
+/// giving the value back), then those every send shares (`Closed`, `Serialize`);
+/// `into_inner`; and a `Debug` that reads as its `Display`.
+macro_rules! send_error {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident,)* }) => {
+        $(#[$doc])*
+        #[derive(PartialEq, Eq, thiserror::Error)]
+        #[non_exhaustive]
+        pub enum $name<T> {
+            $($(#[$vdoc])* $variant(T),)*
+            /// Every receiver is gone.
+            #[error("sending on a channel whose receivers are all gone")]
+            Closed(T),
+            /// The value cannot be serialized in the channels' wire format (postcard),
+            /// so nothing was sent: the reason. (A `#[serde(flatten)]` field, a map or
+            /// sequence of unknown length, or a `Serialize` impl that fails, say.)
+            #[error("cannot serialize the value to send: {1}")]
+            Serialize(T, String),
         }
-    }
-}
 
-impl<T> TrySendError<T> {
-    /// The value that was not sent.
-    pub fn into_inner(self) -> T {
-        match self {
-            TrySendError::Full(v) | TrySendError::Closed(v) | TrySendError::Serialize(v, _) => v,
+        impl<T> $name<T> {
+            /// The value that was not sent.
+            pub fn into_inner(self) -> T {
+                match self {
+                    $($name::$variant(v) |)* $name::Closed(v) | $name::Serialize(v, _) => v,
+                }
+            }
         }
-    }
-}
 
-impl<T> SendTimeoutError<T> {
-    /// The value that was not sent.
-    pub fn into_inner(self) -> T {
-        match self {
-            SendTimeoutError::Timeout(v)
-            | SendTimeoutError::Closed(v)
-            | SendTimeoutError::Serialize(v, _) => v,
-        }
-    }
-}
-
-macro_rules! debug_as_display {
-    ($($t:ident),*) => {$(
-        impl<T> fmt::Debug for $t<T> {
+        impl<T> fmt::Debug for $name<T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 fmt::Display::fmt(self, f)
             }
         }
-    )*};
+    };
 }
-debug_as_display!(SendError, TrySendError, SendTimeoutError);
+
+send_error! {
+    /// A send failed; the value comes back.
+    SendError {}
+}
+
+send_error! {
+    /// A `try_send` failed; the value comes back.
+    TrySendError {
+        /// The channel is full, or (rendezvous) no receiver is waiting.
+        #[error("the channel is full")]
+        Full,
+    }
+}
+
+send_error! {
+    /// A send with a timeout failed; the value comes back.
+    SendTimeoutError {
+        /// The time ran out.
+        #[error("the send timed out")]
+        Timeout,
+    }
+}
 
 /// A receive returned no value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -288,7 +248,7 @@ fn received<T: DeserializeOwned>(selected: Selected) -> Result<T, RecvError> {
 
 /// How a send ended: `Ok`, or why not and whether the value was given back.
 enum Sent {
-    Done,
+    Delivered,
     Closed,
     Full,
     Timeout,
@@ -298,7 +258,7 @@ enum Sent {
 
 fn sent(selected: &Selected) -> Sent {
     match selected {
-        Selected::Op(_, Ready::Sent) => Sent::Done,
+        Selected::Op(_, Ready::Sent) => Sent::Delivered,
         Selected::Op(_, _) => Sent::Closed,
         Selected::Timeout => Sent::Timeout,
         Selected::WouldBlock => Sent::Full,
@@ -348,7 +308,7 @@ impl<T: Serialize> Sender<T> {
     /// Send `value` only if that needs no waiting.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         match self.send_sync(value, None, false) {
-            (Sent::Done, _) => Ok(()),
+            (Sent::Delivered, _) => Ok(()),
             (Sent::Closed, v) => Err(TrySendError::Closed(v)),
             (Sent::Unserializable(why), v) => Err(TrySendError::Serialize(v, why)),
             (Sent::Full | Sent::Timeout, v) => Err(TrySendError::Full(v)),
@@ -368,7 +328,7 @@ impl<T: Serialize> Sender<T> {
 
 fn send_result<T>(sent: (Sent, T)) -> Result<(), SendError<T>> {
     match sent {
-        (Sent::Done, _) => Ok(()),
+        (Sent::Delivered, _) => Ok(()),
         (Sent::Unserializable(why), v) => Err(SendError::Serialize(v, why)),
         // A blocking send without a timeout ends only so.
         (Sent::Closed | Sent::Full | Sent::Timeout, v) => Err(SendError::Closed(v)),
@@ -377,7 +337,7 @@ fn send_result<T>(sent: (Sent, T)) -> Result<(), SendError<T>> {
 
 fn send_timeout_result<T>(sent: (Sent, T)) -> Result<(), SendTimeoutError<T>> {
     match sent {
-        (Sent::Done, _) => Ok(()),
+        (Sent::Delivered, _) => Ok(()),
         (Sent::Closed, v) => Err(SendTimeoutError::Closed(v)),
         (Sent::Unserializable(why), v) => Err(SendTimeoutError::Serialize(v, why)),
         (Sent::Full | Sent::Timeout, v) => Err(SendTimeoutError::Timeout(v)),

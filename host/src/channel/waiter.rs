@@ -4,10 +4,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::Waker;
 
 use super::{Message, Ready};
-use crate::sync::Unpoisoned;
+use crate::sync::{Unpoisoned, poll_locked};
 
 /// Counts completed waits, so that the deadlock detector can tell "everybody is
 /// blocked" from "a wake-up is on its way".
@@ -24,7 +24,7 @@ pub(crate) enum Taken {
 }
 
 /// How a waiter was completed: by operation `op`, or not at all.
-pub(crate) enum Done {
+pub(crate) enum Outcome {
     Op(usize, Ready),
     Timeout,
     /// The waiting microthread was cancelled.
@@ -37,7 +37,7 @@ pub(crate) struct Waiter {
 }
 
 struct WaiterState {
-    done: Option<Done>,
+    outcome: Option<Outcome>,
     /// The messages of the send operations, until one of them is taken.
     sends: Vec<Option<Message>>,
     /// The waiting task, once it has polled.
@@ -48,7 +48,7 @@ impl Waiter {
     pub(crate) fn new(sends: Vec<Option<Message>>, progress: Progress) -> Arc<Waiter> {
         Arc::new(Waiter {
             state: Mutex::new(WaiterState {
-                done: None,
+                outcome: None,
                 sends,
                 waker: None,
             }),
@@ -60,9 +60,9 @@ impl Waiter {
         self.state.locked()
     }
 
-    /// Complete with `done`; the caller wakes the returned waker (after unlocking).
-    fn complete(&self, st: &mut WaiterState, done: Done) -> Option<Waker> {
-        st.done = Some(done);
+    /// Complete with `outcome`; the caller wakes the returned waker (after unlocking).
+    fn complete(&self, st: &mut WaiterState, outcome: Outcome) -> Option<Waker> {
+        st.outcome = Some(outcome);
         self.progress.fetch_add(1, Ordering::Relaxed);
         st.waker.take()
     }
@@ -72,7 +72,7 @@ impl Waiter {
     pub(crate) fn take_send_if(&self, op: usize, accept: impl FnOnce(&Message) -> bool) -> Taken {
         let (msg, waker) = {
             let mut st = self.lock();
-            if st.done.is_some() {
+            if st.outcome.is_some() {
                 return Taken::Stale;
             }
             let Some(slot) = st.sends.get_mut(op) else {
@@ -84,7 +84,7 @@ impl Waiter {
                 None => return Taken::Stale,
             }
             let msg = slot.take().expect("checked above");
-            (msg, self.complete(&mut st, Done::Op(op, Ready::Sent)))
+            (msg, self.complete(&mut st, Outcome::Op(op, Ready::Sent)))
         };
         if let Some(w) = waker {
             w.wake();
@@ -92,59 +92,51 @@ impl Waiter {
         Taken::Message(msg)
     }
 
+    /// Complete with what `outcome` makes of `value`, and wake the waiting task; unless
+    /// the waiter is complete already: then `value` comes back, undelivered.
+    fn complete_with<T>(&self, value: T, outcome: impl FnOnce(T) -> Outcome) -> Option<T> {
+        let waker = {
+            let mut st = self.lock();
+            if st.outcome.is_some() {
+                return Some(value);
+            }
+            self.complete(&mut st, outcome(value))
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        None
+    }
+
     /// A sender hands `msg` to receive operation `op`, unless the waiter is already
     /// complete (then the message comes back).
     pub(crate) fn give_recv(&self, op: usize, msg: Message) -> Result<(), Message> {
-        let waker = {
-            let mut st = self.lock();
-            if st.done.is_some() {
-                return Err(msg);
-            }
-            self.complete(&mut st, Done::Op(op, Ready::Received(msg)))
-        };
-        if let Some(w) = waker {
-            w.wake();
+        match self.complete_with(msg, |msg| Outcome::Op(op, Ready::Received(msg))) {
+            Some(msg) => Err(msg),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    /// Operation `op` found its channel closed (or failed).
+    /// Operation `op` found its channel closed (or failed). A waiter complete
+    /// already ended otherwise: nothing waits for `ready` any more.
     pub(crate) fn finish(&self, op: usize, ready: Ready) {
-        let waker = {
-            let mut st = self.lock();
-            if st.done.is_some() {
-                return;
-            }
-            self.complete(&mut st, Done::Op(op, ready))
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        self.complete_with(ready, |ready| Outcome::Op(op, ready));
     }
 
     /// The waiting microthread is cancelled: end the wait, unless it ended already.
     pub(crate) fn interrupt(&self) {
-        let waker = {
-            let mut st = self.lock();
-            if st.done.is_some() {
-                return;
-            }
-            self.complete(&mut st, Done::Interrupted)
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        self.complete_with((), |()| Outcome::Interrupted);
     }
 
-    pub(crate) fn is_done(&self) -> bool {
-        self.lock().done.is_some()
+    pub(crate) fn is_complete(&self) -> bool {
+        self.lock().outcome.is_some()
     }
 
     /// Wake `waker` when the waiter completes (for a thread that parks); true if it
     /// is complete already.
-    pub(crate) fn wake_on_done(&self, waker: &Waker) -> bool {
+    pub(crate) fn wake_on_complete(&self, waker: &Waker) -> bool {
         let mut st = self.lock();
-        if st.done.is_some() {
+        if st.outcome.is_some() {
             return true;
         }
         st.waker = Some(waker.clone());
@@ -154,27 +146,24 @@ impl Waiter {
     /// Wait until the waiter is complete.
     pub(crate) async fn wait(&self) {
         std::future::poll_fn(|cx| {
-            let mut st = self.lock();
-            if st.done.is_some() {
-                return Poll::Ready(());
-            }
-            match &mut st.waker {
-                Some(w) => w.clone_from(cx.waker()),
-                None => st.waker = Some(cx.waker().clone()),
-            }
-            Poll::Pending
+            poll_locked(
+                &self.state,
+                cx,
+                |st| st.outcome.as_ref().map(|_| ()),
+                |st| &mut st.waker,
+            )
         })
         .await
     }
 
     /// Stop waiting: the outcome (`Timeout` unless something completed first) and
     /// the messages of the sends that did not happen.
-    pub(crate) fn take_outcome(&self) -> (Done, Vec<Option<Message>>) {
+    pub(crate) fn take_outcome(&self) -> (Outcome, Vec<Option<Message>>) {
         let mut st = self.lock();
         st.waker = None;
-        let done = st.done.take().unwrap_or(Done::Timeout);
+        let outcome = st.outcome.take().unwrap_or(Outcome::Timeout);
         // Complete for good: a late operation finds it done and leaves it alone.
-        st.done = Some(Done::Timeout);
-        (done, std::mem::take(&mut st.sends))
+        st.outcome = Some(Outcome::Timeout);
+        (outcome, std::mem::take(&mut st.sends))
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::scheduler::AbortHandle;
-use crate::sync::Unpoisoned;
+use crate::sync::{Pruned, Unpoisoned};
 
 use super::atomic::Atomic;
 use super::cancel::Cancel;
@@ -84,7 +84,7 @@ pub(crate) enum Probe {
 impl Probe {
     fn is_woken(&self) -> bool {
         match self {
-            Probe::Waiter(w) => w.is_done(),
+            Probe::Waiter(w) => w.is_complete(),
             Probe::Completion(c) => c.is_finished(),
             Probe::Nothing => false,
         }
@@ -101,9 +101,10 @@ impl Probe {
     }
 }
 
-/// What a blocked microthread waits on, and whether the deadlock detector counts it
-/// (a wait with a timeout ends by itself).
-struct Wait {
+/// One blocking call of a microthread: what it waits on, how a cancellation
+/// interrupts it, and whether the deadlock detector counts it (a wait with a
+/// timeout ends by itself).
+struct Block {
     what: Waiting,
     probe: Probe,
     counted: bool,
@@ -123,21 +124,21 @@ pub(crate) struct Member {
     pub(crate) fuel: AtomicU64,
     /// Messages it has sent (counted by itself only: no sharing).
     pub(crate) sent: AtomicU64,
-    waiting: Mutex<Option<Wait>>,
+    waiting: Mutex<Option<Block>>,
     abort: OnceLock<AbortHandle>,
     /// Its cancellation.
     pub(crate) cancel: Cancel,
     /// Its atomic sections.
     pub(crate) atomic: Atomic,
     /// Its structured children, cancelled with it.
-    children: Mutex<Vec<Weak<Member>>>,
+    children: Mutex<Pruned<Vec<Weak<Member>>>>,
     /// Why it fails however its code ends: a child of it failed and nobody could
     /// join the child any more.
     doom: OnceLock<Failure>,
 }
 
 impl Member {
-    fn waiting(&self) -> std::sync::MutexGuard<'_, Option<Wait>> {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Option<Block>> {
         self.waiting.locked()
     }
 
@@ -152,10 +153,9 @@ impl Member {
     /// Enter a structured child, to be cancelled with this microthread.
     pub(crate) fn adopt(&self, child: &Arc<Member>) {
         let mut children = self.children.locked();
-        if children.len() >= 32 && children.len().is_power_of_two() {
-            children.retain(|c| c.strong_count() > 0);
-        }
-        children.push(Arc::downgrade(child));
+        children
+            .make_room(32, |c| c.strong_count() > 0)
+            .push(Arc::downgrade(child));
     }
 
     /// What it is doing now.
@@ -190,7 +190,7 @@ impl Member {
     /// Its children still alive.
     pub(crate) fn children(&self) -> Vec<Arc<Member>> {
         let children = self.children.locked();
-        children.iter().filter_map(Weak::upgrade).collect()
+        children.list().iter().filter_map(Weak::upgrade).collect()
     }
 
     /// Set why it fails; false if it was doomed already.
@@ -331,7 +331,7 @@ impl Members {
             if member.cancel.is_requested() {
                 probe.interrupt();
             }
-            *waiting = Some(Wait { what, probe, counted });
+            *waiting = Some(Block { what, probe, counted });
         }
         if counted {
             self.blocked.fetch_add(1, Ordering::AcqRel);

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use tokio::sync::Notify;
 
+use crate::sync::until;
+
 /// No cancellation.
 const NONE: u8 = 0;
 /// Requested, not yet seen by the microthread.
@@ -15,7 +17,7 @@ const REQUESTED: u8 = 1;
 /// Seen: a blocking call returned the error; cleanup may run.
 const DELIVERED: u8 = 2;
 /// The grace period is over: stop it wherever it is.
-const STOP: u8 = 3;
+const ABORT: u8 = 3;
 
 /// The cancellation state of one microthread.
 #[derive(Default)]
@@ -46,8 +48,8 @@ impl Cancel {
     }
 
     /// The grace period is over.
-    pub(crate) fn stop(&self) {
-        self.state.store(STOP, Ordering::Release);
+    pub(crate) fn grace_over(&self) {
+        self.state.store(ABORT, Ordering::Release);
         self.requested.notify_waiters();
     }
 
@@ -92,15 +94,7 @@ impl Cancel {
 
     /// Resolves once the cancellation is asked for (and marks it seen).
     pub(crate) async fn requested(&self) {
-        loop {
-            let notified = self.requested.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.deliver() {
-                return;
-            }
-            notified.await;
-        }
+        until(&self.requested, || self.deliver().then_some(())).await;
     }
 
     /// Run the blocking call `call`, failing if the cancellation is asked for before

@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use crate::channel::{Budget, Delivery, Message};
 use crate::error::{Failure, FailureKind};
-use crate::sync::Unpoisoned;
+use crate::sync::{Unpoisoned, until};
 
 /// What a finished microthread leaves for its joiner.
 pub(crate) type Outcome = Result<Message, Failure>;
@@ -224,18 +224,14 @@ impl Completion {
     /// Wait until the microthread has finished (true), or until `stop` says so when
     /// the waiters are woken ([`wake_waiters`](Completion::wake_waiters)) (false).
     pub(crate) async fn finished_unless(&self, stop: impl Fn() -> bool) -> bool {
-        loop {
-            let notified = self.done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+        until(&self.done, || {
             if self.is_finished() {
-                return true;
+                Some(true)
+            } else {
+                stop().then_some(false)
             }
-            if stop() {
-                return false;
-            }
-            notified.await;
-        }
+        })
+        .await
     }
 
     /// Wake whoever waits for this microthread, to look at their `stop` again.

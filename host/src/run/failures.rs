@@ -18,9 +18,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::Failure;
 use super::options::FailureHandler;
 use super::output::Output;
+use crate::error::Failure;
 
 /// A run's way to its failure handler.
 pub(super) struct Failures {

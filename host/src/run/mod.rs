@@ -1,6 +1,17 @@
 //! One run of a program: the state its microthreads share (ids, live counts, the
-//! channel budget, how it is being stopped), the supervisor that decides how it
-//! ends, and the [`RunHandle`] the application owns.
+//! channel budget, how it is being stopped), kept in [`Run`] here; the rest of the
+//! run lives in the sub-modules:
+//!
+//! - `options` the public builder ([`RunOptions`]); `limits` what the run may use
+//!   once checked against the runtime's limits (`RunLimits`); `wasi` a
+//!   microthread's WASI context and the check of its sockets; `output` its stdout
+//!   and stderr, and [`OutputBuffer`];
+//! - `blocking` what the run knows of each live microthread (`Member`) and the
+//!   deadlock detector; `cancel` one microthread's cancellation; `completion` how
+//!   a microthread's end reaches its joiner; `atomic` its atomic sections;
+//!   `timers` the run's timers; `failures` the failures nobody handles;
+//! - `supervisor` how the run ends; `status` [`ExitStatus`]; `handle`
+//!   [`RunHandle`] and the cell where the end is published; `view` the live view.
 //!
 //! A run ends when `main` and its structured children are done, a microthread exits
 //! the program, every microthread is deadlocked, its deadline passes, its fuel
@@ -12,103 +23,71 @@
 //! once they are gone. An `exit` (from `main` as from any other microthread) or a
 //! spent fuel budget ends the run at once: no cleanup runs. A deterministic run
 //! takes its grace periods on its virtual clock.
+//!
+//! The run's words, one per concept:
+//! - a microthread **ends**: how its guest code ended is its `Ending`, which its
+//!   `Completion` holds for its joiner; a task of the scheduler that gave no
+//!   output ended with a `TaskError`;
+//! - a run **finishes** when its [`ExitStatus`] is published (in its `Finish`
+//!   cell, which [`RunHandle::wait`] and [`RunHandle::is_finished`] read);
+//! - a run is **stopped** when something other than its program ends it: a
+//!   `Stop` (its handle cancelled it, or its fuel budget ran out), which the
+//!   supervisor waits for beside an exit (`exit_or_stop`);
+//! - a microthread is **cancelled** when it is asked to stop: its blocking calls
+//!   fail, so its cleanup runs (`Cancel`; the run's `cancelling` flag);
+//! - it is **aborted** when it is stopped wherever it is, without cleanup: its
+//!   grace period is over, an exit or a spent budget ended the run, or the run's
+//!   shutdown grace is over (the run's `cancelled` flag, `cancel_all`);
+//! - a microthread is **blocked** while it is in a blocking call (`Members::block`
+//!   records a `Block`: what it is `Waiting` on and how to interrupt it); a
+//!   channel operation that blocks parks on a channel `Waiter`;
+//! - a **slot** is one unit of a `Quota` held until dropped: the run's `Slot` is a
+//!   live microthread's place in the run's and the runtime's live-microthread
+//!   limits (a socket's is `net::tcp::Slot`). `JoinSlot` is not one: it is the
+//!   host half of a guest's join handle.
 
 mod atomic;
 mod blocking;
 mod cancel;
 mod completion;
 mod failures;
+mod handle;
+mod limits;
 mod options;
 mod output;
+mod status;
+mod supervisor;
 mod timers;
 mod view;
+mod wasi;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::scheduler::{Ended, Scheduler, Seeded, Task};
+use crate::scheduler::{Scheduler, Seeded, Task};
 use crate::sync::Unpoisoned;
 use wasmtime::Engine;
 
 pub(crate) use blocking::{Member, Members, Probe, Waiting};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
-pub(crate) use options::{AppData, HostEndpoint, RunLimits};
-pub use options::{
-    DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, OutputBuffer, RunOptions,
-};
+use handle::Finish;
+pub use handle::RunHandle;
+pub(crate) use limits::RunLimits;
+pub(crate) use options::{AppData, HostEndpoint};
+pub use options::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, RunOptions};
+pub use output::OutputBuffer;
+pub use status::ExitStatus;
+use supervisor::Signals;
 pub use view::{MicrothreadInfo, MicrothreadState, RunStats, RunView};
 
 use crate::channel::{Budget, TimerEnd};
 use crate::deterministic::{Lane, Schedule};
-use crate::error::{Failure, FailureKind};
+use crate::error::Failure;
 use crate::limits::Quota;
-
-/// How a program ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ExitStatus {
-    /// `main` returned (code 0), returned an error (code 1), or some microthread
-    /// called `exit(code)`; 141 when it wrote to the host's stdout, inherited, and
-    /// that was a closed pipe ([`RunOptions::inherit_stdout`]).
-    Exited(i32),
-    /// `main` failed: it trapped, panicked, used up its fuel budget, or a child
-    /// failure reached it; or the run's fuel budget ran out.
-    Failed(Failure),
-    /// The program was interrupted (Ctrl-C, SIGINT) and cancelled.
-    Interrupted,
-    /// The program was asked to stop (SIGTERM) and cancelled.
-    Terminated,
-    /// Every live microthread was blocked on a channel or a join that nothing could
-    /// ever complete: the program was stopped. The report has one line per
-    /// microthread: who it is and what it waits on.
-    Deadlocked(String),
-    /// The run was cancelled: [`RunHandle::cancel`], the handle dropped, or the
-    /// runtime dropped while it ran.
-    Cancelled,
-    /// The run's deadline ([`RunOptions::deadline`]) passed before it ended.
-    DeadlineExceeded,
-}
-
-impl ExitStatus {
-    /// The process exit code a command-line runner should use: the guest's code;
-    /// 134 for a failure (what `wasmtime run` gives a trap); 130 for an interrupt or
-    /// a cancellation, 143 for SIGTERM (128 + the signal, as shells do); 124 for a
-    /// deadline (as `timeout(1)` does); 70 (`EX_SOFTWARE`) for a deadlock.
-    pub fn code(&self) -> i32 {
-        match self {
-            ExitStatus::Exited(code) => *code,
-            ExitStatus::Failed(_) => 134,
-            ExitStatus::Interrupted | ExitStatus::Cancelled => 130,
-            ExitStatus::Terminated => 143,
-            ExitStatus::DeadlineExceeded => 124,
-            ExitStatus::Deadlocked(_) => 70,
-        }
-    }
-
-    /// Whether the program exited with code 0.
-    pub fn success(&self) -> bool {
-        matches!(self, ExitStatus::Exited(0))
-    }
-}
-
-/// In a deterministic run the grace periods run on its virtual clock, on its own
-/// thread: the supervisor waits for them this long at most (of real time), should
-/// that thread be stuck.
-const DETERMINISTIC_HANG_GUARD: Duration = Duration::from_secs(60);
-
-/// How long the end of a run waits for its aborted microthreads to be gone.
-const ABORT_GRACE: Duration = Duration::from_secs(2);
-
-/// The same, when a busy microthread cannot be interrupted (no fuel, no epochs):
-/// only blocked ones can stop, and they do at once.
-const UNINTERRUPTIBLE_GRACE: Duration = Duration::from_millis(100);
 
 /// Why a run is being stopped before its program ended it.
 enum Stop {
@@ -154,7 +133,9 @@ pub(crate) struct Run {
     /// Set once the run's microthreads are asked to stop (they see `cancelled`
     /// errors, and a microthread spawned now starts cancelled).
     cancelling: AtomicBool,
-    /// Set once the run's microthreads are being aborted.
+    /// Set once the run's microthreads are being aborted: stopped wherever they
+    /// are, without cleanup (`cancel_all`). Despite its name, not the same as
+    /// `cancelling`, which asks them to stop.
     cancelled: AtomicBool,
     handle: tokio::runtime::Handle,
     /// Where the microthreads run: the runtime's workers, unless the run is
@@ -357,7 +338,7 @@ impl Run {
         }
     }
 
-    /// Whether the run's microthreads are being cancelled.
+    /// Whether the run's microthreads are being aborted (see the field).
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
@@ -447,13 +428,13 @@ impl Run {
             self.engine.increment_epoch();
         }
         if enforce {
-            let (grace, engine, by_epoch) = (self.limits.cancel_grace, self.engine.clone(), self.by_epoch());
+            let (grace, engine, by_epoch) = (self.options.cancel_grace, self.engine.clone(), self.by_epoch());
             // A deterministic run's grace is virtual time, on its own thread: where
             // the cleanup is stopped does not depend on the machine's speed.
             self.timer_thread().spawn(async move {
                 tokio::time::sleep(grace).await;
                 for m in &requested {
-                    m.cancel.stop();
+                    m.cancel.grace_over();
                     m.abort();
                 }
                 if by_epoch {
@@ -473,13 +454,13 @@ impl Run {
         }
     }
 
-    /// Ask every microthread still running to stop, as [`cancel_member`] does,
+    /// Ask every microthread still running to stop, as [`cancel_member`](Run::cancel_member) does,
     /// without a timer each: the run's end enforces the grace period for all (in
     /// a deterministic run, a timer on its virtual clock does, armed here).
     fn cancel_gracefully(self: &Arc<Self>) {
         let first = !self.cancelling.swap(true, Ordering::SeqCst);
         if first && self.schedule.is_some() {
-            let (run, grace) = (Arc::downgrade(self), self.limits.shutdown_grace);
+            let (run, grace) = (Arc::downgrade(self), self.options.shutdown_grace);
             self.handle.spawn(async move {
                 tokio::time::sleep(grace).await;
                 if let Some(run) = run.upgrade() {
@@ -508,7 +489,7 @@ impl Run {
         }
     }
 
-    /// Stop every microthread still running at once: blocked ones now, busy ones at
+    /// Abort every microthread still running: blocked ones now, busy ones at
     /// their next fuel yield or epoch check. No guest code runs any more.
     pub(crate) fn cancel_all(&self) {
         self.cancelling.store(true, Ordering::SeqCst);
@@ -580,401 +561,5 @@ impl Run {
     /// carries on. Any thread may call this, in a drop or under a lock.
     pub(crate) fn report_failure(&self, failure: &Failure) {
         self.failures.report(failure);
-    }
-
-    async fn wake(&self) -> ExitStatus {
-        loop {
-            let notified = self.wake_supervisor.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(stop) = self.stop.locked().take() {
-                return match stop {
-                    Stop::Cancelled => ExitStatus::Cancelled,
-                    Stop::FuelExhausted(f) => ExitStatus::Failed(f),
-                };
-            }
-            if let Some(code) = *self.exit_code.locked() {
-                return ExitStatus::Exited(code);
-            }
-            notified.await;
-        }
-    }
-
-    async fn all_gone(&self) {
-        loop {
-            let notified = self.all_gone.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.live.used() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// How the run ends: the first of main's end, an exit, a stop, the deadline,
-    /// Ctrl-C and a deadlock.
-    async fn ending(&self, main: Task<Ending>) -> ExitStatus {
-        let deadline = async {
-            match self.options.deadline {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        let signals = self.signals.locked().take();
-        let signals = async {
-            match signals {
-                Some(signals) => signals.next().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            status = self.wake() => status,
-            () = deadline => ExitStatus::DeadlineExceeded,
-            ending = main => match ending {
-                Ok(Ending::Returned(_)) => ExitStatus::Exited(0),
-                Ok(Ending::MainErr) => ExitStatus::Exited(1),
-                Ok(Ending::Exit(code)) => ExitStatus::Exited(code),
-                Ok(Ending::Failed(f)) => ExitStatus::Failed(f),
-                Err(Ended::Aborted) => ExitStatus::Cancelled,
-                Err(e @ Ended::Panicked(_)) => ExitStatus::Failed(Failure {
-                    id: 0,
-                    name: Some("main".into()),
-                    kind: FailureKind::Trap,
-                    message: format!("the host task running it ended abnormally: {e}"),
-                }),
-            },
-            status = signals => status,
-            () = self.options.stdout_closed.wait() => {
-                // As SIGPIPE ends a native program: at once, quietly.
-                self.request_exit(output::SIGPIPE_EXIT);
-                ExitStatus::Exited(output::SIGPIPE_EXIT)
-            }
-            report = self.members.deadlocked(|| self.live.used()) => ExitStatus::Deadlocked(report),
-        }
-    }
-
-    /// Watch the run started with `main` to its end, on the supervisor thread (the
-    /// workers may all be busy in guests that never yield).
-    pub(crate) fn supervise(self: &Arc<Self>, main: Task<Ending>) {
-        // Made outside the task: should the task never run (the runtime shutting
-        // down), dropping it still publishes an end.
-        let guard = FinishOnDrop(self.clone());
-        self.supervisor.spawn(async move {
-            let run = &guard.0;
-            let status = run.ending(main).await;
-            // What still runs is cancelled: first gracefully (its blocking calls fail
-            // with `cancelled`, so its cleanup runs), for a grace period; then
-            // aborted. An exit or a spent fuel budget ends the program at once.
-            let graceful = !run.exit_requested() && !run.fuel_spent();
-            // A program that imports nothing of weft cannot see its cancellation:
-            // no cleanup of its could run in a grace period, so it gets none.
-            let graceful = graceful && run.limits.graceful_end;
-            if graceful && run.live() > 0 {
-                run.cancel_gracefully();
-                // A deterministic run's grace is timed on its virtual clock (see
-                // `cancel_gracefully`); this only guards against a stuck thread.
-                let grace = if run.schedule.is_some() {
-                    DETERMINISTIC_HANG_GUARD.max(run.limits.shutdown_grace)
-                } else {
-                    run.limits.shutdown_grace
-                };
-                if tokio::time::timeout(grace, run.all_gone()).await.is_err() {
-                    tracing::debug!(
-                        live = run.live(),
-                        "the shutdown grace period is over: the microthreads still running are stopped"
-                    );
-                }
-            }
-            run.cancel_all();
-            // A busy microthread that cannot be interrupted will not stop: give the
-            // others a moment to, and do not wait for it.
-            let grace = if run.limits.interruptible {
-                ABORT_GRACE
-            } else {
-                UNINTERRUPTIBLE_GRACE
-            };
-            if tokio::time::timeout(grace, run.all_gone()).await.is_err() {
-                tracing::warn!(
-                    live = run.live(),
-                    "microthreads still running {grace:?} after the program ended were left behind"
-                );
-            }
-            run.timers.stop();
-            run.budget.empty_all();
-            // Ends nobody took go back: the application's channels may close.
-            std::mem::take(&mut *run.host_endpoints.locked());
-            // The handler has seen every failure before the end is published.
-            run.failures.delivered().await;
-            run.finish.set(status);
-        });
-    }
-
-    /// End the run before it starts, with `status`.
-    pub(crate) fn finish_now(&self, status: ExitStatus) {
-        self.finish.set(status);
-    }
-}
-
-/// The process's SIGINT (Ctrl-C) and SIGTERM, listened to: each ends a run with
-/// its status. A signal that cannot be listened to never comes.
-struct Signals {
-    #[cfg(unix)]
-    interrupt: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    terminate: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    /// Listen from now on (in a tokio runtime's context).
-    fn listen() -> Signals {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Signals {
-                interrupt: signal(SignalKind::interrupt()).ok(),
-                terminate: signal(SignalKind::terminate()).ok(),
-            }
-        }
-        #[cfg(not(unix))]
-        Signals {}
-    }
-
-    /// Resolves at the first signal, with the status it ends a run with.
-    async fn next(self) -> ExitStatus {
-        #[cfg(unix)]
-        {
-            async fn one(signal: Option<tokio::signal::unix::Signal>) {
-                match signal {
-                    Some(mut s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            }
-            tokio::select! {
-                () = one(self.interrupt) => ExitStatus::Interrupted,
-                () = one(self.terminate) => ExitStatus::Terminated,
-            }
-        }
-        #[cfg(not(unix))]
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => ExitStatus::Interrupted,
-            Err(_) => std::future::pending().await,
-        }
-    }
-}
-
-/// Publishes `Cancelled` if the supervisor is dropped before it published an end.
-struct FinishOnDrop(Arc<Run>);
-
-impl Drop for FinishOnDrop {
-    fn drop(&mut self) {
-        if self.0.finish.get().is_some() {
-            return;
-        }
-        self.0.cancel_all();
-        self.0.timers.stop();
-        self.0.budget.empty_all();
-        self.0.finish.set(ExitStatus::Cancelled);
-    }
-}
-
-/// Where a run's end is published, for a thread that blocks and for a task that
-/// polls.
-#[derive(Default)]
-struct Finish {
-    state: Mutex<FinishState>,
-    published: Condvar,
-}
-
-#[derive(Default)]
-struct FinishState {
-    status: Option<ExitStatus>,
-    waker: Option<Waker>,
-}
-
-impl Finish {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FinishState> {
-        self.state.locked()
-    }
-
-    /// Publish the end (the first one counts).
-    fn set(&self, status: ExitStatus) {
-        let waker = {
-            let mut st = self.lock();
-            if st.status.is_some() {
-                return;
-            }
-            st.status = Some(status);
-            st.waker.take()
-        };
-        self.published.notify_all();
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    fn get(&self) -> Option<ExitStatus> {
-        self.lock().status.clone()
-    }
-
-    fn wait(&self) -> ExitStatus {
-        let mut st = self.lock();
-        loop {
-            if let Some(status) = &st.status {
-                return status.clone();
-            }
-            st = self.published.wait(st).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<ExitStatus> {
-        let mut st = self.lock();
-        if let Some(status) = &st.status {
-            return Poll::Ready(status.clone());
-        }
-        match &mut st.waker {
-            Some(w) => w.clone_from(cx.waker()),
-            None => st.waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
-    }
-}
-
-/// A running program, owned by the application that started it
-/// ([`Program::start`](crate::Program::start)).
-///
-/// Its microthreads run on the runtime's workers whoever holds the handle.
-/// [`wait`](RunHandle::wait) blocks the calling thread until the run has ended; the
-/// handle is also a [`Future`] of the same [`ExitStatus`], which any executor can
-/// poll. [`cancel`](RunHandle::cancel) stops the run; **dropping the handle cancels
-/// the run too**, so no run is ever left without an owner. The handle keeps its
-/// program and runtime alive.
-///
-/// ```no_run
-/// # fn main() -> Result<(), weft::Error> {
-/// use std::time::Duration;
-/// let program = weft::Runtime::new()?.load("server.wasm")?;
-/// let run = program.start(&weft::RunOptions::new())?;
-/// std::thread::sleep(Duration::from_secs(1));
-/// run.cancel();
-/// assert_eq!(run.wait(), weft::ExitStatus::Cancelled);
-/// # Ok(()) }
-/// ```
-#[must_use = "dropping a RunHandle cancels its run"]
-pub struct RunHandle {
-    run: Arc<Run>,
-    /// The program (and so its runtime), for as long as the handle lives.
-    _keep: Arc<dyn Send + Sync>,
-}
-
-impl RunHandle {
-    pub(crate) fn new(run: Arc<Run>, keep: Arc<dyn Send + Sync>) -> Self {
-        RunHandle { run, _keep: keep }
-    }
-
-    /// Block the calling thread until the run has ended, and return how.
-    pub fn wait(self) -> ExitStatus {
-        self.run.finish.wait()
-    }
-
-    /// Cancel the run: the blocking calls of its blocked microthreads fail at once
-    /// with a cancellation, so that their cleanup runs, for the
-    /// [`shutdown_grace`](RunOptions::shutdown_grace) period at most (then they are
-    /// stopped wherever they are); busy ones stop at their next fuel yield (or
-    /// epoch check, where fuel is off). The run then ends with
-    /// [`ExitStatus::Cancelled`], once they are all gone. Cancelling a run that has
-    /// ended does nothing.
-    pub fn cancel(&self) {
-        self.run.cancel();
-    }
-
-    /// How the run ended, if it has.
-    pub fn status(&self) -> Option<ExitStatus> {
-        self.run.finish.get()
-    }
-
-    /// Whether the run has ended.
-    pub fn is_finished(&self) -> bool {
-        self.status().is_some()
-    }
-
-    /// Live microthreads of the run now.
-    pub fn live_microthreads(&self) -> u32 {
-        self.run.live()
-    }
-
-    /// What each live microthread is doing, in order of id (empty once the run has
-    /// ended).
-    pub fn microthreads(&self) -> Vec<MicrothreadInfo> {
-        self.run.members.snapshot()
-    }
-
-    /// The run's counters: spawned, live, peak live, finished, failed, messages
-    /// sent.
-    pub fn stats(&self) -> RunStats {
-        self.run.stats()
-    }
-
-    /// A view of the run for other threads (say, one that prints the live
-    /// microthreads on a signal): it sees the run without owning it.
-    pub fn view(&self) -> RunView {
-        RunView(Arc::downgrade(&self.run))
-    }
-
-    /// Bytes buffered in the run's channels now (what
-    /// [`RunOptions::max_buffered_bytes`] bounds).
-    pub fn buffered_bytes(&self) -> u64 {
-        self.run.budget.buffered()
-    }
-
-    /// Channels of the run open now.
-    pub fn open_channels(&self) -> u32 {
-        self.run.budget.open_channels()
-    }
-
-    /// Sockets of the run open now, `weft_guest::net`'s and `std::net`'s (what
-    /// [`RunOptions::max_sockets`] bounds).
-    pub fn open_sockets(&self) -> u32 {
-        self.run.sockets.used()
-    }
-
-    /// Bytes the host holds now for the run's socket reads under way (a read that
-    /// waits for bytes holds none).
-    pub fn socket_read_bytes(&self) -> u64 {
-        self.run.read_buffers.bytes()
-    }
-
-    /// Handles (join handles, channel ends, sockets) the run's microthreads hold
-    /// now, all together (what [`RunOptions::max_run_handles`] bounds).
-    pub fn open_handles(&self) -> u32 {
-        self.run.handles.used()
-    }
-}
-
-impl Future for RunHandle {
-    type Output = ExitStatus;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ExitStatus> {
-        self.run.finish.poll(cx)
-    }
-}
-
-impl Drop for RunHandle {
-    fn drop(&mut self) {
-        if !self.is_finished() {
-            self.run.cancel();
-        }
-    }
-}
-
-impl std::fmt::Debug for RunHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunHandle")
-            .field("live", &self.run.live())
-            .field("status", &self.status())
-            .finish()
     }
 }

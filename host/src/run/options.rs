@@ -1,28 +1,23 @@
-//! What one run of a program gets ([`RunOptions`]): arguments, environment, stdio,
-//! directory grants, a deadline, fuel budgets and the run's own limits; and the
-//! limits a run ends up with once the runtime's are applied ([`RunLimits`]).
+//! What one run of a program gets ([`RunOptions`]), the public builder: arguments,
+//! environment, stdio, directory and network grants, a deadline, fuel budgets and
+//! the run's own limits; and the channel ends the application hands to a run.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use bytes::Bytes;
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
-use wasmtime_wasi::sockets::SocketAddrUse;
-use wasmtime_wasi::{FsPerms, WasiCtx};
-
-use std::sync::{Arc, Mutex};
-
-use super::output::{HostStdout, Lines, Output, StdoutClosed};
-use crate::channel::{Budget, HostHold, ReceiverHandle, SenderHandle};
-use crate::deterministic::{Schedule, SeededRandom, TraceSink};
-use crate::net::{Direction, Grant, Grants};
+use super::output::{Output, OutputBuffer, StdoutClosed};
+use crate::channel::{HostHold, ReceiverHandle, SenderHandle};
+use crate::deterministic::TraceSink;
+use crate::error::Error;
+use crate::net::{Grant, Grants};
 use crate::sync::Unpoisoned;
+
+#[cfg(doc)]
+use crate::limits::Limits;
 
 /// Sockets a run may have open at once, unless told otherwise.
 pub const DEFAULT_MAX_SOCKETS: u32 = 10_000;
@@ -33,8 +28,6 @@ pub const DEFAULT_MAX_HANDLES: u32 = 1 << 20;
 /// Handles the microthreads of a run may hold at once, all together, unless told
 /// otherwise (each costs the host about 100 bytes: about 100 MiB in all).
 pub const DEFAULT_MAX_RUN_HANDLES: u32 = 1 << 20;
-use crate::error::Error;
-use crate::limits::Limits;
 
 /// What one run of a program gets: its arguments and environment, what it may see
 /// of the host, how long and how much it may run, and its limits. Nothing of the
@@ -76,11 +69,8 @@ pub struct RunOptions {
     pub(crate) deadline: Option<Duration>,
     pub(crate) fuel_budget: Option<u64>,
     pub(crate) microthread_fuel_budget: Option<u64>,
-    pub(crate) max_microthreads: Option<u32>,
-    pub(crate) max_memory: Option<u64>,
-    pub(crate) max_message_size: Option<u32>,
-    pub(crate) max_buffered_bytes: Option<u64>,
-    pub(crate) max_channels: Option<u32>,
+    /// The bounds of [`Limits`] this run lowers.
+    pub(crate) requested: Requested,
     pub(crate) cancel_grace: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) atomic_cap: Duration,
@@ -96,6 +86,18 @@ pub struct RunOptions {
     pub(crate) max_sockets: u32,
     pub(crate) max_handles: u32,
     pub(crate) max_run_handles: u32,
+}
+
+/// The bounds one run asks for ([`RunOptions::max_microthreads`] and its
+/// siblings): each, when set, is this run's value of the [`Limits`] field of the
+/// same name, which says what it bounds; unset, the run has the runtime's.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Requested {
+    pub(crate) max_microthreads: Option<u32>,
+    pub(crate) max_memory: Option<u64>,
+    pub(crate) max_message_size: Option<u32>,
+    pub(crate) max_buffered_bytes: Option<u64>,
+    pub(crate) max_channels: Option<u32>,
 }
 
 /// Where a deterministic run writes its schedule.
@@ -200,11 +202,7 @@ impl Default for RunOptions {
             deadline: None,
             fuel_budget: None,
             microthread_fuel_budget: None,
-            max_microthreads: None,
-            max_memory: None,
-            max_message_size: None,
-            max_buffered_bytes: None,
-            max_channels: None,
+            requested: Requested::default(),
             cancel_grace: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(2),
             endpoints: Vec::new(),
@@ -219,64 +217,6 @@ impl Default for RunOptions {
             max_handles: DEFAULT_MAX_HANDLES,
             max_run_handles: DEFAULT_MAX_RUN_HANDLES,
         }
-    }
-}
-
-/// Collects what a program writes to its stdout or stderr, for the embedder to
-/// read; shared by all the program's microthreads. Cheap to clone.
-///
-/// ```no_run
-/// # fn main() -> Result<(), weft::Error> {
-/// let out = weft::OutputBuffer::new();
-/// let program = weft::Runtime::new()?.load("hello.wasm")?;
-/// program.run(&weft::RunOptions::new().stdout(out.clone()))?;
-/// print!("{}", out.to_string_lossy());
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct OutputBuffer(pub(crate) MemoryOutputPipe);
-
-impl OutputBuffer {
-    /// A buffer that holds up to 64 MiB; a guest writing past that gets a write error.
-    pub fn new() -> Self {
-        Self::with_capacity(64 << 20)
-    }
-
-    /// A buffer that holds up to `bytes`.
-    pub fn with_capacity(bytes: usize) -> Self {
-        OutputBuffer(MemoryOutputPipe::new(bytes))
-    }
-
-    /// Append `bytes`, as a guest's write does (what does not fit is dropped).
-    pub(crate) fn append(&self, bytes: &[u8]) {
-        use wasmtime_wasi::p2::OutputStream;
-        let mut pipe = self.0.clone();
-        // Full: the host's report is dropped, as a guest's write would fail.
-        let _full = pipe.write(bytes::Bytes::copy_from_slice(bytes));
-    }
-
-    /// Everything written so far.
-    pub fn contents(&self) -> Vec<u8> {
-        self.0.contents().to_vec()
-    }
-
-    /// Everything written so far, as text.
-    pub fn to_string_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.0.contents()).into_owned()
-    }
-}
-
-impl Default for OutputBuffer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Debug for OutputBuffer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutputBuffer")
-            .field("len", &self.0.contents().len())
-            .finish()
     }
 }
 
@@ -452,7 +392,7 @@ impl RunOptions {
         self
     }
 
-    /// Hand the sending end of an application's channel ([`crate::channel`]) to the
+    /// Hand the sending end of an application's channel ([`crate::channel()`]) to the
     /// run, under `name`: a guest takes it with `weft_guest::host_sender::<T>(name)`
     /// (the first call gets it) and may move it to other microthreads. Values are
     /// serialized as the guest SDK does, so `T` must match the guest's. The first
@@ -609,226 +549,34 @@ impl RunOptions {
         self
     }
 
-    /// Live microthreads of this run, `main` included (at most the runtime's
-    /// [`Limits::max_microthreads`], which also holds for all runs together).
+    /// This run's [`Limits::max_microthreads`], at most the runtime's.
     pub fn max_microthreads(mut self, max: u32) -> Self {
-        self.max_microthreads = Some(max);
+        self.requested.max_microthreads = Some(max);
         self
     }
 
-    /// Linear memory per microthread of this run, in bytes (at most the runtime's
-    /// [`Limits::max_memory`]).
+    /// This run's [`Limits::max_memory`], at most the runtime's.
     pub fn max_memory(mut self, bytes: u64) -> Self {
-        self.max_memory = Some(bytes);
+        self.requested.max_memory = Some(bytes);
         self
     }
 
-    /// Largest message, spawn argument or spawned function's result of this run,
-    /// in bytes (at most the runtime's [`Limits::max_message_size`]).
+    /// This run's [`Limits::max_message_size`], at most the runtime's.
     pub fn max_message_size(mut self, bytes: u32) -> Self {
-        self.max_message_size = Some(bytes);
+        self.requested.max_message_size = Some(bytes);
         self
     }
 
-    /// Bytes this run may hold buffered, all together: in its channels, in the
-    /// results of its microthreads waiting to be joined, and in their partial
-    /// lines of output (at most the runtime's [`Limits::max_buffered_bytes`], which
-    /// says what happens at the limit). A send that would go over it waits as if
-    /// its channel were full.
+    /// This run's [`Limits::max_buffered_bytes`], at most the runtime's.
     pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
-        self.max_buffered_bytes = Some(bytes);
+        self.requested.max_buffered_bytes = Some(bytes);
         self
     }
 
-    /// Channels this run may have open at once (at most the runtime's
-    /// [`Limits::max_channels`]).
+    /// This run's [`Limits::max_channels`], at most the runtime's.
     pub fn max_channels(mut self, max: u32) -> Self {
-        self.max_channels = Some(max);
+        self.requested.max_channels = Some(max);
         self
-    }
-
-    /// The run's limits: these options within the runtime's `limits`. Errors if an
-    /// option asks for more than the runtime allows, or for fuel budgets where
-    /// fuel is not metered.
-    pub(crate) fn limits(
-        &self,
-        runtime: &Limits,
-        fuel_slice: Option<u64>,
-        interruptible: bool,
-    ) -> Result<RunLimits, Error> {
-        fn within<T: PartialOrd + std::fmt::Display + Copy>(
-            what: &str,
-            asked: Option<T>,
-            ceiling: T,
-        ) -> Result<T, Error> {
-            match asked {
-                Some(v) if v > ceiling => Err(Error::InvalidOptions(format!(
-                    "{what} {v} is over the runtime's limit of {ceiling}"
-                ))),
-                Some(v) => Ok(v),
-                None => Ok(ceiling),
-            }
-        }
-        let max_microthreads = within(
-            "max_microthreads",
-            self.max_microthreads,
-            runtime.max_microthreads,
-        )?;
-        if max_microthreads == 0 {
-            return Err(Error::InvalidOptions(
-                "max_microthreads must be at least 1".into(),
-            ));
-        }
-        let max_memory = within("max_memory", self.max_memory, runtime.max_memory)?;
-        if max_memory < 64 << 10 {
-            return Err(Error::InvalidOptions(
-                "max_memory must be at least 64 KiB (one wasm page)".into(),
-            ));
-        }
-        if fuel_slice.is_none() && self.deterministic.is_some() {
-            return Err(Error::InvalidOptions(
-                "deterministic mode needs a runtime that meters fuel (Preemption::Fuel), \
-                 but this one runs with preemption off"
-                    .into(),
-            ));
-        }
-        if self.deterministic.is_some() && self.net.any() {
-            return Err(Error::InvalidOptions(
-                "a deterministic run cannot use the network (what arrives from it, and when, \
-                 is not the run's to decide): drop its listen and connect grants"
-                    .into(),
-            ));
-        }
-        if self.trace_schedule.is_some() && self.deterministic.is_none() {
-            return Err(Error::InvalidOptions(
-                "a schedule trace is only kept for a deterministic run (RunOptions::deterministic)".into(),
-            ));
-        }
-        if fuel_slice.is_none() && (self.fuel_budget.is_some() || self.microthread_fuel_budget.is_some()) {
-            return Err(Error::InvalidOptions(
-                "fuel budgets need a runtime that meters fuel (Preemption::Fuel), \
-                 but this one runs with preemption off"
-                    .into(),
-            ));
-        }
-        Ok(RunLimits {
-            max_microthreads,
-            max_memory,
-            max_message_size: within(
-                "max_message_size",
-                self.max_message_size,
-                runtime.max_message_size,
-            )?,
-            max_channel_capacity: runtime.max_channel_capacity,
-            max_buffered_bytes: within(
-                "max_buffered_bytes",
-                self.max_buffered_bytes,
-                runtime.max_buffered_bytes,
-            )?,
-            max_channels: within("max_channels", self.max_channels, runtime.max_channels)?,
-            store_handles: match self.max_handles {
-                0 => return Err(Error::InvalidOptions("max_handles must be at least 1".into())),
-                n => n,
-            },
-            run_handles: match self.max_run_handles {
-                0 => return Err(Error::InvalidOptions("max_run_handles must be at least 1".into())),
-                n => n,
-            },
-            fuel_slice,
-            interruptible,
-            graceful_end: true,
-            cancel_grace: self.cancel_grace,
-            shutdown_grace: self.shutdown_grace,
-            atomic_cap: self.atomic_cap,
-            fuel_budget: self.fuel_budget,
-            microthread_fuel_budget: self.microthread_fuel_budget,
-        })
-    }
-
-    /// A fresh WASI context for one microthread: the run's arguments, environment
-    /// and directory grants, the host's stdio (or the run's buffers), nothing else.
-    /// `alone`: the program cannot spawn, so its file I/O may block its worker if
-    /// it holds one (`held_worker`).
-    ///
-    /// In a deterministic run (`schedule`, and the microthread's id), its clocks
-    /// read virtual time, its random source is seeded, and file I/O is done in
-    /// place, so that its completion cannot race with the other microthreads.
-    /// The partial lines its stdout and stderr hold count against `budget`, the
-    /// run's buffered bytes.
-    pub(crate) fn wasi_ctx(
-        &self,
-        alone: bool,
-        schedule: Option<(&Arc<Schedule>, u64)>,
-        budget: &Arc<Budget>,
-    ) -> wasmtime::Result<WasiCtx> {
-        let mut b = WasiCtx::builder();
-        // File I/O goes to tokio's blocking pool so that it does not stall the other
-        // microthreads of a worker. A program that cannot spawn does it in place,
-        // saving a thread hop per operation, only when it holds a worker of its own
-        // (another remains for every other run: `Scheduler::hold_a_worker`); a
-        // deterministic run, on its own thread.
-        b.allow_blocking_current_thread((alone && self.held_worker.is_some()) || schedule.is_some());
-        // `std::net` (WASI sockets) under the same grants as weft's own sockets, and
-        // the run's quota (`host::net` wraps their creation). Without a grant, they
-        // may still be made, to be denied with a line on stderr that says why.
-        // Host names go through the runtime's resolver (`host::net` again).
-        // A deterministic run has no network (`host::net` tells the guest).
-        if schedule.is_none() {
-            b.allow_tcp(true).allow_udp(true);
-            b.socket_addr_check(self.wasi_socket_check(Arc::default()));
-        }
-        if let Some((schedule, id)) = schedule {
-            let seed = schedule.seed_for(id);
-            b.monotonic_clock(schedule.clock())
-                .wall_clock(schedule.clock())
-                .secure_random(SeededRandom::new(seed))
-                .insecure_random(SeededRandom::new(seed.rotate_left(32)))
-                .insecure_random_seed(u128::from(seed) << 64 | u128::from(!seed));
-        }
-        match (&self.stdin_pipe, &self.stdin) {
-            (Some(pipe), _) => {
-                b.stdin(pipe.clone());
-            }
-            // Not from `start` (which made the run's pipe): a reader of its own.
-            (None, Some(bytes)) => {
-                b.stdin(MemoryInputPipe::new(bytes.clone()));
-            }
-            (None, None) if self.inherit_stdin => {
-                b.inherit_stdin();
-            }
-            // The builder's default: an empty stdin.
-            (None, None) => {}
-        }
-        // Microthreads write whole lines, so that their output never interleaves
-        // within a line; a program that cannot spawn is alone, and writes through.
-        // Neither a buffer nor the host's: the builder's default, a sink.
-        let host_stdout = HostStdout(self.stdout_closed.clone());
-        match (&self.stdout, alone) {
-            (Output::Buffer(buffer), true) => b.stdout(buffer.0.clone()),
-            (Output::Buffer(buffer), false) => b.stdout(Lines::new(buffer.0.clone(), budget)),
-            (Output::Inherited, true) => b.stdout(host_stdout),
-            (Output::Inherited, false) => b.stdout(Lines::new(host_stdout, budget)),
-            (Output::Discarded, _) => &mut b,
-        };
-        match (&self.stderr, alone) {
-            (Output::Buffer(buffer), true) => b.stderr(buffer.0.clone()),
-            (Output::Buffer(buffer), false) => b.stderr(Lines::new(buffer.0.clone(), budget)),
-            (Output::Inherited, true) => b.inherit_stderr(),
-            (Output::Inherited, false) => b.stderr(Lines::new(std::io::stderr(), budget)),
-            (Output::Discarded, _) => &mut b,
-        };
-        b.arg(&self.program_name);
-        b.args(&self.args);
-        b.envs(&self.env);
-        for grant in &self.dirs {
-            let perms = if grant.read_only {
-                FsPerms::ReadOnly
-            } else {
-                FsPerms::ReadWrite
-            };
-            b.preopened_dir(&grant.host, &grant.guest, perms)?;
-        }
-        Ok(b.build())
     }
 
     /// These options as one run gets them: a stdin reader of its own (the bytes,
@@ -887,184 +635,9 @@ impl RunOptions {
         }
         Ok(())
     }
-}
-
-/// The limits of one run: its options within the runtime's limits, cached in the
-/// run so that every check is one field away.
-#[derive(Debug, Clone)]
-pub(crate) struct RunLimits {
-    pub(crate) max_microthreads: u32,
-    pub(crate) max_memory: u64,
-    pub(crate) max_message_size: u32,
-    pub(crate) max_channel_capacity: u32,
-    pub(crate) max_buffered_bytes: u64,
-    pub(crate) max_channels: u32,
-    /// Handles a microthread's store may hold (`RunOptions::max_handles`).
-    pub(crate) store_handles: u32,
-    /// Handles the run's microthreads may hold together (`RunOptions::max_run_handles`).
-    pub(crate) run_handles: u32,
-    pub(crate) fuel_slice: Option<u64>,
-    /// A busy microthread can be stopped (fuel, or epoch checks).
-    pub(crate) interruptible: bool,
-    /// The program can see a cancellation (it imports weft): at its end, what still
-    /// runs gets the shutdown grace for its cleanup. Set by `Program::start`.
-    pub(crate) graceful_end: bool,
-    pub(crate) cancel_grace: Duration,
-    pub(crate) shutdown_grace: Duration,
-    pub(crate) atomic_cap: Duration,
-    pub(crate) fuel_budget: Option<u64>,
-    pub(crate) microthread_fuel_budget: Option<u64>,
-}
-
-/// What a WASI socket has been allowed so far.
-#[derive(Debug, Default)]
-pub(crate) struct WasiSocketState {
-    /// A UDP socket bound where a listen grant covers: it may receive from anyone.
-    listen_bound: AtomicBool,
-    /// A datagram from an address no grant covers has been dropped (and told).
-    dropped: AtomicBool,
-}
-
-/// The check wasmtime-wasi makes before a WASI socket's every use of an address.
-type WasiSocketCheck =
-    dyn Fn(SocketAddr, SocketAddrUse) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>> + Send + Sync;
-
-impl RunOptions {
-    /// The check for WASI sockets with `state` (one socket's, for a UDP socket):
-    /// the grants, and a line on the run's stderr for each denial.
-    pub(crate) fn wasi_socket_check(&self, state: Arc<WasiSocketState>) -> Box<WasiSocketCheck> {
-        let grants = Arc::new(self.net.clone());
-        let stderr = self.stderr.clone();
-        Box::new(move |addr, use_| {
-            let allowed = wasi_socket_allowed(&grants, addr, use_, &state);
-            if !allowed {
-                let told =
-                    matches!(use_, SocketAddrUse::UdpReceive) && state.dropped.swap(true, Ordering::Relaxed);
-                if !told {
-                    stderr.write(&format!("{}\n", wasi_denial(addr, use_)));
-                }
-            }
-            Box::pin(async move { allowed })
-        })
-    }
 
     /// Write `line` on the run's stderr (its buffer, the host's, or the log).
     pub(crate) fn note(&self, line: &str) {
         self.stderr.write(&format!("{line}\n"));
-    }
-}
-
-/// Whether a WASI socket with `state` may use `addr` so, under `grants`.
-fn wasi_socket_allowed(
-    grants: &Grants,
-    addr: SocketAddr,
-    use_: SocketAddrUse,
-    state: &WasiSocketState,
-) -> bool {
-    let any = addr.ip().is_unspecified() && addr.port() == 0;
-    match use_ {
-        // A bind to any address and port, checked before a connect (which the OS
-        // makes) or asked for: it lets the socket neither listen nor connect, each
-        // checked when asked for (and denied naming its address).
-        SocketAddrUse::TcpBind if any => true,
-        SocketAddrUse::UdpBind => {
-            let listen = grants.allows(Direction::Listen, &addr);
-            state.listen_bound.store(listen, Ordering::Relaxed);
-            listen || (any && !grants.connect.is_empty())
-        }
-        SocketAddrUse::TcpBind | SocketAddrUse::TcpListen => grants.allows(Direction::Listen, &addr),
-        SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend => grants.allows(Direction::Connect, &addr),
-        // From a peer, to a listener whose address a grant covers.
-        SocketAddrUse::TcpAccept => true,
-        // A datagram: from a peer a connect grant covers, or to a socket bound
-        // where a listen grant covers.
-        SocketAddrUse::UdpReceive => {
-            state.listen_bound.load(Ordering::Relaxed) || grants.allows(Direction::Connect, &addr)
-        }
-    }
-}
-
-/// The line on stderr for a WASI socket's denied use of `addr`.
-fn wasi_denial(addr: SocketAddr, use_: SocketAddrUse) -> String {
-    let any = addr.ip().is_unspecified() && addr.port() == 0;
-    match use_ {
-        SocketAddrUse::UdpBind if any => format!(
-            "weft: denied a socket on any address ({addr}): no grant lets the run connect \
-             anywhere or listen there (weft run --connect HOST:PORT or --listen HOST:PORT, \
-             or RunOptions::connect/listen)"
-        ),
-        SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::UdpBind => {
-            format!("weft: {}", Grants::denial(Direction::Listen, &addr.to_string()))
-        }
-        SocketAddrUse::UdpSend => format!(
-            "weft: denied sending to {addr}: no grant covers it (weft run --connect {addr}, \
-             or RunOptions::connect)"
-        ),
-        SocketAddrUse::UdpReceive => format!(
-            "weft: dropped a datagram from {addr} (and may drop more, untold): no grant \
-             covers it (weft run --connect {addr}, or bind under a --listen grant)"
-        ),
-        _ => format!("weft: {}", Grants::denial(Direction::Connect, &addr.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod wasi_socket_tests {
-    use super::*;
-
-    #[test]
-    fn a_connect_grant_gives_udp_no_listener_and_tcp_no_listen() {
-        let grants = Grants {
-            listen: vec![],
-            connect: vec![Grant::parse("127.0.0.1:53").unwrap()],
-        };
-        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
-        let allowed =
-            |state: &WasiSocketState, a: &str, use_| wasi_socket_allowed(&grants, addr(a), use_, state);
-        let udp = WasiSocketState::default();
-        // Bound on any address (for sends): receives only from what the grant covers.
-        assert!(allowed(&udp, "0.0.0.0:0", SocketAddrUse::UdpBind));
-        assert!(allowed(&udp, "127.0.0.1:53", SocketAddrUse::UdpReceive));
-        assert!(!allowed(&udp, "127.0.0.1:54", SocketAddrUse::UdpReceive));
-        assert!(!allowed(&udp, "10.0.0.1:53", SocketAddrUse::UdpReceive));
-        assert!(!allowed(&udp, "127.0.0.1:9000", SocketAddrUse::UdpBind));
-        assert!(!allowed(&udp, "127.0.0.1:54", SocketAddrUse::UdpSend));
-        let tcp = WasiSocketState::default();
-        assert!(allowed(&tcp, "0.0.0.0:0", SocketAddrUse::TcpBind));
-        assert!(!allowed(&tcp, "0.0.0.0:41000", SocketAddrUse::TcpListen));
-        assert!(allowed(&tcp, "127.0.0.1:53", SocketAddrUse::TcpConnect));
-
-        // Bound where a listen grant covers: a server, it receives from anyone.
-        let grants = Grants {
-            listen: vec![Grant::parse("127.0.0.1:9000").unwrap()],
-            connect: vec![],
-        };
-        let server = WasiSocketState::default();
-        assert!(wasi_socket_allowed(
-            &grants,
-            addr("127.0.0.1:9000"),
-            SocketAddrUse::UdpBind,
-            &server
-        ));
-        assert!(wasi_socket_allowed(
-            &grants,
-            addr("10.0.0.1:1234"),
-            SocketAddrUse::UdpReceive,
-            &server
-        ));
-        // Without any connect grant, not even a bind on any address.
-        let other = WasiSocketState::default();
-        assert!(!wasi_socket_allowed(
-            &grants,
-            addr("0.0.0.0:0"),
-            SocketAddrUse::UdpBind,
-            &other
-        ));
-        assert!(!wasi_socket_allowed(
-            &grants,
-            addr("10.0.0.1:1234"),
-            SocketAddrUse::UdpReceive,
-            &other
-        ));
     }
 }

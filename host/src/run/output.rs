@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::OutputBuffer;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 use crate::channel::Budget;
+use crate::sync::until;
 
 /// The longest partial line kept back.
 pub(crate) const MAX_PARTIAL: usize = 64 << 10;
@@ -152,15 +153,7 @@ impl StdoutClosed {
 
     /// Resolves once the stdout is found closed.
     pub(crate) async fn wait(&self) {
-        loop {
-            let notified = self.0.1.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_closed() {
-                return;
-            }
-            notified.await;
-        }
+        until(&self.0.1, || self.is_closed().then_some(())).await;
     }
 }
 
@@ -273,5 +266,63 @@ impl Output {
             }
             Output::Discarded => tracing::warn!("{}", line.trim_end()),
         }
+    }
+}
+
+/// Collects what a program writes to its stdout or stderr, for the embedder to
+/// read; shared by all the program's microthreads. Cheap to clone.
+///
+/// ```no_run
+/// # fn main() -> Result<(), weft::Error> {
+/// let out = weft::OutputBuffer::new();
+/// let program = weft::Runtime::new()?.load("hello.wasm")?;
+/// program.run(&weft::RunOptions::new().stdout(out.clone()))?;
+/// print!("{}", out.to_string_lossy());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct OutputBuffer(pub(crate) MemoryOutputPipe);
+
+impl OutputBuffer {
+    /// A buffer that holds up to 64 MiB; a guest writing past that gets a write error.
+    pub fn new() -> Self {
+        Self::with_capacity(64 << 20)
+    }
+
+    /// A buffer that holds up to `bytes`.
+    pub fn with_capacity(bytes: usize) -> Self {
+        OutputBuffer(MemoryOutputPipe::new(bytes))
+    }
+
+    /// Append `bytes`, as a guest's write does (what does not fit is dropped).
+    pub(crate) fn append(&self, bytes: &[u8]) {
+        use wasmtime_wasi::p2::OutputStream;
+        let mut pipe = self.0.clone();
+        // Full: the host's report is dropped, as a guest's write would fail.
+        let _full = pipe.write(bytes::Bytes::copy_from_slice(bytes));
+    }
+
+    /// Everything written so far.
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.contents().to_vec()
+    }
+
+    /// Everything written so far, as text.
+    pub fn to_string_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.0.contents()).into_owned()
+    }
+}
+
+impl Default for OutputBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for OutputBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputBuffer")
+            .field("len", &self.0.contents().len())
+            .finish()
     }
 }

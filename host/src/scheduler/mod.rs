@@ -2,10 +2,11 @@
 //! of which ready microthread runs next.
 //!
 //! - A microthread woken by another one running on the same worker (a rendezvous:
-//!   the receiver the sender just completed) goes into that worker's *next* slot
-//!   and runs as soon as the waker gives control back, on the same core, with no
-//!   trip through a shared queue. A pair handing work to each other keeps the slot
-//!   for [`NEXT_RUN`] turns at most, then queues like everyone else, so that the
+//!   the receiver the sender just completed) is handed off: it goes into that
+//!   worker's *hand-off* (the one microthread the worker runs next) and runs as
+//!   soon as the waker gives control back, on the same core, with no trip through
+//!   a shared queue. A pair handing work to each other keeps the hand-off for
+//!   `NEXT_RUN` turns at most, then queues like everyone else, so that the
 //!   others on the worker are not starved.
 //! - A microthread that wakes itself (a fuel yield, `yield_now`) goes to the back of
 //!   its worker's queue.
@@ -34,5 +35,5 @@ mod tests;
 mod workers;
 
 pub(crate) use seeded::Seeded;
-pub(crate) use task::{AbortHandle, Ended, Task};
+pub(crate) use task::{AbortHandle, Task, TaskError};
 pub(crate) use workers::{Scheduler, WorkerHold};

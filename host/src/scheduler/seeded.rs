@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_task::Runnable;
 
-use super::task::{Task, drop_later, run_contained, task};
+use super::task::{Task, drop_later, run_contained, spawn};
 use crate::deterministic::Schedule;
 use crate::sync::Unpoisoned;
 
@@ -50,9 +50,7 @@ impl Seeded {
         F::Output: Send + 'static,
     {
         let shared = self.shared.clone();
-        let (runnable, task) = task(future, move |r, _| shared.push(r));
-        self.shared.push(runnable);
-        task
+        spawn(future, move |r, _| shared.push(r), |r| self.shared.push(r))
     }
 }
 

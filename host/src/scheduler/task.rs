@@ -11,12 +11,14 @@ use std::task::{Context, Poll, Waker};
 
 use async_task::{Runnable, ScheduleInfo, WithInfo};
 
-/// A task of `future`, scheduled by `schedule`: its first runnable (to queue), and
-/// the task to await or abort.
-pub(super) fn task<F>(
+/// Start a task of `future`, scheduled by `schedule` each time it is woken: its
+/// first runnable goes to `first` (to queue), and the task to await or abort is
+/// returned. The workers and a deterministic run's queue spawn through here.
+pub(super) fn spawn<F>(
     future: F,
     schedule: impl Fn(Runnable, ScheduleInfo) + Send + Sync + 'static,
-) -> (Runnable, Task<F::Output>)
+    first: impl FnOnce(Runnable),
+) -> Task<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -28,11 +30,11 @@ where
         abort: abort.clone(),
     };
     let (runnable, task) = async_task::Builder::new().spawn(move |_| future, WithInfo(schedule));
-    let task = Task {
+    first(runnable);
+    Task {
         task: Some(task.fallible()),
         abort,
-    };
-    (runnable, task)
+    }
 }
 
 /// A microthread woken after its queue stopped: nobody will run it. It is dropped
@@ -162,24 +164,24 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Why a task gave no output.
 #[derive(Debug)]
-pub(crate) enum Ended {
+pub(crate) enum TaskError {
     /// It was aborted, or its scheduler stopped before it finished.
     Aborted,
     /// It panicked (a bug in weft): the panic's message.
     Panicked(String),
 }
 
-impl std::fmt::Display for Ended {
+impl std::fmt::Display for TaskError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Ended::Aborted => f.write_str("aborted"),
-            Ended::Panicked(m) => write!(f, "panicked: {m}"),
+            TaskError::Aborted => f.write_str("aborted"),
+            TaskError::Panicked(m) => write!(f, "panicked: {m}"),
         }
     }
 }
 
 impl<F: Future> Future for Abortable<F> {
-    type Output = Result<F::Output, Ended>;
+    type Output = Result<F::Output, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `future` is structurally pinned: it is never moved out of `self`,
@@ -187,7 +189,7 @@ impl<F: Future> Future for Abortable<F> {
         let this = unsafe { self.get_unchecked_mut() };
         if this.dropped {
             // Not polled again once it gave its output; kept safe should it be.
-            return Poll::Ready(Err(Ended::Aborted));
+            return Poll::Ready(Err(TaskError::Aborted));
         }
         // A task's waker is the same at every poll: kept once, before the flag is
         // read, so that an abort either sees it or is seen here.
@@ -195,7 +197,7 @@ impl<F: Future> Future for Abortable<F> {
             let _ = this.abort.waker.set(cx.waker().clone());
         }
         let ended = if this.abort.aborted.load(Ordering::SeqCst) {
-            Err(Ended::Aborted)
+            Err(TaskError::Aborted)
         } else {
             // A panic ends this task only, never the worker that polls it.
             let poll = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -205,17 +207,17 @@ impl<F: Future> Future for Abortable<F> {
             match poll {
                 Ok(Poll::Pending) => return Poll::Pending,
                 Ok(Poll::Ready(out)) => Ok(out),
-                Err(payload) => Err(Ended::Panicked(panic_message(&*payload))),
+                Err(payload) => Err(TaskError::Panicked(panic_message(&*payload))),
             }
         };
         // Dropped here, where a panic in its drop (which can run an application's
         // callback) is caught and ends the task, not its worker.
         match (this.drop_future(), ended) {
             (Ok(()), ended) => Poll::Ready(ended),
-            (Err(m), Err(Ended::Panicked(first))) => {
-                Poll::Ready(Err(Ended::Panicked(format!("{first}; then, while dropped: {m}"))))
-            }
-            (Err(m), _) => Poll::Ready(Err(Ended::Panicked(format!("while dropped: {m}")))),
+            (Err(m), Err(TaskError::Panicked(first))) => Poll::Ready(Err(TaskError::Panicked(format!(
+                "{first}; then, while dropped: {m}"
+            )))),
+            (Err(m), _) => Poll::Ready(Err(TaskError::Panicked(format!("while dropped: {m}")))),
         }
     }
 }
@@ -223,7 +225,7 @@ impl<F: Future> Future for Abortable<F> {
 /// A task on the workers: await it for its output, or why there is none; dropping
 /// it lets the task run on.
 pub(crate) struct Task<T> {
-    task: Option<async_task::FallibleTask<Result<T, Ended>>>,
+    task: Option<async_task::FallibleTask<Result<T, TaskError>>>,
     abort: Arc<AbortFlag>,
 }
 
@@ -235,15 +237,15 @@ impl<T> Task<T> {
 }
 
 impl<T> Future for Task<T> {
-    type Output = Result<T, Ended>;
+    type Output = Result<T, TaskError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Ended>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>> {
         match self.task.as_mut() {
             // `None`: the task was dropped unfinished, with its scheduler.
             Some(task) => Pin::new(task)
                 .poll(cx)
-                .map(|out| out.unwrap_or(Err(Ended::Aborted))),
-            None => Poll::Ready(Err(Ended::Aborted)),
+                .map(|out| out.unwrap_or(Err(TaskError::Aborted))),
+            None => Poll::Ready(Err(TaskError::Aborted)),
         }
     }
 }

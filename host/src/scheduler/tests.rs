@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Ended, Scheduler, Seeded};
+use super::{Scheduler, Seeded, TaskError};
 
 /// An upper bound on waits that only guards against a hang.
 const HANG: Duration = Duration::from_secs(30);
@@ -55,7 +55,7 @@ fn an_aborted_task_gives_none_and_drops_its_future() {
         std::future::pending::<()>().await
     });
     t.abort_handle().abort();
-    assert!(matches!(rt.block_on(t), Err(Ended::Aborted)));
+    assert!(matches!(rt.block_on(t), Err(TaskError::Aborted)));
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
@@ -63,7 +63,7 @@ fn an_aborted_task_gives_none_and_drops_its_future() {
 fn a_panicking_task_ends_alone() {
     let (rt, s) = scheduler(1);
     let t = s.spawn(async { panic!("on purpose") });
-    assert!(matches!(rt.block_on(t), Err(Ended::Panicked(m)) if m == "on purpose"));
+    assert!(matches!(rt.block_on(t), Err(TaskError::Panicked(m)) if m == "on purpose"));
     assert_eq!(rt.block_on(s.spawn(async { 1 })).ok(), Some(1));
 }
 
@@ -174,7 +174,7 @@ fn a_panic_in_a_tasks_drop_leaves_the_workers_running() {
         let _held = held;
         1
     });
-    assert!(matches!(rt.block_on(t), Err(Ended::Panicked(m)) if m.contains("in a drop, on purpose")));
+    assert!(matches!(rt.block_on(t), Err(TaskError::Panicked(m)) if m.contains("in a drop, on purpose")));
     // Aborted: dropped at its next poll; the drop wakes another task on the same
     // worker first.
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -187,16 +187,16 @@ fn a_panic_in_a_tasks_drop_leaves_the_workers_running() {
         std::future::pending::<()>().await
     });
     t.abort_handle().abort();
-    assert!(matches!(rt.block_on(t), Err(Ended::Panicked(m)) if m.contains("in a drop, on purpose")));
+    assert!(matches!(rt.block_on(t), Err(TaskError::Panicked(m)) if m.contains("in a drop, on purpose")));
     assert_eq!(rt.block_on(woken).ok(), Some(Some(())));
     // The one worker still runs tasks.
     assert_eq!(rt.block_on(s.spawn(async { 2 })).ok(), Some(2));
 }
 
-/// A microthread woken into the next slot of a worker that stays busy (no
+/// A microthread woken into the hand-off of a worker that stays busy (no
 /// preemption here) runs on the other, idle worker.
 #[test]
-fn a_task_woken_into_a_busy_workers_next_slot_runs_on_an_idle_worker() {
+fn a_task_woken_into_a_busy_workers_handoff_runs_on_an_idle_worker() {
     let (rt, s) = scheduler(2);
     let events = Arc::new(Mutex::new(Vec::new()));
     let b_done = Arc::new(AtomicBool::new(false));
@@ -214,7 +214,7 @@ fn a_task_woken_into_a_busy_workers_next_slot_runs_on_an_idle_worker() {
     let a = {
         let events = events.clone();
         s.spawn(async move {
-            // B is woken from this worker while it runs A: into its next slot.
+            // B is woken from this worker while it runs A: into its hand-off.
             wake_b.send(()).unwrap();
             // Busy until B has run elsewhere (the bound only guards a hang).
             let give_up = Instant::now() + HANG;
@@ -284,6 +284,6 @@ fn tasks_woken_after_their_queue_stopped_are_dropped_on_one_thread() {
     }
     assert_eq!(threads_named("weft-drop"), 1);
     for t in tasks {
-        assert!(matches!(rt.block_on(t), Err(Ended::Aborted)));
+        assert!(matches!(rt.block_on(t), Err(TaskError::Aborted)));
     }
 }

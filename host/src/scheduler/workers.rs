@@ -1,5 +1,6 @@
-//! The worker threads: each with a next slot and a queue, an injector for wakes
-//! from elsewhere, stealing when idle, parking when there is nothing to steal.
+//! The worker threads: each with a hand-off (the one microthread it runs next) and
+//! a queue, an injector for wakes from elsewhere, stealing when idle, parking when
+//! there is nothing to steal.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -11,10 +12,10 @@ use std::time::Duration;
 use async_task::{Runnable, ScheduleInfo};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
-use super::task::{Task, contained, drop_later, run_contained, task};
+use super::task::{Task, contained, drop_later, run_contained, spawn};
 use crate::sync::Unpoisoned;
 
-/// How many times in a row a worker runs the microthread in its next slot before
+/// How many times in a row a worker runs the microthread in its hand-off before
 /// it queues it behind the others.
 const NEXT_RUN: u32 = 32;
 
@@ -22,16 +23,16 @@ const NEXT_RUN: u32 = 32;
 /// its own queue.
 const INJECTED_RUN: u32 = 8;
 
-/// How long an idle worker watches a busy worker's next slot before it takes what
+/// How long an idle worker watches a busy worker's hand-off before it takes what
 /// waits there: long enough for a hand-off (the waker blocks at once and its worker
 /// runs the woken one next, on the same core), short beside a slice.
 const NEXT_PATIENCE: Duration = Duration::from_micros(20);
 
-/// A worker's next slot. Its worker fills and empties it; an idle worker may take
+/// A worker's hand-off. Its worker fills and empties it; an idle worker may take
 /// what it holds when the worker stays busy in one microthread (see
 /// [`steal_next`]).
 #[repr(align(128))]
-struct Slot {
+struct Handoff {
     /// A `Runnable` (from `Runnable::into_raw`), or null.
     next: AtomicPtr<()>,
     /// How many microthreads the worker has started running: unchanged while it
@@ -39,25 +40,25 @@ struct Slot {
     runs: AtomicU64,
 }
 
-impl Slot {
-    fn new() -> Slot {
-        Slot {
+impl Handoff {
+    fn new() -> Handoff {
+        Handoff {
             next: AtomicPtr::new(std::ptr::null_mut()),
             runs: AtomicU64::new(0),
         }
     }
 
-    /// Put `runnable` in the slot; what it held before, if anything.
+    /// Put `runnable` in the hand-off; what it held before, if anything.
     fn put(&self, runnable: Runnable) -> Option<Runnable> {
         let raw = runnable.into_raw().as_ptr();
-        from_slot(self.next.swap(raw, Ordering::SeqCst))
+        from_raw(self.next.swap(raw, Ordering::SeqCst))
     }
 
     fn take(&self) -> Option<Runnable> {
         if self.is_empty() {
             return None;
         }
-        from_slot(self.next.swap(std::ptr::null_mut(), Ordering::SeqCst))
+        from_raw(self.next.swap(std::ptr::null_mut(), Ordering::SeqCst))
     }
 
     fn is_empty(&self) -> bool {
@@ -65,20 +66,20 @@ impl Slot {
     }
 }
 
-fn from_slot(raw: *mut ()) -> Option<Runnable> {
-    // SAFETY: a slot holds null or a pointer from `Runnable::into_raw` (`put`), and
-    // each swap that takes it out hands it to one caller only.
+fn from_raw(raw: *mut ()) -> Option<Runnable> {
+    // SAFETY: a hand-off holds null or a pointer from `Runnable::into_raw` (`put`),
+    // and each swap that takes it out hands it to one caller only.
     NonNull::new(raw).map(|p| unsafe { Runnable::from_raw(p) })
 }
 
 /// What the workers share: the injector, a stealer of each queue, each worker's
-/// next slot, who is parked.
+/// hand-off, who is parked.
 struct Shared {
     injector: Injector<Runnable>,
     stealers: Vec<Stealer<Runnable>>,
-    slots: Vec<Slot>,
+    handoffs: Vec<Handoff>,
     /// Workers looking for work (not parked, not running anything): while one
-    /// is, filling a next slot wakes no one.
+    /// is, filling a hand-off wakes no one.
     searching: AtomicUsize,
     /// Workers that found nothing to run and park (or are about to).
     idle: Mutex<Vec<usize>>,
@@ -168,12 +169,12 @@ fn schedule(shared: &Arc<Shared>, runnable: Runnable, info: ScheduleInfo) {
         };
         if info.woken_while_running {
             local.queue.push(runnable);
-        } else if let Some(displaced) = shared.slots[local.index].put(runnable) {
+        } else if let Some(displaced) = shared.handoffs[local.index].put(runnable) {
             local.queue.push(displaced);
         } else {
-            // The slot was empty. The waker usually blocks at once and this worker
+            // The hand-off was empty. The waker usually blocks at once and this worker
             // runs the woken one next; should the waker stay busy instead, an idle
-            // worker takes it from the slot (`steal_next`): wake one, unless one is
+            // worker takes it from the hand-off (`steal_next`): wake one, unless one is
             // already looking for work.
             if shared.searching.load(Ordering::SeqCst) == 0 {
                 shared.wake_one();
@@ -202,7 +203,7 @@ impl Scheduler {
         let shared = Arc::new(Shared {
             injector: Injector::new(),
             stealers: queues.iter().map(Worker::stealer).collect(),
-            slots: (0..workers).map(|_| Slot::new()).collect(),
+            handoffs: (0..workers).map(|_| Handoff::new()).collect(),
             searching: AtomicUsize::new(0),
             idle: Mutex::new(Vec::new()),
             threads: OnceLock::new(),
@@ -243,12 +244,14 @@ impl Scheduler {
         F::Output: Send + 'static,
     {
         let shared = self.shared.clone();
-        let (runnable, task) = task(future, move |r, info| schedule(&shared, r, info));
         // A new microthread queues behind its spawner; an idle worker may take it.
-        with_local(&self.shared, |local| match local {
-            Some(local) => local.queue.push(runnable),
-            None => self.shared.injector.push(runnable),
-        });
+        let queue = |runnable| {
+            with_local(&self.shared, |local| match local {
+                Some(local) => local.queue.push(runnable),
+                None => self.shared.injector.push(runnable),
+            })
+        };
+        let task = spawn(future, move |r, info| schedule(&shared, r, info), queue);
         self.shared.wake_one();
         if self.shared.shutdown.load(Ordering::Acquire) {
             // Nobody will run it: dropped, its `Task` resolves as aborted.
@@ -288,11 +291,11 @@ impl Scheduler {
     }
 
     /// Drop what waits in the injector (the workers are stopping or gone), and in
-    /// the next slots of workers that did not stop.
+    /// the hand-offs of workers that did not stop.
     fn drop_injected(&self) {
         contained(|| while !self.shared.injector.steal().is_empty() {});
-        for slot in &self.shared.slots {
-            contained(|| drop(slot.take()));
+        for handoff in &self.shared.handoffs {
+            contained(|| drop(handoff.take()));
         }
     }
 }
@@ -332,14 +335,14 @@ fn work(shared: &Arc<Shared>, index: usize, queue: Worker<Runnable>) {
     let local = &local;
     // Dropped before `local`, even should this unwind.
     let _registered = Registered::new(local);
-    let slot = &shared.slots[index];
+    let handoff = &shared.handoffs[index];
     let mut next_run = 0u32;
     let mut injected_run = 0u32;
     loop {
         if shared.shutdown.load(Ordering::Acquire) {
             break;
         }
-        let found = match slot.take() {
+        let found = match handoff.take() {
             Some(r) if next_run < NEXT_RUN => {
                 next_run += 1;
                 Some(r)
@@ -370,14 +373,14 @@ fn work(shared: &Arc<Shared>, index: usize, queue: Worker<Runnable>) {
             None => park(shared, index, local),
         };
         if let Some(runnable) = found {
-            slot.runs.fetch_add(1, Ordering::Relaxed);
+            handoff.runs.fetch_add(1, Ordering::Relaxed);
             // A panic here (not in a microthread's poll or drop, which its task
             // catches) is a bug: reported, and the worker carries on.
             run_contained(runnable);
         }
     }
     // Dropped here, on the worker: the futures they hold may need its context.
-    contained(|| drop(slot.take()));
+    contained(|| drop(handoff.take()));
     contained(|| while local.queue.pop().is_some() {});
 }
 
@@ -392,7 +395,7 @@ fn steal_from(injector: &Injector<Runnable>, queue: &Worker<Runnable>) -> Option
 }
 
 /// Take work from the injector or another worker: their queues, else what waits
-/// in the next slot of a worker that stays busy.
+/// in the hand-off of a worker that stays busy.
 fn steal(shared: &Shared, index: usize, local: &Local) -> Option<Runnable> {
     shared.searching.fetch_add(1, Ordering::SeqCst);
     let found = steal_queued(shared, index, local).or_else(|| steal_next(shared, index));
@@ -418,14 +421,14 @@ fn steal_queued(shared: &Shared, index: usize, local: &Local) -> Option<Runnable
     None
 }
 
-/// Take a microthread that waits in another worker's next slot while that worker
+/// Take a microthread that waits in another worker's hand-off while that worker
 /// stays busy in the one that woke it: look, wait [`NEXT_PATIENCE`], and take it
 /// if that worker has started nothing since (a hand-off's waker blocks at once,
 /// and the pair stays on its worker).
 fn steal_next(shared: &Shared, index: usize) -> Option<Runnable> {
-    let waiting: Vec<(usize, u64)> = (0..shared.slots.len())
-        .filter(|&j| j != index && !shared.slots[j].is_empty())
-        .map(|j| (j, shared.slots[j].runs.load(Ordering::Relaxed)))
+    let waiting: Vec<(usize, u64)> = (0..shared.handoffs.len())
+        .filter(|&j| j != index && !shared.handoffs[j].is_empty())
+        .map(|j| (j, shared.handoffs[j].runs.load(Ordering::Relaxed)))
         .collect();
     if waiting.is_empty() {
         return None;
@@ -433,9 +436,9 @@ fn steal_next(shared: &Shared, index: usize) -> Option<Runnable> {
     // A sleep, not a park: a wake meant for this worker is not used up here.
     std::thread::sleep(NEXT_PATIENCE);
     waiting.into_iter().find_map(|(j, runs)| {
-        let slot = &shared.slots[j];
-        if slot.runs.load(Ordering::Relaxed) == runs {
-            slot.take()
+        let handoff = &shared.handoffs[j];
+        if handoff.runs.load(Ordering::Relaxed) == runs {
+            handoff.take()
         } else {
             None
         }
@@ -444,13 +447,13 @@ fn steal_next(shared: &Shared, index: usize) -> Option<Runnable> {
 
 /// Nothing to run: say so, look once more (a wake between the look and the
 /// saying would otherwise be missed), then park until woken. What the last look
-/// found in another worker's next slot, if anything, is returned to run.
+/// found in another worker's hand-off, if anything, is returned to run.
 fn park(shared: &Shared, index: usize, local: &Local) -> Option<Runnable> {
     shared.idle.locked().push(index);
     let work_waits = !shared.injector.is_empty() || shared.stealers.iter().any(|s| !s.is_empty());
     let mut found = None;
     if !work_waits && !shared.shutdown.load(Ordering::Acquire) && local.queue.is_empty() {
-        // A next slot filled while this worker was searching woke no one: look now
+        // A hand-off filled while this worker was searching woke no one: look now
         // that it is no longer searching (whoever fills one later wakes it).
         found = steal_next(shared, index);
         if found.is_none() {
