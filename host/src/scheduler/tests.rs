@@ -234,18 +234,6 @@ fn a_task_woken_into_a_busy_workers_handoff_runs_on_an_idle_worker() {
     assert_eq!(*events.lock().unwrap(), ["B ran", "A saw B done"]);
 }
 
-/// The threads of this process named `name`.
-#[cfg(target_os = "linux")]
-fn threads_named(name: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter(|t| {
-            let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm")).unwrap_or_default();
-            comm.trim_end() == name
-        })
-        .count()
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn tasks_woken_after_their_queue_stopped_are_dropped_on_one_thread() {
@@ -282,7 +270,7 @@ fn tasks_woken_after_their_queue_stopped_are_dropped_on_one_thread() {
     for _ in 0..n {
         dropped.recv_timeout(HANG).expect("every task is dropped");
     }
-    assert_eq!(threads_named("weft-drop"), 1);
+    assert_eq!(weft_tests::threads_named("weft-drop"), 1);
     for t in tasks {
         assert!(matches!(rt.block_on(t), Err(TaskError::Aborted)));
     }
