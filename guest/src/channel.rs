@@ -26,8 +26,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
 use crate::bindings::channel as wit;
+use crate::entry::install_panic_hook;
 use crate::message::{decode, encode, push_endpoint, take_endpoint};
 use crate::thread::{Builder, Failure, MapError, SpawnError};
+use crate::time::nanos;
 
 /// The sending end of a channel of `T`.
 pub struct Sender<T> {
@@ -55,7 +57,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 /// capacity is over the host's limit, or the program already has its maximum of
 /// open channels.
 pub fn try_channel<T>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), ChannelError> {
-    crate::thread::install_panic_hook();
+    install_panic_hook();
     let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
     match wit::open(capacity) {
         Ok((tx, rx)) => Ok((
@@ -110,7 +112,7 @@ pub fn try_tick(period: Duration) -> Result<Receiver<()>, ChannelError> {
 }
 
 fn timer(delay: Duration, every: Option<Duration>) -> Result<Receiver<()>, ChannelError> {
-    crate::thread::install_panic_hook();
+    install_panic_hook();
     match wit::timer(nanos(delay), every.map(nanos)) {
         Ok(inner) => Ok(Receiver {
             inner,
@@ -129,7 +131,7 @@ fn timer(delay: Duration, every: Option<Duration>) -> Result<Receiver<()>, Chann
 /// microthreads like any receiver. `T` must be what the application sends: a
 /// message that is not a `T` fails the microthread that receives it.
 pub fn host_receiver<T>(name: &str) -> Option<Receiver<T>> {
-    crate::thread::install_panic_hook();
+    install_panic_hook();
     wit::host_receiver(name).map(|inner| Receiver {
         inner,
         _t: PhantomData,
@@ -140,7 +142,7 @@ pub fn host_receiver<T>(name: &str) -> Option<Receiver<T>> {
 /// under `name` (`RunOptions::sender` on the host), if it did. See
 /// [`host_receiver`].
 pub fn host_sender<T>(name: &str) -> Option<Sender<T>> {
-    crate::thread::install_panic_hook();
+    install_panic_hook();
     wit::host_sender(name).map(|inner| Sender {
         inner,
         _t: PhantomData,
@@ -431,10 +433,6 @@ impl<T> Sender<T> {
     pub fn channel_id(&self) -> u64 {
         self.inner.id()
     }
-}
-
-pub(crate) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 pub(crate) fn decode_value<T: DeserializeOwned>(message: wit::Message) -> T {

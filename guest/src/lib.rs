@@ -38,10 +38,12 @@
 
 mod bindings;
 mod channel;
+mod entry;
 mod message;
 pub mod net;
 mod select;
 mod thread;
+mod time;
 
 pub use channel::{
     ChannelError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,

@@ -46,9 +46,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::bindings::channel as wit_channel;
 use crate::bindings::net as wit;
-use crate::channel::nanos;
 use crate::message::{push_endpoint, take_endpoint};
 use crate::thread::Cancelled;
+use crate::time::nanos;
 
 /// Something that names a socket address for the host: `"127.0.0.1:8080"`,
 /// `"[::1]:80"`, `"localhost:7000"`, a [`SocketAddr`], `(ip, port)`, `(name, port)`.

@@ -2,53 +2,15 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Once;
 use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::bindings::channel::Message;
 use crate::bindings::thread as wit;
+use crate::entry::{Trampoline, install_panic_hook, trampoline};
 use crate::message::{decode, encode};
-
-/// What the entry export calls: deserializes the argument, calls the function at the
-/// given table index, serializes its result.
-pub(crate) type Trampoline = fn(usize, Message) -> Message;
-
-fn trampoline<T: DeserializeOwned, R: Serialize>(function: usize, argument: Message) -> Message {
-    // SAFETY: `function` is the table index of an `fn(T) -> R` taken in `Builder::spawn`
-    // together with this very instantiation of the trampoline.
-    let function: fn(T) -> R = unsafe { core::mem::transmute(function) };
-    let argument: T =
-        decode(argument).unwrap_or_else(|e| panic!("weft: cannot deserialize the spawn argument: {e}"));
-    let result = function(argument);
-    encode(&result).unwrap_or_else(|e| panic!("weft: cannot serialize the microthread's result: {e}"))
-}
-
-/// Route panic messages to the host, so that a panicking microthread's failure says
-/// why it panicked. A panic aborts the microthread (`panic = abort` on wasm).
-pub(crate) fn install_panic_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            wit::set_panic_message(&info.to_string());
-        }));
-    });
-}
-
-/// The hook is installed before `main` runs, as a constructor of the instance (the
-/// linker calls what `.init_array` lists before the command's `main`, and before
-/// each export a spawned microthread starts in): a panic in `main` before any call
-/// of this SDK is reported as a panic too, not as the trap that ends it.
-#[cfg(target_family = "wasm")]
-#[used]
-#[unsafe(link_section = ".init_array")]
-static INSTALL_PANIC_HOOK: extern "C" fn() = {
-    extern "C" fn install() {
-        install_panic_hook();
-    }
-    install
-};
+use crate::time::nanos;
 
 /// Why a microthread could not be spawned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,7 +276,7 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     /// Like [`join`](JoinHandle::join), waiting at most `timeout`; on a timeout the
     /// handle comes back in the error.
     pub fn join_timeout(self, timeout: Duration) -> Result<R, JoinTimeoutError<R>> {
-        match self.handle.join_timeout(crate::channel::nanos(timeout)) {
+        match self.handle.join_timeout(nanos(timeout)) {
             Err(wit::JoinError::Timeout) => Err(JoinTimeoutError::Timeout(self)),
             joined => self.result(joined).map_err(|e| match e {
                 JoinError::Failed(f) => JoinTimeoutError::Failed(f),
@@ -459,7 +421,7 @@ pub fn yield_now() {
 /// Suspend the calling microthread (only it) for at least `duration`. Fails if it is
 /// cancelled (at once, if it was already).
 pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
-    wit::sleep(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)).map_err(|()| Cancelled)
+    wit::sleep(nanos(duration)).map_err(|()| Cancelled)
 }
 
 /// Whether the calling microthread has been cancelled: a loop that never blocks can
