@@ -27,8 +27,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwn
 
 use crate::bindings::channel as wit;
 use crate::entry::install_panic_hook;
+use crate::failure::Failure;
 use crate::message::{decode, encode, push_endpoint, take_endpoint};
-use crate::thread::{Builder, Failure, MapError, SpawnError};
+use crate::thread::{Builder, MapError, SpawnError};
 use crate::time::nanos;
 
 /// The sending end of a channel of `T`.

@@ -39,6 +39,7 @@
 mod bindings;
 mod channel;
 mod entry;
+mod failure;
 mod message;
 pub mod net;
 mod select;
@@ -50,10 +51,11 @@ pub use channel::{
     TrySendError, after, channel, generate, host_receiver, host_sender, parallel_map, tick, try_after,
     try_channel, try_tick,
 };
+pub use failure::{Cancelled, Failure, FailureKind};
 pub use select::{Received, Select, Selected};
 pub use thread::{
-    Builder, Cancelled, Failure, FailureKind, JoinError, JoinHandle, JoinTimeoutError, MapError, Microthread,
-    SpawnError, atomic, current, exit, is_cancelled, sleep, spawn, spawn_detached, yield_now,
+    Builder, JoinError, JoinHandle, JoinTimeoutError, MapError, Microthread, SpawnError, atomic, current,
+    exit, is_cancelled, sleep, spawn, spawn_detached, yield_now,
 };
 
 /// Not part of the API: raw access for weft's own tests of bad input.

@@ -46,8 +46,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::bindings::channel as wit_channel;
 use crate::bindings::net as wit;
+use crate::failure::Cancelled;
 use crate::message::{push_endpoint, take_endpoint};
-use crate::thread::Cancelled;
 use crate::time::nanos;
 
 /// Something that names a socket address for the host: `"127.0.0.1:8080"`,

@@ -26,9 +26,9 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::bindings::channel as wit;
 use crate::channel::{Receiver, Sender, decode_value};
+use crate::failure::Failure;
 use crate::message::encode;
 use crate::net::{TcpListener, TcpStream};
-use crate::thread::Failure;
 use crate::time::nanos;
 
 /// A set of channel operations to complete exactly one of.
