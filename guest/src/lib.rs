@@ -42,20 +42,21 @@ mod entry;
 mod failure;
 mod message;
 pub mod net;
+mod patterns;
 mod select;
 mod thread;
 mod time;
 
 pub use channel::{
     ChannelError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
-    TrySendError, after, channel, generate, host_receiver, host_sender, parallel_map, tick, try_after,
-    try_channel, try_tick,
+    TrySendError, after, channel, host_receiver, host_sender, tick, try_after, try_channel, try_tick,
 };
 pub use failure::{Cancelled, Failure, FailureKind};
+pub use patterns::{MapError, generate, parallel_map};
 pub use select::{Received, Select, Selected};
 pub use thread::{
-    Builder, JoinError, JoinHandle, JoinTimeoutError, MapError, Microthread, SpawnError, atomic, current,
-    exit, is_cancelled, sleep, spawn, spawn_detached, yield_now,
+    Builder, JoinError, JoinHandle, JoinTimeoutError, Microthread, SpawnError, atomic, current, exit,
+    is_cancelled, sleep, spawn, spawn_detached, yield_now,
 };
 
 /// Not part of the API: raw access for weft's own tests of bad input.

@@ -62,27 +62,6 @@ impl fmt::Display for SpawnError {
 
 impl std::error::Error for SpawnError {}
 
-/// Why [`parallel_map`](crate::parallel_map) returned no results.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MapError {
-    /// A call could not be started: the host refused the spawn.
-    Spawn(SpawnError),
-    /// A call failed, or the caller was cancelled while it waited.
-    Failed(JoinError),
-}
-
-impl fmt::Display for MapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MapError::Spawn(e) => e.fmt(f),
-            MapError::Failed(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for MapError {}
-
 /// Why a join returned no result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinError {

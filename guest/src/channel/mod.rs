@@ -1,0 +1,93 @@
+//! Channels: typed, multi-producer multi-consumer, rendezvous (capacity 0) or
+//! buffered. The channel lives on the host; a [`Sender`] or [`Receiver`] is a handle
+//! to it that can be cloned, and moved to another microthread inside a message or a
+//! spawn argument.
+//!
+//! ```no_run
+//! use weft_guest::{channel, spawn, Sender};
+//!
+//! fn produce(tx: Sender<u32>) {
+//!     for i in 0..10 {
+//!         tx.send(i).unwrap();
+//!     }
+//! }
+//!
+//! let (tx, rx) = channel::<u32>(0);
+//! let _producer = spawn(produce, tx);
+//! let total: u32 = rx.into_iter().sum(); // ends when the producer's sender is gone
+//! assert_eq!(total, 45);
+//! ```
+
+mod error;
+mod receiver;
+mod sender;
+mod timer;
+mod wire;
+
+pub use error::{
+    ChannelError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use receiver::Receiver;
+pub(crate) use receiver::decode_value;
+pub use sender::Sender;
+pub use timer::{after, tick, try_after, try_tick};
+
+use std::marker::PhantomData;
+
+use crate::bindings::channel as wit;
+use crate::entry::install_panic_hook;
+
+/// Open a channel: `capacity` 0 is a rendezvous (a send returns once a receiver has
+/// taken the value), `n` buffers up to `n` values.
+///
+/// # Panics
+/// If the host refuses it: see [`try_channel`].
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    try_channel(capacity).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like [`channel`], returning the host's refusal instead of panicking: the
+/// capacity is over the host's limit, or the program already has its maximum of
+/// open channels.
+pub fn try_channel<T>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), ChannelError> {
+    install_panic_hook();
+    let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
+    match wit::open(capacity) {
+        Ok((tx, rx)) => Ok((
+            Sender {
+                inner: tx,
+                _t: PhantomData,
+            },
+            Receiver {
+                inner: rx,
+                _t: PhantomData,
+            },
+        )),
+        Err(wit::OpenError::CapacityTooLarge(max)) => Err(ChannelError::CapacityTooLarge { capacity, max }),
+        Err(wit::OpenError::TooManyChannels(max)) => Err(ChannelError::TooManyChannels { max }),
+    }
+}
+
+/// The receiving end of a channel that the embedding application handed to this
+/// run under `name` (`RunOptions::receiver` on the host), if it did. The first call
+/// takes it; later calls get `None`. It can be cloned and moved to other
+/// microthreads like any receiver. `T` must be what the application sends: a
+/// message that is not a `T` fails the microthread that receives it.
+pub fn host_receiver<T>(name: &str) -> Option<Receiver<T>> {
+    install_panic_hook();
+    wit::host_receiver(name).map(|inner| Receiver {
+        inner,
+        _t: PhantomData,
+    })
+}
+
+/// The sending end of a channel that the embedding application handed to this run
+/// under `name` (`RunOptions::sender` on the host), if it did. See
+/// [`host_receiver`].
+pub fn host_sender<T>(name: &str) -> Option<Sender<T>> {
+    install_panic_hook();
+    wit::host_sender(name).map(|inner| Sender {
+        inner,
+        _t: PhantomData,
+    })
+}
