@@ -14,7 +14,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
 use crate::bindings::channel as wit;
 
@@ -174,17 +174,33 @@ pub(crate) fn decode<T: DeserializeOwned>(message: wit::Message) -> Result<T, Ma
     value
 }
 
-/// Serializing an endpoint: put (a clone of) its handle beside the bytes.
-pub(crate) fn push_endpoint(endpoint: wit::Endpoint) -> u32 {
-    OUTGOING.with(|o| {
-        let mut o = o.borrow_mut();
-        o.push(endpoint);
-        OUTGOING_LEN.store(o.len(), Ordering::Relaxed);
-        (o.len() - 1) as u32
-    })
+/// Serialize an endpoint (a channel's end or a socket): put `endpoint`, a clone of
+/// the value's handle, beside the bytes and write its index there.
+pub(crate) fn serialize_endpoint<S: Serializer>(endpoint: wit::Endpoint, s: S) -> Result<S::Ok, S::Error> {
+    OUTGOING
+        .with(|o| {
+            let mut o = o.borrow_mut();
+            o.push(endpoint);
+            OUTGOING_LEN.store(o.len(), Ordering::Relaxed);
+            (o.len() - 1) as u32
+        })
+        .serialize(s)
 }
 
-/// Deserializing an endpoint: take the handle at `index`.
-pub(crate) fn take_endpoint(index: u32) -> Option<wit::Endpoint> {
-    INCOMING.with(|i| i.borrow_mut().get_mut(index as usize)?.take())
+/// Deserialize an endpoint: read its index and take the handle there, which `pick`
+/// turns into the value if it is of the kind expected. A missing handle, or one of
+/// another kind (dropped then), fails with "the message does not carry the expected
+/// {expected}".
+pub(crate) fn deserialize_endpoint<'de, D: Deserializer<'de>, T>(
+    d: D,
+    expected: &str,
+    pick: impl FnOnce(wit::Endpoint) -> Option<T>,
+) -> Result<T, D::Error> {
+    let index = u32::deserialize(d)?;
+    INCOMING
+        .with(|i| i.borrow_mut().get_mut(index as usize)?.take())
+        .and_then(pick)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format_args!("the message does not carry the expected {expected}"))
+        })
 }

@@ -47,7 +47,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::bindings::channel as wit_channel;
 use crate::bindings::net as wit;
 use crate::failure::Cancelled;
-use crate::message::{push_endpoint, take_endpoint};
+use crate::message::{deserialize_endpoint, serialize_endpoint};
 use crate::time::nanos;
 
 /// Something that names a socket address for the host: `"127.0.0.1:8080"`,
@@ -355,34 +355,30 @@ impl fmt::Debug for TcpStream {
 
 impl Serialize for TcpListener {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        push_endpoint(wit_channel::Endpoint::TcpListener(self.inner.share())).serialize(s)
+        serialize_endpoint(wit_channel::Endpoint::TcpListener(self.inner.share()), s)
     }
 }
 
 impl Serialize for TcpStream {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        push_endpoint(wit_channel::Endpoint::TcpStream(self.inner.share())).serialize(s)
+        serialize_endpoint(wit_channel::Endpoint::TcpStream(self.inner.share()), s)
     }
 }
 
 impl<'de> Deserialize<'de> for TcpListener {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match take_endpoint(u32::deserialize(d)?) {
-            Some(wit_channel::Endpoint::TcpListener(inner)) => Ok(TcpListener { inner }),
-            _ => Err(serde::de::Error::custom(
-                "the message does not carry the expected TCP listener",
-            )),
-        }
+        deserialize_endpoint(d, "TCP listener", |endpoint| match endpoint {
+            wit_channel::Endpoint::TcpListener(inner) => Some(TcpListener { inner }),
+            _ => None,
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for TcpStream {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match take_endpoint(u32::deserialize(d)?) {
-            Some(wit_channel::Endpoint::TcpStream(inner)) => Ok(TcpStream::new(inner)),
-            _ => Err(serde::de::Error::custom(
-                "the message does not carry the expected TCP stream",
-            )),
-        }
+        deserialize_endpoint(d, "TCP stream", |endpoint| match endpoint {
+            wit_channel::Endpoint::TcpStream(inner) => Some(TcpStream::new(inner)),
+            _ => None,
+        })
     }
 }

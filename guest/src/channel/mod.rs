@@ -18,11 +18,11 @@
 //! assert_eq!(total, 45);
 //! ```
 
+mod end;
 mod error;
 mod receiver;
 mod sender;
 mod timer;
-mod wire;
 
 pub use error::{
     ChannelError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -31,8 +31,6 @@ pub use receiver::Receiver;
 pub(crate) use receiver::decode_value;
 pub use sender::Sender;
 pub use timer::{after, tick, try_after, try_tick};
-
-use std::marker::PhantomData;
 
 use crate::bindings::channel as wit;
 use crate::entry::install_panic_hook;
@@ -53,16 +51,7 @@ pub fn try_channel<T>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), Chann
     install_panic_hook();
     let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
     match wit::open(capacity) {
-        Ok((tx, rx)) => Ok((
-            Sender {
-                inner: tx,
-                _t: PhantomData,
-            },
-            Receiver {
-                inner: rx,
-                _t: PhantomData,
-            },
-        )),
+        Ok((tx, rx)) => Ok((Sender::new(tx), Receiver::new(rx))),
         Err(wit::OpenError::CapacityTooLarge(max)) => Err(ChannelError::CapacityTooLarge { capacity, max }),
         Err(wit::OpenError::TooManyChannels(max)) => Err(ChannelError::TooManyChannels { max }),
     }
@@ -75,10 +64,7 @@ pub fn try_channel<T>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), Chann
 /// message that is not a `T` fails the microthread that receives it.
 pub fn host_receiver<T>(name: &str) -> Option<Receiver<T>> {
     install_panic_hook();
-    wit::host_receiver(name).map(|inner| Receiver {
-        inner,
-        _t: PhantomData,
-    })
+    wit::host_receiver(name).map(Receiver::new)
 }
 
 /// The sending end of a channel that the embedding application handed to this run
@@ -86,8 +72,5 @@ pub fn host_receiver<T>(name: &str) -> Option<Receiver<T>> {
 /// [`host_receiver`].
 pub fn host_sender<T>(name: &str) -> Option<Sender<T>> {
     install_panic_hook();
-    wit::host_sender(name).map(|inner| Sender {
-        inner,
-        _t: PhantomData,
-    })
+    wit::host_sender(name).map(Sender::new)
 }

@@ -1,7 +1,6 @@
 //! The receiving end of a channel, [`Receiver`]: receive, try, or wait at most so
 //! long, or iterate until the channel is closed.
 
-use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -16,7 +15,17 @@ use crate::time::nanos;
 /// when every sender is gone.
 pub struct Receiver<T> {
     pub(crate) inner: wit::Receiver,
-    pub(super) _t: PhantomData<fn() -> T>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Receiver<T> {
+    /// The typed end of the host's `receiver`.
+    pub(super) fn new(inner: wit::Receiver) -> Self {
+        Receiver {
+            inner,
+            _t: PhantomData,
+        }
+    }
 }
 
 pub(crate) fn decode_value<T: DeserializeOwned>(message: wit::Message) -> T {
@@ -64,13 +73,6 @@ impl<T: DeserializeOwned> Receiver<T> {
     }
 }
 
-impl<T> Receiver<T> {
-    /// The channel's id: see [`Sender::channel_id`](crate::Sender::channel_id).
-    pub fn channel_id(&self) -> u64 {
-        self.inner.id()
-    }
-}
-
 /// Iterating receives until the channel is closed, or this microthread is
 /// cancelled.
 ///
@@ -86,22 +88,5 @@ impl<T: DeserializeOwned> Iterator for Receiver<T> {
             Err(RecvError::Closed | RecvError::Cancelled) => None,
             Err(RecvError::Failed(f)) => panic!("the producer failed: {f}"),
         }
-    }
-}
-
-impl<T> Clone for Receiver<T> {
-    fn clone(&self) -> Self {
-        Receiver {
-            inner: self.inner.clone(),
-            _t: PhantomData,
-        }
-    }
-}
-
-impl<T> fmt::Debug for Receiver<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver")
-            .field("channel", &self.inner.id())
-            .finish()
     }
 }

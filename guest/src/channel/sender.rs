@@ -1,6 +1,5 @@
 //! The sending end of a channel, [`Sender`]: send, try, or wait at most so long.
 
-use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -14,7 +13,17 @@ use crate::time::nanos;
 /// The sending end of a channel of `T`.
 pub struct Sender<T> {
     pub(crate) inner: wit::Sender,
-    pub(super) _t: PhantomData<fn(T)>,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T> Sender<T> {
+    /// The typed end of the host's `sender`.
+    pub(super) fn new(inner: wit::Sender) -> Self {
+        Sender {
+            inner,
+            _t: PhantomData,
+        }
+    }
 }
 
 impl<T: Serialize> Sender<T> {
@@ -66,31 +75,5 @@ impl<T: Serialize> Sender<T> {
                 wit::SendError::TooLarge(_) => SendTimeoutError::TooLarge(v),
                 wit::SendError::Cancelled(_) => SendTimeoutError::Cancelled(v),
             })
-    }
-}
-
-impl<T> Sender<T> {
-    /// The channel's id, unique among the channels this program opened. (A channel
-    /// of another program that came through an application's channel may have the
-    /// same id as one of this program's.)
-    pub fn channel_id(&self) -> u64 {
-        self.inner.id()
-    }
-}
-
-impl<T> Clone for Sender<T> {
-    fn clone(&self) -> Self {
-        Sender {
-            inner: self.inner.clone(),
-            _t: PhantomData,
-        }
-    }
-}
-
-impl<T> fmt::Debug for Sender<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender")
-            .field("channel", &self.inner.id())
-            .finish()
     }
 }

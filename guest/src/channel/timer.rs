@@ -2,7 +2,6 @@
 //! period), receivers to [`Select`](crate::Select) on beside other channels. The host
 //! keeps them; dropping the receiver stops them.
 
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use super::error::ChannelError;
@@ -50,10 +49,7 @@ pub fn try_tick(period: Duration) -> Result<Receiver<()>, ChannelError> {
 fn timer(delay: Duration, every: Option<Duration>) -> Result<Receiver<()>, ChannelError> {
     install_panic_hook();
     match wit::timer(nanos(delay), every.map(nanos)) {
-        Ok(inner) => Ok(Receiver {
-            inner,
-            _t: PhantomData,
-        }),
+        Ok(inner) => Ok(Receiver::new(inner)),
         Err(wit::OpenError::TooManyChannels(max)) => Err(ChannelError::TooManyChannels { max }),
         Err(wit::OpenError::CapacityTooLarge(max)) => {
             Err(ChannelError::CapacityTooLarge { capacity: 1, max })
