@@ -11,7 +11,7 @@
 //! it is serialized into a buffer on the stack and nothing is allocated on either
 //! side of the boundary.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
@@ -21,6 +21,9 @@ use crate::bindings::channel as wit;
 thread_local! {
     static OUTGOING: RefCell<Vec<wit::Endpoint>> = const { RefCell::new(Vec::new()) };
     static INCOMING: RefCell<Vec<Option<wit::Endpoint>>> = const { RefCell::new(Vec::new()) };
+    /// The endpoint that the value being decoded expected and the message did not
+    /// carry: postcard keeps no text of a custom error, so [`decode`] takes it from here.
+    static MISSING_ENDPOINT: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
 
 /// How many endpoints wait in `OUTGOING`: most messages carry none, and then
@@ -131,6 +134,9 @@ pub(crate) enum Malformed {
     Decode(postcard::Error),
     /// A `T` was read, and bytes were left over: the sender sent another type.
     LeftOver(usize),
+    /// The value has an endpoint (a channel's end, a socket) of this kind where the
+    /// message carries none, or one of another kind.
+    MissingEndpoint(&'static str),
 }
 
 impl std::fmt::Display for Malformed {
@@ -139,6 +145,9 @@ impl std::fmt::Display for Malformed {
             Malformed::Decode(e) => e.fmt(f),
             Malformed::LeftOver(n) => {
                 write!(f, "{n} bytes left over after the value (was another type sent?)")
+            }
+            Malformed::MissingEndpoint(expected) => {
+                write!(f, "the message does not carry the expected {expected}")
             }
         }
     }
@@ -150,8 +159,12 @@ pub(crate) fn decode<T: DeserializeOwned>(message: wit::Message) -> Result<T, Ma
     let whole = |bytes: &[u8]| match postcard::take_from_bytes(bytes) {
         Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(Malformed::LeftOver(rest.len())),
-        Err(e) => Err(Malformed::Decode(e)),
+        Err(e) => Err(match MISSING_ENDPOINT.take() {
+            Some(expected) => Malformed::MissingEndpoint(expected),
+            None => Malformed::Decode(e),
+        }),
     };
+    MISSING_ENDPOINT.set(None);
     let message = match message {
         wit::Message::Small(s) => {
             let mut inline = [0; INLINE];
@@ -189,18 +202,17 @@ pub(crate) fn serialize_endpoint<S: Serializer>(endpoint: wit::Endpoint, s: S) -
 
 /// Deserialize an endpoint: read its index and take the handle there, which `pick`
 /// turns into the value if it is of the kind expected. A missing handle, or one of
-/// another kind (dropped then), fails with "the message does not carry the expected
-/// {expected}".
+/// another kind (dropped then), fails the decoding with
+/// [`Malformed::MissingEndpoint`].
 pub(crate) fn deserialize_endpoint<'de, D: Deserializer<'de>, T>(
     d: D,
-    expected: &str,
+    expected: &'static str,
     pick: impl FnOnce(wit::Endpoint) -> Option<T>,
 ) -> Result<T, D::Error> {
     let index = u32::deserialize(d)?;
-    INCOMING
-        .with(|i| i.borrow_mut().get_mut(index as usize)?.take())
-        .and_then(pick)
-        .ok_or_else(|| {
-            serde::de::Error::custom(format_args!("the message does not carry the expected {expected}"))
-        })
+    let taken = INCOMING.with(|i| i.borrow_mut().get_mut(index as usize)?.take());
+    taken.and_then(pick).ok_or_else(|| {
+        MISSING_ENDPOINT.set(Some(expected));
+        serde::de::Error::custom(format_args!("the message does not carry the expected {expected}"))
+    })
 }
