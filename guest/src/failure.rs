@@ -1,7 +1,8 @@
-//! How a microthread's end looks to the others when it did not return: a
+//! How a microthread that finished without returning looks to the others: a
 //! [`Failure`] (who failed, a [`FailureKind`], what happened), the WIT `types`
-//! interface's `failure` in Rust; and [`Cancelled`], the error of a blocking call of a
-//! microthread that was cancelled.
+//! interface's `failure` in Rust; and [`Cancelled`], the error of every blocking call
+//! of a microthread that was cancelled. A *failure* is how a microthread finished;
+//! an *error* (of `thread`, `channel`, `net`) is why one call gave no value.
 
 use std::fmt;
 
@@ -73,7 +74,7 @@ impl From<wit::Failure> for Failure {
 }
 
 /// The calling microthread was cancelled: every blocking call of it fails so, so
-/// that its cleanup runs and it ends soon (a grace period later it is stopped).
+/// that its cleanup runs and it finishes soon (a grace period later it is stopped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cancelled;
 

@@ -1,8 +1,10 @@
-//! How typed values travel: serialized with serde + postcard into bytes, while the
-//! channel endpoints inside them travel beside the bytes as moved handles.
+//! How typed values travel: a *value* is *encoded* (serialized with serde + postcard)
+//! into a *message*, the WIT `message`, and decoded from one; the *endpoints* inside
+//! it (channel ends, sockets: the WIT `endpoint`) travel beside the bytes as moved
+//! handles.
 //!
-//! Serializing a [`Sender`](crate::Sender) or [`Receiver`](crate::Receiver) clones its
-//! handle into the outgoing list and writes the list index; the value's own handle is
+//! Serializing an endpoint (a [`Sender`](crate::Sender), a
+//! [`Receiver`](crate::Receiver), a socket) clones its handle into the outgoing list and writes the list index; the value's own handle is
 //! dropped with the value once the message is sent, so the endpoint has moved.
 //! Deserializing takes the handle at that index from the incoming list.
 //!
@@ -101,8 +103,8 @@ pub(crate) fn byte_len(message: &wit::Message) -> usize {
 
 /// Serialize `value` into a message.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<wit::Message, postcard::Error> {
-    // A panic while (de)serializing leaves the lists as they are, but it ends the
-    // microthread, and its instance with them (guests abort on panic).
+    // A panic while (de)serializing leaves the lists as they are, but it fails the
+    // microthread, and its instance goes with them (guests abort on panic).
     let out = Spill {
         inline: [0; INLINE],
         len: 0,

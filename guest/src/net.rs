@@ -1,4 +1,5 @@
-//! TCP networking on the host's reactor: [`TcpListener`] and [`TcpStream`], with
+//! TCP networking on the host's reactor, the WIT `net` interface: [`TcpListener`] and
+//! [`TcpStream`], with
 //! std-like methods. A blocking call (`accept`, `connect`, `read`, `write`)
 //! suspends only the calling microthread. `TcpStream` implements
 //! [`std::io::Read`] and [`std::io::Write`], so ordinary code (a `BufReader`, a line
@@ -6,8 +7,8 @@
 //!
 //! Sockets move between microthreads like channel endpoints: pass one to
 //! [`spawn`](crate::spawn) or send it in a message, and the receiver owns it. The
-//! socket closes when the last microthread holding it drops it, and when a
-//! microthread ends however it ends.
+//! socket closes when the last microthread holding it drops it, or finishes, however
+//! it finishes.
 //!
 //! Nothing is allowed unless the host grants it (`weft run --listen ADDR`,
 //! `--connect ADDR`): a denied bind or connect fails with

@@ -1,6 +1,8 @@
-//! `select`: wait on several channel operations (and sockets becoming ready, and
-//! timers: [`after`](crate::after), [`tick`](crate::tick)) at once and complete
-//! exactly one.
+//! [`Select`], the WIT `channel` interface's `select`: wait on several channel
+//! operations (and sockets becoming ready, and timers: [`after`](crate::after),
+//! [`tick`](crate::tick)) at once and complete exactly one. A received message
+//! comes back undecoded ([`Received`]): the caller decodes it as the value type of
+//! the receiver it came from.
 //!
 //! ```no_run
 //! use std::time::Duration;

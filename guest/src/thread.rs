@@ -1,4 +1,13 @@
-//! Microthreads: spawn by function reference, join, yield, sleep, identity.
+//! Microthreads, the WIT `thread` interface: spawning one by function reference
+//! ([`Builder`], [`spawn`], [`spawn_detached`]), and through its [`JoinHandle`]
+//! joining it (for its result, or its [`Failure`](crate::Failure)) and cancelling
+//! it; and what a microthread does to itself: [`sleep`], [`yield_now`], [`atomic`]
+//! sections, [`is_cancelled`], [`exit`], [`current`].
+//!
+//! A microthread *finishes*: it returns, fails, or is stopped. *Cancelling* asks it to
+//! finish (its blocking calls fail, so its cleanup runs); *stopping* is the host
+//! ending it where it is. The errors here say why a call gave no value
+//! ([`SpawnError`], [`JoinError`], [`JoinTimeoutError`]).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -143,7 +152,7 @@ impl<R> JoinHandle<R> {
     /// with a cancellation error, so its cleanup code runs; if it does not block it
     /// is stopped at its next fuel yield; if it has not finished a grace period
     /// later, it is stopped wherever it is. Its children are cancelled too, and
-    /// its channel endpoints close for their peers when it ends. Joining it then
+    /// the channel ends it holds close for their peers when it finishes. Joining it then
     /// gives a failure of kind [`FailureKind::Cancelled`]. Cancelling a finished
     /// microthread does nothing.
     pub fn cancel(&self) {
@@ -301,7 +310,7 @@ where
 /// Nobody waits for it (the caller may finish first), it is not cancelled with the
 /// caller, and its failure, unless someone joins it, goes to the host's failure
 /// handler (by default one report on stderr) while the program carries on. When
-/// `main` ends, detached microthreads still running are cancelled.
+/// `main` returns, detached microthreads still running are cancelled.
 ///
 /// # Panics
 /// If the host refuses the spawn; use [`Builder::spawn_detached`] to handle that.

@@ -1,7 +1,16 @@
-//! Channels: typed, multi-producer multi-consumer, rendezvous (capacity 0) or
-//! buffered. The channel lives on the host; a [`Sender`] or [`Receiver`] is a handle
-//! to it that can be cloned, and moved to another microthread inside a message or a
-//! spawn argument.
+//! Channels, the WIT `channel` interface (but `select`, which has a module of its
+//! own): typed, multi-producer multi-consumer, rendezvous (capacity 0) or buffered.
+//! The channel lives on the host; each of its two *ends*, a [`Sender`] or a
+//! [`Receiver`], holds a handle to it, can be cloned, and moves to another
+//! microthread inside a value it sends or spawns with.
+//!
+//! Here: opening a channel ([`channel`], [`try_channel`]) and taking the channels the
+//! application hands to the run ([`host_receiver`], [`host_sender`]: "host" in their
+//! names says where the channel comes from, the application that embeds the host).
+//! In files of their own: each end (`sender`, `receiver`), what both ends share
+//! (`end`: id, clone, debug, travelling in a message), the errors (`error`) and the
+//! timers (`timer`). A channel is *closed* for its receivers once every sender is
+//! gone and the buffer is drained, and for its senders once every receiver is gone.
 //!
 //! ```no_run
 //! use weft_guest::{channel, spawn, Sender};

@@ -11,8 +11,8 @@ use crate::bindings::channel as wit;
 use crate::message::decode;
 use crate::time::nanos;
 
-/// The receiving end of a channel of `T`. An iterator over the messages, which ends
-/// when every sender is gone.
+/// The receiving end of a channel of `T`. An iterator over the values received,
+/// which ends when the channel is closed.
 pub struct Receiver<T> {
     pub(crate) inner: wit::Receiver,
     _t: PhantomData<fn() -> T>,
