@@ -33,7 +33,7 @@ thread_local! {
 static OUTGOING_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// At most this many bytes travel by value: the size of the WIT `small-message`.
-pub(crate) const INLINE: usize = 24;
+const INLINE: usize = 24;
 
 /// A postcard output that fills a buffer on the stack and moves to the heap only
 /// when the value does not fit it.

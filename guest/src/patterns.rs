@@ -74,7 +74,7 @@ where
     }
 }
 
-/// Why [`parallel_map`](crate::parallel_map) returned no results.
+/// Why [`parallel_map`] returned no results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MapError {

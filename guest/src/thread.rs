@@ -1,6 +1,6 @@
 //! Microthreads, the WIT `thread` interface: spawning one by function reference
 //! ([`Builder`], [`spawn`], [`spawn_detached`]), and through its [`JoinHandle`]
-//! joining it (for its result, or its [`Failure`](crate::Failure)) and cancelling
+//! joining it (for its result, or its [`Failure`]) and cancelling
 //! it; and what a microthread does to itself: [`sleep`], [`yield_now`], [`atomic`]
 //! sections, [`is_cancelled`], [`exit`], [`current`].
 //!
