@@ -76,7 +76,8 @@
 //!   message carries beside its bytes: a channel's end or a socket. A *handle* is the
 //!   host's resource that an end, a socket or a [`JoinHandle`] holds.
 //! - A channel is *closed* for its receivers once every sender is gone and the
-//!   buffer is drained, and for its senders once every receiver is gone.
+//!   buffer is drained, and for its senders once every receiver is gone. A
+//!   *producer* is a microthread that holds a sender of it.
 //! - A *failure* is how a microthread finished when it did not return; an *error*
 //!   is why one call gave no value.
 

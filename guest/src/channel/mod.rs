@@ -11,6 +11,8 @@
 //! (`end`: id, clone, debug, travelling in a message), the errors (`error`) and the
 //! timers (`timer`). A channel is *closed* for its receivers once every sender is
 //! gone and the buffer is drained, and for its senders once every receiver is gone.
+//! A *producer* is a microthread that holds a sender of the channel: when one fails,
+//! the receivers learn it (`RecvError::Failed`, "the producer failed").
 //!
 //! ```no_run
 //! use weft_guest::{channel, spawn, Sender};
