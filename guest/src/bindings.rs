@@ -1,5 +1,6 @@
-//! The bindings generated from `wit/` and the `entry` export through which a spawned
-//! microthread starts.
+//! The bindings generated from `wit/` (the bottom layer: every other module builds
+//! on them, and they import nothing of this crate). The `entry` export they declare
+//! is implemented in [`entry`](crate::entry).
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -8,19 +9,3 @@ wit_bindgen::generate!({
 });
 
 pub(crate) use weft::runtime::{channel, net, thread, types};
-
-struct Entry;
-
-impl exports::weft::runtime::entry::Guest for Entry {
-    fn run(trampoline: u32, function: u32, argument: channel::Message) -> channel::Message {
-        crate::thread::install_panic_hook();
-        // SAFETY: `trampoline` is the table index of a `Trampoline` taken in `spawn`,
-        // in an instance of this same component, whose table is identical. A forged
-        // index that is out of bounds or of another signature traps in
-        // `call_indirect`, which fails this microthread only.
-        let trampoline: crate::thread::Trampoline = unsafe { core::mem::transmute(trampoline as usize) };
-        trampoline(function as usize, argument)
-    }
-}
-
-export!(Entry);

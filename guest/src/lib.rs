@@ -17,11 +17,12 @@
 //! assert_eq!(sum, 30);
 //! ```
 //!
-//! Arguments, results and messages cross between instances serialized (serde +
-//! postcard): they are copied, never shared. Channel endpoints inside them move.
-//! Only plain functions (`fn(T) -> R`, or closures that capture nothing) can be
-//! spawned, because a microthread starts in a fresh instance that shares no memory
-//! with its parent.
+//! Values (spawn arguments, results, what is sent on a channel) cross between
+//! instances as messages, encoded with serde + postcard: they are copied, never
+//! shared. The endpoints inside them (channel ends, sockets) move. Only plain
+//! functions (`fn(T) -> R`, or closures that capture nothing) can be spawned,
+//! because a microthread starts in a fresh instance that shares no memory with its
+//! parent.
 //!
 //! Concurrency is structured: a spawned microthread is a child of its spawner, which
 //! does not finish before it; a child's failure that nobody joins cancels its
@@ -34,24 +35,73 @@
 //! on `accept` handing each connection to a microthread of its own), and [`after`]
 //! and [`tick`] are timers to [`Select`] on beside channels and sockets.
 //!
-//! This crate is the only place that touches the bindings generated from `wit/`.
+//! A program never sees the bindings generated from `wit/`: this crate wraps all of
+//! them.
+//!
+//! # Layout
+//!
+//! One module per concern; a module that wraps a WIT interface of
+//! `wit/runtime.wit` is named after it. The modules form layers: each uses only
+//! modules of the layers below it, and no two modules use each other. A guest SDK
+//! for another language (Python, JS) is to follow the same layout, module for
+//! module, and the same words.
+//!
+//! | layer | module | owns | wraps |
+//! |---|---|---|---|
+//! | 1 | `bindings` | the code `wit-bindgen` generates from `wit/`, and nothing else | the `microthread` world |
+//! | 2 | `message` | marshalling: a value to and from a WIT `message` (postcard bytes, small ones by value, endpoints beside the bytes) | `channel.message`, `channel.endpoint` |
+//! | 2 | `time` | a `Duration` as the nanoseconds every WIT timeout, sleep and timer takes | |
+//! | 2 | `failure` | [`Failure`], [`FailureKind`], [`Cancelled`] | `types` |
+//! | 3 | `entry` | how a microthread starts: the trampolines, the `entry` export, the panic hook | `entry` (exported) |
+//! | 4 | `thread` | spawning ([`Builder`], [`spawn`]), [`JoinHandle`], [`sleep`], [`yield_now`], [`atomic`], [`exit`], [`current`] | `thread` |
+//! | 4 | `channel` | opening channels; in `channel/`: the ends ([`Sender`], [`Receiver`]), what both ends share (`end`), their errors, timers ([`after`], [`tick`]) | `channel`, but `select` |
+//! | 4 | [`net`] | TCP listeners and streams | `net` |
+//! | 5 | `select` | [`Select`]: one of several channel operations, socket readiness and timers | `channel.select` |
+//! | 5 | `patterns` | [`generate`], [`parallel_map`]: built from spawn and channels | |
+//! | 6 | `lib` | the public API: re-exports, and `__private`, raw access for weft's own tests | |
+//!
+//! # Words
+//!
+//! One word per concept, here and in every module's docs:
+//! - The *host* is the weft runtime that runs this program; the *application* is the
+//!   program that embeds the host and may hand channels to a run
+//!   ([`host_receiver`], [`host_sender`]: named for where the channel comes from).
+//! - A microthread *finishes*: it returns, fails (a [`Failure`]), or is stopped.
+//!   *Cancelling* asks it to finish (its blocking calls fail with [`Cancelled`], so
+//!   its cleanup runs); *stopping* is the host ending it where it is (at a fuel
+//!   yield, or once a grace period is over).
+//! - A *value* is what a program sends, receives, spawns with or returns; a
+//!   *message* is a value encoded to cross between instances.
+//! - An *end* of a channel is a [`Sender`] or a [`Receiver`]; an *endpoint* is what a
+//!   message carries beside its bytes: a channel's end or a socket. A *handle* is the
+//!   host's resource that an end, a socket or a [`JoinHandle`] holds.
+//! - A channel is *closed* for its receivers once every sender is gone and the
+//!   buffer is drained, and for its senders once every receiver is gone. A
+//!   *producer* is a microthread that holds a sender of it.
+//! - A *failure* is how a microthread finished when it did not return; an *error*
+//!   is why one call gave no value.
 
 mod bindings;
 mod channel;
+mod entry;
+mod failure;
 mod message;
 pub mod net;
+mod patterns;
 mod select;
 mod thread;
+mod time;
 
 pub use channel::{
     ChannelError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
-    TrySendError, after, channel, generate, host_receiver, host_sender, parallel_map, tick, try_after,
-    try_channel, try_tick,
+    TrySendError, after, channel, host_receiver, host_sender, tick, try_after, try_channel, try_tick,
 };
+pub use failure::{Cancelled, Failure, FailureKind};
+pub use patterns::{MapError, generate, parallel_map};
 pub use select::{Received, Select, Selected};
 pub use thread::{
-    Builder, Cancelled, Failure, FailureKind, JoinError, JoinHandle, JoinTimeoutError, MapError, Microthread,
-    SpawnError, atomic, current, exit, is_cancelled, sleep, spawn, spawn_detached, yield_now,
+    Builder, JoinError, JoinHandle, JoinTimeoutError, Microthread, SpawnError, atomic, current, exit,
+    is_cancelled, sleep, spawn, spawn_detached, yield_now,
 };
 
 /// Not part of the API: raw access for weft's own tests of bad input.

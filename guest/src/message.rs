@@ -1,8 +1,10 @@
-//! How typed values travel: serialized with serde + postcard into bytes, while the
-//! channel endpoints inside them travel beside the bytes as moved handles.
+//! How typed values travel: a *value* is *encoded* (serialized with serde + postcard)
+//! into a *message*, the WIT `message`, and decoded from one; the *endpoints* inside
+//! it (channel ends, sockets: the WIT `endpoint`) travel beside the bytes as moved
+//! handles.
 //!
-//! Serializing a [`Sender`](crate::Sender) or [`Receiver`](crate::Receiver) clones its
-//! handle into the outgoing list and writes the list index; the value's own handle is
+//! Serializing an endpoint (a [`Sender`](crate::Sender), a
+//! [`Receiver`](crate::Receiver), a socket) clones its handle into the outgoing list and writes the list index; the value's own handle is
 //! dropped with the value once the message is sent, so the endpoint has moved.
 //! Deserializing takes the handle at that index from the incoming list.
 //!
@@ -11,16 +13,19 @@
 //! it is serialized into a buffer on the stack and nothing is allocated on either
 //! side of the boundary.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 
 use crate::bindings::channel as wit;
 
 thread_local! {
     static OUTGOING: RefCell<Vec<wit::Endpoint>> = const { RefCell::new(Vec::new()) };
     static INCOMING: RefCell<Vec<Option<wit::Endpoint>>> = const { RefCell::new(Vec::new()) };
+    /// The endpoint that the value being decoded expected and the message did not
+    /// carry: postcard keeps no text of a custom error, so [`decode`] takes it from here.
+    static MISSING_ENDPOINT: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
 
 /// How many endpoints wait in `OUTGOING`: most messages carry none, and then
@@ -28,7 +33,7 @@ thread_local! {
 static OUTGOING_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// At most this many bytes travel by value: the size of the WIT `small-message`.
-pub(crate) const INLINE: usize = 24;
+const INLINE: usize = 24;
 
 /// A postcard output that fills a buffer on the stack and moves to the heap only
 /// when the value does not fit it.
@@ -98,8 +103,8 @@ pub(crate) fn byte_len(message: &wit::Message) -> usize {
 
 /// Serialize `value` into a message.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<wit::Message, postcard::Error> {
-    // A panic while (de)serializing leaves the lists as they are, but it ends the
-    // microthread, and its instance with them (guests abort on panic).
+    // A panic while (de)serializing leaves the lists as they are, but it fails the
+    // microthread, and its instance goes with them (guests abort on panic).
     let out = Spill {
         inline: [0; INLINE],
         len: 0,
@@ -131,6 +136,9 @@ pub(crate) enum Malformed {
     Decode(postcard::Error),
     /// A `T` was read, and bytes were left over: the sender sent another type.
     LeftOver(usize),
+    /// The value has an endpoint (a channel's end, a socket) of this kind where the
+    /// message carries none, or one of another kind.
+    MissingEndpoint(&'static str),
 }
 
 impl std::fmt::Display for Malformed {
@@ -139,6 +147,9 @@ impl std::fmt::Display for Malformed {
             Malformed::Decode(e) => e.fmt(f),
             Malformed::LeftOver(n) => {
                 write!(f, "{n} bytes left over after the value (was another type sent?)")
+            }
+            Malformed::MissingEndpoint(expected) => {
+                write!(f, "the message does not carry the expected {expected}")
             }
         }
     }
@@ -150,8 +161,12 @@ pub(crate) fn decode<T: DeserializeOwned>(message: wit::Message) -> Result<T, Ma
     let whole = |bytes: &[u8]| match postcard::take_from_bytes(bytes) {
         Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(Malformed::LeftOver(rest.len())),
-        Err(e) => Err(Malformed::Decode(e)),
+        Err(e) => Err(match MISSING_ENDPOINT.take() {
+            Some(expected) => Malformed::MissingEndpoint(expected),
+            None => Malformed::Decode(e),
+        }),
     };
+    MISSING_ENDPOINT.set(None);
     let message = match message {
         wit::Message::Small(s) => {
             let mut inline = [0; INLINE];
@@ -174,17 +189,32 @@ pub(crate) fn decode<T: DeserializeOwned>(message: wit::Message) -> Result<T, Ma
     value
 }
 
-/// Serializing an endpoint: put (a clone of) its handle beside the bytes.
-pub(crate) fn push_endpoint(endpoint: wit::Endpoint) -> u32 {
-    OUTGOING.with(|o| {
-        let mut o = o.borrow_mut();
-        o.push(endpoint);
-        OUTGOING_LEN.store(o.len(), Ordering::Relaxed);
-        (o.len() - 1) as u32
-    })
+/// Serialize an endpoint (a channel's end or a socket): put `endpoint`, a clone of
+/// the value's handle, beside the bytes and write its index there.
+pub(crate) fn serialize_endpoint<S: Serializer>(endpoint: wit::Endpoint, s: S) -> Result<S::Ok, S::Error> {
+    OUTGOING
+        .with(|o| {
+            let mut o = o.borrow_mut();
+            o.push(endpoint);
+            OUTGOING_LEN.store(o.len(), Ordering::Relaxed);
+            (o.len() - 1) as u32
+        })
+        .serialize(s)
 }
 
-/// Deserializing an endpoint: take the handle at `index`.
-pub(crate) fn take_endpoint(index: u32) -> Option<wit::Endpoint> {
-    INCOMING.with(|i| i.borrow_mut().get_mut(index as usize)?.take())
+/// Deserialize an endpoint: read its index and take the handle there, which `pick`
+/// turns into the value if it is of the kind expected. A missing handle, or one of
+/// another kind (dropped then), fails the decoding with
+/// [`Malformed::MissingEndpoint`].
+pub(crate) fn deserialize_endpoint<'de, D: Deserializer<'de>, T>(
+    d: D,
+    expected: &'static str,
+    pick: impl FnOnce(wit::Endpoint) -> Option<T>,
+) -> Result<T, D::Error> {
+    let index = u32::deserialize(d)?;
+    let taken = INCOMING.with(|i| i.borrow_mut().get_mut(index as usize)?.take());
+    taken.and_then(pick).ok_or_else(|| {
+        MISSING_ENDPOINT.set(Some(expected));
+        serde::de::Error::custom(format_args!("the message does not carry the expected {expected}"))
+    })
 }

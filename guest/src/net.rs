@@ -1,4 +1,5 @@
-//! TCP networking on the host's reactor: [`TcpListener`] and [`TcpStream`], with
+//! TCP networking on the host's reactor, the WIT `net` interface: [`TcpListener`] and
+//! [`TcpStream`], with
 //! std-like methods. A blocking call (`accept`, `connect`, `read`, `write`)
 //! suspends only the calling microthread. `TcpStream` implements
 //! [`std::io::Read`] and [`std::io::Write`], so ordinary code (a `BufReader`, a line
@@ -6,8 +7,8 @@
 //!
 //! Sockets move between microthreads like channel endpoints: pass one to
 //! [`spawn`](crate::spawn) or send it in a message, and the receiver owns it. The
-//! socket closes when the last microthread holding it drops it, and when a
-//! microthread ends however it ends.
+//! socket closes when the last microthread holding it drops it, or finishes, however
+//! it finishes.
 //!
 //! Nothing is allowed unless the host grants it (`weft run --listen ADDR`,
 //! `--connect ADDR`): a denied bind or connect fails with
@@ -46,9 +47,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::bindings::channel as wit_channel;
 use crate::bindings::net as wit;
-use crate::channel::nanos;
-use crate::message::{push_endpoint, take_endpoint};
-use crate::thread::Cancelled;
+use crate::failure::Cancelled;
+use crate::message::{deserialize_endpoint, serialize_endpoint};
+use crate::time::nanos;
 
 /// Something that names a socket address for the host: `"127.0.0.1:8080"`,
 /// `"[::1]:80"`, `"localhost:7000"`, a [`SocketAddr`], `(ip, port)`, `(name, port)`.
@@ -355,34 +356,30 @@ impl fmt::Debug for TcpStream {
 
 impl Serialize for TcpListener {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        push_endpoint(wit_channel::Endpoint::TcpListener(self.inner.share())).serialize(s)
+        serialize_endpoint(wit_channel::Endpoint::TcpListener(self.inner.share()), s)
     }
 }
 
 impl Serialize for TcpStream {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        push_endpoint(wit_channel::Endpoint::TcpStream(self.inner.share())).serialize(s)
+        serialize_endpoint(wit_channel::Endpoint::TcpStream(self.inner.share()), s)
     }
 }
 
 impl<'de> Deserialize<'de> for TcpListener {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match take_endpoint(u32::deserialize(d)?) {
-            Some(wit_channel::Endpoint::TcpListener(inner)) => Ok(TcpListener { inner }),
-            _ => Err(serde::de::Error::custom(
-                "the message does not carry the expected TCP listener",
-            )),
-        }
+        deserialize_endpoint(d, "TCP listener", |endpoint| match endpoint {
+            wit_channel::Endpoint::TcpListener(inner) => Some(TcpListener { inner }),
+            _ => None,
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for TcpStream {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match take_endpoint(u32::deserialize(d)?) {
-            Some(wit_channel::Endpoint::TcpStream(inner)) => Ok(TcpStream::new(inner)),
-            _ => Err(serde::de::Error::custom(
-                "the message does not carry the expected TCP stream",
-            )),
-        }
+        deserialize_endpoint(d, "TCP stream", |endpoint| match endpoint {
+            wit_channel::Endpoint::TcpStream(inner) => Some(TcpStream::new(inner)),
+            _ => None,
+        })
     }
 }

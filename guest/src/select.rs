@@ -1,6 +1,8 @@
-//! `select`: wait on several channel operations (and sockets becoming ready, and
-//! timers: [`after`](crate::after), [`tick`](crate::tick)) at once and complete
-//! exactly one.
+//! [`Select`], the WIT `channel` interface's `select`: wait on several channel
+//! operations (and sockets becoming ready, and timers: [`after`](crate::after),
+//! [`tick`](crate::tick)) at once and complete exactly one. A received message
+//! comes back undecoded ([`Received`]): the caller decodes it as the value type of
+//! the receiver it came from.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -25,10 +27,11 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::bindings::channel as wit;
-use crate::channel::{Receiver, Sender, decode_value, nanos};
+use crate::channel::{Receiver, Sender, decode_value};
+use crate::failure::Failure;
 use crate::message::encode;
 use crate::net::{TcpListener, TcpStream};
-use crate::thread::Failure;
+use crate::time::nanos;
 
 /// A set of channel operations to complete exactly one of.
 ///

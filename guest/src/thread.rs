@@ -1,54 +1,26 @@
-//! Microthreads: spawn by function reference, join, yield, sleep, identity.
+//! Microthreads, the WIT `thread` interface: spawning one by function reference
+//! ([`Builder`], [`spawn`], [`spawn_detached`]), and through its [`JoinHandle`]
+//! joining it (for its result, or its [`Failure`]) and cancelling
+//! it; and what a microthread does to itself: [`sleep`], [`yield_now`], [`atomic`]
+//! sections, [`is_cancelled`], [`exit`], [`current`].
+//!
+//! A microthread *finishes*: it returns, fails, or is stopped. *Cancelling* asks it to
+//! finish (its blocking calls fail, so its cleanup runs); *stopping* is the host
+//! ending it where it is. The errors here say why a call gave no value
+//! ([`SpawnError`], [`JoinError`], [`JoinTimeoutError`]).
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Once;
 use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::bindings::channel::Message;
 use crate::bindings::thread as wit;
+use crate::entry::{Trampoline, install_panic_hook, trampoline};
+use crate::failure::{Cancelled, Failure, FailureKind};
 use crate::message::{decode, encode};
-
-/// What the entry export calls: deserializes the argument, calls the function at the
-/// given table index, serializes its result.
-pub(crate) type Trampoline = fn(usize, Message) -> Message;
-
-fn trampoline<T: DeserializeOwned, R: Serialize>(function: usize, argument: Message) -> Message {
-    // SAFETY: `function` is the table index of an `fn(T) -> R` taken in `Builder::spawn`
-    // together with this very instantiation of the trampoline.
-    let function: fn(T) -> R = unsafe { core::mem::transmute(function) };
-    let argument: T =
-        decode(argument).unwrap_or_else(|e| panic!("weft: cannot deserialize the spawn argument: {e}"));
-    let result = function(argument);
-    encode(&result).unwrap_or_else(|e| panic!("weft: cannot serialize the microthread's result: {e}"))
-}
-
-/// Route panic messages to the host, so that a panicking microthread's failure says
-/// why it panicked. A panic aborts the microthread (`panic = abort` on wasm).
-pub(crate) fn install_panic_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            wit::set_panic_message(&info.to_string());
-        }));
-    });
-}
-
-/// The hook is installed before `main` runs, as a constructor of the instance (the
-/// linker calls what `.init_array` lists before the command's `main`, and before
-/// each export a spawned microthread starts in): a panic in `main` before any call
-/// of this SDK is reported as a panic too, not as the trap that ends it.
-#[cfg(target_family = "wasm")]
-#[used]
-#[unsafe(link_section = ".init_array")]
-static INSTALL_PANIC_HOOK: extern "C" fn() = {
-    extern "C" fn install() {
-        install_panic_hook();
-    }
-    install
-};
+use crate::time::nanos;
 
 /// Why a microthread could not be spawned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,105 +70,6 @@ impl fmt::Display for SpawnError {
 }
 
 impl std::error::Error for SpawnError {}
-
-/// How a microthread failed: a trap, a panic, out of memory, an exhausted budget, a
-/// cancellation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// Id of the microthread that failed.
-    pub id: u64,
-    /// Its name, if it had one.
-    pub name: Option<String>,
-    /// What kind of failure it was.
-    pub kind: FailureKind,
-    /// What happened, with the guest backtrace where there is one.
-    pub message: String,
-}
-
-/// What kind of failure a [`Failure`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FailureKind {
-    /// It panicked.
-    Panic,
-    /// It trapped.
-    Trap,
-    /// Its linear memory, or one of its tables, could not grow.
-    OutOfMemory,
-    /// It used up its fuel budget, or the program's.
-    FuelExhausted,
-    /// It was cancelled.
-    Cancelled,
-    /// A child of it failed and nobody joined the child.
-    ChildFailed,
-    /// It ended the program with [`exit`].
-    Exited,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(name) => write!(f, "microthread {} ({name}) failed: {}", self.id, self.message),
-            None => write!(f, "microthread {} failed: {}", self.id, self.message),
-        }
-    }
-}
-
-impl std::error::Error for Failure {}
-
-impl From<crate::bindings::types::Failure> for Failure {
-    fn from(f: crate::bindings::types::Failure) -> Self {
-        use crate::bindings::types::FailureKind as K;
-        Failure {
-            id: f.id,
-            name: f.name,
-            kind: match f.kind {
-                K::Panic => FailureKind::Panic,
-                K::Trap => FailureKind::Trap,
-                K::OutOfMemory => FailureKind::OutOfMemory,
-                K::FuelExhausted => FailureKind::FuelExhausted,
-                K::Cancelled => FailureKind::Cancelled,
-                K::ChildFailed => FailureKind::ChildFailed,
-                K::Exited => FailureKind::Exited,
-            },
-            message: f.message,
-        }
-    }
-}
-
-/// The calling microthread was cancelled: every blocking call of it fails so, so
-/// that its cleanup runs and it ends soon (a grace period later it is stopped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cancelled;
-
-impl fmt::Display for Cancelled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("this microthread was cancelled")
-    }
-}
-
-impl std::error::Error for Cancelled {}
-
-/// Why [`parallel_map`](crate::parallel_map) returned no results.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MapError {
-    /// A call could not be started: the host refused the spawn.
-    Spawn(SpawnError),
-    /// A call failed, or the caller was cancelled while it waited.
-    Failed(JoinError),
-}
-
-impl fmt::Display for MapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MapError::Spawn(e) => e.fmt(f),
-            MapError::Failed(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for MapError {}
 
 /// Why a join returned no result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,7 +152,7 @@ impl<R> JoinHandle<R> {
     /// with a cancellation error, so its cleanup code runs; if it does not block it
     /// is stopped at its next fuel yield; if it has not finished a grace period
     /// later, it is stopped wherever it is. Its children are cancelled too, and
-    /// its channel endpoints close for their peers when it ends. Joining it then
+    /// the channel ends it holds close for their peers when it finishes. Joining it then
     /// gives a failure of kind [`FailureKind::Cancelled`]. Cancelling a finished
     /// microthread does nothing.
     pub fn cancel(&self) {
@@ -314,7 +187,7 @@ impl<R: DeserializeOwned> JoinHandle<R> {
     /// Like [`join`](JoinHandle::join), waiting at most `timeout`; on a timeout the
     /// handle comes back in the error.
     pub fn join_timeout(self, timeout: Duration) -> Result<R, JoinTimeoutError<R>> {
-        match self.handle.join_timeout(crate::channel::nanos(timeout)) {
+        match self.handle.join_timeout(nanos(timeout)) {
             Err(wit::JoinError::Timeout) => Err(JoinTimeoutError::Timeout(self)),
             joined => self.result(joined).map_err(|e| match e {
                 JoinError::Failed(f) => JoinTimeoutError::Failed(f),
@@ -437,7 +310,7 @@ where
 /// Nobody waits for it (the caller may finish first), it is not cancelled with the
 /// caller, and its failure, unless someone joins it, goes to the host's failure
 /// handler (by default one report on stderr) while the program carries on. When
-/// `main` ends, detached microthreads still running are cancelled.
+/// `main` returns, detached microthreads still running are cancelled.
 ///
 /// # Panics
 /// If the host refuses the spawn; use [`Builder::spawn_detached`] to handle that.
@@ -459,7 +332,7 @@ pub fn yield_now() {
 /// Suspend the calling microthread (only it) for at least `duration`. Fails if it is
 /// cancelled (at once, if it was already).
 pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
-    wit::sleep(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)).map_err(|()| Cancelled)
+    wit::sleep(nanos(duration)).map_err(|()| Cancelled)
 }
 
 /// Whether the calling microthread has been cancelled: a loop that never blocks can

@@ -186,6 +186,40 @@ fn a_forged_small_message_fails_only_its_sender() {
 }
 
 #[test]
+fn a_message_that_carries_another_kind_of_endpoint_fails_only_its_reader() {
+    let r = run("failures", &["wrong-endpoint"]);
+    assert_eq!(r.status, ExitStatus::Exited(0), "stderr: {}", r.stderr);
+    // Each outcome is one line (a failure's backtrace follows on lines of its own).
+    let outcome = |kind: &str| {
+        let prefix = format!("{kind}: ");
+        r.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no outcome for {kind}: {}", r.stdout))
+    };
+    assert!(
+        outcome("sender").starts_with("decoded Sender { channel: "),
+        "{}",
+        r.stdout
+    );
+    for (kind, expected) in [
+        ("receiver", "receiver"),
+        ("tcp-stream", "TCP stream"),
+        ("tcp-listener", "TCP listener"),
+    ] {
+        let outcome = outcome(kind);
+        assert!(
+            outcome.starts_with("joined failure: microthread ")
+                && outcome.ends_with(&format!(
+                    "cannot deserialize a received message: the message does not carry the expected {expected}"
+                )),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
 fn spawning_past_the_limit_returns_an_error_the_guest_handles() {
     let rt = small().workers(2).max_microthreads(10).build().unwrap();
     let r = run_on(&rt, "limits", &["spawn-past-max"]);

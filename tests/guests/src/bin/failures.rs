@@ -5,6 +5,8 @@
 //! - `main-trap`: main itself traps.
 //! - `main-panic`: main panics first thing, before any call of the SDK.
 //! - `bad-index`: spawn with a function index that names no function.
+//! - `wrong-endpoint`: a message that carries a sender is decoded, in a child each,
+//!   as a sender, a receiver, a TCP stream and a TCP listener; main prints each outcome.
 //! - `join-twice` is not possible through the SDK (join consumes the handle).
 
 fn boom(_: ()) -> u32 {
@@ -13,6 +15,27 @@ fn boom(_: ()) -> u32 {
 
 fn trap(_: ()) -> u32 {
     core::arch::wasm32::unreachable()
+}
+
+/// Decode a message that carries a `Sender<u32>` as what `kind` names (a
+/// `Select` hands the message over undecoded, so any type can be asked for).
+fn decode_as(kind: String) -> String {
+    use weft_guest::{Receiver, Select, Selected, Sender, net};
+    let (tx, rx) = weft_guest::channel::<Sender<u32>>(1);
+    let (carried, _carried_rx) = weft_guest::channel::<u32>(1);
+    tx.send(carried).unwrap();
+    let mut select = Select::new();
+    select.recv(&rx);
+    let Selected::Received { message, .. } = select.wait() else {
+        panic!("the message was sent: the select must receive it")
+    };
+    match kind.as_str() {
+        "sender" => format!("{:?}", message.decode::<Sender<u32>>()),
+        "receiver" => format!("{:?}", message.decode::<Receiver<u32>>()),
+        "tcp-stream" => format!("{:?}", message.decode::<net::TcpStream>()),
+        "tcp-listener" => format!("{:?}", message.decode::<net::TcpListener>()),
+        other => panic!("no such kind {other}"),
+    }
 }
 
 fn main() {
@@ -64,6 +87,14 @@ fn main() {
                 Err(f) => println!("joined failure: {f}"),
             }
             drop(rx);
+        }
+        "wrong-endpoint" => {
+            for kind in ["sender", "receiver", "tcp-stream", "tcp-listener"] {
+                match weft_guest::spawn(decode_as, kind.to_string()).join() {
+                    Ok(decoded) => println!("{kind}: decoded {decoded}"),
+                    Err(f) => println!("{kind}: joined failure: {f}"),
+                }
+            }
         }
         other => {
             eprintln!("unknown case `{other}`");
