@@ -62,8 +62,8 @@
 //! channels, which know nothing of guests; they carry sockets, and a deterministic
 //! schedule picks among ready operations); `scheduler` (weft's run queue: the
 //! worker threads and which ready microthread runs next); `run` (one run:
-//! its shared state, its end, [`RunHandle`], [`RunOptions`]); `bindings` (generated
-//! from `wit/`); `microthread` (a store's lifecycle); `host` (the WIT glue);
+//! its shared state, its end, [`RunHandle`], [`RunOptions`]); `microthread` (a store's
+//! lifecycle); `wit` (the WIT glue, and the bindings generated from `wit/`);
 //! [`runtime`] (engine, pool, workers); `program` (a compiled component, and
 //! starting runs of it).
 
@@ -82,11 +82,10 @@ mod deterministic;
 mod run;
 mod scheduler;
 
-mod bindings;
 mod microthread;
 
-mod host;
 pub mod runtime;
+mod wit;
 
 mod program;
 

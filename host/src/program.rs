@@ -8,13 +8,13 @@ use std::sync::Arc;
 use wasmtime::component::{Component, InstancePre};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
-use crate::bindings::{MicrothreadPre, WIT_PACKAGE};
 use crate::cache::{self, CacheStatus};
 use crate::deterministic::Lane;
 use crate::error::Error;
 use crate::microthread::{self, Image, Microthread};
 use crate::run::{ExitStatus, Refused, Run, RunHandle, RunOptions};
 use crate::runtime::Runtime;
+use crate::wit::bindings::{MicrothreadPre, WIT_PACKAGE};
 
 /// A compiled, pre-linked program. Cheap to clone; run it as often as you like.
 ///

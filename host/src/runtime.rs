@@ -307,7 +307,7 @@ impl RuntimeBuilder {
         ))
         .map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        crate::host::add_to_linker(&mut linker).map_err(Error::Config)?;
+        crate::wit::add_to_linker(&mut linker).map_err(Error::Config)?;
         for add in &self.host_interfaces {
             add(&mut linker)
                 .map_err(|e| Error::Config(format!("adding the application's host interfaces: {e:#}")))?;

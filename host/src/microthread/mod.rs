@@ -20,14 +20,14 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 use ending::{RunFuelExhausted, Seen};
 use handles::Handles;
 
-use crate::bindings::MicrothreadPre;
-use crate::bindings::channel as wit_channel;
 use crate::channel::{Bytes, Endpoint, Holder, Message};
 use crate::deterministic::{Schedule, Traced};
 use crate::error::{Failure, FailureKind};
 use crate::run::{
     Completion, Ending, Identity, Member, MicrothreadState, Probe, Refused, Run, Slot, Unjoined, Waiting,
 };
+use crate::wit::bindings::MicrothreadPre;
+use crate::wit::bindings::channel as wit_channel;
 
 /// A program's component, pre-linked, ready to instantiate: what every microthread
 /// of every run of the program starts from.

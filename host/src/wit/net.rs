@@ -18,9 +18,9 @@ use wasmtime_wasi::p2::bindings::sockets::{tcp_create_socket, udp_create_socket}
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, Pollable, TcpSocket, UdpSocket, subscribe};
 use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 
-use crate::bindings::net::{self as wit, IoErrorKind, NetError as WitError, Shutdown};
 use crate::microthread::Microthread;
 use crate::net::{Direction, Grants, ListenerHandle, NetError, Slot, StreamHandle, Target, within};
+use crate::wit::bindings::net::{self as wit, IoErrorKind, NetError as WitError, Shutdown};
 
 use crate::run::{Probe, Run, Waiting};
 

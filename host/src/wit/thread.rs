@@ -7,10 +7,10 @@ use wasmtime::component::Resource;
 use wasmtime_wasi::I32Exit;
 
 use super::wit_failure;
-use crate::bindings::channel as wit_channel;
-use crate::bindings::thread::{self as wit, JoinError, SpawnError};
 use crate::microthread::{self, Link, Microthread};
 use crate::run::{JoinSlot, Probe, Refused, Waiting};
+use crate::wit::bindings::channel as wit_channel;
+use crate::wit::bindings::thread::{self as wit, JoinError, SpawnError};
 
 impl Microthread {
     /// A blocking call begins: it ends any atomic section (it gives the others a

@@ -7,7 +7,6 @@ use std::time::Duration;
 use wasmtime::component::Resource;
 
 use super::wit_failure;
-use crate::bindings::channel::{self as wit, OpenError, RecvError, SendError};
 use crate::channel::{
     Also, Begun, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, begin, charge,
     ended_now,
@@ -15,6 +14,7 @@ use crate::channel::{
 use crate::microthread::Microthread;
 use crate::net::{ListenerHandle, StreamHandle};
 use crate::run::{HostEndpoint, Probe, Waiting};
+use crate::wit::bindings::channel::{self as wit, OpenError, RecvError, SendError};
 
 /// What a select waits for, to tell the deadlock detector.
 #[derive(Clone, Copy)]

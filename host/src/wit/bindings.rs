@@ -38,7 +38,7 @@ mod tests {
     /// declares, which the bindings are generated from.
     #[test]
     fn wit_package_matches_the_wit() {
-        let wit = include_str!("../../wit/runtime.wit");
+        let wit = include_str!("../../../wit/runtime.wit");
         let declared = wit
             .lines()
             .find_map(|l| l.trim().strip_prefix("package "))

@@ -1,17 +1,20 @@
-//! The WIT glue: the host side of the `weft:runtime` interfaces a guest imports,
-//! `impl Host for Microthread` and nothing else. Each call is translated to the
-//! microthread, run and channel operations that do the work.
+//! The WIT glue: the host side of each `weft:runtime` interface a guest imports
+//! (`impl Host for Microthread` for `thread`, `channel`, `net` and `types`), and the
+//! bindings generated from `wit/`, which nothing outside this module touches. Each
+//! call is translated to the microthread, run and channel operations that do the
+//! work. ("Host" elsewhere in the crate means the application that embeds weft:
+//! a host channel, a host endpoint.)
 
+pub(crate) mod bindings;
 mod channel;
 mod net;
 mod thread;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::bindings;
-use crate::bindings::types as wit_types;
 use crate::error::{Failure, FailureKind};
 use crate::microthread::Microthread;
+use bindings::types as wit_types;
 
 /// Add WASI and `weft:runtime` to `linker`: everything a guest may import.
 pub(crate) fn add_to_linker(linker: &mut Linker<Microthread>) -> Result<(), String> {
