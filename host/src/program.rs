@@ -5,16 +5,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmtime::component::{Component, InstancePre};
-use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime::component::Component;
 
 use crate::cache::{self, CacheStatus};
 use crate::deterministic::Lane;
 use crate::error::Error;
-use crate::microthread::{self, Image, Microthread};
+use crate::microthread::{self, Image};
 use crate::run::{ExitStatus, Refused, Run, RunHandle, RunOptions};
 use crate::runtime::Runtime;
-use crate::wit::bindings::{MicrothreadPre, WIT_PACKAGE};
+use crate::wit;
 
 /// A compiled, pre-linked program. Cheap to clone; run it as often as you like.
 ///
@@ -35,7 +34,7 @@ struct Inner {
     runtime: Runtime,
     name: String,
     cache_status: CacheStatus,
-    image: Arc<Image>,
+    image: Arc<dyn Image>,
 }
 
 /// The 8-byte headers of WebAssembly binaries: magic, then version and layer.
@@ -102,14 +101,14 @@ impl Program {
                 },
             }
         };
-        let pre = link(runtime, &component, &what)?;
-        let image = image(runtime, &component, pre, &what)?;
+        let pre = wit::link(runtime.linker(), &component, &what)?;
+        let image = Arc::new(wit::Exports::new(&component, pre, &what)?);
         Ok(Program {
             inner: Arc::new(Inner {
                 runtime: runtime.clone(),
                 name: what,
                 cache_status,
-                image: Arc::new(image),
+                image,
             }),
         })
     }
@@ -127,7 +126,7 @@ impl Program {
 
     /// Whether the program uses the weft world, i.e. can spawn microthreads.
     pub fn is_spawnable(&self) -> bool {
-        !self.inner.image.is_alone()
+        self.inner.image.can_spawn()
     }
 
     /// The runtime the program was loaded on.
@@ -147,14 +146,14 @@ impl Program {
     /// none of the channel ends handed with `options`: a retry gets them.
     pub fn start(&self, options: &RunOptions) -> Result<RunHandle, Error> {
         let runtime = &self.inner.runtime;
-        if self.inner.image.command.is_none() {
+        if !self.inner.image.has_main() {
             return Err(Error::NoMain {
                 what: self.inner.name.clone(),
             });
         }
         options.check_grants()?;
         let mut limits = options.limits(runtime.limits(), runtime.fuel_slice(), runtime.interruptible())?;
-        limits.graceful_end = !self.inner.image.is_alone();
+        limits.graceful_end = self.inner.image.can_spawn();
         let deterministic = match options.deterministic {
             Some(seed) => Some(
                 Lane::start(seed, options.trace_schedule.as_ref().map(|t| t.0.clone()))
@@ -164,7 +163,7 @@ impl Program {
         };
         let endpoints = options.take_endpoints()?;
         let mut for_run = options.for_run();
-        if self.inner.image.is_alone() && options.deterministic.is_none() {
+        if !self.inner.image.can_spawn() && options.deterministic.is_none() {
             // Its file I/O may then block the worker it holds (see `RunOptions::wasi_ctx`).
             for_run.held_worker = runtime.scheduler().hold_a_worker().map(Arc::new);
         }
@@ -254,119 +253,6 @@ impl Runtime {
     }
 }
 
-/// What a program's component can start: `main` (`wasi:cli/run`), spawned
-/// microthreads (`weft:runtime/entry`), or both. An export that is there but does
-/// not match what this host expects is an error that says so, not a quiet "cannot
-/// spawn".
-fn image(
-    runtime: &Runtime,
-    component: &Component,
-    pre: InstancePre<Microthread>,
-    what: &str,
-) -> Result<Image, Error> {
-    let engine = runtime.engine();
-    let ty = component.component_type();
-    let exported = |prefix: &str| {
-        ty.exports(engine)
-            .map(|(name, _)| name)
-            .find(|n| n.starts_with(prefix))
-    };
-    let mismatch = |name: &str, e: wasmtime::Error| Error::Link {
-        what: what.into(),
-        message: format!("it exports `{name}`, but not as this host expects: {e:#}"),
-    };
-    let command = match exported("wasi:cli/run") {
-        None => None,
-        Some(name) => Some(CommandPre::new(pre.clone()).map_err(|e| mismatch(name, e))?),
-    };
-    let entry = match exported("weft:runtime/entry") {
-        None => None,
-        Some(name) if !name.ends_with(&WIT_PACKAGE["weft:runtime".len()..]) => {
-            return Err(Error::Link {
-                what: what.into(),
-                message: format!(
-                    "it exports `{name}`, which this host does not provide: it implements {WIT_PACKAGE}. \
-                     Rebuild the guest with the weft-guest SDK of this version of weft"
-                ),
-            });
-        }
-        Some(name) => {
-            check_entry(&ty, engine, name).map_err(|e| mismatch(name, e))?;
-            Some(MicrothreadPre::new(pre).map_err(|e| mismatch(name, e))?)
-        }
-    };
-    if command.is_none() && entry.is_none() {
-        return Err(Error::NotRunnable { what: what.into() });
-    }
-    Ok(Image { command, entry })
-}
-
-/// The `message` variant of `weft:runtime/channel`, as [`shape`] writes it.
-const MESSAGE: &str = "variant{small(record{len: u8, w0: u64, w1: u64, w2: u64}), large(record{bytes: list<u8>, endpoints: list<variant{sender(own), receiver(own), tcp-listener(own), tcp-stream(own)}>})}";
-
-/// Check the types of the entry export, which wasmtime would otherwise check only
-/// at the first spawn: `run(trampoline: u32, function: u32, argument: message) ->
-/// message`.
-fn check_entry(
-    ty: &wasmtime::component::types::Component,
-    engine: &wasmtime::Engine,
-    name: &str,
-) -> wasmtime::Result<()> {
-    use wasmtime::component::types::ComponentItem;
-    let expected = format!("func(u32, u32, {MESSAGE}) -> {MESSAGE}");
-    let run = match ty.get_export(engine, name).map(|e| e.ty) {
-        Some(ComponentItem::ComponentInstance(instance)) => instance.get_export(engine, "run").map(|e| e.ty),
-        _ => None,
-    };
-    let found = match run {
-        Some(ComponentItem::ComponentFunc(f)) => {
-            let params: Vec<String> = f.params().map(|(_, t)| shape(&t)).collect();
-            let results: Vec<String> = f.results().map(|t| shape(&t)).collect();
-            format!("func({}) -> {}", params.join(", "), results.join(", "))
-        }
-        Some(other) => format!("{other:?}"),
-        None => "nothing".into(),
-    };
-    if found == expected {
-        Ok(())
-    } else {
-        Err(wasmtime::format_err!(
-            "its `run` is `{found}`, where this host calls `{expected}`"
-        ))
-    }
-}
-
-/// A component type written out, to compare an export with what the host expects.
-fn shape(ty: &wasmtime::component::types::Type) -> String {
-    use wasmtime::component::types::Type;
-    match ty {
-        Type::U8 => "u8".into(),
-        Type::U32 => "u32".into(),
-        Type::U64 => "u64".into(),
-        Type::List(l) => format!("list<{}>", shape(&l.ty())),
-        Type::Record(r) => {
-            let fields: Vec<String> = r
-                .fields()
-                .map(|f| format!("{}: {}", f.name, shape(&f.ty)))
-                .collect();
-            format!("record{{{}}}", fields.join(", "))
-        }
-        Type::Variant(v) => {
-            let cases: Vec<String> = v
-                .cases()
-                .map(|c| match &c.ty {
-                    Some(t) => format!("{}({})", c.name, shape(t)),
-                    None => c.name.to_string(),
-                })
-                .collect();
-            format!("variant{{{}}}", cases.join(", "))
-        }
-        Type::Own(_) => "own".into(),
-        Type::Borrow(_) => "borrow".into(),
-        other => format!("{other:?}"),
-    }
-}
-
 /// Whether a component (its bytes) imports any `weft:runtime` interface, i.e. can
 /// ever spawn a microthread. `None` if the bytes are not a readable component (the
 /// compiler will say why). A program that does not is exactly one microthread, so a
@@ -434,35 +320,12 @@ fn compile(
     })
 }
 
-/// Link a component against what the host provides (WASI and `weft:runtime`). A
-/// guest built against another version of `weft:runtime` is told so.
-fn link(runtime: &Runtime, component: &Component, what: &str) -> Result<InstancePre<Microthread>, Error> {
-    runtime.linker().instantiate_pre(component).map_err(|e| {
-        let ty = component.component_type();
-        let other = ty
-            .imports(runtime.engine())
-            .map(|(name, _)| name)
-            .find(|n| n.starts_with("weft:runtime/") && !n.ends_with(&WIT_PACKAGE["weft:runtime".len()..]));
-        let message = match other {
-            Some(name) => format!(
-                "it imports `{name}`, but this host implements {WIT_PACKAGE}: rebuild the guest \
-                 with the weft-guest SDK of this version of weft ({e:#})"
-            ),
-            None => format!("{e:#}"),
-        };
-        Error::Link {
-            what: what.into(),
-            message,
-        }
-    })
-}
-
 /// Compile a component into the bytes of a precompiled file (`weft compile`).
 fn precompile(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
     check_header(bytes, what)?;
     let component = compile(runtime, bytes, what, &mut || ())?;
     // Refuse now what would not link later.
-    link(runtime, &component, what)?;
+    wit::link(runtime.linker(), &component, what)?;
     let store = runtime.key_store().map_err(|reason| Error::Precompiled {
         what: what.into(),
         reason,

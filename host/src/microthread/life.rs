@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use wasmtime::Store;
+use wasmtime::component::{Instance, InstancePre};
 use wasmtime_wasi::I32Exit;
 
 use super::driver;
 use super::ending::{self, Seen};
-use super::store::{Image, Microthread, new_store};
+use super::store::{Image, Microthread, Spawned, new_store};
 use crate::channel::Message;
 use crate::error::FailureKind;
 use crate::run::{Completion, Ending, Member, Probe, Run, Waiting};
@@ -19,18 +20,14 @@ pub(super) enum Start {
     /// `wasi:cli/run`: the program's `main`.
     Main,
     /// `weft:runtime/entry.run`: a spawned function.
-    Entry {
-        trampoline: u32,
-        function: u32,
-        argument: Message,
-    },
+    Spawned(Spawned),
 }
 
 /// Run one microthread to its end, then wait for its children (prejoin). Returns how
 /// it ended, with an unjoined child failure turned into its own failure.
 pub(super) async fn run_to_end(
     run: Arc<Run>,
-    image: Arc<Image>,
+    image: Arc<dyn Image>,
     member: Arc<Member>,
     completion: Option<Arc<Completion>>,
     start: Start,
@@ -105,57 +102,29 @@ pub(super) async fn run_to_end(
 
 async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<Ending> {
     let image = store.data().image.clone();
-    match start {
-        Start::Main => {
-            let pre = image
-                .command
-                .as_ref()
-                .ok_or_else(|| wasmtime::format_err!("the program has no `main`"))?;
-            // Boxed: the instantiation's future is large, and a microthread's task
-            // would otherwise keep room for it all its life.
-            let command = Box::pin(pre.instantiate_async(&mut *store))
-                .await
-                .map_err(|e| instantiate_error(store.data(), e))?;
-            not_cancelled(store)?;
-            Ok(match command.wasi_cli_run().call_run(&mut *store).await? {
-                Ok(()) => Ending::Returned(Message::default()),
-                Err(()) => Ending::MainErr,
-            })
-        }
-        Start::Entry {
-            trampoline,
-            function,
-            argument,
-        } => {
-            let pre = image
-                .entry
-                .as_ref()
-                .ok_or_else(|| wasmtime::format_err!("the program cannot spawn"))?;
-            // Boxed, as above.
-            let instance = Box::pin(pre.instantiate_async(&mut *store))
-                .await
-                .map_err(|e| instantiate_error(store.data(), e))?;
-            tracing::trace!(name: "instantiated", target: "weft::microthread", id = store.data().me.id);
-            not_cancelled(store)?;
-            let argument = store.data_mut().give_message(argument)?;
-            let result = instance
-                .weft_runtime_entry()
-                .call_run(&mut *store, trampoline, function, &argument)
-                .await?;
-            // A result waits on the host until it is joined: it may be no larger
-            // than a message.
-            let max = store.data().run.limits.max_message_size;
-            if result.byte_len() > max as usize {
-                return Err(wasmtime::format_err!(
-                    "its result of {} bytes is over the message size limit of {max} bytes \
-                     (max_message_size): return less (send large data over a channel in \
-                     parts), or raise the limit",
-                    result.byte_len()
-                ));
-            }
-            Ok(Ending::Returned(store.data_mut().take_message(result)?))
-        }
-    }
+    let instance = instantiate(store, image.instance_pre()).await?;
+    Ok(match start {
+        Start::Main => match image.call_main(store, instance).await? {
+            Ok(()) => Ending::Returned(Message::default()),
+            Err(()) => Ending::MainErr,
+        },
+        Start::Spawned(spawned) => Ending::Returned(image.call_spawned(store, instance, spawned).await?),
+    })
+}
+
+/// Instantiate the program in `store`, unless the run is being cancelled (see
+/// [`not_cancelled`]). Boxed: the instantiation's future is large, and a
+/// microthread's task would otherwise keep room for it all its life.
+async fn instantiate(
+    store: &mut Store<Microthread>,
+    pre: &InstancePre<Microthread>,
+) -> wasmtime::Result<Instance> {
+    let instance = Box::pin(pre.instantiate_async(&mut *store))
+        .await
+        .map_err(|e| instantiate_error(store.data(), e))?;
+    tracing::trace!(name: "instantiated", target: "weft::microthread", id = store.data().me.id);
+    not_cancelled(store)?;
+    Ok(instance)
 }
 
 /// Refuse to start guest code in a run being cancelled. Checked after the store's

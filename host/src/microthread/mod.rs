@@ -14,5 +14,5 @@ mod spawn;
 mod store;
 
 pub(crate) use spawn::{Link, spawn, start_main};
-pub(crate) use store::Image;
 pub use store::Microthread;
+pub(crate) use store::{Call, Image, Spawned};

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Weak};
 
 use super::life::{Start, run_to_end};
-use super::store::Image;
+use super::store::{Image, Spawned};
 use crate::channel::Message;
 use crate::deterministic::Traced;
 use crate::error::{Failure, FailureKind};
@@ -64,7 +64,7 @@ pub(crate) enum Link<'a> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn(
     run: &Arc<Run>,
-    image: &Arc<Image>,
+    image: &Arc<dyn Image>,
     link: Link<'_>,
     trampoline: u32,
     function: u32,
@@ -92,11 +92,11 @@ pub(crate) fn spawn(
     };
     let completion = Arc::new(Completion::new(&me, unjoined, run.budget.clone()));
     let done = completion.clone();
-    let start = Start::Entry {
+    let start = Start::Spawned(Spawned {
         trampoline,
         function,
         argument,
-    };
+    });
     let parent = match link {
         Link::Child(parent) => Some(parent),
         Link::Detached => None,
@@ -144,7 +144,7 @@ fn child_failed(run: &Weak<Run>, parent: &Weak<Member>, failure: Failure) {
 }
 
 /// Start the run's `main` (microthread 0) as a task on the run's workers.
-pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<Image>) -> Result<Task<Ending>, Refused> {
+pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<dyn Image>) -> Result<Task<Ending>, Refused> {
     let slot = run.reserve()?;
     let me = run.identify(Some(Arc::from("main")));
     let (_, task) = launch(run, image, slot, me, None, Start::Main, None, |run, _, ending| {
@@ -167,7 +167,7 @@ pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<Image>) -> Result<Task<Endi
 #[allow(clippy::too_many_arguments)]
 fn launch<T: Send + 'static>(
     run: &Arc<Run>,
-    image: &Arc<Image>,
+    image: &Arc<dyn Image>,
     slot: Slot,
     me: Identity,
     parent: Option<&Arc<Member>>,

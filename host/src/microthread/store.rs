@@ -3,36 +3,64 @@
 //! limiter, its fuel accounting, and the hooks `new_store` sets (fuel yields and
 //! charges, virtual time, epoch interruption).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
+use wasmtime::component::{Instance, InstancePre};
 use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
-use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::ending::RunFuelExhausted;
 use super::handles::Handles;
-use crate::channel::{Bytes, Endpoint, Holder, Message};
+use crate::channel::{Holder, Message};
 use crate::deterministic::Schedule;
 use crate::error::FailureKind;
 use crate::run::{Completion, Identity, Member, Run};
-use crate::wit::bindings::MicrothreadPre;
-use crate::wit::bindings::channel as wit_channel;
 
 /// A program's component, pre-linked, ready to instantiate: what every microthread
-/// of every run of the program starts from.
-pub(crate) struct Image {
-    /// `wasi:cli/run`, if the component exports it: where `main` starts.
-    pub(crate) command: Option<CommandPre<Microthread>>,
-    /// `weft:runtime/entry`, if the component exports it: where spawned
-    /// microthreads start.
-    pub(crate) entry: Option<MicrothreadPre<Microthread>>,
+/// of every run of the program starts from. The WIT glue implements it (`wit::Exports`),
+/// and only it knows the generated bindings: a microthread instantiates
+/// [`instance_pre`](Image::instance_pre) in its store and asks the glue to call
+/// into that instance, with and for the host's own types.
+pub(crate) trait Image: Send + Sync + 'static {
+    /// The component, pre-linked against the host.
+    fn instance_pre(&self) -> &InstancePre<Microthread>;
+
+    /// Whether the program has a `main` (it exports `wasi:cli/run`).
+    fn has_main(&self) -> bool;
+
+    /// Whether the program can spawn microthreads (it exports
+    /// `weft:runtime/entry`). One that cannot runs alone: a run of it is one
+    /// microthread.
+    fn can_spawn(&self) -> bool;
+
+    /// Call `main` in `instance`; `Ok(Err(()))` when it returned an error.
+    fn call_main<'a>(
+        &'a self,
+        store: &'a mut Store<Microthread>,
+        instance: Instance,
+    ) -> Call<'a, Result<(), ()>>;
+
+    /// Call a spawned function in `instance`; its result.
+    fn call_spawned<'a>(
+        &'a self,
+        store: &'a mut Store<Microthread>,
+        instance: Instance,
+        spawned: Spawned,
+    ) -> Call<'a, Message>;
 }
 
-impl Image {
-    /// The program imports nothing of weft, so a run of it is one microthread.
-    pub(crate) fn is_alone(&self) -> bool {
-        self.entry.is_none()
-    }
+/// A call into a microthread's instance, under way. Boxed: it is the glue's
+/// future, whose type a microthread cannot name.
+pub(crate) type Call<'a, T> = Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 'a>>;
+
+/// A spawned function, as the guest's trampoline calls it: the function (an index
+/// into the guest's table, through `trampoline`) and its argument.
+pub(crate) struct Spawned {
+    pub(crate) trampoline: u32,
+    pub(crate) function: u32,
+    pub(crate) argument: Message,
 }
 
 /// One microthread, as the host functions it calls see it: the data of its
@@ -68,7 +96,7 @@ pub struct Microthread {
     /// Its handles, counted against its run's.
     pub(crate) table: Handles,
     pub(crate) run: Arc<Run>,
-    pub(crate) image: Arc<Image>,
+    pub(crate) image: Arc<dyn Image>,
     pub(crate) me: Identity,
     /// This microthread as its run knows it (marked while it blocks).
     pub(crate) member: Arc<Member>,
@@ -128,7 +156,7 @@ impl ResourceLimiter for MemoryLimit {
 
 impl WasiView for Microthread {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let (run, alone, id) = (&self.run, self.image.is_alone(), self.me.id);
+        let (run, alone, id) = (&self.run, !self.image.can_spawn(), self.me.id);
         let ctx = self.wasi.get_or_insert_with(|| {
             // Only runs without directory grants get here (see `new_store`), and
             // for them making the context cannot fail.
@@ -170,73 +198,6 @@ impl Microthread {
         self.children.push(child);
     }
 
-    /// Take a message the guest gave up: its endpoints leave this store's table.
-    pub(crate) fn take_message(&mut self, m: wit_channel::Message) -> wasmtime::Result<Message> {
-        let m = match m {
-            wit_channel::Message::Small(s) => {
-                let bytes = Bytes::from_words(s.len, [s.w0, s.w1, s.w2]).ok_or_else(|| {
-                    wasmtime::format_err!(
-                        "a small message of {} bytes (at most {} fit one)",
-                        s.len,
-                        crate::channel::bytes::INLINE
-                    )
-                })?;
-                return Ok(Message {
-                    bytes,
-                    endpoints: Vec::new(),
-                });
-            }
-            wit_channel::Message::Large(m) => m,
-        };
-        let mut endpoints = Vec::with_capacity(m.endpoints.len());
-        for e in m.endpoints {
-            endpoints.push(match e {
-                wit_channel::Endpoint::Sender(r) => {
-                    let mut h = self.table.delete(r)?;
-                    h.set_holder(None);
-                    Endpoint::Sender(h)
-                }
-                wit_channel::Endpoint::Receiver(r) => Endpoint::Receiver(self.table.delete(r)?),
-                wit_channel::Endpoint::TcpListener(r) => Endpoint::Listener(self.table.delete(r)?),
-                wit_channel::Endpoint::TcpStream(r) => Endpoint::Stream(self.table.delete(r)?),
-            });
-        }
-        Ok(Message {
-            bytes: m.bytes.into(),
-            endpoints,
-        })
-    }
-
-    /// Hand a message to the guest: its endpoints enter this store's table.
-    pub(crate) fn give_message(&mut self, m: Message) -> wasmtime::Result<wit_channel::Message> {
-        if m.endpoints.is_empty()
-            && let Some((len, [w0, w1, w2])) = m.bytes.to_words()
-        {
-            return Ok(wit_channel::Message::Small(wit_channel::SmallMessage {
-                len,
-                w0,
-                w1,
-                w2,
-            }));
-        }
-        let mut endpoints = Vec::with_capacity(m.endpoints.len());
-        for e in m.endpoints {
-            endpoints.push(match e {
-                Endpoint::Sender(mut h) => {
-                    h.set_holder(Some(self.holder.clone()));
-                    wit_channel::Endpoint::Sender(self.table.push(h)?)
-                }
-                Endpoint::Receiver(h) => wit_channel::Endpoint::Receiver(self.table.push(h)?),
-                Endpoint::Listener(h) => wit_channel::Endpoint::TcpListener(self.table.push(h)?),
-                Endpoint::Stream(h) => wit_channel::Endpoint::TcpStream(self.table.push(h)?),
-            });
-        }
-        Ok(wit_channel::Message::Large(wit_channel::LargeMessage {
-            bytes: m.bytes.into_vec(),
-            endpoints,
-        }))
-    }
-
     /// In a deterministic run, move virtual time on by the fuel burnt since the last
     /// call (`left` is the store's fuel now), in steps of a microsecond at least
     /// (each step costs the scheduler a little).
@@ -275,7 +236,7 @@ impl Microthread {
 
 pub(super) fn new_store(
     run: &Arc<Run>,
-    image: Arc<Image>,
+    image: Arc<dyn Image>,
     member: Arc<Member>,
     completion: Option<Arc<Completion>>,
 ) -> wasmtime::Result<Store<Microthread>> {
@@ -287,7 +248,7 @@ pub(super) fn new_store(
         None
     } else {
         Some(run.options.wasi_ctx(
-            image.is_alone(),
+            !image.can_spawn(),
             run.schedule().map(|s| (s, member.me.id)),
             &run.budget,
         )?)

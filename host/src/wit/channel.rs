@@ -319,14 +319,6 @@ fn first_ready(sockets: Vec<(usize, Readiness)>) -> Also<'static> {
 }
 
 impl Microthread {
-    fn give_messages(&mut self, ms: Vec<Option<Message>>) -> wasmtime::Result<Vec<Option<wit::Message>>> {
-        ms.into_iter()
-            .map(|m| m.map(|m| self.give_message(m)).transpose())
-            .collect()
-    }
-}
-
-impl Microthread {
     /// One more message sent (only this microthread writes its count).
     fn count_sent(&self) {
         let sent = &self.member.sent;

@@ -5,10 +5,14 @@
 //! work. ("Host" elsewhere in the crate means the application that embeds weft:
 //! a host channel, a host endpoint.)
 
-pub(crate) mod bindings;
+mod bindings;
 mod channel;
+mod exports;
+mod message;
 mod net;
 mod thread;
+
+pub(crate) use exports::{Exports, link};
 
 use wasmtime::component::{HasSelf, Linker};
 

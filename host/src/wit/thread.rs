@@ -68,7 +68,7 @@ impl wit::Host for Microthread {
         name: Option<String>,
         detached: bool,
     ) -> wasmtime::Result<Result<Resource<JoinSlot>, wit::Refused>> {
-        if self.image.entry.is_none() {
+        if !self.image.can_spawn() {
             return Ok(Err(wit::Refused {
                 error: SpawnError::NotSpawnable,
                 argument,
