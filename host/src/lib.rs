@@ -87,8 +87,6 @@ mod microthread;
 pub mod runtime;
 mod wit;
 
-mod program;
-
 /// The wasmtime this weft is built on, for an application's own host interfaces
 /// ([`RuntimeBuilder::host_interfaces`]): its `Linker`, `StoreContextMut` and
 /// `bindgen!` at the very version weft uses.
@@ -99,11 +97,12 @@ pub use channel::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TryS
 pub use error::{Error, Failure, FailureKind};
 pub use limits::Limits;
 pub use microthread::Microthread;
-pub use program::{Program, imports_weft};
 pub use run::{
     DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, ExitStatus, MicrothreadInfo,
     MicrothreadState, OutputBuffer, RunHandle, RunOptions, RunStats, RunView,
 };
+pub use runtime::load::imports_weft;
+pub use runtime::program::Program;
 pub use runtime::{
     DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, MemoryReset, Preemption, Runtime, RuntimeBuilder,
 };
