@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::limits::{Limits, Quota};
 use crate::microthread::Microthread;
 use crate::net::{Resolve, Resolver};
-use crate::run::AppData;
+use crate::run::{AppData, RunContext};
 use crate::scheduler::Scheduler;
 
 /// The default fuel slice: how much a microthread runs before it yields to the
@@ -357,23 +357,26 @@ impl RuntimeBuilder {
 
         Ok(Runtime {
             inner: Arc::new(Inner {
-                engine,
+                context: RunContext {
+                    io: tokio.handle().clone(),
+                    scheduler: Arc::new(scheduler),
+                    supervisor: supervisor.handle().clone(),
+                    engine,
+                    live: Arc::new(Quota::new(self.limits.max_microthreads)),
+                    resolver: self.resolver,
+                    data: self.data,
+                },
                 linker,
                 tokio: Some(tokio),
-                handle,
-                scheduler: Arc::new(scheduler),
                 supervisor: Some(supervisor),
                 fuel_slice,
                 epochs,
-                live: Arc::new(Quota::new(self.limits.max_microthreads)),
                 limits: self.limits,
                 workers: self.workers,
                 memory_reset: reset,
                 keys,
                 use_cache: self.use_cache,
                 runs: Mutex::default(),
-                data: self.data,
-                resolver: self.resolver,
             }),
         })
     }

@@ -12,6 +12,7 @@ mod builder;
 mod engine;
 pub(crate) mod load;
 pub(crate) mod program;
+mod start;
 mod state;
 
 use std::path::Path;
@@ -96,7 +97,7 @@ impl Runtime {
 
     /// Live microthreads now, all runs together.
     pub fn live_microthreads(&self) -> u32 {
-        self.inner.live.used()
+        self.inner.context.live.used()
     }
 
     /// Worker threads.
@@ -162,7 +163,7 @@ mod tests {
             .build()
             .unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        rt.handle().clone().spawn(async move {
+        rt.inner.context.io.clone().spawn(async move {
             drop(rt);
             tx.send(()).unwrap();
         });

@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use super::state::Runtime;
 use crate::cache::CacheStatus;
-use crate::deterministic::Lane;
 use crate::error::Error;
-use crate::microthread::{self, Image};
-use crate::run::{ExitStatus, Refused, Run, RunHandle, RunOptions};
+use crate::microthread::Image;
+use crate::run::{ExitStatus, RunHandle, RunOptions};
 
 /// A compiled, pre-linked program. Cheap to clone; run it as often as you like.
 ///
@@ -82,58 +81,14 @@ impl Program {
     /// runtime already runs its maximum of microthreads. A start refused so takes
     /// none of the channel ends handed with `options`: a retry gets them.
     pub fn start(&self, options: &RunOptions) -> Result<RunHandle, Error> {
-        let runtime = &self.inner.runtime;
         if !self.inner.image.has_main() {
             return Err(Error::NoMain {
                 what: self.inner.name.clone(),
             });
         }
-        options.check_grants()?;
-        let mut limits = options.limits(runtime.limits(), runtime.fuel_slice(), runtime.interruptible())?;
-        limits.graceful_end = self.inner.image.can_spawn();
-        let deterministic = match options.deterministic {
-            Some(seed) => Some(
-                Lane::start(seed, options.trace_schedule.as_ref().map(|t| t.0.clone()))
-                    .map_err(|e| Error::Config(format!("starting the thread of a deterministic run: {e}")))?,
-            ),
-            None => None,
-        };
-        let endpoints = options.take_endpoints()?;
-        let mut for_run = options.for_run();
-        if !self.inner.image.can_spawn() && options.deterministic.is_none() {
-            // Its file I/O may then block the worker it holds (see `RunOptions::wasi_ctx`).
-            for_run.held_worker = runtime.scheduler().hold_a_worker().map(Arc::new);
-        }
-        let run = Run::new(
-            for_run,
-            endpoints,
-            runtime.data().cloned(),
-            limits,
-            runtime.handle().clone(),
-            runtime.scheduler().clone(),
-            runtime.supervisor().clone(),
-            runtime.engine().clone(),
-            runtime.live_quota().clone(),
-            deterministic,
-            runtime.resolver().clone(),
-        );
-        let handle = RunHandle::new(run.clone(), Arc::new(self.clone()));
-        if options.deadline == Some(std::time::Duration::ZERO) {
-            run.finish_now(ExitStatus::DeadlineExceeded);
-            return Ok(handle);
-        }
-        // Registered first: should the runtime go away now, it cancels this run too.
-        runtime.register(&run);
-        let main = match microthread::start_main(&run, &self.inner.image) {
-            Ok(main) => main,
-            Err(Refused::LimitReached(max)) => {
-                // Nothing ran: the ends go back, for a retry with the same options.
-                options.give_back_endpoints(run.untaken_endpoints());
-                return Err(Error::LimitReached { max });
-            }
-        };
-        run.supervise(main);
-        Ok(handle)
+        self.inner
+            .runtime
+            .start_run(&self.inner.image, options, Arc::new(self.clone()))
     }
 
     /// Run the program's `main` with `options`, blocking the calling thread until the

@@ -11,11 +11,9 @@ use wasmtime::component::Linker;
 
 use super::engine::MemoryReset;
 use crate::cache;
-use crate::limits::{Limits, Quota};
+use crate::limits::Limits;
 use crate::microthread::Microthread;
-use crate::net::Resolver;
-use crate::run::{AppData, Run};
-use crate::scheduler::Scheduler;
+use crate::run::{Run, RunContext};
 use crate::sync::Unpoisoned;
 
 /// Runs programs as microthreads. Cheap to clone (it is shared).
@@ -29,22 +27,20 @@ pub struct Runtime {
 }
 
 pub(super) struct Inner {
-    pub(super) engine: Engine,
+    /// What each run gets from the runtime: its engine, its threads (tokio's,
+    /// the workers, the supervisor's), the count of live microthreads of all runs
+    /// (the pool holds `limits.max_microthreads`), the resolver, the data.
+    pub(super) context: RunContext,
     pub(super) linker: Linker<Microthread>,
     /// tokio: the thread that drives timers, sockets and host tasks (not the
     /// workers, which are `scheduler`'s). Taken only when the runtime is dropped.
     pub(super) tokio: Option<tokio::runtime::Runtime>,
-    pub(super) handle: tokio::runtime::Handle,
-    /// The worker threads that run microthreads.
-    pub(super) scheduler: Arc<Scheduler>,
     /// The thread that watches runs to their end. Taken only when dropped.
     pub(super) supervisor: Option<tokio::runtime::Runtime>,
     pub(super) fuel_slice: Option<u64>,
     /// Compiled code checks epochs (fuel off, and not turned off).
     pub(super) epochs: bool,
     pub(super) limits: Limits,
-    /// Live microthreads of all runs: the pool holds `limits.max_microthreads`.
-    pub(super) live: Arc<Quota>,
     pub(super) workers: usize,
     pub(super) memory_reset: MemoryReset,
     /// The cache directory and its secret.
@@ -53,10 +49,6 @@ pub(super) struct Inner {
     /// The runs started on this runtime, to cancel those still going when it is
     /// dropped.
     pub(super) runs: Mutex<Runs>,
-    /// The application's data for its host functions.
-    pub(super) data: Option<AppData>,
-    /// Looks up its guests' host names.
-    pub(super) resolver: Resolver,
 }
 
 #[derive(Default)]
@@ -82,7 +74,8 @@ impl Drop for Inner {
         // background. The cancelled microthreads stop at their next yield or epoch
         // check, so the workers do stop.
         let in_async = tokio::runtime::Handle::try_current().is_ok();
-        self.scheduler
+        self.context
+            .scheduler
             .shutdown(if in_async { Duration::ZERO } else { SHUTDOWN_GRACE });
         for rt in [self.supervisor.take(), self.tokio.take()].into_iter().flatten() {
             if in_async {
@@ -96,12 +89,12 @@ impl Drop for Inner {
 
 impl Runtime {
     /// The cache, when compiled programs are to be looked up and stored.
-    pub(crate) fn cache(&self) -> Option<&cache::Store> {
+    pub(super) fn cache(&self) -> Option<&cache::Store> {
         self.inner.keys.as_ref().filter(|_| self.inner.use_cache)
     }
 
     /// The store whose secret verifies precompiled files.
-    pub(crate) fn key_store(&self) -> Result<&cache::Store, cache::Unusable> {
+    pub(super) fn key_store(&self) -> Result<&cache::Store, cache::Unusable> {
         self.inner.keys.as_ref().ok_or_else(|| {
             cache::Unusable::Io(
                 "precompiled files need weft's cache directory, which holds the secret that signs them"
@@ -110,51 +103,16 @@ impl Runtime {
         })
     }
 
-    /// Whether a busy microthread can be stopped: by fuel, or by epochs.
-    pub(crate) fn interruptible(&self) -> bool {
-        self.inner.fuel_slice.is_some() || self.inner.epochs
+    pub(super) fn engine(&self) -> &Engine {
+        &self.inner.context.engine
     }
 
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.inner.engine
-    }
-
-    pub(crate) fn linker(&self) -> &Linker<Microthread> {
+    pub(super) fn linker(&self) -> &Linker<Microthread> {
         &self.inner.linker
     }
 
-    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
-        &self.inner.handle
-    }
-
-    /// The worker threads that run microthreads.
-    pub(crate) fn scheduler(&self) -> &Arc<Scheduler> {
-        &self.inner.scheduler
-    }
-
-    /// Where runs are watched (see `run::Run::supervise`).
-    pub(crate) fn supervisor(&self) -> &tokio::runtime::Handle {
-        self.inner
-            .supervisor
-            .as_ref()
-            .expect("taken only on drop")
-            .handle()
-    }
-
-    pub(crate) fn data(&self) -> Option<&AppData> {
-        self.inner.data.as_ref()
-    }
-
-    pub(crate) fn resolver(&self) -> &Resolver {
-        &self.inner.resolver
-    }
-
-    pub(crate) fn live_quota(&self) -> &Arc<Quota> {
-        &self.inner.live
-    }
-
     /// Keep track of `run`, to cancel it should the runtime be dropped first.
-    pub(crate) fn register(&self, run: &Arc<Run>) {
+    pub(super) fn register(&self, run: &Arc<Run>) {
         let mut r = self.inner.runs.locked();
         if r.runs.len() >= 2 * r.pruned_len.max(16) {
             r.runs.retain(|w| w.strong_count() > 0);
