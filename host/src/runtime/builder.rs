@@ -118,6 +118,18 @@ impl Default for RuntimeBuilder {
     }
 }
 
+/// The `max_*` setters of [`RuntimeBuilder`]: each sets one field of [`Limits`],
+/// whose documentation says what the bound means and what happens at it.
+macro_rules! limit_setters {
+    ($($field:ident: $ty:ty, $default:literal;)*) => {$(
+        #[doc = concat!("Sets [`Limits::", stringify!($field), "`] (default ", $default, ").")]
+        pub fn $field(mut self, value: $ty) -> Self {
+            self.limits.$field = value;
+            self
+        }
+    )*};
+}
+
 impl RuntimeBuilder {
     /// How microthreads are preempted (default: fuel, [`DEFAULT_FUEL_SLICE`]).
     pub fn preemption(mut self, preemption: Preemption) -> Self {
@@ -131,41 +143,13 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Maximum live microthreads, all runs together (default 10,000): the instance
-    /// pool holds this many.
-    pub fn max_microthreads(mut self, max: u32) -> Self {
-        self.limits.max_microthreads = max;
-        self
-    }
-
-    /// Maximum linear memory per microthread, in bytes (default 256 MiB).
-    pub fn max_memory(mut self, bytes: u64) -> Self {
-        self.limits.max_memory = bytes;
-        self
-    }
-
-    /// Maximum size of a message or spawn argument, in bytes (default 16 MiB).
-    pub fn max_message_size(mut self, bytes: u32) -> Self {
-        self.limits.max_message_size = bytes;
-        self
-    }
-
-    /// Maximum capacity of a buffered channel, in messages (default 2^20).
-    pub fn max_channel_capacity(mut self, messages: u32) -> Self {
-        self.limits.max_channel_capacity = messages;
-        self
-    }
-
-    /// Maximum bytes buffered in a run's channels, all together (default 256 MiB).
-    pub fn max_buffered_bytes(mut self, bytes: u64) -> Self {
-        self.limits.max_buffered_bytes = bytes;
-        self
-    }
-
-    /// Maximum channels a run may have open at once (default 2^20).
-    pub fn max_channels(mut self, max: u32) -> Self {
-        self.limits.max_channels = max;
-        self
+    limit_setters! {
+        max_microthreads: u32, "10,000";
+        max_memory: u64, "256 MiB";
+        max_message_size: u32, "16 MiB";
+        max_channel_capacity: u32, "2^20";
+        max_buffered_bytes: u64, "256 MiB";
+        max_channels: u32, "2^20";
     }
 
     /// All limits at once.

@@ -66,7 +66,8 @@ pub(super) fn engine_config(
 }
 
 /// Address space each linear memory's slot reserves: 4 GiB when that fits in the
-/// runtime's `address_space` for every slot (see [`RuntimeBuilder::address_space`]),
+/// runtime's `address_space` for every slot (see
+/// [`RuntimeBuilder::address_space`](crate::RuntimeBuilder::address_space)),
 /// else `max_memory`.
 fn memory_reservation(limits: &Limits, address_space: u64) -> u64 {
     const FULL: u64 = 4 << 30;
@@ -79,7 +80,7 @@ fn memory_reservation(limits: &Limits, address_space: u64) -> u64 {
 }
 
 /// How a freed slot of the instance pool has its linear memory reset before the
-/// next microthread uses it (see [`Runtime::memory_reset`]). Either way a
+/// next microthread uses it (see [`Runtime::memory_reset`](crate::Runtime::memory_reset)). Either way a
 /// microthread never sees what an earlier one left in its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
