@@ -118,44 +118,81 @@ impl Default for RuntimeBuilder {
     }
 }
 
-/// The `max_*` setters of [`RuntimeBuilder`]: each sets one field of [`Limits`],
-/// whose documentation says what the bound means and what happens at it.
-macro_rules! limit_setters {
-    ($($field:ident: $ty:ty, $default:literal;)*) => {$(
-        #[doc = concat!("Sets [`Limits::", stringify!($field), "`] (default ", $default, ").")]
-        pub fn $field(mut self, value: $ty) -> Self {
-            self.limits.$field = value;
+/// The setters of [`RuntimeBuilder`] that store their argument as it is, each
+/// written `name: Type => field` under its documentation. The `max_*` ones set a
+/// field of [`Limits`], whose documentation says what the bound means and what
+/// happens at it.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty => $($field:ident).+;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$($field).+ = value;
             self
         }
     )*};
 }
 
 impl RuntimeBuilder {
-    /// How microthreads are preempted (default: fuel, [`DEFAULT_FUEL_SLICE`]).
-    pub fn preemption(mut self, preemption: Preemption) -> Self {
-        self.preemption = preemption;
-        self
-    }
+    setters! {
+        /// How microthreads are preempted (default: fuel, [`DEFAULT_FUEL_SLICE`]).
+        preemption: Preemption => preemption;
 
-    /// Worker threads that run microthreads (default: one per core).
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
-        self
-    }
+        /// Worker threads that run microthreads (default: one per core).
+        workers: usize => workers;
 
-    limit_setters! {
-        max_microthreads: u32, "10,000";
-        max_memory: u64, "256 MiB";
-        max_message_size: u32, "16 MiB";
-        max_channel_capacity: u32, "2^20";
-        max_buffered_bytes: u64, "256 MiB";
-        max_channels: u32, "2^20";
-    }
+        /// Sets [`Limits::max_microthreads`] (default 10,000).
+        max_microthreads: u32 => limits.max_microthreads;
 
-    /// All limits at once.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
+        /// Sets [`Limits::max_memory`] (default 256 MiB).
+        max_memory: u64 => limits.max_memory;
+
+        /// Sets [`Limits::max_message_size`] (default 16 MiB).
+        max_message_size: u32 => limits.max_message_size;
+
+        /// Sets [`Limits::max_channel_capacity`] (default 2^20).
+        max_channel_capacity: u32 => limits.max_channel_capacity;
+
+        /// Sets [`Limits::max_buffered_bytes`] (default 256 MiB).
+        max_buffered_bytes: u64 => limits.max_buffered_bytes;
+
+        /// Sets [`Limits::max_channels`] (default 2^20).
+        max_channels: u32 => limits.max_channels;
+
+        /// All limits at once.
+        limits: Limits => limits;
+
+        /// With [`Preemption::Off`], whether compiled code checks an epoch counter at
+        /// loops and calls (default: yes), which is what lets a run be cancelled, or
+        /// end at its deadline, while a microthread is busy in a loop that never calls
+        /// the host. The checks cost: up to 2x on tight memory-bound loops (a sieve),
+        /// a few percent on most code. Without them a busy microthread of a cancelled
+        /// run is abandoned, not stopped: its run ends, but it keeps its worker until
+        /// it returns. That suits a process that ends when its run does (`weft run`
+        /// runs a program that cannot spawn this way). Fuel metering needs no epochs:
+        /// with [`Preemption::Fuel`] this setting does nothing.
+        epoch_interruption: bool => epoch_interruption;
+
+        /// Whether to look up and store compiled programs in the cache (default: yes).
+        /// Precompiled files still load when this is off.
+        use_cache: bool => use_cache;
+
+        /// Virtual address space the runtime may reserve for linear memories (default
+        /// [`DEFAULT_ADDRESS_SPACE`], 16 TiB). If it holds 4 GiB for every possible
+        /// microthread (`max_microthreads` × 4 GiB), each memory gets a 4 GiB slot, no
+        /// 32-bit index can leave it, and compiled guest code needs no bounds check on
+        /// most accesses: memory-bound code runs about 1.2x faster. Otherwise each slot
+        /// is `max_memory` and code checks bounds. Reserving costs no memory, only
+        /// address space: a process has 128 TiB, so a program that owns its process can
+        /// give one runtime most of it (`weft run` gives 64 TiB).
+        ///
+        /// The two layouts compile to different code, so the compilation cache keeps
+        /// their entries apart: with the defaults (16 TiB, 10,000 microthreads, slots
+        /// of `max_memory`) a runtime does not reuse what `weft run` compiled (64 TiB:
+        /// 4 GiB slots). One built with `.address_space(64 << 40)` and otherwise the
+        /// same settings as `weft run` (fuel slice, `max_memory`; for a program that
+        /// cannot spawn, `weft run` turns fuel and epochs off) shares its entries, in
+        /// the same cache directory.
+        address_space: u64 => address_space;
     }
 
     /// How many tasks tokio polls between checks for timers and I/O (tokio's
@@ -190,20 +227,6 @@ impl RuntimeBuilder {
         self
     }
 
-    /// With [`Preemption::Off`], whether compiled code checks an epoch counter at
-    /// loops and calls (default: yes), which is what lets a run be cancelled, or
-    /// end at its deadline, while a microthread is busy in a loop that never calls
-    /// the host. The checks cost: up to 2x on tight memory-bound loops (a sieve),
-    /// a few percent on most code. Without them a busy microthread of a cancelled
-    /// run is abandoned, not stopped: its run ends, but it keeps its worker until
-    /// it returns. That suits a process that ends when its run does (`weft run`
-    /// runs a program that cannot spawn this way). Fuel metering needs no epochs:
-    /// with [`Preemption::Fuel`] this setting does nothing.
-    pub fn epoch_interruption(mut self, yes: bool) -> Self {
-        self.epoch_interruption = yes;
-        self
-    }
-
     /// Where compiled programs are cached, and the secret that signs them (and the
     /// files of `weft compile`) is kept: `Some(dir)`, or `None` for no cache and no
     /// precompiled files. Default: [`cache::default_dir`]
@@ -213,34 +236,6 @@ impl RuntimeBuilder {
             Some(d) => CacheDir::At(d),
             None => CacheDir::None,
         };
-        self
-    }
-
-    /// Whether to look up and store compiled programs in the cache (default: yes).
-    /// Precompiled files still load when this is off.
-    pub fn use_cache(mut self, yes: bool) -> Self {
-        self.use_cache = yes;
-        self
-    }
-
-    /// Virtual address space the runtime may reserve for linear memories (default
-    /// [`DEFAULT_ADDRESS_SPACE`], 16 TiB). If it holds 4 GiB for every possible
-    /// microthread (`max_microthreads` × 4 GiB), each memory gets a 4 GiB slot, no
-    /// 32-bit index can leave it, and compiled guest code needs no bounds check on
-    /// most accesses: memory-bound code runs about 1.2x faster. Otherwise each slot
-    /// is `max_memory` and code checks bounds. Reserving costs no memory, only
-    /// address space: a process has 128 TiB, so a program that owns its process can
-    /// give one runtime most of it (`weft run` gives 64 TiB).
-    ///
-    /// The two layouts compile to different code, so the compilation cache keeps
-    /// their entries apart: with the defaults (16 TiB, 10,000 microthreads, slots
-    /// of `max_memory`) a runtime does not reuse what `weft run` compiled (64 TiB:
-    /// 4 GiB slots). One built with `.address_space(64 << 40)` and otherwise the
-    /// same settings as `weft run` (fuel slice, `max_memory`; for a program that
-    /// cannot spawn, `weft run` turns fuel and epochs off) shares its entries, in
-    /// the same cache directory.
-    pub fn address_space(mut self, bytes: u64) -> Self {
-        self.address_space = bytes;
         self
     }
 

@@ -150,31 +150,29 @@ mod tests {
 
     #[test]
     fn pagemap_scan_only_without_swap_on_a_kernel_that_has_it() {
-        assert_eq!(
-            memory_reset_for(Some("6.7.0\n"), Some(NO_SWAP)),
-            MemoryReset::PagemapScan
-        );
-        assert_eq!(
-            memory_reset_for(Some("6.18.44-fc-v1272\n"), Some(NO_SWAP)),
-            MemoryReset::PagemapScan
-        );
-        // Swap on (a file, a partition, zram): a written page may be swapped out,
-        // and wasmtime 48's scan would skip it.
-        assert_eq!(memory_reset_for(Some("6.18.44"), Some(SWAP)), MemoryReset::Plain);
+        use MemoryReset::{PagemapScan, Plain};
         let zram =
             format!("{NO_SWAP}/dev/zram0                              partition\t8388604\t\t0\t\t100\n");
-        assert_eq!(memory_reset_for(Some("6.18.44"), Some(&zram)), MemoryReset::Plain);
-        // Unknown swap counts as swap.
-        assert_eq!(memory_reset_for(Some("6.18.44"), None), MemoryReset::Plain);
-        // A kernel without the ioctl, or none known.
-        assert_eq!(
-            memory_reset_for(Some("6.6.30"), Some(NO_SWAP)),
-            MemoryReset::Plain
-        );
-        assert_eq!(
-            memory_reset_for(Some("5.15.0-91-generic"), Some(NO_SWAP)),
-            MemoryReset::Plain
-        );
-        assert_eq!(memory_reset_for(None, Some(NO_SWAP)), MemoryReset::Plain);
+        let cases = [
+            (Some("6.7.0\n"), Some(NO_SWAP), PagemapScan),
+            (Some("6.18.44-fc-v1272\n"), Some(NO_SWAP), PagemapScan),
+            // Swap on (a file, a partition, zram): a written page may be swapped
+            // out, and wasmtime 48's scan would skip it.
+            (Some("6.18.44"), Some(SWAP), Plain),
+            (Some("6.18.44"), Some(zram.as_str()), Plain),
+            // Unknown swap counts as swap.
+            (Some("6.18.44"), None, Plain),
+            // A kernel without the ioctl, or none known.
+            (Some("6.6.30"), Some(NO_SWAP), Plain),
+            (Some("5.15.0-91-generic"), Some(NO_SWAP), Plain),
+            (None, Some(NO_SWAP), Plain),
+        ];
+        for (kernel, swaps, expected) in cases {
+            assert_eq!(
+                memory_reset_for(kernel, swaps),
+                expected,
+                "kernel {kernel:?}, swaps {swaps:?}"
+            );
+        }
     }
 }

@@ -154,14 +154,19 @@ mod tests {
         assert_ne!(key(&four_gib_slots), key(&build(1, 2 << 40)));
     }
 
-    #[test]
-    fn the_last_runtime_may_be_dropped_on_one_of_its_own_workers() {
-        let rt = Runtime::builder()
+    /// The smallest runtime: one worker, one microthread, no cache.
+    fn smallest() -> Runtime {
+        Runtime::builder()
             .workers(1)
             .max_microthreads(1)
             .cache_dir(None)
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn the_last_runtime_may_be_dropped_on_one_of_its_own_workers() {
+        let rt = smallest();
         let (tx, rx) = std::sync::mpsc::channel();
         rt.inner.context.io.clone().spawn(async move {
             drop(rt);
@@ -175,13 +180,7 @@ mod tests {
     fn a_runtime_may_be_dropped_inside_another_async_runtime() {
         let outer = tokio::runtime::Builder::new_current_thread().build().unwrap();
         outer.block_on(async {
-            let rt = Runtime::builder()
-                .workers(1)
-                .max_microthreads(1)
-                .cache_dir(None)
-                .build()
-                .unwrap();
-            drop(rt);
+            drop(smallest());
         });
     }
 }
