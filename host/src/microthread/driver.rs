@@ -14,32 +14,14 @@ use crate::run::Member;
 use crate::sync::Unpoisoned;
 
 /// A cancelled microthread was stopped where it was busy.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
 pub(crate) struct Stopped;
 
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("cancelled")
-    }
-}
-
-impl std::error::Error for Stopped {}
-
 /// An atomic section ran past the run's cap.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("an atomic section ran longer than {0:?}, the cap (RunOptions::atomic_cap)")]
 pub(crate) struct AtomicTooLong(pub(crate) Duration);
-
-impl std::fmt::Display for AtomicTooLong {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "an atomic section ran longer than {:?}, the cap (RunOptions::atomic_cap)",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for AtomicTooLong {}
 
 /// A waker that notes whether it was woken during a poll: a fuel yield wakes its
 /// own task before it returns `Pending`, a wait for something else does not.

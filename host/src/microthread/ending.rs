@@ -7,20 +7,9 @@ use crate::error::{Failure, FailureKind};
 use crate::run::{Identity, Run};
 
 /// A microthread was stopped because its run's fuel budget ran out.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("fuel budget exhausted: the run used all of its {0} units")]
 pub(super) struct RunFuelExhausted(pub(super) u64);
-
-impl std::fmt::Display for RunFuelExhausted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "fuel budget exhausted: the run used all of its {} units",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for RunFuelExhausted {}
 
 /// The most lines of a guest backtrace a failure keeps (the innermost ones).
 const MAX_FRAMES: usize = 64;

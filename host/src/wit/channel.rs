@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use wasmtime::component::Resource;
 
-use super::wit_failure;
+use super::types::wit_failure;
 use crate::channel::{
     Also, Begun, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, begin, charge,
     ended_now,
@@ -15,6 +15,12 @@ use crate::microthread::Microthread;
 use crate::net::{ListenerHandle, StreamHandle};
 use crate::run::{HostEndpoint, Probe, Waiting};
 use crate::wit::bindings::channel::{self as wit, OpenError, RecvError, SendError};
+
+/// How a guest's send ends: sent, or refused with its message given back.
+type Sent = wasmtime::Result<Result<(), SendError>>;
+
+/// How a guest's receive ends: a message, or why there is none.
+type Received = wasmtime::Result<Result<wit::Message, RecvError>>;
 
 /// What a select waits for, to tell the deadlock detector.
 #[derive(Clone, Copy)]
@@ -95,12 +101,7 @@ impl Microthread {
         done
     }
 
-    async fn send_one(
-        &mut self,
-        sender: Resource<SenderHandle>,
-        message: wit::Message,
-        wait: Wait,
-    ) -> wasmtime::Result<Result<(), SendError>> {
+    async fn send_one(&mut self, sender: Resource<SenderHandle>, message: wit::Message, wait: Wait) -> Sent {
         if self.message_too_large(&message) {
             return Ok(Err(SendError::TooLarge(message)));
         }
@@ -135,11 +136,7 @@ impl Microthread {
         })
     }
 
-    async fn recv_one(
-        &mut self,
-        receiver: Resource<ReceiverHandle>,
-        wait: Wait,
-    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
+    async fn recv_one(&mut self, receiver: Resource<ReceiverHandle>, wait: Wait) -> Received {
         let chan = self.table.get(&receiver)?.channel().clone();
         let (timeout, block) = wait.split();
         let (selected, _) = self
@@ -340,19 +337,11 @@ impl wit::HostSender for Microthread {
         Ok(self.table.get(&sender)?.channel().id())
     }
 
-    async fn send(
-        &mut self,
-        sender: Resource<SenderHandle>,
-        message: wit::Message,
-    ) -> wasmtime::Result<Result<(), SendError>> {
+    async fn send(&mut self, sender: Resource<SenderHandle>, message: wit::Message) -> Sent {
         self.send_one(sender, message, Wait::Forever).await
     }
 
-    async fn try_send(
-        &mut self,
-        sender: Resource<SenderHandle>,
-        message: wit::Message,
-    ) -> wasmtime::Result<Result<(), SendError>> {
+    async fn try_send(&mut self, sender: Resource<SenderHandle>, message: wit::Message) -> Sent {
         self.send_one(sender, message, Wait::Never).await
     }
 
@@ -361,7 +350,7 @@ impl wit::HostSender for Microthread {
         sender: Resource<SenderHandle>,
         message: wit::Message,
         timeout: u64,
-    ) -> wasmtime::Result<Result<(), SendError>> {
+    ) -> Sent {
         self.send_one(sender, message, Wait::For(Duration::from_nanos(timeout)))
             .await
     }
@@ -377,33 +366,22 @@ impl wit::HostReceiver for Microthread {
         &mut self,
         receiver: Resource<ReceiverHandle>,
     ) -> wasmtime::Result<Resource<ReceiverHandle>> {
-        let copy = self.table.get(&receiver)?.clone();
-        Ok(self.table.push(copy)?)
+        Ok(self.table.share(&receiver)?)
     }
 
     async fn id(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&receiver)?.channel().id())
     }
 
-    async fn recv(
-        &mut self,
-        receiver: Resource<ReceiverHandle>,
-    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
+    async fn recv(&mut self, receiver: Resource<ReceiverHandle>) -> Received {
         self.recv_one(receiver, Wait::Forever).await
     }
 
-    async fn try_recv(
-        &mut self,
-        receiver: Resource<ReceiverHandle>,
-    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
+    async fn try_recv(&mut self, receiver: Resource<ReceiverHandle>) -> Received {
         self.recv_one(receiver, Wait::Never).await
     }
 
-    async fn recv_timeout(
-        &mut self,
-        receiver: Resource<ReceiverHandle>,
-        timeout: u64,
-    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
+    async fn recv_timeout(&mut self, receiver: Resource<ReceiverHandle>, timeout: u64) -> Received {
         self.recv_one(receiver, Wait::For(Duration::from_nanos(timeout)))
             .await
     }

@@ -90,11 +90,7 @@ impl Image for Exports {
         instance: Instance,
     ) -> Call<'a, Result<(), ()>> {
         Box::pin(async move {
-            let main = self
-                .main
-                .as_ref()
-                .ok_or_else(|| wasmtime::format_err!("the program has no `main`"))?
-                .load(&mut *store, &instance)?;
+            let main = exported(&self.main, "has no `main`")?.load(&mut *store, &instance)?;
             main.wasi_cli_run().call_run(&mut *store).await
         })
     }
@@ -106,11 +102,7 @@ impl Image for Exports {
         spawned: Spawned,
     ) -> Call<'a, Message> {
         Box::pin(async move {
-            let entry = self
-                .entry
-                .as_ref()
-                .ok_or_else(|| wasmtime::format_err!("the program cannot spawn"))?
-                .load(&mut *store, &instance)?;
+            let entry = exported(&self.entry, "cannot spawn")?.load(&mut *store, &instance)?;
             let argument = store.data_mut().give_message(spawned.argument)?;
             let result = entry
                 .weft_runtime_entry()
@@ -130,6 +122,15 @@ impl Image for Exports {
             store.data_mut().take_message(result)
         })
     }
+}
+
+/// The indices of an export the program has, or an error that says what it
+/// `lacks` (the run or the spawn is refused before it gets here: see
+/// [`Image::has_main`], [`Image::can_spawn`]).
+fn exported<'a, I>(indices: &'a Option<I>, lacks: &str) -> wasmtime::Result<&'a I> {
+    indices
+        .as_ref()
+        .ok_or_else(|| wasmtime::format_err!("the program {lacks}"))
 }
 
 /// Link a component against what the host provides (`linker`: WASI,

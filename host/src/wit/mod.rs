@@ -11,14 +11,13 @@ mod exports;
 mod message;
 mod net;
 mod thread;
+mod types;
 
 pub(crate) use exports::{Exports, link};
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::error::{Failure, FailureKind};
 use crate::microthread::Microthread;
-use bindings::types as wit_types;
 
 /// Add WASI and `weft:runtime` to `linker`: everything a guest may import.
 pub(crate) fn add_to_linker(linker: &mut Linker<Microthread>) -> Result<(), String> {
@@ -30,24 +29,3 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Microthread>) -> Result<(), Stri
         .and_then(|()| bindings::net::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
         .map_err(|e| format!("linking weft:runtime: {e:#}"))
 }
-
-fn wit_failure(f: Failure) -> wit_types::Failure {
-    use wit_types::FailureKind as K;
-    let kind = match f.kind {
-        FailureKind::Panic => K::Panic,
-        FailureKind::Trap => K::Trap,
-        FailureKind::OutOfMemory => K::OutOfMemory,
-        FailureKind::FuelExhausted => K::FuelExhausted,
-        FailureKind::Cancelled => K::Cancelled,
-        FailureKind::ChildFailed => K::ChildFailed,
-        FailureKind::Exited => K::Exited,
-    };
-    wit_types::Failure {
-        id: f.id,
-        name: f.name,
-        kind,
-        message: f.message,
-    }
-}
-
-impl wit_types::Host for Microthread {}

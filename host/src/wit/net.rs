@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource, ResourceType};
+use wasmtime::component::{Linker, LinkerInstance, Resource, ResourceType};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, IpAddressFamily, Network};
 use wasmtime_wasi::p2::bindings::sockets::tcp::HostTcpSocket;
 use wasmtime_wasi::p2::bindings::sockets::{tcp_create_socket, udp_create_socket};
-use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, Pollable, TcpSocket, UdpSocket, subscribe};
+use wasmtime_wasi::p2::{
+    DynInputStream, DynOutputStream, Pollable, SocketError, TcpSocket, UdpSocket, subscribe,
+};
 use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 
 use crate::microthread::Microthread;
@@ -50,6 +52,11 @@ fn io_error(e: &io::Error) -> WitError {
         _ => IoErrorKind::Other,
     };
     WitError::Io((kind, e.to_string()))
+}
+
+/// A socket's address, as a guest is told it.
+fn address(addr: io::Result<SocketAddr>) -> String {
+    addr.map_or_else(|e| format!("unknown ({e})"), |a| a.to_string())
 }
 
 fn nanos(timeout: Option<u64>) -> Option<Duration> {
@@ -148,15 +155,11 @@ impl wit::Host for Microthread {
 
 impl wit::HostTcpListener for Microthread {
     async fn share(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<Resource<ListenerHandle>> {
-        let copy = self.table.get(&l)?.clone();
-        Ok(self.table.push(copy)?)
+        Ok(self.table.share(&l)?)
     }
 
     async fn local_address(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<String> {
-        let listener = self.table.get(&l)?;
-        Ok(listener
-            .local_addr()
-            .map_or_else(|e| format!("unknown ({e})"), |a| a.to_string()))
+        Ok(address(self.table.get(&l)?.local_addr()))
     }
 
     async fn accept(
@@ -185,15 +188,11 @@ impl wit::HostTcpListener for Microthread {
 
 impl wit::HostTcpStream for Microthread {
     async fn share(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<Resource<StreamHandle>> {
-        let copy = self.table.get(&s)?.clone();
-        Ok(self.table.push(copy)?)
+        Ok(self.table.share(&s)?)
     }
 
     async fn local_address(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<String> {
-        let stream = self.table.get(&s)?;
-        Ok(stream
-            .local_addr()
-            .map_or_else(|e| format!("unknown ({e})"), |a| a.to_string()))
+        Ok(address(self.table.get(&s)?.local_addr()))
     }
 
     async fn peer_address(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<String> {
@@ -294,11 +293,7 @@ fn shadow_wasi_sockets(linker: &mut Linker<Microthread>) -> wasmtime::Result<()>
         },
     )?;
     let mut tcp = linker.instance(&format!("wasi:sockets/tcp@{WASI_SOCKETS}"))?;
-    tcp.resource(
-        "tcp-socket",
-        ResourceType::host::<TcpSocket>(),
-        |mut store, rep| store.data_mut().close_wasi_socket::<TcpSocket>(rep),
-    )?;
+    socket_resource::<TcpSocket>(&mut tcp, "tcp-socket")?;
     tcp.func_wrap(
         "[method]tcp-socket.accept",
         |mut store: StoreContextMut<'_, Microthread>, (this,): (Resource<TcpSocket>,)| {
@@ -306,11 +301,7 @@ fn shadow_wasi_sockets(linker: &mut Linker<Microthread>) -> wasmtime::Result<()>
         },
     )?;
     let mut udp = linker.instance(&format!("wasi:sockets/udp@{WASI_SOCKETS}"))?;
-    udp.resource(
-        "udp-socket",
-        ResourceType::host::<UdpSocket>(),
-        |mut store, rep| store.data_mut().close_wasi_socket::<UdpSocket>(rep),
-    )?;
+    socket_resource::<UdpSocket>(&mut udp, "udp-socket")?;
     let mut lookup = linker.instance(&format!("wasi:sockets/ip-name-lookup@{WASI_SOCKETS}"))?;
     lookup.resource(
         "resolve-address-stream",
@@ -346,6 +337,20 @@ fn shadow_wasi_sockets(linker: &mut Linker<Microthread>) -> wasmtime::Result<()>
     Ok(())
 }
 
+/// Define the WASI socket resource `name` (of type `T`) in `instance`, with weft's
+/// destructor, which gives the socket's quota slot back.
+fn socket_resource<T: 'static>(
+    instance: &mut LinkerInstance<'_, Microthread>,
+    name: &str,
+) -> wasmtime::Result<()> {
+    instance.resource(name, ResourceType::host::<T>(), |mut store, rep| {
+        store.data_mut().close_wasi_socket::<T>(rep)
+    })
+}
+
+/// A WASI socket opened (created or accepted), or why not.
+type Opened<T> = wasmtime::Result<Result<T, ErrorCode>>;
+
 /// The accepted socket and its streams, as `tcp-socket.accept` returns them.
 type Accepted = (
     Resource<TcpSocket>,
@@ -376,27 +381,16 @@ impl Microthread {
         })
     }
 
-    fn create_wasi_tcp(
-        &mut self,
-        family: IpAddressFamily,
-    ) -> wasmtime::Result<Result<Resource<TcpSocket>, ErrorCode>> {
+    fn create_wasi_tcp(&mut self, family: IpAddressFamily) -> Opened<Resource<TcpSocket>> {
         let slot = match self.wasi_slot() {
             Ok(slot) => slot,
             Err(refused) => return Ok(Err(refused)),
         };
-        match tcp_create_socket::Host::create_tcp_socket(&mut self.sockets(), family) {
-            Ok(socket) => {
-                self.wasi_sockets.hold(socket.rep(), slot);
-                Ok(Ok(socket))
-            }
-            Err(e) => Ok(Err(e.downcast()?)),
-        }
+        let opened = tcp_create_socket::Host::create_tcp_socket(&mut self.sockets(), family);
+        self.hold_wasi_socket(slot, opened, Resource::rep)
     }
 
-    async fn create_wasi_udp(
-        &mut self,
-        family: IpAddressFamily,
-    ) -> wasmtime::Result<Result<Resource<UdpSocket>, ErrorCode>> {
+    async fn create_wasi_udp(&mut self, family: IpAddressFamily) -> Opened<Resource<UdpSocket>> {
         let slot = match self.wasi_slot() {
             Ok(slot) => slot,
             Err(refused) => return Ok(Err(refused)),
@@ -411,28 +405,32 @@ impl Microthread {
             ctx: &mut own,
             table: self.table.wasi(),
         };
-        match udp_create_socket::Host::create_udp_socket(&mut view, family).await {
-            Ok(socket) => {
-                self.wasi_sockets.hold(socket.rep(), slot);
-                Ok(Ok(socket))
-            }
-            Err(e) => Ok(Err(e.downcast()?)),
-        }
+        let opened = udp_create_socket::Host::create_udp_socket(&mut view, family).await;
+        self.hold_wasi_socket(slot, opened, Resource::rep)
     }
 
-    fn accept_wasi_tcp(
-        &mut self,
-        this: Resource<TcpSocket>,
-    ) -> wasmtime::Result<Result<Accepted, ErrorCode>> {
+    fn accept_wasi_tcp(&mut self, this: Resource<TcpSocket>) -> Opened<Accepted> {
         // The slot first: over the quota, the connection waits in the backlog.
         let slot = match self.wasi_slot() {
             Ok(slot) => slot,
             Err(refused) => return Ok(Err(refused)),
         };
-        match HostTcpSocket::accept(&mut self.sockets(), this) {
-            Ok(accepted) => {
-                self.wasi_sockets.hold(accepted.0.rep(), slot);
-                Ok(Ok(accepted))
+        let accepted = HostTcpSocket::accept(&mut self.sockets(), this);
+        self.hold_wasi_socket(slot, accepted, |(socket, _, _)| socket.rep())
+    }
+
+    /// The WASI socket just `opened` holds `slot` (the socket is found by its
+    /// resource's `rep`); or the guest gets the error its opening ended with.
+    fn hold_wasi_socket<T>(
+        &mut self,
+        slot: Slot,
+        opened: Result<T, SocketError>,
+        rep: impl FnOnce(&T) -> u32,
+    ) -> Opened<T> {
+        match opened {
+            Ok(socket) => {
+                self.wasi_sockets.hold(rep(&socket), slot);
+                Ok(Ok(socket))
             }
             Err(e) => Ok(Err(e.downcast()?)),
         }

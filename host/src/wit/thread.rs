@@ -6,7 +6,7 @@ use std::time::Duration;
 use wasmtime::component::Resource;
 use wasmtime_wasi::I32Exit;
 
-use super::wit_failure;
+use super::types::wit_failure;
 use crate::microthread::{self, Link, Microthread};
 use crate::run::{JoinSlot, Probe, Refused, Waiting};
 use crate::wit::bindings::channel as wit_channel;
@@ -15,7 +15,7 @@ use crate::wit::bindings::thread::{self as wit, JoinError, SpawnError};
 impl Microthread {
     /// A blocking call begins: it ends any atomic section (it gives the others a
     /// turn anyway).
-    pub(crate) fn begin_blocking(&self) {
+    pub(super) fn begin_blocking(&self) {
         self.member.atomic.end_all();
     }
 
