@@ -63,9 +63,11 @@
 //! schedule picks among ready operations); `scheduler` (weft's run queue: the
 //! worker threads and which ready microthread runs next); `run` (one run:
 //! its shared state, its end, [`RunHandle`], [`RunOptions`]); `microthread` (a store's
-//! lifecycle); `wit` (the WIT glue, and the bindings generated from `wit/`);
-//! [`runtime`] (engine, pool, workers); `program` (a compiled component, and
-//! starting runs of it).
+//! lifecycle, which knows nothing of WIT: the program's `Image` is a trait);
+//! `wit` (the WIT glue: the host side of each `weft:runtime` interface, the message
+//! marshalling, and the bindings generated from `wit/`, which nothing else
+//! touches); [`runtime`] (engine, pool, workers, loading a [`Program`], and
+//! starting runs of it, each with the runtime's `RunContext`).
 
 #![warn(missing_docs)]
 
@@ -84,8 +86,9 @@ mod scheduler;
 
 mod microthread;
 
-pub mod runtime;
 mod wit;
+
+pub mod runtime;
 
 /// The wasmtime this weft is built on, for an application's own host interfaces
 /// ([`RuntimeBuilder::host_interfaces`]): its `Linker`, `StoreContextMut` and

@@ -1,6 +1,6 @@
 //! A microthread's life once its task runs: its store is made, the program
 //! instantiated and called through the driver, its end settled (cancelled, failed,
-//! exited), and then its children are waited for (prejoin).
+//! exited), and then it waits for its children.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use wasmtime::component::{Instance, InstancePre};
 use wasmtime_wasi::I32Exit;
 
 use super::driver;
-use super::ending::{self, Seen};
+use super::ending::{self, Evidence};
 use super::store::{Image, Microthread, Spawned, new_store};
 use crate::channel::Message;
 use crate::error::FailureKind;
@@ -23,7 +23,7 @@ pub(super) enum Start {
     Spawned(Spawned),
 }
 
-/// Run one microthread to its end, then wait for its children (prejoin). Returns how
+/// Run one microthread to its end, then wait for its children. Returns how
 /// it ended, with an unjoined child failure turned into its own failure.
 pub(super) async fn run_to_end(
     run: Arc<Run>,
@@ -61,12 +61,12 @@ pub(super) async fn run_to_end(
         Err(error) => match error.downcast_ref::<I32Exit>() {
             Some(I32Exit(code)) => Ending::Exit(*code),
             None => {
-                let seen = Seen {
+                let evidence = Evidence {
                     panic: data.panic_message.take(),
                     memory_refused: data.memory.refused,
                     table_refused: data.memory.table_refused,
                 };
-                Ending::Failed(ending::failure(&run, &me, &error, seen))
+                Ending::Failed(ending::failure(&run, &me, &error, evidence))
             }
         },
     };
@@ -97,7 +97,7 @@ pub(super) async fn run_to_end(
         // The whole program ends now: no waiting for children.
         return ending;
     }
-    prejoin(&run, &member, children, ending).await
+    wait_for_children(&run, &member, children, ending).await
 }
 
 async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<Ending> {
@@ -153,7 +153,7 @@ fn instantiate_error(state: &Microthread, error: wasmtime::Error) -> wasmtime::E
 /// Wait for every child. A child failure nobody joined (and no channel carried to a
 /// reader) becomes this microthread's failure, and cancels the other children; a
 /// failure that made this microthread fail already (`doom`) is its end.
-async fn prejoin(
+async fn wait_for_children(
     run: &Arc<Run>,
     member: &Arc<Member>,
     children: Vec<Arc<Completion>>,

@@ -1,10 +1,23 @@
-//! A microthread: one instance of the program's component in its own `Store`, driven
-//! by `call_async` on a wasmtime fiber, as a task of its run on weft's run queue. This module owns
-//! a store's lifecycle: its state ([`Microthread`]), its fuel, epoch and memory
-//! settings, starting it at `main` or at a spawned function (structured or
-//! detached), moving endpoints into and out of its resource table, how its end
-//! becomes the outcome its joiner sees (`ending`), the prejoin of its children, and
-//! how its call is driven through cancellation and atomic sections (`driver`).
+//! A microthread: one instance of the program's component in its own `Store`,
+//! driven by `call_async` on a wasmtime fiber, as a task of its run on weft's run
+//! queue. This module owns a store's lifecycle, and knows nothing of WIT: the glue
+//! (`wit`) implements its [`Image`] and moves messages in and out of its table.
+//!
+//! Its words. The **image** ([`Image`]) is the pre-linked program every
+//! microthread is instantiated from. A microthread **starts** at `main` or at a
+//! **spawned** function ([`Spawned`]), **linked** to the microthread that spawned
+//! it as a structured **child** or **detached** ([`Link`]). Its **store** holds its
+//! data ([`Microthread`]), its **handles** (the resource table, counted against
+//! the run's), its memory limit and its fuel accounting. The **driver** polls its
+//! call: a cancelled microthread busy in guest code is **stopped** where it gives
+//! control back, and inside an atomic section a fuel yield is skipped. Its
+//! **ending** is how it ended, which becomes what its joiner sees; before it
+//! finishes it **waits for its children**, and a child failure nobody joined
+//! **dooms** it (fails it once its own call is over).
+//!
+//! Files: `spawn` (starting one: `spawn`, `start_main`), `life` (its task: the
+//! store made, the program instantiated and called, its end settled, its children
+//! waited for), `store`, `handles`, `driver`, `ending`.
 
 mod driver;
 mod ending;

@@ -106,7 +106,7 @@ pub struct Microthread {
     /// The run's socket quota slots its WASI sockets hold.
     pub(crate) wasi_sockets: crate::net::WasiSlots,
     /// Children not yet known to be settled: the microthread does not finish before
-    /// them (prejoin), and a failure nobody joined fails it.
+    /// them (it waits for its children), and a failure nobody joined fails it.
     pub(super) children: Vec<Arc<Completion>>,
     /// `children.len()` after the last pruning, to prune in amortised O(1).
     pruned_len: usize,

@@ -22,28 +22,29 @@ type Sent = wasmtime::Result<Result<(), SendError>>;
 /// How a guest's receive ends: a message, or why there is none.
 type Received = wasmtime::Result<Result<wit::Message, RecvError>>;
 
-/// What a select waits for, to tell the deadlock detector.
+/// Which call a select serves: what the deadlock detector is told it waits for.
 #[derive(Clone, Copy)]
-enum Kind {
+enum CallKind {
     Recv,
     Send,
     Select,
 }
 
-/// How a single send or receive may wait.
+/// How long a single send or receive may block: forever, not at all, or for a
+/// while.
 #[derive(Clone, Copy)]
-enum Wait {
+enum Blocking {
     Forever,
     Never,
     For(Duration),
 }
 
-impl Wait {
+impl Blocking {
     fn split(self) -> (Option<Duration>, bool) {
         match self {
-            Wait::Forever => (None, true),
-            Wait::Never => (None, false),
-            Wait::For(d) => (Some(d), true),
+            Blocking::Forever => (None, true),
+            Blocking::Never => (None, false),
+            Blocking::For(d) => (Some(d), true),
         }
     }
 }
@@ -61,7 +62,7 @@ impl Microthread {
         ops: Vec<Op>,
         timeout: Option<Duration>,
         block: bool,
-        kind: Kind,
+        kind: CallKind,
         also: Option<Also<'_>>,
     ) -> (Selected, Vec<Option<Message>>) {
         // Borrowed, not cloned: most operations complete without blocking.
@@ -87,9 +88,9 @@ impl Microthread {
         };
         let done = Box::pin(pending.wait(also, |waiter, timed, channels| {
             let what = match kind {
-                Kind::Recv => Waiting::Recv(channels[0].clone()),
-                Kind::Send => Waiting::Send(channels[0].clone()),
-                Kind::Select => Waiting::Select(channels.to_vec()),
+                CallKind::Recv => Waiting::Recv(channels[0].clone()),
+                CallKind::Send => Waiting::Send(channels[0].clone()),
+                CallKind::Select => Waiting::Select(channels.to_vec()),
             };
             members.block(member, what, Probe::Waiter(waiter.clone()), timed)
         }))
@@ -101,13 +102,18 @@ impl Microthread {
         done
     }
 
-    async fn send_one(&mut self, sender: Resource<SenderHandle>, message: wit::Message, wait: Wait) -> Sent {
+    async fn send_one(
+        &mut self,
+        sender: Resource<SenderHandle>,
+        message: wit::Message,
+        blocking: Blocking,
+    ) -> Sent {
         if self.message_too_large(&message) {
             return Ok(Err(SendError::TooLarge(message)));
         }
         let chan = self.table.get(&sender)?.channel().clone();
         let message = self.take_message(message)?;
-        let (timeout, block) = wait.split();
+        let (timeout, block) = blocking.split();
         // What it buffers counts against this run's budget, whoever's channel it is.
         let charge = charge(&chan, &self.run.budget);
         let (selected, mut unsent) = self
@@ -115,7 +121,7 @@ impl Microthread {
                 vec![Op::Send(chan, message, charge)],
                 timeout,
                 block,
-                Kind::Send,
+                CallKind::Send,
                 None,
             )
             .await;
@@ -136,11 +142,11 @@ impl Microthread {
         })
     }
 
-    async fn recv_one(&mut self, receiver: Resource<ReceiverHandle>, wait: Wait) -> Received {
+    async fn recv_one(&mut self, receiver: Resource<ReceiverHandle>, blocking: Blocking) -> Received {
         let chan = self.table.get(&receiver)?.channel().clone();
-        let (timeout, block) = wait.split();
+        let (timeout, block) = blocking.split();
         let (selected, _) = self
-            .select_ops(vec![Op::Recv(chan)], timeout, block, Kind::Recv, None)
+            .select_ops(vec![Op::Recv(chan)], timeout, block, CallKind::Recv, None)
             .await;
         Ok(match selected {
             Selected::Op(_, Ready::Received(m)) => Ok(self.give_message(m)?),
@@ -248,7 +254,7 @@ impl wit::Host for Microthread {
         let also = (!sockets.is_empty()).then(|| first_ready(sockets));
         let timeout = timeout.map(Duration::from_nanos);
         let (selected, unsent) = self
-            .select_ops(host_ops, timeout, block, Kind::Select, also)
+            .select_ops(host_ops, timeout, block, CallKind::Select, also)
             .await;
         let at = |j: usize| op_index[j] as u32;
         let selected = match selected {
@@ -338,11 +344,11 @@ impl wit::HostSender for Microthread {
     }
 
     async fn send(&mut self, sender: Resource<SenderHandle>, message: wit::Message) -> Sent {
-        self.send_one(sender, message, Wait::Forever).await
+        self.send_one(sender, message, Blocking::Forever).await
     }
 
     async fn try_send(&mut self, sender: Resource<SenderHandle>, message: wit::Message) -> Sent {
-        self.send_one(sender, message, Wait::Never).await
+        self.send_one(sender, message, Blocking::Never).await
     }
 
     async fn send_timeout(
@@ -351,7 +357,7 @@ impl wit::HostSender for Microthread {
         message: wit::Message,
         timeout: u64,
     ) -> Sent {
-        self.send_one(sender, message, Wait::For(Duration::from_nanos(timeout)))
+        self.send_one(sender, message, Blocking::For(Duration::from_nanos(timeout)))
             .await
     }
 
@@ -374,15 +380,15 @@ impl wit::HostReceiver for Microthread {
     }
 
     async fn recv(&mut self, receiver: Resource<ReceiverHandle>) -> Received {
-        self.recv_one(receiver, Wait::Forever).await
+        self.recv_one(receiver, Blocking::Forever).await
     }
 
     async fn try_recv(&mut self, receiver: Resource<ReceiverHandle>) -> Received {
-        self.recv_one(receiver, Wait::Never).await
+        self.recv_one(receiver, Blocking::Never).await
     }
 
     async fn recv_timeout(&mut self, receiver: Resource<ReceiverHandle>, timeout: u64) -> Received {
-        self.recv_one(receiver, Wait::For(Duration::from_nanos(timeout)))
+        self.recv_one(receiver, Blocking::For(Duration::from_nanos(timeout)))
             .await
     }
 

@@ -2,8 +2,14 @@
 //! (`impl Host for Microthread` for `thread`, `channel`, `net` and `types`), and the
 //! bindings generated from `wit/`, which nothing outside this module touches. Each
 //! call is translated to the microthread, run and channel operations that do the
-//! work. ("Host" elsewhere in the crate means the application that embeds weft:
-//! a host channel, a host endpoint.)
+//! work.
+//!
+//! Its words. A program's **exports** ([`Exports`], `exports`) are its `main` and
+//! its entry for spawned microthreads, checked against this host's WIT when it is
+//! **linked**; they are the microthread's `Image`. A message is **taken** from a
+//! guest (its endpoints leave the microthread's table) and **given** to one (they
+//! enter it): `message`. ("Host" elsewhere in the crate means the application that
+//! embeds weft: a host channel, a host endpoint.)
 
 mod bindings;
 mod channel;
