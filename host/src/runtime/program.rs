@@ -1,6 +1,7 @@
 //! A program: a component compiled once (or found in the cache, or precompiled) and
 //! pre-linked against the host, from which every microthread of every run is
-//! instantiated; and starting a run of it. Loading one is `load`'s.
+//! instantiated. Loading one is `load`'s; a run of it starts through the
+//! runtime (`start`).
 
 use std::sync::Arc;
 

@@ -33,7 +33,8 @@ pub(super) struct Inner {
     pub(super) context: RunContext,
     pub(super) linker: Linker<Microthread>,
     /// tokio: the thread that drives timers, sockets and host tasks (not the
-    /// workers, which are `scheduler`'s). Taken only when the runtime is dropped.
+    /// workers, which are the context's `scheduler`). Taken only when the
+    /// runtime is dropped.
     pub(super) tokio: Option<tokio::runtime::Runtime>,
     /// The thread that watches runs to their end. Taken only when dropped.
     pub(super) supervisor: Option<tokio::runtime::Runtime>,
