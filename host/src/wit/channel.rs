@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use wasmtime::component::Resource;
 
+use super::bindings::channel::{self as wit, OpenError, RecvError, SendError};
 use super::types::wit_failure;
 use crate::channel::{
     Also, Begun, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, begin, charge,
@@ -14,7 +15,6 @@ use crate::channel::{
 use crate::microthread::Microthread;
 use crate::net::{ListenerHandle, StreamHandle};
 use crate::run::{HostEndpoint, Probe, Waiting};
-use crate::wit::bindings::channel::{self as wit, OpenError, RecvError, SendError};
 
 /// How a guest's send ends: sent, or refused with its message given back.
 type Sent = wasmtime::Result<Result<(), SendError>>;

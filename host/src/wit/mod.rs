@@ -1,5 +1,6 @@
 //! The WIT glue: the host side of each `weft:runtime` interface a guest imports
-//! (`impl Host for Microthread` for `thread`, `channel`, `net` and `types`), and the
+//! (`impl Host for Microthread` for `thread`, `channel`, `net` and `types`), the
+//! WASI socket calls weft puts over wasmtime-wasi's (`wasi_sockets`), and the
 //! bindings generated from `wit/`, which nothing outside this module touches. Each
 //! call is translated to the microthread, run and channel operations that do the
 //! work.
@@ -18,6 +19,7 @@ mod message;
 mod net;
 mod thread;
 mod types;
+mod wasi_sockets;
 
 pub(crate) use exports::{Exports, link};
 
@@ -28,7 +30,7 @@ use crate::microthread::Microthread;
 /// Add WASI and `weft:runtime` to `linker`: everything a guest may import.
 pub(crate) fn add_to_linker(linker: &mut Linker<Microthread>) -> Result<(), String> {
     wasmtime_wasi::p2::add_to_linker_async(linker).map_err(|e| format!("linking WASI: {e:#}"))?;
-    net::add_wasi_sockets_to_linker(linker).map_err(|e| format!("linking WASI sockets: {e:#}"))?;
+    wasi_sockets::add_to_linker(linker).map_err(|e| format!("linking WASI sockets: {e:#}"))?;
     bindings::thread::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s)
         .and_then(|()| bindings::channel::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
         .and_then(|()| bindings::types::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))

@@ -6,11 +6,11 @@ use std::time::Duration;
 use wasmtime::component::Resource;
 use wasmtime_wasi::I32Exit;
 
+use super::bindings::channel as wit_channel;
+use super::bindings::thread::{self as wit, JoinError, SpawnError};
 use super::types::wit_failure;
 use crate::microthread::{self, Link, Microthread};
 use crate::run::{JoinSlot, Probe, Refused, Waiting};
-use crate::wit::bindings::channel as wit_channel;
-use crate::wit::bindings::thread::{self as wit, JoinError, SpawnError};
 
 impl Microthread {
     /// A blocking call begins: it ends any atomic section (it gives the others a
