@@ -108,7 +108,11 @@ async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<
             Ok(()) => Ending::Returned(Message::default()),
             Err(()) => Ending::MainErr,
         },
-        Start::Spawned(spawned) => Ending::Returned(image.call_spawned(store, instance, spawned).await?),
+        Start::Spawned(spawned) => {
+            // A phase of a spawn (see `run_to_end`); `main` has no such event.
+            tracing::trace!(name: "instantiated", target: "weft::microthread", id = store.data().me.id);
+            Ending::Returned(image.call_spawned(store, instance, spawned).await?)
+        }
     })
 }
 
@@ -122,7 +126,6 @@ async fn instantiate(
     let instance = Box::pin(pre.instantiate_async(&mut *store))
         .await
         .map_err(|e| instantiate_error(store.data(), e))?;
-    tracing::trace!(name: "instantiated", target: "weft::microthread", id = store.data().me.id);
     not_cancelled(store)?;
     Ok(instance)
 }
