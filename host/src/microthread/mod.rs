@@ -12,8 +12,9 @@
 //! call: a cancelled microthread busy in guest code is **stopped** where it gives
 //! control back, and inside an atomic section a fuel yield is skipped. Its
 //! **ending** is how it ended, which becomes what its joiner sees; before it
-//! finishes it **waits for its children**, and a child failure nobody joined
-//! **dooms** it (fails it once its own call is over).
+//! finishes it **waits for its children** (what the design and `run` call its
+//! prejoin), and a child failure nobody joined **dooms** it (fails it once its
+//! own call is over).
 //!
 //! Files: `spawn` (starting one: `spawn`, `start_main`), `life` (its task: the
 //! store made, the program instantiated and called, its end settled, its children
