@@ -58,22 +58,19 @@ pub(crate) enum Link<'a> {
     Detached,
 }
 
-/// Start a microthread of `run` at `function` (through `trampoline`) with
-/// `argument`, as a task on the run's workers. Returns its completion, where its
-/// joiner will find its outcome, and its member, to cancel it.
-#[allow(clippy::too_many_arguments)]
+/// Start a microthread of `run` at a `spawned` function, as a task on the run's
+/// workers. Returns its completion, where its joiner will find its outcome, and its
+/// member, to cancel it; refused, the argument comes back.
 pub(crate) fn spawn(
     run: &Arc<Run>,
     image: &Arc<dyn Image>,
     link: Link<'_>,
-    trampoline: u32,
-    function: u32,
-    argument: Message,
+    spawned: Spawned,
     name: Option<String>,
 ) -> Result<(Arc<Completion>, Arc<Member>), (Refused, Message)> {
     let slot = match run.reserve() {
         Ok(slot) => slot,
-        Err(refused) => return Err((refused, argument)),
+        Err(refused) => return Err((refused, spawned.argument)),
     };
     let me = run.identify(name.map(Arc::from));
     let unjoined: Unjoined = match link {
@@ -92,11 +89,7 @@ pub(crate) fn spawn(
     };
     let completion = Arc::new(Completion::new(&me, unjoined, run.budget.clone()));
     let done = completion.clone();
-    let start = Start::Spawned(Spawned {
-        trampoline,
-        function,
-        argument,
-    });
+    let start = Start::Spawned(spawned);
     let parent = match link {
         Link::Child(parent) => Some(parent),
         Link::Detached => None,

@@ -9,7 +9,7 @@ use wasmtime_wasi::I32Exit;
 use super::bindings::channel as wit_channel;
 use super::bindings::thread::{self as wit, JoinError, SpawnError};
 use super::types::wit_failure;
-use crate::microthread::{self, Link, Microthread};
+use crate::microthread::{self, Link, Microthread, Spawned};
 use crate::run::{JoinSlot, Probe, Refused, Waiting};
 
 impl Microthread {
@@ -90,7 +90,12 @@ impl wit::Host for Microthread {
         } else {
             Link::Child(&self.member)
         };
-        match microthread::spawn(&self.run, &self.image, link, trampoline, function, argument, name) {
+        let spawned = Spawned {
+            trampoline,
+            function,
+            argument,
+        };
+        match microthread::spawn(&self.run, &self.image, link, spawned, name) {
             Ok((completion, member)) => {
                 if !detached {
                     self.push_child(completion.clone());
