@@ -62,10 +62,12 @@
 //! channels, which know nothing of guests; they carry sockets, and a deterministic
 //! schedule picks among ready operations); `scheduler` (weft's run queue: the
 //! worker threads and which ready microthread runs next); `run` (one run:
-//! its shared state, its end, [`RunHandle`], [`RunOptions`]); `bindings` (generated
-//! from `wit/`); `microthread` (a store's lifecycle); `host` (the WIT glue);
-//! [`runtime`] (engine, pool, workers); `program` (a compiled component, and
-//! starting runs of it).
+//! its shared state, its end, [`RunHandle`], [`RunOptions`]); `microthread` (a store's
+//! lifecycle, which knows nothing of WIT: the program's `Image` is a trait);
+//! `wit` (the WIT glue: the host side of each `weft:runtime` interface, the message
+//! marshalling, and the bindings generated from `wit/`, which nothing else
+//! touches); [`runtime`] (engine, pool, workers, loading a [`Program`], and
+//! starting runs of it, each with the runtime's `RunContext`).
 
 #![warn(missing_docs)]
 
@@ -82,13 +84,11 @@ mod deterministic;
 mod run;
 mod scheduler;
 
-mod bindings;
 mod microthread;
 
-mod host;
-pub mod runtime;
+mod wit;
 
-mod program;
+pub mod runtime;
 
 /// The wasmtime this weft is built on, for an application's own host interfaces
 /// ([`RuntimeBuilder::host_interfaces`]): its `Linker`, `StoreContextMut` and
@@ -100,11 +100,12 @@ pub use channel::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TryS
 pub use error::{Error, Failure, FailureKind};
 pub use limits::Limits;
 pub use microthread::Microthread;
-pub use program::{Program, imports_weft};
 pub use run::{
     DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, ExitStatus, MicrothreadInfo,
     MicrothreadState, OutputBuffer, RunHandle, RunOptions, RunStats, RunView,
 };
+pub use runtime::load::imports_weft;
+pub use runtime::program::Program;
 pub use runtime::{
     DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, MemoryReset, Preemption, Runtime, RuntimeBuilder,
 };

@@ -17,7 +17,7 @@
 //!   microthread buffers in a channel of another budget (an application's channel,
 //!   or another run's) counts against its own run's budget: see [`Charge`].
 //!
-//! This module knows nothing of guests, stores or runs: the WIT glue (`host::channel`)
+//! This module knows nothing of guests, stores or runs: the WIT glue (`wit::channel`)
 //! translates a guest's calls to it. This file holds the channel's state and its
 //! non-blocking steps; `waiter.rs` the waiter a blocked operation parks; `select.rs`
 //! the registration and the wait (a select that need not wait is `Complete` at

@@ -14,41 +14,23 @@ use crate::run::Member;
 use crate::sync::Unpoisoned;
 
 /// A cancelled microthread was stopped where it was busy.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
 pub(crate) struct Stopped;
 
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("cancelled")
-    }
-}
-
-impl std::error::Error for Stopped {}
-
 /// An atomic section ran past the run's cap.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("an atomic section ran longer than {0:?}, the cap (RunOptions::atomic_cap)")]
 pub(crate) struct AtomicTooLong(pub(crate) Duration);
-
-impl std::fmt::Display for AtomicTooLong {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "an atomic section ran longer than {:?}, the cap (RunOptions::atomic_cap)",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for AtomicTooLong {}
 
 /// A waker that notes whether it was woken during a poll: a fuel yield wakes its
 /// own task before it returns `Pending`, a wait for something else does not.
-struct Noting {
+struct RecordingWaker {
     woken: AtomicBool,
     task: Mutex<Option<Waker>>,
 }
 
-impl Wake for Noting {
+impl Wake for RecordingWaker {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
@@ -70,10 +52,10 @@ pub(crate) async fn drive<T>(
     cap: Duration,
 ) -> wasmtime::Result<T> {
     let mut call = std::pin::pin!(call);
-    let mut noting: Option<Arc<Noting>> = None;
+    let mut recorder: Option<Arc<RecordingWaker>> = None;
     std::future::poll_fn(move |cx| {
         member.running.store(true, Ordering::Relaxed);
-        let poll = drive_once(&mut call, cx, member, &mut noting, cap);
+        let poll = drive_once(&mut call, cx, member, &mut recorder, cap);
         member.running.store(false, Ordering::Relaxed);
         poll
     })
@@ -85,7 +67,7 @@ fn drive_once<T>(
     call: &mut std::pin::Pin<&mut impl Future<Output = wasmtime::Result<T>>>,
     cx: &mut Context<'_>,
     member: &Member,
-    noting: &mut Option<Arc<Noting>>,
+    recorder: &mut Option<Arc<RecordingWaker>>,
     cap: Duration,
 ) -> Poll<wasmtime::Result<T>> {
     let atomic = &member.atomic;
@@ -106,21 +88,21 @@ fn drive_once<T>(
             }
             // Inside an atomic section: note whether the call wakes itself (a fuel
             // yield) before it returns `Pending`.
-            let noting = noting.get_or_insert_with(|| {
-                Arc::new(Noting {
+            let recorder = recorder.get_or_insert_with(|| {
+                Arc::new(RecordingWaker {
                     woken: AtomicBool::new(false),
                     task: Mutex::new(None),
                 })
             });
             {
-                let mut task = noting.task.locked();
+                let mut task = recorder.task.locked();
                 match task.as_ref() {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *task = Some(cx.waker().clone()),
                 }
             }
-            noting.woken.store(false, Ordering::Release);
-            let waker = Waker::from(noting.clone());
+            recorder.woken.store(false, Ordering::Release);
+            let waker = Waker::from(recorder.clone());
             let poll = call.as_mut().poll(&mut Context::from_waker(&waker));
             if poll.is_ready() {
                 return poll;
@@ -128,7 +110,7 @@ fn drive_once<T>(
             if member.cancel.must_stop() {
                 return Poll::Ready(Err(Stopped.into()));
             }
-            if !noting.woken.load(Ordering::Acquire) || !atomic.active() {
+            if !recorder.woken.load(Ordering::Acquire) || !atomic.active() {
                 // A real wait (or the section ended meanwhile).
                 return Poll::Pending;
             }

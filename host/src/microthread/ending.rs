@@ -7,27 +7,16 @@ use crate::error::{Failure, FailureKind};
 use crate::run::{Identity, Run};
 
 /// A microthread was stopped because its run's fuel budget ran out.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("fuel budget exhausted: the run used all of its {0} units")]
 pub(super) struct RunFuelExhausted(pub(super) u64);
-
-impl std::fmt::Display for RunFuelExhausted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "fuel budget exhausted: the run used all of its {} units",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for RunFuelExhausted {}
 
 /// The most lines of a guest backtrace a failure keeps (the innermost ones).
 const MAX_FRAMES: usize = 64;
 
 /// What the store saw of a failing microthread, beside the error its call ended
 /// with.
-pub(super) struct Seen {
+pub(super) struct Evidence {
     /// The panic message its panic hook sent, if it panicked.
     pub(super) panic: Option<String>,
     /// A `memory.grow` of it was refused.
@@ -38,7 +27,7 @@ pub(super) struct Seen {
 
 /// Describe how a microthread's call failed: its kind, the panic message or the
 /// trap in words a user can act on, then the guest backtrace, once.
-pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, seen: Seen) -> Failure {
+pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, evidence: Evidence) -> Failure {
     let trap = error.downcast_ref::<wasmtime::Trap>();
     let (kind, what) = if let Some(exhausted) = error.downcast_ref::<RunFuelExhausted>() {
         (FailureKind::FuelExhausted, exhausted.to_string())
@@ -56,9 +45,9 @@ pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, seen: S
         )
     } else if let Some(wasmtime::Trap::Interrupt) = trap {
         (FailureKind::Cancelled, "cancelled".to_string())
-    } else if let Some(p) = seen.panic {
+    } else if let Some(p) = evidence.panic {
         (FailureKind::Panic, p.replace('\n', " "))
-    } else if seen.memory_refused {
+    } else if evidence.memory_refused {
         let t = trap.map_or_else(|| root_cause(error), |t| t.to_string());
         (
             FailureKind::OutOfMemory,
@@ -67,7 +56,7 @@ pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, seen: S
                 run.limits.max_memory
             ),
         )
-    } else if seen.table_refused {
+    } else if evidence.table_refused {
         let t = trap.map_or_else(|| root_cause(error), |t| t.to_string());
         (
             FailureKind::OutOfMemory,

@@ -11,22 +11,13 @@ use wasmtime::component::{Resource, ResourceTable, ResourceTableError};
 use crate::limits::Quota;
 
 /// The run's handles are all taken.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the run's microthreads already hold its maximum of {0} handles (join handles, channel ends, \
+     sockets; all its microthreads together): drop some, or raise it with \
+     RunOptions::max_run_handles or weft run --max-run-handles"
+)]
 pub(crate) struct RunHandlesExhausted(pub(crate) u32);
-
-impl std::fmt::Display for RunHandlesExhausted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the run's microthreads already hold its maximum of {} handles (join handles, \
-             channel ends, sockets; all its microthreads together): drop some, or raise it \
-             with RunOptions::max_run_handles or weft run --max-run-handles",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for RunHandlesExhausted {}
 
 /// Why a handle could not be added.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +64,16 @@ impl Handles {
 
     pub(crate) fn get<T: Any + Sized>(&self, key: &Resource<T>) -> Result<&T, ResourceTableError> {
         self.table.get(key)
+    }
+
+    /// Another handle to what `key` holds (a clone of it), if the run has room
+    /// for one more.
+    pub(crate) fn share<T: Clone + Send + 'static>(
+        &mut self,
+        key: &Resource<T>,
+    ) -> Result<Resource<T>, PushError> {
+        let copy = self.table.get(key)?.clone();
+        self.push(copy)
     }
 
     /// Take a handle out (it is dropped, or moves to another microthread).

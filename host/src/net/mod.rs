@@ -7,7 +7,7 @@
 //! reactor, so a guest blocked in `accept` or `read` suspends only its own
 //! microthread. Every socket takes a slot of its run's quota while it is open.
 //!
-//! This module knows nothing of guests or runs: the WIT glue (`host::net`) checks
+//! This module knows nothing of guests or runs: the WIT glue (`wit::net`) checks
 //! the grants, marks the microthread blocked and watches for its cancellation.
 
 mod grants;

@@ -50,6 +50,7 @@ mod atomic;
 mod blocking;
 mod cancel;
 mod completion;
+mod context;
 mod failures;
 mod handle;
 mod limits;
@@ -74,6 +75,7 @@ use wasmtime::Engine;
 
 pub(crate) use blocking::{Member, Members, Probe, Waiting};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
+pub(crate) use context::RunContext;
 use handle::Finish;
 pub use handle::RunHandle;
 pub(crate) use limits::RunLimits;
@@ -206,27 +208,28 @@ impl Drop for Slot {
 }
 
 impl Run {
-    #[allow(clippy::too_many_arguments)]
+    /// A run of `options` on the runtime of `context`, with the channel ends
+    /// the application handed it; on its own lane if it is deterministic.
     pub(crate) fn new(
         options: RunOptions,
         host_endpoints: HashMap<String, HostEndpoint>,
-        runtime_data: Option<AppData>,
         limits: RunLimits,
-        handle: tokio::runtime::Handle,
-        scheduler: Arc<Scheduler>,
-        supervisor: tokio::runtime::Handle,
-        engine: Engine,
-        runtime_live: Arc<Quota>,
         deterministic: Option<(Lane, Arc<Schedule>)>,
-        resolver: crate::net::Resolver,
+        context: &RunContext,
     ) -> Arc<Run> {
         let (handle, lane, schedule, queue) = match deterministic {
             Some((lane, schedule)) => {
                 let queue = Queue::Seeded(Seeded::start(lane.handle(), schedule.clone()));
                 (lane.handle().clone(), Some(lane), Some(schedule), queue)
             }
-            None => (handle, None, None, Queue::Workers(scheduler)),
+            None => (
+                context.io.clone(),
+                None,
+                None,
+                Queue::Workers(context.scheduler.clone()),
+            ),
         };
+        let supervisor = context.supervisor.clone();
         let sockets = Arc::new(Quota::new(options.max_sockets));
         let failures =
             failures::Failures::start(options.on_failure.as_ref(), options.stderr.clone(), &supervisor);
@@ -246,7 +249,7 @@ impl Run {
             limits,
             next_id: AtomicU64::new(0),
             all_gone: Notify::new(),
-            runtime_live,
+            runtime_live: context.live.clone(),
             exit_code: Mutex::new(None),
             stop: Mutex::new(None),
             wake_supervisor: Notify::new(),
@@ -254,12 +257,12 @@ impl Run {
             cancelled: AtomicBool::new(false),
             handle,
             supervisor,
-            engine,
+            engine: context.engine.clone(),
             next_channel_id: AtomicU64::new(1),
             members: Members::default(),
             fuel_used: AtomicU64::new(0),
             host_endpoints: Mutex::new(host_endpoints),
-            runtime_data,
+            runtime_data: context.data.clone(),
             spawned: AtomicU64::new(0),
             peak_live: AtomicU32::new(0),
             finished: AtomicU64::new(0),
@@ -267,7 +270,7 @@ impl Run {
             sent_by_ended: AtomicU64::new(0),
             timers: timers::Timers::default(),
             sockets,
-            resolver,
+            resolver: context.resolver.clone(),
             read_buffers: crate::net::ReadBuffers::default(),
             failures,
             handles: Arc::new(Quota::new(limits_run_handles)),

@@ -43,10 +43,10 @@ impl RunOptions {
         // deterministic run, on its own thread.
         b.allow_blocking_current_thread((alone && self.held_worker.is_some()) || schedule.is_some());
         // `std::net` (WASI sockets) under the same grants as weft's own sockets, and
-        // the run's quota (`host::net` wraps their creation). Without a grant, they
+        // the run's quota (`wit::wasi_sockets` wraps their creation). Without a grant, they
         // may still be made, to be denied with a line on stderr that says why.
-        // Host names go through the runtime's resolver (`host::net` again).
-        // A deterministic run has no network (`host::net` tells the guest).
+        // Host names go through the runtime's resolver (`wit::wasi_sockets` again).
+        // A deterministic run has no network (`wit::wasi_sockets` tells the guest).
         if schedule.is_none() {
             b.allow_tcp(true).allow_udp(true);
             b.socket_addr_check(self.wasi_socket_check(Arc::default()));

@@ -17,20 +17,10 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub(crate) use self::weft::runtime::{channel, net, thread, types};
+pub(super) use self::weft::runtime::{channel, net, thread, types};
 
 /// The version of the `weft:runtime` package this host implements.
-pub(crate) const WIT_PACKAGE: &str = "weft:runtime@0.4.0";
-
-impl channel::Message {
-    /// How many bytes the message's encoding has.
-    pub(crate) fn byte_len(&self) -> usize {
-        match self {
-            channel::Message::Small(s) => usize::from(s.len),
-            channel::Message::Large(m) => m.bytes.len(),
-        }
-    }
-}
+pub(super) const WIT_PACKAGE: &str = "weft:runtime@0.4.0";
 
 #[cfg(test)]
 mod tests {
@@ -38,7 +28,7 @@ mod tests {
     /// declares, which the bindings are generated from.
     #[test]
     fn wit_package_matches_the_wit() {
-        let wit = include_str!("../../wit/runtime.wit");
+        let wit = include_str!("../../../wit/runtime.wit");
         let declared = wit
             .lines()
             .find_map(|l| l.trim().strip_prefix("package "))

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use wasmtime::component::Resource;
 
-use super::wit_failure;
-use crate::bindings::channel::{self as wit, OpenError, RecvError, SendError};
+use super::bindings::channel::{self as wit, OpenError, RecvError, SendError};
+use super::types::wit_failure;
 use crate::channel::{
     Also, Begun, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, begin, charge,
     ended_now,
@@ -16,28 +16,35 @@ use crate::microthread::Microthread;
 use crate::net::{ListenerHandle, StreamHandle};
 use crate::run::{HostEndpoint, Probe, Waiting};
 
-/// What a select waits for, to tell the deadlock detector.
+/// How a guest's send ends: sent, or refused with its message given back.
+type Sent = wasmtime::Result<Result<(), SendError>>;
+
+/// How a guest's receive ends: a message, or why there is none.
+type Received = wasmtime::Result<Result<wit::Message, RecvError>>;
+
+/// Which call a select serves: what the deadlock detector is told it waits for.
 #[derive(Clone, Copy)]
-enum Kind {
+enum CallKind {
     Recv,
     Send,
     Select,
 }
 
-/// How a single send or receive may wait.
+/// How long a single send or receive may block: forever, not at all, or for a
+/// while.
 #[derive(Clone, Copy)]
-enum Wait {
+enum Blocking {
     Forever,
     Never,
     For(Duration),
 }
 
-impl Wait {
+impl Blocking {
     fn split(self) -> (Option<Duration>, bool) {
         match self {
-            Wait::Forever => (None, true),
-            Wait::Never => (None, false),
-            Wait::For(d) => (Some(d), true),
+            Blocking::Forever => (None, true),
+            Blocking::Never => (None, false),
+            Blocking::For(d) => (Some(d), true),
         }
     }
 }
@@ -55,7 +62,7 @@ impl Microthread {
         ops: Vec<Op>,
         timeout: Option<Duration>,
         block: bool,
-        kind: Kind,
+        kind: CallKind,
         also: Option<Also<'_>>,
     ) -> (Selected, Vec<Option<Message>>) {
         // Borrowed, not cloned: most operations complete without blocking.
@@ -81,9 +88,9 @@ impl Microthread {
         };
         let done = Box::pin(pending.wait(also, |waiter, timed, channels| {
             let what = match kind {
-                Kind::Recv => Waiting::Recv(channels[0].clone()),
-                Kind::Send => Waiting::Send(channels[0].clone()),
-                Kind::Select => Waiting::Select(channels.to_vec()),
+                CallKind::Recv => Waiting::Recv(channels[0].clone()),
+                CallKind::Send => Waiting::Send(channels[0].clone()),
+                CallKind::Select => Waiting::Select(channels.to_vec()),
             };
             members.block(member, what, Probe::Waiter(waiter.clone()), timed)
         }))
@@ -99,14 +106,14 @@ impl Microthread {
         &mut self,
         sender: Resource<SenderHandle>,
         message: wit::Message,
-        wait: Wait,
-    ) -> wasmtime::Result<Result<(), SendError>> {
+        blocking: Blocking,
+    ) -> Sent {
         if self.message_too_large(&message) {
             return Ok(Err(SendError::TooLarge(message)));
         }
         let chan = self.table.get(&sender)?.channel().clone();
         let message = self.take_message(message)?;
-        let (timeout, block) = wait.split();
+        let (timeout, block) = blocking.split();
         // What it buffers counts against this run's budget, whoever's channel it is.
         let charge = charge(&chan, &self.run.budget);
         let (selected, mut unsent) = self
@@ -114,7 +121,7 @@ impl Microthread {
                 vec![Op::Send(chan, message, charge)],
                 timeout,
                 block,
-                Kind::Send,
+                CallKind::Send,
                 None,
             )
             .await;
@@ -135,15 +142,11 @@ impl Microthread {
         })
     }
 
-    async fn recv_one(
-        &mut self,
-        receiver: Resource<ReceiverHandle>,
-        wait: Wait,
-    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
+    async fn recv_one(&mut self, receiver: Resource<ReceiverHandle>, blocking: Blocking) -> Received {
         let chan = self.table.get(&receiver)?.channel().clone();
-        let (timeout, block) = wait.split();
+        let (timeout, block) = blocking.split();
         let (selected, _) = self
-            .select_ops(vec![Op::Recv(chan)], timeout, block, Kind::Recv, None)
+            .select_ops(vec![Op::Recv(chan)], timeout, block, CallKind::Recv, None)
             .await;
         Ok(match selected {
             Selected::Op(_, Ready::Received(m)) => Ok(self.give_message(m)?),
@@ -251,7 +254,7 @@ impl wit::Host for Microthread {
         let also = (!sockets.is_empty()).then(|| first_ready(sockets));
         let timeout = timeout.map(Duration::from_nanos);
         let (selected, unsent) = self
-            .select_ops(host_ops, timeout, block, Kind::Select, also)
+            .select_ops(host_ops, timeout, block, CallKind::Select, also)
             .await;
         let at = |j: usize| op_index[j] as u32;
         let selected = match selected {
@@ -319,14 +322,6 @@ fn first_ready(sockets: Vec<(usize, Readiness)>) -> Also<'static> {
 }
 
 impl Microthread {
-    fn give_messages(&mut self, ms: Vec<Option<Message>>) -> wasmtime::Result<Vec<Option<wit::Message>>> {
-        ms.into_iter()
-            .map(|m| m.map(|m| self.give_message(m)).transpose())
-            .collect()
-    }
-}
-
-impl Microthread {
     /// One more message sent (only this microthread writes its count).
     fn count_sent(&self) {
         let sent = &self.member.sent;
@@ -348,20 +343,12 @@ impl wit::HostSender for Microthread {
         Ok(self.table.get(&sender)?.channel().id())
     }
 
-    async fn send(
-        &mut self,
-        sender: Resource<SenderHandle>,
-        message: wit::Message,
-    ) -> wasmtime::Result<Result<(), SendError>> {
-        self.send_one(sender, message, Wait::Forever).await
+    async fn send(&mut self, sender: Resource<SenderHandle>, message: wit::Message) -> Sent {
+        self.send_one(sender, message, Blocking::Forever).await
     }
 
-    async fn try_send(
-        &mut self,
-        sender: Resource<SenderHandle>,
-        message: wit::Message,
-    ) -> wasmtime::Result<Result<(), SendError>> {
-        self.send_one(sender, message, Wait::Never).await
+    async fn try_send(&mut self, sender: Resource<SenderHandle>, message: wit::Message) -> Sent {
+        self.send_one(sender, message, Blocking::Never).await
     }
 
     async fn send_timeout(
@@ -369,8 +356,8 @@ impl wit::HostSender for Microthread {
         sender: Resource<SenderHandle>,
         message: wit::Message,
         timeout: u64,
-    ) -> wasmtime::Result<Result<(), SendError>> {
-        self.send_one(sender, message, Wait::For(Duration::from_nanos(timeout)))
+    ) -> Sent {
+        self.send_one(sender, message, Blocking::For(Duration::from_nanos(timeout)))
             .await
     }
 
@@ -385,34 +372,23 @@ impl wit::HostReceiver for Microthread {
         &mut self,
         receiver: Resource<ReceiverHandle>,
     ) -> wasmtime::Result<Resource<ReceiverHandle>> {
-        let copy = self.table.get(&receiver)?.clone();
-        Ok(self.table.push(copy)?)
+        Ok(self.table.share(&receiver)?)
     }
 
     async fn id(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&receiver)?.channel().id())
     }
 
-    async fn recv(
-        &mut self,
-        receiver: Resource<ReceiverHandle>,
-    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
-        self.recv_one(receiver, Wait::Forever).await
+    async fn recv(&mut self, receiver: Resource<ReceiverHandle>) -> Received {
+        self.recv_one(receiver, Blocking::Forever).await
     }
 
-    async fn try_recv(
-        &mut self,
-        receiver: Resource<ReceiverHandle>,
-    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
-        self.recv_one(receiver, Wait::Never).await
+    async fn try_recv(&mut self, receiver: Resource<ReceiverHandle>) -> Received {
+        self.recv_one(receiver, Blocking::Never).await
     }
 
-    async fn recv_timeout(
-        &mut self,
-        receiver: Resource<ReceiverHandle>,
-        timeout: u64,
-    ) -> wasmtime::Result<Result<wit::Message, RecvError>> {
-        self.recv_one(receiver, Wait::For(Duration::from_nanos(timeout)))
+    async fn recv_timeout(&mut self, receiver: Resource<ReceiverHandle>, timeout: u64) -> Received {
+        self.recv_one(receiver, Blocking::For(Duration::from_nanos(timeout)))
             .await
     }
 

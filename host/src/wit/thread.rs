@@ -6,16 +6,16 @@ use std::time::Duration;
 use wasmtime::component::Resource;
 use wasmtime_wasi::I32Exit;
 
-use super::wit_failure;
-use crate::bindings::channel as wit_channel;
-use crate::bindings::thread::{self as wit, JoinError, SpawnError};
-use crate::microthread::{self, Link, Microthread};
+use super::bindings::channel as wit_channel;
+use super::bindings::thread::{self as wit, JoinError, SpawnError};
+use super::types::wit_failure;
+use crate::microthread::{self, Link, Microthread, Spawned};
 use crate::run::{JoinSlot, Probe, Refused, Waiting};
 
 impl Microthread {
     /// A blocking call begins: it ends any atomic section (it gives the others a
     /// turn anyway).
-    pub(crate) fn begin_blocking(&self) {
+    pub(super) fn begin_blocking(&self) {
         self.member.atomic.end_all();
     }
 
@@ -68,7 +68,7 @@ impl wit::Host for Microthread {
         name: Option<String>,
         detached: bool,
     ) -> wasmtime::Result<Result<Resource<JoinSlot>, wit::Refused>> {
-        if self.image.entry.is_none() {
+        if !self.image.can_spawn() {
             return Ok(Err(wit::Refused {
                 error: SpawnError::NotSpawnable,
                 argument,
@@ -90,7 +90,12 @@ impl wit::Host for Microthread {
         } else {
             Link::Child(&self.member)
         };
-        match microthread::spawn(&self.run, &self.image, link, trampoline, function, argument, name) {
+        let spawned = Spawned {
+            trampoline,
+            function,
+            argument,
+        };
+        match microthread::spawn(&self.run, &self.image, link, spawned, name) {
             Ok((completion, member)) => {
                 if !detached {
                     self.push_child(completion.clone());

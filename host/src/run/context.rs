@@ -1,0 +1,32 @@
+//! What a run gets from the runtime that starts it ([`RunContext`]): where its
+//! microthreads run and where its timers and sockets are driven, where it is
+//! watched, the engine, the runtime's count of live microthreads, its resolver and
+//! the application's data. The runtime holds one, and hands it to each run.
+
+use std::sync::Arc;
+
+use wasmtime::Engine;
+
+use super::options::AppData;
+use crate::limits::Quota;
+use crate::net::Resolver;
+use crate::scheduler::Scheduler;
+
+/// What every run of a runtime shares with it.
+#[derive(Clone)]
+pub(crate) struct RunContext {
+    /// tokio: the thread that drives timers, sockets and host tasks.
+    pub(crate) io: tokio::runtime::Handle,
+    /// The worker threads that run microthreads.
+    pub(crate) scheduler: Arc<Scheduler>,
+    /// The runtime's supervisor thread, where runs are watched.
+    pub(crate) supervisor: tokio::runtime::Handle,
+    /// To interrupt, by epoch, microthreads that run without fuel.
+    pub(crate) engine: Engine,
+    /// Live microthreads of all the runtime's runs (they share its instance pool).
+    pub(crate) live: Arc<Quota>,
+    /// Looks up the host names its guests use.
+    pub(crate) resolver: Resolver,
+    /// The runtime's data for the application's host functions.
+    pub(crate) data: Option<AppData>,
+}

@@ -1,0 +1,117 @@
+//! A program: a component compiled once (or found in the cache, or precompiled) and
+//! pre-linked against the host, from which every microthread of every run is
+//! instantiated. Loading one is `load`'s; a run of it starts through the
+//! runtime (`start`).
+
+use std::sync::Arc;
+
+use super::state::Runtime;
+use crate::cache::CacheStatus;
+use crate::error::Error;
+use crate::microthread::Image;
+use crate::run::{ExitStatus, RunHandle, RunOptions};
+
+/// A compiled, pre-linked program. Cheap to clone; run it as often as you like.
+///
+/// ```no_run
+/// # fn main() -> Result<(), weft::Error> {
+/// let runtime = weft::Runtime::new()?;
+/// let program = runtime.load("app.wasm")?;
+/// let status = program.run(&weft::RunOptions::new().arg("--verbose"))?;
+/// std::process::exit(status.code());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Program {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    name: String,
+    cache_status: CacheStatus,
+    image: Arc<dyn Image>,
+}
+
+impl Program {
+    pub(super) fn new(
+        runtime: Runtime,
+        name: String,
+        cache_status: CacheStatus,
+        image: Arc<dyn Image>,
+    ) -> Program {
+        Program {
+            inner: Arc::new(Inner {
+                runtime,
+                name,
+                cache_status,
+                image,
+            }),
+        }
+    }
+
+    /// How the compiled code was obtained: compiled, from the cache, or from a
+    /// precompiled file.
+    pub fn cache_status(&self) -> &CacheStatus {
+        &self.inner.cache_status
+    }
+
+    /// The name the program was loaded under (its path, usually).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether the program uses the weft world, i.e. can spawn microthreads.
+    pub fn is_spawnable(&self) -> bool {
+        self.inner.image.can_spawn()
+    }
+
+    /// The runtime the program was loaded on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// Start a run of the program's `main` with `options`, on the runtime's workers,
+    /// and return its handle at once. The run ends when `main` and its structured
+    /// children are done, a microthread calls `exit`, or the handle ends it
+    /// ([`RunHandle::cancel`], a deadline, a budget): see [`RunHandle`]. Dropping the
+    /// handle cancels the run.
+    ///
+    /// Errors, before anything runs, if the program has no `main`, a directory grant
+    /// is not a directory, an option asks for more than the runtime allows, or the
+    /// runtime already runs its maximum of microthreads. A start refused so takes
+    /// none of the channel ends handed with `options`: a retry gets them.
+    pub fn start(&self, options: &RunOptions) -> Result<RunHandle, Error> {
+        if !self.inner.image.has_main() {
+            return Err(Error::NoMain {
+                what: self.inner.name.clone(),
+            });
+        }
+        self.inner
+            .runtime
+            .start_run(&self.inner.image, options, Arc::new(self.clone()))
+    }
+
+    /// Run the program's `main` with `options`, blocking the calling thread until the
+    /// program has ended: [`start`](Program::start), then [`RunHandle::wait`].
+    pub fn run(&self, options: &RunOptions) -> Result<ExitStatus, Error> {
+        Ok(self.start(options)?.wait())
+    }
+
+    /// Like [`run`](Program::run), as a future that any executor can poll: the
+    /// microthreads run on the runtime's own workers. Dropping the future cancels
+    /// the run.
+    pub async fn run_async(&self, options: &RunOptions) -> Result<ExitStatus, Error> {
+        Ok(self.start(options)?.await)
+    }
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("name", &self.inner.name)
+            .field("spawnable", &self.is_spawnable())
+            .field("cache_status", &self.inner.cache_status)
+            .finish()
+    }
+}
