@@ -94,8 +94,8 @@ pub(crate) async fn select<G>(
     mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
 ) -> (Selected, Vec<Option<Message>>) {
     match begin(ops, timeout, block, progress, None) {
-        Begun::Done(selected, unsent) => (selected, unsent),
-        Begun::Wait(pending) => pending.wait(None, mark_blocked).await,
+        Begun::Complete(selected, unsent) => (selected, unsent),
+        Begun::Registered(pending) => pending.wait(None, mark_blocked).await,
     }
 }
 
@@ -112,8 +112,8 @@ pub(crate) fn begin(
 ) -> Begun {
     let single = ops.len() == 1;
     match attempt(ops, timeout, block, progress, schedule) {
-        Attempt::Complete(selected, unsent) => Begun::Done(selected, unsent),
-        Attempt::Registered(registration) => Begun::Wait(Pending {
+        Attempt::Complete(selected, unsent) => Begun::Complete(selected, unsent),
+        Attempt::Registered(registration) => Begun::Registered(Pending {
             registration,
             single,
             timeout,
@@ -125,9 +125,9 @@ pub(crate) fn begin(
 pub(crate) enum Begun {
     /// It ended: what completed (or `WouldBlock`, `Timeout`), and the messages of
     /// its sends that did not complete. See [`ended_now`] for a select with `also`.
-    Done(Selected, Vec<Option<Message>>),
-    /// It waits: [`Pending::wait`].
-    Wait(Pending),
+    Complete(Selected, Vec<Option<Message>>),
+    /// It is registered with its channels and waits: [`Pending::wait`].
+    Registered(Pending),
 }
 
 /// A select that ended without waiting: if nothing could wait, what `also`

@@ -75,7 +75,7 @@ fn drive_once<T>(
         loop {
             if !atomic.active() {
                 let poll = call.as_mut().poll(cx);
-                if poll.is_pending() && member.cancel.must_stop() {
+                if poll.is_pending() && member.cancel.must_abort() {
                     return Poll::Ready(Err(Stopped.into()));
                 }
                 if poll.is_ready() || !atomic.active() {
@@ -107,7 +107,7 @@ fn drive_once<T>(
             if poll.is_ready() {
                 return poll;
             }
-            if member.cancel.must_stop() {
+            if member.cancel.must_abort() {
                 return Poll::Ready(Err(Stopped.into()));
             }
             if !recorder.woken.load(Ordering::Acquire) || !atomic.active() {

@@ -13,7 +13,7 @@ use super::ending::{self, Evidence};
 use super::store::{Image, Microthread, Spawned, new_store};
 use crate::channel::Message;
 use crate::error::FailureKind;
-use crate::run::{Completion, Ending, Member, Probe, Run, Waiting};
+use crate::run::{BlockedOn, Completion, Ending, Member, Probe, Run};
 
 /// Where a microthread starts.
 pub(super) enum Start {
@@ -55,7 +55,7 @@ pub(super) async fn run_to_end(
         let _over = store.data_mut().fuel_used(left);
     }
     let data = store.data_mut();
-    let children = std::mem::take(&mut data.children);
+    let children = data.children.take();
     let ending = match result {
         Ok(ending) => ending,
         Err(error) => match error.downcast_ref::<I32Exit>() {
@@ -73,7 +73,7 @@ pub(super) async fn run_to_end(
     // However a cancelled microthread ended (unless it exited the program), it was
     // cancelled: that is what its joiner sees.
     let ending = match ending {
-        Ending::Returned(_) | Ending::MainErr if member.cancel.is_requested() => {
+        Ending::Returned(_) | Ending::MainReturnedErr if member.cancel.is_requested() => {
             Ending::Failed(me.failure(FailureKind::Cancelled, "cancelled".into()))
         }
         Ending::Failed(f) if member.cancel.is_requested() && f.kind != FailureKind::Cancelled => {
@@ -106,7 +106,7 @@ async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<
     Ok(match start {
         Start::Main => match image.call_main(store, instance).await? {
             Ok(()) => Ending::Returned(Message::default()),
-            Err(()) => Ending::MainErr,
+            Err(()) => Ending::MainReturnedErr,
         },
         Start::Spawned(spawned) => {
             // A phase of a spawn (see `run_to_end`); `main` has no such event.
@@ -141,7 +141,7 @@ async fn instantiate(
 fn not_cancelled(store: &Store<Microthread>) -> wasmtime::Result<()> {
     let me = store.data();
     let unmetered = me.run.limits.fuel_slice.is_none();
-    if me.run.is_cancelled() || (unmetered && me.member.cancel.must_stop()) {
+    if me.run.is_aborting() || (unmetered && me.member.cancel.must_abort()) {
         return Err(wasmtime::Trap::Interrupt.into());
     }
     Ok(())
@@ -167,7 +167,7 @@ async fn wait_for_children(
         if !child.is_finished() {
             let _blocked = run.members.block(
                 member,
-                Waiting::Child(child.id()),
+                BlockedOn::Child(child.id()),
                 Probe::Completion(child.clone()),
                 false,
             );
@@ -186,7 +186,7 @@ async fn wait_for_children(
     }
     match (ending, member.doomed()) {
         (Ending::Exit(code), _) => Ending::Exit(code),
-        (Ending::Returned(_) | Ending::MainErr, Some(doom)) => Ending::Failed(doom.clone()),
+        (Ending::Returned(_) | Ending::MainReturnedErr, Some(doom)) => Ending::Failed(doom.clone()),
         (Ending::Failed(f), Some(doom)) if f.kind == FailureKind::Cancelled => Ending::Failed(doom.clone()),
         (ending, _) => ending,
     }

@@ -9,7 +9,7 @@ use super::store::{Image, Spawned};
 use crate::channel::Message;
 use crate::deterministic::Traced;
 use crate::error::{Failure, FailureKind};
-use crate::run::{Completion, Ending, Identity, Member, MicrothreadState, Refused, Run, Slot, Unjoined};
+use crate::run::{Completion, Ending, Identity, LiveSlot, Member, MicrothreadState, Refused, Run, Unjoined};
 use crate::scheduler::Task;
 
 /// Takes a microthread out of its run's members when its task ends, however it
@@ -113,7 +113,7 @@ pub(crate) fn spawn(
                         format!("it exited the program with code {code}"),
                     ))
                 }
-                Ending::MainErr => Err(me.failure(FailureKind::Trap, "it returned an error".into())),
+                Ending::MainReturnedErr => Err(me.failure(FailureKind::Trap, "it returned an error".into())),
             };
             done.complete(outcome);
         },
@@ -161,7 +161,7 @@ pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<dyn Image>) -> Result<Task<
 fn launch<T: Send + 'static>(
     run: &Arc<Run>,
     image: &Arc<dyn Image>,
-    slot: Slot,
+    slot: LiveSlot,
     me: Identity,
     parent: Option<&Arc<Member>>,
     start: Start,

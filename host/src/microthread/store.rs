@@ -17,6 +17,7 @@ use crate::channel::{Holder, Message};
 use crate::deterministic::Schedule;
 use crate::error::FailureKind;
 use crate::run::{Completion, Identity, Member, Run};
+use crate::sync::Pruned;
 
 /// A program's component, pre-linked, ready to instantiate: what every microthread
 /// of every run of the program starts from. The WIT glue implements it (`wit::Exports`),
@@ -107,9 +108,7 @@ pub struct Microthread {
     pub(crate) wasi_sockets: crate::net::WasiSlots,
     /// Children not yet known to be settled: the microthread does not finish before
     /// them (it waits for its children), and a failure nobody joined fails it.
-    pub(super) children: Vec<Arc<Completion>>,
-    /// `children.len()` after the last pruning, to prune in amortised O(1).
-    pruned_len: usize,
+    pub(super) children: Pruned<Vec<Arc<Completion>>>,
     /// Its linear memory's limit, and whether a growth was refused.
     pub(super) memory: MemoryLimit,
     /// Fuel the store started with, and how much of it has been charged to the
@@ -191,11 +190,7 @@ impl Microthread {
     }
 
     pub(crate) fn push_child(&mut self, child: Arc<Completion>) {
-        if self.children.len() >= 2 * self.pruned_len.max(32) {
-            self.children.retain(|c| !c.is_settled());
-            self.pruned_len = self.children.len();
-        }
-        self.children.push(child);
+        self.children.make_room(32, |c| !c.is_settled()).push(child);
     }
 
     /// In a deterministic run, move virtual time on by the fuel burnt since the last
@@ -265,8 +260,7 @@ pub(super) fn new_store(
         holder: Arc::new(Holder::new(completion.map(|c| c as _))),
         panic_message: None,
         wasi_sockets: crate::net::WasiSlots::default(),
-        children: Vec::new(),
-        pruned_len: 0,
+        children: Pruned::default(),
         memory: MemoryLimit {
             max: usize::try_from(limits.max_memory).unwrap_or(usize::MAX),
             refused: false,
@@ -319,7 +313,7 @@ pub(super) fn new_store(
             // is what stops a microthread that never calls the host.
             store.epoch_deadline_callback(|ctx| {
                 let me = ctx.data();
-                Ok(if me.run.is_cancelled() || me.member.cancel.must_stop() {
+                Ok(if me.run.is_aborting() || me.member.cancel.must_abort() {
                     UpdateDeadline::Interrupt
                 } else {
                     UpdateDeadline::Continue(1)

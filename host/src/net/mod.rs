@@ -18,4 +18,6 @@ pub(crate) use grants::{Direction, Grants};
 pub use grants::{Grant, GrantError};
 pub(crate) use resolve::Resolver;
 pub use resolve::{LOOKUP_TIMEOUT, Lookup, MAX_LOOKUPS, Resolve, SystemResolver};
-pub(crate) use tcp::{ListenerHandle, NetError, ReadBuffers, Slot, StreamHandle, Target, WasiSlots, within};
+pub(crate) use tcp::{
+    ListenerHandle, NetError, ReadBuffers, SocketSlot, StreamHandle, Target, WasiSlots, within,
+};

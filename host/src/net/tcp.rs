@@ -35,19 +35,19 @@ impl From<io::Error> for NetError {
 }
 
 /// A socket's place in its run's quota, given back when the socket closes.
-pub(crate) struct Slot(Arc<Quota>);
+pub(crate) struct SocketSlot(Arc<Quota>);
 
-impl Slot {
-    pub(crate) fn take(quota: &Arc<Quota>) -> Result<Slot, NetError> {
+impl SocketSlot {
+    pub(crate) fn take(quota: &Arc<Quota>) -> Result<SocketSlot, NetError> {
         if quota.take() {
-            Ok(Slot(quota.clone()))
+            Ok(SocketSlot(quota.clone()))
         } else {
             Err(NetError::TooManySockets(quota.max()))
         }
     }
 }
 
-impl Drop for Slot {
+impl Drop for SocketSlot {
     fn drop(&mut self) {
         self.0.give_back();
     }
@@ -57,12 +57,12 @@ impl Drop for Slot {
 /// given back when a socket's resource is dropped, or when the microthread ends.
 #[derive(Default)]
 pub(crate) struct WasiSlots {
-    held: HashMap<u32, Slot>,
+    held: HashMap<u32, SocketSlot>,
     refused: bool,
 }
 
 impl WasiSlots {
-    pub(crate) fn hold(&mut self, rep: u32, slot: Slot) {
+    pub(crate) fn hold(&mut self, rep: u32, slot: SocketSlot) {
         self.held.insert(rep, slot);
     }
 
@@ -150,7 +150,7 @@ struct Listener {
     /// the listener looks again.
     queued: Notify,
     quota: Arc<Quota>,
-    _slot: Slot,
+    _slot: SocketSlot,
 }
 
 /// A listening socket; clones share it.
@@ -160,7 +160,7 @@ pub struct ListenerHandle(Arc<Listener>);
 impl ListenerHandle {
     /// Listen on `addr`, within `quota`.
     pub(crate) async fn bind(addr: SocketAddr, quota: &Arc<Quota>) -> Result<ListenerHandle, NetError> {
-        let slot = Slot::take(quota)?;
+        let slot = SocketSlot::take(quota)?;
         let listener = TcpListener::bind(addr).await?;
         Ok(ListenerHandle(Arc::new(Listener {
             listener,
@@ -183,7 +183,7 @@ impl ListenerHandle {
     pub(crate) async fn accept(&self, timeout: Option<Duration>) -> Result<StreamHandle, NetError> {
         let (stream, peer) = within(timeout, async { Ok(self.next().await?) }).await?;
         // Over the quota: the connection is closed at once, and the guest told why.
-        let slot = Slot::take(&self.0.quota)?;
+        let slot = SocketSlot::take(&self.0.quota)?;
         Ok(StreamHandle::new(stream, peer, slot))
     }
 
@@ -234,7 +234,7 @@ struct Stream {
     /// The peer's address, known from the start (asking the system for it fails
     /// once the peer has reset the connection).
     peer: SocketAddr,
-    _slot: Slot,
+    _slot: SocketSlot,
 }
 
 /// A TCP connection; clones share it.
@@ -242,7 +242,7 @@ struct Stream {
 pub struct StreamHandle(Arc<Stream>);
 
 impl StreamHandle {
-    fn new(stream: TcpStream, peer: SocketAddr, slot: Slot) -> StreamHandle {
+    fn new(stream: TcpStream, peer: SocketAddr, slot: SocketSlot) -> StreamHandle {
         StreamHandle(Arc::new(Stream {
             stream,
             peer,
@@ -253,7 +253,7 @@ impl StreamHandle {
     /// Connect to the first of `addrs` that answers, within `quota` (the caller
     /// bounds the time, its lookup included).
     pub(crate) async fn connect(addrs: &[SocketAddr], quota: &Arc<Quota>) -> Result<StreamHandle, NetError> {
-        let slot = Slot::take(quota)?;
+        let slot = SocketSlot::take(quota)?;
         let mut last = None;
         for &addr in addrs {
             match TcpStream::connect(addr).await {

@@ -25,7 +25,7 @@ use crate::error::Failure;
 const DEADLOCK_GRACE: Duration = Duration::from_millis(100);
 
 /// What a blocked microthread waits on.
-pub(crate) enum Waiting {
+pub(crate) enum BlockedOn {
     Recv(Arc<Channel>),
     Send(Arc<Channel>),
     Select(Vec<Arc<Channel>>),
@@ -37,37 +37,37 @@ pub(crate) enum Waiting {
     Socket(String),
 }
 
-impl Waiting {
+impl BlockedOn {
     /// The application holds an end of a channel waited on, and may still end the
     /// wait: no deadlock.
     fn host_can_wake(&self) -> bool {
         match self {
-            Waiting::Recv(c) => c.host_holds(true),
-            Waiting::Send(c) => c.host_holds(false),
-            Waiting::Select(cs) => cs.iter().any(|c| c.host_holds(true) || c.host_holds(false)),
-            Waiting::Join(_) | Waiting::Child(_) | Waiting::Sleep(_) => false,
+            BlockedOn::Recv(c) => c.host_holds(true),
+            BlockedOn::Send(c) => c.host_holds(false),
+            BlockedOn::Select(cs) => cs.iter().any(|c| c.host_holds(true) || c.host_holds(false)),
+            BlockedOn::Join(_) | BlockedOn::Child(_) | BlockedOn::Sleep(_) => false,
             // Counted as a wait with a timeout: the network may end it.
-            Waiting::Socket(_) => false,
+            BlockedOn::Socket(_) => false,
         }
     }
 }
 
-impl std::fmt::Display for Waiting {
+impl std::fmt::Display for BlockedOn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Waiting::Recv(c) => write!(f, "receiving on channel {}", c.id()),
-            Waiting::Send(c) => write!(f, "sending on channel {}", c.id()),
-            Waiting::Select(cs) => {
+            BlockedOn::Recv(c) => write!(f, "receiving on channel {}", c.id()),
+            BlockedOn::Send(c) => write!(f, "sending on channel {}", c.id()),
+            BlockedOn::Select(cs) => {
                 let cs: Vec<String> = cs.iter().map(|c| c.id().to_string()).collect();
                 write!(f, "select over channels {}", cs.join(", "))
             }
-            Waiting::Join(m) => write!(f, "joining microthread {m}"),
-            Waiting::Child(m) => write!(f, "waiting for its child microthread {m} to finish"),
-            Waiting::Sleep(until) => {
+            BlockedOn::Join(m) => write!(f, "joining microthread {m}"),
+            BlockedOn::Child(m) => write!(f, "waiting for its child microthread {m} to finish"),
+            BlockedOn::Sleep(until) => {
                 let left = until.saturating_duration_since(Instant::now());
                 write!(f, "sleeping ({left:?} left)")
             }
-            Waiting::Socket(what) => f.write_str(what),
+            BlockedOn::Socket(what) => f.write_str(what),
         }
     }
 }
@@ -105,7 +105,7 @@ impl Probe {
 /// interrupts it, and whether the deadlock detector counts it (a wait with a
 /// timeout ends by itself).
 struct Block {
-    what: Waiting,
+    what: BlockedOn,
     probe: Probe,
     counted: bool,
 }
@@ -162,15 +162,15 @@ impl Member {
     pub(crate) fn info(&self) -> MicrothreadInfo {
         let state = match self.waiting().as_ref() {
             Some(w) => match &w.what {
-                Waiting::Recv(c) => MicrothreadState::Receiving { channel: c.id() },
-                Waiting::Send(c) => MicrothreadState::Sending { channel: c.id() },
-                Waiting::Select(cs) => MicrothreadState::Selecting {
+                BlockedOn::Recv(c) => MicrothreadState::Receiving { channel: c.id() },
+                BlockedOn::Send(c) => MicrothreadState::Sending { channel: c.id() },
+                BlockedOn::Select(cs) => MicrothreadState::Selecting {
                     channels: cs.iter().map(|c| c.id()).collect(),
                 },
-                Waiting::Join(id) => MicrothreadState::Joining { id: *id },
-                Waiting::Child(id) => MicrothreadState::AwaitingChild { id: *id },
-                Waiting::Sleep(until) => MicrothreadState::Sleeping { until: *until },
-                Waiting::Socket(what) => MicrothreadState::Socket { what: what.clone() },
+                BlockedOn::Join(id) => MicrothreadState::Joining { id: *id },
+                BlockedOn::Child(id) => MicrothreadState::AwaitingChild { id: *id },
+                BlockedOn::Sleep(until) => MicrothreadState::Sleeping { until: *until },
+                BlockedOn::Socket(what) => MicrothreadState::Socket { what: what.clone() },
             },
             None if self.running.load(Ordering::Relaxed) => MicrothreadState::Running,
             None => MicrothreadState::Ready,
@@ -320,7 +320,7 @@ impl Members {
     pub(crate) fn block<'a>(
         &'a self,
         member: &'a Member,
-        what: Waiting,
+        what: BlockedOn,
         probe: Probe,
         timeout: bool,
     ) -> Blocked<'a> {

@@ -61,7 +61,7 @@ impl Cancel {
     /// Whether the microthread must stop now, wherever it is: it was cancelled while
     /// busy (not in a blocking call that will deliver the cancellation), or its grace
     /// period is over. Checked at fuel yields and epoch checks.
-    pub(crate) fn must_stop(&self) -> bool {
+    pub(crate) fn must_abort(&self) -> bool {
         match self.state.load(Ordering::Acquire) {
             NONE | DELIVERED => false,
             REQUESTED => !self.in_call.load(Ordering::Acquire),

@@ -47,7 +47,7 @@ pub(crate) enum Ending {
     /// It returned: a spawned function's serialized result (empty for `main`).
     Returned(Message),
     /// `main` returned an error (`wasi:cli/run` gave `Err`): exit code 1.
-    MainErr,
+    MainReturnedErr,
     /// It called `exit(code)`: the whole program ends with `code`.
     Exit(i32),
     /// It trapped, panicked, or was stopped.

@@ -37,13 +37,13 @@
 //!   fail, so its cleanup runs (`Cancel`; the run's `cancelling` flag);
 //! - it is **aborted** when it is stopped wherever it is, without cleanup: its
 //!   grace period is over, an exit or a spent budget ended the run, or the run's
-//!   shutdown grace is over (the run's `cancelled` flag, `cancel_all`);
+//!   shutdown grace is over (the run's `aborting` flag, `abort_all`);
 //! - a microthread is **blocked** while it is in a blocking call (`Members::block`
-//!   records a `Block`: what it is `Waiting` on and how to interrupt it); a
+//!   records a `Block`: what it is `BlockedOn` and how to interrupt it); a
 //!   channel operation that blocks parks on a channel `Waiter`;
-//! - a **slot** is one unit of a `Quota` held until dropped: the run's `Slot` is a
+//! - a **slot** is one unit of a `Quota` held until dropped: the run's `LiveSlot` is a
 //!   live microthread's place in the run's and the runtime's live-microthread
-//!   limits (a socket's is `net::tcp::Slot`). `JoinSlot` is not one: it is the
+//!   limits (a socket's is `net::SocketSlot`). `JoinHandle` is not one: it is the
 //!   host half of a guest's join handle.
 
 mod atomic;
@@ -73,7 +73,7 @@ use crate::scheduler::{Scheduler, Seeded, Task};
 use crate::sync::Unpoisoned;
 use wasmtime::Engine;
 
-pub(crate) use blocking::{Member, Members, Probe, Waiting};
+pub(crate) use blocking::{BlockedOn, Member, Members, Probe};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
 pub(crate) use context::RunContext;
 use handle::Finish;
@@ -100,12 +100,12 @@ enum Stop {
 /// The host half of a guest's `join-handle` resource: the microthread's completion,
 /// and its member, to cancel it. Dropping it abandons the microthread: nobody can
 /// join it any more.
-pub struct JoinSlot {
+pub struct JoinHandle {
     pub(crate) completion: Arc<Completion>,
     pub(crate) member: Arc<Member>,
 }
 
-impl Drop for JoinSlot {
+impl Drop for JoinHandle {
     fn drop(&mut self) {
         self.completion.abandon();
     }
@@ -136,9 +136,8 @@ pub(crate) struct Run {
     /// errors, and a microthread spawned now starts cancelled).
     cancelling: AtomicBool,
     /// Set once the run's microthreads are being aborted: stopped wherever they
-    /// are, without cleanup (`cancel_all`). Despite its name, not the same as
-    /// `cancelling`, which asks them to stop.
-    cancelled: AtomicBool,
+    /// are, without cleanup (`abort_all`). `cancelling` only asks them to stop.
+    aborting: AtomicBool,
     handle: tokio::runtime::Handle,
     /// Where the microthreads run: the runtime's workers, unless the run is
     /// deterministic (then on its own queue, on its lane).
@@ -196,9 +195,9 @@ enum Queue {
 
 /// Gives back a live-microthread slot when the microthread's task ends, however it
 /// ends.
-pub(crate) struct Slot(Arc<Run>);
+pub(crate) struct LiveSlot(Arc<Run>);
 
-impl Drop for Slot {
+impl Drop for LiveSlot {
     fn drop(&mut self) {
         self.0.runtime_live.give_back();
         if self.0.live.give_back() == 0 {
@@ -254,7 +253,7 @@ impl Run {
             stop: Mutex::new(None),
             wake_supervisor: Notify::new(),
             cancelling: AtomicBool::new(false),
-            cancelled: AtomicBool::new(false),
+            aborting: AtomicBool::new(false),
             handle,
             supervisor,
             engine: context.engine.clone(),
@@ -319,7 +318,7 @@ impl Run {
     }
 
     /// Take a live-microthread slot, within the run's limit and the runtime's.
-    pub(crate) fn reserve(self: &Arc<Self>) -> Result<Slot, Refused> {
+    pub(crate) fn reserve(self: &Arc<Self>) -> Result<LiveSlot, Refused> {
         if !self.live.take() {
             return Err(Refused::LimitReached(self.live.max()));
         }
@@ -329,21 +328,21 @@ impl Run {
         }
         self.spawned.fetch_add(1, Ordering::Relaxed);
         self.peak_live.fetch_max(self.live.used(), Ordering::Relaxed);
-        Ok(Slot(self.clone()))
+        Ok(LiveSlot(self.clone()))
     }
 
     /// Record how to abort microthread `id`'s task; abort it at once if the run is
-    /// already being cancelled (it may have been spawned during the cancellation).
+    /// already being aborted (it may have been spawned while the others were).
     pub(crate) fn set_abort(&self, id: u64, abort: &crate::scheduler::AbortHandle) {
         self.members.set_abort(id, abort);
-        if self.cancelled.load(Ordering::SeqCst) {
+        if self.aborting.load(Ordering::SeqCst) {
             abort.abort();
         }
     }
 
     /// Whether the run's microthreads are being aborted (see the field).
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+    pub(crate) fn is_aborting(&self) -> bool {
+        self.aborting.load(Ordering::Acquire)
     }
 
     /// Some microthread called `exit(code)`: the first code wins, and the program ends.
@@ -467,7 +466,7 @@ impl Run {
             self.handle.spawn(async move {
                 tokio::time::sleep(grace).await;
                 if let Some(run) = run.upgrade() {
-                    run.cancel_all();
+                    run.abort_all();
                 }
             });
         }
@@ -486,7 +485,7 @@ impl Run {
             return;
         }
         if self.exit_requested() || self.fuel_spent() {
-            self.cancel_all();
+            self.abort_all();
         } else if main && !self.is_cancelling() {
             self.cancel_gracefully();
         }
@@ -494,13 +493,13 @@ impl Run {
 
     /// Abort every microthread still running: blocked ones now, busy ones at
     /// their next fuel yield or epoch check. No guest code runs any more.
-    pub(crate) fn cancel_all(&self) {
+    pub(crate) fn abort_all(&self) {
         self.cancelling.store(true, Ordering::SeqCst);
-        self.cancelled.store(true, Ordering::SeqCst);
+        self.aborting.store(true, Ordering::SeqCst);
         self.members.abort_all();
         if self.by_epoch() {
             // Microthreads without fuel never yield: their epoch callback sees that
-            // the run is cancelled and traps them.
+            // the run is being aborted and traps them.
             self.engine.increment_epoch();
         }
     }

@@ -68,7 +68,7 @@ impl Run {
             () = deadline => ExitStatus::DeadlineExceeded,
             ending = main => match ending {
                 Ok(Ending::Returned(_)) => ExitStatus::Exited(0),
-                Ok(Ending::MainErr) => ExitStatus::Exited(1),
+                Ok(Ending::MainReturnedErr) => ExitStatus::Exited(1),
                 Ok(Ending::Exit(code)) => ExitStatus::Exited(code),
                 Ok(Ending::Failed(f)) => ExitStatus::Failed(f),
                 Err(TaskError::Aborted) => ExitStatus::Cancelled,
@@ -121,7 +121,7 @@ impl Run {
                     );
                 }
             }
-            run.cancel_all();
+            run.abort_all();
             // A busy microthread that cannot be interrupted will not stop: give the
             // others a moment to, and do not wait for it.
             let grace = if run.limits.interruptible {
@@ -208,7 +208,7 @@ impl Drop for FinishOnDrop {
         if self.0.finish.get().is_some() {
             return;
         }
-        self.0.cancel_all();
+        self.0.abort_all();
         self.0.timers.stop();
         self.0.budget.empty_all();
         self.0.finish.set(ExitStatus::Cancelled);

@@ -255,14 +255,7 @@ impl RuntimeBuilder {
         if self.workers == 0 {
             return Err(Error::Config("workers must be at least 1".into()));
         }
-        if limits.max_microthreads == 0 {
-            return Err(Error::Config("max_microthreads must be at least 1".into()));
-        }
-        if limits.max_memory < 64 << 10 {
-            return Err(Error::Config(
-                "max_memory must be at least 64 KiB (one wasm page)".into(),
-            ));
-        }
+        limits.check_floors().map_err(Error::Config)?;
         crate::limits::check_map_count(limits.max_microthreads).map_err(Error::Config)?;
         let fuel_slice = match self.preemption {
             Preemption::Fuel { slice: 0 } => {

@@ -14,7 +14,7 @@ use crate::cache;
 use crate::limits::Limits;
 use crate::microthread::Microthread;
 use crate::run::{Run, RunContext};
-use crate::sync::Unpoisoned;
+use crate::sync::{Pruned, Unpoisoned};
 
 /// Runs programs as microthreads. Cheap to clone (it is shared).
 ///
@@ -52,12 +52,8 @@ pub(super) struct Inner {
     pub(super) runs: Mutex<Runs>,
 }
 
-#[derive(Default)]
-pub(super) struct Runs {
-    runs: Vec<Weak<Run>>,
-    /// `runs.len()` after the last pruning, to prune in amortised O(1).
-    pruned_len: usize,
-}
+/// The runs a runtime started, those that have gone pruned as more start.
+pub(super) type Runs = Pruned<Vec<Weak<Run>>>;
 
 /// How long dropping a runtime waits for its cancelled microthreads to stop, when it
 /// may wait at all (not in an async context).
@@ -65,10 +61,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let runs = std::mem::take(&mut self.runs.value_mut().runs);
+        let runs = self.runs.value_mut().take();
         for run in runs.iter().filter_map(Weak::upgrade) {
             run.cancel();
-            run.cancel_all();
+            run.abort_all();
         }
         // tokio panics when a runtime that waits for its workers is dropped in an
         // async context (on one of its own workers, say): there, let it stop in the
@@ -114,11 +110,8 @@ impl Runtime {
 
     /// Keep track of `run`, to cancel it should the runtime be dropped first.
     pub(super) fn register(&self, run: &Arc<Run>) {
-        let mut r = self.inner.runs.locked();
-        if r.runs.len() >= 2 * r.pruned_len.max(16) {
-            r.runs.retain(|w| w.strong_count() > 0);
-            r.pruned_len = r.runs.len();
-        }
-        r.runs.push(Arc::downgrade(run));
+        let mut runs = self.inner.runs.locked();
+        runs.make_room(16, |w| w.strong_count() > 0)
+            .push(Arc::downgrade(run));
     }
 }

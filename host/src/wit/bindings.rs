@@ -9,7 +9,7 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     with: {
-        "weft:runtime/thread.join-handle": crate::run::JoinSlot,
+        "weft:runtime/thread.join-handle": crate::run::JoinHandle,
         "weft:runtime/channel.sender": crate::channel::SenderHandle,
         "weft:runtime/channel.receiver": crate::channel::ReceiverHandle,
         "weft:runtime/net.tcp-listener": crate::net::tcp::ListenerHandle,

@@ -14,7 +14,7 @@ use crate::channel::{
 };
 use crate::microthread::Microthread;
 use crate::net::{ListenerHandle, StreamHandle};
-use crate::run::{HostEndpoint, Probe, Waiting};
+use crate::run::{BlockedOn, HostEndpoint, Probe};
 
 /// How a guest's send ends: sent, or refused with its message given back.
 type Sent = wasmtime::Result<Result<(), SendError>>;
@@ -83,14 +83,14 @@ impl Microthread {
             None
         };
         let pending = match begin(ops, timeout, block, members.progress(), schedule) {
-            Begun::Done(selected, unsent) => return ended_now(selected, unsent, also),
-            Begun::Wait(pending) => pending,
+            Begun::Complete(selected, unsent) => return ended_now(selected, unsent, also),
+            Begun::Registered(pending) => pending,
         };
         let done = Box::pin(pending.wait(also, |waiter, timed, channels| {
             let what = match kind {
-                CallKind::Recv => Waiting::Recv(channels[0].clone()),
-                CallKind::Send => Waiting::Send(channels[0].clone()),
-                CallKind::Select => Waiting::Select(channels.to_vec()),
+                CallKind::Recv => BlockedOn::Recv(channels[0].clone()),
+                CallKind::Send => BlockedOn::Send(channels[0].clone()),
+                CallKind::Select => BlockedOn::Select(channels.to_vec()),
             };
             members.block(member, what, Probe::Waiter(waiter.clone()), timed)
         }))

@@ -12,7 +12,7 @@ use wasmtime::component::Resource;
 use super::bindings::net::{self as wit, IoErrorKind, NetError as WitError, Shutdown};
 use crate::microthread::Microthread;
 use crate::net::{Direction, Grants, ListenerHandle, NetError, StreamHandle, Target, within};
-use crate::run::{Probe, Run, Waiting};
+use crate::run::{BlockedOn, Probe, Run};
 
 fn wit_error(e: NetError) -> WitError {
     match e {
@@ -63,7 +63,7 @@ impl Microthread {
         let _blocked = self
             .run
             .members
-            .block(&self.member, Waiting::Socket(what()), Probe::Nothing, true);
+            .block(&self.member, BlockedOn::Socket(what()), Probe::Nothing, true);
         match self.member.cancel.or_cancelled(op).await {
             Ok(done) => done.map_err(wit_error),
             Err(_cancelled) => Err(WitError::Cancelled),

@@ -10,7 +10,7 @@ use super::bindings::channel as wit_channel;
 use super::bindings::thread::{self as wit, JoinError, SpawnError};
 use super::types::wit_failure;
 use crate::microthread::{self, Link, Microthread, Spawned};
-use crate::run::{JoinSlot, Probe, Refused, Waiting};
+use crate::run::{BlockedOn, JoinHandle, Probe, Refused};
 
 impl Microthread {
     /// A blocking call begins: it ends any atomic section (it gives the others a
@@ -21,7 +21,7 @@ impl Microthread {
 
     async fn join_with(
         &mut self,
-        handle: Resource<JoinSlot>,
+        handle: Resource<JoinHandle>,
         timeout: Option<Duration>,
     ) -> wasmtime::Result<Result<wit_channel::Message, JoinError>> {
         self.begin_blocking();
@@ -34,7 +34,7 @@ impl Microthread {
             // A cancellation wakes the join through the probe (see `Probe::interrupt`).
             let _blocked = self.run.members.block(
                 &self.member,
-                Waiting::Join(completion.id()),
+                BlockedOn::Join(completion.id()),
                 Probe::Completion(completion.clone()),
                 timeout.is_some(),
             );
@@ -67,7 +67,7 @@ impl wit::Host for Microthread {
         argument: wit_channel::Message,
         name: Option<String>,
         detached: bool,
-    ) -> wasmtime::Result<Result<Resource<JoinSlot>, wit::Refused>> {
+    ) -> wasmtime::Result<Result<Resource<JoinHandle>, wit::Refused>> {
         if !self.image.can_spawn() {
             return Ok(Err(wit::Refused {
                 error: SpawnError::NotSpawnable,
@@ -100,7 +100,7 @@ impl wit::Host for Microthread {
                 if !detached {
                     self.push_child(completion.clone());
                 }
-                Ok(Ok(self.table.push(JoinSlot { completion, member })?))
+                Ok(Ok(self.table.push(JoinHandle { completion, member })?))
             }
             Err((Refused::LimitReached(max), argument)) => Ok(Err(wit::Refused {
                 error: SpawnError::LimitReached(max),
@@ -128,7 +128,7 @@ impl wit::Host for Microthread {
             .map(|until| {
                 self.run
                     .members
-                    .block(&self.member, Waiting::Sleep(until), Probe::Nothing, true)
+                    .block(&self.member, BlockedOn::Sleep(until), Probe::Nothing, true)
             });
         let nap = tokio::time::sleep(d);
         Ok(self
@@ -177,30 +177,30 @@ impl wit::Host for Microthread {
 }
 
 impl wit::HostJoinHandle for Microthread {
-    async fn id(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<u64> {
+    async fn id(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&handle)?.completion.id())
     }
 
     async fn join(
         &mut self,
-        handle: Resource<JoinSlot>,
+        handle: Resource<JoinHandle>,
     ) -> wasmtime::Result<Result<wit_channel::Message, JoinError>> {
         self.join_with(handle, None).await
     }
 
     async fn join_timeout(
         &mut self,
-        handle: Resource<JoinSlot>,
+        handle: Resource<JoinHandle>,
         timeout: u64,
     ) -> wasmtime::Result<Result<wit_channel::Message, JoinError>> {
         self.join_with(handle, Some(Duration::from_nanos(timeout))).await
     }
 
-    async fn is_finished(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<bool> {
+    async fn is_finished(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<bool> {
         Ok(self.table.get(&handle)?.completion.is_finished())
     }
 
-    async fn cancel(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<()> {
+    async fn cancel(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<()> {
         let slot = self.table.get(&handle)?;
         if !slot.completion.is_finished() {
             let member = slot.member.clone();
@@ -209,7 +209,7 @@ impl wit::HostJoinHandle for Microthread {
         Ok(())
     }
 
-    async fn drop(&mut self, handle: Resource<JoinSlot>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
         Ok(())
     }

@@ -21,7 +21,7 @@ use wasmtime_wasi::p2::{
 use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 
 use crate::microthread::Microthread;
-use crate::net::{NetError, Slot};
+use crate::net::{NetError, SocketSlot};
 
 /// The version of `wasi:sockets` wasmtime-wasi provides (guests that import an
 /// older 0.2 get it too).
@@ -120,14 +120,14 @@ impl Microthread {
     /// A slot of the run's socket quota for a new WASI socket; refused (over the
     /// quota, or in a deterministic run), the run's stderr says why (once per
     /// microthread over the quota).
-    fn wasi_slot(&mut self) -> Result<Slot, ErrorCode> {
+    fn wasi_slot(&mut self) -> Result<SocketSlot, ErrorCode> {
         if self.run.schedule().is_some() {
             self.run
                 .options
                 .note("weft: a socket refused: a deterministic run cannot use the network");
             return Err(ErrorCode::AccessDenied);
         }
-        Slot::take(&self.run.sockets).map_err(|_| {
+        SocketSlot::take(&self.run.sockets).map_err(|_| {
             if self.wasi_sockets.first_refusal() {
                 self.run.options.note(&format!(
                     "weft: a socket refused: the program already has its maximum of {} open \
@@ -181,7 +181,7 @@ impl Microthread {
     /// resource's `rep`); or the guest gets the error its opening ended with.
     fn hold_wasi_socket<T>(
         &mut self,
-        slot: Slot,
+        slot: SocketSlot,
         opened: Result<T, SocketError>,
         rep: impl FnOnce(&T) -> u32,
     ) -> Opened<T> {
