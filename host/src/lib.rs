@@ -56,18 +56,32 @@
 //! }
 //! ```
 //!
-//! Modules, each depending only on those above it: [`limits`], [`cache`] and `error`
-//! (leaves); `deterministic` (the seeded schedule and virtual time of a
-//! deterministic run); [`net`] (sockets on tokio, and the grants); `channel` (host
-//! channels, which know nothing of guests; they carry sockets, and a deterministic
-//! schedule picks among ready operations); `scheduler` (weft's run queue: the
-//! worker threads and which ready microthread runs next); `run` (one run:
-//! its shared state, its end, [`RunHandle`], [`RunOptions`]); `microthread` (a store's
-//! lifecycle, which knows nothing of WIT: the program's `Image` is a trait);
-//! `wit` (the WIT glue: the host side of each `weft:runtime` interface, the message
-//! marshalling, and the bindings generated from `wit/`, which nothing else
-//! touches); [`runtime`] (engine, pool, workers, loading a [`Program`], and
-//! starting runs of it, each with the runtime's `RunContext`).
+//! Modules, from the bottom up, each using only those before it (the dependencies
+//! point one way):
+//! - leaves: [`limits`] (every bound, its default and what happens at it), [`cache`]
+//!   (compiled programs on disk), `sync` (locking without poisoning, waiting on a
+//!   `Notify`, lists pruned as they grow);
+//! - `error` (the library's errors, a microthread's [`Failure`]), `deterministic`
+//!   (the seeded schedule and virtual time of a deterministic run), [`net`]
+//!   (sockets on tokio's reactor, the grants, the resolver);
+//! - `channel` (channels, which know nothing of guests: they carry messages and
+//!   sockets, and a deterministic schedule picks among ready operations) and
+//!   `scheduler` (weft's run queue: the worker threads and which ready microthread
+//!   runs next);
+//! - `run` (one run: its shared state, its options and limits, its supervisor and
+//!   end, [`RunHandle`], [`RunOptions`]; its module doc holds the run's vocabulary);
+//! - `microthread` (a store's lifecycle, which knows nothing of WIT: the program's
+//!   `Image` is a trait);
+//! - `wit` (the WIT glue: the host side of each `weft:runtime` interface, the
+//!   message marshalling, WASI sockets under the run's grants, and the bindings
+//!   generated from `wit/`, which nothing else touches);
+//! - [`runtime`] (the engine and its configuration, the instance pool, the
+//!   workers, loading a [`Program`], and starting runs of it with the runtime's
+//!   `RunContext`).
+//!
+//! Where a name in this crate says "host" (`HostEndpoint`, a host channel), it means
+//! the application that embeds weft; the side of the WIT interfaces that weft
+//! implements is the glue, `wit`.
 
 #![warn(missing_docs)]
 

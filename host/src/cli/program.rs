@@ -99,25 +99,31 @@ impl ProgramArgs {
     /// The run's options, but for what only `weft run` decides (Ctrl-C, seeds,
     /// stdio, network grants).
     pub(super) fn options(&self) -> Result<RunOptions> {
+        // A flag given sets its option; one left out leaves the library's default.
+        fn given<T>(
+            options: RunOptions,
+            flag: Option<T>,
+            set: fn(RunOptions, T) -> RunOptions,
+        ) -> RunOptions {
+            match flag {
+                Some(value) => set(options, value),
+                None => options,
+            }
+        }
         let mut options = RunOptions::new().program_name(self.file().display().to_string());
-        if let Some(timeout) = self.timeout {
-            options = options.deadline(timeout);
-        }
-        if let Some(units) = self.fuel_budget {
-            options = options.fuel_budget(units);
-        }
-        if let Some(units) = self.fuel_budget_per_microthread {
-            options = options.fuel_budget_per_microthread(units);
-        }
-        if let Some(bytes) = self.max_buffered {
-            options = options.max_buffered_bytes(bytes);
-        }
-        if let Some(n) = self.max_channels {
-            options = options.max_channels(n);
-        }
-        if let Some(grace) = self.grace {
-            options = options.shutdown_grace(grace);
-        }
+        options = given(options, self.timeout, RunOptions::deadline);
+        options = given(options, self.fuel_budget, RunOptions::fuel_budget);
+        options = given(
+            options,
+            self.fuel_budget_per_microthread,
+            RunOptions::fuel_budget_per_microthread,
+        );
+        options = given(options, self.max_buffered, RunOptions::max_buffered_bytes);
+        options = given(options, self.max_channels, RunOptions::max_channels);
+        options = given(options, self.grace, RunOptions::shutdown_grace);
+        options = given(options, self.max_sockets, RunOptions::max_sockets);
+        options = given(options, self.max_handles, RunOptions::max_handles);
+        options = given(options, self.max_run_handles, RunOptions::max_run_handles);
         for arg in self.guest_args() {
             let Some(arg) = arg.to_str() else {
                 bail!("argument {arg:?} is not valid UTF-8, which WASI requires");
@@ -145,15 +151,6 @@ impl ProgramArgs {
         for spec in &self.dirs_read_only {
             let (host, guest) = grant(spec)?;
             options = options.dir_read_only(host, guest);
-        }
-        if let Some(n) = self.max_sockets {
-            options = options.max_sockets(n);
-        }
-        if let Some(n) = self.max_handles {
-            options = options.max_handles(n);
-        }
-        if let Some(n) = self.max_run_handles {
-            options = options.max_run_handles(n);
         }
         Ok(options)
     }
