@@ -3,70 +3,16 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use super::Run;
+use super::state::Run;
 use super::status::ExitStatus;
-use super::view::{MicrothreadInfo, RunStats, RunView};
-use crate::sync::{Unpoisoned, poll_locked};
+use super::view::{MicrothreadInfo, RunStats};
 
 #[cfg(doc)]
 use super::options::RunOptions;
-
-/// Where a run's end is published, for a thread that blocks and for a task that
-/// polls.
-#[derive(Default)]
-pub(super) struct Finish {
-    state: Mutex<FinishState>,
-    published: Condvar,
-}
-
-#[derive(Default)]
-struct FinishState {
-    status: Option<ExitStatus>,
-    waker: Option<Waker>,
-}
-
-impl Finish {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FinishState> {
-        self.state.locked()
-    }
-
-    /// Publish the end (the first one counts).
-    pub(super) fn set(&self, status: ExitStatus) {
-        let waker = {
-            let mut st = self.lock();
-            if st.status.is_some() {
-                return;
-            }
-            st.status = Some(status);
-            st.waker.take()
-        };
-        self.published.notify_all();
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    pub(super) fn get(&self) -> Option<ExitStatus> {
-        self.lock().status.clone()
-    }
-
-    fn wait(&self) -> ExitStatus {
-        let mut st = self.lock();
-        loop {
-            if let Some(status) = &st.status {
-                return status.clone();
-            }
-            st = self.published.wait(st).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<ExitStatus> {
-        poll_locked(&self.state, cx, |st| st.status.clone(), |st| &mut st.waker)
-    }
-}
 
 /// A running program, owned by the application that started it
 /// ([`Program::start`](crate::Program::start)).
@@ -201,5 +147,69 @@ impl std::fmt::Debug for RunHandle {
             .field("live", &self.run.live())
             .field("status", &self.status())
             .finish()
+    }
+}
+
+/// A view of a run: its microthreads and counters, for any thread, without owning
+/// the run (dropping a view cancels nothing, and a view keeps nothing of the run
+/// alive). From [`RunHandle::view`](RunHandle::view).
+///
+/// Once the run is gone (it ended, and its [`RunHandle`] was
+/// dropped), the view sees no microthreads and zero counters.
+#[derive(Clone)]
+pub struct RunView(pub(crate) Weak<Run>);
+
+impl RunView {
+    /// What each live microthread is doing, in order of id; empty once the run has
+    /// ended.
+    pub fn microthreads(&self) -> Vec<MicrothreadInfo> {
+        self.0
+            .upgrade()
+            .map(|run| run.members.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// The run's counters; zero once the run is gone.
+    pub fn stats(&self) -> RunStats {
+        self.0.upgrade().map(|run| run.stats()).unwrap_or_default()
+    }
+
+    /// Whether the run is gone: it ended and nothing holds it any longer.
+    pub fn is_gone(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+
+    /// A table of the live microthreads, a line each (what `weft run` prints on
+    /// SIGQUIT).
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        for m in self.microthreads() {
+            let name = m.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            let parent = m.parent.map(|p| format!(", child of {p}")).unwrap_or_default();
+            let fuel = m.fuel.map(|f| format!(", fuel {f}")).unwrap_or_default();
+            out.push_str(&format!(
+                "microthread {}{name}: {}{parent}, age {:?}{fuel}, sent {}\n",
+                m.id,
+                m.state,
+                readable(m.age),
+                m.messages_sent
+            ));
+        }
+        out
+    }
+}
+
+/// A duration to the millisecond (to the microsecond below one), as people read an age.
+fn readable(age: Duration) -> Duration {
+    if age >= Duration::from_millis(1) {
+        Duration::from_millis(age.as_millis() as u64)
+    } else {
+        Duration::from_micros(age.as_micros() as u64)
+    }
+}
+
+impl std::fmt::Debug for RunView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunView").field("stats", &self.stats()).finish()
     }
 }

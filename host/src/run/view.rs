@@ -1,11 +1,8 @@
-//! A live view of a run, for the application: what each microthread is doing
-//! ([`MicrothreadInfo`]) and the run's counters ([`RunStats`]), from a handle or a
-//! [`RunView`] that any thread may hold.
+//! What the application sees of a run while it runs: what each microthread is doing
+//! ([`MicrothreadInfo`]) and the run's counters ([`RunStats`]), plain data read
+//! through a [`RunHandle`](super::RunHandle) or a [`RunView`](super::RunView).
 
-use std::sync::Weak;
 use std::time::{Duration, Instant};
-
-use super::Run;
 
 /// What one live microthread is doing, and what it has done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,69 +148,5 @@ impl std::fmt::Display for RunStats {
             "spawned {}, live {}, peak live {}, finished {}, failed {}, messages sent {}",
             self.spawned, self.live, self.peak_live, self.finished, self.failed, self.messages_sent
         )
-    }
-}
-
-/// A view of a run: its microthreads and counters, for any thread, without owning
-/// the run (dropping a view cancels nothing, and a view keeps nothing of the run
-/// alive). From [`RunHandle::view`](super::RunHandle::view).
-///
-/// Once the run is gone (it ended, and its [`RunHandle`](super::RunHandle) was
-/// dropped), the view sees no microthreads and zero counters.
-#[derive(Clone)]
-pub struct RunView(pub(crate) Weak<Run>);
-
-impl RunView {
-    /// What each live microthread is doing, in order of id; empty once the run has
-    /// ended.
-    pub fn microthreads(&self) -> Vec<MicrothreadInfo> {
-        self.0
-            .upgrade()
-            .map(|run| run.members.snapshot())
-            .unwrap_or_default()
-    }
-
-    /// The run's counters; zero once the run is gone.
-    pub fn stats(&self) -> RunStats {
-        self.0.upgrade().map(|run| run.stats()).unwrap_or_default()
-    }
-
-    /// Whether the run is gone: it ended and nothing holds it any longer.
-    pub fn is_gone(&self) -> bool {
-        self.0.strong_count() == 0
-    }
-
-    /// A table of the live microthreads, a line each (what `weft run` prints on
-    /// SIGQUIT).
-    pub fn table(&self) -> String {
-        let mut out = String::new();
-        for m in self.microthreads() {
-            let name = m.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            let parent = m.parent.map(|p| format!(", child of {p}")).unwrap_or_default();
-            let fuel = m.fuel.map(|f| format!(", fuel {f}")).unwrap_or_default();
-            out.push_str(&format!(
-                "microthread {}{name}: {}{parent}, age {:?}{fuel}, sent {}\n",
-                m.id,
-                m.state,
-                readable(m.age),
-                m.messages_sent
-            ));
-        }
-        out
-    }
-}
-
-/// A duration to the millisecond (to the microsecond below one), as people read an age.
-fn readable(age: Duration) -> Duration {
-    if age >= Duration::from_millis(1) {
-        Duration::from_millis(age.as_millis() as u64)
-    } else {
-        Duration::from_micros(age.as_micros() as u64)
-    }
-}
-
-impl std::fmt::Debug for RunView {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunView").field("stats", &self.stats()).finish()
     }
 }
