@@ -195,3 +195,22 @@ fn monitors_count_against_the_microthread_s_handles() {
         other => panic!("the guest holds more handles than it may: {other:?}"),
     }
 }
+
+#[test]
+fn waiting_on_a_monitor_counts_in_the_deadlock_detector() {
+    for workers in [1, 2] {
+        let (status, out) = run_with(workers, "deadlock", RunOptions::new());
+        let ExitStatus::Deadlocked(report) = &status else {
+            panic!("a deadlock on {workers}: {status:?}");
+        };
+        // Channel 1 is the one the watched waits on, 2 the monitor's.
+        assert_eq!(
+            report.lines().collect::<Vec<_>>(),
+            [
+                "microthread 0 (main): receiving on channel 2",
+                "microthread 1: receiving on channel 1"
+            ]
+        );
+        assert_eq!(out, "deadlock: the wait was cancelled\n");
+    }
+}

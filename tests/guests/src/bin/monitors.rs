@@ -295,6 +295,18 @@ fn churn() {
     let _seen_above = stuck.join();
 }
 
+/// Waits on a monitor of a microthread that waits forever (main holds the sender
+/// it waits on): a deadlock, which the host reports.
+fn deadlock() {
+    let (_never, rx) = channel::<()>(0);
+    let h = spawn(|rx: Receiver<()>| rx.recv().is_ok(), rx);
+    let m = monitor(h.id());
+    match m.recv() {
+        Err(RecvError::Cancelled) => say("deadlock: the wait was cancelled"),
+        other => say(&format!("deadlock: unexpected {other:?}")),
+    }
+}
+
 /// Opens monitors until the host refuses one.
 fn limit() {
     let mut held = Vec::new();
@@ -330,6 +342,7 @@ fn main() {
         "select" => select_over(),
         "churn" => churn(),
         "limit" => limit(),
+        "deadlock" => deadlock(),
         other => {
             eprintln!("unknown mode {other:?}");
             std::process::exit(2);
