@@ -29,7 +29,8 @@
 //! siblings and fails its parent. [`JoinHandle::cancel`] cancels a microthread: its
 //! blocking calls fail with a cancellation error (every blocking call returns a
 //! `Result`), so its cleanup runs. [`spawn_detached`] starts one with no parent, and
-//! [`atomic`] runs a section without preemption.
+//! [`atomic`] runs a section without preemption. [`monitor`] watches any microthread
+//! by id, parent or not: one [`Down`] arrives when it finishes.
 //!
 //! [`net`] has TCP listeners and streams on the host's reactor (a server is a loop
 //! on `accept` handing each connection to a microthread of its own), and [`after`]
@@ -53,10 +54,11 @@
 //! | 2 | `time` | a `Duration` as the nanoseconds every WIT timeout, sleep and timer takes | |
 //! | 2 | `failure` | [`Failure`], [`FailureKind`], [`Cancelled`] | `types` |
 //! | 3 | `entry` | how a microthread starts: the trampolines, the `entry` export, the panic hook | `entry` (exported) |
-//! | 4 | `thread` | spawning ([`Builder`], [`spawn`]), [`JoinHandle`], [`sleep`], [`yield_now`], [`atomic`], [`exit`], [`current`] | `thread` |
+//! | 4 | `thread` | spawning ([`Builder`], [`spawn`]), [`JoinHandle`], [`sleep`], [`yield_now`], [`atomic`], [`exit`], [`current`], [`current_id`] | `thread`, but `monitor` |
 //! | 4 | `channel` | opening channels; in `channel/`: the ends ([`Sender`], [`Receiver`]), what both ends share (`end`), their errors, timers ([`after`], [`tick`]) | `channel`, but `select` |
 //! | 4 | [`net`] | TCP listeners and streams | `net` |
 //! | 5 | `select` | [`Select`]: one of several channel operations, socket readiness and timers | `channel.select` |
+//! | 5 | `monitor` | [`monitor`]: watching any microthread by id for its one [`Down`] | `thread.monitor` |
 //! | 5 | `patterns` | [`generate`], [`parallel_map`]: built from spawn and channels | |
 //! | 6 | `lib` | the public API: re-exports, and `__private`, raw access for weft's own tests | |
 //!
@@ -86,6 +88,7 @@ mod channel;
 mod entry;
 mod failure;
 mod message;
+mod monitor;
 pub mod net;
 mod patterns;
 mod select;
@@ -97,11 +100,12 @@ pub use channel::{
     TrySendError, after, channel, host_receiver, host_sender, tick, try_after, try_channel, try_tick,
 };
 pub use failure::{Cancelled, Failure, FailureKind};
+pub use monitor::{Down, DownOutcome, monitor, try_monitor};
 pub use patterns::{MapError, generate, parallel_map};
 pub use select::{Received, Select, Selected};
 pub use thread::{
-    Builder, JoinError, JoinHandle, JoinTimeoutError, Microthread, SpawnError, atomic, current, exit,
-    is_cancelled, sleep, spawn, spawn_detached, yield_now,
+    Builder, JoinError, JoinHandle, JoinTimeoutError, Microthread, SpawnError, atomic, current, current_id,
+    exit, is_cancelled, sleep, spawn, spawn_detached, yield_now,
 };
 
 /// Not part of the API: raw access for weft's own tests of bad input.

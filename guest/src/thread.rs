@@ -2,7 +2,7 @@
 //! ([`Builder`], [`spawn`], [`spawn_detached`]), and through its [`JoinHandle`]
 //! joining it (for its result, or its [`Failure`]) and cancelling
 //! it; and what a microthread does to itself: [`sleep`], [`yield_now`], [`atomic`]
-//! sections, [`is_cancelled`], [`exit`], [`current`].
+//! sections, [`is_cancelled`], [`exit`], [`current`], [`current_id`].
 //!
 //! A microthread *finishes*: it returns, fails, or is stopped. *Cancelling* asks it to
 //! finish (its blocking calls fail, so its cleanup runs); *stopping* is the host
@@ -378,6 +378,12 @@ pub struct Microthread {
     pub id: u64,
     /// The name given at spawn; `main` is named "main".
     pub name: Option<String>,
+}
+
+/// The id of the calling microthread: unique within the program (`main` is 0), a
+/// value to send to others, say to [`monitor`](crate::monitor) it.
+pub fn current_id() -> u64 {
+    wit::current_id()
 }
 
 /// The calling microthread.

@@ -53,8 +53,10 @@ pub struct Limits {
     /// partial lines its microthreads have written to stdout and stderr. A send
     /// that would go over it waits as if its channel were full (`try_send` fails at
     /// once); a microthread whose result would go over it fails, with a message
-    /// that names the limit; a partial line that would is written out. Default
-    /// 256 MiB.
+    /// that names the limit; a partial line that would is written out. A
+    /// monitor's one `Down` is buffered even past it, never lost: it is small (a
+    /// failure's message and backtrace are cut), and there is at most one per
+    /// open channel. Default 256 MiB.
     pub max_buffered_bytes: u64,
     /// Channels a run may have open at once; opening one more fails in the guest
     /// with an error that names the limit. Default 2^20.

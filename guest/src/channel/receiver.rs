@@ -20,7 +20,7 @@ pub struct Receiver<T> {
 
 impl<T> Receiver<T> {
     /// The typed end of the host's `receiver`.
-    pub(super) fn new(inner: wit::Receiver) -> Self {
+    pub(crate) fn new(inner: wit::Receiver) -> Self {
         Receiver {
             inner,
             _t: PhantomData,

@@ -72,6 +72,12 @@ impl Budget {
         self.hold(cost(message))
     }
 
+    /// Count `message` as buffered even past the maximum: for what must not be
+    /// lost and is bounded otherwise (a monitor's one message).
+    pub(crate) fn reserve_anyway(&self, message: &Message) {
+        self.buffered.fetch_add(cost(message), Ordering::AcqRel);
+    }
+
     /// `message` left the buffer.
     pub(crate) fn release(&self, message: &Message) {
         self.let_go(cost(message));

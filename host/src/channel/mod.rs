@@ -21,10 +21,12 @@
 //! translates a guest's calls to it. This file holds the channel's state and its
 //! non-blocking steps; `waiter.rs` the waiter a blocked operation parks; `select.rs`
 //! the registration and the wait (a select that need not wait is `Complete` at
-//! once, else `Registered` on its channels); `budget.rs` what a run's channels may hold.
+//! once, else `Registered` on its channels); `budget.rs` what a run's channels may hold;
+//! `monitor.rs` a monitor's channel, whose one message the host sends.
 
 mod budget;
 pub(crate) mod bytes;
+mod monitor;
 mod select;
 #[cfg(test)]
 mod tests;
@@ -38,6 +40,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub(crate) use budget::Budget;
 pub(crate) use bytes::Bytes;
+pub(crate) use monitor::MonitorEnd;
 pub(crate) use select::{Also, Begun, Op, Selected, begin, ended_now, select, select_blocking};
 pub(crate) use typed::{HOST_CHANNEL_IDS, is_host_channel};
 pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
@@ -360,7 +363,7 @@ impl Channel {
         drop(dropped);
     }
 
-    /// A sender that is not a [`SenderHandle`] (a timer) went away.
+    /// A sender that is not a [`SenderHandle`] (a timer, a monitor) went away.
     fn sender_gone(&self) {
         let mut st = self.lock();
         st.sender_gone();

@@ -9,15 +9,22 @@ use super::store::{Image, Spawned};
 use crate::channel::Message;
 use crate::deterministic::Traced;
 use crate::error::{Failure, FailureKind};
-use crate::run::{Completion, Ending, Identity, LiveSlot, Member, MicrothreadState, Refused, Run, Unjoined};
+use crate::run::{
+    Completion, Ended, Ending, Identity, LiveSlot, Member, MicrothreadState, Refused, Run, Unjoined,
+};
 use crate::scheduler::Task;
 
 /// Takes a microthread out of its run's members when its task ends, however it
-/// ends (returned, failed, or aborted), and counts its end.
+/// ends (returned, failed, or aborted), counts its end, and tells its monitors how
+/// it ended: what its completion says (so after its end is settled, and the same
+/// as its joiner sees), or for `main`, which has none, what its task found.
 struct Membership {
     run: Arc<Run>,
     id: u64,
     failed: bool,
+    completion: Option<Arc<Completion>>,
+    /// `main`'s end, once its task has it.
+    ended: Option<Ended>,
 }
 
 impl Drop for Membership {
@@ -27,7 +34,29 @@ impl Drop for Membership {
                 self.failed,
                 member.sent.load(std::sync::atomic::Ordering::Relaxed),
             );
+            let ended = self
+                .completion
+                .as_ref()
+                .and_then(|c| c.ended())
+                .or_else(|| self.ended.take())
+                // Its task was aborted before it ended: it was stopped.
+                .unwrap_or_else(|| Err(member.me.failure(FailureKind::Cancelled, "cancelled".into())));
+            member.monitors.end(&member.me, &ended);
         }
+    }
+}
+
+/// How `main` ended, as its monitors are told: it returned, or the program exited
+/// with 0, is a finish; anything else a failure.
+fn main_ended(me: &Identity, ending: &Ending) -> Ended {
+    match ending {
+        Ending::Returned(_) | Ending::Exit(0) => Ok(()),
+        Ending::Exit(code) => Err(me.failure(
+            FailureKind::Exited,
+            format!("it exited the program with code {code}"),
+        )),
+        Ending::MainReturnedErr => Err(me.failure(FailureKind::Trap, "it returned an error".into())),
+        Ending::Failed(f) => Err(f.clone()),
     }
 }
 
@@ -186,6 +215,8 @@ fn launch<T: Send + 'static>(
         id: me.id,
         // Until it ends otherwise: an aborted microthread was cancelled.
         failed: true,
+        completion: completion.clone(),
+        ended: None,
     };
     let cancelled = completion
         .clone()
@@ -199,6 +230,9 @@ fn launch<T: Send + 'static>(
         let _cancelled = cancelled;
         let ending = run_to_end(task_run.clone(), image, task_member, completion, start).await;
         membership.failed = matches!(ending, Ending::Failed(_));
+        if main {
+            membership.ended = Some(main_ended(&me, &ending));
+        }
         match &ending {
             Ending::Failed(f) => {
                 tracing::debug!(target: "weft::microthread", id = me.id, kind = ?f.kind, failure = %f.summary(), "failure")

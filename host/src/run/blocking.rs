@@ -16,8 +16,9 @@ use crate::sync::{Pruned, Unpoisoned};
 use super::atomic::Atomic;
 use super::cancel::Cancel;
 use super::completion::{Completion, Identity};
+use super::monitors::{self, Monitors};
 use super::view::{MicrothreadInfo, MicrothreadState};
-use crate::channel::{Channel, Progress, Waiter};
+use crate::channel::{Channel, MonitorEnd, Progress, Waiter};
 use crate::error::Failure;
 
 /// How long "every microthread blocked, nothing happening" must last before it is
@@ -135,6 +136,8 @@ pub(crate) struct Member {
     /// Why it fails however its code ends: a child of it failed and nobody could
     /// join the child any more.
     doom: OnceLock<Failure>,
+    /// Who watches it: each gets a `Down` when it ends.
+    pub(crate) monitors: Monitors,
 }
 
 impl Member {
@@ -289,9 +292,23 @@ impl Members {
             atomic: Atomic::default(),
             children: Mutex::default(),
             doom: OnceLock::new(),
+            monitors: Monitors::default(),
         });
         self.map().insert(member.me.id, member.clone());
         member
+    }
+
+    /// Watch microthread `id` through `end`: its `Down` comes when it ends, or at
+    /// once (`NoSuch`) if it is not live.
+    pub(crate) fn monitor(&self, id: u64, end: MonitorEnd) {
+        let member = self.map().get(&id).cloned();
+        let refused = match member {
+            Some(member) => member.monitors.watch(end).err(),
+            None => Some(end),
+        };
+        if let Some(end) = refused {
+            monitors::no_such(end, id);
+        }
     }
 
     /// Take a microthread out; returns it.

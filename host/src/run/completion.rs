@@ -89,6 +89,8 @@ struct CompletionState {
     awaiting: u32,
     /// Its failure went to `unjoined`.
     reported: bool,
+    /// How it ended, for its monitors: what `outcome` holds, without the result.
+    ended: Option<Result<(), Failure>>,
 }
 
 impl Completion {
@@ -157,6 +159,7 @@ impl Completion {
                 ))),
                 Err(f) => Err(f),
             };
+            s.ended = Some(outcome.as_ref().map(|_| ()).map_err(Failure::clone));
             s.outcome = Some(outcome);
             s.finished = true;
         }
@@ -205,6 +208,12 @@ impl Completion {
             }
         };
         (self.unjoined)(failure);
+    }
+
+    /// How the microthread ended (once it has): its joiner's outcome, without
+    /// the result.
+    pub(crate) fn ended(&self) -> Option<Result<(), Failure>> {
+        self.lock().ended.clone()
     }
 
     /// Whether the microthread's failure has gone to `unjoined`.

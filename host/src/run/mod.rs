@@ -12,6 +12,7 @@
 //!   deadlock detector; `cancel` one microthread's cancellation; `completion` how
 //!   a microthread's end reaches its joiner; `atomic` its atomic sections;
 //!   `timers` the run's timers; `failures` the failures nobody handles;
+//!   `monitors` who watches a microthread, and the `Down` each gets at its end;
 //! - `supervisor` how the run ends, `signals` the process's signals it may end
 //!   on, `status` [`ExitStatus`], `finish` the cell where the end is published;
 //!   `handle` the application's [`RunHandle`] and [`RunView`]; `view` what they
@@ -59,6 +60,7 @@ mod failures;
 mod finish;
 mod handle;
 mod limits;
+mod monitors;
 mod options;
 mod output;
 mod signals;
@@ -73,6 +75,7 @@ pub(crate) use blocking::{BlockedOn, Member, Probe};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
 pub(crate) use context::RunContext;
 pub use handle::{RunHandle, RunView};
+pub(crate) use monitors::Ended;
 pub(crate) use options::{AppData, HostEndpoint};
 pub use options::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, RunOptions};
 pub use output::OutputBuffer;

@@ -1,5 +1,5 @@
 //! The host side of `weft:runtime/thread`: spawn (structured or detached), join,
-//! cancel, yield, sleep, atomic sections, identity, exit.
+//! cancel, yield, sleep, atomic sections, identity, monitors, exit.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use wasmtime_wasi::I32Exit;
 use super::bindings::channel as wit_channel;
 use super::bindings::thread::{self as wit, JoinError, SpawnError};
 use super::types::wit_failure;
+use crate::channel::{Channel, ReceiverHandle};
 use crate::microthread::{self, Link, Microthread, Spawned};
 use crate::run::{BlockedOn, JoinHandle, Probe, Refused};
 
@@ -162,6 +163,22 @@ impl wit::Host for Microthread {
 
     async fn current_name(&mut self) -> wasmtime::Result<Option<String>> {
         Ok(self.me.name.as_deref().map(str::to_owned))
+    }
+
+    async fn monitor(
+        &mut self,
+        id: u64,
+    ) -> wasmtime::Result<Result<Resource<ReceiverHandle>, wit_channel::OpenError>> {
+        let Some((end, rx)) = Channel::open_monitor(self.run.next_channel_id(), &self.run.budget) else {
+            return Ok(Err(wit_channel::OpenError::TooManyChannels(
+                self.run.budget.max_channels(),
+            )));
+        };
+        // In the table first: past the handle limit, this fails the microthread,
+        // and the monitor was never there.
+        let rx = self.table.push(rx)?;
+        self.run.members.monitor(id, end);
+        Ok(Ok(rx))
     }
 
     async fn exit(&mut self, code: u8) -> wasmtime::Result<()> {

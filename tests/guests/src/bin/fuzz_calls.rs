@@ -335,6 +335,12 @@ impl State {
             }
             13 => {
                 let _ = (thread::cancelled(), thread::current_id(), thread::current_name());
+                // A monitor of any id, live, ended or never seen.
+                if b & 1 == 1
+                    && let Ok(rx) = thread::monitor(u64::from(b >> 1))
+                {
+                    keep(&mut self.receivers, rx);
+                }
             }
             14 => thread::atomic_begin(),
             15 => thread::atomic_end(),
