@@ -12,6 +12,7 @@
 //!   deadlock detector; `cancel` one microthread's cancellation; `completion` how
 //!   a microthread's end reaches its joiner; `atomic` its atomic sections;
 //!   `timers` the run's timers; `failures` the failures nobody handles;
+//!   `registry` its named endpoints (a name is released when its registrant ends);
 //! - `supervisor` how the run ends, `signals` the process's signals it may end
 //!   on, `status` [`ExitStatus`], `finish` the cell where the end is published;
 //!   `handle` the application's [`RunHandle`] and [`RunView`]; `view` what they
@@ -61,6 +62,7 @@ mod handle;
 mod limits;
 mod options;
 mod output;
+mod registry;
 mod signals;
 mod state;
 mod status;
@@ -76,6 +78,8 @@ pub use handle::{RunHandle, RunView};
 pub(crate) use options::{AppData, HostEndpoint};
 pub use options::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, RunOptions};
 pub use output::OutputBuffer;
+pub(crate) use registry::RegisterError;
+pub use registry::WrongType;
 // `pub` for the generated bindings, which name it as a resource's type.
 pub use state::JoinHandle;
 pub(crate) use state::{LiveSlot, Refused, Run};
