@@ -161,9 +161,11 @@ fn the_application_finds_a_guests_sender_by_name() {
         let rt = runtime(workers);
         let (events_tx, events) = weft::channel::<String>(8);
         let (done, done_rx) = weft::channel::<u8>(0);
+        let (go, go_rx) = weft::channel::<u8>(1);
         let options = RunOptions::new()
             .sender("events", events_tx)
-            .receiver("done", done_rx);
+            .receiver("done", done_rx)
+            .receiver("go", go_rx);
         let (run, _out) = start(&rt, "registry", &["app"], options);
 
         assert_eq!(events.recv_blocking().unwrap(), "registered");
@@ -180,6 +182,8 @@ fn the_application_finds_a_guests_sender_by_name() {
         );
         // The right type, the application's copy of it (another crate's `Job`).
         let jobs = run.whereis::<Job>("jobs").unwrap().expect("jobs is registered");
+        // The application holds a sender of `jobs` now: the guest may wait on it.
+        go.send_blocking(1).unwrap();
         jobs.send_blocking(Job {
             n: 1,
             text: "count these words".into(),

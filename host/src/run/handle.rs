@@ -139,6 +139,11 @@ impl RunHandle {
     /// in different modules are not told apart. Another type is an error that
     /// names both.
     ///
+    /// The registry's own sender is no one's: until the application holds the
+    /// sender this returns, a microthread waiting on the channel counts for the
+    /// deadlock detector as one that only the run's microthreads can wake. Look the
+    /// name up before the guests wait for the application's messages.
+    ///
     /// ```no_run
     /// # fn demo(run: &weft::RunHandle) -> Result<(), Box<dyn std::error::Error>> {
     /// #[derive(serde::Serialize)]

@@ -17,8 +17,8 @@
 //!   `refused after K: <error>`, then that the names held are still found.
 //! - `app`: a child registers `jobs` (a sender of `Job`) and prints on the host
 //!   channel `events` each `Job` it receives until one says `stop`, then returns;
-//!   main joins it, sends `released`, and waits for the host channel `done` to
-//!   close.
+//!   main waits for a byte on the host channel `go`, joins it, sends `released`,
+//!   and waits for the host channel `done` to close.
 
 use serde::{Deserialize, Serialize};
 use weft_guest::{JoinError, RegisterError, Sender, channel, register, spawn, whereis};
@@ -226,6 +226,11 @@ fn main() {
         Some("app") => {
             let events = weft_guest::host_sender::<String>("events").expect("the application hands `events`");
             let jobs = spawn(jobs_server, events.clone());
+            // Until the application holds a sender of `jobs` (it says so on `go`),
+            // a run whose microthreads all waited, the server on `jobs`, would be
+            // deadlocked: the registry's sender is no one's.
+            let go = weft_guest::host_receiver::<u8>("go").expect("the application hands `go`");
+            go.recv().expect("the application says go");
             jobs.join().expect("the jobs server returns");
             events.send("released".into()).expect("the application listens");
             let done = weft_guest::host_receiver::<u8>("done").expect("the application hands `done`");
