@@ -78,25 +78,26 @@ fn asking_for_the_wrong_type_panics_the_asker_naming_both_types() {
     }
 }
 
+/// What the `restart` mode prints: each server's answer to 10, and that the name
+/// was free once the one before it had ended.
+const RESTART: [&str; 9] = [
+    "first: 11",
+    "first failed: Panic",
+    "after the failure, found: false",
+    "second: 12",
+    "after the return, found: false",
+    "third: 13",
+    "third cancelled: Cancelled",
+    "after the cancellation, found: false",
+    "fourth: 14",
+];
+
 #[test]
 fn a_name_is_released_when_its_registrant_fails_returns_or_is_cancelled_and_a_restarted_server_takes_it() {
     for workers in [1, 2] {
         let r = registry(workers, "restart");
         assert_eq!(r.status, ExitStatus::Exited(0));
-        assert_eq!(
-            lines(&r.stdout),
-            [
-                "first: 11",
-                "first failed: Panic",
-                "after the failure, found: false",
-                "second: 12",
-                "after the return, found: false",
-                "third: 13",
-                "third cancelled: Cancelled",
-                "after the cancellation, found: false",
-                "fourth: 14",
-            ]
-        );
+        assert_eq!(lines(&r.stdout), RESTART);
         // The first server's failure was joined: nothing else reports it.
         assert!(!r.stderr.contains("failed"), "{}", r.stderr);
     }
@@ -201,5 +202,23 @@ fn the_application_finds_a_guests_sender_by_name() {
         drop(jobs);
         drop(done);
         assert_eq!(run.wait(), ExitStatus::Exited(0));
+    }
+}
+
+/// Under a deterministic schedule the registry behaves the same: each seed's run
+/// of the restart pattern gives the same output as a run on the workers.
+#[test]
+fn a_deterministic_run_registers_releases_and_finds_the_same() {
+    let program = runtime(1).load(weft_tests::guest("registry")).unwrap();
+    for seed in [1, 7] {
+        let out = weft::OutputBuffer::new();
+        let options = RunOptions::new()
+            .args(["restart"])
+            .deterministic(seed)
+            .stdout(out.clone());
+        let status = program.run(&options).unwrap();
+        let stdout = out.to_string_lossy();
+        assert_eq!(status, ExitStatus::Exited(0), "seed {seed}: {stdout}");
+        assert_eq!(lines(&stdout), RESTART, "seed {seed}");
     }
 }
