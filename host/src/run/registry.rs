@@ -6,9 +6,9 @@
 //!
 //! The registry's bounds are the run's: a name is at most
 //! [`MAX_NAME`](crate::limits::MAX_NAME) bytes, a fingerprint at most
-//! [`MAX_FINGERPRINT`](crate::limits::MAX_FINGERPRINT), and each registration holds one of the run's handles
-//! (`RunOptions::max_run_handles`) until it is released, as the sender it keeps
-//! is one more handle.
+//! [`MAX_FINGERPRINT`](crate::limits::MAX_FINGERPRINT), and each registration
+//! holds one of the run's handles (`RunOptions::max_run_handles`) until it is
+//! released, as the sender it keeps is one more handle.
 //!
 //! Fingerprints are the guest SDK's `std::any::type_name`. Guests of a run are the
 //! same program, so a guest's lookup compares them exactly (in the guest SDK); the
@@ -31,7 +31,7 @@ pub(crate) enum RegisterError {
     Taken { by: u64 },
     /// The name is longer than [`MAX_NAME`].
     NameTooLong,
-    /// The fingerprint is longer than [`MAX_FINGERPRINT`](crate::limits::MAX_FINGERPRINT).
+    /// The fingerprint is longer than [`MAX_FINGERPRINT`].
     FingerprintTooLong,
     /// The run's handles are all taken (the payload is their maximum).
     TooManyHandles(u32),
