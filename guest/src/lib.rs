@@ -35,6 +35,8 @@
 //! [`net`] has TCP listeners and streams on the host's reactor (a server is a loop
 //! on `accept` handing each connection to a microthread of its own), and [`after`]
 //! and [`tick`] are timers to [`Select`] on beside channels and sockets.
+//! [`register`] and [`whereis`] name a sender in the run's registry, so that a
+//! microthread (a restarted server, say) is found by name.
 //!
 //! A program never sees the bindings generated from `wit/`: this crate wraps all of
 //! them.
@@ -60,6 +62,7 @@
 //! | 5 | `select` | [`Select`]: one of several channel operations, socket readiness and timers | `channel.select` |
 //! | 5 | `monitor` | [`monitor`]: watching any microthread by id for its one [`Down`] | `thread.monitor` |
 //! | 5 | `patterns` | [`generate`], [`parallel_map`]: built from spawn and channels | |
+//! | 5 | `registry` | named endpoints: [`register`], [`whereis`], [`RegisterError`] | `registry` |
 //! | 6 | `lib` | the public API: re-exports, and `__private`, raw access for weft's own tests | |
 //!
 //! # Words
@@ -91,6 +94,7 @@ mod message;
 mod monitor;
 pub mod net;
 mod patterns;
+mod registry;
 mod select;
 mod thread;
 mod time;
@@ -102,6 +106,7 @@ pub use channel::{
 pub use failure::{Cancelled, Failure, FailureKind};
 pub use monitor::{Down, DownOutcome, monitor, try_monitor};
 pub use patterns::{MapError, generate, parallel_map};
+pub use registry::{RegisterError, register, whereis};
 pub use select::{Received, Select, Selected};
 pub use thread::{
     Builder, JoinError, JoinHandle, JoinTimeoutError, Microthread, SpawnError, atomic, current, current_id,
@@ -125,6 +130,12 @@ pub mod __private {
     ) -> Result<crate::JoinHandle<Vec<u8>>, crate::SpawnError> {
         let argument = crate::message::from_bytes(&argument);
         crate::thread::spawn_raw(trampoline, function, argument, None, false)
+    }
+
+    /// Register `tx` under `name` with a fingerprint of the caller's choosing,
+    /// bypassing [`register`](crate::register)'s type name.
+    pub fn register_raw<T>(name: &str, fingerprint: &str, tx: &crate::Sender<T>) -> Result<(), String> {
+        crate::bindings::registry::register(name, fingerprint, &tx.inner).map_err(|e| format!("{e:?}"))
     }
 
     /// Send a small message as the raw WIT `small-message`, `len` unchecked: the

@@ -116,7 +116,7 @@ pub use limits::Limits;
 pub use microthread::Microthread;
 pub use run::{
     DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, ExitStatus, MicrothreadInfo,
-    MicrothreadState, OutputBuffer, RunHandle, RunOptions, RunStats, RunView,
+    MicrothreadState, OutputBuffer, RunHandle, RunOptions, RunStats, RunView, WrongType,
 };
 pub use runtime::load::imports_weft;
 pub use runtime::program::Program;

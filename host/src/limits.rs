@@ -95,6 +95,11 @@ pub const MAX_PANIC_MESSAGE: usize = 4 << 10;
 /// character boundary) and ends with [`TRUNCATED`].
 pub const MAX_NAME: usize = 256;
 
+/// The longest type fingerprint a registration of a named endpoint keeps, in
+/// bytes (`weft_guest::register`; a longer one is refused, as a name longer than
+/// [`MAX_NAME`] is).
+pub const MAX_FINGERPRINT: usize = 1 << 10;
+
 /// What ends a panic message or a name that was cut.
 pub const TRUNCATED: &str = "…[truncated]";
 

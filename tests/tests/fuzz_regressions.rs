@@ -112,6 +112,16 @@ fn boundary_inputs_leave_nothing_behind() {
     let status = boundary_run(&program, "odd select", &select);
     assert_eq!(status, ExitStatus::Exited(0));
 
+    // Register the sender of a channel as "a" (fingerprint ""), find it, register
+    // "a" again (taken) and a name of 257 bytes (too long): the run ends well, and
+    // the registry lets go of the sender it held (no channel is left open).
+    let registry = [
+        1, 0, /* open(1) */ 0, 1, /* register "a" */ 31, 0, 1, 0, 2, /* whereis "a" */ 31, 1,
+        1, 0, /* register "a" */ 31, 0, 1, 0, 2, /* register "n" x 257 */ 31, 0, 1, 2, 2,
+    ];
+    let status = boundary_run(&program, "registry", &registry);
+    assert_eq!(status, ExitStatus::Exited(0));
+
     // A sleep of u64::MAX nanoseconds in virtual time: the run still ends (its
     // deadline is real time) and leaves nothing.
     boundary_run(&program, "endless sleep", &[1, 0, 12, 0, 6]);

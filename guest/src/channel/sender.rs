@@ -18,7 +18,7 @@ pub struct Sender<T> {
 
 impl<T> Sender<T> {
     /// The typed end of the host's `sender`.
-    pub(super) fn new(inner: wit::Sender) -> Self {
+    pub(crate) fn new(inner: wit::Sender) -> Self {
         Sender {
             inner,
             _t: PhantomData,

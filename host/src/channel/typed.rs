@@ -116,6 +116,14 @@ macro_rules! app_end {
 app_end!(Sender, SenderHandle, true);
 app_end!(Receiver, ReceiverHandle, false);
 
+impl<T> Sender<T> {
+    /// The application's end of a guest's channel (a registered sender it looked
+    /// up): the application now holds it.
+    pub(crate) fn from_handle(handle: SenderHandle) -> Self {
+        Sender::new(handle)
+    }
+}
+
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         Sender::new(self.handle.clone_for(None))

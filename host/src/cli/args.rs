@@ -189,7 +189,7 @@ pub(super) struct ProgramArgs {
     pub(super) max_handles: Option<u32>,
 
     /// Handles the program's microthreads may hold at once, all together: join
-    /// handles, channel ends and sockets [default: 1048576].
+    /// handles, channel ends, sockets and registered names [default: 1048576].
     #[arg(long, value_name = "N")]
     pub(super) max_run_handles: Option<u32>,
 }

@@ -1,6 +1,6 @@
 //! Starting a microthread: `main`, or a spawned function as a structured child or
 //! detached; entering it in its run's members, and what its task does when it ends
-//! (however it ends).
+//! (however it ends: it leaves the members, releases the names it registered).
 
 use std::sync::{Arc, Weak};
 
@@ -73,6 +73,20 @@ impl Drop for CompleteOnDrop {
             self.done
                 .complete(Err(self.me.failure(FailureKind::Cancelled, "cancelled".into())));
         }
+    }
+}
+
+/// Releases the names a microthread registered (`run::Registry`) when its task
+/// ends, however it ends: before its joiner learns of its end, so that the joiner
+/// may register them again (a restarted server is found under its old name).
+struct Registered {
+    run: Arc<Run>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.run.registry.release(self.id);
     }
 }
 
@@ -228,6 +242,11 @@ fn launch<T: Send + 'static>(
         let _slot = slot;
         let mut membership = membership;
         let _cancelled = cancelled;
+        // Declared last, so dropped first should the task be aborted.
+        let registered = Registered {
+            run: task_run.clone(),
+            id,
+        };
         let ending = run_to_end(task_run.clone(), image, task_member, completion, start).await;
         membership.failed = matches!(ending, Ending::Failed(_));
         if main {
@@ -239,6 +258,7 @@ fn launch<T: Send + 'static>(
             }
             _ => tracing::debug!(target: "weft::microthread", id = me.id, "finish"),
         }
+        drop(registered);
         let done = finish(&task_run, &me, ending);
         drop(membership);
         task_run.ended_in_schedule(main);

@@ -7,6 +7,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::registry::{WrongType, short_type_name};
 use super::state::Run;
 use super::status::ExitStatus;
 use super::view::{MicrothreadInfo, RunStats};
@@ -119,9 +120,48 @@ impl RunHandle {
     }
 
     /// Handles (join handles, channel ends, sockets) the run's microthreads hold
-    /// now, all together (what [`RunOptions::max_run_handles`] bounds).
+    /// now, all together (what [`RunOptions::max_run_handles`] bounds). Each name
+    /// registered in the run's registry counts as one.
     pub fn open_handles(&self) -> u32 {
         self.run.handles.used()
+    }
+
+    /// The sender a microthread of the run registered under `name`
+    /// (`weft_guest::register`), as the application's own end of that channel;
+    /// `None` if no live microthread registered the name (a name is released when
+    /// the microthread that registered it ends).
+    ///
+    /// `T` must be the type the guest registered its sender with. The guest's type
+    /// and the application's copy of it live in different crates, so they compare
+    /// by name with every path cut to its last segment: a guest's
+    /// `Sender<my_guest::proto::Job>` is found as a `Sender<Job>` of any crate's
+    /// `Job`, and `Vec<my_guest::Job>` as `Vec<Job>`; two types of the same name
+    /// in different modules are not told apart. Another type is an error that
+    /// names both.
+    ///
+    /// The registry's own sender is no one's: until the application holds the
+    /// sender this returns, a microthread waiting on the channel counts for the
+    /// deadlock detector as one that only the run's microthreads can wake. Look the
+    /// name up before the guests wait for the application's messages.
+    ///
+    /// ```no_run
+    /// # fn demo(run: &weft::RunHandle) -> Result<(), Box<dyn std::error::Error>> {
+    /// #[derive(serde::Serialize)]
+    /// struct Job(String);
+    /// if let Some(jobs) = run.whereis::<Job>("jobs")? {
+    ///     jobs.send_blocking(Job("count these words".into()))?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn whereis<T>(&self, name: &str) -> Result<Option<crate::Sender<T>>, WrongType> {
+        let Some(found) = self.run.registry.whereis(name) else {
+            return Ok(None);
+        };
+        let asked = std::any::type_name::<T>();
+        if short_type_name(&found.fingerprint) != short_type_name(asked) {
+            return Err(WrongType::new(name, &found.fingerprint, asked));
+        }
+        Ok(Some(crate::Sender::from_handle(found.sender)))
     }
 }
 

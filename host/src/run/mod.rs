@@ -13,6 +13,7 @@
 //!   a microthread's end reaches its joiner; `atomic` its atomic sections;
 //!   `timers` the run's timers; `failures` the failures nobody handles;
 //!   `monitors` who watches a microthread, and the `Down` each gets at its end;
+//!   `registry` its named endpoints (a name is released when its registrant ends);
 //! - `supervisor` how the run ends, `signals` the process's signals it may end
 //!   on, `status` [`ExitStatus`], `finish` the cell where the end is published;
 //!   `handle` the application's [`RunHandle`] and [`RunView`]; `view` what they
@@ -63,6 +64,7 @@ mod limits;
 mod monitors;
 mod options;
 mod output;
+mod registry;
 mod signals;
 mod state;
 mod status;
@@ -79,6 +81,8 @@ pub(crate) use monitors::Ended;
 pub(crate) use options::{AppData, HostEndpoint};
 pub use options::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, RunOptions};
 pub use output::OutputBuffer;
+pub(crate) use registry::RegisterError;
+pub use registry::WrongType;
 // `pub` for the generated bindings, which name it as a resource's type.
 pub use state::JoinHandle;
 pub(crate) use state::{LiveSlot, Refused, Run};

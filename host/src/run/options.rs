@@ -457,11 +457,13 @@ impl RunOptions {
     }
 
     /// Handles the run's microthreads may hold at once, all together: join
-    /// handles, channel ends and sockets (default [`DEFAULT_MAX_RUN_HANDLES`]).
-    /// Past it, the microthread that asks for one more fails with a message that
-    /// names the limit; the others go on. [`max_handles`](Self::max_handles) bounds
-    /// each microthread, this bounds their sum (the handles WASI itself gives out,
-    /// streams and the like, count against `max_handles` only).
+    /// handles, channel ends and sockets, and one for each name registered in the
+    /// run's registry (default [`DEFAULT_MAX_RUN_HANDLES`]). Past it, the
+    /// microthread that asks for one more fails with a message that names the
+    /// limit (a registration is refused with an error that does); the others go
+    /// on. [`max_handles`](Self::max_handles) bounds each microthread, this bounds
+    /// their sum (the handles WASI itself gives out, streams and the like, count
+    /// against `max_handles` only).
     pub fn max_run_handles(mut self, n: u32) -> Self {
         self.max_run_handles = n;
         self

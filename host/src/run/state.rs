@@ -17,6 +17,7 @@ use super::context::RunContext;
 use super::finish::Finish;
 use super::limits::RunLimits;
 use super::options::{AppData, HostEndpoint, RunOptions};
+use super::registry::Registry;
 use super::signals::Signals;
 use super::view::RunStats;
 use super::{failures, timers};
@@ -104,6 +105,8 @@ pub(crate) struct Run {
     /// The handles its microthreads hold, all together, within
     /// `RunOptions::max_run_handles`.
     pub(crate) handles: Arc<Quota>,
+    /// The run's named endpoints (`weft_guest::register`, `whereis`).
+    pub(crate) registry: Registry,
     /// The run's timers (`weft_guest::after`, `tick`), stopped when it ends.
     pub(super) timers: timers::Timers,
     /// Counters of the run (the live count is `live`).
@@ -204,6 +207,7 @@ impl Run {
             failed: AtomicU64::new(0),
             sent_by_ended: AtomicU64::new(0),
             timers: timers::Timers::default(),
+            registry: Registry::default(),
             sockets,
             resolver: context.resolver.clone(),
             read_buffers: crate::net::ReadBuffers::default(),

@@ -17,7 +17,7 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub(super) use self::weft::runtime::{channel, net, thread, types};
+pub(super) use self::weft::runtime::{channel, net, registry, thread, types};
 
 /// The version of the `weft:runtime` package this host implements.
 pub(super) const WIT_PACKAGE: &str = "weft:runtime@0.4.0";

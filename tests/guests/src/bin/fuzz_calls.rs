@@ -2,9 +2,10 @@
 //! through bindings generated here from `wit/` and not through the `weft-guest` SDK,
 //! so that nothing checks them on the guest side: forged handles, small messages
 //! whose length is a lie, capacities, sizes and durations of any value, endpoint
-//! lists, selects with odd operation lists, spawns of bogus entry points. A spawned
-//! child runs the same interpreter on a slice of its parent's input, with the
-//! endpoints its argument moved to it.
+//! lists, selects with odd operation lists, spawns of bogus entry points,
+//! registrations and lookups of named senders. A spawned child runs the same
+//! interpreter on a slice of its parent's input, with the endpoints its argument
+//! moved to it.
 //!
 //! Run by the fuzz target `fuzz/fuzz_targets/boundary.rs` (and its regression test)
 //! under the real host. A trap, a panic or an exit of this guest is an expected
@@ -26,6 +27,7 @@ use raw::weft::runtime::channel::{
     self as ch, Endpoint, LargeMessage, Message, Receiver, SelectOp, Sender, SmallMessage,
 };
 use raw::weft::runtime::net::{self, Shutdown, TcpListener, TcpStream};
+use raw::weft::runtime::registry;
 use raw::weft::runtime::thread::{self, JoinHandle};
 
 /// How many of each kind of handle one microthread keeps (more are dropped).
@@ -428,11 +430,31 @@ impl State {
                 3 => self.listeners.clear(),
                 _ => self.streams.clear(),
             },
-            _ => {
-                if self.byte() == 0x5a {
-                    core::arch::wasm32::unreachable();
-                }
+            _ => match self.byte() {
+                0x5a => core::arch::wasm32::unreachable(),
+                x if x % 4 == 1 => self.registry_op(b),
+                _ => {}
+            },
+        }
+    }
+
+    /// Register a held sender under a name (often one already taken, sometimes
+    /// over the limit) with any fingerprint, or look a name up.
+    fn registry_op(&mut self, b: u8) {
+        let name = match self.byte() % 4 {
+            0 => "a".to_string(),
+            1 => "b".to_string(),
+            2 => "n".repeat(257),
+            _ => self.input.text(),
+        };
+        if b.is_multiple_of(2) {
+            if let Some(i) = at(self.senders.len(), b / 2) {
+                let fingerprint = self.input.text();
+                core::hint::black_box(registry::register(&name, &fingerprint, &self.senders[i]).is_ok());
             }
+        } else if let Some((tx, fingerprint)) = registry::whereis(&name) {
+            core::hint::black_box(fingerprint);
+            keep(&mut self.senders, tx);
         }
     }
 
