@@ -6,34 +6,18 @@
 //! and on two.
 
 mod common;
+use common::runtime;
 
 use std::time::Duration;
 
-use weft::{ExitStatus, OutputBuffer, RunOptions, Runtime};
-use weft_tests::guest;
-
-fn runtime(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .max_microthreads(64)
-        .cache_dir(Some(weft_tests::cache_dir()))
-        .build()
-        .unwrap()
-}
+use weft::{ExitStatus, RunOptions};
 
 /// Run mode `mode` on `workers` workers with `options`: its exit status and stdout.
 fn run_with(workers: usize, mode: &str, options: RunOptions) -> (ExitStatus, String) {
-    let program = runtime(workers).load(guest("monitors")).unwrap();
-    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
-    let options = options
-        .args([mode])
-        .stdout(out.clone())
-        .stderr(err.clone())
-        .cancel_grace(Duration::from_secs(5));
-    let status = program.run(&options).unwrap();
-    let (out, err) = (out.to_string_lossy(), err.to_string_lossy());
-    eprintln!("{mode} on {workers}: {status:?}\n{out}{err}");
-    (status, out)
+    let options = options.cancel_grace(Duration::from_secs(5));
+    let r = common::run_with(&runtime(workers), "monitors", &[mode], options);
+    eprintln!("{mode} on {workers}: {:?}\n{}{}", r.status, r.stdout, r.stderr);
+    (r.status, r.stdout)
 }
 
 /// Run `mode` on 1 and on 2 workers: it exits with 0 and prints exactly `want`.

@@ -8,27 +8,14 @@
 
 mod common;
 
-use weft::{ExitStatus, RunOptions, Runtime};
+use weft::{ExitStatus, RunOptions};
 
-use common::{Ran, run_on, start};
-
-fn runtime(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .max_microthreads(64)
-        .cache_dir(Some(weft_tests::cache_dir()))
-        .build()
-        .unwrap()
-}
+use common::{Ran, lines, run_on, runtime, start};
 
 fn registry(workers: usize, mode: &str) -> Ran {
     let r = run_on(&runtime(workers), "registry", &[mode]);
     eprintln!("{mode} on {workers}: {:?}\n{}{}", r.status, r.stdout, r.stderr);
     r
-}
-
-fn lines(text: &str) -> Vec<&str> {
-    text.lines().collect()
 }
 
 #[test]

@@ -5,38 +5,10 @@
 
 use std::time::Duration;
 
-use weft::{ExitStatus, FailureKind, OutputBuffer, RunOptions, Runtime};
-use weft_tests::guest;
+use weft::{ExitStatus, FailureKind, RunOptions};
 
-fn runtime(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .max_microthreads(64)
-        .cache_dir(Some(weft_tests::cache_dir()))
-        .build()
-        .unwrap()
-}
-
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_with(rt: &Runtime, name: &str, args: &[&str], options: RunOptions) -> Ran {
-    let program = rt.load(guest(name)).unwrap();
-    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
-    let options = options
-        .args(args.iter().copied())
-        .stdout(out.clone())
-        .stderr(err.clone());
-    let status = program.run(&options).unwrap();
-    Ran {
-        status,
-        stdout: out.to_string_lossy(),
-        stderr: err.to_string_lossy(),
-    }
-}
+mod common;
+use common::{Ran, lines, run_with, runtime};
 
 fn structure(workers: usize, mode: &str) -> Ran {
     let r = run_with(
@@ -49,11 +21,6 @@ fn structure(workers: usize, mode: &str) -> Ran {
     );
     eprintln!("{mode} on {workers}: {:?}\n{}{}", r.status, r.stdout, r.stderr);
     r
-}
-
-/// The lines of `text`, which must be exactly `want`, in this order.
-fn lines(text: &str) -> Vec<&str> {
-    text.lines().collect()
 }
 
 #[test]

@@ -15,12 +15,28 @@ pub struct Ran {
     pub stderr: String,
 }
 
+/// A runtime of `workers` workers for at most 64 live microthreads, with the
+/// tests' compilation cache.
+pub fn runtime(workers: usize) -> Runtime {
+    Runtime::builder()
+        .workers(workers)
+        .max_microthreads(64)
+        .cache_dir(Some(weft_tests::cache_dir()))
+        .build()
+        .expect("a runtime")
+}
+
 /// Run the guest program `name` with `args` on `runtime`, collecting its output.
 pub fn run_on(runtime: &Runtime, name: &str, args: &[&str]) -> Ran {
+    run_with(runtime, name, args, RunOptions::new().program_name(name))
+}
+
+/// Run the guest program `name` with `args` and `options` on `runtime`, collecting
+/// its output.
+pub fn run_with(runtime: &Runtime, name: &str, args: &[&str], options: RunOptions) -> Ran {
     let program = runtime.load(guest(name)).expect("load");
     let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
-    let options = RunOptions::new()
-        .program_name(name)
+    let options = options
         .args(args.iter().copied())
         .stdout(out.clone())
         .stderr(err.clone());
@@ -30,6 +46,11 @@ pub fn run_on(runtime: &Runtime, name: &str, args: &[&str]) -> Ran {
         stdout: out.to_string_lossy(),
         stderr: err.to_string_lossy(),
     }
+}
+
+/// The lines of `text`.
+pub fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
 }
 
 /// Start guest `name` with `args` on `runtime`, with `options`; its stdout is
