@@ -158,6 +158,14 @@ impl<R> JoinHandle<R> {
     pub fn cancel(&self) {
         self.handle.cancel();
     }
+
+    /// Like [`cancel`](JoinHandle::cancel), with a grace period of `grace` (counted
+    /// from now) instead of the host's: if the microthread has not finished by
+    /// then, cleanup or not, it is stopped wherever it is. (A supervisor gives each
+    /// child its [shutdown time](crate::supervisor::Child::shutdown) so.)
+    pub fn cancel_within(&self, grace: Duration) {
+        self.handle.cancel_within(nanos(grace));
+    }
 }
 
 impl<R: DeserializeOwned> JoinHandle<R> {

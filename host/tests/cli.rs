@@ -848,7 +848,7 @@ fn stats_prints_the_runs_counters_at_exit() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         stderr(&o).trim(),
-        "weft: spawned 4, live 0, peak live 4, finished 4, failed 0, messages sent 0"
+        "weft: spawned 4, live 0, peak live 4, finished 4, failed 0, messages sent 0, restarts 0"
     );
 }
 
