@@ -166,6 +166,17 @@ impl<R> JoinHandle<R> {
     pub fn cancel_within(&self, grace: Duration) {
         self.handle.cancel_within(nanos(grace));
     }
+
+    /// Wait for the microthread to finish, dropping its result unread (the
+    /// endpoints in it close): whether it returned, or its failure.
+    pub(crate) fn join_discarding(self) -> Result<(), JoinError> {
+        match self.handle.join() {
+            Ok(_result) => Ok(()),
+            Err(wit::JoinError::Failed(f)) => Err(JoinError::Failed(f.into())),
+            Err(wit::JoinError::Cancelled) => Err(JoinError::Cancelled),
+            Err(wit::JoinError::Timeout) => unreachable!("a join without a timeout does not time out"),
+        }
+    }
 }
 
 impl<R: DeserializeOwned> JoinHandle<R> {
