@@ -160,7 +160,12 @@ impl Child {
             .iter()
             .fold(Duration::from_secs(1), |sum, c| sum.saturating_add(c.shutdown));
         let name = supervisor.name.clone();
-        let mut child = Child::encoding(name, run_nested, &Spec { supervisor, requests });
+        let spec = Spec {
+            supervisor,
+            requests,
+            nested: true,
+        };
+        let mut child = Child::encoding(name, run_nested, &spec);
         child.shutdown = shutdown;
         child.control = Some(control);
         child
@@ -252,6 +257,10 @@ impl Supervisor {
     /// Run the supervisor as a microthread, a child of the caller, which starts
     /// its children in order: see the [module](self) for what it does. Errors if
     /// the host refuses to spawn it.
+    ///
+    /// # Panics
+    /// If the program already has its maximum of open channels (the supervisor's
+    /// requests travel on one).
     pub fn start(self) -> Result<SupervisorHandle, SpawnError> {
         let (control, requests) = channel(CONTROL_CAPACITY);
         let name = self.name.clone();
@@ -260,6 +269,7 @@ impl Supervisor {
             Spec {
                 supervisor: self,
                 requests,
+                nested: false,
             },
         )?;
         Ok(SupervisorHandle { handle, control })
@@ -383,11 +393,18 @@ enum Control {
 struct Spec {
     supervisor: Supervisor,
     requests: Receiver<Control>,
+    /// It is another supervisor's child (see `run_nested`).
+    nested: bool,
 }
 
 /// A supervisor's microthread (at the top, or as another's child).
 fn run_nested(spec: Spec) {
     install_panic_hook();
+    if spec.nested {
+        // Its supervisor asks only a running instance to shut down: a request still
+        // queued was for an instance stopped before it read it, not for this one.
+        while spec.requests.try_recv().is_ok() {}
+    }
     let mut s = Running::new(spec.supervisor);
     if let Err(message) = s.run(spec.requests) {
         wit::give_up(&message);

@@ -853,6 +853,24 @@ fn stats_prints_the_runs_counters_at_exit() {
 }
 
 #[test]
+fn stats_counts_a_supervisors_restarts() {
+    // The `supervision` guest's supervisor restarts a crashing child twice, then
+    // gives up (its failure is joined and printed by `main`).
+    let o = weft(&[
+        "run",
+        "--stats",
+        guest("supervision").to_str().unwrap(),
+        "intensity",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let stats = stderr(&o);
+    assert!(
+        stats.trim().ends_with("failed 4, messages sent 0, restarts 2"),
+        "{stats}"
+    );
+}
+
+#[test]
 fn sigquit_prints_the_live_microthreads_and_the_program_carries_on() {
     use std::io::{BufReader, Read};
     let guest = guest("control");

@@ -69,6 +69,24 @@ fn expect(mode: &str, want: &[&str], restarts: u64) {
     expect_with(mode, RunOptions::new, want, restarts);
 }
 
+/// Where the guest's `crasher` panics, as its panic message says.
+fn crasher_at() -> String {
+    let source = include_str!("../guests/src/bin/supervision.rs");
+    let line = source
+        .lines()
+        .position(|l| l.contains("panic!(\"{what} crashes at once\")"))
+        .expect("the guest has its crasher");
+    format!("tests/guests/src/bin/supervision.rs:{}:5", line + 1)
+}
+
+/// [`expect`], with `AT` in `want` standing for where the crasher panics.
+fn expect_at_crasher(mode: &str, want: &[&str], restarts: u64) {
+    let at = crasher_at();
+    let want: Vec<String> = want.iter().map(|l| l.replace("AT", &at)).collect();
+    let want: Vec<&str> = want.iter().map(String::as_str).collect();
+    expect(mode, &want, restarts);
+}
+
 #[test]
 fn one_for_one_restarts_only_the_child_that_failed() {
     expect(
@@ -152,34 +170,46 @@ fn restart_types_permanent_transient_temporary() {
 
 #[test]
 fn past_its_intensity_a_supervisor_fails_naming_the_child_and_its_failures() {
-    expect(
+    expect_at_crasher(
         "intensity",
         &[
             "failed RestartIntensity (true)",
             "supervisor sup gave up: child crasher needed more than 2 restarts within 60s; the recent ends:",
-            "  child crasher (microthread 2) panicked: panicked at tests/guests/src/bin/supervision.rs:153:5: crasher crashes at once",
-            "  child crasher (microthread 3) panicked: panicked at tests/guests/src/bin/supervision.rs:153:5: crasher crashes at once",
-            "  child crasher (microthread 4) panicked: panicked at tests/guests/src/bin/supervision.rs:153:5: crasher crashes at once",
+            "  child crasher (microthread 2) panicked: panicked at AT: crasher crashes at once",
+            "  child crasher (microthread 3) panicked: panicked at AT: crasher crashes at once",
+            "  child crasher (microthread 4) panicked: panicked at AT: crasher crashes at once",
         ],
         2,
     );
 }
 
 #[test]
-fn an_exceeded_intensity_escalates_through_two_levels() {
+fn a_long_account_of_failures_is_cut_at_the_panic_message_limit() {
+    // 101 failures of some 300 bytes each: far over the limit.
+    let max = weft::limits::MAX_PANIC_MESSAGE + weft::limits::TRUNCATED.len();
+    let bytes = format!("message bytes: {max}");
     expect(
+        "long-account",
+        &["failed RestartIntensity", &bytes, "cut: true"],
+        100,
+    );
+}
+
+#[test]
+fn an_exceeded_intensity_escalates_through_two_levels() {
+    expect_at_crasher(
         "escalation",
         &[
             "failed RestartIntensity (true)",
             "supervisor top gave up: child middle needed more than 1 restarts within 60s; the recent ends:",
             "  child middle (microthread 2) gave up: supervisor middle gave up: child crasher needed \
              more than 1 restarts within 60s; the recent ends:",
-            "    child crasher (microthread 3) panicked: panicked at tests/guests/src/bin/supervision.rs:153:5: crasher crashes at once",
-            "    child crasher (microthread 4) panicked: panicked at tests/guests/src/bin/supervision.rs:153:5: crasher crashes at once",
+            "    child crasher (microthread 3) panicked: panicked at AT: crasher crashes at once",
+            "    child crasher (microthread 4) panicked: panicked at AT: crasher crashes at once",
             "  child middle (microthread 5) gave up: supervisor middle gave up: child crasher needed \
              more than 1 restarts within 60s; the recent ends:",
-            "    child crasher (microthread 6) panicked: panicked at tests/guests/src/bin/supervision.rs:153:5: crasher crashes at once",
-            "    child crasher (microthread 7) panicked: panicked at tests/guests/src/bin/supervision.rs:153:5: crasher crashes at once",
+            "    child crasher (microthread 6) panicked: panicked at AT: crasher crashes at once",
+            "    child crasher (microthread 7) panicked: panicked at AT: crasher crashes at once",
         ],
         3,
     );

@@ -1,6 +1,7 @@
 //! Supervisors, chosen by the first argument: each strategy (which siblings
 //! restart, in which order), each restart type, the intensity exceeded, escalation
-//! through two levels, shutdown order, a child ignoring its cancellation past its
+//! through two levels, a supervisor's long account of failures (the host cuts it),
+//! shutdown order, a child ignoring its cancellation past its
 //! shutdown time, `which_children`, and a crash loop for deterministic runs.
 //!
 //! A worker announces each start on the events channel (its name and microthread
@@ -179,6 +180,24 @@ fn intensity() {
     report(sup.join());
 }
 
+/// A supervisor whose account of its children's failures is long (100 restarts
+/// allowed, each failure listed): the host cuts its failure's message.
+fn long_account() {
+    let sup = Supervisor::new("sup")
+        .intensity(100, Duration::from_secs(3600))
+        .child(Child::new("crasher", crasher, "x".repeat(200)))
+        .start()
+        .expect("the supervisor starts");
+    match sup.join() {
+        Err(JoinError::Failed(f)) => {
+            say(&format!("failed {:?}", f.kind));
+            say(&format!("message bytes: {}", f.message.len()));
+            say(&format!("cut: {}", f.message.ends_with("…[truncated]")));
+        }
+        other => say(&format!("joined: {other:?}")),
+    }
+}
+
 /// A supervisor giving up is a failed child one level up, which gives up in turn.
 fn escalation() {
     let middle = Supervisor::new("middle")
@@ -275,6 +294,7 @@ fn main() {
         "restart-types" => restart_types(),
         "intensity" => intensity(),
         "escalation" => escalation(),
+        "long-account" => long_account(),
         "shutdown" => shutdown(),
         "crash-loop" => crash_loop(),
         other => {
