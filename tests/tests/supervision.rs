@@ -148,7 +148,7 @@ fn rest_for_one_restarts_the_child_and_those_started_after_it() {
 }
 
 #[test]
-fn restart_types_permanent_transient_temporary() {
+fn restart_types_permanent_transient_temporary_and_which_children_of_ended_ones() {
     expect(
         "restart-types",
         &[
@@ -163,6 +163,13 @@ fn restart_types_permanent_transient_temporary() {
             "stopped t",
             "stopped p",
             "second joined: Ok(())",
+            "started: t m k",
+            "t returns",
+            "child t Finished restarts 0 id of its latest start: true",
+            "child m Failed restarts 0 id of its latest start: true",
+            "child k Running restarts 0 id of its latest start: true",
+            "stopped k",
+            "third joined: Ok(())",
         ],
         3,
     );

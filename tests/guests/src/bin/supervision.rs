@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use weft_guest::supervisor::{Child, Restart, Strategy, Supervisor, SupervisorHandle};
+use weft_guest::supervisor::{Child, ChildState, Restart, Strategy, Supervisor, SupervisorHandle};
 use weft_guest::{FailureKind, JoinError, Receiver, RecvError, Sender, channel, current_id, monitor};
 
 /// Crash on command.
@@ -147,6 +147,34 @@ fn restart_types() {
     which(&second, &latest);
     second.shutdown().expect("not cancelled");
     say(&format!("second joined: {:?}", second.join()));
+
+    // Ended for good, beside a permanent child that keeps the supervisor up:
+    // `which_children` says how each ended.
+    let (t, t_cmd) = child("t", &events_tx);
+    let (m, m_cmd) = child("m", &events_tx);
+    let (k, _k) = child("k", &events_tx);
+    let third = Supervisor::new("third")
+        .child(t.restart(Restart::Transient))
+        .child(m.restart(Restart::Temporary))
+        .child(k)
+        .start()
+        .expect("the supervisor starts");
+    let latest = starts(&events, 3);
+    say(&format!("started: {}", names(&latest)));
+    t_cmd.send(RETURN).expect("t listens");
+    m_cmd.send(CRASH).expect("m listens");
+    // Until the supervisor has seen both ends (each question waits for its answer).
+    while third
+        .which_children()
+        .expect("the supervisor answers")
+        .iter()
+        .any(|c| c.name != "k" && c.state == ChildState::Running)
+    {
+        weft_guest::yield_now();
+    }
+    which(&third, &latest);
+    third.shutdown().expect("not cancelled");
+    say(&format!("third joined: {:?}", third.join()));
 }
 
 /// Panics as soon as it starts.
