@@ -19,7 +19,7 @@
 //!   caller. Its [`join`](SupervisorHandle::join) returns once no child is left to
 //!   run (every child has ended and is not to restart), or fails with
 //!   [`FailureKind::RestartIntensity`](crate::FailureKind::RestartIntensity), whose
-//!   message names the child and lists the recent failures, when a restart would
+//!   message names the child and lists the recent failures (the latest 32), when a restart would
 //!   exceed the intensity: the supervisor then stops its children and gives up.
 //! - Supervisors nest: [`Child::supervisor`] makes a supervisor a child of another,
 //!   so a supervisor that gives up is a failed child one level up, which restarts
@@ -422,11 +422,9 @@ struct Slot {
     restarts: u32,
 }
 
-/// A recent restart: when, of which child, after what.
-struct Restarted {
-    at: Instant,
-    what: String,
-}
+/// How many of the latest ends a supervisor keeps an account of, to list when it
+/// gives up (it counts all those within its intensity's window).
+const MAX_ACCOUNTS: usize = 32;
 
 /// A running supervisor.
 struct Running {
@@ -435,7 +433,10 @@ struct Running {
     max_restarts: u32,
     within: Duration,
     slots: Vec<Slot>,
-    recent: VecDeque<Restarted>,
+    /// When the restarts within the intensity's window were.
+    recent: VecDeque<Instant>,
+    /// When and what the latest of those were (at most [`MAX_ACCOUNTS`]).
+    accounts: VecDeque<(Instant, String)>,
 }
 
 /// The supervisor is to give up: the message of its failure.
@@ -460,6 +461,7 @@ impl Running {
                 })
                 .collect(),
             recent: VecDeque::new(),
+            accounts: VecDeque::new(),
         }
     }
 
@@ -548,6 +550,23 @@ impl Running {
     /// Child `i` has ended (`Ok`: it returned; `Err`: how it failed): restart what
     /// the strategy says, within the intensity.
     fn ended(&mut self, i: usize, outcome: Result<(), String>) -> Result<(), GiveUp> {
+        // Children that could not be started again end at once, in turn (a loop,
+        // not a recursion: with a high intensity they may be many).
+        let mut ends = VecDeque::from([(i, outcome)]);
+        while let Some((i, outcome)) = ends.pop_front() {
+            self.one_ended(i, outcome, &mut ends)?;
+        }
+        Ok(())
+    }
+
+    /// Child `i` has ended: restart what the strategy says; the children that
+    /// could not be started again go to `ends`.
+    fn one_ended(
+        &mut self,
+        i: usize,
+        outcome: Result<(), String>,
+        ends: &mut VecDeque<(usize, Result<(), String>)>,
+    ) -> Result<(), GiveUp> {
         let slot = &mut self.slots[i];
         let restart = match slot.child.restart {
             Restart::Permanent => true,
@@ -575,15 +594,24 @@ impl Running {
         while self
             .recent
             .front()
-            .is_some_and(|r| now.duration_since(r.at) > self.within)
+            .is_some_and(|at| now.duration_since(*at) > self.within)
         {
             self.recent.pop_front();
         }
-        self.recent.push_back(Restarted { at: now, what });
+        self.recent.push_back(now);
+        while self.accounts.len() >= MAX_ACCOUNTS
+            || self
+                .accounts
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) > self.within)
+        {
+            self.accounts.pop_front();
+        }
+        self.accounts.push_back((now, what));
         if self.recent.len() > self.max_restarts as usize {
             let name = self.slots[i].child.name.clone();
             self.stop_all_from(0);
-            let list: Vec<&str> = self.recent.iter().map(|r| r.what.as_str()).collect();
+            let list: Vec<&str> = self.accounts.iter().map(|(_, what)| what.as_str()).collect();
             return Err(format!(
                 "supervisor {} gave up: child {name} needed more than {} restarts within {:?}; \
                  the recent ends:\n  {}",
@@ -616,7 +644,7 @@ impl Running {
                 wit::count_restart();
             }
             if let Err(e) = self.start(j) {
-                self.ended(j, Err(format!("could not be restarted: {e}")))?;
+                ends.push_back((j, Err(format!("could not be restarted: {e}"))));
             }
         }
         Ok(())

@@ -203,6 +203,23 @@ fn a_long_account_of_failures_is_cut_at_the_panic_message_limit() {
 }
 
 #[test]
+fn a_child_the_host_refuses_to_spawn_ends_each_time_until_the_supervisor_gives_up() {
+    expect_with(
+        "unstartable",
+        || RunOptions::new().max_microthreads(2),
+        &[
+            "failed RestartIntensity",
+            "supervisor sup gave up: child never needed more than 1000 restarts within 3600s; the recent ends:",
+            "  child never (microthread none) could not be restarted: cannot spawn: the program already \
+             has its maximum of 2 live microthreads (or the host, all programs together)",
+            "cut: true",
+        ],
+        // It never ran: no restart of it is counted.
+        0,
+    );
+}
+
+#[test]
 fn an_exceeded_intensity_escalates_through_two_levels() {
     expect_at_crasher(
         "escalation",

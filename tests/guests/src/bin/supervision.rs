@@ -226,6 +226,26 @@ fn long_account() {
     }
 }
 
+/// A child the host refuses to spawn (the run allows only `main` and the
+/// supervisor): each refusal is an end, 1,000 restarts allowed, until it gives up.
+fn unstartable() {
+    let sup = Supervisor::new("sup")
+        .intensity(1000, Duration::from_secs(3600))
+        .child(Child::new("never", crasher, "never".to_string()))
+        .start()
+        .expect("the supervisor starts");
+    match sup.join() {
+        Err(JoinError::Failed(f)) => {
+            say(&format!("failed {:?}", f.kind));
+            for line in f.message.lines().take(2) {
+                say(line);
+            }
+            say(&format!("cut: {}", f.message.ends_with("…[truncated]")));
+        }
+        other => say(&format!("joined: {other:?}")),
+    }
+}
+
 /// A supervisor giving up is a failed child one level up, which gives up in turn.
 fn escalation() {
     let middle = Supervisor::new("middle")
@@ -323,6 +343,7 @@ fn main() {
         "intensity" => intensity(),
         "escalation" => escalation(),
         "long-account" => long_account(),
+        "unstartable" => unstartable(),
         "shutdown" => shutdown(),
         "crash-loop" => crash_loop(),
         other => {
