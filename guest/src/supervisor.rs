@@ -19,8 +19,9 @@
 //!   caller. Its [`join`](SupervisorHandle::join) returns once no child is left to
 //!   run (every child has ended and is not to restart), or fails with
 //!   [`FailureKind::RestartIntensity`](crate::FailureKind::RestartIntensity), whose
-//!   message names the child and lists the recent failures (the latest 32), when a restart would
-//!   exceed the intensity: the supervisor then stops its children and gives up.
+//!   message names the child and lists the recent failures (the latest 32), when a
+//!   restart would exceed the intensity: the supervisor then stops its children and
+//!   gives up.
 //! - Supervisors nest: [`Child::supervisor`] makes a supervisor a child of another,
 //!   so a supervisor that gives up is a failed child one level up, which restarts
 //!   it or, past its own intensity, gives up in turn.
