@@ -1,4 +1,4 @@
-//! Every performance goal of weft in one table: spawn, yield, ping-pong, a host ↔ guest
+//! Every performance goal of weft in one table: spawn, a restart, yield, ping-pong, a host ↔ guest
 //! round trip, thread-ring, deterministic mode's cost and `weft test`'s seeds per second,
 //! memory per blocked microthread, fuel cost, fairness, multi-core scaling, and the
 //! cost of a second worker. Each figure is the median of `WEFT_BENCH_RUNS` runs
@@ -243,6 +243,26 @@ fn main() {
         ("spawn", 100_000),
         3000.0,
     );
+
+    eprintln!("restart…");
+    // Beside the spawn rows: what a supervised restart costs against a plain spawn.
+    let (respawn, restart) = paired(
+        runs,
+        || per_unit(&rt1, "respawn", 20_000),
+        || per_unit(&rt1, "restart", 20_000),
+    );
+    rows.push(row(
+        "a restart by hand: spawn a blocked microthread + cancel + join, ns each (1 worker)",
+        respawn,
+        "",
+        true,
+    ));
+    rows.push(row(
+        "a supervised restart (weft_guest::supervisor, one-for-one): end seen + join + fresh spawn, ns each (1 worker)",
+        restart,
+        "",
+        true,
+    ));
 
     eprintln!("yield…");
     let y = repeat(runs, || per_unit(&rt1, "yield", 1_000_000));

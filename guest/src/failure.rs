@@ -40,6 +40,10 @@ pub enum FailureKind {
     ChildFailed,
     /// It ended the program with [`exit`](crate::exit).
     Exited,
+    /// It was a [`Supervisor`](crate::supervisor::Supervisor) that gave up: its
+    /// children needed restarting more often than its intensity allows. The message
+    /// names the child and lists the recent failures.
+    RestartIntensity,
 }
 
 impl fmt::Display for Failure {
@@ -67,6 +71,7 @@ impl From<wit::Failure> for Failure {
                 K::Cancelled => FailureKind::Cancelled,
                 K::ChildFailed => FailureKind::ChildFailed,
                 K::Exited => FailureKind::Exited,
+                K::RestartIntensity => FailureKind::RestartIntensity,
             },
             message: f.message,
         }

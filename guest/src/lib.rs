@@ -30,7 +30,8 @@
 //! blocking calls fail with a cancellation error (every blocking call returns a
 //! `Result`), so its cleanup runs. [`spawn_detached`] starts one with no parent, and
 //! [`atomic`] runs a section without preemption. [`monitor`] watches any microthread
-//! by id, parent or not: one [`Down`] arrives when it finishes.
+//! by id, parent or not: one [`Down`] arrives when it finishes. A [`supervisor`]
+//! restarts the children that end, fresh, by OTP's strategies, within limits.
 //!
 //! [`net`] has TCP listeners and streams on the host's reactor (a server is a loop
 //! on `accept` handing each connection to a microthread of its own), and [`after`]
@@ -63,7 +64,8 @@
 //! | 5 | `monitor` | [`monitor`]: watching any microthread by id for its one [`Down`] | `thread.monitor` |
 //! | 5 | `patterns` | [`generate`], [`parallel_map`]: built from spawn and channels | |
 //! | 5 | `registry` | named endpoints: [`register`], [`whereis`], [`RegisterError`] | `registry` |
-//! | 6 | `lib` | the public API: re-exports, and `__private`, raw access for weft's own tests | |
+//! | 6 | [`supervisor`] | supervisors (OTP's): children restarted by a strategy within an intensity, stopped in reverse order | `thread.give-up`, `thread.count-restart` |
+//! | 7 | `lib` | the public API: re-exports, and `__private`, raw access for weft's own tests | |
 //!
 //! # Words
 //!
@@ -96,6 +98,7 @@ pub mod net;
 mod patterns;
 mod registry;
 mod select;
+pub mod supervisor;
 mod thread;
 mod time;
 

@@ -218,3 +218,87 @@ pub(crate) fn deserialize_endpoint<'de, D: Deserializer<'de>, T>(
         serde::de::Error::custom(format_args!("the message does not carry the expected {expected}"))
     })
 }
+
+/// A value encoded once, to make a message of again and again (a supervised
+/// child's argument, given afresh at each restart): its bytes, and its endpoints,
+/// of which each message gets clones. It is itself a value: serializing it puts
+/// clones of its endpoints beside the outer message's bytes, so it travels inside
+/// another message (a supervisor's specification, to the supervisor's microthread).
+pub(crate) struct Encoded {
+    bytes: Vec<u8>,
+    endpoints: Vec<AnyEndpoint>,
+}
+
+/// An endpoint of any kind inside an [`Encoded`]: it serializes as a clone.
+struct AnyEndpoint(wit::Endpoint);
+
+impl AnyEndpoint {
+    /// Another handle to the same channel end or socket.
+    fn share(&self) -> wit::Endpoint {
+        match &self.0 {
+            wit::Endpoint::Sender(s) => wit::Endpoint::Sender(s.clone()),
+            wit::Endpoint::Receiver(r) => wit::Endpoint::Receiver(r.clone()),
+            wit::Endpoint::TcpListener(l) => wit::Endpoint::TcpListener(l.share()),
+            wit::Endpoint::TcpStream(s) => wit::Endpoint::TcpStream(s.share()),
+        }
+    }
+}
+
+impl Serialize for AnyEndpoint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_endpoint(self.share(), s)
+    }
+}
+
+impl<'de> Deserialize<'de> for AnyEndpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_endpoint(d, "endpoint", |e| Some(AnyEndpoint(e)))
+    }
+}
+
+impl Encoded {
+    /// Encode `value` (its endpoints are cloned: the value keeps its own).
+    pub(crate) fn new<T: Serialize + ?Sized>(value: &T) -> Result<Self, postcard::Error> {
+        Ok(match encode(value)? {
+            wit::Message::Small(m) => {
+                let mut bytes = Vec::with_capacity(INLINE);
+                for w in [m.w0, m.w1, m.w2] {
+                    bytes.extend_from_slice(&w.to_le_bytes());
+                }
+                bytes.truncate(usize::from(m.len));
+                Encoded {
+                    bytes,
+                    endpoints: Vec::new(),
+                }
+            }
+            wit::Message::Large(m) => Encoded {
+                bytes: m.bytes,
+                endpoints: m.endpoints.into_iter().map(AnyEndpoint).collect(),
+            },
+        })
+    }
+
+    /// A message of the value, with clones of its endpoints.
+    pub(crate) fn message(&self) -> wit::Message {
+        if self.endpoints.is_empty() {
+            return from_bytes(&self.bytes);
+        }
+        wit::Message::Large(wit::LargeMessage {
+            bytes: self.bytes.clone(),
+            endpoints: self.endpoints.iter().map(AnyEndpoint::share).collect(),
+        })
+    }
+}
+
+impl Serialize for Encoded {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.bytes, &self.endpoints).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Encoded {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (bytes, endpoints) = <(Vec<u8>, Vec<AnyEndpoint>)>::deserialize(d)?;
+        Ok(Encoded { bytes, endpoints })
+    }
+}

@@ -102,7 +102,7 @@ struct WireFailure {
 }
 
 /// The kinds of failure, in the order of WIT's `failure-kind`.
-const KINDS: [FailureKind; 7] = [
+const KINDS: [FailureKind; 8] = [
     FailureKind::Panic,
     FailureKind::Trap,
     FailureKind::OutOfMemory,
@@ -110,6 +110,7 @@ const KINDS: [FailureKind; 7] = [
     FailureKind::Cancelled,
     FailureKind::ChildFailed,
     FailureKind::Exited,
+    FailureKind::RestartIntensity,
 ];
 
 impl From<Down> for WireDown {

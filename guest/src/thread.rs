@@ -158,6 +158,25 @@ impl<R> JoinHandle<R> {
     pub fn cancel(&self) {
         self.handle.cancel();
     }
+
+    /// Like [`cancel`](JoinHandle::cancel), with a grace period of `grace` (counted
+    /// from now) instead of the host's: if the microthread has not finished by
+    /// then, cleanup or not, it is stopped wherever it is. (A supervisor gives each
+    /// child its [shutdown time](crate::supervisor::Child::shutdown) so.)
+    pub fn cancel_within(&self, grace: Duration) {
+        self.handle.cancel_within(nanos(grace));
+    }
+
+    /// Wait for the microthread to finish, dropping its result unread (the
+    /// endpoints in it close): whether it returned, or its failure.
+    pub(crate) fn join_discarding(self) -> Result<(), JoinError> {
+        match self.handle.join() {
+            Ok(_result) => Ok(()),
+            Err(wit::JoinError::Failed(f)) => Err(JoinError::Failed(f.into())),
+            Err(wit::JoinError::Cancelled) => Err(JoinError::Cancelled),
+            Err(wit::JoinError::Timeout) => unreachable!("a join without a timeout does not time out"),
+        }
+    }
 }
 
 impl<R: DeserializeOwned> JoinHandle<R> {

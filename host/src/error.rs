@@ -135,6 +135,10 @@ pub enum FailureKind {
     ChildFailed,
     /// It ended the whole program with `exit`.
     Exited,
+    /// It was a supervisor that gave up: its children failed more often than its
+    /// restart intensity allows. The message names the child and lists the recent
+    /// failures.
+    RestartIntensity,
 }
 
 impl Failure {

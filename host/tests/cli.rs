@@ -848,7 +848,25 @@ fn stats_prints_the_runs_counters_at_exit() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         stderr(&o).trim(),
-        "weft: spawned 4, live 0, peak live 4, finished 4, failed 0, messages sent 0"
+        "weft: spawned 4, live 0, peak live 4, finished 4, failed 0, messages sent 0, restarts 0"
+    );
+}
+
+#[test]
+fn stats_counts_a_supervisors_restarts() {
+    // The `supervision` guest's supervisor restarts a crashing child twice, then
+    // gives up (its failure is joined and printed by `main`).
+    let o = weft(&[
+        "run",
+        "--stats",
+        guest("supervision").to_str().unwrap(),
+        "intensity",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let stats = stderr(&o);
+    assert!(
+        stats.trim().ends_with("failed 4, messages sent 0, restarts 2"),
+        "{stats}"
     );
 }
 

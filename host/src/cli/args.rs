@@ -58,7 +58,7 @@ pub(super) struct RunArgs {
     pub(super) program: ProgramArgs,
 
     /// Print the run's counters to stderr when it ends: microthreads spawned, peak
-    /// live, finished, failed, messages sent.
+    /// live, finished, failed, messages sent, restarts by supervisors.
     #[arg(long)]
     pub(super) stats: bool,
 

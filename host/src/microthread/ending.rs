@@ -11,6 +11,13 @@ use crate::run::{Identity, Run};
 #[error("fuel budget exhausted: the run used all of its {0} units")]
 pub(super) struct RunFuelExhausted(pub(super) u64);
 
+/// A supervisor gave up (`thread.give-up`): it fails with kind
+/// [`FailureKind::RestartIntensity`] and this message (no backtrace: the message
+/// is the supervisor's account of its children's failures).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct GaveUp(pub(crate) String);
+
 /// The most lines of a guest backtrace a failure keeps (the innermost ones).
 const MAX_FRAMES: usize = 64;
 
@@ -28,6 +35,9 @@ pub(super) struct Evidence {
 /// Describe how a microthread's call failed: its kind, the panic message or the
 /// trap in words a user can act on, then the guest backtrace, once.
 pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, evidence: Evidence) -> Failure {
+    if let Some(GaveUp(message)) = error.downcast_ref::<GaveUp>() {
+        return me.failure(FailureKind::RestartIntensity, message.clone());
+    }
     let trap = error.downcast_ref::<wasmtime::Trap>();
     let (kind, what) = if let Some(exhausted) = error.downcast_ref::<RunFuelExhausted>() {
         (FailureKind::FuelExhausted, exhausted.to_string())

@@ -11,7 +11,7 @@
 //! the run's), its memory limit and its fuel accounting. The **driver** polls its
 //! call: a cancelled microthread busy in guest code is **stopped** where it gives
 //! control back, and inside an atomic section a fuel yield is skipped. Its
-//! **ending** is how it ended, which becomes what its joiner sees; before it
+//! **ending** is how it ended (a supervisor's giving up, [`GaveUp`], among them), which becomes what its joiner sees; before it
 //! finishes it **waits for its children** (what the design and `run` call its
 //! prejoin), and a child failure nobody joined **dooms** it (fails it once its
 //! own call is over).
@@ -27,6 +27,7 @@ mod life;
 mod spawn;
 mod store;
 
+pub(crate) use ending::GaveUp;
 pub(crate) use spawn::{Link, spawn, start_main};
 pub use store::Microthread;
 pub(crate) use store::{Call, Image, Spawned};

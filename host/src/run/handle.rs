@@ -85,7 +85,7 @@ impl RunHandle {
     }
 
     /// The run's counters: spawned, live, peak live, finished, failed, messages
-    /// sent.
+    /// sent, restarts of supervised microthreads.
     pub fn stats(&self) -> RunStats {
         self.run.stats()
     }

@@ -129,6 +129,7 @@ impl<'a> WireFailure<'a> {
             FailureKind::Cancelled => 4,
             FailureKind::ChildFailed => 5,
             FailureKind::Exited => 6,
+            FailureKind::RestartIntensity => 7,
         };
         WireFailure {
             id: f.id,

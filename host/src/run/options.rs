@@ -351,7 +351,9 @@ impl RunOptions {
 
     /// How long a microthread cancelled by its parent (or by a sibling's failure)
     /// has, once its cancellation was asked for, to finish its cleanup before it is
-    /// stopped wherever it is (default 1 s).
+    /// stopped wherever it is (default 1 s). A guest may give one cancellation a
+    /// grace of its own (`cancel-within`: a supervisor gives a child its shutdown
+    /// time).
     pub fn cancel_grace(mut self, grace: Duration) -> Self {
         self.cancel_grace = grace;
         self

@@ -116,6 +116,8 @@ pub(crate) struct Run {
     pub(super) failed: AtomicU64,
     /// Messages sent by microthreads that have ended.
     pub(super) sent_by_ended: AtomicU64,
+    /// Restarts counted by the run's supervisors (`thread.count-restart`).
+    pub(super) restarts: AtomicU64,
     /// The signals that end the run (with `interrupt_on_ctrl_c`), listened to from
     /// the run's creation: a signal that comes before the supervisor looks is not lost.
     pub(super) signals: Mutex<Option<Signals>>,
@@ -206,6 +208,7 @@ impl Run {
             finished: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             sent_by_ended: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
             timers: timers::Timers::default(),
             registry: Registry::default(),
             sockets,
@@ -351,8 +354,16 @@ impl Run {
     /// Cancel one microthread and, with it, its structured children: their blocking
     /// calls fail with `cancelled` (so their cleanup runs), a busy one stops at its
     /// next fuel yield (or epoch check). With `enforce`, one that has not finished
-    /// a grace period later is stopped wherever it is.
+    /// a grace period later (the run's `cancel_grace`) is stopped wherever it is.
     pub(crate) fn cancel_member(&self, member: &Arc<Member>, enforce: bool) {
+        let grace = enforce.then_some(self.options.cancel_grace);
+        self.cancel_member_within(member, grace);
+    }
+
+    /// Cancel one microthread and its structured children as
+    /// [`cancel_member`](Run::cancel_member) does, stopping those that have not
+    /// finished `grace` from now (if given) wherever they are.
+    pub(crate) fn cancel_member_within(&self, member: &Arc<Member>, grace: Option<Duration>) {
         let mut todo = vec![member.clone()];
         let mut requested = Vec::new();
         while let Some(m) = todo.pop() {
@@ -369,8 +380,8 @@ impl Run {
             // Busy microthreads without fuel see it at their next epoch check.
             self.engine.increment_epoch();
         }
-        if enforce {
-            let (grace, engine, by_epoch) = (self.options.cancel_grace, self.engine.clone(), self.by_epoch());
+        if let Some(grace) = grace {
+            let (engine, by_epoch) = (self.engine.clone(), self.by_epoch());
             // A deterministic run's grace is virtual time, on its own thread: where
             // the cleanup is stopped does not depend on the machine's speed.
             self.timer_thread().spawn(async move {
@@ -463,7 +474,13 @@ impl Run {
             failed: self.failed.load(Ordering::Relaxed),
             messages_sent: self.sent_by_ended.load(Ordering::Relaxed) + self.members.sent(),
             deadlock_checks: self.members.deadlock_checks(),
+            restarts: self.restarts.load(Ordering::Relaxed),
         }
+    }
+
+    /// A supervisor of the run restarted a child.
+    pub(crate) fn count_restart(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The runtime's data for the application's host functions.

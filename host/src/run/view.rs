@@ -139,14 +139,24 @@ pub struct RunStats {
     /// while it runs; each either found a microthread that can go on, or ended
     /// the run as deadlocked).
     pub deadlock_checks: u64,
+    /// Restarts of supervised microthreads: each time a supervisor (the guest
+    /// SDK's `weft_guest::supervisor`) spawned a child again in place of one that
+    /// ended.
+    pub restarts: u64,
 }
 
 impl std::fmt::Display for RunStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "spawned {}, live {}, peak live {}, finished {}, failed {}, messages sent {}",
-            self.spawned, self.live, self.peak_live, self.finished, self.failed, self.messages_sent
+            "spawned {}, live {}, peak live {}, finished {}, failed {}, messages sent {}, restarts {}",
+            self.spawned,
+            self.live,
+            self.peak_live,
+            self.finished,
+            self.failed,
+            self.messages_sent,
+            self.restarts
         )
     }
 }

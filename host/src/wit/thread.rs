@@ -1,5 +1,6 @@
 //! The host side of `weft:runtime/thread`: spawn (structured or detached), join,
-//! cancel, yield, sleep, atomic sections, identity, monitors, exit.
+//! cancel (with the run's grace or the caller's), yield, sleep, atomic sections,
+//! identity, monitors, a supervisor's giving up and its restart count, exit.
 
 use std::time::Duration;
 
@@ -181,6 +182,17 @@ impl wit::Host for Microthread {
         Ok(Ok(rx))
     }
 
+    async fn give_up(&mut self, message: String) -> wasmtime::Result<()> {
+        // Copied into the failure, as a panic message is: a long one is cut.
+        let message = crate::limits::truncate(message, crate::limits::MAX_PANIC_MESSAGE);
+        Err(microthread::GaveUp(message).into())
+    }
+
+    async fn count_restart(&mut self) -> wasmtime::Result<()> {
+        self.run.count_restart();
+        Ok(())
+    }
+
     async fn exit(&mut self, code: u8) -> wasmtime::Result<()> {
         Err(I32Exit(i32::from(code)).into())
     }
@@ -222,6 +234,16 @@ impl wit::HostJoinHandle for Microthread {
         if !slot.completion.is_finished() {
             let member = slot.member.clone();
             self.run.cancel_member(&member, true);
+        }
+        Ok(())
+    }
+
+    async fn cancel_within(&mut self, handle: Resource<JoinHandle>, grace: u64) -> wasmtime::Result<()> {
+        let slot = self.table.get(&handle)?;
+        if !slot.completion.is_finished() {
+            let member = slot.member.clone();
+            self.run
+                .cancel_member_within(&member, Some(Duration::from_nanos(grace)));
         }
         Ok(())
     }

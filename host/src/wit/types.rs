@@ -15,6 +15,7 @@ pub(super) fn wit_failure(f: Failure) -> wit::Failure {
         FailureKind::Cancelled => K::Cancelled,
         FailureKind::ChildFailed => K::ChildFailed,
         FailureKind::Exited => K::Exited,
+        FailureKind::RestartIntensity => K::RestartIntensity,
     };
     wit::Failure {
         id: f.id,

@@ -19,12 +19,19 @@
 //!   microthread: a channel operation's cost without any switch (a small message,
 //!   which crosses the boundary by value).
 //! - `selfchan-large N`: the same with a 64-byte value, which crosses as a list.
+//! - `respawn N`: N times, spawn a microthread that blocks in a receive, cancel it,
+//!   join it: what a restart costs by hand (cancel + join + a fresh spawn).
+//! - `restart N`: N restarts by a supervisor (`weft_guest::supervisor`, one-for-one)
+//!   of a permanent child that announces each start on a rendezvous channel and
+//!   returns: the whole cycle (its end seen by a monitor, joined, counted, a fresh
+//!   instance spawned and watched).
 //! - `echo N`: take the host channels `in` and `out` (`RunOptions::receiver` and
 //!   `sender`) and send back every u64 received, plus one, until `in` closes: the
 //!   guest half of a host ↔ guest round trip, which the host times (N is unused).
 
 use std::time::{Duration, Instant};
 
+use weft_guest::supervisor::{Child, Supervisor};
 use weft_guest::{Receiver, Sender, channel};
 
 fn nothing(x: u32) -> u32 {
@@ -89,6 +96,18 @@ fn ring_member((number, input, output, done): (u32, Receiver<u64>, Sender<u64>, 
             return;
         }
     }
+}
+
+/// Blocks until cancelled (its channel's sender is kept).
+fn blocked(rx: Receiver<()>) {
+    // Cancelled: the receive fails, and it returns.
+    let _cancelled = rx.recv();
+}
+
+/// Announces its start, then returns (its supervisor starts it again).
+fn announce(started: Sender<()>) {
+    // Refused only when the bench is over and the supervisor shut down.
+    let _over = started.send(());
 }
 
 fn consume(rx: Receiver<Vec<u8>>) -> u64 {
@@ -162,6 +181,29 @@ fn main() {
                 }
                 left -= wave;
             }
+        }
+        "respawn" => {
+            let (_keep, rx) = channel::<()>(1);
+            for _ in 0..n {
+                let h = weft_guest::spawn(blocked, rx.clone());
+                h.cancel();
+                assert!(h.join().is_err(), "a cancelled microthread fails");
+            }
+        }
+        "restart" => {
+            let (tx, started) = channel::<()>(0);
+            // No intensity limit: within a window of zero, no restarts accumulate.
+            let sup = Supervisor::new("bench")
+                .intensity(u32::MAX, Duration::ZERO)
+                .child(Child::new("announcer", announce, tx))
+                .start()
+                .expect("the supervisor starts");
+            started.recv().expect("the first start");
+            for _ in 0..n {
+                started.recv().expect("a restart");
+            }
+            sup.shutdown().expect("not cancelled");
+            sup.join().expect("a shut-down supervisor returns");
         }
         "hostcall" => {
             for _ in 0..n {

@@ -337,6 +337,15 @@ impl State {
             }
             13 => {
                 let _ = (thread::cancelled(), thread::current_id(), thread::current_name());
+                // A supervisor's calls: a restart counted; rarely, giving up (it
+                // ends this microthread, failed) with any text.
+                if b & 2 == 2 {
+                    thread::count_restart();
+                }
+                if b == 0xff {
+                    let text = self.input.text();
+                    thread::give_up(&text);
+                }
                 // A monitor of any id, live, ended or never seen.
                 if b & 1 == 1
                     && let Ok(rx) = thread::monitor(u64::from(b >> 1))
@@ -593,7 +602,13 @@ impl State {
             2 => {
                 core::hint::black_box(self.joins[i].is_finished());
             }
-            3 => self.joins[i].cancel(),
+            3 if b & 1 == 0 => self.joins[i].cancel(),
+            // A supervisor's cancel, with a grace of any length (none, or past
+            // any clock's end).
+            3 => {
+                let t = self.nanos();
+                self.joins[i].cancel_within(t);
+            }
             4 => drop(self.joins.swap_remove(i)),
             _ => {
                 core::hint::black_box(self.joins[i].id());
