@@ -195,6 +195,6 @@ fn waiting_on_a_monitor_counts_in_the_deadlock_detector() {
                 "microthread 1: receiving on channel 1"
             ]
         );
-        assert_eq!(out, "deadlock: the wait was cancelled\n");
+        assert_eq!(out, "deadlock: the wait ended with the cancellation\n");
     }
 }

@@ -5,8 +5,8 @@
 //! mixed ends for deterministic runs; and the run's channel limit.
 
 use weft_guest::{
-    Down, DownOutcome, JoinError, Receiver, RecvError, Select, Selected, Sender, TryRecvError, channel,
-    current_id, host_receiver, host_sender, monitor, spawn, try_monitor,
+    Down, DownOutcome, FailureKind, JoinError, Receiver, RecvError, Select, Selected, Sender, TryRecvError,
+    channel, current_id, host_receiver, host_sender, monitor, spawn, try_monitor,
 };
 
 fn say(line: &str) {
@@ -301,8 +301,15 @@ fn deadlock() {
     let (_never, rx) = channel::<()>(0);
     let h = spawn(|rx: Receiver<()>| rx.recv().is_ok(), rx);
     let m = monitor(h.id());
+    // The detector ends the run, which cancels both: whichever sees its cancellation
+    // first decides whether this wait fails, or the watched one's Down (cancelled)
+    // arrives first. Either way the cancellation ended it.
     match m.recv() {
-        Err(RecvError::Cancelled) => say("deadlock: the wait was cancelled"),
+        Err(RecvError::Cancelled) => say("deadlock: the wait ended with the cancellation"),
+        Ok(Down {
+            outcome: DownOutcome::Failed(f),
+            ..
+        }) if f.kind == FailureKind::Cancelled => say("deadlock: the wait ended with the cancellation"),
         other => say(&format!("deadlock: unexpected {other:?}")),
     }
 }
