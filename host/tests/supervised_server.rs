@@ -240,3 +240,31 @@ fn the_demo_shows_a_crash_answered_by_a_restarted_worker_and_ends_cleanly() {
     assert!(connections[0].ends_with("Running, restarted 0 times"), "{stdout}");
     assert!(err.contains("restarts 1"), "{err}");
 }
+
+#[test]
+fn bad_arguments_and_a_missing_grant_are_clear_errors() {
+    let file = guest("supervised-server");
+    let file = file.to_str().unwrap();
+    for args in [
+        vec!["run", "--listen", "127.0.0.1:*", file, "127.0.0.1:0", "none"],
+        vec!["run", "--listen", "127.0.0.1:*", file, "127.0.0.1:0", "0"],
+        vec!["run", "--listen", "127.0.0.1:*", file, "127.0.0.1:0", "2", "more"],
+    ] {
+        let o = common::weft(&args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("usage: weft run --listen ADDRESS supervised-server.wasm"),
+            "{err}"
+        );
+    }
+    // No grant: the server says so, naming the flag to add, and nothing starts.
+    let o = common::weft(&["run", file, "127.0.0.1:0"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot listen on 127.0.0.1:0") && err.contains("--listen 127.0.0.1:0"),
+        "{err}"
+    );
+    assert!(!text(&o.stdout).contains("acceptor"), "{}", text(&o.stdout));
+}

@@ -357,12 +357,12 @@ fn main() {
         Some(Ok(n)) if n > 0 => n,
         Some(_) => {
             eprintln!("supervised-server: WORKERS must be a whole number above 0\n{USAGE}");
-            std::process::exit(2);
+            weft_guest::exit(2);
         }
     };
     if args.len() > 2 {
         eprintln!("supervised-server: too many arguments\n{USAGE}");
-        std::process::exit(2);
+        weft_guest::exit(2);
     }
     let (_, server) = start(address, workers);
     match server.join() {
