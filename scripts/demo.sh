@@ -2,7 +2,9 @@
 # Builds the example guests for wasm32-wasip2 and runs them under `weft run`: `hello`
 # (microthreads computing in parallel) and `fairness` (a CPU hog that never calls the
 # host beside a 1 ms sleeper, on one worker: fuel preemption keeps the sleeper on
-# time); `weft test` finding the seed of a race in `lost-update`; then
+# time); `weft test` finding the seed of a race in `lost-update`; `supervised-server`,
+# a TCP service under a supervisor tree, with a client of its own on loopback (a crash
+# answered by a restarted worker, then an orderly shutdown); then
 # `host/examples/embed.rs`, an application that embeds weft and feeds the `workers`
 # guest over host channels.
 #
@@ -10,7 +12,7 @@
 # and the examples share that build, so it happens once.
 set -eu
 cd "$(dirname "$0")/.."
-step() { printf '\n== [%s/5] %s\n' "$1" "$2"; }
+step() { printf '\n== [%s/6] %s\n' "$1" "$2"; }
 
 step 1 "the wasm32-wasip2 target (rustup)"
 rustup target add wasm32-wasip2
@@ -26,6 +28,9 @@ echo "\$ weft run --workers 1 fairness.wasm -- 2000000000 200"
 target/debug/weft run --workers 1 "$guests/fairness.wasm" -- 2000000000 200
 echo "\$ weft test --seeds 0..1000 lost-update.wasm    # deterministic mode finds the seed of a race"
 target/debug/weft test --seeds 0..1000 "$guests/lost-update.wasm" || echo "(exit $?: a seed that loses an update, as expected)"
-step 5 "an application embedding weft"
+step 5 "a supervised server: a worker crashes, a fresh one answers"
+echo "\$ weft run --stats --listen 127.0.0.1:* --connect 127.0.0.1:* supervised-server.wasm -- demo"
+target/debug/weft run --stats --listen '127.0.0.1:*' --connect '127.0.0.1:*' "$guests/supervised-server.wasm" -- demo
+step 6 "an application embedding weft"
 echo "\$ cargo run -p weft --example embed -- workers.wasm"
 cargo run -q -p weft --example embed -- "$guests/workers.wasm"
