@@ -67,7 +67,7 @@ use crate::failure::{Cancelled, Failure, FailureKind};
 use crate::message::Encoded;
 use crate::monitor::{Down, monitor};
 use crate::select::{Select, Selected};
-use crate::thread::{Builder, JoinError, JoinHandle, SpawnError, spawn_raw};
+use crate::thread::{Builder, JoinError, JoinHandle, SpawnError, is_cancelled, spawn_raw};
 
 /// Which children a supervisor restarts when one of them ends and is to restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -528,6 +528,11 @@ impl Running {
                         // Cancelled: its children, this one's among them, are too.
                         Err(JoinError::Cancelled) => return Ok(()),
                     };
+                    if is_cancelled() {
+                        // The child ended as this supervisor was being cancelled
+                        // (the end of the program cancels all): no restart.
+                        return Ok(());
+                    }
                     self.ended(i, outcome)?;
                 }
                 // Cancelled: the host cancels the children with it.

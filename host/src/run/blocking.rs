@@ -382,9 +382,13 @@ impl Members {
         }
     }
 
-    /// Every live member.
+    /// Every live member, in the order they were spawned (by id): a parent comes
+    /// before its children, so a run that cancels them in this order cancels a
+    /// supervisor before it sees its children end and restarts them.
     pub(crate) fn all(&self) -> Vec<Arc<Member>> {
-        self.map().values().cloned().collect()
+        let mut all: Vec<Arc<Member>> = self.map().values().cloned().collect();
+        all.sort_unstable_by_key(|m| m.me.id);
+        all
     }
 
     /// Every one of the `live` microthreads waits, and none of them has a wake-up on
