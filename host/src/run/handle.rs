@@ -153,7 +153,7 @@ impl RunHandle {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn whereis<T>(&self, name: &str) -> Result<Option<crate::Sender<T>>, WrongType> {
+    pub fn whereis<T>(&self, name: &str) -> Result<Option<crate::channel::Sender<T>>, WrongType> {
         let Some(found) = self.run.registry.whereis(name) else {
             return Ok(None);
         };
@@ -161,7 +161,7 @@ impl RunHandle {
         if short_type_name(&found.fingerprint) != short_type_name(asked) {
             return Err(WrongType::new(name, &found.fingerprint, asked));
         }
-        Ok(Some(crate::Sender::from_handle(found.sender)))
+        Ok(Some(crate::channel::Sender::from_handle(found.sender)))
     }
 }
 
