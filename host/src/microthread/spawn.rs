@@ -34,14 +34,16 @@ impl Drop for Membership {
                 self.failed,
                 member.sent.load(std::sync::atomic::Ordering::Relaxed),
             );
-            let ended = self
-                .completion
-                .as_ref()
-                .and_then(|c| c.ended())
-                .or_else(|| self.ended.take())
-                // Its task was aborted before it ended: it was stopped.
-                .unwrap_or_else(|| Err(member.me.failure(FailureKind::Cancelled, "cancelled".into())));
-            member.monitors.end(&member.me, &ended);
+            // Worked out only when a monitor watches it: most microthreads end unwatched.
+            let (completion, main_ended) = (&self.completion, &mut self.ended);
+            member.monitors.end(&member.me, || {
+                completion
+                    .as_ref()
+                    .and_then(|c| c.ended())
+                    .or_else(|| main_ended.take())
+                    // Its task was aborted before it ended: it was stopped.
+                    .unwrap_or_else(|| Err(member.me.failure(FailureKind::Cancelled, "cancelled".into())))
+            });
         }
     }
 }

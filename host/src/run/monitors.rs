@@ -44,9 +44,10 @@ impl Monitors {
         Ok(())
     }
 
-    /// The microthread `me` has ended so: each monitor gets its one `Down`, and a
-    /// later one is told `NoSuch`.
-    pub(crate) fn end(&self, me: &Identity, ended: &Ended) {
+    /// The microthread `me` has ended as `ended` says (asked only when someone
+    /// watches it): each monitor gets its one `Down`, and a later one is told
+    /// `NoSuch`.
+    pub(crate) fn end(&self, me: &Identity, ended: impl FnOnce() -> Ended) {
         let ends = {
             let mut st = self.state.locked();
             st.ended = true;
@@ -55,7 +56,8 @@ impl Monitors {
         if ends.is_empty() {
             return;
         }
-        let outcome = match ended {
+        let ended = ended();
+        let outcome = match &ended {
             Ok(()) => Outcome::Finished,
             Err(f) => Outcome::Failed(WireFailure::of(f)),
         };
@@ -197,7 +199,7 @@ mod tests {
         // One whose receiver lives is kept and told.
         let (end, rx) = Channel::open_monitor(1000, &budget).expect("room for a channel");
         assert!(monitors.watch(end).is_ok());
-        monitors.end(&identity(3, None), &Ok(()));
+        monitors.end(&identity(3, None), || Ok(()));
         assert_eq!(budget.open_channels(), 1);
         drop(rx);
         assert_eq!(budget.open_channels(), 0);
