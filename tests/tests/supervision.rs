@@ -8,17 +8,11 @@
 
 use std::time::Duration;
 
-use weft::{ExitStatus, OutputBuffer, RunOptions, Runtime};
+use weft::{ExitStatus, OutputBuffer, RunOptions};
 use weft_tests::guest;
 
-fn runtime(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .max_microthreads(64)
-        .cache_dir(Some(weft_tests::cache_dir()))
-        .build()
-        .unwrap()
-}
+mod common;
+use common::runtime;
 
 /// How a run of mode `mode` went: its status, stdout, and the restarts counted.
 struct Ran {
