@@ -113,7 +113,7 @@ pub use registry::{RegisterError, register, whereis};
 pub use select::{Received, Select, Selected};
 pub use thread::{
     Builder, JoinError, JoinHandle, JoinTimeoutError, Microthread, SpawnError, atomic, current, current_id,
-    exit, is_cancelled, sleep, spawn, spawn_detached, yield_now,
+    exit, is_cancelled, own_shutdown, sleep, spawn, spawn_detached, yield_now,
 };
 
 /// Not part of the API: raw access for weft's own tests of bad input.

@@ -26,10 +26,13 @@
 //!   so a supervisor that gives up is a failed child one level up, which restarts
 //!   it or, past its own intensity, gives up in turn.
 //! - Children stop in reverse start order, each within its shutdown time: when a
-//!   strategy restarts siblings, when the supervisor gives up, and at
-//!   [`SupervisorHandle::shutdown`] (a supervisor's supervisor stops it so).
-//!   Cancelling a supervisor instead (or the end of the program) cancels all its
-//!   children at once, as it does any parent's.
+//!   strategy restarts siblings, when the supervisor gives up, at
+//!   [`SupervisorHandle::shutdown`] (a supervisor's supervisor stops it so), and
+//!   when the supervisor is cancelled (by its handle, or its parent's cancellation,
+//!   or the end of the program, Ctrl-C included): a supervisor
+//!   [owns its shutdown](crate::own_shutdown), so a cancellation stops at it, and
+//!   it stops its children in order within its own grace period (past which
+//!   everything under it is stopped where it is).
 //!
 //! Each restart counts in the host's `restarts` statistic (`weft run --stats`).
 //!
@@ -67,7 +70,7 @@ use crate::failure::{Cancelled, Failure, FailureKind};
 use crate::message::Encoded;
 use crate::monitor::{Down, monitor};
 use crate::select::{Select, Selected};
-use crate::thread::{Builder, JoinError, JoinHandle, SpawnError, is_cancelled, spawn_raw};
+use crate::thread::{Builder, JoinError, JoinHandle, SpawnError, is_cancelled, own_shutdown, spawn_raw};
 
 /// Which children a supervisor restarts when one of them ends and is to restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -91,8 +94,7 @@ pub enum Restart {
     /// Always, however it ended.
     #[default]
     Permanent,
-    /// Only if it failed (a panic, a trap, a cancellation that was not the
-    /// supervisor's, …); a child that returns is done.
+    /// Only if it failed (a panic, a trap, …); a child that returns is done.
     Transient,
     /// Never: once it ends it is done.
     Temporary,
@@ -401,6 +403,8 @@ struct Spec {
 /// A supervisor's microthread (at the top, or as another's child).
 fn run_nested(spec: Spec) {
     install_panic_hook();
+    // A cancellation stops here: the children are stopped in order, below.
+    own_shutdown();
     if spec.nested {
         // Its supervisor asks only a running instance to shut down: a request still
         // queued was for an instance stopped before it read it, not for this one.
@@ -467,10 +471,21 @@ impl Running {
     }
 
     /// Start the children, then supervise them until none is left to run, a
-    /// shutdown is asked for, or it is cancelled (`Ok`), or the intensity is
-    /// exceeded (`Err`, after the children are stopped).
+    /// shutdown is asked for, or it is cancelled (`Ok`, after the children are
+    /// stopped), or the intensity is exceeded (`Err`, after the same).
     fn run(&mut self, requests: Receiver<Control>) -> Result<(), GiveUp> {
+        let result = self.supervise(requests);
+        // However it ends, nothing it started runs on (a shutdown, a cancellation,
+        // giving up): the children stop in reverse start order.
+        self.stop_all_from(0);
+        result
+    }
+
+    fn supervise(&mut self, requests: Receiver<Control>) -> Result<(), GiveUp> {
         for i in 0..self.slots.len() {
+            if is_cancelled() {
+                return Ok(());
+            }
             // A strategy may have started it already, at an earlier child's failure.
             if self.slots[i].running.is_some() {
                 continue;
@@ -483,6 +498,11 @@ impl Running {
         }
         let mut requests = Some(requests);
         loop {
+            // The notice of a cancellation may have come to another call (a
+            // reply's send, a sibling's stop): it is seen here.
+            if is_cancelled() {
+                return Ok(());
+            }
             let watched: Vec<usize> = (0..self.slots.len())
                 .filter(|&i| self.slots[i].running.is_some())
                 .collect();
@@ -507,10 +527,7 @@ impl Running {
                             // The asker may have given up waiting: nothing to do.
                             let _gone = reply.send(self.which_children());
                         }
-                        Control::Shutdown => {
-                            self.stop_all_from(0);
-                            return Ok(());
-                        }
+                        Control::Shutdown => return Ok(()),
                     }
                 }
                 Selected::Closed { index } if index == watched.len() => {
@@ -522,20 +539,20 @@ impl Running {
                 | Selected::Failed { index, .. } => {
                     let i = watched[index];
                     let (handle, _down) = self.slots[i].running.take().expect("watched children run");
-                    let outcome = match handle.join_discarding() {
+                    let outcome = match join_ended(handle) {
                         Ok(()) => Ok(()),
                         Err(JoinError::Failed(f)) => Err(describe(&f)),
-                        // Cancelled: its children, this one's among them, are too.
+                        // Stopped by the end of its grace: this one is, too.
                         Err(JoinError::Cancelled) => return Ok(()),
                     };
                     if is_cancelled() {
-                        // The child ended as this supervisor was being cancelled
-                        // (the end of the program cancels all): no restart.
+                        // The child ended as this supervisor was being cancelled:
+                        // no restart; the others stop.
                         return Ok(());
                     }
                     self.ended(i, outcome)?;
                 }
-                // Cancelled: the host cancels the children with it.
+                // Cancelled: the children stop in order (see `run`).
                 Selected::Cancelled => return Ok(()),
                 other => unreachable!("a blocking select of receives gives no {other:?}"),
             }
@@ -628,6 +645,10 @@ impl Running {
             ));
         }
         // Which children start again: `i`, and the siblings the strategy stops.
+        if is_cancelled() {
+            // Being cancelled: nothing starts again; `run` stops the rest.
+            return Ok(());
+        }
         let again: Vec<usize> = match self.strategy {
             Strategy::OneForOne => vec![i],
             Strategy::OneForAll => {
@@ -702,20 +723,43 @@ impl Running {
 /// Stop a child within its shutdown time: a supervisor is asked to shut down (its
 /// children stop in order) and cancelled only once the time is over; any other
 /// child is cancelled with its shutdown time as the grace.
+///
+/// The supervisor owns its shutdown: its own cancellation, should it come
+/// meanwhile, fails one of these calls, and the stop goes on.
 fn stop(child: &Child, handle: JoinHandle<Ended>, down: Receiver<Down>) {
     match &child.control {
         Some(control) if control.try_send(Control::Shutdown).is_ok() => {
-            let mut select = Select::new();
-            select.recv(&down);
-            if let Selected::Timeout = select.wait_timeout(child.shutdown) {
-                handle.cancel_within(Duration::ZERO);
+            let deadline = Instant::now() + child.shutdown;
+            let mut noticed = false;
+            loop {
+                let mut select = Select::new();
+                select.recv(&down);
+                match select.wait_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Selected::Timeout => {
+                        handle.cancel_within(Duration::ZERO);
+                        break;
+                    }
+                    // The notice of this supervisor's cancellation: wait on (once:
+                    // a second means its grace is over, and it is being stopped).
+                    Selected::Cancelled if !noticed => noticed = true,
+                    _ => break,
+                }
             }
         }
         _ => handle.cancel_within(child.shutdown),
     }
-    // However it ended, it was stopped (or this supervisor is cancelled, and the
-    // host stops its children).
-    let _stopped = handle.join_discarding();
+    // However it ended, it was stopped.
+    let _stopped = join_ended(handle);
+}
+
+/// Join a child that has ended or is being stopped. The supervisor owns its
+/// shutdown: the notice of its cancellation fails one join, not the next (once
+/// its grace is over, it is stopped where it is).
+fn join_ended(handle: JoinHandle<Ended>) -> Result<(), JoinError> {
+    match handle.join_discarding() {
+        Err(JoinError::Cancelled) => handle.join_discarding(),
+        other => other,
+    }
 }
 
 /// How a failure reads in a supervisor's list of recent ends: its first line, or,

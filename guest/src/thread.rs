@@ -2,7 +2,7 @@
 //! ([`Builder`], [`spawn`], [`spawn_detached`]), and through its [`JoinHandle`]
 //! joining it (for its result, or its [`Failure`]) and cancelling
 //! it; and what a microthread does to itself: [`sleep`], [`yield_now`], [`atomic`]
-//! sections, [`is_cancelled`], [`exit`], [`current`], [`current_id`].
+//! sections, [`is_cancelled`], [`own_shutdown`], [`exit`], [`current`], [`current_id`].
 //!
 //! A microthread *finishes*: it returns, fails, or is stopped. *Cancelling* asks it to
 //! finish (its blocking calls fail, so its cleanup runs); *stopping* is the host
@@ -168,8 +168,9 @@ impl<R> JoinHandle<R> {
     }
 
     /// Wait for the microthread to finish, dropping its result unread (the
-    /// endpoints in it close): whether it returned, or its failure.
-    pub(crate) fn join_discarding(self) -> Result<(), JoinError> {
+    /// endpoints in it close): whether it returned, or its failure. A join that
+    /// failed with `Cancelled` can be made again.
+    pub(crate) fn join_discarding(&self) -> Result<(), JoinError> {
         match self.handle.join() {
             Ok(_result) => Ok(()),
             Err(wit::JoinError::Failed(f)) => Err(JoinError::Failed(f.into())),
@@ -358,6 +359,44 @@ pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
 /// look, to stop cleanly before it is stopped.
 pub fn is_cancelled() -> bool {
     wit::cancelled()
+}
+
+/// From now on the calling microthread owns its shutdown, as a
+/// [`Supervisor`](crate::supervisor::Supervisor) does: its cancellation is a notice,
+/// not a stop.
+///
+/// - It is delivered once: one blocking call fails with it (a receive, a join, a
+///   select gives [`Selected::Cancelled`](crate::Selected::Cancelled), …), and later
+///   ones work again; [`is_cancelled`] stays true. A busy microthread is not stopped
+///   for it at its next fuel yield.
+/// - It does not reach the microthread's children: it stops them itself, in the
+///   order it chooses (cancelling each, joining it), and then returns.
+/// - The grace period still bounds it: once that is over, it and every microthread
+///   under it are stopped wherever they are. Children it leaves running when it
+///   ends are cancelled then.
+///
+/// ```no_run
+/// use weft_guest::{Receiver, channel, own_shutdown, spawn};
+///
+/// fn wait(rx: Receiver<u32>) {
+///     // Fails once this child is cancelled: its cleanup would run here.
+///     let _ = rx.recv();
+/// }
+///
+/// own_shutdown();
+/// let (tx, rx) = channel::<u32>(1);
+/// let children: Vec<_> = (0..3).map(|_| spawn(wait, rx.clone())).collect();
+/// // Blocks until the cancellation comes (the end of the program, say) …
+/// let _ = rx.recv();
+/// // … then stops the children, the last started first.
+/// for child in children.into_iter().rev() {
+///     child.cancel();
+///     let _ = child.join();
+/// }
+/// drop(tx);
+/// ```
+pub fn own_shutdown() {
+    wit::own_shutdown();
 }
 
 /// Run `f` with no preemption: no fuel slice interrupts it, and a preemption that

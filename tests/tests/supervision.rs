@@ -3,8 +3,9 @@
 //! failure's kind and message) and escalation through two levels, shutdown in
 //! reverse order with nested supervisors, a child ignoring its cancellation past
 //! its shutdown time, `which_children`, the `restarts` count in
-//! `RunHandle::stats()`, and a crash loop replayed under a seed. On one worker and
-//! on two.
+//! `RunHandle::stats()`, a crash loop replayed under a seed, and a cancelled tree
+//! (by the end of the run, or by its handle) stopping in reverse start order within
+//! its supervisor's grace. On one worker and on two.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use weft::{ExitStatus, OutputBuffer, RunOptions};
 use weft_tests::guest;
 
 mod common;
-use common::runtime;
+use common::{eventually, runtime, start};
 
 /// How a run of mode `mode` went: its status, stdout, and the restarts counted.
 struct Ran {
@@ -276,4 +277,99 @@ fn a_supervised_crash_loop_replays_identically_under_a_seed() {
             assert_eq!(again.restarts, first.restarts, "seed {seed} on {workers}");
         }
     }
+}
+
+#[test]
+fn the_end_of_the_run_stops_a_tree_in_reverse_start_order_nested_ones_included() {
+    for workers in [1, 2] {
+        let (mut run, out) = start(
+            &runtime(workers),
+            "supervision",
+            &["cancelled-run"],
+            RunOptions::new(),
+        );
+        eventually("the tree has started", || {
+            out.to_string_lossy().contains("started:")
+        });
+        // As Ctrl-C does (`weft run` ends the run so on SIGINT).
+        run.cancel();
+        let status = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(&mut run);
+        let out = out.to_string_lossy();
+        assert_eq!(status, ExitStatus::Cancelled, "on {workers}: {out}");
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            [
+                "started: a b c d",
+                // `outer` stops d, then `inner` (which stops c, then b), then a.
+                "stopped d",
+                "stopped c",
+                "stopped b",
+                "stopped a",
+            ],
+            "on {workers}"
+        );
+        assert_eq!(run.stats().restarts, 0, "on {workers}: nothing restarted");
+    }
+}
+
+#[test]
+fn cancelling_a_supervisor_by_its_handle_stops_its_tree_in_reverse_order_first() {
+    expect_with(
+        "cancel-supervisor",
+        RunOptions::new,
+        &[
+            "started: a b c d",
+            "stopped d",
+            "stopped c",
+            "stopped b",
+            "stopped a",
+            "joined: Cancelled",
+        ],
+        0,
+    );
+}
+
+#[test]
+fn a_cancelled_supervisor_held_up_by_a_stubborn_child_is_stopped_with_its_tree_at_its_grace() {
+    // The child's shutdown time is an hour: only the supervisor's grace (the run's
+    // cancel grace, 200 ms) ends its shutdown.
+    expect_with(
+        "stubborn-under-cancel",
+        || RunOptions::new().cancel_grace(Duration::from_millis(200)),
+        &[
+            "started: a s",
+            "s ignores the cancellation",
+            "joined: Cancelled",
+            "down a: Cancelled",
+            "down s: Cancelled",
+        ],
+        0,
+    );
+}
+
+#[test]
+fn a_microthread_that_owns_its_shutdown_gets_one_notice_and_stops_its_children_itself() {
+    expect_with(
+        "own-shutdown",
+        RunOptions::new,
+        &[
+            "owner started: x y z",
+            // One call fails with the cancellation; later ones work.
+            "owner: Err(Cancelled), is_cancelled: true",
+            "owner: a sleep after the notice: Ok(())",
+            // Its children were not cancelled with it: it stops them, z first.
+            "stopped z",
+            "owner: joined a child: Cancelled",
+            "stopped y",
+            "owner: joined a child: Cancelled",
+            "stopped x",
+            "owner: joined a child: Cancelled",
+            "joined: Cancelled",
+        ],
+        0,
+    );
 }

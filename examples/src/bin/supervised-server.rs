@@ -28,10 +28,10 @@
 //!   whole tree gives up, and the program fails with one report that lists the
 //!   restarts of both levels (weft exits with 134, as for any failed `main`).
 //!
-//! Ctrl-C (SIGINT) cancels the program: every child prints its cleanup line, and weft
-//! exits with 130. A supervisor's own shutdown (the `demo` mode's end) stops the
-//! children in reverse start order: the acceptor first, then the workers from the last
-//! to the first.
+//! Ctrl-C (SIGINT) cancels the program, and the tree stops in reverse start order,
+//! as it does at a supervisor's own shutdown (the `demo` mode's end): the acceptor
+//! first, then `connections`, which stops the workers from the last to the first.
+//! Each prints its cleanup line as it stops, and weft exits with 130.
 //!
 //! `weft run --listen 127.0.0.1:7000 supervised-server.wasm [ADDRESS [WORKERS]]`
 //! (default 127.0.0.1:7000 and 3 workers; port 0 lets the system choose). It prints
@@ -366,11 +366,12 @@ fn main() {
     }
     let (_, server) = start(address, workers);
     match server.join() {
-        // Ctrl-C: every microthread is cancelled, the children print their cleanup
-        // lines; this join is cancelled, or sees the tree cancelled first.
-        Ok(()) | Err(JoinError::Cancelled) => println!("supervised-server: stopped"),
+        Ok(()) => println!("supervised-server: stopped"),
+        // Ctrl-C: this join is cancelled (or sees the tree cancelled first), and
+        // the tree stops on its own, in order, each child printing its cleanup line.
+        Err(JoinError::Cancelled) => println!("supervised-server: stopping"),
         Err(JoinError::Failed(f)) if f.kind == FailureKind::Cancelled => {
-            println!("supervised-server: stopped")
+            println!("supervised-server: stopping")
         }
         // The tree gave up: fail `main` with its report (one, listing the restarts).
         Err(JoinError::Failed(f)) => panic!("the service gave up: {}", f.message),

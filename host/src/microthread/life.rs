@@ -97,6 +97,13 @@ pub(super) async fn run_to_end(
         // The whole program ends now: no waiting for children.
         return ending;
     }
+    if member.cancel.owns_shutdown() && member.cancel.is_requested() {
+        // Its cancellation stopped at it, and it has ended: the children it did not
+        // stop are cancelled now, as any cancelled parent's are.
+        for child in member.children() {
+            run.cancel_member(&child, true);
+        }
+    }
     wait_for_children(&run, &member, children, ending).await
 }
 

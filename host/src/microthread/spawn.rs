@@ -221,9 +221,10 @@ fn launch<T: Send + 'static>(
     if run.is_cancelling() {
         // The run's end enforces the grace period.
         member.cancel.request();
-    } else if parent.is_some_and(|p| p.cancel.is_requested()) {
+    } else if parent.is_some_and(|p| p.cancel.is_requested() && !p.cancel.owns_shutdown()) {
         // Born into its parent's cancellation: it gets the grace period the
-        // others got, and is stopped at its end.
+        // others got, and is stopped at its end. (A parent that owns its shutdown
+        // stops its children itself.)
         run.cancel_member(&member, true);
     }
     let membership = Membership {

@@ -196,6 +196,18 @@ impl Member {
         children.list().iter().filter_map(Weak::upgrade).collect()
     }
 
+    /// Its children, theirs, and so on, still alive.
+    pub(crate) fn descendants(&self) -> Vec<Arc<Member>> {
+        let mut all = self.children();
+        let mut i = 0;
+        while i < all.len() {
+            let more = all[i].children();
+            all.extend(more);
+            i += 1;
+        }
+        all
+    }
+
     /// Set why it fails; false if it was doomed already.
     pub(crate) fn doom(&self, failure: Failure) -> bool {
         self.doom.set(failure).is_ok()
@@ -345,7 +357,7 @@ impl Members {
         tracing::trace!(target: "weft::microthread", id = member.me.id, waiting = %what, "block");
         {
             let mut waiting = member.waiting();
-            if member.cancel.is_requested() {
+            if member.cancel.interrupts() {
                 probe.interrupt();
             }
             *waiting = Some(Block { what, probe, counted });

@@ -2,6 +2,11 @@
 //! run's end, or a sibling's unjoined failure), then delivered, either as an error
 //! from a blocking call (its cleanup runs) or as a stop at its next fuel yield (it
 //! was busy), and, a grace period later, enforced.
+//!
+//! A microthread that owns its shutdown (a supervisor) takes its cancellation as a
+//! notice: it is delivered once, as the error of one blocking call, and from then
+//! on its calls work, so that it can stop its children in its own order; a busy
+//! one is not stopped for it. Only the end of its grace period stops it.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -28,6 +33,8 @@ pub(crate) struct Cancel {
     in_call: AtomicBool,
     /// Wakes a blocking call when the cancellation is requested.
     requested: Notify,
+    /// It owns its shutdown (see the module's doc).
+    owned: AtomicBool,
 }
 
 /// A blocking call was cancelled.
@@ -58,13 +65,36 @@ impl Cancel {
         self.state.load(Ordering::Acquire) != NONE
     }
 
+    /// From now on the microthread owns its shutdown: its cancellation is a notice,
+    /// delivered once, and it stops its children itself.
+    pub(crate) fn own_shutdown(&self) {
+        self.owned.store(true, Ordering::Release);
+    }
+
+    /// Whether the microthread owns its shutdown: a cancellation stops at it, and
+    /// does not reach its children.
+    pub(crate) fn owns_shutdown(&self) -> bool {
+        self.owned.load(Ordering::Acquire)
+    }
+
+    /// Whether a blocking call must end now: the cancellation is asked for and not
+    /// yet seen, or seen by a microthread that does not own its shutdown, or its
+    /// grace period is over.
+    pub(crate) fn interrupts(&self) -> bool {
+        match self.state.load(Ordering::Acquire) {
+            NONE => false,
+            DELIVERED => !self.owns_shutdown(),
+            _ => true,
+        }
+    }
+
     /// Whether the microthread must stop now, wherever it is: it was cancelled while
     /// busy (not in a blocking call that will deliver the cancellation), or its grace
     /// period is over. Checked at fuel yields and epoch checks.
     pub(crate) fn must_abort(&self) -> bool {
         match self.state.load(Ordering::Acquire) {
             NONE | DELIVERED => false,
-            REQUESTED => !self.in_call.load(Ordering::Acquire),
+            REQUESTED => !self.owns_shutdown() && !self.in_call.load(Ordering::Acquire),
             _ => true,
         }
     }
@@ -78,16 +108,20 @@ impl Cancel {
         if self.deliver() { Err(Cancelled) } else { Ok(guard) }
     }
 
-    /// Mark the cancellation as seen, if it was asked for.
+    /// Mark the cancellation as seen, if it was asked for. Returns whether the call
+    /// that asks fails with it: any call once it is asked for, but for a microthread
+    /// that owns its shutdown only the first (and any once its grace is over).
     pub(crate) fn deliver(&self) -> bool {
         match self.state.load(Ordering::Acquire) {
             NONE => false,
             REQUESTED => {
-                let _ =
-                    self.state
-                        .compare_exchange(REQUESTED, DELIVERED, Ordering::AcqRel, Ordering::Acquire);
-                true
+                // Of two calls that race to see it, one delivers it.
+                self.state
+                    .compare_exchange(REQUESTED, DELIVERED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                    || self.interrupts()
             }
+            DELIVERED => !self.owns_shutdown(),
             _ => true,
         }
     }

@@ -3,7 +3,7 @@
 //! counters of the live view; and what a microthread holds of it (its `LiveSlot`,
 //! a guest's `JoinHandle`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -363,13 +363,19 @@ impl Run {
     /// Cancel one microthread and its structured children as
     /// [`cancel_member`](Run::cancel_member) does, stopping those that have not
     /// finished `grace` from now (if given) wherever they are.
+    ///
+    /// The cancellation stops at a microthread that owns its shutdown (a
+    /// supervisor): it stops its children itself, in its order, within the grace;
+    /// once that is over, they are stopped with it wherever they are.
     pub(crate) fn cancel_member_within(&self, member: &Arc<Member>, grace: Option<Duration>) {
         let mut todo = vec![member.clone()];
         let mut requested = Vec::new();
         while let Some(m) = todo.pop() {
             if m.cancel.request() {
                 m.interrupt();
-                todo.extend(m.children());
+                if !m.cancel.owns_shutdown() {
+                    todo.extend(m.children());
+                }
                 requested.push(m);
             }
         }
@@ -389,6 +395,13 @@ impl Run {
                 for m in &requested {
                     m.cancel.grace_over();
                     m.abort();
+                    if m.cancel.owns_shutdown() {
+                        // What it has not stopped yet goes with it.
+                        for d in m.descendants() {
+                            d.cancel.grace_over();
+                            d.abort();
+                        }
+                    }
                 }
                 if by_epoch {
                     engine.increment_epoch();
@@ -421,8 +434,15 @@ impl Run {
                 }
             });
         }
-        for member in self.members.all() {
-            self.cancel_member(&member, false);
+        // Each tree from its root (main, a detached microthread): the cancellation
+        // reaches the others through their parents, and stops at a microthread
+        // that owns its shutdown, which stops its children in its own order.
+        let all = self.members.all();
+        let live: HashSet<u64> = all.iter().map(|m| m.me.id).collect();
+        for member in all {
+            if member.parent.is_none_or(|p| !live.contains(&p)) {
+                self.cancel_member(&member, false);
+            }
         }
     }
 

@@ -40,7 +40,7 @@ impl Microthread {
                 Probe::Completion(completion.clone()),
                 timeout.is_some(),
             );
-            let wait = completion.finished_unless(|| cancel.is_requested());
+            let wait = completion.finished_unless(|| cancel.interrupts());
             let finished = match timeout {
                 None => Some(wait.await),
                 Some(d) => tokio::time::timeout(d, wait).await.ok(),
@@ -143,6 +143,11 @@ impl wit::Host for Microthread {
 
     async fn cancelled(&mut self) -> wasmtime::Result<bool> {
         Ok(self.member.cancel.is_requested())
+    }
+
+    async fn own_shutdown(&mut self) -> wasmtime::Result<()> {
+        self.member.cancel.own_shutdown();
+        Ok(())
     }
 
     async fn atomic_begin(&mut self) -> wasmtime::Result<()> {

@@ -2,7 +2,9 @@
 //! restart, in which order), each restart type, the intensity exceeded, escalation
 //! through two levels, a supervisor's long account of failures (the host cuts it),
 //! shutdown order, a child ignoring its cancellation past its
-//! shutdown time, `which_children`, and a crash loop for deterministic runs.
+//! shutdown time, `which_children`, a crash loop for deterministic runs, and the
+//! order a cancelled tree stops in (by the end of the program, or by its handle),
+//! within the supervisor's grace.
 //!
 //! A worker announces each start on the events channel (its name and microthread
 //! id: ids grow in spawn order, so sorting by id gives the start order), then waits
@@ -13,7 +15,9 @@
 use std::time::Duration;
 
 use weft_guest::supervisor::{Child, ChildState, Restart, Strategy, Supervisor, SupervisorHandle};
-use weft_guest::{FailureKind, JoinError, Receiver, RecvError, Sender, channel, current_id, monitor};
+use weft_guest::{
+    DownOutcome, FailureKind, JoinError, Receiver, RecvError, Sender, channel, current_id, monitor,
+};
 
 /// Crash on command.
 const CRASH: u8 = 0;
@@ -302,6 +306,134 @@ fn shutdown() {
     say(&format!("joined: {:?}", sup.join()));
 }
 
+/// Sleep until cancelled, then print `stopped <name>` (its cleanup). Its start is
+/// announced as a worker's is.
+fn sleeper((name, events): (String, Sender<(String, u64)>)) {
+    events
+        .send((name.clone(), current_id()))
+        .expect("the test listens for starts");
+    if weft_guest::sleep(Duration::from_secs(3600)).is_err() {
+        say(&format!("stopped {name}"));
+    }
+}
+
+/// The tree `outer(a, inner(b, c), d)` of sleepers, started; the names once all
+/// have started.
+fn sleeping_tree() -> SupervisorHandle {
+    let (events_tx, events) = channel(16);
+    let sleeper_child = |name: &str| Child::new(name, sleeper, (name.to_string(), events_tx.clone()));
+    let inner = Supervisor::new("inner")
+        .child(sleeper_child("b"))
+        .child(sleeper_child("c"));
+    let sup = Supervisor::new("outer")
+        .child(sleeper_child("a"))
+        .child(Child::supervisor(inner))
+        .child(sleeper_child("d"))
+        .start()
+        .expect("the supervisor starts");
+    let mut started: Vec<String> = starts(&events, 4).into_iter().map(|(n, _)| n).collect();
+    started.sort();
+    say(&format!("started: {}", started.join(" ")));
+    sup
+}
+
+/// The end of the program (the test cancels the run, as Ctrl-C does) stops the
+/// tree in reverse start order, nested supervisors included.
+fn cancelled_run() {
+    let _sup = sleeping_tree();
+    // Until the run is cancelled (main's own cancellation; the tree's is the
+    // supervisor's to carry out).
+    let _cancelled = weft_guest::sleep(Duration::from_secs(3600));
+}
+
+/// How a join ended, in a word.
+fn joined(result: Result<(), JoinError>) -> String {
+    match result {
+        Ok(()) => "ok".into(),
+        Err(JoinError::Failed(f)) => format!("{:?}", f.kind),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+/// Cancelling a supervisor by its handle stops its children in reverse start
+/// order too, before it ends.
+fn cancel_supervisor() {
+    let sup = sleeping_tree();
+    sup.cancel();
+    say(&format!("joined: {}", joined(sup.join())));
+}
+
+/// A cancelled supervisor's grace bounds its shutdown: a child that ignores its
+/// cancellation (with an hour of shutdown time) holds the supervisor up until the
+/// supervisor's grace is over, and then it, the supervisor and the child not yet
+/// stopped are all stopped where they are.
+fn stubborn_under_cancel() {
+    let (events_tx, events) = channel(16);
+    let (a, _a) = child("a", &events_tx);
+    let (_s_cmd, s_rx) = channel(1);
+    let stubborn = Child::new("s", stubborn, ("s".to_string(), s_rx, events_tx.clone()))
+        .shutdown(Duration::from_secs(3600));
+    let sup = Supervisor::new("outer")
+        .child(a)
+        .child(stubborn)
+        .start()
+        .expect("the supervisor starts");
+    let started = starts(&events, 2);
+    say(&format!("started: {}", names(&started)));
+    let downs: Vec<_> = started.iter().map(|(n, id)| (n.clone(), monitor(*id))).collect();
+    sup.cancel();
+    say(&format!("joined: {}", joined(sup.join())));
+    for (name, down) in downs {
+        let down = down.recv().expect("one Down");
+        let outcome = match down.outcome {
+            DownOutcome::Failed(f) => format!("{:?}", f.kind),
+            other => format!("{other:?}"),
+        };
+        say(&format!("down {name}: {outcome}"));
+    }
+}
+
+/// A microthread of the program's own that owns its shutdown: its cancellation
+/// comes once, as a notice; its later calls work; its children are not cancelled
+/// with it, and it stops them itself, the last started first.
+fn owner(ready: Sender<()>) {
+    weft_guest::own_shutdown();
+    let (events_tx, events) = channel(4);
+    let children: Vec<_> = ["x", "y", "z"]
+        .into_iter()
+        .map(|name| {
+            weft_guest::Builder::new()
+                .name(name)
+                .spawn(sleeper, (name.to_string(), events_tx.clone()))
+                .expect("a child starts")
+        })
+        .collect();
+    let started = starts(&events, 3);
+    say(&format!("owner started: {}", names(&started)));
+    ready.send(()).expect("its parent waits");
+    // Blocks until the notice comes (nothing is sent: it holds a sender).
+    let notice = events.recv();
+    say(&format!(
+        "owner: {notice:?}, is_cancelled: {}",
+        weft_guest::is_cancelled()
+    ));
+    let nap = weft_guest::sleep(Duration::from_millis(1));
+    say(&format!("owner: a sleep after the notice: {nap:?}"));
+    for child in children.into_iter().rev() {
+        child.cancel();
+        say(&format!("owner: joined a child: {}", joined(child.join())));
+    }
+}
+
+/// [`owner`], cancelled by its parent.
+fn own_shutdown() {
+    let (ready_tx, ready) = channel(1);
+    let handle = weft_guest::spawn(owner, ready_tx);
+    ready.recv().expect("the owner and its children have started");
+    handle.cancel();
+    say(&format!("joined: {}", joined(handle.join())));
+}
+
 /// A crash loop for deterministic runs: workers crash one after the other under
 /// one-for-all until the supervisor gives up.
 fn crash_loop() {
@@ -346,6 +478,10 @@ fn main() {
         "unstartable" => unstartable(),
         "shutdown" => shutdown(),
         "crash-loop" => crash_loop(),
+        "cancelled-run" => cancelled_run(),
+        "cancel-supervisor" => cancel_supervisor(),
+        "stubborn-under-cancel" => stubborn_under_cancel(),
+        "own-shutdown" => own_shutdown(),
         other => {
             eprintln!("unknown mode {other:?}");
             std::process::exit(2);
