@@ -8,4 +8,4 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-pub(crate) use weft::runtime::{channel, net, registry, thread, types};
+pub(crate) use weft::runtime::{channel, cluster, net, registry, thread, types};

@@ -44,6 +44,10 @@ pub enum FailureKind {
     /// children needed restarting more often than its intensity allows. The message
     /// names the child and lists the recent failures.
     RestartIntensity,
+    /// A channel's remote end lost its link: the node at the other end went
+    /// silent past the cluster's node timeout, or the link broke. The message names
+    /// the node and the evidence.
+    Disconnected,
 }
 
 impl fmt::Display for Failure {
@@ -72,6 +76,7 @@ impl From<wit::Failure> for Failure {
                 K::ChildFailed => FailureKind::ChildFailed,
                 K::Exited => FailureKind::Exited,
                 K::RestartIntensity => FailureKind::RestartIntensity,
+                K::Disconnected => FailureKind::Disconnected,
             },
             message: f.message,
         }

@@ -60,6 +60,7 @@
 //! | 4 | `thread` | spawning ([`Builder`], [`spawn`]), [`JoinHandle`], [`sleep`], [`yield_now`], [`atomic`], [`exit`], [`current`], [`current_id`] | `thread`, but `monitor` |
 //! | 4 | `channel` | opening channels; in `channel/`: the ends ([`Sender`], [`Receiver`]), what both ends share (`end`), their errors, timers ([`after`], [`tick`]) | `channel`, but `select` |
 //! | 4 | [`net`] | TCP listeners and streams | `net` |
+//! | 4 | [`cluster`] | which node this is, the live nodes | `cluster` |
 //! | 5 | `select` | [`Select`]: one of several channel operations, socket readiness and timers | `channel.select` |
 //! | 5 | `monitor` | [`monitor`]: watching any microthread by id for its one [`Down`] | `thread.monitor` |
 //! | 5 | `patterns` | [`generate`], [`parallel_map`]: built from spawn and channels | |
@@ -90,6 +91,7 @@
 
 mod bindings;
 mod channel;
+pub mod cluster;
 mod entry;
 mod failure;
 mod message;

@@ -102,7 +102,7 @@ struct WireFailure {
 }
 
 /// The kinds of failure, in the order of WIT's `failure-kind`.
-const KINDS: [FailureKind; 8] = [
+const KINDS: [FailureKind; 9] = [
     FailureKind::Panic,
     FailureKind::Trap,
     FailureKind::OutOfMemory,
@@ -111,6 +111,7 @@ const KINDS: [FailureKind; 8] = [
     FailureKind::ChildFailed,
     FailureKind::Exited,
     FailureKind::RestartIntensity,
+    FailureKind::Disconnected,
 ];
 
 impl From<Down> for WireDown {

@@ -361,12 +361,14 @@ impl SupervisorHandle {
             Ok(()) | Err(SendError::Closed(_)) => Ok(()),
             Err(SendError::Cancelled(_)) => Err(Cancelled),
             Err(SendError::TooLarge(_)) => unreachable!("a shutdown request is a few bytes"),
+            Err(SendError::Disconnected(..)) => unreachable!("a supervisor's channel is local to its node"),
         }
     }
 
-    /// Cancel it: it and all its children are cancelled at once (as any
-    /// microthread's are); [`shutdown`](SupervisorHandle::shutdown) stops them in
-    /// order.
+    /// Cancel it: it stops its children in reverse start order, within its grace
+    /// period, as at a [`shutdown`](SupervisorHandle::shutdown), and then ends
+    /// (joining it gives `Cancelled`; past the grace, it and its tree are stopped
+    /// where they are).
     pub fn cancel(&self) {
         self.handle.cancel();
     }
@@ -774,6 +776,7 @@ fn describe(f: &Failure) -> String {
         FailureKind::ChildFailed => "failed with a child",
         FailureKind::Exited => "exited",
         FailureKind::RestartIntensity => "gave up",
+        FailureKind::Disconnected => "lost its link",
     };
     let message = match f.kind {
         FailureKind::RestartIntensity => f.message.replace('\n', "\n  "),

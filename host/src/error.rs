@@ -68,6 +68,10 @@ pub enum Error {
     /// The main microthread could not be started.
     #[error("cannot start the program: {0}")]
     Start(String),
+    /// The runtime could not join its cluster.
+    #[cfg(feature = "cluster")]
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// The runtime already runs its maximum of live microthreads (all runs
     /// together), so a new run cannot start its `main`.
     #[error(
@@ -139,6 +143,43 @@ pub enum FailureKind {
     /// restart intensity allows. The message names the child and lists the recent
     /// failures.
     RestartIntensity,
+    /// The node it ran on, or the link to it, was lost (a cluster's remote end):
+    /// the message names the node and the evidence.
+    Disconnected,
+}
+
+impl FailureKind {
+    /// Its index among the cases of `failure-kind` in `wit/runtime.wit` (how it
+    /// travels in a monitor's `Down` and between nodes).
+    pub(crate) fn index(self) -> u8 {
+        match self {
+            FailureKind::Panic => 0,
+            FailureKind::Trap => 1,
+            FailureKind::OutOfMemory => 2,
+            FailureKind::FuelExhausted => 3,
+            FailureKind::Cancelled => 4,
+            FailureKind::ChildFailed => 5,
+            FailureKind::Exited => 6,
+            FailureKind::RestartIntensity => 7,
+            FailureKind::Disconnected => 8,
+        }
+    }
+
+    /// The kind of index `i` (see [`index`](FailureKind::index)), if there is one.
+    pub(crate) fn from_index(i: u8) -> Option<FailureKind> {
+        Some(match i {
+            0 => FailureKind::Panic,
+            1 => FailureKind::Trap,
+            2 => FailureKind::OutOfMemory,
+            3 => FailureKind::FuelExhausted,
+            4 => FailureKind::Cancelled,
+            5 => FailureKind::ChildFailed,
+            6 => FailureKind::Exited,
+            7 => FailureKind::RestartIntensity,
+            8 => FailureKind::Disconnected,
+            _ => return None,
+        })
+    }
 }
 
 impl Failure {

@@ -94,6 +94,8 @@ pub mod net;
 mod sync;
 
 mod channel;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 mod deterministic;
 mod run;
 mod scheduler;

@@ -51,6 +51,10 @@ pub enum SendError<T> {
     TooLarge(T),
     /// This microthread was cancelled.
     Cancelled(T),
+    /// The channel's remote end lost its link to the node at the other end (a
+    /// cluster's channel): why, a failure of kind
+    /// [`Disconnected`](crate::FailureKind::Disconnected).
+    Disconnected(T, Failure),
 }
 
 /// A [`try_send`](crate::Sender::try_send) failed; the value comes back.
@@ -65,6 +69,10 @@ pub enum TrySendError<T> {
     Closed(T),
     /// The serialized value is over the host's message size limit.
     TooLarge(T),
+    /// The channel's remote end lost its link to the node at the other end (a
+    /// cluster's channel): why, a failure of kind
+    /// [`Disconnected`](crate::FailureKind::Disconnected).
+    Disconnected(T, Failure),
 }
 
 /// A [`send_timeout`](crate::Sender::send_timeout) failed; the value comes back.
@@ -78,13 +86,20 @@ pub enum SendTimeoutError<T> {
     TooLarge(T),
     /// This microthread was cancelled.
     Cancelled(T),
+    /// The channel's remote end lost its link to the node at the other end (a
+    /// cluster's channel): why, a failure of kind
+    /// [`Disconnected`](crate::FailureKind::Disconnected).
+    Disconnected(T, Failure),
 }
 
 impl<T> SendError<T> {
     /// The value that was not sent.
     pub fn into_inner(self) -> T {
         match self {
-            SendError::Closed(v) | SendError::TooLarge(v) | SendError::Cancelled(v) => v,
+            SendError::Closed(v)
+            | SendError::TooLarge(v)
+            | SendError::Cancelled(v)
+            | SendError::Disconnected(v, _) => v,
         }
     }
 }
@@ -93,7 +108,10 @@ impl<T> TrySendError<T> {
     /// The value that was not sent.
     pub fn into_inner(self) -> T {
         match self {
-            TrySendError::Full(v) | TrySendError::Closed(v) | TrySendError::TooLarge(v) => v,
+            TrySendError::Full(v)
+            | TrySendError::Closed(v)
+            | TrySendError::TooLarge(v)
+            | TrySendError::Disconnected(v, _) => v,
         }
     }
 }
@@ -105,7 +123,8 @@ impl<T> SendTimeoutError<T> {
             SendTimeoutError::Timeout(v)
             | SendTimeoutError::Closed(v)
             | SendTimeoutError::TooLarge(v)
-            | SendTimeoutError::Cancelled(v) => v,
+            | SendTimeoutError::Cancelled(v)
+            | SendTimeoutError::Disconnected(v, _) => v,
         }
     }
 }
@@ -120,8 +139,13 @@ impl<T> fmt::Display for SendError<T> {
             SendError::Closed(_) => CLOSED_FOR_SENDER,
             SendError::TooLarge(_) => TOO_LARGE,
             SendError::Cancelled(_) => CANCELLED,
+            SendError::Disconnected(_, why) => return disconnected(f, why),
         })
     }
+}
+
+fn disconnected(f: &mut fmt::Formatter<'_>, why: &Failure) -> fmt::Result {
+    write!(f, "the channel's remote end is disconnected: {}", why.message)
 }
 
 impl<T> fmt::Display for TrySendError<T> {
@@ -132,6 +156,7 @@ impl<T> fmt::Display for TrySendError<T> {
             }
             TrySendError::Closed(_) => CLOSED_FOR_SENDER,
             TrySendError::TooLarge(_) => TOO_LARGE,
+            TrySendError::Disconnected(_, why) => return disconnected(f, why),
         })
     }
 }
@@ -143,6 +168,7 @@ impl<T> fmt::Display for SendTimeoutError<T> {
             SendTimeoutError::Closed(_) => CLOSED_FOR_SENDER,
             SendTimeoutError::TooLarge(_) => TOO_LARGE,
             SendTimeoutError::Cancelled(_) => CANCELLED,
+            SendTimeoutError::Disconnected(_, why) => return disconnected(f, why),
         })
     }
 }

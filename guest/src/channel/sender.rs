@@ -47,6 +47,7 @@ impl<T: Serialize> Sender<T> {
                 wit::SendError::Closed(_) => SendError::Closed(v),
                 wit::SendError::TooLarge(_) => SendError::TooLarge(v),
                 wit::SendError::Cancelled(_) => SendError::Cancelled(v),
+                wit::SendError::Disconnected((_, why)) => SendError::Disconnected(v, why.into()),
                 wit::SendError::Full(_) | wit::SendError::Timeout(_) => {
                     unreachable!("a blocking send is neither full nor timed out")
                 }
@@ -60,6 +61,7 @@ impl<T: Serialize> Sender<T> {
                 wit::SendError::Full(_) => TrySendError::Full(v),
                 wit::SendError::Closed(_) => TrySendError::Closed(v),
                 wit::SendError::TooLarge(_) => TrySendError::TooLarge(v),
+                wit::SendError::Disconnected((_, why)) => TrySendError::Disconnected(v, why.into()),
                 wit::SendError::Timeout(_) | wit::SendError::Cancelled(_) => {
                     unreachable!("a send that does not wait neither times out nor is cancelled")
                 }
@@ -74,6 +76,7 @@ impl<T: Serialize> Sender<T> {
                 wit::SendError::Closed(_) => SendTimeoutError::Closed(v),
                 wit::SendError::TooLarge(_) => SendTimeoutError::TooLarge(v),
                 wit::SendError::Cancelled(_) => SendTimeoutError::Cancelled(v),
+                wit::SendError::Disconnected((_, why)) => SendTimeoutError::Disconnected(v, why.into()),
             })
     }
 }

@@ -22,11 +22,14 @@
 //! non-blocking steps; `waiter.rs` the waiter a blocked operation parks; `select.rs`
 //! the registration and the wait (a select that need not wait is `Complete` at
 //! once, else `Registered` on its channels); `budget.rs` what a run's channels may hold;
-//! `monitor.rs` a monitor's channel, whose one message the host sends.
+//! `monitor.rs` a monitor's channel, whose one message the host sends; `remote.rs`
+//! what a channel offers the cluster's bridges (slots reserved for remote senders,
+//! a watch on its changes, a link's break).
 
 mod budget;
 pub(crate) mod bytes;
 mod monitor;
+mod remote;
 mod select;
 #[cfg(test)]
 mod tests;
@@ -41,6 +44,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 pub(crate) use budget::Budget;
 pub(crate) use bytes::Bytes;
 pub(crate) use monitor::MonitorEnd;
+pub(crate) use remote::{Offered, RecvOr};
 pub(crate) use select::{Also, Begun, Op, Selected, begin, ended_now, select, select_blocking};
 pub(crate) use typed::{HOST_CHANNEL_IDS, is_host_channel};
 pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
@@ -179,6 +183,12 @@ pub(crate) struct Channel {
     host: [AtomicU32; 2],
     /// Called when the channel is dropped (a timer's, to forget the timer).
     on_drop: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Told of the changes a cluster's bridge waits for (room freed, the last
+    /// receiver or sender gone); set only on a channel with remote ends.
+    watch: OnceLock<Arc<tokio::sync::Notify>>,
+    /// The largest message the channel carries, if it has a limit of its own (a
+    /// remote end's: what its link carries).
+    max_message: OnceLock<usize>,
 }
 
 /// The application (not a microthread) holds a sender (or a receiver) of `chan`
@@ -219,12 +229,20 @@ struct State {
     recv_waiters: VecDeque<Entry>,
     send_waiters: VecDeque<Entry>,
     failure: Option<Stored>,
+    /// Slots of the buffer promised to remote senders (their credit): they count as
+    /// taken, so the buffer, the promised and what is in flight stay within the
+    /// capacity.
+    reserved: usize,
+    /// The link this channel's remote end ran over broke: sends fail with it.
+    broken: Option<Failure>,
 }
 
 /// What a non-blocking send did; the message comes back unless it was sent.
 enum SendStep {
     Sent,
     Closed(Message),
+    /// The channel's link to its remote end broke (see `remote.rs`).
+    Broken(Message, Failure),
     NotReady(Message),
 }
 
@@ -285,10 +303,14 @@ impl Channel {
                 recv_waiters: VecDeque::new(),
                 send_waiters: VecDeque::new(),
                 failure: None,
+                reserved: 0,
+                broken: None,
             }),
             budget: budget.clone(),
             host: Default::default(),
             on_drop: Mutex::new(None),
+            watch: OnceLock::new(),
+            max_message: OnceLock::new(),
         });
         budget.register(&chan);
         Some(chan)
@@ -366,7 +388,7 @@ impl Channel {
     /// A sender that is not a [`SenderHandle`] (a timer, a monitor) went away.
     fn sender_gone(&self) {
         let mut st = self.lock();
-        st.sender_gone();
+        st.sender_gone(self);
     }
 }
 
@@ -418,7 +440,7 @@ impl TimerEnd {
         match st.try_send(&chan, Message::default(), &None) {
             SendStep::Sent => Tick::Sent,
             SendStep::NotReady(_) => Tick::Skipped,
-            SendStep::Closed(_) => Tick::Gone,
+            SendStep::Closed(_) | SendStep::Broken(..) => Tick::Gone,
         }
     }
 
@@ -450,6 +472,7 @@ impl State {
     fn try_recv(&mut self, chan: &Arc<Channel>) -> Option<Ready> {
         if let Some(Queued { msg, charge }) = self.queue.pop_front() {
             chan.budget_of(&charge).release(&msg);
+            chan.changed();
             // The first sender waiting for room moves its message into the buffer, if
             // its budget has room for it (else it stays first in line).
             while let Some(e) = self.send_waiters.front() {
@@ -504,9 +527,10 @@ impl State {
     }
 
     /// A sender went away: when it was the last, tell the waiting receivers.
-    fn sender_gone(&mut self) {
+    fn sender_gone(&mut self, chan: &Channel) {
         self.senders -= 1;
         if self.senders == 0 {
+            chan.changed();
             // Only receivers wait when nothing is buffered: tell them.
             let waiting: Vec<Entry> = self.recv_waiters.drain(..).collect();
             for e in waiting {
@@ -519,6 +543,9 @@ impl State {
     /// Send now if possible: to a waiting receiver, else into the buffer if it and
     /// the budget of `charge` have room.
     fn try_send(&mut self, chan: &Arc<Channel>, mut msg: Message, charge: &Charge) -> SendStep {
+        if let Some(f) = &self.broken {
+            return SendStep::Broken(msg, f.clone());
+        }
         if self.receivers == 0 {
             return SendStep::Closed(msg);
         }
@@ -528,7 +555,7 @@ impl State {
                 Err(m) => msg = m,
             }
         }
-        if self.queue.len() < chan.capacity && chan.budget_of(charge).reserve(&msg) {
+        if self.queue.len() + self.reserved < chan.capacity && chan.budget_of(charge).reserve(&msg) {
             self.buffer(chan, msg, charge.clone());
             return SendStep::Sent;
         }
@@ -608,7 +635,7 @@ impl Drop for SenderHandle {
                 settled,
             });
         }
-        st.sender_gone();
+        st.sender_gone(&self.chan);
     }
 }
 
@@ -635,6 +662,7 @@ impl Drop for ReceiverHandle {
             if st.receivers > 0 {
                 return;
             }
+            self.chan.changed();
             let waiting: Vec<Entry> = st.send_waiters.drain(..).collect();
             for e in waiting {
                 e.waiter.finish(e.op, Ready::Closed);

@@ -47,7 +47,7 @@ impl MonitorEnd {
             let mut st = chan.lock();
             match st.try_send(&chan, message, &None) {
                 SendStep::Sent => None,
-                SendStep::Closed(m) => Some(m),
+                SendStep::Closed(m) | SendStep::Broken(m, _) => Some(m),
                 SendStep::NotReady(m) => {
                     chan.budget.reserve_anyway(&m);
                     st.buffer(&chan, m, None);

@@ -286,6 +286,9 @@ fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progre
         Some(msg) => match st.try_send(&chan, msg, &charge) {
             SendStep::Sent => return Attempt::Complete(Selected::Op(0, Ready::Sent), vec![None]),
             SendStep::Closed(m) => return Attempt::Complete(Selected::Op(0, Ready::Closed), vec![Some(m)]),
+            SendStep::Broken(m, f) => {
+                return Attempt::Complete(Selected::Op(0, Ready::Failed(f)), vec![Some(m)]);
+            }
             SendStep::NotReady(m) => vec![Some(m)],
         },
         None => match st.try_recv(&chan) {
@@ -368,6 +371,10 @@ fn attempt(
                 SendStep::Closed(m) => {
                     sends[i] = Some(m);
                     return Attempt::Complete(Selected::Op(i, Ready::Closed), sends);
+                }
+                SendStep::Broken(m, f) => {
+                    sends[i] = Some(m);
+                    return Attempt::Complete(Selected::Op(i, Ready::Failed(f)), sends);
                 }
                 SendStep::NotReady(m) => sends[i] = Some(m),
             }

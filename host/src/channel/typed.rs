@@ -154,13 +154,19 @@ macro_rules! send_error {
             /// sequence of unknown length, or a `Serialize` impl that fails, say.)
             #[error("cannot serialize the value to send: {1}")]
             Serialize(T, String),
+            /// The channel's remote end lost its link to the node at the other end
+            /// (a [cluster](crate::cluster)'s channel): why, a failure of kind
+            /// [`Disconnected`](crate::FailureKind::Disconnected).
+            #[error("the channel's remote end is disconnected: {}", .1.message)]
+            Disconnected(T, Failure),
         }
 
         impl<T> $name<T> {
             /// The value that was not sent.
             pub fn into_inner(self) -> T {
                 match self {
-                    $($name::$variant(v) |)* $name::Closed(v) | $name::Serialize(v, _) => v,
+                    $($name::$variant(v) |)* $name::Closed(v) | $name::Serialize(v, _)
+                    | $name::Disconnected(v, _) => v,
                 }
             }
         }
@@ -258,6 +264,7 @@ fn received<T: DeserializeOwned>(selected: Selected) -> Result<T, RecvError> {
 enum Sent {
     Delivered,
     Closed,
+    Disconnected(Failure),
     Full,
     Timeout,
     /// The value could not be serialized: why.
@@ -267,6 +274,7 @@ enum Sent {
 fn sent(selected: &Selected) -> Sent {
     match selected {
         Selected::Op(_, Ready::Sent) => Sent::Delivered,
+        Selected::Op(_, Ready::Failed(f)) => Sent::Disconnected(f.clone()),
         Selected::Op(_, _) => Sent::Closed,
         Selected::Timeout => Sent::Timeout,
         Selected::WouldBlock => Sent::Full,
@@ -318,6 +326,7 @@ impl<T: Serialize> Sender<T> {
         match self.send_sync(value, None, false) {
             (Sent::Delivered, _) => Ok(()),
             (Sent::Closed, v) => Err(TrySendError::Closed(v)),
+            (Sent::Disconnected(f), v) => Err(TrySendError::Disconnected(v, f)),
             (Sent::Unserializable(why), v) => Err(TrySendError::Serialize(v, why)),
             (Sent::Full | Sent::Timeout, v) => Err(TrySendError::Full(v)),
         }
@@ -338,6 +347,7 @@ fn send_result<T>(sent: (Sent, T)) -> Result<(), SendError<T>> {
     match sent {
         (Sent::Delivered, _) => Ok(()),
         (Sent::Unserializable(why), v) => Err(SendError::Serialize(v, why)),
+        (Sent::Disconnected(f), v) => Err(SendError::Disconnected(v, f)),
         // A blocking send without a timeout ends only so.
         (Sent::Closed | Sent::Full | Sent::Timeout, v) => Err(SendError::Closed(v)),
     }
@@ -347,6 +357,7 @@ fn send_timeout_result<T>(sent: (Sent, T)) -> Result<(), SendTimeoutError<T>> {
     match sent {
         (Sent::Delivered, _) => Ok(()),
         (Sent::Closed, v) => Err(SendTimeoutError::Closed(v)),
+        (Sent::Disconnected(f), v) => Err(SendTimeoutError::Disconnected(v, f)),
         (Sent::Unserializable(why), v) => Err(SendTimeoutError::Serialize(v, why)),
         (Sent::Full | Sent::Timeout, v) => Err(SendTimeoutError::Timeout(v)),
     }

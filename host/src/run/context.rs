@@ -1,7 +1,7 @@
 //! What a run gets from the runtime that starts it ([`RunContext`]): where its
 //! microthreads run and where its timers and sockets are driven, where it is
-//! watched, the engine, the runtime's count of live microthreads, its resolver and
-//! the application's data. The runtime holds one, and hands it to each run.
+//! watched, the engine, the runtime's count of live microthreads, its resolver, the
+//! application's data, and the cluster its node belongs to. The runtime holds one, and hands it to each run.
 
 use std::sync::Arc;
 
@@ -29,4 +29,7 @@ pub(crate) struct RunContext {
     pub(crate) resolver: Resolver,
     /// The runtime's data for the application's host functions.
     pub(crate) data: Option<AppData>,
+    /// The cluster the runtime's node belongs to, if any.
+    #[cfg(feature = "cluster")]
+    pub(crate) cluster: Option<crate::cluster::Cluster>,
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::completion::Identity;
 use crate::channel::{Bytes, Message, MonitorEnd};
-use crate::error::{Failure, FailureKind};
+use crate::error::Failure;
 use crate::sync::{Pruned, Unpoisoned};
 
 /// How a microthread ended, as its monitors are told: it finished (returned), or
@@ -122,17 +122,8 @@ struct WireFailure<'a> {
 
 impl<'a> WireFailure<'a> {
     fn of(f: &'a Failure) -> Self {
-        // In the order of `failure-kind` in `wit/runtime.wit`.
-        let kind = match f.kind {
-            FailureKind::Panic => 0,
-            FailureKind::Trap => 1,
-            FailureKind::OutOfMemory => 2,
-            FailureKind::FuelExhausted => 3,
-            FailureKind::Cancelled => 4,
-            FailureKind::ChildFailed => 5,
-            FailureKind::Exited => 6,
-            FailureKind::RestartIntensity => 7,
-        };
+        // Its index among the cases of `failure-kind` in `wit/runtime.wit`.
+        let kind = u32::from(f.kind.index());
         WireFailure {
             id: f.id,
             name: f.name.as_deref(),
@@ -170,7 +161,7 @@ mod tests {
             outcome: Outcome::Finished,
         });
         assert_eq!(bytes, [5, 1, 2, b'a', b'b', 0]);
-        let failure = me.failure(FailureKind::Cancelled, "x".into());
+        let failure = me.failure(crate::FailureKind::Cancelled, "x".into());
         let bytes = encode(&Down {
             id: 300,
             name: None,

@@ -96,6 +96,9 @@ pub(crate) struct Run {
     pub(super) host_endpoints: Mutex<HashMap<String, HostEndpoint>>,
     /// The runtime's data for the application's host functions.
     pub(super) runtime_data: Option<AppData>,
+    /// The cluster the runtime's node belongs to, if any.
+    #[cfg(feature = "cluster")]
+    pub(crate) cluster: Option<crate::cluster::Cluster>,
     /// The run's open sockets, within `RunOptions::max_sockets`.
     pub(crate) sockets: Arc<Quota>,
     /// The runtime's resolver, for the names its sockets use.
@@ -203,6 +206,8 @@ impl Run {
             fuel_used: AtomicU64::new(0),
             host_endpoints: Mutex::new(host_endpoints),
             runtime_data: context.data.clone(),
+            #[cfg(feature = "cluster")]
+            cluster: context.cluster.clone(),
             spawned: AtomicU64::new(0),
             peak_live: AtomicU32::new(0),
             finished: AtomicU64::new(0),

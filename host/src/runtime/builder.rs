@@ -71,6 +71,8 @@ pub struct RuntimeBuilder {
     host_interfaces: Vec<Arc<HostInterfaces>>,
     data: Option<AppData>,
     resolver: Resolver,
+    #[cfg(feature = "cluster")]
+    cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// A hook that adds an application's own host functions to the linker.
@@ -114,6 +116,8 @@ impl Default for RuntimeBuilder {
             host_interfaces: Vec::new(),
             data: None,
             resolver: Resolver::default(),
+            #[cfg(feature = "cluster")]
+            cluster: None,
         }
     }
 }
@@ -249,6 +253,17 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Join the cluster `config` describes when the runtime is built: this runtime
+    /// is then a node of it ([`Runtime::cluster`](crate::Runtime::cluster)), whose
+    /// channels other nodes can attach to (see [`crate::cluster`]). `build` fails
+    /// with [`Error::Cluster`] if the server cannot be reached or refuses the node;
+    /// it blocks while it connects (at most the connect timeout).
+    #[cfg(feature = "cluster")]
+    pub fn cluster(mut self, config: crate::cluster::ClusterConfig) -> Self {
+        self.cluster = Some(config);
+        self
+    }
+
     /// Create the runtime: the engine, its instance pool, and the worker threads.
     pub fn build(self) -> Result<Runtime, Error> {
         let limits = &self.limits;
@@ -301,6 +316,11 @@ impl RuntimeBuilder {
             .build()
             .map_err(|e| Error::Config(format!("starting the scheduler: {e}")))?;
         let handle = tokio.handle().clone();
+        #[cfg(feature = "cluster")]
+        let cluster = match &self.cluster {
+            Some(config) => Some(crate::cluster::Cluster::join(config, &handle)?),
+            None => None,
+        };
         let scheduler = Scheduler::new(self.workers, "weft-worker", handle.clone())
             .map_err(|e| Error::Config(format!("starting the worker threads: {e}")))?;
         // Runs are watched from a thread of their own: with preemption off, every
@@ -337,6 +357,8 @@ impl RuntimeBuilder {
                     live: Arc::new(Quota::new(self.limits.max_microthreads)),
                     resolver: self.resolver,
                     data: self.data,
+                    #[cfg(feature = "cluster")]
+                    cluster,
                 },
                 linker,
                 tokio: Some(tokio),

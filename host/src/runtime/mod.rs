@@ -116,6 +116,13 @@ impl Runtime {
     pub fn fuel_slice(&self) -> Option<u64> {
         self.inner.fuel_slice
     }
+
+    /// The cluster this runtime is a node of, if it joined one
+    /// ([`RuntimeBuilder::cluster`]).
+    #[cfg(feature = "cluster")]
+    pub fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.inner.context.cluster.as_ref()
+    }
 }
 
 impl std::fmt::Debug for Runtime {

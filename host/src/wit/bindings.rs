@@ -17,10 +17,10 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub(super) use self::weft::runtime::{channel, net, registry, thread, types};
+pub(super) use self::weft::runtime::{channel, cluster, net, registry, thread, types};
 
 /// The version of the `weft:runtime` package this host implements.
-pub(super) const WIT_PACKAGE: &str = "weft:runtime@0.4.0";
+pub(super) const WIT_PACKAGE: &str = "weft:runtime@0.5.0";
 
 #[cfg(test)]
 mod tests {

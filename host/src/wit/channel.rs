@@ -108,10 +108,10 @@ impl Microthread {
         message: wit::Message,
         blocking: Blocking,
     ) -> Sent {
-        if self.message_too_large(&message) {
+        let chan = self.table.get(&sender)?.channel().clone();
+        if self.message_too_large(&message) || over_channel_limit(&chan, &message) {
             return Ok(Err(SendError::TooLarge(message)));
         }
-        let chan = self.table.get(&sender)?.channel().clone();
         let message = self.take_message(message)?;
         let (timeout, block) = blocking.split();
         // What it buffers counts against this run's budget, whoever's channel it is.
@@ -134,6 +134,7 @@ impl Microthread {
                 self.count_sent();
                 Ok(())
             }
+            Selected::Op(_, Ready::Failed(f)) => Err(SendError::Disconnected((back()?, wit_failure(f)))),
             Selected::Op(_, _) => Err(SendError::Closed(back()?)),
             Selected::Timeout => Err(SendError::Timeout(back()?)),
             Selected::WouldBlock => Err(SendError::Full(back()?)),
@@ -220,10 +221,10 @@ impl wit::Host for Microthread {
                 }
                 wit::SelectOp::Send((s, m)) => {
                     total = total.saturating_add(m.byte_len());
-                    if total > max {
+                    let chan = self.table.get(&s)?.channel().clone();
+                    if total > max || over_channel_limit(&chan, &m) {
                         too_large.get_or_insert(i);
                     }
-                    let chan = self.table.get(&s)?.channel().clone();
                     let m = self.take_message(m)?;
                     let charge = charge(&chan, &self.run.budget);
                     host_ops.push(Op::Send(chan, m, charge));
@@ -396,4 +397,10 @@ impl wit::HostReceiver for Microthread {
         self.table.delete(receiver)?;
         Ok(())
     }
+}
+
+/// Whether `m` is larger than `chan` carries (a remote end's limit: what its link
+/// carries).
+fn over_channel_limit(chan: &Channel, m: &wit::Message) -> bool {
+    chan.max_message().is_some_and(|max| m.byte_len() > max)
 }

@@ -1,6 +1,6 @@
 //! The WIT glue: the host side of each `weft:runtime` interface a guest imports
-//! (`impl Host for Microthread` for `thread`, `channel`, `net`, `registry` and
-//! `types`), the WASI socket calls weft puts over wasmtime-wasi's (`wasi_sockets`), and the
+//! (`impl Host for Microthread` for `thread`, `channel`, `net`, `registry`,
+//! `cluster` and `types`), the WASI socket calls weft puts over wasmtime-wasi's (`wasi_sockets`), and the
 //! bindings generated from `wit/`, which nothing outside this module touches. Each
 //! call is translated to the microthread, run and channel operations that do the
 //! work.
@@ -14,6 +14,7 @@
 
 mod bindings;
 mod channel;
+mod cluster;
 mod exports;
 mod message;
 mod net;
@@ -37,5 +38,6 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Microthread>) -> Result<(), Stri
         .and_then(|()| bindings::types::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
         .and_then(|()| bindings::net::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
         .and_then(|()| bindings::registry::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
+        .and_then(|()| bindings::cluster::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
         .map_err(|e| format!("linking weft:runtime: {e:#}"))
 }

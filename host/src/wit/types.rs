@@ -16,6 +16,7 @@ pub(super) fn wit_failure(f: Failure) -> wit::Failure {
         FailureKind::ChildFailed => K::ChildFailed,
         FailureKind::Exited => K::Exited,
         FailureKind::RestartIntensity => K::RestartIntensity,
+        FailureKind::Disconnected => K::Disconnected,
     };
     wit::Failure {
         id: f.id,

@@ -254,7 +254,8 @@ impl State {
             | ch::SendError::Full(m)
             | ch::SendError::Timeout(m)
             | ch::SendError::TooLarge(m)
-            | ch::SendError::Cancelled(m) => self.absorb(m),
+            | ch::SendError::Cancelled(m)
+            | ch::SendError::Disconnected((m, _)) => self.absorb(m),
         }
     }
 

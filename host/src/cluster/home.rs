@@ -1,0 +1,334 @@
+//! The home side: channels exported under a name, the answers to attachments, and
+//! the tasks of the leases remote nodes hold on them.
+//!
+//! - A remote *sender*'s lease is a sender of the channel here. It sends only on
+//!   credit: slots of the buffer reserved for it ([`Channel::reserve`]), granted up
+//!   to a window, and granted again as receivers free them. A message arrives on
+//!   its slot ([`Channel::put_reserved`]): it never waits here.
+//! - A remote *receiver*'s lease is a receiver of the channel here. It receives
+//!   only on demand (its proxy's free room), and delivers what it receives.
+
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+
+use super::ClusterError;
+use super::node::{Inbound, Inbox, Node, disconnected};
+use super::wire::{self, Attach, Attached, Frame, Side, VERSION};
+use crate::channel::{
+    Bytes, Channel, Holder, HostHold, Message, Ready, ReceiverHandle, RecvOr, SenderHandle,
+};
+use crate::error::Failure;
+use crate::sync::Unpoisoned;
+
+/// Credit a remote sender holds at most (slots of the buffer reserved for it).
+const SEND_WINDOW: usize = 64;
+
+/// A channel exported under a name.
+pub(super) struct Export {
+    chan: Arc<Channel>,
+    /// The end that stands in for the remote side until its first lease attaches,
+    /// so that the channel does not look closed meanwhile.
+    stand_in: Mutex<Option<StandIn>>,
+}
+
+/// An end held only so that it exists (dropped, it counts no more).
+enum StandIn {
+    Sender { _end: SenderHandle, _hold: HostHold },
+    Receiver { _end: ReceiverHandle, _hold: HostHold },
+}
+
+impl Export {
+    /// This node receives (it keeps `tx`'s end as the stand-in sender).
+    pub(super) fn receiver_side<T>(
+        tx: crate::channel::Sender<T>,
+        capacity: usize,
+    ) -> Result<Export, ClusterError> {
+        check_capacity(capacity)?;
+        Ok(Export {
+            chan: tx.handle.channel().clone(),
+            stand_in: Mutex::new(Some(StandIn::Sender {
+                _end: tx.handle,
+                _hold: tx.hold,
+            })),
+        })
+    }
+
+    /// This node sends (it keeps `rx`'s end as the stand-in receiver).
+    pub(super) fn sender_side<T>(
+        rx: crate::channel::Receiver<T>,
+        capacity: usize,
+    ) -> Result<Export, ClusterError> {
+        check_capacity(capacity)?;
+        Ok(Export {
+            chan: rx.handle.channel().clone(),
+            stand_in: Mutex::new(Some(StandIn::Receiver {
+                _end: rx.handle,
+                _hold: rx.hold,
+            })),
+        })
+    }
+
+    /// The stand-in for `side`, once a real end of that side has attached.
+    fn drop_stand_in(&self, side: Side) {
+        let mut stand_in = self.stand_in.locked();
+        let matches = matches!(
+            (&*stand_in, side),
+            (Some(StandIn::Sender { .. }), Side::Sender) | (Some(StandIn::Receiver { .. }), Side::Receiver)
+        );
+        if matches {
+            let gone = stand_in.take();
+            drop(stand_in);
+            drop(gone);
+        }
+    }
+}
+
+fn check_capacity(capacity: usize) -> Result<(), ClusterError> {
+    if capacity == 0 {
+        return Err(ClusterError::Config(
+            "a channel across nodes needs a capacity of at least 1: rendezvous channels (capacity 0) \
+             cannot be exported yet"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Answer the attachments to `name` until the node goes.
+pub(super) async fn answer_attachments(
+    node: Arc<Node>,
+    name: String,
+    export: Arc<Export>,
+    mut requests: async_nats::Subscriber,
+) {
+    while let Some(request) = requests.next().await {
+        let Some(reply) = request.reply.clone() else {
+            continue;
+        };
+        let answer = match wire::decode::<Attach>(&request.payload) {
+            Ok(a) if a.version == VERSION => attach(&node, &export, a),
+            Ok(a) => Attached::No(format!(
+                "protocol version {} asked, this node speaks {VERSION}: run the same weft on every node",
+                a.version
+            )),
+            Err(e) => Attached::No(e),
+        };
+        if let Err(e) = node.client().publish(reply, wire::encode(&answer)).await {
+            tracing::warn!("cannot answer an attachment to {name:?}: {e}");
+        }
+    }
+}
+
+/// Attach a remote end, and start its lease's task.
+fn attach(node: &Arc<Node>, export: &Export, a: Attach) -> Attached {
+    if node.members().is_dead(&a.holder) {
+        return Attached::No(format!("node {} was declared down", a.holder));
+    }
+    node.members().heard(&a.holder);
+    let chan = &export.chan;
+    match a.side {
+        Side::Sender => {
+            let holder = Arc::new(Holder::new(None));
+            let Some(tx) = chan.attach_sender(Some(holder.clone())) else {
+                return Attached::No("the channel is closed: its senders are all gone".into());
+            };
+            let hold = HostHold::new(chan, true);
+            let inbox = node.add_home(&a.holder, a.lease);
+            export.drop_stand_in(Side::Sender);
+            node.handle().spawn(sender_lease(
+                node.clone(),
+                a.holder,
+                a.lease,
+                tx,
+                hold,
+                holder,
+                inbox,
+            ));
+        }
+        Side::Receiver => {
+            let Some(rx) = chan.attach_receiver() else {
+                return Attached::No("the channel's receivers are all gone".into());
+            };
+            let hold = HostHold::new(chan, false);
+            let inbox = node.add_home(&a.holder, a.lease);
+            export.drop_stand_in(Side::Receiver);
+            node.handle()
+                .spawn(receiver_lease(node.clone(), a.holder, a.lease, rx, hold, inbox));
+        }
+    }
+    Attached::Yes {
+        home: node.id().to_string(),
+        capacity: chan.capacity() as u64,
+    }
+}
+
+/// The lease of a remote sender: grant credit, put what arrives on it.
+async fn sender_lease(
+    node: Arc<Node>,
+    holder_node: String,
+    lease: u64,
+    tx: SenderHandle,
+    hold: HostHold,
+    holder: Arc<Holder>,
+    inbox: Arc<Inbox>,
+) {
+    let chan = tx.channel().clone();
+    let window = chan.capacity().min(SEND_WINDOW);
+    let watch = chan.watch();
+    // What the remote side's messages count against: nobody's budget here (the
+    // credit bounds them).
+    let charge = Some(node.budget());
+    let mut granted = 0usize;
+    let mut expected = 0u64;
+    let failed: Option<Failure> = 'lease: loop {
+        let changed = watch.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if !chan.has_receivers() {
+            let _lost_anyway = node.send(&holder_node, Frame::Closed { lease }).await;
+            break None;
+        }
+        if granted < window {
+            let n = chan.reserve(window - granted);
+            if n > 0 {
+                granted += n;
+                let credit = Frame::Credit { lease, n: n as u32 };
+                if let Err(e) = node.send(&holder_node, credit).await {
+                    break Some(disconnected(&holder_node, &e));
+                }
+            }
+        }
+        tokio::select! {
+            () = inbox.ready() => {}
+            () = &mut changed => {}
+        }
+        for what in inbox.drain() {
+            match what {
+                Inbound::Frame(Frame::Send { seq, bytes, .. }) => {
+                    if seq != expected || granted == 0 {
+                        let why =
+                            format!("its message {expected} was lost (got {seq}, with {granted} credit)");
+                        break 'lease Some(disconnected(&holder_node, &why));
+                    }
+                    expected += 1;
+                    granted -= 1;
+                    let msg = Message {
+                        bytes: Bytes::from(bytes),
+                        endpoints: Vec::new(),
+                    };
+                    if chan.put_reserved(msg, &charge).is_err() {
+                        let _lost_anyway = node.send(&holder_node, Frame::Closed { lease }).await;
+                        break 'lease None;
+                    }
+                }
+                Inbound::Frame(Frame::Release { failure, .. }) => break 'lease failure.map(Failure::from),
+                Inbound::Down(f) => break 'lease Some(f),
+                Inbound::Leave => break 'lease None,
+                Inbound::Frame(other) => tracing::debug!(?other, "a frame a sender's lease does not expect"),
+            }
+        }
+    };
+    chan.unreserve(granted);
+    if let Some(f) = failed {
+        holder.fail(f);
+    }
+    node.remove_home(&holder_node, lease);
+    drop(tx);
+    drop(hold);
+}
+
+/// The lease of a remote receiver: deliver on its demand.
+async fn receiver_lease(
+    node: Arc<Node>,
+    holder_node: String,
+    lease: u64,
+    rx: ReceiverHandle,
+    hold: HostHold,
+    inbox: Arc<Inbox>,
+) {
+    let chan = rx.channel().clone();
+    let mut demand = 0u64;
+    let mut seq = 0u64;
+    'lease: loop {
+        for what in inbox.drain() {
+            match what {
+                Inbound::Frame(Frame::Demand { n, .. }) => demand += u64::from(n),
+                Inbound::Frame(Frame::Release { .. }) | Inbound::Down(_) | Inbound::Leave => break 'lease,
+                Inbound::Frame(other) => {
+                    tracing::debug!(?other, "a frame a receiver's lease does not expect")
+                }
+            }
+        }
+        if demand == 0 {
+            inbox.ready().await;
+            continue;
+        }
+        let frame = match chan.recv_or(inbox.ready()).await {
+            RecvOr::Woken => continue,
+            RecvOr::Got(Ready::Received(m)) if !m.endpoints.is_empty() => Frame::End {
+                lease,
+                failure: Some((&cannot_move(&node, "a message it received")).into()),
+            },
+            RecvOr::Got(Ready::Received(m)) => {
+                if m.bytes.as_slice().len() > node.max_message() {
+                    Frame::End {
+                        lease,
+                        failure: Some((&too_large(&node, m.bytes.as_slice().len())).into()),
+                    }
+                } else {
+                    seq += 1;
+                    demand -= 1;
+                    Frame::Deliver {
+                        lease,
+                        seq: seq - 1,
+                        bytes: m.bytes.into_vec(),
+                    }
+                }
+            }
+            RecvOr::Got(Ready::Failed(f)) => Frame::End {
+                lease,
+                failure: Some((&f).into()),
+            },
+            RecvOr::Got(_) => Frame::End { lease, failure: None },
+        };
+        let ends = matches!(frame, Frame::End { .. });
+        if let Err(e) = node.send(&holder_node, frame).await {
+            tracing::warn!("{e}: the lease ends");
+            break;
+        }
+        if ends {
+            break;
+        }
+    }
+    node.remove_home(&holder_node, lease);
+    drop(rx);
+    drop(hold);
+}
+
+/// The failure of a message that carries channel ends or sockets over a link.
+pub(super) fn cannot_move(node: &Node, what: &str) -> Failure {
+    Failure {
+        id: 0,
+        name: Some(format!("node {}", node.id())),
+        kind: crate::FailureKind::Disconnected,
+        message: format!(
+            "{what} carries channel ends or sockets, which cannot move between nodes (yet): \
+             send plain values across nodes"
+        ),
+    }
+}
+
+/// The failure of a message too large for the link.
+pub(super) fn too_large(node: &Node, len: usize) -> Failure {
+    Failure {
+        id: 0,
+        name: Some(format!("node {}", node.id())),
+        kind: crate::FailureKind::Disconnected,
+        message: format!(
+            "a message of {len} bytes is larger than a link between nodes carries ({} bytes: the NATS \
+             server's max_payload less a frame's overhead)",
+            node.max_message()
+        ),
+    }
+}

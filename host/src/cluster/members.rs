@@ -1,0 +1,101 @@
+//! Who is in the cluster: the nodes heard from (by heartbeat or any frame) and
+//! when, the nodes declared down (an incarnation declared down stays down: its
+//! later frames are answered with `Forgotten`), and the silence that declares one
+//! down.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::sync::Unpoisoned;
+
+/// A live node of the cluster ([`Cluster::nodes`](super::Cluster::nodes)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeInfo {
+    /// Its id: `name.incarnation`.
+    pub id: String,
+    /// Its name (the id without the incarnation).
+    pub name: String,
+    /// How long ago it was last heard from (`None` for this node).
+    pub last_heard: Option<Duration>,
+}
+
+/// What hearing from a node found.
+pub(super) enum Heard {
+    /// It is live.
+    Live,
+    /// It was declared down: it must be told.
+    Dead,
+}
+
+pub(super) struct Members {
+    timeout: Duration,
+    live: Mutex<HashMap<String, Instant>>,
+    dead: Mutex<HashSet<String>>,
+}
+
+impl Members {
+    pub(super) fn new(timeout: Duration) -> Self {
+        Members {
+            timeout,
+            live: Mutex::new(HashMap::new()),
+            dead: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Node `id` was heard from now.
+    pub(super) fn heard(&self, id: &str) -> Heard {
+        if self.is_dead(id) {
+            return Heard::Dead;
+        }
+        self.live.locked().insert(id.to_string(), Instant::now());
+        Heard::Live
+    }
+
+    pub(super) fn is_dead(&self, id: &str) -> bool {
+        self.dead.locked().contains(id)
+    }
+
+    /// Node `id` is down, for good.
+    pub(super) fn declare_dead(&self, id: &str) {
+        self.live.locked().remove(id);
+        self.dead.locked().insert(id.to_string());
+    }
+
+    /// The nodes silent past the timeout, and for how long (they are not live any
+    /// more; the caller declares them down).
+    pub(super) fn expired(&self) -> Vec<(String, Duration)> {
+        let live = self.live.locked();
+        live.iter()
+            .map(|(id, at)| (id.clone(), at.elapsed()))
+            .filter(|(_, silent)| *silent > self.timeout)
+            .collect()
+    }
+
+    /// Every node live now (but this one).
+    pub(super) fn all_live(&self) -> Vec<String> {
+        self.live.locked().keys().cloned().collect()
+    }
+
+    /// The live nodes and this one (`me`), by id.
+    pub(super) fn live(&self, me: &str) -> Vec<NodeInfo> {
+        let mut all: Vec<NodeInfo> = self
+            .live
+            .locked()
+            .iter()
+            .map(|(id, at)| info(id, Some(at.elapsed())))
+            .collect();
+        all.push(info(me, None));
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+}
+
+fn info(id: &str, last_heard: Option<Duration>) -> NodeInfo {
+    NodeInfo {
+        id: id.to_string(),
+        name: id.rsplit_once('.').map_or(id, |(name, _)| name).to_string(),
+        last_heard,
+    }
+}

@@ -1,0 +1,179 @@
+//! The cluster: weft nodes joined over NATS, and channels whose ends live on
+//! different nodes. A *node* is one embedded [`Runtime`](crate::Runtime) (or one
+//! `weft` process) joined to a cluster ([`RuntimeBuilder::cluster`](crate::RuntimeBuilder::cluster)).
+//!
+//! - A channel has one *home*, the node that made it, where its state lives (the
+//!   ordinary channel). Its ends on other nodes are *proxies*: local channels whose
+//!   other side a bridge carries over NATS; each holds a *lease* at the home,
+//!   where it counts as one sender or one receiver.
+//! - A node *exports* a channel under a name ([`Cluster::export_receiver`],
+//!   [`Cluster::export_sender`]); any node *imports* an end of it by that name
+//!   ([`Cluster::import_sender`], [`Cluster::import_receiver`]). The ends are the
+//!   application's [`Sender`] and [`Receiver`]: it uses them, or hands them to a
+//!   run by name, where a guest takes them with `host_sender` / `host_receiver`.
+//! - Semantics kept across nodes: sends wait while the channel is full, order per
+//!   sender, no duplicate, closing when the last sender anywhere is gone (the
+//!   receivers drain first), a producer's failure carried to the receivers.
+//!   Backpressure is credit: a remote sender sends only on slots reserved for it at
+//!   the home, so a channel of capacity n never holds more than n messages, and
+//!   NATS never holds more than the credit in flight.
+//! - No silent loss: when a node goes silent past the node timeout (or its
+//!   link breaks), the ends that ran over it fail with a failure of kind
+//!   [`Disconnected`](crate::FailureKind::Disconnected) that names the node and
+//!   the evidence: a send gives its value back, a receiver whose producer lived
+//!   there gets the failure after draining, never a quiet close.
+//!
+//! Files: `config.rs` (joining), `wire.rs` (subjects and frames), `node.rs` (the
+//! connection, the routing of frames to leases, and the lease tables), `members.rs`
+//! (heartbeats, who is live, who is declared down), `home.rs` (exports and the
+//! home side of leases), `proxy.rs` (imports: the proxy side).
+
+pub mod config;
+mod home;
+mod members;
+mod node;
+mod proxy;
+mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::ClusterConfig;
+pub use members::NodeInfo;
+
+use crate::channel::{Receiver, Sender};
+use node::Node;
+
+/// Why joining a cluster, exporting or importing failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The settings are not valid.
+    #[error("invalid cluster settings: {0}")]
+    Config(String),
+    /// The NATS server could not be reached, or refused the node.
+    #[error("cannot join the cluster at {url}: {reason}")]
+    Connect {
+        /// The server's address.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The name is exported by this node already.
+    #[error("the name {0:?} is exported by this node already: each name is exported once")]
+    NameTaken(String),
+    /// No node answered for the name within the import timeout.
+    #[error(
+        "no node of cluster {cluster:?} exports {name:?} (waited {waited:?}): start the node that \
+         exports it, or check the cluster's name"
+    )]
+    NoSuchName {
+        /// The name.
+        name: String,
+        /// The cluster's name.
+        cluster: String,
+        /// How long the import waited.
+        waited: Duration,
+    },
+    /// The exporting node refused the attachment.
+    #[error("the node exporting {name:?} refused: {reason}")]
+    Refused {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The connection to the cluster is lost or closed.
+    #[error("the cluster connection is lost: {0}")]
+    Lost(String),
+}
+
+/// This node's membership of a cluster: export and import channel ends, see the
+/// live nodes. Cheap to clone. See the [module docs](self).
+#[derive(Clone)]
+pub struct Cluster {
+    node: Arc<Node>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("node", &self.node.id()).finish()
+    }
+}
+
+impl Cluster {
+    /// Join the cluster `config` describes, with the node's tasks on `handle`
+    /// (blocks while it connects, at most the connect timeout).
+    pub(crate) fn join(
+        config: &ClusterConfig,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Cluster, ClusterError> {
+        Ok(Cluster {
+            node: Node::join(config, handle)?,
+        })
+    }
+
+    /// This node's id: its name and incarnation, `name.incarnation`.
+    pub fn node_id(&self) -> &str {
+        self.node.id()
+    }
+
+    /// The cluster's name.
+    pub fn name(&self) -> &str {
+        self.node.cluster_name()
+    }
+
+    /// The live nodes, this one included, by id.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.node.members().live(self.node.id())
+    }
+
+    /// The largest message a remote end carries: the NATS server's `max_payload`
+    /// less a frame's overhead. A larger one is refused: a guest's send fails with
+    /// `too-large`, and gets its message back.
+    pub fn max_message_size(&self) -> usize {
+        self.node.max_message()
+    }
+
+    /// Make a channel of `capacity` (at least 1) homed on this node and export it
+    /// under `name`: this node receives; other nodes import senders of it
+    /// ([`import_sender`](Cluster::import_sender)). The channel counts as having a
+    /// sender until the first remote one attaches, so its receivers wait for them
+    /// rather than see it closed; after that, it closes when the last sender
+    /// anywhere is gone.
+    pub fn export_receiver<T>(&self, name: &str, capacity: usize) -> Result<Receiver<T>, ClusterError> {
+        let (tx, rx) = crate::channel::channel::<T>(capacity);
+        self.node
+            .export(name, home::Export::receiver_side(tx, capacity)?)?;
+        Ok(rx)
+    }
+
+    /// Make a channel of `capacity` (at least 1) homed on this node and export it
+    /// under `name`: this node sends; other nodes import receivers of it
+    /// ([`import_receiver`](Cluster::import_receiver)). The channel counts as having
+    /// a receiver until the first remote one attaches, so sends wait for one (once
+    /// the buffer is full) rather than fail.
+    pub fn export_sender<T>(&self, name: &str, capacity: usize) -> Result<Sender<T>, ClusterError> {
+        let (tx, rx) = crate::channel::channel::<T>(capacity);
+        self.node.export(name, home::Export::sender_side(rx, capacity)?)?;
+        Ok(tx)
+    }
+
+    /// A sender of the channel some node exports under `name`, waiting for the
+    /// name to appear (at most the import timeout): blocks the calling thread.
+    pub fn import_sender<T>(&self, name: &str) -> Result<Sender<T>, ClusterError> {
+        proxy::import_sender(&self.node, name)
+    }
+
+    /// A receiver of the channel some node exports under `name`, waiting for the
+    /// name to appear (at most the import timeout): blocks the calling thread.
+    pub fn import_receiver<T>(&self, name: &str) -> Result<Receiver<T>, ClusterError> {
+        proxy::import_receiver(&self.node, name)
+    }
+
+    /// Leave the cluster: wait (at most `grace`) for the remote ends already
+    /// dropped to tell their homes, and for what is sent to reach the server.
+    pub fn leave(&self, grace: Duration) {
+        self.node.leave(grace);
+    }
+}

@@ -1,0 +1,587 @@
+//! One node's membership: the NATS connection, the tasks that listen on its
+//! subjects (frames for it, heartbeats, attachments by name), the routing of each
+//! frame to the lease it is for, and the lease tables.
+//!
+//! Each lease has a task of its own (`home.rs`, `proxy.rs`) with an [`Inbox`]: the
+//! router only pushes frames into it, and a node declared down pushes a
+//! [`Inbound::Down`] into every lease it shared with that node.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+
+use super::ClusterError;
+use super::config::{Auth, ClusterConfig, check_token};
+use super::home::Export;
+use super::members::{Heard, Members};
+use super::wire::{self, Envelope, Frame, Heartbeat, VERSION};
+use crate::channel::Budget;
+use crate::error::{Failure, FailureKind};
+use crate::sync::Unpoisoned;
+
+/// What a lease's task is told.
+#[derive(Debug)]
+pub(super) enum Inbound {
+    /// A frame from the other side.
+    Frame(Frame),
+    /// The other side is gone: the lease fails with this.
+    Down(Failure),
+    /// This node is leaving: finish (what was dropped is released already).
+    Leave,
+}
+
+/// A lease's inbox: frames queue here, and one notification wakes its task.
+#[derive(Default)]
+pub(super) struct Inbox {
+    queue: Mutex<VecDeque<Inbound>>,
+    ready: Notify,
+}
+
+impl Inbox {
+    pub(super) fn push(&self, what: Inbound) {
+        self.queue.locked().push_back(what);
+        self.ready.notify_one();
+    }
+
+    /// Everything queued, in order.
+    pub(super) fn drain(&self) -> Vec<Inbound> {
+        self.queue.locked().drain(..).collect()
+    }
+
+    /// Resolves once something was pushed since the last call (or before it).
+    pub(super) async fn ready(&self) {
+        self.ready.notified().await;
+    }
+}
+
+/// A failure of kind `Disconnected`: the lease with `node` is lost, and why.
+pub(super) fn disconnected(node: &str, why: &str) -> Failure {
+    Failure {
+        id: 0,
+        name: Some(format!("node {node}")),
+        kind: FailureKind::Disconnected,
+        message: format!("the link to node {node} is lost: {why}"),
+    }
+}
+
+pub(super) struct Node {
+    id: String,
+    cluster: String,
+    /// `weft.<cluster>`.
+    prefix: String,
+    client: async_nats::Client,
+    handle: tokio::runtime::Handle,
+    pub(super) config: ClusterConfig,
+    max_payload: usize,
+    members: Members,
+    next_lease: AtomicU64,
+    /// Leases of channels homed here, by holder node and lease id.
+    homes: Mutex<HashMap<(String, u64), Arc<Inbox>>>,
+    /// Leases this node holds, by lease id: the home node, and the inbox.
+    proxies: Mutex<HashMap<u64, (String, Arc<Inbox>)>>,
+    exports: Mutex<HashMap<String, Arc<Export>>>,
+    /// Since when this node's connection to the server is down, if it is.
+    lost_since: Mutex<Option<Instant>>,
+    /// What remote senders' messages buffered here count against: no budget of a
+    /// run's (their credit bounds them).
+    budget: Arc<Budget>,
+}
+
+impl Node {
+    /// Connect, subscribe, and start the node's tasks.
+    pub(super) fn join(
+        config: &ClusterConfig,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Arc<Node>, ClusterError> {
+        config.check()?;
+        let name = match &config.node {
+            Some(n) => n.clone(),
+            None => default_node_name(),
+        };
+        check_token("node name", &name)?;
+        let id = format!("{name}.{:08x}", fastrand::u32(..));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let config2 = config.clone();
+        let id2 = id.clone();
+        let h = handle.clone();
+        handle.spawn(async move {
+            let result = connect(&config2, &id2, h).await;
+            let _receiver_waits = done_tx.send(result);
+        });
+        let wait = config.connect_timeout + Duration::from_secs(2);
+        let node = match done_rx.recv_timeout(wait) {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(ClusterError::Connect {
+                    url: config.url.clone(),
+                    reason: format!("no answer within {wait:?}"),
+                });
+            }
+        };
+        Ok(node)
+    }
+
+    pub(super) fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(super) fn cluster_name(&self) -> &str {
+        &self.cluster
+    }
+
+    pub(super) fn members(&self) -> &Members {
+        &self.members
+    }
+
+    pub(super) fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    pub(super) fn budget(&self) -> Arc<Budget> {
+        self.budget.clone()
+    }
+
+    pub(super) fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The largest message a lease carries.
+    pub(super) fn max_message(&self) -> usize {
+        self.max_payload.saturating_sub(wire::FRAME_OVERHEAD)
+    }
+
+    /// The subject of node `id`'s frames.
+    fn node_subject(&self, id: &str) -> String {
+        format!("{}.node.{id}", self.prefix)
+    }
+
+    /// The subject where `name` is attached to.
+    pub(super) fn name_subject(&self, name: &str) -> String {
+        format!("{}.name.{name}", self.prefix)
+    }
+
+    fn heartbeat_subject(&self) -> String {
+        format!("{}.hb", self.prefix)
+    }
+
+    /// A new lease id of this node's.
+    pub(super) fn next_lease(&self) -> u64 {
+        self.next_lease.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Send `frame` to node `to`. An error means the connection is closed for good
+    /// (async-nats queues what is published while it reconnects).
+    pub(super) async fn send(&self, to: &str, frame: Frame) -> Result<(), String> {
+        let envelope = Envelope {
+            version: VERSION,
+            from: self.id.clone(),
+            frame,
+        };
+        self.client
+            .publish(self.node_subject(to), wire::encode(&envelope))
+            .await
+            .map_err(|e| format!("cannot publish to node {to}: {e}"))
+    }
+
+    /// Register a lease of a channel homed here, held by `holder`.
+    pub(super) fn add_home(&self, holder: &str, lease: u64) -> Arc<Inbox> {
+        let inbox = Arc::new(Inbox::default());
+        self.homes
+            .locked()
+            .insert((holder.to_string(), lease), inbox.clone());
+        inbox
+    }
+
+    pub(super) fn remove_home(&self, holder: &str, lease: u64) {
+        self.homes.locked().remove(&(holder.to_string(), lease));
+    }
+
+    /// Register a lease this node holds, of a channel homed on `home`.
+    pub(super) fn add_proxy(&self, home: &str, lease: u64) -> Arc<Inbox> {
+        let inbox = Arc::new(Inbox::default());
+        self.proxies
+            .locked()
+            .insert(lease, (home.to_string(), inbox.clone()));
+        inbox
+    }
+
+    /// The home of a lease being attached, now that it answered.
+    pub(super) fn set_proxy_home(&self, lease: u64, home: &str) {
+        if let Some((h, _)) = self.proxies.locked().get_mut(&lease) {
+            *h = home.to_string();
+        }
+    }
+
+    pub(super) fn remove_proxy(&self, lease: u64) {
+        self.proxies.locked().remove(&lease);
+    }
+
+    /// Export `export` under `name`: answer attachments on the name's subject.
+    pub(super) fn export(self: &Arc<Self>, name: &str, export: Export) -> Result<(), ClusterError> {
+        check_token("exported name", name)?;
+        let export = Arc::new(export);
+        {
+            let mut exports = self.exports.locked();
+            if exports.contains_key(name) {
+                return Err(ClusterError::NameTaken(name.to_string()));
+            }
+            exports.insert(name.to_string(), export.clone());
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let node = self.clone();
+        let subject = self.name_subject(name);
+        let name2 = name.to_string();
+        self.handle.spawn(async move {
+            match node.client.subscribe(subject).await {
+                Ok(sub) => {
+                    let _receiver_waits = done_tx.send(Ok(()));
+                    super::home::answer_attachments(node, name2, export, sub).await;
+                }
+                Err(e) => {
+                    let _receiver_waits = done_tx.send(Err(e.to_string()));
+                }
+            }
+        });
+        match done_rx.recv_timeout(self.config.connect_timeout) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.exports.locked().remove(name);
+                Err(ClusterError::Lost(format!("cannot listen for {name:?}: {e}")))
+            }
+            Err(_) => {
+                self.exports.locked().remove(name);
+                Err(ClusterError::Lost(format!(
+                    "the server did not confirm the subscription for {name:?}"
+                )))
+            }
+        }
+    }
+
+    /// Route one frame from `from`.
+    async fn route(&self, from: String, frame: Frame) {
+        if self.members.is_dead(&from) {
+            // Declared down already: its leases have failed; it must know.
+            let _lost_anyway = self.send(&from, Frame::Forgotten).await;
+            return;
+        }
+        self.members.heard(&from);
+        let unknown = match &frame {
+            Frame::Send { lease, .. } | Frame::Demand { lease, .. } | Frame::Release { lease, .. } => {
+                let inbox = self.homes.locked().get(&(from.clone(), *lease)).cloned();
+                match inbox {
+                    Some(inbox) => {
+                        inbox.push(Inbound::Frame(frame));
+                        None
+                    }
+                    // A release of a lease that is gone needs no answer.
+                    None if matches!(frame, Frame::Release { .. }) => None,
+                    None => Some(*lease),
+                }
+            }
+            Frame::Credit { lease, .. }
+            | Frame::Closed { lease }
+            | Frame::Deliver { lease, .. }
+            | Frame::End { lease, .. } => {
+                let inbox = self
+                    .proxies
+                    .locked()
+                    .get(lease)
+                    // (An empty home: the lease is being attached; its home's first
+                    // credit may come before the answer.)
+                    .filter(|(home, _)| *home == from || home.is_empty())
+                    .map(|(_, inbox)| inbox.clone());
+                match inbox {
+                    Some(inbox) => {
+                        inbox.push(Inbound::Frame(frame));
+                        None
+                    }
+                    None => Some(*lease),
+                }
+            }
+            Frame::Unknown { lease } => {
+                let failure = disconnected(&from, &format!("node {from} no longer knows lease {lease}"));
+                if let Some(inbox) = self.homes.locked().get(&(from.clone(), *lease)) {
+                    inbox.push(Inbound::Down(failure.clone()));
+                }
+                if let Some((home, inbox)) = self.proxies.locked().get(lease)
+                    && *home == from
+                {
+                    inbox.push(Inbound::Down(failure));
+                }
+                None
+            }
+            Frame::Forgotten => {
+                self.node_down(&from, &format!("node {from} declared this node down"));
+                None
+            }
+        };
+        if let Some(lease) = unknown {
+            let _lost_anyway = self.send(&from, Frame::Unknown { lease }).await;
+        }
+    }
+
+    /// Node `id` is down: every lease shared with it fails.
+    pub(super) fn node_down(&self, id: &str, why: &str) {
+        self.members.declare_dead(id);
+        tracing::warn!(node = id, "a node of the cluster is down: {why}");
+        let failure = disconnected(id, why);
+        for ((holder, _), inbox) in self.homes.locked().iter() {
+            if holder == id {
+                inbox.push(Inbound::Down(failure.clone()));
+            }
+        }
+        for (home, inbox) in self.proxies.locked().values() {
+            if home == id {
+                inbox.push(Inbound::Down(failure.clone()));
+            }
+        }
+    }
+
+    /// Wait (at most `grace`) for the leases to finish, then for what was sent to
+    /// reach the server.
+    pub(super) fn leave(self: &Arc<Self>, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline
+            && !(self.homes.locked().is_empty() && self.proxies.locked().is_empty())
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for inbox in self.homes.locked().values() {
+            inbox.push(Inbound::Leave);
+        }
+        for (_, inbox) in self.proxies.locked().values() {
+            inbox.push(Inbound::Leave);
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let client = self.client.clone();
+        self.handle.spawn(async move {
+            let flushed = client.flush().await;
+            let _receiver_waits = done_tx.send(flushed);
+        });
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(200));
+        match done_rx.recv_timeout(left) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!("leaving the cluster: what was sent last may not have reached the server: {e}")
+            }
+            Err(_) => {
+                tracing::warn!("leaving the cluster: the server did not confirm the last frames in time")
+            }
+        }
+    }
+}
+
+/// This machine's name and the process id, as a subject token.
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "node".to_string());
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    format!(
+        "{}-{}",
+        if host.is_empty() { "node" } else { &host },
+        std::process::id()
+    )
+}
+
+/// Connect to the server and start the node's tasks.
+async fn connect(
+    config: &ClusterConfig,
+    id: &str,
+    handle: tokio::runtime::Handle,
+) -> Result<Arc<Node>, ClusterError> {
+    let fail = |reason: String| ClusterError::Connect {
+        url: config.url.clone(),
+        reason,
+    };
+    let lost: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let lost_in_callback = lost.clone();
+    let mut options = async_nats::ConnectOptions::new()
+        .name(id)
+        .connection_timeout(config.connect_timeout)
+        .ping_interval((config.node_timeout / 3).max(Duration::from_millis(100)))
+        .event_callback(move |event| {
+            let lost = lost_in_callback.clone();
+            async move {
+                match event {
+                    async_nats::Event::Disconnected => {
+                        lost.locked().get_or_insert_with(Instant::now);
+                    }
+                    async_nats::Event::Connected => {
+                        *lost.locked() = None;
+                    }
+                    async_nats::Event::SlowConsumer(sid) => {
+                        tracing::error!(
+                            subscription = sid,
+                            "the NATS client dropped messages for a slow subscription (a weft bug: credit should prevent it)"
+                        );
+                    }
+                    other => tracing::debug!("NATS: {other}"),
+                }
+            }
+        });
+    options = match &config.auth {
+        Auth::Url => options,
+        Auth::UserPassword(u, p) => options.user_and_password(u.clone(), p.clone()),
+        Auth::Token(t) => options.token(t.clone()),
+        Auth::CredsFile(path) => options.credentials_file(path).await.map_err(|e| {
+            fail(format!(
+                "cannot read the credentials file {}: {e}",
+                path.display()
+            ))
+        })?,
+    };
+    if let Some(certs) = &config.root_certificates {
+        options = options.add_root_certificates(certs.clone());
+    }
+    let client = options
+        .connect(config.url.as_str())
+        .await
+        .map_err(|e| fail(connect_reason(&e)))?;
+    let max_payload = client.server_info().max_payload;
+    let prefix = format!("weft.{}", config.cluster);
+    let node = Arc::new(Node {
+        id: id.to_string(),
+        cluster: config.cluster.clone(),
+        prefix,
+        client,
+        handle: handle.clone(),
+        config: config.clone(),
+        max_payload,
+        members: Members::new(config.node_timeout),
+        next_lease: AtomicU64::new(1),
+        homes: Mutex::new(HashMap::new()),
+        proxies: Mutex::new(HashMap::new()),
+        exports: Mutex::new(HashMap::new()),
+        lost_since: Mutex::new(None),
+        budget: Arc::new(Budget::unbounded()),
+    });
+    let frames = node
+        .client
+        .subscribe(node.node_subject(id))
+        .await
+        .map_err(|e| fail(format!("cannot subscribe to this node's subject: {e}")))?;
+    let beats = node
+        .client
+        .subscribe(node.heartbeat_subject())
+        .await
+        .map_err(|e| fail(format!("cannot subscribe to the heartbeats: {e}")))?;
+    // The subscriptions are in place once the server has seen them.
+    node.client
+        .flush()
+        .await
+        .map_err(|e| fail(format!("the server did not confirm the subscriptions: {e}")))?;
+    handle.spawn(route_frames(Arc::downgrade(&node), frames));
+    handle.spawn(listen_heartbeats(Arc::downgrade(&node), beats));
+    handle.spawn(beat_and_watch(Arc::downgrade(&node), lost));
+    Ok(node)
+}
+
+/// What the server or the network said, in words a user can act on.
+fn connect_reason(e: &async_nats::ConnectError) -> String {
+    use async_nats::ConnectErrorKind as K;
+    match e.kind() {
+        K::AuthorizationViolation => {
+            format!(
+                "the server refused the credentials ({e}): check the user, password, token or credentials file"
+            )
+        }
+        K::Authentication => format!("authentication failed ({e}): check the credentials file"),
+        K::TimedOut => format!("timed out ({e}): is a NATS server running there?"),
+        K::Io => format!("{e}: is a NATS server running there?"),
+        K::Tls => format!("TLS failed ({e}): check the server's certificate and --nats-ca"),
+        K::ServerParse => format!("{e}: the address should look like nats://HOST:PORT"),
+        _ => e.to_string(),
+    }
+}
+
+async fn route_frames(node: std::sync::Weak<Node>, mut frames: async_nats::Subscriber) {
+    while let Some(msg) = frames.next().await {
+        let Some(node) = node.upgrade() else { return };
+        match wire::decode::<Envelope>(&msg.payload) {
+            Ok(env) if env.version == VERSION => node.route(env.from, env.frame).await,
+            Ok(env) => tracing::warn!(
+                from = env.from,
+                "a frame of protocol version {} was ignored (this node speaks {VERSION}): are all nodes the same weft?",
+                env.version
+            ),
+            Err(e) => tracing::warn!("ignored {e}"),
+        }
+    }
+}
+
+async fn listen_heartbeats(node: std::sync::Weak<Node>, mut beats: async_nats::Subscriber) {
+    while let Some(msg) = beats.next().await {
+        let Some(node) = node.upgrade() else { return };
+        let Ok(beat) = wire::decode::<Heartbeat>(&msg.payload) else {
+            continue;
+        };
+        if beat.node == node.id {
+            continue;
+        }
+        if let Heard::Dead = node.members.heard(&beat.node) {
+            let _lost_anyway = node.send(&beat.node, Frame::Forgotten).await;
+        }
+    }
+}
+
+/// Send this node's heartbeat, and declare down the nodes that went silent, and
+/// every other node once this node's own connection has been lost too long.
+async fn beat_and_watch(node: std::sync::Weak<Node>, lost: Arc<Mutex<Option<Instant>>>) {
+    let (period, timeout) = match node.upgrade() {
+        Some(n) => (n.config.node_timeout / 3, n.config.node_timeout),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period / 2);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_beat = Instant::now() - period;
+    loop {
+        tick.tick().await;
+        let Some(node) = node.upgrade() else { return };
+        if last_beat.elapsed() >= period {
+            last_beat = Instant::now();
+            let beat = Heartbeat {
+                version: VERSION,
+                node: node.id.clone(),
+            };
+            if let Err(e) = node
+                .client
+                .publish(node.heartbeat_subject(), wire::encode(&beat))
+                .await
+            {
+                tracing::debug!("cannot publish the heartbeat: {e}");
+            }
+        }
+        for (id, silent) in node.members.expired() {
+            node.node_down(&id, &format!("no heartbeat for {silent:?}"));
+        }
+        let lost_for = lost.locked().map(|at| at.elapsed());
+        *node.lost_since.locked() = *lost.locked();
+        if let Some(d) = lost_for
+            && d >= timeout
+        {
+            for id in node.members.all_live() {
+                node.node_down(
+                    &id,
+                    &format!("this node lost its connection to the NATS server {d:?} ago"),
+                );
+            }
+        }
+    }
+}

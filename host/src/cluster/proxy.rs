@@ -1,0 +1,308 @@
+//! The proxy side: importing an end of a channel another node exports, and the
+//! tasks of the leases this node holds.
+//!
+//! A proxy is a local channel. An imported *sender* is a sender of a rendezvous
+//! channel whose only receiver is the lease's task: it takes a message only while
+//! it has credit from the home, so a send here completes when its message has a
+//! slot at the home (or waits, as on a full channel). An imported *receiver* is a
+//! receiver of a channel whose only sender is the lease's task: the home delivers
+//! into it on demand, as much as it has room for.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::ClusterError;
+use super::home::{cannot_move, too_large};
+use super::node::{Inbound, Inbox, Node, disconnected};
+use super::wire::{self, Attach, Attached, Frame, Side, VERSION};
+use crate::channel::{
+    Bytes, Holder, HostHold, Message, Offered, Ready, ReceiverHandle, RecvOr, SenderHandle,
+};
+use crate::channel::{Receiver, Sender};
+use crate::error::Failure;
+
+/// Messages a remote receiver's proxy holds at most, received ahead.
+const RECV_WINDOW: usize = 64;
+
+/// How long an attachment request may take before it is asked again.
+const ATTACH_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Run `f` on the node's tokio thread and wait for it here.
+fn on_node<T: Send + 'static>(
+    node: &Arc<Node>,
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, ClusterError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    node.handle().spawn(async move {
+        let _receiver_waits = tx.send(f.await);
+    });
+    rx.recv()
+        .map_err(|_| ClusterError::Lost("the node's tasks stopped (the runtime is shutting down)".into()))
+}
+
+/// Attach a lease of `side` to the channel exported as `name`: the home node's
+/// id and the channel's capacity. The lease is registered (its inbox) first, so
+/// that no frame of the home's arrives before it.
+async fn attach(
+    node: Arc<Node>,
+    name: String,
+    side: Side,
+) -> Result<(u64, String, u64, Arc<Inbox>), ClusterError> {
+    let lease = node.next_lease();
+    let inbox = node.add_proxy("", lease);
+    let request = wire::encode(&Attach {
+        version: VERSION,
+        holder: node.id().to_string(),
+        lease,
+        side,
+    });
+    let subject = node.name_subject(&name);
+    let wait = node.config.import_timeout;
+    let started = Instant::now();
+    let fail = |e: ClusterError, node: &Node| {
+        node.remove_proxy(lease);
+        Err(e)
+    };
+    loop {
+        let asked = tokio::time::timeout(
+            ATTACH_REQUEST_TIMEOUT,
+            node.client().request(subject.clone(), request.clone()),
+        )
+        .await;
+        match asked {
+            Ok(Ok(reply)) => match wire::decode::<Attached>(&reply.payload) {
+                Ok(Attached::Yes { home, capacity }) => {
+                    node.set_proxy_home(lease, &home);
+                    return Ok((lease, home, capacity, inbox));
+                }
+                Ok(Attached::No(reason)) => return fail(ClusterError::Refused { name, reason }, &node),
+                Err(e) => return fail(ClusterError::Refused { name, reason: e }, &node),
+            },
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::TimedOut => {}
+            Ok(Err(e)) => return fail(ClusterError::Lost(format!("cannot ask for {name:?}: {e}")), &node),
+            // The server may be reconnecting: ask again.
+            Err(_elapsed) => {}
+        }
+        if started.elapsed() >= wait {
+            let cluster = node.cluster_name().to_string();
+            return fail(
+                ClusterError::NoSuchName {
+                    name,
+                    cluster,
+                    waited: wait,
+                },
+                &node,
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub(super) fn import_sender<T>(node: &Arc<Node>, name: &str) -> Result<Sender<T>, ClusterError> {
+    let (lease, home, _capacity, inbox) =
+        on_node(node, attach(node.clone(), name.to_string(), Side::Sender))??;
+    // The proxy: a rendezvous channel whose receiver is the lease's task.
+    let (tx, rx) = crate::channel::channel::<T>(0);
+    rx.handle.channel().limit_message(node.max_message());
+    node.handle()
+        .spawn(sender_proxy(node.clone(), home, lease, rx.handle, rx.hold, inbox));
+    Ok(tx)
+}
+
+pub(super) fn import_receiver<T>(node: &Arc<Node>, name: &str) -> Result<Receiver<T>, ClusterError> {
+    let (lease, home, capacity, inbox) =
+        on_node(node, attach(node.clone(), name.to_string(), Side::Receiver))??;
+    let window = (capacity as usize).clamp(1, RECV_WINDOW);
+    // The proxy: a channel of the window's room, whose sender is the lease's task.
+    let (tx, rx) = crate::channel::channel::<T>(window);
+    let holder = Arc::new(Holder::new(None));
+    let mut handle = tx.handle;
+    handle.set_holder(Some(holder.clone()));
+    node.handle().spawn(receiver_proxy(
+        node.clone(),
+        home,
+        lease,
+        window,
+        handle,
+        tx.hold,
+        holder,
+        inbox,
+    ));
+    Ok(rx)
+}
+
+/// An imported sender's lease: take a message on each credit, and send it.
+async fn sender_proxy(
+    node: Arc<Node>,
+    home: String,
+    lease: u64,
+    rx: ReceiverHandle,
+    hold: HostHold,
+    inbox: Arc<Inbox>,
+) {
+    let chan = rx.channel().clone();
+    let mut credit = 0u64;
+    let mut seq = 0u64;
+    'lease: loop {
+        for what in inbox.drain() {
+            match what {
+                Inbound::Frame(Frame::Credit { n, .. }) => credit += u64::from(n),
+                // Every receiver at the home is gone: sends here fail `closed`.
+                Inbound::Frame(Frame::Closed { .. }) => break 'lease,
+                Inbound::Down(f) => {
+                    chan.break_link(f);
+                    break 'lease;
+                }
+                Inbound::Leave => {
+                    let _lost_anyway = node.send(&home, Frame::Release { lease, failure: None }).await;
+                    break 'lease;
+                }
+                Inbound::Frame(other) => tracing::debug!(?other, "a frame a sender's proxy does not expect"),
+            }
+        }
+        if credit == 0 {
+            inbox.ready().await;
+            continue;
+        }
+        let frame = match chan.recv_or(inbox.ready()).await {
+            RecvOr::Woken => continue,
+            RecvOr::Got(Ready::Received(m)) => {
+                let refused = if !m.endpoints.is_empty() {
+                    Some(cannot_move(&node, "a message sent on it"))
+                } else if m.bytes.as_slice().len() > node.max_message() {
+                    Some(too_large(&node, m.bytes.as_slice().len()))
+                } else {
+                    None
+                };
+                if let Some(f) = refused {
+                    // Its send completed: the program's later sends fail with why.
+                    tracing::warn!("{}", f.message);
+                    chan.break_link(f.clone());
+                    Frame::Release {
+                        lease,
+                        failure: Some((&f).into()),
+                    }
+                } else {
+                    credit -= 1;
+                    seq += 1;
+                    Frame::Send {
+                        lease,
+                        seq: seq - 1,
+                        bytes: m.bytes.into_vec(),
+                    }
+                }
+            }
+            RecvOr::Got(Ready::Failed(f)) => Frame::Release {
+                lease,
+                failure: Some((&f).into()),
+            },
+            RecvOr::Got(_) => Frame::Release { lease, failure: None },
+        };
+        let ends = matches!(frame, Frame::Release { .. });
+        if let Err(e) = node.send(&home, frame).await {
+            chan.break_link(disconnected(&home, &e));
+            break;
+        }
+        if ends {
+            break;
+        }
+    }
+    node.remove_proxy(lease);
+    drop(rx);
+    drop(hold);
+}
+
+/// An imported receiver's lease: ask for as much as there is room for, and put
+/// what the home delivers into the proxy.
+#[allow(clippy::too_many_arguments)]
+async fn receiver_proxy(
+    node: Arc<Node>,
+    home: String,
+    lease: u64,
+    window: usize,
+    tx: SenderHandle,
+    hold: HostHold,
+    holder: Arc<Holder>,
+    inbox: Arc<Inbox>,
+) {
+    let chan = tx.channel().clone();
+    let watch = chan.watch();
+    let mut asked = 0usize;
+    let mut expected = 0u64;
+    let failed: Option<Failure> = 'lease: loop {
+        let changed = watch.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if !chan.has_receivers() {
+            let _lost_anyway = node.send(&home, Frame::Release { lease, failure: None }).await;
+            break None;
+        }
+        // Ask for the room there is, in batches of half the window (or when none
+        // is asked for at all).
+        let free = window.saturating_sub(chan.buffered() + asked);
+        if free > 0 && (free * 2 >= window || asked == 0) {
+            asked += free;
+            if let Err(e) = node
+                .send(
+                    &home,
+                    Frame::Demand {
+                        lease,
+                        n: free as u32,
+                    },
+                )
+                .await
+            {
+                break Some(disconnected(&home, &e));
+            }
+        }
+        tokio::select! {
+            () = inbox.ready() => {}
+            () = &mut changed => {}
+        }
+        for what in inbox.drain() {
+            match what {
+                Inbound::Frame(Frame::Deliver { seq, bytes, .. }) => {
+                    if seq != expected || asked == 0 {
+                        let why = format!("its message {expected} was lost (got {seq})");
+                        break 'lease Some(disconnected(&home, &why));
+                    }
+                    expected += 1;
+                    asked -= 1;
+                    let msg = Message {
+                        bytes: Bytes::from(bytes),
+                        endpoints: Vec::new(),
+                    };
+                    match chan.offer(msg) {
+                        Offered::Sent => {}
+                        Offered::Closed => {
+                            let _lost_anyway =
+                                node.send(&home, Frame::Release { lease, failure: None }).await;
+                            break 'lease None;
+                        }
+                        Offered::Full => {
+                            let why = "it delivered more than was asked for";
+                            break 'lease Some(disconnected(&home, why));
+                        }
+                    }
+                }
+                Inbound::Frame(Frame::End { failure, .. }) => break 'lease failure.map(Failure::from),
+                Inbound::Down(f) => break 'lease Some(f),
+                Inbound::Leave => {
+                    let _lost_anyway = node.send(&home, Frame::Release { lease, failure: None }).await;
+                    break 'lease None;
+                }
+                Inbound::Frame(other) => {
+                    tracing::debug!(?other, "a frame a receiver's proxy does not expect")
+                }
+            }
+        }
+    };
+    if let Some(f) = failed {
+        holder.fail(f);
+    }
+    node.remove_proxy(lease);
+    // The receivers drain what it delivered, then see the end (or the failure).
+    drop(tx);
+    drop(hold);
+}

@@ -1,0 +1,23 @@
+//! The host side of `weft:runtime/cluster`: which node the program runs on, and
+//! the cluster's live nodes (nothing outside a cluster).
+
+use super::bindings::cluster as wit;
+use crate::microthread::Microthread;
+
+impl wit::Host for Microthread {
+    async fn node_id(&mut self) -> wasmtime::Result<Option<String>> {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = &self.run.cluster {
+            return Ok(Some(cluster.node_id().to_string()));
+        }
+        Ok(None)
+    }
+
+    async fn nodes(&mut self) -> wasmtime::Result<Vec<String>> {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = &self.run.cluster {
+            return Ok(cluster.nodes().into_iter().map(|n| n.id).collect());
+        }
+        Ok(Vec::new())
+    }
+}
