@@ -1,9 +1,10 @@
 //! The `weft` command line: a thin layer over the library, the same API an embedder
 //! uses. Its modules, each using only those before it: `args` (the flags, as clap
 //! parses them), `report` (what weft says on stderr), `program` (the runtime, the
-//! loaded program and the run's options made from the flags), then one module a
-//! subcommand: `run`, `explore` (`weft test`), `compile` (`weft compile` and `weft
-//! cache`).
+//! loaded program and the run's options made from the flags), `cluster` (joining
+//! a cluster, and the channel ends exported and imported by name), then one module
+//! a subcommand: `run`, `explore` (`weft test`), `compile` (`weft compile` and
+//! `weft cache`).
 
 use std::ffi::OsString;
 
@@ -11,6 +12,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod args;
+mod cluster;
 mod compile;
 mod explore;
 mod program;
@@ -18,7 +20,7 @@ mod report;
 mod run;
 
 use args::{CacheAction, CompileArgs, RunArgs, TestArgs};
-pub use report::message;
+pub use report::{exit_code, message};
 
 /// Run WebAssembly programs as preemptively scheduled microthreads.
 #[derive(Debug, Parser)]
@@ -41,7 +43,7 @@ enum Command {
     /// FILE may also be a precompiled `.cwasm` from
     /// `weft compile`. weft's own options go before FILE; everything after it goes
     /// to the guest, as with `wasmtime run`.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run a program deterministically under many seeds, in parallel over the
     /// cores, to find a schedule under which it fails.
     ///
@@ -116,7 +118,7 @@ impl Cli {
     /// Run the command; returns the process exit code.
     pub fn run(self) -> Result<i32> {
         match self.command {
-            Command::Run(args) => run::run(args),
+            Command::Run(args) => run::run(*args),
             Command::Test(args) => explore::test(args),
             Command::Compile(args) => compile::compile(args),
             Command::Cache { action } => compile::cache(action),

@@ -15,7 +15,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", cli::message(&e));
-            1
+            cli::exit_code(&e)
         }
     };
     std::process::exit(code);

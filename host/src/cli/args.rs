@@ -96,6 +96,9 @@ pub(super) struct RunArgs {
     /// Let the guest connect to ADDR:PORTS (as --listen). Repeatable.
     #[arg(long = "connect", value_name = "ADDR:PORTS", value_parser = parse_grant)]
     pub(super) connect: Vec<weft::net::Grant>,
+
+    #[command(flatten)]
+    pub(super) cluster: super::cluster::ClusterArgs,
 }
 
 #[derive(Debug, Args)]

@@ -36,7 +36,7 @@ pub(super) fn test(args: TestArgs) -> Result<i32> {
     // N`: the runtime holds one for every seed running at once, and a run may take
     // only its share, so a seed never fails for what the seeds beside it use.
     let at_once = u32::try_from(jobs).context("--jobs: too many")?;
-    let (runtime, program) = args.program.load(Some(1), true, at_once)?;
+    let (runtime, program) = args.program.load(Some(1), true, at_once, None)?;
     let per_seed = runtime.limits().max_microthreads / at_once;
     let options = options.max_microthreads(per_seed);
     // What `weft run --seed N` would not give by itself.

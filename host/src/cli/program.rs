@@ -21,6 +21,7 @@ pub(super) fn runtime(
     program: Option<&[u8]>,
     metered: bool,
     at_once: u32,
+    cluster: Option<weft::cluster::ClusterConfig>,
 ) -> Result<Runtime> {
     let cannot_spawn = program.and_then(weft::imports_weft) == Some(false);
     let max = match engine.max_microthreads {
@@ -63,6 +64,9 @@ pub(super) fn runtime(
         let bytes =
             u32::try_from(bytes).map_err(|_| anyhow::anyhow!("--max-message-size: at most 4GiB - 1"))?;
         builder = builder.max_message_size(bytes);
+    }
+    if let Some(config) = cluster {
+        builder = builder.cluster(config);
     }
     builder.build().context("cannot set up the runtime")
 }
@@ -163,6 +167,7 @@ impl ProgramArgs {
         workers: Option<usize>,
         deterministic: bool,
         at_once: u32,
+        cluster: Option<weft::cluster::ClusterConfig>,
     ) -> Result<(Runtime, weft::Program)> {
         let file = self.file();
         if deterministic && self.engine.no_preempt {
@@ -175,6 +180,7 @@ impl ProgramArgs {
             bytes.as_deref(),
             self.metered() || deterministic,
             at_once,
+            cluster,
         )?;
         let program = match bytes {
             Some(bytes) => load(&runtime, &bytes, &file)?,

@@ -29,6 +29,17 @@ pub fn message(error: &anyhow::Error) -> String {
     line
 }
 
+/// The exit code of a command that failed with `error`: 2 for a setup that cannot
+/// work (a cluster that cannot be joined, a name no node exports), as for bad
+/// flags; 1 otherwise.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    let setup = error.chain().any(|cause| {
+        cause.downcast_ref::<weft::cluster::ClusterError>().is_some()
+            || matches!(cause.downcast_ref::<weft::Error>(), Some(weft::Error::Cluster(_)))
+    });
+    if setup { 2 } else { 1 }
+}
+
 /// Say how a run ended, on stderr, when it did not end well.
 pub(super) fn report_status(status: &ExitStatus, timeout: Option<Duration>) {
     match status {

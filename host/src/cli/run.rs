@@ -60,7 +60,11 @@ pub(super) fn run(args: RunArgs) -> Result<i32> {
         }
         None => None,
     };
-    let (runtime, program) = args.program.load(workers, deterministic, 1)?;
+    let cluster_config = args.cluster.config(deterministic)?;
+    let (runtime, program) = args.program.load(workers, deterministic, 1, cluster_config)?;
+    if let Some(cluster) = runtime.cluster() {
+        options = args.cluster.attach(cluster, options)?;
+    }
     // Listening before the program starts: a SIGQUIT as soon as it prints must not
     // find the default action (ending the process) still there.
     let shown = show_microthreads_on_sigquit();
@@ -86,6 +90,9 @@ pub(super) fn run(args: RunArgs) -> Result<i32> {
             "weft: the schedule trace in {} is incomplete: {e}",
             path.display()
         ));
+    }
+    if let Some(cluster) = runtime.cluster() {
+        super::cluster::leave(cluster);
     }
     // The process ends now: tearing the instance pool down would only cost time
     // (dropping it is prompt and correct too, but unmaps every slot).

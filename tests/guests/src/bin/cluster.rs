@@ -1,0 +1,168 @@
+//! A node's guest in a cluster (`weft run --cluster …`), chosen by the first
+//! argument:
+//! - `produce ID COUNT`: sends COUNT messages of mixed sizes (0 to 4 KiB, and every
+//!   1000th one 600 KiB) on the host sender `jobs`, each carrying ID, its sequence
+//!   number and a payload whose bytes are derived from both; then one of 2 MiB,
+//!   which no link carries: it must come back (`too-large`). Prints `produced ID
+//!   COUNT, refused 1 too large`.
+//! - `consume`: receives from the host receiver `jobs` until it ends, checking
+//!   each message's payload and that each producer's sequence numbers come in
+//!   order with no gap and no duplicate; prints `received N from K producers, in
+//!   order` and how it ended (`closed`, or `failed KIND: MESSAGE`).
+//! - `select-mixed`: a select over a local receiver, the host receiver `jobs` (a
+//!   remote channel's proxy) and a timer, three times: prints which case came.
+//! - `nodes WANT`: print this node's name and the live nodes' names
+//!   (`nodes: a b`), once they are `WANT` (the second argument) many.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use weft_guest::{RecvError, Select, Selected, SendError, host_receiver, host_sender};
+
+#[derive(Serialize, Deserialize)]
+struct Job {
+    from: u32,
+    seq: u64,
+    payload: Vec<u8>,
+}
+
+fn size_of(seq: u64) -> usize {
+    if seq % 1000 == 999 {
+        600 * 1024
+    } else {
+        [0, 8, 64, 512, 4096][(seq % 5) as usize]
+    }
+}
+
+fn payload(from: u32, seq: u64) -> Vec<u8> {
+    (0..size_of(seq))
+        .map(|i| {
+            (seq as usize)
+                .wrapping_mul(31)
+                .wrapping_add(i)
+                .wrapping_add(from as usize) as u8
+        })
+        .collect()
+}
+
+fn produce(from: u32, count: u64) {
+    let jobs = host_sender::<Job>("jobs").expect("the node imports a sender `jobs`");
+    for seq in 0..count {
+        let job = Job {
+            from,
+            seq,
+            payload: payload(from, seq),
+        };
+        if let Err(e) = jobs.send(job) {
+            eprintln!("producer {from}: message {seq} not sent: {e}");
+            std::process::exit(1);
+        }
+    }
+    let huge = Job {
+        from,
+        seq: count,
+        payload: vec![7; 2 << 20],
+    };
+    match jobs.send(huge) {
+        Err(SendError::TooLarge(_)) => {}
+        other => {
+            eprintln!("producer {from}: a 2 MiB message was not refused as too large: {other:?}");
+            std::process::exit(1);
+        }
+    }
+    println!("produced {from} {count}, refused 1 too large");
+}
+
+fn consume() {
+    let jobs = host_receiver::<Job>("jobs").expect("the node exports a receiver `jobs`");
+    let mut next: HashMap<u32, u64> = HashMap::new();
+    let mut received = 0u64;
+    let end = loop {
+        match jobs.recv() {
+            Ok(job) => {
+                let want = next.entry(job.from).or_insert(0);
+                if job.seq != *want {
+                    eprintln!(
+                        "producer {}: got message {}, expected {}",
+                        job.from, job.seq, want
+                    );
+                    std::process::exit(1);
+                }
+                if job.payload != payload(job.from, job.seq) {
+                    eprintln!("producer {}: message {} is corrupt", job.from, job.seq);
+                    std::process::exit(1);
+                }
+                *want += 1;
+                received += 1;
+            }
+            Err(RecvError::Closed) => break "closed".to_string(),
+            Err(RecvError::Failed(f)) => break format!("failed {:?}: {}", f.kind, f.message),
+            Err(RecvError::Cancelled) => break "cancelled".to_string(),
+        }
+    };
+    println!("received {received} from {} producers, in order", next.len());
+    println!("{end}");
+}
+
+fn select_mixed() {
+    let jobs = host_receiver::<Job>("jobs").expect("the node imports a receiver `jobs`");
+    let (local_tx, local_rx) = weft_guest::channel::<u32>(1);
+    local_tx.send(1).expect("room for one");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let timer = weft_guest::after(Duration::from_millis(300));
+        let mut select = Select::new();
+        select.recv(&local_rx);
+        select.recv(&jobs);
+        select.recv(&timer);
+        match select.wait() {
+            Selected::Received { index: 0, .. } => seen.push("local"),
+            Selected::Received { index: 1, message } => {
+                let job: Job = message.decode();
+                println!("remote job {} {}", job.from, job.seq);
+                seen.push("remote");
+            }
+            Selected::Received { index: 2, .. } => seen.push("timer"),
+            other => {
+                eprintln!("unexpected {other:?}");
+                std::process::exit(1);
+            }
+        }
+    }
+    seen.sort();
+    println!("select: {}", seen.join(" "));
+}
+
+fn nodes(want: usize) {
+    let me = weft_guest::cluster::node_id().expect("the program runs in a cluster");
+    loop {
+        let nodes = weft_guest::cluster::nodes();
+        if nodes.len() >= want {
+            let mut names: Vec<&str> = nodes
+                .iter()
+                .map(|id| id.rsplit_once('.').map_or(id.as_str(), |(n, _)| n))
+                .collect();
+            names.sort();
+            println!("me: {}", me.rsplit_once('.').map_or(me.as_str(), |(n, _)| n));
+            println!("nodes: {}", names.join(" "));
+            return;
+        }
+        weft_guest::sleep(Duration::from_millis(20)).expect("not cancelled");
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+    match arg(1) {
+        "produce" => produce(arg(2).parse().expect("ID"), arg(3).parse().expect("COUNT")),
+        "consume" => consume(),
+        "select-mixed" => select_mixed(),
+        "nodes" => nodes(arg(2).parse().expect("WANT")),
+        other => {
+            eprintln!("unknown mode {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
