@@ -2,11 +2,14 @@
 //! source for `wasm32-wasip2` the first time a test asks for one (the examples
 //! `hello`, `spawn-many`, `fairness`, …, the plain WASI command `plain-hello`, the
 //! test guests `failures`, `limits`, …), ripgrep built from crates.io, and a
-//! compilation cache of their own.
+//! compilation cache of their own; and a real `nats-server` for the cluster's tests
+//! ([`nats`]).
 //!
 //! The guests are built by a nested cargo into `<target>/guest`, a target directory of
 //! their own, at most once per test process (cargo itself makes it a quick no-op when
 //! nothing changed).
+
+pub mod nats;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
