@@ -1,4 +1,7 @@
-//! Helpers for the benchmarks: run a bench guest and read what it measured.
+//! Helpers for the benchmarks: run a bench guest and read what it measured; and the
+//! raw NATS floor under weft's remote channels ([`nats_floor`]).
+
+pub mod nats_floor;
 
 use std::time::{Duration, Instant};
 
