@@ -6,13 +6,14 @@
 # a TCP service under a supervisor tree, with a client of its own on loopback (a crash
 # answered by a restarted worker, then an orderly shutdown); then
 # `host/examples/embed.rs`, an application that embeds weft and feeds the `workers`
-# guest over host channels.
+# guest over host channels; and, when nats-server is installed, the same program on
+# four nodes joined by NATS (`scripts/cluster-demo.sh`).
 #
 # The first time, step 3 compiles wasmtime: some minutes on two cores. `cargo test`
 # and the examples share that build, so it happens once.
 set -eu
 cd "$(dirname "$0")/.."
-step() { printf '\n== [%s/6] %s\n' "$1" "$2"; }
+step() { printf '\n== [%s/7] %s\n' "$1" "$2"; }
 
 step 1 "the wasm32-wasip2 target (rustup)"
 rustup target add wasm32-wasip2
@@ -34,3 +35,10 @@ target/debug/weft run --stats --listen '127.0.0.1:*' --connect '127.0.0.1:*' "$g
 step 6 "an application embedding weft"
 echo "\$ cargo run -p weft --example embed -- workers.wasm"
 cargo run -q -p weft --example embed -- "$guests/workers.wasm"
+step 7 "one program on several nodes, joined by NATS (needs nats-server)"
+if [ -x "${WEFT_NATS_SERVER:-$(command -v nats-server 2>/dev/null || echo /usr/sbin/nats-server)}" ]; then
+    echo "\$ sh scripts/cluster-demo.sh    # a collector, two workers and a producer, four weft processes"
+    sh scripts/cluster-demo.sh
+else
+    echo "(skipped: nats-server is not installed; apt-get install nats-server, then sh scripts/cluster-demo.sh)"
+fi

@@ -1,7 +1,10 @@
 //! The raw NATS floor the goal table compares weft's remote channels with: a
 //! request/reply round trip, and publishing with an acknowledgement window, over
 //! loopback through a real `nats-server` with async-nats (see
-//! `weft_benches::nats_floor`). Each figure is the median of `WEFT_BENCH_RUNS` runs
+//! `weft_benches::nats_floor`); then, in the same sitting, weft's remote channels
+//! (`weft_benches::cluster`): a ping-pong round trip between two nodes, and a
+//! stream of small values on a buffered remote channel of capacity 64, with their
+//! ratios to the floor. Each figure is the median of `WEFT_BENCH_RUNS` runs
 //! (default 3).
 //!
 //! `cargo bench -p weft-benches --bench nats_floor`. The sizes of a run:
@@ -12,6 +15,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use weft_benches::cluster::{remote_ping_pong, remote_stream};
 use weft_benches::nats_floor::{publish_with_ack_window, request_reply_round_trip};
 use weft_tests::nats::NatsServer;
 
@@ -108,5 +112,36 @@ fn main() -> ExitCode {
             println!("nats publish, window {window}, {size} bytes: {} ns/msg", range(p));
         }
     }
+
+    // weft's remote channels, in the same sitting, against the floor.
+    eprintln!("weft remote ping-pong…");
+    let pp = repeat(
+        s.runs,
+        || remote_ping_pong(&server, s.round_trips),
+        |d| d.as_nanos() as f64 / 1000.0,
+    );
+    println!(
+        "weft remote ping-pong round trip: {} µs ({:.2}x the request/reply floor; goal <= 1.3x)",
+        range(pp),
+        pp.0 / rr.0
+    );
+    eprintln!("raw publish, window 64, 16 bytes (the stream's floor)…");
+    let floor = repeat(
+        s.runs,
+        || publish_with_ack_window(&server, s.messages, 64, 16),
+        |d| d.as_nanos() as f64,
+    );
+    println!("nats publish, window 64, 16 bytes: {} ns/msg", range(floor));
+    eprintln!("weft remote stream…");
+    let st = repeat(
+        s.runs,
+        || remote_stream(&server, s.messages, 64),
+        |d| d.as_nanos() as f64,
+    );
+    println!(
+        "weft remote stream, capacity 64, u64 values: {} ns/msg ({:.2}x the floor's throughput; goal >= 0.5x)",
+        range(st),
+        floor.0 / st.0
+    );
     ExitCode::SUCCESS
 }

@@ -1,6 +1,8 @@
-//! Helpers for the benchmarks: run a bench guest and read what it measured; and the
-//! raw NATS floor under weft's remote channels ([`nats_floor`]).
+//! Helpers for the benchmarks: run a bench guest and read what it measured; the raw
+//! NATS floor under weft's remote channels ([`nats_floor`]), and those channels
+//! ([`cluster`]).
 
+pub mod cluster;
 pub mod nats_floor;
 
 use std::time::{Duration, Instant};

@@ -6,7 +6,12 @@ use std::io::IsTerminal;
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEFT_LOG"))
+        // Errors only, unless WEFT_LOG says otherwise; the NATS client's own are
+        // weft's to say (as errors that tell what to do), not its.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,async_nats=off")),
+        )
         .with_writer(std::io::stderr)
         // Colours for a terminal only, not for a pipe or a file.
         .with_ansi(std::io::stderr().is_terminal())

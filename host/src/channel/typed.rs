@@ -363,6 +363,15 @@ fn send_timeout_result<T>(sent: (Sent, T)) -> Result<(), SendTimeoutError<T>> {
     }
 }
 
+impl<T> Receiver<T> {
+    /// How many messages the channel holds now, buffered for its receivers (for a
+    /// channel exported to a [cluster](crate::cluster), its home's buffer: what
+    /// remote senders may still send is bounded by the capacity too).
+    pub fn buffered(&self) -> usize {
+        self.handle.channel().buffered()
+    }
+}
+
 impl<T: DeserializeOwned> Receiver<T> {
     fn op(&self) -> Vec<Op> {
         vec![Op::Recv(self.handle.channel().clone())]

@@ -12,8 +12,10 @@ use weft::RunOptions;
 use weft::cli_values::parse_duration;
 use weft::cluster::{Cluster, ClusterConfig};
 
-/// How long leaving the cluster at the end waits for the last frames to go out.
-const LEAVE_GRACE: Duration = Duration::from_secs(2);
+/// How long leaving the cluster at the end waits for the remote ends of this
+/// node's channels to finish (a channel exported here drains to the nodes that
+/// receive from it) and for the last frames to go out.
+const LEAVE_GRACE: Duration = Duration::from_secs(10);
 
 /// The capacity of an exported channel when the flag gives none.
 const DEFAULT_EXPORT_CAPACITY: usize = 16;
@@ -160,7 +162,14 @@ fn name_and_capacity<'a>(spec: &'a str, flag: &str) -> Result<(&'a str, usize)> 
     }
 }
 
-/// Leave the cluster at the end of the run: the last frames go out.
+/// Leave the cluster at the end of the run: the remote ends finish, the last
+/// frames go out.
 pub(super) fn leave(cluster: &Cluster) {
-    cluster.leave(LEAVE_GRACE);
+    let cut = cluster.leave(LEAVE_GRACE);
+    if cut > 0 {
+        super::report::report(format_args!(
+            "weft: left the cluster with {cut} remote channel end(s) still attached after {LEAVE_GRACE:?}: \
+             their nodes see them fail with `disconnected`"
+        ));
+    }
 }

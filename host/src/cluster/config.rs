@@ -155,6 +155,36 @@ impl ClusterConfig {
     }
 }
 
+/// `url` without the credentials it may carry (`nats://user:password@host` →
+/// `nats://host`), to be shown in messages.
+pub(super) fn shown(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    if scheme.is_empty() {
+        rest.to_string()
+    } else {
+        format!("{scheme}://{rest}")
+    }
+}
+
+/// The credentials a URL carries (`nats://user:password@host`, or
+/// `nats://token@host`), and the URL without them.
+pub(super) fn url_credentials(url: &str) -> (String, Option<(String, Option<String>)>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    match rest.rsplit_once('@') {
+        None => (url.to_string(), None),
+        Some((userinfo, host)) => {
+            let creds = match userinfo.split_once(':') {
+                Some((user, password)) => (user.to_string(), Some(password.to_string())),
+                None => (userinfo.to_string(), None),
+            };
+            (format!("{scheme}://{host}"), Some(creds))
+        }
+    }
+}
+
 /// A name that goes into a NATS subject: letters, digits, `-` and `_`, at most 64.
 pub(super) fn check_token(what: &str, name: &str) -> Result<(), ClusterError> {
     let ok = !name.is_empty()
@@ -168,5 +198,32 @@ pub(super) fn check_token(what: &str, name: &str) -> Result<(), ClusterError> {
         Err(ClusterError::Config(format!(
             "the {what} {name:?} is not valid: use 1 to 64 letters, digits, '-' and '_'"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{shown, url_credentials};
+
+    #[test]
+    fn credentials_come_out_of_the_url_and_are_never_shown() {
+        let url = "nats://app:s3cret@127.0.0.1:4222";
+        assert_eq!(shown(url), "nats://127.0.0.1:4222");
+        assert_eq!(
+            url_credentials(url),
+            (
+                "nats://127.0.0.1:4222".to_string(),
+                Some(("app".to_string(), Some("s3cret".to_string())))
+            )
+        );
+        assert_eq!(
+            url_credentials("tls://tok@host:1"),
+            ("tls://host:1".to_string(), Some(("tok".to_string(), None)))
+        );
+        assert_eq!(
+            url_credentials("nats://host:1"),
+            ("nats://host:1".to_string(), None)
+        );
+        assert_eq!(shown("host:1"), "host:1");
     }
 }

@@ -189,8 +189,12 @@ async fn sender_lease(
             let _lost_anyway = node.send(&holder_node, Frame::Closed { lease }).await;
             break None;
         }
-        if granted < window {
-            let n = chan.reserve(window - granted);
+        // Credit goes out in batches of half the window at least (or when the
+        // remote side has none left): a frame per message freed would double the
+        // traffic.
+        let want = window - granted;
+        if want > 0 && (want * 2 >= window || granted == 0) {
+            let n = chan.reserve(want);
             if n > 0 {
                 granted += n;
                 let credit = Frame::Credit { lease, n: n as u32 };

@@ -33,6 +33,18 @@ pub(super) struct Members {
     timeout: Duration,
     live: Mutex<HashMap<String, Instant>>,
     dead: Mutex<HashSet<String>>,
+    /// When each node declared down that spoke again was last told so.
+    told: Mutex<HashMap<String, Instant>>,
+}
+
+/// How often a node declared down that keeps speaking is told so, at most.
+const TELL_EVERY: Duration = Duration::from_millis(500);
+
+/// Whether a node declared down is to be told now, and whether for the first time.
+pub(super) enum Tell {
+    First,
+    Again,
+    NotYet,
 }
 
 impl Members {
@@ -41,6 +53,7 @@ impl Members {
             timeout,
             live: Mutex::new(HashMap::new()),
             dead: Mutex::new(HashSet::new()),
+            told: Mutex::new(HashMap::new()),
         }
     }
 
@@ -49,12 +62,36 @@ impl Members {
         if self.is_dead(id) {
             return Heard::Dead;
         }
-        self.live.locked().insert(id.to_string(), Instant::now());
+        let mut live = self.live.locked();
+        match live.get_mut(id) {
+            Some(at) => *at = Instant::now(),
+            None => {
+                live.insert(id.to_string(), Instant::now());
+            }
+        }
         Heard::Live
     }
 
     pub(super) fn is_dead(&self, id: &str) -> bool {
         self.dead.locked().contains(id)
+    }
+
+    /// Node `id`, declared down, spoke again: whether to tell it (each
+    /// [`TELL_EVERY`] at most: a frame may be lost, but a flood of them is not
+    /// answered frame by frame).
+    pub(super) fn tell(&self, id: &str) -> Tell {
+        let mut told = self.told.locked();
+        match told.get_mut(id) {
+            None => {
+                told.insert(id.to_string(), Instant::now());
+                Tell::First
+            }
+            Some(at) if at.elapsed() >= TELL_EVERY => {
+                *at = Instant::now();
+                Tell::Again
+            }
+            Some(_) => Tell::NotYet,
+        }
     }
 
     /// Node `id` is down, for good.

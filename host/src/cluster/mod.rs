@@ -171,9 +171,12 @@ impl Cluster {
         proxy::import_receiver(&self.node, name)
     }
 
-    /// Leave the cluster: wait (at most `grace`) for the remote ends already
-    /// dropped to tell their homes, and for what is sent to reach the server.
-    pub fn leave(&self, grace: Duration) {
-        self.node.leave(grace);
+    /// Leave the cluster: wait (at most `grace`) for the leases to finish (the
+    /// remote ends already dropped tell their homes; a channel exported here drains
+    /// to the nodes that receive from it, once its senders are gone), and for what
+    /// was sent to reach the server. Returns how many leases were still attached
+    /// when the grace ran out (their nodes see them fail).
+    pub fn leave(&self, grace: Duration) -> usize {
+        self.node.leave(grace)
     }
 }

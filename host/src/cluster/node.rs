@@ -15,9 +15,9 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 
 use super::ClusterError;
-use super::config::{Auth, ClusterConfig, check_token};
+use super::config::{Auth, ClusterConfig, check_token, shown, url_credentials};
 use super::home::Export;
-use super::members::{Heard, Members};
+use super::members::{Heard, Members, Tell};
 use super::wire::{self, Envelope, Frame, Heartbeat, VERSION};
 use crate::channel::Budget;
 use crate::error::{Failure, FailureKind};
@@ -117,7 +117,7 @@ impl Node {
             Ok(result) => result?,
             Err(_) => {
                 return Err(ClusterError::Connect {
-                    url: config.url.clone(),
+                    url: shown(&config.url),
                     reason: format!("no answer within {wait:?}"),
                 });
             }
@@ -265,7 +265,7 @@ impl Node {
     async fn route(&self, from: String, frame: Frame) {
         if self.members.is_dead(&from) {
             // Declared down already: its leases have failed; it must know.
-            let _lost_anyway = self.send(&from, Frame::Forgotten).await;
+            self.forget(&from).await;
             return;
         }
         self.members.heard(&from);
@@ -324,6 +324,24 @@ impl Node {
         }
     }
 
+    /// Tell node `id`, declared down, which spoke again, that it is a stranger now:
+    /// its leases with this node have failed (and it fails its own).
+    async fn forget(&self, id: &str) {
+        match self.members.tell(id) {
+            Tell::First => {
+                tracing::warn!(
+                    node = id,
+                    "node {id}, declared down, spoke again: its old leases are refused"
+                )
+            }
+            Tell::Again => {}
+            Tell::NotYet => return,
+        }
+        if let Err(e) = self.send(id, Frame::Forgotten).await {
+            tracing::debug!("{e}");
+        }
+    }
+
     /// Node `id` is down: every lease shared with it fails.
     pub(super) fn node_down(&self, id: &str, why: &str) {
         self.members.declare_dead(id);
@@ -343,13 +361,13 @@ impl Node {
 
     /// Wait (at most `grace`) for the leases to finish, then for what was sent to
     /// reach the server.
-    pub(super) fn leave(self: &Arc<Self>, grace: Duration) {
+    pub(super) fn leave(self: &Arc<Self>, grace: Duration) -> usize {
         let deadline = Instant::now() + grace;
-        while Instant::now() < deadline
-            && !(self.homes.locked().is_empty() && self.proxies.locked().is_empty())
-        {
+        let attached = || self.homes.locked().len() + self.proxies.locked().len();
+        while Instant::now() < deadline && attached() > 0 {
             std::thread::sleep(Duration::from_millis(5));
         }
+        let cut = attached();
         for inbox in self.homes.locked().values() {
             inbox.push(Inbound::Leave);
         }
@@ -374,6 +392,7 @@ impl Node {
                 tracing::warn!("leaving the cluster: the server did not confirm the last frames in time")
             }
         }
+        cut
     }
 }
 
@@ -407,7 +426,7 @@ async fn connect(
     handle: tokio::runtime::Handle,
 ) -> Result<Arc<Node>, ClusterError> {
     let fail = |reason: String| ClusterError::Connect {
-        url: config.url.clone(),
+        url: shown(&config.url),
         reason,
     };
     let lost: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
@@ -436,8 +455,14 @@ async fn connect(
                 }
             }
         });
+    let (url, in_url) = url_credentials(&config.url);
     options = match &config.auth {
-        Auth::Url => options,
+        // The client reads no credentials from the URL itself.
+        Auth::Url => match in_url {
+            Some((user, Some(password))) => options.user_and_password(user, password),
+            Some((token, None)) => options.token(token),
+            None => options,
+        },
         Auth::UserPassword(u, p) => options.user_and_password(u.clone(), p.clone()),
         Auth::Token(t) => options.token(t.clone()),
         Auth::CredsFile(path) => options.credentials_file(path).await.map_err(|e| {
@@ -451,7 +476,7 @@ async fn connect(
         options = options.add_root_certificates(certs.clone());
     }
     let client = options
-        .connect(config.url.as_str())
+        .connect(url.as_str())
         .await
         .map_err(|e| fail(connect_reason(&e)))?;
     let max_payload = client.server_info().max_payload;
@@ -536,7 +561,7 @@ async fn listen_heartbeats(node: std::sync::Weak<Node>, mut beats: async_nats::S
             continue;
         }
         if let Heard::Dead = node.members.heard(&beat.node) {
-            let _lost_anyway = node.send(&beat.node, Frame::Forgotten).await;
+            node.forget(&beat.node).await;
         }
     }
 }

@@ -7,8 +7,12 @@
 //!   COUNT, refused 1 too large`.
 //! - `consume`: receives from the host receiver `jobs` until it ends, checking
 //!   each message's payload and that each producer's sequence numbers come in
-//!   order with no gap and no duplicate; prints `received N from K producers, in
-//!   order` and how it ended (`closed`, or `failed KIND: MESSAGE`).
+//!   order with no gap and no duplicate; prints `receiving from ID` at each
+//!   producer's first message, then
+//!   `received N from K producers, in order` and how it ended (`closed`, or
+//!   `failed KIND: MESSAGE`).
+//! - `fail-after ID N`: sends N messages as `produce` does, then panics while it
+//!   holds the sender: the receivers get its failure once they drained.
 //! - `select-mixed`: a select over a local receiver, the host receiver `jobs` (a
 //!   remote channel's proxy) and a timer, three times: prints which case came.
 //! - `nodes WANT`: print this node's name and the live nodes' names
@@ -74,6 +78,19 @@ fn produce(from: u32, count: u64) {
     println!("produced {from} {count}, refused 1 too large");
 }
 
+fn fail_after(from: u32, count: u64) {
+    let jobs = host_sender::<Job>("jobs").expect("the node imports a sender `jobs`");
+    for seq in 0..count {
+        let job = Job {
+            from,
+            seq,
+            payload: payload(from, seq),
+        };
+        jobs.send(job).expect("the consumer listens");
+    }
+    panic!("producer {from} fails after {count} messages");
+}
+
 fn consume() {
     let jobs = host_receiver::<Job>("jobs").expect("the node exports a receiver `jobs`");
     let mut next: HashMap<u32, u64> = HashMap::new();
@@ -81,6 +98,9 @@ fn consume() {
     let end = loop {
         match jobs.recv() {
             Ok(job) => {
+                if !next.contains_key(&job.from) {
+                    println!("receiving from {}", job.from);
+                }
                 let want = next.entry(job.from).or_insert(0);
                 if job.seq != *want {
                     eprintln!(
@@ -158,6 +178,7 @@ fn main() {
     match arg(1) {
         "produce" => produce(arg(2).parse().expect("ID"), arg(3).parse().expect("COUNT")),
         "consume" => consume(),
+        "fail-after" => fail_after(arg(2).parse().expect("ID"), arg(3).parse().expect("N")),
         "select-mixed" => select_mixed(),
         "nodes" => nodes(arg(2).parse().expect("WANT")),
         other => {

@@ -1,0 +1,291 @@
+//! Channels across nodes, with two runtimes in this process joined to a real
+//! nats-server on loopback (`weft_tests::nats`): a guest on one node consumes what
+//! a guest (or the application) on another produces. Order per producer, no loss,
+//! no duplicate, close after draining, a producer's failure carried across,
+//! capacity held at the home whatever the number of remote senders, a select over
+//! local and remote ends and a timer, the live nodes, and the errors of a bad
+//! setup.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use weft::cluster::{ClusterConfig, ClusterError};
+use weft::{ExitStatus, OutputBuffer, RunOptions, Runtime};
+use weft_tests::guest;
+use weft_tests::nats::NatsServer;
+
+mod common;
+use common::{eventually, lines};
+
+/// The guest's job (tests/guests/src/bin/cluster.rs).
+#[derive(Serialize, Deserialize)]
+struct Job {
+    from: u32,
+    seq: u64,
+    payload: Vec<u8>,
+}
+
+/// A runtime that is node `name` of the cluster at `server`.
+fn node(server: &NatsServer, name: &str) -> Runtime {
+    Runtime::builder()
+        .workers(2)
+        .max_microthreads(64)
+        .cache_dir(Some(weft_tests::cache_dir()))
+        .cluster(
+            ClusterConfig::new(server.url())
+                .node_name(name)
+                .node_timeout(Duration::from_secs(1))
+                .import_timeout(Duration::from_secs(20)),
+        )
+        .build()
+        .expect("the node joins the cluster")
+}
+
+/// Start guest mode `args` of the cluster guest on `runtime` with `options`; its
+/// stdout is collected.
+fn start(
+    runtime: &Runtime,
+    args: &[&str],
+    options: RunOptions,
+) -> (weft::RunHandle, OutputBuffer, OutputBuffer) {
+    let program = runtime.load(guest("cluster")).expect("load");
+    let (out, err) = (OutputBuffer::new(), OutputBuffer::new());
+    let options = options
+        .args(args.iter().copied())
+        .stdout(out.clone())
+        .stderr(err.clone())
+        // A hang guard only.
+        .deadline(Duration::from_secs(300));
+    (program.start(&options).expect("start"), out, err)
+}
+
+#[test]
+fn a_channel_across_two_nodes_carries_100000_messages_in_order_none_lost_none_twice_then_closes() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let jobs = a.cluster().unwrap().export_receiver::<Job>("jobs", 64).unwrap();
+    let (consumer, consumed, consumer_err) =
+        start(&a, &["consume"], RunOptions::new().receiver("jobs", jobs));
+    let jobs = b.cluster().unwrap().import_sender::<Job>("jobs").unwrap();
+    let (producer, produced, producer_err) = start(
+        &b,
+        &["produce", "1", "100000"],
+        RunOptions::new().sender("jobs", jobs),
+    );
+    let status = producer.wait();
+    assert_eq!(
+        status,
+        ExitStatus::Exited(0),
+        "{}",
+        producer_err.to_string_lossy()
+    );
+    // The last message larger than a link carries came back `too-large`.
+    assert_eq!(
+        produced.to_string_lossy(),
+        "produced 1 100000, refused 1 too large\n"
+    );
+    // The producer is gone: its sender's lease is released, and the channel closes
+    // once the consumer has drained it.
+    let status = consumer.wait();
+    assert_eq!(
+        status,
+        ExitStatus::Exited(0),
+        "{}",
+        consumer_err.to_string_lossy()
+    );
+    assert_eq!(
+        lines(&consumed.to_string_lossy()),
+        [
+            "receiving from 1",
+            "received 100000 from 1 producers, in order",
+            "closed"
+        ]
+    );
+    assert!(!server.log().contains("Slow Consumer"), "{}", server.log());
+}
+
+#[test]
+fn a_producer_that_fails_on_another_node_fails_the_receivers_after_they_drained() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let jobs = a.cluster().unwrap().export_receiver::<Job>("jobs", 4).unwrap();
+    let (consumer, consumed, _) = start(&a, &["consume"], RunOptions::new().receiver("jobs", jobs));
+    let jobs = b.cluster().unwrap().import_sender::<Job>("jobs").unwrap();
+    let (producer, _, _) = start(
+        &b,
+        &["fail-after", "7", "10"],
+        RunOptions::new().sender("jobs", jobs),
+    );
+    assert!(matches!(producer.wait(), ExitStatus::Failed(_)));
+    assert_eq!(consumer.wait(), ExitStatus::Exited(0));
+    let out = consumed.to_string_lossy();
+    let got = lines(&out);
+    assert_eq!(
+        got[..2],
+        ["receiving from 7", "received 10 from 1 producers, in order"]
+    );
+    assert!(
+        got[2].starts_with("failed Panic: ") && got[2].contains("producer 7 fails after 10 messages"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_channel_of_capacity_8_fed_by_three_remote_senders_never_holds_more_than_8() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let rx = a.cluster().unwrap().export_receiver::<u64>("jobs", 8).unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let senders: Vec<_> = (0..3)
+        .map(|i| {
+            let tx = b.cluster().unwrap().import_sender::<u64>("jobs").unwrap();
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                // Until the channel is closed (the test drops its receiver).
+                for n in 0.. {
+                    if tx.send_blocking(i * 1_000_000 + n).is_err() {
+                        return;
+                    }
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    // A send completes only on a slot reserved at the home: 8 complete, no more.
+    eventually("8 sends complete", || sent.load(Ordering::SeqCst) == 8);
+    eventually("the home buffers them", || rx.buffered() == 8);
+    for _ in 0..200 {
+        assert!(rx.buffered() <= 8);
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            8,
+            "a remote send completed past the capacity"
+        );
+        std::thread::yield_now();
+    }
+    // Each value received frees one slot: one more send completes.
+    for more in 1..=20u64 {
+        rx.recv_blocking().unwrap();
+        eventually("a blocked sender goes on", || {
+            sent.load(Ordering::SeqCst) == 8 + more
+        });
+        assert!(rx.buffered() <= 8);
+    }
+    drop(rx);
+    for s in senders {
+        s.join().unwrap();
+    }
+    // The receiver that stopped reading held the senders back: NATS never had to
+    // drop anything for it.
+    assert!(!server.log().contains("Slow Consumer"), "{}", server.log());
+}
+
+#[test]
+fn a_select_takes_a_local_receive_a_remote_receive_and_a_timer() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let tx = a.cluster().unwrap().export_sender::<Job>("jobs", 4).unwrap();
+    tx.send_blocking(Job {
+        from: 9,
+        seq: 0,
+        payload: vec![1, 2, 3],
+    })
+    .unwrap();
+    let jobs = b.cluster().unwrap().import_receiver::<Job>("jobs").unwrap();
+    let (run, out, err) = start(&b, &["select-mixed"], RunOptions::new().receiver("jobs", jobs));
+    assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", err.to_string_lossy());
+    assert_eq!(
+        lines(&out.to_string_lossy()),
+        ["remote job 9 0", "select: local remote timer"]
+    );
+    drop(tx);
+}
+
+#[test]
+fn each_node_sees_the_live_nodes_and_a_node_gone_silent_leaves_the_list() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let (run, out, _) = start(&a, &["nodes", "2"], RunOptions::new());
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    assert_eq!(lines(&out.to_string_lossy()), ["me: a", "nodes: a b"]);
+    let names = |rt: &Runtime| -> Vec<String> {
+        rt.cluster()
+            .unwrap()
+            .nodes()
+            .into_iter()
+            .map(|n| n.name)
+            .collect()
+    };
+    eventually("b sees a", || names(&b) == ["a", "b"]);
+    drop(b);
+    // Silent past the node timeout (1 s): declared down.
+    eventually("a no longer lists b", || names(&a) == ["a"]);
+}
+
+#[test]
+fn a_bad_setup_is_a_clear_error() {
+    let server = NatsServer::start();
+    let a = node(&server, "a");
+    let cluster = a.cluster().unwrap();
+    match cluster.export_receiver::<u8>("zero", 0) {
+        Err(ClusterError::Config(why)) => assert!(why.contains("capacity of at least 1"), "{why}"),
+        other => panic!("a rendezvous export: {other:?}"),
+    }
+    cluster.export_receiver::<u8>("jobs", 1).unwrap();
+    assert!(matches!(
+        cluster.export_sender::<u8>("jobs", 1),
+        Err(ClusterError::NameTaken(n)) if n == "jobs"
+    ));
+    assert!(matches!(
+        cluster.export_receiver::<u8>("no.dots", 1),
+        Err(ClusterError::Config(_))
+    ));
+    // Nobody exports it: the import gives up after its timeout.
+    let quick = Runtime::builder()
+        .workers(1)
+        .max_microthreads(4)
+        .cluster(
+            ClusterConfig::new(server.url())
+                .node_name("q")
+                .import_timeout(Duration::from_millis(300)),
+        )
+        .build()
+        .unwrap();
+    match quick.cluster().unwrap().import_sender::<u8>("nobody") {
+        Err(e @ ClusterError::NoSuchName { .. }) => assert!(e.to_string().contains("\"nobody\""), "{e}"),
+        other => panic!("an import of a name nobody exports: {other:?}"),
+    }
+    // A server that is not there.
+    let mut gone = NatsServer::start();
+    let url = gone.url();
+    gone.kill();
+    let e = Runtime::builder()
+        .workers(1)
+        .max_microthreads(4)
+        .cluster(ClusterConfig::new(url).connect_timeout(Duration::from_secs(2)))
+        .build()
+        .expect_err("no server to join");
+    let text = e.to_string();
+    assert!(
+        text.contains("cannot join the cluster at nats://127.0.0.1:"),
+        "{text}"
+    );
+    // Wrong credentials.
+    let guarded = NatsServer::with_user("app", "secret");
+    let e = Runtime::builder()
+        .workers(1)
+        .max_microthreads(4)
+        .cluster(ClusterConfig::new(guarded.url()).user_password("app", "wrong"))
+        .build()
+        .expect_err("refused credentials");
+    assert!(e.to_string().contains("refused the credentials"), "{e}");
+    // The right ones.
+    Runtime::builder()
+        .workers(1)
+        .max_microthreads(4)
+        .cluster(ClusterConfig::new(guarded.url()).user_password("app", "secret"))
+        .build()
+        .expect("the right credentials");
+}
