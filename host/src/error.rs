@@ -71,7 +71,7 @@ pub enum Error {
     /// The runtime could not join its cluster.
     #[cfg(feature = "cluster")]
     #[error(transparent)]
-    Cluster(#[from] crate::cluster::ClusterError),
+    Cluster(#[from] ClusterError),
     /// The runtime already runs its maximum of live microthreads (all runs
     /// together), so a new run cannot start its `main`.
     #[error(
@@ -200,3 +200,48 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+/// Why joining a cluster, exporting or importing failed.
+#[cfg(feature = "cluster")]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The settings are not valid.
+    #[error("invalid cluster settings: {0}")]
+    Config(String),
+    /// The NATS server could not be reached, or refused the node.
+    #[error("cannot join the cluster at {url}: {reason}")]
+    Connect {
+        /// The server's address.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The name is exported by this node already.
+    #[error("the name {0:?} is exported by this node already: each name is exported once")]
+    NameTaken(String),
+    /// No node answered for the name within the import timeout.
+    #[error(
+        "no node of cluster {cluster:?} exports {name:?} (waited {waited:?}): start the node that \
+         exports it, or check the cluster's name"
+    )]
+    NoSuchName {
+        /// The name.
+        name: String,
+        /// The cluster's name.
+        cluster: String,
+        /// How long the import waited.
+        waited: std::time::Duration,
+    },
+    /// The exporting node refused the attachment.
+    #[error("the node exporting {name:?} refused: {reason}")]
+    Refused {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The connection to the cluster is lost or closed.
+    #[error("the cluster connection is lost: {0}")]
+    Lost(String),
+}

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::ClusterError;
+use crate::error::ClusterError;
 
 /// Default silence after which a node is declared down.
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(3);

@@ -8,16 +8,18 @@
 //! - A remote *receiver*'s lease is a receiver of the channel here. It receives
 //!   only on demand (its proxy's free room), and delivers what it receives.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 
-use super::ClusterError;
+use super::config::check_token;
 use super::node::{Inbound, Inbox, Node, disconnected};
 use super::wire::{self, Attach, Attached, Frame, Side, VERSION};
 use crate::channel::{
     Bytes, Channel, Holder, HostHold, Message, Ready, ReceiverHandle, RecvOr, SenderHandle,
 };
+use crate::error::ClusterError;
 use crate::error::Failure;
 use crate::sync::Unpoisoned;
 
@@ -93,6 +95,53 @@ fn check_capacity(capacity: usize) -> Result<(), ClusterError> {
         ));
     }
     Ok(())
+}
+
+/// The channels this node exports, by name.
+#[derive(Default)]
+pub(super) struct Exports(Mutex<HashMap<String, Arc<Export>>>);
+
+impl Exports {
+    /// Export `export` under `name`: answer attachments on the name's subject.
+    pub(super) fn add(&self, node: &Arc<Node>, name: &str, export: Export) -> Result<(), ClusterError> {
+        check_token("exported name", name)?;
+        let export = Arc::new(export);
+        {
+            let mut exports = self.0.locked();
+            if exports.contains_key(name) {
+                return Err(ClusterError::NameTaken(name.to_string()));
+            }
+            exports.insert(name.to_string(), export.clone());
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let node2 = node.clone();
+        let subject = node.name_subject(name);
+        let name2 = name.to_string();
+        node.handle().spawn(async move {
+            match node2.client().subscribe(subject).await {
+                Ok(sub) => {
+                    let _receiver_waits = done_tx.send(Ok(()));
+                    answer_attachments(node2, name2, export, sub).await;
+                }
+                Err(e) => {
+                    let _receiver_waits = done_tx.send(Err(e.to_string()));
+                }
+            }
+        });
+        match done_rx.recv_timeout(node.config.connect_timeout) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.0.locked().remove(name);
+                Err(ClusterError::Lost(format!("cannot listen for {name:?}: {e}")))
+            }
+            Err(_) => {
+                self.0.locked().remove(name);
+                Err(ClusterError::Lost(format!(
+                    "the server did not confirm the subscription for {name:?}"
+                )))
+            }
+        }
+    }
 }
 
 /// Answer the attachments to `name` until the node goes.
@@ -315,7 +364,7 @@ pub(super) fn cannot_move(node: &Node, what: &str) -> Failure {
     Failure {
         id: 0,
         name: Some(format!("node {}", node.id())),
-        kind: crate::FailureKind::Disconnected,
+        kind: crate::error::FailureKind::Disconnected,
         message: format!(
             "{what} carries channel ends or sockets, which cannot move between nodes (yet): \
              send plain values across nodes"
@@ -328,7 +377,7 @@ pub(super) fn too_large(node: &Node, len: usize) -> Failure {
     Failure {
         id: 0,
         name: Some(format!("node {}", node.id())),
-        kind: crate::FailureKind::Disconnected,
+        kind: crate::error::FailureKind::Disconnected,
         message: format!(
             "a message of {len} bytes is larger than a link between nodes carries ({} bytes: the NATS \
              server's max_payload less a frame's overhead)",

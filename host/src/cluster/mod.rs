@@ -38,61 +38,19 @@ mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::error::ClusterError;
 pub use config::ClusterConfig;
 pub use members::NodeInfo;
 
 use crate::channel::{Receiver, Sender};
 use node::Node;
 
-/// Why joining a cluster, exporting or importing failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClusterError {
-    /// The settings are not valid.
-    #[error("invalid cluster settings: {0}")]
-    Config(String),
-    /// The NATS server could not be reached, or refused the node.
-    #[error("cannot join the cluster at {url}: {reason}")]
-    Connect {
-        /// The server's address.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The name is exported by this node already.
-    #[error("the name {0:?} is exported by this node already: each name is exported once")]
-    NameTaken(String),
-    /// No node answered for the name within the import timeout.
-    #[error(
-        "no node of cluster {cluster:?} exports {name:?} (waited {waited:?}): start the node that \
-         exports it, or check the cluster's name"
-    )]
-    NoSuchName {
-        /// The name.
-        name: String,
-        /// The cluster's name.
-        cluster: String,
-        /// How long the import waited.
-        waited: Duration,
-    },
-    /// The exporting node refused the attachment.
-    #[error("the node exporting {name:?} refused: {reason}")]
-    Refused {
-        /// The name.
-        name: String,
-        /// Why.
-        reason: String,
-    },
-    /// The connection to the cluster is lost or closed.
-    #[error("the cluster connection is lost: {0}")]
-    Lost(String),
-}
-
 /// This node's membership of a cluster: export and import channel ends, see the
 /// live nodes. Cheap to clone. See the [module docs](self).
 #[derive(Clone)]
 pub struct Cluster {
     node: Arc<Node>,
+    exports: Arc<home::Exports>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -110,6 +68,7 @@ impl Cluster {
     ) -> Result<Cluster, ClusterError> {
         Ok(Cluster {
             node: Node::join(config, handle)?,
+            exports: Arc::default(),
         })
     }
 
@@ -143,8 +102,8 @@ impl Cluster {
     /// anywhere is gone.
     pub fn export_receiver<T>(&self, name: &str, capacity: usize) -> Result<Receiver<T>, ClusterError> {
         let (tx, rx) = crate::channel::channel::<T>(capacity);
-        self.node
-            .export(name, home::Export::receiver_side(tx, capacity)?)?;
+        self.exports
+            .add(&self.node, name, home::Export::receiver_side(tx, capacity)?)?;
         Ok(rx)
     }
 
@@ -155,7 +114,8 @@ impl Cluster {
     /// the buffer is full) rather than fail.
     pub fn export_sender<T>(&self, name: &str, capacity: usize) -> Result<Sender<T>, ClusterError> {
         let (tx, rx) = crate::channel::channel::<T>(capacity);
-        self.node.export(name, home::Export::sender_side(rx, capacity)?)?;
+        self.exports
+            .add(&self.node, name, home::Export::sender_side(rx, capacity)?)?;
         Ok(tx)
     }
 

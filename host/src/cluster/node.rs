@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::Notify;
 
-use super::ClusterError;
 use super::config::{Auth, ClusterConfig, check_token, shown, url_credentials};
-use super::home::Export;
 use super::members::{Heard, Members, Tell};
 use super::wire::{self, Envelope, Frame, Heartbeat, VERSION};
 use crate::channel::Budget;
+use crate::error::ClusterError;
 use crate::error::{Failure, FailureKind};
 use crate::sync::Unpoisoned;
 
@@ -83,7 +82,6 @@ pub(super) struct Node {
     homes: Mutex<HashMap<(String, u64), Arc<Inbox>>>,
     /// Leases this node holds, by lease id: the home node, and the inbox.
     proxies: Mutex<HashMap<u64, (String, Arc<Inbox>)>>,
-    exports: Mutex<HashMap<String, Arc<Export>>>,
     /// Since when this node's connection to the server is down, if it is.
     lost_since: Mutex<Option<Instant>>,
     /// What remote senders' messages buffered here count against: no budget of a
@@ -218,47 +216,6 @@ impl Node {
 
     pub(super) fn remove_proxy(&self, lease: u64) {
         self.proxies.locked().remove(&lease);
-    }
-
-    /// Export `export` under `name`: answer attachments on the name's subject.
-    pub(super) fn export(self: &Arc<Self>, name: &str, export: Export) -> Result<(), ClusterError> {
-        check_token("exported name", name)?;
-        let export = Arc::new(export);
-        {
-            let mut exports = self.exports.locked();
-            if exports.contains_key(name) {
-                return Err(ClusterError::NameTaken(name.to_string()));
-            }
-            exports.insert(name.to_string(), export.clone());
-        }
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        let node = self.clone();
-        let subject = self.name_subject(name);
-        let name2 = name.to_string();
-        self.handle.spawn(async move {
-            match node.client.subscribe(subject).await {
-                Ok(sub) => {
-                    let _receiver_waits = done_tx.send(Ok(()));
-                    super::home::answer_attachments(node, name2, export, sub).await;
-                }
-                Err(e) => {
-                    let _receiver_waits = done_tx.send(Err(e.to_string()));
-                }
-            }
-        });
-        match done_rx.recv_timeout(self.config.connect_timeout) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                self.exports.locked().remove(name);
-                Err(ClusterError::Lost(format!("cannot listen for {name:?}: {e}")))
-            }
-            Err(_) => {
-                self.exports.locked().remove(name);
-                Err(ClusterError::Lost(format!(
-                    "the server did not confirm the subscription for {name:?}"
-                )))
-            }
-        }
     }
 
     /// Route one frame from `from`.
@@ -493,7 +450,6 @@ async fn connect(
         next_lease: AtomicU64::new(1),
         homes: Mutex::new(HashMap::new()),
         proxies: Mutex::new(HashMap::new()),
-        exports: Mutex::new(HashMap::new()),
         lost_since: Mutex::new(None),
         budget: Arc::new(Budget::unbounded()),
     });

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::ClusterError;
 use super::home::{cannot_move, too_large};
 use super::node::{Inbound, Inbox, Node, disconnected};
 use super::wire::{self, Attach, Attached, Frame, Side, VERSION};
@@ -19,6 +18,7 @@ use crate::channel::{
     Bytes, Holder, HostHold, Message, Offered, Ready, ReceiverHandle, RecvOr, SenderHandle,
 };
 use crate::channel::{Receiver, Sender};
+use crate::error::ClusterError;
 use crate::error::Failure;
 
 /// Messages a remote receiver's proxy holds at most, received ahead.

@@ -161,7 +161,7 @@ mod tests {
             outcome: Outcome::Finished,
         });
         assert_eq!(bytes, [5, 1, 2, b'a', b'b', 0]);
-        let failure = me.failure(crate::FailureKind::Cancelled, "x".into());
+        let failure = me.failure(crate::error::FailureKind::Cancelled, "x".into());
         let bytes = encode(&Down {
             id: 300,
             name: None,
