@@ -28,6 +28,17 @@ pub(crate) enum RecvOr {
     Woken,
 }
 
+/// What [`Channel::take_for_link`] found.
+pub(crate) enum Taken {
+    /// The first buffered message (its slot stays taken: its credit is spent).
+    Message(Message),
+    /// Nothing buffered now.
+    Empty,
+    /// Nothing buffered, and every sender is gone: closed, or the failure of a
+    /// producer that failed.
+    Ended(Ready),
+}
+
 /// How [`Channel::offer`] went.
 pub(crate) enum Offered {
     Sent,
@@ -68,6 +79,51 @@ impl Channel {
         let n = free.min(wanted);
         st.reserved += n;
         n
+    }
+
+    /// A proxy of a remote sender: every slot is reserved until the home grants
+    /// credit ([`grant`](Channel::grant)), so a send here waits for credit as it
+    /// would for room.
+    pub(crate) fn hold_all_slots(&self) {
+        self.lock().reserved = self.capacity;
+    }
+
+    /// `n` more credit from the home: free `n` reserved slots, and let senders
+    /// waiting for room into them.
+    pub(crate) fn grant(self: &Arc<Self>, n: usize) {
+        let mut st = self.lock();
+        st.reserved = st.reserved.saturating_sub(n);
+        while st.queue.len() + st.reserved < self.capacity {
+            let Some(e) = st.send_waiters.front() else { break };
+            let budget = self.budget_of(&e.charge);
+            match e.waiter.take_send_if(e.op, |m| budget.reserve(m)) {
+                super::waiter::Taken::Message(m) => {
+                    let e = st.send_waiters.pop_front().expect("the front entry");
+                    st.buffer(self, m, e.charge);
+                }
+                super::waiter::Taken::Stale => {
+                    st.send_waiters.pop_front();
+                }
+                super::waiter::Taken::Refused => break,
+            }
+        }
+        drop(st);
+        self.changed();
+    }
+
+    /// Take the first buffered message to send it over the link, keeping its slot
+    /// taken (its credit is spent: only the home's next grant frees it).
+    pub(crate) fn take_for_link(self: &Arc<Self>) -> Taken {
+        let mut st = self.lock();
+        match st.queue.pop_front() {
+            Some(q) => {
+                self.budget_of(&q.charge).release(&q.msg);
+                st.reserved += 1;
+                Taken::Message(q.msg)
+            }
+            None if st.senders == 0 => Taken::Ended(st.closed_for_receiver()),
+            None => Taken::Empty,
+        }
     }
 
     /// Give back `n` reserved slots that will not be used (a remote sender went

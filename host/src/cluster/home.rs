@@ -24,7 +24,7 @@ use crate::error::Failure;
 use crate::sync::Unpoisoned;
 
 /// Credit a remote sender holds at most (slots of the buffer reserved for it).
-const SEND_WINDOW: usize = 64;
+pub(super) const SEND_WINDOW: usize = 64;
 
 /// A channel exported under a name.
 pub(super) struct Export {

@@ -1,10 +1,10 @@
 //! The proxy side: importing an end of a channel another node exports, and the
 //! tasks of the leases this node holds.
 //!
-//! A proxy is a local channel. An imported *sender* is a sender of a rendezvous
-//! channel whose only receiver is the lease's task: it takes a message only while
-//! it has credit from the home, so a send here completes when its message has a
-//! slot at the home (or waits, as on a full channel). An imported *receiver* is a
+//! A proxy is a local channel. An imported *sender* is a sender of a channel whose
+//! only receiver is the lease's task, and whose slots open only as the home grants
+//! credit: a send here completes when its message has a slot reserved for it at the
+//! home (or waits, as on a full channel), and the task sends it on. An imported *receiver* is a
 //! receiver of a channel whose only sender is the lease's task: the home delivers
 //! into it on demand, as much as it has room for.
 
@@ -15,7 +15,7 @@ use super::home::{cannot_move, too_large};
 use super::node::{Inbound, Inbox, Node, disconnected};
 use super::wire::{self, Attach, Attached, Frame, Side, VERSION};
 use crate::channel::{
-    Bytes, Holder, HostHold, Message, Offered, Ready, ReceiverHandle, RecvOr, SenderHandle,
+    Bytes, Holder, HostHold, LinkTaken, Message, Offered, Ready, ReceiverHandle, SenderHandle,
 };
 use crate::channel::{Receiver, Sender};
 use crate::error::ClusterError;
@@ -100,11 +100,15 @@ async fn attach(
 }
 
 pub(super) fn import_sender<T>(node: &Arc<Node>, name: &str) -> Result<Sender<T>, ClusterError> {
-    let (lease, home, _capacity, inbox) =
+    let (lease, home, capacity, inbox) =
         on_node(node, attach(node.clone(), name.to_string(), Side::Sender))??;
-    // The proxy: a rendezvous channel whose receiver is the lease's task.
-    let (tx, rx) = crate::channel::channel::<T>(0);
-    rx.handle.channel().limit_message(node.max_message());
+    // The proxy: a channel with room for as much credit as the home grants at
+    // most, every slot held until it does; its receiver is the lease's task.
+    let window = (capacity as usize).clamp(1, super::home::SEND_WINDOW);
+    let (tx, rx) = crate::channel::channel::<T>(window);
+    let chan = rx.handle.channel();
+    chan.limit_message(node.max_message());
+    chan.hold_all_slots();
     node.handle()
         .spawn(sender_proxy(node.clone(), home, lease, rx.handle, rx.hold, inbox));
     Ok(tx)
@@ -132,7 +136,9 @@ pub(super) fn import_receiver<T>(node: &Arc<Node>, name: &str) -> Result<Receive
     Ok(rx)
 }
 
-/// An imported sender's lease: take a message on each credit, and send it.
+/// An imported sender's lease: the home's credit opens slots of the proxy's
+/// buffer ([`Channel::grant`]); what is sent into them is taken and sent on, its
+/// slot staying taken until more credit comes.
 async fn sender_proxy(
     node: Arc<Node>,
     home: String,
@@ -142,12 +148,15 @@ async fn sender_proxy(
     inbox: Arc<Inbox>,
 ) {
     let chan = rx.channel().clone();
-    let mut credit = 0u64;
+    let watch = chan.watch();
     let mut seq = 0u64;
     'lease: loop {
+        let changed = watch.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         for what in inbox.drain() {
             match what {
-                Inbound::Frame(Frame::Credit { n, .. }) => credit += u64::from(n),
+                Inbound::Frame(Frame::Credit { n, .. }) => chan.grant(n as usize),
                 // Every receiver at the home is gone: sends here fail `closed`.
                 Inbound::Frame(Frame::Closed { .. }) => break 'lease,
                 Inbound::Down(f) => {
@@ -161,51 +170,55 @@ async fn sender_proxy(
                 Inbound::Frame(other) => tracing::debug!(?other, "a frame a sender's proxy does not expect"),
             }
         }
-        if credit == 0 {
-            inbox.ready().await;
-            continue;
-        }
-        let frame = match chan.recv_or(inbox.ready()).await {
-            RecvOr::Woken => continue,
-            RecvOr::Got(Ready::Received(m)) => {
-                let refused = if !m.endpoints.is_empty() {
-                    Some(cannot_move(&node, "a message sent on it"))
-                } else if m.bytes.as_slice().len() > node.max_message() {
-                    Some(too_large(&node, m.bytes.as_slice().len()))
-                } else {
-                    None
-                };
-                if let Some(f) = refused {
-                    // Its send completed: the program's later sends fail with why.
-                    tracing::warn!("{}", f.message);
-                    chan.break_link(f.clone());
-                    Frame::Release {
-                        lease,
-                        failure: Some((&f).into()),
-                    }
-                } else {
-                    credit -= 1;
-                    seq += 1;
-                    Frame::Send {
-                        lease,
-                        seq: seq - 1,
-                        bytes: m.bytes.into_vec(),
+        loop {
+            let frame = match chan.take_for_link() {
+                LinkTaken::Empty => break,
+                LinkTaken::Message(m) => {
+                    let refused = if !m.endpoints.is_empty() {
+                        Some(cannot_move(&node, "a message sent on it"))
+                    } else if m.bytes.as_slice().len() > node.max_message() {
+                        Some(too_large(&node, m.bytes.as_slice().len()))
+                    } else {
+                        None
+                    };
+                    match refused {
+                        // Its send completed: the program's later sends fail with why.
+                        Some(f) => {
+                            tracing::warn!("{}", f.message);
+                            chan.break_link(f.clone());
+                            Frame::Release {
+                                lease,
+                                failure: Some((&f).into()),
+                            }
+                        }
+                        None => {
+                            seq += 1;
+                            Frame::Send {
+                                lease,
+                                seq: seq - 1,
+                                bytes: m.bytes.into_vec(),
+                            }
+                        }
                     }
                 }
+                LinkTaken::Ended(Ready::Failed(f)) => Frame::Release {
+                    lease,
+                    failure: Some((&f).into()),
+                },
+                LinkTaken::Ended(_) => Frame::Release { lease, failure: None },
+            };
+            let ends = matches!(frame, Frame::Release { .. });
+            if let Err(e) = node.send(&home, frame).await {
+                chan.break_link(disconnected(&home, &e));
+                break 'lease;
             }
-            RecvOr::Got(Ready::Failed(f)) => Frame::Release {
-                lease,
-                failure: Some((&f).into()),
-            },
-            RecvOr::Got(_) => Frame::Release { lease, failure: None },
-        };
-        let ends = matches!(frame, Frame::Release { .. });
-        if let Err(e) = node.send(&home, frame).await {
-            chan.break_link(disconnected(&home, &e));
-            break;
+            if ends {
+                break 'lease;
+            }
         }
-        if ends {
-            break;
+        tokio::select! {
+            () = inbox.ready() => {}
+            () = &mut changed => {}
         }
     }
     node.remove_proxy(lease);
