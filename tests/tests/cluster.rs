@@ -289,3 +289,42 @@ fn a_bad_setup_is_a_clear_error() {
         .build()
         .expect("the right credentials");
 }
+
+#[test]
+fn when_the_server_dies_remote_ends_fail_local_ones_go_on_and_after_it_returns_the_nodes_work_together_again()
+{
+    let mut server = NatsServer::start();
+    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let rx = a.cluster().unwrap().export_receiver::<u64>("before", 4).unwrap();
+    let tx = b.cluster().unwrap().import_sender::<u64>("before").unwrap();
+    tx.send_blocking(1).unwrap();
+    assert_eq!(rx.recv_blocking().unwrap(), 1);
+    let (a_before, b_before) = (a.cluster().unwrap().node_id(), b.cluster().unwrap().node_id());
+    server.kill();
+    // Past the node timeout, each node fails the ends that ran over the server: the
+    // receiver gets a `disconnected` failure, the sender's sends fail with their
+    // value back.
+    match rx.recv_blocking() {
+        Err(weft::RecvError::Failed(f)) => {
+            assert_eq!(f.kind, weft::FailureKind::Disconnected, "{f}");
+            assert!(f.message.contains("the link to node b."), "{f}");
+        }
+        other => panic!("the remote sender's failure, not {other:?}"),
+    }
+    eventually("the remote sender fails its sends", || {
+        matches!(tx.try_send(2), Err(weft::TrySendError::Disconnected(2, _)))
+    });
+    // A node's own channels go on.
+    let (local_tx, local_rx) = weft::channel::<u64>(1);
+    local_tx.send_blocking(3).unwrap();
+    assert_eq!(local_rx.recv_blocking().unwrap(), 3);
+    server.restart();
+    // Back, each node is a new incarnation; new channels across them work.
+    eventually("both nodes took a new incarnation", || {
+        a.cluster().unwrap().node_id() != a_before && b.cluster().unwrap().node_id() != b_before
+    });
+    let rx = a.cluster().unwrap().export_receiver::<u64>("after", 4).unwrap();
+    let tx = b.cluster().unwrap().import_sender::<u64>("after").unwrap();
+    tx.send_blocking(4).unwrap();
+    assert_eq!(rx.recv_blocking().unwrap(), 4);
+}

@@ -110,11 +110,6 @@ impl Members {
             .collect()
     }
 
-    /// Every node live now (but this one).
-    pub(super) fn all_live(&self) -> Vec<String> {
-        self.live.locked().keys().cloned().collect()
-    }
-
     /// The live nodes and this one (`me`), by id.
     pub(super) fn live(&self, me: &str) -> Vec<NodeInfo> {
         let mut all: Vec<NodeInfo> = self

@@ -72,9 +72,11 @@ impl Cluster {
         })
     }
 
-    /// This node's id: its name and incarnation, `name.incarnation`.
-    pub fn node_id(&self) -> &str {
-        self.node.id()
+    /// This node's id: its name and incarnation, `name.incarnation` (a new
+    /// incarnation after it lost its connection to the server past the node
+    /// timeout).
+    pub fn node_id(&self) -> String {
+        self.node.id().to_string()
     }
 
     /// The cluster's name.
@@ -84,7 +86,7 @@ impl Cluster {
 
     /// The live nodes, this one included, by id.
     pub fn nodes(&self) -> Vec<NodeInfo> {
-        self.node.members().live(self.node.id())
+        self.node.members().live(&self.node.id())
     }
 
     /// The largest message a remote end carries: the NATS server's `max_payload`

@@ -68,7 +68,12 @@ pub(super) fn disconnected(node: &str, why: &str) -> Failure {
 }
 
 pub(super) struct Node {
-    id: String,
+    /// Its name.
+    name: String,
+    /// Its id, `name.incarnation`: a new incarnation after this node lost its
+    /// connection past the node timeout (its leases failed; the others see a new
+    /// member).
+    id: Mutex<Arc<str>>,
     cluster: String,
     /// `weft.<cluster>`.
     prefix: String,
@@ -101,13 +106,11 @@ impl Node {
             None => default_node_name(),
         };
         check_token("node name", &name)?;
-        let id = format!("{name}.{:08x}", fastrand::u32(..));
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let config2 = config.clone();
-        let id2 = id.clone();
         let h = handle.clone();
         handle.spawn(async move {
-            let result = connect(&config2, &id2, h).await;
+            let result = connect(&config2, &name, h).await;
             let _receiver_waits = done_tx.send(result);
         });
         let wait = config.connect_timeout + Duration::from_secs(2);
@@ -123,8 +126,24 @@ impl Node {
         Ok(node)
     }
 
-    pub(super) fn id(&self) -> &str {
-        &self.id
+    /// Its id now (`name.incarnation`).
+    pub(super) fn id(&self) -> Arc<str> {
+        self.id.locked().clone()
+    }
+
+    /// Become a new incarnation: this node lost its connection past the node
+    /// timeout, and failed its leases; the others will see a new member, and its
+    /// old id's frames find no lease.
+    async fn reincarnate(self: &Arc<Self>) {
+        let id: Arc<str> = incarnation(&self.name).into();
+        match self.client.subscribe(self.node_subject(&id)).await {
+            Ok(frames) => {
+                tracing::warn!(node = %id, "this node lost its connection past the node timeout: it is a new incarnation");
+                *self.id.locked() = id.clone();
+                self.handle.spawn(route_frames(Arc::downgrade(self), id, frames));
+            }
+            Err(e) => tracing::warn!("cannot subscribe as a new incarnation (kept the old one): {e}"),
+        }
     }
 
     pub(super) fn cluster_name(&self) -> &str {
@@ -176,7 +195,7 @@ impl Node {
     pub(super) async fn send(&self, to: &str, frame: Frame) -> Result<(), String> {
         let envelope = Envelope {
             version: VERSION,
-            from: self.id.clone(),
+            from: self.id().to_string(),
             frame,
         };
         self.client
@@ -353,6 +372,11 @@ impl Node {
     }
 }
 
+/// A new id of node `name`: `name.incarnation`, the incarnation random.
+fn incarnation(name: &str) -> String {
+    format!("{name}.{:08x}", fastrand::u32(..))
+}
+
 /// This machine's name and the process id, as a subject token.
 fn default_node_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -379,9 +403,11 @@ fn default_node_name() -> String {
 /// Connect to the server and start the node's tasks.
 async fn connect(
     config: &ClusterConfig,
-    id: &str,
+    name: &str,
     handle: tokio::runtime::Handle,
 ) -> Result<Arc<Node>, ClusterError> {
+    let id = incarnation(name);
+    let id = id.as_str();
     let fail = |reason: String| ClusterError::Connect {
         url: shown(&config.url),
         reason,
@@ -439,7 +465,8 @@ async fn connect(
     let max_payload = client.server_info().max_payload;
     let prefix = format!("weft.{}", config.cluster);
     let node = Arc::new(Node {
-        id: id.to_string(),
+        name: name.to_string(),
+        id: Mutex::new(id.into()),
         cluster: config.cluster.clone(),
         prefix,
         client,
@@ -468,7 +495,7 @@ async fn connect(
         .flush()
         .await
         .map_err(|e| fail(format!("the server did not confirm the subscriptions: {e}")))?;
-    handle.spawn(route_frames(Arc::downgrade(&node), frames));
+    handle.spawn(route_frames(Arc::downgrade(&node), node.id(), frames));
     handle.spawn(listen_heartbeats(Arc::downgrade(&node), beats));
     handle.spawn(beat_and_watch(Arc::downgrade(&node), lost));
     Ok(node)
@@ -492,9 +519,15 @@ fn connect_reason(e: &async_nats::ConnectError) -> String {
     }
 }
 
-async fn route_frames(node: std::sync::Weak<Node>, mut frames: async_nats::Subscriber) {
+/// Route the frames that arrive for incarnation `me` of the node, until it is
+/// another incarnation (then what comes for the old one is dropped with its
+/// subscription: its leases have failed).
+async fn route_frames(node: std::sync::Weak<Node>, me: Arc<str>, mut frames: async_nats::Subscriber) {
     while let Some(msg) = frames.next().await {
         let Some(node) = node.upgrade() else { return };
+        if node.id() != me {
+            return;
+        }
         match wire::decode::<Envelope>(&msg.payload) {
             Ok(env) if env.version == VERSION => node.route(env.from, env.frame).await,
             Ok(env) => tracing::warn!(
@@ -513,7 +546,7 @@ async fn listen_heartbeats(node: std::sync::Weak<Node>, mut beats: async_nats::S
         let Ok(beat) = wire::decode::<Heartbeat>(&msg.payload) else {
             continue;
         };
-        if beat.node == node.id {
+        if *beat.node == *node.id() {
             continue;
         }
         if let Heard::Dead = node.members.heard(&beat.node) {
@@ -522,8 +555,8 @@ async fn listen_heartbeats(node: std::sync::Weak<Node>, mut beats: async_nats::S
     }
 }
 
-/// Send this node's heartbeat, and declare down the nodes that went silent, and
-/// every other node once this node's own connection has been lost too long.
+/// Send this node's heartbeat, declare down the nodes that went silent, and make
+/// this node a new incarnation once its own connection has been lost too long.
 async fn beat_and_watch(node: std::sync::Weak<Node>, lost: Arc<Mutex<Option<Instant>>>) {
     let (period, timeout) = match node.upgrade() {
         Some(n) => (n.config.node_timeout / 3, n.config.node_timeout),
@@ -532,6 +565,8 @@ async fn beat_and_watch(node: std::sync::Weak<Node>, lost: Arc<Mutex<Option<Inst
     let mut tick = tokio::time::interval(period / 2);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_beat = Instant::now() - period;
+    // This loss of the connection made this node a new incarnation already.
+    let mut reincarnated = false;
     loop {
         tick.tick().await;
         let Some(node) = node.upgrade() else { return };
@@ -539,7 +574,7 @@ async fn beat_and_watch(node: std::sync::Weak<Node>, lost: Arc<Mutex<Option<Inst
             last_beat = Instant::now();
             let beat = Heartbeat {
                 version: VERSION,
-                node: node.id.clone(),
+                node: node.id().to_string(),
             };
             if let Err(e) = node
                 .client
@@ -554,15 +589,15 @@ async fn beat_and_watch(node: std::sync::Weak<Node>, lost: Arc<Mutex<Option<Inst
         }
         let lost_for = lost.locked().map(|at| at.elapsed());
         *node.lost_since.locked() = *lost.locked();
-        if let Some(d) = lost_for
-            && d >= timeout
-        {
-            for id in node.members.all_live() {
-                node.node_down(
-                    &id,
-                    &format!("this node lost its connection to the NATS server {d:?} ago"),
-                );
+        match lost_for {
+            // The others went silent meanwhile (they are declared down above, their
+            // leases failed): this node comes back as a new member.
+            Some(d) if d >= timeout && !reincarnated => {
+                node.reincarnate().await;
+                reincarnated = true;
             }
+            None => reincarnated = false,
+            Some(_) => {}
         }
     }
 }
