@@ -76,6 +76,13 @@ pub enum RegisterError {
         /// The host's limit.
         max: u32,
     },
+    /// A microthread on another node of the cluster registered the name (in a
+    /// cluster, names are the cluster's): it is released when that one finishes,
+    /// or when its node goes down.
+    TakenOn {
+        /// The id of the node where it is registered.
+        node: String,
+    },
 }
 
 impl fmt::Display for RegisterError {
@@ -93,6 +100,11 @@ impl fmt::Display for RegisterError {
                 f,
                 "the name of the channel's type is longer than the host's limit of {max} bytes: \
                  register a channel of a type with a shorter name"
+            ),
+            RegisterError::TakenOn { node } => write!(
+                f,
+                "the name is registered on node {node} of the cluster: it is released when the \
+                 microthread that holds it finishes, or when that node goes down"
             ),
             RegisterError::TooManyHandles { max } => write!(
                 f,
@@ -125,6 +137,7 @@ pub fn register<T>(name: &str, sender: &Sender<T>) -> Result<(), RegisterError> 
         wit::RegisterError::NameTooLong(max) => RegisterError::NameTooLong { max },
         wit::RegisterError::FingerprintTooLong(max) => RegisterError::TypeNameTooLong { max },
         wit::RegisterError::TooManyHandles(max) => RegisterError::TooManyHandles { max },
+        wit::RegisterError::TakenOn(node) => RegisterError::TakenOn { node },
     })
 }
 

@@ -328,3 +328,47 @@ fn when_the_server_dies_remote_ends_fail_local_ones_go_on_and_after_it_returns_t
     tx.send_blocking(4).unwrap();
     assert_eq!(rx.recv_blocking().unwrap(), 4);
 }
+
+#[test]
+fn a_name_registered_on_one_node_is_found_on_another_taken_there_and_released_at_its_end() {
+    let server = NatsServer::start();
+    let (a, b, c) = (node(&server, "a"), node(&server, "b"), node(&server, "c"));
+    let (registrant, registered, _) = start(&a, &["register", "inbox", "3"], RunOptions::new());
+    eventually("the name is registered", || {
+        registered.to_string_lossy().starts_with("registered inbox")
+    });
+    // Another node cannot take it while it is held …
+    let (taker, took, _) = start(&c, &["register", "inbox", "0"], RunOptions::new());
+    assert_eq!(taker.wait(), ExitStatus::Exited(0));
+    assert_eq!(took.to_string_lossy(), "refused: inbox is taken on a\n");
+    // … a wrong type is the asker's error, naming both types …
+    let (wrong, _, _) = start(&c, &["lookup-wrong-type", "inbox"], RunOptions::new());
+    match wrong.wait() {
+        ExitStatus::Failed(f) => assert!(
+            f.message.contains("alloc::string::String") && f.message.contains("u64"),
+            "{f}"
+        ),
+        other => panic!("a lookup of the wrong type must fail the asker: {other:?}"),
+    }
+    // … and another finds it: a sender of its channel, across the cluster.
+    let (sender, sent, err) = start(&b, &["lookup", "inbox", "3"], RunOptions::new());
+    assert_eq!(sender.wait(), ExitStatus::Exited(0), "{}", err.to_string_lossy());
+    assert_eq!(sent.to_string_lossy(), "sent 3\n");
+    assert_eq!(registrant.wait(), ExitStatus::Exited(0));
+    assert_eq!(
+        lines(&registered.to_string_lossy()),
+        [
+            "registered inbox",
+            "got hello 0 from b",
+            "got hello 1 from b",
+            "got hello 2 from b"
+        ]
+    );
+    // Once its registrant has ended, the name is free again.
+    let (looked, found, _) = start(&b, &["lookup-once", "inbox"], RunOptions::new());
+    assert_eq!(looked.wait(), ExitStatus::Exited(0));
+    assert_eq!(found.to_string_lossy(), "not found: inbox\n");
+    let (again, again_out, _) = start(&c, &["register", "inbox", "0"], RunOptions::new());
+    assert_eq!(again.wait(), ExitStatus::Exited(0));
+    assert_eq!(again_out.to_string_lossy(), "registered inbox\n");
+}

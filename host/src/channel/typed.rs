@@ -122,6 +122,11 @@ impl<T> Sender<T> {
     pub(crate) fn from_handle(handle: SenderHandle) -> Self {
         Sender::new(handle)
     }
+
+    /// Its handle, for a guest to hold (the application no longer does).
+    pub(crate) fn into_handle(self) -> SenderHandle {
+        self.handle
+    }
 }
 
 impl<T> Clone for Sender<T> {

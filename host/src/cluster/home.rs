@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 
 use super::config::check_token;
 use super::node::{Inbound, Inbox, Node, disconnected};
-use super::wire::{self, Attach, Attached, Frame, Side, VERSION};
+use super::wire::{self, Attach, Attached, Frame, Held, RegistryRequest, Side, VERSION};
 use crate::channel::{
     Bytes, Channel, Holder, HostHold, Message, Ready, ReceiverHandle, RecvOr, SenderHandle,
 };
@@ -29,6 +29,9 @@ pub(super) const SEND_WINDOW: usize = 64;
 /// A channel exported under a name.
 pub(super) struct Export {
     chan: Arc<Channel>,
+    /// For a name of the registry: the fingerprint of the type it was registered
+    /// with, which the node that looks it up checks.
+    fingerprint: Option<String>,
     /// The end that stands in for the remote side until its first lease attaches,
     /// so that the channel does not look closed meanwhile.
     stand_in: Mutex<Option<StandIn>>,
@@ -49,6 +52,7 @@ impl Export {
         check_capacity(capacity)?;
         Ok(Export {
             chan: tx.handle.channel().clone(),
+            fingerprint: None,
             stand_in: Mutex::new(Some(StandIn::Sender {
                 _end: tx.handle,
                 _hold: tx.hold,
@@ -64,11 +68,22 @@ impl Export {
         check_capacity(capacity)?;
         Ok(Export {
             chan: rx.handle.channel().clone(),
+            fingerprint: None,
             stand_in: Mutex::new(Some(StandIn::Receiver {
                 _end: rx.handle,
                 _hold: rx.hold,
             })),
         })
+    }
+
+    /// A channel a microthread registered under a name of the registry, with the
+    /// fingerprint of its type: remote nodes attach senders to it.
+    pub(super) fn registered(chan: Arc<Channel>, fingerprint: &str) -> Export {
+        Export {
+            chan,
+            fingerprint: Some(fingerprint.to_string()),
+            stand_in: Mutex::new(None),
+        }
     }
 
     /// The stand-in for `side`, once a real end of that side has attached.
@@ -169,6 +184,36 @@ pub(super) async fn answer_attachments(
     }
 }
 
+/// Answer the requests on a registry name's subject (is it held? attach a sender)
+/// until the name is withdrawn (this task is aborted) or the node goes.
+pub(super) async fn answer_registry(
+    node: Arc<Node>,
+    export: Arc<Export>,
+    mut requests: async_nats::Subscriber,
+) {
+    while let Some(request) = requests.next().await {
+        let Some(reply) = request.reply.clone() else {
+            continue;
+        };
+        let answer = match wire::decode::<RegistryRequest>(&request.payload) {
+            Ok(RegistryRequest::Probe) => wire::encode(&Held {
+                node: node.id().to_string(),
+            }),
+            Ok(RegistryRequest::Attach(a)) if a.version == VERSION => {
+                wire::encode(&attach(&node, &export, a))
+            }
+            Ok(RegistryRequest::Attach(a)) => wire::encode(&Attached::No(format!(
+                "protocol version {} asked, this node speaks {VERSION}: run the same weft on every node",
+                a.version
+            ))),
+            Err(e) => wire::encode(&Attached::No(e)),
+        };
+        if let Err(e) = node.client().publish(reply, answer).await {
+            tracing::warn!("cannot answer a registry request: {e}");
+        }
+    }
+}
+
 /// Attach a remote end, and start its lease's task.
 fn attach(node: &Arc<Node>, export: &Export, a: Attach) -> Attached {
     if node.members().is_dead(&a.holder) {
@@ -209,6 +254,7 @@ fn attach(node: &Arc<Node>, export: &Export, a: Attach) -> Attached {
     Attached::Yes {
         home: node.id().to_string(),
         capacity: chan.capacity() as u64,
+        fingerprint: export.fingerprint.clone(),
     }
 }
 

@@ -26,11 +26,13 @@
 //! Files: `config.rs` (joining), `wire.rs` (subjects and frames), `node.rs` (the
 //! connection, the routing of frames to leases, and the lease tables), `members.rs`
 //! (heartbeats, who is live, who is declared down), `home.rs` (exports and the
-//! home side of leases), `proxy.rs` (imports: the proxy side).
+//! home side of leases), `proxy.rs` (imports: the proxy side), `names.rs` (the
+//! registry of named endpoints, made the cluster's).
 
 pub mod config;
 mod home;
 mod members;
+mod names;
 mod node;
 mod proxy;
 mod wire;
@@ -41,6 +43,8 @@ use std::time::Duration;
 pub use crate::error::ClusterError;
 pub use config::ClusterConfig;
 pub use members::NodeInfo;
+pub(crate) use names::Publish;
+pub use names::Published;
 
 use crate::channel::{Receiver, Sender};
 use node::Node;

@@ -71,7 +71,7 @@ async fn attach(
         .await;
         match asked {
             Ok(Ok(reply)) => match wire::decode::<Attached>(&reply.payload) {
-                Ok(Attached::Yes { home, capacity }) => {
+                Ok(Attached::Yes { home, capacity, .. }) => {
                     node.set_proxy_home(lease, &home);
                     return Ok((lease, home, capacity, inbox));
                 }
@@ -102,8 +102,20 @@ async fn attach(
 pub(super) fn import_sender<T>(node: &Arc<Node>, name: &str) -> Result<Sender<T>, ClusterError> {
     let (lease, home, capacity, inbox) =
         on_node(node, attach(node.clone(), name.to_string(), Side::Sender))??;
-    // The proxy: a channel with room for as much credit as the home grants at
-    // most, every slot held until it does; its receiver is the lease's task.
+    Ok(sender_end(node, lease, home, capacity, inbox))
+}
+
+/// The proxy of a remote sender whose lease `lease` the home `home` granted, on a
+/// channel of `capacity`: a channel with room for as much credit as the home
+/// grants at most, every slot held until it does, whose receiver is the lease's
+/// task (started here).
+pub(super) fn sender_end<T>(
+    node: &Arc<Node>,
+    lease: u64,
+    home: String,
+    capacity: u64,
+    inbox: Arc<Inbox>,
+) -> Sender<T> {
     let window = (capacity as usize).clamp(1, super::home::SEND_WINDOW);
     let (tx, rx) = crate::channel::channel::<T>(window);
     let chan = rx.handle.channel();
@@ -111,7 +123,7 @@ pub(super) fn import_sender<T>(node: &Arc<Node>, name: &str) -> Result<Sender<T>
     chan.hold_all_slots();
     node.handle()
         .spawn(sender_proxy(node.clone(), home, lease, rx.handle, rx.hold, inbox));
-    Ok(tx)
+    tx
 }
 
 pub(super) fn import_receiver<T>(node: &Arc<Node>, name: &str) -> Result<Receiver<T>, ClusterError> {

@@ -117,10 +117,31 @@ pub(super) struct Attach {
 /// The home's answer to an [`Attach`].
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum Attached {
-    /// Attached: the home node's id and the channel's capacity.
-    Yes { home: String, capacity: u64 },
+    /// Attached: the home node's id, the channel's capacity, and (for a name of
+    /// the registry) the fingerprint of the type it was registered with.
+    Yes {
+        home: String,
+        capacity: u64,
+        fingerprint: Option<String>,
+    },
     /// Refused: why.
     No(String),
+}
+
+/// A request on a registry name's subject (`weft.<cluster>.reg.<hex of the name>`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum RegistryRequest {
+    /// Is the name registered? Answered with [`Held`].
+    Probe,
+    /// Attach a sender of the channel registered under it: answered with
+    /// [`Attached`].
+    Attach(Attach),
+}
+
+/// The answer to a [`RegistryRequest::Probe`]: the node where the name is held.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Held {
+    pub(super) node: String,
 }
 
 /// A node's heartbeat, on the cluster's heartbeat subject.

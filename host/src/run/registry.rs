@@ -82,6 +82,9 @@ struct Entry {
     fingerprint: Arc<str>,
     registrant: u64,
     _handle: HandleUnit,
+    /// What else holds the name while it is registered (its publication to the
+    /// cluster, withdrawn when dropped).
+    _also: Option<Box<dyn Send + Sync>>,
 }
 
 /// One unit of the run's handles, given back when dropped.
@@ -139,6 +142,7 @@ impl Registry {
             fingerprint: Arc::from(fingerprint),
             registrant,
             _handle: HandleUnit(handles.clone()),
+            _also: None,
         };
         names.by_name.insert(name.clone(), entry);
         names.by_registrant.entry(registrant).or_default().push(name);
@@ -158,6 +162,37 @@ impl Registry {
     }
 
     /// Release every name microthread `registrant` registered (it ended).
+    /// Keep `also` with the registration of `name` by `registrant` while it lasts
+    /// (dropped at once if the name is no longer registered so).
+    pub(crate) fn keep(&self, name: &str, registrant: u64, also: Box<dyn Send + Sync>) {
+        let mut names = self.names.locked();
+        match names.by_name.get_mut(name) {
+            Some(e) if e.registrant == registrant => e._also = Some(also),
+            _ => {
+                drop(names);
+                drop(also);
+            }
+        }
+    }
+
+    /// Undo `registrant`'s registration of `name` (the cluster refused it).
+    pub(crate) fn unregister(&self, name: &str, registrant: u64) {
+        let removed = {
+            let mut names = self.names.locked();
+            if names.by_name.get(name).is_none_or(|e| e.registrant != registrant) {
+                return;
+            }
+            if let Some(held) = names.by_registrant.get_mut(&registrant) {
+                held.retain(|n| &**n != name);
+            }
+            names.by_name.remove(name)
+        };
+        if removed.is_some() {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+        }
+        drop(removed);
+    }
+
     pub(crate) fn release(&self, registrant: u64) {
         if self.len.load(Ordering::Acquire) == 0 {
             return;

@@ -15,6 +15,11 @@
 //!   holds the sender: the receivers get its failure once they drained.
 //! - `select-mixed`: a select over a local receiver, the host receiver `jobs` (a
 //!   remote channel's proxy) and a timer, three times: prints which case came.
+//! - `register NAME N`: registers a channel of strings under NAME (the cluster's
+//!   registry), prints `registered NAME` (or why not), then prints the N strings
+//!   it receives. `lookup NAME K`: waits for NAME anywhere in the cluster, sends K
+//!   strings on it. `lookup-once NAME`: `found NAME` or `not found: NAME`.
+//!   `lookup-wrong-type NAME`: asks for NAME as a sender of `u64` (it panics).
 //! - `nodes WANT`: print this node's name and the live nodes' names
 //!   (`nodes: a b`), once they are `WANT` (the second argument) many.
 
@@ -172,6 +177,48 @@ fn nodes(want: usize) {
     }
 }
 
+/// Register a channel of strings under `name` (across the cluster), then print
+/// the `n` strings it receives.
+fn register(name: &str, n: usize) {
+    let (tx, rx) = weft_guest::channel::<String>(4);
+    match weft_guest::register(name, &tx) {
+        Ok(()) => println!("registered {name}"),
+        Err(weft_guest::RegisterError::TakenOn { node }) => {
+            let node = node
+                .rsplit_once('.')
+                .map_or(node.as_str(), |(n, _)| n)
+                .to_string();
+            println!("refused: {name} is taken on {node}");
+            return;
+        }
+        Err(e) => {
+            println!("refused: {e}");
+            return;
+        }
+    }
+    for _ in 0..n {
+        println!("got {}", rx.recv().expect("the senders stay"));
+    }
+}
+
+/// Wait until `name` is registered somewhere in the cluster, then send `k`
+/// strings on it.
+fn lookup(name: &str, k: usize) {
+    let me = weft_guest::cluster::node_id().expect("in a cluster");
+    let me = me.rsplit_once('.').map_or(me.as_str(), |(n, _)| n).to_string();
+    let tx = loop {
+        match weft_guest::whereis::<String>(name) {
+            Some(tx) => break tx,
+            None => weft_guest::sleep(Duration::from_millis(20)).expect("not cancelled"),
+        }
+    };
+    for i in 0..k {
+        tx.send(format!("hello {i} from {me}"))
+            .expect("the registrant listens");
+    }
+    println!("sent {k}");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -181,6 +228,15 @@ fn main() {
         "fail-after" => fail_after(arg(2).parse().expect("ID"), arg(3).parse().expect("N")),
         "select-mixed" => select_mixed(),
         "nodes" => nodes(arg(2).parse().expect("WANT")),
+        "register" => register(arg(2), arg(3).parse().expect("N")),
+        "lookup" => lookup(arg(2), arg(3).parse().expect("K")),
+        "lookup-once" => match weft_guest::whereis::<String>(arg(2)) {
+            Some(_) => println!("found {}", arg(2)),
+            None => println!("not found: {}", arg(2)),
+        },
+        "lookup-wrong-type" => {
+            let _ = weft_guest::whereis::<u64>(arg(2));
+        }
         other => {
             eprintln!("unknown mode {other:?}");
             std::process::exit(2);
