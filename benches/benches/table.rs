@@ -1,7 +1,8 @@
 //! Every performance goal of weft in one table: spawn, a restart, yield, ping-pong, a host ↔ guest
 //! round trip, thread-ring, deterministic mode's cost and `weft test`'s seeds per second,
-//! memory per blocked microthread, fuel cost, fairness, multi-core scaling, and the
-//! cost of a second worker. Each figure is the median of `WEFT_BENCH_RUNS` runs
+//! memory per blocked microthread, fuel cost, fairness, multi-core scaling, the
+//! cluster's remote channels beside raw NATS through a local nats-server (which it
+//! needs: see `scripts/nats-server.sh`), and the cost of a second worker. Each figure is the median of `WEFT_BENCH_RUNS` runs
 //! (default 3) of a real guest (`tests/guests/src/bin/bench.rs`) that times itself.
 //!
 //! `cargo bench -p weft-benches --bench table`. With `PEERS_RAW=file` (the raw
@@ -10,11 +11,14 @@
 
 use std::collections::BTreeMap;
 use weft::{Preemption, Runtime};
+use weft_benches::cluster::{remote_ping_pong, remote_stream};
+use weft_benches::nats_floor::{publish_with_ack_window, request_reply_round_trip};
 use weft_benches::{
     HostSide, SpawnPhases, echo_round_trip, host_round_trip, host_timed, kib_per_blocked_microthread,
     measured, native_echo_round_trip, per_run, seeds_per_second, sleep_lateness, spawn_phases,
     thread_round_trip,
 };
+use weft_tests::nats::NatsServer;
 
 fn runtime(workers: usize, preemption: Preemption, max: u32) -> Result<Runtime, weft::Error> {
     Runtime::builder()
@@ -492,6 +496,61 @@ fn main() {
         "≥ 1.8×",
         speedup >= 1.8,
     ));
+
+    // Two nodes of a cluster in this process, and the raw NATS floor through the
+    // same local nats-server, pair by pair.
+    eprintln!("cluster (a local nats-server)…");
+    let server = NatsServer::start();
+    let ns = |d: std::time::Duration| d.as_nanos() as f64;
+    let (raw_rr, remote_pp) = paired(
+        runs,
+        || ns(request_reply_round_trip(&server, 3_000)),
+        || ns(remote_ping_pong(&server, 3_000)),
+    );
+    rows.push(row(
+        "cluster: raw NATS request/reply round trip over loopback (async-nats), ns",
+        raw_rr,
+        "",
+        true,
+    ));
+    let pp_ratio = remote_pp.median / raw_rr.median;
+    rows.push(row(
+        "cluster: remote ping-pong round trip, two nodes, capacity-1 channels, ns",
+        remote_pp,
+        "≤ 1.3× raw request/reply",
+        pp_ratio <= 1.3,
+    ));
+    rows.push(ratio_row(
+        "cluster: remote ping-pong ÷ raw request/reply".into(),
+        format!("{pp_ratio:.2}×"),
+        "≤ 1.3×",
+        pp_ratio <= 1.3,
+    ));
+    let (raw_pub, remote_stream_ns) = paired(
+        runs,
+        || ns(publish_with_ack_window(&server, 50_000, 64, 16)),
+        || ns(remote_stream(&server, 50_000, 64)),
+    );
+    rows.push(row(
+        "cluster: raw NATS publish of 16 bytes, acknowledgement window 64, ns/message",
+        raw_pub,
+        "",
+        true,
+    ));
+    let throughput = raw_pub.median / remote_stream_ns.median;
+    rows.push(row(
+        "cluster: remote stream of u64 values, capacity 64 (credit window 64), ns/message",
+        remote_stream_ns,
+        "≥ 0.5× raw throughput",
+        throughput >= 0.5,
+    ));
+    rows.push(ratio_row(
+        "cluster: remote stream throughput ÷ raw publish throughput".into(),
+        format!("{throughput:.2}×"),
+        "≥ 0.5×",
+        throughput >= 0.5,
+    ));
+    drop(server);
 
     // Last: it installs a global subscriber for weft's phase events (every other
     // event stays disabled).

@@ -130,6 +130,11 @@ impl std::error::Error for RegisterError {}
 ///
 /// A name that a live microthread holds is refused ([`RegisterError::Taken`]), as
 /// is a name longer than the host keeps (256 bytes).
+///
+/// In a cluster (`weft run --cluster`), the name is the cluster's: [`whereis`] on
+/// any node finds it (a sender across nodes), and another node's registration of
+/// it is refused ([`RegisterError::TakenOn`]) until this microthread ends or its
+/// node goes down.
 pub fn register<T>(name: &str, sender: &Sender<T>) -> Result<(), RegisterError> {
     install_panic_hook();
     wit::register(name, std::any::type_name::<T>(), &sender.inner).map_err(|e| match e {
@@ -142,7 +147,9 @@ pub fn register<T>(name: &str, sender: &Sender<T>) -> Result<(), RegisterError> 
 }
 
 /// The sender registered under `name` (another sender of its channel, for this
-/// microthread), or `None` if no live microthread registered it.
+/// microthread), or `None` if no live microthread registered it. In a cluster,
+/// a name registered on another node is found too (a sender across nodes); one
+/// not found here costs a request to the cluster.
 ///
 /// The registration recorded `std::any::type_name` of its `T`; within a program,
 /// the types compare exactly. (The embedding application's `RunHandle::whereis`,
