@@ -27,8 +27,15 @@ struct Job {
     payload: Vec<u8>,
 }
 
-/// A runtime that is node `name` of the cluster at `server`.
+/// A runtime that is node `name` of the cluster at `server`, with the default
+/// node timeout (3 s: a loaded test machine does not make a node look silent).
 fn node(server: &NatsServer, name: &str) -> Runtime {
+    node_with_timeout(server, name, Duration::from_secs(3))
+}
+
+/// A runtime that is node `name` of the cluster at `server`, declared down after
+/// `timeout` of silence (for the tests of failure detection).
+fn node_with_timeout(server: &NatsServer, name: &str, timeout: Duration) -> Runtime {
     Runtime::builder()
         .workers(2)
         .max_microthreads(64)
@@ -36,7 +43,7 @@ fn node(server: &NatsServer, name: &str) -> Runtime {
         .cluster(
             ClusterConfig::new(server.url())
                 .node_name(name)
-                .node_timeout(Duration::from_secs(1))
+                .node_timeout(timeout)
                 .import_timeout(Duration::from_secs(20)),
         )
         .build()
@@ -206,7 +213,11 @@ fn a_select_takes_a_local_receive_a_remote_receive_and_a_timer() {
 #[test]
 fn each_node_sees_the_live_nodes_and_a_node_gone_silent_leaves_the_list() {
     let server = NatsServer::start();
-    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let second = Duration::from_secs(1);
+    let (a, b) = (
+        node_with_timeout(&server, "a", second),
+        node_with_timeout(&server, "b", second),
+    );
     let (run, out, _) = start(&a, &["nodes", "2"], RunOptions::new());
     assert_eq!(run.wait(), ExitStatus::Exited(0));
     assert_eq!(lines(&out.to_string_lossy()), ["me: a", "nodes: a b"]);
@@ -294,7 +305,11 @@ fn a_bad_setup_is_a_clear_error() {
 fn when_the_server_dies_remote_ends_fail_local_ones_go_on_and_after_it_returns_the_nodes_work_together_again()
 {
     let mut server = NatsServer::start();
-    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let second = Duration::from_secs(1);
+    let (a, b) = (
+        node_with_timeout(&server, "a", second),
+        node_with_timeout(&server, "b", second),
+    );
     let rx = a.cluster().unwrap().export_receiver::<u64>("before", 4).unwrap();
     let tx = b.cluster().unwrap().import_sender::<u64>("before").unwrap();
     tx.send_blocking(1).unwrap();
