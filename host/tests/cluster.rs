@@ -237,13 +237,14 @@ fn a_bad_cluster_setup_is_a_clear_error_with_exit_code_2() {
         err.contains("no node of cluster \"default\" exports \"jobs\""),
         "{err}"
     );
-    // A rendezvous channel cannot be exported yet; names are subject tokens.
+    // Remote receivers of a rendezvous channel are not supported yet; names are
+    // subject tokens.
     let err = error_exit(
         &weft(&[
             "run",
             "--cluster",
             &url,
-            "--export-receiver",
+            "--export-sender",
             "jobs=0",
             file,
             "consume",

@@ -240,9 +240,9 @@ fn a_bad_setup_is_a_clear_error() {
     let server = NatsServer::start();
     let a = node(&server, "a");
     let cluster = a.cluster().unwrap();
-    match cluster.export_receiver::<u8>("zero", 0) {
+    match cluster.export_sender::<u8>("zero", 0) {
         Err(ClusterError::Config(why)) => assert!(why.contains("capacity of at least 1"), "{why}"),
-        other => panic!("a rendezvous export: {other:?}"),
+        other => panic!("a rendezvous channel for remote receivers: {other:?}"),
     }
     cluster.export_receiver::<u8>("jobs", 1).unwrap();
     assert!(matches!(
@@ -386,4 +386,74 @@ fn a_name_registered_on_one_node_is_found_on_another_taken_there_and_released_at
     let (again, again_out, _) = start(&c, &["register", "inbox", "0"], RunOptions::new());
     assert_eq!(again.wait(), ExitStatus::Exited(0));
     assert_eq!(again_out.to_string_lossy(), "registered inbox\n");
+}
+
+#[test]
+fn a_remote_send_on_a_rendezvous_channel_returns_only_once_a_receiver_took_the_value() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let rx = a
+        .cluster()
+        .unwrap()
+        .export_receiver::<u64>("rendezvous", 0)
+        .unwrap();
+    let tx = b.cluster().unwrap().import_sender::<u64>("rendezvous").unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let sending = {
+        let sent = sent.clone();
+        std::thread::spawn(move || {
+            for v in 1..=3u64 {
+                tx.send_blocking(v).unwrap();
+                sent.store(v, Ordering::SeqCst);
+            }
+        })
+    };
+    for v in 1..=3u64 {
+        // Until a receiver here takes it, the remote send has not returned.
+        let got = loop {
+            assert_eq!(
+                sent.load(Ordering::SeqCst),
+                v - 1,
+                "a rendezvous send returned before its value was taken"
+            );
+            match rx.try_recv() {
+                Ok(got) => break got,
+                Err(weft::RecvError::Empty) => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(got, v);
+        eventually("the send returns once its value is taken", || {
+            sent.load(Ordering::SeqCst) == v
+        });
+    }
+    sending.join().unwrap();
+    // And guests: every value across, in order, then the close.
+    let jobs = a.cluster().unwrap().export_receiver::<Job>("jobs", 0).unwrap();
+    let (consumer, consumed, _) = start(&a, &["consume"], RunOptions::new().receiver("jobs", jobs));
+    let jobs = b.cluster().unwrap().import_sender::<Job>("jobs").unwrap();
+    let (producer, produced, err) = start(
+        &b,
+        &["produce", "3", "300"],
+        RunOptions::new().sender("jobs", jobs),
+    );
+    assert_eq!(
+        producer.wait(),
+        ExitStatus::Exited(0),
+        "{}",
+        err.to_string_lossy()
+    );
+    assert_eq!(
+        produced.to_string_lossy(),
+        "produced 3 300, refused 1 too large\n"
+    );
+    assert_eq!(consumer.wait(), ExitStatus::Exited(0));
+    assert_eq!(
+        lines(&consumed.to_string_lossy()),
+        [
+            "receiving from 3",
+            "received 300 from 1 producers, in order",
+            "closed"
+        ]
+    );
 }

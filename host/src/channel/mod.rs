@@ -44,7 +44,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 pub(crate) use budget::Budget;
 pub(crate) use bytes::Bytes;
 pub(crate) use monitor::MonitorEnd;
-pub(crate) use remote::{Offered, RecvOr, Taken as LinkTaken};
+pub(crate) use remote::{Claim, Offered, RecvOr, SendOr, Taken as LinkTaken};
 pub(crate) use select::{Also, Begun, Op, Selected, begin, ended_now, select, select_blocking};
 pub(crate) use typed::{HOST_CHANNEL_IDS, is_host_channel};
 pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};

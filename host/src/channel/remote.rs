@@ -20,6 +20,15 @@ use super::select::{Begun, Op, Selected, begin};
 use super::{Channel, Charge, Entry, Holder, Message, Ready, ReceiverHandle, SendStep, SenderHandle};
 use crate::error::Failure;
 
+/// How [`Channel::send_or`] ended.
+pub(crate) enum SendOr {
+    /// The send completed (`Sent`), or found the channel's end (the message is
+    /// dropped: nobody can receive it).
+    Done(Ready),
+    /// What it also waited for came first: the message comes back.
+    Woken(Message),
+}
+
 /// How [`Channel::recv_or`] ended.
 pub(crate) enum RecvOr {
     /// The receive completed: a message, or the channel's end.
@@ -37,6 +46,27 @@ pub(crate) enum Taken {
     /// Nothing buffered, and every sender is gone: closed, or the failure of a
     /// producer that failed.
     Ended(Ready),
+}
+
+/// A waiting send whose message a bridge carries to a rendezvous channel on
+/// another node: the send completes when the claim is settled.
+pub(crate) struct Claim {
+    waiter: Arc<super::Waiter>,
+    /// Its message, kept to be given back should the send not happen.
+    pub(crate) message: Message,
+}
+
+impl Claim {
+    /// The message was taken by a receiver at the other end: the send completes.
+    pub(crate) fn taken(self) {
+        self.waiter.settle_claim(Ready::Sent, None);
+    }
+
+    /// The send did not happen: it completes with `ready` (closed, or the link's
+    /// failure), its message given back.
+    pub(crate) fn refused(self, ready: Ready) {
+        self.waiter.settle_claim(ready, Some(self.message));
+    }
 }
 
 /// How [`Channel::offer`] went.
@@ -157,6 +187,56 @@ impl Channel {
         }
         st.buffer(self, msg, charge.clone());
         Ok(())
+    }
+
+    /// Claim the message of the first sender waiting on this (rendezvous) channel,
+    /// for a bridge to carry it to the channel's home; `None` if nobody waits.
+    pub(crate) fn claim_send(&self) -> Option<Claim> {
+        let mut st = self.lock();
+        while let Some(e) = st.send_waiters.pop_front() {
+            if let Some(message) = e.waiter.claim_send(e.op) {
+                return Some(Claim {
+                    waiter: e.waiter,
+                    message,
+                });
+            }
+        }
+        None
+    }
+
+    /// Send `msg` (charged to `charge`), waiting until it is taken (or the
+    /// channel's end), or until `wake` resolves first: then the message comes back.
+    pub(crate) async fn send_or(
+        self: &Arc<Self>,
+        msg: Message,
+        charge: Charge,
+        wake: impl Future<Output = ()> + Send,
+    ) -> SendOr {
+        let progress = super::host_progress();
+        let (selected, mut unsent) = match begin(
+            vec![Op::Send(self.clone(), msg, charge)],
+            None,
+            true,
+            progress,
+            None,
+        ) {
+            Begun::Complete(selected, unsent) => (selected, unsent),
+            Begun::Registered(pending) => {
+                let also: super::Also<'_> = Box::pin(async move {
+                    wake.await;
+                    0
+                });
+                pending.wait(Some(also), |_, _, _| ()).await
+            }
+        };
+        let back = unsent.pop().flatten();
+        match selected {
+            Selected::Op(_, ready) => SendOr::Done(ready),
+            Selected::Also(_) => SendOr::Woken(back.expect("a send that did not happen keeps its message")),
+            Selected::Timeout | Selected::WouldBlock | Selected::Interrupted => {
+                unreachable!("a blocking send without a timeout, that nothing interrupts, ends so")
+            }
+        }
     }
 
     /// How many messages the buffer holds now.

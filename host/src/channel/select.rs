@@ -192,10 +192,15 @@ impl Pending {
                     },
                 }
             };
-            match timeout {
+            let first = match timeout {
                 None => wait.await,
                 Some(d) => super::timer::timeout(d, wait).await.unwrap_or(None),
+            };
+            // A claimed send (see `Waiter::claim_send`) is what ends the wait.
+            if waiter.is_claimed() {
+                waiter.wait().await;
             }
+            first
         };
         let (selected, unsent) = finish(registration, single);
         match (selected, also_first) {
@@ -228,6 +233,8 @@ pub(crate) fn select_blocking(
     let deadline = timeout.map(|d| std::time::Instant::now() + d);
     while !registration.waiter.wake_on_complete(&waker) {
         match deadline {
+            // A claimed send (see `Waiter::claim_send`) is what ends the wait.
+            _ if registration.waiter.is_claimed() => std::thread::park(),
             None => std::thread::park(),
             Some(at) => match at.checked_duration_since(std::time::Instant::now()) {
                 Some(left) if !left.is_zero() => std::thread::park_timeout(left),
@@ -302,6 +309,8 @@ fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progre
     let waiter = Waiter::new(sends, progress.clone());
     st.register(is_send, &waiter, 0, &charge);
     drop(st);
+    // A bridge may be waiting for a parked sender (see `remote.rs`).
+    chan.changed();
     Attempt::Registered(Registration {
         waiter,
         channels: vec![chan],
@@ -391,6 +400,10 @@ fn attempt(
         guards[guard_of[i]].register(is_send[i], &waiter, i, &charges[i]);
     }
     drop(guards);
+    // A bridge may be waiting for a parked sender (see `remote.rs`).
+    for c in &channels {
+        c.changed();
+    }
     // Shown in order of id (a deadlock report, the live view), not of address,
     // which changes from one run to the next.
     channels.sort_by_key(|c| c.id);

@@ -1,6 +1,11 @@
 //! The waiter a blocked operation parks on: completed exactly once, by whichever of
 //! its registered operations is satisfied first, or by its timeout. It holds the
 //! waiting task's waker itself: completing it is one lock and one wake-up.
+//!
+//! A send's message may be *claimed* (a cluster's bridge carries it to a
+//! rendezvous channel on another node): from then on that send is the one that
+//! completes, when the claim is settled ([`Waiter::settle_claim`]), and nothing
+//! else (another operation, the timeout, a cancellation) ends the wait first.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,6 +43,8 @@ pub(crate) struct Waiter {
 
 struct WaiterState {
     outcome: Option<Outcome>,
+    /// The send operation whose message is claimed, until the claim is settled.
+    claimed: Option<usize>,
     /// The messages of the send operations, until one of them is taken.
     sends: Vec<Option<Message>>,
     /// The waiting task, once it has polled.
@@ -49,6 +56,7 @@ impl Waiter {
         Arc::new(Waiter {
             state: Mutex::new(WaiterState {
                 outcome: None,
+                claimed: None,
                 sends,
                 waker: None,
             }),
@@ -72,7 +80,7 @@ impl Waiter {
     pub(crate) fn take_send_if(&self, op: usize, accept: impl FnOnce(&Message) -> bool) -> Taken {
         let (msg, waker) = {
             let mut st = self.lock();
-            if st.outcome.is_some() {
+            if st.outcome.is_some() || st.claimed.is_some() {
                 return Taken::Stale;
             }
             let Some(slot) = st.sends.get_mut(op) else {
@@ -92,12 +100,49 @@ impl Waiter {
         Taken::Message(msg)
     }
 
+    /// Claim the message of send operation `op`, unless the waiter is complete (or
+    /// claimed) already: the send stays waiting until the claim is settled.
+    pub(crate) fn claim_send(&self, op: usize) -> Option<Message> {
+        let mut st = self.lock();
+        if st.outcome.is_some() || st.claimed.is_some() {
+            return None;
+        }
+        let msg = st.sends.get_mut(op)?.take()?;
+        st.claimed = Some(op);
+        Some(msg)
+    }
+
+    /// Settle the claim: the claimed send completes with `ready`, its message given
+    /// back (`back`) unless it was delivered.
+    pub(crate) fn settle_claim(&self, ready: Ready, back: Option<Message>) {
+        let waker = {
+            let mut st = self.lock();
+            let Some(op) = st.claimed.take() else {
+                return;
+            };
+            if let Some(slot) = st.sends.get_mut(op) {
+                *slot = back;
+            }
+            self.complete(&mut st, Outcome::Op(op, ready))
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Whether a send's message is claimed and the claim not yet settled: the
+    /// wait goes on, whatever its timeout.
+    pub(crate) fn is_claimed(&self) -> bool {
+        self.lock().claimed.is_some()
+    }
+
     /// Complete with what `outcome` makes of `value`, and wake the waiting task; unless
-    /// the waiter is complete already: then `value` comes back, undelivered.
+    /// the waiter is complete (or claimed) already: then `value` comes back,
+    /// undelivered.
     fn complete_with<T>(&self, value: T, outcome: impl FnOnce(T) -> Outcome) -> Option<T> {
         let waker = {
             let mut st = self.lock();
-            if st.outcome.is_some() {
+            if st.outcome.is_some() || st.claimed.is_some() {
                 return Some(value);
             }
             self.complete(&mut st, outcome(value))

@@ -57,7 +57,8 @@ pub(super) struct ClusterArgs {
     #[arg(long, value_name = "FILE", requires = "cluster")]
     pub(super) nats_ca: Option<PathBuf>,
 
-    /// Make a channel homed on this node, of CAPACITY (default 16, at least 1),
+    /// Make a channel homed on this node, of CAPACITY (default 16; 0 for a
+    /// rendezvous, where a remote send returns once the guest took its value),
     /// exported as NAME: the guest receives from it (`host_receiver(NAME)`), other
     /// nodes send to it (--import-sender NAME). Repeatable.
     #[arg(

@@ -17,7 +17,7 @@ use super::config::check_token;
 use super::node::{Inbound, Inbox, Node, disconnected};
 use super::wire::{self, Attach, Attached, Frame, Held, RegistryRequest, Side, VERSION};
 use crate::channel::{
-    Bytes, Channel, Holder, HostHold, Message, Ready, ReceiverHandle, RecvOr, SenderHandle,
+    Bytes, Channel, Holder, HostHold, Message, Ready, ReceiverHandle, RecvOr, SendOr, SenderHandle,
 };
 use crate::error::ClusterError;
 use crate::error::Failure;
@@ -44,20 +44,18 @@ enum StandIn {
 }
 
 impl Export {
-    /// This node receives (it keeps `tx`'s end as the stand-in sender).
-    pub(super) fn receiver_side<T>(
-        tx: crate::channel::Sender<T>,
-        capacity: usize,
-    ) -> Result<Export, ClusterError> {
-        check_capacity(capacity)?;
-        Ok(Export {
+    /// This node receives (it keeps `tx`'s end as the stand-in sender). A
+    /// rendezvous channel (capacity 0) is fine: remote sends complete when a
+    /// receiver here takes their value.
+    pub(super) fn receiver_side<T>(tx: crate::channel::Sender<T>) -> Export {
+        Export {
             chan: tx.handle.channel().clone(),
             fingerprint: None,
             stand_in: Mutex::new(Some(StandIn::Sender {
                 _end: tx.handle,
                 _hold: tx.hold,
             })),
-        })
+        }
     }
 
     /// This node sends (it keeps `rx`'s end as the stand-in receiver).
@@ -101,11 +99,13 @@ impl Export {
     }
 }
 
+/// Whether a channel of `capacity` can be exported for remote receivers: not a
+/// rendezvous one (yet).
 fn check_capacity(capacity: usize) -> Result<(), ClusterError> {
     if capacity == 0 {
         return Err(ClusterError::Config(
-            "a channel across nodes needs a capacity of at least 1: rendezvous channels (capacity 0) \
-             cannot be exported yet"
+            "a channel that other nodes receive from needs a capacity of at least 1: receiving \
+             from a rendezvous channel (capacity 0) on another node is not supported yet"
                 .into(),
         ));
     }
@@ -240,6 +240,13 @@ fn attach(node: &Arc<Node>, export: &Export, a: Attach) -> Attached {
                 inbox,
             ));
         }
+        Side::Receiver if chan.capacity() == 0 => {
+            return Attached::No(
+                "receiving from a rendezvous channel (capacity 0) on another node is not supported \
+                 yet: give the channel a capacity of at least 1"
+                    .into(),
+            );
+        }
         Side::Receiver => {
             let Some(rx) = chan.attach_receiver() else {
                 return Attached::No("the channel's receivers are all gone".into());
@@ -319,6 +326,54 @@ async fn sender_lease(
                     if chan.put_reserved(msg, &charge).is_err() {
                         let _lost_anyway = node.send(&holder_node, Frame::Closed { lease }).await;
                         break 'lease None;
+                    }
+                }
+                Inbound::Frame(Frame::Offer { seq, bytes, .. }) => {
+                    // A rendezvous channel: the remote send completes when a
+                    // receiver here takes the value.
+                    if seq != expected {
+                        let why = format!("its offer {expected} was lost (got {seq})");
+                        break 'lease Some(disconnected(&holder_node, &why));
+                    }
+                    expected += 1;
+                    let mut msg = Message {
+                        bytes: Bytes::from(bytes),
+                        endpoints: Vec::new(),
+                    };
+                    loop {
+                        match chan.send_or(msg, charge.clone(), inbox.ready()).await {
+                            SendOr::Done(Ready::Sent) => {
+                                let taken = Frame::Taken { lease, seq };
+                                if let Err(e) = node.send(&holder_node, taken).await {
+                                    break 'lease Some(disconnected(&holder_node, &e));
+                                }
+                                break;
+                            }
+                            SendOr::Done(_) => {
+                                let _lost_anyway = node.send(&holder_node, Frame::Closed { lease }).await;
+                                break 'lease None;
+                            }
+                            // Something came while the offer waited for a receiver:
+                            // only the lease's end matters now (one offer at a time).
+                            SendOr::Woken(back) => {
+                                for what in inbox.drain() {
+                                    match what {
+                                        Inbound::Frame(Frame::Release { failure, .. }) => {
+                                            break 'lease failure.map(Failure::from);
+                                        }
+                                        Inbound::Down(f) => break 'lease Some(f),
+                                        Inbound::Leave => break 'lease None,
+                                        Inbound::Frame(other) => {
+                                            tracing::debug!(
+                                                ?other,
+                                                "a frame an offer's lease does not expect"
+                                            )
+                                        }
+                                    }
+                                }
+                                msg = back;
+                            }
+                        }
                     }
                 }
                 Inbound::Frame(Frame::Release { failure, .. }) => break 'lease failure.map(Failure::from),

@@ -100,16 +100,18 @@ impl Cluster {
         self.node.max_message()
     }
 
-    /// Make a channel of `capacity` (at least 1) homed on this node and export it
-    /// under `name`: this node receives; other nodes import senders of it
-    /// ([`import_sender`](Cluster::import_sender)). The channel counts as having a
+    /// Make a channel of `capacity` homed on this node and export it under `name`:
+    /// this node receives; other nodes import senders of it
+    /// ([`import_sender`](Cluster::import_sender)). A rendezvous channel (capacity
+    /// 0) keeps its meaning: a remote send completes once a receiver here has
+    /// taken the value. The channel counts as having a
     /// sender until the first remote one attaches, so its receivers wait for them
     /// rather than see it closed; after that, it closes when the last sender
     /// anywhere is gone.
     pub fn export_receiver<T>(&self, name: &str, capacity: usize) -> Result<Receiver<T>, ClusterError> {
         let (tx, rx) = crate::channel::channel::<T>(capacity);
         self.exports
-            .add(&self.node, name, home::Export::receiver_side(tx, capacity)?)?;
+            .add(&self.node, name, home::Export::receiver_side(tx))?;
         Ok(rx)
     }
 

@@ -246,7 +246,10 @@ impl Node {
         }
         self.members.heard(&from);
         let unknown = match &frame {
-            Frame::Send { lease, .. } | Frame::Demand { lease, .. } | Frame::Release { lease, .. } => {
+            Frame::Send { lease, .. }
+            | Frame::Offer { lease, .. }
+            | Frame::Demand { lease, .. }
+            | Frame::Release { lease, .. } => {
                 let inbox = self.homes.locked().get(&(from.clone(), *lease)).cloned();
                 match inbox {
                     Some(inbox) => {
@@ -259,6 +262,7 @@ impl Node {
                 }
             }
             Frame::Credit { lease, .. }
+            | Frame::Taken { lease, .. }
             | Frame::Closed { lease }
             | Frame::Deliver { lease, .. }
             | Frame::End { lease, .. } => {

@@ -15,7 +15,7 @@ use super::home::{cannot_move, too_large};
 use super::node::{Inbound, Inbox, Node, disconnected};
 use super::wire::{self, Attach, Attached, Frame, Side, VERSION};
 use crate::channel::{
-    Bytes, Holder, HostHold, LinkTaken, Message, Offered, Ready, ReceiverHandle, SenderHandle,
+    Bytes, Claim, Holder, HostHold, LinkTaken, Message, Offered, Ready, ReceiverHandle, SenderHandle,
 };
 use crate::channel::{Receiver, Sender};
 use crate::error::ClusterError;
@@ -116,6 +116,21 @@ pub(super) fn sender_end<T>(
     capacity: u64,
     inbox: Arc<Inbox>,
 ) -> Sender<T> {
+    if capacity == 0 {
+        // A rendezvous channel: each waiting send is offered to the home's
+        // receivers, and completes when one of them took it.
+        let (tx, rx) = crate::channel::channel::<T>(0);
+        rx.handle.channel().limit_message(node.max_message());
+        node.handle().spawn(rendezvous_proxy(
+            node.clone(),
+            home,
+            lease,
+            rx.handle,
+            rx.hold,
+            inbox,
+        ));
+        return tx;
+    }
     let window = (capacity as usize).clamp(1, super::home::SEND_WINDOW);
     let (tx, rx) = crate::channel::channel::<T>(window);
     let chan = rx.handle.channel();
@@ -232,6 +247,107 @@ async fn sender_proxy(
             () = inbox.ready() => {}
             () = &mut changed => {}
         }
+    }
+    node.remove_proxy(lease);
+    drop(rx);
+    drop(hold);
+}
+
+/// An imported sender's lease on a rendezvous channel: the first waiting send's
+/// message is claimed ([`Channel::claim_send`]) and offered to the home; the send
+/// completes when the home says a receiver took it, or fails (its message back)
+/// when the home's receivers are gone or the link breaks. One offer at a time.
+async fn rendezvous_proxy(
+    node: Arc<Node>,
+    home: String,
+    lease: u64,
+    rx: ReceiverHandle,
+    hold: HostHold,
+    inbox: Arc<Inbox>,
+) {
+    let chan = rx.channel().clone();
+    let watch = chan.watch();
+    let mut seq = 0u64;
+    let mut offered: Option<Claim> = None;
+    // How an offer still out ends if the lease does.
+    let ends_offer: Ready = 'lease: loop {
+        let changed = watch.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        for what in inbox.drain() {
+            match what {
+                Inbound::Frame(Frame::Taken { seq: taken, .. }) => match offered.take() {
+                    Some(claim) if taken + 1 == seq => claim.taken(),
+                    other => {
+                        offered = other;
+                        let why = format!("it acknowledged offer {taken}, not {}", seq.wrapping_sub(1));
+                        let f = disconnected(&home, &why);
+                        chan.break_link(f.clone());
+                        break 'lease Ready::Failed(f);
+                    }
+                },
+                // Every receiver at the home is gone.
+                Inbound::Frame(Frame::Closed { .. }) => break 'lease Ready::Closed,
+                Inbound::Down(f) => {
+                    chan.break_link(f.clone());
+                    break 'lease Ready::Failed(f);
+                }
+                Inbound::Leave => {
+                    let _lost_anyway = node.send(&home, Frame::Release { lease, failure: None }).await;
+                    break 'lease Ready::Closed;
+                }
+                Inbound::Frame(other) => {
+                    tracing::debug!(?other, "a frame a rendezvous proxy does not expect")
+                }
+            }
+        }
+        if offered.is_none() {
+            if let Some(claim) = chan.claim_send() {
+                let len = claim.message.bytes.as_slice().len();
+                let refused = if !claim.message.endpoints.is_empty() {
+                    Some(cannot_move(&node, "a message sent on it"))
+                } else if len > node.max_message() {
+                    Some(too_large(&node, len))
+                } else {
+                    None
+                };
+                match refused {
+                    // This send fails, its message back; the link stays.
+                    Some(f) => claim.refused(Ready::Failed(f)),
+                    None => {
+                        let offer = Frame::Offer {
+                            lease,
+                            seq,
+                            bytes: claim.message.bytes.as_slice().to_vec(),
+                        };
+                        seq += 1;
+                        if let Err(e) = node.send(&home, offer).await {
+                            let f = disconnected(&home, &e);
+                            chan.break_link(f.clone());
+                            claim.refused(Ready::Failed(f));
+                            break 'lease Ready::Closed;
+                        }
+                        offered = Some(claim);
+                    }
+                }
+                continue;
+            }
+            if let LinkTaken::Ended(ready) = chan.take_for_link() {
+                let failure = match &ready {
+                    Ready::Failed(f) => Some(f.into()),
+                    _ => None,
+                };
+                let _lost_anyway = node.send(&home, Frame::Release { lease, failure }).await;
+                break 'lease Ready::Closed;
+            }
+        }
+        tokio::select! {
+            () = inbox.ready() => {}
+            () = &mut changed => {}
+        }
+    };
+    if let Some(claim) = offered {
+        claim.refused(ends_offer);
     }
     node.remove_proxy(lease);
     drop(rx);

@@ -78,6 +78,12 @@ pub(super) enum Frame {
     Credit { lease: u64, n: u32 },
     /// Home → holder of a sender: every receiver is gone; sends fail `closed`.
     Closed { lease: u64 },
+    /// Holder of a sender → home of a rendezvous channel: a waiting send's
+    /// message, offered to the home's receivers (one at a time).
+    Offer { lease: u64, seq: u64, bytes: Vec<u8> },
+    /// Home of a rendezvous channel → holder of a sender: a receiver took offer
+    /// `seq`; its send completes.
+    Taken { lease: u64, seq: u64 },
     /// Holder of a receiver → home: `n` more messages may be delivered.
     Demand { lease: u64, n: u32 },
     /// Home → holder of a receiver: a message.
