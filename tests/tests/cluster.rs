@@ -457,3 +457,27 @@ fn a_remote_send_on_a_rendezvous_channel_returns_only_once_a_receiver_took_the_v
         ]
     );
 }
+
+#[test]
+fn a_sender_carried_in_a_message_to_another_node_carries_the_answer_back() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    // From the sending node to the home (a remote sender's message): b asks, a answers.
+    let asks = a.cluster().unwrap().export_receiver::<()>("asks", 4).unwrap();
+    let (answering, answered, _) = start(&a, &["answer"], RunOptions::new().receiver("asks", asks));
+    let asks = b.cluster().unwrap().import_sender::<()>("asks").unwrap();
+    let (asking, asked, err) = start(&b, &["ask", "ping"], RunOptions::new().sender("asks", asks));
+    assert_eq!(asking.wait(), ExitStatus::Exited(0), "{}", err.to_string_lossy());
+    assert_eq!(answering.wait(), ExitStatus::Exited(0));
+    assert_eq!(asked.to_string_lossy(), "answer: a says pong to ping\n");
+    assert_eq!(answered.to_string_lossy(), "answered ping\n");
+    // From the home to a remote receiver (a delivery): a asks, b answers.
+    let asks = a.cluster().unwrap().export_sender::<()>("asks-back", 4).unwrap();
+    let (asking, asked, err) = start(&a, &["ask", "pong"], RunOptions::new().sender("asks", asks));
+    let asks = b.cluster().unwrap().import_receiver::<()>("asks-back").unwrap();
+    let (answering, answered, _) = start(&b, &["answer"], RunOptions::new().receiver("asks", asks));
+    assert_eq!(asking.wait(), ExitStatus::Exited(0), "{}", err.to_string_lossy());
+    assert_eq!(answering.wait(), ExitStatus::Exited(0));
+    assert_eq!(asked.to_string_lossy(), "answer: b says pong to pong\n");
+    assert_eq!(answered.to_string_lossy(), "answered pong\n");
+}

@@ -7,24 +7,26 @@
 //!   its slot ([`Channel::put_reserved`]): it never waits here.
 //! - A remote *receiver*'s lease is a receiver of the channel here. It receives
 //!   only on demand (its proxy's free room), and delivers what it receives.
+//! - Senders carried in messages between nodes ([`send_ends`], [`take_ends`]): a
+//!   sender in a message that leaves this node is published under a one-time
+//!   token, and the node that gets the message attaches its own before delivering
+//!   it (acquire before release). Receivers and sockets cannot cross (yet).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 
 use super::config::check_token;
-use super::node::{Inbound, Inbox, Node, disconnected};
-use super::wire::{self, Attach, Attached, Frame, Held, RegistryRequest, Side, VERSION};
+use super::node::{Inbound, Inbox, Node, cannot_move, disconnected, too_large};
+use super::wire::{self, Attach, Attached, EndRef, Frame, Held, RegistryRequest, Side, VERSION};
 use crate::channel::{
-    Bytes, Channel, Holder, HostHold, Message, Ready, ReceiverHandle, RecvOr, SendOr, SenderHandle,
+    Bytes, Channel, Endpoint, Holder, HostHold, Message, Ready, ReceiverHandle, RecvOr, SendOr, SenderHandle,
 };
 use crate::error::ClusterError;
 use crate::error::Failure;
 use crate::sync::Unpoisoned;
-
-/// Credit a remote sender holds at most (slots of the buffer reserved for it).
-pub(super) const SEND_WINDOW: usize = 64;
 
 /// A channel exported under a name.
 pub(super) struct Export {
@@ -72,6 +74,19 @@ impl Export {
                 _hold: rx.hold,
             })),
         })
+    }
+
+    /// A sender carried in a message to another node, held as the stand-in until
+    /// that node attaches its own.
+    pub(super) fn carried(sender: SenderHandle, hold: HostHold) -> Export {
+        Export {
+            chan: sender.channel().clone(),
+            fingerprint: None,
+            stand_in: Mutex::new(Some(StandIn::Sender {
+                _end: sender,
+                _hold: hold,
+            })),
+        }
     }
 
     /// A channel a microthread registered under a name of the registry, with the
@@ -215,7 +230,7 @@ pub(super) async fn answer_registry(
 }
 
 /// Attach a remote end, and start its lease's task.
-fn attach(node: &Arc<Node>, export: &Export, a: Attach) -> Attached {
+pub(super) fn attach(node: &Arc<Node>, export: &Export, a: Attach) -> Attached {
     if node.members().is_dead(&a.holder) {
         return Attached::No(format!("node {} was declared down", a.holder));
     }
@@ -276,7 +291,7 @@ async fn sender_lease(
     inbox: Arc<Inbox>,
 ) {
     let chan = tx.channel().clone();
-    let window = chan.capacity().min(SEND_WINDOW);
+    let window = chan.capacity().min(wire::SEND_WINDOW);
     let watch = chan.watch();
     // What the remote side's messages count against: nobody's budget here (the
     // credit bounds them).
@@ -311,7 +326,7 @@ async fn sender_lease(
         }
         for what in inbox.drain() {
             match what {
-                Inbound::Frame(Frame::Send { seq, bytes, .. }) => {
+                Inbound::Frame(Frame::Send { seq, bytes, ends, .. }) => {
                     if seq != expected || granted == 0 {
                         let why =
                             format!("its message {expected} was lost (got {seq}, with {granted} credit)");
@@ -319,16 +334,20 @@ async fn sender_lease(
                     }
                     expected += 1;
                     granted -= 1;
+                    let endpoints = match take_ends(&node, &holder_node, ends).await {
+                        Ok(endpoints) => endpoints,
+                        Err(f) => break 'lease Some(f),
+                    };
                     let msg = Message {
                         bytes: Bytes::from(bytes),
-                        endpoints: Vec::new(),
+                        endpoints,
                     };
                     if chan.put_reserved(msg, &charge).is_err() {
                         let _lost_anyway = node.send(&holder_node, Frame::Closed { lease }).await;
                         break 'lease None;
                     }
                 }
-                Inbound::Frame(Frame::Offer { seq, bytes, .. }) => {
+                Inbound::Frame(Frame::Offer { seq, bytes, ends, .. }) => {
                     // A rendezvous channel: the remote send completes when a
                     // receiver here takes the value.
                     if seq != expected {
@@ -336,9 +355,13 @@ async fn sender_lease(
                         break 'lease Some(disconnected(&holder_node, &why));
                     }
                     expected += 1;
+                    let endpoints = match take_ends(&node, &holder_node, ends).await {
+                        Ok(endpoints) => endpoints,
+                        Err(f) => break 'lease Some(f),
+                    };
                     let mut msg = Message {
                         bytes: Bytes::from(bytes),
-                        endpoints: Vec::new(),
+                        endpoints,
                     };
                     loop {
                         match chan.send_or(msg, charge.clone(), inbox.ready()).await {
@@ -420,10 +443,6 @@ async fn receiver_lease(
         }
         let frame = match chan.recv_or(inbox.ready()).await {
             RecvOr::Woken => continue,
-            RecvOr::Got(Ready::Received(m)) if !m.endpoints.is_empty() => Frame::End {
-                lease,
-                failure: Some((&cannot_move(&node, "a message it received")).into()),
-            },
             RecvOr::Got(Ready::Received(m)) => {
                 if m.bytes.as_slice().len() > node.max_message() {
                     Frame::End {
@@ -431,12 +450,21 @@ async fn receiver_lease(
                         failure: Some((&too_large(&node, m.bytes.as_slice().len())).into()),
                     }
                 } else {
-                    seq += 1;
-                    demand -= 1;
-                    Frame::Deliver {
-                        lease,
-                        seq: seq - 1,
-                        bytes: m.bytes.into_vec(),
+                    match send_ends(&node, m.endpoints, "a message it received").await {
+                        Ok(ends) => {
+                            seq += 1;
+                            demand -= 1;
+                            Frame::Deliver {
+                                lease,
+                                seq: seq - 1,
+                                bytes: m.bytes.into_vec(),
+                                ends,
+                            }
+                        }
+                        Err(f) => Frame::End {
+                            lease,
+                            failure: Some((&f).into()),
+                        },
                     }
                 }
             }
@@ -460,29 +488,146 @@ async fn receiver_lease(
     drop(hold);
 }
 
-/// The failure of a message that carries channel ends or sockets over a link.
-pub(super) fn cannot_move(node: &Node, what: &str) -> Failure {
-    Failure {
-        id: 0,
-        name: Some(format!("node {}", node.id())),
-        kind: crate::error::FailureKind::Disconnected,
-        message: format!(
-            "{what} carries channel ends or sockets, which cannot move between nodes (yet): \
-             send plain values across nodes"
-        ),
+// Channel ends carried in messages between nodes.
+//
+// Channel ends carried in messages between nodes. A sender in a message that
+// leaves this node is published under a one-time token (`weft.<cluster>.end.<token>`);
+// the node that gets the message attaches a sender of its own to it, and only
+// then delivers the message: the carried sender stands in until that attachment
+// (acquire before release), so the channel never looks closed in between. A
+// token nobody attaches to within [`UNCLAIMED`] is withdrawn (its message was
+// lost with a failed link, which said so). Receivers and sockets cannot cross
+// nodes (yet): a message carrying one is refused with a failure that says so.
+
+/// How long a carried sender waits for the node that received its message.
+const UNCLAIMED: Duration = Duration::from_secs(60);
+
+/// How long attaching to a carried sender may take.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn subject(node: &Node, token: &str) -> String {
+    format!("weft.{}.end.{token}", node.cluster_name())
+}
+
+/// Publish the senders among `endpoints` for the node a message goes to: their
+/// references, in order. Any other kind of end refuses the message.
+pub(super) async fn send_ends(
+    node: &Arc<Node>,
+    endpoints: Vec<Endpoint>,
+    what: &str,
+) -> Result<Vec<EndRef>, Failure> {
+    if endpoints.iter().any(|e| !matches!(e, Endpoint::Sender(_))) {
+        return Err(cannot_move(node, what));
+    }
+    let mut refs = Vec::with_capacity(endpoints.len());
+    for end in endpoints {
+        let Endpoint::Sender(sender) = end else {
+            unreachable!("checked above")
+        };
+        let chan = sender.channel().clone();
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let requests = node
+            .client()
+            .subscribe(subject(node, &token))
+            .await
+            .map_err(|e| {
+                disconnected(
+                    node.id().as_ref(),
+                    &format!("cannot publish a carried sender: {e}"),
+                )
+            })?;
+        let hold = HostHold::new(&chan, true);
+        let capacity = chan.capacity() as u64;
+        let export = Arc::new(Export::carried(sender, hold));
+        node.handle().spawn(answer_once(node.clone(), export, requests));
+        refs.push(EndRef { token, capacity });
+    }
+    // The subscriptions are in place before the message that names them leaves
+    // (within the node timeout: past it, the link counts as lost anyway).
+    let me = node.id();
+    match tokio::time::timeout(node.config.node_timeout, node.client().flush()).await {
+        Ok(Ok(())) => Ok(refs),
+        Ok(Err(e)) => Err(disconnected(
+            &me,
+            &format!("cannot publish a carried sender: {e}"),
+        )),
+        Err(_) => Err(disconnected(
+            &me,
+            "the server did not confirm a carried sender in time (is it gone?)",
+        )),
     }
 }
 
-/// The failure of a message too large for the link.
-pub(super) fn too_large(node: &Node, len: usize) -> Failure {
-    Failure {
-        id: 0,
-        name: Some(format!("node {}", node.id())),
-        kind: crate::error::FailureKind::Disconnected,
-        message: format!(
-            "a message of {len} bytes is larger than a link between nodes carries ({} bytes: the NATS \
-             server's max_payload less a frame's overhead)",
-            node.max_message()
-        ),
+/// Answer the one attachment to a carried sender (the stand-in goes then), or
+/// withdraw it after [`UNCLAIMED`].
+async fn answer_once(node: Arc<Node>, export: Arc<Export>, mut requests: async_nats::Subscriber) {
+    let asked = tokio::time::timeout(UNCLAIMED, requests.next()).await;
+    let Ok(Some(request)) = asked else {
+        tracing::debug!("a carried sender was not attached to within {UNCLAIMED:?}: withdrawn");
+        return;
+    };
+    let Some(reply) = request.reply.clone() else {
+        return;
+    };
+    let answer = match wire::decode::<RegistryRequest>(&request.payload) {
+        Ok(RegistryRequest::Attach(a)) if a.version == VERSION => attach(&node, &export, a),
+        Ok(_) => Attached::No("a carried sender answers one attachment".into()),
+        Err(e) => Attached::No(e),
+    };
+    if let Err(e) = node.client().publish(reply, wire::encode(&answer)).await {
+        tracing::warn!("cannot answer the attachment to a carried sender: {e}");
     }
+}
+
+/// Attach a sender of this node's to each carried sender `ends` names, in order.
+pub(super) async fn take_ends(
+    node: &Arc<Node>,
+    from: &str,
+    ends: Vec<EndRef>,
+) -> Result<Vec<Endpoint>, Failure> {
+    let mut endpoints = Vec::with_capacity(ends.len());
+    for end in ends {
+        let lease = node.next_lease();
+        let inbox = node.add_proxy("", lease);
+        let request = wire::encode(&RegistryRequest::Attach(Attach {
+            version: VERSION,
+            holder: node.id().to_string(),
+            lease,
+            side: Side::Sender,
+        }));
+        let asked = tokio::time::timeout(
+            ATTACH_TIMEOUT,
+            node.client().request(subject(node, &end.token), request),
+        )
+        .await;
+        let attached = match asked {
+            Ok(Ok(reply)) => wire::decode::<Attached>(&reply.payload).map_err(|e| disconnected(from, &e)),
+            Ok(Err(e)) => Err(disconnected(
+                from,
+                &format!("a sender carried in its message is gone: {e}"),
+            )),
+            Err(_) => Err(disconnected(
+                from,
+                &format!("a sender carried in its message did not answer in {ATTACH_TIMEOUT:?}"),
+            )),
+        };
+        match attached {
+            Ok(Attached::Yes { home, capacity, .. }) => {
+                node.set_proxy_home(lease, &home);
+                endpoints.push(Endpoint::Sender(node.proxy_sender(lease, home, capacity, inbox)));
+            }
+            Ok(Attached::No(reason)) => {
+                node.remove_proxy(lease);
+                return Err(disconnected(
+                    from,
+                    &format!("a sender carried in its message: {reason}"),
+                ));
+            }
+            Err(f) => {
+                node.remove_proxy(lease);
+                return Err(f);
+            }
+        }
+    }
+    Ok(endpoints)
 }

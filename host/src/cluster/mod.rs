@@ -70,8 +70,12 @@ impl Cluster {
         config: &ClusterConfig,
         handle: &tokio::runtime::Handle,
     ) -> Result<Cluster, ClusterError> {
+        let node = Node::join(config, handle)?;
+        node.set_proxy_sender(|node, lease, home, capacity, inbox| {
+            proxy::sender_end::<()>(node, lease, home, capacity, inbox).into_handle()
+        });
         Ok(Cluster {
-            node: Node::join(config, handle)?,
+            node,
             exports: Arc::default(),
         })
     }
@@ -137,6 +141,26 @@ impl Cluster {
     /// name to appear (at most the import timeout): blocks the calling thread.
     pub fn import_receiver<T>(&self, name: &str) -> Result<Receiver<T>, ClusterError> {
         proxy::import_receiver(&self.node, name)
+    }
+
+    /// Publish `name`, registered on this node for `chan` with `fingerprint`,
+    /// unless another node holds it (see `names.rs`).
+    pub(crate) async fn publish_name(
+        &self,
+        name: &str,
+        fingerprint: &str,
+        chan: Arc<crate::channel::Channel>,
+    ) -> Result<Publish, ClusterError> {
+        names::publish(&self.node, name, fingerprint, chan).await
+    }
+
+    /// A sender of the channel registered under `name` on another node, and the
+    /// fingerprint of its type; `None` if no node holds the name.
+    pub(crate) async fn lookup_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<(crate::channel::SenderHandle, String)>, ClusterError> {
+        names::lookup(&self.node, name).await
     }
 
     /// Leave the cluster: wait (at most `grace`) for the leases to finish (the

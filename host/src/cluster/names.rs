@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Cluster;
 use super::home::{Export, answer_registry};
+use super::node::Node;
 use super::wire::{self, Attach, Attached, Held, RegistryRequest, Side, VERSION};
 use crate::channel::{Channel, SenderHandle};
 use crate::error::ClusterError;
@@ -49,111 +49,111 @@ pub(crate) enum Publish {
 }
 
 /// The subject of registry name `name`.
-fn subject(cluster: &Cluster, name: &str) -> String {
+fn subject(node: &Node, name: &str) -> String {
     let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("weft.{}.reg.{hex}", cluster.name())
+    format!("weft.{}.reg.{hex}", node.cluster_name())
 }
 
-impl Cluster {
-    /// Publish `name`, registered on this node for `chan` with `fingerprint`,
-    /// unless another node holds it.
-    pub(crate) async fn publish_name(
-        &self,
-        name: &str,
-        fingerprint: &str,
-        chan: Arc<Channel>,
-    ) -> Result<Publish, ClusterError> {
-        let subject = subject(self, name);
-        let client = self.node.client();
-        let probe = wire::encode(&RegistryRequest::Probe);
-        match tokio::time::timeout(ASK_TIMEOUT, client.request(subject.clone(), probe)).await {
-            Ok(Ok(reply)) => {
-                if let Ok(held) = wire::decode::<Held>(&reply.payload) {
-                    return Ok(Publish::Taken(held.node));
-                }
-            }
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
-            Ok(Err(e)) => {
-                return Err(ClusterError::Lost(format!(
-                    "cannot ask whether {name:?} is held: {e}"
-                )));
-            }
-            Err(_) => {
-                return Err(ClusterError::Lost(format!(
-                    "nobody answered whether {name:?} is held in {ASK_TIMEOUT:?}"
-                )));
+/// Publish `name`, registered on this node for `chan` with `fingerprint`,
+/// unless another node holds it.
+pub(super) async fn publish(
+    node: &Arc<Node>,
+    name: &str,
+    fingerprint: &str,
+    chan: Arc<Channel>,
+) -> Result<Publish, ClusterError> {
+    let subject = subject(node, name);
+    let client = node.client();
+    let probe = wire::encode(&RegistryRequest::Probe);
+    match tokio::time::timeout(ASK_TIMEOUT, client.request(subject.clone(), probe)).await {
+        Ok(Ok(reply)) => {
+            if let Ok(held) = wire::decode::<Held>(&reply.payload) {
+                return Ok(Publish::Taken(held.node));
             }
         }
-        let requests = client
-            .subscribe(subject)
-            .await
-            .map_err(|e| ClusterError::Lost(format!("cannot publish {name:?}: {e}")))?;
-        // Published once the server has the subscription.
-        client
-            .flush()
-            .await
-            .map_err(|e| ClusterError::Lost(format!("cannot publish {name:?}: {e}")))?;
-        let export = Arc::new(Export::registered(chan, fingerprint));
-        let answering = self
-            .node
-            .handle()
-            .spawn(answer_registry(self.node.clone(), export, requests))
-            .abort_handle();
-        Ok(Publish::Done(Published { answering }))
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
+        Ok(Err(e)) => {
+            return Err(ClusterError::Lost(format!(
+                "cannot ask whether {name:?} is held: {e}"
+            )));
+        }
+        Err(_) => {
+            return Err(ClusterError::Lost(format!(
+                "nobody answered whether {name:?} is held in {ASK_TIMEOUT:?}"
+            )));
+        }
     }
+    let requests = client
+        .subscribe(subject)
+        .await
+        .map_err(|e| ClusterError::Lost(format!("cannot publish {name:?}: {e}")))?;
+    // Published once the server has the subscription.
+    match tokio::time::timeout(ASK_TIMEOUT, client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(ClusterError::Lost(format!("cannot publish {name:?}: {e}"))),
+        Err(_) => {
+            return Err(ClusterError::Lost(format!(
+                "the server did not confirm {name:?} in {ASK_TIMEOUT:?}"
+            )));
+        }
+    }
+    let export = Arc::new(Export::registered(chan, fingerprint));
+    let answering = node
+        .handle()
+        .spawn(answer_registry(node.clone(), export, requests))
+        .abort_handle();
+    Ok(Publish::Done(Published { answering }))
+}
 
-    /// Attach a sender of the channel registered under `name` on another node, and
-    /// the fingerprint of its type; `None` if no node holds the name.
-    pub(crate) async fn lookup_name(
-        &self,
-        name: &str,
-    ) -> Result<Option<(SenderHandle, String)>, ClusterError> {
-        let node = &self.node;
-        let lease = node.next_lease();
-        let inbox = node.add_proxy("", lease);
-        let request = wire::encode(&RegistryRequest::Attach(Attach {
-            version: VERSION,
-            holder: node.id().to_string(),
-            lease,
-            side: Side::Sender,
-        }));
-        let asked =
-            tokio::time::timeout(ASK_TIMEOUT, node.client().request(subject(self, name), request)).await;
-        let answer = match asked {
-            Ok(Ok(reply)) => wire::decode::<Attached>(&reply.payload).map_err(|e| ClusterError::Refused {
+/// Attach a sender of the channel registered under `name` on another node, and
+/// the fingerprint of its type; `None` if no node holds the name.
+pub(super) async fn lookup(
+    node: &Arc<Node>,
+    name: &str,
+) -> Result<Option<(SenderHandle, String)>, ClusterError> {
+    let lease = node.next_lease();
+    let inbox = node.add_proxy("", lease);
+    let request = wire::encode(&RegistryRequest::Attach(Attach {
+        version: VERSION,
+        holder: node.id().to_string(),
+        lease,
+        side: Side::Sender,
+    }));
+    let asked = tokio::time::timeout(ASK_TIMEOUT, node.client().request(subject(node, name), request)).await;
+    let answer = match asked {
+        Ok(Ok(reply)) => wire::decode::<Attached>(&reply.payload).map_err(|e| ClusterError::Refused {
+            name: name.to_string(),
+            reason: e,
+        }),
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+            node.remove_proxy(lease);
+            return Ok(None);
+        }
+        Ok(Err(e)) => Err(ClusterError::Lost(format!("cannot look {name:?} up: {e}"))),
+        Err(_) => Err(ClusterError::Lost(format!(
+            "the node that holds {name:?} did not answer in {ASK_TIMEOUT:?}"
+        ))),
+    };
+    match answer {
+        Ok(Attached::Yes {
+            home,
+            capacity,
+            fingerprint,
+        }) => {
+            node.set_proxy_home(lease, &home);
+            let tx = super::proxy::sender_end::<()>(node, lease, home, capacity, inbox);
+            Ok(Some((tx.into_handle(), fingerprint.unwrap_or_default())))
+        }
+        Ok(Attached::No(reason)) => {
+            node.remove_proxy(lease);
+            Err(ClusterError::Refused {
                 name: name.to_string(),
-                reason: e,
-            }),
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-                node.remove_proxy(lease);
-                return Ok(None);
-            }
-            Ok(Err(e)) => Err(ClusterError::Lost(format!("cannot look {name:?} up: {e}"))),
-            Err(_) => Err(ClusterError::Lost(format!(
-                "the node that holds {name:?} did not answer in {ASK_TIMEOUT:?}"
-            ))),
-        };
-        match answer {
-            Ok(Attached::Yes {
-                home,
-                capacity,
-                fingerprint,
-            }) => {
-                node.set_proxy_home(lease, &home);
-                let tx = super::proxy::sender_end::<()>(node, lease, home, capacity, inbox);
-                Ok(Some((tx.into_handle(), fingerprint.unwrap_or_default())))
-            }
-            Ok(Attached::No(reason)) => {
-                node.remove_proxy(lease);
-                Err(ClusterError::Refused {
-                    name: name.to_string(),
-                    reason,
-                })
-            }
-            Err(e) => {
-                node.remove_proxy(lease);
-                Err(e)
-            }
+                reason,
+            })
+        }
+        Err(e) => {
+            node.remove_proxy(lease);
+            Err(e)
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use super::config::{Auth, ClusterConfig, check_token, shown, url_credentials};
 use super::members::{Heard, Members, Tell};
 use super::wire::{self, Envelope, Frame, Heartbeat, VERSION};
-use crate::channel::Budget;
+use crate::channel::{Budget, SenderHandle};
 use crate::error::ClusterError;
 use crate::error::{Failure, FailureKind};
 use crate::sync::Unpoisoned;
@@ -67,6 +67,33 @@ pub(super) fn disconnected(node: &str, why: &str) -> Failure {
     }
 }
 
+/// The failure of a message that carries channel ends or sockets over a link.
+pub(super) fn cannot_move(node: &Node, what: &str) -> Failure {
+    Failure {
+        id: 0,
+        name: Some(format!("node {}", node.id())),
+        kind: FailureKind::Disconnected,
+        message: format!(
+            "{what} carries channel ends or sockets, which cannot move between nodes (yet): \
+             send plain values across nodes"
+        ),
+    }
+}
+
+/// The failure of a message too large for the link.
+pub(super) fn too_large(node: &Node, len: usize) -> Failure {
+    Failure {
+        id: 0,
+        name: Some(format!("node {}", node.id())),
+        kind: FailureKind::Disconnected,
+        message: format!(
+            "a message of {len} bytes is larger than a link between nodes carries ({} bytes: the NATS \
+             server's max_payload less a frame's overhead)",
+            node.max_message()
+        ),
+    }
+}
+
 pub(super) struct Node {
     /// Its name.
     name: String,
@@ -92,7 +119,14 @@ pub(super) struct Node {
     /// What remote senders' messages buffered here count against: no budget of a
     /// run's (their credit bounds them).
     budget: Arc<Budget>,
+    /// How a proxy sender is made (`proxy.rs`), for the home side, which makes
+    /// them for the senders carried in messages (set when the node joins).
+    make_proxy_sender: OnceLock<MakeProxySender>,
 }
+
+/// Makes the proxy of a remote sender: the node, the lease, the home's id, the
+/// channel's capacity, the lease's inbox.
+pub(super) type MakeProxySender = fn(&Arc<Node>, u64, String, u64, Arc<Inbox>) -> SenderHandle;
 
 impl Node {
     /// Connect, subscribe, and start the node's tasks.
@@ -158,6 +192,26 @@ impl Node {
         &self.handle
     }
 
+    /// Set how proxy senders are made (once, when the node joins).
+    pub(super) fn set_proxy_sender(&self, make: MakeProxySender) {
+        let _set_once = self.make_proxy_sender.set(make);
+    }
+
+    /// The proxy of a remote sender (see [`MakeProxySender`]).
+    pub(super) fn proxy_sender(
+        self: &Arc<Self>,
+        lease: u64,
+        home: String,
+        capacity: u64,
+        inbox: Arc<Inbox>,
+    ) -> SenderHandle {
+        let make = self
+            .make_proxy_sender
+            .get()
+            .expect("the cluster sets how proxy senders are made when the node joins");
+        make(self, lease, home, capacity, inbox)
+    }
+
     pub(super) fn budget(&self) -> Arc<Budget> {
         self.budget.clone()
     }
@@ -198,10 +252,20 @@ impl Node {
             from: self.id().to_string(),
             frame,
         };
-        self.client
-            .publish(self.node_subject(to), wire::encode(&envelope))
-            .await
-            .map_err(|e| format!("cannot publish to node {to}: {e}"))
+        // While the server is away the client queues what is published, and past
+        // its queue a publish waits: a lease must not wait longer than the node
+        // timeout, after which the link counts as lost anyway.
+        let publish = self
+            .client
+            .publish(self.node_subject(to), wire::encode(&envelope));
+        match tokio::time::timeout(self.config.node_timeout, publish).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot publish to node {to}: {e}")),
+            Err(_) => Err(format!(
+                "the NATS client took no frame for {to} in {:?} (is the server gone?)",
+                self.config.node_timeout
+            )),
+        }
     }
 
     /// Register a lease of a channel homed here, held by `holder`.
@@ -483,6 +547,7 @@ async fn connect(
         proxies: Mutex::new(HashMap::new()),
         lost_since: Mutex::new(None),
         budget: Arc::new(Budget::unbounded()),
+        make_proxy_sender: OnceLock::new(),
     });
     let frames = node
         .client
@@ -580,12 +645,12 @@ async fn beat_and_watch(node: std::sync::Weak<Node>, lost: Arc<Mutex<Option<Inst
                 version: VERSION,
                 node: node.id().to_string(),
             };
-            if let Err(e) = node
-                .client
-                .publish(node.heartbeat_subject(), wire::encode(&beat))
-                .await
-            {
-                tracing::debug!("cannot publish the heartbeat: {e}");
+            // Never held up by a server that is away: the watch below must run.
+            let publish = node.client.publish(node.heartbeat_subject(), wire::encode(&beat));
+            match tokio::time::timeout(period / 2, publish).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!("cannot publish the heartbeat: {e}"),
+                Err(_) => tracing::debug!("the NATS client took no heartbeat (is the server gone?)"),
             }
         }
         for (id, silent) in node.members.expired() {

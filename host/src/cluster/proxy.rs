@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::home::{cannot_move, too_large};
-use super::node::{Inbound, Inbox, Node, disconnected};
+use super::home::{send_ends, take_ends};
+use super::node::{Inbound, Inbox, Node, cannot_move, disconnected, too_large};
 use super::wire::{self, Attach, Attached, Frame, Side, VERSION};
 use crate::channel::{
     Bytes, Claim, Holder, HostHold, LinkTaken, Message, Offered, Ready, ReceiverHandle, SenderHandle,
@@ -131,7 +131,7 @@ pub(super) fn sender_end<T>(
         ));
         return tx;
     }
-    let window = (capacity as usize).clamp(1, super::home::SEND_WINDOW);
+    let window = (capacity as usize).clamp(1, super::wire::SEND_WINDOW);
     let (tx, rx) = crate::channel::channel::<T>(window);
     let chan = rx.handle.channel();
     chan.limit_message(node.max_message());
@@ -201,16 +201,14 @@ async fn sender_proxy(
             let frame = match chan.take_for_link() {
                 LinkTaken::Empty => break,
                 LinkTaken::Message(m) => {
-                    let refused = if !m.endpoints.is_empty() {
-                        Some(cannot_move(&node, "a message sent on it"))
-                    } else if m.bytes.as_slice().len() > node.max_message() {
-                        Some(too_large(&node, m.bytes.as_slice().len()))
+                    let carried = if m.bytes.as_slice().len() > node.max_message() {
+                        Err(too_large(&node, m.bytes.as_slice().len()))
                     } else {
-                        None
+                        send_ends(&node, m.endpoints, "a message sent on it").await
                     };
-                    match refused {
+                    match carried {
                         // Its send completed: the program's later sends fail with why.
-                        Some(f) => {
+                        Err(f) => {
                             tracing::warn!("{}", f.message);
                             chan.break_link(f.clone());
                             Frame::Release {
@@ -218,12 +216,13 @@ async fn sender_proxy(
                                 failure: Some((&f).into()),
                             }
                         }
-                        None => {
+                        Ok(ends) => {
                             seq += 1;
                             Frame::Send {
                                 lease,
                                 seq: seq - 1,
                                 bytes: m.bytes.into_vec(),
+                                ends,
                             }
                         }
                     }
@@ -319,6 +318,8 @@ async fn rendezvous_proxy(
                             lease,
                             seq,
                             bytes: claim.message.bytes.as_slice().to_vec(),
+                            // A rendezvous send carries no ends (refused above).
+                            ends: Vec::new(),
                         };
                         seq += 1;
                         if let Err(e) = node.send(&home, offer).await {
@@ -403,16 +404,20 @@ async fn receiver_proxy(
         }
         for what in inbox.drain() {
             match what {
-                Inbound::Frame(Frame::Deliver { seq, bytes, .. }) => {
+                Inbound::Frame(Frame::Deliver { seq, bytes, ends, .. }) => {
                     if seq != expected || asked == 0 {
                         let why = format!("its message {expected} was lost (got {seq})");
                         break 'lease Some(disconnected(&home, &why));
                     }
                     expected += 1;
                     asked -= 1;
+                    let endpoints = match take_ends(&node, &home, ends).await {
+                        Ok(endpoints) => endpoints,
+                        Err(f) => break 'lease Some(f),
+                    };
                     let msg = Message {
                         bytes: Bytes::from(bytes),
-                        endpoints: Vec::new(),
+                        endpoints,
                     };
                     match chan.offer(msg) {
                         Offered::Sent => {}

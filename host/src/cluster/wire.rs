@@ -22,6 +22,10 @@ pub(super) const VERSION: u8 = 1;
 /// lease, the sequence number).
 pub(super) const FRAME_OVERHEAD: usize = 512;
 
+/// Credit a remote sender holds at most (slots of the home's buffer reserved for
+/// it), and so the room of its proxy.
+pub(super) const SEND_WINDOW: usize = 64;
+
 /// Which end of a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) enum Side {
@@ -72,22 +76,38 @@ pub(super) struct Envelope {
 /// What a node tells another about a lease.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum Frame {
-    /// Holder of a sender → home: a message, on one credit.
-    Send { lease: u64, seq: u64, bytes: Vec<u8> },
+    /// Holder of a sender → home: a message, on one credit, and the senders it
+    /// carries.
+    Send {
+        lease: u64,
+        seq: u64,
+        bytes: Vec<u8>,
+        ends: Vec<EndRef>,
+    },
     /// Home → holder of a sender: `n` more messages may be sent.
     Credit { lease: u64, n: u32 },
     /// Home → holder of a sender: every receiver is gone; sends fail `closed`.
     Closed { lease: u64 },
     /// Holder of a sender → home of a rendezvous channel: a waiting send's
     /// message, offered to the home's receivers (one at a time).
-    Offer { lease: u64, seq: u64, bytes: Vec<u8> },
+    Offer {
+        lease: u64,
+        seq: u64,
+        bytes: Vec<u8>,
+        ends: Vec<EndRef>,
+    },
     /// Home of a rendezvous channel → holder of a sender: a receiver took offer
     /// `seq`; its send completes.
     Taken { lease: u64, seq: u64 },
     /// Holder of a receiver → home: `n` more messages may be delivered.
     Demand { lease: u64, n: u32 },
-    /// Home → holder of a receiver: a message.
-    Deliver { lease: u64, seq: u64, bytes: Vec<u8> },
+    /// Home → holder of a receiver: a message, and the senders it carries.
+    Deliver {
+        lease: u64,
+        seq: u64,
+        bytes: Vec<u8>,
+        ends: Vec<EndRef>,
+    },
     /// Home → holder of a receiver: every sender is gone and the buffer drained:
     /// closed, or the failure of a producer that failed.
     End {
@@ -105,6 +125,14 @@ pub(super) enum Frame {
     /// To a node declared down that spoke again: every lease between the two
     /// nodes has failed; it is a stranger now.
     Forgotten,
+}
+
+/// A sender carried in a message: the token the node it left publishes it under,
+/// and its channel's capacity.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct EndRef {
+    pub(super) token: String,
+    pub(super) capacity: u64,
 }
 
 /// A request on a name's subject: attach a remote end of the channel exported

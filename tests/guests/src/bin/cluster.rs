@@ -20,6 +20,8 @@
 //!   it receives. `lookup NAME K`: waits for NAME anywhere in the cluster, sends K
 //!   strings on it. `lookup-once NAME`: `found NAME` or `not found: NAME`.
 //!   `lookup-wrong-type NAME`: asks for NAME as a sender of `u64` (it panics).
+//! - `ask TEXT` / `answer`: a question with a reply sender in it, across nodes (on
+//!   the host ends `asks`), and its answer on that sender.
 //! - `nodes WANT`: print this node's name and the live nodes' names
 //!   (`nodes: a b`), once they are `WANT` (the second argument) many.
 
@@ -219,6 +221,39 @@ fn lookup(name: &str, k: usize) {
     println!("sent {k}");
 }
 
+/// A question with the channel its answer goes back on.
+#[derive(Serialize, Deserialize)]
+struct Ask {
+    text: String,
+    reply: weft_guest::Sender<String>,
+}
+
+/// Ask on the host sender `asks`, with a reply channel of this microthread's
+/// (its sender travels in the message, to whichever node answers); print the
+/// answer.
+fn ask(text: &str) {
+    let asks = host_sender::<Ask>("asks").expect("the node has a sender `asks`");
+    let (reply, answers) = weft_guest::channel::<String>(1);
+    asks.send(Ask {
+        text: text.to_string(),
+        reply,
+    })
+    .unwrap_or_else(|e| panic!("cannot ask: {e}"));
+    println!("answer: {}", answers.recv().expect("an answer comes back"));
+}
+
+/// Answer one question from the host receiver `asks` on the sender it carries.
+fn answer() {
+    let asks = host_receiver::<Ask>("asks").expect("the node has a receiver `asks`");
+    let q = asks.recv().expect("a question comes");
+    let me = weft_guest::cluster::node_id().expect("in a cluster");
+    let me = me.rsplit_once('.').map_or(me.as_str(), |(n, _)| n).to_string();
+    q.reply
+        .send(format!("{me} says pong to {}", q.text))
+        .unwrap_or_else(|e| panic!("cannot answer: {e}"));
+    println!("answered {}", q.text);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -229,6 +264,8 @@ fn main() {
         "select-mixed" => select_mixed(),
         "nodes" => nodes(arg(2).parse().expect("WANT")),
         "register" => register(arg(2), arg(3).parse().expect("N")),
+        "ask" => ask(arg(2)),
+        "answer" => answer(),
         "lookup" => lookup(arg(2), arg(3).parse().expect("K")),
         "lookup-once" => match weft_guest::whereis::<String>(arg(2)) {
             Some(_) => println!("found {}", arg(2)),
