@@ -481,3 +481,32 @@ fn a_sender_carried_in_a_message_to_another_node_carries_the_answer_back() {
     assert_eq!(asked.to_string_lossy(), "answer: b says pong to pong\n");
     assert_eq!(answered.to_string_lossy(), "answered pong\n");
 }
+
+#[test]
+fn a_receiver_carried_in_a_message_to_another_node_receives_there_until_its_channel_closes() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let boxes = a.cluster().unwrap().export_receiver::<()>("boxes", 4).unwrap();
+    let (taking, took, _) = start(&a, &["take-receiver"], RunOptions::new().receiver("boxes", boxes));
+    let boxes = b.cluster().unwrap().import_sender::<()>("boxes").unwrap();
+    // The giver's run lasts until the taker is done: the end of a run empties its
+    // channels, wherever their receivers are.
+    let (done, done_rx) = weft::channel::<()>(1);
+    let (giving, gave, err) = start(
+        &b,
+        &["give-receiver"],
+        RunOptions::new().sender("boxes", boxes).receiver("done", done_rx),
+    );
+    assert_eq!(taking.wait(), ExitStatus::Exited(0));
+    drop(done);
+    assert_eq!(giving.wait(), ExitStatus::Exited(0), "{}", err.to_string_lossy());
+    assert_eq!(gave.to_string_lossy(), "gave\n");
+    assert_eq!(
+        lines(&took.to_string_lossy()),
+        [
+            "took one",
+            "took two",
+            "then the channel is closed: every sender is gone"
+        ]
+    );
+}

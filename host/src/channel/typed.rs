@@ -369,6 +369,11 @@ fn send_timeout_result<T>(sent: (Sent, T)) -> Result<(), SendTimeoutError<T>> {
 }
 
 impl<T> Receiver<T> {
+    /// Its handle, for a guest to hold (the application no longer does).
+    pub(crate) fn into_handle(self) -> ReceiverHandle {
+        self.handle
+    }
+
     /// How many messages the channel holds now, buffered for its receivers (for a
     /// channel exported to a [cluster](crate::cluster), its home's buffer: what
     /// remote senders may still send is bounded by the capacity too).

@@ -76,16 +76,20 @@ impl Export {
         })
     }
 
-    /// A sender carried in a message to another node, held as the stand-in until
-    /// that node attaches its own.
-    pub(super) fn carried(sender: SenderHandle, hold: HostHold) -> Export {
+    /// A channel end carried in a message to another node (a sender or a
+    /// receiver), held as the stand-in until that node attaches its own.
+    pub(super) fn carried(end: Endpoint, hold: HostHold) -> Export {
+        let (chan, stand_in) = match end {
+            Endpoint::Sender(s) => (s.channel().clone(), StandIn::Sender { _end: s, _hold: hold }),
+            Endpoint::Receiver(r) => (r.channel().clone(), StandIn::Receiver { _end: r, _hold: hold }),
+            Endpoint::Listener(_) | Endpoint::Stream(_) => {
+                unreachable!("sockets are refused before they are carried")
+            }
+        };
         Export {
-            chan: sender.channel().clone(),
+            chan,
             fingerprint: None,
-            stand_in: Mutex::new(Some(StandIn::Sender {
-                _end: sender,
-                _hold: hold,
-            })),
+            stand_in: Mutex::new(Some(stand_in)),
         }
     }
 
@@ -509,22 +513,29 @@ fn subject(node: &Node, token: &str) -> String {
     format!("weft.{}.end.{token}", node.cluster_name())
 }
 
-/// Publish the senders among `endpoints` for the node a message goes to: their
-/// references, in order. Any other kind of end refuses the message.
+/// Publish the channel ends among `endpoints` for the node a message goes to:
+/// their references, in order. A socket (or a receiver of a rendezvous channel)
+/// refuses the message.
 pub(super) async fn send_ends(
     node: &Arc<Node>,
     endpoints: Vec<Endpoint>,
     what: &str,
 ) -> Result<Vec<EndRef>, Failure> {
-    if endpoints.iter().any(|e| !matches!(e, Endpoint::Sender(_))) {
+    let movable = |e: &Endpoint| match e {
+        Endpoint::Sender(_) => true,
+        Endpoint::Receiver(r) => r.channel().capacity() > 0,
+        Endpoint::Listener(_) | Endpoint::Stream(_) => false,
+    };
+    if !endpoints.iter().all(movable) {
         return Err(cannot_move(node, what));
     }
     let mut refs = Vec::with_capacity(endpoints.len());
     for end in endpoints {
-        let Endpoint::Sender(sender) = end else {
-            unreachable!("checked above")
+        let (chan, side) = match &end {
+            Endpoint::Sender(s) => (s.channel().clone(), Side::Sender),
+            Endpoint::Receiver(r) => (r.channel().clone(), Side::Receiver),
+            Endpoint::Listener(_) | Endpoint::Stream(_) => unreachable!("checked above"),
         };
-        let chan = sender.channel().clone();
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let requests = node
             .client()
@@ -536,11 +547,15 @@ pub(super) async fn send_ends(
                     &format!("cannot publish a carried sender: {e}"),
                 )
             })?;
-        let hold = HostHold::new(&chan, true);
+        let hold = HostHold::new(&chan, side == Side::Sender);
         let capacity = chan.capacity() as u64;
-        let export = Arc::new(Export::carried(sender, hold));
+        let export = Arc::new(Export::carried(end, hold));
         node.handle().spawn(answer_once(node.clone(), export, requests));
-        refs.push(EndRef { token, capacity });
+        refs.push(EndRef {
+            token,
+            capacity,
+            side,
+        });
     }
     // The subscriptions are in place before the message that names them leaves
     // (within the node timeout: past it, the link counts as lost anyway).
@@ -593,7 +608,7 @@ pub(super) async fn take_ends(
             version: VERSION,
             holder: node.id().to_string(),
             lease,
-            side: Side::Sender,
+            side: end.side,
         }));
         let asked = tokio::time::timeout(
             ATTACH_TIMEOUT,
@@ -614,7 +629,7 @@ pub(super) async fn take_ends(
         match attached {
             Ok(Attached::Yes { home, capacity, .. }) => {
                 node.set_proxy_home(lease, &home);
-                endpoints.push(Endpoint::Sender(node.proxy_sender(lease, home, capacity, inbox)));
+                endpoints.push(node.proxy(end.side, lease, home, capacity, inbox));
             }
             Ok(Attached::No(reason)) => {
                 node.remove_proxy(lease);

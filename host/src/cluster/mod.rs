@@ -46,7 +46,7 @@ pub use members::NodeInfo;
 pub(crate) use names::Publish;
 pub use names::Published;
 
-use crate::channel::{Receiver, Sender};
+use crate::channel::{Endpoint, Receiver, Sender};
 use node::Node;
 
 /// This node's membership of a cluster: export and import channel ends, see the
@@ -71,8 +71,13 @@ impl Cluster {
         handle: &tokio::runtime::Handle,
     ) -> Result<Cluster, ClusterError> {
         let node = Node::join(config, handle)?;
-        node.set_proxy_sender(|node, lease, home, capacity, inbox| {
-            proxy::sender_end::<()>(node, lease, home, capacity, inbox).into_handle()
+        node.set_make_proxy(|node, side, lease, home, capacity, inbox| match side {
+            wire::Side::Sender => {
+                Endpoint::Sender(proxy::sender_end::<()>(node, lease, home, capacity, inbox).into_handle())
+            }
+            wire::Side::Receiver => Endpoint::Receiver(
+                proxy::receiver_end::<()>(node, lease, home, capacity, inbox).into_handle(),
+            ),
         });
         Ok(Cluster {
             node,

@@ -16,8 +16,8 @@ use tokio::sync::Notify;
 
 use super::config::{Auth, ClusterConfig, check_token, shown, url_credentials};
 use super::members::{Heard, Members, Tell};
-use super::wire::{self, Envelope, Frame, Heartbeat, VERSION};
-use crate::channel::{Budget, SenderHandle};
+use super::wire::{self, Envelope, Frame, Heartbeat, Side, VERSION};
+use crate::channel::{Budget, Endpoint};
 use crate::error::ClusterError;
 use crate::error::{Failure, FailureKind};
 use crate::sync::Unpoisoned;
@@ -119,14 +119,14 @@ pub(super) struct Node {
     /// What remote senders' messages buffered here count against: no budget of a
     /// run's (their credit bounds them).
     budget: Arc<Budget>,
-    /// How a proxy sender is made (`proxy.rs`), for the home side, which makes
-    /// them for the senders carried in messages (set when the node joins).
-    make_proxy_sender: OnceLock<MakeProxySender>,
+    /// How proxies are made (`proxy.rs`), for the home side, which makes them for
+    /// the channel ends carried in messages (set when the node joins).
+    make_proxy: OnceLock<MakeProxy>,
 }
 
-/// Makes the proxy of a remote sender: the node, the lease, the home's id, the
-/// channel's capacity, the lease's inbox.
-pub(super) type MakeProxySender = fn(&Arc<Node>, u64, String, u64, Arc<Inbox>) -> SenderHandle;
+/// Makes the proxy of a remote end: the node, the lease, the home's id, the
+/// channel's capacity, the lease's inbox; the side says which end.
+pub(super) type MakeProxy = fn(&Arc<Node>, Side, u64, String, u64, Arc<Inbox>) -> Endpoint;
 
 impl Node {
     /// Connect, subscribe, and start the node's tasks.
@@ -192,24 +192,25 @@ impl Node {
         &self.handle
     }
 
-    /// Set how proxy senders are made (once, when the node joins).
-    pub(super) fn set_proxy_sender(&self, make: MakeProxySender) {
-        let _set_once = self.make_proxy_sender.set(make);
+    /// Set how proxies are made (once, when the node joins).
+    pub(super) fn set_make_proxy(&self, make: MakeProxy) {
+        let _set_once = self.make_proxy.set(make);
     }
 
-    /// The proxy of a remote sender (see [`MakeProxySender`]).
-    pub(super) fn proxy_sender(
+    /// The proxy of a remote end (see [`MakeProxy`]).
+    pub(super) fn proxy(
         self: &Arc<Self>,
+        side: Side,
         lease: u64,
         home: String,
         capacity: u64,
         inbox: Arc<Inbox>,
-    ) -> SenderHandle {
+    ) -> Endpoint {
         let make = self
-            .make_proxy_sender
+            .make_proxy
             .get()
-            .expect("the cluster sets how proxy senders are made when the node joins");
-        make(self, lease, home, capacity, inbox)
+            .expect("the cluster sets how proxies are made when the node joins");
+        make(self, side, lease, home, capacity, inbox)
     }
 
     pub(super) fn budget(&self) -> Arc<Budget> {
@@ -547,7 +548,7 @@ async fn connect(
         proxies: Mutex::new(HashMap::new()),
         lost_since: Mutex::new(None),
         budget: Arc::new(Budget::unbounded()),
-        make_proxy_sender: OnceLock::new(),
+        make_proxy: OnceLock::new(),
     });
     let frames = node
         .client

@@ -144,6 +144,19 @@ pub(super) fn sender_end<T>(
 pub(super) fn import_receiver<T>(node: &Arc<Node>, name: &str) -> Result<Receiver<T>, ClusterError> {
     let (lease, home, capacity, inbox) =
         on_node(node, attach(node.clone(), name.to_string(), Side::Receiver))??;
+    Ok(receiver_end(node, lease, home, capacity, inbox))
+}
+
+/// The proxy of a remote receiver whose lease `lease` the home `home` granted, on
+/// a channel of `capacity` (at least 1): a channel of up to a window's room, whose
+/// sender is the lease's task (started here).
+pub(super) fn receiver_end<T>(
+    node: &Arc<Node>,
+    lease: u64,
+    home: String,
+    capacity: u64,
+    inbox: Arc<Inbox>,
+) -> Receiver<T> {
     let window = (capacity as usize).clamp(1, RECV_WINDOW);
     // The proxy: a channel of the window's room, whose sender is the lease's task.
     let (tx, rx) = crate::channel::channel::<T>(window);
@@ -160,7 +173,7 @@ pub(super) fn import_receiver<T>(node: &Arc<Node>, name: &str) -> Result<Receive
         holder,
         inbox,
     ));
-    Ok(rx)
+    rx
 }
 
 /// An imported sender's lease: the home's credit opens slots of the proxy's

@@ -127,12 +127,14 @@ pub(super) enum Frame {
     Forgotten,
 }
 
-/// A sender carried in a message: the token the node it left publishes it under,
-/// and its channel's capacity.
+/// A channel end carried in a message: the token the node it left publishes it
+/// under, its channel's capacity, and which end it is.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct EndRef {
     pub(super) token: String,
     pub(super) capacity: u64,
+    /// Which end it is.
+    pub(super) side: Side,
 }
 
 /// A request on a name's subject: attach a remote end of the channel exported

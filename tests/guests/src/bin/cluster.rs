@@ -22,6 +22,8 @@
 //!   `lookup-wrong-type NAME`: asks for NAME as a sender of `u64` (it panics).
 //! - `ask TEXT` / `answer`: a question with a reply sender in it, across nodes (on
 //!   the host ends `asks`), and its answer on that sender.
+//! - `give-receiver` / `take-receiver`: a receiver carried across nodes (on the
+//!   host ends `boxes`), and what comes on its channel.
 //! - `nodes WANT`: print this node's name and the live nodes' names
 //!   (`nodes: a b`), once they are `WANT` (the second argument) many.
 
@@ -254,6 +256,42 @@ fn answer() {
     println!("answered {}", q.text);
 }
 
+/// Send a receiver of a channel of this microthread's on the host sender
+/// `boxes` (it crosses to whichever node receives it), then two strings on the
+/// channel, then close it; then wait until the application closes `done` (the end
+/// of a run empties its channels).
+fn give_receiver() {
+    let boxes = host_sender::<weft_guest::Receiver<String>>("boxes").expect("the node has a sender `boxes`");
+    let (tx, rx) = weft_guest::channel::<String>(4);
+    boxes
+        .send(rx)
+        .unwrap_or_else(|e| panic!("cannot give the receiver: {e}"));
+    for s in ["one", "two"] {
+        tx.send(s.to_string())
+            .expect("the receiver is alive, wherever it is");
+    }
+    drop(tx);
+    println!("gave");
+    let done = host_receiver::<()>("done").expect("the application hands `done`");
+    while done.recv().is_ok() {}
+}
+
+/// Take a receiver from the host receiver `boxes`, and print what comes on it.
+fn take_receiver() {
+    let boxes =
+        host_receiver::<weft_guest::Receiver<String>>("boxes").expect("the node has a receiver `boxes`");
+    let rx = boxes.recv().expect("a receiver comes");
+    loop {
+        match rx.recv() {
+            Ok(s) => println!("took {s}"),
+            Err(e) => {
+                println!("then {e}");
+                return;
+            }
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -266,6 +304,8 @@ fn main() {
         "register" => register(arg(2), arg(3).parse().expect("N")),
         "ask" => ask(arg(2)),
         "answer" => answer(),
+        "give-receiver" => give_receiver(),
+        "take-receiver" => take_receiver(),
         "lookup" => lookup(arg(2), arg(3).parse().expect("K")),
         "lookup-once" => match weft_guest::whereis::<String>(arg(2)) {
             Some(_) => println!("found {}", arg(2)),
