@@ -510,3 +510,58 @@ fn a_receiver_carried_in_a_message_to_another_node_receives_there_until_its_chan
         ]
     );
 }
+
+#[test]
+fn with_the_system_account_a_node_that_goes_away_is_declared_down_when_the_server_says_so() {
+    let server = NatsServer::builder()
+        .config(
+            "accounts {\n  APP: { users: [ { user: app, password: app } ] }\n  \
+             SYS: { users: [ { user: sys, password: sys } ] }\n}\nsystem_account: SYS",
+        )
+        .start();
+    let url = server.url().replace("nats://", "nats://app:app@");
+    // An hour of node timeout: heartbeats cannot be what declares the node down.
+    let node = |name: &str| {
+        Runtime::builder()
+            .workers(1)
+            .max_microthreads(8)
+            .cluster(
+                ClusterConfig::new(url.clone())
+                    .node_name(name)
+                    .node_timeout(Duration::from_secs(3600))
+                    .system_user("sys", "sys"),
+            )
+            .build()
+            .expect("the node joins, watching the server's reports")
+    };
+    let refused = Runtime::builder()
+        .workers(1)
+        .max_microthreads(8)
+        .cluster(ClusterConfig::new(url.clone()).system_user("sys", "wrong"))
+        .build()
+        .expect_err("a refused system user");
+    assert!(
+        refused.to_string().contains("as the system account's user"),
+        "{refused}"
+    );
+    let (a, b) = (node("a"), node("b"));
+    let rx = a.cluster().unwrap().export_receiver::<u64>("jobs", 4).unwrap();
+    let tx = b.cluster().unwrap().import_sender::<u64>("jobs").unwrap();
+    tx.send_blocking(7).unwrap();
+    assert_eq!(rx.recv_blocking().unwrap(), 7);
+    // The node goes away with its sender still held (its runtime, and so its
+    // connection, closes; nothing releases the lease).
+    drop(b);
+    match rx.recv_blocking() {
+        Err(weft::RecvError::Failed(f)) => {
+            assert_eq!(f.kind, weft::FailureKind::Disconnected, "{f}");
+            assert!(
+                f.message
+                    .contains("the server reports its connection closed (Client Closed)"),
+                "{f}"
+            );
+        }
+        other => panic!("the remote sender's failure, not {other:?}"),
+    }
+    drop(tx);
+}

@@ -53,6 +53,12 @@ pub(super) struct ClusterArgs {
     #[arg(long, value_name = "FILE", requires = "cluster")]
     pub(super) nats_creds: Option<PathBuf>,
 
+    /// Also watch the server's reports of clients that disconnect, as this user of
+    /// the deployment's system account (USER:PASSWORD): a node that crashes is
+    /// declared down at once, not after --node-timeout.
+    #[arg(long, value_name = "USER:PASSWORD", requires = "cluster")]
+    pub(super) nats_system: Option<String>,
+
     /// Trust the certificates in this PEM file for a tls:// server.
     #[arg(long, value_name = "FILE", requires = "cluster")]
     pub(super) nats_ca: Option<PathBuf>,
@@ -111,6 +117,12 @@ impl ClusterArgs {
         }
         if let Some(creds) = &self.nats_creds {
             config = config.creds_file(creds.clone());
+        }
+        if let Some(system) = &self.nats_system {
+            let Some((user, password)) = system.split_once(':') else {
+                bail!("--nats-system: expected USER:PASSWORD");
+            };
+            config = config.system_user(user, password);
         }
         if let Some(ca) = &self.nats_ca {
             config = config.root_certificates(ca.clone());

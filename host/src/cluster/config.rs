@@ -37,6 +37,8 @@ pub struct ClusterConfig {
     pub(super) import_timeout: Duration,
     pub(super) auth: Auth,
     pub(super) root_certificates: Option<PathBuf>,
+    /// A user of the deployment's system account, to watch the server's reports.
+    pub(super) system: Option<(String, String)>,
 }
 
 /// How the node authenticates to the NATS server.
@@ -75,6 +77,7 @@ impl ClusterConfig {
             import_timeout: DEFAULT_IMPORT_TIMEOUT,
             auth: Auth::Url,
             root_certificates: None,
+            system: None,
         }
     }
 
@@ -130,6 +133,16 @@ impl ClusterConfig {
     /// Authenticate with a NATS credentials file (a JWT and an nkey seed).
     pub fn creds_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.auth = Auth::CredsFile(path.into());
+        self
+    }
+
+    /// Also watch the server's own reports of clients that disconnect
+    /// (`$SYS.ACCOUNT.*.DISCONNECT`), with this user of the deployment's system
+    /// account: a node whose connection closes (a crash, a kill) is declared down
+    /// as soon as the server says so, not after the node timeout. Without it,
+    /// heartbeats decide.
+    pub fn system_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.system = Some((user.into(), password.into()));
         self
     }
 

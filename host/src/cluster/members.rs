@@ -72,6 +72,11 @@ impl Members {
         Heard::Live
     }
 
+    /// Whether node `id` is live now.
+    pub(super) fn is_live(&self, id: &str) -> bool {
+        self.live.locked().contains_key(id)
+    }
+
     pub(super) fn is_dead(&self, id: &str) -> bool {
         self.dead.locked().contains(id)
     }

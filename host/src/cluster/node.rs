@@ -566,6 +566,12 @@ async fn connect(
         .await
         .map_err(|e| fail(format!("the server did not confirm the subscriptions: {e}")))?;
     handle.spawn(route_frames(Arc::downgrade(&node), node.id(), frames));
+    if let Some((user, password)) = &config.system {
+        let reports = watch_server(config, &url, id, user, password)
+            .await
+            .map_err(fail)?;
+        handle.spawn(server_reports(Arc::downgrade(&node), reports));
+    }
     handle.spawn(listen_heartbeats(Arc::downgrade(&node), beats));
     handle.spawn(beat_and_watch(Arc::downgrade(&node), lost));
     Ok(node)
@@ -606,6 +612,64 @@ async fn route_frames(node: std::sync::Weak<Node>, me: Arc<str>, mut frames: asy
                 env.version
             ),
             Err(e) => tracing::warn!("ignored {e}"),
+        }
+    }
+}
+
+/// The subject of the server's reports of clients that disconnect, in any account.
+const DISCONNECTS: &str = "$SYS.ACCOUNT.*.DISCONNECT";
+
+/// Connect as a user of the system account, and subscribe to the server's reports
+/// of disconnections.
+async fn watch_server(
+    config: &ClusterConfig,
+    url: &str,
+    id: &str,
+    user: &str,
+    password: &str,
+) -> Result<async_nats::Subscriber, String> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("{id}-system"))
+        .connection_timeout(config.connect_timeout)
+        .user_and_password(user.to_string(), password.to_string());
+    if let Some(certs) = &config.root_certificates {
+        options = options.add_root_certificates(certs.clone());
+    }
+    let client = options
+        .connect(url)
+        .await
+        .map_err(|e| format!("as the system account's user: {}", connect_reason(&e)))?;
+    let reports = client
+        .subscribe(DISCONNECTS)
+        .await
+        .map_err(|e| format!("cannot watch the server's reports: {e}"))?;
+    client
+        .flush()
+        .await
+        .map_err(|e| format!("the server did not confirm the watch of its reports: {e}"))?;
+    Ok(reports)
+}
+
+/// Declare down each live node whose connection the server reports closed.
+async fn server_reports(node: std::sync::Weak<Node>, mut reports: async_nats::Subscriber) {
+    while let Some(msg) = reports.next().await {
+        let Some(node) = node.upgrade() else { return };
+        let report: serde_json::Value = match serde_json::from_slice(&msg.payload) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!("a server report that is not JSON: {e}");
+                continue;
+            }
+        };
+        let Some(client) = report["client"]["name"].as_str() else {
+            continue;
+        };
+        if client != &*node.id() && node.members.is_live(client) {
+            let reason = report["reason"].as_str().unwrap_or("no reason given");
+            node.node_down(
+                client,
+                &format!("the server reports its connection closed ({reason})"),
+            );
         }
     }
 }
