@@ -68,6 +68,9 @@
 //!   sockets, and a deterministic schedule picks among ready operations) and
 //!   `scheduler` (weft's run queue: the worker threads and which ready microthread
 //!   runs next);
+//! - [`cluster`] (nodes joined over NATS, with the `cluster` feature: channels whose
+//!   ends live on different nodes, carried by bridges over the ordinary channels;
+//!   the registry across nodes);
 //! - `run` (one run: its shared state, its options and limits, its supervisor and
 //!   end, [`RunHandle`], [`RunOptions`]; its module doc holds the run's vocabulary);
 //! - `microthread` (a store's lifecycle, which knows nothing of WIT: the program's
