@@ -237,21 +237,39 @@ fn a_bad_cluster_setup_is_a_clear_error_with_exit_code_2() {
         err.contains("no node of cluster \"default\" exports \"jobs\""),
         "{err}"
     );
-    // Remote receivers of a rendezvous channel are not supported yet; names are
-    // subject tokens.
+    // A capacity is a whole number; names are subject tokens.
     let err = error_exit(
         &weft(&[
             "run",
             "--cluster",
             &url,
             "--export-sender",
-            "jobs=0",
+            "jobs=many",
+            file,
+            "consume",
+        ]),
+        1,
+    );
+    assert!(
+        err.contains("the capacity \"many\" is not a whole number"),
+        "{err}"
+    );
+    let err = error_exit(
+        &weft(&[
+            "run",
+            "--cluster",
+            &url,
+            "--export-receiver",
+            "no.dots",
             file,
             "consume",
         ]),
         2,
     );
-    assert!(err.contains("capacity of at least 1"), "{err}");
+    assert!(
+        err.contains("the exported name \"no.dots\" is not valid"),
+        "{err}"
+    );
     let err = error_exit(
         &weft(&["run", "--cluster", &url, "--node", "a.b", file, "consume"]),
         2,

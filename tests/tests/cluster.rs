@@ -240,10 +240,6 @@ fn a_bad_setup_is_a_clear_error() {
     let server = NatsServer::start();
     let a = node(&server, "a");
     let cluster = a.cluster().unwrap();
-    match cluster.export_sender::<u8>("zero", 0) {
-        Err(ClusterError::Config(why)) => assert!(why.contains("capacity of at least 1"), "{why}"),
-        other => panic!("a rendezvous channel for remote receivers: {other:?}"),
-    }
     cluster.export_receiver::<u8>("jobs", 1).unwrap();
     assert!(matches!(
         cluster.export_sender::<u8>("jobs", 1),
@@ -564,4 +560,61 @@ fn with_the_system_account_a_node_that_goes_away_is_declared_down_when_the_serve
         other => panic!("the remote sender's failure, not {other:?}"),
     }
     drop(tx);
+}
+
+#[test]
+fn a_send_on_a_rendezvous_channel_whose_receiver_is_on_another_node_returns_once_it_took_the_value() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server, "a"), node(&server, "b"));
+    let tx = a
+        .cluster()
+        .unwrap()
+        .export_sender::<u64>("rendezvous-out", 0)
+        .unwrap();
+    let rx = b
+        .cluster()
+        .unwrap()
+        .import_receiver::<u64>("rendezvous-out")
+        .unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let sending = {
+        let sent = sent.clone();
+        std::thread::spawn(move || {
+            for v in 1..=3u64 {
+                tx.send_blocking(v).unwrap();
+                sent.store(v, Ordering::SeqCst);
+            }
+            tx
+        })
+    };
+    for v in 1..=3u64 {
+        // Nobody on the other node has taken `v` yet: its send has not returned.
+        assert!(
+            sent.load(Ordering::SeqCst) < v,
+            "a rendezvous send returned before its value was taken"
+        );
+        assert_eq!(rx.recv_blocking().unwrap(), v);
+        eventually("the send returns once its value is taken", || {
+            sent.load(Ordering::SeqCst) == v
+        });
+    }
+    let tx = sending.join().unwrap();
+    // A receiver that gives up before the value arrives does not lose it: the
+    // send waits on until a receive takes it, once.
+    let sending = std::thread::spawn(move || tx.send_blocking(42).unwrap());
+    let got = loop {
+        match rx.recv_timeout_blocking(Duration::from_millis(1)) {
+            Ok(v) => break v,
+            Err(weft::RecvError::Timeout) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(got, 42);
+    sending.join().unwrap();
+    // Once only: what comes next is the channel's end (the sender is gone), not
+    // the value again.
+    match rx.recv_timeout_blocking(Duration::from_secs(30)) {
+        Err(weft::RecvError::Closed) => {}
+        other => panic!("after the one value, the close: {other:?}"),
+    }
 }

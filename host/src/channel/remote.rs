@@ -52,6 +52,7 @@ pub(crate) enum Taken {
 /// another node: the send completes when the claim is settled.
 pub(crate) struct Claim {
     waiter: Arc<super::Waiter>,
+    op: usize,
     /// Its message, kept to be given back should the send not happen.
     pub(crate) message: Message,
 }
@@ -197,11 +198,33 @@ impl Channel {
             if let Some(message) = e.waiter.claim_send(e.op) {
                 return Some(Claim {
                     waiter: e.waiter,
+                    op: e.op,
                     message,
                 });
             }
         }
         None
+    }
+
+    /// Give `claim` up: its send waits on this channel again, first in line (or
+    /// ends, cancelled, if its microthread was cancelled meanwhile).
+    pub(crate) fn unclaim(&self, claim: Claim) {
+        let Claim { waiter, op, message } = claim;
+        if waiter.unclaim(message) {
+            let mut st = self.lock();
+            st.send_waiters.push_front(Entry {
+                waiter,
+                op,
+                charge: None,
+            });
+            drop(st);
+            self.changed();
+        }
+    }
+
+    /// Whether a receiver of this channel waits.
+    pub(crate) fn has_recv_waiters(&self) -> bool {
+        !self.lock().recv_waiters.is_empty()
     }
 
     /// Send `msg` (charged to `charge`), waiting until it is taken (or the

@@ -196,9 +196,10 @@ impl Pending {
                 None => wait.await,
                 Some(d) => super::timer::timeout(d, wait).await.unwrap_or(None),
             };
-            // A claimed send (see `Waiter::claim_send`) is what ends the wait.
+            // A claimed send (see `Waiter::claim_send`) is what ends the wait,
+            // unless the claim is given up.
             if waiter.is_claimed() {
-                waiter.wait().await;
+                waiter.claim_over().await;
             }
             first
         };

@@ -602,3 +602,105 @@ fn a_value_that_cannot_be_serialized_is_an_error_not_a_panic() {
     // Nothing was sent.
     assert_eq!(rx.handle.channel().lock().queue.len(), 0);
 }
+
+/// A rendezvous channel with a send waiting on it (a spawned task), on a
+/// current-thread runtime with paused time; `timeout` is the send's.
+async fn waiting_send(
+    timeout: Option<Duration>,
+) -> (
+    Arc<Channel>,
+    SenderHandle,
+    ReceiverHandle,
+    tokio::task::JoinHandle<Out>,
+) {
+    let budget = Arc::new(Budget::unbounded());
+    let (tx, rx) = Channel::open(1, 0, &budget).unwrap();
+    let chan = tx.channel().clone();
+    let send_chan = chan.clone();
+    let sending = tokio::spawn(async move {
+        let progress = Progress::default();
+        one(Op::Send(send_chan, message(7), None), timeout, true, &progress).await
+    });
+    settle().await;
+    (chan, tx, rx, sending)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claimed_send_completes_when_the_claim_is_taken() {
+    let (chan, _tx, _rx, sending) = waiting_send(None).await;
+    let claim = chan.claim_send().expect("a send waits");
+    assert_eq!(value(&claim.message), 7);
+    settle().await;
+    assert!(!sending.is_finished(), "a claimed send waits for the claim");
+    claim.taken();
+    assert_eq!(sending.await.unwrap(), Out::Sent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_given_up_leaves_the_send_waiting_first_in_line_and_a_receive_takes_it_once() {
+    let (chan, _tx, rx, sending) = waiting_send(None).await;
+    let claim = chan.claim_send().expect("a send waits");
+    assert!(chan.claim_send().is_none(), "one send, claimed once");
+    chan.unclaim(claim);
+    settle().await;
+    assert!(!sending.is_finished(), "the send waits on");
+    let progress = Progress::default();
+    let got = one(Op::Recv(rx.channel().clone()), None, false, &progress).await;
+    assert_eq!(got, Out::Received(7));
+    assert_eq!(sending.await.unwrap(), Out::Sent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_whose_time_ran_out_while_claimed_ends_so_when_the_claim_is_given_up() {
+    let (chan, _tx, _rx, sending) = waiting_send(Some(Duration::from_millis(10))).await;
+    let claim = chan.claim_send().expect("a send waits");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    settle().await;
+    assert!(!sending.is_finished(), "a claim holds the wait past its timeout");
+    chan.unclaim(claim);
+    assert_eq!(sending.await.unwrap(), Out::Unsent(7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claim_refused_gives_the_message_back() {
+    let (chan, _tx, _rx, sending) = waiting_send(None).await;
+    let claim = chan.claim_send().expect("a send waits");
+    claim.refused(Ready::Closed);
+    assert_eq!(sending.await.unwrap(), Out::Unsent(7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_cancelled_while_claimed_ends_cancelled_when_the_claim_is_given_up() {
+    let budget = Arc::new(Budget::unbounded());
+    let (tx, _rx) = Channel::open(1, 0, &budget).unwrap();
+    let chan = tx.channel().clone();
+    let send_chan = chan.clone();
+    let parked: Arc<Mutex<Option<Arc<super::Waiter>>>> = Arc::default();
+    let seen = parked.clone();
+    let sending = tokio::spawn(async move {
+        let progress = Progress::default();
+        select(
+            vec![Op::Send(send_chan, message(9), None)],
+            None,
+            true,
+            &progress,
+            |w, _, _| {
+                *seen.lock().unwrap() = Some(w.clone());
+            },
+        )
+        .await
+    });
+    settle().await;
+    let waiter = parked.lock().unwrap().clone().expect("the send waits");
+    let claim = chan.claim_send().expect("a send waits");
+    // The cancellation waits for the claim …
+    waiter.interrupt();
+    settle().await;
+    assert!(!sending.is_finished(), "a claimed send is not interrupted");
+    // … and ends the send when the claim is given up.
+    chan.unclaim(claim);
+    let (selected, mut unsent) = sending.await.unwrap();
+    assert!(matches!(selected, Selected::Interrupted));
+    assert_eq!(value(unsent[0].as_ref().unwrap()), 9);
+    assert!(unsent.pop().is_some());
+}

@@ -45,6 +45,9 @@ struct WaiterState {
     outcome: Option<Outcome>,
     /// The send operation whose message is claimed, until the claim is settled.
     claimed: Option<usize>,
+    /// The waiting microthread was cancelled while a claim held its wait: the wait
+    /// ends so if the claim is given up ([`Waiter::unclaim`]).
+    interrupt_pending: bool,
     /// The messages of the send operations, until one of them is taken.
     sends: Vec<Option<Message>>,
     /// The waiting task, once it has polled.
@@ -57,6 +60,7 @@ impl Waiter {
             state: Mutex::new(WaiterState {
                 outcome: None,
                 claimed: None,
+                interrupt_pending: false,
                 sends,
                 waker: None,
             }),
@@ -130,6 +134,45 @@ impl Waiter {
         }
     }
 
+    /// Give the claim up: the claimed send's message goes back, and the send waits
+    /// on (or ends, cancelled, if its microthread was cancelled meanwhile). Returns
+    /// whether it still waits (then its entry goes back on the channel).
+    pub(crate) fn unclaim(&self, msg: Message) -> bool {
+        let (still, waker) = {
+            let mut st = self.lock();
+            let Some(op) = st.claimed.take() else {
+                return false;
+            };
+            if let Some(slot) = st.sends.get_mut(op) {
+                *slot = Some(msg);
+            }
+            if std::mem::take(&mut st.interrupt_pending) {
+                (false, self.complete(&mut st, Outcome::Interrupted))
+            } else {
+                // The waiting task looks again: its timeout may have run out.
+                (st.outcome.is_none(), st.waker.take())
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        still
+    }
+
+    /// Resolves once no claim holds the wait: it was settled (the waiter is
+    /// complete) or given up.
+    pub(crate) async fn claim_over(&self) {
+        std::future::poll_fn(|cx| {
+            poll_locked(
+                &self.state,
+                cx,
+                |st| (st.outcome.is_some() || st.claimed.is_none()).then_some(()),
+                |st| &mut st.waker,
+            )
+        })
+        .await
+    }
+
     /// Whether a send's message is claimed and the claim not yet settled: the
     /// wait goes on, whatever its timeout.
     pub(crate) fn is_claimed(&self) -> bool {
@@ -170,6 +213,15 @@ impl Waiter {
 
     /// The waiting microthread is cancelled: end the wait, unless it ended already.
     pub(crate) fn interrupt(&self) {
+        {
+            let mut st = self.lock();
+            if st.claimed.is_some() && st.outcome.is_none() {
+                // Ends the wait if the claim is given up; a settled claim is the
+                // send's outcome, and the cancellation is seen at the next call.
+                st.interrupt_pending = true;
+                return;
+            }
+        }
         self.complete_with((), |()| Outcome::Interrupted);
     }
 

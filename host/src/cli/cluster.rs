@@ -74,9 +74,10 @@ pub(super) struct ClusterArgs {
     )]
     pub(super) export_receivers: Vec<String>,
 
-    /// Make a channel homed on this node, of CAPACITY (default 16, at least 1),
-    /// exported as NAME: the guest sends on it (`host_sender(NAME)`), other nodes
-    /// receive from it (--import-receiver NAME). Repeatable.
+    /// Make a channel homed on this node, of CAPACITY (default 16; 0 for a
+    /// rendezvous, where the guest's send returns once a remote receiver took its
+    /// value), exported as NAME: the guest sends on it (`host_sender(NAME)`), other
+    /// nodes receive from it (--import-receiver NAME). Repeatable.
     #[arg(long = "export-sender", value_name = "NAME[=CAPACITY]", requires = "cluster")]
     pub(super) export_senders: Vec<String>,
 

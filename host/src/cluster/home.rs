@@ -22,7 +22,8 @@ use super::config::check_token;
 use super::node::{Inbound, Inbox, Node, cannot_move, disconnected, too_large};
 use super::wire::{self, Attach, Attached, EndRef, Frame, Held, RegistryRequest, Side, VERSION};
 use crate::channel::{
-    Bytes, Channel, Endpoint, Holder, HostHold, Message, Ready, ReceiverHandle, RecvOr, SendOr, SenderHandle,
+    Bytes, Channel, Claim, Endpoint, Holder, HostHold, LinkTaken, Message, Ready, ReceiverHandle, RecvOr,
+    SendOr, SenderHandle,
 };
 use crate::error::ClusterError;
 use crate::error::Failure;
@@ -61,19 +62,15 @@ impl Export {
     }
 
     /// This node sends (it keeps `rx`'s end as the stand-in receiver).
-    pub(super) fn sender_side<T>(
-        rx: crate::channel::Receiver<T>,
-        capacity: usize,
-    ) -> Result<Export, ClusterError> {
-        check_capacity(capacity)?;
-        Ok(Export {
+    pub(super) fn sender_side<T>(rx: crate::channel::Receiver<T>) -> Export {
+        Export {
             chan: rx.handle.channel().clone(),
             fingerprint: None,
             stand_in: Mutex::new(Some(StandIn::Receiver {
                 _end: rx.handle,
                 _hold: rx.hold,
             })),
-        })
+        }
     }
 
     /// A channel end carried in a message to another node (a sender or a
@@ -116,19 +113,6 @@ impl Export {
             drop(gone);
         }
     }
-}
-
-/// Whether a channel of `capacity` can be exported for remote receivers: not a
-/// rendezvous one (yet).
-fn check_capacity(capacity: usize) -> Result<(), ClusterError> {
-    if capacity == 0 {
-        return Err(ClusterError::Config(
-            "a channel that other nodes receive from needs a capacity of at least 1: receiving \
-             from a rendezvous channel (capacity 0) on another node is not supported yet"
-                .into(),
-        ));
-    }
-    Ok(())
 }
 
 /// The channels this node exports, by name.
@@ -259,13 +243,6 @@ pub(super) fn attach(node: &Arc<Node>, export: &Export, a: Attach) -> Attached {
                 inbox,
             ));
         }
-        Side::Receiver if chan.capacity() == 0 => {
-            return Attached::No(
-                "receiving from a rendezvous channel (capacity 0) on another node is not supported \
-                 yet: give the channel a capacity of at least 1"
-                    .into(),
-            );
-        }
         Side::Receiver => {
             let Some(rx) = chan.attach_receiver() else {
                 return Attached::No("the channel's receivers are all gone".into());
@@ -273,8 +250,13 @@ pub(super) fn attach(node: &Arc<Node>, export: &Export, a: Attach) -> Attached {
             let hold = HostHold::new(chan, false);
             let inbox = node.add_home(&a.holder, a.lease);
             export.drop_stand_in(Side::Receiver);
-            node.handle()
-                .spawn(receiver_lease(node.clone(), a.holder, a.lease, rx, hold, inbox));
+            if chan.capacity() == 0 {
+                node.handle()
+                    .spawn(rendezvous_lease(node.clone(), a.holder, a.lease, rx, hold, inbox));
+            } else {
+                node.handle()
+                    .spawn(receiver_lease(node.clone(), a.holder, a.lease, rx, hold, inbox));
+            }
         }
     }
     Attached::Yes {
@@ -419,6 +401,103 @@ async fn sender_lease(
     drop(hold);
 }
 
+/// The lease of a remote receiver of a rendezvous channel: on each demand (a
+/// receiver waits on the holder's node), the first waiting send's message here is
+/// claimed ([`Channel::claim_send`]) and delivered; the send completes when the
+/// holder says a receiver took it (`Ack`), and waits on, first in line, when none
+/// did (`Nack`) or the lease ends.
+async fn rendezvous_lease(
+    node: Arc<Node>,
+    holder_node: String,
+    lease: u64,
+    rx: ReceiverHandle,
+    hold: HostHold,
+    inbox: Arc<Inbox>,
+) {
+    let chan = rx.channel().clone();
+    let watch = chan.watch();
+    let mut demand = 0u64;
+    let mut seq = 0u64;
+    let mut offered: Option<Claim> = None;
+    'lease: loop {
+        let changed = watch.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        for what in inbox.drain() {
+            match what {
+                Inbound::Frame(Frame::Demand { n, .. }) => demand += u64::from(n),
+                Inbound::Frame(Frame::Ack { seq: acked, .. }) if acked + 1 == seq => {
+                    if let Some(claim) = offered.take() {
+                        claim.taken();
+                    }
+                }
+                Inbound::Frame(Frame::Nack { seq: nacked, .. }) if nacked + 1 == seq => {
+                    if let Some(claim) = offered.take() {
+                        chan.unclaim(claim);
+                    }
+                }
+                Inbound::Frame(Frame::Release { .. }) | Inbound::Down(_) | Inbound::Leave => break 'lease,
+                Inbound::Frame(other) => {
+                    tracing::debug!(?other, "a frame a rendezvous receiver's lease does not expect")
+                }
+            }
+        }
+        if offered.is_none() && demand > 0 {
+            if let Some(mut claim) = chan.claim_send() {
+                let endpoints = std::mem::take(&mut claim.message.endpoints);
+                let len = claim.message.bytes.as_slice().len();
+                let carried = if len > node.max_message() {
+                    Err(too_large(&node, len))
+                } else if endpoints.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    // A rendezvous delivery carries no ends: the send fails alone.
+                    claim.message.endpoints = endpoints;
+                    Err(cannot_move(&node, "a message sent on it"))
+                };
+                match carried {
+                    Err(f) => claim.refused(Ready::Failed(f)),
+                    Ok(ends) => {
+                        let deliver = Frame::Deliver {
+                            lease,
+                            seq,
+                            bytes: claim.message.bytes.as_slice().to_vec(),
+                            ends,
+                        };
+                        seq += 1;
+                        demand -= 1;
+                        offered = Some(claim);
+                        if let Err(e) = node.send(&holder_node, deliver).await {
+                            tracing::warn!("{e}: the lease ends");
+                            break 'lease;
+                        }
+                    }
+                }
+                continue;
+            }
+            if let LinkTaken::Ended(ready) = chan.take_for_link() {
+                let failure = match &ready {
+                    Ready::Failed(f) => Some(f.into()),
+                    _ => None,
+                };
+                let _lost_anyway = node.send(&holder_node, Frame::End { lease, failure }).await;
+                break 'lease;
+            }
+        }
+        tokio::select! {
+            () = inbox.ready() => {}
+            () = &mut changed => {}
+        }
+    }
+    // An offer still out was not taken: its send waits on here.
+    if let Some(claim) = offered {
+        chan.unclaim(claim);
+    }
+    node.remove_home(&holder_node, lease);
+    drop(rx);
+    drop(hold);
+}
+
 /// The lease of a remote receiver: deliver on its demand.
 async fn receiver_lease(
     node: Arc<Node>,
@@ -522,8 +601,7 @@ pub(super) async fn send_ends(
     what: &str,
 ) -> Result<Vec<EndRef>, Failure> {
     let movable = |e: &Endpoint| match e {
-        Endpoint::Sender(_) => true,
-        Endpoint::Receiver(r) => r.channel().capacity() > 0,
+        Endpoint::Sender(_) | Endpoint::Receiver(_) => true,
         Endpoint::Listener(_) | Endpoint::Stream(_) => false,
     };
     if !endpoints.iter().all(movable) {

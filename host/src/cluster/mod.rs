@@ -124,15 +124,17 @@ impl Cluster {
         Ok(rx)
     }
 
-    /// Make a channel of `capacity` (at least 1) homed on this node and export it
-    /// under `name`: this node sends; other nodes import receivers of it
-    /// ([`import_receiver`](Cluster::import_receiver)). The channel counts as having
+    /// Make a channel of `capacity` homed on this node and export it under `name`:
+    /// this node sends; other nodes import receivers of it
+    /// ([`import_receiver`](Cluster::import_receiver)). A rendezvous channel
+    /// (capacity 0) keeps its meaning: a send here completes once a receiver on
+    /// another node has taken the value. The channel counts as having
     /// a receiver until the first remote one attaches, so sends wait for one (once
     /// the buffer is full) rather than fail.
     pub fn export_sender<T>(&self, name: &str, capacity: usize) -> Result<Sender<T>, ClusterError> {
         let (tx, rx) = crate::channel::channel::<T>(capacity);
         self.exports
-            .add(&self.node, name, home::Export::sender_side(rx, capacity)?)?;
+            .add(&self.node, name, home::Export::sender_side(rx))?;
         Ok(tx)
     }
 

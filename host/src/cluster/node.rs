@@ -314,6 +314,8 @@ impl Node {
             Frame::Send { lease, .. }
             | Frame::Offer { lease, .. }
             | Frame::Demand { lease, .. }
+            | Frame::Ack { lease, .. }
+            | Frame::Nack { lease, .. }
             | Frame::Release { lease, .. } => {
                 let inbox = self.homes.locked().get(&(from.clone(), *lease)).cloned();
                 match inbox {

@@ -157,6 +157,24 @@ pub(super) fn receiver_end<T>(
     capacity: u64,
     inbox: Arc<Inbox>,
 ) -> Receiver<T> {
+    if capacity == 0 {
+        // A rendezvous channel: one delivery at a time, asked for while a receiver
+        // waits here, and acknowledged when one took it.
+        let (tx, rx) = crate::channel::channel::<T>(0);
+        let holder = Arc::new(Holder::new(None));
+        let mut handle = tx.handle;
+        handle.set_holder(Some(holder.clone()));
+        node.handle().spawn(rendezvous_receiver_proxy(
+            node.clone(),
+            home,
+            lease,
+            handle,
+            tx.hold,
+            holder,
+            inbox,
+        ));
+        return rx;
+    }
     let window = (capacity as usize).clamp(1, RECV_WINDOW);
     // The proxy: a channel of the window's room, whose sender is the lease's task.
     let (tx, rx) = crate::channel::channel::<T>(window);
@@ -174,6 +192,86 @@ pub(super) fn receiver_end<T>(
         inbox,
     ));
     rx
+}
+
+/// An imported receiver's lease on a rendezvous channel: while a receiver waits
+/// here, one delivery is asked for; what comes is handed to a waiting receiver
+/// (`Ack`: the home's send completes) or, if none waits any more, refused
+/// (`Nack`: the home's send waits on).
+async fn rendezvous_receiver_proxy(
+    node: Arc<Node>,
+    home: String,
+    lease: u64,
+    tx: SenderHandle,
+    hold: HostHold,
+    holder: Arc<Holder>,
+    inbox: Arc<Inbox>,
+) {
+    let chan = tx.channel().clone();
+    let watch = chan.watch();
+    let mut asked = false;
+    let mut expected = 0u64;
+    let failed: Option<Failure> = 'lease: loop {
+        let changed = watch.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if !chan.has_receivers() {
+            let _lost_anyway = node.send(&home, Frame::Release { lease, failure: None }).await;
+            break None;
+        }
+        for what in inbox.drain() {
+            match what {
+                Inbound::Frame(Frame::Deliver { seq, bytes, ends, .. }) => {
+                    if seq != expected || !asked {
+                        let why = format!("its delivery {expected} was lost (got {seq})");
+                        break 'lease Some(disconnected(&home, &why));
+                    }
+                    expected += 1;
+                    asked = false;
+                    let endpoints = match take_ends(&node, &home, ends).await {
+                        Ok(endpoints) => endpoints,
+                        Err(f) => break 'lease Some(f),
+                    };
+                    let msg = Message {
+                        bytes: Bytes::from(bytes),
+                        endpoints,
+                    };
+                    let answer = match chan.offer(msg) {
+                        Offered::Sent => Frame::Ack { lease, seq },
+                        Offered::Full | Offered::Closed => Frame::Nack { lease, seq },
+                    };
+                    if let Err(e) = node.send(&home, answer).await {
+                        break 'lease Some(disconnected(&home, &e));
+                    }
+                }
+                Inbound::Frame(Frame::End { failure, .. }) => break 'lease failure.map(Failure::from),
+                Inbound::Down(f) => break 'lease Some(f),
+                Inbound::Leave => {
+                    let _lost_anyway = node.send(&home, Frame::Release { lease, failure: None }).await;
+                    break 'lease None;
+                }
+                Inbound::Frame(other) => {
+                    tracing::debug!(?other, "a frame a rendezvous receiver's proxy does not expect")
+                }
+            }
+        }
+        if !asked && chan.has_recv_waiters() {
+            asked = true;
+            if let Err(e) = node.send(&home, Frame::Demand { lease, n: 1 }).await {
+                break Some(disconnected(&home, &e));
+            }
+        }
+        tokio::select! {
+            () = inbox.ready() => {}
+            () = &mut changed => {}
+        }
+    };
+    if let Some(f) = failed {
+        holder.fail(f);
+    }
+    node.remove_proxy(lease);
+    drop(tx);
+    drop(hold);
 }
 
 /// An imported sender's lease: the home's credit opens slots of the proxy's

@@ -101,6 +101,12 @@ pub(super) enum Frame {
     Taken { lease: u64, seq: u64 },
     /// Holder of a receiver → home: `n` more messages may be delivered.
     Demand { lease: u64, n: u32 },
+    /// Holder of a receiver → home of a rendezvous channel: a receiver took
+    /// delivery `seq` (its send completes).
+    Ack { lease: u64, seq: u64 },
+    /// Holder of a receiver → home of a rendezvous channel: nobody waited for
+    /// delivery `seq` any more (its send waits on).
+    Nack { lease: u64, seq: u64 },
     /// Home → holder of a receiver: a message, and the senders it carries.
     Deliver {
         lease: u64,
