@@ -310,8 +310,11 @@ fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progre
     let waiter = Waiter::new(sends, progress.clone());
     st.register(is_send, &waiter, 0, &charge);
     drop(st);
-    // A bridge may be waiting for a parked sender (see `remote.rs`).
-    chan.changed();
+    // On a rendezvous channel a bridge may wait for a parked sender or receiver
+    // (see `remote.rs`); a buffered one's bridges wait for room and ends only.
+    if chan.capacity == 0 {
+        chan.changed();
+    }
     Attempt::Registered(Registration {
         waiter,
         channels: vec![chan],
@@ -401,8 +404,9 @@ fn attempt(
         guards[guard_of[i]].register(is_send[i], &waiter, i, &charges[i]);
     }
     drop(guards);
-    // A bridge may be waiting for a parked sender (see `remote.rs`).
-    for c in &channels {
+    // On a rendezvous channel a bridge may wait for a parked sender or receiver
+    // (see `remote.rs`); a buffered one's bridges wait for room and ends only.
+    for c in channels.iter().filter(|c| c.capacity == 0) {
         c.changed();
     }
     // Shown in order of id (a deadlock report, the live view), not of address,

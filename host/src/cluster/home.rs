@@ -604,6 +604,10 @@ pub(super) async fn send_ends(
         Endpoint::Sender(_) | Endpoint::Receiver(_) => true,
         Endpoint::Listener(_) | Endpoint::Stream(_) => false,
     };
+    if endpoints.is_empty() {
+        // Most messages carry none: nothing to publish, nothing to wait for.
+        return Ok(Vec::new());
+    }
     if !endpoints.iter().all(movable) {
         return Err(cannot_move(node, what));
     }
