@@ -19,7 +19,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::config::check_token;
-use super::node::{Inbound, Inbox, Node, cannot_move, disconnected, too_large};
+use super::node::{AttachFailed, Inbound, Inbox, Node, cannot_move, disconnected, too_large};
 use super::wire::{self, Attach, Attached, EndRef, Frame, Held, RegistryRequest, Side, VERSION};
 use crate::channel::{
     Bytes, Channel, Claim, Endpoint, Holder, HostHold, LinkTaken, Message, Ready, ReceiverHandle, RecvOr,
@@ -134,12 +134,11 @@ impl Exports {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let node2 = node.clone();
         let subject = node.name_subject(name);
-        let name2 = name.to_string();
         node.handle().spawn(async move {
             match node2.client().subscribe(subject).await {
                 Ok(sub) => {
                     let _receiver_waits = done_tx.send(Ok(()));
-                    answer_attachments(node2, name2, export, sub).await;
+                    answer_requests(node2, export, sub).await;
                 }
                 Err(e) => {
                     let _receiver_waits = done_tx.send(Err(e.to_string()));
@@ -162,58 +161,37 @@ impl Exports {
     }
 }
 
-/// Answer the attachments to `name` until the node goes.
-pub(super) async fn answer_attachments(
+/// Answer the requests on an exported channel's subject (a name's, a registry
+/// name's, a carried end's: is it held? attach an end) until the export is
+/// withdrawn (this task is aborted) or the node goes.
+pub(super) async fn answer_requests(
     node: Arc<Node>,
-    name: String,
     export: Arc<Export>,
     mut requests: async_nats::Subscriber,
 ) {
     while let Some(request) = requests.next().await {
-        let Some(reply) = request.reply.clone() else {
-            continue;
-        };
-        let answer = match wire::decode::<Attach>(&request.payload) {
-            Ok(a) if a.version == VERSION => attach(&node, &export, a),
-            Ok(a) => Attached::No(format!(
-                "protocol version {} asked, this node speaks {VERSION}: run the same weft on every node",
-                a.version
-            )),
-            Err(e) => Attached::No(e),
-        };
-        if let Err(e) = node.client().publish(reply, wire::encode(&answer)).await {
-            tracing::warn!("cannot answer an attachment to {name:?}: {e}");
-        }
+        answer(&node, &export, request).await;
     }
 }
 
-/// Answer the requests on a registry name's subject (is it held? attach a sender)
-/// until the name is withdrawn (this task is aborted) or the node goes.
-pub(super) async fn answer_registry(
-    node: Arc<Node>,
-    export: Arc<Export>,
-    mut requests: async_nats::Subscriber,
-) {
-    while let Some(request) = requests.next().await {
-        let Some(reply) = request.reply.clone() else {
-            continue;
-        };
-        let answer = match wire::decode::<RegistryRequest>(&request.payload) {
-            Ok(RegistryRequest::Probe) => wire::encode(&Held {
-                node: node.id().to_string(),
-            }),
-            Ok(RegistryRequest::Attach(a)) if a.version == VERSION => {
-                wire::encode(&attach(&node, &export, a))
-            }
-            Ok(RegistryRequest::Attach(a)) => wire::encode(&Attached::No(format!(
-                "protocol version {} asked, this node speaks {VERSION}: run the same weft on every node",
-                a.version
-            ))),
-            Err(e) => wire::encode(&Attached::No(e)),
-        };
-        if let Err(e) = node.client().publish(reply, answer).await {
-            tracing::warn!("cannot answer a registry request: {e}");
-        }
+/// Answer one request on an exported channel's subject.
+async fn answer(node: &Arc<Node>, export: &Export, request: async_nats::Message) {
+    let Some(reply) = request.reply else {
+        return;
+    };
+    let answer = match wire::decode::<RegistryRequest>(&request.payload) {
+        Ok(RegistryRequest::Probe) => wire::encode(&Held {
+            node: node.id().to_string(),
+        }),
+        Ok(RegistryRequest::Attach(a)) if a.version == VERSION => wire::encode(&attach(node, export, a)),
+        Ok(RegistryRequest::Attach(a)) => wire::encode(&Attached::No(format!(
+            "protocol version {} asked, this node speaks {VERSION}: run the same weft on every node",
+            a.version
+        ))),
+        Err(e) => wire::encode(&Attached::No(e)),
+    };
+    if let Err(e) = node.client().publish(reply, answer).await {
+        tracing::warn!("cannot answer a request for an exported channel: {e}");
     }
 }
 
@@ -658,21 +636,9 @@ pub(super) async fn send_ends(
 /// Answer the one attachment to a carried sender (the stand-in goes then), or
 /// withdraw it after [`UNCLAIMED`].
 async fn answer_once(node: Arc<Node>, export: Arc<Export>, mut requests: async_nats::Subscriber) {
-    let asked = tokio::time::timeout(UNCLAIMED, requests.next()).await;
-    let Ok(Some(request)) = asked else {
-        tracing::debug!("a carried sender was not attached to within {UNCLAIMED:?}: withdrawn");
-        return;
-    };
-    let Some(reply) = request.reply.clone() else {
-        return;
-    };
-    let answer = match wire::decode::<RegistryRequest>(&request.payload) {
-        Ok(RegistryRequest::Attach(a)) if a.version == VERSION => attach(&node, &export, a),
-        Ok(_) => Attached::No("a carried sender answers one attachment".into()),
-        Err(e) => Attached::No(e),
-    };
-    if let Err(e) = node.client().publish(reply, wire::encode(&answer)).await {
-        tracing::warn!("cannot answer the attachment to a carried sender: {e}");
+    match tokio::time::timeout(UNCLAIMED, requests.next()).await {
+        Ok(Some(request)) => answer(&node, &export, request).await,
+        _ => tracing::debug!("a carried end was not attached to within {UNCLAIMED:?}: withdrawn"),
     }
 }
 
@@ -684,47 +650,21 @@ pub(super) async fn take_ends(
 ) -> Result<Vec<Endpoint>, Failure> {
     let mut endpoints = Vec::with_capacity(ends.len());
     for end in ends {
-        let lease = node.next_lease();
-        let inbox = node.add_proxy("", lease);
-        let request = wire::encode(&RegistryRequest::Attach(Attach {
-            version: VERSION,
-            holder: node.id().to_string(),
-            lease,
-            side: end.side,
-        }));
-        let asked = tokio::time::timeout(
-            ATTACH_TIMEOUT,
-            node.client().request(subject(node, &end.token), request),
-        )
-        .await;
-        let attached = match asked {
-            Ok(Ok(reply)) => wire::decode::<Attached>(&reply.payload).map_err(|e| disconnected(from, &e)),
-            Ok(Err(e)) => Err(disconnected(
-                from,
-                &format!("a sender carried in its message is gone: {e}"),
-            )),
-            Err(_) => Err(disconnected(
-                from,
-                &format!("a sender carried in its message did not answer in {ATTACH_TIMEOUT:?}"),
-            )),
+        let why = match node
+            .attach_once(subject(node, &end.token), end.side, ATTACH_TIMEOUT)
+            .await
+        {
+            Ok(a) => {
+                endpoints.push(node.proxy(end.side, a.lease, a.home, a.capacity, a.inbox));
+                continue;
+            }
+            Err(AttachFailed::NoResponders) => "it is gone".to_string(),
+            Err(AttachFailed::Refused(reason) | AttachFailed::Lost(reason)) => reason,
         };
-        match attached {
-            Ok(Attached::Yes { home, capacity, .. }) => {
-                node.set_proxy_home(lease, &home);
-                endpoints.push(node.proxy(end.side, lease, home, capacity, inbox));
-            }
-            Ok(Attached::No(reason)) => {
-                node.remove_proxy(lease);
-                return Err(disconnected(
-                    from,
-                    &format!("a sender carried in its message: {reason}"),
-                ));
-            }
-            Err(f) => {
-                node.remove_proxy(lease);
-                return Err(f);
-            }
-        }
+        return Err(disconnected(
+            from,
+            &format!("an end carried in its message: {why}"),
+        ));
     }
     Ok(endpoints)
 }

@@ -12,9 +12,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::home::{Export, answer_registry};
-use super::node::Node;
-use super::wire::{self, Attach, Attached, Held, RegistryRequest, Side, VERSION};
+use super::home::{Export, answer_requests};
+use super::node::{AttachFailed, Node};
+use super::wire::{self, Held, RegistryRequest, Side};
 use crate::channel::{Channel, SenderHandle};
 use crate::error::ClusterError;
 
@@ -100,7 +100,7 @@ pub(super) async fn publish(
     let export = Arc::new(Export::registered(chan, fingerprint));
     let answering = node
         .handle()
-        .spawn(answer_registry(node.clone(), export, requests))
+        .spawn(answer_requests(node.clone(), export, requests))
         .abort_handle();
     Ok(Publish::Done(Published { answering }))
 }
@@ -111,49 +111,19 @@ pub(super) async fn lookup(
     node: &Arc<Node>,
     name: &str,
 ) -> Result<Option<(SenderHandle, String)>, ClusterError> {
-    let lease = node.next_lease();
-    let inbox = node.add_proxy("", lease);
-    let request = wire::encode(&RegistryRequest::Attach(Attach {
-        version: VERSION,
-        holder: node.id().to_string(),
-        lease,
-        side: Side::Sender,
-    }));
-    let asked = tokio::time::timeout(ASK_TIMEOUT, node.client().request(subject(node, name), request)).await;
-    let answer = match asked {
-        Ok(Ok(reply)) => wire::decode::<Attached>(&reply.payload).map_err(|e| ClusterError::Refused {
+    match node
+        .attach_once(subject(node, name), Side::Sender, ASK_TIMEOUT)
+        .await
+    {
+        Ok(a) => {
+            let tx = super::proxy::sender_end::<()>(node, a.lease, a.home, a.capacity, a.inbox);
+            Ok(Some((tx.into_handle(), a.fingerprint.unwrap_or_default())))
+        }
+        Err(AttachFailed::NoResponders) => Ok(None),
+        Err(AttachFailed::Refused(reason)) => Err(ClusterError::Refused {
             name: name.to_string(),
-            reason: e,
+            reason,
         }),
-        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-            node.remove_proxy(lease);
-            return Ok(None);
-        }
-        Ok(Err(e)) => Err(ClusterError::Lost(format!("cannot look {name:?} up: {e}"))),
-        Err(_) => Err(ClusterError::Lost(format!(
-            "the node that holds {name:?} did not answer in {ASK_TIMEOUT:?}"
-        ))),
-    };
-    match answer {
-        Ok(Attached::Yes {
-            home,
-            capacity,
-            fingerprint,
-        }) => {
-            node.set_proxy_home(lease, &home);
-            let tx = super::proxy::sender_end::<()>(node, lease, home, capacity, inbox);
-            Ok(Some((tx.into_handle(), fingerprint.unwrap_or_default())))
-        }
-        Ok(Attached::No(reason)) => {
-            node.remove_proxy(lease);
-            Err(ClusterError::Refused {
-                name: name.to_string(),
-                reason,
-            })
-        }
-        Err(e) => {
-            node.remove_proxy(lease);
-            Err(e)
-        }
+        Err(AttachFailed::Lost(why)) => Err(ClusterError::Lost(format!("cannot look {name:?} up: {why}"))),
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::config::{Auth, ClusterConfig, check_token, shown, url_credentials};
 use super::members::{Heard, Members, Tell};
-use super::wire::{self, Envelope, Frame, Heartbeat, Side, VERSION};
+use super::wire::{self, Attach, Attached, Envelope, Frame, Heartbeat, RegistryRequest, Side, VERSION};
 use crate::channel::{Budget, Endpoint};
 use crate::error::ClusterError;
 use crate::error::{Failure, FailureKind};
@@ -55,6 +55,27 @@ impl Inbox {
     pub(super) async fn ready(&self) {
         self.ready.notified().await;
     }
+}
+
+/// A lease attached by one request ([`Node::attach_once`]).
+pub(super) struct Attachment {
+    pub(super) lease: u64,
+    /// The home node's id.
+    pub(super) home: String,
+    pub(super) capacity: u64,
+    /// For a name of the registry, the fingerprint of its type.
+    pub(super) fingerprint: Option<String>,
+    pub(super) inbox: Arc<Inbox>,
+}
+
+/// Why an attachment by one request did not happen.
+pub(super) enum AttachFailed {
+    /// Nobody answers on the subject.
+    NoResponders,
+    /// The home refused: why.
+    Refused(String),
+    /// No answer in time, or the request failed: why.
+    Lost(String),
 }
 
 /// A failure of kind `Disconnected`: the lease with `node` is lost, and why.
@@ -115,7 +136,6 @@ pub(super) struct Node {
     /// Leases this node holds, by lease id: the home node, and the inbox.
     proxies: Mutex<HashMap<u64, (String, Arc<Inbox>)>>,
     /// Since when this node's connection to the server is down, if it is.
-    lost_since: Mutex<Option<Instant>>,
     /// What remote senders' messages buffered here count against: no budget of a
     /// run's (their credit bounds them).
     budget: Arc<Budget>,
@@ -289,6 +309,58 @@ impl Node {
             .locked()
             .insert(lease, (home.to_string(), inbox.clone()));
         inbox
+    }
+
+    /// Attach a lease of `side` by one request on `subject` (an exported
+    /// channel's: a name's, a registry name's, a carried end's), answered within
+    /// `timeout`. The lease's inbox is registered first, so that no frame of the
+    /// home's comes before it; it goes again if the attachment fails.
+    pub(super) async fn attach_once(
+        self: &Arc<Self>,
+        subject: String,
+        side: Side,
+        timeout: Duration,
+    ) -> Result<Attachment, AttachFailed> {
+        let lease = self.next_lease();
+        let inbox = self.add_proxy("", lease);
+        let request = wire::encode(&RegistryRequest::Attach(Attach {
+            version: VERSION,
+            holder: self.id().to_string(),
+            lease,
+            side,
+        }));
+        let answer = match tokio::time::timeout(timeout, self.client.request(subject, request)).await {
+            Ok(Ok(reply)) => wire::decode::<Attached>(&reply.payload).map_err(AttachFailed::Refused),
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                Err(AttachFailed::NoResponders)
+            }
+            Ok(Err(e)) => Err(AttachFailed::Lost(e.to_string())),
+            Err(_) => Err(AttachFailed::Lost(format!("no answer in {timeout:?}"))),
+        };
+        match answer {
+            Ok(Attached::Yes {
+                home,
+                capacity,
+                fingerprint,
+            }) => {
+                self.set_proxy_home(lease, &home);
+                Ok(Attachment {
+                    lease,
+                    home,
+                    capacity,
+                    fingerprint,
+                    inbox,
+                })
+            }
+            Ok(Attached::No(reason)) => {
+                self.remove_proxy(lease);
+                Err(AttachFailed::Refused(reason))
+            }
+            Err(failed) => {
+                self.remove_proxy(lease);
+                Err(failed)
+            }
+        }
     }
 
     /// The home of a lease being attached, now that it answered.
@@ -548,7 +620,6 @@ async fn connect(
         next_lease: AtomicU64::new(1),
         homes: Mutex::new(HashMap::new()),
         proxies: Mutex::new(HashMap::new()),
-        lost_since: Mutex::new(None),
         budget: Arc::new(Budget::unbounded()),
         make_proxy: OnceLock::new(),
     });
@@ -724,7 +795,6 @@ async fn beat_and_watch(node: std::sync::Weak<Node>, lost: Arc<Mutex<Option<Inst
             node.node_down(&id, &format!("no heartbeat for {silent:?}"));
         }
         let lost_for = lost.locked().map(|at| at.elapsed());
-        *node.lost_since.locked() = *lost.locked();
         match lost_for {
             // The others went silent meanwhile (they are declared down above, their
             // leases failed): this node comes back as a new member.

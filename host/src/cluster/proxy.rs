@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::home::{send_ends, take_ends};
-use super::node::{Inbound, Inbox, Node, cannot_move, disconnected, too_large};
-use super::wire::{self, Attach, Attached, Frame, Side, VERSION};
+use super::node::{AttachFailed, Attachment, Inbound, Inbox, Node, cannot_move, disconnected, too_large};
+use super::wire::{Frame, Side};
 use crate::channel::{
     Bytes, Claim, Holder, HostHold, LinkTaken, Message, Offered, Ready, ReceiverHandle, SenderHandle,
 };
@@ -40,69 +40,37 @@ fn on_node<T: Send + 'static>(
         .map_err(|_| ClusterError::Lost("the node's tasks stopped (the runtime is shutting down)".into()))
 }
 
-/// Attach a lease of `side` to the channel exported as `name`: the home node's
-/// id and the channel's capacity. The lease is registered (its inbox) first, so
-/// that no frame of the home's arrives before it.
-async fn attach(
-    node: Arc<Node>,
-    name: String,
-    side: Side,
-) -> Result<(u64, String, u64, Arc<Inbox>), ClusterError> {
-    let lease = node.next_lease();
-    let inbox = node.add_proxy("", lease);
-    let request = wire::encode(&Attach {
-        version: VERSION,
-        holder: node.id().to_string(),
-        lease,
-        side,
-    });
-    let subject = node.name_subject(&name);
+/// Attach a lease of `side` to the channel exported as `name`, asking again
+/// (every 50 ms, and whenever an answer does not come) until a node answers or
+/// the import timeout is over: nodes start in any order.
+async fn attach(node: Arc<Node>, name: String, side: Side) -> Result<Attachment, ClusterError> {
     let wait = node.config.import_timeout;
     let started = Instant::now();
-    let fail = |e: ClusterError, node: &Node| {
-        node.remove_proxy(lease);
-        Err(e)
-    };
     loop {
-        let asked = tokio::time::timeout(
-            ATTACH_REQUEST_TIMEOUT,
-            node.client().request(subject.clone(), request.clone()),
-        )
-        .await;
-        match asked {
-            Ok(Ok(reply)) => match wire::decode::<Attached>(&reply.payload) {
-                Ok(Attached::Yes { home, capacity, .. }) => {
-                    node.set_proxy_home(lease, &home);
-                    return Ok((lease, home, capacity, inbox));
-                }
-                Ok(Attached::No(reason)) => return fail(ClusterError::Refused { name, reason }, &node),
-                Err(e) => return fail(ClusterError::Refused { name, reason: e }, &node),
-            },
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::TimedOut => {}
-            Ok(Err(e)) => return fail(ClusterError::Lost(format!("cannot ask for {name:?}: {e}")), &node),
-            // The server may be reconnecting: ask again.
-            Err(_elapsed) => {}
+        match node
+            .attach_once(node.name_subject(&name), side, ATTACH_REQUEST_TIMEOUT)
+            .await
+        {
+            Ok(a) => return Ok(a),
+            Err(AttachFailed::Refused(reason)) => return Err(ClusterError::Refused { name, reason }),
+            // Nobody exports it yet, or the server may be reconnecting: ask again.
+            Err(AttachFailed::NoResponders | AttachFailed::Lost(_)) => {}
         }
         if started.elapsed() >= wait {
             let cluster = node.cluster_name().to_string();
-            return fail(
-                ClusterError::NoSuchName {
-                    name,
-                    cluster,
-                    waited: wait,
-                },
-                &node,
-            );
+            return Err(ClusterError::NoSuchName {
+                name,
+                cluster,
+                waited: wait,
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 pub(super) fn import_sender<T>(node: &Arc<Node>, name: &str) -> Result<Sender<T>, ClusterError> {
-    let (lease, home, capacity, inbox) =
-        on_node(node, attach(node.clone(), name.to_string(), Side::Sender))??;
-    Ok(sender_end(node, lease, home, capacity, inbox))
+    let a = on_node(node, attach(node.clone(), name.to_string(), Side::Sender))??;
+    Ok(sender_end(node, a.lease, a.home, a.capacity, a.inbox))
 }
 
 /// The proxy of a remote sender whose lease `lease` the home `home` granted, on a
@@ -142,9 +110,8 @@ pub(super) fn sender_end<T>(
 }
 
 pub(super) fn import_receiver<T>(node: &Arc<Node>, name: &str) -> Result<Receiver<T>, ClusterError> {
-    let (lease, home, capacity, inbox) =
-        on_node(node, attach(node.clone(), name.to_string(), Side::Receiver))??;
-    Ok(receiver_end(node, lease, home, capacity, inbox))
+    let a = on_node(node, attach(node.clone(), name.to_string(), Side::Receiver))??;
+    Ok(receiver_end(node, a.lease, a.home, a.capacity, a.inbox))
 }
 
 /// The proxy of a remote receiver whose lease `lease` the home `home` granted, on
