@@ -27,6 +27,20 @@ struct Job {
     payload: Vec<u8>,
 }
 
+/// The payload the guest expects of producer `from`'s message `seq` (its
+/// `payload`, for the sizes below 600 KiB).
+fn payload(from: u32, seq: u64) -> Vec<u8> {
+    let size = [0, 8, 64, 512, 4096][(seq % 5) as usize];
+    (0..size)
+        .map(|i| {
+            (seq as usize)
+                .wrapping_mul(31)
+                .wrapping_add(i)
+                .wrapping_add(from as usize) as u8
+        })
+        .collect()
+}
+
 /// A runtime that is node `name` of the cluster at `server`, with the default
 /// node timeout (3 s: a loaded test machine does not make a node look silent).
 fn node(server: &NatsServer, name: &str) -> Runtime {
@@ -617,4 +631,33 @@ fn a_send_on_a_rendezvous_channel_whose_receiver_is_on_another_node_returns_once
         Err(weft::RecvError::Closed) => {}
         other => panic!("after the one value, the close: {other:?}"),
     }
+    // And a guest receiving on the other node: every value, in order, then the close.
+    let jobs = a.cluster().unwrap().export_sender::<Job>("jobs-out", 0).unwrap();
+    let feeding = std::thread::spawn(move || {
+        for seq in 0..300 {
+            let job = Job {
+                from: 5,
+                seq,
+                payload: payload(5, seq),
+            };
+            jobs.send_blocking(job).expect("the guest receives");
+        }
+    });
+    let jobs = b.cluster().unwrap().import_receiver::<Job>("jobs-out").unwrap();
+    let (consumer, consumed, err) = start(&b, &["consume"], RunOptions::new().receiver("jobs", jobs));
+    feeding.join().unwrap();
+    assert_eq!(
+        consumer.wait(),
+        ExitStatus::Exited(0),
+        "{}",
+        err.to_string_lossy()
+    );
+    assert_eq!(
+        lines(&consumed.to_string_lossy()),
+        [
+            "receiving from 5",
+            "received 300 from 1 producers, in order",
+            "closed"
+        ]
+    );
 }
