@@ -183,8 +183,9 @@ pub(crate) struct Channel {
     host: [AtomicU32; 2],
     /// Called when the channel is dropped (a timer's, to forget the timer).
     on_drop: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-    /// Told of the changes a cluster's bridge waits for (room freed, the last
-    /// receiver or sender gone); set only on a channel with remote ends.
+    /// Told of the changes a cluster's bridge waits for (a message buffered, room
+    /// freed, the last receiver or sender gone, and on a rendezvous channel a
+    /// sender or receiver parked); set only on a channel with remote ends.
     watch: OnceLock<Arc<tokio::sync::Notify>>,
     /// The largest message the channel carries, if it has a limit of its own (a
     /// remote end's: what its link carries).
