@@ -9,7 +9,7 @@ use std::fmt;
 use crate::bindings::types as wit;
 
 /// How a microthread failed: a trap, a panic, out of memory, an exhausted budget, a
-/// cancellation.
+/// cancellation, the loss of the node it ran on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// Id of the microthread that failed.
@@ -48,6 +48,11 @@ pub enum FailureKind {
     /// silent past the cluster's node timeout, or the link broke. The message names
     /// the node and the evidence.
     Disconnected,
+    /// It ran on another node of the cluster
+    /// ([`spawn_on`](crate::cluster::spawn_on)), and that node went down (silent
+    /// past the node timeout, or its link broke): whether it finished is unknown.
+    /// The message names the node and the evidence.
+    NodeDown,
 }
 
 impl fmt::Display for Failure {
@@ -77,6 +82,7 @@ impl From<wit::Failure> for Failure {
                 K::Exited => FailureKind::Exited,
                 K::RestartIntensity => FailureKind::RestartIntensity,
                 K::Disconnected => FailureKind::Disconnected,
+                K::NodeDown => FailureKind::NodeDown,
             },
             message: f.message,
         }

@@ -39,6 +39,12 @@
 //! [`register`] and [`whereis`] name a sender in the run's registry, so that a
 //! microthread (a restarted server, say) is found by name.
 //!
+//! In a [`cluster`] of nodes (`weft run --cluster`), a microthread can run on
+//! another node ([`Builder::node`], [`cluster::spawn_on`]) with the same
+//! [`JoinHandle`], and [`cluster::parallel_map`] spreads calls over the live nodes;
+//! a child whose node goes down fails with [`FailureKind::NodeDown`], and a
+//! supervisor restarts it elsewhere.
+//!
 //! A program never sees the bindings generated from `wit/`: this crate wraps all of
 //! them.
 //!
@@ -56,15 +62,16 @@
 //! | 2 | `message` | marshalling: a value to and from a WIT `message` (postcard bytes, small ones by value, endpoints beside the bytes) | `channel.message`, `channel.endpoint` |
 //! | 2 | `time` | a `Duration` as the nanoseconds every WIT timeout, sleep and timer takes | |
 //! | 2 | `failure` | [`Failure`], [`FailureKind`], [`Cancelled`] | `types` |
+//! | 2 | `node` | the nodes: [`Node`](cluster::Node) (a live node, or any), the live ones, this one (re-exported by [`cluster`]) | `cluster` |
 //! | 3 | `entry` | how a microthread starts: the trampolines, the `entry` export, the panic hook | `entry` (exported) |
-//! | 4 | `thread` | spawning ([`Builder`], [`spawn`]), [`JoinHandle`], [`sleep`], [`yield_now`], [`atomic`], [`exit`], [`current`], [`current_id`] | `thread`, but `monitor` |
+//! | 4 | `thread` | spawning ([`Builder`], [`spawn`]; on another node: [`Builder::node`]), [`JoinHandle`], [`sleep`], [`yield_now`], [`atomic`], [`exit`], [`current`], [`current_id`] | `thread`, but `monitor` |
 //! | 4 | `channel` | opening channels; in `channel/`: the ends ([`Sender`], [`Receiver`]), what both ends share (`end`), their errors, timers ([`after`], [`tick`]) | `channel`, but `select` |
 //! | 4 | [`net`] | TCP listeners and streams | `net` |
-//! | 4 | [`cluster`] | which node this is, the live nodes | `cluster` |
 //! | 5 | `select` | [`Select`]: one of several channel operations, socket readiness and timers | `channel.select` |
 //! | 5 | `monitor` | [`monitor`]: watching any microthread by id for its one [`Down`] | `thread.monitor` |
 //! | 5 | `patterns` | [`generate`], [`parallel_map`]: built from spawn and channels | |
 //! | 5 | `registry` | named endpoints: [`register`], [`whereis`], [`RegisterError`] | `registry` |
+//! | 6 | [`cluster`] | the nodes (from `node`), spawning on one ([`cluster::spawn_on`]), [`cluster::parallel_map`] over the live nodes | |
 //! | 6 | [`supervisor`] | supervisors (OTP's): children restarted by a strategy within an intensity, stopped in reverse order | `thread.give-up`, `thread.count-restart` |
 //! | 7 | `lib` | the public API: re-exports, and `__private`, raw access for weft's own tests | |
 //!
@@ -97,6 +104,7 @@ mod failure;
 mod message;
 mod monitor;
 pub mod net;
+mod node;
 mod patterns;
 mod registry;
 mod select;
@@ -134,7 +142,7 @@ pub mod __private {
         argument: Vec<u8>,
     ) -> Result<crate::JoinHandle<Vec<u8>>, crate::SpawnError> {
         let argument = crate::message::from_bytes(&argument);
-        crate::thread::spawn_raw(trampoline, function, argument, None, false)
+        crate::thread::spawn_raw(trampoline, function, argument, None, false, None)
     }
 
     /// Register `tx` under `name` with a fingerprint of the caller's choosing,

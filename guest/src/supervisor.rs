@@ -15,6 +15,13 @@
 //!   [`Transient`](Restart::Transient) only after a failure,
 //!   [`Temporary`](Restart::Temporary) never; its shutdown time is the grace its
 //!   cancellation gets before it is stopped where it is (5 s unless set).
+//! - A child runs on this node unless [`Child::node`] names another node of the
+//!   cluster (or [`Node::any`]); it restarts there. A child whose node went down
+//!   (its failure is of kind [`NodeDown`](crate::FailureKind::NodeDown)), or that
+//!   its node refuses as gone ([`SpawnError::NoSuchNode`]), restarts on
+//!   [`Node::any`] from then on, wherever it was pinned: a node that comes back is
+//!   a new incarnation, with a new id. Such a restart counts in the intensity as
+//!   any other.
 //! - [`Supervisor::start`] runs the supervisor as a microthread, a child of the
 //!   caller. Its [`join`](SupervisorHandle::join) returns once no child is left to
 //!   run (every child has ended and is not to restart), or fails with
@@ -69,6 +76,7 @@ use crate::entry::{Trampoline, install_panic_hook, trampoline};
 use crate::failure::{Cancelled, Failure, FailureKind};
 use crate::message::Encoded;
 use crate::monitor::{Down, monitor};
+use crate::node::Node;
 use crate::select::{Select, Selected};
 use crate::thread::{Builder, JoinError, JoinHandle, SpawnError, is_cancelled, own_shutdown, spawn_raw};
 
@@ -112,6 +120,8 @@ pub struct Child {
     trampoline: u32,
     function: u32,
     argument: Encoded,
+    /// The node it runs on: `None` for this one.
+    node: Option<Node>,
     /// A supervisor child's control channel: it is asked to stop through it.
     control: Option<Sender<Control>>,
 }
@@ -147,6 +157,7 @@ impl Child {
             trampoline: trampoline::<T, R> as Trampoline as usize as u32,
             function: f as usize as u32,
             argument,
+            node: None,
             control: None,
         }
     }
@@ -187,13 +198,32 @@ impl Child {
         self
     }
 
-    fn spawn(&self) -> Result<JoinHandle<Ended>, SpawnError> {
+    /// Run it on `node` of the cluster (one of
+    /// [`cluster::nodes`](crate::cluster::nodes), or [`Node::any`]) rather than on
+    /// the supervisor's node: it starts and restarts there, as long as that node
+    /// is live. Once that node goes down (the child fails with kind
+    /// [`NodeDown`](crate::FailureKind::NodeDown), or a start is refused with
+    /// [`SpawnError::NoSuchNode`]), it restarts on [`Node::any`] instead, from then
+    /// on. Its argument may carry senders, but no receiver or socket: a
+    /// [supervisor child](Child::supervisor), whose requests come on a receiver,
+    /// runs on its supervisor's node (elsewhere its start is refused with
+    /// [`SpawnError::CannotMove`]).
+    pub fn node(mut self, node: Node) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// Start it: where it is to run, or on any node if `elsewhere`.
+    fn spawn(&self, elsewhere: bool) -> Result<JoinHandle<Ended>, SpawnError> {
+        let any = Node::any();
+        let node = if elsewhere { Some(&any) } else { self.node.as_ref() };
         spawn_raw(
             self.trampoline,
             self.function,
             self.argument.message(),
             Some(&self.name),
             false,
+            node,
         )
     }
 }
@@ -204,6 +234,7 @@ impl fmt::Debug for Child {
             .field("name", &self.name)
             .field("restart", &self.restart)
             .field("shutdown", &self.shutdown)
+            .field("node", &self.node)
             .field("supervisor", &self.control.is_some())
             .finish()
     }
@@ -314,6 +345,9 @@ pub struct ChildInfo {
     pub name: String,
     /// The id of its microthread now, or of the last one if it is done.
     pub id: Option<u64>,
+    /// The node that microthread runs (or ran) on, if it is another node of the
+    /// cluster ([`JoinHandle::node`]); `None` for this node.
+    pub node: Option<String>,
     /// Whether it runs.
     pub state: ChildState,
     /// How many times it was restarted.
@@ -338,7 +372,8 @@ impl SupervisorHandle {
         self.handle.id()
     }
 
-    /// Its children, in start order: name, microthread id, state and restarts.
+    /// Its children, in start order: name, microthread id and node, state and
+    /// restarts.
     pub fn which_children(&self) -> Result<Vec<ChildInfo>, WhichChildrenError> {
         let (reply, answer) = channel(1);
         if self.control.send(Control::WhichChildren(reply)).is_err() {
@@ -425,6 +460,10 @@ struct Slot {
     /// Its microthread, while it runs, and the monitor that says when it ends.
     running: Option<(JoinHandle<Ended>, Receiver<Down>)>,
     id: Option<u64>,
+    /// The node its microthread runs on, if another.
+    node: Option<String>,
+    /// Its node went down: it starts on any node from now on.
+    elsewhere: bool,
     state: ChildState,
     restarts: u32,
 }
@@ -463,6 +502,8 @@ impl Running {
                     child,
                     running: None,
                     id: None,
+                    node: None,
+                    elsewhere: false,
                     state: ChildState::Running,
                     restarts: 0,
                 })
@@ -543,7 +584,14 @@ impl Running {
                     let (handle, _down) = self.slots[i].running.take().expect("watched children run");
                     let outcome = match join_ended(handle) {
                         Ok(()) => Ok(()),
-                        Err(JoinError::Failed(f)) => Err(describe(&f)),
+                        Err(JoinError::Failed(f)) => {
+                            if f.kind == FailureKind::NodeDown {
+                                // Its node is gone for good (one that comes back
+                                // has a new id): it restarts elsewhere.
+                                self.slots[i].elsewhere = true;
+                            }
+                            Err(describe(&f))
+                        }
                         // Stopped by the end of its grace: this one is, too.
                         Err(JoinError::Cancelled) => return Ok(()),
                     };
@@ -564,9 +612,18 @@ impl Running {
     /// Spawn child `i`, and watch it.
     fn start(&mut self, i: usize) -> Result<(), SpawnError> {
         let slot = &mut self.slots[i];
-        let handle = slot.child.spawn()?;
+        let handle = match slot.child.spawn(slot.elsewhere) {
+            Ok(handle) => handle,
+            Err(e) => {
+                if matches!(e, SpawnError::NoSuchNode(_)) {
+                    slot.elsewhere = true;
+                }
+                return Err(e);
+            }
+        };
         let down = monitor(handle.id());
         slot.id = Some(handle.id());
+        slot.node = handle.node();
         slot.state = ChildState::Running;
         slot.running = Some((handle, down));
         Ok(())
@@ -715,6 +772,7 @@ impl Running {
             .map(|s| ChildInfo {
                 name: s.child.name.clone(),
                 id: s.id,
+                node: s.node.clone(),
                 state: s.state,
                 restarts: s.restarts,
             })
@@ -777,6 +835,7 @@ fn describe(f: &Failure) -> String {
         FailureKind::Exited => "exited",
         FailureKind::RestartIntensity => "gave up",
         FailureKind::Disconnected => "lost its link",
+        FailureKind::NodeDown => "lost its node",
     };
     let message = match f.kind {
         FailureKind::RestartIntensity => f.message.replace('\n', "\n  "),

@@ -1,5 +1,6 @@
 //! Microthreads, the WIT `thread` interface: spawning one by function reference
-//! ([`Builder`], [`spawn`], [`spawn_detached`]), and through its [`JoinHandle`]
+//! ([`Builder`], [`spawn`], [`spawn_detached`]), on this node or on another node of
+//! the cluster ([`Builder::node`]), and through its [`JoinHandle`]
 //! joining it (for its result, or its [`Failure`]) and cancelling
 //! it; and what a microthread does to itself: [`sleep`], [`yield_now`], [`atomic`]
 //! sections, [`is_cancelled`], [`own_shutdown`], [`exit`], [`current`], [`current_id`].
@@ -20,10 +21,12 @@ use crate::bindings::thread as wit;
 use crate::entry::{Trampoline, install_panic_hook, trampoline};
 use crate::failure::{Cancelled, Failure, FailureKind};
 use crate::message::{decode, encode};
+use crate::node::Node;
 use crate::time::nanos;
 
 /// Why a microthread could not be spawned.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// The program (or the host, all programs together) already has its maximum
     /// number of live microthreads.
@@ -40,6 +43,18 @@ pub enum SpawnError {
     Serialize(String),
     /// The host cannot start microthreads of this program.
     NotSpawnable,
+    /// A spawn on another node ([`Builder::node`]): the node is not a live node of
+    /// the cluster, or it went down before it answered, or this program runs in
+    /// no cluster (the text says which).
+    NoSuchNode(String),
+    /// A spawn on another node: that node runs another program (every node of a
+    /// spawn must run the same one, identified by its content hash; the text names
+    /// the node and the program).
+    NoSuchProgram(String),
+    /// A spawn on another node: the argument carries an endpoint that cannot move
+    /// to another node, a receiver or a socket (senders can); the text says which.
+    /// Nothing was sent.
+    CannotMove(String),
 }
 
 impl fmt::Display for SpawnError {
@@ -64,6 +79,21 @@ impl fmt::Display for SpawnError {
             SpawnError::NotSpawnable => write!(
                 f,
                 "cannot spawn: the host cannot start microthreads of this program"
+            ),
+            SpawnError::NoSuchNode(why) => write!(
+                f,
+                "cannot spawn on that node: {why}; pick a live node from cluster::nodes() \
+                 (or Node::any()), in a program run with weft run --cluster"
+            ),
+            SpawnError::NoSuchProgram(why) => write!(
+                f,
+                "cannot spawn on that node: {why}; every node of the cluster must run the \
+                 same program (the same .wasm): start that node with this program"
+            ),
+            SpawnError::CannotMove(why) => write!(
+                f,
+                "cannot spawn on another node: {why}; only senders move between nodes: keep \
+                 the receiver (or socket) here and pass a sender, or spawn on this node"
             ),
         }
     }
@@ -141,6 +171,14 @@ impl<R> JoinHandle<R> {
     /// Id of the spawned microthread.
     pub fn id(&self) -> u64 {
         self.handle.id()
+    }
+
+    /// The node the microthread runs on, if another node of the cluster runs it
+    /// (spawned with [`Builder::node`] or
+    /// [`cluster::spawn_on`](crate::cluster::spawn_on)); `None` for a microthread
+    /// of this node.
+    pub fn node(&self) -> Option<String> {
+        self.handle.node()
     }
 
     /// Whether the microthread has finished.
@@ -221,6 +259,7 @@ impl<R> fmt::Debug for JoinHandle<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
             .field("id", &self.handle.id())
+            .field("node", &self.handle.node())
             .finish()
     }
 }
@@ -236,6 +275,7 @@ impl<R> fmt::Debug for JoinHandle<R> {
 #[derive(Debug, Default, Clone)]
 pub struct Builder {
     name: Option<String>,
+    node: Option<Node>,
 }
 
 impl Builder {
@@ -250,8 +290,26 @@ impl Builder {
         self
     }
 
+    /// Run the microthread on `node` of the cluster (one of
+    /// [`cluster::nodes`](crate::cluster::nodes), or [`Node::any`], the least
+    /// loaded live node, this one included): the spawn goes through the host's
+    /// `spawn-on`. Without it, the microthread runs on this node.
+    ///
+    /// The handle behaves as a local child's (join, cancel with the remote node's
+    /// grace, the parent's wait, an unjoined failure failing the parent); if that
+    /// node goes down, the child fails with [`FailureKind::NodeDown`]. The argument
+    /// may carry senders (they become remote senders there) but no receiver or
+    /// socket ([`SpawnError::CannotMove`]); every node must run this same program
+    /// ([`SpawnError::NoSuchProgram`]).
+    pub fn node(mut self, node: Node) -> Self {
+        self.node = Some(node);
+        self
+    }
+
     /// Spawn a microthread that runs `f(arg)`, a child of the caller. Errors if the
-    /// host refuses (too many live microthreads, argument too large).
+    /// host refuses (too many live microthreads, argument too large, and for a
+    /// [node](Builder::node): no such node, another program there, an endpoint
+    /// that cannot move).
     pub fn spawn<T, R>(self, f: fn(T) -> R, arg: T) -> Result<JoinHandle<R>, SpawnError>
     where
         T: Serialize + DeserializeOwned,
@@ -284,24 +342,31 @@ impl Builder {
             argument,
             self.name.as_deref(),
             detached,
+            self.node.as_ref(),
         );
         drop(arg);
         handle
     }
 }
 
-/// Spawn through the host. A refused spawn gives the argument back, and with it
-/// the endpoints it carried: dropping it closes them (the caller's value, dropped
-/// too, held only clones).
+/// Spawn through the host: on this node (`node` is `None`), or with `spawn-on` on
+/// `node`. A refused spawn gives the argument back, and with it the endpoints it
+/// carried: dropping it closes them (the caller's value, dropped too, held only
+/// clones).
 pub(crate) fn spawn_raw<R>(
     trampoline: u32,
     function: u32,
     argument: Message,
     name: Option<&str>,
     detached: bool,
+    node: Option<&Node>,
 ) -> Result<JoinHandle<R>, SpawnError> {
     install_panic_hook();
-    match wit::spawn(trampoline, function, argument, name, detached) {
+    let spawned = match node {
+        None => wit::spawn(trampoline, function, argument, name, detached),
+        Some(node) => wit::spawn_on(node.id(), trampoline, function, argument, name, detached),
+    };
+    match spawned {
         Ok(handle) => Ok(JoinHandle {
             handle,
             _result: PhantomData,
@@ -310,6 +375,9 @@ pub(crate) fn spawn_raw<R>(
             wit::SpawnError::LimitReached(max) => SpawnError::LimitReached { max },
             wit::SpawnError::ArgumentTooLarge(max_bytes) => SpawnError::ArgumentTooLarge { max_bytes },
             wit::SpawnError::NotSpawnable => SpawnError::NotSpawnable,
+            wit::SpawnError::NoSuchNode(why) => SpawnError::NoSuchNode(why),
+            wit::SpawnError::NoSuchProgram(why) => SpawnError::NoSuchProgram(why),
+            wit::SpawnError::CannotMove(why) => SpawnError::CannotMove(why),
         }),
     }
 }

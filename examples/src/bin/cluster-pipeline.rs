@@ -65,6 +65,14 @@ fn node() -> String {
     })
 }
 
+/// The live nodes' ids, for a report.
+fn live_nodes() -> Vec<String> {
+    weft_guest::cluster::nodes()
+        .iter()
+        .map(|n| n.to_string())
+        .collect()
+}
+
 fn work((jobs, results, me): (Receiver<Job>, Sender<Done>, String)) -> u32 {
     let mut done = 0;
     loop {
@@ -90,7 +98,7 @@ fn worker() {
     let me = node();
     let jobs = host_receiver::<Job>("jobs").unwrap_or_else(|| usage());
     let results = host_sender::<Done>("results").unwrap_or_else(|| usage());
-    println!("worker {me}: nodes {:?}", weft_guest::cluster::nodes());
+    println!("worker {me}: nodes {:?}", live_nodes());
     let hands: Vec<_> = (0..4)
         .map(|_| weft_guest::spawn(work, (jobs.clone(), results.clone(), me.clone())))
         .collect();
@@ -104,7 +112,7 @@ fn worker() {
 fn producer(n: u32) {
     let me = node();
     let jobs = host_sender::<Job>("jobs").unwrap_or_else(|| usage());
-    println!("producer {me}: nodes {:?}", weft_guest::cluster::nodes());
+    println!("producer {me}: nodes {:?}", live_nodes());
     for id in 0..n {
         let job = Job {
             id,

@@ -170,7 +170,7 @@ fn nodes(want: usize) {
         if nodes.len() >= want {
             let mut names: Vec<&str> = nodes
                 .iter()
-                .map(|id| id.rsplit_once('.').map_or(id.as_str(), |(n, _)| n))
+                .map(|node| node.name().expect("a live node has a name"))
                 .collect();
             names.sort();
             println!("me: {}", me.rsplit_once('.').map_or(me.as_str(), |(n, _)| n));
