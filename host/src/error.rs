@@ -146,6 +146,10 @@ pub enum FailureKind {
     /// The node it ran on, or the link to it, was lost (a cluster's remote end):
     /// the message names the node and the evidence.
     Disconnected,
+    /// It ran on another node of the cluster
+    /// ([`spawn-on`](crate::cluster)), and that node went down: whether it
+    /// finished is unknown. The message names the node and the evidence.
+    NodeDown,
 }
 
 impl FailureKind {
@@ -162,6 +166,7 @@ impl FailureKind {
             FailureKind::Exited => 6,
             FailureKind::RestartIntensity => 7,
             FailureKind::Disconnected => 8,
+            FailureKind::NodeDown => 9,
         }
     }
 
@@ -177,6 +182,7 @@ impl FailureKind {
             6 => FailureKind::Exited,
             7 => FailureKind::RestartIntensity,
             8 => FailureKind::Disconnected,
+            9 => FailureKind::NodeDown,
             _ => return None,
         })
     }

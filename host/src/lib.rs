@@ -104,6 +104,7 @@ mod run;
 mod scheduler;
 
 mod microthread;
+mod node_name;
 
 mod wit;
 

@@ -396,7 +396,7 @@ fn a_guest_built_against_another_entry_is_told_why() {
     assert!(matches!(e, Error::Link { .. }), "{e}");
     let text = e.to_string();
     assert!(
-        text.contains("`weft:runtime/entry@0.1.0`") && text.contains("weft:runtime@0.5.0"),
+        text.contains("`weft:runtime/entry@0.1.0`") && text.contains("weft:runtime@0.6.0"),
         "{text}"
     );
     assert!(text.contains("Rebuild the guest"), "{text}");
@@ -422,7 +422,7 @@ fn a_guest_importing_another_version_of_weft_is_told_why() {
     assert!(matches!(e, Error::Link { .. }), "{e}");
     let text = e.to_string();
     assert!(
-        text.contains("`weft:runtime/thread@0.1.0`") && text.contains("weft:runtime@0.5.0"),
+        text.contains("`weft:runtime/thread@0.1.0`") && text.contains("weft:runtime@0.6.0"),
         "{text}"
     );
 }

@@ -578,18 +578,30 @@ pub(super) async fn send_ends(
     endpoints: Vec<Endpoint>,
     what: &str,
 ) -> Result<Vec<EndRef>, Failure> {
+    // Not withdrawn: the tasks answer the attachments, or time out.
+    Ok(send_ends_withdrawable(node, endpoints, what).await?.0)
+}
+
+/// [`send_ends`], with the tasks that answer the ends' attachments: aborting them
+/// withdraws the ends (what a refused spawn does).
+pub(super) async fn send_ends_withdrawable(
+    node: &Arc<Node>,
+    endpoints: Vec<Endpoint>,
+    what: &str,
+) -> Result<(Vec<EndRef>, Vec<tokio::task::AbortHandle>), Failure> {
     let movable = |e: &Endpoint| match e {
         Endpoint::Sender(_) | Endpoint::Receiver(_) => true,
         Endpoint::Listener(_) | Endpoint::Stream(_) => false,
     };
     if endpoints.is_empty() {
         // Most messages carry none: nothing to publish, nothing to wait for.
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     if !endpoints.iter().all(movable) {
         return Err(cannot_move(node, what));
     }
     let mut refs = Vec::with_capacity(endpoints.len());
+    let mut answering = Vec::with_capacity(endpoints.len());
     for end in endpoints {
         let (chan, side) = match &end {
             Endpoint::Sender(s) => (s.channel().clone(), Side::Sender),
@@ -610,7 +622,11 @@ pub(super) async fn send_ends(
         let hold = HostHold::new(&chan, side == Side::Sender);
         let capacity = chan.capacity() as u64;
         let export = Arc::new(Export::carried(end, hold));
-        node.handle().spawn(answer_once(node.clone(), export, requests));
+        answering.push(
+            node.handle()
+                .spawn(answer_once(node.clone(), export, requests))
+                .abort_handle(),
+        );
         refs.push(EndRef {
             token,
             capacity,
@@ -621,7 +637,7 @@ pub(super) async fn send_ends(
     // (within the node timeout: past it, the link counts as lost anyway).
     let me = node.id();
     match tokio::time::timeout(node.config.node_timeout, node.client().flush()).await {
-        Ok(Ok(())) => Ok(refs),
+        Ok(Ok(())) => Ok((refs, answering)),
         Ok(Err(e)) => Err(disconnected(
             &me,
             &format!("cannot publish a carried sender: {e}"),

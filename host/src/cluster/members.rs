@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::sync::Unpoisoned;
 
 /// A live node of the cluster ([`Cluster::nodes`](super::Cluster::nodes)).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NodeInfo {
     /// Its id: `name.incarnation`.
@@ -19,6 +19,11 @@ pub struct NodeInfo {
     pub name: String,
     /// How long ago it was last heard from (`None` for this node).
     pub last_heard: Option<Duration>,
+    /// How many more microthreads it may run, as of its last heartbeat (this
+    /// node's: now).
+    pub free: u32,
+    /// Its live microthreads per worker, as of its last heartbeat.
+    pub load: f32,
 }
 
 /// What hearing from a node found.
@@ -31,10 +36,18 @@ pub(super) enum Heard {
 
 pub(super) struct Members {
     timeout: Duration,
-    live: Mutex<HashMap<String, Instant>>,
+    live: Mutex<HashMap<String, Seen>>,
     dead: Mutex<HashSet<String>>,
     /// When each node declared down that spoke again was last told so.
     told: Mutex<HashMap<String, Instant>>,
+}
+
+/// When a live node was last heard from, and what its last heartbeat said of its
+/// room.
+struct Seen {
+    at: Instant,
+    free: u32,
+    load: f32,
 }
 
 /// How often a node declared down that keeps speaking is told so, at most.
@@ -64,12 +77,29 @@ impl Members {
         }
         let mut live = self.live.locked();
         match live.get_mut(id) {
-            Some(at) => *at = Instant::now(),
+            Some(seen) => seen.at = Instant::now(),
             None => {
-                live.insert(id.to_string(), Instant::now());
+                // Room unknown until its first heartbeat: none, so that spawns
+                // without a node go where the room is known.
+                let seen = Seen {
+                    at: Instant::now(),
+                    free: 0,
+                    load: f32::MAX,
+                };
+                live.insert(id.to_string(), seen);
             }
         }
         Heard::Live
+    }
+
+    /// Node `id`'s heartbeat came, saying how much room it has.
+    pub(super) fn beat(&self, id: &str, free: u32, load: f32) -> Heard {
+        let heard = self.heard(id);
+        if let Some(seen) = self.live.locked().get_mut(id) {
+            seen.free = free;
+            seen.load = load;
+        }
+        heard
     }
 
     /// Whether node `id` is live now.
@@ -110,29 +140,31 @@ impl Members {
     pub(super) fn expired(&self) -> Vec<(String, Duration)> {
         let live = self.live.locked();
         live.iter()
-            .map(|(id, at)| (id.clone(), at.elapsed()))
+            .map(|(id, seen)| (id.clone(), seen.at.elapsed()))
             .filter(|(_, silent)| *silent > self.timeout)
             .collect()
     }
 
-    /// The live nodes and this one (`me`), by id.
-    pub(super) fn live(&self, me: &str) -> Vec<NodeInfo> {
+    /// The live nodes and this one (`me`, with its room now), by id.
+    pub(super) fn live(&self, me: &str, (free, load): (u32, f32)) -> Vec<NodeInfo> {
         let mut all: Vec<NodeInfo> = self
             .live
             .locked()
             .iter()
-            .map(|(id, at)| info(id, Some(at.elapsed())))
+            .map(|(id, seen)| info(id, Some(seen.at.elapsed()), seen.free, seen.load))
             .collect();
-        all.push(info(me, None));
+        all.push(info(me, None, free, load));
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }
 }
 
-fn info(id: &str, last_heard: Option<Duration>) -> NodeInfo {
+fn info(id: &str, last_heard: Option<Duration>, free: u32, load: f32) -> NodeInfo {
     NodeInfo {
         id: id.to_string(),
         name: id.rsplit_once('.').map_or(id, |(name, _)| name).to_string(),
         last_heard,
+        free,
+        load,
     }
 }

@@ -27,7 +27,8 @@
 //! connection, the routing of frames to leases, and the lease tables), `members.rs`
 //! (heartbeats, who is live, who is declared down), `home.rs` (exports and the
 //! home side of leases), `proxy.rs` (imports: the proxy side), `names.rs` (the
-//! registry of named endpoints, made the cluster's).
+//! registry of named endpoints, made the cluster's), `spawn.rs` (microthreads
+//! spawned on other nodes).
 
 pub mod config;
 mod home;
@@ -35,6 +36,7 @@ mod members;
 mod names;
 mod node;
 mod proxy;
+mod spawn;
 mod wire;
 
 use std::sync::Arc;
@@ -45,6 +47,9 @@ pub use config::ClusterConfig;
 pub use members::NodeInfo;
 pub(crate) use names::Publish;
 pub use names::Published;
+pub(crate) use node::Room;
+pub(crate) use spawn::{Child, Incoming, Outgoing, Started, Target};
+pub(crate) use wire::Refusal;
 
 use crate::channel::{Endpoint, Receiver, Sender};
 use node::Node;
@@ -99,7 +104,40 @@ impl Cluster {
 
     /// The live nodes, this one included, by id.
     pub fn nodes(&self) -> Vec<NodeInfo> {
-        self.node.members().live(&self.node.id())
+        self.node.members().live(&self.node.id(), self.node.room())
+    }
+
+    /// Set how this node tells its room to the others (by the runtime, once).
+    pub(crate) fn set_room(&self, room: Room) {
+        self.node.set_room(room);
+    }
+
+    /// Spawns from other nodes of the program whose content hash is `program`
+    /// start in `target` (a run of it), while it is live.
+    pub(crate) fn serve(&self, program: &str, target: std::sync::Arc<dyn Target>) {
+        self.node.spawns.serve(program, target);
+    }
+
+    /// The live nodes a spawn without a node goes to, best first: those with room,
+    /// the least loaded first (this one included).
+    pub(crate) fn candidates(&self) -> Vec<String> {
+        let mut nodes = self.nodes();
+        nodes.sort_by(|a, b| {
+            (a.free == 0)
+                .cmp(&(b.free == 0))
+                .then(a.load.total_cmp(&b.load))
+                .then(a.id.cmp(&b.id))
+        });
+        nodes.into_iter().map(|n| n.id).collect()
+    }
+
+    /// Start `out` on node `to` (another node): see the `spawn` module.
+    pub(crate) async fn spawn_on(
+        &self,
+        to: &str,
+        out: Outgoing,
+    ) -> Result<Started, (Refusal, crate::channel::Message)> {
+        spawn::spawn_on(&self.node, to, out).await
     }
 
     /// The largest message a remote end carries: the NATS server's `max_payload`

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 
 use super::config::{Auth, ClusterConfig, check_token, shown, url_credentials};
 use super::members::{Heard, Members, Tell};
+use super::spawn::Spawns;
 use super::wire::{self, Attach, Attached, Envelope, Frame, Heartbeat, RegistryRequest, Side, VERSION};
 use crate::channel::{Budget, Endpoint};
 use crate::error::ClusterError;
@@ -142,7 +143,17 @@ pub(super) struct Node {
     /// How proxies are made (`proxy.rs`), for the home side, which makes them for
     /// the channel ends carried in messages (set when the node joins).
     make_proxy: OnceLock<MakeProxy>,
+    /// How much room this node has for microthreads: free slots, and live ones
+    /// per worker (set by the runtime; told in heartbeats).
+    room: OnceLock<Room>,
+    /// What spawns from other nodes start in, and the spawns under way both ways
+    /// (`spawn.rs`).
+    pub(super) spawns: Spawns,
 }
+
+/// Tells how much room a node has: free microthread slots, and live microthreads
+/// per worker.
+pub(crate) type Room = Box<dyn Fn() -> (u32, f32) + Send + Sync>;
 
 /// Makes the proxy of a remote end: the node, the lease, the home's id, the
 /// channel's capacity, the lease's inbox; the side says which end.
@@ -157,7 +168,7 @@ impl Node {
         config.check()?;
         let name = match &config.node {
             Some(n) => n.clone(),
-            None => default_node_name(),
+            None => crate::node_name::local(),
         };
         check_token("node name", &name)?;
         let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -190,11 +201,19 @@ impl Node {
     /// old id's frames find no lease.
     async fn reincarnate(self: &Arc<Self>) {
         let id: Arc<str> = incarnation(&self.name).into();
-        match self.client.subscribe(self.node_subject(&id)).await {
-            Ok(frames) => {
+        let subscribed = async {
+            let frames = self.client.subscribe(self.node_subject(&id)).await?;
+            let spawns = self.client.subscribe(self.spawn_subject(&id)).await?;
+            Ok::<_, async_nats::SubscribeError>((frames, spawns))
+        };
+        match subscribed.await {
+            Ok((frames, spawns)) => {
                 tracing::warn!(node = %id, "this node lost its connection past the node timeout: it is a new incarnation");
                 *self.id.locked() = id.clone();
-                self.handle.spawn(route_frames(Arc::downgrade(self), id, frames));
+                self.handle
+                    .spawn(route_frames(Arc::downgrade(self), id.clone(), frames));
+                self.handle
+                    .spawn(super::spawn::answer_spawns(Arc::downgrade(self), id, spawns));
             }
             Err(e) => tracing::warn!("cannot subscribe as a new incarnation (kept the old one): {e}"),
         }
@@ -233,6 +252,16 @@ impl Node {
         make(self, side, lease, home, capacity, inbox)
     }
 
+    /// Set how this node tells its room (once, when the runtime is built).
+    pub(super) fn set_room(&self, room: Room) {
+        let _set_once = self.room.set(room);
+    }
+
+    /// This node's room now: free microthread slots, live microthreads per worker.
+    pub(super) fn room(&self) -> (u32, f32) {
+        self.room.get().map_or((0, 0.0), |room| room())
+    }
+
     pub(super) fn budget(&self) -> Arc<Budget> {
         self.budget.clone()
     }
@@ -254,6 +283,11 @@ impl Node {
     /// The subject where `name` is attached to.
     pub(super) fn name_subject(&self, name: &str) -> String {
         format!("{}.name.{name}", self.prefix)
+    }
+
+    /// The subject where node `id` takes spawn requests.
+    pub(super) fn spawn_subject(&self, id: &str) -> String {
+        format!("{}.spawn.{id}", self.prefix)
     }
 
     fn heartbeat_subject(&self) -> String {
@@ -437,6 +471,15 @@ impl Node {
                 self.node_down(&from, &format!("node {from} declared this node down"));
                 None
             }
+            Frame::Finished { ticket, .. } => {
+                let ticket = *ticket;
+                self.spawns.finished(&from, ticket, frame);
+                None
+            }
+            Frame::Stop { ticket, now } => {
+                self.spawns.stop(&from, *ticket, *now);
+                None
+            }
         };
         if let Some(lease) = unknown {
             let _lost_anyway = self.send(&from, Frame::Unknown { lease }).await;
@@ -476,6 +519,7 @@ impl Node {
                 inbox.push(Inbound::Down(failure.clone()));
             }
         }
+        self.spawns.node_down(id, &failure);
     }
 
     /// Wait (at most `grace`) for the leases to finish, then for what was sent to
@@ -493,6 +537,7 @@ impl Node {
         for (_, inbox) in self.proxies.locked().values() {
             inbox.push(Inbound::Leave);
         }
+        self.spawns.leave();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let client = self.client.clone();
         self.handle.spawn(async move {
@@ -518,29 +563,6 @@ impl Node {
 /// A new id of node `name`: `name.incarnation`, the incarnation random.
 fn incarnation(name: &str) -> String {
     format!("{name}.{:08x}", fastrand::u32(..))
-}
-
-/// This machine's name and the process id, as a subject token.
-fn default_node_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "node".to_string());
-    let host: String = host
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect();
-    format!(
-        "{}-{}",
-        if host.is_empty() { "node" } else { &host },
-        std::process::id()
-    )
 }
 
 /// Connect to the server and start the node's tasks.
@@ -622,12 +644,19 @@ async fn connect(
         proxies: Mutex::new(HashMap::new()),
         budget: Arc::new(Budget::unbounded()),
         make_proxy: OnceLock::new(),
+        room: OnceLock::new(),
+        spawns: Spawns::default(),
     });
     let frames = node
         .client
         .subscribe(node.node_subject(id))
         .await
         .map_err(|e| fail(format!("cannot subscribe to this node's subject: {e}")))?;
+    let spawns = node
+        .client
+        .subscribe(node.spawn_subject(id))
+        .await
+        .map_err(|e| fail(format!("cannot subscribe to this node's spawn subject: {e}")))?;
     let beats = node
         .client
         .subscribe(node.heartbeat_subject())
@@ -639,6 +668,11 @@ async fn connect(
         .await
         .map_err(|e| fail(format!("the server did not confirm the subscriptions: {e}")))?;
     handle.spawn(route_frames(Arc::downgrade(&node), node.id(), frames));
+    handle.spawn(super::spawn::answer_spawns(
+        Arc::downgrade(&node),
+        node.id(),
+        spawns,
+    ));
     if let Some((user, password)) = &config.system {
         let reports = watch_server(config, &url, id, user, password)
             .await
@@ -756,7 +790,7 @@ async fn listen_heartbeats(node: std::sync::Weak<Node>, mut beats: async_nats::S
         if *beat.node == *node.id() {
             continue;
         }
-        if let Heard::Dead = node.members.heard(&beat.node) {
+        if let Heard::Dead = node.members.beat(&beat.node, beat.free, beat.load) {
             node.forget(&beat.node).await;
         }
     }
@@ -779,9 +813,12 @@ async fn beat_and_watch(node: std::sync::Weak<Node>, lost: Arc<Mutex<Option<Inst
         let Some(node) = node.upgrade() else { return };
         if last_beat.elapsed() >= period {
             last_beat = Instant::now();
+            let (free, load) = node.room();
             let beat = Heartbeat {
                 version: VERSION,
                 node: node.id().to_string(),
+                free,
+                load,
             };
             // Never held up by a server that is away: the watch below must run.
             let publish = node.client.publish(node.heartbeat_subject(), wire::encode(&beat));

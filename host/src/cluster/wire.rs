@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Failure, FailureKind};
 
 /// The protocol version: a frame of another version is refused.
-pub(super) const VERSION: u8 = 1;
+pub(super) const VERSION: u8 = 2;
 
 /// Bytes a frame adds to a message's own (generous: the envelope, the node id, the
 /// lease, the sequence number).
@@ -131,6 +131,15 @@ pub(super) enum Frame {
     /// To a node declared down that spoke again: every lease between the two
     /// nodes has failed; it is a stranger now.
     Forgotten,
+    /// Node of a spawned microthread → node of its parent: spawn `ticket` ended,
+    /// with its result (bytes, and the ends it carries) or its failure.
+    Finished {
+        ticket: u64,
+        outcome: Result<(Vec<u8>, Vec<EndRef>), WireFailure>,
+    },
+    /// Node of a parent → node of the microthread it spawned there: cancel spawn
+    /// `ticket` (with that node's grace), or stop it `now`, wherever it is.
+    Stop { ticket: u64, now: bool },
 }
 
 /// A channel end carried in a message: the token the node it left publishes it
@@ -192,6 +201,56 @@ pub(super) struct Heartbeat {
     pub(super) version: u8,
     /// Its id (`name.incarnation`).
     pub(super) node: String,
+    /// How many more microthreads it may run.
+    pub(super) free: u32,
+    /// Its live microthreads per worker.
+    pub(super) load: f32,
+}
+
+/// A request on a node's spawn subject (`weft.<cluster>.spawn.<node id>`): start a
+/// microthread of `program` there, as a child of a microthread of `parent`'s.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct SpawnRequest {
+    pub(super) version: u8,
+    /// The parent's node.
+    pub(super) parent: String,
+    /// The parent node's id of this spawn: its frames name it.
+    pub(super) ticket: u64,
+    /// The program's content hash: the node must run the same.
+    pub(super) program: String,
+    pub(super) trampoline: u32,
+    pub(super) function: u32,
+    pub(super) name: Option<String>,
+    /// The argument, and the senders it carries.
+    pub(super) bytes: Vec<u8>,
+    pub(super) ends: Vec<EndRef>,
+}
+
+/// The answer to a [`SpawnRequest`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum SpawnReply {
+    /// Started: the microthread's id in the run there.
+    Started { id: u64 },
+    /// Not started: why.
+    Refused(Refusal),
+}
+
+/// Why a node refused a spawn (or why it could not be asked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Refusal {
+    /// It runs its maximum of live microthreads (the payload: that maximum).
+    LimitReached(u32),
+    /// It does not run this program (the payload says so, naming both).
+    NoSuchProgram(String),
+    /// The program exports no entry to start a function at.
+    NotSpawnable,
+    /// The node is not live, or did not answer (the payload says which).
+    NoSuchNode(String),
+    /// The argument carries an endpoint that cannot move to another node.
+    CannotMove(String),
+    /// The argument is larger than a link between nodes carries (the payload:
+    /// that limit, in bytes).
+    TooLarge(u32),
 }
 
 /// Encode `value` for the wire.

@@ -21,7 +21,24 @@ pub(super) enum Start {
     Main,
     /// `weft:runtime/entry.run`: a spawned function.
     Spawned(Spawned),
+    /// Nowhere here: it runs on another node, and this is its stand-in, which
+    /// ends as `body` says (given the stand-in's member, to watch its
+    /// cancellation).
+    Remote { node: String, body: RemoteBody },
+    /// Nowhere: a node's run without `main`, which serves spawns from the other
+    /// nodes until it is cancelled.
+    Serving,
 }
+
+/// How a stand-in ends: the result or the failure of the microthread it stands
+/// in for.
+pub(crate) type RemoteBody = Box<
+    dyn FnOnce(
+            Arc<Member>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Message, crate::error::Failure>> + Send>,
+        > + Send,
+>;
 
 /// Run one microthread to its end, then wait for its children. Returns how
 /// it ended, with an unjoined child failure turned into its own failure.
@@ -32,6 +49,11 @@ pub(super) async fn run_to_end(
     completion: Option<Arc<Completion>>,
     start: Start,
 ) -> Ending {
+    let start = match start {
+        Start::Remote { node, body } => return stand_in(&run, &member, node, body).await,
+        Start::Serving => return serve(&run, &member).await,
+        start => start,
+    };
     let me = member.me.clone();
     // The phases of a microthread's life, as trace events (for the goal table's
     // breakdown of a spawn): instantiating, instantiated, returned, dropped.
@@ -107,6 +129,35 @@ pub(super) async fn run_to_end(
     wait_for_children(&run, &member, children, ending).await
 }
 
+/// A stand-in's life: it waits for the end of the microthread it stands in for,
+/// and ends as it did (with its own identity: the one its joiner and monitors
+/// know). Cancelled, it asks that one to stop, and still waits for its end.
+async fn stand_in(run: &Arc<Run>, member: &Arc<Member>, node: String, body: RemoteBody) -> Ending {
+    let _blocked = run
+        .members
+        .block(member, BlockedOn::Remote(node), Probe::Nothing, true);
+    let outcome = body(member.clone()).await;
+    let me = &member.me;
+    match outcome {
+        // However it ended, it was cancelled: as for a microthread here.
+        Ok(_) if member.cancel.is_requested() => {
+            Ending::Failed(me.failure(FailureKind::Cancelled, "cancelled".into()))
+        }
+        Ok(result) => Ending::Returned(result),
+        Err(f) => Ending::Failed(me.failure(f.kind, f.message)),
+    }
+}
+
+/// A node's run without `main`: it waits, serving spawns from the other nodes (which
+/// start detached in its run), until it is cancelled.
+async fn serve(run: &Arc<Run>, member: &Arc<Member>) -> Ending {
+    let _blocked = run
+        .members
+        .block(member, BlockedOn::Serving, Probe::Nothing, true);
+    member.cancel.requested().await;
+    Ending::Returned(Message::default())
+}
+
 async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<Ending> {
     let image = store.data().image.clone();
     let instance = instantiate(store, image.instance_pre()).await?;
@@ -120,6 +171,7 @@ async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<
             tracing::trace!(name: "instantiated", target: "weft::microthread", id = store.data().me.id);
             Ending::Returned(image.call_spawned(store, instance, spawned).await?)
         }
+        Start::Remote { .. } | Start::Serving => unreachable!("run_to_end runs these without a store"),
     })
 }
 

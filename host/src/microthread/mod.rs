@@ -16,18 +16,29 @@
 //! prejoin), and a child failure nobody joined **dooms** it (fails it once its
 //! own call is over).
 //!
-//! Files: `spawn` (starting one: `spawn`, `start_main`), `life` (its task: the
-//! store made, the program instantiated and called, its end settled, its children
-//! waited for), `store`, `handles`, `driver`, `ending`.
+//! A microthread may also run on another node of the cluster: here it has a
+//! **stand-in**, a member without a store that ends as it does; and a node's run
+//! without `main` **serves** spawns from the others.
+//!
+//! Files: `spawn` (starting one: `spawn`, `spawn_remote`, `start_main`,
+//! `start_serving`), `life` (its task: the store made, the program instantiated and
+//! called, its end settled, its children waited for; or a stand-in's wait),
+//! `remote` (a run as the cluster's target of spawns), `store`, `handles`,
+//! `driver`, `ending`.
 
 mod driver;
 mod ending;
 mod handles;
 mod life;
+#[cfg(feature = "cluster")]
+mod remote;
 mod spawn;
 mod store;
 
 pub(crate) use ending::GaveUp;
-pub(crate) use spawn::{Link, spawn, start_main};
+pub(crate) use life::RemoteBody;
+#[cfg(feature = "cluster")]
+pub(crate) use remote::Serve;
+pub(crate) use spawn::{Link, spawn, spawn_remote, start_main, start_serving};
 pub use store::Microthread;
 pub(crate) use store::{Call, Image, Spawned};

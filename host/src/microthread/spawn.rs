@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Weak};
 
-use super::life::{Start, run_to_end};
+use super::life::{RemoteBody, Start, run_to_end};
 use super::store::{Image, Spawned};
 use crate::channel::Message;
 use crate::deterministic::Traced;
@@ -117,6 +117,34 @@ pub(crate) fn spawn(
         Ok(slot) => slot,
         Err(refused) => return Err((refused, spawned.argument)),
     };
+    Ok(start_child(run, image, link, slot, Start::Spawned(spawned), name))
+}
+
+/// Start the stand-in of a microthread that runs on node `node` (it holds `slot`
+/// of its run): it ends as `body` says. Linked as a microthread of this node's
+/// would be.
+pub(crate) fn spawn_remote(
+    run: &Arc<Run>,
+    image: &Arc<dyn Image>,
+    link: Link<'_>,
+    slot: LiveSlot,
+    node: String,
+    body: RemoteBody,
+    name: Option<String>,
+) -> (Arc<Completion>, Arc<Member>) {
+    run.count_cluster_spawn(true);
+    start_child(run, image, link, slot, Start::Remote { node, body }, name)
+}
+
+/// Start a microthread at `start`, linked to its spawner by `link`, in `slot`.
+fn start_child(
+    run: &Arc<Run>,
+    image: &Arc<dyn Image>,
+    link: Link<'_>,
+    slot: LiveSlot,
+    start: Start,
+    name: Option<String>,
+) -> (Arc<Completion>, Arc<Member>) {
     let me = run.identify(name.map(Arc::from));
     let unjoined: Unjoined = match link {
         Link::Child(parent) => {
@@ -134,7 +162,6 @@ pub(crate) fn spawn(
     };
     let completion = Arc::new(Completion::new(&me, unjoined, run.budget.clone()));
     let done = completion.clone();
-    let start = Start::Spawned(spawned);
     let parent = match link {
         Link::Child(parent) => Some(parent),
         Link::Detached => None,
@@ -163,7 +190,7 @@ pub(crate) fn spawn(
             done.complete(outcome);
         },
     );
-    Ok((completion, member))
+    (completion, member)
 }
 
 /// A structured child failed and nobody can join it any more: its parent fails with
@@ -183,9 +210,19 @@ fn child_failed(run: &Weak<Run>, parent: &Weak<Member>, failure: Failure) {
 
 /// Start the run's `main` (microthread 0) as a task on the run's workers.
 pub(crate) fn start_main(run: &Arc<Run>, image: &Arc<dyn Image>) -> Result<Task<Ending>, Refused> {
+    start_first(run, image, Start::Main)
+}
+
+/// Start a node's run without `main`: its microthread 0 (named `main`) runs no
+/// code, and serves spawns from the cluster until it is cancelled.
+pub(crate) fn start_serving(run: &Arc<Run>, image: &Arc<dyn Image>) -> Result<Task<Ending>, Refused> {
+    start_first(run, image, Start::Serving)
+}
+
+fn start_first(run: &Arc<Run>, image: &Arc<dyn Image>, start: Start) -> Result<Task<Ending>, Refused> {
     let slot = run.reserve()?;
     let me = run.identify(Some(Arc::from("main")));
-    let (_, task) = launch(run, image, slot, me, None, Start::Main, None, |run, _, ending| {
+    let (_, task) = launch(run, image, slot, me, None, start, None, |run, _, ending| {
         if let Ending::Exit(code) = ending {
             // An exit from `main` ends the program at once, as one from any other
             // microthread does: no cleanup for the detached ones. The supervisor

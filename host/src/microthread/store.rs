@@ -36,6 +36,10 @@ pub(crate) trait Image: Send + Sync + 'static {
     /// microthread.
     fn can_spawn(&self) -> bool;
 
+    /// The program's content hash (BLAKE3 of the file it came from, in hex):
+    /// nodes of a cluster spawn on each other only for the same program.
+    fn program(&self) -> &str;
+
     /// Call `main` in `instance`; `Ok(Err(()))` when it returned an error.
     fn call_main<'a>(
         &'a self,

@@ -36,6 +36,10 @@ pub(crate) enum BlockedOn {
     Sleep(Instant),
     /// On a socket: what it waits for, in words.
     Socket(String),
+    /// A stand-in: the microthread runs on that node of the cluster.
+    Remote(String),
+    /// A node's run without `main`: waiting for spawns from the cluster.
+    Serving,
 }
 
 impl BlockedOn {
@@ -49,6 +53,8 @@ impl BlockedOn {
             BlockedOn::Join(_) | BlockedOn::Child(_) | BlockedOn::Sleep(_) => false,
             // Counted as a wait with a timeout: the network may end it.
             BlockedOn::Socket(_) => false,
+            // Another node, or the cluster, ends these: waits with a timeout.
+            BlockedOn::Remote(_) | BlockedOn::Serving => false,
         }
     }
 }
@@ -69,6 +75,8 @@ impl std::fmt::Display for BlockedOn {
                 write!(f, "sleeping ({left:?} left)")
             }
             BlockedOn::Socket(what) => f.write_str(what),
+            BlockedOn::Remote(node) => write!(f, "running on node {node}"),
+            BlockedOn::Serving => f.write_str("serving spawns from the cluster"),
         }
     }
 }
@@ -174,6 +182,8 @@ impl Member {
                 BlockedOn::Child(id) => MicrothreadState::AwaitingChild { id: *id },
                 BlockedOn::Sleep(until) => MicrothreadState::Sleeping { until: *until },
                 BlockedOn::Socket(what) => MicrothreadState::Socket { what: what.clone() },
+                BlockedOn::Remote(node) => MicrothreadState::Remote { node: node.clone() },
+                BlockedOn::Serving => MicrothreadState::Serving,
             },
             None if self.running.load(Ordering::Relaxed) => MicrothreadState::Running,
             None => MicrothreadState::Ready,

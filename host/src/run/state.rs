@@ -40,6 +40,8 @@ pub(super) enum Stop {
 pub struct JoinHandle {
     pub(crate) completion: Arc<Completion>,
     pub(crate) member: Arc<Member>,
+    /// The node it runs on, if another node runs it (this is its stand-in).
+    pub(crate) node: Option<String>,
 }
 
 impl Drop for JoinHandle {
@@ -121,6 +123,9 @@ pub(crate) struct Run {
     pub(super) sent_by_ended: AtomicU64,
     /// Restarts counted by the run's supervisors (`thread.count-restart`).
     pub(super) restarts: AtomicU64,
+    /// Microthreads spawned on other nodes, and started here for other nodes.
+    pub(super) spawned_remote: AtomicU64,
+    pub(super) started_for_others: AtomicU64,
     /// The signals that end the run (with `interrupt_on_ctrl_c`), listened to from
     /// the run's creation: a signal that comes before the supervisor looks is not lost.
     pub(super) signals: Mutex<Option<Signals>>,
@@ -214,6 +219,8 @@ impl Run {
             failed: AtomicU64::new(0),
             sent_by_ended: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            spawned_remote: AtomicU64::new(0),
+            started_for_others: AtomicU64::new(0),
             timers: timers::Timers::default(),
             registry: Registry::default(),
             sockets,
@@ -266,6 +273,18 @@ impl Run {
     }
 
     /// Take a live-microthread slot, within the run's limit and the runtime's.
+    /// Whether a microthread could start now (else the maximum in the way); what
+    /// [`reserve`](Run::reserve) would find, without taking a slot.
+    pub(crate) fn room(&self) -> Result<(), u32> {
+        if self.live.used() >= self.live.max() {
+            return Err(self.live.max());
+        }
+        if self.runtime_live.used() >= self.runtime_live.max() {
+            return Err(self.runtime_live.max());
+        }
+        Ok(())
+    }
+
     pub(crate) fn reserve(self: &Arc<Self>) -> Result<LiveSlot, Refused> {
         if !self.live.take() {
             return Err(Refused::LimitReached(self.live.max()));
@@ -500,7 +519,19 @@ impl Run {
             messages_sent: self.sent_by_ended.load(Ordering::Relaxed) + self.members.sent(),
             deadlock_checks: self.members.deadlock_checks(),
             restarts: self.restarts.load(Ordering::Relaxed),
+            spawned_remote: self.spawned_remote.load(Ordering::Relaxed),
+            started_for_others: self.started_for_others.load(Ordering::Relaxed),
         }
+    }
+
+    /// A microthread of the run was spawned on another node (`remote`), or one
+    /// was started here for another node's spawn.
+    pub(crate) fn count_cluster_spawn(&self, remote: bool) {
+        let counter = match remote {
+            true => &self.spawned_remote,
+            false => &self.started_for_others,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A supervisor of the run restarted a child.

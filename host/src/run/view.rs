@@ -70,6 +70,15 @@ pub enum MicrothreadState {
         /// 10.0.0.2:5100`, `writing to …`, `connecting to …`.
         what: String,
     },
+    /// It runs on another node of the cluster (spawned there with `spawn_on`):
+    /// this is its stand-in, which its parent joins, cancels and monitors.
+    Remote {
+        /// That node's id.
+        node: String,
+    },
+    /// A node's run without `main` ([`Program::start_node`](crate::Program::start_node),
+    /// `weft node`): it waits for spawns from the other nodes.
+    Serving,
 }
 
 impl std::fmt::Display for MicrothreadState {
@@ -93,6 +102,8 @@ impl std::fmt::Display for MicrothreadState {
             MicrothreadState::Joining { id } => write!(f, "joining microthread {id}"),
             MicrothreadState::AwaitingChild { id } => write!(f, "awaiting child {id}"),
             MicrothreadState::Socket { what } => f.write_str(what),
+            MicrothreadState::Remote { node } => write!(f, "running on node {node}"),
+            MicrothreadState::Serving => f.write_str("serving spawns from the cluster"),
             MicrothreadState::Sleeping { until } => {
                 write!(
                     f,
@@ -143,6 +154,12 @@ pub struct RunStats {
     /// SDK's `weft_guest::supervisor`) spawned a child again in place of one that
     /// ended.
     pub restarts: u64,
+    /// Microthreads spawned on other nodes of the cluster (`spawn_on`): each has
+    /// a stand-in here, counted in `spawned` too.
+    pub spawned_remote: u64,
+    /// Microthreads started here for other nodes' spawns (counted in `spawned`
+    /// too).
+    pub started_for_others: u64,
 }
 
 impl std::fmt::Display for RunStats {
@@ -157,6 +174,14 @@ impl std::fmt::Display for RunStats {
             self.failed,
             self.messages_sent,
             self.restarts
-        )
+        )?;
+        if self.spawned_remote > 0 || self.started_for_others > 0 {
+            write!(
+                f,
+                ", spawned on other nodes {}, started for other nodes {}",
+                self.spawned_remote, self.started_for_others
+            )?;
+        }
+        Ok(())
     }
 }

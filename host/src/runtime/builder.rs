@@ -347,6 +347,16 @@ impl RuntimeBuilder {
             },
         };
 
+        let live = Arc::new(Quota::new(self.limits.max_microthreads));
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = &cluster {
+            // What this node tells the others of its room, in its heartbeats.
+            let (live, workers) = (live.clone(), self.workers.max(1) as f32);
+            cluster.set_room(Box::new(move || {
+                let used = live.used();
+                (live.max().saturating_sub(used), used as f32 / workers)
+            }));
+        }
         Ok(Runtime {
             inner: Arc::new(Inner {
                 context: RunContext {
@@ -354,7 +364,7 @@ impl RuntimeBuilder {
                     scheduler: Arc::new(scheduler),
                     supervisor: supervisor.handle().clone(),
                     engine,
-                    live: Arc::new(Quota::new(self.limits.max_microthreads)),
+                    live,
                     resolver: self.resolver,
                     data: self.data,
                     #[cfg(feature = "cluster")]

@@ -76,7 +76,10 @@ pub(super) fn from_bytes(
         }
     };
     let pre = wit::link(runtime.linker(), &component, &what)?;
-    let image = Arc::new(wit::Exports::new(&component, pre, &what)?);
+    // What nodes of a cluster compare: they spawn on each other only for the
+    // same program.
+    let hash = blake3::hash(bytes).to_hex().to_string();
+    let image = Arc::new(wit::Exports::new(&component, pre, &what, hash)?);
     Ok(Program::new(runtime.clone(), what, cache_status, image))
 }
 

@@ -61,6 +61,12 @@ impl Program {
         &self.inner.name
     }
 
+    /// The content hash of the file the program was loaded from (BLAKE3, in hex):
+    /// the nodes of a cluster spawn on each other only for the same program.
+    pub fn content_hash(&self) -> &str {
+        self.inner.image.program()
+    }
+
     /// Whether the program uses the weft world, i.e. can spawn microthreads.
     pub fn is_spawnable(&self) -> bool {
         self.inner.image.can_spawn()
@@ -89,7 +95,40 @@ impl Program {
         }
         self.inner
             .runtime
-            .start_run(&self.inner.image, options, Arc::new(self.clone()))
+            .start_run(&self.inner.image, options, false, Arc::new(self.clone()))
+    }
+
+    /// Start a run of the program *without* its `main`, on a runtime that belongs
+    /// to a cluster ([`RuntimeBuilder::cluster`](crate::RuntimeBuilder::cluster)):
+    /// it serves spawns from the other nodes (a guest's `spawn_on`), until it is
+    /// cancelled ([`RunHandle::cancel`], Ctrl-C with
+    /// [`RunOptions::interrupt_on_ctrl_c`], dropping the handle). This is what
+    /// `weft node` runs. (Any run of a program on a runtime in a cluster serves
+    /// spawns too, while it runs.)
+    ///
+    /// Errors if the runtime belongs to no cluster, the program cannot spawn (it
+    /// does not use the weft world), or the options are refused as
+    /// [`start`](Program::start)'s are.
+    #[cfg(feature = "cluster")]
+    pub fn start_node(&self, options: &RunOptions) -> Result<RunHandle, Error> {
+        if self.inner.runtime.cluster().is_none() {
+            return Err(Error::Config(
+                "a node's run serves spawns from a cluster: build the runtime with RuntimeBuilder::cluster"
+                    .into(),
+            ));
+        }
+        if !self.inner.image.can_spawn() {
+            return Err(Error::Config(format!(
+                "{} cannot be spawned on: it does not use the weft world (weft:runtime/entry)",
+                self.inner.name
+            )));
+        }
+        if options.deterministic.is_some() {
+            return Err(Error::Config("a deterministic run cannot serve a cluster".into()));
+        }
+        self.inner
+            .runtime
+            .start_run(&self.inner.image, options, true, Arc::new(self.clone()))
     }
 
     /// Run the program's `main` with `options`, blocking the calling thread until the

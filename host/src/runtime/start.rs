@@ -20,6 +20,7 @@ impl Runtime {
         &self,
         image: &Arc<dyn Image>,
         options: &RunOptions,
+        serving: bool,
         keep: Arc<dyn Send + Sync>,
     ) -> Result<RunHandle, Error> {
         let inner = &*self.inner;
@@ -49,7 +50,19 @@ impl Runtime {
         }
         // Registered first: should the runtime go away now, it cancels this run too.
         self.register(&run);
-        let main = match microthread::start_main(&run, image) {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = &inner.context.cluster
+            && options.deterministic.is_none()
+            && image.can_spawn()
+        {
+            // Other nodes may spawn in this run while it runs.
+            cluster.serve(image.program(), microthread::Serve::new(&run, image));
+        }
+        let first = match serving {
+            true => microthread::start_serving(&run, image),
+            false => microthread::start_main(&run, image),
+        };
+        let main = match first {
             Ok(main) => main,
             Err(Refused::LimitReached(max)) => {
                 // Nothing ran: the ends go back, for a retry with the same options.

@@ -20,7 +20,7 @@ wasmtime::component::bindgen!({
 pub(super) use self::weft::runtime::{channel, cluster, net, registry, thread, types};
 
 /// The version of the `weft:runtime` package this host implements.
-pub(super) const WIT_PACKAGE: &str = "weft:runtime@0.5.0";
+pub(super) const WIT_PACKAGE: &str = "weft:runtime@0.6.0";
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
 //! The host side of `weft:runtime/cluster`: which node the program runs on, and
-//! the cluster's live nodes (nothing outside a cluster).
+//! the cluster's live nodes with their room (nothing outside a cluster).
 
 use super::bindings::cluster as wit;
 use crate::microthread::Microthread;
@@ -13,10 +13,26 @@ impl wit::Host for Microthread {
         Ok(None)
     }
 
-    async fn nodes(&mut self) -> wasmtime::Result<Vec<String>> {
+    async fn this_node(&mut self) -> wasmtime::Result<String> {
         #[cfg(feature = "cluster")]
         if let Some(cluster) = &self.run.cluster {
-            return Ok(cluster.nodes().into_iter().map(|n| n.id).collect());
+            return Ok(cluster.node_id().to_string());
+        }
+        Ok(crate::node_name::local())
+    }
+
+    async fn nodes(&mut self) -> wasmtime::Result<Vec<wit::NodeInfo>> {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = &self.run.cluster {
+            return Ok(cluster
+                .nodes()
+                .into_iter()
+                .map(|n| wit::NodeInfo {
+                    id: n.id,
+                    free: n.free,
+                    load: n.load,
+                })
+                .collect());
         }
         Ok(Vec::new())
     }

@@ -22,6 +22,8 @@ pub(crate) struct Exports {
     /// `weft:runtime/entry`, if the component exports it: where spawned
     /// microthreads start.
     entry: Option<bindings::MicrothreadIndices>,
+    /// The content hash of the file it came from.
+    program: String,
 }
 
 impl Exports {
@@ -32,6 +34,7 @@ impl Exports {
         component: &Component,
         pre: InstancePre<Microthread>,
         what: &str,
+        program: String,
     ) -> Result<Exports, Error> {
         let engine = pre.engine();
         let ty = component.component_type();
@@ -67,7 +70,12 @@ impl Exports {
         if main.is_none() && entry.is_none() {
             return Err(Error::NotRunnable { what: what.into() });
         }
-        Ok(Exports { pre, main, entry })
+        Ok(Exports {
+            pre,
+            main,
+            entry,
+            program,
+        })
     }
 }
 
@@ -82,6 +90,10 @@ impl Image for Exports {
 
     fn can_spawn(&self) -> bool {
         self.entry.is_some()
+    }
+
+    fn program(&self) -> &str {
+        &self.program
     }
 
     fn call_main<'a>(

@@ -19,6 +19,8 @@ mod exports;
 mod message;
 mod net;
 mod registry;
+#[cfg(feature = "cluster")]
+mod spawn_on;
 mod thread;
 mod types;
 mod wasi_sockets;

@@ -102,7 +102,11 @@ impl wit::Host for Microthread {
                 if !detached {
                     self.push_child(completion.clone());
                 }
-                Ok(Ok(self.table.push(JoinHandle { completion, member })?))
+                Ok(Ok(self.table.push(JoinHandle {
+                    completion,
+                    member,
+                    node: None,
+                })?))
             }
             Err((Refused::LimitReached(max), argument)) => Ok(Err(wit::Refused {
                 error: SpawnError::LimitReached(max),
@@ -110,6 +114,36 @@ impl wit::Host for Microthread {
                 argument: self.give_message(argument)?,
             })),
         }
+    }
+
+    async fn spawn_on(
+        &mut self,
+        node: Option<String>,
+        trampoline: u32,
+        function: u32,
+        argument: wit_channel::Message,
+        name: Option<String>,
+        detached: bool,
+    ) -> wasmtime::Result<Result<Resource<JoinHandle>, wit::Refused>> {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = self.run.cluster.clone() {
+            let spawn = super::spawn_on::Spawn {
+                trampoline,
+                function,
+                name,
+                detached,
+            };
+            return self.spawn_on_cluster(&cluster, node, spawn, argument).await;
+        }
+        let _where = node;
+        Ok(Err(wit::Refused {
+            error: SpawnError::NoSuchNode(
+                "this program runs in no cluster: start it with `weft run --cluster URL` (or on a runtime \
+                 built with RuntimeBuilder::cluster), or spawn it here with `spawn`"
+                    .into(),
+            ),
+            argument,
+        }))
     }
 
     async fn yield_now(&mut self) -> wasmtime::Result<()> {
@@ -213,6 +247,10 @@ impl wit::Host for Microthread {
 impl wit::HostJoinHandle for Microthread {
     async fn id(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&handle)?.completion.id())
+    }
+
+    async fn node(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<Option<String>> {
+        Ok(self.table.get(&handle)?.node.clone())
     }
 
     async fn join(

@@ -17,6 +17,7 @@ pub(super) fn wit_failure(f: Failure) -> wit::Failure {
         FailureKind::Exited => K::Exited,
         FailureKind::RestartIntensity => K::RestartIntensity,
         FailureKind::Disconnected => K::Disconnected,
+        FailureKind::NodeDown => K::NodeDown,
     };
     wit::Failure {
         id: f.id,
