@@ -3,7 +3,7 @@
 //! parses them), `report` (what weft says on stderr), `program` (the runtime, the
 //! loaded program and the run's options made from the flags), `cluster` (joining
 //! a cluster, and the channel ends exported and imported by name), then one module
-//! a subcommand: `run`, `explore` (`weft test`), `compile` (`weft compile` and
+//! a subcommand: `run` (`weft run` and `weft node`), `explore` (`weft test`), `compile` (`weft compile` and
 //! `weft cache`).
 
 use std::ffi::OsString;
@@ -44,6 +44,13 @@ enum Command {
     /// `weft compile`. weft's own options go before FILE; everything after it goes
     /// to the guest, as with `wasmtime run`.
     Run(Box<RunArgs>),
+    /// Join a cluster as a node that runs FILE without its `main`: it starts the
+    /// microthreads other nodes spawn on it (`spawn_on`), until Ctrl-C or SIGTERM
+    /// (130 or 143, after --grace for their cleanup).
+    ///
+    /// Takes `weft run`'s options; --cluster is required. Every node of a spawn
+    /// must run the same FILE (compared by content hash).
+    Node(Box<RunArgs>),
     /// Run a program deterministically under many seeds, in parallel over the
     /// cores, to find a schedule under which it fails.
     ///
@@ -69,6 +76,7 @@ impl Command {
     fn name(&self) -> &'static str {
         match self {
             Command::Run(_) => "run",
+            Command::Node(_) => "node",
             Command::Test(_) => "test",
             Command::Compile(_) => "compile",
             Command::Cache { .. } => "cache",
@@ -107,7 +115,7 @@ impl Cli {
     /// The program's "file", when it is a flag.
     fn flag_as_file(&self) -> Option<String> {
         let program = match &self.command {
-            Command::Run(args) => &args.program,
+            Command::Run(args) | Command::Node(args) => &args.program,
             Command::Test(args) => &args.program,
             _ => return None,
         };
@@ -118,7 +126,8 @@ impl Cli {
     /// Run the command; returns the process exit code.
     pub fn run(self) -> Result<i32> {
         match self.command {
-            Command::Run(args) => run::run(*args),
+            Command::Run(args) => run::run(*args, false),
+            Command::Node(args) => run::run(*args, true),
             Command::Test(args) => explore::test(args),
             Command::Compile(args) => compile::compile(args),
             Command::Cache { action } => compile::cache(action),

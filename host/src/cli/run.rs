@@ -1,5 +1,6 @@
 //! `weft run`: one run of a program, its schedule trace, and the table of its
-//! microthreads on SIGQUIT.
+//! microthreads on SIGQUIT; and `weft node`, the same run without `main`, which
+//! serves spawns from a cluster.
 
 use std::io::Write;
 
@@ -29,8 +30,15 @@ impl Write for SharedFile {
     }
 }
 
-pub(super) fn run(args: RunArgs) -> Result<i32> {
+/// `weft run`, or with `serving` `weft node`.
+pub(super) fn run(args: RunArgs, serving: bool) -> Result<i32> {
     let deterministic = args.deterministic || args.seed.is_some();
+    if serving && deterministic {
+        bail!("a deterministic run cannot serve a cluster: weft node takes no --deterministic or --seed");
+    }
+    if serving && args.cluster.cluster.is_none() {
+        bail!("weft node serves spawns from a cluster: give --cluster nats://HOST:PORT");
+    }
     if deterministic && args.workers.is_some_and(|w| w != 1) {
         bail!("a deterministic run has one worker: --workers must be 1 (or left out)");
     }
@@ -68,7 +76,10 @@ pub(super) fn run(args: RunArgs) -> Result<i32> {
     // Listening before the program starts: a SIGQUIT as soon as it prints must not
     // find the default action (ending the process) still there.
     let shown = show_microthreads_on_sigquit();
-    let mut run = program.start(&options)?;
+    let mut run = match serving {
+        true => program.start_node(&options)?,
+        false => program.start(&options)?,
+    };
     shown.get_or_init(|| run.view());
     let status = if args.stats {
         // Awaited by reference: the handle keeps the run, whose counters are read
