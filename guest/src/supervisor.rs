@@ -757,11 +757,15 @@ impl Running {
         again
     }
 
-    /// Stop the running children from `from` on, in reverse start order.
+    /// Stop the running children from `from` on, in reverse start order. One
+    /// whose node went down meanwhile starts on any node from then on.
     fn stop_all_from(&mut self, from: usize) {
         for j in (from..self.slots.len()).rev() {
-            if let Some((handle, down)) = self.slots[j].running.take() {
-                stop(&self.slots[j].child, handle, down);
+            if let Some((handle, down)) = self.slots[j].running.take()
+                && let Err(JoinError::Failed(f)) = stop(&self.slots[j].child, handle, down)
+                && f.kind == FailureKind::NodeDown
+            {
+                self.slots[j].elsewhere = true;
             }
         }
     }
@@ -785,8 +789,9 @@ impl Running {
 /// child is cancelled with its shutdown time as the grace.
 ///
 /// The supervisor owns its shutdown: its own cancellation, should it come
-/// meanwhile, fails one of these calls, and the stop goes on.
-fn stop(child: &Child, handle: JoinHandle<Ended>, down: Receiver<Down>) {
+/// meanwhile, fails one of these calls, and the stop goes on. How it ended comes
+/// back.
+fn stop(child: &Child, handle: JoinHandle<Ended>, down: Receiver<Down>) -> Result<(), JoinError> {
     match &child.control {
         Some(control) if control.try_send(Control::Shutdown).is_ok() => {
             let deadline = Instant::now() + child.shutdown;
@@ -808,8 +813,9 @@ fn stop(child: &Child, handle: JoinHandle<Ended>, down: Receiver<Down>) {
         }
         _ => handle.cancel_within(child.shutdown),
     }
-    // However it ended, it was stopped.
-    let _stopped = join_ended(handle);
+    // However it ended, it was stopped: how, only a lost node matters (to the
+    // caller, for where it starts again).
+    join_ended(handle)
 }
 
 /// Join a child that has ended or is being stopped. The supervisor owns its
