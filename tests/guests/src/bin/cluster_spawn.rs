@@ -19,12 +19,13 @@
 //!   and `which: NODE` (its `ChildInfo::node`, `this node` for none) at each of its
 //!   first two starts (the test kills the other node after the first), then
 //!   `supervisor shut down`.
-//! - `map N`: `cluster::parallel_map` of a CPU-bound function over N items, and the
-//!   local `parallel_map` of the same: `map: cluster DIGEST`, `map: local DIGEST`,
-//!   `same` (or `different`), and `spread: NODE=CALLS …`.
-//! - `map-slow N`: each call reports `call I started on NODE`, sleeps 300 ms and
-//!   returns (I, its node); then `ran I on NODE` per result, in order, and `map
-//!   done` (the test kills a node mid-way).
+//! - `map N [NODES]`: once NODES nodes are live (default 2), `cluster::parallel_map`
+//!   of a CPU-bound function over N items, and the local `parallel_map` of the same:
+//!   `map: cluster DIGEST`, `map: local DIGEST`, `same` (or `different`), and
+//!   `spread: NODE=CALLS …`.
+//! - `map-slow N [NODES]`: each call reports `call I started on NODE`, sleeps
+//!   300 ms and returns (I, its node); then `ran I on NODE` per result, in order,
+//!   and `map done` (the test kills a node mid-way).
 //! - `receiver-arg`: a spawn whose argument carries a receiver: `refused: ERROR`.
 //! - `wrong-program`: a spawn on the other node, which runs another program:
 //!   `refused: ERROR`.
@@ -66,15 +67,29 @@ fn here() -> String {
 /// The first live node that is not this one, once there is one.
 fn other() -> Node {
     let me = cluster::this_node();
+    match wait_for_nodes(2)
+        .into_iter()
+        .find(|n| n.id() != Some(me.as_str()))
+    {
+        Some(node) => node,
+        None => unreachable!("wait_for_nodes returns another node among the live ones"),
+    }
+}
+
+/// Wait until `want` nodes are live, this one included and another among them,
+/// for at most 10 s: the live nodes.
+fn wait_for_nodes(want: usize) -> Vec<Node> {
+    let me = cluster::this_node();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(node) = cluster::nodes().into_iter().find(|n| n.id() != Some(me.as_str())) {
-            return node;
+        let live = cluster::nodes();
+        if live.len() >= want && live.iter().any(|n| n.id() != Some(me.as_str())) {
+            return live;
         }
         if Instant::now() >= deadline {
             fail(format!(
-                "no other node came within 10 s (this node is {me}; live: {:?})",
-                cluster::nodes()
+                "{want} live nodes wanted within 10 s (this node is {me}; live: {:?})",
+                live.iter().map(|n| n.to_string()).collect::<Vec<_>>()
             ));
         }
         if weft_guest::sleep(Duration::from_millis(50)).is_err() {
@@ -317,12 +332,22 @@ fn count(arg: &str) -> u64 {
         .unwrap_or_else(|_| fail(format!("expected a count, got {arg:?}")))
 }
 
+/// How many live nodes a map waits for: the argument, or 2.
+fn want(arg: &str) -> usize {
+    match arg {
+        "" => 2,
+        n => n
+            .parse()
+            .unwrap_or_else(|_| fail(format!("expected a number of nodes, got {n:?}"))),
+    }
+}
+
 fn concurrency() -> usize {
     2 * cluster::nodes().len().max(1)
 }
 
-fn map(n: u64) {
-    other();
+fn map(n: u64, want: usize) {
+    wait_for_nodes(want);
     let spread = cluster::parallel_map(crunch_where, 0..n, concurrency())
         .unwrap_or_else(|e| fail(format!("cluster::parallel_map: {e}")));
     let remote: Vec<u64> = spread.iter().map(|(v, _)| *v).collect();
@@ -358,8 +383,8 @@ fn print_starts(starts: Receiver<String>) {
     }
 }
 
-fn map_slow(n: u64) {
-    other();
+fn map_slow(n: u64, want: usize) {
+    wait_for_nodes(want);
     let (tx, rx) = channel::<String>(64);
     weft_guest::spawn_detached(print_starts, rx);
     let items: Vec<(u64, Sender<String>)> = (0..n).map(|i| (i, tx.clone())).collect();
@@ -415,8 +440,8 @@ fn main() {
         "cancel-spin" => cancel(spin_child),
         "node-down" => node_down(),
         "supervised" => supervised(),
-        "map" => map(count(arg(2))),
-        "map-slow" => map_slow(count(arg(2))),
+        "map" => map(count(arg(2)), want(arg(3))),
+        "map-slow" => map_slow(count(arg(2)), want(arg(3))),
         "receiver-arg" => {
             let (_tx, rx) = channel::<u32>(1);
             refused("receiver-arg", cluster::spawn_on(other(), never, rx));
