@@ -85,6 +85,8 @@ pub(super) struct Spawns {
     /// Stand-ins here, by ticket: the node that runs the child, and the inbox
     /// where its end arrives.
     waiting: Mutex<HashMap<u64, (String, Arc<Inbox>)>>,
+    /// A run registered to take spawns.
+    served: tokio::sync::Notify,
 }
 
 impl Spawns {
@@ -96,6 +98,23 @@ impl Spawns {
             !ts.is_empty()
         });
         targets.entry(program.to_string()).or_default().push(target);
+        drop(targets);
+        self.served.notify_waiters();
+    }
+
+    /// The live run of `program`; on a node that runs no program yet (it joined,
+    /// and is still loading it), once it does, within `timeout`.
+    async fn target_once_serving(
+        &self,
+        program: &str,
+        timeout: std::time::Duration,
+    ) -> Option<Arc<dyn Target>> {
+        let serving = crate::sync::until(&self.served, || {
+            self.target(program)
+                .map(Some)
+                .or_else(|| (!self.programs().is_empty()).then_some(None))
+        });
+        tokio::time::timeout(timeout, serving).await.ok().flatten()
     }
 
     /// The live run of `program`, if there is one.
@@ -218,14 +237,16 @@ async fn start(node: &Arc<Node>, r: SpawnRequest) -> SpawnReply {
     // The parent's node is watched from now on: should it go silent, the child is
     // cancelled.
     node.members().heard(&r.parent);
-    let Some(target) = node.spawns.target(&r.program) else {
+    // Within the requester's patience, so that it hears why.
+    let waited = node.config.import_timeout / 2;
+    let Some(target) = node.spawns.target_once_serving(&r.program, waited).await else {
         let runs = node.spawns.programs();
         let runs = match runs.is_empty() {
             true => "no program".to_string(),
             false => format!("program {}", runs.join(", ")),
         };
         return SpawnReply::Refused(Refusal::NoSuchProgram(format!(
-            "node {me} does not run program {} (it runs {runs}): start every node of a spawn with the same .wasm",
+            "node {me} does not run program {} (it runs {runs})",
             short(&r.program)
         )));
     };
