@@ -164,6 +164,12 @@ impl Quota {
         }
     }
 
+    /// Take one unit even past the maximum (what is counted elsewhere: a
+    /// stand-in, whose microthread counts against another node's limits).
+    pub(crate) fn take_anyway(&self) {
+        self.used.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Give back a unit taken earlier; returns how many are still taken.
     pub(crate) fn give_back(&self) -> u32 {
         self.used.fetch_sub(1, Ordering::AcqRel) - 1

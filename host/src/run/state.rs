@@ -298,6 +298,17 @@ impl Run {
         Ok(LiveSlot(self.clone()))
     }
 
+    /// A slot for the stand-in of a microthread spawned on another node: counted
+    /// among the live (the live view shows it), never refused (the limits apply
+    /// where that microthread runs, which refuses it when full).
+    pub(crate) fn reserve_stand_in(self: &Arc<Self>) -> LiveSlot {
+        self.live.take_anyway();
+        self.runtime_live.take_anyway();
+        self.spawned.fetch_add(1, Ordering::Relaxed);
+        self.peak_live.fetch_max(self.live.used(), Ordering::Relaxed);
+        LiveSlot(self.clone())
+    }
+
     /// Record how to abort microthread `id`'s task; abort it at once if the run is
     /// already being aborted (it may have been spawned while the others were).
     pub(crate) fn set_abort(&self, id: u64, abort: &crate::scheduler::AbortHandle) {

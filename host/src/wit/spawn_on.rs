@@ -8,7 +8,7 @@ use super::bindings::channel as wit_channel;
 use super::bindings::thread::{self as wit, SpawnError};
 use crate::cluster::{Cluster, Outgoing, Refusal};
 use crate::microthread::{self, Link, Microthread, RemoteBody};
-use crate::run::{JoinHandle, Refused};
+use crate::run::JoinHandle;
 
 /// What `spawn-on` starts, but for where and with what.
 pub(super) struct Spawn {
@@ -90,16 +90,8 @@ impl Microthread {
         spawn: &Spawn,
         argument: wit_channel::Message,
     ) -> wasmtime::Result<Result<Resource<JoinHandle>, wit::Refused>> {
-        // The stand-in is a microthread of this run: it counts against its limits.
-        let slot = match self.run.reserve() {
-            Ok(slot) => slot,
-            Err(Refused::LimitReached(max)) => {
-                return Ok(Err(wit::Refused {
-                    error: SpawnError::LimitReached(max),
-                    argument,
-                }));
-            }
-        };
+        // Its limits are the other node's: the stand-in here is never refused.
+        let slot = self.run.reserve_stand_in();
         let argument = self.take_message(argument)?;
         let name = spawn
             .name
