@@ -6,14 +6,14 @@
 //! message that says what to do.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use weft_tests::guest;
 use weft_tests::nats::NatsServer;
 
 mod common;
-use common::{error_exit, text, weft, weft_cmd};
+use common::{error_exit, finish, next_line, signal, text, weft, weft_cmd};
 
 /// `weft run --cluster URL --node NAME --node-timeout 1s FLAGS cluster.wasm ARGS`,
 /// its stdout piped.
@@ -36,34 +36,6 @@ fn node(server: &NatsServer, name: &str, flags: &[&str], args: &[&str]) -> Child
         .stderr(Stdio::piped())
         .spawn()
         .expect("start weft")
-}
-
-/// The next line the process prints (empty at its end).
-fn next_line(out: &mut BufReader<ChildStdout>) -> String {
-    let mut line = String::new();
-    out.read_line(&mut line).expect("read the node's stdout");
-    line.trim_end().to_string()
-}
-
-/// Wait for the process to end (killing it should it hang), with its exit code,
-/// the rest of its stdout and its stderr.
-fn finish(mut child: Child, mut out: BufReader<ChildStdout>) -> (Option<i32>, String, String) {
-    let started = Instant::now();
-    while child.try_wait().expect("wait for weft").is_none() {
-        if started.elapsed() > Duration::from_secs(60) {
-            child.kill().expect("kill a hung weft");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut out, &mut rest).expect("read stdout");
-    let output = child.wait_with_output().expect("collect weft");
-    (output.status.code(), rest, text(&output.stderr))
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: a plain kill(2) of our own child, not reaped yet.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
 
 #[test]

@@ -3,7 +3,9 @@
 // Each test binary uses its own part of this.
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Output};
+use std::time::{Duration, Instant};
 
 /// The `weft` binary, with the tests' own compilation cache.
 pub fn weft_cmd() -> Command {
@@ -35,4 +37,32 @@ pub fn error_exit(o: &Output, code: i32) -> String {
     assert!(err.starts_with("error: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     err
+}
+
+/// The next line the process prints (empty at its end).
+pub fn next_line(out: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read the node's stdout");
+    line.trim_end().to_string()
+}
+
+/// Wait for the process to end (killing it should it hang), with its exit code,
+/// the rest of its stdout and its stderr.
+pub fn finish(mut child: Child, mut out: BufReader<ChildStdout>) -> (Option<i32>, String, String) {
+    let started = Instant::now();
+    while child.try_wait().expect("wait for weft").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().expect("kill a hung weft");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("read stdout");
+    let output = child.wait_with_output().expect("collect weft");
+    (output.status.code(), rest, text(&output.stderr))
+}
+
+pub fn signal(child: &Child, sig: i32) {
+    // SAFETY: a plain kill(2) of our own child, not reaped yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }

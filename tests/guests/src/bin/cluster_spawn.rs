@@ -30,6 +30,8 @@
 //! - `wrong-program`: a spawn on the other node, which runs another program:
 //!   `refused: ERROR`.
 //! - `this-node`: `this node: ID`, then `node ID free=F load=L` per live node.
+//! - `any N`: N children spawned at once on `Node::any()`, each napping 500 ms:
+//!   `any: NODE=COUNT …`, where they ran (a node whose run is full passes them on).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -430,6 +432,35 @@ fn this_node() {
     }
 }
 
+/// Sleep a while (so that the calls overlap) and say where it ran.
+fn nap_here(ms: u64) -> String {
+    if let Err(e) = weft_guest::sleep(Duration::from_millis(ms)) {
+        fail(format!("nap_here: {e}"));
+    }
+    here()
+}
+
+/// `any N`: N children spawned at once on `Node::any()`, each napping 500 ms;
+/// `any: NODE=COUNT …` of where they ran, once all are joined.
+fn any(n: u64) {
+    wait_for_nodes(2);
+    let handles: Vec<_> = (0..n)
+        .map(|_| match cluster::spawn_on(Node::any(), nap_here, 500) {
+            Ok(handle) => handle,
+            Err(e) => fail(format!("any: {e}")),
+        })
+        .collect();
+    let mut spread = BTreeMap::new();
+    for handle in handles {
+        match handle.join() {
+            Ok(node) => *spread.entry(node).or_insert(0u32) += 1,
+            Err(e) => fail(format!("any: {e}")),
+        }
+    }
+    let spread: Vec<String> = spread.iter().map(|(n, c)| format!("{n}={c}")).collect();
+    say(format!("any: {}", spread.join(" ")));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -448,10 +479,11 @@ fn main() {
         }
         "wrong-program" => refused("wrong-program", cluster::spawn_on(other(), twice, 21)),
         "this-node" => this_node(),
+        "any" => any(count(arg(2))),
         other => {
             eprintln!(
                 "unknown mode {other:?}: join, panic, cancel-recv, cancel-spin, node-down, supervised, \
-                 map N, map-slow N, receiver-arg, wrong-program, this-node"
+                 map N, map-slow N, receiver-arg, wrong-program, this-node, any N"
             );
             std::process::exit(2);
         }
