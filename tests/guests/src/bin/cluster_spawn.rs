@@ -30,6 +30,11 @@
 //! - `wrong-program`: a spawn on the other node, which runs another program:
 //!   `refused: ERROR`.
 //! - `this-node`: `this node: ID`, then `node ID free=F load=L` per live node.
+//! - `prejoin`: a child on the other node, its handle dropped: `main returns`,
+//!   and there `remote child done on NODE` (before this run ends).
+//! - `unjoined`: a local child waiting and a remote one that panics, its handle
+//!   dropped: `sibling cancelled`, `main cancelled`, and the run fails
+//!   (child-failed).
 //! - `any N`: N children spawned at once on `Node::any()`, each napping 500 ms:
 //!   `any: NODE=COUNT …`, where they ran (a node whose run is full passes them on).
 
@@ -461,6 +466,42 @@ fn any(n: u64) {
     say(format!("any: {}", spread.join(" ")));
 }
 
+/// Nap 300 ms, then print that it is done, on its node.
+fn done_later(_: ()) {
+    nap_here(300);
+    say(format!("remote child done on {}", here()));
+}
+
+/// `prejoin`: spawn a child on the other node, drop its handle, return: the run
+/// ends only once that child has (`main returns` comes first).
+fn prejoin() {
+    let h = cluster::spawn_on(other(), done_later, ()).unwrap_or_else(|e| fail(format!("prejoin: {e}")));
+    drop(h);
+    say("main returns");
+}
+
+/// A local child that waits until cancelled, and says so.
+fn sibling(_: ()) {
+    let (_keep, rx) = channel::<()>(1);
+    match rx.recv() {
+        Err(RecvError::Cancelled) => say("sibling cancelled"),
+        other => panic!("sibling: the receive ended with {other:?}, not a cancellation"),
+    }
+}
+
+/// `unjoined`: a local child that waits, and a child on the other node that
+/// panics, its handle dropped: its failure cancels the sibling and fails `main`
+/// (which waits in a sleep until cancelled: `main cancelled`).
+fn unjoined() {
+    let _sibling = weft_guest::spawn(sibling, ());
+    let remote = cluster::spawn_on(other(), boom, ()).unwrap_or_else(|e| fail(format!("unjoined: {e}")));
+    drop(remote);
+    match weft_guest::sleep(Duration::from_secs(60)) {
+        Err(_) => say("main cancelled"),
+        Ok(()) => say("main slept on: nothing cancelled it"),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -480,10 +521,12 @@ fn main() {
         "wrong-program" => refused("wrong-program", cluster::spawn_on(other(), twice, 21)),
         "this-node" => this_node(),
         "any" => any(count(arg(2))),
+        "prejoin" => prejoin(),
+        "unjoined" => unjoined(),
         other => {
             eprintln!(
                 "unknown mode {other:?}: join, panic, cancel-recv, cancel-spin, node-down, supervised, \
-                 map N, map-slow N, receiver-arg, wrong-program, this-node, any N"
+                 map N, map-slow N, receiver-arg, wrong-program, this-node, any N, prejoin, unjoined"
             );
             std::process::exit(2);
         }
