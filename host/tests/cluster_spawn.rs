@@ -17,9 +17,29 @@ use weft_tests::nats::NatsServer;
 mod common;
 use common::{error_exit, finish, next_line, signal, text, weft, weft_cmd};
 
+/// Compile guest `file` into the tests' cache once (a run with an unknown mode:
+/// the guest refuses it), so that the nodes of a test do
+/// not all compile it at once, which on a cold cache may outlast their patience
+/// for each other.
+fn compiled(file: &str) {
+    static DONE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !done.iter().any(|f| f == file) {
+        let o = weft(&["run", guest(file).to_str().unwrap(), "usage"]);
+        // The guest's own refusal, not one of weft's (which start `error: `).
+        let err = text(&o.stderr);
+        assert!(
+            matches!(o.status.code(), Some(1 | 2)) && !err.starts_with("error: "),
+            "{err}"
+        );
+        done.push(file.to_string());
+    }
+}
+
 /// `weft SUBCOMMAND --cluster URL --node NAME --node-timeout 1s FILE ARGS`, its
 /// stdout piped.
 fn weft_on(server: &NatsServer, subcommand: &str, name: &str, file: &str, args: &[&str]) -> Child {
+    compiled(file);
     weft_cmd()
         .args([
             subcommand,
@@ -276,4 +296,56 @@ fn a_spawn_on_any_node_passes_over_a_full_one() {
     assert_eq!(on_a + on_b, 8, "{out}");
     assert!(on_a <= 2, "node a's run holds main and two more: {out}");
     stop(b, b_out);
+}
+
+#[test]
+fn the_wordcount_example_counts_on_three_nodes_what_one_counts_alone() {
+    let texts = tempfile::tempdir().expect("a directory of texts");
+    // 40 files: file i holds "alpha" i+1 times, "beta" twice, and its own word.
+    for i in 0..40 {
+        let text = format!("{}beta, Beta! file{i}\n", "alpha ".repeat(i + 1));
+        std::fs::write(texts.path().join(format!("{i:02}.txt")), text).expect("write a text");
+    }
+    let grant = format!("{}::/texts", texts.path().display());
+    let server = NatsServer::start();
+    let lenders: Vec<(Child, BufReader<ChildStdout>)> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let mut node = weft_on(&server, "node", n, "cluster-wordcount", &[]);
+            let out = BufReader::new(node.stdout.take().unwrap());
+            (node, out)
+        })
+        .collect();
+    let mut counter = weft_cmd()
+        .args([
+            "run",
+            "--cluster",
+            &server.url(),
+            "--node",
+            "counter",
+            "--dir-ro",
+            &grant,
+        ])
+        .arg(guest("cluster-wordcount"))
+        .args(["--nodes", "3", "--dir", "/texts"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weft");
+    let out = BufReader::new(counter.stdout.take().unwrap());
+    let (code, out, err) = finish(counter, out);
+    assert_eq!(code, Some(0), "{out}{err}");
+    // alpha: 1 + 2 + … + 40; beta: 2 × 40; 40 words of their own.
+    assert!(out.contains("total: 940 words, 42 distinct"), "{out}");
+    assert!(out.contains("       820  alpha\n"), "{out}");
+    assert!(out.contains("        80  beta\n"), "{out}");
+    for node in ["counter", "a", "b"] {
+        assert!(
+            out.contains(&format!("  node {node}: ")),
+            "every node counted some: {out}"
+        );
+    }
+    for (node, out) in lenders {
+        stop(node, out);
+    }
 }

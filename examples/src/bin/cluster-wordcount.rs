@@ -8,26 +8,24 @@
 //!         └───────────────▶ node b  ┘
 //! ```
 //!
-//! Each role is the first argument:
-//!
-//! - `serve [COUNTER]`: lend this node to the cluster: it runs the calls other
-//!   nodes spawn on it until the node named COUNTER (default `counter`) has come
-//!   and gone.
-//! - `count [--nodes N] (--dir DIR | FILE…)`: read the files named (or every file
-//!   of DIR), wait until N nodes are live (default 1: this one), count the words of
-//!   each file with `cluster::parallel_map` over the live nodes (a file of more
-//!   than 256 KiB goes in parts, cut at white space), merge the counts, and print
-//!   the 10 most frequent words, the totals, and which nodes counted each file.
-//!   Outside a cluster it counts on this node alone.
+//! `main` (arguments `[--nodes N] (--dir DIR | FILE…)`) reads the files named (or
+//! every file of DIR), waits until N nodes are live (default 1: this one), counts
+//! the words of each file with `cluster::parallel_map` over the live nodes (a file
+//! of more than 256 KiB goes in parts, cut at white space), merges the counts, and
+//! prints the 10 most frequent words, the totals, and which nodes counted each
+//! file. Outside a cluster it counts on this node alone. The other nodes run the
+//! same program without its `main` (`weft node`): they only run what is spawned
+//! on them.
 //!
 //! The files must be in a directory granted to the guest (`weft run --dir-ro
-//! HOST::GUEST`). On one machine, with a `nats-server` at URL:
+//! HOST::GUEST`). On one machine, with a `nats-server` at URL
+//! (`scripts/cluster-demo.sh` does this):
 //!
 //! ```text
-//! weft run --cluster URL --node a cluster-wordcount.wasm serve &
-//! weft run --cluster URL --node b cluster-wordcount.wasm serve &
+//! weft node --cluster URL --node a cluster-wordcount.wasm &
+//! weft node --cluster URL --node b cluster-wordcount.wasm &
 //! weft run --cluster URL --node counter --dir-ro ./texts::/texts \
-//!     cluster-wordcount.wasm count --nodes 3 --dir /texts
+//!     cluster-wordcount.wasm --nodes 3 --dir /texts
 //! ```
 //!
 //! A node lost while counting has its calls run again on another one: counting a
@@ -44,10 +42,10 @@ use weft_guest::cluster;
 const PART: usize = 256 * 1024;
 
 /// How long `count --nodes N` waits for N live nodes.
-const WAIT_FOR_NODES: Duration = Duration::from_secs(30);
+const WAIT_FOR_NODES: Duration = Duration::from_secs(120);
 
 fn usage() -> ! {
-    eprintln!("usage: cluster-wordcount (serve [COUNTER] | count [--nodes N] (--dir DIR | FILE...))");
+    eprintln!("usage: cluster-wordcount [--nodes N] (--dir DIR | FILE...)");
     weft_guest::exit(2)
 }
 
@@ -133,7 +131,7 @@ fn wait_for_nodes(want: usize) {
         if Instant::now() >= deadline {
             let names: Vec<&str> = live.iter().filter_map(|n| n.name()).collect();
             fail(format!(
-                "{want} nodes wanted, {} live after {WAIT_FOR_NODES:?}: {names:?}; start the others with `serve`",
+                "{want} nodes wanted, {} live after {WAIT_FOR_NODES:?}: {names:?}; start the others with `weft node`",
                 live.len()
             ));
         }
@@ -216,37 +214,7 @@ fn count(args: &[String]) {
     }
 }
 
-/// Serve until the node named `counter` has come and gone.
-fn serve(counter: &str) {
-    let me = cluster::node_id().unwrap_or_else(|| {
-        fail("serve: not in a cluster: run it with weft run --cluster nats://HOST:PORT".to_string())
-    });
-    println!("node {me}: serving until {counter} has come and gone");
-    let present = || cluster::nodes().iter().any(|n| n.name() == Some(counter));
-    let mut seen = false;
-    loop {
-        match (seen, present()) {
-            (false, true) => seen = true,
-            (true, false) => break,
-            _ => {}
-        }
-        if weft_guest::sleep(Duration::from_millis(200)).is_err() {
-            // Ctrl-C, or the end of the run: nothing to clean up.
-            break;
-        }
-    }
-    println!("node {me}: done");
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("serve") => match &args[1..] {
-            [] => serve("counter"),
-            [counter] => serve(counter),
-            _ => usage(),
-        },
-        Some("count") => count(&args[1..]),
-        _ => usage(),
-    }
+    count(&args);
 }
