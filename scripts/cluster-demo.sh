@@ -1,9 +1,13 @@
 #!/usr/bin/env sh
 # One program on several nodes, on one machine: starts a local nats-server on a free
-# loopback port, then four `weft run --cluster` processes of
-# examples/src/bin/cluster-pipeline.rs: a collector, two workers and a producer,
-# joined by NATS. Jobs go from the producer to both workers over one channel homed on
-# the producer's node; results go to the collector over one homed on its node.
+# loopback port, then
+# 1. four `weft run --cluster` processes of examples/src/bin/cluster-pipeline.rs: a
+#    collector, two workers and a producer, joined by NATS. Jobs go from the
+#    producer to both workers over one channel homed on the producer's node; results
+#    go to the collector over one homed on its node;
+# 2. examples/src/bin/cluster-wordcount.rs on three nodes: two `weft node` processes
+#    lend themselves to the cluster, and a `weft run` counts the words of this
+#    repository's sources with `cluster::parallel_map`, spawning on all three.
 # Needs `nats-server` (Debian: apt-get install nats-server).
 set -eu
 cd "$(dirname "$0")/.."
@@ -17,6 +21,7 @@ cargo build -q --release --target wasm32-wasip2 --target-dir target/guest -p wef
 cargo build -q -p weft
 weft=target/debug/weft
 guest=target/guest/wasm32-wasip2/release/cluster-pipeline.wasm
+wordcount=target/guest/wasm32-wasip2/release/cluster-wordcount.wasm
 jobs=${JOBS:-200}
 
 dir=$(mktemp -d)
@@ -50,4 +55,23 @@ status=0
 wait "$worker_a" || status=$?
 wait "$worker_b" || status=$?
 wait "$collector" || status=$?
+[ "$status" -eq 0 ] || exit "$status"
+
+echo
+for n in a b; do
+    echo "\$ weft node --cluster $url --node lender-$n cluster-wordcount.wasm &"
+    "$weft" node --cluster "$url" --node "lender-$n" "$wordcount" &
+    eval "lender_$n=\$!"
+done
+files=$(ls README.md wit/runtime.wit guest/src/*.rs host/src/cluster/*.rs | sed 's|^|/repo/|')
+echo "\$ weft run --cluster $url --node counter --dir-ro .::/repo cluster-wordcount.wasm --nodes 3 /repo/README.md …"
+# shellcheck disable=SC2086 # one argument per file
+"$weft" run --cluster "$url" --node counter --dir-ro .::/repo "$wordcount" --nodes 3 $files || status=$?
+# The lenders serve until they are stopped: Ctrl-C (exit 130).
+kill -INT "$lender_a" "$lender_b"
+for lender in "$lender_a" "$lender_b"; do
+    code=0
+    wait "$lender" || code=$?
+    [ "$code" -eq 130 ] || status=$code
+done
 exit "$status"
