@@ -102,7 +102,7 @@ struct WireFailure {
 }
 
 /// The kinds of failure, in the order of WIT's `failure-kind`.
-const KINDS: [FailureKind; 9] = [
+const KINDS: [FailureKind; 10] = [
     FailureKind::Panic,
     FailureKind::Trap,
     FailureKind::OutOfMemory,
@@ -112,6 +112,7 @@ const KINDS: [FailureKind; 9] = [
     FailureKind::Exited,
     FailureKind::RestartIntensity,
     FailureKind::Disconnected,
+    FailureKind::NodeDown,
 ];
 
 impl From<Down> for WireDown {
