@@ -138,7 +138,7 @@ fn cancelling_a_remote_child_runs_its_cleanup_on_its_node_whether_it_waits_or_sp
 }
 
 #[test]
-fn a_killed_node_fails_its_childs_join_with_node_down() {
+fn a_killed_node_fails_its_childs_join_and_its_monitor_with_node_down() {
     let server = NatsServer::start();
     let (mut b, _b_out) = serving(&server, "b");
     let (a, mut a_out) = running(&server, "a", &["node-down"]);
@@ -152,6 +152,8 @@ fn a_killed_node_fails_its_childs_join_with_node_down() {
         "{rest}{err}"
     );
     assert!(rest.contains("which went down"), "{rest}");
+    // A monitor of the remote child's id had the same end.
+    assert!(rest.ends_with("\ndown: kind=NodeDown\n"), "{rest}");
 }
 
 #[test]

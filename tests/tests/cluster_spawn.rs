@@ -131,10 +131,10 @@ fn the_live_views_show_a_remote_child_with_its_node_and_a_serving_main() {
     assert_eq!(node_run.wait(), ExitStatus::Cancelled);
     assert_eq!(node_out.to_string_lossy(), "cleanup: recv child on b\n");
     assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", err.to_string_lossy());
+    let out = out.to_string_lossy();
     assert!(
-        out.to_string_lossy()
-            .starts_with("started on b\njoin failed: kind=Cancelled"),
-        "{}",
-        out.to_string_lossy()
+        out.starts_with("started on b\njoin failed: kind=Cancelled"),
+        "{out}"
     );
+    assert!(out.ends_with("\ndown: kind=Cancelled\n"), "{out}");
 }

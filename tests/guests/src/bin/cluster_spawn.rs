@@ -14,7 +14,8 @@
 //!   `cleanup: recv child on NODE` on its own node; here: `cancelled: kind=KIND`.
 //! - `cancel-spin`: the same with a child that spins: `cancelled: kind=KIND`.
 //! - `node-down`: `started on NODE`, then the join's end, once the test has killed
-//!   the other node: `join failed: kind=NodeDown message=FIRST LINE`.
+//!   the other node: `join failed: kind=NodeDown message=FIRST LINE`, and what a
+//!   monitor of the child's id said: `down: kind=NodeDown`.
 //! - `supervised`: a supervisor's child pinned to the other node: `child on NODE`
 //!   and `which: NODE` (its `ChildInfo::node`, `this node` for none) at each of its
 //!   first two starts (the test kills the other node after the first), then
@@ -259,10 +260,19 @@ fn cancel(child: fn(Sender<String>)) {
 
 fn node_down() {
     let (h, node) = started(recv_child);
+    // Its id is one of this run's: a monitor watches it as any other.
+    let down = weft_guest::monitor(h.id());
     say(format!("started on {node}"));
     match h.join() {
         Ok(()) => fail("the child returned"),
         Err(e) => say(join_failed(&e)),
+    }
+    match down.recv() {
+        Ok(weft_guest::Down {
+            outcome: weft_guest::DownOutcome::Failed(f),
+            ..
+        }) => say(format!("down: kind={:?}", f.kind)),
+        other => fail(format!("the monitor said {other:?}")),
     }
 }
 
