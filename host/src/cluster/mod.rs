@@ -22,6 +22,12 @@
 //!   [`Disconnected`](crate::FailureKind::Disconnected) that names the node and
 //!   the evidence: a send gives its value back, a receiver whose producer lived
 //!   there gets the failure after draining, never a quiet close.
+//! - A guest spawns on another node (`weft_guest::cluster::spawn_on`) of the same
+//!   program (compared by content hash): the child runs there, in that node's run
+//!   of the program ([`Program::start_node`](crate::Program::start_node) makes one
+//!   without `main`), and its parent joins, cancels and monitors a *stand-in* here,
+//!   which ends as the child ended, or with a failure of kind
+//!   [`NodeDown`](crate::FailureKind::NodeDown) when its node goes down.
 //!
 //! Files: `config.rs` (joining), `wire.rs` (subjects and frames), `node.rs` (the
 //! connection, the routing of frames to leases, and the lease tables), `members.rs`
