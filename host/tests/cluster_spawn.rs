@@ -92,13 +92,29 @@ fn stop(node: Child, out: BufReader<ChildStdout>) -> (String, String) {
 fn a_child_on_another_node_returns_small_and_large_results_and_reports_progress_on_a_sender() {
     let server = NatsServer::start();
     let (b, b_out) = serving(&server, "b");
-    let (code, out, err) = run_to_end(&server, &["join"]);
+    compiled("cluster_spawn");
+    let mut a = weft_cmd()
+        .args(["run", "--cluster", &server.url(), "--node", "a", "--stats"])
+        .arg(guest("cluster_spawn"))
+        .arg("join")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weft");
+    let a_out = BufReader::new(a.stdout.take().unwrap());
+    let (code, out, err) = finish(a, a_out);
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(
         out, "small: b 42\nlarge: 204800 checksum ok\nprogress 1\nprogress 2\nprogress 3\nprogress joined\n",
         "{err}"
     );
-    stop(b, b_out);
+    // --stats counts the children that ran on b.
+    assert!(
+        err.contains(", spawned on other nodes 3, started for other nodes 0"),
+        "{err}"
+    );
+    let (_, b_err) = stop(b, b_out);
+    assert_eq!(b_err, "weft: interrupted\n");
 }
 
 #[test]
