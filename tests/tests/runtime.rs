@@ -401,7 +401,7 @@ fn a_guest_built_against_another_entry_is_told_why() {
     );
     assert!(text.contains("Rebuild the guest"), "{text}");
 
-    let e = load_err(&exporting_entry("weft:runtime/entry@0.5.0"));
+    let e = load_err(&exporting_entry("weft:runtime/entry@0.6.0"));
     assert!(matches!(e, Error::Link { .. }), "{e}");
     assert!(e.to_string().contains("not as this host expects"), "{e}");
 }
