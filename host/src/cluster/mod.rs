@@ -66,6 +66,7 @@ use node::Node;
 pub struct Cluster {
     node: Arc<Node>,
     exports: Arc<home::Exports>,
+    spawns: Arc<spawn::Spawns>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -81,7 +82,8 @@ impl Cluster {
         config: &ClusterConfig,
         handle: &tokio::runtime::Handle,
     ) -> Result<Cluster, ClusterError> {
-        let node = Node::join(config, handle)?;
+        let spawns = Arc::new(spawn::Spawns::default());
+        let node = Node::join(config, handle, spawns.clone())?;
         node.set_make_proxy(|node, side, lease, home, capacity, inbox| match side {
             wire::Side::Sender => {
                 Endpoint::Sender(proxy::sender_end::<()>(node, lease, home, capacity, inbox).into_handle())
@@ -93,6 +95,7 @@ impl Cluster {
         Ok(Cluster {
             node,
             exports: Arc::default(),
+            spawns,
         })
     }
 
@@ -121,7 +124,7 @@ impl Cluster {
     /// Spawns from other nodes of the program whose content hash is `program`
     /// start in `target` (a run of it), while it is live.
     pub(crate) fn serve(&self, program: &str, target: std::sync::Arc<dyn Target>) {
-        self.node.spawns.serve(program, target);
+        self.spawns.serve(program, target);
     }
 
     /// The live nodes a spawn without a node goes to, best first: those with room,
@@ -143,7 +146,7 @@ impl Cluster {
         to: &str,
         out: Outgoing,
     ) -> Result<Started, (Refusal, crate::channel::Message)> {
-        spawn::spawn_on(&self.node, to, out).await
+        spawn::spawn_on(&self.node, &self.spawns, to, out).await
     }
 
     /// The largest message a remote end carries: the NATS server's `max_payload`

@@ -16,7 +16,6 @@ use tokio::sync::Notify;
 
 use super::config::{Auth, ClusterConfig, check_token, shown, url_credentials};
 use super::members::{Heard, Members, Tell};
-use super::spawn::Spawns;
 use super::wire::{self, Attach, Attached, Envelope, Frame, Heartbeat, RegistryRequest, Side, VERSION};
 use crate::channel::{Budget, Endpoint};
 use crate::error::ClusterError;
@@ -146,9 +145,25 @@ pub(super) struct Node {
     /// How much room this node has for microthreads: free slots, and live ones
     /// per worker (set by the runtime; told in heartbeats).
     room: OnceLock<Room>,
-    /// What spawns from other nodes start in, and the spawns under way both ways
-    /// (`spawn.rs`).
-    pub(super) spawns: Spawns,
+    /// What this node does of spawns (`spawn.rs`), given when it joins.
+    spawning: Arc<dyn Spawning>,
+}
+
+/// What a node does of spawns across nodes (`spawn.rs`): the node routes their
+/// frames to it, and tells it of nodes down, of its leaving, and of each
+/// incarnation's subscription to spawn requests.
+pub(super) trait Spawning: Send + Sync {
+    /// A frame of a spawn (`Finished`, `Stop`) from node `from`.
+    fn frame(&self, from: &str, frame: Frame);
+
+    /// Node `id` is down (the failure says why).
+    fn node_down(&self, id: &str, failure: &Failure);
+
+    /// This node leaves the cluster.
+    fn leave(&self);
+
+    /// Answer the spawn requests `requests` brings to incarnation `me` of `node`.
+    fn serve(self: Arc<Self>, node: &Arc<Node>, me: Arc<str>, requests: async_nats::Subscriber);
 }
 
 /// Tells how much room a node has: free microthread slots, and live microthreads
@@ -164,6 +179,7 @@ impl Node {
     pub(super) fn join(
         config: &ClusterConfig,
         handle: &tokio::runtime::Handle,
+        spawning: Arc<dyn Spawning>,
     ) -> Result<Arc<Node>, ClusterError> {
         config.check()?;
         let name = match &config.node {
@@ -175,7 +191,7 @@ impl Node {
         let config2 = config.clone();
         let h = handle.clone();
         handle.spawn(async move {
-            let result = connect(&config2, &name, h).await;
+            let result = connect(&config2, &name, h, spawning).await;
             let _receiver_waits = done_tx.send(result);
         });
         let wait = config.connect_timeout + Duration::from_secs(2);
@@ -212,8 +228,7 @@ impl Node {
                 *self.id.locked() = id.clone();
                 self.handle
                     .spawn(route_frames(Arc::downgrade(self), id.clone(), frames));
-                self.handle
-                    .spawn(super::spawn::answer_spawns(Arc::downgrade(self), id, spawns));
+                self.spawning.clone().serve(self, id, spawns);
             }
             Err(e) => tracing::warn!("cannot subscribe as a new incarnation (kept the old one): {e}"),
         }
@@ -471,13 +486,8 @@ impl Node {
                 self.node_down(&from, &format!("node {from} declared this node down"));
                 None
             }
-            Frame::Finished { ticket, .. } => {
-                let ticket = *ticket;
-                self.spawns.finished(&from, ticket, frame);
-                None
-            }
-            Frame::Stop { ticket, now } => {
-                self.spawns.stop(&from, *ticket, *now);
+            Frame::Finished { .. } | Frame::Stop { .. } => {
+                self.spawning.frame(&from, frame);
                 None
             }
         };
@@ -519,7 +529,7 @@ impl Node {
                 inbox.push(Inbound::Down(failure.clone()));
             }
         }
-        self.spawns.node_down(id, &failure);
+        self.spawning.node_down(id, &failure);
     }
 
     /// Wait (at most `grace`) for the leases to finish, then for what was sent to
@@ -537,7 +547,7 @@ impl Node {
         for (_, inbox) in self.proxies.locked().values() {
             inbox.push(Inbound::Leave);
         }
-        self.spawns.leave();
+        self.spawning.leave();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let client = self.client.clone();
         self.handle.spawn(async move {
@@ -570,6 +580,7 @@ async fn connect(
     config: &ClusterConfig,
     name: &str,
     handle: tokio::runtime::Handle,
+    spawning: Arc<dyn Spawning>,
 ) -> Result<Arc<Node>, ClusterError> {
     let id = incarnation(name);
     let id = id.as_str();
@@ -645,7 +656,7 @@ async fn connect(
         budget: Arc::new(Budget::unbounded()),
         make_proxy: OnceLock::new(),
         room: OnceLock::new(),
-        spawns: Spawns::default(),
+        spawning,
     });
     let frames = node
         .client
@@ -668,11 +679,7 @@ async fn connect(
         .await
         .map_err(|e| fail(format!("the server did not confirm the subscriptions: {e}")))?;
     handle.spawn(route_frames(Arc::downgrade(&node), node.id(), frames));
-    handle.spawn(super::spawn::answer_spawns(
-        Arc::downgrade(&node),
-        node.id(),
-        spawns,
-    ));
+    node.spawning.clone().serve(&node, node.id(), spawns);
     if let Some((user, password)) = &config.system {
         let reports = watch_server(config, &url, id, user, password)
             .await

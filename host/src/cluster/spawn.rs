@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt;
 
 use super::home::{send_ends, send_ends_withdrawable, take_ends};
-use super::node::{Inbound, Inbox, Node, too_large};
+use super::node::{Inbound, Inbox, Node, Spawning, too_large};
 use super::wire::{self, Frame, Refusal, SpawnReply, SpawnRequest, VERSION, WireFailure};
 use crate::channel::{Endpoint, Message};
 use crate::error::{Failure, FailureKind};
@@ -134,26 +134,32 @@ impl Spawns {
         programs.sort();
         programs
     }
+}
 
-    pub(super) fn finished(&self, from: &str, ticket: u64, frame: Frame) {
-        let waiting = self.waiting.locked();
-        if let Some((node, inbox)) = waiting.get(&ticket)
-            && node == from
-        {
-            inbox.push(Inbound::Frame(frame));
-        }
-    }
-
-    pub(super) fn stop(&self, from: &str, ticket: u64, now: bool) {
-        let child = self.children.locked().get(&(from.to_string(), ticket)).cloned();
-        if let Some(child) = child {
-            child.stop(now);
+impl Spawning for Spawns {
+    fn frame(&self, from: &str, frame: Frame) {
+        match frame {
+            Frame::Finished { ticket, .. } => {
+                let waiting = self.waiting.locked();
+                if let Some((node, inbox)) = waiting.get(&ticket)
+                    && node == from
+                {
+                    inbox.push(Inbound::Frame(frame));
+                }
+            }
+            Frame::Stop { ticket, now } => {
+                let child = self.children.locked().get(&(from.to_string(), ticket)).cloned();
+                if let Some(child) = child {
+                    child.stop(now);
+                }
+            }
+            other => tracing::debug!("not a frame of a spawn: {other:?}"),
         }
     }
 
     /// Node `id` is down: the stand-ins of its children fail, the children of its
     /// microthreads are cancelled.
-    pub(super) fn node_down(&self, id: &str, failure: &Failure) {
+    fn node_down(&self, id: &str, failure: &Failure) {
         for (node, inbox) in self.waiting.locked().values() {
             if node == id {
                 inbox.push(Inbound::Down(failure.clone()));
@@ -172,10 +178,15 @@ impl Spawns {
     }
 
     /// This node leaves the cluster.
-    pub(super) fn leave(&self) {
+    fn leave(&self) {
         for (_, inbox) in self.waiting.locked().values() {
             inbox.push(Inbound::Leave);
         }
+    }
+
+    fn serve(self: Arc<Self>, node: &Arc<Node>, me: Arc<str>, requests: async_nats::Subscriber) {
+        node.handle()
+            .spawn(answer_spawns(self, Arc::downgrade(node), me, requests));
     }
 }
 
@@ -185,7 +196,8 @@ fn short(program: &str) -> &str {
 }
 
 /// Answer the spawn requests that arrive for incarnation `me` of the node.
-pub(super) async fn answer_spawns(
+async fn answer_spawns(
+    spawns: Arc<Spawns>,
     node: std::sync::Weak<Node>,
     me: Arc<str>,
     mut requests: async_nats::Subscriber,
@@ -196,17 +208,18 @@ pub(super) async fn answer_spawns(
             return;
         }
         // Attaching its senders takes round trips: the next request need not wait.
-        node.handle().spawn(answer_spawn(node.clone(), request));
+        node.handle()
+            .spawn(answer_spawn(spawns.clone(), node.clone(), request));
     }
 }
 
-async fn answer_spawn(node: Arc<Node>, request: async_nats::Message) {
+async fn answer_spawn(spawns: Arc<Spawns>, node: Arc<Node>, request: async_nats::Message) {
     let Some(reply) = request.reply.clone() else {
         tracing::warn!("a spawn request without a reply subject was ignored");
         return;
     };
     let answer = match wire::decode::<SpawnRequest>(&request.payload) {
-        Ok(r) if r.version == VERSION => start(&node, r).await,
+        Ok(r) if r.version == VERSION => start(&spawns, &node, r).await,
         Ok(r) => SpawnReply::Refused(Refusal::NoSuchNode(format!(
             "node {} speaks protocol version {VERSION}, and node {} version {}: are all nodes the same weft?",
             node.id(),
@@ -226,7 +239,7 @@ async fn answer_spawn(node: Arc<Node>, request: async_nats::Message) {
 }
 
 /// Start what `r` asks for here.
-async fn start(node: &Arc<Node>, r: SpawnRequest) -> SpawnReply {
+async fn start(spawns: &Arc<Spawns>, node: &Arc<Node>, r: SpawnRequest) -> SpawnReply {
     let me = node.id();
     if node.members().is_dead(&r.parent) {
         return SpawnReply::Refused(Refusal::NoSuchNode(format!(
@@ -239,8 +252,8 @@ async fn start(node: &Arc<Node>, r: SpawnRequest) -> SpawnReply {
     node.members().heard(&r.parent);
     // Within the requester's patience, so that it hears why.
     let waited = node.config.import_timeout / 2;
-    let Some(target) = node.spawns.target_once_serving(&r.program, waited).await else {
-        let runs = node.spawns.programs();
+    let Some(target) = spawns.target_once_serving(&r.program, waited).await else {
+        let runs = spawns.programs();
         let runs = match runs.is_empty() {
             true => "no program".to_string(),
             false => format!("program {}", runs.join(", ")),
@@ -275,21 +288,21 @@ async fn start(node: &Arc<Node>, r: SpawnRequest) -> SpawnReply {
         Err((refusal, _argument)) => SpawnReply::Refused(refusal),
         Ok(child) => {
             let id = child.id();
-            node.spawns
+            spawns
                 .children
                 .locked()
                 .insert((r.parent.clone(), r.ticket), child.clone());
             node.handle()
-                .spawn(report(node.clone(), r.parent, r.ticket, child));
+                .spawn(report(spawns.clone(), node.clone(), r.parent, r.ticket, child));
             SpawnReply::Started { id }
         }
     }
 }
 
 /// Wait for a child started here to end, and tell its parent's node how.
-async fn report(node: Arc<Node>, parent: String, ticket: u64, child: Arc<dyn Child>) {
+async fn report(spawns: Arc<Spawns>, node: Arc<Node>, parent: String, ticket: u64, child: Arc<dyn Child>) {
     let outcome = child.outcome().await;
-    node.spawns.children.locked().remove(&(parent.clone(), ticket));
+    spawns.children.locked().remove(&(parent.clone(), ticket));
     let outcome = match outcome {
         Ok(m) if m.bytes.len() > node.max_message() => {
             Err(WireFailure::from(&too_large(&node, m.bytes.len())))
@@ -311,6 +324,7 @@ async fn report(node: Arc<Node>, parent: String, ticket: u64, child: Arc<dyn Chi
 /// Ask node `to` to start `out`: the stand-in's side, once it has started there.
 pub(super) async fn spawn_on(
     node: &Arc<Node>,
+    spawns: &Arc<Spawns>,
     to: &str,
     out: Outgoing,
 ) -> Result<Started, (Refusal, Message)> {
@@ -370,7 +384,7 @@ pub(super) async fn spawn_on(
     };
     let withdraw = Withdraw(answering);
     let ticket = node.next_lease();
-    let inbox = node.spawns.wait(to, ticket);
+    let inbox = spawns.wait(to, ticket);
     let request = SpawnRequest {
         version: VERSION,
         parent: node.id().to_string(),
@@ -408,6 +422,7 @@ pub(super) async fn spawn_on(
             drop(argument);
             Ok(Started {
                 node: node.clone(),
+                spawns: spawns.clone(),
                 to: to.to_string(),
                 ticket,
                 id,
@@ -416,7 +431,7 @@ pub(super) async fn spawn_on(
             })
         }
         Ok(SpawnReply::Refused(refusal)) | Err(refusal) => {
-            node.spawns.waiting.locked().remove(&ticket);
+            spawns.waiting.locked().remove(&ticket);
             drop(withdraw);
             Err((refusal, argument))
         }
@@ -456,6 +471,7 @@ impl Drop for Withdraw {
 /// before that microthread's end came (its stand-in was stopped), it stops it.
 pub(crate) struct Started {
     node: Arc<Node>,
+    spawns: Arc<Spawns>,
     to: String,
     ticket: u64,
     id: u64,
@@ -537,7 +553,7 @@ impl Started {
 
 impl Drop for Started {
     fn drop(&mut self) {
-        self.node.spawns.waiting.locked().remove(&self.ticket);
+        self.spawns.waiting.locked().remove(&self.ticket);
         if !self.done {
             let (node, to, ticket) = (self.node.clone(), self.to.clone(), self.ticket);
             self.node.handle().spawn(async move {
