@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use weft::{Preemption, Runtime};
-use weft_benches::cluster::{remote_ping_pong, remote_stream};
+use weft_benches::cluster::{MapNodes, SpawnJoin, SpawnNodes, remote_ping_pong, remote_stream};
 use weft_benches::nats_floor::{publish_with_ack_window, request_reply_round_trip};
 use weft_benches::{
     HostSide, SpawnPhases, echo_round_trip, host_round_trip, host_timed, kib_per_blocked_microthread,
@@ -28,6 +28,11 @@ fn runtime(workers: usize, preemption: Preemption, max: u32) -> Result<Runtime, 
         .max_microthreads(max)
         .build()
 }
+
+/// The calls of the cluster's parallel_map figure, and the rounds of a hash each
+/// (about 35 ms on this machine, so that the NATS round trips weigh little).
+const MAP_CALLS: u32 = 40;
+const MAP_ROUNDS: u64 = 16_000_000;
 
 fn default_slice() -> Preemption {
     Preemption::Fuel {
@@ -549,6 +554,111 @@ fn main() {
         format!("{throughput:.2}×"),
         "≥ 0.5×",
         throughput >= 0.5,
+    ));
+
+    // Spawn on another node: a spawn→join of a trivial function on the other node
+    // and on this one, beside the raw request/reply, in turn.
+    let spawn_nodes = SpawnNodes::start(&server);
+    let (mut rr, mut remote, mut local) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        rr.push(ns(request_reply_round_trip(&server, 2_000)));
+        remote.push(spawn_nodes.remote(2_000));
+        local.push(spawn_nodes.local(20_000));
+    }
+    drop(spawn_nodes);
+    let of = |v: &[SpawnJoin], f: fn(&SpawnJoin) -> std::time::Duration| {
+        stat(v.iter().map(|s| ns(f(s))).collect())
+    };
+    let (raw_rr, remote_spawn, local_spawn) = (stat(rr), of(&remote, |s| s.whole), of(&local, |s| s.whole));
+    let spawn_ratio = remote_spawn.median / raw_rr.median;
+    rows.push(row(
+        "cluster: raw NATS request/reply round trip over loopback (async-nats), beside the spawns, ns",
+        raw_rr,
+        "",
+        true,
+    ));
+    rows.push(row(
+        "cluster: remote spawn→join of a trivial function on the other node, ns (1 worker each)",
+        remote_spawn,
+        "≤ 2× raw request/reply",
+        spawn_ratio <= 2.0,
+    ));
+    rows.push(ratio_row(
+        "breakdown: the remote spawn→join's spawn call (to the other node's Started) / join (to its result), ns"
+            .into(),
+        format!(
+            "{} / {}",
+            fmt(of(&remote, |s| s.spawn).median),
+            fmt(of(&remote, |s| s.join).median)
+        ),
+        "",
+        true,
+    ));
+    rows.push(row(
+        "cluster: the same spawn→join on this node (local), one at a time, ns",
+        local_spawn,
+        "",
+        true,
+    ));
+    rows.push(ratio_row(
+        "cluster: remote spawn→join ÷ raw request/reply".into(),
+        format!("{spawn_ratio:.2}×"),
+        "≤ 2×",
+        spawn_ratio <= 2.0,
+    ));
+
+    // cluster::parallel_map of a CPU-bound function (about 35 ms a call) on one
+    // node and on two, each of one worker, in turn.
+    let (one_node, two_nodes) = (MapNodes::start(&server, 1), MapNodes::start(&server, 2));
+    let (mut digests, mut spreads) = (Vec::new(), Vec::new());
+    let (map1, map2) = {
+        let digests = std::cell::RefCell::new(&mut digests);
+        paired(
+            runs,
+            || {
+                let m = one_node.map(MAP_CALLS, MAP_ROUNDS);
+                digests.borrow_mut().push(m.digest);
+                m.elapsed.as_secs_f64() * 1000.0
+            },
+            || {
+                let m = two_nodes.map(MAP_CALLS, MAP_ROUNDS);
+                digests.borrow_mut().push(m.digest);
+                spreads.push(m.spread);
+                m.elapsed.as_secs_f64() * 1000.0
+            },
+        )
+    };
+    drop((one_node, two_nodes));
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "parallel_map gave other results on 1 node and on 2: digests {digests:?}"
+    );
+    let spread = spreads.last().expect("at least one run");
+    let map_speedup = map1.median / map2.median;
+    rows.push(row(
+        &format!("cluster: parallel_map of {MAP_CALLS} CPU-bound calls, 1 node of 1 worker, ms"),
+        map1,
+        "",
+        true,
+    ));
+    rows.push(row(
+        &format!(
+            "cluster: the same on 2 nodes of 1 worker each, ms (calls per node: {})",
+            spread
+                .iter()
+                .map(|(n, c)| format!("{n}={c}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        map2,
+        "",
+        true,
+    ));
+    rows.push(ratio_row(
+        "cluster: parallel_map throughput, 2 nodes ÷ 1 node".into(),
+        format!("{map_speedup:.2}×"),
+        "≥ 1.7×",
+        map_speedup >= 1.7,
     ));
     drop(server);
 
