@@ -554,8 +554,11 @@ impl Node {
             let flushed = client.flush().await;
             let _receiver_waits = done_tx.send(flushed);
         });
+        // Past the node timeout a server that does not confirm is away, and the
+        // other nodes count this one as gone anyway: no point waiting on.
         let left = deadline
             .saturating_duration_since(Instant::now())
+            .min(self.config.node_timeout)
             .max(Duration::from_millis(200));
         match done_rx.recv_timeout(left) {
             Ok(Ok(())) => {}
