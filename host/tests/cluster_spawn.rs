@@ -15,7 +15,7 @@ use weft_tests::guest;
 use weft_tests::nats::NatsServer;
 
 mod common;
-use common::{error_exit, finish, next_line, signal, text, weft, weft_cmd};
+use common::{Reaped, error_exit, finish, next_line, signal, text, weft, weft_cmd};
 
 /// Compile guest `file` into the tests' cache once (a run with an unknown mode:
 /// the guest refuses it), so that the nodes of a test do
@@ -58,11 +58,16 @@ fn weft_on(server: &NatsServer, subcommand: &str, name: &str, file: &str, args: 
         .expect("start weft")
 }
 
-/// A `weft node` of the cluster_spawn guest, and its stdout.
-fn serving(server: &NatsServer, name: &str) -> (Child, BufReader<ChildStdout>) {
-    let mut node = weft_on(server, "node", name, "cluster_spawn", &[]);
+/// A `weft node` of guest `file`, and its stdout.
+fn node_of(server: &NatsServer, name: &str, file: &str) -> (Reaped, BufReader<ChildStdout>) {
+    let mut node = weft_on(server, "node", name, file, &[]);
     let out = BufReader::new(node.stdout.take().unwrap());
-    (node, out)
+    (Reaped::new(node), out)
+}
+
+/// A `weft node` of the cluster_spawn guest, and its stdout.
+fn serving(server: &NatsServer, name: &str) -> (Reaped, BufReader<ChildStdout>) {
+    node_of(server, name, "cluster_spawn")
 }
 
 /// `weft run` of cluster_spawn mode `args` on node `name`, and its stdout.
@@ -81,7 +86,8 @@ fn run_to_end(server: &NatsServer, args: &[&str]) -> (Option<i32>, String, Strin
 
 /// Stop a `weft node` with Ctrl-C (SIGINT): it exits with 130 after its
 /// microthreads' cleanup. Its stdout and stderr.
-fn stop(node: Child, out: BufReader<ChildStdout>) -> (String, String) {
+fn stop(node: Reaped, out: BufReader<ChildStdout>) -> (String, String) {
+    let node = node.take();
     signal(&node, libc::SIGINT);
     let (code, rest, err) = finish(node, out);
     assert_eq!(code, Some(130), "{rest}{err}");
@@ -159,8 +165,8 @@ fn a_killed_node_fails_its_childs_join_and_its_monitor_with_node_down() {
     let (mut b, _b_out) = serving(&server, "b");
     let (a, mut a_out) = running(&server, "a", &["node-down"]);
     assert_eq!(next_line(&mut a_out), "started on b");
-    b.kill().expect("kill node b");
-    b.wait().expect("reap node b");
+    b.child().kill().expect("kill node b");
+    b.child().wait().expect("reap node b");
     let (code, rest, err) = finish(a, a_out);
     assert_eq!(code, Some(0), "{rest}{err}");
     assert!(
@@ -179,8 +185,8 @@ fn a_supervised_child_on_a_killed_node_is_restarted_on_the_surviving_one() {
     let (a, mut a_out) = running(&server, "a", &["supervised"]);
     assert_eq!(next_line(&mut a_out), "child on b");
     assert_eq!(next_line(&mut a_out), "which: b");
-    b.kill().expect("kill node b");
-    b.wait().expect("reap node b");
+    b.child().kill().expect("kill node b");
+    b.child().wait().expect("reap node b");
     let (code, rest, err) = finish(a, a_out);
     assert_eq!(code, Some(0), "{rest}{err}");
     // Its node went down: it starts again on any live node, here the only one.
@@ -211,8 +217,8 @@ fn parallel_map_over_three_nodes_gives_the_local_result_also_when_a_node_is_kill
         if line.ends_with(" on c")
             && let Some(mut c) = c.take()
         {
-            c.kill().expect("kill node c");
-            c.wait().expect("reap node c");
+            c.child().kill().expect("kill node c");
+            c.child().wait().expect("reap node c");
             drop(c_out);
             break;
         }
@@ -237,8 +243,7 @@ fn parallel_map_over_three_nodes_gives_the_local_result_also_when_a_node_is_kill
 #[test]
 fn a_spawn_is_refused_by_a_node_of_another_program_and_for_a_receiver_in_its_argument() {
     let server = NatsServer::start();
-    let mut other = weft_on(&server, "node", "b", "cluster", &[]);
-    let other_out = BufReader::new(other.stdout.take().unwrap());
+    let (other, other_out) = node_of(&server, "b", "cluster");
     let (code, out, err) = run_to_end(&server, &["wrong-program"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.starts_with("refused: NoSuchProgram(\"node b."), "{out}");
@@ -326,13 +331,9 @@ fn the_wordcount_example_counts_on_three_nodes_what_one_counts_alone() {
     }
     let grant = format!("{}::/texts", texts.path().display());
     let server = NatsServer::start();
-    let lenders: Vec<(Child, BufReader<ChildStdout>)> = ["a", "b"]
+    let lenders: Vec<(Reaped, BufReader<ChildStdout>)> = ["a", "b"]
         .iter()
-        .map(|n| {
-            let mut node = weft_on(&server, "node", n, "cluster-wordcount", &[]);
-            let out = BufReader::new(node.stdout.take().unwrap());
-            (node, out)
-        })
+        .map(|n| node_of(&server, n, "cluster-wordcount"))
         .collect();
     let mut counter = weft_cmd()
         .args([

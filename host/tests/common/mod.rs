@@ -66,3 +66,37 @@ pub fn signal(child: &Child, sig: i32) {
     // SAFETY: a plain kill(2) of our own child, not reaped yet.
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
+
+/// A process the test must not leave behind: killed (SIGKILL) and reaped when
+/// dropped, should the test end without ending it (a failed assertion).
+pub struct Reaped(Option<Child>);
+
+impl Reaped {
+    pub fn new(child: Child) -> Reaped {
+        Reaped(Some(child))
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the process is still held")
+    }
+
+    /// The process, no longer killed when this is dropped.
+    pub fn take(mut self) -> Child {
+        self.0.take().expect("the process is still held")
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take()
+            && let Ok(None) = child.try_wait()
+        {
+            if let Err(e) = child.kill() {
+                eprintln!("cannot kill a process the test left running: {e}");
+            }
+            if let Err(e) = child.wait() {
+                eprintln!("cannot reap a process the test left running: {e}");
+            }
+        }
+    }
+}
