@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use wasmtime::component::Resource;
 
-use super::bindings::channel::{self as wit, OpenError, RecvError, SendError};
+use super::bindings::channel::{self as wit, OpenError, RecvError, SendError, SendRecvError};
 use super::types::wit_failure;
 use crate::channel::{
     Also, Begun, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, begin, charge,
@@ -360,6 +360,28 @@ impl wit::HostSender for Microthread {
     ) -> Sent {
         self.send_one(sender, message, Blocking::For(Duration::from_nanos(timeout)))
             .await
+    }
+
+    async fn send_then_recv(
+        &mut self,
+        sender: Resource<SenderHandle>,
+        message: wit::Message,
+        receiver: Resource<ReceiverHandle>,
+        timeout: Option<u64>,
+    ) -> wasmtime::Result<Result<wit::Message, SendRecvError>> {
+        // On tokio's clock: a deterministic run's is virtual.
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + Duration::from_nanos(t));
+        let blocking = || match deadline {
+            None => Blocking::Forever,
+            Some(d) => Blocking::For(d.saturating_duration_since(tokio::time::Instant::now())),
+        };
+        if let Err(e) = self.send_one(sender, message, blocking()).await? {
+            return Ok(Err(SendRecvError::Send(e)));
+        }
+        Ok(self
+            .recv_one(receiver, blocking())
+            .await?
+            .map_err(SendRecvError::Recv))
     }
 
     async fn drop(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<()> {
