@@ -113,8 +113,9 @@ mod thread;
 mod time;
 
 pub use channel::{
-    ChannelError, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
-    TrySendError, after, channel, host_receiver, host_sender, tick, try_after, try_channel, try_tick,
+    ChannelError, Receiver, RecvError, RecvTimeoutError, SendError, SendRecvError, SendRecvTimeoutError,
+    SendTimeoutError, Sender, TryRecvError, TrySendError, after, call, channel, host_receiver, host_sender,
+    tick, try_after, try_channel, try_tick,
 };
 pub use failure::{Cancelled, Failure, FailureKind};
 pub use monitor::{Down, DownOutcome, monitor, try_monitor};

@@ -256,3 +256,47 @@ impl fmt::Display for RecvTimeoutError {
 impl std::error::Error for RecvError {}
 impl std::error::Error for TryRecvError {}
 impl std::error::Error for RecvTimeoutError {}
+
+/// A [`send_then_recv`](crate::Sender::send_then_recv) (or [`call`](crate::call))
+/// returned no value: the send failed (the value comes back, nothing was
+/// received), or it succeeded and the receive failed.
+#[derive(PartialEq, Eq)]
+pub enum SendRecvError<T> {
+    /// The send failed, as [`send`](crate::Sender::send) fails.
+    Send(SendError<T>),
+    /// The value was sent; the receive failed, as [`recv`](crate::Receiver::recv)
+    /// fails.
+    Recv(RecvError),
+}
+
+/// A [`send_then_recv_timeout`](crate::Sender::send_then_recv_timeout) returned no
+/// value: the send failed or timed out (the value comes back, nothing was
+/// received), or it succeeded and the receive failed or timed out.
+#[derive(PartialEq, Eq)]
+pub enum SendRecvTimeoutError<T> {
+    /// The send failed, as [`send_timeout`](crate::Sender::send_timeout) fails.
+    Send(SendTimeoutError<T>),
+    /// The value was sent; the receive failed, as
+    /// [`recv_timeout`](crate::Receiver::recv_timeout) fails.
+    Recv(RecvTimeoutError),
+}
+
+impl<T> fmt::Display for SendRecvError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendRecvError::Send(e) => write!(f, "nothing was received: {e}"),
+            SendRecvError::Recv(e) => write!(f, "sent, but nothing was received: {e}"),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendRecvTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendRecvTimeoutError::Send(e) => write!(f, "nothing was received: {e}"),
+            SendRecvTimeoutError::Recv(e) => write!(f, "sent, but nothing was received: {e}"),
+        }
+    }
+}
+
+debug_as_display!(SendRecvError, SendRecvTimeoutError);

@@ -36,11 +36,12 @@ mod sender;
 mod timer;
 
 pub use error::{
-    ChannelError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    ChannelError, RecvError, RecvTimeoutError, SendError, SendRecvError, SendRecvTimeoutError,
+    SendTimeoutError, TryRecvError, TrySendError,
 };
 pub use receiver::Receiver;
 pub(crate) use receiver::decode_value;
-pub use sender::Sender;
+pub use sender::{Sender, call};
 pub use timer::{after, tick, try_after, try_tick};
 
 use crate::bindings::channel as wit;

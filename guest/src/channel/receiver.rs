@@ -28,6 +28,28 @@ impl<T> Receiver<T> {
     }
 }
 
+/// What a blocking receive's error is.
+pub(super) fn blocking_recv_error(e: wit::RecvError) -> RecvError {
+    match e {
+        wit::RecvError::Closed => RecvError::Closed,
+        wit::RecvError::Failed(f) => RecvError::Failed(f.into()),
+        wit::RecvError::Cancelled => RecvError::Cancelled,
+        wit::RecvError::Empty | wit::RecvError::Timeout => {
+            unreachable!("a blocking receive is neither empty nor timed out")
+        }
+    }
+}
+
+/// What a receive with a timeout's error is.
+pub(super) fn timed_recv_error(e: wit::RecvError) -> RecvTimeoutError {
+    match e {
+        wit::RecvError::Timeout | wit::RecvError::Empty => RecvTimeoutError::Timeout,
+        wit::RecvError::Closed => RecvTimeoutError::Closed,
+        wit::RecvError::Failed(f) => RecvTimeoutError::Failed(f.into()),
+        wit::RecvError::Cancelled => RecvTimeoutError::Cancelled,
+    }
+}
+
 pub(crate) fn decode_value<T: DeserializeOwned>(message: wit::Message) -> T {
     decode(message).unwrap_or_else(|e| panic!("weft: cannot deserialize a received message: {e}"))
 }
@@ -37,14 +59,7 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// once every sender is gone and the buffer is drained; `Failed` if a microthread
     /// that held a sender failed; `Cancelled` if this microthread is cancelled.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.inner.recv().map(decode_value).map_err(|e| match e {
-            wit::RecvError::Closed => RecvError::Closed,
-            wit::RecvError::Failed(f) => RecvError::Failed(f.into()),
-            wit::RecvError::Cancelled => RecvError::Cancelled,
-            wit::RecvError::Empty | wit::RecvError::Timeout => {
-                unreachable!("a blocking receive is neither empty nor timed out")
-            }
-        })
+        self.inner.recv().map(decode_value).map_err(blocking_recv_error)
     }
 
     /// Receive only if that needs no waiting.
@@ -64,12 +79,7 @@ impl<T: DeserializeOwned> Receiver<T> {
         self.inner
             .recv_timeout(nanos(timeout))
             .map(decode_value)
-            .map_err(|e| match e {
-                wit::RecvError::Timeout | wit::RecvError::Empty => RecvTimeoutError::Timeout,
-                wit::RecvError::Closed => RecvTimeoutError::Closed,
-                wit::RecvError::Failed(f) => RecvTimeoutError::Failed(f.into()),
-                wit::RecvError::Cancelled => RecvTimeoutError::Cancelled,
-            })
+            .map_err(timed_recv_error)
     }
 }
 

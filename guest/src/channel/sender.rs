@@ -4,8 +4,10 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use super::error::{SendError, SendTimeoutError, TrySendError};
+use super::error::{SendError, SendRecvError, SendRecvTimeoutError, SendTimeoutError, TrySendError};
+use super::receiver::{Receiver, blocking_recv_error, decode_value, timed_recv_error};
 use crate::bindings::channel as wit;
 use crate::message::encode;
 use crate::time::nanos;
@@ -43,15 +45,72 @@ impl<T: Serialize> Sender<T> {
     /// rendezvous channel, until a receiver has taken it.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.send_with(value, |m| self.inner.send(m))
-            .map_err(|(e, v)| match e {
-                wit::SendError::Closed(_) => SendError::Closed(v),
-                wit::SendError::TooLarge(_) => SendError::TooLarge(v),
-                wit::SendError::Cancelled(_) => SendError::Cancelled(v),
-                wit::SendError::Disconnected((_, why)) => SendError::Disconnected(v, why.into()),
-                wit::SendError::Full(_) | wit::SendError::Timeout(_) => {
-                    unreachable!("a blocking send is neither full nor timed out")
+            .map_err(|(e, v)| blocking_send_error(e, v))
+    }
+
+    /// Send `value` as [`send`](Sender::send) does, then receive from `rx` as
+    /// [`recv`](Receiver::recv) does, in one host call: both halves of a round trip
+    /// (a request and its reply, a ping and its pong, a ring's hop) for the price of
+    /// one. The same as the two calls in sequence: a failed send gives the value
+    /// back ([`SendRecvError::Send`]) and receives nothing.
+    ///
+    /// ```no_run
+    /// # let (tx, _) = weft_guest::channel::<u64>(0);
+    /// # let (_, rx) = weft_guest::channel::<u64>(0);
+    /// let pong = tx.send_then_recv(1, &rx)?;
+    /// # Ok::<(), weft_guest::SendRecvError<u64>>(())
+    /// ```
+    pub fn send_then_recv<R: DeserializeOwned>(
+        &self,
+        value: T,
+        rx: &Receiver<R>,
+    ) -> Result<R, SendRecvError<T>> {
+        let mut received = None;
+        self.send_with(value, |m| match self.inner.send_then_recv(m, &rx.inner, None) {
+            Ok(reply) => {
+                received = Some(Ok(reply));
+                Ok(())
+            }
+            Err(wit::SendRecvError::Send(e)) => Err(e),
+            Err(wit::SendRecvError::Recv(e)) => {
+                received = Some(Err(e));
+                Ok(())
+            }
+        })
+        .map_err(|(e, v)| SendRecvError::Send(blocking_send_error(e, v)))?;
+        match received.expect("a send that succeeded was followed by a receive") {
+            Ok(reply) => Ok(decode_value(reply)),
+            Err(e) => Err(SendRecvError::Recv(blocking_recv_error(e))),
+        }
+    }
+
+    /// Like [`send_then_recv`](Sender::send_then_recv), the whole call bounded by
+    /// `timeout`: the send waits at most that long, and the receive what is left.
+    pub fn send_then_recv_timeout<R: DeserializeOwned>(
+        &self,
+        value: T,
+        rx: &Receiver<R>,
+        timeout: Duration,
+    ) -> Result<R, SendRecvTimeoutError<T>> {
+        let mut received = None;
+        self.send_with(value, |m| {
+            match self.inner.send_then_recv(m, &rx.inner, Some(nanos(timeout))) {
+                Ok(reply) => {
+                    received = Some(Ok(reply));
+                    Ok(())
                 }
-            })
+                Err(wit::SendRecvError::Send(e)) => Err(e),
+                Err(wit::SendRecvError::Recv(e)) => {
+                    received = Some(Err(e));
+                    Ok(())
+                }
+            }
+        })
+        .map_err(|(e, v)| SendRecvTimeoutError::Send(timed_send_error(e, v)))?;
+        match received.expect("a send that succeeded was followed by a receive") {
+            Ok(reply) => Ok(decode_value(reply)),
+            Err(e) => Err(SendRecvTimeoutError::Recv(timed_recv_error(e))),
+        }
     }
 
     /// Send `value` only if that needs no waiting.
@@ -71,12 +130,47 @@ impl<T: Serialize> Sender<T> {
     /// Send `value`, waiting at most `timeout`.
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         self.send_with(value, |m| self.inner.send_timeout(m, nanos(timeout)))
-            .map_err(|(e, v)| match e {
-                wit::SendError::Timeout(_) | wit::SendError::Full(_) => SendTimeoutError::Timeout(v),
-                wit::SendError::Closed(_) => SendTimeoutError::Closed(v),
-                wit::SendError::TooLarge(_) => SendTimeoutError::TooLarge(v),
-                wit::SendError::Cancelled(_) => SendTimeoutError::Cancelled(v),
-                wit::SendError::Disconnected((_, why)) => SendTimeoutError::Disconnected(v, why.into()),
-            })
+            .map_err(|(e, v)| timed_send_error(e, v))
     }
+}
+
+/// What a blocking send's error is, with its value back.
+fn blocking_send_error<T>(e: wit::SendError, v: T) -> SendError<T> {
+    match e {
+        wit::SendError::Closed(_) => SendError::Closed(v),
+        wit::SendError::TooLarge(_) => SendError::TooLarge(v),
+        wit::SendError::Cancelled(_) => SendError::Cancelled(v),
+        wit::SendError::Disconnected((_, why)) => SendError::Disconnected(v, why.into()),
+        wit::SendError::Full(_) | wit::SendError::Timeout(_) => {
+            unreachable!("a blocking send is neither full nor timed out")
+        }
+    }
+}
+
+/// What a send with a timeout's error is, with its value back.
+fn timed_send_error<T>(e: wit::SendError, v: T) -> SendTimeoutError<T> {
+    match e {
+        wit::SendError::Timeout(_) | wit::SendError::Full(_) => SendTimeoutError::Timeout(v),
+        wit::SendError::Closed(_) => SendTimeoutError::Closed(v),
+        wit::SendError::TooLarge(_) => SendTimeoutError::TooLarge(v),
+        wit::SendError::Cancelled(_) => SendTimeoutError::Cancelled(v),
+        wit::SendError::Disconnected((_, why)) => SendTimeoutError::Disconnected(v, why.into()),
+    }
+}
+
+/// Send `request` on `tx` and wait for the reply on `reply`, in one host call:
+/// [`Sender::send_then_recv`], as a request/reply reads.
+///
+/// ```no_run
+/// # let (requests, _) = weft_guest::channel::<String>(8);
+/// # let (_, replies) = weft_guest::channel::<usize>(1);
+/// let len = weft_guest::call(&requests, "hello".to_string(), &replies)?;
+/// # Ok::<(), weft_guest::SendRecvError<String>>(())
+/// ```
+pub fn call<T: Serialize, R: DeserializeOwned>(
+    tx: &Sender<T>,
+    request: T,
+    reply: &Receiver<R>,
+) -> Result<R, SendRecvError<T>> {
+    tx.send_then_recv(request, reply)
 }
