@@ -296,6 +296,24 @@ fn main() {
         500.0,
     );
 
+    // Lever 2 of Performance III: a send and the next receive in one host call.
+    let fused_pp = repeat(runs, || per_unit(&rt1, "pingpong-fused", 300_000));
+    rows.push(
+        row(
+            "ping-pong with send_then_recv (a send and the next receive in one host call), ns per round trip (1 worker)",
+            fused_pp,
+            "",
+            true,
+        )
+        .with_peer("pingpong", 0),
+    );
+    rows.push(ratio_row(
+        "send_then_recv ping-pong ÷ send + recv ping-pong (1 worker)".into(),
+        format!("{:.2}×", fused_pp.median / pp1.median),
+        "",
+        true,
+    ));
+
     // Where a round trip goes: a host call, and a send and a receive that need no
     // switch (one microthread, buffered channel). No goals: a breakdown.
     let call = repeat(runs, || per_unit(&rt1, "hostcall", 1_000_000) / 2.0);
@@ -377,6 +395,22 @@ fn main() {
         ("ring", 503_000),
         250.0,
     );
+    let fused_ring = repeat(runs, || per_unit(&rt1, "ring-fused", 503_000));
+    rows.push(
+        row(
+            "thread-ring with send_then_recv (a hop's send and the next receive in one host call), ns per hop (1 worker)",
+            fused_ring,
+            "",
+            true,
+        )
+        .with_peer("ring", 0),
+    );
+    rows.push(ratio_row(
+        "send_then_recv thread-ring ÷ send + recv thread-ring (1 worker)".into(),
+        format!("{:.2}×", fused_ring.median / ring1.median),
+        "",
+        true,
+    ));
     eprintln!("deterministic mode…");
     // Its own thread and seeded choices against the default scheduler, both timed by
     // the host (in deterministic mode the guest's clock is virtual).

@@ -98,6 +98,32 @@ fn ring_member((number, input, output, done): (u32, Receiver<u64>, Sender<u64>, 
     }
 }
 
+/// The ponger of `pingpong-fused`: each answer sent, and the next ping waited for,
+/// in one call.
+fn ponger_fused((rx, tx): (Receiver<u64>, Sender<u64>)) {
+    let Ok(mut n) = rx.recv() else { return };
+    while let Ok(next) = tx.send_then_recv(n + 1, &rx) {
+        n = next;
+    }
+}
+
+/// The ring member of `ring-fused`: each token passed on, and the next waited for,
+/// in one call.
+fn ring_member_fused((number, input, output, done): (u32, Receiver<u64>, Sender<u64>, Sender<u32>)) {
+    let Ok(mut token) = input.recv() else { return };
+    loop {
+        let next = if token == 0 {
+            done.send_then_recv(number, &input).map_err(|_| ())
+        } else {
+            output.send_then_recv(token - 1, &input).map_err(|_| ())
+        };
+        match next {
+            Ok(t) => token = t,
+            Err(()) => return,
+        }
+    }
+}
+
 /// Blocks until cancelled (its channel's sender is kept).
 fn blocked(rx: Receiver<()>) {
     // Cancelled: the receive fails, and it returns.
@@ -123,23 +149,25 @@ fn main() {
     // Set-up that is not measured.
     let mut pingpong = None;
     let mut ring = None;
-    if args[0] == "pingpong" {
+    let fused = args[0].ends_with("-fused");
+    if args[0] == "pingpong" || args[0] == "pingpong-fused" {
         let (ping_tx, ping_rx) = channel::<u64>(0);
         let (pong_tx, pong_rx) = channel::<u64>(0);
-        let h = weft_guest::spawn(ponger, (ping_rx, pong_tx));
+        let h = weft_guest::spawn(if fused { ponger_fused } else { ponger }, (ping_rx, pong_tx));
         ping_tx.send(0).unwrap(); // the ponger is up
         pong_rx.recv().unwrap();
         pingpong = Some((ping_tx, pong_rx, h));
     }
-    if args[0] == "ring" {
+    if args[0] == "ring" || args[0] == "ring-fused" {
+        let member = if fused { ring_member_fused } else { ring_member };
         let (done_tx, done_rx) = channel::<u32>(1);
         let (first_tx, mut prev_rx) = channel::<u64>(0);
         for number in 1..503 {
             let (tx, rx) = channel(0);
-            let _ = weft_guest::spawn(ring_member, (number, prev_rx, tx, done_tx.clone()));
+            let _ = weft_guest::spawn(member, (number, prev_rx, tx, done_tx.clone()));
             prev_rx = rx;
         }
-        let _ = weft_guest::spawn(ring_member, (503, prev_rx, first_tx.clone(), done_tx));
+        let _ = weft_guest::spawn(member, (503, prev_rx, first_tx.clone(), done_tx));
         // One lap first, so that every member is up and waiting.
         first_tx.send(503).unwrap();
         assert_eq!(done_rx.recv().unwrap(), 1);
@@ -158,6 +186,17 @@ fn main() {
             let (first_tx, done_rx) = ring.as_ref().unwrap();
             first_tx.send(n).unwrap();
             let holder = done_rx.recv().unwrap();
+            assert_eq!(u64::from(holder), n % 503 + 1);
+        }
+        "pingpong-fused" => {
+            let (ping_tx, pong_rx, _h) = pingpong.as_ref().unwrap();
+            for i in 0..n {
+                assert_eq!(ping_tx.send_then_recv(i, pong_rx).unwrap(), i + 1);
+            }
+        }
+        "ring-fused" => {
+            let (first_tx, done_rx) = ring.as_ref().unwrap();
+            let holder = first_tx.send_then_recv(n, done_rx).unwrap();
             assert_eq!(u64::from(holder), n % 503 + 1);
         }
         "throughput" => {
