@@ -30,21 +30,19 @@ enum CallKind {
     Select,
 }
 
-/// How long a single send or receive may block: forever, not at all, or for a
-/// while.
+/// How long a blocking send or receive may wait: forever, or for a while (one
+/// that may not wait is `send_now`, `recv_now`).
 #[derive(Clone, Copy)]
 enum Blocking {
     Forever,
-    Never,
     For(Duration),
 }
 
 impl Blocking {
-    fn split(self) -> (Option<Duration>, bool) {
+    fn timeout(self) -> Option<Duration> {
         match self {
-            Blocking::Forever => (None, true),
-            Blocking::Never => (None, false),
-            Blocking::For(d) => (Some(d), true),
+            Blocking::Forever => None,
+            Blocking::For(d) => Some(d),
         }
     }
 }
@@ -102,29 +100,52 @@ impl Microthread {
         done
     }
 
+    /// A send that never waits: it completes, or ends at once (`full`, `closed`).
+    fn send_now(&mut self, sender: Resource<SenderHandle>, message: wit::Message) -> Sent {
+        let op = match self.send_op(&sender, message)? {
+            Ok(op) => op,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let (selected, unsent) = self.select_now(op);
+        self.sent(selected, unsent)
+    }
+
     async fn send_one(
         &mut self,
         sender: Resource<SenderHandle>,
         message: wit::Message,
         blocking: Blocking,
     ) -> Sent {
-        let chan = self.table.get(&sender)?.channel().clone();
+        let op = match self.send_op(&sender, message)? {
+            Ok(op) => op,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let timeout = blocking.timeout();
+        let (selected, unsent) = self
+            .select_ops(vec![op], timeout, true, CallKind::Send, None)
+            .await;
+        self.sent(selected, unsent)
+    }
+
+    /// The operation that sends `message` on `sender`'s channel (its endpoints
+    /// taken from the guest), or why it may not be sent.
+    fn send_op(
+        &mut self,
+        sender: &Resource<SenderHandle>,
+        message: wit::Message,
+    ) -> wasmtime::Result<Result<Op, SendError>> {
+        let chan = self.table.get(sender)?.channel().clone();
         if self.message_too_large(&message) || over_channel_limit(&chan, &message) {
             return Ok(Err(SendError::TooLarge(message)));
         }
         let message = self.take_message(message)?;
-        let (timeout, block) = blocking.split();
         // What it buffers counts against this run's budget, whoever's channel it is.
         let charge = charge(&chan, &self.run.budget);
-        let (selected, mut unsent) = self
-            .select_ops(
-                vec![Op::Send(chan, message, charge)],
-                timeout,
-                block,
-                CallKind::Send,
-                None,
-            )
-            .await;
+        Ok(Ok(Op::Send(chan, message, charge)))
+    }
+
+    /// How a send of one message ended, told to the guest.
+    fn sent(&mut self, selected: Selected, mut unsent: Vec<Option<Message>>) -> Sent {
         let mut back = || -> wasmtime::Result<wit::Message> {
             let m = unsent.get_mut(0).and_then(Option::take).unwrap_or_default();
             self.give_message(m)
@@ -143,12 +164,24 @@ impl Microthread {
         })
     }
 
+    /// A receive that never waits: a message, or `empty` (or `closed`) at once.
+    fn recv_now(&mut self, receiver: Resource<ReceiverHandle>) -> Received {
+        let chan = self.table.get(&receiver)?.channel().clone();
+        let (selected, _) = self.select_now(Op::Recv(chan));
+        self.received(selected)
+    }
+
     async fn recv_one(&mut self, receiver: Resource<ReceiverHandle>, blocking: Blocking) -> Received {
         let chan = self.table.get(&receiver)?.channel().clone();
-        let (timeout, block) = blocking.split();
+        let timeout = blocking.timeout();
         let (selected, _) = self
-            .select_ops(vec![Op::Recv(chan)], timeout, block, CallKind::Recv, None)
+            .select_ops(vec![Op::Recv(chan)], timeout, true, CallKind::Recv, None)
             .await;
+        self.received(selected)
+    }
+
+    /// How a receive of one message ended, told to the guest.
+    fn received(&mut self, selected: Selected) -> Received {
         Ok(match selected {
             Selected::Op(_, Ready::Received(m)) => Ok(self.give_message(m)?),
             Selected::Op(_, Ready::Failed(f)) => Err(RecvError::Failed(wit_failure(f))),
@@ -159,10 +192,20 @@ impl Microthread {
             Selected::Also(_) => unreachable!("a receive watches nothing else"),
         })
     }
+
+    /// Complete `op` now, or end with `WouldBlock`: a select that may not wait,
+    /// which never registers with its channel, so needs no future.
+    fn select_now(&self, op: Op) -> (Selected, Vec<Option<Message>>) {
+        let schedule = self.run.schedule().map(|s| &**s);
+        match begin(vec![op], None, false, self.run.members.progress(), schedule) {
+            Begun::Complete(selected, unsent) => (selected, unsent),
+            Begun::Registered(_) => unreachable!("a select that may not block ends without registering"),
+        }
+    }
 }
 
 impl wit::Host for Microthread {
-    async fn open(
+    fn open(
         &mut self,
         capacity: u32,
     ) -> wasmtime::Result<Result<(Resource<SenderHandle>, Resource<ReceiverHandle>), OpenError>> {
@@ -179,7 +222,7 @@ impl wit::Host for Microthread {
         Ok(Ok((self.table.push(tx)?, self.table.push(rx)?)))
     }
 
-    async fn host_sender(&mut self, name: String) -> wasmtime::Result<Option<Resource<SenderHandle>>> {
+    fn host_sender(&mut self, name: String) -> wasmtime::Result<Option<Resource<SenderHandle>>> {
         match self.host_endpoint(&name, true) {
             Some(HostEndpoint::Sender(mut tx, _hold)) => {
                 tx.set_holder(Some(self.holder.clone()));
@@ -189,7 +232,7 @@ impl wit::Host for Microthread {
         }
     }
 
-    async fn host_receiver(&mut self, name: String) -> wasmtime::Result<Option<Resource<ReceiverHandle>>> {
+    fn host_receiver(&mut self, name: String) -> wasmtime::Result<Option<Resource<ReceiverHandle>>> {
         match self.host_endpoint(&name, false) {
             Some(HostEndpoint::Receiver(rx, _hold)) => Ok(Some(self.table.push(rx)?)),
             _ => Ok(None),
@@ -274,7 +317,7 @@ impl wit::Host for Microthread {
         Ok((selected, self.give_messages(by_op(unsent))?))
     }
 
-    async fn timer(
+    fn timer(
         &mut self,
         after: u64,
         every: Option<u64>,
@@ -335,12 +378,12 @@ impl Microthread {
 }
 
 impl wit::HostSender for Microthread {
-    async fn clone(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<Resource<SenderHandle>> {
+    fn clone(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<Resource<SenderHandle>> {
         let copy = self.table.get(&sender)?.clone_for(Some(self.holder.clone()));
         Ok(self.table.push(copy)?)
     }
 
-    async fn id(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<u64> {
+    fn id(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&sender)?.channel().id())
     }
 
@@ -348,8 +391,8 @@ impl wit::HostSender for Microthread {
         self.send_one(sender, message, Blocking::Forever).await
     }
 
-    async fn try_send(&mut self, sender: Resource<SenderHandle>, message: wit::Message) -> Sent {
-        self.send_one(sender, message, Blocking::Never).await
+    fn try_send(&mut self, sender: Resource<SenderHandle>, message: wit::Message) -> Sent {
+        self.send_now(sender, message)
     }
 
     async fn send_timeout(
@@ -384,21 +427,18 @@ impl wit::HostSender for Microthread {
             .map_err(SendRecvError::Recv))
     }
 
-    async fn drop(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<()> {
+    fn drop(&mut self, sender: Resource<SenderHandle>) -> wasmtime::Result<()> {
         self.table.delete(sender)?;
         Ok(())
     }
 }
 
 impl wit::HostReceiver for Microthread {
-    async fn clone(
-        &mut self,
-        receiver: Resource<ReceiverHandle>,
-    ) -> wasmtime::Result<Resource<ReceiverHandle>> {
+    fn clone(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<Resource<ReceiverHandle>> {
         Ok(self.table.share(&receiver)?)
     }
 
-    async fn id(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<u64> {
+    fn id(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&receiver)?.channel().id())
     }
 
@@ -406,8 +446,8 @@ impl wit::HostReceiver for Microthread {
         self.recv_one(receiver, Blocking::Forever).await
     }
 
-    async fn try_recv(&mut self, receiver: Resource<ReceiverHandle>) -> Received {
-        self.recv_one(receiver, Blocking::Never).await
+    fn try_recv(&mut self, receiver: Resource<ReceiverHandle>) -> Received {
+        self.recv_now(receiver)
     }
 
     async fn recv_timeout(&mut self, receiver: Resource<ReceiverHandle>, timeout: u64) -> Received {
@@ -415,7 +455,7 @@ impl wit::HostReceiver for Microthread {
             .await
     }
 
-    async fn drop(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<()> {
+    fn drop(&mut self, receiver: Resource<ReceiverHandle>) -> wasmtime::Result<()> {
         self.table.delete(receiver)?;
         Ok(())
     }

@@ -5,7 +5,7 @@ use super::bindings::cluster as wit;
 use crate::microthread::Microthread;
 
 impl wit::Host for Microthread {
-    async fn node_id(&mut self) -> wasmtime::Result<Option<String>> {
+    fn node_id(&mut self) -> wasmtime::Result<Option<String>> {
         #[cfg(feature = "cluster")]
         if let Some(cluster) = &self.run.cluster {
             return Ok(Some(cluster.node_id().to_string()));
@@ -13,7 +13,7 @@ impl wit::Host for Microthread {
         Ok(None)
     }
 
-    async fn this_node(&mut self) -> wasmtime::Result<String> {
+    fn this_node(&mut self) -> wasmtime::Result<String> {
         #[cfg(feature = "cluster")]
         if let Some(cluster) = &self.run.cluster {
             return Ok(cluster.node_id().to_string());
@@ -21,7 +21,7 @@ impl wit::Host for Microthread {
         Ok(crate::node_name::local())
     }
 
-    async fn nodes(&mut self) -> wasmtime::Result<Vec<wit::NodeInfo>> {
+    fn nodes(&mut self) -> wasmtime::Result<Vec<wit::NodeInfo>> {
         #[cfg(feature = "cluster")]
         if let Some(cluster) = &self.run.cluster {
             return Ok(cluster

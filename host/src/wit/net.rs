@@ -142,11 +142,11 @@ impl wit::Host for Microthread {
 }
 
 impl wit::HostTcpListener for Microthread {
-    async fn share(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<Resource<ListenerHandle>> {
+    fn share(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<Resource<ListenerHandle>> {
         Ok(self.table.share(&l)?)
     }
 
-    async fn local_address(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<String> {
+    fn local_address(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<String> {
         Ok(address(self.table.get(&l)?.local_addr()))
     }
 
@@ -168,22 +168,22 @@ impl wit::HostTcpListener for Microthread {
         })
     }
 
-    async fn drop(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<()> {
+    fn drop(&mut self, l: Resource<ListenerHandle>) -> wasmtime::Result<()> {
         self.table.delete(l)?;
         Ok(())
     }
 }
 
 impl wit::HostTcpStream for Microthread {
-    async fn share(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<Resource<StreamHandle>> {
+    fn share(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<Resource<StreamHandle>> {
         Ok(self.table.share(&s)?)
     }
 
-    async fn local_address(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<String> {
+    fn local_address(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<String> {
         Ok(address(self.table.get(&s)?.local_addr()))
     }
 
-    async fn peer_address(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<String> {
+    fn peer_address(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<String> {
         Ok(self.table.get(&s)?.peer_addr().to_string())
     }
 
@@ -221,7 +221,7 @@ impl wit::HostTcpStream for Microthread {
         Ok(written.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
-    async fn shutdown(
+    fn shutdown(
         &mut self,
         s: Resource<StreamHandle>,
         how: Shutdown,
@@ -234,7 +234,7 @@ impl wit::HostTcpStream for Microthread {
         Ok(self.table.get(&s)?.shutdown(how).map_err(|e| io_error(&e)))
     }
 
-    async fn set_nodelay(
+    fn set_nodelay(
         &mut self,
         s: Resource<StreamHandle>,
         nodelay: bool,
@@ -242,7 +242,7 @@ impl wit::HostTcpStream for Microthread {
         Ok(self.table.get(&s)?.set_nodelay(nodelay).map_err(|e| io_error(&e)))
     }
 
-    async fn drop(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<()> {
+    fn drop(&mut self, s: Resource<StreamHandle>) -> wasmtime::Result<()> {
         self.table.delete(s)?;
         Ok(())
     }

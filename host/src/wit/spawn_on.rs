@@ -56,7 +56,7 @@ impl Microthread {
                     ref name,
                     detached,
                 } = spawn;
-                match wit::Host::spawn(self, trampoline, function, argument, name.clone(), detached).await? {
+                match wit::Host::spawn(self, trampoline, function, argument, name.clone(), detached)? {
                     Ok(handle) => return Ok(Ok(handle)),
                     Err(r) => r,
                 }

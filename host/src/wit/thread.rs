@@ -62,7 +62,7 @@ impl Microthread {
 }
 
 impl wit::Host for Microthread {
-    async fn spawn(
+    fn spawn(
         &mut self,
         trampoline: u32,
         function: u32,
@@ -175,16 +175,16 @@ impl wit::Host for Microthread {
             .map_err(|_cancelled| ()))
     }
 
-    async fn cancelled(&mut self) -> wasmtime::Result<bool> {
+    fn cancelled(&mut self) -> wasmtime::Result<bool> {
         Ok(self.member.cancel.is_requested())
     }
 
-    async fn own_shutdown(&mut self) -> wasmtime::Result<()> {
+    fn own_shutdown(&mut self) -> wasmtime::Result<()> {
         self.member.cancel.own_shutdown();
         Ok(())
     }
 
-    async fn atomic_begin(&mut self) -> wasmtime::Result<()> {
+    fn atomic_begin(&mut self) -> wasmtime::Result<()> {
         self.member.atomic.begin();
         Ok(())
     }
@@ -197,15 +197,15 @@ impl wit::Host for Microthread {
         Ok(())
     }
 
-    async fn current_id(&mut self) -> wasmtime::Result<u64> {
+    fn current_id(&mut self) -> wasmtime::Result<u64> {
         Ok(self.me.id)
     }
 
-    async fn current_name(&mut self) -> wasmtime::Result<Option<String>> {
+    fn current_name(&mut self) -> wasmtime::Result<Option<String>> {
         Ok(self.me.name.as_deref().map(str::to_owned))
     }
 
-    async fn monitor(
+    fn monitor(
         &mut self,
         id: u64,
     ) -> wasmtime::Result<Result<Resource<ReceiverHandle>, wit_channel::OpenError>> {
@@ -221,22 +221,22 @@ impl wit::Host for Microthread {
         Ok(Ok(rx))
     }
 
-    async fn give_up(&mut self, message: String) -> wasmtime::Result<()> {
+    fn give_up(&mut self, message: String) -> wasmtime::Result<()> {
         // Copied into the failure, as a panic message is: a long one is cut.
         let message = crate::limits::truncate(message, crate::limits::MAX_PANIC_MESSAGE);
         Err(microthread::GaveUp(message).into())
     }
 
-    async fn count_restart(&mut self) -> wasmtime::Result<()> {
+    fn count_restart(&mut self) -> wasmtime::Result<()> {
         self.run.count_restart();
         Ok(())
     }
 
-    async fn exit(&mut self, code: u8) -> wasmtime::Result<()> {
+    fn exit(&mut self, code: u8) -> wasmtime::Result<()> {
         Err(I32Exit(i32::from(code)).into())
     }
 
-    async fn set_panic_message(&mut self, message: String) -> wasmtime::Result<()> {
+    fn set_panic_message(&mut self, message: String) -> wasmtime::Result<()> {
         // Copied into the failure, which channels clone to every receiver: a
         // long one is cut.
         self.panic_message = Some(crate::limits::truncate(message, crate::limits::MAX_PANIC_MESSAGE));
@@ -245,11 +245,11 @@ impl wit::Host for Microthread {
 }
 
 impl wit::HostJoinHandle for Microthread {
-    async fn id(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<u64> {
+    fn id(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&handle)?.completion.id())
     }
 
-    async fn node(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<Option<String>> {
+    fn node(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<Option<String>> {
         Ok(self.table.get(&handle)?.node.clone())
     }
 
@@ -268,11 +268,11 @@ impl wit::HostJoinHandle for Microthread {
         self.join_with(handle, Some(Duration::from_nanos(timeout))).await
     }
 
-    async fn is_finished(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<bool> {
+    fn is_finished(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<bool> {
         Ok(self.table.get(&handle)?.completion.is_finished())
     }
 
-    async fn cancel(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<()> {
+    fn cancel(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<()> {
         let slot = self.table.get(&handle)?;
         if !slot.completion.is_finished() {
             let member = slot.member.clone();
@@ -281,7 +281,7 @@ impl wit::HostJoinHandle for Microthread {
         Ok(())
     }
 
-    async fn cancel_within(&mut self, handle: Resource<JoinHandle>, grace: u64) -> wasmtime::Result<()> {
+    fn cancel_within(&mut self, handle: Resource<JoinHandle>, grace: u64) -> wasmtime::Result<()> {
         let slot = self.table.get(&handle)?;
         if !slot.completion.is_finished() {
             let member = slot.member.clone();
@@ -291,7 +291,7 @@ impl wit::HostJoinHandle for Microthread {
         Ok(())
     }
 
-    async fn drop(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<()> {
+    fn drop(&mut self, handle: Resource<JoinHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
         Ok(())
     }
