@@ -325,6 +325,23 @@ fn main() {
         "",
         true,
     ));
+    // A host call of each kind: one bound synchronously (it never waits), and an
+    // atomic section, whose end is bound `async` (it may yield) but waits for
+    // nothing here.
+    let try_recv = repeat(runs, || per_unit(&rt1, "tryrecv", 1_000_000));
+    rows.push(row(
+        "breakdown: a host call that never waits, bound sync (`try_recv` on an empty channel), ns",
+        try_recv,
+        "",
+        true,
+    ));
+    let atomic = repeat(runs, || per_unit(&rt1, "atomic", 1_000_000));
+    rows.push(row(
+        "breakdown: an empty atomic section: atomic-begin (sync) + atomic-end (async, nothing due), ns",
+        atomic,
+        "",
+        true,
+    ));
     let pair = repeat(runs, || per_unit(&rt1, "selfchan", 1_000_000));
     rows.push(row(
         "breakdown: send + receive, buffered, one microthread (no switch), small message (a u64, by value), ns",

@@ -15,6 +15,11 @@
 //! - `hostcall N`: N calls of `current()`: two host calls each (id, name).
 //! - `resourcecall N`: N calls of a sender's `channel_id()`: a host call on a
 //!   borrowed resource handle, as every channel operation is.
+//! - `tryrecv N`: N `try_recv`s on an empty channel: a host call that never waits
+//!   (bound synchronously on the host), on a borrowed resource, with an error back.
+//! - `atomic N`: N empty atomic sections: `atomic-begin` (never waits, bound
+//!   synchronously) and `atomic-end` (may yield, so bound `async`; nothing is due
+//!   here, so it never does).
 //! - `selfchan N`: N sends and receives of a u64 on a buffered channel, by one
 //!   microthread: a channel operation's cost without any switch (a small message,
 //!   which crosses the boundary by value).
@@ -253,6 +258,17 @@ fn main() {
             let (tx, _rx) = channel::<u64>(1);
             for _ in 0..n {
                 std::hint::black_box(tx.channel_id());
+            }
+        }
+        "tryrecv" => {
+            let (_tx, rx) = channel::<u64>(1);
+            for _ in 0..n {
+                assert!(matches!(rx.try_recv(), Err(weft_guest::TryRecvError::Empty)));
+            }
+        }
+        "atomic" => {
+            for i in 0..n {
+                std::hint::black_box(weft_guest::atomic(|| std::hint::black_box(i)));
             }
         }
         "echo" => {
