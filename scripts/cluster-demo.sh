@@ -68,6 +68,7 @@ echo "\$ weft run --cluster $url --node counter --dir-ro .::/repo cluster-wordco
 # shellcheck disable=SC2086 # one argument per file
 "$weft" run --cluster "$url" --node counter --dir-ro .::/repo "$wordcount" --nodes 3 $files || status=$?
 # The lenders serve until they are stopped: Ctrl-C (exit 130).
+echo "stopping the lenders (Ctrl-C):"
 kill -INT "$lender_a" "$lender_b"
 for lender in "$lender_a" "$lender_b"; do
     code=0
