@@ -65,22 +65,10 @@ impl<T: Serialize> Sender<T> {
         value: T,
         rx: &Receiver<R>,
     ) -> Result<R, SendRecvError<T>> {
-        let mut received = None;
-        self.send_with(value, |m| match self.inner.send_then_recv(m, &rx.inner, None) {
-            Ok(reply) => {
-                received = Some(Ok(reply));
-                Ok(())
-            }
-            Err(wit::SendRecvError::Send(e)) => Err(e),
-            Err(wit::SendRecvError::Recv(e)) => {
-                received = Some(Err(e));
-                Ok(())
-            }
-        })
-        .map_err(|(e, v)| SendRecvError::Send(blocking_send_error(e, v)))?;
-        match received.expect("a send that succeeded was followed by a receive") {
-            Ok(reply) => Ok(decode_value(reply)),
-            Err(e) => Err(SendRecvError::Recv(blocking_recv_error(e))),
+        match self.fused(value, &rx.inner, None) {
+            Err((e, v)) => Err(SendRecvError::Send(blocking_send_error(e, v))),
+            Ok(Ok(reply)) => Ok(decode_value(reply)),
+            Ok(Err(e)) => Err(SendRecvError::Recv(blocking_recv_error(e))),
         }
     }
 
@@ -92,25 +80,34 @@ impl<T: Serialize> Sender<T> {
         rx: &Receiver<R>,
         timeout: Duration,
     ) -> Result<R, SendRecvTimeoutError<T>> {
-        let mut received = None;
-        self.send_with(value, |m| {
-            match self.inner.send_then_recv(m, &rx.inner, Some(nanos(timeout))) {
-                Ok(reply) => {
-                    received = Some(Ok(reply));
-                    Ok(())
-                }
-                Err(wit::SendRecvError::Send(e)) => Err(e),
-                Err(wit::SendRecvError::Recv(e)) => {
-                    received = Some(Err(e));
-                    Ok(())
-                }
-            }
-        })
-        .map_err(|(e, v)| SendRecvTimeoutError::Send(timed_send_error(e, v)))?;
-        match received.expect("a send that succeeded was followed by a receive") {
-            Ok(reply) => Ok(decode_value(reply)),
-            Err(e) => Err(SendRecvTimeoutError::Recv(timed_recv_error(e))),
+        match self.fused(value, &rx.inner, Some(nanos(timeout))) {
+            Err((e, v)) => Err(SendRecvTimeoutError::Send(timed_send_error(e, v))),
+            Ok(Ok(reply)) => Ok(decode_value(reply)),
+            Ok(Err(e)) => Err(SendRecvTimeoutError::Recv(timed_recv_error(e))),
         }
+    }
+
+    /// The host's `send-then-recv`: the send's error with the value back, or the
+    /// receive's outcome.
+    fn fused(
+        &self,
+        value: T,
+        rx: &wit::Receiver,
+        timeout: Option<u64>,
+    ) -> Result<Result<wit::Message, wit::RecvError>, (wit::SendError, T)> {
+        let mut received = None;
+        self.send_with(value, |m| match self.inner.send_then_recv(m, rx, timeout) {
+            Ok(reply) => {
+                received = Some(Ok(reply));
+                Ok(())
+            }
+            Err(wit::SendRecvError::Send(e)) => Err(e),
+            Err(wit::SendRecvError::Recv(e)) => {
+                received = Some(Err(e));
+                Ok(())
+            }
+        })?;
+        Ok(received.expect("a send that succeeded was followed by a receive"))
     }
 
     /// Send `value` only if that needs no waiting.
