@@ -40,7 +40,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::entry::{Trampoline, trampoline};
 use crate::failure::FailureKind;
 use crate::message::Encoded;
-pub use crate::node::{Node, node_id, nodes, this_node};
+pub use crate::node::{Node, node_id, node_name, nodes, this_node};
 use crate::patterns::MapError;
 use crate::thread::{Builder, JoinError, JoinHandle, SpawnError, spawn_raw};
 

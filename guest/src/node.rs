@@ -51,7 +51,7 @@ impl Node {
     /// Its name: the id without its `.incarnation` suffix (the name its
     /// `weft run --node NAME` gave it); `None` for [`Node::any`].
     pub fn name(&self) -> Option<&str> {
-        self.id.as_deref().map(name_of)
+        self.id.as_deref().map(node_name)
     }
 
     /// How many more microthreads it could run when [`nodes`] described it: its
@@ -81,8 +81,10 @@ impl fmt::Display for Node {
     }
 }
 
-/// A node id's name: the id without its `.incarnation` suffix.
-fn name_of(id: &str) -> &str {
+/// A node id's name: the id without its `.incarnation` suffix (`b.8f3a01c2` is
+/// node `b`), as [`this_node`] gives it or a remote child's
+/// [`JoinHandle::node`](crate::JoinHandle::node).
+pub fn node_name(id: &str) -> &str {
     id.rsplit_once('.').map_or(id, |(name, _)| name)
 }
 

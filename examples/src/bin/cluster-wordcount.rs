@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use weft_guest::cluster;
+use weft_guest::cluster::{self, node_name as name};
 
 /// The most a call's argument carries: a file larger than this is counted in
 /// parts (a link between nodes carries messages of a bounded size).
@@ -52,11 +52,6 @@ fn usage() -> ! {
 fn fail(message: String) -> ! {
     eprintln!("cluster-wordcount: {message}");
     weft_guest::exit(1)
-}
-
-/// A node id's name: the id without its `.incarnation`.
-fn name(id: &str) -> &str {
-    id.rsplit_once('.').map_or(id, |(name, _)| name)
 }
 
 /// Count the words of `text` (letters and digits, lower-cased), on whichever node

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use weft_guest::cluster::{self, Node};
+use weft_guest::cluster::{self, Node, node_name as name};
 
 /// Print a line and flush it.
 fn say(line: impl AsRef<str>) {
@@ -37,11 +37,6 @@ fn say(line: impl AsRef<str>) {
 fn fail(message: impl AsRef<str>) -> ! {
     eprintln!("cluster_bench: {}", message.as_ref());
     std::process::exit(1)
-}
-
-/// A node id's name: the id without its `.incarnation`.
-fn name(id: &str) -> &str {
-    id.rsplit_once('.').map_or(id, |(name, _)| name)
 }
 
 /// Wait until `want` nodes are live (this one counts, and for `want` ≥ 2 another

@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use weft_guest::cluster::{self, Node};
+use weft_guest::cluster::{self, Node, node_name as name};
 use weft_guest::supervisor::{Child, Supervisor};
 use weft_guest::{JoinError, Receiver, RecvError, Sender, channel};
 
@@ -60,11 +60,6 @@ fn say(line: impl AsRef<str>) {
 fn fail(message: impl AsRef<str>) -> ! {
     eprintln!("cluster_spawn: {}", message.as_ref());
     std::process::exit(1)
-}
-
-/// A node id's name: the id without its `.incarnation`.
-fn name(id: &str) -> &str {
-    id.rsplit_once('.').map_or(id, |(name, _)| name)
 }
 
 /// The calling microthread's node, by name.
