@@ -4,6 +4,8 @@
 //! bindings generated from `wit/`, which nothing outside this module touches. Each
 //! call is translated to the microthread, run and channel operations that do the
 //! work.
+//! `thread.spawn-on` has a file of its own (`spawn_on`, with the cluster), and
+//! what it shares with `thread.spawn` is in `spawn`.
 //!
 //! Its words. A program's **exports** ([`Exports`], `exports`) are its `main` and
 //! its entry for spawned microthreads, checked against this host's WIT when it is
@@ -19,6 +21,7 @@ mod exports;
 mod message;
 mod net;
 mod registry;
+mod spawn;
 #[cfg(feature = "cluster")]
 mod spawn_on;
 mod thread;

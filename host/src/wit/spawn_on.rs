@@ -6,8 +6,9 @@ use wasmtime::component::Resource;
 
 use super::bindings::channel as wit_channel;
 use super::bindings::thread::{self as wit, SpawnError};
+use super::spawn::spawn_name;
 use crate::cluster::{Cluster, Outgoing, Refusal};
-use crate::microthread::{self, Link, Microthread, RemoteBody};
+use crate::microthread::{self, Microthread, RemoteBody};
 use crate::run::JoinHandle;
 
 /// What `spawn-on` starts, but for where and with what.
@@ -32,12 +33,8 @@ impl Microthread {
             let why = "a deterministic run spawns on no other node".to_string();
             return refused(SpawnError::NoSuchNode(why), argument);
         }
-        if !self.image.can_spawn() {
-            return refused(SpawnError::NotSpawnable, argument);
-        }
-        let max = self.run.limits.max_message_size;
-        if argument.byte_len() > max as usize {
-            return refused(SpawnError::ArgumentTooLarge(max), argument);
+        if let Some(error) = self.spawn_refusal(&argument) {
+            return refused(error, argument);
         }
         // It waits for the other node's answer: a wait, as a blocking call's.
         self.begin_blocking();
@@ -93,10 +90,7 @@ impl Microthread {
         // Its limits are the other node's: the stand-in here is never refused.
         let slot = self.run.reserve_stand_in();
         let argument = self.take_message(argument)?;
-        let name = spawn
-            .name
-            .clone()
-            .map(|n| crate::limits::truncate(n, crate::limits::MAX_NAME));
+        let name = spawn_name(spawn.name.clone());
         let out = Outgoing {
             program: self.image.program().to_string(),
             trampoline: spawn.trampoline,
@@ -111,20 +105,15 @@ impl Microthread {
                 let body: RemoteBody = Box::new(move |member| {
                     Box::pin(async move { started.outcome(member.cancel.requested()).await })
                 });
-                let link = match spawn.detached {
-                    true => Link::Detached,
-                    false => Link::Child(&self.member),
-                };
+                let link = self.spawn_link(spawn.detached);
                 let (completion, member) =
                     microthread::spawn_remote(&self.run, &self.image, link, slot, node.clone(), body, name);
-                if !spawn.detached {
-                    self.push_child(completion.clone());
-                }
-                Ok(Ok(self.table.push(JoinHandle {
+                Ok(Ok(self.hand_out(
                     completion,
                     member,
-                    node: Some(node),
-                })?))
+                    spawn.detached,
+                    Some(node),
+                )?))
             }
             Err((refusal, argument)) => {
                 drop(slot);

@@ -9,9 +9,10 @@ use wasmtime_wasi::I32Exit;
 
 use super::bindings::channel as wit_channel;
 use super::bindings::thread::{self as wit, JoinError, SpawnError};
+use super::spawn::spawn_name;
 use super::types::wit_failure;
 use crate::channel::{Channel, ReceiverHandle};
-use crate::microthread::{self, Link, Microthread, Spawned};
+use crate::microthread::{self, Microthread, Spawned};
 use crate::run::{BlockedOn, JoinHandle, Probe, Refused};
 
 impl Microthread {
@@ -70,44 +71,24 @@ impl wit::Host for Microthread {
         name: Option<String>,
         detached: bool,
     ) -> wasmtime::Result<Result<Resource<JoinHandle>, wit::Refused>> {
-        if !self.image.can_spawn() {
-            return Ok(Err(wit::Refused {
-                error: SpawnError::NotSpawnable,
-                argument,
-            }));
-        }
-        let max = self.run.limits.max_message_size;
-        if argument.byte_len() > max as usize {
-            return Ok(Err(wit::Refused {
-                error: SpawnError::ArgumentTooLarge(max),
-                argument,
-            }));
+        if let Some(error) = self.spawn_refusal(&argument) {
+            return Ok(Err(wit::Refused { error, argument }));
         }
         let argument = self.take_message(argument)?;
-        // A name is copied into every failure and report of the microthread: a
-        // long one is cut.
-        let name = name.map(|n| crate::limits::truncate(n, crate::limits::MAX_NAME));
-        let link = if detached {
-            Link::Detached
-        } else {
-            Link::Child(&self.member)
-        };
         let spawned = Spawned {
             trampoline,
             function,
             argument,
         };
-        match microthread::spawn(&self.run, &self.image, link, spawned, name) {
-            Ok((completion, member)) => {
-                if !detached {
-                    self.push_child(completion.clone());
-                }
-                Ok(Ok(self.table.push(JoinHandle {
-                    completion,
-                    member,
-                    node: None,
-                })?))
-            }
+        let spawn = microthread::spawn(
+            &self.run,
+            &self.image,
+            self.spawn_link(detached),
+            spawned,
+            spawn_name(name),
+        );
+        match spawn {
+            Ok((completion, member)) => Ok(Ok(self.hand_out(completion, member, detached, None)?)),
             Err((Refused::LimitReached(max), argument)) => Ok(Err(wit::Refused {
                 error: SpawnError::LimitReached(max),
                 // The refused argument's endpoints return to the guest.
