@@ -17,7 +17,7 @@ use weft_tests::guest;
 use weft_tests::nats::NatsServer;
 
 mod common;
-use common::{eventually, lines};
+use common::{eventually, lines, node_with_timeout};
 
 /// The guest's job (tests/guests/src/bin/cluster.rs).
 #[derive(Serialize, Deserialize)]
@@ -45,23 +45,6 @@ fn payload(from: u32, seq: u64) -> Vec<u8> {
 /// node timeout (3 s: a loaded test machine does not make a node look silent).
 fn node(server: &NatsServer, name: &str) -> Runtime {
     node_with_timeout(server, name, Duration::from_secs(3))
-}
-
-/// A runtime that is node `name` of the cluster at `server`, declared down after
-/// `timeout` of silence (for the tests of failure detection).
-fn node_with_timeout(server: &NatsServer, name: &str, timeout: Duration) -> Runtime {
-    Runtime::builder()
-        .workers(2)
-        .max_microthreads(64)
-        .cache_dir(Some(weft_tests::cache_dir()))
-        .cluster(
-            ClusterConfig::new(server.url())
-                .node_name(name)
-                .node_timeout(timeout)
-                .import_timeout(Duration::from_secs(20)),
-        )
-        .build()
-        .expect("the node joins the cluster")
 }
 
 /// Start guest mode `args` of the cluster guest on `runtime` with `options`; its

@@ -6,28 +6,16 @@
 
 use std::time::Duration;
 
-use weft::cluster::ClusterConfig;
 use weft::{ExitStatus, FailureKind, MicrothreadState, OutputBuffer, RunHandle, RunOptions, Runtime};
 use weft_tests::guest;
 use weft_tests::nats::NatsServer;
 
 mod common;
-use common::eventually;
+use common::{eventually, node_with_timeout};
 
 /// A runtime that is node `name` of the cluster at `server`.
 fn node(server: &NatsServer, name: &str) -> Runtime {
-    Runtime::builder()
-        .workers(2)
-        .max_microthreads(64)
-        .cache_dir(Some(weft_tests::cache_dir()))
-        .cluster(
-            ClusterConfig::new(server.url())
-                .node_name(name)
-                .node_timeout(Duration::from_secs(3))
-                .import_timeout(Duration::from_secs(20)),
-        )
-        .build()
-        .expect("the node joins the cluster")
+    node_with_timeout(server, name, Duration::from_secs(3))
 }
 
 /// Options with stdout and stderr collected, and a hang guard.

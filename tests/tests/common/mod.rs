@@ -70,3 +70,20 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// A runtime of 2 workers (at most 64 live microthreads) that is node `name` of
+/// the cluster at `server`, declared down after `timeout` of silence.
+pub fn node_with_timeout(server: &weft_tests::nats::NatsServer, name: &str, timeout: Duration) -> Runtime {
+    Runtime::builder()
+        .workers(2)
+        .max_microthreads(64)
+        .cache_dir(Some(weft_tests::cache_dir()))
+        .cluster(
+            weft::cluster::ClusterConfig::new(server.url())
+                .node_name(name)
+                .node_timeout(timeout)
+                .import_timeout(Duration::from_secs(20)),
+        )
+        .build()
+        .expect("the node joins the cluster")
+}
