@@ -8,6 +8,9 @@
 //!   a shared queue. A pair handing work to each other keeps the hand-off for
 //!   `NEXT_RUN` turns at most, then queues like everyone else, so that the
 //!   others on the worker are not starved.
+//! - A new microthread is handed off the same way by its spawner's worker: a
+//!   spawner that joins it at once keeps the pair on one core. Spawned in a row,
+//!   each displaces the one before into the worker's queue.
 //! - A microthread that wakes itself (a fuel yield, `yield_now`) goes to the back of
 //!   its worker's queue.
 //! - A microthread woken from elsewhere (a timer, a socket, the application, a
@@ -15,9 +18,13 @@
 //!   look at before their own queues.
 //! - A worker with nothing to run steals from the others, and parks when there is
 //!   nothing to steal. Parked workers are woken only when work waits that their
-//!   busy peers will not get to next: a spawn, a wake from elsewhere, a second
-//!   entry in a queue. A chain of hand-offs (a ring, a ping-pong) therefore stays
-//!   on one worker instead of migrating between cores.
+//!   busy peers will not get to next: a wake from elsewhere, a second entry in a
+//!   queue, a hand-off its worker may stay too busy for (taken only if it does),
+//!   a chore. A chain of hand-offs (a ring, a ping-pong, a spawn and its join)
+//!   therefore stays on one worker instead of migrating between cores.
+//! - A worker with nothing to run does the chores others gave it (see
+//!   `Scheduler::chore`) before it parks: work that needs no microthread, such as
+//!   making instances ahead of need and dropping ended microthreads' stores.
 //!
 //! The workers enter the runtime's tokio context: timers, sockets and host tasks
 //! stay on tokio, whose own thread drives them and wakes microthreads here.
@@ -36,4 +43,4 @@ mod workers;
 
 pub(crate) use seeded::Seeded;
 pub(crate) use task::{AbortHandle, Task, TaskError};
-pub(crate) use workers::{Scheduler, WorkerHold};
+pub(crate) use workers::{Chore, Scheduler, WorkerHold};

@@ -1,6 +1,7 @@
 //! The worker threads: each with a hand-off (the one microthread it runs next) and
 //! a queue, an injector for wakes from elsewhere, stealing when idle, parking when
-//! there is nothing to steal.
+//! there is nothing to steal; and the chores a worker with nothing to run does
+//! before it parks.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -27,6 +28,14 @@ const INJECTED_RUN: u32 = 8;
 /// waits there: long enough for a hand-off (the waker blocks at once and its worker
 /// runs the woken one next, on the same core), short beside a slice.
 const NEXT_PATIENCE: Duration = Duration::from_micros(20);
+
+/// How many chores may wait for an idle worker (see [`Scheduler::chore`]): past
+/// that, whoever has one does it at once.
+const CHORES_WAITING: usize = 32;
+
+/// Work that needs no microthread and no particular time: a worker with nothing
+/// to run does it before it parks (see [`Scheduler::chore`]).
+pub(crate) type Chore = Box<dyn FnOnce() + Send>;
 
 /// A worker's hand-off. Its worker fills and empties it; an idle worker may take
 /// what it holds when the worker stays busy in one microthread (see
@@ -91,6 +100,9 @@ struct Shared {
     /// Tells this scheduler's workers from another runtime's: a worker's
     /// thread-local names its scheduler by it.
     id: usize,
+    /// Chores for an idle worker, and how many wait (at most [`CHORES_WAITING`]).
+    chores: Injector<Chore>,
+    chores_waiting: AtomicUsize,
 }
 
 impl Shared {
@@ -99,6 +111,28 @@ impl Shared {
         let index = self.idle.locked().pop();
         if let (Some(i), Some(threads)) = (index, self.threads.get()) {
             threads[i].unpark();
+        }
+    }
+
+    /// A waiting chore, if any.
+    fn next_chore(&self) -> Option<Chore> {
+        loop {
+            match self.chores.steal() {
+                Steal::Success(chore) => {
+                    self.chores_waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Some(chore);
+                }
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    /// Drop the chores nobody will do (the workers are stopping): dropping one
+    /// is what most of them are for anyway.
+    fn drop_chores(&self) {
+        while let Some(chore) = self.next_chore() {
+            contained(|| drop(chore));
         }
     }
 
@@ -161,13 +195,20 @@ fn schedule(shared: &Arc<Shared>, runnable: Runnable, info: ScheduleInfo) {
         drop_later(runnable);
         return;
     }
+    place(shared, runnable, info.woken_while_running);
+}
+
+/// Put `runnable`, woken (or spawned) by whoever runs on this thread, where it
+/// will run next: from a worker, in its hand-off (or its queue, if it woke
+/// itself); from elsewhere, in the injector.
+fn place(shared: &Shared, runnable: Runnable, woke_itself: bool) {
     with_local(shared, |local| {
         let Some(local) = local else {
             shared.injector.push(runnable);
             shared.wake_one();
             return;
         };
-        if info.woken_while_running {
+        if woke_itself {
             local.queue.push(runnable);
         } else if let Some(displaced) = shared.handoffs[local.index].put(runnable) {
             local.queue.push(displaced);
@@ -210,6 +251,8 @@ impl Scheduler {
             shutdown: AtomicBool::new(false),
             held: AtomicBool::new(false),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            chores: Injector::new(),
+            chores_waiting: AtomicUsize::new(0),
         });
         let mut threads = Vec::with_capacity(workers);
         for (index, queue) in queues.into_iter().enumerate() {
@@ -244,20 +287,37 @@ impl Scheduler {
         F::Output: Send + 'static,
     {
         let shared = self.shared.clone();
-        // A new microthread queues behind its spawner; an idle worker may take it.
-        let queue = |runnable| {
-            with_local(&self.shared, |local| match local {
-                Some(local) => local.queue.push(runnable),
-                None => self.shared.injector.push(runnable),
-            })
-        };
-        let task = spawn(future, move |r, info| schedule(&shared, r, info), queue);
-        self.shared.wake_one();
+        // A new microthread runs next on its spawner's worker, as a woken one
+        // does: a spawner that joins it at once (a call in a fresh microthread)
+        // keeps the pair on one core. Spawned in a row, the earlier ones queue,
+        // and an idle worker takes them; one whose spawner stays busy, an idle
+        // worker takes from the hand-off.
+        let first = |runnable| place(&self.shared, runnable, false);
+        let task = spawn(future, move |r, info| schedule(&shared, r, info), first);
         if self.shared.shutdown.load(Ordering::Acquire) {
             // Nobody will run it: dropped, its `Task` resolves as aborted.
             self.drop_injected();
         }
         task
+    }
+
+    /// Give `chore` to a worker with nothing to run, which does it before it parks
+    /// (a parked worker is woken for it, unless one is looking for work already).
+    /// Refused, and handed back, when [`CHORES_WAITING`] chores wait already or
+    /// the workers are stopping: then the caller does it.
+    pub(crate) fn chore(&self, chore: Chore) -> Result<(), Chore> {
+        let shared = &self.shared;
+        if shared.shutdown.load(Ordering::Acquire)
+            || shared.chores_waiting.fetch_add(1, Ordering::SeqCst) >= CHORES_WAITING
+        {
+            shared.chores_waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(chore);
+        }
+        shared.chores.push(chore);
+        if shared.searching.load(Ordering::SeqCst) == 0 {
+            shared.wake_one();
+        }
+        Ok(())
     }
 
     /// Let one program block the worker that runs it (a program that cannot spawn
@@ -297,6 +357,9 @@ impl Scheduler {
         for handoff in &self.shared.handoffs {
             contained(|| drop(handoff.take()));
         }
+        // What a chore holds may hold this scheduler (a store holds its run): not
+        // dropped, they would keep each other.
+        self.shared.drop_chores();
     }
 }
 
@@ -370,7 +433,14 @@ fn work(shared: &Arc<Shared>, index: usize, queue: Worker<Runnable>) {
         });
         let found = match found {
             Some(r) => Some(r),
-            None => park(shared, index, local),
+            None => {
+                // Nothing to run: a chore, then look again.
+                if let Some(chore) = shared.next_chore() {
+                    contained(chore);
+                    continue;
+                }
+                park(shared, index, local)
+            }
         };
         if let Some(runnable) = found {
             handoff.runs.fetch_add(1, Ordering::Relaxed);
@@ -382,6 +452,7 @@ fn work(shared: &Arc<Shared>, index: usize, queue: Worker<Runnable>) {
     // Dropped here, on the worker: the futures they hold may need its context.
     contained(|| drop(handoff.take()));
     contained(|| while local.queue.pop().is_some() {});
+    shared.drop_chores();
 }
 
 fn steal_from(injector: &Injector<Runnable>, queue: &Worker<Runnable>) -> Option<Runnable> {
@@ -450,7 +521,9 @@ fn steal_next(shared: &Shared, index: usize) -> Option<Runnable> {
 /// found in another worker's hand-off, if anything, is returned to run.
 fn park(shared: &Shared, index: usize, local: &Local) -> Option<Runnable> {
     shared.idle.locked().push(index);
-    let work_waits = !shared.injector.is_empty() || shared.stealers.iter().any(|s| !s.is_empty());
+    let work_waits = !shared.injector.is_empty()
+        || shared.stealers.iter().any(|s| !s.is_empty())
+        || !shared.chores.is_empty();
     let mut found = None;
     if !work_waits && !shared.shutdown.load(Ordering::Acquire) && local.queue.is_empty() {
         // A hand-off filled while this worker was searching woke no one: look now
