@@ -189,6 +189,12 @@ impl Quota {
     }
 }
 
+/// How many instances the pool holds beyond the live microthreads', for all
+/// the runtime's runs together: fresh instances made ahead of need (a few per run
+/// that spawns) and the stores of ended microthreads waiting for an idle worker to
+/// drop them. Past them, a spawn instantiates, and an end drops, in place.
+pub(crate) const SPARE_INSTANCES: u32 = 16;
+
 /// How many memory mappings each live microthread costs the process (measured:
 /// about 4 with the pooling allocator, see `shared/PEERS.md`).
 pub(crate) const MAPPINGS_PER_MICROTHREAD: u64 = 4;

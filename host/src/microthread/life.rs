@@ -8,9 +8,9 @@ use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime_wasi::I32Exit;
 
-use super::driver;
 use super::ending::{self, Evidence};
 use super::store::{Image, Microthread, Spawned, new_store};
+use super::{driver, reserve};
 use crate::channel::Message;
 use crate::error::FailureKind;
 use crate::run::{BlockedOn, Completion, Ending, Member, Probe, Run};
@@ -58,16 +58,24 @@ pub(super) async fn run_to_end(
     // The phases of a microthread's life, as trace events (for the goal table's
     // breakdown of a spawn): instantiating, instantiated, returned, dropped.
     tracing::trace!(name: "instantiating", target: "weft::microthread", id = me.id);
-    let mut store = match new_store(&run, image, member.clone(), completion) {
-        Ok(store) => store,
-        Err(e) => {
-            return Ending::Failed(me.failure(
-                FailureKind::Trap,
-                format!("cannot set up its WASI context: {e:#}"),
-            ));
-        }
+    // A spawned function starts in an instance made ahead of need, if one is ready.
+    let prepared = match &start {
+        Start::Spawned(_) => reserve::take(&run, &image, &member, &completion),
+        _ => None,
     };
-    let result = driver::drive(call(&mut store, start), &member, run.limits.atomic_cap).await;
+    let (mut store, instance) = match prepared {
+        Some((store, instance)) => (store, Some(instance)),
+        None => match new_store(&run, image, member.clone(), completion) {
+            Ok(store) => (store, None),
+            Err(e) => {
+                return Ending::Failed(me.failure(
+                    FailureKind::Trap,
+                    format!("cannot set up its WASI context: {e:#}"),
+                ));
+            }
+        },
+    };
+    let result = driver::drive(call(&mut store, instance, start), &member, run.limits.atomic_cap).await;
     tracing::trace!(name: "returned", target: "weft::microthread", id = me.id);
     if run.limits.fuel_budget.is_some()
         && let Ok(left) = store.get_fuel()
@@ -113,7 +121,7 @@ pub(super) async fn run_to_end(
         // close).
         data.holder.fail(f.clone());
     }
-    drop(store);
+    reserve::drop_store(&run, store);
     tracing::trace!(name: "dropped", target: "weft::microthread", id = me.id);
     if let Ending::Exit(_) = ending {
         // The whole program ends now: no waiting for children.
@@ -158,9 +166,20 @@ async fn serve(run: &Arc<Run>, member: &Arc<Member>) -> Ending {
     Ending::Returned(Message::default())
 }
 
-async fn call(store: &mut Store<Microthread>, start: Start) -> wasmtime::Result<Ending> {
+/// Call `start` in `instance`, or in a fresh instance made now.
+async fn call(
+    store: &mut Store<Microthread>,
+    instance: Option<Instance>,
+    start: Start,
+) -> wasmtime::Result<Ending> {
     let image = store.data().image.clone();
-    let instance = instantiate(store, image.instance_pre()).await?;
+    let instance = match instance {
+        Some(instance) => {
+            not_cancelled(store)?;
+            instance
+        }
+        None => instantiate(store, image.instance_pre()).await?,
+    };
     Ok(match start {
         Start::Main => match image.call_main(store, instance).await? {
             Ok(()) => Ending::Returned(Message::default()),

@@ -23,7 +23,8 @@
 //! Files: `spawn` (starting one: `spawn`, `spawn_remote`, `start_main`,
 //! `start_serving`), `life` (its task: the store made, the program instantiated and
 //! called, its end settled, its children waited for; or a stand-in's wait),
-//! `remote` (a run as the cluster's target of spawns), `store`, `handles`,
+//! `remote` (a run as the cluster's target of spawns), `reserve` (instances made
+//! ahead of need, stores dropped off the critical path), `store`, `handles`,
 //! `driver`, `ending`.
 
 mod driver;
@@ -32,6 +33,7 @@ mod handles;
 mod life;
 #[cfg(feature = "cluster")]
 mod remote;
+mod reserve;
 mod spawn;
 mod store;
 

@@ -279,7 +279,7 @@ fn launch<T: Send + 'static>(
     let (task_run, image, task_member) = (run.clone(), image.clone(), member.clone());
     let id = me.id;
     let task = async move {
-        let _slot = slot;
+        let mut slot = slot;
         let mut membership = membership;
         let _cancelled = cancelled;
         // Declared last, so dropped first should the task be aborted.
@@ -299,6 +299,8 @@ fn launch<T: Send + 'static>(
             _ => tracing::debug!(target: "weft::microthread", id = me.id, "finish"),
         }
         drop(registered);
+        // Its place is free before its joiner learns of its end.
+        slot.free();
         let done = finish(&task_run, &me, ending);
         drop(membership);
         task_run.ended_in_schedule(main);

@@ -331,6 +331,40 @@ pub(super) fn new_store(
     Ok(store)
 }
 
+/// Make `store`, made ahead of need with a member of its own, the store of
+/// `member`: as [`new_store`] would have made it for it.
+pub(super) fn adopt(
+    store: &mut Store<Microthread>,
+    member: Arc<Member>,
+    completion: Option<Arc<Completion>>,
+) -> wasmtime::Result<()> {
+    let data = store.data_mut();
+    data.me = member.me.clone();
+    data.member = member;
+    data.holder = Arc::new(Holder::new(completion.map(|c| c as _)));
+    let (fuel_start, limits) = (data.fuel_start, &data.run.limits);
+    match limits.fuel_slice {
+        // Its instantiation burnt some: a microthread's fuel counts from its start.
+        Some(_) => store.set_fuel(fuel_start)?,
+        // The epoch may have moved on since it was made.
+        None if limits.interruptible => store.set_epoch_deadline(1),
+        None => {}
+    }
+    Ok(())
+}
+
+impl Microthread {
+    /// Let go of what others can see this microthread hold: its handles (channel
+    /// ends, join handles, sockets, WASI streams), its WASI context and its socket
+    /// slots. What stays is its memory and instance, which nobody else sees: the
+    /// store may then be dropped later, off the critical path.
+    pub(super) fn release(&mut self) {
+        self.wasi = None;
+        self.table = Handles::new(self.run.handles.clone());
+        self.wasi_sockets = crate::net::WasiSlots::default();
+    }
+}
+
 /// Record the fuel a microthread has used so far (its call hook, at each host call
 /// and fuel yield); returns the fuel it has left.
 fn fuel_used(ctx: &mut wasmtime::StoreContextMut<'_, Microthread>) -> wasmtime::Result<u64> {

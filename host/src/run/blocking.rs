@@ -301,7 +301,15 @@ impl Members {
 
     /// Enter a new microthread.
     pub(crate) fn insert(&self, me: Identity, parent: Option<u64>) -> Arc<Member> {
-        let member = Arc::new(Member {
+        let member = Members::unlisted(me, parent);
+        self.map().insert(member.me.id, member.clone());
+        member
+    }
+
+    /// A member that is not one of the run's: what an instance made ahead of need
+    /// holds until a microthread takes it.
+    pub(crate) fn unlisted(me: Identity, parent: Option<u64>) -> Arc<Member> {
+        Arc::new(Member {
             me,
             parent,
             born: Instant::now(),
@@ -315,9 +323,7 @@ impl Members {
             children: Mutex::default(),
             doom: OnceLock::new(),
             monitors: Monitors::default(),
-        });
-        self.map().insert(member.me.id, member.clone());
-        member
+        })
     }
 
     /// Watch microthread `id` through `end`: its `Down` comes when it ends, or at

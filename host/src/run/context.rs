@@ -25,6 +25,13 @@ pub(crate) struct RunContext {
     pub(crate) engine: Engine,
     /// Live microthreads of all the runtime's runs (they share its instance pool).
     pub(crate) live: Arc<Quota>,
+    /// The pool's instances beyond the live microthreads' (see
+    /// [`SPARE_INSTANCES`](crate::limits::SPARE_INSTANCES)): for instances made
+    /// ahead of need, and stores waiting to be dropped.
+    pub(crate) spare: Arc<Quota>,
+    /// Whether idle workers make instances ahead of need and drop ended stores
+    /// ([`RuntimeBuilder::ahead_of_need`](crate::RuntimeBuilder::ahead_of_need)).
+    pub(crate) ahead_of_need: bool,
     /// Looks up the host names its guests use.
     pub(crate) resolver: Resolver,
     /// The runtime's data for the application's host functions.

@@ -64,6 +64,7 @@ mod limits;
 mod monitors;
 mod options;
 mod output;
+mod prepared;
 mod registry;
 mod signals;
 mod state;
@@ -73,7 +74,7 @@ mod timers;
 mod view;
 mod wasi;
 
-pub(crate) use blocking::{BlockedOn, Member, Probe};
+pub(crate) use blocking::{BlockedOn, Member, Members, Probe};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
 pub(crate) use context::RunContext;
 pub use handle::{RunHandle, RunView};

@@ -64,9 +64,20 @@ pub(crate) struct Run {
     pub(super) next_id: AtomicU64,
     /// The run's live microthreads.
     pub(super) live: Quota,
+    /// The tasks of its microthreads that have not ended: a microthread gives its
+    /// place under the limits back before its task ends (see [`LiveSlot`]).
+    pub(super) tasks: AtomicU32,
     pub(super) all_gone: Notify,
     /// The runtime's live microthreads, all runs together (they share its pool).
     pub(super) runtime_live: Arc<Quota>,
+    /// The runtime's spare instances (made ahead of need, or waiting to be
+    /// dropped), all runs together.
+    pub(crate) spare: Arc<Quota>,
+    /// Whether idle workers do its spawns' work ahead of need: set on the runtime,
+    /// and never in a deterministic run.
+    pub(crate) ahead_of_need: bool,
+    /// Fresh instances made ahead of need for this run's spawns.
+    pub(crate) prepared: super::prepared::Shelf,
     pub(super) exit_code: Mutex<Option<i32>>,
     pub(super) stop: Mutex<Option<Stop>>,
     /// An exit or a stop was requested: the supervisor looks.
@@ -126,6 +137,8 @@ pub(crate) struct Run {
     /// Microthreads spawned on other nodes, and started here for other nodes.
     pub(super) spawned_remote: AtomicU64,
     pub(super) started_for_others: AtomicU64,
+    /// Spawned microthreads that started in an instance made ahead of need.
+    pub(super) started_prepared: AtomicU64,
     /// The signals that end the run (with `interrupt_on_ctrl_c`), listened to from
     /// the run's creation: a signal that comes before the supervisor looks is not lost.
     pub(super) signals: Mutex<Option<Signals>>,
@@ -142,15 +155,41 @@ pub(super) enum Queue {
     Seeded(Seeded),
 }
 
-/// Gives back a live-microthread slot when the microthread's task ends, however it
-/// ends.
-pub(crate) struct LiveSlot(Arc<Run>);
+/// A microthread's place under the live-microthread limits, and its task's in the
+/// count the run's end waits for. The place is given back when the microthread
+/// has ended ([`LiveSlot::free`], before its joiner learns of its end, so that
+/// the joiner may spawn another in its place at once), or with the rest when
+/// its task ends, however it ends.
+pub(crate) struct LiveSlot {
+    run: Arc<Run>,
+    counted: bool,
+}
+
+impl LiveSlot {
+    fn new(run: &Arc<Run>) -> LiveSlot {
+        run.tasks.fetch_add(1, Ordering::AcqRel);
+        LiveSlot {
+            run: run.clone(),
+            counted: true,
+        }
+    }
+
+    /// Its microthread has ended: its place under the limits is free for another.
+    /// Its task still finishes (it tells the microthread's joiner and monitors),
+    /// and the run's end waits for that.
+    pub(crate) fn free(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.run.runtime_live.give_back();
+            self.run.live.give_back();
+        }
+    }
+}
 
 impl Drop for LiveSlot {
     fn drop(&mut self) {
-        self.0.runtime_live.give_back();
-        if self.0.live.give_back() == 0 {
-            self.0.all_gone.notify_waiters();
+        self.free();
+        if self.run.tasks.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.run.all_gone.notify_waiters();
         }
     }
 }
@@ -186,6 +225,7 @@ impl Run {
             let _in_supervisor = supervisor.enter();
             Signals::listen()
         });
+        let ahead_of_need = context.ahead_of_need && schedule.is_none();
         Arc::new(Run {
             queue,
             signals: Mutex::new(signals),
@@ -196,8 +236,12 @@ impl Run {
             options,
             limits,
             next_id: AtomicU64::new(0),
+            tasks: AtomicU32::new(0),
             all_gone: Notify::new(),
             runtime_live: context.live.clone(),
+            spare: context.spare.clone(),
+            ahead_of_need,
+            prepared: super::prepared::Shelf::default(),
             exit_code: Mutex::new(None),
             stop: Mutex::new(None),
             wake_supervisor: Notify::new(),
@@ -221,6 +265,7 @@ impl Run {
             restarts: AtomicU64::new(0),
             spawned_remote: AtomicU64::new(0),
             started_for_others: AtomicU64::new(0),
+            started_prepared: AtomicU64::new(0),
             timers: timers::Timers::default(),
             registry: Registry::default(),
             sockets,
@@ -243,6 +288,16 @@ impl Run {
         match &self.queue {
             Queue::Workers(scheduler) => scheduler.spawn(task),
             Queue::Seeded(queue) => queue.spawn(seeded(task)),
+        }
+    }
+
+    /// Give `chore` to a worker of the run's with nothing to run (see
+    /// [`Scheduler::chore`]); handed back in a deterministic run, or when too many
+    /// wait: then the caller does it.
+    pub(crate) fn chore(&self, chore: crate::scheduler::Chore) -> Result<(), crate::scheduler::Chore> {
+        match &self.queue {
+            Queue::Workers(scheduler) => scheduler.chore(chore),
+            Queue::Seeded(_) => Err(chore),
         }
     }
 
@@ -295,7 +350,7 @@ impl Run {
         }
         self.spawned.fetch_add(1, Ordering::Relaxed);
         self.peak_live.fetch_max(self.live.used(), Ordering::Relaxed);
-        Ok(LiveSlot(self.clone()))
+        Ok(LiveSlot::new(self))
     }
 
     /// A slot for the stand-in of a microthread spawned on another node: counted
@@ -306,7 +361,7 @@ impl Run {
         self.runtime_live.take_anyway();
         self.spawned.fetch_add(1, Ordering::Relaxed);
         self.peak_live.fetch_max(self.live.used(), Ordering::Relaxed);
-        LiveSlot(self.clone())
+        LiveSlot::new(self)
     }
 
     /// Record how to abort microthread `id`'s task; abort it at once if the run is
@@ -532,7 +587,13 @@ impl Run {
             restarts: self.restarts.load(Ordering::Relaxed),
             spawned_remote: self.spawned_remote.load(Ordering::Relaxed),
             started_for_others: self.started_for_others.load(Ordering::Relaxed),
+            started_prepared: self.started_prepared.load(Ordering::Relaxed),
         }
+    }
+
+    /// A spawned microthread started in an instance made ahead of need.
+    pub(crate) fn count_prepared_start(&self) {
+        self.started_prepared.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A microthread of the run was spawned on another node (`remote`), or one

@@ -5,6 +5,7 @@
 //! supervisor never run.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::completion::Ending;
@@ -43,7 +44,7 @@ impl Run {
 
     /// Whether the run's microthreads are all gone within `grace`.
     async fn all_gone_within(&self, grace: Duration) -> bool {
-        let all_gone = until(&self.all_gone, || (self.live.used() == 0).then_some(()));
+        let all_gone = until(&self.all_gone, || (self.tasks.load(Ordering::Acquire) == 0).then_some(()));
         tokio::time::timeout(grace, all_gone).await.is_ok()
     }
 
@@ -86,7 +87,7 @@ impl Run {
                 self.request_exit(output::SIGPIPE_EXIT);
                 ExitStatus::Exited(output::SIGPIPE_EXIT)
             }
-            report = self.members.deadlocked(|| self.live.used()) => ExitStatus::Deadlocked(report),
+            report = self.members.deadlocked(|| self.tasks.load(Ordering::Acquire)) => ExitStatus::Deadlocked(report),
         }
     }
 
@@ -106,7 +107,7 @@ impl Run {
             // A program that imports nothing of weft cannot see its cancellation:
             // no cleanup of its could run in a grace period, so it gets none.
             let graceful = graceful && run.limits.graceful_end;
-            if graceful && run.live() > 0 {
+            if graceful && run.tasks.load(Ordering::Acquire) > 0 {
                 run.cancel_gracefully();
                 // A deterministic run's grace is timed on its virtual clock (see
                 // `cancel_gracefully`); this only guards against a stuck thread.
@@ -137,6 +138,8 @@ impl Run {
                 );
             }
             run.timers.stop();
+            // Its instances made ahead of need hold it: they go now.
+            drop(run.prepared.close());
             run.budget.empty_all();
             // Ends nobody took go back: the application's channels may close.
             std::mem::take(&mut *run.host_endpoints.locked());
@@ -162,6 +165,7 @@ impl Drop for FinishOnDrop {
         }
         self.0.abort_all();
         self.0.timers.stop();
+        drop(self.0.prepared.close());
         self.0.budget.empty_all();
         self.0.finish.set(ExitStatus::Cancelled);
     }

@@ -160,6 +160,11 @@ pub struct RunStats {
     /// Microthreads started here for other nodes' spawns (counted in `spawned`
     /// too).
     pub started_for_others: u64,
+    /// Spawned microthreads that started in a fresh instance an idle worker had
+    /// made ahead of need, and so skipped their instantiation (counted in
+    /// `spawned` too). Depends on how often a worker is idle: not in the
+    /// summary `weft run --stats` prints.
+    pub started_prepared: u64,
 }
 
 impl std::fmt::Display for RunStats {

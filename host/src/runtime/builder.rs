@@ -65,6 +65,7 @@ pub struct RuntimeBuilder {
     limits: Limits,
     event_interval: Option<u32>,
     epoch_interruption: bool,
+    ahead_of_need: bool,
     cache_dir: CacheDir,
     use_cache: bool,
     address_space: u64,
@@ -110,6 +111,7 @@ impl Default for RuntimeBuilder {
             limits: Limits::default(),
             event_interval: None,
             epoch_interruption: true,
+            ahead_of_need: true,
             cache_dir: CacheDir::Default,
             use_cache: true,
             address_space: DEFAULT_ADDRESS_SPACE,
@@ -175,6 +177,16 @@ impl RuntimeBuilder {
         /// runs a program that cannot spawn this way). Fuel metering needs no epochs:
         /// with [`Preemption::Fuel`] this setting does nothing.
         epoch_interruption: bool => epoch_interruption;
+
+        /// Whether a worker with nothing to run does a spawn's work ahead of need
+        /// (default: yes): it makes fresh instances of each run's program (a few per
+        /// run that spawns), so that a spawn skips its instantiation, and drops the
+        /// stores of ended microthreads, so that a joiner is woken without waiting
+        /// for the drop. Every microthread still starts in a fresh instance, never
+        /// run; what a guest sees is the same either way. Costs a few spare
+        /// instances of the pool (16 for the runtime at most) and the memory of
+        /// those kept. A deterministic run never does it.
+        ahead_of_need: bool => ahead_of_need;
 
         /// Whether to look up and store compiled programs in the cache (default: yes).
         /// Precompiled files still load when this is off.
@@ -365,6 +377,8 @@ impl RuntimeBuilder {
                     supervisor: supervisor.handle().clone(),
                     engine,
                     live,
+                    spare: Arc::new(Quota::new(crate::limits::SPARE_INSTANCES)),
+                    ahead_of_need: self.ahead_of_need,
                     resolver: self.resolver,
                     data: self.data,
                     #[cfg(feature = "cluster")]

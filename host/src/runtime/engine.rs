@@ -19,7 +19,9 @@ pub(super) fn engine_config(
     // program and small adapter shims) and tables, and one memory.
     const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
     const TABLES_PER_COMPONENT: u32 = 8;
-    let instances = limits.max_microthreads.saturating_add(8);
+    let instances = limits
+        .max_microthreads
+        .saturating_add(8 + crate::limits::SPARE_INSTANCES);
 
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(instances)
@@ -71,7 +73,7 @@ pub(super) fn engine_config(
 /// else `max_memory`.
 fn memory_reservation(limits: &Limits, address_space: u64) -> u64 {
     const FULL: u64 = 4 << 30;
-    let slots = u64::from(limits.max_microthreads) + 8;
+    let slots = u64::from(limits.max_microthreads) + 8 + u64::from(crate::limits::SPARE_INSTANCES);
     if slots.saturating_mul(FULL) <= address_space {
         FULL.max(limits.max_memory)
     } else {
