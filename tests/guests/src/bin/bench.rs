@@ -2,6 +2,8 @@
 //! monotonic clock and prints `elapsed_ns N`, so that program start-up is not counted.
 //!
 //! - `spawn N`: spawn and join N microthreads that return at once (in waves of 1000).
+//! - `spawn-join N`: N times, spawn a microthread that returns at once and join it:
+//!   a spawn's latency, one at a time.
 //! - `yield N`: N `yield_now` round trips.
 //! - `sleepers N MS`: spawn N microthreads blocked in a `sleep` of MS ms, print
 //!   `ready`, and wait for them.
@@ -224,6 +226,12 @@ fn main() {
                     h.join().expect("join");
                 }
                 left -= wave;
+            }
+        }
+        "spawn-join" => {
+            for i in 0..n {
+                let h = weft_guest::spawn(nothing, i as u32);
+                std::hint::black_box(h.join().expect("join"));
             }
         }
         "respawn" => {
