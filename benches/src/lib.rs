@@ -8,7 +8,7 @@ pub mod nats_floor;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use weft::{ExitStatus, OutputBuffer, RunOptions, Runtime};
+use weft::{ExitStatus, MicrothreadState, OutputBuffer, RunOptions, Runtime};
 
 /// Run the `bench` guest with `args` on `runtime`; returns the time it measured.
 pub fn measured(runtime: &Runtime, args: &[String]) -> Duration {
@@ -101,28 +101,32 @@ pub fn kib_per_blocked_microthread_and<T>(
     };
     let before = sizes();
     let probed_before = probe();
-    let out = OutputBuffer::new();
     // Long enough that the first sleepers still sleep when the last one is up
     // (bringing up 100k fresh pool slots takes seconds).
-    let ms = 3000 + u64::from(n) / 5;
+    let ms = 3000 + u64::from(n) / 2;
     let options = RunOptions::new()
         .args(["sleepers".to_string(), n.to_string(), ms.to_string()])
-        .stdout(out.clone());
-    let peak = std::thread::scope(|s| {
-        let waiter = s.spawn(|| program.run(&options).expect("run"));
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !out.to_string_lossy().contains("ready") {
-            assert!(Instant::now() < deadline, "the sleepers never got ready");
-            std::thread::sleep(Duration::from_millis(10));
+        .stdout(OutputBuffer::new());
+    let run = program.start(&options).expect("start the sleepers");
+    // Wait until all `n` are asleep: a spawn returns before its instance exists.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let asleep = run
+            .microthreads()
+            .iter()
+            .filter(|m| matches!(m.state, MicrothreadState::Sleeping { .. }))
+            .count();
+        if asleep >= n as usize {
+            break;
         }
-        // Let the last spawned microthreads reach their sleep.
-        std::thread::sleep(Duration::from_millis(500));
-        let peak = sizes();
-        let probed = probe();
-        assert_eq!(waiter.join().unwrap(), ExitStatus::Exited(0));
-        (peak, probed)
-    });
-    let (peak, probed_peak) = peak;
+        assert!(
+            Instant::now() < deadline,
+            "only {asleep} of {n} sleepers are asleep after 300 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (peak, probed_peak) = (sizes(), probe());
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
     let per = PerMicrothread {
         resident: peak.0.saturating_sub(before.0) as f64 / f64::from(n),
         proportional: peak.1.saturating_sub(before.1) as f64 / f64::from(n),
