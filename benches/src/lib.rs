@@ -5,9 +5,10 @@
 pub mod cluster;
 pub mod nats_floor;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use weft::{ExitStatus, OutputBuffer, RunOptions, Runtime};
+use weft::{ExitStatus, MicrothreadState, OutputBuffer, RunOptions, Runtime};
 
 /// Run the `bench` guest with `args` on `runtime`; returns the time it measured.
 pub fn measured(runtime: &Runtime, args: &[String]) -> Duration {
@@ -78,6 +79,16 @@ pub struct PerMicrothread {
 /// KiB per microthread while `n` microthreads are blocked in `sleep`: the
 /// process's size while they wait, less before, over `n`.
 pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> PerMicrothread {
+    kib_per_blocked_microthread_and(runtime, n, || ()).0
+}
+
+/// [`kib_per_blocked_microthread`], and what `probe` returns before the
+/// microthreads are spawned and while they are all blocked (e.g. [`smaps_by_mapping`]).
+pub fn kib_per_blocked_microthread_and<T>(
+    runtime: &Runtime,
+    n: u32,
+    probe: impl Fn() -> T,
+) -> (PerMicrothread, T, T) {
     let program = runtime.load(weft_tests::guest("bench")).expect("load");
     // One run first, so that code, the pool and the allocator are warm.
     let _ = measured(runtime, &["spawn".into(), "100".into()]);
@@ -89,31 +100,91 @@ pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> PerMicrothread 
         )
     };
     let before = sizes();
-    let out = OutputBuffer::new();
+    let probed_before = probe();
     // Long enough that the first sleepers still sleep when the last one is up
     // (bringing up 100k fresh pool slots takes seconds).
-    let ms = 3000 + u64::from(n) / 5;
+    let ms = 3000 + u64::from(n) / 2;
     let options = RunOptions::new()
         .args(["sleepers".to_string(), n.to_string(), ms.to_string()])
-        .stdout(out.clone());
-    let peak = std::thread::scope(|s| {
-        let waiter = s.spawn(|| program.run(&options).expect("run"));
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !out.to_string_lossy().contains("ready") {
-            assert!(Instant::now() < deadline, "the sleepers never got ready");
-            std::thread::sleep(Duration::from_millis(10));
+        .stdout(OutputBuffer::new());
+    let run = program.start(&options).expect("start the sleepers");
+    // Wait until all `n` are asleep: a spawn returns before its instance exists.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let asleep = run
+            .microthreads()
+            .iter()
+            .filter(|m| matches!(m.state, MicrothreadState::Sleeping { .. }))
+            .count();
+        if asleep >= n as usize {
+            break;
         }
-        // Let the last spawned microthreads reach their sleep.
-        std::thread::sleep(Duration::from_millis(500));
-        let peak = sizes();
-        assert_eq!(waiter.join().unwrap(), ExitStatus::Exited(0));
-        peak
-    });
-    PerMicrothread {
+        assert!(
+            Instant::now() < deadline,
+            "only {asleep} of {n} sleepers are asleep after 300 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (peak, probed_peak) = (sizes(), probe());
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    let per = PerMicrothread {
         resident: peak.0.saturating_sub(before.0) as f64 / f64::from(n),
         proportional: peak.1.saturating_sub(before.1) as f64 / f64::from(n),
         page_tables: peak.2.saturating_sub(before.2) as f64 / f64::from(n),
+    };
+    (per, probed_before, probed_peak)
+}
+
+/// This process's mappings grouped by what they are (`/proc/self/smaps`, Linux): for
+/// each group, its number of mappings and their Pss and private KiB. A mapping of a
+/// file is grouped by the file's name; an anonymous one by its size and permissions
+/// (a pool's slots are mappings of one size each).
+pub fn smaps_by_mapping() -> BTreeMap<String, MappingGroup> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("/proc/self/smaps");
+    let mut groups: BTreeMap<String, MappingGroup> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    let field = |line: &str| -> u64 {
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if let Some((start, end)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        {
+            let perms = words.next().unwrap_or("");
+            let name = words.nth(3).unwrap_or("");
+            let key = if name.is_empty() {
+                format!("anon {perms} {} KiB", (end - start) >> 10)
+            } else {
+                format!("{name} {perms}")
+            };
+            groups.entry(key.clone()).or_default().mappings += 1;
+            current = Some(key);
+        } else if let Some(key) = &current {
+            let group = groups.get_mut(key).expect("the group of this mapping");
+            if first == "Pss:" {
+                group.pss += field(line);
+            } else if first == "Private_Clean:" || first == "Private_Dirty:" {
+                group.private += field(line);
+            }
+        }
     }
+    groups
+}
+
+/// One group of [`smaps_by_mapping`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MappingGroup {
+    /// How many mappings.
+    pub mappings: u64,
+    /// Their Pss, KiB.
+    pub pss: u64,
+    /// Their private pages, KiB.
+    pub private: u64,
 }
 
 /// Lateness of 1 ms sleeps beside a CPU hog that never calls the host, on `runtime`
