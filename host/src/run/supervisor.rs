@@ -44,7 +44,9 @@ impl Run {
 
     /// Whether the run's microthreads are all gone within `grace`.
     async fn all_gone_within(&self, grace: Duration) -> bool {
-        let all_gone = until(&self.all_gone, || (self.tasks.load(Ordering::Acquire) == 0).then_some(()));
+        let all_gone = until(&self.all_gone, || {
+            (self.tasks.load(Ordering::Acquire) == 0).then_some(())
+        });
         tokio::time::timeout(grace, all_gone).await.is_ok()
     }
 
