@@ -9,7 +9,7 @@ use wasmtime::component::Resource;
 use super::bindings::channel::{self as wit, OpenError, RecvError, SendError, SendRecvError};
 use super::types::wit_failure;
 use crate::channel::{
-    Also, Begun, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, begin, charge,
+    Also, Begun, Channel, Op, Ops, Ready, ReceiverHandle, Selected, SenderHandle, Unsent, begin, charge,
     ended_now,
 };
 use crate::microthread::Microthread;
@@ -57,12 +57,12 @@ impl Microthread {
     /// operations complete at once, and every host call moves this future whole.
     async fn select_ops(
         &mut self,
-        ops: Vec<Op>,
+        ops: Ops,
         timeout: Option<Duration>,
         block: bool,
         kind: CallKind,
         also: Option<Also<'_>>,
-    ) -> (Selected, Vec<Option<Message>>) {
+    ) -> (Selected, Unsent) {
         // Borrowed, not cloned: most operations complete without blocking.
         let (members, member) = (&self.run.members, &self.member);
         // A deterministic run's schedule says which ready operation goes first.
@@ -122,7 +122,7 @@ impl Microthread {
         };
         let timeout = blocking.timeout();
         let (selected, unsent) = self
-            .select_ops(vec![op], timeout, true, CallKind::Send, None)
+            .select_ops(Ops::from_buf([op]), timeout, true, CallKind::Send, None)
             .await;
         self.sent(selected, unsent)
     }
@@ -145,7 +145,7 @@ impl Microthread {
     }
 
     /// How a send of one message ended, told to the guest.
-    fn sent(&mut self, selected: Selected, mut unsent: Vec<Option<Message>>) -> Sent {
+    fn sent(&mut self, selected: Selected, mut unsent: Unsent) -> Sent {
         let mut back = || -> wasmtime::Result<wit::Message> {
             let m = unsent.get_mut(0).and_then(Option::take).unwrap_or_default();
             self.give_message(m)
@@ -175,7 +175,13 @@ impl Microthread {
         let chan = self.table.get(&receiver)?.channel().clone();
         let timeout = blocking.timeout();
         let (selected, _) = self
-            .select_ops(vec![Op::Recv(chan)], timeout, true, CallKind::Recv, None)
+            .select_ops(
+                Ops::from_buf([Op::Recv(chan)]),
+                timeout,
+                true,
+                CallKind::Recv,
+                None,
+            )
             .await;
         self.received(selected)
     }
@@ -195,9 +201,9 @@ impl Microthread {
 
     /// Complete `op` now, or end with `WouldBlock`: a select that may not wait,
     /// which never registers with its channel, so needs no future.
-    fn select_now(&self, op: Op) -> (Selected, Vec<Option<Message>>) {
+    fn select_now(&self, op: Op) -> (Selected, Unsent) {
         let schedule = self.run.schedule().map(|s| &**s);
-        match begin(vec![op], None, false, self.run.members.progress(), schedule) {
+        match begin([op], None, false, self.run.members.progress(), schedule) {
             Begun::Complete(selected, unsent) => (selected, unsent),
             Begun::Registered(_) => unreachable!("a select that may not block ends without registering"),
         }
@@ -246,7 +252,7 @@ impl wit::Host for Microthread {
         block: bool,
     ) -> wasmtime::Result<(wit::Selected, Vec<Option<wit::Message>>)> {
         let n = ops.len();
-        let mut host_ops = Vec::with_capacity(n);
+        let mut host_ops = Ops::with_capacity(n);
         // The index, among `ops`, of each channel operation (`host_ops`).
         let mut op_index = Vec::with_capacity(n);
         let mut sockets = Vec::new();
@@ -281,8 +287,8 @@ impl wit::Host for Microthread {
             }
         }
         // The messages of the sends that did not complete, by index among `ops`.
-        let by_op = |unsent: Vec<Option<Message>>| {
-            let mut all: Vec<Option<Message>> = (0..n).map(|_| None).collect();
+        let by_op = |unsent: Unsent| {
+            let mut all: Vec<Option<_>> = (0..n).map(|_| None).collect();
             for (j, m) in unsent.into_iter().enumerate() {
                 all[op_index[j]] = m;
             }
