@@ -45,7 +45,7 @@ pub(crate) use budget::Budget;
 pub(crate) use bytes::Bytes;
 pub(crate) use monitor::MonitorEnd;
 pub(crate) use remote::{Claim, Offered, RecvOr, SendOr, Taken as LinkTaken};
-pub(crate) use select::{Also, Begun, Op, Selected, begin, ended_now, select, select_blocking};
+pub(crate) use select::{Also, Begun, Op, Ops, Selected, Unsent, begin, ended_now, select, select_blocking};
 pub(crate) use typed::{HOST_CHANNEL_IDS, is_host_channel};
 pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
 pub(crate) use waiter::Progress;

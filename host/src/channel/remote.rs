@@ -236,22 +236,17 @@ impl Channel {
         wake: impl Future<Output = ()> + Send,
     ) -> SendOr {
         let progress = super::host_progress();
-        let (selected, mut unsent) = match begin(
-            vec![Op::Send(self.clone(), msg, charge)],
-            None,
-            true,
-            progress,
-            None,
-        ) {
-            Begun::Complete(selected, unsent) => (selected, unsent),
-            Begun::Registered(pending) => {
-                let also: super::Also<'_> = Box::pin(async move {
-                    wake.await;
-                    0
-                });
-                pending.wait(Some(also), |_, _, _| ()).await
-            }
-        };
+        let (selected, mut unsent) =
+            match begin([Op::Send(self.clone(), msg, charge)], None, true, progress, None) {
+                Begun::Complete(selected, unsent) => (selected, unsent),
+                Begun::Registered(pending) => {
+                    let also: super::Also<'_> = Box::pin(async move {
+                        wake.await;
+                        0
+                    });
+                    pending.wait(Some(also), |_, _, _| ()).await
+                }
+            };
         let back = unsent.pop().flatten();
         match selected {
             Selected::Op(_, ready) => SendOr::Done(ready),
@@ -342,7 +337,7 @@ impl Channel {
     /// completed meanwhile is what is returned.
     pub(crate) async fn recv_or(self: &Arc<Self>, wake: impl Future<Output = ()> + Send) -> RecvOr {
         let progress = super::host_progress();
-        let pending = match begin(vec![Op::Recv(self.clone())], None, true, progress, None) {
+        let pending = match begin([Op::Recv(self.clone())], None, true, progress, None) {
             Begun::Complete(selected, _) => return recv_ended(selected),
             Begun::Registered(pending) => pending,
         };

@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use super::waiter::{Outcome, Progress, Waiter};
 use super::{Channel, Charge, Message, Ready, SendStep, State};
 use crate::deterministic::Schedule;
@@ -39,6 +41,18 @@ impl Op {
     }
 }
 
+/// The operations of a select. Held inline when there is one (every plain send
+/// and receive), so that such a select allocates nothing for them; on the heap
+/// otherwise. A `Vec` or an array of one converts into it (`Into<Ops>`).
+pub(crate) type Ops = SmallVec<[Op; 1]>;
+
+/// The messages of a select's sends that did not complete, by operation index
+/// (`None` for a receive, or a send that completed); inline for one operation.
+pub(crate) type Unsent = SmallVec<[Option<Message>; 1]>;
+
+/// The channels a blocked select waits on; inline for one.
+type Channels = SmallVec<[Arc<Channel>; 1]>;
+
 /// How a select ended.
 pub(crate) enum Selected {
     /// Operation `index` completed (or found its channel closed or failed).
@@ -62,7 +76,7 @@ pub(crate) type Also<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = us
 /// (even when the waiting future is dropped).
 struct Registration {
     waiter: Arc<Waiter>,
-    channels: Vec<Arc<Channel>>,
+    channels: Channels,
     /// A select of one operation completed by that operation: whoever completed it
     /// already took its one entry off the channel, so there is nothing to remove.
     settled: bool,
@@ -87,12 +101,12 @@ impl Drop for Registration {
 /// ([`Waiter::interrupt`]), which ends the wait with `Interrupted`.
 /// When several operations are ready at once, each is as likely to complete.
 pub(crate) async fn select<G>(
-    ops: Vec<Op>,
+    ops: impl Into<Ops>,
     timeout: Option<Duration>,
     block: bool,
     progress: &Progress,
     mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
-) -> (Selected, Vec<Option<Message>>) {
+) -> (Selected, Unsent) {
     match begin(ops, timeout, block, progress, None) {
         Begun::Complete(selected, unsent) => (selected, unsent),
         Begun::Registered(pending) => pending.wait(None, mark_blocked).await,
@@ -104,12 +118,13 @@ pub(crate) async fn select<G>(
 /// When several operations are ready at once, a deterministic run's `schedule`
 /// shuffles them (`None`: a random shuffle).
 pub(crate) fn begin(
-    ops: Vec<Op>,
+    ops: impl Into<Ops>,
     timeout: Option<Duration>,
     block: bool,
     progress: &Progress,
     schedule: Option<&Schedule>,
 ) -> Begun {
+    let ops = ops.into();
     let single = ops.len() == 1;
     match attempt(ops, timeout, block, progress, schedule) {
         Attempt::Complete(selected, unsent) => Begun::Complete(selected, unsent),
@@ -125,18 +140,14 @@ pub(crate) fn begin(
 pub(crate) enum Begun {
     /// It ended: what completed (or `WouldBlock`, `Timeout`), and the messages of
     /// its sends that did not complete. See [`ended_now`] for a select with `also`.
-    Complete(Selected, Vec<Option<Message>>),
+    Complete(Selected, Unsent),
     /// It is registered with its channels and waits: [`Pending::wait`].
     Registered(Pending),
 }
 
 /// A select that ended without waiting: if nothing could wait, what `also`
 /// watches counts if it is ready now.
-pub(crate) fn ended_now(
-    selected: Selected,
-    unsent: Vec<Option<Message>>,
-    also: Option<Also<'_>>,
-) -> (Selected, Vec<Option<Message>>) {
+pub(crate) fn ended_now(selected: Selected, unsent: Unsent, also: Option<Also<'_>>) -> (Selected, Unsent) {
     let (Selected::WouldBlock | Selected::Timeout, Some(mut also)) = (&selected, also) else {
         return (selected, unsent);
     };
@@ -166,7 +177,7 @@ impl Pending {
         self,
         also: Option<Also<'_>>,
         mark_blocked: impl FnOnce(&Arc<Waiter>, bool, &[Arc<Channel>]) -> G,
-    ) -> (Selected, Vec<Option<Message>>) {
+    ) -> (Selected, Unsent) {
         let Pending {
             registration,
             single,
@@ -215,16 +226,17 @@ impl Pending {
 /// Like [`select`], for a thread that is not a microthread (the application):
 /// it parks until an operation completes or the time runs out.
 pub(crate) fn select_blocking(
-    ops: Vec<Op>,
+    ops: impl Into<Ops>,
     timeout: Option<Duration>,
     block: bool,
-) -> (Selected, Vec<Option<Message>>) {
+) -> (Selected, Unsent) {
     struct Unpark(std::thread::Thread);
     impl std::task::Wake for Unpark {
         fn wake(self: Arc<Self>) {
             self.0.unpark();
         }
     }
+    let ops = ops.into();
     let single = ops.len() == 1;
     let registration = match attempt(ops, timeout, block, super::host_progress(), None) {
         Attempt::Complete(selected, unsent) => return (selected, unsent),
@@ -248,7 +260,7 @@ pub(crate) fn select_blocking(
 
 /// The end of a wait: how the select ended, and the messages of its sends that
 /// did not complete.
-fn finish(mut registration: Registration, single: bool) -> (Selected, Vec<Option<Message>>) {
+fn finish(mut registration: Registration, single: bool) -> (Selected, Unsent) {
     let waiter = &registration.waiter;
     // From here on no operation can complete it; then its entries leave the channels.
     let (outcome, sends) = waiter.take_outcome();
@@ -277,54 +289,82 @@ fn not_waiting(timeout: Option<Duration>, block: bool) -> Option<Selected> {
 /// How [`attempt`] left a select: complete (what completed, and the messages of
 /// its sends that did not), or registered on its channels, to wait.
 enum Attempt {
-    Complete(Selected, Vec<Option<Message>>),
+    Complete(Selected, Unsent),
     Registered(Registration),
 }
 
-/// A select of one operation (every plain send and receive): the same steps as
-/// [`attempt`], without its bookkeeping for several channels.
+/// Try operation `op` on its channel, locked (`st`): a send takes its message from
+/// `sends[op]`, and puts it back unless it went. `Some` if the operation completed
+/// (or found its channel closed or broken); `None` if it would wait. The one step
+/// of a select over one operation and over several.
+fn try_op(
+    st: &mut State,
+    chan: &Arc<Channel>,
+    op: usize,
+    is_send: bool,
+    sends: &mut Unsent,
+    charge: &Charge,
+) -> Option<Ready> {
+    if !is_send {
+        return st.try_recv(chan);
+    }
+    let msg = sends[op].take().expect("a send operation has its message");
+    match st.try_send(chan, msg, charge) {
+        SendStep::Sent => Some(Ready::Sent),
+        SendStep::Closed(m) => {
+            sends[op] = Some(m);
+            Some(Ready::Closed)
+        }
+        SendStep::Broken(m, f) => {
+            sends[op] = Some(m);
+            Some(Ready::Failed(f))
+        }
+        SendStep::NotReady(m) => {
+            sends[op] = Some(m);
+            None
+        }
+    }
+}
+
+/// The waiter is registered on `channels` (their locks released): tell the
+/// bridges of the rendezvous ones, and hold the registration. On a rendezvous
+/// channel a bridge may wait for a parked sender or receiver (see `remote.rs`); a
+/// buffered one's bridges wait for room and ends only.
+fn registered(waiter: Arc<Waiter>, channels: Channels) -> Attempt {
+    for c in channels.iter().filter(|c| c.capacity == 0) {
+        c.changed();
+    }
+    Attempt::Registered(Registration {
+        waiter,
+        channels,
+        settled: false,
+    })
+}
+
+/// A select of one operation (every plain send and receive): the steps of
+/// [`attempt`] ([`try_op`], [`not_waiting`], [`registered`]), without its
+/// bookkeeping for several channels, and with nothing allocated unless it waits.
 fn attempt_one(op: Op, timeout: Option<Duration>, block: bool, progress: &Progress) -> Attempt {
-    let (chan, msg, charge) = match op {
-        Op::Recv(c) => (c, None, None),
-        Op::Send(c, m, charge) => (c, Some(m), charge),
+    let (chan, is_send, charge, mut sends) = match op {
+        Op::Recv(c) => (c, false, None, Unsent::from_buf([None])),
+        Op::Send(c, m, charge) => (c, true, charge, Unsent::from_buf([Some(m)])),
     };
     let mut st = chan.lock();
-    let is_send = msg.is_some();
-    let sends = match msg {
-        Some(msg) => match st.try_send(&chan, msg, &charge) {
-            SendStep::Sent => return Attempt::Complete(Selected::Op(0, Ready::Sent), vec![None]),
-            SendStep::Closed(m) => return Attempt::Complete(Selected::Op(0, Ready::Closed), vec![Some(m)]),
-            SendStep::Broken(m, f) => {
-                return Attempt::Complete(Selected::Op(0, Ready::Failed(f)), vec![Some(m)]);
-            }
-            SendStep::NotReady(m) => vec![Some(m)],
-        },
-        None => match st.try_recv(&chan) {
-            Some(ready) => return Attempt::Complete(Selected::Op(0, ready), vec![None]),
-            None => vec![None],
-        },
-    };
+    if let Some(ready) = try_op(&mut st, &chan, 0, is_send, &mut sends, &charge) {
+        return Attempt::Complete(Selected::Op(0, ready), sends);
+    }
     if let Some(selected) = not_waiting(timeout, block) {
         return Attempt::Complete(selected, sends);
     }
     let waiter = Waiter::new(sends, progress.clone());
     st.register(is_send, &waiter, 0, &charge);
     drop(st);
-    // On a rendezvous channel a bridge may wait for a parked sender or receiver
-    // (see `remote.rs`); a buffered one's bridges wait for room and ends only.
-    if chan.capacity == 0 {
-        chan.changed();
-    }
-    Attempt::Registered(Registration {
-        waiter,
-        channels: vec![chan],
-        settled: false,
-    })
+    registered(waiter, Channels::from_buf([chan]))
 }
 
 /// With every channel locked: complete a ready operation, or register a waiter.
 fn attempt(
-    mut ops: Vec<Op>,
+    mut ops: Ops,
     timeout: Option<Duration>,
     block: bool,
     progress: &Progress,
@@ -337,12 +377,12 @@ fn attempt(
     }
     // The distinct channels (by identity: ids are per run), in lock order.
     let address = |c: &Arc<Channel>| Arc::as_ptr(c) as usize;
-    let mut channels: Vec<Arc<Channel>> = ops.iter().map(|o| o.channel().clone()).collect();
+    let mut channels: Channels = ops.iter().map(|o| o.channel().clone()).collect();
     channels.sort_by_key(address);
     channels.dedup_by(|a, b| Arc::ptr_eq(a, b));
     let mut is_send = Vec::with_capacity(n);
     let mut guard_of = Vec::with_capacity(n);
-    let mut sends: Vec<Option<Message>> = Vec::with_capacity(n);
+    let mut sends = Unsent::with_capacity(n);
     let mut charges: Vec<Charge> = Vec::with_capacity(n);
     for op in ops {
         let at = address(op.channel());
@@ -377,21 +417,14 @@ fn attempt(
         order.swap(k, pick);
         let i = order[k];
         let g = guard_of[i];
-        if is_send[i] {
-            let msg = sends[i].take().expect("a send operation has its message");
-            match guards[g].try_send(&channels[g], msg, &charges[i]) {
-                SendStep::Sent => return Attempt::Complete(Selected::Op(i, Ready::Sent), sends),
-                SendStep::Closed(m) => {
-                    sends[i] = Some(m);
-                    return Attempt::Complete(Selected::Op(i, Ready::Closed), sends);
-                }
-                SendStep::Broken(m, f) => {
-                    sends[i] = Some(m);
-                    return Attempt::Complete(Selected::Op(i, Ready::Failed(f)), sends);
-                }
-                SendStep::NotReady(m) => sends[i] = Some(m),
-            }
-        } else if let Some(ready) = guards[g].try_recv(&channels[g]) {
+        if let Some(ready) = try_op(
+            &mut guards[g],
+            &channels[g],
+            i,
+            is_send[i],
+            &mut sends,
+            &charges[i],
+        ) {
             return Attempt::Complete(Selected::Op(i, ready), sends);
         }
     }
@@ -404,17 +437,8 @@ fn attempt(
         guards[guard_of[i]].register(is_send[i], &waiter, i, &charges[i]);
     }
     drop(guards);
-    // On a rendezvous channel a bridge may wait for a parked sender or receiver
-    // (see `remote.rs`); a buffered one's bridges wait for room and ends only.
-    for c in channels.iter().filter(|c| c.capacity == 0) {
-        c.changed();
-    }
     // Shown in order of id (a deadlock report, the live view), not of address,
     // which changes from one run to the next.
     channels.sort_by_key(|c| c.id);
-    Attempt::Registered(Registration {
-        waiter,
-        channels,
-        settled: false,
-    })
+    registered(waiter, channels)
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use super::{Budget, Channel, Message, Op, Progress, Ready, ReceiverHandle, Selected, SenderHandle, select};
+use super::{
+    Budget, Channel, Message, Op, Progress, Ready, ReceiverHandle, Selected, SenderHandle, Unsent, select,
+};
 use crate::limits::MESSAGE_OVERHEAD;
 
 #[derive(Debug, Clone)]
@@ -170,8 +172,8 @@ fn pick<T>(ends: &[Option<T>], i: usize) -> Option<usize> {
     (!live.is_empty()).then(|| live[i % live.len()])
 }
 
-fn outcome((selected, mut unsent): (Selected, Vec<Option<Message>>), sending: bool) -> Out {
-    let back = |unsent: &mut Vec<Option<Message>>| Out::Unsent(value(unsent[0].as_ref().unwrap()));
+fn outcome((selected, mut unsent): (Selected, Unsent), sending: bool) -> Out {
+    let back = |unsent: &mut Unsent| Out::Unsent(value(unsent[0].as_ref().unwrap()));
     match selected {
         Selected::Op(_, Ready::Sent) => Out::Sent,
         Selected::Op(_, Ready::Received(m)) => Out::Received(value(&m)),
@@ -544,7 +546,7 @@ fn a_select_picks_uniformly_among_ready_operations() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let mut wins = [0u32; 4];
     for _ in 0..rounds {
-        let ops = chans
+        let ops: Vec<_> = chans
             .iter()
             .map(|(_, rx)| Op::Recv(rx.channel().clone()))
             .collect();
@@ -703,4 +705,144 @@ async fn a_send_cancelled_while_claimed_ends_cancelled_when_the_claim_is_given_u
     assert!(matches!(selected, Selected::Interrupted));
     assert_eq!(value(unsent[0].as_ref().unwrap()), 9);
     assert!(unsent.pop().is_some());
+}
+
+/// Counts the allocations of each thread, for the tests that a plain send or
+/// receive allocates nothing when it completes at once.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn count_allocation() {
+    match ALLOCATIONS.try_with(|n| n.set(n.get() + 1)) {
+        Ok(()) => {}
+        // The thread is ending and its counter is gone: no test reads it any more.
+        Err(_gone) => {}
+    }
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_allocation();
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_allocation();
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        count_allocation();
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// What `f` returns, and how many allocations this thread made meanwhile.
+fn allocations_in<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let before = ALLOCATIONS.with(std::cell::Cell::get);
+    let r = f();
+    (r, ALLOCATIONS.with(std::cell::Cell::get) - before)
+}
+
+/// The first half of a select of `op` alone (as every plain send and receive is),
+/// blocking, and how many allocations it made.
+fn begin_one(op: Op) -> (super::Begun, usize) {
+    let progress = Progress::default();
+    allocations_in(|| super::begin([op], None, true, &progress, None))
+}
+
+/// A blocked select of one operation, which something completed meanwhile: how
+/// it ended.
+fn waited(begun: super::Begun) -> Selected {
+    let super::Begun::Registered(pending) = begun else {
+        panic!("the operation should have waited");
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(pending.wait(None, |_, _, _| ())).0
+}
+
+#[test]
+fn a_send_or_receive_that_completes_at_once_allocates_nothing() {
+    let budget = Arc::new(Budget::new(1 << 20, 10));
+    // Room in the buffer, then a value ready. A first round grows the buffer,
+    // which keeps its room.
+    let (tx, rx) = Channel::open(1, 1, &budget).unwrap();
+    let (chan, rx_chan) = (tx.channel().clone(), rx.channel().clone());
+    assert!(matches!(try_send(&chan, 1), Some(Ready::Sent)));
+    assert_eq!(try_recv(&chan), Some(1));
+    let (begun, n) = begin_one(Op::Send(chan.clone(), message(2), None));
+    assert!(matches!(
+        begun,
+        super::Begun::Complete(Selected::Op(0, Ready::Sent), _)
+    ));
+    assert_eq!(n, 0, "a send into room in the buffer allocated");
+    let (begun, n) = begin_one(Op::Recv(rx_chan.clone()));
+    let super::Begun::Complete(Selected::Op(0, Ready::Received(m)), _) = begun else {
+        panic!("the buffered value should have been received");
+    };
+    assert_eq!(value(&m), 2);
+    assert_eq!(n, 0, "a receive of a buffered value allocated");
+
+    // A rendezvous: a send to a waiting receiver, a receive from a waiting sender.
+    let (tx, rx) = Channel::open(2, 0, &budget).unwrap();
+    let (chan, rx_chan) = (tx.channel().clone(), rx.channel().clone());
+    let (receiving, _) = begin_one(Op::Recv(rx_chan.clone()));
+    let (begun, n) = begin_one(Op::Send(chan.clone(), message(3), None));
+    assert!(matches!(
+        begun,
+        super::Begun::Complete(Selected::Op(0, Ready::Sent), _)
+    ));
+    assert_eq!(n, 0, "a send to a waiting receiver allocated");
+    let Selected::Op(0, Ready::Received(m)) = waited(receiving) else {
+        panic!("the waiting receiver should have got the value");
+    };
+    assert_eq!(value(&m), 3);
+    let (sending, _) = begin_one(Op::Send(chan.clone(), message(4), None));
+    let (begun, n) = begin_one(Op::Recv(rx_chan.clone()));
+    let super::Begun::Complete(Selected::Op(0, Ready::Received(m)), _) = begun else {
+        panic!("the waiting sender's value should have been received");
+    };
+    assert_eq!(value(&m), 4);
+    assert_eq!(n, 0, "a receive from a waiting sender allocated");
+    assert!(matches!(waited(sending), Selected::Op(0, Ready::Sent)));
+    drop((tx, rx));
+}
+
+#[test]
+fn a_send_or_receive_that_waits_allocates_its_waiter_only() {
+    let budget = Arc::new(Budget::new(1 << 20, 10));
+    let (tx, rx) = Channel::open(1, 0, &budget).unwrap();
+    let (chan, rx_chan) = (tx.channel().clone(), rx.channel().clone());
+    // A first round grows the channel's lists of waiters, which keep their room.
+    let (receiving, _) = begin_one(Op::Recv(rx_chan.clone()));
+    assert!(matches!(try_send(&chan, 1), Some(Ready::Sent)));
+    assert!(matches!(waited(receiving), Selected::Op(0, Ready::Received(_))));
+    let (sending, _) = begin_one(Op::Send(chan.clone(), message(2), None));
+    assert_eq!(try_recv(&chan), Some(2));
+    assert!(matches!(waited(sending), Selected::Op(0, Ready::Sent)));
+
+    let (receiving, n) = begin_one(Op::Recv(rx_chan.clone()));
+    assert_eq!(n, 1, "a receive that waits allocated more than its waiter");
+    assert!(matches!(try_send(&chan, 3), Some(Ready::Sent)));
+    assert!(matches!(waited(receiving), Selected::Op(0, Ready::Received(_))));
+    let (sending, n) = begin_one(Op::Send(chan.clone(), message(4), None));
+    assert_eq!(n, 1, "a send that waits allocated more than its waiter");
+    assert_eq!(try_recv(&chan), Some(4));
+    assert!(matches!(waited(sending), Selected::Op(0, Ready::Sent)));
+    drop((tx, rx));
 }

@@ -292,9 +292,9 @@ fn sent(selected: &Selected) -> Sent {
 impl<T: Serialize> Sender<T> {
     /// The send, with the message counted against the channel's own budget (the
     /// application's, which has no maximum).
-    fn op(&self, value: &T) -> Result<Vec<Op>, String> {
+    fn op(&self, value: &T) -> Result<[Op; 1], String> {
         let message = encode(value).map_err(|e| e.to_string())?;
-        Ok(vec![Op::Send(self.handle.channel().clone(), message, None)])
+        Ok([Op::Send(self.handle.channel().clone(), message, None)])
     }
 
     async fn send_async(&self, value: T, timeout: Option<Duration>, block: bool) -> (Sent, T) {
@@ -383,8 +383,8 @@ impl<T> Receiver<T> {
 }
 
 impl<T: DeserializeOwned> Receiver<T> {
-    fn op(&self) -> Vec<Op> {
-        vec![Op::Recv(self.handle.channel().clone())]
+    fn op(&self) -> [Op; 1] {
+        [Op::Recv(self.handle.channel().clone())]
     }
 
     /// Receive a value, waiting until one arrives: [`RecvError::Closed`] once every

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
+use super::select::Unsent;
 use super::{Message, Ready};
 use crate::sync::{Unpoisoned, poll_locked};
 
@@ -49,13 +50,13 @@ struct WaiterState {
     /// ends so if the claim is given up ([`Waiter::unclaim`]).
     interrupt_pending: bool,
     /// The messages of the send operations, until one of them is taken.
-    sends: Vec<Option<Message>>,
+    sends: Unsent,
     /// The waiting task, once it has polled.
     waker: Option<Waker>,
 }
 
 impl Waiter {
-    pub(crate) fn new(sends: Vec<Option<Message>>, progress: Progress) -> Arc<Waiter> {
+    pub(crate) fn new(sends: Unsent, progress: Progress) -> Arc<Waiter> {
         Arc::new(Waiter {
             state: Mutex::new(WaiterState {
                 outcome: None,
@@ -255,7 +256,7 @@ impl Waiter {
 
     /// Stop waiting: the outcome (`Timeout` unless something completed first) and
     /// the messages of the sends that did not happen.
-    pub(crate) fn take_outcome(&self) -> (Outcome, Vec<Option<Message>>) {
+    pub(crate) fn take_outcome(&self) -> (Outcome, Unsent) {
         let mut st = self.lock();
         st.waker = None;
         let outcome = st.outcome.take().unwrap_or(Outcome::Timeout);

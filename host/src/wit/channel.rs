@@ -9,8 +9,8 @@ use wasmtime::component::Resource;
 use super::bindings::channel::{self as wit, OpenError, RecvError, SendError, SendRecvError};
 use super::types::wit_failure;
 use crate::channel::{
-    Also, Begun, Channel, Message, Op, Ready, ReceiverHandle, Selected, SenderHandle, begin, charge,
-    ended_now,
+    Also, Begun, Channel, Message, Op, Ops, Ready, ReceiverHandle, Selected, SenderHandle, Unsent, begin,
+    charge, ended_now,
 };
 use crate::microthread::Microthread;
 use crate::net::{ListenerHandle, StreamHandle};
@@ -52,17 +52,21 @@ impl Microthread {
         m.byte_len() > self.run.limits.max_message_size as usize
     }
 
-    /// Run `ops` as a select, marking this microthread blocked (for the deadlock
-    /// detector) while it waits with no timeout. What may wait is boxed: most
-    /// operations complete at once, and every host call moves this future whole.
-    async fn select_ops(
-        &mut self,
-        ops: Vec<Op>,
+    /// Begin `ops` as a select: it ends at once, or waits, marking this
+    /// microthread blocked (for the deadlock detector) while it waits with no
+    /// timeout. Not itself `async`: only what waits is a future, boxed, so that
+    /// the futures of the host calls, which are moved whole on every call (into
+    /// the box wasmtime keeps them in, among others), stay small, and a select
+    /// that ends at once allocates nothing.
+    fn start_select<'a>(
+        &'a self,
+        ops: Ops,
         timeout: Option<Duration>,
         block: bool,
         kind: CallKind,
-        also: Option<Also<'_>>,
-    ) -> (Selected, Vec<Option<Message>>) {
+        also: Option<Also<'a>>,
+        ended: &mut Option<(Selected, Unsent)>,
+    ) -> Option<Wait<'a>> {
         // Borrowed, not cloned: most operations complete without blocking.
         let (members, member) = (&self.run.members, &self.member);
         // A deterministic run's schedule says which ready operation goes first.
@@ -70,34 +74,42 @@ impl Microthread {
         let cancel = &member.cancel;
         // A cancelled microthread's blocking calls fail at once; the messages of
         // its sends come back.
-        let _in_call = if block {
+        let in_call = if block {
             self.begin_blocking();
             let Ok(in_call) = cancel.begin() else {
                 let unsent = ops.into_iter().map(Op::into_unsent).collect();
-                return (Selected::Interrupted, unsent);
+                *ended = Some((Selected::Interrupted, unsent));
+                return None;
             };
             Some(in_call)
         } else {
             None
         };
         let pending = match begin(ops, timeout, block, members.progress(), schedule) {
-            Begun::Complete(selected, unsent) => return ended_now(selected, unsent, also),
+            Begun::Complete(selected, unsent) => {
+                *ended = Some(ended_now(selected, unsent, also));
+                return None;
+            }
             Begun::Registered(pending) => pending,
         };
-        let done = Box::pin(pending.wait(also, |waiter, timed, channels| {
-            let what = match kind {
-                CallKind::Recv => BlockedOn::Recv(channels[0].clone()),
-                CallKind::Send => BlockedOn::Send(channels[0].clone()),
-                CallKind::Select => BlockedOn::Select(channels.to_vec()),
-            };
-            members.block(member, what, Probe::Waiter(waiter.clone()), timed)
+        Some(Box::pin(async move {
+            let _in_call = in_call;
+            let done = pending
+                .wait(also, |waiter, timed, channels| {
+                    let what = match kind {
+                        CallKind::Recv => BlockedOn::Recv(channels[0].clone()),
+                        CallKind::Send => BlockedOn::Send(channels[0].clone()),
+                        CallKind::Select => BlockedOn::Select(channels.to_vec()),
+                    };
+                    members.block(member, what, Probe::Waiter(waiter.clone()), timed)
+                })
+                .await;
+            if matches!(done.0, Selected::Interrupted) {
+                // The cancellation came during the wait: it is seen now.
+                cancel.deliver();
+            }
+            done
         }))
-        .await;
-        if matches!(done.0, Selected::Interrupted) {
-            // The cancellation came during the wait: it is seen now.
-            cancel.deliver();
-        }
-        done
     }
 
     /// A send that never waits: it completes, or ends at once (`full`, `closed`).
@@ -121,9 +133,24 @@ impl Microthread {
             Err(refused) => return Ok(Err(refused)),
         };
         let timeout = blocking.timeout();
-        let (selected, unsent) = self
-            .select_ops(vec![op], timeout, true, CallKind::Send, None)
-            .await;
+        // Only the wait is held across the wait (the futures of host calls are
+        // moved whole), and it borrows `self` no longer than that.
+        let wait = {
+            let mut ended = None;
+            let Some(wait) = self.start_select(
+                Ops::from_buf([op]),
+                timeout,
+                true,
+                CallKind::Send,
+                None,
+                &mut ended,
+            ) else {
+                let (selected, unsent) = ended.expect("a select that does not wait has ended");
+                return self.sent(selected, unsent);
+            };
+            wait
+        };
+        let (selected, unsent) = wait.await;
         self.sent(selected, unsent)
     }
 
@@ -145,7 +172,7 @@ impl Microthread {
     }
 
     /// How a send of one message ended, told to the guest.
-    fn sent(&mut self, selected: Selected, mut unsent: Vec<Option<Message>>) -> Sent {
+    fn sent(&mut self, selected: Selected, mut unsent: Unsent) -> Sent {
         let mut back = || -> wasmtime::Result<wit::Message> {
             let m = unsent.get_mut(0).and_then(Option::take).unwrap_or_default();
             self.give_message(m)
@@ -174,9 +201,18 @@ impl Microthread {
     async fn recv_one(&mut self, receiver: Resource<ReceiverHandle>, blocking: Blocking) -> Received {
         let chan = self.table.get(&receiver)?.channel().clone();
         let timeout = blocking.timeout();
-        let (selected, _) = self
-            .select_ops(vec![Op::Recv(chan)], timeout, true, CallKind::Recv, None)
-            .await;
+        // Only the wait is held across the wait (the futures of host calls are
+        // moved whole), and it borrows `self` no longer than that.
+        let wait = {
+            let mut ended = None;
+            let ops = Ops::from_buf([Op::Recv(chan)]);
+            let Some(wait) = self.start_select(ops, timeout, true, CallKind::Recv, None, &mut ended) else {
+                let (selected, _) = ended.expect("a select that does not wait has ended");
+                return self.received(selected);
+            };
+            wait
+        };
+        let (selected, _) = wait.await;
         self.received(selected)
     }
 
@@ -195,9 +231,9 @@ impl Microthread {
 
     /// Complete `op` now, or end with `WouldBlock`: a select that may not wait,
     /// which never registers with its channel, so needs no future.
-    fn select_now(&self, op: Op) -> (Selected, Vec<Option<Message>>) {
+    fn select_now(&self, op: Op) -> (Selected, Unsent) {
         let schedule = self.run.schedule().map(|s| &**s);
-        match begin(vec![op], None, false, self.run.members.progress(), schedule) {
+        match begin([op], None, false, self.run.members.progress(), schedule) {
             Begun::Complete(selected, unsent) => (selected, unsent),
             Begun::Registered(_) => unreachable!("a select that may not block ends without registering"),
         }
@@ -246,7 +282,7 @@ impl wit::Host for Microthread {
         block: bool,
     ) -> wasmtime::Result<(wit::Selected, Vec<Option<wit::Message>>)> {
         let n = ops.len();
-        let mut host_ops = Vec::with_capacity(n);
+        let mut host_ops = Ops::with_capacity(n);
         // The index, among `ops`, of each channel operation (`host_ops`).
         let mut op_index = Vec::with_capacity(n);
         let mut sockets = Vec::new();
@@ -280,41 +316,28 @@ impl wit::Host for Microthread {
                 }
             }
         }
-        // The messages of the sends that did not complete, by index among `ops`.
-        let by_op = |unsent: Vec<Option<Message>>| {
-            let mut all: Vec<Option<Message>> = (0..n).map(|_| None).collect();
-            for (j, m) in unsent.into_iter().enumerate() {
-                all[op_index[j]] = m;
-            }
-            all
-        };
         if let Some(i) = too_large {
             let unsent = host_ops.into_iter().map(Op::into_unsent).collect();
             return Ok((
                 wit::Selected::TooLarge(i as u32),
-                self.give_messages(by_op(unsent))?,
+                self.give_messages(by_op(unsent, &op_index, n))?,
             ));
         }
         let also = (!sockets.is_empty()).then(|| first_ready(sockets));
         let timeout = timeout.map(Duration::from_nanos);
-        let (selected, unsent) = self
-            .select_ops(host_ops, timeout, block, CallKind::Select, also)
-            .await;
-        let at = |j: usize| op_index[j] as u32;
-        let selected = match selected {
-            Selected::Op(j, Ready::Received(m)) => wit::Selected::Received((at(j), self.give_message(m)?)),
-            Selected::Op(j, Ready::Sent) => {
-                self.count_sent();
-                wit::Selected::Sent(at(j))
-            }
-            Selected::Op(j, Ready::Closed) => wit::Selected::Closed(at(j)),
-            Selected::Op(j, Ready::Failed(f)) => wit::Selected::Failed((at(j), wit_failure(f))),
-            Selected::Timeout => wit::Selected::Timeout,
-            Selected::WouldBlock => wit::Selected::WouldBlock,
-            Selected::Interrupted => wit::Selected::Cancelled,
-            Selected::Also(i) => wit::Selected::Ready(i as u32),
+        // Only the wait is held across the wait (the futures of host calls are
+        // moved whole), and it borrows `self` no longer than that.
+        let wait = {
+            let mut ended = None;
+            let Some(wait) = self.start_select(host_ops, timeout, block, CallKind::Select, also, &mut ended)
+            else {
+                let (selected, unsent) = ended.expect("a select that does not wait has ended");
+                return self.select_ended(selected, unsent, &op_index, n);
+            };
+            wait
         };
-        Ok((selected, self.give_messages(by_op(unsent))?))
+        let (selected, unsent) = wait.await;
+        self.select_ended(selected, unsent, &op_index, n)
     }
 
     fn timer(
@@ -330,6 +353,21 @@ impl wit::Host for Microthread {
             .start_timer(end, Duration::from_nanos(after), every.map(Duration::from_nanos));
         Ok(Ok(self.table.push(rx)?))
     }
+}
+
+/// The wait of a guest's select that waits ([`Microthread::start_select`]): how it
+/// ended, and the messages of its sends that did not complete.
+type Wait<'a> = std::pin::Pin<Box<dyn Future<Output = (Selected, Unsent)> + Send + 'a>>;
+
+/// The messages of a select's sends that did not complete (`unsent`, by channel
+/// operation), by index among its `n` operations (`op_index`: that of each channel
+/// operation).
+fn by_op(unsent: Unsent, op_index: &[usize], n: usize) -> Vec<Option<Message>> {
+    let mut all: Vec<Option<Message>> = (0..n).map(|_| None).collect();
+    for (j, m) in unsent.into_iter().enumerate() {
+        all[op_index[j]] = m;
+    }
+    all
 }
 
 /// What a select watches a socket for.
@@ -366,6 +404,32 @@ fn first_ready(sockets: Vec<(usize, Readiness)>) -> Also<'static> {
 }
 
 impl Microthread {
+    /// How a guest's select ended (`op_index`: the index among its `n` operations
+    /// of each channel operation), told to the guest.
+    fn select_ended(
+        &mut self,
+        selected: Selected,
+        unsent: Unsent,
+        op_index: &[usize],
+        n: usize,
+    ) -> wasmtime::Result<(wit::Selected, Vec<Option<wit::Message>>)> {
+        let at = |j: usize| op_index[j] as u32;
+        let selected = match selected {
+            Selected::Op(j, Ready::Received(m)) => wit::Selected::Received((at(j), self.give_message(m)?)),
+            Selected::Op(j, Ready::Sent) => {
+                self.count_sent();
+                wit::Selected::Sent(at(j))
+            }
+            Selected::Op(j, Ready::Closed) => wit::Selected::Closed(at(j)),
+            Selected::Op(j, Ready::Failed(f)) => wit::Selected::Failed((at(j), wit_failure(f))),
+            Selected::Timeout => wit::Selected::Timeout,
+            Selected::WouldBlock => wit::Selected::WouldBlock,
+            Selected::Interrupted => wit::Selected::Cancelled,
+            Selected::Also(i) => wit::Selected::Ready(i as u32),
+        };
+        Ok((selected, self.give_messages(by_op(unsent, op_index, n))?))
+    }
+
     /// One more message sent (only this microthread writes its count).
     fn count_sent(&self) {
         let sent = &self.member.sent;
