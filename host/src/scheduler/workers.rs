@@ -302,19 +302,23 @@ impl Scheduler {
     }
 
     /// Give `chore` to a worker with nothing to run, which does it before it parks
-    /// (a parked worker is woken for it, unless one is looking for work already).
+    /// (a parked worker is woken for the first of those waiting, unless one is
+    /// looking for work already).
     /// Refused, and handed back, when [`CHORES_WAITING`] chores wait already or
     /// the workers are stopping: then the caller does it.
     pub(crate) fn chore(&self, chore: Chore) -> Result<(), Chore> {
         let shared = &self.shared;
-        if shared.shutdown.load(Ordering::Acquire)
-            || shared.chores_waiting.fetch_add(1, Ordering::SeqCst) >= CHORES_WAITING
-        {
+        if shared.shutdown.load(Ordering::Acquire) {
+            return Err(chore);
+        }
+        let waiting = shared.chores_waiting.fetch_add(1, Ordering::SeqCst);
+        if waiting >= CHORES_WAITING {
             shared.chores_waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(chore);
         }
         shared.chores.push(chore);
-        if shared.searching.load(Ordering::SeqCst) == 0 {
+        // A worker that does one does all that wait: wake one for the first only.
+        if waiting == 0 && shared.searching.load(Ordering::SeqCst) == 0 {
             shared.wake_one();
         }
         Ok(())
