@@ -562,6 +562,18 @@ fn main() {
         "",
         true,
     ));
+    // Performance III's goal: all a blocked microthread costs, its private pages
+    // and the page tables that map them.
+    let in_all = pss.median + pte.median;
+    rows.push(ratio_row(
+        format!(
+            "Pss + page tables per blocked microthread, KiB, {}k live",
+            n / 1000
+        ),
+        format!("{in_all:.1}"),
+        "≤ 32, 100k live",
+        in_all <= 32.0 && n == 100_000,
+    ));
 
     eprintln!("fuel…");
     let metered = runtime(1, Preemption::Fuel { slice: u64::MAX }, 16).expect("runtime");
