@@ -46,9 +46,7 @@ impl Op {
 /// otherwise. A `Vec` or an array of one converts into it (`Into<Ops>`).
 pub(crate) type Ops = SmallVec<[Op; 1]>;
 
-/// The messages of a select's sends that did not complete, by operation index
-/// (`None` for a receive, or a send that completed); inline for one operation.
-pub(crate) type Unsent = SmallVec<[Option<Message>; 1]>;
+pub(crate) use super::waiter::Unsent;
 
 /// The channels a blocked select waits on; inline for one.
 type Channels = SmallVec<[Arc<Channel>; 1]>;

@@ -11,9 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
-use super::select::Unsent;
 use super::{Message, Ready};
 use crate::sync::{Unpoisoned, poll_locked};
+
+/// The messages of a select's sends that did not complete, by operation index
+/// (`None` for a receive, or a send that completed); inline for one operation.
+pub(crate) type Unsent = smallvec::SmallVec<[Option<Message>; 1]>;
 
 /// Counts completed waits, so that the deadlock detector can tell "everybody is
 /// blocked" from "a wake-up is on its way".
