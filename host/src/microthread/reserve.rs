@@ -27,6 +27,11 @@ use crate::run::{Completion, Identity, Member, Run};
 /// How many fresh instances a run keeps ready (or being made) for its spawns.
 const KEPT_PER_RUN: u32 = 2;
 
+/// The largest linear memory whose store is left to an idle worker to drop: a
+/// larger one is dropped in place, so that what it holds is given back at once
+/// (no more than 16 of these wait, `SPARE_INSTANCES`).
+const DROP_LATER_MAX: usize = 4 << 20;
+
 /// How many times an instantiation made ahead of need is polled before it is
 /// given up: it waits for nothing, so it ends at the first poll unless a fuel
 /// yield interrupts it.
@@ -170,11 +175,11 @@ fn make(run: &Arc<Run>, image: Arc<dyn Image>) -> Option<Prepared> {
 }
 
 /// Drop an ended microthread's store: what others can see of it at once, the rest
-/// (its memory and instance) on a worker with nothing to run, if a spare instance
-/// and a chore are free for it.
+/// (its memory and instance) on a worker with nothing to run, if its memory is
+/// small ([`DROP_LATER_MAX`]) and a spare instance and a chore are free for it.
 pub(super) fn drop_store(run: &Arc<Run>, mut store: Store<Microthread>) {
     store.data_mut().release();
-    if !run.ahead_of_need {
+    if !run.ahead_of_need || store.data().memory_size() > DROP_LATER_MAX {
         return;
     }
     let Some(spare) = Spare::take(run) else {

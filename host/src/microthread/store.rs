@@ -131,6 +131,8 @@ pub(super) struct MemoryLimit {
     max: usize,
     pub(super) refused: bool,
     pub(super) table_refused: bool,
+    /// The size its linear memory was last granted, in bytes.
+    pub(super) granted: usize,
 }
 
 impl ResourceLimiter for MemoryLimit {
@@ -142,6 +144,9 @@ impl ResourceLimiter for MemoryLimit {
     ) -> wasmtime::Result<bool> {
         let ok = desired <= self.max && maximum.is_none_or(|m| desired <= m);
         self.refused |= !ok;
+        if ok {
+            self.granted = desired;
+        }
         Ok(ok)
     }
 
@@ -269,6 +274,7 @@ pub(super) fn new_store(
             max: usize::try_from(limits.max_memory).unwrap_or(usize::MAX),
             refused: false,
             table_refused: false,
+            granted: 0,
         },
         fuel_start,
         fuel_charged: 0,
@@ -354,6 +360,11 @@ pub(super) fn adopt(
 }
 
 impl Microthread {
+    /// The size of its linear memory, in bytes.
+    pub(super) fn memory_size(&self) -> usize {
+        self.memory.granted
+    }
+
     /// Let go of what others can see this microthread hold: its handles (channel
     /// ends, join handles, sockets, WASI streams), its WASI context and its socket
     /// slots. What stays is its memory and instance, which nobody else sees: the
@@ -384,6 +395,7 @@ mod tests {
             max: 1 << 20,
             refused: false,
             table_refused: false,
+            granted: 0,
         }
     }
 
@@ -410,5 +422,16 @@ mod tests {
         // Memories are not counted as tables.
         assert!(!l.memory_growing(0, 2 << 20, None).unwrap());
         assert!(l.refused && !l.table_refused);
+    }
+
+    #[test]
+    fn the_limiter_knows_the_size_of_the_memory_it_granted() {
+        let mut l = limiter();
+        assert!(l.memory_growing(0, 64 << 10, None).unwrap());
+        assert!(l.memory_growing(64 << 10, 512 << 10, None).unwrap());
+        assert_eq!(l.granted, 512 << 10);
+        // A refused growth leaves it as it was.
+        assert!(!l.memory_growing(512 << 10, 2 << 20, None).unwrap());
+        assert_eq!(l.granted, 512 << 10);
     }
 }
