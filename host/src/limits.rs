@@ -7,6 +7,7 @@
 //! bounds themselves ([`Limits`]), the counters that hold a bound shared by several
 //! parties (`Quota`), and the check of the kernel's mapping limit.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The bounds a [`Runtime`](crate::Runtime) puts on every program it runs, and the
@@ -164,6 +165,12 @@ impl Quota {
         }
     }
 
+    /// Take one unit, unless the maximum is reached, as a [`QuotaUnit`] that gives
+    /// itself back when dropped.
+    pub(crate) fn unit(self: &Arc<Self>) -> Option<QuotaUnit> {
+        self.take().then(|| QuotaUnit(self.clone()))
+    }
+
     /// Take one unit even past the maximum (what is counted elsewhere: a
     /// stand-in, whose microthread counts against another node's limits).
     pub(crate) fn take_anyway(&self) {
@@ -186,6 +193,15 @@ impl Quota {
 
     pub(crate) fn max(&self) -> u32 {
         self.max
+    }
+}
+
+/// One unit of a [`Quota`] ([`Quota::unit`]), given back when dropped.
+pub(crate) struct QuotaUnit(Arc<Quota>);
+
+impl Drop for QuotaUnit {
+    fn drop(&mut self) {
+        self.0.give_back();
     }
 }
 
@@ -277,5 +293,16 @@ mod tests {
         assert!(!q.take());
         assert_eq!(q.give_back(), 999);
         assert!(q.take());
+    }
+
+    #[test]
+    fn a_quota_unit_gives_itself_back_when_dropped() {
+        let q = std::sync::Arc::new(Quota::new(2));
+        let (a, b) = (q.unit().expect("room"), q.unit().expect("room"));
+        assert!(q.unit().is_none(), "the maximum holds");
+        drop(a);
+        assert_eq!(q.used(), 1);
+        drop(b);
+        assert_eq!(q.used(), 0);
     }
 }

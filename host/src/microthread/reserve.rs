@@ -21,7 +21,7 @@ use wasmtime::Store;
 use wasmtime::component::Instance;
 
 use super::store::{Image, Microthread, adopt, new_store};
-use crate::limits::Quota;
+use crate::limits::QuotaUnit;
 use crate::run::{Completion, Identity, Member, Run};
 
 /// How many fresh instances a run keeps ready (or being made) for its spawns.
@@ -42,22 +42,7 @@ const POLLS: u32 = 64;
 struct Prepared {
     store: Store<Microthread>,
     instance: Instance,
-    _spare: Spare,
-}
-
-/// One of the runtime's spare instances, given back when dropped.
-struct Spare(Arc<Quota>);
-
-impl Spare {
-    fn take(run: &Run) -> Option<Spare> {
-        run.spare.take().then(|| Spare(run.spare.clone()))
-    }
-}
-
-impl Drop for Spare {
-    fn drop(&mut self) {
-        self.0.give_back();
-    }
+    _spare: QuotaUnit,
 }
 
 /// Whether `run` makes instances ahead of need: a run on the workers (not a
@@ -134,7 +119,7 @@ fn make(run: &Arc<Run>, image: Arc<dyn Image>) -> Option<Prepared> {
     if run.is_cancelling() {
         return None;
     }
-    let spare = Spare::take(run)?;
+    let spare = run.spare.unit()?;
     let holder = Identity {
         id: u64::MAX,
         name: None,
@@ -182,7 +167,7 @@ pub(super) fn drop_store(run: &Arc<Run>, mut store: Store<Microthread>) {
     if !run.ahead_of_need || store.data().memory_size() > DROP_LATER_MAX {
         return;
     }
-    let Some(spare) = Spare::take(run) else {
+    let Some(spare) = run.spare.unit() else {
         return;
     };
     if let Err(refused) = run.chore(Box::new(move || drop((store, spare)))) {

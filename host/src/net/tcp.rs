@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-use crate::limits::Quota;
+use crate::limits::{Quota, QuotaUnit};
 use crate::sync::Unpoisoned;
 
 /// The most a read returns at once (a guest asking for more gets this much).
@@ -35,21 +35,16 @@ impl From<io::Error> for NetError {
 }
 
 /// A socket's place in its run's quota, given back when the socket closes.
-pub(crate) struct SocketSlot(Arc<Quota>);
+pub(crate) struct SocketSlot {
+    _unit: QuotaUnit,
+}
 
 impl SocketSlot {
     pub(crate) fn take(quota: &Arc<Quota>) -> Result<SocketSlot, NetError> {
-        if quota.take() {
-            Ok(SocketSlot(quota.clone()))
-        } else {
-            Err(NetError::TooManySockets(quota.max()))
+        match quota.unit() {
+            Some(unit) => Ok(SocketSlot { _unit: unit }),
+            None => Err(NetError::TooManySockets(quota.max())),
         }
-    }
-}
-
-impl Drop for SocketSlot {
-    fn drop(&mut self) {
-        self.0.give_back();
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::channel::SenderHandle;
-use crate::limits::{MAX_FINGERPRINT, MAX_NAME, Quota};
+use crate::limits::{MAX_FINGERPRINT, MAX_NAME, Quota, QuotaUnit};
 use crate::sync::Unpoisoned;
 
 /// Why a name could not be registered.
@@ -81,19 +81,10 @@ struct Entry {
     sender: SenderHandle,
     fingerprint: Arc<str>,
     registrant: u64,
-    _handle: HandleUnit,
+    _handle: QuotaUnit,
     /// What else holds the name while it is registered (its publication to the
     /// cluster, withdrawn when dropped).
     _also: Option<Box<dyn Send + Sync>>,
-}
-
-/// One unit of the run's handles, given back when dropped.
-struct HandleUnit(Arc<Quota>);
-
-impl Drop for HandleUnit {
-    fn drop(&mut self) {
-        self.0.give_back();
-    }
 }
 
 #[derive(Default)]
@@ -133,15 +124,15 @@ impl Registry {
         if let Some(e) = names.by_name.get(name) {
             return Err(RegisterError::Taken { by: e.registrant });
         }
-        if !handles.take() {
+        let Some(handle) = handles.unit() else {
             return Err(RegisterError::TooManyHandles(handles.max()));
-        }
+        };
         let name: Arc<str> = Arc::from(name);
         let entry = Entry {
             sender,
             fingerprint: Arc::from(fingerprint),
             registrant,
-            _handle: HandleUnit(handles.clone()),
+            _handle: handle,
             _also: None,
         };
         names.by_name.insert(name.clone(), entry);
