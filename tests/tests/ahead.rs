@@ -3,26 +3,28 @@
 //! ended microthread's store may be dropped by an idle worker; neither changes
 //! what a guest sees (the `ahead` guest).
 
-use weft::{ExitStatus, RunOptions, Runtime};
+use weft::{ExitStatus, RunOptions, RunStats, Runtime};
 
 mod common;
 use common::{eventually, run_on, runtime, start};
+
+/// Run the guest's `fresh` mode (`rounds` rounds, 20 ms apart) on `runtime` with
+/// `options`: it exits 0 and prints that every child was fresh. Its counters.
+fn fresh_rounds(runtime: &Runtime, rounds: u64, options: RunOptions) -> RunStats {
+    let (run, out) = start(runtime, "ahead", &["fresh", &rounds.to_string(), "20"], options);
+    eventually("the run has finished", || run.is_finished());
+    let stats = run.stats();
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    assert_eq!(out.to_string_lossy(), format!("fresh {rounds}\n"));
+    stats
+}
 
 #[test]
 fn spawns_start_in_instances_made_ahead_and_every_one_is_fresh() {
     // One worker: while `main` sleeps it has nothing to run, and makes instances
     // for the next spawns. Every round after the first starts in one.
     let rounds = 12;
-    let (run, out) = start(
-        &runtime(1),
-        "ahead",
-        &["fresh", &rounds.to_string(), "20"],
-        RunOptions::new(),
-    );
-    eventually("the run has finished", || run.is_finished());
-    let stats = run.stats();
-    assert_eq!(run.wait(), ExitStatus::Exited(0));
-    assert_eq!(out.to_string_lossy(), format!("fresh {rounds}\n"));
+    let stats = fresh_rounds(&runtime(1), rounds, RunOptions::new());
     assert_eq!(
         stats.started_prepared,
         rounds - 1,
@@ -33,12 +35,7 @@ fn spawns_start_in_instances_made_ahead_and_every_one_is_fresh() {
 
 #[test]
 fn a_deterministic_run_makes_no_instances_ahead() {
-    let program = runtime(1).load(weft_tests::guest("ahead")).expect("load");
-    let options = RunOptions::new().args(["fresh", "4", "20"]).deterministic(7);
-    let run = program.start(&options).expect("start");
-    eventually("the run has finished", || run.is_finished());
-    let stats = run.stats();
-    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    let stats = fresh_rounds(&runtime(1), 4, RunOptions::new().deterministic(7));
     assert_eq!(stats.started_prepared, 0, "{stats:?}");
 }
 
@@ -50,11 +47,7 @@ fn a_runtime_told_not_to_makes_no_instances_ahead() {
         .cache_dir(Some(weft_tests::cache_dir()))
         .build()
         .expect("a runtime");
-    let (run, out) = start(&rt, "ahead", &["fresh", "4", "20"], RunOptions::new());
-    eventually("the run has finished", || run.is_finished());
-    let stats = run.stats();
-    assert_eq!(run.wait(), ExitStatus::Exited(0));
-    assert_eq!(out.to_string_lossy(), "fresh 4\n");
+    let stats = fresh_rounds(&rt, 4, RunOptions::new());
     assert_eq!(stats.started_prepared, 0, "{stats:?}");
 }
 
