@@ -19,48 +19,10 @@
 //!   (by node name) of where the timed calls ran.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-use weft_guest::cluster::{self, Node, node_name as name};
-
-/// Print a line and flush it.
-fn say(line: impl AsRef<str>) {
-    let mut out = std::io::stdout();
-    if let Err(e) = writeln!(out, "{}", line.as_ref()).and_then(|()| out.flush()) {
-        eprintln!("cannot write to stdout: {e}");
-        std::process::exit(1);
-    }
-}
-
-/// Fail the run with `message`.
-fn fail(message: impl AsRef<str>) -> ! {
-    eprintln!("cluster_bench: {}", message.as_ref());
-    std::process::exit(1)
-}
-
-/// Wait until `want` nodes are live (this one counts, and for `want` ≥ 2 another
-/// must be among them), for at most 10 s: the live nodes.
-fn wait_for_nodes(want: usize) -> Vec<Node> {
-    let me = cluster::this_node();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let live = cluster::nodes();
-        let other = live.iter().any(|n| n.id() != Some(me.as_str()));
-        if live.len() >= want && (want < 2 || other) {
-            return live;
-        }
-        if Instant::now() >= deadline {
-            fail(format!(
-                "{want} live nodes wanted within 10 s (this node is {me}; live: {:?})",
-                live.iter().map(|n| n.to_string()).collect::<Vec<_>>()
-            ));
-        }
-        if weft_guest::sleep(Duration::from_millis(20)).is_err() {
-            fail("cancelled while waiting for the nodes");
-        }
-    }
-}
+use weft_guest::cluster::{self, node_name as name};
+use weft_test_guests::{fail, say, wait_for_nodes};
 
 /// The trivial function of a spawn→join.
 fn next(x: u64) -> u64 {

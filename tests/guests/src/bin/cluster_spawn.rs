@@ -40,27 +40,12 @@
 //!   `any: NODE=COUNT …`, where they ran (a node whose run is full passes them on).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weft_guest::cluster::{self, Node, node_name as name};
 use weft_guest::supervisor::{Child, Supervisor};
 use weft_guest::{JoinError, Receiver, RecvError, Sender, channel};
-
-/// Print a line and flush it, so that a test sees it at once.
-fn say(line: impl AsRef<str>) {
-    let mut out = std::io::stdout();
-    if let Err(e) = writeln!(out, "{}", line.as_ref()).and_then(|()| out.flush()) {
-        eprintln!("cannot write to stdout: {e}");
-        std::process::exit(1);
-    }
-}
-
-/// Fail the run with `message`.
-fn fail(message: impl AsRef<str>) -> ! {
-    eprintln!("cluster_spawn: {}", message.as_ref());
-    std::process::exit(1)
-}
+use weft_test_guests::{fail, say, wait_for_nodes};
 
 /// The calling microthread's node, by name.
 fn here() -> String {
@@ -76,28 +61,6 @@ fn other() -> Node {
     {
         Some(node) => node,
         None => unreachable!("wait_for_nodes returns another node among the live ones"),
-    }
-}
-
-/// Wait until `want` nodes are live, this one included and another among them,
-/// for at most 10 s: the live nodes.
-fn wait_for_nodes(want: usize) -> Vec<Node> {
-    let me = cluster::this_node();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let live = cluster::nodes();
-        if live.len() >= want && live.iter().any(|n| n.id() != Some(me.as_str())) {
-            return live;
-        }
-        if Instant::now() >= deadline {
-            fail(format!(
-                "{want} live nodes wanted within 10 s (this node is {me}; live: {:?})",
-                live.iter().map(|n| n.to_string()).collect::<Vec<_>>()
-            ));
-        }
-        if weft_guest::sleep(Duration::from_millis(50)).is_err() {
-            fail("cancelled while waiting for another node");
-        }
     }
 }
 
