@@ -83,4 +83,82 @@ mod tests {
             .expect("wit/runtime.wit declares its package");
         assert_eq!(super::WIT_PACKAGE, declared);
     }
+
+    /// `wit/deps/` is what the host links: the WASI WIT files of the
+    /// `wasmtime-wasi` this workspace builds with, byte for byte (found through
+    /// `cargo metadata`, in the crate's source as cargo unpacked it).
+    #[test]
+    fn wit_deps_are_the_linked_wasi() {
+        // Only this platform's packages: the others may not have been downloaded.
+        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        let version = std::process::Command::new(rustc)
+            .arg("-vV")
+            .output()
+            .expect("run rustc -vV");
+        let version = String::from_utf8(version.stdout).expect("rustc prints UTF-8");
+        let host = version
+            .lines()
+            .find_map(|l| l.strip_prefix("host: "))
+            .expect("rustc -vV names the host");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = std::process::Command::new(cargo)
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--offline",
+                "--filter-platform",
+                host,
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run cargo metadata");
+        assert!(
+            out.status.success(),
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let metadata = String::from_utf8(out.stdout).expect("cargo metadata prints UTF-8");
+        // Each package's `"manifest_path":"…/Cargo.toml"`: the one of wasmtime-wasi.
+        let manifest = metadata
+            .split("\"manifest_path\":\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .find(|path| {
+                let dir = std::path::Path::new(path).parent().and_then(|d| d.file_name());
+                dir.and_then(|d| d.to_str())
+                    .and_then(|d| d.strip_prefix("wasmtime-wasi-"))
+                    .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+            })
+            .expect("cargo metadata lists wasmtime-wasi");
+        let linked = std::path::Path::new(manifest)
+            .parent()
+            .unwrap()
+            .join("src/p2/wit/deps");
+        let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/deps");
+        let wit_files = |dir: &std::path::Path| {
+            let mut names: Vec<_> = std::fs::read_dir(dir)
+                .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+                .map(|entry| entry.expect("list a WIT directory").file_name())
+                .filter(|name| name.to_string_lossy().ends_with(".wit"))
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            wit_files(&ours),
+            wit_files(&linked),
+            "wit/deps/ against {}",
+            linked.display()
+        );
+        for name in wit_files(&linked) {
+            let read = |dir: &std::path::Path| std::fs::read(dir.join(&name)).expect("read a WIT file");
+            assert!(
+                read(&ours) == read(&linked),
+                "wit/deps/{} differs from {}: copy the linked WASI's WIT files into wit/deps/",
+                name.to_string_lossy(),
+                linked.display()
+            );
+        }
+    }
 }
