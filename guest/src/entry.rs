@@ -51,7 +51,8 @@ pub(crate) fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            wit::set_panic_message(&info.to_string());
+            // On one line: `panicked at src/main.rs:3:5: the message`.
+            wit::set_panic_message(&info.to_string().replace('\n', " "));
         }));
     });
 }

@@ -56,7 +56,9 @@ pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, evidenc
     } else if let Some(wasmtime::Trap::Interrupt) = trap {
         (FailureKind::Cancelled, "cancelled".to_string())
     } else if let Some(p) = evidence.panic {
-        (FailureKind::Panic, p.replace('\n', " "))
+        // As the guest gave it: a Python traceback keeps its lines (the Rust SDK
+        // puts its panics on one line).
+        (FailureKind::Panic, p)
     } else if evidence.memory_refused {
         let t = trap.map_or_else(|| root_cause(error), |t| t.to_string());
         (
@@ -107,6 +109,11 @@ pub(super) fn failure(run: &Run, me: &Identity, error: &wasmtime::Error, evidenc
             if machinery < frames.len() {
                 frames.drain(..machinery);
             }
+            // A guest in an interpreted language gave its own backtrace in the
+            // message (a Python traceback): the interpreter's frames say nothing more.
+            if frames.iter().all(|f| is_interpreter_frame(f)) {
+                frames.clear();
+            }
         }
         // A deep recursion has as many frames as calls: the innermost lines say
         // where it failed, and the failure stays small.
@@ -136,6 +143,14 @@ fn is_panic_machinery(frame: &str) -> bool {
         "abort_internal",
     ];
     MACHINERY.iter().any(|m| frame.contains(m)) || frame.contains("__rust_end_short_backtrace")
+}
+
+/// Whether a backtrace frame belongs to the interpreter of a guest written in an
+/// interpreted language (CPython and componentize-py's runtime; the glue a
+/// component's tools generate, which has no names), not to the program's code.
+fn is_interpreter_frame(frame: &str) -> bool {
+    const INTERPRETERS: [&str; 3] = ["libpython3", "componentize_py_runtime", "<unknown>!"];
+    INTERPRETERS.iter().any(|i| frame.contains(i))
 }
 
 /// The innermost cause of an error that is not a trap, without the backtrace
