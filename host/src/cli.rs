@@ -4,7 +4,7 @@
 //! loaded program and the run's options made from the flags), `cluster` (joining
 //! a cluster, and the channel ends exported and imported by name), then one module
 //! a subcommand: `run` (`weft run` and `weft node`), `explore` (`weft test`), `compile` (`weft compile` and
-//! `weft cache`).
+//! `weft cache`), `build` (`weft build`: a guest from Python source).
 
 use std::ffi::OsString;
 
@@ -12,6 +12,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod args;
+mod build;
 mod cluster;
 mod compile;
 mod explore;
@@ -19,7 +20,7 @@ mod program;
 mod report;
 mod run;
 
-use args::{CacheAction, CompileArgs, RunArgs, TestArgs};
+use args::{BuildArgs, CacheAction, CompileArgs, RunArgs, TestArgs};
 pub use report::{exit_code, message};
 
 /// Run WebAssembly programs as preemptively scheduled microthreads.
@@ -63,6 +64,13 @@ enum Command {
     /// Compile a component ahead of time into a `.cwasm` that `weft run` loads
     /// without compiling. Use the same engine flags as for `run`.
     Compile(CompileArgs),
+    /// Build a guest program from source: a Python file (its `main()` is the entry
+    /// point), with componentize-py 0.25, into a component that `weft run` runs.
+    ///
+    /// The weft SDK and the WIT that match this weft are built in: `import weft`
+    /// works with nothing else installed but the tool (found on PATH, or named by
+    /// WEFT_COMPONENTIZE_PY). The program's directory is on the module path.
+    Build(BuildArgs),
     /// The compilation cache: `weft cache dir` shows where it is, `weft cache clear`
     /// empties it.
     Cache {
@@ -79,6 +87,7 @@ impl Command {
             Command::Node(_) => "node",
             Command::Test(_) => "test",
             Command::Compile(_) => "compile",
+            Command::Build(_) => "build",
             Command::Cache { .. } => "cache",
         }
     }
@@ -130,6 +139,7 @@ impl Cli {
             Command::Node(args) => run::run(*args, true),
             Command::Test(args) => explore::test(args),
             Command::Compile(args) => compile::compile(args),
+            Command::Build(args) => build::build(args),
             Command::Cache { action } => compile::cache(action),
         }
     }

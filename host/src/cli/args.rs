@@ -234,3 +234,14 @@ impl ProgramArgs {
         self.fuel_budget.is_some() || self.fuel_budget_per_microthread.is_some()
     }
 }
+
+#[derive(Debug, Args)]
+pub(super) struct BuildArgs {
+    /// The program's source: a Python file (`.py`) whose `main()` is the entry
+    /// point, or a JavaScript module (`.js`, `.mjs`) that exports `main`.
+    pub(super) file: PathBuf,
+
+    /// Where to write the component [default: FILE with the extension `.wasm`].
+    #[arg(short, long, value_name = "OUT")]
+    pub(super) output: Option<PathBuf>,
+}
