@@ -31,6 +31,8 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::limits::Footprint;
+
 /// The first bytes of every file this module writes.
 pub(crate) const MAGIC: &[u8; 8] = b"weftcw\x00\x02";
 const HEADER: usize = 8 + 32 + 8 + 8 + 32;
@@ -38,12 +40,29 @@ const HEADER: usize = 8 + 32 + 8 + 8 + 32;
 /// Flag: the program imports nothing of `weft:runtime` (it cannot spawn).
 const FLAG_ALONE: u64 = 1;
 
+/// The flags' bits 8-23 and 24-39: the program's core instances and tables (its
+/// [`Footprint`]); both 0 in a file that does not say (written before they were).
+const FOOTPRINT_SHIFT: u32 = 8;
+
+fn flags(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(40..48)?.try_into().ok()?))
+}
+
 /// What a precompiled file says of its program's imports (unverified: the engine
 /// settings it leads to are checked when the file is loaded).
 pub(crate) fn precompiled_imports_weft(bytes: &[u8]) -> Option<bool> {
-    let flags = bytes.get(40..48)?;
-    let flags = u64::from_le_bytes(flags.try_into().ok()?);
-    Some(flags & FLAG_ALONE == 0)
+    Some(flags(bytes)? & FLAG_ALONE == 0)
+}
+
+/// What a precompiled file says its program takes from the instance pool (the
+/// flags are covered by the file's keyed hash, checked when it is loaded).
+pub(crate) fn precompiled_footprint(bytes: &[u8]) -> Option<Footprint> {
+    let counts = flags(bytes)? >> FOOTPRINT_SHIFT;
+    let footprint = Footprint {
+        core_instances: (counts & 0xFFFF) as u32,
+        tables: ((counts >> 16) & 0xFFFF) as u32,
+    };
+    (footprint.core_instances > 0).then_some(footprint)
 }
 
 /// How a program was obtained, for the curious and for tests.
@@ -175,24 +194,29 @@ impl Store {
     /// Store a compiled component (best effort: errors are for a warning).
     pub(crate) fn save(&self, engine: &Engine, source: &[u8], component: &Component) -> Result<(), Unusable> {
         // The cache is looked up with the engine already chosen: no flags needed.
-        let bytes = self.serialize(engine, component, false)?;
+        let bytes = self.serialize(engine, component, false, None)?;
         let path = self.entry(&engine_key(engine), source);
         write_private(&path, &bytes)
             .map_err(|e| Unusable::Io(format!("cannot write {}: {e}", path.display())))
     }
 
     /// The bytes of a precompiled file: header, then the serialized component.
-    /// `alone`: the program imports nothing of `weft:runtime`.
+    /// `alone`: the program imports nothing of `weft:runtime`; `footprint`: what
+    /// it takes from the instance pool, if known.
     pub(crate) fn serialize(
         &self,
         engine: &Engine,
         component: &Component,
         alone: bool,
+        footprint: Option<Footprint>,
     ) -> Result<Vec<u8>, Unusable> {
         let payload = component
             .serialize()
             .map_err(|e| Unusable::Io(format!("{e:#}")))?;
-        let flags = if alone { FLAG_ALONE } else { 0 }.to_le_bytes();
+        let counts = footprint.map_or(0, |f| {
+            u64::from(f.core_instances.min(0xFFFF)) | (u64::from(f.tables.min(0xFFFF)) << 16)
+        });
+        let flags = (if alone { FLAG_ALONE } else { 0 } | (counts << FOOTPRINT_SHIFT)).to_le_bytes();
         let mut out = Vec::with_capacity(HEADER + payload.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&engine_key(engine));

@@ -165,6 +165,24 @@ impl Quota {
         }
     }
 
+    /// Take `n` units, unless that would pass the maximum.
+    pub(crate) fn take_n(&self, n: u32) -> bool {
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            match used.checked_add(n) {
+                Some(after) if after <= self.max => {}
+                _ => return false,
+            }
+            match self
+                .used
+                .compare_exchange_weak(used, used + n, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+
     /// Take one unit, unless the maximum is reached, as a [`QuotaUnit`] that gives
     /// itself back when dropped.
     pub(crate) fn unit(self: &Arc<Self>) -> Option<QuotaUnit> {
@@ -202,6 +220,93 @@ pub(crate) struct QuotaUnit(Arc<Quota>);
 impl Drop for QuotaUnit {
     fn drop(&mut self) {
         self.0.give_back();
+    }
+}
+
+/// What one microthread of a program takes from the runtime's instance pool
+/// besides its component instance, its memory and its stack: its core instances
+/// (the program's modules and the adapters its tools added) and its tables.
+/// Counted when the program is loaded: a Rust program holds a few of each, a
+/// Python one (componentize-py) 14 core instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Footprint {
+    pub(crate) core_instances: u32,
+    pub(crate) tables: u32,
+}
+
+impl Footprint {
+    /// What the pool gives each microthread unless told otherwise
+    /// ([`RuntimeBuilder::pool_for`](crate::RuntimeBuilder::pool_for)): enough for
+    /// any Rust program.
+    pub(crate) const DEFAULT: Footprint = Footprint {
+        core_instances: 8,
+        tables: 8,
+    };
+
+    /// The larger of the two, item by item.
+    pub(crate) fn max(self, other: Footprint) -> Footprint {
+        Footprint {
+            core_instances: self.core_instances.max(other.core_instances),
+            tables: self.tables.max(other.tables),
+        }
+    }
+}
+
+/// The core instances and tables of the runtime's instance pool, all runs
+/// together: a microthread (or a spare instance) takes its program's
+/// [`Footprint`] before it is instantiated, so that a pool too small for one more
+/// is a refused spawn (`limit-reached`), not a failed instantiation.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    core_instances: Quota,
+    tables: Quota,
+}
+
+impl Pool {
+    /// A pool of `instances` component instances, each with room for `each`.
+    pub(crate) fn new(instances: u32, each: Footprint) -> Pool {
+        Pool {
+            core_instances: Quota::new(instances.saturating_mul(each.core_instances)),
+            tables: Quota::new(instances.saturating_mul(each.tables)),
+        }
+    }
+
+    /// Take `footprint`, unless the pool has not that much left.
+    pub(crate) fn take(&self, footprint: Footprint) -> bool {
+        if !self.core_instances.take_n(footprint.core_instances) {
+            return false;
+        }
+        if !self.tables.take_n(footprint.tables) {
+            self.core_instances.give_back_many(footprint.core_instances);
+            return false;
+        }
+        true
+    }
+
+    /// Give back what [`take`](Pool::take) took.
+    pub(crate) fn give_back(&self, footprint: Footprint) {
+        self.core_instances.give_back_many(footprint.core_instances);
+        self.tables.give_back_many(footprint.tables);
+    }
+
+    /// How many microthreads of `footprint` the whole pool holds.
+    pub(crate) fn holds(&self, footprint: Footprint) -> u32 {
+        let per = |max: u32, n: u32| max.checked_div(n).unwrap_or(u32::MAX);
+        per(self.core_instances.max(), footprint.core_instances).min(per(self.tables.max(), footprint.tables))
+    }
+
+    /// Take `footprint` as [`PoolUnits`] that give themselves back when dropped.
+    pub(crate) fn units(self: &Arc<Self>, footprint: Footprint) -> Option<PoolUnits> {
+        self.take(footprint).then(|| PoolUnits(self.clone(), footprint))
+    }
+}
+
+/// What [`Pool::units`] took, given back when dropped.
+pub(crate) struct PoolUnits(Arc<Pool>, Footprint);
+
+impl Drop for PoolUnits {
+    fn drop(&mut self) {
+        self.0.give_back(self.1);
     }
 }
 
@@ -277,6 +382,34 @@ mod tests {
         assert_eq!(truncate("abcdefgh".into(), 4), format!("abcd{TRUNCATED}"));
         // "é" is two bytes: a cut inside it moves back before it.
         assert_eq!(truncate("aéé".into(), 2), format!("a{TRUNCATED}"));
+    }
+
+    #[test]
+    fn a_pool_admits_whole_footprints_only() {
+        use super::{Footprint, Pool};
+        let python = Footprint {
+            core_instances: 14,
+            tables: 2,
+        };
+        // 4 instances of the default room: 32 core instances, 32 tables.
+        let pool = std::sync::Arc::new(Pool::new(4, Footprint::DEFAULT));
+        assert_eq!(pool.holds(python), 2);
+        assert_eq!(pool.holds(Footprint::DEFAULT), 4);
+        let first = pool.units(python).expect("room for one");
+        let second = pool.units(python).expect("room for two");
+        // 28 of 32 core instances taken: a third does not fit, and takes nothing.
+        assert!(pool.units(python).is_none());
+        let small = Footprint {
+            core_instances: 4,
+            tables: 28,
+        };
+        assert!(pool.units(small).is_some(), "the 4 core instances left, and tables");
+        // Its units went back when dropped: the same again fits.
+        assert!(pool.units(small).is_some());
+        drop((first, second));
+        assert!(pool.take(python) && pool.take(python) && !pool.take(python));
+        pool.give_back(python);
+        assert!(pool.take(python));
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub(super) fn runtime(
         .max_microthreads(max)
         .use_cache(!engine.no_cache)
         .preemption(preemption);
+    if let Some(bytes) = program {
+        // Room in the pool for what each microthread of this program takes.
+        builder = builder.pool_for(bytes);
+    }
     if let Some(workers) = workers {
         builder = builder.workers(workers);
     }

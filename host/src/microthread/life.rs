@@ -13,6 +13,7 @@ use super::store::{Image, Microthread, Spawned, new_store};
 use super::{driver, reserve};
 use crate::channel::Message;
 use crate::error::FailureKind;
+use crate::limits::PoolUnits;
 use crate::run::{BlockedOn, Completion, Ending, Member, Probe, Run};
 
 /// Where a microthread starts.
@@ -48,6 +49,7 @@ pub(super) async fn run_to_end(
     member: Arc<Member>,
     completion: Option<Arc<Completion>>,
     start: Start,
+    pool: Option<PoolUnits>,
 ) -> Ending {
     let start = match start {
         Start::Remote { node, body } => return stand_in(&run, &member, node, body).await,
@@ -65,7 +67,8 @@ pub(super) async fn run_to_end(
     };
     let (mut store, instance) = match prepared {
         Some((store, instance)) => (store, Some(instance)),
-        None => match new_store(&run, image, member.clone(), completion) {
+        // (One made ahead holds its own units of the pool: these go back.)
+        None => match new_store(&run, image, member.clone(), completion, pool) {
             Ok(store) => (store, None),
             Err(e) => {
                 return Ending::Failed(me.failure(

@@ -120,12 +120,13 @@ fn make(run: &Arc<Run>, image: Arc<dyn Image>) -> Option<Prepared> {
         return None;
     }
     let spare = run.spare.unit()?;
+    let pool = run.pool.units(run.limits.footprint)?;
     let holder = Identity {
         id: u64::MAX,
         name: None,
     };
     let member = crate::run::Members::unlisted(holder, None);
-    let mut store = match new_store(run, image.clone(), member, None) {
+    let mut store = match new_store(run, image.clone(), member, None, Some(pool)) {
         Ok(store) => store,
         Err(e) => {
             // The spawn that would have taken it makes its own, and fails with this.

@@ -287,7 +287,8 @@ fn launch<T: Send + 'static>(
             run: task_run.clone(),
             id,
         };
-        let ending = run_to_end(task_run.clone(), image, task_member, completion, start).await;
+        let pool = slot.pool_units();
+        let ending = run_to_end(task_run.clone(), image, task_member, completion, start, pool).await;
         membership.failed = matches!(ending, Ending::Failed(_));
         if main {
             membership.ended = Some(main_ended(&me, &ending));

@@ -16,6 +16,7 @@ use super::handles::Handles;
 use crate::channel::{Holder, Message};
 use crate::deterministic::Schedule;
 use crate::error::FailureKind;
+use crate::limits::PoolUnits;
 use crate::run::{Completion, Identity, Member, Run};
 use crate::sync::Pruned;
 
@@ -39,6 +40,9 @@ pub(crate) trait Image: Send + Sync + 'static {
     /// The program's content hash (BLAKE3 of the file it came from, in hex):
     /// nodes of a cluster spawn on each other only for the same program.
     fn program(&self) -> &str;
+
+    /// What each microthread of the program takes from the instance pool.
+    fn footprint(&self) -> crate::limits::Footprint;
 
     /// Call `main` in `instance`; `Ok(Err(()))` when it returned an error.
     fn call_main<'a>(
@@ -108,6 +112,9 @@ pub struct Microthread {
     /// Senders this microthread holds carry its failure, should it fail.
     pub(crate) holder: Arc<Holder>,
     pub(crate) panic_message: Option<String>,
+    /// Its program's footprint of the instance pool's core instances and tables,
+    /// held as long as the store is, which holds them in the pool.
+    _pool: Option<PoolUnits>,
     /// The run's socket quota slots its WASI sockets hold.
     pub(crate) wasi_sockets: crate::net::WasiSlots,
     /// Children not yet known to be settled: the microthread does not finish before
@@ -243,6 +250,7 @@ pub(super) fn new_store(
     image: Arc<dyn Image>,
     member: Arc<Member>,
     completion: Option<Arc<Completion>>,
+    pool: Option<PoolUnits>,
 ) -> wasmtime::Result<Store<Microthread>> {
     // Opening the granted directories can fail: then each microthread makes its WASI
     // context when it starts, so that a failure is its failure, not a panic later.
@@ -279,6 +287,7 @@ pub(super) fn new_store(
         fuel_start,
         fuel_charged: 0,
         fuel_clocked: 0,
+        _pool: pool,
     };
     let mut store = Store::new(run.engine(), state);
     // The run's cap on the handles a microthread holds (join handles, channel ends,

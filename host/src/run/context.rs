@@ -8,7 +8,7 @@ use std::sync::Arc;
 use wasmtime::Engine;
 
 use super::options::AppData;
-use crate::limits::Quota;
+use crate::limits::{Pool, Quota};
 use crate::net::Resolver;
 use crate::scheduler::Scheduler;
 
@@ -29,6 +29,8 @@ pub(crate) struct RunContext {
     /// [`SPARE_INSTANCES`](crate::limits::SPARE_INSTANCES)): for instances made
     /// ahead of need, and stores waiting to be dropped.
     pub(crate) spare: Arc<Quota>,
+    /// The instance pool's core instances and tables, all runs together.
+    pub(crate) pool: Arc<Pool>,
     /// Whether idle workers make instances ahead of need and drop ended stores
     /// ([`RuntimeBuilder::ahead_of_need`](crate::RuntimeBuilder::ahead_of_need)).
     pub(crate) ahead_of_need: bool,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::options::{Requested, RunOptions};
 use crate::error::Error;
-use crate::limits::Limits;
+use crate::limits::{Footprint, Limits};
 
 impl Requested {
     /// The run's bounds: the runtime's `limits`, lowered where the run asks. An
@@ -100,6 +100,7 @@ impl RunOptions {
             fuel_slice,
             interruptible,
             graceful_end: true,
+            footprint: Footprint::DEFAULT,
             atomic_cap: self.atomic_cap,
             fuel_budget: self.fuel_budget,
             microthread_fuel_budget: self.microthread_fuel_budget,
@@ -124,6 +125,9 @@ pub(crate) struct RunLimits {
     /// The program can see a cancellation (it imports weft): at its end, what still
     /// runs gets the shutdown grace for its cleanup. Set by `Program::start`.
     pub(crate) graceful_end: bool,
+    /// What each of its microthreads takes from the instance pool: the program's.
+    /// Set by `Program::start`.
+    pub(crate) footprint: Footprint,
     pub(crate) atomic_cap: Duration,
     pub(crate) fuel_budget: Option<u64>,
     pub(crate) microthread_fuel_budget: Option<u64>,

@@ -24,7 +24,7 @@ use super::{failures, timers};
 use crate::channel::{Budget, TimerEnd};
 use crate::deterministic::{Lane, Schedule};
 use crate::error::Failure;
-use crate::limits::Quota;
+use crate::limits::{Pool, PoolUnits, Quota};
 use crate::scheduler::{Scheduler, Seeded, Task};
 use crate::sync::Unpoisoned;
 
@@ -73,6 +73,9 @@ pub(crate) struct Run {
     /// The runtime's spare instances (made ahead of need, or waiting to be
     /// dropped), all runs together.
     pub(crate) spare: Arc<Quota>,
+    /// The instance pool's core instances and tables, all runs together: each
+    /// live microthread holds its program's footprint of them.
+    pub(crate) pool: Arc<Pool>,
     /// Whether idle workers do its spawns' work ahead of need: set on the runtime,
     /// and never in a deterministic run.
     pub(crate) ahead_of_need: bool,
@@ -163,15 +166,25 @@ pub(super) enum Queue {
 pub(crate) struct LiveSlot {
     run: Arc<Run>,
     counted: bool,
+    /// Its program's footprint of the instance pool, until its store holds it (a
+    /// stand-in has none: its microthread runs on another node).
+    pool: Option<PoolUnits>,
 }
 
 impl LiveSlot {
-    fn new(run: &Arc<Run>) -> LiveSlot {
+    fn new(run: &Arc<Run>, pool: Option<PoolUnits>) -> LiveSlot {
         run.tasks.fetch_add(1, Ordering::AcqRel);
         LiveSlot {
             run: run.clone(),
             counted: true,
+            pool,
         }
+    }
+
+    /// Its footprint of the instance pool, for the store its microthread runs in:
+    /// the pool's core instances and tables are held as long as the store is.
+    pub(crate) fn pool_units(&mut self) -> Option<PoolUnits> {
+        self.pool.take()
     }
 
     /// Its microthread has ended: its place under the limits is free for another.
@@ -240,6 +253,7 @@ impl Run {
             all_gone: Notify::new(),
             runtime_live: context.live.clone(),
             spare: context.spare.clone(),
+            pool: context.pool.clone(),
             ahead_of_need,
             prepared: super::prepared::Shelf::default(),
             exit_code: Mutex::new(None),
@@ -337,7 +351,19 @@ impl Run {
         if self.runtime_live.used() >= self.runtime_live.max() {
             return Err(self.runtime_live.max());
         }
+        if !self.pool.take(self.limits.footprint) {
+            return Err(self.pool_holds());
+        }
+        self.pool.give_back(self.limits.footprint);
         Ok(())
+    }
+
+    /// How many microthreads of this program the instance pool holds: the live
+    /// limit a spawn refused for want of pool room reports.
+    fn pool_holds(&self) -> u32 {
+        self.pool
+            .holds(self.limits.footprint)
+            .min(self.runtime_live.max())
     }
 
     pub(crate) fn reserve(self: &Arc<Self>) -> Result<LiveSlot, Refused> {
@@ -348,9 +374,14 @@ impl Run {
             self.live.give_back();
             return Err(Refused::LimitReached(self.runtime_live.max()));
         }
+        let Some(pool) = self.pool.units(self.limits.footprint) else {
+            self.runtime_live.give_back();
+            self.live.give_back();
+            return Err(Refused::LimitReached(self.pool_holds()));
+        };
         self.spawned.fetch_add(1, Ordering::Relaxed);
         self.peak_live.fetch_max(self.live.used(), Ordering::Relaxed);
-        Ok(LiveSlot::new(self))
+        Ok(LiveSlot::new(self, Some(pool)))
     }
 
     /// A slot for the stand-in of a microthread spawned on another node: counted
@@ -361,7 +392,7 @@ impl Run {
         self.runtime_live.take_anyway();
         self.spawned.fetch_add(1, Ordering::Relaxed);
         self.peak_live.fetch_max(self.live.used(), Ordering::Relaxed);
-        LiveSlot::new(self)
+        LiveSlot::new(self, None)
     }
 
     /// Record how to abort microthread `id`'s task; abort it at once if the run is

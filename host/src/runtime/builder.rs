@@ -12,7 +12,7 @@ use super::engine;
 use super::state::{Inner, Runtime};
 use crate::cache;
 use crate::error::Error;
-use crate::limits::{Limits, Quota};
+use crate::limits::{Footprint, Limits, Pool, Quota};
 use crate::microthread::Microthread;
 use crate::net::{Resolve, Resolver};
 use crate::run::{AppData, RunContext};
@@ -66,6 +66,8 @@ pub struct RuntimeBuilder {
     event_interval: Option<u32>,
     epoch_interruption: bool,
     ahead_of_need: bool,
+    /// Room in the instance pool for each possible microthread ([`pool_for`](RuntimeBuilder::pool_for)).
+    footprint: Footprint,
     cache_dir: CacheDir,
     use_cache: bool,
     address_space: u64,
@@ -112,6 +114,7 @@ impl Default for RuntimeBuilder {
             event_interval: None,
             epoch_interruption: true,
             ahead_of_need: true,
+            footprint: Footprint::DEFAULT,
             cache_dir: CacheDir::Default,
             use_cache: true,
             address_space: DEFAULT_ADDRESS_SPACE,
@@ -211,6 +214,21 @@ impl RuntimeBuilder {
         address_space: u64 => address_space;
     }
 
+    /// Size the instance pool for `program` (a component's bytes, or a precompiled
+    /// file's): each possible microthread gets room for the core instances and
+    /// tables one of it takes, if that is more than the default (enough for any
+    /// Rust program; a Python program built by componentize-py needs more). Call
+    /// it for each program the runtime will run. Without it, a program that needs
+    /// more still runs, with fewer live microthreads: a spawn past what the pool
+    /// holds is refused as past the live-microthread limit (`limit-reached`).
+    /// Bytes that are not a component change nothing (loading them will say why).
+    pub fn pool_for(mut self, program: &[u8]) -> Self {
+        if let Some(footprint) = super::load::footprint(program) {
+            self.footprint = self.footprint.max(footprint);
+        }
+        self
+    }
+
     /// How many tasks tokio polls between checks for timers and I/O (tokio's
     /// `event_interval`; default tokio's). tokio runs on a thread of its own beside
     /// the workers, with only the host's own tasks: a microthread woken by a timer
@@ -297,6 +315,7 @@ impl RuntimeBuilder {
         tracing::debug!(target: "weft::runtime", "freed memory slots are reset by: {reset}");
         let engine = Engine::new(&engine::engine_config(
             limits,
+            self.footprint,
             fuel_slice.is_some(),
             epochs,
             self.address_space,
@@ -378,6 +397,7 @@ impl RuntimeBuilder {
                     engine,
                     live,
                     spare: Arc::new(Quota::new(crate::limits::SPARE_INSTANCES)),
+                    pool: Arc::new(Pool::new(engine::pool_instances(limits), self.footprint)),
                     ahead_of_need: self.ahead_of_need,
                     resolver: self.resolver,
                     data: self.data,

@@ -4,33 +4,48 @@
 
 use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::limits::Limits;
+use crate::limits::{Footprint, Limits};
+
+/// How many component instances the pool holds: the live microthreads', the
+/// spare ones ([`SPARE_INSTANCES`](crate::limits::SPARE_INSTANCES)), and a few
+/// for runs starting while others end.
+pub(super) fn pool_instances(limits: &Limits) -> u32 {
+    limits
+        .max_microthreads
+        .saturating_add(8 + crate::limits::SPARE_INSTANCES)
+}
 
 /// The wasmtime configuration: async fibers, fuel if preempting, and a pooling
-/// allocator sized for `limits.max_microthreads` instances with copy-on-write images.
+/// allocator sized for `limits.max_microthreads` instances of `each` core
+/// instances and tables, with copy-on-write images.
 pub(super) fn engine_config(
     limits: &Limits,
+    each: Footprint,
     fuel: bool,
     epochs: bool,
     address_space: u64,
     reset: MemoryReset,
 ) -> Config {
     // A component built by Rust for wasm32-wasip2 holds a few core instances (the
-    // program and small adapter shims) and tables, and one memory.
-    const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
-    const TABLES_PER_COMPONENT: u32 = 8;
-    let instances = limits
-        .max_microthreads
-        .saturating_add(8 + crate::limits::SPARE_INSTANCES);
+    // program and small adapter shims) and tables, and one memory; one built by
+    // componentize-py, 14 core instances. The pool holds `each` per instance (the
+    // runtime's admission counts what each program really takes: `Pool`), and
+    // compiles any program of up to 4x the default.
+    let instances = pool_instances(limits);
+    let most = Footprint {
+        core_instances: Footprint::DEFAULT.core_instances * 4,
+        tables: Footprint::DEFAULT.tables * 4,
+    }
+    .max(each);
 
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(instances)
-        .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
-        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT * 4)
+        .total_core_instances(instances.saturating_mul(each.core_instances))
+        .max_core_instances_per_component(most.core_instances)
         .total_memories(instances)
         .max_memories_per_component(1)
-        .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
-        .max_tables_per_component(TABLES_PER_COMPONENT * 4)
+        .total_tables(instances.saturating_mul(each.tables))
+        .max_tables_per_component(most.tables)
         .table_elements(crate::limits::MAX_TABLE_ELEMENTS)
         .total_stacks(instances)
         .max_memory_size(limits.max_memory as usize)

@@ -11,6 +11,7 @@ use super::program::Program;
 use super::state::Runtime;
 use crate::cache::{self, CacheStatus};
 use crate::error::Error;
+use crate::limits::Footprint;
 use crate::wit;
 
 /// The 8-byte headers of WebAssembly binaries: magic, then version and layer.
@@ -79,7 +80,15 @@ pub(super) fn from_bytes(
     // What nodes of a cluster compare: they spawn on each other only for the
     // same program.
     let hash = blake3::hash(bytes).to_hex().to_string();
-    let image = Arc::new(wit::Exports::new(&component, pre, &what, hash)?);
+    let footprint = footprint(bytes).unwrap_or(Footprint::DEFAULT);
+    tracing::debug!(
+        target: "weft::runtime",
+        program = %what,
+        core_instances = footprint.core_instances,
+        tables = footprint.tables,
+        "each microthread takes this much of the instance pool"
+    );
+    let image = Arc::new(wit::Exports::new(&component, pre, &what, hash, footprint)?);
     Ok(Program::new(runtime.clone(), what, cache_status, image))
 }
 
@@ -115,6 +124,38 @@ pub fn imports_weft(bytes: &[u8]) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+/// What each microthread of a component (its bytes, or a precompiled file's)
+/// takes from the instance pool: the core instances it instantiates and the
+/// tables its core modules define, nested components included. `None` if the
+/// bytes are not a readable component (or a precompiled file that does not say).
+pub(crate) fn footprint(bytes: &[u8]) -> Option<Footprint> {
+    use wasmparser::{Instance, Parser, Payload};
+    if bytes.starts_with(cache::MAGIC) {
+        return cache::precompiled_footprint(bytes);
+    }
+    if !bytes.starts_with(WASM_MAGIC) || bytes.get(4..8) == Some(&CORE_MODULE_VERSION[..]) {
+        return None;
+    }
+    let mut counted = Footprint {
+        core_instances: 0,
+        tables: 0,
+    };
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            Payload::InstanceSection(reader) => {
+                for instance in reader {
+                    if matches!(instance.ok()?, Instance::Instantiate { .. }) {
+                        counted.core_instances += 1;
+                    }
+                }
+            }
+            Payload::TableSection(reader) => counted.tables += reader.count(),
+            _ => {}
+        }
+    }
+    Some(counted)
 }
 
 /// Refuse what is not a component before handing it to the compiler.
@@ -162,7 +203,7 @@ pub(super) fn precompile(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<
     })?;
     let alone = imports_weft(bytes) == Some(false);
     store
-        .serialize(runtime.engine(), &component, alone)
+        .serialize(runtime.engine(), &component, alone, footprint(bytes))
         .map_err(|reason| Error::Precompiled {
             what: what.into(),
             reason,

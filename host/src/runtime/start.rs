@@ -29,6 +29,7 @@ impl Runtime {
         let interruptible = inner.fuel_slice.is_some() || inner.epochs;
         let mut limits = options.limits(&inner.limits, inner.fuel_slice, interruptible)?;
         limits.graceful_end = image.can_spawn();
+        limits.footprint = image.footprint();
         let deterministic = match options.deterministic {
             Some(seed) => Some(
                 Lane::start(seed, options.trace_schedule.as_ref().map(|t| t.0.clone()))

@@ -11,6 +11,7 @@ use wasmtime_wasi::p2::bindings::CommandIndices;
 use super::bindings::{self, WIT_PACKAGE};
 use crate::channel::Message;
 use crate::error::Error;
+use crate::limits::Footprint;
 use crate::microthread::{Call, Image, Microthread, Spawned};
 
 /// What a program's component can start, pre-linked: `main`, spawned
@@ -24,6 +25,8 @@ pub(crate) struct Exports {
     entry: Option<bindings::MicrothreadIndices>,
     /// The content hash of the file it came from.
     program: String,
+    /// What each of its microthreads takes from the instance pool.
+    footprint: Footprint,
 }
 
 impl Exports {
@@ -35,6 +38,7 @@ impl Exports {
         pre: InstancePre<Microthread>,
         what: &str,
         program: String,
+        footprint: Footprint,
     ) -> Result<Exports, Error> {
         let engine = pre.engine();
         let ty = component.component_type();
@@ -75,6 +79,7 @@ impl Exports {
             main,
             entry,
             program,
+            footprint,
         })
     }
 }
@@ -94,6 +99,10 @@ impl Image for Exports {
 
     fn program(&self) -> &str {
         &self.program
+    }
+
+    fn footprint(&self) -> Footprint {
+        self.footprint
     }
 
     fn call_main<'a>(
