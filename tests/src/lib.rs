@@ -94,6 +94,19 @@ pub fn ripgrep() -> PathBuf {
     BUILT.get_or_init(build_ripgrep).clone()
 }
 
+/// A directory of the tests' own in the target directory (e.g. for the guests
+/// they build from Python or JavaScript source), made if missing.
+pub fn target_subdir(name: &str) -> PathBuf {
+    let dir = target_dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// The workspace's directory `path` (e.g. `"tests/python"`), from its root.
+pub fn workspace_path(path: &str) -> PathBuf {
+    workspace().join(path)
+}
+
 /// A compilation cache for the tests, in the target directory: tests must not fill
 /// the user's own cache.
 pub fn cache_dir() -> PathBuf {

@@ -1,0 +1,282 @@
+//! Python guests: programs built from source by `weft build` (componentize-py, which
+//! `scripts/test.sh` installs: without it these tests fail, saying so), run by the
+//! real host. `tests/python/sdk.py` has one mode per feature of the SDK;
+//! `examples/python/` the examples.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Mutex, OnceLock};
+
+use common::{text, weft, weft_cmd};
+
+/// `weft build SOURCE -o <target>/py-guests/NAME.wasm`, once per test process for
+/// each source; then run once, so that its compilation is cached before the tests
+/// that run it start at the same time.
+fn built(source: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Mutex::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, wasm)) = built.iter().find(|(s, _)| s == source) {
+        return wasm.clone();
+    }
+    let src = weft_tests::workspace_path(source);
+    let stem = Path::new(source)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let wasm = weft_tests::target_subdir("py-guests").join(format!("{stem}.wasm"));
+    let out = build(&src, &wasm);
+    assert!(
+        out.status.success(),
+        "weft build {source} failed (scripts/test.sh installs componentize-py and sets \
+         WEFT_COMPONENTIZE_PY):\n{}",
+        text(&out.stderr)
+    );
+    let warm = weft(&[
+        "compile",
+        wasm.to_str().unwrap(),
+        "-o",
+        wasm.with_extension("cwasm").to_str().unwrap(),
+    ]);
+    assert!(warm.status.success(), "weft compile: {}", text(&warm.stderr));
+    built.push((source.to_string(), wasm.clone()));
+    wasm
+}
+
+fn build(source: &Path, output: &Path) -> Output {
+    weft_cmd()
+        .arg("build")
+        .arg(source)
+        .arg("-o")
+        .arg(output)
+        .output()
+        .expect("run weft build")
+}
+
+/// The test program, precompiled.
+fn sdk() -> PathBuf {
+    built("tests/python/sdk.py").with_extension("cwasm")
+}
+
+/// `weft run [FLAGS] sdk MODE`: exit code, stdout, stderr.
+fn run_mode(flags: &[&str], mode: &str) -> (Option<i32>, String, String) {
+    let program = sdk();
+    let out = weft_cmd()
+        .arg("run")
+        .args(flags)
+        .arg(&program)
+        .arg(mode)
+        .output()
+        .expect("run weft");
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// A mode that must end well: its stdout.
+fn ok(flags: &[&str], mode: &str) -> String {
+    let (code, out, err) = run_mode(flags, mode);
+    assert_eq!(code, Some(0), "mode {mode}: stdout {out}\nstderr {err}");
+    out
+}
+
+#[test]
+fn spawn_join_channels_select_timers_registry() {
+    let out = ok(&[], "basics");
+    let expected = [
+        "squares [1, 4, 9, 16] square",
+        "add 3 6",
+        "helper 42",
+        "ids 0 main True",
+        "finished True",
+        "full 3",
+        "send timeout 3 True",
+        "recv 1 {'two': [2]}",
+        "empty",
+        "recv timeout",
+        "large True",
+        "closed here True False",
+        "closed",
+        "generate [0, 1, 2, 3, 4]",
+        "iterate 3",
+        "parallel_map [0, 1, 4, 9, 16, 25]",
+        "select received 1 received ready",
+        "select timeout",
+        "select timer 1 received None",
+        "try_select None",
+        "select sent 0 sent sent by select",
+        "ticks [None, None, None]",
+        "atomic 499500",
+        "registry via registry",
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}");
+}
+
+#[test]
+fn endpoints_move_inside_messages_and_results() {
+    let out = ok(&[], "endpoints");
+    assert!(out.contains("moved False True\n"), "{out}");
+    assert!(
+        out.contains("use after move: this receiver was closed, or moved into a message\n"),
+        "{out}"
+    );
+    assert!(out.contains("reply ('got', 'hello') moved\n"), "{out}");
+    assert!(out.contains("returned end inside\n"), "{out}");
+    assert!(
+        out.contains("pickle outside: a sender travels only inside a weft message"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_child_exception_is_its_failure_with_the_traceback() {
+    let out = ok(&[], "fail");
+    assert_eq!(
+        out,
+        "failed panic boom\ntraceback has True True True\nno wasm backtrace True\n"
+    );
+}
+
+#[test]
+fn an_unjoined_failure_fails_main_with_the_traceback() {
+    let (code, _, err) = run_mode(&[], "unjoined");
+    assert_eq!(code, Some(134), "{err}");
+    assert!(
+        err.contains("a child failed and nobody joined it: microthread 1 (boom) failed"),
+        "{err}"
+    );
+    assert!(err.contains("Traceback (most recent call last):\n"), "{err}");
+    assert!(err.contains("in boom\nValueError: boom 8"), "{err}");
+}
+
+#[test]
+fn an_exception_in_main_fails_the_run_with_its_traceback() {
+    let (code, out, err) = run_mode(&[], "main-raises");
+    assert_eq!(code, Some(134), "{out} {err}");
+    assert!(
+        err.contains("microthread 0 (main) failed: Traceback (most recent call last):\n"),
+        "{err}"
+    );
+    assert!(err.contains("in main_raises\nKeyError: 'from main'"), "{err}");
+    assert!(!err.contains("wasm backtrace"), "{err}");
+}
+
+#[test]
+fn cancel_runs_the_cleanup() {
+    assert_eq!(ok(&[], "cancel"), "cancelled cancelled\ncleanup cleaned up\n");
+}
+
+#[test]
+fn only_registered_entries_spawn() {
+    let out = ok(&[], "unregistered");
+    assert!(
+        out.contains("lambda: cannot spawn unregistered.<locals>.<lambda>: it is not an entry"),
+        "{out}"
+    );
+    assert!(
+        out.contains("nested: cannot spawn unregistered.<locals>.inner: it is not an entry"),
+        "{out}"
+    );
+    assert!(
+        out.contains("late: weft.entry(square): entries are registered at module top level"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sockets_echo_and_grants_hold() {
+    let out = ok(
+        &["--listen", "127.0.0.1:0", "--connect", "127.0.0.1:1-65535"],
+        "net",
+    );
+    assert!(out.starts_with("echo FIRST\necho SECOND\n"), "{out}");
+    assert!(
+        out.contains("denied: connecting to 127.0.0.2:80 is not allowed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn exit_codes() {
+    assert_eq!(run_mode(&[], "exit-main").0, Some(3));
+    assert_eq!(run_mode(&[], "exit-sys").0, Some(5));
+    assert_eq!(run_mode(&[], "exit-child").0, Some(4));
+}
+
+#[test]
+fn arguments_reach_sys_argv() {
+    let program = sdk();
+    let out = weft_cmd()
+        .arg("run")
+        .arg(&program)
+        .args(["args", "one", "two words"])
+        .output()
+        .expect("run weft");
+    assert_eq!(
+        text(&out.stdout),
+        "args ['one', 'two words']\n",
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_seed_replays_the_same_schedule() {
+    let first = ok(&["--seed", "11"], "race");
+    assert!(first.starts_with("order ["), "{first}");
+    for _ in 0..2 {
+        assert_eq!(ok(&["--seed", "11"], "race"), first);
+    }
+}
+
+#[test]
+fn the_live_limit_is_a_refused_spawn() {
+    assert_eq!(
+        ok(&["--max-microthreads", "20"], "limit"),
+        "limit reached after 19 limit 20\n"
+    );
+}
+
+/// "limit reached after N limit L" from a run of the `limit` mode on `runtime`.
+fn limit_on(runtime: &weft::Runtime) -> (u32, u32) {
+    let program = runtime
+        .load(built("tests/python/sdk.py"))
+        .expect("load the Python program");
+    let out = weft::OutputBuffer::new();
+    let options = weft::RunOptions::new().args(["limit"]).stdout(out.clone());
+    let run = program.start(&options).expect("start");
+    let status = run.wait();
+    let printed = out.to_string_lossy();
+    assert_eq!(status, weft::ExitStatus::Exited(0), "{printed}");
+    let words: Vec<&str> = printed.split_whitespace().collect();
+    match words[..] {
+        ["limit", "reached", "after", n, "limit", l] => (n.parse().unwrap(), l.parse().unwrap()),
+        _ => panic!("unexpected output: {printed}"),
+    }
+}
+
+/// A Python microthread takes more of the instance pool than the runtime gives
+/// each by default (componentize-py's 14 core instances against 8): the spawn
+/// past what the pool holds is refused, `limit-reached` at spawn, with the
+/// maximum this program can have, not a child failing to instantiate. Sized for
+/// the program (`pool_for`, as `weft run` does), the live limit holds.
+#[test]
+fn the_pool_admits_what_it_holds_of_a_big_program() {
+    let runtime = |sized: bool| {
+        let mut builder = weft::Runtime::builder()
+            .workers(1)
+            .max_microthreads(40)
+            .cache_dir(Some(weft_tests::cache_dir()));
+        if sized {
+            let bytes = std::fs::read(built("tests/python/sdk.py")).expect("read the program");
+            builder = builder.pool_for(&bytes);
+        }
+        builder.build().expect("runtime")
+    };
+    // 40 + 24 instances of 8 core instances: 512, for 36 microthreads of 14.
+    let (spawned, limit) = limit_on(&runtime(false));
+    assert_eq!(limit, 36);
+    assert!(spawned < limit, "{spawned} of {limit}");
+    assert_eq!(limit_on(&runtime(true)), (39, 40));
+}

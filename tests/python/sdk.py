@@ -1,0 +1,329 @@
+"""The Python SDK's test program: one mode per run (the first argument), each
+printing what `host/tests/python.rs` checks. One program for all of them, since
+a Python component takes seconds to compile."""
+
+import sys
+
+import weft
+import helper
+
+
+@weft.entry
+def square(x):
+    return x * x
+
+
+@weft.entry
+def add(a, b, c=0):
+    return a + b + c
+
+
+@weft.entry
+def produce(tx, n):
+    for i in range(n):
+        tx.send(i)
+
+
+@weft.entry
+def boom(x):
+    raise ValueError(f"boom {x}")
+
+
+@weft.entry
+def sleeper(started, done):
+    started.send(None)
+    try:
+        weft.sleep(3600)
+    finally:
+        done.try_send("cleaned up")
+
+
+@weft.entry
+def echo_first(rx, reply):
+    reply.send(("got", rx.recv()))
+
+
+@weft.entry
+def make_channel():
+    tx, rx = weft.channel(4)
+    tx.send("inside")
+    return rx
+
+
+@weft.entry
+def handle(stream):
+    with stream:
+        while True:
+            data = stream.recv(1024)
+            if not data:
+                return
+            stream.sendall(data.upper())
+
+
+@weft.entry
+def serve(listener, n):
+    with listener:
+        for _ in range(n):
+            weft.spawn(handle, listener.accept())
+
+
+@weft.entry
+def hold(rx):
+    for _ in rx:
+        pass
+
+
+@weft.entry
+def exits(code):
+    weft.exit(code)
+
+
+@weft.entry
+def sys_exits(code):
+    sys.exit(code)
+
+
+@weft.entry
+def registers(name, tx, go):
+    weft.register(name, tx)
+    go.recv()
+
+
+def basics():
+    handles = [weft.spawn(square, i) for i in range(1, 5)]
+    print("squares", [h.join() for h in handles], handles[0].name)
+    print("add", weft.spawn(add, 1, 2).join(), weft.spawn(add, 1, 2, 3, name="adder").join())
+    print("helper", weft.spawn(helper.double, 21).join())
+    h = weft.spawn(square, 9)
+    print("ids", weft.current_id(), weft.current_name(), h.id > 0)
+    h.join()
+    print("finished", h.is_finished())
+
+    tx, rx = weft.channel(2)
+    tx.send(1)
+    tx.try_send({"two": [2]})
+    try:
+        tx.try_send(3)
+    except weft.Full as e:
+        print("full", e.value)
+    try:
+        tx.send(3, timeout=0.01)
+    except weft.Timeout as e:
+        print("send timeout", e.value, isinstance(e, TimeoutError))
+    print("recv", rx.recv(), rx.try_recv())
+    try:
+        rx.try_recv()
+    except weft.Empty:
+        print("empty")
+    try:
+        rx.recv(timeout=0.01)
+    except weft.Timeout:
+        print("recv timeout")
+    big = "x" * 100_000
+    tx.send(big)
+    print("large", rx.recv() == big)
+    copy = tx.clone()
+    with tx:
+        pass
+    print("closed here", tx.closed, copy.closed)
+    copy.close()
+    try:
+        rx.recv()
+    except weft.Closed:
+        print("closed")
+
+    print("generate", list(weft.generate(produce, 5)))
+    tx, rx = weft.channel()
+    weft.spawn(produce, tx, 3)
+    tx.close()
+    print("iterate", sum(rx))
+    print("parallel_map", weft.parallel_map(square, range(6), concurrency=2))
+
+    tx, rx = weft.channel(1)
+    tx.send("ready")
+    sel = weft.select(weft.after(5), rx)
+    print("select received", sel.index, sel.kind, sel.value)
+    try:
+        weft.select(rx, timeout=0.01)
+    except weft.Timeout:
+        print("select timeout")
+    sel = weft.select(rx, weft.after(0.01))
+    print("select timer", sel.index, sel.kind, sel.value)
+    print("try_select", weft.try_select(rx))
+    sel = weft.select((tx, "sent by select"))
+    print("select sent", sel.index, sel.kind, rx.recv())
+    ticks = weft.tick(0.001)
+    print("ticks", [ticks.recv() for _ in range(3)])
+    ticks.close()
+
+    with weft.atomic():
+        n = sum(range(1000))
+    weft.yield_now()
+    weft.sleep(0.001)
+    print("atomic", n)
+
+    tx, rx = weft.channel(1)
+    go_tx, go_rx = weft.channel()
+    r = weft.spawn(registers, "service", tx, go_rx)
+    while (found := weft.whereis("service")) is None:
+        weft.yield_now()
+    found.send("via registry")
+    print("registry", rx.recv())
+    go_tx.send(None)
+    r.join()
+
+
+def endpoints():
+    tx, rx = weft.channel(1)
+    reply_tx, reply_rx = weft.channel(1)
+    carrier_tx, carrier_rx = weft.channel(1)
+    carrier_tx.send({"rx": rx, "label": "moved"})
+    print("moved", tx.closed, rx.closed)
+    try:
+        rx.recv()
+    except ValueError as e:
+        print("use after move:", e)
+    got = carrier_rx.recv()
+    weft.spawn(echo_first, got["rx"], reply_tx)
+    tx.send("hello")
+    print("reply", reply_rx.recv(), got["label"])
+    inside = weft.spawn(make_channel).join()
+    print("returned end", inside.recv())
+    try:
+        import pickle
+
+        pickle.dumps(tx)
+    except TypeError as e:
+        print("pickle outside:", e)
+
+
+def fail():
+    try:
+        weft.spawn(boom, 7).join()
+    except weft.Failed as e:
+        f = e.failure
+        print("failed", f.kind.value, f.name)
+        print("traceback has", "boom 7" in f.message, "in boom" in f.message, "Traceback" in f.message)
+        print("no wasm backtrace", "wasm backtrace" not in f.message)
+
+
+def unjoined():
+    weft.spawn(boom, 8)
+    weft.sleep(3600)
+
+
+def main_raises():
+    raise KeyError("from main")
+
+
+def cancel():
+    done_tx, done_rx = weft.channel(1)
+    started_tx, started_rx = weft.channel()
+    h = weft.spawn(sleeper, started_tx, done_tx)
+    started_rx.recv()
+    h.cancel()
+    try:
+        h.join()
+    except weft.Failed as e:
+        print("cancelled", e.failure.kind.value)
+    print("cleanup", done_rx.recv())
+
+
+def unregistered():
+    try:
+        weft.spawn(lambda x: x, 1)
+    except TypeError as e:
+        print("lambda:", e)
+
+    def inner():
+        pass
+
+    try:
+        weft.spawn(inner)
+    except TypeError as e:
+        print("nested:", e)
+    try:
+        weft.entry(square)
+    except RuntimeError as e:
+        print("late:", e)
+
+
+def net():
+    listener = weft.net.bind("127.0.0.1:0")
+    address = listener.local_address
+    server = weft.spawn(serve, listener, 2)
+    for word in [b"first", b"second"]:
+        with weft.net.connect(address) as s:
+            s.sendall(word)
+            s.shutdown("write")
+            got = b""
+            while chunk := s.recv():
+                got += chunk
+            print("echo", got.decode())
+    server.join()
+    try:
+        weft.net.connect("127.0.0.2:80")
+    except PermissionError as e:
+        print("denied:", e)
+
+
+def limit():
+    held = []
+    tx, rx = weft.channel()
+    try:
+        while True:
+            held.append(weft.spawn(hold, rx.clone()))
+    except weft.LimitReached as e:
+        print("limit reached after", len(held), "limit", e.limit)
+    tx.close()
+    for h in held:
+        h.join()
+
+
+def exit_child():
+    weft.spawn(exits, 4).join()
+
+
+def exit_sys():
+    weft.spawn(sys_exits, 5).join()
+
+
+def exit_main():
+    sys.exit(3)
+
+
+def args():
+    print("args", sys.argv[2:])
+
+
+def race():
+    # Deterministic under --seed: the interleaving of four counters.
+    tx, rx = weft.channel(16)
+    hs = [weft.spawn(produce, tx.clone(), 5) for _ in range(4)]
+    tx.close()
+    print("order", list(rx))
+    for h in hs:
+        h.join()
+
+
+MODES = {
+    "basics": basics,
+    "endpoints": endpoints,
+    "fail": fail,
+    "unjoined": unjoined,
+    "main-raises": main_raises,
+    "cancel": cancel,
+    "unregistered": unregistered,
+    "net": net,
+    "limit": limit,
+    "exit-child": exit_child,
+    "exit-sys": exit_sys,
+    "exit-main": exit_main,
+    "args": args,
+    "race": race,
+    "noop": lambda: None,
+}
+
+
+def main():
+    MODES[sys.argv[1]]()
