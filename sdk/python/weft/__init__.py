@@ -71,6 +71,15 @@ from ._select import Selected, readable, select, try_select, writable
 from ._patterns import generate, parallel_map
 from ._registry import register, whereis
 
+# The exceptions and results read as weft's in a traceback (`weft.Closed`), not
+# as those of the private module that defines them.
+for _public in (
+    Cancelled, Closed, Disconnected, Empty, Failed, Failure, FailureKind, Full, JoinHandle,
+    LimitReached, Receiver, Selected, Sender, Timeout, TooLarge, WeftError,
+):
+    _public.__module__ = __name__
+del _public
+
 __all__ = [
     "BYTES", "Cancelled", "Closed", "Disconnected", "Empty", "Failed", "Failure", "FailureKind",
     "Full", "JoinHandle", "LimitReached", "PICKLE", "Receiver", "Selected", "Sender", "Timeout",
