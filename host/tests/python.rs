@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Mutex, OnceLock};
 
-use common::{text, weft, weft_cmd};
+use common::{Reaped, error_exit, next_line, text, weft, weft_cmd};
 
 /// `weft build SOURCE -o <target>/py-guests/NAME.wasm`, once per test process for
 /// each source; then run once, so that its compilation is cached before the tests
@@ -279,4 +279,160 @@ fn the_pool_admits_what_it_holds_of_a_big_program() {
     assert_eq!(limit, 36);
     assert!(spawned < limit, "{spawned} of {limit}");
     assert_eq!(limit_on(&runtime(true)), (39, 40));
+}
+
+#[test]
+fn example_hello() {
+    let wasm = built("examples/python/hello.py");
+    let out = weft(&["run", wasm.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("(square) squares 3\n"), "{stdout}");
+    assert!(
+        stdout.ends_with("hello from Python: the squares are [1, 4, 9, 16], their sum 30\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn example_pipeline() {
+    let wasm = built("examples/python/pipeline.py");
+    let out = weft(&["run", wasm.to_str().unwrap(), "12"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "2 3 5 7 11 13 17 19 23 29 31 37\n");
+}
+
+#[test]
+fn example_lost_update_is_found_by_weft_test() {
+    let wasm = built("examples/python/lost_update.py");
+    let out = weft(&["test", "--seeds", "0..200", wasm.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("lost update: the counter is 1 after 2 increments"),
+        "{err}"
+    );
+    assert!(err.contains("replay it with:"), "{err}");
+}
+
+#[test]
+fn example_echo_server() {
+    use std::io::{BufReader, Read, Write};
+    let wasm = built("examples/python/echo_server.py");
+    let child = weft_cmd()
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            wasm.to_str().unwrap(),
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the echo server");
+    let mut server = Reaped::new(child);
+    let mut out = BufReader::new(server.child().stdout.take().unwrap());
+    let line = next_line(&mut out);
+    let address = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"));
+    for message in ["one", "two, longer"] {
+        let mut client = std::net::TcpStream::connect(address).expect("connect");
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        client.write_all(message.as_bytes()).unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut echoed = String::new();
+        client.read_to_string(&mut echoed).expect("read the echo");
+        assert_eq!(echoed, message);
+    }
+    let mut child = server.take();
+    child.kill().expect("stop the server");
+    child.wait().expect("reap the server");
+}
+
+/// A program named `name` with `code`, built in a temporary directory: the
+/// build's output, and the directory (with `out.wasm`).
+fn build_source(name: &str, code: &str) -> (Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let source = dir.path().join(name);
+    std::fs::write(&source, code).expect("write the program");
+    let wasm = dir.path().join("out.wasm");
+    let out = build(&source, &wasm);
+    (out, dir)
+}
+
+#[test]
+fn weft_build_refuses_bad_programs_clearly() {
+    let (out, _) = build_source("no_main.py", "import weft\n\ndef helper():\n    pass\n");
+    let err = error_exit(&out, 1);
+    assert!(err.contains("no_main.py defines no main()"), "{err}");
+
+    let (out, _) = build_source("broken.py", "def main(:\n    pass\n");
+    let err = error_exit(&out, 1);
+    assert!(err.contains("SyntaxError"), "{err}");
+
+    let (out, _) = build_source("echo-server.py", "def main():\n    pass\n");
+    let err = error_exit(&out, 1);
+    assert!(err.contains("cannot be imported as a Python module"), "{err}");
+
+    let (out, _) = build_source("weft.py", "def main():\n    pass\n");
+    let err = error_exit(&out, 1);
+    assert!(err.contains("would hide weft's own module weft"), "{err}");
+
+    let (out, _) = build_source("app.rb", "puts 1\n");
+    let err = error_exit(&out, 1);
+    assert!(err.contains("weft build takes a Python program (.py)"), "{err}");
+
+    let out = weft(&["build", "no/such/app.py"]);
+    let err = error_exit(&out, 1);
+    assert!(err.contains("cannot read no/such/app.py"), "{err}");
+}
+
+#[test]
+fn weft_build_says_which_tool_to_install() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let source = dir.path().join("app.py");
+    std::fs::write(&source, "def main():\n    print('hi')\n").unwrap();
+    let missing = dir.path().join("no-such-componentize-py");
+    let out = weft_cmd()
+        .env("WEFT_COMPONENTIZE_PY", &missing)
+        .arg("build")
+        .arg(&source)
+        .output()
+        .expect("run weft build");
+    let err = error_exit(&out, 1);
+    assert!(err.contains("pip install componentize-py==0.25.1"), "{err}");
+
+    // Another version: its bindings differ from the SDK's.
+    let other = dir.path().join("componentize-py");
+    std::fs::write(&other, "#!/bin/sh\necho componentize-py 0.19.0\n").unwrap();
+    let mut permissions = std::fs::metadata(&other).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&other, permissions).unwrap();
+    let out = weft_cmd()
+        .env("WEFT_COMPONENTIZE_PY", &other)
+        .arg("build")
+        .arg(&source)
+        .output()
+        .expect("run weft build");
+    let err = error_exit(&out, 1);
+    assert!(
+        err.contains("is componentize-py 0.19.0; this weft's Python SDK needs componentize-py 0.25"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_plain_program_without_weft_builds_and_runs() {
+    let (out, dir) = build_source(
+        "plain.py",
+        "import sys\n\ndef main():\n    print('plain', sys.argv[1:])\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let wasm = dir.path().join("out.wasm");
+    let run = weft(&["run", wasm.to_str().unwrap(), "x"]);
+    assert_eq!(text(&run.stdout), "plain ['x']\n", "{}", text(&run.stderr));
 }
