@@ -403,7 +403,10 @@ mod tests {
             core_instances: 4,
             tables: 28,
         };
-        assert!(pool.units(small).is_some(), "the 4 core instances left, and tables");
+        assert!(
+            pool.units(small).is_some(),
+            "the 4 core instances left, and tables"
+        );
         // Its units went back when dropped: the same again fits.
         assert!(pool.units(small).is_some());
         drop((first, second));
