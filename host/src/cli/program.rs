@@ -75,16 +75,47 @@ pub(super) fn runtime(
     builder.build().context("cannot set up the runtime")
 }
 
-/// Load a program, saying "compiling …" on a terminal while it compiles.
+/// Load a program, saying "compiling …" on a terminal while it compiles, with the
+/// seconds it has taken so far (a big program, a Python one say, takes some: only
+/// the first time, then it is cached).
 fn load(runtime: &Runtime, bytes: &[u8], file: &std::path::Path) -> Result<weft::Program> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let terminal = std::io::stderr().is_terminal();
-    let mut shown = false;
+    let done = Arc::new(AtomicBool::new(false));
+    let (mut shown, mut ticker) = (false, None);
     let program = runtime.compile_with(bytes, &file.display().to_string(), || {
-        if terminal {
-            eprint!("compiling {}…", file.display());
-            shown = true;
+        if !terminal {
+            return;
+        }
+        let (done, name) = (done.clone(), file.display().to_string());
+        let started = std::time::Instant::now();
+        eprint!("compiling {name}… (once: it is cached)");
+        shown = true;
+        let ticking = std::thread::Builder::new()
+            .name("weft-compiling".into())
+            .spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    std::thread::park_timeout(std::time::Duration::from_secs(1));
+                    if !done.load(Ordering::Acquire) {
+                        let seconds = started.elapsed().as_secs();
+                        eprint!("\r\x1b[Kcompiling {name}… {seconds} s (once: it is cached)");
+                    }
+                }
+            });
+        match ticking {
+            Ok(thread) => ticker = Some(thread),
+            // It still compiles: only the seconds go unshown.
+            Err(e) => tracing::debug!(target: "weft::cli", "no compile ticker: {e}"),
         }
     });
+    done.store(true, Ordering::Release);
+    if let Some(ticker) = ticker {
+        ticker.thread().unpark();
+        if ticker.join().is_err() {
+            tracing::debug!(target: "weft::cli", "the compile ticker panicked");
+        }
+    }
     if shown {
         eprint!("\r\x1b[K");
     }
