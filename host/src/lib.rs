@@ -116,7 +116,9 @@ pub mod runtime;
 pub use wasmtime;
 
 pub use cache::CacheStatus;
-pub use channel::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
+pub use channel::{
+    Codec, Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel, channel_with,
+};
 pub use error::{Error, Failure, FailureKind};
 pub use limits::Limits;
 pub use microthread::Microthread;

@@ -436,3 +436,110 @@ fn a_plain_program_without_weft_builds_and_runs() {
     let run = weft(&["run", wasm.to_str().unwrap(), "x"]);
     assert_eq!(text(&run.stdout), "plain ['x']\n", "{}", text(&run.stderr));
 }
+
+/// A big program's first run says, on a terminal, that it is compiling, and
+/// that this happens once; the line is gone when the program runs. (A terminal
+/// from util-linux's `script`.)
+#[test]
+fn the_first_run_says_it_is_compiling_on_a_terminal() {
+    let wasm = built("examples/python/hello.py");
+    let command = format!("{} run --no-cache {}", env!("CARGO_BIN_EXE_weft"), wasm.display());
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .expect("run script (util-linux), which gives weft a terminal");
+    let screen = text(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains(&format!("compiling {}… (once: it is cached)", wasm.display())),
+        "{screen}"
+    );
+    // Cleared before the program's output.
+    assert!(screen.contains("\r\x1b[Kmicrothread "), "{screen:?}");
+}
+
+/// The application feeds a Python guest over its channels in CBOR
+/// (`weft::channel_with(.., Codec::Cbor)`, `weft.host_receiver(.., codec=weft.CBOR)`):
+/// Rust structs in, Python dicts, Rust structs out.
+#[test]
+fn a_rust_host_channel_feeds_a_python_guest_in_cbor() {
+    #[derive(serde::Serialize)]
+    struct Job {
+        name: String,
+        width: u32,
+        height: u32,
+        tags: Vec<String>,
+        #[serde(with = "serde_bytes_as_bytes")]
+        raw: Vec<u8>,
+    }
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Done {
+        name: String,
+        area: u64,
+        tags: Vec<String>,
+        ratio: f64,
+        #[serde(with = "serde_bytes_as_bytes")]
+        raw: Vec<u8>,
+    }
+    let runtime = weft::Runtime::builder()
+        .workers(2)
+        .max_microthreads(16)
+        .cache_dir(Some(weft_tests::cache_dir()))
+        .pool_for(&std::fs::read(built("tests/python/sdk.py")).expect("read the program"))
+        .build()
+        .expect("runtime");
+    let program = runtime.load(built("tests/python/sdk.py")).expect("load");
+    let (jobs, jobs_for_guest) = weft::channel_with::<Job>(4, weft::Codec::Cbor);
+    let (results_for_guest, results) = weft::channel_with::<Done>(4, weft::Codec::Cbor);
+    assert_eq!(jobs.codec(), weft::Codec::Cbor);
+    let options = weft::RunOptions::new()
+        .args(["host-cbor"])
+        .receiver("jobs", jobs_for_guest)
+        .sender("results", results_for_guest);
+    let run = program.start(&options).expect("start");
+    for (i, name) in ["tile", "door"].into_iter().enumerate() {
+        let job = Job {
+            name: name.to_string(),
+            width: 3 + i as u32,
+            height: 2,
+            tags: vec!["b".into(), "a".into()],
+            raw: vec![1, 2, 3],
+        };
+        jobs.send_blocking(job).expect("the guest receives");
+        let done = results.recv_blocking().expect("the guest answers");
+        assert_eq!(
+            done,
+            Done {
+                name: name.to_uppercase(),
+                area: 2 * (3 + i as u64),
+                tags: vec!["a".into(), "b".into()],
+                ratio: (3 + i) as f64 / 2.0,
+                raw: vec![3, 2, 1],
+            }
+        );
+    }
+    drop(jobs);
+    assert_eq!(run.wait(), weft::ExitStatus::Exited(0));
+    assert!(matches!(results.recv_blocking(), Err(weft::RecvError::Closed)));
+}
+
+/// `Vec<u8>` as a CBOR byte string (serde's default is a list of numbers).
+mod serde_bytes_as_bytes {
+    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+        }
+        d.deserialize_bytes(Visit)
+    }
+}

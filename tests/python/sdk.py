@@ -306,7 +306,24 @@ def race():
         h.join()
 
 
+def host_cbor():
+    # The application's channels, in CBOR: dicts in, dicts out.
+    jobs = weft.host_receiver("jobs", codec=weft.CBOR)
+    results = weft.host_sender("results", codec=weft.CBOR)
+    for job in jobs:
+        results.send(
+            {
+                "name": job["name"].upper(),
+                "area": job["width"] * job["height"],
+                "tags": sorted(job["tags"]),
+                "ratio": job["width"] / job["height"],
+                "raw": bytes(reversed(job["raw"])),
+            }
+        )
+
+
 MODES = {
+    "host-cbor": host_cbor,
     "basics": basics,
     "endpoints": endpoints,
     "fail": fail,

@@ -46,8 +46,10 @@ pub(crate) use bytes::Bytes;
 pub(crate) use monitor::MonitorEnd;
 pub(crate) use remote::{Claim, Offered, RecvOr, SendOr, Taken as LinkTaken};
 pub(crate) use select::{Also, Begun, Op, Ops, Selected, Unsent, begin, ended_now, select, select_blocking};
+pub use typed::{
+    Codec, Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel, channel_with,
+};
 pub(crate) use typed::{HOST_CHANNEL_IDS, is_host_channel};
-pub use typed::{Receiver, RecvError, SendError, SendTimeoutError, Sender, TrySendError, channel};
 pub(crate) use waiter::Progress;
 pub(crate) use waiter::Waiter;
 

@@ -1,7 +1,8 @@
 //! Channels for the application: typed ends of the same host channels guests use,
 //! so that the application is one more peer on a channel. Values travel in the
-//! guest SDK's wire format (serde + postcard): a guest's `Receiver<T>` reads what
-//! the application's [`Sender<T>`] sends, and the other way round.
+//! Rust guest SDK's wire format (serde + postcard): a guest's `Receiver<T>` reads
+//! what the application's [`Sender<T>`] sends, and the other way round; or, for
+//! guests in other languages, in CBOR, which each SDK reads ([`Codec`]).
 //!
 //! Each operation comes in an async form (for async code, under any executor) and a
 //! blocking form (for a plain thread), with `try_` and timeout forms. The semantics
@@ -48,6 +49,67 @@ use crate::error::Failure;
 /// guest's send waits as if the channel were full. What the application sends
 /// counts against no budget.
 pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    channel_with(capacity, Codec::Postcard)
+}
+
+/// How an application's channel encodes its values ([`channel_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Codec {
+    /// serde + postcard: what the Rust guest SDK's `Sender<T>` and `Receiver<T>`
+    /// use. Compact; not self-describing, so both ends must agree on `T`.
+    #[default]
+    Postcard,
+    /// CBOR (RFC 8949), self-describing: what a Python or JavaScript guest reads
+    /// and writes with the SDK's CBOR codec (`weft.CBOR`; `{ codec: weft.CBOR }`).
+    /// Maps, lists, strings, byte strings, integers, floats, booleans and null.
+    Cbor,
+}
+
+impl Codec {
+    fn encode<T: Serialize>(self, value: &T) -> Result<Message, String> {
+        match self {
+            Codec::Postcard => encode(value).map_err(|e| e.to_string()),
+            Codec::Cbor => {
+                let mut bytes = Vec::new();
+                ciborium::into_writer(value, &mut bytes).map_err(|e| e.to_string())?;
+                Ok(Message {
+                    bytes: Bytes::from(bytes),
+                    endpoints: Vec::new(),
+                })
+            }
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, RecvError> {
+        match self {
+            Codec::Postcard => match postcard::take_from_bytes(bytes) {
+                Ok((value, [])) => Ok(value),
+                Ok((_, rest)) => Err(RecvError::Malformed(format!(
+                    "{} bytes left over after the value (was another type sent?)",
+                    rest.len()
+                ))),
+                Err(e) => Err(RecvError::Malformed(e.to_string())),
+            },
+            Codec::Cbor => {
+                ciborium::from_reader(bytes).map_err(|e| RecvError::Malformed(format!("CBOR: {e}")))
+            }
+        }
+    }
+}
+
+/// Like [`channel`], with the values encoded by `codec`: [`Codec::Cbor`] for a
+/// channel to or from a guest in Python or JavaScript.
+///
+/// ```no_run
+/// # async fn demo(program: weft::Program) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::collections::BTreeMap;
+/// let (jobs, jobs_for_guest) = weft::channel_with::<BTreeMap<String, u32>>(16, weft::Codec::Cbor);
+/// let run = program.start(&weft::RunOptions::new().receiver("jobs", jobs_for_guest))?;
+/// jobs.send(BTreeMap::from([("width".to_string(), 3)])).await?;
+/// # Ok(()) }
+/// ```
+pub fn channel_with<T>(capacity: usize, codec: Codec) -> (Sender<T>, Receiver<T>) {
     // What the application itself buffers answers to no run's budget: it is
     // bounded by the channel's capacity.
     static BUDGET: std::sync::OnceLock<Arc<Budget>> = std::sync::OnceLock::new();
@@ -55,7 +117,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(HOST_CHANNEL_IDS + 1);
     let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (tx, rx) = Channel::open(id, capacity, budget).expect("the application's channels are not counted");
-    (Sender::new(tx), Receiver::new(rx))
+    (Sender::new(tx, codec), Receiver::new(rx, codec))
 }
 
 /// The application's channels have ids from `HOST_CHANNEL_IDS + 1` on (a run's own
@@ -72,6 +134,7 @@ pub(crate) fn is_host_channel(id: u64) -> bool {
 pub struct Sender<T> {
     pub(crate) handle: SenderHandle,
     pub(crate) hold: HostHold,
+    codec: Codec,
     _t: PhantomData<fn(T)>,
 }
 
@@ -80,6 +143,7 @@ pub struct Sender<T> {
 pub struct Receiver<T> {
     pub(crate) handle: ReceiverHandle,
     pub(crate) hold: HostHold,
+    codec: Codec,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -88,13 +152,19 @@ pub struct Receiver<T> {
 macro_rules! app_end {
     ($end:ident, $handle:ty, $sends:expr) => {
         impl<T> $end<T> {
-            fn new(handle: $handle) -> Self {
+            fn new(handle: $handle, codec: Codec) -> Self {
                 let hold = HostHold::new(handle.channel(), $sends);
                 $end {
                     handle,
                     hold,
+                    codec,
                     _t: PhantomData,
                 }
+            }
+
+            /// How its values are encoded.
+            pub fn codec(&self) -> Codec {
+                self.codec
             }
 
             /// The channel's id (the live view shows the application's channel
@@ -120,7 +190,7 @@ impl<T> Sender<T> {
     /// The application's end of a guest's channel (a registered sender it looked
     /// up): the application now holds it.
     pub(crate) fn from_handle(handle: SenderHandle) -> Self {
-        Sender::new(handle)
+        Sender::new(handle, Codec::Postcard)
     }
 
     /// Its handle, for a guest to hold (the application no longer does).
@@ -131,13 +201,13 @@ impl<T> Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        Sender::new(self.handle.clone_for(None))
+        Sender::new(self.handle.clone_for(None), self.codec)
     }
 }
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        Receiver::new(self.handle.clone())
+        Receiver::new(self.handle.clone(), self.codec)
     }
 }
 
@@ -243,18 +313,11 @@ fn encode<T: Serialize>(value: &T) -> Result<Message, postcard::Error> {
     })
 }
 
-fn received<T: DeserializeOwned>(selected: Selected) -> Result<T, RecvError> {
+fn received<T: DeserializeOwned>(codec: Codec, selected: Selected) -> Result<T, RecvError> {
     match selected {
         // Endpoints a guest put in the message are dropped: the application's
         // values carry none.
-        Selected::Op(_, Ready::Received(m)) => match postcard::take_from_bytes(&m.bytes) {
-            Ok((value, [])) => Ok(value),
-            Ok((_, rest)) => Err(RecvError::Malformed(format!(
-                "{} bytes left over after the value (was another type sent?)",
-                rest.len()
-            ))),
-            Err(e) => Err(RecvError::Malformed(e.to_string())),
-        },
+        Selected::Op(_, Ready::Received(m)) => codec.decode(&m.bytes),
         Selected::Op(_, Ready::Failed(f)) => Err(RecvError::Failed(f)),
         Selected::Op(_, _) => Err(RecvError::Closed),
         Selected::Timeout => Err(RecvError::Timeout),
@@ -293,7 +356,7 @@ impl<T: Serialize> Sender<T> {
     /// The send, with the message counted against the channel's own budget (the
     /// application's, which has no maximum).
     fn op(&self, value: &T) -> Result<[Op; 1], String> {
-        let message = encode(value).map_err(|e| e.to_string())?;
+        let message = self.codec.encode(value)?;
         Ok([Op::Send(self.handle.channel().clone(), message, None)])
     }
 
@@ -392,6 +455,7 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// microthread that held a sender failed.
     pub async fn recv(&self) -> Result<T, RecvError> {
         received(
+            self.codec,
             select(self.op(), None, true, super::host_progress(), |_, _, _| ())
                 .await
                 .0,
@@ -400,12 +464,12 @@ impl<T: DeserializeOwned> Receiver<T> {
 
     /// Like [`recv`](Receiver::recv), blocking the calling thread.
     pub fn recv_blocking(&self) -> Result<T, RecvError> {
-        received(super::select_blocking(self.op(), None, true).0)
+        received(self.codec, super::select_blocking(self.op(), None, true).0)
     }
 
     /// Receive only if that needs no waiting ([`RecvError::Empty`] otherwise).
     pub fn try_recv(&self) -> Result<T, RecvError> {
-        received(super::select_blocking(self.op(), None, false).0)
+        received(self.codec, super::select_blocking(self.op(), None, false).0)
     }
 
     /// Receive, waiting at most `timeout` ([`RecvError::Timeout`] then).
@@ -418,11 +482,14 @@ impl<T: DeserializeOwned> Receiver<T> {
             |_, _, _| (),
         )
         .await;
-        received(waited.0)
+        received(self.codec, waited.0)
     }
 
     /// Like [`recv_timeout`](Receiver::recv_timeout), blocking the calling thread.
     pub fn recv_timeout_blocking(&self, timeout: Duration) -> Result<T, RecvError> {
-        received(super::select_blocking(self.op(), Some(timeout), true).0)
+        received(
+            self.codec,
+            super::select_blocking(self.op(), Some(timeout), true).0,
+        )
     }
 }

@@ -50,7 +50,7 @@ from ._errors import (
     TooLarge,
     WeftError,
 )
-from ._message import BYTES, PICKLE
+from ._message import BYTES, CBOR, PICKLE
 from ._entry import entry
 from ._thread import (
     JoinHandle,
@@ -81,7 +81,7 @@ for _public in (
 del _public
 
 __all__ = [
-    "BYTES", "Cancelled", "Closed", "Disconnected", "Empty", "Failed", "Failure", "FailureKind",
+    "BYTES", "CBOR", "Cancelled", "Closed", "Disconnected", "Empty", "Failed", "Failure", "FailureKind",
     "Full", "JoinHandle", "LimitReached", "PICKLE", "Receiver", "Selected", "Sender", "Timeout",
     "TooLarge", "WeftError", "after", "atomic", "channel", "current_id", "current_name", "entry",
     "exit", "generate", "host_receiver", "host_sender", "is_cancelled", "net", "own_shutdown",

@@ -6,6 +6,7 @@ encoding of at most 24 bytes with no endpoints travels by value, as a
 
 import io
 import pickle
+import struct
 
 from wit_world.imports import channel as _wit
 
@@ -81,8 +82,165 @@ class Bytes:
         return bytes(data)
 
 
+class Cbor:
+    """CBOR (RFC 8949): self-describing, for channels shared with programs in
+    other languages and the application (`weft::Codec::Cbor`). Carries None,
+    booleans, integers (64-bit), floats, strings, bytes, lists (and tuples, sent
+    as lists) and dicts; no endpoints."""
+
+    name = "cbor"
+
+    def encode(self, value):
+        out = bytearray()
+        _cbor_put(out, value)
+        return bytes(out), []
+
+    def decode(self, data, endpoints):
+        value, end = _cbor_get(memoryview(data), 0)
+        if end != len(data):
+            raise ValueError(f"CBOR: {len(data) - end} bytes left over after the value")
+        return value
+
+
+def _cbor_head(out, major, n):
+    if n < 24:
+        out.append(major << 5 | n)
+    elif n < 1 << 8:
+        out += bytes((major << 5 | 24, n))
+    elif n < 1 << 16:
+        out.append(major << 5 | 25)
+        out += n.to_bytes(2, "big")
+    elif n < 1 << 32:
+        out.append(major << 5 | 26)
+        out += n.to_bytes(4, "big")
+    elif n < 1 << 64:
+        out.append(major << 5 | 27)
+        out += n.to_bytes(8, "big")
+    else:
+        raise OverflowError(f"CBOR: {n} does not fit 64 bits")
+
+
+def _cbor_put(out, value):
+    if value is None:
+        out.append(0xF6)
+    elif value is True:
+        out.append(0xF5)
+    elif value is False:
+        out.append(0xF4)
+    elif isinstance(value, int):
+        if value >= 0:
+            _cbor_head(out, 0, value)
+        else:
+            _cbor_head(out, 1, -1 - value)
+    elif isinstance(value, float):
+        out.append(0xFB)
+        out += struct.pack(">d", value)
+    elif isinstance(value, str):
+        data = value.encode("utf-8")
+        _cbor_head(out, 3, len(data))
+        out += data
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        _cbor_head(out, 2, len(data))
+        out += data
+    elif isinstance(value, (list, tuple)):
+        _cbor_head(out, 4, len(value))
+        for item in value:
+            _cbor_put(out, item)
+    elif isinstance(value, dict):
+        _cbor_head(out, 5, len(value))
+        for key, item in value.items():
+            _cbor_put(out, key)
+            _cbor_put(out, item)
+    else:
+        raise TypeError(f"CBOR carries None, bool, int, float, str, bytes, list and dict, not {type(value).__name__}")
+
+
+def _cbor_get(data, at):
+    """The value at `at`, and where it ends."""
+    if at >= len(data):
+        raise ValueError("CBOR: the message ends inside a value")
+    first = data[at]
+    major, info = first >> 5, first & 0x1F
+    at += 1
+    if major == 7:
+        simple = {20: False, 21: True, 22: None, 23: None}
+        if info in simple:
+            return simple[info], at
+        sizes = {25: (2, ">e"), 26: (4, ">f"), 27: (8, ">d")}
+        if info in sizes:
+            size, form = sizes[info]
+            if at + size > len(data):
+                raise ValueError("CBOR: the message ends inside a float")
+            return struct.unpack(form, data[at : at + size])[0], at + size
+        raise ValueError(f"CBOR: simple value {info} is not supported")
+    if info == 31:
+        return _cbor_indefinite(data, at, major)
+    if info < 24:
+        n = info
+    elif info <= 27:
+        size = 1 << (info - 24)
+        if at + size > len(data):
+            raise ValueError("CBOR: the message ends inside a length")
+        n = int.from_bytes(data[at : at + size], "big")
+        at += size
+    else:
+        raise ValueError(f"CBOR: reserved additional information {info}")
+    if major == 0:
+        return n, at
+    if major == 1:
+        return -1 - n, at
+    if major in (2, 3):
+        if at + n > len(data):
+            raise ValueError("CBOR: the message ends inside a string")
+        raw = bytes(data[at : at + n])
+        return (raw if major == 2 else raw.decode("utf-8")), at + n
+    if major == 4:
+        items = []
+        for _ in range(n):
+            item, at = _cbor_get(data, at)
+            items.append(item)
+        return items, at
+    if major == 5:
+        mapping = {}
+        for _ in range(n):
+            key, at = _cbor_get(data, at)
+            mapping[_hashable(key)], at = _cbor_get(data, at)
+        return mapping, at
+    # major 6: a tag; its value is taken as it is.
+    return _cbor_get(data, at)
+
+
+def _cbor_indefinite(data, at, major):
+    """An indefinite-length string, list or map (ended by 0xFF)."""
+    if major in (2, 3):
+        chunks = []
+        while data[at] != 0xFF:
+            chunk, at = _cbor_get(data, at)
+            chunks.append(chunk)
+        return (b"".join(chunks) if major == 2 else "".join(chunks)), at + 1
+    if major == 4:
+        items = []
+        while data[at] != 0xFF:
+            item, at = _cbor_get(data, at)
+            items.append(item)
+        return items, at + 1
+    if major == 5:
+        mapping = {}
+        while data[at] != 0xFF:
+            key, at = _cbor_get(data, at)
+            mapping[_hashable(key)], at = _cbor_get(data, at)
+        return mapping, at + 1
+    raise ValueError(f"CBOR: major type {major} has no indefinite length")
+
+
+def _hashable(key):
+    return tuple(key) if isinstance(key, list) else key
+
+
 PICKLE = Pickle()
 BYTES = Bytes()
+CBOR = Cbor()
 
 
 def encode(value, codec=PICKLE):
