@@ -1,0 +1,1116 @@
+// The JavaScript guest SDK of weft: what a program built with `weft build app.js`
+// imports as 'weft'. The same semantics and words as the Rust SDK (guest/src/lib.rs),
+// in JavaScript's idiom: blocking calls that suspend only the calling microthread,
+// errors as exceptions of the classes below, timeouts in milliseconds.
+//
+// One file, in the Rust SDK's layers (each section uses only those above it):
+// bindings (the WIT imports), time, failure and errors, message (the codec),
+// entry (the registry, `main`, how a microthread starts and fails), thread,
+// channel, net, select. See README.md beside this file.
+
+import * as thread from 'weft:runtime/thread@0.6.0';
+import * as chan from 'weft:runtime/channel@0.6.0';
+import * as witNet from 'weft:runtime/net@0.6.0';
+import { getArguments } from 'wasi:cli/environment@0.2.12';
+
+// ---------------------------------------------------------------------------
+// bindings: a call whose WIT result is an error throws the generated bindings'
+// error, whose `payload` is the WIT error value.
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+// The bindings run in a realm of their own: their Uint8Arrays are not instances of
+// this realm's. `ours` views the same bytes as one of ours.
+function ours(bytes) {
+  return bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function isBytes(v) {
+  return v instanceof Uint8Array || Object.prototype.toString.call(v) === '[object Uint8Array]';
+}
+
+/** Call `f`: `{ ok }` with its value, or `{ err }` with the WIT error it returned. */
+function attempt(f) {
+  try {
+    return { ok: f() };
+  } catch (e) {
+    if (e !== null && typeof e === 'object' && hasOwn.call(e, 'payload')) {
+      return { err: e.payload, isErr: true };
+    }
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// time: milliseconds (JavaScript's unit) to the nanoseconds every WIT timeout,
+// sleep and timer takes.
+
+function nanos(ms, what) {
+  if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) {
+    throw new TypeError(`${what}: a duration is a finite number of milliseconds, at least 0 (got ${String(ms)})`);
+  }
+  return BigInt(Math.round(ms * 1e6));
+}
+
+/** The timeout of `options` in nanoseconds, or undefined for none. */
+function timeoutOf(options, what) {
+  if (options === undefined || options === null || options.timeout === undefined || options.timeout === null) {
+    return undefined;
+  }
+  if (options.timeout === Infinity) return undefined;
+  return nanos(options.timeout, what);
+}
+
+// ---------------------------------------------------------------------------
+// failure and errors
+
+/** A failure: how a microthread finished when it did not return. */
+function failureOf(f) {
+  return Object.freeze({
+    id: Number(f.id),
+    name: f.name === undefined ? null : f.name,
+    kind: f.kind,
+    message: f.message,
+  });
+}
+
+function describeFailure(f) {
+  const who = f.name === null ? `microthread ${f.id}` : `microthread ${f.id} (${f.name})`;
+  return `${who} failed (${f.kind}): ${f.message}`;
+}
+
+/** The base class of every error of this SDK. */
+export class WeftError extends Error {
+  constructor(message, value) {
+    super(message);
+    // A refused send or spawn gives its value back: its endpoints are live again.
+    if (arguments.length > 1) this.value = value;
+  }
+}
+
+/** The channel is closed: every receiver is gone (a send), or every sender is gone and its buffer is drained (a receive). */
+export class Closed extends WeftError {}
+/** `trySend`: the channel is full (on a rendezvous channel: no receiver waits). */
+export class Full extends WeftError {}
+/** `tryRecv`: nothing to receive now. */
+export class Empty extends WeftError {}
+/** The operation's timeout ran out. */
+export class Timeout extends WeftError {}
+/** This microthread was cancelled: every blocking call of it fails so, and its cleanup runs. */
+export class Cancelled extends WeftError {}
+/** The value is over the program's message size limit. */
+export class TooLarge extends WeftError {}
+/** A limit of the run was reached: its microthreads, or its channels; `.limit` is that maximum. */
+export class LimitReached extends WeftError {
+  constructor(message, limit, ...value) {
+    super(message, ...value);
+    this.limit = limit;
+  }
+}
+/** A microthread failed: `.failure` says how (`kind`, `message`, `id`, `name`). */
+export class Failed extends WeftError {
+  constructor(failure, ...value) {
+    super(describeFailure(failure), ...value);
+    this.failure = failure;
+  }
+}
+/** A network operation failed: `.kind` is the WIT's `net-error` case, or for an I/O error its `io-error-kind`. */
+export class NetError extends WeftError {
+  constructor(kind, message) {
+    super(`${kind}: ${message}`);
+    this.kind = kind;
+  }
+}
+
+// Their names, which a bundler's renaming must not change.
+for (const [name, c] of Object.entries({ WeftError, Closed, Full, Empty, Timeout, Cancelled, TooLarge, LimitReached, Failed, NetError })) {
+  Object.defineProperty(c.prototype, 'name', { value: name, writable: true, configurable: true });
+}
+
+// ---------------------------------------------------------------------------
+// message: a value to and from a WIT `message`. The codec lives here alone, so
+// that it can be swapped (for the cross-language CBOR codec, later).
+//
+// A value is JSON-compatible (null, booleans, numbers, strings, arrays, plain
+// objects), plus undefined, BigInt and Uint8Array, with endpoints (a Sender, a
+// Receiver, a TcpListener, a TcpStream) anywhere inside: they travel beside the
+// bytes, and move. The bytes: one tag byte per value, then
+//   0 undefined, 1 null, 2 false, 3 true,
+//   4 integer (|n| < 2^31): zigzag varint,   5 other number: float64 little-endian,
+//   6 string: varint byte length, UTF-8,     7 Uint8Array: varint length, bytes,
+//   8 array: varint count, the items,        9 object: varint count, (string, value) pairs,
+//   10 endpoint: varint index into the message's endpoints,
+//   11 BigInt: 0 or 1 (negative), varint magnitude.
+// A varint is unsigned LEB128. An empty message is undefined.
+
+const T_UNDEFINED = 0, T_NULL = 1, T_FALSE = 2, T_TRUE = 3, T_INT = 4, T_FLOAT = 5, T_STRING = 6;
+const T_BYTES = 7, T_ARRAY = 8, T_OBJECT = 9, T_ENDPOINT = 10, T_BIGINT = 11;
+const SMALL = 24;
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+class Writer {
+  constructor() {
+    this.buf = new Uint8Array(64);
+    this.len = 0;
+  }
+  room(n) {
+    if (this.len + n > this.buf.length) {
+      const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+      bigger.set(this.buf.subarray(0, this.len));
+      this.buf = bigger;
+    }
+  }
+  byte(b) {
+    this.room(1);
+    this.buf[this.len++] = b;
+  }
+  varint(n) {
+    // n: a non-negative integer Number (exact), or a BigInt.
+    if (typeof n === 'bigint') {
+      while (n >= 0x80n) {
+        this.byte(Number(n & 0x7fn) | 0x80);
+        n >>= 7n;
+      }
+      this.byte(Number(n));
+      return;
+    }
+    while (n >= 0x80) {
+      this.byte((n % 0x80) | 0x80);
+      n = Math.floor(n / 0x80);
+    }
+    this.byte(n);
+  }
+  bytes(b) {
+    this.room(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  float(x) {
+    this.room(8);
+    new DataView(this.buf.buffer, this.buf.byteOffset + this.len, 8).setFloat64(0, x, true);
+    this.len += 8;
+  }
+  done() {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+/** Whether `v` is an end or a socket of this SDK, which travels beside the bytes. */
+function isEndpoint(v) {
+  return v instanceof Sender || v instanceof Receiver || v instanceof TcpListener || v instanceof TcpStream;
+}
+
+function encodeValue(w, v, ends, path, seen) {
+  switch (typeof v) {
+    case 'undefined':
+      return w.byte(T_UNDEFINED);
+    case 'boolean':
+      return w.byte(v ? T_TRUE : T_FALSE);
+    case 'number':
+      if (Number.isInteger(v) && Math.abs(v) < 2 ** 31 && !Object.is(v, -0)) {
+        w.byte(T_INT);
+        return w.varint(v >= 0 ? v * 2 : -v * 2 - 1);
+      }
+      w.byte(T_FLOAT);
+      return w.float(v);
+    case 'string': {
+      const b = utf8.encode(v);
+      w.byte(T_STRING);
+      w.varint(b.length);
+      return w.bytes(b);
+    }
+    case 'bigint':
+      w.byte(T_BIGINT);
+      w.byte(v < 0n ? 1 : 0);
+      return w.varint(v < 0n ? -v : v);
+    case 'object':
+      break;
+    default:
+      throw new TypeError(`cannot send ${path}: a ${typeof v} is not a value (values are JSON-compatible, plus undefined, BigInt, Uint8Array and endpoints)`);
+  }
+  if (v === null) return w.byte(T_NULL);
+  if (isEndpoint(v)) {
+    v.live(); // a closed or moved endpoint cannot travel
+    let index = ends.get(v);
+    if (index === undefined) {
+      index = ends.size;
+      ends.set(v, index);
+    }
+    w.byte(T_ENDPOINT);
+    return w.varint(index);
+  }
+  if (isBytes(v)) {
+    w.byte(T_BYTES);
+    w.varint(v.length);
+    return w.bytes(v);
+  }
+  if (seen.has(v)) throw new TypeError(`cannot send ${path}: the value is cyclic`);
+  seen.add(v);
+  if (Array.isArray(v)) {
+    w.byte(T_ARRAY);
+    w.varint(v.length);
+    for (let i = 0; i < v.length; i++) encodeValue(w, v[i], ends, `${path}[${i}]`, seen);
+  } else {
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) {
+      const kind = (v.constructor && v.constructor.name) || 'object';
+      throw new TypeError(`cannot send ${path}: a ${kind} is not a plain object (values are JSON-compatible, plus undefined, BigInt, Uint8Array and endpoints)`);
+    }
+    const keys = Object.keys(v);
+    w.byte(T_OBJECT);
+    w.varint(keys.length);
+    for (const k of keys) {
+      const b = utf8.encode(k);
+      w.varint(b.length);
+      w.bytes(b);
+      encodeValue(w, v[k], ends, `${path}.${k}`, seen);
+    }
+  }
+  seen.delete(v);
+}
+
+/**
+ * Encode `value` as a WIT message. Its endpoints are taken out of their wrappers
+ * (they move with the message); `restore` puts those a refused message brings back.
+ * Returns `{ message, wrappers }`.
+ */
+function encode(value) {
+  const w = new Writer();
+  const ends = new Map();
+  encodeValue(w, value, ends, 'the value', new Set());
+  const bytes = w.done();
+  if (ends.size === 0 && bytes.length <= SMALL) {
+    const words = [0n, 0n, 0n];
+    for (let i = 0; i < bytes.length; i++) {
+      words[i >> 3] |= BigInt(bytes[i]) << BigInt((i & 7) * 8);
+    }
+    return { message: { tag: 'small', val: { len: bytes.length, w0: words[0], w1: words[1], w2: words[2] } }, wrappers: [] };
+  }
+  const wrappers = [...ends.keys()];
+  const endpoints = wrappers.map((e) => ({ tag: e.endpointTag, val: e.take() }));
+  return { message: { tag: 'large', val: { bytes: bytes.slice(), endpoints } }, wrappers };
+}
+
+/** Give the endpoints of a message that came back (a refused send or spawn) to the wrappers they left. */
+function restore(wrappers, message) {
+  if (message === undefined || message.tag !== 'large') return;
+  const back = message.val.endpoints;
+  for (let i = 0; i < back.length && i < wrappers.length; i++) wrappers[i].give(back[i].val);
+}
+
+/** The value a message carries; its endpoints are wrapped, and belong to the caller. */
+function decode(message) {
+  let bytes;
+  let endpoints = [];
+  if (message.tag === 'small') {
+    const s = message.val;
+    bytes = new Uint8Array(s.len);
+    const words = [s.w0, s.w1, s.w2];
+    for (let i = 0; i < s.len; i++) bytes[i] = Number((words[i >> 3] >> BigInt((i & 7) * 8)) & 0xffn);
+  } else {
+    bytes = ours(message.val.bytes);
+    endpoints = message.val.endpoints.map(wrapEndpoint);
+  }
+  if (bytes.length === 0) return undefined;
+  const r = { bytes, at: 0, endpoints };
+  const v = decodeValue(r);
+  if (r.at !== bytes.length) throw new TypeError(`a message has ${bytes.length - r.at} bytes past its value: not this SDK's encoding`);
+  return v;
+}
+
+function wrapEndpoint(e) {
+  switch (e.tag) {
+    case 'sender':
+      return new Sender(e.val);
+    case 'receiver':
+      return new Receiver(e.val);
+    case 'tcp-listener':
+      return new TcpListener(e.val);
+    case 'tcp-stream':
+      return new TcpStream(e.val);
+    default:
+      throw new TypeError(`a message carries an endpoint of unknown kind ${e.tag}`);
+  }
+}
+
+function readByte(r) {
+  if (r.at >= r.bytes.length) throw new TypeError('a message ends inside its value: not this SDK\'s encoding');
+  return r.bytes[r.at++];
+}
+
+function readVarint(r) {
+  let n = 0;
+  let scale = 1;
+  for (;;) {
+    const b = readByte(r);
+    n += (b & 0x7f) * scale;
+    if (b < 0x80) return n;
+    scale *= 0x80;
+  }
+}
+
+function readBigVarint(r) {
+  let n = 0n;
+  let shift = 0n;
+  for (;;) {
+    const b = readByte(r);
+    n |= BigInt(b & 0x7f) << shift;
+    if (b < 0x80) return n;
+    shift += 7n;
+  }
+}
+
+function readBytes(r, n) {
+  if (r.at + n > r.bytes.length) throw new TypeError('a message ends inside its value: not this SDK\'s encoding');
+  const b = r.bytes.slice(r.at, r.at + n);
+  r.at += n;
+  return b;
+}
+
+function decodeValue(r) {
+  const tag = readByte(r);
+  switch (tag) {
+    case T_UNDEFINED:
+      return undefined;
+    case T_NULL:
+      return null;
+    case T_FALSE:
+      return false;
+    case T_TRUE:
+      return true;
+    case T_INT: {
+      const z = readVarint(r);
+      return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    }
+    case T_FLOAT: {
+      const b = readBytes(r, 8);
+      return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
+    }
+    case T_STRING:
+      return fromUtf8.decode(readBytes(r, readVarint(r)));
+    case T_BYTES:
+      return readBytes(r, readVarint(r));
+    case T_ARRAY: {
+      const n = readVarint(r);
+      const a = new Array(n);
+      for (let i = 0; i < n; i++) a[i] = decodeValue(r);
+      return a;
+    }
+    case T_OBJECT: {
+      const n = readVarint(r);
+      const o = {};
+      for (let i = 0; i < n; i++) {
+        const k = fromUtf8.decode(readBytes(r, readVarint(r)));
+        Object.defineProperty(o, k, { value: decodeValue(r), enumerable: true, writable: true, configurable: true });
+      }
+      return o;
+    }
+    case T_ENDPOINT: {
+      const i = readVarint(r);
+      if (i >= r.endpoints.length) throw new TypeError(`a message names endpoint ${i} of ${r.endpoints.length}`);
+      return r.endpoints[i];
+    }
+    case T_BIGINT: {
+      const negative = readByte(r) === 1;
+      const n = readBigVarint(r);
+      return negative ? -n : n;
+    }
+    default:
+      throw new TypeError(`a message has an unknown tag ${tag}: not this SDK's encoding`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// entry: the registry of spawnable functions, `main`, and how a microthread
+// starts and fails.
+//
+// `spawn` names a function by two numbers (WIT `entry`): trampoline 0, and the
+// function's index in the registry. The registry is filled at the module's top
+// level, which componentize-js runs once, ahead of time (Wizer), so every instance
+// of the component starts with the same registry.
+
+const TRAMPOLINE = 0;
+const registry = [];
+let started = false;
+
+/**
+ * Register `fn` as a function that `spawn` can start; returns `fn`. Call it at the
+ * top level of a module: a microthread starts in a fresh instance of the program,
+ * which knows only what the top level registered.
+ */
+export function entry(fn) {
+  if (typeof fn !== 'function') throw new TypeError(`weft.entry: expected a function, got ${typeof fn}`);
+  if (started) {
+    throw new WeftError(
+      `weft.entry(${fn.name || 'anonymous function'}): too late, the program is running: ` +
+        'register spawnable functions at the top level of a module, where every instance of the program registers them alike',
+    );
+  }
+  if (!registry.includes(fn)) registry.push(fn);
+  return fn;
+}
+
+function entryIndex(fn, what) {
+  if (typeof fn !== 'function') throw new TypeError(`${what}: expected a function registered with weft.entry, got ${typeof fn}`);
+  const index = registry.indexOf(fn);
+  if (index < 0) {
+    const name = fn.name || 'this function';
+    throw new TypeError(
+      `${what}: ${name} is not registered: register it with weft.entry(${fn.name || 'fn'}) at the top level of its module ` +
+        '(a microthread starts in a fresh instance of the program, which knows only the functions its top level registered)',
+    );
+  }
+  return index;
+}
+
+/**
+ * A stack with the bundle's lines turned into the program's own files and lines,
+ * by the map `weft build` appends to the bundle.
+ */
+function programStack(stack) {
+  // The frames below the program's (the SDK's start, the bindings) say nothing.
+  const frames = stack.split('\n');
+  const start = frames.findIndex((f) => f.startsWith('__runMain@') || f.startsWith('__runEntry@'));
+  const end = start > 0 ? start : frames.length;
+  // Nor do the SDK's own frames above the program's (where the error was made).
+  let first = 0;
+  while (first < end - 1 && /^[^@]*@weft\.js:/.test(programFrame(frames[first]))) first++;
+  stack = frames.slice(first, end).join('\n');
+  return programFrame(stack);
+}
+
+/** `text` with the bundle's lines turned into the program's files and lines. */
+function programFrame(text) {
+  const map = globalThis[Symbol.for('weft.lines')];
+  if (map === undefined) return text;
+  return text.replace(/[^@\s]*\.bundle\.js:(\d+)(:\d+)?/g, (whole, line) => {
+    const n = Number(line);
+    for (const [first, count, source, sourceLine] of map.runs) {
+      if (n >= first && n < first + count) return `${map.sources[source]}:${sourceLine + (n - first)}`;
+    }
+    return whole;
+  });
+}
+
+/** Whether `e` is an Error (of any realm: the bindings' errors are of another). */
+function isError(e) {
+  return e instanceof Error || Object.prototype.toString.call(e) === '[object Error]';
+}
+
+function describeThrown(e) {
+  if (isError(e)) {
+    const stack = typeof e.stack === 'string' && e.stack.length > 0 ? `\n${programStack(e.stack.trimEnd())}` : '';
+    return `${String(e)}${stack}`;
+  }
+  let text;
+  try {
+    text = typeof e === 'string' ? e : `${String(e)} ${JSON.stringify(e)}`;
+  } catch {
+    text = String(e);
+  }
+  const kind = e !== null && typeof e === 'object' && e.constructor ? `${e.constructor.name} ` : '';
+  return `uncaught exception: ${kind}${text}`;
+}
+
+/**
+ * End this microthread failed, with kind `panic` and the message of `e` (the JS
+ * error's message and stack). Does not return.
+ */
+function fail(e) {
+  const message = describeThrown(e);
+  thread.setPanicMessage(message);
+  // JavaScript cannot trap; the host traps a call that breaks the WIT's contract,
+  // and a small message of more than 24 bytes does (the argument is checked before
+  // anything is spawned). The failure then carries the panic message above.
+  attempt(() => thread.spawn(TRAMPOLINE, 0, { tag: 'small', val: { len: SMALL + 1, w0: 0n, w1: 0n, w2: 0n } }, undefined, false));
+  // Only a message size limit under 25 bytes refuses it before the check: end the
+  // program as a failed main does.
+  console.error(`weft: ${message}`);
+  thread.exit(134);
+  throw new Error('unreachable: thread.exit returned');
+}
+
+function isThenable(v) {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
+}
+
+/**
+ * What the program's `wasi:cli/run` export calls (the wrapper `weft build` makes):
+ * `main(args)`, args being the arguments after the program. Not for programs.
+ */
+export function __runMain(main) {
+  started = true;
+  if (typeof main !== 'function') {
+    fail(new TypeError('the program exports no function main: add `export function main(args) { ... }` to the file given to weft build'));
+  }
+  let r;
+  try {
+    r = main(getArguments().slice(1));
+  } catch (e) {
+    fail(e);
+  }
+  if (isThenable(r)) {
+    return r.then(
+      () => undefined,
+      (e) => fail(e),
+    );
+  }
+  return undefined;
+}
+
+/** What the program's `entry` export calls: start the registered function `fn`. Not for programs. */
+export function __runEntry(trampoline, fn, argument) {
+  started = true;
+  let r;
+  try {
+    if (trampoline !== TRAMPOLINE || fn >= registry.length) {
+      throw new Error(
+        `entry (${trampoline}, ${fn}) names no function registered with weft.entry (there are ${registry.length}): ` +
+          'was it spawned by another program?',
+      );
+    }
+    r = registry[fn](decode(argument));
+  } catch (e) {
+    fail(e);
+  }
+  const result = (v) => {
+    try {
+      return encode(v).message;
+    } catch (e) {
+      return fail(e);
+    }
+  };
+  if (isThenable(r)) return r.then(result, (e) => fail(e));
+  return result(r);
+}
+
+// ---------------------------------------------------------------------------
+// thread: spawning, joining, sleeping, yielding, atomic sections, identity.
+
+/** A spawned microthread, to be joined or cancelled. Dropping it does not detach it. */
+export class JoinHandle {
+  constructor(inner) {
+    this.inner = inner;
+  }
+  /** The microthread's id (unique within its run). */
+  get id() {
+    return Number(this.inner.id());
+  }
+  /** Wait until it has finished: its result; throws Failed (it failed or was cancelled), Timeout, Cancelled (this one was). */
+  join(options) {
+    const timeout = timeoutOf(options, 'join');
+    const r = attempt(() => (timeout === undefined ? this.inner.join() : this.inner.joinTimeout(timeout)));
+    if (!r.isErr) return decode(r.ok);
+    switch (r.err.tag) {
+      case 'failed':
+        throw new Failed(failureOf(r.err.val));
+      case 'timeout':
+        throw new Timeout(`join: microthread ${this.id} had not finished after ${options.timeout} ms`);
+      case 'cancelled':
+        throw new Cancelled('join: this microthread was cancelled');
+      default:
+        throw new WeftError(`join: ${r.err.tag}`);
+    }
+  }
+  /** Cancel it: its blocking calls fail with Cancelled, so its cleanup runs. Joining it then throws Failed of kind `cancelled`. */
+  cancel() {
+    this.inner.cancel();
+  }
+  /** Whether it has finished. */
+  isFinished() {
+    return this.inner.isFinished();
+  }
+}
+
+function spawnWith(fn, arg, options, detached, what) {
+  const function_ = entryIndex(fn, what);
+  let name = options && options.name !== undefined ? options.name : fn.name || undefined;
+  if (name !== undefined && typeof name !== 'string') throw new TypeError(`${what}: the name is a string`);
+  if (name === '') name = undefined;
+  const { message, wrappers } = encode(arg);
+  const r = attempt(() => thread.spawn(TRAMPOLINE, function_, message, name, detached));
+  if (!r.isErr) return new JoinHandle(r.ok);
+  restore(wrappers, r.err.argument);
+  const e = r.err.error;
+  switch (e.tag) {
+    case 'limit-reached':
+      throw new LimitReached(`${what}: the run already has its maximum of ${e.val} live microthreads`, e.val, arg);
+    case 'argument-too-large':
+      throw new TooLarge(`${what}: the argument is over the message size limit of ${e.val} bytes`, arg);
+    case 'not-spawnable':
+      throw new WeftError(`${what}: this program does not export weft:runtime/entry: build it with weft build`, arg);
+    default:
+      throw new WeftError(`${what}: refused: ${e.tag} ${e.val === undefined ? '' : String(e.val)}`, arg);
+  }
+}
+
+/**
+ * Start `fn` (registered with weft.entry) as a new microthread, a child of this
+ * one, with `arg` (its endpoints move); `options.name` names it (default: the
+ * function's name). Throws LimitReached, TooLarge (with `.value`: `arg`, its
+ * endpoints given back).
+ */
+export function spawn(fn, arg, options) {
+  return spawnWith(fn, arg, options, false, 'spawn');
+}
+
+/** Like spawn, but no child of this one: nobody waits for it, and it is cancelled when main ends. */
+export function spawnDetached(fn, arg, options) {
+  return spawnWith(fn, arg, options, true, 'spawnDetached');
+}
+
+/** Suspend this microthread (only this one) for at least `ms` milliseconds. Throws Cancelled. */
+export function sleep(ms) {
+  const r = attempt(() => thread.sleep(nanos(ms, 'sleep')));
+  if (r.isErr) throw new Cancelled('sleep: this microthread was cancelled');
+}
+
+/** Let the other microthreads run. */
+export function yieldNow() {
+  thread.yieldNow();
+}
+
+/** Whether this microthread has been cancelled. */
+export function isCancelled() {
+  return thread.cancelled();
+}
+
+/** Run `fn` in an atomic section: no preemption until it returns (a blocking call inside ends the section). */
+export function atomic(fn) {
+  thread.atomicBegin();
+  try {
+    return fn();
+  } finally {
+    thread.atomicEnd();
+  }
+}
+
+/** The id of this microthread (main is 0). */
+export function currentId() {
+  return Number(thread.currentId());
+}
+
+/** The name of this microthread ("main" for main), or null. */
+export function currentName() {
+  const n = thread.currentName();
+  return n === undefined ? null : n;
+}
+
+/** End the whole program with exit code `code` (0 to 255), from any microthread. Does not return. */
+export function exit(code) {
+  if (!Number.isInteger(code) || code < 0 || code > 255) {
+    throw new TypeError(`exit: an exit code is an integer from 0 to 255 (got ${String(code)})`);
+  }
+  thread.exit(code);
+  throw new Error('unreachable: thread.exit returned');
+}
+
+// ---------------------------------------------------------------------------
+// channel: the ends, timers, the application's channels.
+
+/** What the ends and sockets share: the handle they hold, until it moves or closes. */
+class Handle {
+  constructor(inner) {
+    this.inner = inner;
+    this.gone = null;
+  }
+  /** The handle, or an error saying where it went. */
+  live() {
+    if (this.inner === null) {
+      throw new WeftError(`this ${this.kind} was ${this.gone}: it can no longer be used`);
+    }
+    return this.inner;
+  }
+  /** The handle, leaving this wrapper (it moves into a message). */
+  take() {
+    const h = this.live();
+    this.inner = null;
+    this.gone = 'moved into a message';
+    return h;
+  }
+  /** A handle coming back (a refused message). */
+  give(h) {
+    this.inner = h;
+    this.gone = null;
+  }
+  /** Drop it now (the handle goes at the microthread's end otherwise). Closing twice does nothing. */
+  close() {
+    if (this.inner !== null) {
+      const h = this.inner;
+      this.inner = null;
+      this.gone = 'closed';
+      h[Symbol.dispose]();
+    }
+  }
+  [Symbol.dispose]() {
+    this.close();
+  }
+}
+
+function sendError(e, value, wrappers, what) {
+  const back = e.tag === 'disconnected' ? e.val[0] : e.val;
+  restore(wrappers, back);
+  switch (e.tag) {
+    case 'closed':
+      return new Closed(`${what}: the channel is closed: every receiver is gone`, value);
+    case 'full':
+      return new Full(`${what}: the channel is full`, value);
+    case 'timeout':
+      return new Timeout(`${what}: the time ran out`, value);
+    case 'too-large':
+      return new TooLarge(`${what}: the value is over the message size limit`, value);
+    case 'cancelled':
+      return new Cancelled(`${what}: this microthread was cancelled`, value);
+    case 'disconnected':
+      return new Failed(failureOf(e.val[1]), value);
+    default:
+      return new WeftError(`${what}: ${e.tag}`, value);
+  }
+}
+
+function recvError(e, what) {
+  switch (e.tag) {
+    case 'closed':
+      return new Closed(`${what}: the channel is closed: every sender is gone`);
+    case 'empty':
+      return new Empty(`${what}: nothing to receive now`);
+    case 'timeout':
+      return new Timeout(`${what}: the time ran out`);
+    case 'failed':
+      return new Failed(failureOf(e.val));
+    case 'cancelled':
+      return new Cancelled(`${what}: this microthread was cancelled`);
+    default:
+      return new WeftError(`${what}: ${e.tag}`);
+  }
+}
+
+/** The sending end of a channel. */
+export class Sender extends Handle {
+  /**
+   * Send `value` (its endpoints move), waiting (only this microthread) while the
+   * channel is full, at most `options.timeout` ms if given. Throws Closed, Timeout,
+   * Cancelled, TooLarge, with the value given back as `.value`.
+   */
+  send(value, options) {
+    const timeout = timeoutOf(options, 'send');
+    const h = this.live();
+    const { message, wrappers } = encode(value);
+    const r = attempt(() => (timeout === undefined ? h.send(message) : h.sendTimeout(message, timeout)));
+    if (r.isErr) throw sendError(r.err, value, wrappers, 'send');
+  }
+  /** Send only if that needs no waiting; throws Full (or Closed, TooLarge) with `.value`. */
+  trySend(value) {
+    const h = this.live();
+    const { message, wrappers } = encode(value);
+    const r = attempt(() => h.trySend(message));
+    if (r.isErr) throw sendError(r.err, value, wrappers, 'trySend');
+  }
+  /** Another sender of the same channel. */
+  clone() {
+    return new Sender(this.live().clone());
+  }
+}
+
+/** The receiving end of a channel; iterating it receives until the channel is closed. */
+export class Receiver extends Handle {
+  /**
+   * Receive, waiting (only this microthread) until a value arrives, at most
+   * `options.timeout` ms if given. Throws Closed, Timeout, Cancelled, Failed (a
+   * producer failed).
+   */
+  recv(options) {
+    const timeout = timeoutOf(options, 'recv');
+    const h = this.live();
+    const r = attempt(() => (timeout === undefined ? h.recv() : h.recvTimeout(timeout)));
+    if (r.isErr) throw recvError(r.err, 'recv');
+    return decode(r.ok);
+  }
+  /** Receive only if that needs no waiting; throws Empty (or Closed, Failed). */
+  tryRecv() {
+    const h = this.live();
+    const r = attempt(() => h.tryRecv());
+    if (r.isErr) throw recvError(r.err, 'tryRecv');
+    return decode(r.ok);
+  }
+  /** Another receiver of the same channel. */
+  clone() {
+    return new Receiver(this.live().clone());
+  }
+  *[Symbol.iterator]() {
+    for (;;) {
+      let v;
+      try {
+        v = this.recv();
+      } catch (e) {
+        if (e instanceof Closed) return;
+        throw e;
+      }
+      yield v;
+    }
+  }
+}
+
+function openError(e, what) {
+  switch (e.tag) {
+    case 'capacity-too-large':
+      return new LimitReached(`${what}: the capacity is over the program's limit of ${e.val}`, e.val);
+    case 'too-many-channels':
+      return new LimitReached(`${what}: the run already has its maximum of ${e.val} open channels`, e.val);
+    default:
+      return new WeftError(`${what}: ${e.tag}`);
+  }
+}
+
+/** Open a channel of `capacity` buffered values (0, the default: rendezvous). Returns `[sender, receiver]`. */
+export function channel(capacity = 0) {
+  if (!Number.isInteger(capacity) || capacity < 0 || capacity > 0xffffffff) {
+    throw new TypeError(`channel: a capacity is an integer, at least 0 (got ${String(capacity)})`);
+  }
+  const r = attempt(() => chan.open(capacity));
+  if (r.isErr) throw openError(r.err, 'channel');
+  return [new Sender(r.ok[0]), new Receiver(r.ok[1])];
+}
+
+/** A receiver that gets one undefined after `ms` milliseconds (for select). */
+export function after(ms) {
+  const r = attempt(() => chan.timer(nanos(ms, 'after'), undefined));
+  if (r.isErr) throw openError(r.err, 'after');
+  return new Receiver(r.ok);
+}
+
+/** A receiver that gets an undefined every `ms` milliseconds (a tick that finds the previous one unread is dropped). */
+export function tick(ms) {
+  const every = nanos(ms, 'tick');
+  if (every === 0n) throw new TypeError('tick: the period is more than 0 ms');
+  const r = attempt(() => chan.timer(every, every));
+  if (r.isErr) throw openError(r.err, 'tick');
+  return new Receiver(r.ok);
+}
+
+/** The receiver the application gave the run under `name`, or null (the first call takes it). */
+export function hostReceiver(name) {
+  const h = chan.hostReceiver(name);
+  return h === undefined ? null : new Receiver(h);
+}
+
+/** The sender the application gave the run under `name`, or null (the first call takes it). */
+export function hostSender(name) {
+  const h = chan.hostSender(name);
+  return h === undefined ? null : new Sender(h);
+}
+
+// ---------------------------------------------------------------------------
+// net: TCP listeners and streams on the host's reactor (granted with
+// `weft run --listen` / `--connect`).
+
+function netError(e, what) {
+  switch (e.tag) {
+    case 'timed-out':
+      return new Timeout(`${what}: the time ran out`);
+    case 'cancelled':
+      return new Cancelled(`${what}: this microthread was cancelled`);
+    case 'io':
+      return new NetError(e.val[0], `${what}: ${e.val[1]}`);
+    case 'too-many-sockets':
+      return new NetError(e.tag, `${what}: the run already has its maximum of ${e.val} open sockets`);
+    default:
+      return new NetError(e.tag, `${what}: ${e.val}`);
+  }
+}
+
+/** A socket listening for TCP connections; iterating it accepts until this microthread is cancelled. */
+export class TcpListener extends Handle {
+  /** The address it listens on (with the port the system chose, for port 0). */
+  localAddress() {
+    return this.live().localAddress();
+  }
+  /** Wait (only this microthread) for a connection, at most `options.timeout` ms if given. */
+  accept(options) {
+    const timeout = timeoutOf(options, 'accept');
+    const h = this.live();
+    const r = attempt(() => h.accept(timeout));
+    if (r.isErr) throw netError(r.err, 'accept');
+    return new TcpStream(r.ok);
+  }
+  /** Another handle to the same listener. */
+  clone() {
+    return new TcpListener(this.live().share());
+  }
+  *[Symbol.iterator]() {
+    for (;;) {
+      let s;
+      try {
+        s = this.accept();
+      } catch (e) {
+        if (e instanceof Cancelled) return;
+        throw e;
+      }
+      yield s;
+    }
+  }
+}
+
+const SHUTDOWN = new Set(['read', 'write', 'both']);
+
+/** A TCP connection. */
+export class TcpStream extends Handle {
+  localAddress() {
+    return this.live().localAddress();
+  }
+  peerAddress() {
+    return this.live().peerAddress();
+  }
+  /** Read up to `max` bytes (default 65536), waiting until some arrive: a Uint8Array, empty at the end of the stream. */
+  read(max = 65536, options) {
+    if (!Number.isInteger(max) || max < 1 || max > 0xffffffff) throw new TypeError(`read: max is an integer, at least 1 (got ${String(max)})`);
+    const timeout = timeoutOf(options, 'read');
+    const h = this.live();
+    const r = attempt(() => h.read(max, timeout));
+    if (r.isErr) throw netError(r.err, 'read');
+    return ours(r.ok);
+  }
+  /** Write some of `data` (a Uint8Array, or a string as UTF-8): how many bytes the socket took. */
+  write(data, options) {
+    const bytes = typeof data === 'string' ? utf8.encode(data) : data;
+    if (!isBytes(bytes)) throw new TypeError('write: data is a Uint8Array or a string');
+    const timeout = timeoutOf(options, 'write');
+    const h = this.live();
+    const r = attempt(() => h.write(bytes, timeout));
+    if (r.isErr) throw netError(r.err, 'write');
+    return r.ok;
+  }
+  /** Write all of `data`, waiting as needed. */
+  writeAll(data, options) {
+    let bytes = typeof data === 'string' ? utf8.encode(data) : data;
+    while (bytes.length > 0) bytes = bytes.subarray(this.write(bytes, options));
+  }
+  /** Close one direction ('read', 'write') or both. */
+  shutdown(how = 'both') {
+    if (!SHUTDOWN.has(how)) throw new TypeError(`shutdown: 'read', 'write' or 'both' (got ${String(how)})`);
+    const r = attempt(() => this.live().shutdown(how));
+    if (r.isErr) throw netError(r.err, 'shutdown');
+  }
+  /** Turn Nagle's algorithm off (true) or on. */
+  setNodelay(on) {
+    const r = attempt(() => this.live().setNodelay(Boolean(on)));
+    if (r.isErr) throw netError(r.err, 'setNodelay');
+  }
+  /** Another handle to the same connection. */
+  clone() {
+    return new TcpStream(this.live().share());
+  }
+}
+
+/** Listen on `address` (e.g. '127.0.0.1:0'). */
+function bind(address) {
+  const r = attempt(() => witNet.bind(address));
+  if (r.isErr) throw netError(r.err, `bind ${address}`);
+  return new TcpListener(r.ok);
+}
+
+/** Connect to `address`, waiting at most `options.timeout` ms if given. */
+function connect(address, options) {
+  const timeout = timeoutOf(options, 'connect');
+  const r = attempt(() => witNet.connect(address, timeout));
+  if (r.isErr) throw netError(r.err, `connect ${address}`);
+  return new TcpStream(r.ok);
+}
+
+export const net = Object.freeze({ bind, connect, TcpListener, TcpStream });
+
+// Their names, and their case of the WIT's `endpoint`.
+for (const [kind, c, endpointTag] of [
+  ['Sender', Sender, 'sender'],
+  ['Receiver', Receiver, 'receiver'],
+  ['TcpListener', TcpListener, 'tcp-listener'],
+  ['TcpStream', TcpStream, 'tcp-stream'],
+]) {
+  Object.defineProperty(c.prototype, 'kind', { value: kind });
+  Object.defineProperty(c.prototype, 'endpointTag', { value: endpointTag });
+}
+
+// ---------------------------------------------------------------------------
+// select: one of several channel operations, socket readiness and timers.
+
+/**
+ * Complete exactly one of `ops`, each one of
+ * `{ recv: receiver }`, `{ send: sender, value }`, `{ accept: listener }`,
+ * `{ readable: stream }`, `{ writable: stream }` (a timer is a receiver: `after`,
+ * `tick`), waiting (only this microthread), at most `options.timeout` ms if given.
+ * Among several ready, one is chosen at random. Returns `{ index, kind }` with kind
+ * 'received' (and `value`), 'sent', 'closed', 'failed' (and `failure`) or 'ready'.
+ * Throws Timeout, Cancelled, TooLarge (`.index`). A send that did not complete
+ * keeps its value's endpoints.
+ */
+export function select(ops, options) {
+  return selectWith(ops, timeoutOf(options, 'select'), true, options);
+}
+
+/** Like select, without waiting: null if no operation is ready. */
+export function trySelect(ops) {
+  return selectWith(ops, undefined, false, undefined);
+}
+
+function selectWith(ops, timeout, block, options) {
+  if (!Array.isArray(ops) || ops.length === 0) throw new TypeError('select: ops is a non-empty array');
+  const wrappers = [];
+  const wit = [];
+  try {
+    for (const op of ops) {
+      if (op.recv instanceof Receiver) {
+        wit.push({ tag: 'recv', val: op.recv.live() });
+      } else if (op.send instanceof Sender) {
+        const h = op.send.live();
+        const e = encode(op.value);
+        wit.push({ tag: 'send', val: [h, e.message] });
+        wrappers[wit.length - 1] = e.wrappers;
+      } else if (op.accept instanceof TcpListener) {
+        wit.push({ tag: 'accept', val: op.accept.live() });
+      } else if (op.readable instanceof TcpStream) {
+        wit.push({ tag: 'readable', val: op.readable.live() });
+      } else if (op.writable instanceof TcpStream) {
+        wit.push({ tag: 'writable', val: op.writable.live() });
+      } else {
+        throw new TypeError(
+          `select: operation ${wit.length} is none of { recv: Receiver }, { send: Sender, value }, ` +
+            '{ accept: TcpListener }, { readable: TcpStream }, { writable: TcpStream }',
+        );
+      }
+    }
+  } catch (e) {
+    // The sends encoded so far give their endpoints back.
+    wit.forEach((op, i) => op.tag === 'send' && restore(wrappers[i], op.val[1]));
+    throw e;
+  }
+  const [selected, unsent] = chan.select(wit, timeout, block);
+  unsent.forEach((m, i) => m !== undefined && restore(wrappers[i], m));
+  const s = selected;
+  switch (s.tag) {
+    case 'received':
+      return { index: s.val[0], kind: 'received', value: decode(s.val[1]) };
+    case 'sent':
+      return { index: s.val, kind: 'sent' };
+    case 'closed':
+      return { index: s.val, kind: 'closed' };
+    case 'failed':
+      return { index: s.val[0], kind: 'failed', failure: failureOf(s.val[1]) };
+    case 'ready':
+      return { index: s.val, kind: 'ready' };
+    case 'timeout':
+      throw new Timeout(`select: no operation completed within ${options.timeout} ms`);
+    case 'would-block':
+      return null;
+    case 'too-large': {
+      const e = new TooLarge(`select: the value of operation ${s.val} is over the message size limit`);
+      e.index = s.val;
+      throw e;
+    }
+    case 'cancelled':
+      throw new Cancelled('select: this microthread was cancelled');
+    default:
+      throw new WeftError(`select: ${s.tag}`);
+  }
+}
