@@ -1,0 +1,328 @@
+// The JavaScript SDK's test program: one program (a component takes long to compile),
+// its mode chosen by its first argument. host/tests/js.rs builds it with `weft build`,
+// runs it through `weft run` and checks what it prints and how it ends.
+
+import * as weft from 'weft';
+import { Closed, Full, Empty, Timeout, Failed, WeftError } from 'weft';
+import { double, label } from './sdk-helper.js';
+
+// ---- spawnable functions (registered at the top level) ----
+
+const echo = weft.entry(function echo(v) {
+  return v;
+});
+
+const square = weft.entry(function square(n) {
+  return double(n) * n / 2;
+});
+
+/** Receives on the receiver it was given until it closes; returns what it got. */
+const collect = weft.entry(function collect(rx) {
+  const got = [];
+  for (const v of rx) got.push(v);
+  return got;
+});
+
+/** Answers a request that carries its own reply sender: endpoints inside a message. */
+const server = weft.entry(function server(requests) {
+  for (const { n, reply } of requests) {
+    reply.send({ n, squared: n * n, by: weft.currentName() });
+    reply.close();
+  }
+  return 'server done';
+});
+
+/** Blocks on a receive nobody feeds, until cancelled. */
+const blocked = weft.entry(function blocked(rx) {
+  return rx.recv();
+});
+
+/** Sends one value, then fails: its receivers see the failure. */
+const failingProducer = weft.entry(function failingProducer(tx) {
+  tx.send('one');
+  throw new Error('the producer fails');
+});
+
+function deeper(what) {
+  throw new RangeError(`child says ${what}`);
+}
+
+const thrower = weft.entry(function thrower(what) {
+  deeper(what);
+});
+
+/** Sends its id a few times, yielding between, into a shared channel. */
+const racer = weft.entry(function racer({ tx, name }) {
+  for (let i = 0; i < 5; i++) {
+    tx.send(`${name}${i}`);
+    weft.yieldNow();
+  }
+});
+
+const sleeper = weft.entry(function sleeper(rx) {
+  return rx.recv();
+});
+
+/** Waits until its channel closes. */
+const waiter = weft.entry(function waiter(rx) {
+  try {
+    rx.recv();
+  } catch (e) {
+    if (!(e instanceof Closed)) throw e;
+  }
+});
+
+/** Echoes one connection. */
+const echoOnce = weft.entry(function echoOnce(listener) {
+  const stream = listener.accept({ timeout: 10000 });
+  let total = 0;
+  for (;;) {
+    const bytes = stream.read(1024);
+    if (bytes.length === 0) break;
+    stream.writeAll(bytes);
+    total += bytes.length;
+  }
+  stream.close();
+  return total;
+});
+
+const trivial = weft.entry(function trivial() {});
+
+// ---- modes ----
+
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+function throws(f, cls, what) {
+  try {
+    f();
+  } catch (e) {
+    check(e instanceof cls, `${what}: expected ${cls.name}, got ${e && e.name}: ${e && e.message}`);
+    return e;
+  }
+  throw new Error(`check failed: ${what}: expected ${cls.name}, nothing thrown`);
+}
+
+function api() {
+  // Identity.
+  console.log(`main: id ${weft.currentId()} name ${weft.currentName()}`);
+
+  // Values round-trip through spawn and join, small and large.
+  const values = [
+    undefined, null, true, false, 0, -1, 2 ** 40, 1.5, -0.25, NaN, 'héllo', '',
+    [1, [2, 'x']], { a: 1, b: { c: [null, true] } }, new Uint8Array([0, 1, 255]), 123456789012345678901234567890n, -5n,
+    'a string well over twenty-four bytes long, so it travels as a large message',
+  ];
+  for (const v of values) {
+    const back = weft.spawn(echo, v).join();
+    const same = v instanceof Uint8Array ? back instanceof Uint8Array && back.join() === v.join() : Object.is(v, back) || JSON.stringify(v, big) === JSON.stringify(back, big);
+    check(same, `round trip of ${String(v)}`);
+  }
+  console.log(`values: ${values.length} round trips`);
+
+  // A sibling module's code, a name, is-finished, the id.
+  const h = weft.spawn(square, 7, { name: 'seven' });
+  console.log(`square: ${h.join()} (${label(h.id > 0)})`);
+  check(h.isFinished(), 'isFinished after join');
+
+  // Channels: buffered, try-send full (the value comes back), try-recv empty, timeouts.
+  const [tx, rx] = weft.channel(2);
+  tx.send(1);
+  tx.trySend(2);
+  const full = throws(() => tx.trySend(3), Full, 'trySend on a full channel');
+  console.log(`full: value back ${full.value}`);
+  throws(() => tx.send(4, { timeout: 1 }), Timeout, 'send with a timeout on a full channel');
+  console.log(`recv: ${rx.recv()} ${rx.tryRecv()}`);
+  throws(() => rx.tryRecv(), Empty, 'tryRecv on an empty channel');
+  throws(() => rx.recv({ timeout: 1 }), Timeout, 'recv with a timeout');
+
+  // Iteration until closed, with a clone of the sender.
+  const [tx2, rx2] = weft.channel(0);
+  const c = weft.spawn(collect, rx2);
+  const tx3 = tx2.clone();
+  for (let i = 0; i < 3; i++) tx2.send(i);
+  tx3.send('last');
+  tx2.close();
+  tx3[Symbol.dispose]();
+  console.log(`collect: ${JSON.stringify(c.join())}`);
+  throws(() => tx2.send(0), WeftError, 'send on a closed sender');
+
+  // Endpoints moved inside messages: a request carries its reply sender.
+  const [reqTx, reqRx] = weft.channel(0);
+  const s = weft.spawn(server, reqRx, { name: 'squarer' });
+  throws(() => reqRx.recv(), WeftError, 'a receiver moved into a spawn');
+  for (const n of [3, 4]) {
+    const [replyTx, replyRx] = weft.channel(1);
+    reqTx.send({ n, reply: replyTx });
+    throws(() => replyTx.send(0), WeftError, 'a sender moved into a message');
+    console.log(`reply: ${JSON.stringify(replyRx.recv())}`);
+  }
+  reqTx.close();
+  console.log(`server: ${s.join()}`);
+
+  // A refused send gives its value back, endpoints and all.
+  const [deadTx, deadRx] = weft.channel(1);
+  deadRx.close();
+  const [keptTx, keptRx] = weft.channel(1);
+  const closed = throws(() => deadTx.send({ keep: keptTx }), Closed, 'send on a channel with no receiver');
+  closed.value.keep.send('still mine');
+  console.log(`refused: ${keptRx.recv()}`);
+
+  // Join with a timeout, cancel, the cancelled failure.
+  const [neverTx, neverRx] = weft.channel(0);
+  const b = weft.spawn(blocked, neverRx);
+  throws(() => b.join({ timeout: 5 }), Timeout, 'join with a timeout');
+  b.cancel();
+  const cancelled = throws(() => b.join(), Failed, 'join of a cancelled microthread');
+  console.log(`cancelled: kind ${cancelled.failure.kind} name ${cancelled.failure.name}`);
+  neverTx.close();
+
+  // A detached microthread.
+  const [dTx, dRx] = weft.channel(0);
+  weft.spawnDetached(echo, 'unused');
+  const d = weft.spawnDetached(sleeper, dRx, { name: 'detached-sleeper' });
+  dTx.send('wake');
+  console.log(`detached: ${d.join()}`);
+
+  // Sleep, yield, atomic.
+  weft.sleep(1);
+  weft.yieldNow();
+  console.log(`atomic: ${weft.atomic(() => 6 * 7)}`);
+
+  // Select: a timer wins over a silent channel; a send; would-block; tick.
+  const [silentTx, silentRx] = weft.channel(0);
+  const timer = weft.after(5);
+  const r = weft.select([{ recv: silentRx }, { recv: timer }]);
+  console.log(`select: index ${r.index} kind ${r.kind} value ${r.value}`);
+  console.log(`trySelect: ${weft.trySelect([{ recv: silentRx }])}`);
+  throws(() => weft.select([{ recv: silentRx }], { timeout: 2 }), Timeout, 'select with a timeout');
+  const [bufTx, bufRx] = weft.channel(1);
+  const sent = weft.select([{ send: bufTx, value: 'via select' }, { recv: silentRx }]);
+  console.log(`select send: ${sent.kind} ${bufRx.recv()}`);
+  const ticks = weft.tick(1);
+  weft.select([{ recv: ticks }]);
+  weft.select([{ recv: ticks }]);
+  ticks.close();
+  silentTx.close();
+  console.log('tick: twice');
+
+  // A failed producer: the receiver sees its failure.
+  const [ftx, frx] = weft.channel(0);
+  const p = weft.spawn(failingProducer, ftx, { name: 'producer' });
+  const got = [];
+  const producerFailed = throws(() => {
+    for (const v of frx) got.push(v);
+  }, Failed, 'a receive from a failed producer');
+  console.log(`producer: got ${got} then ${producerFailed.failure.kind} from ${producerFailed.failure.name}`);
+  throws(() => p.join(), Failed, 'join of the failed producer');
+
+  // Channels from the application: none given here.
+  console.log(`host channels: ${weft.hostReceiver('none')} ${weft.hostSender('none')}`);
+}
+
+function big(_k, v) {
+  return typeof v === 'bigint' ? `${v}n` : v;
+}
+
+function fail() {
+  const h = weft.spawn(thrower, 'boom');
+  try {
+    h.join();
+  } catch (e) {
+    check(e instanceof Failed, 'a failed child is Failed');
+    console.log(`child failed: kind ${e.failure.kind} name ${e.failure.name}`);
+    console.log(`child message: ${e.failure.message}`);
+  }
+  deeper('main too');
+}
+
+function unregistered() {
+  const notRegistered = function notRegistered() {};
+  try {
+    weft.spawn(notRegistered, 1);
+  } catch (e) {
+    console.log(`${e.name}: ${e.message}`);
+  }
+  weft.spawn((x) => x, 1);
+}
+
+function late() {
+  weft.entry(function tooLate() {});
+}
+
+function echoMode() {
+  const listener = weft.net.bind('127.0.0.1:0');
+  const address = listener.localAddress();
+  const server = weft.spawn(echoOnce, listener);
+  const stream = weft.net.connect(address, { timeout: 10000 });
+  stream.setNodelay(true);
+  const text = 'ping over loopback';
+  stream.writeAll(text);
+  // Wait for the echo with a select on readability (a timer as the hang guard).
+  const guard = weft.after(10000);
+  let got = '';
+  while (got.length < text.length) {
+    const r = weft.select([{ readable: stream }, { recv: guard }]);
+    check(r.index === 0, `the echo came before the guard: ${JSON.stringify(r)}`);
+    got += new TextDecoder().decode(stream.read(1024));
+  }
+  stream.shutdown('write');
+  check(stream.read(1024).length === 0, 'end of stream after the server closed');
+  console.log(`echo: ${got} (${server.join()} bytes, ${stream.peerAddress() === address})`);
+}
+
+function replay() {
+  const [tx, rx] = weft.channel(0);
+  for (const name of ['a', 'b', 'c']) weft.spawn(racer, { tx: tx.clone(), name });
+  tx.close();
+  console.log(`order: ${[...rx].join(' ')} random ${Math.floor(Math.random() * 1e9)}`);
+}
+
+function benchSpawn(n) {
+  weft.spawn(trivial).join(); // warm: the first instance
+  const start = performance.now();
+  for (let i = 0; i < n; i++) weft.spawn(trivial).join();
+  const ms = (performance.now() - start) / n;
+  console.log(`spawn+join: ${n} in turn, ${ms.toFixed(3)} ms each`);
+}
+
+function benchSleepers(n) {
+  const [tx, rx] = weft.channel(0);
+  const handles = [];
+  for (let i = 0; i < n; i++) handles.push(weft.spawn(waiter, rx.clone()));
+  rx.close();
+  console.log(`sleepers: ${n} blocked`);
+  // The window in which to read the process's memory (a measurement, not a test).
+  weft.sleep(5000);
+  tx.close();
+  for (const h of handles) h.join();
+}
+
+export function main(args) {
+  const mode = args[0];
+  switch (mode) {
+    case 'api':
+      return api();
+    case 'fail':
+      return fail();
+    case 'unregistered':
+      return unregistered();
+    case 'late':
+      return late();
+    case 'echo':
+      return echoMode();
+    case 'replay':
+      return replay();
+    case 'exit':
+      console.log('exiting with 7');
+      weft.exit(7);
+      return undefined;
+    case 'bench-spawn':
+      return benchSpawn(Number(args[1] || 200));
+    case 'bench-sleepers':
+      return benchSleepers(Number(args[1] || 1000));
+    default:
+      throw new Error(`unknown mode ${mode}: api, fail, unregistered, late, echo, replay, exit, bench-spawn, bench-sleepers`);
+  }
+}
