@@ -146,13 +146,14 @@ async function bundle(input, sdk, componentizeDir) {
     throw new BuildError(`weft build: cannot build ${input}:\n${e.message}`);
   }
   try {
-    if (mainExported === false) {
+    // The modules are parsed as the bundle is generated.
+    const { output } = await build.generate({ format: 'esm', sourcemap: true });
+    if (mainExported !== true) {
       throw new BuildError(
         `weft build: ${input} exports no function main: add\n    export function main(args) { ... }\n` +
           'to it (args: the arguments after the program, as strings)',
       );
     }
-    const { output } = await build.generate({ format: 'esm', sourcemap: true });
     return { code: output[0].code, map: output[0].map };
   } catch (e) {
     if (e instanceof BuildError) throw e;
