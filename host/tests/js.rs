@@ -1,0 +1,342 @@
+//! JavaScript guests: the SDK's test program (`tests/js/sdk.js`) and the examples
+//! (`examples/js/`), built from source by `weft build` with componentize-js (found
+//! through `WEFT_COMPONENTIZE_JS`, or beside the program, or installed globally),
+//! run through `weft run`, their outcome asserted. A missing tool fails the tests.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+mod common;
+use common::{Reaped, text, weft_cmd};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .to_path_buf()
+}
+
+/// Where the tests' JS guests are built: under the target directory.
+fn out_dir() -> PathBuf {
+    let dir = weft_tests::cache_dir()
+        .parent()
+        .expect("the target directory")
+        .join("js-guests");
+    std::fs::create_dir_all(&dir).expect("create the JS guests' directory");
+    dir
+}
+
+/// `weft build SOURCE -o OUTPUT`, run to its end.
+fn weft_build(source: &Path, output: &Path) -> Output {
+    weft_cmd()
+        .arg("build")
+        .arg(source)
+        .arg("-o")
+        .arg(output)
+        .output()
+        .expect("run weft build")
+}
+
+/// The component built from `source` (relative to the workspace), built once per
+/// test binary.
+fn js_guest(source: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    // One build at a time: each takes a core for many seconds.
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(source) {
+        return path.clone();
+    }
+    let name = Path::new(source)
+        .file_stem()
+        .expect("a file name")
+        .to_string_lossy();
+    let output = out_dir().join(format!("{name}.wasm"));
+    let o = weft_build(&workspace().join(source), &output);
+    assert!(
+        o.status.success(),
+        "weft build {source} failed ({}): {}{}",
+        o.status,
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    built.insert(source.to_string(), output.clone());
+    output
+}
+
+fn sdk() -> PathBuf {
+    js_guest("tests/js/sdk.js")
+}
+
+/// `weft run FLAGS FILE ARGS`, run to its end.
+fn run(flags: &[&str], file: &Path, args: &[&str]) -> Output {
+    weft_cmd()
+        .arg("run")
+        .args(flags)
+        .arg(file)
+        .args(args)
+        .output()
+        .expect("run weft")
+}
+
+fn lines(o: &Output) -> Vec<String> {
+    text(&o.stdout).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn every_sdk_function_through_the_real_host() {
+    let o = run(&[], &sdk(), &["api"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        [
+            "main: id 0 name main",
+            "values: 18 round trips",
+            "square: 49 (id ok)",
+            "full: value back 3",
+            "recv: 1 2",
+            "collect: [0,1,2,\"last\"]",
+            "reply: {\"n\":3,\"squared\":9,\"by\":\"squarer\"}",
+            "reply: {\"n\":4,\"squared\":16,\"by\":\"squarer\"}",
+            "server: server done",
+            "refused: still mine",
+            "cancelled: kind cancelled name blocked",
+            "detached: wake",
+            "atomic: 42",
+            "select: index 1 kind received value undefined",
+            "trySelect: null",
+            "select send: sent via select",
+            "tick: twice",
+            "producer: got one then panic from producer",
+            "host channels: null null",
+        ],
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn an_exception_is_a_panic_with_the_js_stack() {
+    let o = run(&[], &sdk(), &["fail"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(134), "{out}{err}");
+    // A child's exception: its joiner sees a panic, the message and the stack in
+    // the program's own files and lines.
+    assert!(out.contains("child failed: kind panic name thrower"), "{out}");
+    assert!(
+        out.contains("child message: RangeError: child says boom"),
+        "{out}"
+    );
+    assert!(out.contains("deeper@sdk.js:"), "{out}");
+    assert!(out.contains("thrower@sdk.js:"), "{out}");
+    // main's: the run fails (134), the report names it, with its stack.
+    assert!(
+        err.contains("microthread 0 (main) failed: RangeError: child says main too"),
+        "{err}"
+    );
+    assert!(
+        err.contains("fail@sdk.js:") && err.contains("main@sdk.js:"),
+        "{err}"
+    );
+    assert!(!err.contains("__runMain"), "the SDK's frames are left out: {err}");
+}
+
+#[test]
+fn spawning_an_unregistered_function_says_to_register_it() {
+    let o = run(&[], &sdk(), &["unregistered"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(134), "{out}{err}");
+    assert!(
+        out.contains("TypeError: spawn: notRegistered is not registered: register it with weft.entry(notRegistered) at the top level"),
+        "{out}"
+    );
+    // An arrow function, uncaught: main fails with the same advice.
+    assert!(
+        err.contains("is not registered: register it with weft.entry"),
+        "{err}"
+    );
+}
+
+#[test]
+fn registering_after_the_start_is_refused() {
+    let o = run(&[], &sdk(), &["late"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(134), "{err}");
+    assert!(
+        err.contains("weft.entry(tooLate): too late, the program is running: register spawnable functions at the top level"),
+        "{err}"
+    );
+}
+
+#[test]
+fn exit_ends_the_program_with_its_code() {
+    let o = run(&[], &sdk(), &["exit"]);
+    assert_eq!(o.status.code(), Some(7), "{}", text(&o.stderr));
+    assert_eq!(lines(&o), ["exiting with 7"]);
+}
+
+#[test]
+fn a_socket_echo_on_loopback() {
+    let o = run(
+        &["--listen", "127.0.0.1:*", "--connect", "127.0.0.1:*"],
+        &sdk(),
+        &["echo"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(lines(&o), ["echo: ping over loopback (18 bytes, true)"]);
+}
+
+#[test]
+fn a_seed_replays_the_same_run() {
+    let sdk = sdk();
+    let runs: Vec<Output> = ["5", "5", "6"]
+        .iter()
+        .map(|seed| run(&["--seed", seed], &sdk, &["replay"]))
+        .collect();
+    for o in &runs {
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    }
+    let first = text(&runs[0].stdout);
+    // Three producers' five values each, in the order the schedule gave.
+    let order: Vec<&str> = first
+        .trim()
+        .strip_prefix("order: ")
+        .expect("the order line")
+        .split(' ')
+        .collect();
+    assert_eq!(order.len(), 15 + 2, "{first}");
+    assert_eq!(first, text(&runs[1].stdout), "the same seed, the same output");
+    assert_eq!(runs[0].stderr, runs[1].stderr);
+    // (Another seed may give another order: nothing is asserted of it but success.)
+}
+
+#[test]
+fn the_hello_example() {
+    let o = run(&[], &js_guest("examples/js/hello.js"), &["3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        [
+            "hello from microthread 1 (greet): 1 squared is 1",
+            "hello from microthread 2 (greet): 2 squared is 4",
+            "hello from microthread 3 (greet): 3 squared is 9",
+        ]
+    );
+}
+
+#[test]
+fn the_pipeline_example_sieves_primes() {
+    let o = run(&[], &js_guest("examples/js/pipeline.js"), &["10"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(lines(&o), ["2 3 5 7 11 13 17 19 23 29"]);
+}
+
+#[test]
+fn the_echo_server_example_serves_until_ctrl_c() {
+    let file = js_guest("examples/js/echo-server.js");
+    let mut child = Reaped::new(
+        weft_cmd()
+            .args(["run", "--listen", "127.0.0.1:*"])
+            .arg(&file)
+            .arg("127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run weft"),
+    );
+    let mut first = String::new();
+    BufReader::new(child.child().stdout.as_mut().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read the server's first line");
+    assert!(
+        first.starts_with("echo-server: listening on 127.0.0.1:"),
+        "{first}"
+    );
+    let addr = first.split_whitespace().last().expect("an address").to_string();
+    for message in [&b"first client\n"[..], b"second client\n"] {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(message).unwrap();
+        let mut back = vec![0u8; message.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, message);
+    }
+    common::signal(child.child(), libc::SIGINT);
+    let out = child.take().wait_with_output().expect("collect weft");
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("accept:"), "{}", text(&out.stderr));
+}
+
+/// A program of the bad-input tests: written into a fresh directory of its own.
+fn bad_program(name: &str, source: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join(name);
+    std::fs::write(&path, source).expect("write the program");
+    (dir, path)
+}
+
+#[test]
+fn a_program_without_main_is_refused_by_weft_build() {
+    let (dir, source) = bad_program("nomain.js", "export function notMain() {}\n");
+    let o = weft_build(&source, &dir.path().join("nomain.wasm"));
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("exports no function main"), "{err}");
+    assert!(err.contains("export function main(args)"), "{err}");
+    assert!(!dir.path().join("nomain.wasm").exists());
+}
+
+#[test]
+fn a_syntax_error_is_reported_by_weft_build() {
+    let (dir, source) = bad_program("syntax.js", "export function main() {\n  let x = ;\n}\n");
+    let o = weft_build(&source, &dir.path().join("syntax.wasm"));
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("cannot build"), "{err}");
+    assert!(err.contains("syntax.js:2"), "the error names the line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn an_exception_at_the_top_level_is_reported_by_weft_build() {
+    let (dir, source) = bad_program(
+        "toplevel.js",
+        "import * as weft from 'weft';\nif (weft.currentId) throw new Error('top-level boom');\nexport function main() {}\n",
+    );
+    let o = weft_build(&source, &dir.path().join("toplevel.wasm"));
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("top-level boom"), "{err}");
+    assert!(
+        err.contains("toplevel.js:2"),
+        "the error names the program's line: {err}"
+    );
+}
+
+#[test]
+fn componentize_js_missing_names_the_package_to_install() {
+    let (dir, source) = bad_program("hello.js", "export function main() {}\n");
+    let empty = tempfile::tempdir().expect("a temporary directory");
+    let o = weft_cmd()
+        .arg("build")
+        .arg(&source)
+        .arg("-o")
+        .arg(dir.path().join("hello.wasm"))
+        // Nothing under WEFT_COMPONENTIZE_JS, nor in a global npm prefix.
+        .env("WEFT_COMPONENTIZE_JS", empty.path())
+        .env("npm_config_prefix", empty.path())
+        .output()
+        .expect("run weft build");
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("npm install @bytecodealliance/componentize-js@0.23.0"),
+        "{err}"
+    );
+    assert!(err.contains("WEFT_COMPONENTIZE_JS"), "{err}");
+}
