@@ -106,7 +106,7 @@ fn every_sdk_function_through_the_real_host() {
             "refused: still mine",
             "cancelled: kind cancelled name blocked",
             "detached: wake",
-            "atomic: 42",
+            "atomic: 42 cancelled false async 2",
             "select: index 1 kind received value undefined",
             "trySelect: null",
             "select send: sent via select",
@@ -187,7 +187,13 @@ fn a_socket_echo_on_loopback() {
         &["echo"],
     );
     assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
-    assert_eq!(lines(&o), ["echo: ping over loopback (18 bytes, true)"]);
+    assert_eq!(
+        lines(&o),
+        [
+            "echo: ping over loopback (18 bytes, true)",
+            "denied: permission-denied"
+        ]
+    );
 }
 
 #[test]

@@ -472,7 +472,7 @@ function entryIndex(fn, what) {
 function programStack(stack) {
   // The frames below the program's (the SDK's start, the bindings) say nothing.
   const frames = stack.split('\n');
-  const start = frames.findIndex((f) => f.startsWith('__runMain@') || f.startsWith('__runEntry@'));
+  const start = frames.findIndex((f) => /^(async\*)?__run(Main|Entry)@/.test(f));
   const end = start > 0 ? start : frames.length;
   // Nor do the SDK's own frames above the program's (where the error was made).
   let first = 0;

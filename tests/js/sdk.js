@@ -88,6 +88,11 @@ const echoOnce = weft.entry(function echoOnce(listener) {
 
 const trivial = weft.entry(function trivial() {});
 
+/** An async function: its promise is awaited. */
+const later = weft.entry(async function later(n) {
+  return (await Promise.resolve(n)) + 1;
+});
+
 // ---- modes ----
 
 function check(cond, what) {
@@ -188,7 +193,7 @@ function api() {
   // Sleep, yield, atomic.
   weft.sleep(1);
   weft.yieldNow();
-  console.log(`atomic: ${weft.atomic(() => 6 * 7)}`);
+  console.log(`atomic: ${weft.atomic(() => 6 * 7)} cancelled ${weft.isCancelled()} async ${weft.spawn(later, 1).join()}`);
 
   // Select: a timer wins over a silent channel; a send; would-block; tick.
   const [silentTx, silentRx] = weft.channel(0);
@@ -267,9 +272,13 @@ function echoMode() {
     check(r.index === 0, `the echo came before the guard: ${JSON.stringify(r)}`);
     got += new TextDecoder().decode(stream.read(1024));
   }
+  check(weft.select([{ writable: stream }]).kind === 'ready', 'the stream is writable');
   stream.shutdown('write');
   check(stream.read(1024).length === 0, 'end of stream after the server closed');
   console.log(`echo: ${got} (${server.join()} bytes, ${stream.peerAddress() === address})`);
+  // Nothing is allowed unless granted: the error says so.
+  const denied = throws(() => weft.net.connect('127.0.0.2:9'), weft.NetError, 'a connect with no grant');
+  console.log(`denied: ${denied.kind}`);
 }
 
 function replay() {
