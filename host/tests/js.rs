@@ -146,6 +146,25 @@ fn an_exception_is_a_panic_with_the_js_stack() {
 }
 
 #[test]
+fn an_exception_fails_as_a_panic_under_a_tiny_message_size_limit_too() {
+    // Under 25 bytes the host refuses the call the SDK fails by, before it traps:
+    // a child then fails through the engine's abort, main by exiting with 134.
+    let o = run(&["--max-message-size", "16"], &sdk(), &["fail"]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(134), "{out}{err}");
+    assert!(out.contains("child failed: kind panic name thrower"), "{out}");
+    assert!(
+        out.contains("child message: RangeError: child says boom"),
+        "{out}"
+    );
+    assert!(out.contains("thrower@sdk.js:"), "{out}");
+    assert!(
+        err.contains("main failed: RangeError: child says main too"),
+        "{err}"
+    );
+}
+
+#[test]
 fn spawning_an_unregistered_function_says_to_register_it() {
     let o = run(&[], &sdk(), &["unregistered"]);
     let (out, err) = (text(&o.stdout), text(&o.stderr));

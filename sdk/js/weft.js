@@ -434,6 +434,8 @@ function decodeValue(r) {
 const TRAMPOLINE = 0;
 const registry = [];
 let started = false;
+/** What this instance runs: 'main', or 'entry' (a spawned function). */
+let role = null;
 
 /**
  * Register `fn` as a function that `spawn` can start; returns `fn`. Call it at the
@@ -525,11 +527,15 @@ function fail(e) {
   // and a small message of more than 24 bytes does (the argument is checked before
   // anything is spawned). The failure then carries the panic message above.
   attempt(() => thread.spawn(TRAMPOLINE, 0, { tag: 'small', val: { len: SMALL + 1, w0: 0n, w1: 0n, w2: 0n } }, undefined, false));
-  // Only a message size limit under 25 bytes refuses it before the check: end the
-  // program as a failed main does.
-  console.error(`weft: ${message}`);
-  thread.exit(134);
-  throw new Error('unreachable: thread.exit returned');
+  // Only a message size limit under 25 bytes refuses it before the check. An
+  // exception escaping the `entry` export aborts the engine, a trap (the failure
+  // keeps the message above); one escaping `wasi:cli/run` would be a quiet exit
+  // code 1: a failed main ends the program with 134 instead, as weft's own does.
+  if (role === 'main') {
+    console.error(`weft: main failed: ${message}`);
+    thread.exit(134);
+  }
+  throw new Error(message);
 }
 
 function isThenable(v) {
@@ -542,6 +548,7 @@ function isThenable(v) {
  */
 export function __runMain(main) {
   started = true;
+  role = 'main';
   if (typeof main !== 'function') {
     fail(new TypeError('the program exports no function main: add `export function main(args) { ... }` to the file given to weft build'));
   }
@@ -563,6 +570,7 @@ export function __runMain(main) {
 /** What the program's `entry` export calls: start the registered function `fn`. Not for programs. */
 export function __runEntry(trampoline, fn, argument) {
   started = true;
+  role = 'entry';
   let r;
   try {
     if (trampoline !== TRAMPOLINE || fn >= registry.length) {
