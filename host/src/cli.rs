@@ -4,7 +4,7 @@
 //! loaded program and the run's options made from the flags), `cluster` (joining
 //! a cluster, and the channel ends exported and imported by name), then one module
 //! a subcommand: `run` (`weft run` and `weft node`), `explore` (`weft test`), `compile` (`weft compile` and
-//! `weft cache`), `build` (`weft build`: a guest from Python source).
+//! `weft cache`), `build` (`weft build`: a guest from Python or JavaScript source).
 
 use std::ffi::OsString;
 
@@ -64,12 +64,15 @@ enum Command {
     /// Compile a component ahead of time into a `.cwasm` that `weft run` loads
     /// without compiling. Use the same engine flags as for `run`.
     Compile(CompileArgs),
-    /// Build a guest program from source: a Python file (its `main()` is the entry
-    /// point), with componentize-py 0.25, into a component that `weft run` runs.
+    /// Build a guest program from source into a component that `weft run` runs: a
+    /// Python file (its `main()` is the entry point) with componentize-py 0.25, or
+    /// a JavaScript module (it exports `main`) with componentize-js 0.23 (on node).
     ///
     /// The weft SDK and the WIT that match this weft are built in: `import weft`
-    /// works with nothing else installed but the tool (found on PATH, or named by
-    /// WEFT_COMPONENTIZE_PY). The program's directory is on the module path.
+    /// works with nothing else installed but the tool (componentize-py on PATH or
+    /// named by WEFT_COMPONENTIZE_PY; componentize-js in the npm prefix named by
+    /// WEFT_COMPONENTIZE_JS, the program's node_modules, or npm's global root). The
+    /// program's directory is on the module path.
     Build(BuildArgs),
     /// The compilation cache: `weft cache dir` shows where it is, `weft cache clear`
     /// empties it.

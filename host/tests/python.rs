@@ -384,7 +384,10 @@ fn weft_build_refuses_bad_programs_clearly() {
 
     let (out, _) = build_source("app.rb", "puts 1\n");
     let err = error_exit(&out, 1);
-    assert!(err.contains("weft build takes a Python program (.py)"), "{err}");
+    assert!(
+        err.contains("weft build takes a Python program (.py) or a JavaScript one (.js, .mjs)"),
+        "{err}"
+    );
 
     let out = weft(&["build", "no/such/app.py"]);
     let err = error_exit(&out, 1);

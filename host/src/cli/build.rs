@@ -1,7 +1,7 @@
 //! `weft build`: a guest program from source in another language, built by that
 //! language's tool against the WIT and the SDK of this weft, both embedded in the
 //! binary so that it works outside the repository. What each language needs is in
-//! its own module (`python`); this one holds what they share: the WIT, the build
+//! its own module (`python`, `js`); this one holds what they share: the WIT, the build
 //! directory, and running the tool.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use super::args::BuildArgs;
 use super::report::report;
 
+mod js;
 mod python;
 
 /// The WIT package of this weft and the WASI it links (`wit/`), by path under
@@ -59,9 +60,10 @@ pub(super) fn build(args: BuildArgs) -> Result<i32> {
     write_files(&dir.path().join("wit"), WIT)?;
     match extension {
         "py" => python::build(source, &output, dir.path())?,
+        "js" | "mjs" => js::build(source, &output, dir.path())?,
         _ => bail!(
-            "weft build takes a Python program (.py), not {}: build a Rust guest with \
-             `cargo build --target wasm32-wasip2`",
+            "weft build takes a Python program (.py) or a JavaScript one (.js, .mjs), not {}: \
+             build a Rust guest with `cargo build --target wasm32-wasip2`",
             source.display()
         ),
     }
