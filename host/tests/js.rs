@@ -365,3 +365,10 @@ fn componentize_js_missing_names_the_package_to_install() {
     );
     assert!(err.contains("WEFT_COMPONENTIZE_JS"), "{err}");
 }
+
+/// The application feeds a JavaScript guest over its channels in CBOR
+/// (`weft::channel_with(.., Codec::Cbor)`, `weft.hostReceiver(name, { codec: weft.CBOR })`).
+#[test]
+fn a_rust_host_channel_feeds_a_js_guest_in_cbor() {
+    common::cbor_round_trips(&sdk(), "host-cbor");
+}

@@ -308,9 +308,26 @@ function benchSleepers(n) {
   for (const h of handles) h.join();
 }
 
+/** The application's channels, in CBOR: objects in, objects out. */
+function hostCbor() {
+  const jobs = weft.hostReceiver('jobs', { codec: weft.CBOR });
+  const results = weft.hostSender('results', { codec: weft.CBOR });
+  for (const job of jobs) {
+    results.send({
+      name: job.name.toUpperCase(),
+      area: job.width * job.height,
+      tags: [...job.tags].sort(),
+      ratio: job.width / job.height,
+      raw: Uint8Array.from(job.raw).reverse(),
+    });
+  }
+}
+
 export function main(args) {
   const mode = args[0];
   switch (mode) {
+    case 'host-cbor':
+      return hostCbor();
     case 'api':
       return api();
     case 'fail':

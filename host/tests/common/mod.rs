@@ -100,3 +100,93 @@ impl Drop for Reaped {
         }
     }
 }
+
+/// The application feeds a guest (`wasm`, run with the argument `mode`) over its
+/// channels in CBOR (`weft::channel_with(.., Codec::Cbor)`): Rust structs in on
+/// "jobs", Rust structs out on "results", each job's name upper-cased, its area,
+/// its tags sorted, its width over its height and its bytes reversed. The same
+/// for a guest in any language.
+pub fn cbor_round_trips(wasm: &std::path::Path, mode: &str) {
+    #[derive(serde::Serialize)]
+    struct Job {
+        name: String,
+        width: u32,
+        height: u32,
+        tags: Vec<String>,
+        #[serde(with = "bytes")]
+        raw: Vec<u8>,
+    }
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Done {
+        name: String,
+        area: u64,
+        tags: Vec<String>,
+        ratio: f64,
+        #[serde(with = "bytes")]
+        raw: Vec<u8>,
+    }
+    let runtime = weft::Runtime::builder()
+        .workers(2)
+        .max_microthreads(16)
+        .cache_dir(Some(weft_tests::cache_dir()))
+        .pool_for(&std::fs::read(wasm).expect("read the program"))
+        .build()
+        .expect("runtime");
+    let program = runtime.load(wasm).expect("load");
+    let (jobs, jobs_for_guest) = weft::channel_with::<Job>(4, weft::Codec::Cbor);
+    let (results_for_guest, results) = weft::channel_with::<Done>(4, weft::Codec::Cbor);
+    assert_eq!(jobs.codec(), weft::Codec::Cbor);
+    let options = weft::RunOptions::new()
+        .args([mode])
+        .receiver("jobs", jobs_for_guest)
+        .sender("results", results_for_guest);
+    let run = program.start(&options).expect("start");
+    for (i, name) in ["tile", "door"].into_iter().enumerate() {
+        // Widths are odd: the ratio is no whole number (a JS number that is one
+        // would travel as an integer).
+        let width = 3 + 2 * i as u32;
+        let job = Job {
+            name: name.to_string(),
+            width,
+            height: 2,
+            tags: vec!["b".into(), "a".into()],
+            raw: vec![1, 2, 3],
+        };
+        jobs.send_blocking(job).expect("the guest receives");
+        let done = results.recv_blocking().expect("the guest answers");
+        assert_eq!(
+            done,
+            Done {
+                name: name.to_uppercase(),
+                area: 2 * u64::from(width),
+                tags: vec!["a".into(), "b".into()],
+                ratio: f64::from(width) / 2.0,
+                raw: vec![3, 2, 1],
+            }
+        );
+    }
+    drop(jobs);
+    assert_eq!(run.wait(), weft::ExitStatus::Exited(0));
+    assert!(matches!(results.recv_blocking(), Err(weft::RecvError::Closed)));
+}
+
+/// `Vec<u8>` as a CBOR byte string (serde's default is a list of numbers).
+mod bytes {
+    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+        }
+        d.deserialize_bytes(Visit)
+    }
+}
