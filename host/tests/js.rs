@@ -372,3 +372,28 @@ fn componentize_js_missing_names_the_package_to_install() {
 fn a_rust_host_channel_feeds_a_js_guest_in_cbor() {
     common::cbor_round_trips(&sdk(), "host-cbor");
 }
+
+/// generate, parallelMap (and its failure), the registry (a name found, one
+/// missing, one taken), cancel with a grace period.
+#[test]
+fn patterns_and_the_registry() {
+    let o = run(&[], &sdk(), &["patterns"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut got = lines(&o);
+    assert_eq!(got.len(), 6, "{got:?}");
+    let taken = got.remove(4);
+    assert!(
+        taken.starts_with("taken: register: the name \"service\" is registered by microthread "),
+        "{taken}"
+    );
+    assert_eq!(
+        got,
+        [
+            "generate [0,1,2,3]",
+            "parallelMap [1,4,9,16,25]",
+            "parallelMap failed: Failed panic",
+            "registry via the registry null",
+            "cancelled: Failed cancelled node null",
+        ]
+    );
+}

@@ -11,6 +11,7 @@
 import * as thread from 'weft:runtime/thread@0.6.0';
 import * as chan from 'weft:runtime/channel@0.6.0';
 import * as witNet from 'weft:runtime/net@0.6.0';
+import * as witRegistry from 'weft:runtime/registry@0.6.0';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
 
 // ---------------------------------------------------------------------------
@@ -628,9 +629,19 @@ export class JoinHandle {
         throw new WeftError(`join: ${r.err.tag}`);
     }
   }
-  /** Cancel it: its blocking calls fail with Cancelled, so its cleanup runs. Joining it then throws Failed of kind `cancelled`. */
-  cancel() {
-    this.inner.cancel();
+  /**
+   * Cancel it: its blocking calls fail with Cancelled, so its cleanup runs. Joining
+   * it then throws Failed of kind `cancelled`. `options.grace` (ms): how long its
+   * cleanup may take before it is stopped (default: the run's).
+   */
+  cancel(options) {
+    if (options?.grace === undefined) this.inner.cancel();
+    else this.inner.cancelWithin(nanos(options.grace, 'cancel'));
+  }
+  /** The node it runs on, if another node of the cluster runs it; else null. */
+  get node() {
+    const n = this.inner.node();
+    return n === undefined ? null : n;
   }
   /** Whether it has finished. */
   isFinished() {
@@ -644,7 +655,13 @@ function spawnWith(fn, arg, options, detached, what) {
   if (name !== undefined && typeof name !== 'string') throw new TypeError(`${what}: the name is a string`);
   if (name === '') name = undefined;
   const { message, wrappers } = encode(arg);
-  const r = attempt(() => thread.spawn(TRAMPOLINE, function_, message, name, detached));
+  const onNode = options?.node !== undefined || options?.anyNode === true;
+  if (options?.node !== undefined && typeof options.node !== 'string') throw new TypeError(`${what}: options.node is a node's id (a string)`);
+  const r = attempt(() =>
+    onNode
+      ? thread.spawnOn(options.node, TRAMPOLINE, function_, message, name, detached)
+      : thread.spawn(TRAMPOLINE, function_, message, name, detached),
+  );
   if (!r.isErr) return new JoinHandle(r.ok);
   restore(wrappers, r.err.argument);
   const e = r.err.error;
@@ -663,8 +680,9 @@ function spawnWith(fn, arg, options, detached, what) {
 /**
  * Start `fn` (registered with weft.entry) as a new microthread, a child of this
  * one, with `arg` (its endpoints move); `options.name` names it (default: the
- * function's name). Throws LimitReached, TooLarge (with `.value`: `arg`, its
- * endpoints given back).
+ * function's name). In a cluster, `options.node` (a node's id) or `options.anyNode`
+ * (the least loaded node) runs it on another node. Throws LimitReached, TooLarge
+ * (with `.value`: `arg`, its endpoints given back).
  */
 export function spawn(fn, arg, options) {
   return spawnWith(fn, arg, options, false, 'spawn');
@@ -1287,3 +1305,81 @@ function selectWith(ops, timeout, block, options) {
       throw new WeftError(`select: ${s.tag}`);
   }
 }
+
+// ---------------------------------------------------------------------------
+// patterns and names: generate, parallelMap (built from spawn and channels), and
+// the run's registry of named senders.
+
+/**
+ * Run `producer(sender)` (an entry) in a new microthread and return the receiving
+ * end of its channel: a lazy stream of what it sends, which ends when the producer
+ * returns. If it fails, the reader's recv throws Failed. `options.capacity`: the
+ * channel's (default 0).
+ */
+export function generate(producer, options) {
+  const [tx, rx] = channel(options?.capacity ?? 0);
+  spawnWith(producer, tx, undefined, false, 'generate');
+  return rx;
+}
+
+/**
+ * `items.map(fn)`, each call in its own microthread (`fn` is an entry), at most
+ * `options.concurrency` at once (default: all); the results in the order of the
+ * items. If a call fails, no further ones start, those running are joined, and
+ * the first failure is thrown.
+ */
+export function parallelMap(fn, items, options) {
+  const list = [...items];
+  const concurrency = options?.concurrency ?? Math.max(1, list.length);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError('parallelMap: options.concurrency is an integer, 1 or more');
+  const results = new Array(list.length);
+  const running = [];
+  let next = 0;
+  let error = null;
+  while (next < list.length || running.length > 0) {
+    while (error === null && next < list.length && running.length < concurrency) {
+      running.push([next, spawnWith(fn, list[next], undefined, false, 'parallelMap')]);
+      next += 1;
+    }
+    if (error !== null) next = list.length;
+    if (running.length === 0) break;
+    const [i, handle] = running.shift();
+    try {
+      results[i] = handle.join();
+    } catch (e) {
+      if (error === null) error = e;
+    }
+  }
+  if (error !== null) throw error;
+  return results;
+}
+
+/**
+ * Register another sender of `sender`'s channel under `name` in the run's
+ * registry, until this microthread ends. Throws WeftError if a live microthread
+ * holds the name.
+ */
+export function register(name, sender) {
+  if (!(sender instanceof Sender)) throw new TypeError('register: a Sender is registered');
+  const r = attempt(() => witRegistry.register(name, `js/${sender.codec?.name ?? 'weft'}`, sender.live()));
+  if (!r.isErr) return;
+  const e = r.err;
+  switch (e.tag) {
+    case 'taken':
+      throw new WeftError(`register: the name ${JSON.stringify(name)} is registered by microthread ${e.val}`);
+    case 'taken-on':
+      throw new WeftError(`register: the name ${JSON.stringify(name)} is registered on node ${e.val}`);
+    case 'too-many-handles':
+      throw new LimitReached(`register: the run's microthreads already hold its maximum of ${e.val} handles`, e.val);
+    default:
+      throw new TypeError(`register: the name ${JSON.stringify(name)} is longer than the host keeps (${e.val} bytes)`);
+  }
+}
+
+/** The sender registered under `name` (another sender of its channel), or null. `options.codec` as for channel. */
+export function whereis(name, options) {
+  const codec = codecOf(options, 'whereis');
+  const found = witRegistry.whereis(name);
+  return found === undefined ? null : new Sender(found[0], codec);
+}
+

@@ -308,6 +308,53 @@ function benchSleepers(n) {
   for (const h of handles) h.join();
 }
 
+const counter = weft.entry(function counter(tx) {
+  for (let i = 0; i < 4; i++) tx.send(i);
+});
+
+const registrar = weft.entry(function registrar({ name, tx, go }) {
+  weft.register(name, tx);
+  go.recv();
+});
+
+/** generate, parallelMap, the registry, cancel with a grace period. */
+function patterns() {
+  console.log(`generate ${JSON.stringify([...weft.generate(counter)])}`);
+  console.log(`parallelMap ${JSON.stringify(weft.parallelMap(square, [1, 2, 3, 4, 5], { concurrency: 2 }))}`);
+  try {
+    weft.parallelMap(thrower, ['x', 'y']);
+  } catch (e) {
+    console.log(`parallelMap failed: ${e.name} ${e.failure.kind}`);
+  }
+  const [tx, rx] = weft.channel(1);
+  const [goTx, goRx] = weft.channel(0);
+  const h = weft.spawn(registrar, { name: 'service', tx, go: goRx });
+  let found = weft.whereis('service');
+  while (found === null) {
+    weft.yieldNow();
+    found = weft.whereis('service');
+  }
+  found.send('via the registry');
+  console.log(`registry ${rx.recv()} ${weft.whereis('nobody')}`);
+  try {
+    weft.register('service', found);
+  } catch (e) {
+    console.log(`taken: ${e.message}`);
+  }
+  goTx.send(null);
+  h.join();
+  const [stopTx, stopRx] = weft.channel(0);
+  const s = weft.spawn(sleeper, stopRx);
+  s.cancel({ grace: 1000 });
+  try {
+    s.join();
+    console.log('cancelled: joined');
+  } catch (e) {
+    console.log(`cancelled: ${e.name} ${e.failure.kind} node ${s.node}`);
+  }
+  stopTx.close();
+}
+
 /** The application's channels, in CBOR: objects in, objects out. */
 function hostCbor() {
   const jobs = weft.hostReceiver('jobs', { codec: weft.CBOR });
@@ -328,6 +375,8 @@ export function main(args) {
   switch (mode) {
     case 'host-cbor':
       return hostCbor();
+    case 'patterns':
+      return patterns();
     case 'api':
       return api();
     case 'fail':
