@@ -16,9 +16,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "== load: $(uptime)"
-# Build everything first, so that no compilation runs beside a measurement.
+# Build everything first, so that no compilation runs beside a measurement. The
+# goal table builds its Python and JavaScript guests with the release `weft` and
+# the tools scripts/guest-tools.sh installs.
 cargo build --release -p weft
 cargo bench -p weft-benches --no-run
+tools=$(sh scripts/guest-tools.sh)
+eval "$tools"
 peers_raw=
 if [ -x "$shared/peers/run.sh" ] && command -v go >/dev/null && command -v erl >/dev/null; then
   # The shared folder may be read-only: run the peers from a copy.

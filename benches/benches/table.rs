@@ -2,7 +2,9 @@
 //! round trip, thread-ring, deterministic mode's cost and `weft test`'s seeds per second,
 //! memory per blocked microthread, fuel cost, fairness, multi-core scaling, the
 //! cluster's remote channels beside raw NATS through a local nats-server (which it
-//! needs: see `scripts/nats-server.sh`), and the cost of a second worker. Each figure is the median of `WEFT_BENCH_RUNS` runs
+//! needs: see `scripts/nats-server.sh`), the cost of a second worker, and guests in
+//! Python and JavaScript (built with the release `weft`: `cargo build --release -p
+//! weft`, and the tools of `scripts/guest-tools.sh`). Each figure is the median of `WEFT_BENCH_RUNS` runs
 //! (default 3) of a real guest (`tests/guests/src/bin/bench.rs`) that times itself.
 //!
 //! `cargo bench -p weft-benches --bench table`. With `PEERS_RAW=file` (the raw
@@ -15,8 +17,8 @@ use weft_benches::cluster::{MapNodes, SpawnJoin, SpawnNodes, remote_ping_pong, r
 use weft_benches::nats_floor::{publish_with_ack_window, request_reply_round_trip};
 use weft_benches::{
     HostSide, SpawnPhases, echo_round_trip, host_round_trip, host_timed, kib_per_blocked_microthread,
-    measured, native_echo_round_trip, per_run, seeds_per_second, sleep_lateness, spawn_phases,
-    thread_round_trip,
+    measured, native_echo_round_trip, other_language_kib_per_blocked, other_language_spawn_join, per_run,
+    seeds_per_second, sleep_lateness, spawn_phases, thread_round_trip,
 };
 use weft_tests::nats::NatsServer;
 
@@ -313,6 +315,55 @@ fn main() {
         "",
         true,
     ));
+
+    eprintln!("other languages…");
+    // Guests built from Python and JavaScript source (`weft build`, with the tools
+    // `scripts/guest-tools.sh` installs, and the release `weft`): a spawn→join one
+    // at a time on 1 worker, beside the Rust row above, and the memory of 1,000
+    // asleep. Each microthread is a whole interpreter in a fresh instance.
+    for (language, source) in [
+        ("Python", "tests/python/sdk.py"),
+        ("JavaScript", "tests/js/sdk.js"),
+    ] {
+        let wasm = weft_tests::built_from_source(source);
+        let bytes = std::fs::read(&wasm).expect("read the guest");
+        let sized = |workers: usize, max: u32| {
+            Runtime::builder()
+                .cache_dir(Some(weft_tests::cache_dir()))
+                .workers(workers)
+                .preemption(default_slice())
+                .max_microthreads(max)
+                .pool_for(&bytes)
+                .build()
+                .expect("runtime")
+        };
+        let rt = sized(1, 16);
+        let latency = repeat(runs, || {
+            other_language_spawn_join(&rt, &wasm, 200).as_nanos() as f64
+        });
+        drop(rt);
+        rows.push(row(
+            &format!("{language} guest: spawn→join latency, one at a time, ns (1 worker)"),
+            latency,
+            "",
+            true,
+        ));
+        rows.push(ratio_row(
+            format!("{language} ÷ Rust, spawn→join latency (1 worker)"),
+            format!("{:.0}×", latency.median / latency1.median),
+            "",
+            true,
+        ));
+        let rt = sized(2, 1_010);
+        let per = other_language_kib_per_blocked(&rt, &wasm, 1_000);
+        drop(rt);
+        rows.push(row(
+            &format!("{language} guest: KiB per blocked microthread, 1,000 asleep: Pss + page tables"),
+            stat(vec![per.proportional + per.page_tables]),
+            "",
+            true,
+        ));
+    }
 
     eprintln!("restart…");
     // Beside the spawn rows: what a supervised restart costs against a plain spawn.

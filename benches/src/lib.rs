@@ -82,6 +82,41 @@ pub fn kib_per_blocked_microthread(runtime: &Runtime, n: u32) -> PerMicrothread 
     kib_per_blocked_microthread_and(runtime, n, || ()).0
 }
 
+/// Time per spawn→join of a trivial function, one at a time, by a guest built from
+/// Python or JavaScript source (`weft_tests::built_from_source`): its `bench-spawn N`
+/// mode prints `elapsed_ns` for `n` of them, after one to warm up.
+pub fn other_language_spawn_join(runtime: &Runtime, wasm: &std::path::Path, n: u32) -> Duration {
+    let program = runtime.load(wasm).expect("load the guest");
+    let out = OutputBuffer::new();
+    let status = program
+        .run(
+            &RunOptions::new()
+                .args(["bench-spawn".to_string(), n.to_string()])
+                .stdout(out.clone()),
+        )
+        .expect("run");
+    let printed = out.to_string_lossy();
+    assert_eq!(status, ExitStatus::Exited(0), "{printed}");
+    elapsed(&printed).unwrap_or_else(|| panic!("no elapsed_ns in {printed}")) / n
+}
+
+/// KiB per microthread while `n` microthreads of a guest built from Python or
+/// JavaScript source sleep (its `bench-sleepers N MS` mode): as
+/// [`kib_per_blocked_microthread`].
+pub fn other_language_kib_per_blocked(runtime: &Runtime, wasm: &std::path::Path, n: u32) -> PerMicrothread {
+    let program = runtime.load(wasm).expect("load the guest");
+    // Warm: the pool's first slots, the compiled code.
+    let _ = other_language_spawn_join(runtime, wasm, 10);
+    let ms = 5000 + u64::from(n) * 5;
+    blocked_sizes(
+        &program,
+        &["bench-sleepers".to_string(), n.to_string(), ms.to_string()],
+        n,
+        || (),
+    )
+    .0
+}
+
 /// [`kib_per_blocked_microthread`], and what `probe` returns before the
 /// microthreads are spawned and while they are all blocked (e.g. [`smaps_by_mapping`]).
 pub fn kib_per_blocked_microthread_and<T>(
@@ -92,6 +127,25 @@ pub fn kib_per_blocked_microthread_and<T>(
     let program = runtime.load(weft_tests::guest("bench")).expect("load");
     // One run first, so that code, the pool and the allocator are warm.
     let _ = measured(runtime, &["spawn".into(), "100".into()]);
+    // Long enough that the first sleepers still sleep when the last one is up
+    // (bringing up 100k fresh pool slots takes seconds).
+    let ms = 3000 + u64::from(n) / 2;
+    blocked_sizes(
+        &program,
+        &["sleepers".to_string(), n.to_string(), ms.to_string()],
+        n,
+        probe,
+    )
+}
+
+/// The process's sizes before and while `program`, run with `args`, has `n`
+/// microthreads asleep, over `n`; and what `probe` returns then.
+fn blocked_sizes<T>(
+    program: &weft::Program,
+    args: &[String],
+    n: u32,
+    probe: impl Fn() -> T,
+) -> (PerMicrothread, T, T) {
     let sizes = || {
         (
             resident_kib().expect("VmRSS"),
@@ -101,11 +155,8 @@ pub fn kib_per_blocked_microthread_and<T>(
     };
     let before = sizes();
     let probed_before = probe();
-    // Long enough that the first sleepers still sleep when the last one is up
-    // (bringing up 100k fresh pool slots takes seconds).
-    let ms = 3000 + u64::from(n) / 2;
     let options = RunOptions::new()
-        .args(["sleepers".to_string(), n.to_string(), ms.to_string()])
+        .args(args.iter().cloned())
         .stdout(OutputBuffer::new());
     let run = program.start(&options).expect("start the sleepers");
     // Wait until all `n` are asleep: a spawn returns before its instance exists.

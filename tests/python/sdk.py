@@ -3,6 +3,7 @@ printing what `host/tests/python.rs` checks. One program for all of them, since
 a Python component takes seconds to compile."""
 
 import sys
+import time
 
 import weft
 import helper
@@ -322,7 +323,38 @@ def host_cbor():
         )
 
 
+@weft.entry
+def trivial():
+    pass
+
+
+@weft.entry
+def napper(seconds):
+    weft.sleep(seconds)
+
+
+def bench_spawn():
+    # A measurement for the goal table (benches), not a test: N spawn→join one at
+    # a time, after one to warm up.
+    n = int(sys.argv[2])
+    weft.spawn(trivial).join()
+    start = time.monotonic_ns()
+    for _ in range(n):
+        weft.spawn(trivial).join()
+    print(f"elapsed_ns {time.monotonic_ns() - start}")
+
+
+def bench_sleepers():
+    # N microthreads asleep for MS milliseconds: the goal table reads the memory.
+    n, ms = int(sys.argv[2]), int(sys.argv[3])
+    handles = [weft.spawn(napper, ms / 1000) for _ in range(n)]
+    for h in handles:
+        h.join()
+
+
 MODES = {
+    "bench-spawn": bench_spawn,
+    "bench-sleepers": bench_sleepers,
     "host-cbor": host_cbor,
     "basics": basics,
     "endpoints": endpoints,

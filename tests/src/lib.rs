@@ -94,6 +94,51 @@ pub fn ripgrep() -> PathBuf {
     BUILT.get_or_init(build_ripgrep).clone()
 }
 
+/// A guest program built from Python or JavaScript source (`source`, from the
+/// workspace's root, e.g. `"tests/python/sdk.py"`) by `weft build`, with the
+/// release `weft` of this workspace (`cargo build --release -p weft` first) and the
+/// tools `scripts/guest-tools.sh` names: into `<target>/guest-built/`, once per
+/// process.
+///
+/// # Panics
+/// If the binary is not built, or the build fails: the message says why.
+pub fn built_from_source(source: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((_, wasm)) = built.iter().find(|(s, _)| s == source) {
+        return wasm.clone();
+    }
+    let weft = target_dir().join("release").join("weft");
+    assert!(
+        weft.exists(),
+        "{} is not built: run `cargo build --release -p weft` first",
+        weft.display()
+    );
+    let stem = Path::new(source)
+        .file_stem()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
+    let wasm = target_subdir("guest-built").join(format!("{stem}.wasm"));
+    let out = Command::new(&weft)
+        .arg("build")
+        .arg(workspace().join(source))
+        .arg("-o")
+        .arg(&wasm)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", weft.display()));
+    assert!(
+        out.status.success(),
+        "weft build {source} failed (eval \"$(sh scripts/guest-tools.sh)\" sets up the tools):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built.push((source.to_string(), wasm.clone()));
+    wasm
+}
+
 /// A directory of the tests' own in the target directory (e.g. for the guests
 /// they build from Python or JavaScript source), made if missing.
 pub fn target_subdir(name: &str) -> PathBuf {
