@@ -468,3 +468,22 @@ fn the_first_run_says_it_is_compiling_on_a_terminal() {
 fn a_rust_host_channel_feeds_a_python_guest_in_cbor() {
     common::cbor_round_trips(&built("tests/python/sdk.py"), "host-cbor");
 }
+
+/// `weft.monitor`: the host's `Down` (postcard), decoded: a microthread that
+/// returned, one that failed (its kind, name and traceback), and ids that are not
+/// live (one that was joined, one that never was). The channel closes after it.
+#[test]
+fn a_monitor_sees_how_a_microthread_ended() {
+    let out = ok(&[], "monitor");
+    let expected = [
+        "down True watched finished None",
+        "then closed",
+        "down failing failed panic failing True",
+        "message True",
+        "joined panic",
+        "down True None no-such None",
+        "down 1099511627776 None no-such",
+        "bad id: a microthread's id is from 0 to 2**64 - 1, not -1",
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}");
+}

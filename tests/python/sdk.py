@@ -90,6 +90,14 @@ def registers(name, tx, go):
     go.recv()
 
 
+@weft.entry
+def wait_then(go, fail):
+    go.recv()
+    if fail:
+        raise ValueError("down with a failure")
+    return "ok"
+
+
 def basics():
     handles = [weft.spawn(square, i) for i in range(1, 5)]
     print("squares", [h.join() for h in handles], handles[0].name)
@@ -352,9 +360,45 @@ def bench_sleepers():
         h.join()
 
 
+def monitors():
+    go_tx, go_rx = weft.channel()
+    h = weft.spawn(wait_then, go_rx.clone(), False, name="watched")
+    down_rx = weft.monitor(h.id)
+    go_tx.send(None)
+    down = down_rx.recv()
+    print("down", down.id == h.id, down.name, down.outcome.kind, down.outcome.failure)
+    try:
+        down_rx.recv()
+    except weft.Closed:
+        print("then closed")
+    h.join()
+
+    h = weft.spawn(wait_then, go_rx, True, name="failing")
+    down_rx = weft.monitor(h.id)
+    go_tx.send(None)
+    down = down_rx.recv()
+    f = down.outcome.failure
+    print("down", down.name, down.outcome.kind, f.kind.value, f.name, f.id == h.id)
+    print("message", "ValueError: down with a failure" in f.message)
+    try:
+        h.join()
+    except weft.Failed as e:
+        print("joined", e.failure.kind.value)
+
+    down = weft.monitor(h.id).recv()
+    print("down", down.id == h.id, down.name, down.outcome.kind, down.outcome.failure)
+    down = weft.monitor(1 << 40).recv()
+    print("down", down.id, down.name, down.outcome.kind)
+    try:
+        weft.monitor(-1)
+    except ValueError as e:
+        print("bad id:", e)
+
+
 MODES = {
     "bench-spawn": bench_spawn,
     "bench-sleepers": bench_sleepers,
+    "monitor": monitors,
     "host-cbor": host_cbor,
     "basics": basics,
     "endpoints": endpoints,

@@ -32,8 +32,9 @@ Modules, each using only those above it: `_errors` (failures and exceptions),
 `_time` (seconds to nanoseconds), `_message` (codecs: values to and from WIT
 messages), `_entry` (the registry of entries and the exports that start a
 program and a microthread), `_thread` (spawn and the rest of the microthread's
-life), `_channel` (channels, timers, the application's channels), `net` (TCP),
-`_select`, `_patterns` (`generate`, `parallel_map`), `_registry`.
+life), `_channel` (channels, timers, the application's channels), `_monitor`
+(`monitor`: watch a microthread's end), `net` (TCP), `_select`, `_patterns` (`generate`,
+`parallel_map`), `_registry`.
 """
 
 from ._errors import (
@@ -66,6 +67,7 @@ from ._thread import (
     yield_now,
 )
 from ._channel import Receiver, Sender, after, channel, host_receiver, host_sender, tick
+from ._monitor import Down, DownOutcome, monitor
 from . import net
 from ._select import Selected, readable, select, try_select, writable
 from ._patterns import generate, parallel_map
@@ -74,17 +76,18 @@ from ._registry import register, whereis
 # The exceptions and results read as weft's in a traceback (`weft.Closed`), not
 # as those of the private module that defines them.
 for _public in (
-    Cancelled, Closed, Disconnected, Empty, Failed, Failure, FailureKind, Full, JoinHandle,
-    LimitReached, Receiver, Selected, Sender, Timeout, TooLarge, WeftError,
+    Cancelled, Closed, Disconnected, Down, DownOutcome, Empty, Failed, Failure, FailureKind, Full,
+    JoinHandle, LimitReached, Receiver, Selected, Sender, Timeout, TooLarge, WeftError,
 ):
     _public.__module__ = __name__
 del _public
 
 __all__ = [
-    "BYTES", "CBOR", "Cancelled", "Closed", "Disconnected", "Empty", "Failed", "Failure", "FailureKind",
-    "Full", "JoinHandle", "LimitReached", "PICKLE", "Receiver", "Selected", "Sender", "Timeout",
-    "TooLarge", "WeftError", "after", "atomic", "channel", "current_id", "current_name", "entry",
-    "exit", "generate", "host_receiver", "host_sender", "is_cancelled", "net", "own_shutdown",
-    "parallel_map", "readable", "register", "select", "sleep", "spawn", "spawn_detached", "tick",
-    "try_select", "whereis", "writable", "yield_now",
+    "BYTES", "CBOR", "Cancelled", "Closed", "Disconnected", "Down", "DownOutcome", "Empty",
+    "Failed", "Failure", "FailureKind", "Full", "JoinHandle", "LimitReached", "PICKLE", "Receiver",
+    "Selected", "Sender", "Timeout", "TooLarge", "WeftError", "after", "atomic", "channel",
+    "current_id", "current_name", "entry", "exit", "generate", "host_receiver", "host_sender",
+    "is_cancelled", "monitor", "net", "own_shutdown", "parallel_map", "readable", "register",
+    "select", "sleep", "spawn", "spawn_detached", "tick", "try_select", "whereis",
+    "writable", "yield_now",
 ]

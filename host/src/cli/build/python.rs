@@ -33,6 +33,10 @@ pub(super) const SDK: &[(&str, &str)] = &[
         include_str!("../../../../sdk/python/weft/_message.py"),
     ),
     (
+        "_monitor.py",
+        include_str!("../../../../sdk/python/weft/_monitor.py"),
+    ),
+    (
         "_patterns.py",
         include_str!("../../../../sdk/python/weft/_patterns.py"),
     ),
