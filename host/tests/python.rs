@@ -487,3 +487,197 @@ fn a_monitor_sees_how_a_microthread_ended() {
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}");
 }
+
+/// The `restarts` counter of `weft run --stats` (on stderr).
+fn restarts_counted(stderr: &str) -> &str {
+    let line = stderr
+        .lines()
+        .rfind(|l| l.starts_with("weft: spawned "))
+        .unwrap_or_else(|| panic!("no statistics in: {stderr}"));
+    line.rsplit_once("restarts ")
+        .map(|(_, n)| n)
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+/// One-for-one: a worker that fails on a bad job is restarted (a fresh instance
+/// takes the next job, from the same channel); a transient child that returns is
+/// not; the children's arguments moved to the supervisor; a shut down supervisor
+/// answers no more.
+#[test]
+fn a_one_for_one_supervisor_restarts_the_child_that_failed() {
+    let (code, out, err) = run_mode(&["--stats"], "sup-one-for-one");
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let expected = [
+        "moved True True",
+        "result ('worker', 42)",
+        "child worker running 1 True",
+        "child quick finished 0 True",
+        "joined True",
+        "after: the supervisor has finished: join it to see how",
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}\n{err}");
+    assert_eq!(restarts_counted(&err), "1", "{err}");
+}
+
+/// One-for-all restarts every child when one fails, rest-for-one the failed one
+/// and those after it; the siblings stop in reverse start order first.
+#[test]
+fn one_for_all_and_rest_for_one_restart_the_siblings() {
+    let (code, out, err) = run_mode(&["--stats"], "sup-strategies");
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let expected = [
+        "started ['a', 'b', 'c']",
+        "stopped b",
+        "stopped c",
+        "stopped a",
+        "restarted ['a', 'b', 'c']",
+        "restarts [('a', 1), ('b', 1), ('c', 1)]",
+        "stopped c",
+        "stopped b",
+        "stopped a",
+        "joined one-for-all",
+        "started ['a', 'b', 'c']",
+        "stopped b",
+        "stopped c",
+        "restarted ['b', 'c']",
+        "restarts [('a', 0), ('b', 1), ('c', 1)]",
+        "stopped c",
+        "stopped b",
+        "stopped a",
+        "joined rest-for-one",
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}\n{err}");
+    assert_eq!(restarts_counted(&err), "5", "{err}");
+}
+
+/// Past its intensity a supervisor gives up: its joiner sees a failure of kind
+/// `restart-intensity` naming the child and listing the recent ends.
+#[test]
+fn past_its_intensity_a_supervisor_gives_up() {
+    let (code, out, err) = run_mode(&["--stats"], "sup-intensity");
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.starts_with("gave up restart-intensity crashy True\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "supervisor crashy gave up: child crasher needed more than 2 restarts within 60 s; \
+             the recent ends:\n"
+        ),
+        "{out}"
+    );
+    let ends = out
+        .lines()
+        .filter(|l| {
+            l.starts_with("  child crasher (microthread ")
+                && l.ends_with(") panicked: RuntimeError: always crashes")
+        })
+        .count();
+    assert_eq!(ends, 3, "{out}");
+    assert_eq!(restarts_counted(&err), "2", "{err}");
+}
+
+/// A shutdown, and a cancellation, stop the children in reverse start order, each
+/// running its cleanup.
+#[test]
+fn a_supervisor_stops_its_children_in_reverse_order() {
+    let out = ok(&[], "sup-shutdown");
+    let expected = [
+        "started ['a', 'b', 'c']",
+        "stopped c",
+        "stopped b",
+        "stopped a",
+        "joined",
+        "started ['a', 'b', 'c']",
+        "stopped c",
+        "stopped b",
+        "stopped a",
+        "cancelled cancelled",
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}");
+}
+
+/// `Child.supervisor`: a supervisor under another is stopped through its control
+/// channel (its children first, in reverse order, then the outer's); one that gives
+/// up is a failed child, restarted, and past the outer's intensity the outer gives
+/// up with the inner one's account inside its own.
+#[test]
+fn supervisors_nest() {
+    let (code, out, err) = run_mode(&["--stats"], "sup-nested");
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..7],
+        [
+            "started ['w', 'x', 'y']",
+            "children [('w', 'running'), ('inner', 'running')]",
+            "stopped y",
+            "stopped x",
+            "stopped w",
+            "joined",
+            "gave up restart-intensity outer",
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        lines[7],
+        "supervisor outer gave up: child inner needed more than 1 restarts within 60 s; the recent ends:"
+    );
+    let inner = lines
+        .iter()
+        .filter(|l| {
+            l.starts_with("  child inner (microthread ")
+                && l.ends_with(
+                    ") gave up: supervisor inner gave up: child crasher needed more than 1 restarts \
+                     within 60 s; the recent ends:",
+                )
+        })
+        .count();
+    let crashes = lines
+        .iter()
+        .filter(|l| {
+            l.starts_with("    child crasher (microthread ")
+                && l.ends_with(") panicked: RuntimeError: always crashes")
+        })
+        .count();
+    assert_eq!((inner, crashes, lines.len()), (2, 4, 14), "{out}");
+    // The outer restarted the inner once, the inner its crasher once each time.
+    assert_eq!(restarts_counted(&err), "3", "{err}");
+}
+
+/// A child or supervisor built wrong is refused where it is built, saying why.
+#[test]
+fn bad_supervisor_specs_are_refused_clearly() {
+    let out = ok(&["--listen", "127.0.0.1:0"], "sup-bad-specs");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert!(
+        lines[0].starts_with(
+            "TypeError cannot spawn sup_bad_specs.<locals>.<lambda>.<locals>.<lambda>: it is not an entry"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        lines[1],
+        "ValueError a child's restart is one of 'permanent', 'transient', 'temporary' \
+         (or weft.supervisor.Restart), not 'sometimes'"
+    );
+    assert_eq!(
+        lines[2],
+        "ValueError a supervisor's strategy is one of 'one-for-one', 'one-for-all', \
+         'rest-for-one' (or weft.supervisor.Strategy), not 'one-for-some'"
+    );
+    assert_eq!(
+        lines[3],
+        "TypeError an intensity is (max_restarts, within_seconds), not 3"
+    );
+    assert_eq!(
+        lines[4],
+        "ValueError a child's shutdown time must be zero or more seconds, not -1"
+    );
+    assert!(
+        lines[5].starts_with("TypeError the arguments of child 'x' carry a TcpListener: "),
+        "{out}"
+    );
+}

@@ -7,6 +7,7 @@ import time
 
 import weft
 import helper
+from weft.supervisor import Child, Restart, Strategy, Supervisor
 
 
 @weft.entry
@@ -96,6 +97,43 @@ def wait_then(go, fail):
     if fail:
         raise ValueError("down with a failure")
     return "ok"
+
+
+@weft.entry
+def sup_worker(name, jobs, results):
+    for job in jobs:
+        if job == "bad":
+            raise ValueError(f"{name} got a bad job")
+        results.send((name, job * 2))
+
+
+@weft.entry
+def sup_quick():
+    return "done"
+
+
+@weft.entry
+def sup_crash():
+    raise RuntimeError("always crashes")
+
+
+@weft.entry
+def sup_waiter(name, started):
+    started.send(name)
+    try:
+        weft.sleep(3600)
+    finally:
+        print("stopped", name, flush=True)
+
+
+@weft.entry
+def sup_failer(name, started, jobs):
+    started.send(name)
+    try:
+        jobs.recv()
+    finally:
+        print("stopped", name, flush=True)
+    raise ValueError(f"{name} failed")
 
 
 def basics():
@@ -395,10 +433,139 @@ def monitors():
         print("bad id:", e)
 
 
+def settled(handle, name):
+    """`which_children` once child `name` has ended or restarted: the supervisor
+    sees its end after the caller may have seen other things happen."""
+    for _ in range(100_000):
+        children = handle.which_children()
+        child = next(c for c in children if c.name == name)
+        if child.state is not weft.supervisor.ChildState.RUNNING or child.restarts > 0:
+            return children
+        weft.yield_now()
+    raise AssertionError(f"child {name} did not end")
+
+
+def sup_one_for_one():
+    jobs_tx, jobs_rx = weft.channel()
+    results_tx, results_rx = weft.channel()
+    pool = Supervisor("pool", intensity=(5, 60))
+    pool.child(Child("worker", sup_worker, "worker", jobs_rx, results_tx))
+    pool.child(Child("quick", sup_quick, restart="transient"))
+    handle = pool.start()
+    print("moved", jobs_rx.closed, results_tx.closed)
+    jobs_tx.send("bad")
+    jobs_tx.send(21)
+    print("result", results_rx.recv())
+    for c in settled(handle, "quick"):
+        print("child", c.name, c.state.value, c.restarts, c.id is not None)
+    handle.shutdown()
+    handle.join()
+    print("joined", handle.is_finished())
+    try:
+        handle.which_children()
+    except weft.Closed as e:
+        print("after:", e)
+
+
+def sup_strategies():
+    for strategy in (Strategy.ONE_FOR_ALL, Strategy.REST_FOR_ONE):
+        started_tx, started_rx = weft.channel()
+        jobs_tx, jobs_rx = weft.channel()
+        sup = Supervisor(strategy.value, strategy=strategy, intensity=(5, 60))
+        sup.child(Child("a", sup_waiter, "a", started_tx, shutdown=30))
+        sup.child(Child("b", sup_failer, "b", started_tx, jobs_rx))
+        sup.child(Child("c", sup_waiter, "c", started_tx))
+        handle = sup.start()
+        print("started", sorted(started_rx.recv() for _ in range(3)), flush=True)
+        jobs_tx.send("fail")
+        again = 3 if strategy is Strategy.ONE_FOR_ALL else 2
+        print("restarted", sorted(started_rx.recv() for _ in range(again)), flush=True)
+        print("restarts", [(c.name, c.restarts) for c in handle.which_children()], flush=True)
+        handle.shutdown()
+        handle.join()
+        print("joined", strategy.value, flush=True)
+
+
+def sup_intensity():
+    sup = Supervisor("crashy", intensity=(2, 60)).child(Child("crasher", sup_crash))
+    handle = sup.start()
+    try:
+        handle.join()
+    except weft.Failed as e:
+        f = e.failure
+        print("gave up", f.kind.value, f.name, f.id == handle.id)
+        print(f.message)
+
+
+def sup_shutdown():
+    for how in ("shutdown", "cancel"):
+        started_tx, started_rx = weft.channel()
+        sup = Supervisor("tree")
+        for name in ("a", "b", "c"):
+            sup.child(Child(name, sup_waiter, name, started_tx))
+        handle = sup.start()
+        print("started", sorted(started_rx.recv() for _ in range(3)), flush=True)
+        if how == "shutdown":
+            handle.shutdown()
+            handle.join()
+            print("joined", flush=True)
+        else:
+            handle.cancel()
+            try:
+                handle.join()
+            except weft.Failed as e:
+                print("cancelled", e.failure.kind.value, flush=True)
+
+
+def sup_nested():
+    # A supervisor under another: its shutdown reaches the inner children first,
+    # in reverse order, through the inner supervisor.
+    started_tx, started_rx = weft.channel()
+    inner = Supervisor("inner")
+    inner.child(Child("x", sup_waiter, "x", started_tx)).child(Child("y", sup_waiter, "y", started_tx))
+    outer = Supervisor("outer").child(Child("w", sup_waiter, "w", started_tx)).child(Child.supervisor(inner))
+    handle = outer.start()
+    print("started", sorted(started_rx.recv() for _ in range(3)), flush=True)
+    print("children", [(c.name, c.state.value) for c in handle.which_children()], flush=True)
+    handle.shutdown()
+    handle.join()
+    print("joined", flush=True)
+    # An inner supervisor that gives up is a failed child of the outer, which
+    # restarts it, then gives up in turn, listing the inner one's account.
+    inner = Supervisor("inner", intensity=(1, 60)).child(Child("crasher", sup_crash))
+    outer = Supervisor("outer", intensity=(1, 60)).child(Child.supervisor(inner))
+    try:
+        outer.start().join()
+    except weft.Failed as e:
+        print("gave up", e.failure.kind.value, e.failure.name)
+        print(e.failure.message)
+
+
+def sup_bad_specs():
+    for make in (
+        lambda: Child("x", lambda: None),
+        lambda: Child("x", square, 1, restart="sometimes"),
+        lambda: Supervisor("s", strategy="one-for-some"),
+        lambda: Supervisor("s", intensity=3),
+        lambda: Child("x", square, 1, shutdown=-1),
+        lambda: Child("x", serve, weft.net.bind("127.0.0.1:0"), 1),
+    ):
+        try:
+            make()
+        except (TypeError, ValueError) as e:
+            print(type(e).__name__, e)
+
+
 MODES = {
     "bench-spawn": bench_spawn,
     "bench-sleepers": bench_sleepers,
     "monitor": monitors,
+    "sup-one-for-one": sup_one_for_one,
+    "sup-strategies": sup_strategies,
+    "sup-intensity": sup_intensity,
+    "sup-shutdown": sup_shutdown,
+    "sup-nested": sup_nested,
+    "sup-bad-specs": sup_bad_specs,
     "host-cbor": host_cbor,
     "basics": basics,
     "endpoints": endpoints,

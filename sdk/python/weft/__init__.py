@@ -33,7 +33,8 @@ Modules, each using only those above it: `_errors` (failures and exceptions),
 messages), `_entry` (the registry of entries and the exports that start a
 program and a microthread), `_thread` (spawn and the rest of the microthread's
 life), `_channel` (channels, timers, the application's channels), `_monitor`
-(`monitor`: watch a microthread's end), `net` (TCP), `_select`, `_patterns` (`generate`,
+(`monitor`: watch a microthread's end), `net` (TCP), `_select`, `supervisor`
+(OTP's supervisors: `weft.supervisor.Supervisor`), `_patterns` (`generate`,
 `parallel_map`), `_registry`.
 """
 
@@ -70,6 +71,7 @@ from ._channel import Receiver, Sender, after, channel, host_receiver, host_send
 from ._monitor import Down, DownOutcome, monitor
 from . import net
 from ._select import Selected, readable, select, try_select, writable
+from . import supervisor
 from ._patterns import generate, parallel_map
 from ._registry import register, whereis
 
@@ -88,6 +90,6 @@ __all__ = [
     "Selected", "Sender", "Timeout", "TooLarge", "WeftError", "after", "atomic", "channel",
     "current_id", "current_name", "entry", "exit", "generate", "host_receiver", "host_sender",
     "is_cancelled", "monitor", "net", "own_shutdown", "parallel_map", "readable", "register",
-    "select", "sleep", "spawn", "spawn_detached", "tick", "try_select", "whereis",
+    "select", "sleep", "spawn", "spawn_detached", "supervisor", "tick", "try_select", "whereis",
     "writable", "yield_now",
 ]

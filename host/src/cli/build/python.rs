@@ -58,6 +58,10 @@ pub(super) const SDK: &[(&str, &str)] = &[
     ),
     ("_time.py", include_str!("../../../../sdk/python/weft/_time.py")),
     ("net.py", include_str!("../../../../sdk/python/weft/net.py")),
+    (
+        "supervisor.py",
+        include_str!("../../../../sdk/python/weft/supervisor.py"),
+    ),
 ];
 
 /// The module componentize-py builds: the program's, wrapped.
