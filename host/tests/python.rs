@@ -681,3 +681,23 @@ fn bad_supervisor_specs_are_refused_clearly() {
         "{out}"
     );
 }
+
+/// The supervised worker pool: each bad job fails a worker, which is restarted;
+/// the good jobs are all done.
+#[test]
+fn example_supervised() {
+    let wasm = built("examples/python/supervised.py");
+    let out = weft(&["run", "--stats", wasm.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let restarted = stdout
+        .lines()
+        .filter(|l| l.ends_with("failed on a bad job and was restarted"))
+        .count();
+    assert_eq!(restarted, 2, "{stdout}");
+    assert!(stdout.contains("squares: [1, 4, 16, 25, 49]\n"), "{stdout}");
+    assert!(stdout.contains("restarts: 2\n"), "{stdout}");
+    assert!(stdout.ends_with("the pool is shut down\n"), "{stdout}");
+    assert_eq!(restarts_counted(&stderr), "2", "{stderr}");
+}
