@@ -213,6 +213,59 @@ fn on_one_and_two(
     (one, two)
 }
 
+/// Guests built from Python and JavaScript source (`weft build`, with the tools
+/// `scripts/guest-tools.sh` installs, and the release `weft`): a spawn→join one at a
+/// time on 1 worker, beside Rust's (`rust_latency`), and the memory of 1,000
+/// asleep. Each microthread is a whole interpreter in a fresh instance.
+/// `WEFT_TABLE_ONLY=languages` runs only these rows.
+fn other_languages(rows: &mut Vec<Row>, runs: usize, rust_latency: Option<Stat>) {
+    for (language, source) in [
+        ("Python", "tests/python/sdk.py"),
+        ("JavaScript", "tests/js/sdk.js"),
+    ] {
+        let wasm = weft_tests::built_from_source(source);
+        let bytes = std::fs::read(&wasm).expect("read the guest");
+        let sized = |workers: usize, max: u32| {
+            Runtime::builder()
+                .cache_dir(Some(weft_tests::cache_dir()))
+                .workers(workers)
+                .preemption(default_slice())
+                .max_microthreads(max)
+                .pool_for(&bytes)
+                .build()
+                .expect("runtime")
+        };
+        let rt = sized(1, 16);
+        let latency = repeat(runs, || {
+            other_language_spawn_join(&rt, &wasm, 200).as_nanos() as f64
+        });
+        drop(rt);
+        rows.push(row(
+            &format!("{language} guest: spawn→join latency, one at a time, ns (1 worker)"),
+            latency,
+            "",
+            true,
+        ));
+        if let Some(rust) = rust_latency {
+            rows.push(ratio_row(
+                format!("{language} ÷ Rust, spawn→join latency (1 worker)"),
+                format!("{:.0}×", latency.median / rust.median),
+                "",
+                true,
+            ));
+        }
+        let rt = sized(2, 1_010);
+        let per = other_language_kib_per_blocked(&rt, &wasm, 1_000);
+        drop(rt);
+        rows.push(row(
+            &format!("{language} guest: KiB per blocked microthread, 1,000 asleep: Pss + page tables"),
+            stat(vec![per.proportional + per.page_tables]),
+            "",
+            true,
+        ));
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a name filter is not supported here.
     let runs: usize = std::env::var("WEFT_BENCH_RUNS")
@@ -222,6 +275,11 @@ fn main() {
         .max(1);
     let peers = Peers::load();
     let mut rows: Vec<Row> = Vec::new();
+    if std::env::var("WEFT_TABLE_ONLY").is_ok_and(|only| only == "languages") {
+        other_languages(&mut rows, runs, None);
+        print_table(&rows, peers.as_ref(), runs);
+        return;
+    }
     // First, while its runtime is the only one: every runtime's pool holds memory
     // mappings, and the kernel's limit on them is per process.
     eprintln!("memory…");
@@ -317,53 +375,7 @@ fn main() {
     ));
 
     eprintln!("other languages…");
-    // Guests built from Python and JavaScript source (`weft build`, with the tools
-    // `scripts/guest-tools.sh` installs, and the release `weft`): a spawn→join one
-    // at a time on 1 worker, beside the Rust row above, and the memory of 1,000
-    // asleep. Each microthread is a whole interpreter in a fresh instance.
-    for (language, source) in [
-        ("Python", "tests/python/sdk.py"),
-        ("JavaScript", "tests/js/sdk.js"),
-    ] {
-        let wasm = weft_tests::built_from_source(source);
-        let bytes = std::fs::read(&wasm).expect("read the guest");
-        let sized = |workers: usize, max: u32| {
-            Runtime::builder()
-                .cache_dir(Some(weft_tests::cache_dir()))
-                .workers(workers)
-                .preemption(default_slice())
-                .max_microthreads(max)
-                .pool_for(&bytes)
-                .build()
-                .expect("runtime")
-        };
-        let rt = sized(1, 16);
-        let latency = repeat(runs, || {
-            other_language_spawn_join(&rt, &wasm, 200).as_nanos() as f64
-        });
-        drop(rt);
-        rows.push(row(
-            &format!("{language} guest: spawn→join latency, one at a time, ns (1 worker)"),
-            latency,
-            "",
-            true,
-        ));
-        rows.push(ratio_row(
-            format!("{language} ÷ Rust, spawn→join latency (1 worker)"),
-            format!("{:.0}×", latency.median / latency1.median),
-            "",
-            true,
-        ));
-        let rt = sized(2, 1_010);
-        let per = other_language_kib_per_blocked(&rt, &wasm, 1_000);
-        drop(rt);
-        rows.push(row(
-            &format!("{language} guest: KiB per blocked microthread, 1,000 asleep: Pss + page tables"),
-            stat(vec![per.proportional + per.page_tables]),
-            "",
-            true,
-        ));
-    }
+    other_languages(&mut rows, runs, Some(latency1));
 
     eprintln!("restart…");
     // Beside the spawn rows: what a supervised restart costs against a plain spawn.
