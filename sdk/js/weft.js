@@ -1383,3 +1383,640 @@ export function whereis(name, options) {
   return found === undefined ? null : new Sender(found[0], codec);
 }
 
+
+// ---------------------------------------------------------------------------
+// monitor: watch any microthread of the program by id (the WIT's `thread.monitor`).
+// One message arrives when it ends: the postcard encoding of the Rust SDK's `Down`
+// (guest/src/monitor.rs), which `DOWN` decodes.
+
+/** The cases of WIT's `failure-kind`, in the order declared: a Down names a kind by its index. */
+const FAILURE_KINDS = [
+  'panic', 'trap', 'out-of-memory', 'fuel-exhausted', 'cancelled',
+  'child-failed', 'exited', 'restart-intensity', 'disconnected', 'node-down',
+];
+/** The cases of a Down's outcome, in the Rust SDK's order. */
+const DOWN_OUTCOMES = ['finished', 'failed', 'no-such'];
+
+function downEnds() {
+  return new TypeError("a monitor's message ends inside its Down: is the host of another weft version than this SDK?");
+}
+
+function pcByte(r) {
+  if (r.at >= r.bytes.length) throw downEnds();
+  return r.bytes[r.at++];
+}
+
+/** A postcard varint (unsigned LEB128, at most 64 bits), as a Number. */
+function pcVarint(r) {
+  let n = 0n;
+  let shift = 0n;
+  for (;;) {
+    const b = pcByte(r);
+    n |= BigInt(b & 0x7f) << shift;
+    if (b < 0x80) break;
+    shift += 7n;
+    if (shift >= 70n) throw new TypeError("a monitor's Down has a varint longer than 64 bits: it is not a Down");
+  }
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new TypeError(`a monitor's Down has the number ${n}, past what a Number holds exactly`);
+  return Number(n);
+}
+
+function pcString(r) {
+  const n = pcVarint(r);
+  if (r.at + n > r.bytes.length) throw downEnds();
+  const s = fromUtf8.decode(r.bytes.subarray(r.at, r.at + n));
+  r.at += n;
+  return s;
+}
+
+function pcOptionString(r) {
+  const tag = pcByte(r);
+  if (tag === 0) return null;
+  if (tag === 1) return pcString(r);
+  throw new TypeError(`a monitor's Down has an option tagged ${tag} (0 or 1 expected): it is not a Down`);
+}
+
+function pcPutString(w, s) {
+  const b = utf8.encode(s);
+  w.varint(b.length);
+  w.bytes(b);
+}
+
+function pcPutOptionString(w, s) {
+  if (s === null || s === undefined) return w.byte(0);
+  w.byte(1);
+  return pcPutString(w, s);
+}
+
+function downId(v, what) {
+  if (!Number.isSafeInteger(v) || v < 0) throw new TypeError(`${what} is an integer, at least 0 (got ${String(v)})`);
+  return v;
+}
+
+/**
+ * The codec of a monitor's receiver: a Down `{ id, name, outcome: { kind, failure } }`
+ * (kind 'finished', 'failed' with `failure` `{ id, name, kind, message }`, or
+ * 'no-such'; `failure` null otherwise) to and from the postcard encoding of the Rust
+ * SDK's `Down`, as wit/runtime.wit describes it at `monitor`.
+ */
+export const DOWN = Object.freeze({
+  name: 'down',
+  encode(down) {
+    const w = new Writer();
+    w.varint(downId(down?.id, 'a Down\'s id'));
+    pcPutOptionString(w, down.name);
+    const kind = DOWN_OUTCOMES.indexOf(down.outcome?.kind);
+    if (kind < 0) throw new TypeError(`a Down's outcome.kind is one of ${DOWN_OUTCOMES.join(', ')} (got ${String(down.outcome?.kind)})`);
+    w.varint(kind);
+    if (down.outcome.kind === 'failed') {
+      const f = down.outcome.failure;
+      w.varint(downId(f?.id, "a Down's failure.id"));
+      pcPutOptionString(w, f.name);
+      const k = FAILURE_KINDS.indexOf(f.kind);
+      if (k < 0) throw new TypeError(`a Down's failure.kind is one of ${FAILURE_KINDS.join(', ')} (got ${String(f.kind)})`);
+      w.varint(k);
+      pcPutString(w, String(f.message));
+    }
+    return w.done().slice();
+  },
+  decode(bytes) {
+    const r = { bytes, at: 0 };
+    const id = pcVarint(r);
+    const name = pcOptionString(r);
+    const o = pcVarint(r);
+    const kind = DOWN_OUTCOMES[o];
+    if (kind === undefined) throw new TypeError(`the Down of microthread ${id} has outcome ${o}, which this SDK does not know (it knows 0 to 2): is the host of another weft version?`);
+    let failure = null;
+    if (kind === 'failed') {
+      const fid = pcVarint(r);
+      const fname = pcOptionString(r);
+      const k = pcVarint(r);
+      const fkind = FAILURE_KINDS[k];
+      if (fkind === undefined) {
+        throw new TypeError(
+          `the Down of microthread ${id} has failure kind ${k}, which this SDK does not know (it knows 0 to ${FAILURE_KINDS.length - 1}): ` +
+            'is the host of another weft version?',
+        );
+      }
+      failure = Object.freeze({ id: fid, name: fname, kind: fkind, message: pcString(r) });
+    }
+    if (r.at !== bytes.length) throw new TypeError(`the Down of microthread ${id} has ${bytes.length - r.at} bytes past its end: it is not a Down`);
+    return { id, name, outcome: { kind, failure } };
+  },
+});
+
+/**
+ * Watch microthread `id` of this program (`JoinHandle.id`, `currentId()`; an id is a
+ * value, it travels in messages): a Receiver on which exactly one Down arrives when
+ * it ends (at once, with outcome 'no-such', if it is not live: it ended already, or
+ * never was). `close()` on the receiver ends the monitor. A monitor makes nobody a
+ * parent: it joins nothing, cancels nothing, keeps nothing alive. Throws
+ * LimitReached when the run has its maximum of open channels.
+ */
+export function monitor(id) {
+  let wid;
+  if (typeof id === 'bigint' && id >= 0n && id < 1n << 64n) wid = id;
+  else if (Number.isSafeInteger(id) && id >= 0) wid = BigInt(id);
+  else throw new TypeError(`monitor: a microthread's id is an integer, at least 0 (got ${String(id)})`);
+  const r = attempt(() => thread.monitor(wid));
+  if (r.isErr) throw openError(r.err, 'monitor');
+  return new Receiver(r.ok, DOWN);
+}
+
+// ---------------------------------------------------------------------------
+// supervisor: OTP's supervisors, as the Rust SDK has them (guest/src/supervisor.rs):
+// a microthread that starts children in order, watches them (monitor) and restarts
+// those that end, fresh, as its strategy says, within its intensity; it stops them in
+// reverse start order, each within its shutdown time. Its loop is an entry of this
+// SDK (registered below, at the top level, so every instance has it).
+
+const STRATEGIES = ['one-for-one', 'one-for-all', 'rest-for-one'];
+const RESTART_TYPES = ['permanent', 'transient', 'temporary'];
+/** OTP's default shutdown time of a worker, ms. */
+const DEFAULT_SHUTDOWN = 5000;
+/** How many requests may wait for a supervisor. */
+const CONTROL_CAPACITY = 16;
+/** How many of the latest ends a supervisor lists when it gives up. */
+const MAX_ACCOUNTS = 32;
+
+function checkOptions(o, allowed, what) {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+    throw new TypeError(`${what}: expected an options object, got ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`);
+  }
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) throw new TypeError(`${what}: unknown option ${JSON.stringify(k)} (the options are ${allowed.join(', ')})`);
+  }
+}
+
+function oneOf(v, allowed, fallback, what) {
+  if (v === undefined) return fallback;
+  if (!allowed.includes(v)) throw new TypeError(`${what} is one of ${allowed.map((a) => `'${a}'`).join(', ')} (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+function milliseconds(v, fallback, what) {
+  if (v === undefined) return fallback;
+  nanos(v, what);
+  return v;
+}
+
+/** A supervisor's options, checked: what its microthread starts with (children's functions as registry indices). */
+function supervisorSpec(options, what) {
+  checkOptions(options, ['name', 'strategy', 'intensity', 'children'], what);
+  const name = options.name;
+  if (typeof name !== 'string' || name === '') throw new TypeError(`${what}: options.name is a non-empty string (the supervisor's microthread's name)`);
+  const strategy = oneOf(options.strategy, STRATEGIES, 'one-for-one', `${what}: options.strategy`);
+  const intensity = options.intensity ?? {};
+  checkOptions(intensity, ['maxRestarts', 'within'], `${what}: options.intensity`);
+  const maxRestarts = intensity.maxRestarts ?? 3;
+  if (!Number.isInteger(maxRestarts) || maxRestarts < 0 || maxRestarts > 0xffffffff) {
+    throw new TypeError(`${what}: options.intensity.maxRestarts is an integer, at least 0 (got ${String(maxRestarts)})`);
+  }
+  const within = milliseconds(intensity.within, 5000, `${what}: options.intensity.within`);
+  const children = options.children ?? [];
+  if (!Array.isArray(children)) throw new TypeError(`${what}: options.children is an array of children`);
+  const list = children.map((c, i) => childSpec(c, `${what}: child ${i}`));
+  const names = new Set();
+  for (const c of list) {
+    if (names.has(c.name)) throw new TypeError(`${what}: two children are named ${JSON.stringify(c.name)}: name each child apart`);
+    names.add(c.name);
+  }
+  return { name, strategy, maxRestarts, within, children: list };
+}
+
+function childSpec(c, what) {
+  if (c !== null && typeof c === 'object' && c.supervisor !== undefined) {
+    // A supervisor as a child: asked to stop through its control channel, its own
+    // children first; its shutdown time is theirs together and a second more.
+    checkOptions(c, ['supervisor', 'restart', 'shutdown'], what);
+    const spec = supervisorSpec(c.supervisor, `${what}: supervisor`);
+    const shutdown = milliseconds(c.shutdown, spec.children.reduce((sum, x) => sum + x.shutdown, 1000), `${what}: shutdown`);
+    const restart = oneOf(c.restart, RESTART_TYPES, 'permanent', `${what}: restart`);
+    const [control, requests] = channel(CONTROL_CAPACITY);
+    return { name: spec.name, fn: registry.indexOf(superviseEntry), arg: { spec, requests, nested: true }, restart, shutdown, control };
+  }
+  checkOptions(c, ['name', 'fn', 'arg', 'restart', 'shutdown'], what);
+  const fn = entryIndex(c.fn, what);
+  const name = c.name ?? c.fn.name;
+  if (typeof name !== 'string' || name === '') throw new TypeError(`${what}: name is a non-empty string (or the function has a name)`);
+  const restart = oneOf(c.restart, RESTART_TYPES, 'permanent', `${what} (${name}): restart`);
+  const shutdown = milliseconds(c.shutdown, DEFAULT_SHUTDOWN, `${what} (${name}): shutdown`);
+  return { name, fn, arg: c.arg, restart, shutdown, control: null };
+}
+
+/** A copy of a value for a child's start: its endpoints cloned (a restart gets the same argument as the first start). */
+function cloneValue(v) {
+  if (v === null || typeof v !== 'object') return v;
+  if (isEndpoint(v)) return v.clone();
+  if (isBytes(v)) return v.slice();
+  if (Array.isArray(v)) return v.map(cloneValue);
+  const o = {};
+  for (const k of Object.keys(v)) {
+    Object.defineProperty(o, k, { value: cloneValue(v[k]), enumerable: true, writable: true, configurable: true });
+  }
+  return o;
+}
+
+/** A started supervisor. */
+export class SupervisorHandle {
+  constructor(handle, control) {
+    this.handle = handle;
+    this.control = control;
+  }
+  /** The id of the supervisor's microthread. */
+  get id() {
+    return this.handle.id;
+  }
+  /**
+   * Its children, in start order: `{ name, id, state, restarts }`, state 'running',
+   * 'finished' (returned, not to restart) or 'failed' (failed, not to restart); id is
+   * that of its microthread now, or of the last one. Throws Closed if the supervisor
+   * has finished, Cancelled if this microthread is cancelled while it waits.
+   */
+  whichChildren() {
+    const [reply, answer] = channel(1);
+    try {
+      this.control.send({ op: 'which-children', reply });
+      return answer.recv();
+    } catch (e) {
+      if (e instanceof Closed) throw new Closed('whichChildren: the supervisor has finished: join it to see how');
+      throw e;
+    } finally {
+      reply.close();
+      answer.close();
+    }
+  }
+  /**
+   * Ask it to stop: its children stop in reverse start order, each within its
+   * shutdown time, then it finishes (join returns). Asking one that has finished
+   * does nothing. Throws Cancelled if this microthread is cancelled while the
+   * request waits for room.
+   */
+  shutdown() {
+    try {
+      this.control.send({ op: 'shutdown' });
+    } catch (e) {
+      if (!(e instanceof Closed)) throw e;
+    }
+  }
+  /**
+   * Cancel it: it stops its children in reverse start order within its grace period
+   * (`options.grace`, ms; default the run's), as at a shutdown, then ends (join
+   * throws Failed of kind 'cancelled'; past the grace, it and its tree are stopped
+   * where they are).
+   */
+  cancel(options) {
+    this.handle.cancel(options);
+  }
+  /**
+   * Wait until it finishes: once no child is left to run, or once shut down. Throws
+   * Failed, of kind 'restart-intensity' if it gave up (the message names the child
+   * and lists the recent ends), Timeout (`options.timeout`), Cancelled.
+   */
+  join(options) {
+    this.handle.join(options);
+  }
+  /** Whether it has finished. */
+  isFinished() {
+    return this.handle.isFinished();
+  }
+}
+
+/**
+ * Start a supervisor as a microthread, a child of this one, which starts its
+ * children in order. `options`: `name` (its microthread's), `strategy`
+ * ('one-for-one', the default; 'one-for-all'; 'rest-for-one'), `intensity`
+ * (`{ maxRestarts, within }`: at most maxRestarts restarts within any `within` ms;
+ * 3 in 5000 by default), `children`: each `{ name, fn, arg, restart, shutdown }`
+ * (`fn` registered with weft.entry, `name` by default its name, `arg` given afresh at
+ * each start with its endpoints cloned, `restart` 'permanent' (the default),
+ * 'transient' or 'temporary', `shutdown` the grace in ms its cancellation gets when
+ * it is stopped, 5000 by default), or `{ supervisor: options, restart, shutdown }`
+ * for a supervisor as a child. Throws TypeError for bad options, LimitReached and
+ * TooLarge as spawn does.
+ */
+function startSupervisor(options) {
+  const spec = supervisorSpec(options, 'supervisor.start');
+  const [control, requests] = channel(CONTROL_CAPACITY);
+  try {
+    const handle = spawnWith(superviseEntry, { spec, requests, nested: false }, { name: spec.name }, false, 'supervisor.start');
+    return new SupervisorHandle(handle, control);
+  } catch (e) {
+    control.close();
+    requests.close();
+    throw e;
+  }
+}
+
+export const supervisor = Object.freeze({ start: startSupervisor, SupervisorHandle });
+
+/** How a failure reads in a supervisor's list of recent ends. */
+const FAILURE_VERBS = {
+  panic: 'panicked',
+  trap: 'trapped',
+  'out-of-memory': 'ran out of memory',
+  'fuel-exhausted': 'ran out of fuel',
+  cancelled: 'was cancelled',
+  'child-failed': 'failed with a child',
+  exited: 'exited',
+  'restart-intensity': 'gave up',
+  disconnected: 'lost its link',
+  'node-down': 'lost its node',
+};
+
+function describeEnd(f) {
+  const verb = FAILURE_VERBS[f.kind] ?? `failed (${f.kind})`;
+  const message = f.kind === 'restart-intensity' ? f.message.replaceAll('\n', '\n  ') : f.message.split('\n')[0];
+  return `${verb}: ${message}`;
+}
+
+/**
+ * Join a child that has ended or is being stopped: `{ failure }` (null if it
+ * returned), or `{ cancelled: true }` if this supervisor's grace is over. The
+ * supervisor owns its shutdown: the notice of its cancellation fails one join, not
+ * the next.
+ */
+function joinEnded(handle) {
+  for (let tries = 0; ; tries++) {
+    try {
+      handle.join();
+      return { failure: null };
+    } catch (e) {
+      if (e instanceof Failed) return { failure: e.failure };
+      if (e instanceof Cancelled && tries === 0) continue;
+      if (e instanceof Cancelled) return { cancelled: true };
+      throw e;
+    }
+  }
+}
+
+/**
+ * Stop a child within its shutdown time: a supervisor child is asked to shut down
+ * (its children stop in order) and cancelled only once the time is over; any other
+ * child is cancelled with its shutdown time as the grace.
+ */
+function stopChild(child, handle, down) {
+  let asked = false;
+  if (child.control !== null) {
+    try {
+      child.control.trySend({ op: 'shutdown' });
+      asked = true;
+    } catch (e) {
+      // Full or closed: it is cancelled instead.
+      if (!(e instanceof Full || e instanceof Closed)) throw e;
+    }
+  }
+  if (asked) {
+    const deadline = performance.now() + child.shutdown;
+    let noticed = false;
+    for (;;) {
+      try {
+        down.recv({ timeout: Math.max(0, deadline - performance.now()) });
+        break;
+      } catch (e) {
+        if (e instanceof Timeout) {
+          handle.cancel({ grace: 0 });
+          break;
+        }
+        // The notice of this supervisor's cancellation: wait on (once: a second
+        // means its grace is over, and it is being stopped).
+        if (e instanceof Cancelled && !noticed) {
+          noticed = true;
+          continue;
+        }
+        if (e instanceof Cancelled || e instanceof Closed) break;
+        throw e;
+      }
+    }
+  } else {
+    handle.cancel({ grace: child.shutdown });
+  }
+  return joinEnded(handle);
+}
+
+/** A running supervisor (in its own microthread). */
+class Running {
+  constructor(spec) {
+    this.name = spec.name;
+    this.strategy = spec.strategy;
+    this.maxRestarts = spec.maxRestarts;
+    this.within = spec.within;
+    this.slots = spec.children.map((child) => ({ child, running: null, id: null, state: 'running', restarts: 0 }));
+    /** When the restarts within the intensity's window were (performance.now()). */
+    this.recent = [];
+    /** [when, what] of the latest of those (at most MAX_ACCOUNTS). */
+    this.accounts = [];
+  }
+
+  /**
+   * Start the children, then supervise them until none is left to run, a shutdown
+   * is asked for, or it is cancelled (null), or the intensity is exceeded (the
+   * message to give up with). However it ends, the children stop in reverse order.
+   */
+  run(requests) {
+    try {
+      return this.supervise(requests);
+    } finally {
+      this.stopAllFrom(0);
+    }
+  }
+
+  supervise(requests) {
+    for (let i = 0; i < this.slots.length; i++) {
+      if (isCancelled()) return null;
+      // A strategy may have started it already, at an earlier child's failure.
+      if (this.slots[i].running !== null) continue;
+      const e = this.start(i);
+      if (e !== null) {
+        // As if the child had failed at once: restart it within the limits.
+        const giveUp = this.ended(i, `could not be started: ${e.message}`);
+        if (giveUp !== null) return giveUp;
+      }
+    }
+    let req = requests;
+    for (;;) {
+      // The notice of a cancellation may have come to another call: it is seen here.
+      if (isCancelled()) return null;
+      const watched = [];
+      for (let i = 0; i < this.slots.length; i++) if (this.slots[i].running !== null) watched.push(i);
+      if (watched.length === 0) return null;
+      const ops = watched.map((i) => ({ recv: this.slots[i].running.down }));
+      if (req !== null) ops.push({ recv: req });
+      let r;
+      try {
+        r = select(ops);
+      } catch (e) {
+        // Cancelled: the children stop in order (see run).
+        if (e instanceof Cancelled) return null;
+        throw e;
+      }
+      if (r.index === watched.length) {
+        if (r.kind !== 'received') {
+          // Nobody can ask anything any more: supervise on.
+          req = null;
+          continue;
+        }
+        const m = r.value;
+        if (m?.op === 'shutdown') return null;
+        if (m?.op !== 'which-children') throw new WeftError(`supervisor ${this.name}: a request it does not know (op ${String(m?.op)})`);
+        try {
+          m.reply.send(this.whichChildren());
+        } catch (e) {
+          // The asker gave up waiting, or this one is being cancelled (seen above).
+          if (!(e instanceof Closed || e instanceof Cancelled)) throw e;
+        } finally {
+          m.reply.close();
+        }
+        continue;
+      }
+      // A child's Down (or its monitor's end): join it, to learn how it ended.
+      const i = watched[r.index];
+      const { handle, down } = this.slots[i].running;
+      this.slots[i].running = null;
+      down.close();
+      const ended = joinEnded(handle);
+      // Stopped by the end of its grace: this one is, too.
+      if (ended.cancelled) return null;
+      // The child ended as this supervisor was being cancelled: no restart.
+      if (isCancelled()) return null;
+      const giveUp = this.ended(i, ended.failure === null ? null : describeEnd(ended.failure));
+      if (giveUp !== null) return giveUp;
+    }
+  }
+
+  /** Spawn child `i` and watch it: null, or the error of a refused spawn. */
+  start(i) {
+    const slot = this.slots[i];
+    const c = slot.child;
+    let handle;
+    try {
+      handle = spawnWith(registry[c.fn], cloneValue(c.arg), { name: c.name }, false, `supervisor ${this.name}: start ${c.name}`);
+    } catch (e) {
+      if (e instanceof WeftError) return e;
+      throw e;
+    }
+    const down = monitor(handle.id);
+    slot.id = handle.id;
+    slot.state = 'running';
+    slot.running = { handle, down };
+    return null;
+  }
+
+  /** Child `i` has ended (`failure` null: it returned): restart what the strategy says, within the intensity. */
+  ended(i, failure) {
+    // Children that could not be started again end at once, in turn.
+    const ends = [[i, failure]];
+    while (ends.length > 0) {
+      const [j, f] = ends.shift();
+      const giveUp = this.oneEnded(j, f, ends);
+      if (giveUp !== null) return giveUp;
+    }
+    return null;
+  }
+
+  oneEnded(i, failure, ends) {
+    const slot = this.slots[i];
+    const restart = slot.child.restart === 'permanent' || (slot.child.restart === 'transient' && failure !== null);
+    if (!restart) {
+      slot.state = failure === null ? 'finished' : 'failed';
+      return null;
+    }
+    const what = `child ${slot.child.name} (microthread ${slot.id ?? 'none'}) ${failure ?? 'returned'}`;
+    const now = performance.now();
+    while (this.recent.length > 0 && now - this.recent[0] > this.within) this.recent.shift();
+    this.recent.push(now);
+    while (this.accounts.length >= MAX_ACCOUNTS || (this.accounts.length > 0 && now - this.accounts[0][0] > this.within)) {
+      this.accounts.shift();
+    }
+    this.accounts.push([now, what]);
+    if (this.recent.length > this.maxRestarts) {
+      this.stopAllFrom(0);
+      return (
+        `supervisor ${this.name} gave up: child ${slot.child.name} needed more than ${this.maxRestarts} restarts ` +
+        `within ${this.within} ms; the recent ends:\n  ${this.accounts.map(([, w]) => w).join('\n  ')}`
+      );
+    }
+    // Being cancelled: nothing starts again; run stops the rest.
+    if (isCancelled()) return null;
+    let again;
+    if (this.strategy === 'one-for-all') {
+      this.stopAllFrom(0);
+      again = this.restartableFrom(0, i);
+    } else if (this.strategy === 'rest-for-one') {
+      this.stopAllFrom(i + 1);
+      again = this.restartableFrom(i + 1, i);
+    } else {
+      again = [i];
+    }
+    for (const j of again) {
+      // Restarted already, when an earlier one of these could not be.
+      if (this.slots[j].running !== null) continue;
+      // (At the first start, a strategy may start one that never ran.)
+      if (this.slots[j].id !== null) {
+        this.slots[j].restarts += 1;
+        thread.countRestart();
+      }
+      const e = this.start(j);
+      if (e !== null) ends.push([j, `could not be restarted: ${e.message}`]);
+    }
+    return null;
+  }
+
+  /** The children from `from` on that were stopped to restart and are to start again (not the temporary ones), with `i`, in start order. */
+  restartableFrom(from, i) {
+    const again = [];
+    for (let j = 0; j < this.slots.length; j++) {
+      const s = this.slots[j];
+      if (j === i) again.push(j);
+      else if (j >= from && s.state === 'running' && s.running === null) {
+        if (s.child.restart === 'temporary') s.state = 'finished';
+        else again.push(j);
+      }
+    }
+    return again;
+  }
+
+  /** Stop the running children from `from` on, in reverse start order. */
+  stopAllFrom(from) {
+    for (let j = this.slots.length - 1; j >= from; j--) {
+      const s = this.slots[j];
+      if (s.running === null) continue;
+      const { handle, down } = s.running;
+      s.running = null;
+      stopChild(s.child, handle, down);
+      down.close();
+    }
+  }
+
+  whichChildren() {
+    return this.slots.map((s) => ({ name: s.child.name, id: s.id, state: s.state, restarts: s.restarts }));
+  }
+}
+
+/** A supervisor's microthread (at the top, or as another's child). */
+function runSupervisor({ spec, requests, nested }) {
+  // A cancellation stops here: the children are stopped in order, by run.
+  thread.ownShutdown();
+  if (nested) {
+    // Its supervisor asks only a running instance to shut down: a request still
+    // queued was for an instance stopped before it read it, not for this one.
+    for (;;) {
+      try {
+        requests.tryRecv();
+      } catch (e) {
+        if (e instanceof Empty || e instanceof Closed) break;
+        throw e;
+      }
+    }
+  }
+  const giveUp = new Running(spec).run(requests);
+  if (giveUp !== null) {
+    thread.giveUp(giveUp);
+    throw new Error('unreachable: thread.giveUp returned');
+  }
+}
+
+// The SDK's own entry, registered before the program's (its module runs first).
+const superviseEntry = entry(function supervisor(arg) {
+  runSupervisor(arg);
+});
