@@ -397,3 +397,168 @@ fn patterns_and_the_registry() {
         ]
     );
 }
+
+/// Monitors: a microthread that returns, one that fails (through select: its kind,
+/// name and message), one that has ended and one that never was; a bad id.
+#[test]
+fn a_monitor_sees_how_a_microthread_ends() {
+    let o = run(&[], &sdk(), &["monitor"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        [
+            "down: same id true name finisher finished failure null",
+            "joined: done",
+            "down: received name failer failed kind panic of failer same id true",
+            "message: RangeError: the gated child fails as told",
+            "no-such: no-such name null; no-such id 123456789",
+            "bad: monitor: a microthread's id is an integer, at least 0 (got -1)",
+        ]
+    );
+}
+
+/// The restarts a run counts (`weft run --stats`: the supervisors' `count-restart`).
+fn restarts(o: &Output) -> String {
+    let err = text(&o.stderr);
+    err.lines()
+        .find_map(|l| l.split(", ").find_map(|part| part.strip_prefix("restarts ")))
+        .unwrap_or_else(|| panic!("no restarts count: {err}"))
+        .to_string()
+}
+
+#[test]
+fn a_one_for_one_supervisor_restarts_a_failing_child_alone() {
+    let o = run(&["--stats"], &sdk(), &["one-for-one"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        [
+            "started: flaky up, steady up",
+            "restarted: flaky up",
+            "restarted: flaky up",
+            "restarted: flaky up",
+            "children: steady running 0, flaky running 3",
+            "steady kept its microthread: true",
+            // Shutdown: reverse start order.
+            "flaky cleanup",
+            "steady cleanup",
+            "joined",
+        ]
+    );
+    assert_eq!(restarts(&o), "3");
+}
+
+/// A transient child restarts after a failure, not after a return; once none is
+/// left to run, the supervisor ends.
+#[test]
+fn a_transient_child_that_returns_is_not_restarted() {
+    let o = run(&["--stats"], &sdk(), &["transient"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        ["started: once up, twice up", "restarted: twice up", "joined"]
+    );
+    assert_eq!(restarts(&o), "1", "only the failure restarted a child");
+}
+
+#[test]
+fn one_for_all_restarts_the_siblings_and_rest_for_one_those_after() {
+    let o = run(&["--stats"], &sdk(), &["one-for-all"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        [
+            "started: a up, b up, c up",
+            // b failed: the others stop, in reverse order, and all start again.
+            "c cleanup",
+            "a cleanup",
+            "restarted: a up, b up, c up",
+            "children: a running 1, b running 1, c running 1",
+            "c cleanup",
+            "b cleanup",
+            "a cleanup",
+            "joined",
+        ]
+    );
+    assert_eq!(restarts(&o), "3");
+    let o = run(&["--stats"], &sdk(), &["rest-for-one"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        [
+            "started: a up, b up, c up",
+            // b failed: c (started after it) stops; b and c start again; a runs on.
+            "c cleanup",
+            "restarted: b up, c up",
+            "children: a running 0, b running 1, c running 1",
+            "c cleanup",
+            "b cleanup",
+            "a cleanup",
+            "joined",
+        ]
+    );
+    assert_eq!(restarts(&o), "2");
+}
+
+#[test]
+fn past_its_intensity_a_supervisor_gives_up_with_restart_intensity() {
+    let o = run(&["--stats"], &sdk(), &["intensity"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        [
+            "started: bad up, steady up",
+            // Giving up stops the other children first.
+            "steady cleanup",
+            "failed: restart-intensity name crashy",
+            "message: supervisor crashy gave up: child bad needed more than 2 restarts within 3600000 ms; the recent ends:",
+            "  child bad (microthread N) panicked: Error: bad fails as ordered",
+            "  child bad (microthread N) panicked: Error: bad fails as ordered",
+            "  child bad (microthread N) panicked: Error: bad fails as ordered",
+        ]
+    );
+    assert_eq!(restarts(&o), "2");
+}
+
+/// Shutdown stops the children in reverse start order (a nested supervisor stops
+/// its own first); a cancelled supervisor does the same, then ends cancelled.
+#[test]
+fn shutdown_and_cancel_stop_the_children_in_reverse_order() {
+    let o = run(&[], &sdk(), &["supervise-shutdown"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        [
+            "started: a up, c up, x up, y up",
+            "children: a running 0, inner running 0, c running 0",
+            "c cleanup",
+            "y cleanup",
+            "x cleanup",
+            "a cleanup",
+            "shut down",
+            "started: p up, q up, r up",
+            "r cleanup",
+            "q cleanup",
+            "p cleanup",
+            "cancelled: Failed cancelled name cancelled",
+        ]
+    );
+}
+
+#[test]
+fn bad_supervisor_options_are_clear_errors() {
+    let o = run(&[], &sdk(), &["supervise-bad"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        [
+            "supervisor.start: options.strategy is one of 'one-for-one', 'one-for-all', 'rest-for-one' (got \"one-for-some\")",
+            "supervisor.start: child 0 (worker): restart is one of 'permanent', 'transient', 'temporary' (got \"sometimes\")",
+            "supervisor.start: child 0: notRegistered is not registered: register it with weft.entry(notRegistered) at the top level of its module (a microthread starts in a fresh instance of the program, which knows only the functions its top level registered)",
+            "supervisor.start: two children are named \"worker\": name each child apart",
+            "supervisor.start: options.intensity.maxRestarts is an integer, at least 0 (got -1)",
+            "supervisor.start: unknown option \"childs\" (the options are name, strategy, intensity, children)",
+            "supervisor.start: options.name is a non-empty string (the supervisor's microthread's name)",
+        ]
+    );
+}

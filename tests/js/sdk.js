@@ -363,6 +363,217 @@ function hostCbor() {
   }
 }
 
+// ---- monitors and supervisors ----
+
+/** Waits for one value on `rx`, then fails or returns, as told. */
+const gated = weft.entry(function gated({ rx, fail }) {
+  rx.recv();
+  if (fail) throw new RangeError('the gated child fails as told');
+  return 'done';
+});
+
+function monitorMode() {
+  // A microthread that returns.
+  const [goTx, goRx] = weft.channel(0);
+  const h = weft.spawn(gated, { rx: goRx, fail: false }, { name: 'finisher' });
+  const watch = weft.monitor(h.id);
+  goTx.send('go');
+  const down = watch.recv();
+  console.log(`down: same id ${down.id === h.id} name ${down.name} ${down.outcome.kind} failure ${down.outcome.failure}`);
+  console.log(`joined: ${h.join()}`);
+  // One that fails, seen through select; then the monitor's channel is closed.
+  const [go2Tx, go2Rx] = weft.channel(0);
+  const f = weft.spawn(gated, { rx: go2Rx, fail: true }, { name: 'failer' });
+  const watch2 = weft.monitor(f.id);
+  go2Tx.send('go');
+  const r = weft.select([{ recv: watch2 }]);
+  const d = r.value;
+  const fl = d.outcome.failure;
+  console.log(`down: ${r.kind} name ${d.name} ${d.outcome.kind} kind ${fl.kind} of ${fl.name} same id ${fl.id === f.id && d.id === f.id}`);
+  console.log(`message: ${fl.message.split('\n')[0]}`);
+  throws(() => watch2.recv(), Closed, 'a second receive on a monitor');
+  throws(() => f.join(), Failed, 'join of the failed child');
+  // One that has ended, one that never was.
+  const gone = weft.monitor(h.id).recv();
+  const never = weft.monitor(123456789).recv();
+  console.log(`no-such: ${gone.outcome.kind} name ${gone.name}; ${never.outcome.kind} id ${never.id}`);
+  // The codec, both ways.
+  check(JSON.stringify(weft.DOWN.decode(weft.DOWN.encode(d))) === JSON.stringify(d), 'a Down round-trips');
+  const bad = throws(() => weft.monitor(-1), TypeError, 'a negative id');
+  console.log(`bad: ${bad.message}`);
+}
+
+/**
+ * A supervised worker: says it is up on `events`, then takes orders (without
+ * `orders`, it waits to be stopped): 'fail' throws, 'return' returns. Its cleanup,
+ * when it is stopped, prints.
+ */
+const worker = weft.entry(function worker({ name, events, orders }) {
+  events.send(`${name} up`);
+  const [keep, never] = weft.channel(0);
+  try {
+    const order = orders === null ? never.recv() : orders.recv();
+    if (order === 'fail') throw new Error(`${name} fails as ordered`);
+    return order;
+  } catch (e) {
+    if (e instanceof weft.Cancelled) {
+      console.log(`${name} cleanup`);
+      return 'stopped';
+    }
+    throw e;
+  } finally {
+    keep.close();
+  }
+});
+
+/** Receive `n` events (a generous bound as the hang guard), sorted. */
+function ups(rx, n) {
+  const got = [];
+  for (let i = 0; i < n; i++) got.push(rx.recv({ timeout: 60000 }));
+  return got.sort().join(', ');
+}
+
+function childrenOf(sup) {
+  return sup
+    .whichChildren()
+    .map((c) => `${c.name} ${c.state} ${c.restarts}`)
+    .join(', ');
+}
+
+/** A failing child restarts alone; its sibling runs on, untouched. */
+function oneForOne() {
+  const [events, upRx] = weft.channel(64);
+  const [orders, flakyOrders] = weft.channel(8);
+  const sup = weft.supervisor.start({
+    name: 'workers',
+    strategy: 'one-for-one',
+    intensity: { maxRestarts: 10, within: 3600000 },
+    children: [
+      { fn: worker, name: 'steady', arg: { name: 'steady', events, orders: null } },
+      { fn: worker, name: 'flaky', arg: { name: 'flaky', events, orders: flakyOrders } },
+    ],
+  });
+  console.log(`started: ${ups(upRx, 2)}`);
+  const steadyId = sup.whichChildren()[0].id;
+  for (let i = 0; i < 3; i++) {
+    orders.send('fail');
+    console.log(`restarted: ${ups(upRx, 1)}`);
+  }
+  console.log(`children: ${childrenOf(sup)}`);
+  console.log(`steady kept its microthread: ${sup.whichChildren()[0].id === steadyId}`);
+  sup.shutdown();
+  sup.join();
+  console.log('joined');
+}
+
+/** Transient children: restarted after a failure, not after a return; the supervisor ends when none is left. */
+function transient() {
+  const [events, upRx] = weft.channel(64);
+  const [onceTx, onceOrders] = weft.channel(8);
+  const [twiceTx, twiceOrders] = weft.channel(8);
+  const sup = weft.supervisor.start({
+    name: 'transients',
+    children: [
+      { fn: worker, name: 'once', restart: 'transient', arg: { name: 'once', events, orders: onceOrders } },
+      { fn: worker, name: 'twice', restart: 'transient', arg: { name: 'twice', events, orders: twiceOrders } },
+    ],
+  });
+  console.log(`started: ${ups(upRx, 2)}`);
+  twiceTx.send('fail');
+  console.log(`restarted: ${ups(upRx, 1)}`);
+  onceTx.send('return');
+  twiceTx.send('return');
+  // Nothing is left to run: the supervisor ends (a restart of `once` would wait for
+  // orders, and this join would time out). The run's restarts count says 1.
+  sup.join({ timeout: 60000 });
+  console.log('joined');
+}
+
+/** one-for-all or rest-for-one: b fails once, among a, b, c. */
+function strategyMode(strategy) {
+  const [events, upRx] = weft.channel(64);
+  const [orders, bOrders] = weft.channel(8);
+  const sup = weft.supervisor.start({
+    name: strategy,
+    strategy,
+    children: ['a', 'b', 'c'].map((name) => ({ fn: worker, name, arg: { name, events, orders: name === 'b' ? bOrders : null } })),
+  });
+  console.log(`started: ${ups(upRx, 3)}`);
+  orders.send('fail');
+  console.log(`restarted: ${ups(upRx, strategy === 'one-for-all' ? 3 : 2)}`);
+  console.log(`children: ${childrenOf(sup)}`);
+  sup.shutdown();
+  sup.join();
+  console.log('joined');
+}
+
+/** An always-failing child: the supervisor gives up, stopping its siblings. */
+function intensity() {
+  const [events, upRx] = weft.channel(64);
+  const [orders, badOrders] = weft.channel(8);
+  const sup = weft.supervisor.start({
+    name: 'crashy',
+    intensity: { maxRestarts: 2, within: 3600000 },
+    children: [
+      { fn: worker, name: 'steady', arg: { name: 'steady', events, orders: null } },
+      { fn: worker, name: 'bad', arg: { name: 'bad', events, orders: badOrders } },
+    ],
+  });
+  console.log(`started: ${ups(upRx, 2)}`);
+  for (let i = 0; i < 3; i++) orders.send('fail');
+  try {
+    sup.join();
+    console.log('joined: no failure');
+  } catch (e) {
+    check(e instanceof Failed, `the supervisor fails: ${e}`);
+    console.log(`failed: ${e.failure.kind} name ${e.failure.name}`);
+    console.log(`message: ${e.failure.message.replace(/microthread \d+/g, 'microthread N')}`);
+  }
+  throws(() => sup.whichChildren(), Closed, 'whichChildren of a finished supervisor');
+}
+
+/** Shutdown stops the children in reverse start order, a nested supervisor's own first; so does a cancellation. */
+function superviseShutdown() {
+  const [events, upRx] = weft.channel(64);
+  const w = (name) => ({ fn: worker, name, arg: { name, events: events.clone(), orders: null }, shutdown: 10000 });
+  const sup = weft.supervisor.start({
+    name: 'tree',
+    children: [w('a'), { supervisor: { name: 'inner', strategy: 'rest-for-one', children: [w('x'), w('y')] } }, w('c')],
+  });
+  console.log(`started: ${ups(upRx, 4)}`);
+  console.log(`children: ${childrenOf(sup)}`);
+  sup.shutdown();
+  sup.join();
+  console.log('shut down');
+  const sup2 = weft.supervisor.start({ name: 'cancelled', children: [w('p'), w('q'), w('r')] });
+  console.log(`started: ${ups(upRx, 3)}`);
+  sup2.cancel({ grace: 30000 });
+  try {
+    sup2.join();
+    console.log('joined: no failure');
+  } catch (e) {
+    console.log(`cancelled: ${e.name} ${e.failure.kind} name ${e.failure.name}`);
+  }
+}
+
+/** Bad options: a clear error each, at start. */
+function superviseBad() {
+  const notRegistered = function notRegistered() {};
+  const cases = [
+    { name: 'x', strategy: 'one-for-some' },
+    { name: 'x', children: [{ fn: worker, restart: 'sometimes' }] },
+    { name: 'x', children: [{ fn: notRegistered }] },
+    { name: 'x', children: [{ fn: worker }, { fn: worker }] },
+    { name: 'x', intensity: { maxRestarts: -1 } },
+    { name: 'x', childs: [] },
+    { children: [] },
+  ];
+  for (const options of cases) {
+    const e = throws(() => weft.supervisor.start(options), TypeError, `bad options ${JSON.stringify(options)}`);
+    console.log(e.message);
+  }
+}
+
 export function main(args) {
   const mode = args[0];
   switch (mode) {
@@ -372,6 +583,21 @@ export function main(args) {
       return patterns();
     case 'api':
       return api();
+    case 'monitor':
+      return monitorMode();
+    case 'one-for-one':
+      return oneForOne();
+    case 'transient':
+      return transient();
+    case 'one-for-all':
+    case 'rest-for-one':
+      return strategyMode(mode);
+    case 'intensity':
+      return intensity();
+    case 'supervise-shutdown':
+      return superviseShutdown();
+    case 'supervise-bad':
+      return superviseBad();
     case 'fail':
       return fail();
     case 'unregistered':
@@ -391,6 +617,6 @@ export function main(args) {
     case 'bench-sleepers':
       return benchSleepers(Number(args[1] || 1000), Number(args[2] || 5000));
     default:
-      throw new Error(`unknown mode ${mode}: api, fail, unregistered, late, echo, replay, exit, bench-spawn, bench-sleepers`);
+      throw new Error(`unknown mode ${mode}: api, monitor, one-for-one, transient, one-for-all, rest-for-one, intensity, supervise-shutdown, supervise-bad, fail, unregistered, late, echo, replay, exit, bench-spawn, bench-sleepers`);
   }
 }
