@@ -562,3 +562,23 @@ fn bad_supervisor_options_are_clear_errors() {
         ]
     );
 }
+
+/// A temporary child is not restarted after its failure; a nested supervisor that
+/// gives up (past an intensity of 0) is a failed child one level up, restarted
+/// there; shutdown reaches the nested supervisor's child.
+#[test]
+fn a_nested_supervisor_that_gives_up_is_restarted_and_a_temporary_child_is_not() {
+    let o = run(&["--stats"], &sdk(), &["nested"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        lines(&o),
+        [
+            "started: bad up, temp up",
+            "restarted: bad up",
+            "children: temp failed 0, inner running 1",
+            "bad cleanup",
+            "joined",
+        ]
+    );
+    assert_eq!(restarts(&o), "1", "only the nested supervisor restarted");
+}

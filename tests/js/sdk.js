@@ -556,6 +556,44 @@ function superviseShutdown() {
   }
 }
 
+/**
+ * A temporary child is not restarted after its failure; a nested supervisor that
+ * gives up is a failed child of its supervisor, which restarts it.
+ */
+function nested() {
+  const [events, upRx] = weft.channel(64);
+  const [tempTx, tempOrders] = weft.channel(8);
+  const [badTx, badOrders] = weft.channel(8);
+  const sup = weft.supervisor.start({
+    name: 'outer',
+    children: [
+      { fn: worker, name: 'temp', restart: 'temporary', arg: { name: 'temp', events, orders: tempOrders } },
+      {
+        supervisor: {
+          name: 'inner',
+          intensity: { maxRestarts: 0, within: 3600000 },
+          children: [{ fn: worker, name: 'bad', arg: { name: 'bad', events, orders: badOrders } }],
+        },
+      },
+    ],
+  });
+  console.log(`started: ${ups(upRx, 2)}`);
+  tempTx.send('fail');
+  // Wait until the supervisor has seen it end (each ask is a round trip to it).
+  let temp = sup.whichChildren()[0];
+  for (let asked = 1; temp.state === 'running'; asked++) {
+    check(asked < 100000, 'the supervisor sees the temporary child end');
+    weft.yieldNow();
+    temp = sup.whichChildren()[0];
+  }
+  badTx.send('fail');
+  console.log(`restarted: ${ups(upRx, 1)}`);
+  console.log(`children: ${childrenOf(sup)}`);
+  sup.shutdown();
+  sup.join();
+  console.log('joined');
+}
+
 /** Bad options: a clear error each, at start. */
 function superviseBad() {
   const notRegistered = function notRegistered() {};
@@ -598,6 +636,8 @@ export function main(args) {
       return superviseShutdown();
     case 'supervise-bad':
       return superviseBad();
+    case 'nested':
+      return nested();
     case 'fail':
       return fail();
     case 'unregistered':
@@ -617,6 +657,6 @@ export function main(args) {
     case 'bench-sleepers':
       return benchSleepers(Number(args[1] || 1000), Number(args[2] || 5000));
     default:
-      throw new Error(`unknown mode ${mode}: api, monitor, one-for-one, transient, one-for-all, rest-for-one, intensity, supervise-shutdown, supervise-bad, fail, unregistered, late, echo, replay, exit, bench-spawn, bench-sleepers`);
+      throw new Error(`unknown mode ${mode}: api, monitor, one-for-one, transient, one-for-all, rest-for-one, intensity, supervise-shutdown, supervise-bad, nested, fail, unregistered, late, echo, replay, exit, bench-spawn, bench-sleepers`);
   }
 }
