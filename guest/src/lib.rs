@@ -59,7 +59,7 @@
 //! | layer | module | owns | wraps |
 //! |---|---|---|---|
 //! | 1 | `bindings` | the code `wit-bindgen` generates from `wit/`, and nothing else | the `microthread` world |
-//! | 2 | `message` | marshalling: a value to and from a WIT `message` (postcard bytes, small ones by value, endpoints beside the bytes) | `channel.message`, `channel.endpoint` |
+//! | 2 | `message` | marshalling: a value to and from a WIT `message` (postcard bytes, small ones by value, endpoints beside the bytes; or CBOR, [`Codec`]) | `channel.message`, `channel.endpoint` |
 //! | 2 | `time` | a `Duration` as the nanoseconds every WIT timeout, sleep and timer takes | |
 //! | 2 | `failure` | [`Failure`], [`FailureKind`], [`Cancelled`] | `types` |
 //! | 2 | `node` | the nodes: [`Node`](cluster::Node) (a live node, or any), the live ones, this one (re-exported by [`cluster`]) | `cluster` |
@@ -118,6 +118,7 @@ pub use channel::{
     tick, try_after, try_channel, try_tick,
 };
 pub use failure::{Cancelled, Failure, FailureKind};
+pub use message::Codec;
 pub use monitor::{Down, DownOutcome, monitor, try_monitor};
 pub use patterns::{MapError, generate, parallel_map};
 pub use registry::{RegisterError, register, whereis};

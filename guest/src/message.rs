@@ -1,7 +1,9 @@
 //! How typed values travel: a *value* is *encoded* (serialized with serde + postcard)
 //! into a *message*, the WIT `message`, and decoded from one; the *endpoints* inside
 //! it (channel ends, sockets: the WIT `endpoint`) travel beside the bytes as moved
-//! handles.
+//! handles. A channel shared with a guest in another language, or with the
+//! application in CBOR, encodes its values in CBOR instead ([`Codec`]), without
+//! endpoints.
 //!
 //! Serializing an endpoint (a [`Sender`](crate::Sender), a
 //! [`Receiver`](crate::Receiver), a socket) clones its handle into the outgoing list and writes the list index; the value's own handle is
@@ -129,9 +131,65 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<wit::Message, p
     Ok(wit::Message::Large(wit::LargeMessage { bytes, endpoints }))
 }
 
+/// How a channel's values are encoded: [`Sender::with_codec`](crate::Sender::with_codec),
+/// [`Receiver::with_codec`](crate::Receiver::with_codec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Codec {
+    /// serde + postcard, with the channel ends and sockets inside a value moving
+    /// beside its bytes: what every Rust guest reads unless told otherwise.
+    #[default]
+    Postcard,
+    /// CBOR (RFC 8949), self-describing: what the Python and JavaScript SDKs'
+    /// `weft.CBOR` codec and the application's `weft::Codec::Cbor` channels read and
+    /// write. Maps, sequences, strings, byte strings, integers, floats, booleans and
+    /// null; no channel ends or sockets.
+    Cbor,
+}
+
+/// Serialize `value` into a message in `codec`.
+pub(crate) fn encode_as<T: Serialize + ?Sized>(value: &T, codec: Codec) -> Result<wit::Message, String> {
+    match codec {
+        Codec::Postcard => encode(value).map_err(|e| e.to_string()),
+        Codec::Cbor => {
+            let mut bytes = Vec::new();
+            let written = ciborium::into_writer(value, &mut bytes).map_err(|e| e.to_string());
+            // An end or a socket in the value was put aside: CBOR carries none.
+            if OUTGOING_LEN.swap(0, Ordering::Relaxed) > 0 {
+                OUTGOING.with(|o| o.borrow_mut().clear());
+                return Err("a CBOR message carries no channel ends or sockets".into());
+            }
+            written?;
+            Ok(from_bytes(&bytes))
+        }
+    }
+}
+
+/// Deserialize a message in `codec`.
+pub(crate) fn decode_as<T: DeserializeOwned>(message: wit::Message, codec: Codec) -> Result<T, Malformed> {
+    match codec {
+        Codec::Postcard => decode(message),
+        Codec::Cbor => {
+            let bytes = match &message {
+                wit::Message::Small(s) => {
+                    let mut inline = [0; INLINE];
+                    for (chunk, w) in inline.chunks_exact_mut(8).zip([s.w0, s.w1, s.w2]) {
+                        chunk.copy_from_slice(&w.to_le_bytes());
+                    }
+                    inline[..usize::from(s.len).min(INLINE)].to_vec()
+                }
+                wit::Message::Large(m) => m.bytes.clone(),
+            };
+            ciborium::from_reader(&bytes[..]).map_err(|e| Malformed::Cbor(e.to_string()))
+        }
+    }
+}
+
 /// Why a message is not a `T`.
 #[derive(Debug)]
 pub(crate) enum Malformed {
+    /// It is not the CBOR of a `T`: why.
+    Cbor(String),
     /// postcard could not read a `T` from it.
     Decode(postcard::Error),
     /// A `T` was read, and bytes were left over: the sender sent another type.
@@ -145,6 +203,7 @@ impl std::fmt::Display for Malformed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Malformed::Decode(e) => e.fmt(f),
+            Malformed::Cbor(e) => write!(f, "CBOR: {e}"),
             Malformed::LeftOver(n) => {
                 write!(f, "{n} bytes left over after the value (was another type sent?)")
             }

@@ -27,9 +27,9 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::bindings::channel as wit;
-use crate::channel::{Receiver, Sender, decode_value};
+use crate::channel::{Receiver, Sender, decode_in};
 use crate::failure::Failure;
-use crate::message::encode;
+use crate::message::{Codec, encode_as};
 use crate::net::{TcpListener, TcpStream};
 use crate::time::nanos;
 
@@ -41,11 +41,13 @@ use crate::time::nanos;
 #[derive(Default)]
 pub struct Select<'a> {
     ops: Vec<wit::SelectOp<'a>>,
+    /// Each receive's codec, by operation index (postcard for the others).
+    codecs: Vec<Codec>,
 }
 
 /// A message received by a [`Select`]; [`decode`](Received::decode) it as the type of
 /// the receiver it came from.
-pub struct Received(wit::Message);
+pub struct Received(wit::Message, Codec);
 
 impl Received {
     /// The value.
@@ -53,7 +55,7 @@ impl Received {
     /// # Panics
     /// If the message is not a `T`.
     pub fn decode<T: DeserializeOwned>(self) -> T {
-        decode_value(self.0)
+        decode_in(self.1, self.0)
     }
 }
 
@@ -124,13 +126,16 @@ impl<'a> Select<'a> {
     /// Add a receive on `rx`; returns the operation's index.
     pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
         self.ops.push(wit::SelectOp::Recv(&rx.inner));
+        self.codecs.push(rx.codec);
         self.ops.len() - 1
     }
 
     /// Add a send of `value` on `tx`; returns the operation's index.
     pub fn send<T: Serialize>(&mut self, tx: &'a Sender<T>, value: &T) -> usize {
-        let message = encode(value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
+        let message =
+            encode_as(value, tx.codec).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
         self.ops.push(wit::SelectOp::Send((&tx.inner, message)));
+        self.codecs.push(tx.codec);
         self.ops.len() - 1
     }
 
@@ -138,6 +143,7 @@ impl<'a> Select<'a> {
     /// index.
     pub fn accept(&mut self, listener: &'a TcpListener) -> usize {
         self.ops.push(wit::SelectOp::Accept(&listener.inner));
+        self.codecs.push(Codec::Postcard);
         self.ops.len() - 1
     }
 
@@ -145,6 +151,7 @@ impl<'a> Select<'a> {
     /// index.
     pub fn readable(&mut self, stream: &'a TcpStream) -> usize {
         self.ops.push(wit::SelectOp::Readable(&stream.inner));
+        self.codecs.push(Codec::Postcard);
         self.ops.len() - 1
     }
 
@@ -152,6 +159,7 @@ impl<'a> Select<'a> {
     /// index.
     pub fn writable(&mut self, stream: &'a TcpStream) -> usize {
         self.ops.push(wit::SelectOp::Writable(&stream.inner));
+        self.codecs.push(Codec::Postcard);
         self.ops.len() - 1
     }
 
@@ -160,7 +168,7 @@ impl<'a> Select<'a> {
         match selected {
             wit::Selected::Received((i, m)) => Selected::Received {
                 index: i as usize,
-                message: Received(m),
+                message: Received(m, self.codecs.get(i as usize).copied().unwrap_or_default()),
             },
             wit::Selected::Sent(i) => Selected::Sent { index: i as usize },
             wit::Selected::Closed(i) => Selected::Closed { index: i as usize },

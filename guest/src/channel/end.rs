@@ -28,7 +28,7 @@ macro_rules! end {
 
         impl<T> Clone for $end<T> {
             fn clone(&self) -> Self {
-                $end::new(self.inner.clone())
+                $end::new(self.inner.clone()).with_codec(self.codec)
             }
         }
 

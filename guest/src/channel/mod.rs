@@ -40,7 +40,7 @@ pub use error::{
     SendTimeoutError, TryRecvError, TrySendError,
 };
 pub use receiver::Receiver;
-pub(crate) use receiver::decode_value;
+pub(crate) use receiver::decode_in;
 pub use sender::{Sender, call};
 pub use timer::{after, tick, try_after, try_tick};
 

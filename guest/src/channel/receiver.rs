@@ -8,23 +8,44 @@ use serde::de::DeserializeOwned;
 
 use super::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::bindings::channel as wit;
-use crate::message::decode;
+use crate::message::{Codec, decode_as};
 use crate::time::nanos;
 
 /// The receiving end of a channel of `T`. An iterator over the values received,
 /// which ends when the channel is closed.
 pub struct Receiver<T> {
     pub(crate) inner: wit::Receiver,
+    pub(crate) codec: Codec,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<T> Receiver<T> {
-    /// The typed end of the host's `receiver`.
+    /// The typed end of the host's `receiver`, reading postcard.
     pub(crate) fn new(inner: wit::Receiver) -> Self {
         Receiver {
             inner,
+            codec: Codec::Postcard,
             _t: PhantomData,
         }
+    }
+
+    /// This end, reading its values in `codec`: [`Codec::Cbor`] for a channel
+    /// written by a guest in Python or JavaScript, or by the application in CBOR.
+    ///
+    /// ```no_run
+    /// # #[derive(serde::Deserialize)] struct Job { name: String }
+    /// let jobs = weft_guest::host_receiver::<Job>("jobs")
+    ///     .expect("the application gives jobs")
+    ///     .with_codec(weft_guest::Codec::Cbor);
+    /// ```
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// How this end reads its values.
+    pub fn codec(&self) -> Codec {
+        self.codec
     }
 }
 
@@ -50,8 +71,9 @@ pub(super) fn timed_recv_error(e: wit::RecvError) -> RecvTimeoutError {
     }
 }
 
-pub(crate) fn decode_value<T: DeserializeOwned>(message: wit::Message) -> T {
-    decode(message).unwrap_or_else(|e| panic!("weft: cannot deserialize a received message: {e}"))
+/// A received message as a `T`, in `codec`.
+pub(crate) fn decode_in<T: DeserializeOwned>(codec: Codec, message: wit::Message) -> T {
+    decode_as(message, codec).unwrap_or_else(|e| panic!("weft: cannot deserialize a received message: {e}"))
 }
 
 impl<T: DeserializeOwned> Receiver<T> {
@@ -59,26 +81,32 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// once every sender is gone and the buffer is drained; `Failed` if a microthread
     /// that held a sender failed; `Cancelled` if this microthread is cancelled.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.inner.recv().map(decode_value).map_err(blocking_recv_error)
+        self.inner
+            .recv()
+            .map(|m| decode_in(self.codec, m))
+            .map_err(blocking_recv_error)
     }
 
     /// Receive only if that needs no waiting.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.inner.try_recv().map(decode_value).map_err(|e| match e {
-            wit::RecvError::Empty => TryRecvError::Empty,
-            wit::RecvError::Closed => TryRecvError::Closed,
-            wit::RecvError::Failed(f) => TryRecvError::Failed(f.into()),
-            wit::RecvError::Timeout | wit::RecvError::Cancelled => {
-                unreachable!("a receive that does not wait neither times out nor is cancelled")
-            }
-        })
+        self.inner
+            .try_recv()
+            .map(|m| decode_in(self.codec, m))
+            .map_err(|e| match e {
+                wit::RecvError::Empty => TryRecvError::Empty,
+                wit::RecvError::Closed => TryRecvError::Closed,
+                wit::RecvError::Failed(f) => TryRecvError::Failed(f.into()),
+                wit::RecvError::Timeout | wit::RecvError::Cancelled => {
+                    unreachable!("a receive that does not wait neither times out nor is cancelled")
+                }
+            })
     }
 
     /// Receive, waiting at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.inner
             .recv_timeout(nanos(timeout))
-            .map(decode_value)
+            .map(|m| decode_in(self.codec, m))
             .map_err(timed_recv_error)
     }
 }

@@ -7,24 +7,40 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{SendError, SendRecvError, SendRecvTimeoutError, SendTimeoutError, TrySendError};
-use super::receiver::{Receiver, blocking_recv_error, decode_value, timed_recv_error};
+use super::receiver::{Receiver, blocking_recv_error, decode_in, timed_recv_error};
 use crate::bindings::channel as wit;
-use crate::message::encode;
+use crate::message::{Codec, encode_as};
 use crate::time::nanos;
 
 /// The sending end of a channel of `T`.
 pub struct Sender<T> {
     pub(crate) inner: wit::Sender,
+    pub(crate) codec: Codec,
     _t: PhantomData<fn(T)>,
 }
 
 impl<T> Sender<T> {
-    /// The typed end of the host's `sender`.
+    /// The typed end of the host's `sender`, writing postcard.
     pub(crate) fn new(inner: wit::Sender) -> Self {
         Sender {
             inner,
+            codec: Codec::Postcard,
             _t: PhantomData,
         }
+    }
+
+    /// This end, writing its values in `codec`: [`Codec::Cbor`] for a channel read
+    /// by a guest in Python or JavaScript, or by the application in CBOR. A CBOR
+    /// value carries no channel ends or sockets (sending one panics, as a value
+    /// that cannot be serialized does).
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// How this end writes its values.
+    pub fn codec(&self) -> Codec {
+        self.codec
     }
 }
 
@@ -37,7 +53,8 @@ impl<T: Serialize> Sender<T> {
         value: T,
         op: impl FnOnce(wit::Message) -> Result<(), wit::SendError>,
     ) -> Result<(), (wit::SendError, T)> {
-        let message = encode(&value).unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
+        let message = encode_as(&value, self.codec)
+            .unwrap_or_else(|e| panic!("weft: cannot serialize the message: {e}"));
         op(message).map_err(|e| (e, value))
     }
 
@@ -67,7 +84,7 @@ impl<T: Serialize> Sender<T> {
     ) -> Result<R, SendRecvError<T>> {
         match self.fused(value, &rx.inner, None) {
             Err((e, v)) => Err(SendRecvError::Send(blocking_send_error(e, v))),
-            Ok(Ok(reply)) => Ok(decode_value(reply)),
+            Ok(Ok(reply)) => Ok(decode_in(rx.codec, reply)),
             Ok(Err(e)) => Err(SendRecvError::Recv(blocking_recv_error(e))),
         }
     }
@@ -82,7 +99,7 @@ impl<T: Serialize> Sender<T> {
     ) -> Result<R, SendRecvTimeoutError<T>> {
         match self.fused(value, &rx.inner, Some(nanos(timeout))) {
             Err((e, v)) => Err(SendRecvTimeoutError::Send(timed_send_error(e, v))),
-            Ok(Ok(reply)) => Ok(decode_value(reply)),
+            Ok(Ok(reply)) => Ok(decode_in(rx.codec, reply)),
             Ok(Err(e)) => Err(SendRecvTimeoutError::Recv(timed_recv_error(e))),
         }
     }

@@ -113,7 +113,7 @@ pub fn cbor_round_trips(wasm: &std::path::Path, mode: &str) {
         width: u32,
         height: u32,
         tags: Vec<String>,
-        #[serde(with = "bytes")]
+        #[serde(with = "serde_bytes")]
         raw: Vec<u8>,
     }
     #[derive(serde::Deserialize, Debug, PartialEq)]
@@ -122,7 +122,7 @@ pub fn cbor_round_trips(wasm: &std::path::Path, mode: &str) {
         area: u64,
         tags: Vec<String>,
         ratio: f64,
-        #[serde(with = "bytes")]
+        #[serde(with = "serde_bytes")]
         raw: Vec<u8>,
     }
     let runtime = weft::Runtime::builder()
@@ -168,25 +168,4 @@ pub fn cbor_round_trips(wasm: &std::path::Path, mode: &str) {
     drop(jobs);
     assert_eq!(run.wait(), weft::ExitStatus::Exited(0));
     assert!(matches!(results.recv_blocking(), Err(weft::RecvError::Closed)));
-}
-
-/// `Vec<u8>` as a CBOR byte string (serde's default is a list of numbers).
-mod bytes {
-    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(bytes)
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct Visit;
-        impl serde::de::Visitor<'_> for Visit {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a byte string")
-            }
-            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-        }
-        d.deserialize_bytes(Visit)
-    }
 }

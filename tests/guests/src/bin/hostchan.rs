@@ -13,8 +13,34 @@
 //! - `failures`: for each number n received on the host channel `go`, starts a
 //!   detached microthread that panics with `detached failure n` (nobody joins
 //!   it); when `go` closes, prints `failures done` and returns (no `stop`).
+//! - `cbor`: reads jobs from the host channel `jobs` in CBOR and answers each on
+//!   `results` in CBOR (the name upper-cased, the area, the tags sorted, the width
+//!   over the height, the bytes reversed), until `jobs` closes: what the Python and
+//!   JavaScript test programs do in their `host-cbor` modes.
 
-use weft_guest::{Receiver, Select, Selected, Sender, TrySendError, channel, host_receiver, host_sender};
+use weft_guest::{
+    Codec, Receiver, Select, Selected, Sender, TrySendError, channel, host_receiver, host_sender,
+};
+
+#[derive(serde::Deserialize)]
+struct Job {
+    name: String,
+    width: u32,
+    height: u32,
+    tags: Vec<String>,
+    #[serde(with = "serde_bytes")]
+    raw: Vec<u8>,
+}
+
+#[derive(serde::Serialize)]
+struct Done {
+    name: String,
+    area: u64,
+    tags: Vec<String>,
+    ratio: f64,
+    #[serde(with = "serde_bytes")]
+    raw: Vec<u8>,
+}
 
 /// Wait until the application closes `stop`.
 fn wait_for_stop() {
@@ -35,6 +61,28 @@ fn fail_with(n: u32) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
+        Some("cbor") => {
+            let jobs = host_receiver::<Job>("jobs")
+                .expect("the application hands `jobs`")
+                .with_codec(Codec::Cbor);
+            let results = host_sender::<Done>("results")
+                .expect("the application hands `results`")
+                .with_codec(Codec::Cbor);
+            for job in jobs {
+                let mut tags = job.tags;
+                tags.sort();
+                let mut raw = job.raw;
+                raw.reverse();
+                let done = Done {
+                    name: job.name.to_uppercase(),
+                    area: u64::from(job.width) * u64::from(job.height),
+                    tags,
+                    ratio: f64::from(job.width) / f64::from(job.height),
+                    raw,
+                };
+                results.send(done).expect("the application reads the results");
+            }
+        }
         Some("flood") => {
             let size: usize = args.get(2).and_then(|a| a.parse().ok()).expect("flood SIZE");
             let sink = host_sender::<Vec<u8>>("sink").expect("the application hands `sink`");
