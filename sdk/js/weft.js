@@ -709,6 +709,16 @@ export function isCancelled() {
   return thread.cancelled();
 }
 
+/**
+ * From now on this microthread owns its shutdown, as a supervisor does: its
+ * cancellation is a notice, delivered once (one blocking call throws Cancelled),
+ * and it is not stopped at a fuel yield while busy, so that its cleanup runs
+ * however busy it was; only its grace period bounds it.
+ */
+export function ownShutdown() {
+  thread.ownShutdown();
+}
+
 /** Run `fn` in an atomic section: no preemption until it returns (a blocking call inside ends the section). */
 export function atomic(fn) {
   thread.atomicBegin();

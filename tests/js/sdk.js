@@ -406,9 +406,12 @@ function monitorMode() {
 /**
  * A supervised worker: says it is up on `events`, then takes orders (without
  * `orders`, it waits to be stopped): 'fail' throws, 'return' returns. Its cleanup,
- * when it is stopped, prints.
+ * when it is stopped, prints. It owns its shutdown, so that a stop that comes while
+ * it is still busy (between its `up` and its wait) reaches its cleanup too, rather
+ * than stopping it at a fuel yield.
  */
 const worker = weft.entry(function worker({ name, events, orders }) {
+  weft.ownShutdown();
   events.send(`${name} up`);
   const [keep, never] = weft.channel(0);
   try {
