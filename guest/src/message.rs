@@ -103,6 +103,16 @@ pub(crate) fn byte_len(message: &wit::Message) -> usize {
     }
 }
 
+/// A small message's bytes: a buffer, and how many of it are the message's (the
+/// host never sends more than fit; a longer length reads them all).
+fn small_bytes(s: &wit::SmallMessage) -> ([u8; INLINE], usize) {
+    let mut inline = [0; INLINE];
+    for (chunk, w) in inline.chunks_exact_mut(8).zip([s.w0, s.w1, s.w2]) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    (inline, usize::from(s.len).min(INLINE))
+}
+
 /// Serialize `value` into a message.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<wit::Message, postcard::Error> {
     // A panic while (de)serializing leaves the lists as they are, but it fails the
@@ -170,17 +180,15 @@ pub(crate) fn decode_as<T: DeserializeOwned>(message: wit::Message, codec: Codec
     match codec {
         Codec::Postcard => decode(message),
         Codec::Cbor => {
-            let bytes = match &message {
+            let read =
+                |bytes: &[u8]| ciborium::from_reader(bytes).map_err(|e| Malformed::Cbor(e.to_string()));
+            match message {
                 wit::Message::Small(s) => {
-                    let mut inline = [0; INLINE];
-                    for (chunk, w) in inline.chunks_exact_mut(8).zip([s.w0, s.w1, s.w2]) {
-                        chunk.copy_from_slice(&w.to_le_bytes());
-                    }
-                    inline[..usize::from(s.len).min(INLINE)].to_vec()
+                    let (inline, len) = small_bytes(&s);
+                    read(&inline[..len])
                 }
-                wit::Message::Large(m) => m.bytes.clone(),
-            };
-            ciborium::from_reader(&bytes[..]).map_err(|e| Malformed::Cbor(e.to_string()))
+                wit::Message::Large(m) => read(&m.bytes),
+            }
         }
     }
 }
@@ -228,12 +236,8 @@ pub(crate) fn decode<T: DeserializeOwned>(message: wit::Message) -> Result<T, Ma
     MISSING_ENDPOINT.set(None);
     let message = match message {
         wit::Message::Small(s) => {
-            let mut inline = [0; INLINE];
-            for (chunk, w) in inline.chunks_exact_mut(8).zip([s.w0, s.w1, s.w2]) {
-                chunk.copy_from_slice(&w.to_le_bytes());
-            }
-            // The host never sends more than fit; a longer length reads them all.
-            return whole(&inline[..usize::from(s.len).min(INLINE)]);
+            let (inline, len) = small_bytes(&s);
+            return whole(&inline[..len]);
         }
         wit::Message::Large(m) => m,
     };

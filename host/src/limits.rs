@@ -283,6 +283,12 @@ impl Pool {
         true
     }
 
+    /// Whether `footprint` would fit now (taking nothing).
+    pub(crate) fn fits(&self, footprint: Footprint) -> bool {
+        let fits = |q: &Quota, n: u32| q.used().saturating_add(n) <= q.max();
+        fits(&self.core_instances, footprint.core_instances) && fits(&self.tables, footprint.tables)
+    }
+
     /// Give back what [`take`](Pool::take) took.
     pub(crate) fn give_back(&self, footprint: Footprint) {
         self.core_instances.give_back_many(footprint.core_instances);
@@ -398,6 +404,7 @@ mod tests {
         let first = pool.units(python).expect("room for one");
         let second = pool.units(python).expect("room for two");
         // 28 of 32 core instances taken: a third does not fit, and takes nothing.
+        assert!(!pool.fits(python));
         assert!(pool.units(python).is_none());
         let small = Footprint {
             core_instances: 4,

@@ -3,69 +3,17 @@
 //! through `WEFT_COMPONENTIZE_JS`, or beside the program, or installed globally),
 //! run through `weft run`, their outcome asserted. A missing tool fails the tests.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 mod common;
-use common::{Reaped, text, weft_cmd};
+use common::{Reaped, text, weft_build, weft_cmd};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace")
-        .to_path_buf()
-}
-
-/// Where the tests' JS guests are built: under the target directory.
-fn out_dir() -> PathBuf {
-    let dir = weft_tests::cache_dir()
-        .parent()
-        .expect("the target directory")
-        .join("js-guests");
-    std::fs::create_dir_all(&dir).expect("create the JS guests' directory");
-    dir
-}
-
-/// `weft build SOURCE -o OUTPUT`, run to its end.
-fn weft_build(source: &Path, output: &Path) -> Output {
-    weft_cmd()
-        .arg("build")
-        .arg(source)
-        .arg("-o")
-        .arg(output)
-        .output()
-        .expect("run weft build")
-}
-
-/// The component built from `source` (relative to the workspace), built once per
-/// test binary.
+/// A JavaScript program built by `weft build`, once per test process.
 fn js_guest(source: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    // One build at a time: each takes a core for many seconds.
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = built.get(source) {
-        return path.clone();
-    }
-    let name = Path::new(source)
-        .file_stem()
-        .expect("a file name")
-        .to_string_lossy();
-    let output = out_dir().join(format!("{name}.wasm"));
-    let o = weft_build(&workspace().join(source), &output);
-    assert!(
-        o.status.success(),
-        "weft build {source} failed ({}): {}{}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    built.insert(source.to_string(), output.clone());
-    output
+    common::built_from_source(source)
 }
 
 fn sdk() -> PathBuf {
@@ -87,12 +35,17 @@ fn lines(o: &Output) -> Vec<String> {
     text(&o.stdout).lines().map(str::to_string).collect()
 }
 
+/// The lines of a run that must have exited 0.
+fn succeeded(o: &Output) -> Vec<String> {
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    lines(o)
+}
+
 #[test]
 fn every_sdk_function_through_the_real_host() {
     let o = run(&[], &sdk(), &["api"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         [
             "main: id 0 name main",
             "values: 18 round trips",
@@ -205,9 +158,8 @@ fn a_socket_echo_on_loopback() {
         &sdk(),
         &["echo"],
     );
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         [
             "echo: ping over loopback (18 bytes, true)",
             "denied: permission-denied"
@@ -403,9 +355,8 @@ fn patterns_and_the_registry() {
 #[test]
 fn a_monitor_sees_how_a_microthread_ends() {
     let o = run(&[], &sdk(), &["monitor"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         [
             "down: same id true name finisher finished failure null",
             "joined: done",
@@ -429,9 +380,8 @@ fn restarts(o: &Output) -> String {
 #[test]
 fn a_one_for_one_supervisor_restarts_a_failing_child_alone() {
     let o = run(&["--stats"], &sdk(), &["one-for-one"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         [
             "started: flaky up, steady up",
             "restarted: flaky up",
@@ -453,9 +403,8 @@ fn a_one_for_one_supervisor_restarts_a_failing_child_alone() {
 #[test]
 fn a_transient_child_that_returns_is_not_restarted() {
     let o = run(&["--stats"], &sdk(), &["transient"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         ["started: once up, twice up", "restarted: twice up", "joined"]
     );
     assert_eq!(restarts(&o), "1", "only the failure restarted a child");
@@ -464,9 +413,8 @@ fn a_transient_child_that_returns_is_not_restarted() {
 #[test]
 fn one_for_all_restarts_the_siblings_and_rest_for_one_those_after() {
     let o = run(&["--stats"], &sdk(), &["one-for-all"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         [
             "started: a up, b up, c up",
             // b failed: the others stop, in reverse order, and all start again.
@@ -482,9 +430,8 @@ fn one_for_all_restarts_the_siblings_and_rest_for_one_those_after() {
     );
     assert_eq!(restarts(&o), "3");
     let o = run(&["--stats"], &sdk(), &["rest-for-one"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         [
             "started: a up, b up, c up",
             // b failed: c (started after it) stops; b and c start again; a runs on.
@@ -503,9 +450,8 @@ fn one_for_all_restarts_the_siblings_and_rest_for_one_those_after() {
 #[test]
 fn past_its_intensity_a_supervisor_gives_up_with_restart_intensity() {
     let o = run(&["--stats"], &sdk(), &["intensity"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         [
             "started: bad up, steady up",
             // Giving up stops the other children first.
@@ -525,9 +471,8 @@ fn past_its_intensity_a_supervisor_gives_up_with_restart_intensity() {
 #[test]
 fn shutdown_and_cancel_stop_the_children_in_reverse_order() {
     let o = run(&[], &sdk(), &["supervise-shutdown"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         [
             "started: a up, c up, x up, y up",
             "children: a running 0, inner running 0, c running 0",
@@ -548,9 +493,8 @@ fn shutdown_and_cancel_stop_the_children_in_reverse_order() {
 #[test]
 fn bad_supervisor_options_are_clear_errors() {
     let o = run(&[], &sdk(), &["supervise-bad"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         [
             "supervisor.start: options.strategy is one of 'one-for-one', 'one-for-all', 'rest-for-one' (got \"one-for-some\")",
             "supervisor.start: child 0 (worker): restart is one of 'permanent', 'transient', 'temporary' (got \"sometimes\")",
@@ -569,9 +513,8 @@ fn bad_supervisor_options_are_clear_errors() {
 #[test]
 fn a_nested_supervisor_that_gives_up_is_restarted_and_a_temporary_child_is_not() {
     let o = run(&["--stats"], &sdk(), &["nested"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(
-        lines(&o),
+        succeeded(&o),
         [
             "started: bad up, temp up",
             "restarted: bad up",

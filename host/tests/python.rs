@@ -5,60 +5,30 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use common::{Reaped, error_exit, next_line, text, weft, weft_cmd};
 
-/// `weft build SOURCE -o <target>/py-guests/NAME.wasm`, once per test process for
-/// each source; then run once, so that its compilation is cached before the tests
-/// that run it start at the same time.
+/// A Python program built by `weft build`, once per test process.
 fn built(source: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Mutex::default);
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, wasm)) = built.iter().find(|(s, _)| s == source) {
-        return wasm.clone();
-    }
-    let src = weft_tests::workspace_path(source);
-    let stem = Path::new(source)
-        .file_stem()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let wasm = weft_tests::target_subdir("py-guests").join(format!("{stem}.wasm"));
-    let out = build(&src, &wasm);
-    assert!(
-        out.status.success(),
-        "weft build {source} failed (scripts/test.sh installs componentize-py and sets \
-         WEFT_COMPONENTIZE_PY):\n{}",
-        text(&out.stderr)
-    );
-    let warm = weft(&[
-        "compile",
-        wasm.to_str().unwrap(),
-        "-o",
-        wasm.with_extension("cwasm").to_str().unwrap(),
-    ]);
-    assert!(warm.status.success(), "weft compile: {}", text(&warm.stderr));
-    built.push((source.to_string(), wasm.clone()));
-    wasm
+    common::built_from_source(source)
 }
 
-fn build(source: &Path, output: &Path) -> Output {
-    weft_cmd()
-        .arg("build")
-        .arg(source)
-        .arg("-o")
-        .arg(output)
-        .output()
-        .expect("run weft build")
-}
-
-/// The test program, precompiled.
+/// The test program, precompiled once (`weft compile`), so that the tests that run
+/// it at the same time do not each compile it.
 fn sdk() -> PathBuf {
-    built("tests/python/sdk.py").with_extension("cwasm")
+    static COMPILED: OnceLock<PathBuf> = OnceLock::new();
+    COMPILED
+        .get_or_init(|| {
+            let wasm = built("tests/python/sdk.py");
+            let cwasm = wasm.with_extension("cwasm");
+            let warm = weft(&["compile", wasm.to_str().unwrap(), "-o", cwasm.to_str().unwrap()]);
+            assert!(warm.status.success(), "weft compile: {}", text(&warm.stderr));
+            cwasm
+        })
+        .clone()
 }
 
 /// `weft run [FLAGS] sdk MODE`: exit code, stdout, stderr.
@@ -360,7 +330,7 @@ fn build_source(name: &str, code: &str) -> (Output, tempfile::TempDir) {
     let source = dir.path().join(name);
     std::fs::write(&source, code).expect("write the program");
     let wasm = dir.path().join("out.wasm");
-    let out = build(&source, &wasm);
+    let out = common::weft_build(&source, &wasm);
     (out, dir)
 }
 

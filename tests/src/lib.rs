@@ -96,13 +96,29 @@ pub fn ripgrep() -> PathBuf {
 
 /// A guest program built from Python or JavaScript source (`source`, from the
 /// workspace's root, e.g. `"tests/python/sdk.py"`) by `weft build`, with the
-/// release `weft` of this workspace (`cargo build --release -p weft` first) and the
-/// tools `scripts/guest-tools.sh` names: into `<target>/guest-built/`, once per
-/// process.
+/// release `weft` of this workspace (`cargo build --release -p weft` first): what
+/// the benchmarks run. See [`built_from_source_by`].
 ///
 /// # Panics
 /// If the binary is not built, or the build fails: the message says why.
 pub fn built_from_source(source: &str) -> PathBuf {
+    let weft = target_dir().join("release").join("weft");
+    assert!(
+        weft.exists(),
+        "{} is not built: run `cargo build --release -p weft` first",
+        weft.display()
+    );
+    built_from_source_by(&weft, source)
+}
+
+/// The component the `weft` binary `weft` builds (`weft build`) of `source`, into
+/// `<target>/guests-from-source/` (`sdk.py` as `sdk.py.wasm`): once per process,
+/// one build at a time (each takes a core for seconds), with the tools
+/// `scripts/guest-tools.sh` names.
+///
+/// # Panics
+/// If the build fails: the message says why.
+pub fn built_from_source_by(weft: &Path, source: &str) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
     let mut built = BUILT
         .get_or_init(Default::default)
@@ -111,19 +127,13 @@ pub fn built_from_source(source: &str) -> PathBuf {
     if let Some((_, wasm)) = built.iter().find(|(s, _)| s == source) {
         return wasm.clone();
     }
-    let weft = target_dir().join("release").join("weft");
-    assert!(
-        weft.exists(),
-        "{} is not built: run `cargo build --release -p weft` first",
-        weft.display()
-    );
-    let stem = Path::new(source)
-        .file_stem()
+    let name = Path::new(source)
+        .file_name()
         .expect("a file name")
         .to_string_lossy()
         .into_owned();
-    let wasm = target_subdir("guest-built").join(format!("{stem}.wasm"));
-    let out = Command::new(&weft)
+    let wasm = target_subdir("guests-from-source").join(format!("{name}.wasm"));
+    let out = Command::new(weft)
         .arg("build")
         .arg(workspace().join(source))
         .arg("-o")
@@ -132,7 +142,10 @@ pub fn built_from_source(source: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", weft.display()));
     assert!(
         out.status.success(),
-        "weft build {source} failed (eval \"$(sh scripts/guest-tools.sh)\" sets up the tools):\n{}",
+        "weft build {source} failed (scripts/test.sh installs componentize-py and componentize-js, \
+         and names them in WEFT_COMPONENTIZE_PY and WEFT_COMPONENTIZE_JS: \
+         eval \"$(sh scripts/guest-tools.sh)\" does the same):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     built.push((source.to_string(), wasm.clone()));
@@ -141,15 +154,10 @@ pub fn built_from_source(source: &str) -> PathBuf {
 
 /// A directory of the tests' own in the target directory (e.g. for the guests
 /// they build from Python or JavaScript source), made if missing.
-pub fn target_subdir(name: &str) -> PathBuf {
+fn target_subdir(name: &str) -> PathBuf {
     let dir = target_dir().join(name);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
-}
-
-/// The workspace's directory `path` (e.g. `"tests/python"`), from its root.
-pub fn workspace_path(path: &str) -> PathBuf {
-    workspace().join(path)
 }
 
 /// A compilation cache for the tests, in the target directory: tests must not fill

@@ -66,8 +66,12 @@ pub(super) async fn run_to_end(
         _ => None,
     };
     let (mut store, instance) = match prepared {
-        Some((store, instance)) => (store, Some(instance)),
-        // (One made ahead holds its own units of the pool: these go back.)
+        Some((store, instance)) => {
+            // One made ahead holds its own units of the pool: these go back now,
+            // not when the microthread ends.
+            drop(pool);
+            (store, Some(instance))
+        }
         None => match new_store(&run, image, member.clone(), completion, pool) {
             Ok(store) => (store, None),
             Err(e) => {

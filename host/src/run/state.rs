@@ -351,10 +351,9 @@ impl Run {
         if self.runtime_live.used() >= self.runtime_live.max() {
             return Err(self.runtime_live.max());
         }
-        if !self.pool.take(self.limits.footprint) {
+        if !self.pool.fits(self.limits.footprint) {
             return Err(self.pool_holds());
         }
-        self.pool.give_back(self.limits.footprint);
         Ok(())
     }
 

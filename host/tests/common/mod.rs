@@ -19,6 +19,23 @@ pub fn weft(args: &[&str]) -> Output {
     weft_cmd().args(args).output().expect("run weft")
 }
 
+/// `weft build SOURCE -o OUTPUT`, run to its end.
+pub fn weft_build(source: &std::path::Path, output: &std::path::Path) -> Output {
+    weft_cmd()
+        .arg("build")
+        .arg(source)
+        .arg("-o")
+        .arg(output)
+        .output()
+        .expect("run weft build")
+}
+
+/// The component `weft build` (this `weft`) makes of `source`, a Python or
+/// JavaScript program from the workspace's root: once per test process.
+pub fn built_from_source(source: &str) -> std::path::PathBuf {
+    weft_tests::built_from_source_by(std::path::Path::new(env!("CARGO_BIN_EXE_weft")), source)
+}
+
 /// Bytes a program printed, as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

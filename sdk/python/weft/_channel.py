@@ -58,20 +58,15 @@ def open_error(error, what):
     return LimitReached(f"the run already has its maximum of {error.value} open channels", error.value)
 
 
-class _End:
-    """What both ends share: the host's handle, the codec, closing."""
+class _End(_message.Endpoint):
+    """What both ends share: the channel, the codec."""
 
-    __slots__ = ("_h", "codec", "__weakref__")
+    __slots__ = ("codec",)
     _kind = "end"
 
     def __init__(self, handle, codec=_message.PICKLE):
-        self._h = handle
+        super().__init__(handle)
         self.codec = codec
-
-    def _handle(self):
-        if self._h is None:
-            raise ValueError(f"this {self._kind} was closed, or moved into a message")
-        return self._h
 
     @property
     def id(self):
@@ -81,27 +76,6 @@ class _End:
     def clone(self):
         """Another end of the same channel, with the same codec."""
         return type(self)(self._handle().clone(), self.codec)
-
-    def close(self):
-        """Drop this end now (otherwise it goes when nothing refers to it)."""
-        handle, self._h = self._h, None
-        if handle is not None:
-            handle.__exit__(None, None, None)
-
-    @property
-    def closed(self):
-        """Whether this end was closed here, or moved into a message."""
-        return self._h is None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def __reduce__(self):
-        raise TypeError(f"a {self._kind} travels only inside a weft message (send it, or pass it to spawn)")
 
     def __repr__(self):
         state = "closed" if self._h is None else f"channel {self._h.id()}"
@@ -113,10 +87,7 @@ class Sender(_End):
 
     __slots__ = ()
     _kind = "sender"
-
-    def _weft_endpoint(self):
-        handle, self._h = self._handle(), None
-        return _wit.Endpoint_Sender(handle)
+    _case = _wit.Endpoint_Sender
 
     def send(self, value, timeout=None):
         """Send `value`, waiting (only this microthread) while the channel is full;
@@ -163,10 +134,7 @@ class Receiver(_End):
 
     __slots__ = ()
     _kind = "receiver"
-
-    def _weft_endpoint(self):
-        handle, self._h = self._handle(), None
-        return _wit.Endpoint_Receiver(handle)
+    _case = _wit.Endpoint_Receiver
 
     def recv(self, timeout=None):
         """Receive, waiting (only this microthread) until a value arrives. Raises
@@ -196,10 +164,6 @@ class Receiver(_End):
                 yield self.recv()
             except Closed:
                 return
-
-
-_message.register_endpoint(_wit.Endpoint_Sender, Sender)
-_message.register_endpoint(_wit.Endpoint_Receiver, Receiver)
 
 
 def channel(capacity=0, codec=_message.PICKLE):

@@ -13,14 +13,59 @@ from wit_world.imports import channel as _wit
 _SMALL = 24
 _WORD = (1 << 64) - 1
 
-# What turns a received WIT endpoint into the SDK's object, by the endpoint's
-# WIT case (filled by the modules that define those objects).
+# The SDK's class for a received endpoint, by the endpoint's WIT case (each
+# subclass of `Endpoint` that names its case).
 _WRAPPERS = {}
 
 
-def register_endpoint(case, wrap):
-    """`wrap(handle)` makes the SDK's object for a received endpoint of `case`."""
-    _WRAPPERS[case] = wrap
+class Endpoint:
+    """What travels beside a message's bytes, and moves: the base of the channel
+    ends and the sockets. It holds the host's handle until it is closed here or
+    moved into a message. A subclass names its WIT `endpoint` case (`_case`)."""
+
+    __slots__ = ("_h", "__weakref__")
+    _kind = "endpoint"
+    _case = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls._case is not None:
+            _WRAPPERS[cls._case] = cls
+
+    def __init__(self, handle):
+        self._h = handle
+
+    def _handle(self):
+        if self._h is None:
+            raise ValueError(f"this {self._kind} was closed, or moved into a message")
+        return self._h
+
+    def _weft_endpoint(self):
+        """The WIT endpoint, taken out of this object: it moves with a message."""
+        handle, self._h = self._handle(), None
+        return self._case(handle)
+
+    def close(self):
+        """Drop this handle now (otherwise it goes when nothing refers to it); the
+        channel end or socket closes with its last handle."""
+        handle, self._h = self._h, None
+        if handle is not None:
+            handle.__exit__(None, None, None)
+
+    @property
+    def closed(self):
+        """Whether this was closed here, or moved into a message."""
+        return self._h is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __reduce__(self):
+        raise TypeError(f"a {self._kind} travels only inside a weft message (send it, or pass it to spawn)")
 
 
 class _Pickler(pickle.Pickler):
@@ -30,7 +75,7 @@ class _Pickler(pickle.Pickler):
 
     def persistent_id(self, obj):
         # An endpoint is referred to by its place among the message's endpoints.
-        if getattr(type(obj), "_weft_endpoint", None) is None:
+        if not isinstance(obj, Endpoint):
             return None
         for i, seen in enumerate(self._found):
             if seen is obj:

@@ -37,33 +37,11 @@ def _error(error):
     return _IO.get(kind, OSError)(message)
 
 
-class _Socket:
-    __slots__ = ("_h", "__weakref__")
+class _Socket(_message.Endpoint):
+    """What listeners and streams share: their address, another handle."""
+
+    __slots__ = ()
     _kind = "socket"
-
-    def __init__(self, handle):
-        self._h = handle
-
-    def _handle(self):
-        if self._h is None:
-            raise ValueError(f"this {self._kind} was closed, or moved into a message")
-        return self._h
-
-    def close(self):
-        """Close this handle to the socket (the socket closes with its last one)."""
-        handle, self._h = self._h, None
-        if handle is not None:
-            handle.__exit__(None, None, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def __reduce__(self):
-        raise TypeError(f"a {self._kind} travels only inside a weft message (send it, or pass it to spawn)")
 
     @property
     def local_address(self):
@@ -80,10 +58,7 @@ class TcpListener(_Socket):
 
     __slots__ = ()
     _kind = "listener"
-
-    def _weft_endpoint(self):
-        handle, self._h = self._handle(), None
-        return _wit_channel.Endpoint_TcpListener(handle)
+    _case = _wit_channel.Endpoint_TcpListener
 
     def accept(self, timeout=None):
         """Wait (only this microthread) for a connection: a `TcpStream`."""
@@ -103,10 +78,7 @@ class TcpStream(_Socket):
 
     __slots__ = ()
     _kind = "stream"
-
-    def _weft_endpoint(self):
-        handle, self._h = self._handle(), None
-        return _wit_channel.Endpoint_TcpStream(handle)
+    _case = _wit_channel.Endpoint_TcpStream
 
     @property
     def peer_address(self):
@@ -150,10 +122,6 @@ class TcpStream(_Socket):
             self._handle().set_nodelay(nodelay)
         except Err as e:
             raise _error(e.value) from None
-
-
-_message.register_endpoint(_wit_channel.Endpoint_TcpListener, TcpListener)
-_message.register_endpoint(_wit_channel.Endpoint_TcpStream, TcpStream)
 
 
 def bind(address):
