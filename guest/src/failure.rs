@@ -14,7 +14,7 @@ use crate::bindings::types as wit;
 pub struct Failure {
     /// Id of the microthread that failed.
     pub id: u64,
-    /// Its name, if it had one.
+    /// Its name, if it had one (by default its function's).
     pub name: Option<String>,
     /// What kind of failure it was.
     pub kind: FailureKind,

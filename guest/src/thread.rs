@@ -279,12 +279,16 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// A builder for an unnamed microthread.
+    /// A builder for a microthread named after its function (`worker`,
+    /// `server::handle`: its path without the crate), as the host reads it from
+    /// the program's name section, which plain `cargo build --release` keeps; a
+    /// closure, or a program built with `strip = true`, gives no name.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Name the microthread: the name shows in failures and in [`current`].
+    /// Name the microthread (instead of its function's name): the name shows in
+    /// failures and in [`current`].
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -382,7 +386,8 @@ pub(crate) fn spawn_raw<R>(
     }
 }
 
-/// Spawn a microthread that runs `f(arg)` and return its handle.
+/// Spawn a microthread that runs `f(arg)` and return its handle. It is named
+/// after `f` (see [`Builder::new`]), so its failures say which function failed.
 ///
 /// # Panics
 /// If the host refuses the spawn; use [`Builder::spawn`] to handle that.

@@ -6,11 +6,14 @@
 //!
 //! ```text
 //! magic (8) | engine key (32) | flags (8, LE) | payload length (8, LE) | keyed BLAKE3 of flags and payload (32) | payload
+//! payload: names length (4, LE) | names | serialized component
 //! ```
 //!
 //! The flags say what a runner must know before it can pick the engine settings to
 //! load the file with (whether the program can spawn at all); a file whose flags
-//! were changed fails verification like any other change.
+//! were changed fails verification like any other change. The names are what a
+//! precompiled file keeps of the program's name section: its spawnable functions'
+//! names ([`EntryNames`]); none in a cache entry, whose component is at hand.
 //!
 //! The *engine key* hashes weft's version and every engine setting that changes
 //! generated code (wasmtime's `precompile_compatibility_hash`: its version, the
@@ -32,9 +35,10 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::limits::Footprint;
+use crate::microthread::EntryNames;
 
 /// The first bytes of every file this module writes.
-pub(crate) const MAGIC: &[u8; 8] = b"weftcw\x00\x02";
+pub(crate) const MAGIC: &[u8; 8] = b"weftcw\x00\x03";
 const HEADER: usize = 8 + 32 + 8 + 8 + 32;
 
 /// Flag: the program imports nothing of `weft:runtime` (it cannot spawn).
@@ -188,31 +192,41 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Unusable::Io(e.to_string())),
         };
-        self.deserialize(engine, &bytes).map(Some)
+        self.deserialize(engine, &bytes)
+            .map(|(component, _)| Some(component))
     }
 
     /// Store a compiled component (best effort: errors are for a warning).
     pub(crate) fn save(&self, engine: &Engine, source: &[u8], component: &Component) -> Result<(), Unusable> {
         // The cache is looked up with the engine already chosen: no flags needed.
-        let bytes = self.serialize(engine, component, false, None)?;
+        let bytes = self.serialize(engine, component, false, None, &EntryNames::default())?;
         let path = self.entry(&engine_key(engine), source);
         write_private(&path, &bytes)
             .map_err(|e| Unusable::Io(format!("cannot write {}: {e}", path.display())))
     }
 
-    /// The bytes of a precompiled file: header, then the serialized component.
-    /// `alone`: the program imports nothing of `weft:runtime`; `footprint`: what
-    /// it takes from the instance pool, if known.
+    /// The bytes of a precompiled file: header, then the names and the
+    /// serialized component. `alone`: the program imports nothing of
+    /// `weft:runtime`; `footprint`: what it takes from the instance pool, if
+    /// known; `names`: its spawnable functions' names.
     pub(crate) fn serialize(
         &self,
         engine: &Engine,
         component: &Component,
         alone: bool,
         footprint: Option<Footprint>,
+        names: &EntryNames,
     ) -> Result<Vec<u8>, Unusable> {
-        let payload = component
+        let names = names.encode();
+        let compiled = component
             .serialize()
             .map_err(|e| Unusable::Io(format!("{e:#}")))?;
+        let names_len = u32::try_from(names.len())
+            .map_err(|_| Unusable::Io("the program's function names are over 4 GiB".into()))?;
+        let mut payload = Vec::with_capacity(4 + names.len() + compiled.len());
+        payload.extend_from_slice(&names_len.to_le_bytes());
+        payload.extend_from_slice(&names);
+        payload.extend_from_slice(&compiled);
         let counts = footprint.map_or(0, |f| {
             u64::from(f.core_instances.min(0xFFFF)) | (u64::from(f.tables.min(0xFFFF)) << 16)
         });
@@ -234,8 +248,12 @@ impl Store {
             .finalize()
     }
 
-    /// Verify a precompiled file and load it.
-    pub(crate) fn deserialize(&self, engine: &Engine, bytes: &[u8]) -> Result<Component, Unusable> {
+    /// Verify a precompiled file and load it: its component and the names it kept.
+    pub(crate) fn deserialize(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+    ) -> Result<(Component, EntryNames), Unusable> {
         if bytes.len() >= 8 && bytes[..6] == MAGIC[..6] && bytes[..8] != MAGIC[..] {
             return Err(Unusable::OldFormat);
         }
@@ -254,10 +272,26 @@ impl Store {
         if self.hash(flags, payload) != blake3::Hash::from_bytes(bytes[56..88].try_into().expect("32")) {
             return Err(Unusable::Corrupt);
         }
+        // Verified: what `serialize` wrote, so a bad length or names are a bug of
+        // this weft's, reported as such rather than trusted.
+        let names_len = u32::from_le_bytes(
+            payload
+                .get(..4)
+                .ok_or(Unusable::Truncated)?
+                .try_into()
+                .expect("4 bytes"),
+        );
+        let (names, compiled) = payload[4..]
+            .split_at_checked(names_len as usize)
+            .ok_or(Unusable::Truncated)?;
+        let names = EntryNames::decode(names)
+            .ok_or_else(|| Unusable::Io("its function names cannot be read: compile it again".into()))?;
         // SAFETY: the payload is exactly what `serialize` produced with this
         // installation's secret, for an engine with the same code-generation
         // settings; wasmtime checks the engine compatibility again.
-        unsafe { Component::deserialize(engine, payload) }.map_err(|e| Unusable::Io(format!("{e:#}")))
+        let component = unsafe { Component::deserialize(engine, compiled) }
+            .map_err(|e| Unusable::Io(format!("{e:#}")))?;
+        Ok((component, names))
     }
 
     /// Remove every cache entry (not the secret). Returns how many were removed.

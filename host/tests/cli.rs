@@ -457,6 +457,27 @@ fn compile_ahead_of_time_then_run_the_cwasm() {
     std::fs::remove_dir_all(&cache).ok();
 }
 
+/// A precompiled file has no name section left: it keeps the names of the
+/// program's spawnable functions, which name its microthreads by default.
+#[test]
+fn a_precompiled_file_keeps_the_names_of_spawned_functions() {
+    let dir = temp_dir("aot-names");
+    let out = dir.join("names.cwasm");
+    let (names, out_s) = (guest("names"), out.to_str().unwrap().to_owned());
+    let o = weft_in(&dir, &["compile", names.to_str().unwrap(), "-o", &out_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for program in [names.to_str().unwrap(), &out_s] {
+        let o = weft_in(&dir, &["run", program]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            stdout(&o).contains("child: id 2 name Some(\"who\")"),
+            "{program}: {}",
+            stdout(&o)
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn directory_grants_and_stdin_through_the_binary() {
     let dir = temp_dir("grants");
@@ -891,8 +912,9 @@ fn sigquit_prints_the_live_microthreads_and_the_program_carries_on() {
         table.contains("microthread 0 (main): joining microthread 1"),
         "{table}"
     );
-    assert!(table.contains("microthread 1: sleeping"), "{table}");
-    assert!(table.contains("microthread 2: sleeping"), "{table}");
+    // Named after the function each runs.
+    assert!(table.contains("microthread 1 (nap): sleeping"), "{table}");
+    assert!(table.contains("microthread 2 (nap): sleeping"), "{table}");
     // Still running: SIGQUIT did not stop it. Ctrl-C does.
     assert!(child.try_wait().unwrap().is_none(), "the program carries on");
     kill("-INT", &child);

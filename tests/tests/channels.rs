@@ -56,7 +56,7 @@ fn a_senders_microthread_ending_closes_the_channel() {
 fn a_senders_microthread_trapping_delivers_its_failure() {
     let out = case("close-on-trap");
     assert!(
-        out.contains("failure: microthread 1 failed: panicked at"),
+        out.contains("failure: microthread 1 (send_one_and_panic) failed: panicked at"),
         "{out}"
     );
 }

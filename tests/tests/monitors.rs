@@ -54,7 +54,7 @@ fn a_cancelled_microthread_sends_one_down() {
     expect(
         "cancelled",
         &[
-            "down: the watched None failed Cancelled: cancelled (failure of the watched)",
+            "down: the watched Some(\"blocked\") failed Cancelled: cancelled (failure of the watched)",
             "join: failed Cancelled, the same failure: true",
         ],
     );
@@ -65,9 +65,9 @@ fn each_of_several_monitors_gets_its_down() {
     expect(
         "several",
         &[
-            "down 0: the watched None finished",
-            "down 1: the watched None finished",
-            "down 2: the watched None finished",
+            "down 0: the watched Some(\"gated\") finished",
+            "down 1: the watched Some(\"gated\") finished",
+            "down 2: the watched Some(\"gated\") finished",
         ],
     );
 }
@@ -86,7 +86,7 @@ fn an_id_that_is_not_live_gets_no_such_at_once() {
 
 #[test]
 fn a_receiver_moved_to_another_microthread_still_gets_its_down() {
-    expect("moved", &["moved: the watched None finished"]);
+    expect("moved", &["moved: the watched Some(\"gated\") finished"]);
 }
 
 #[test]
@@ -106,9 +106,9 @@ fn select_over_monitors_gets_each_down_in_turn() {
     expect(
         "select",
         &[
-            "select: monitor 2: the watched None finished",
-            "select: monitor 0: the watched None finished",
-            "select: monitor 1: the watched None finished",
+            "select: monitor 2: the watched Some(\"gated\") finished",
+            "select: monitor 0: the watched Some(\"gated\") finished",
+            "select: monitor 1: the watched Some(\"gated\") finished",
         ],
     );
 }

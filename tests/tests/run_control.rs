@@ -137,7 +137,7 @@ fn a_child_born_into_a_cancelled_parent_is_stopped_after_its_grace() {
     assert_eq!(run.wait(), ExitStatus::Exited(0), "{}", out.to_string_lossy());
     let text = out.to_string_lossy();
     assert!(
-        text.contains("the parent: microthread 1 failed: cancelled"),
+        text.contains("the parent: microthread 1 (cancelled_parent) failed: cancelled"),
         "{text}"
     );
     assert!(text.contains("the stubborn grandchild was stopped"), "{text}");
@@ -173,7 +173,7 @@ fn a_deterministic_run_takes_its_grace_periods_on_virtual_time() {
         assert!(!first.contains(&format!("{who} cleanup finished")), "{first}");
     }
     assert!(
-        first.contains("joined the child: microthread 1 failed: cancelled"),
+        first.contains("joined the child: microthread 1 (slow_cleanup) failed: cancelled"),
         "{first}"
     );
     assert_eq!(once(), first, "the same seed, the same bytes");

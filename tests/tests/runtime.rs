@@ -124,7 +124,7 @@ fn a_joined_trap_reaches_the_joiner() {
     assert_eq!(r.status, ExitStatus::Exited(0));
     assert!(
         r.stdout
-            .contains("joined failure: microthread 1 failed: wasm trap"),
+            .contains("joined failure: microthread 1 (trap) failed: wasm trap"),
         "{}",
         r.stdout
     );
@@ -299,7 +299,11 @@ fn current_names_and_ids() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("child: id 2 name None"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("child: id 2 name Some(\"who\")"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("yielded 100 times"), "{}", r.stdout);
 }
 

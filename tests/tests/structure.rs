@@ -51,7 +51,10 @@ fn cancelling_a_busy_microthread_stops_it_at_a_fuel_yield() {
     for workers in [1, 2] {
         let r = structure(workers, "cancel-busy");
         assert_eq!(r.status, ExitStatus::Exited(0));
-        assert_eq!(lines(&r.stdout), ["joined: microthread 1 failed: cancelled"]);
+        assert_eq!(
+            lines(&r.stdout),
+            ["joined: microthread 1 (spin) failed: cancelled"]
+        );
     }
 }
 
@@ -119,8 +122,9 @@ fn an_unjoined_failure_cancels_the_siblings_and_fails_the_parent() {
         };
         assert_eq!(f.kind, FailureKind::ChildFailed);
         assert!(
-            f.summary()
-                .starts_with("a child failed and nobody joined it: microthread 2 failed: wasm trap"),
+            f.summary().starts_with(
+                "a child failed and nobody joined it: microthread 2 (trap_soon) failed: wasm trap"
+            ),
             "{f}"
         );
         assert!(f.message.contains("structure::trap_soon"), "the backtrace: {f}");
@@ -167,7 +171,7 @@ fn a_detached_failure_is_reported_and_the_program_carries_on() {
     assert_eq!(lines(&r.stdout), ["main: carries on"]);
     let report: Vec<&str> = r.stderr.lines().collect();
     assert!(
-        report[0].starts_with("weft: detached microthread 1 failed: panicked at")
+        report[0].starts_with("weft: detached microthread 1 (panic_now) failed: panicked at")
             && report[0].ends_with("detached boom"),
         "{}",
         r.stderr

@@ -44,6 +44,11 @@ pub(crate) trait Image: Send + Sync + 'static {
     /// What each microthread of the program takes from the instance pool.
     fn footprint(&self) -> crate::limits::Footprint;
 
+    /// The name of the function a spawn of `trampoline` and `function` runs, if
+    /// the program says ([`EntryNames`](super::EntryNames)): the default name of
+    /// the microthread.
+    fn entry_name(&self, trampoline: u32, function: u32) -> Option<&std::sync::Arc<str>>;
+
     /// Call `main` in `instance`; `Ok(Err(()))` when it returned an error.
     fn call_main<'a>(
         &'a self,

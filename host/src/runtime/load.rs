@@ -12,6 +12,7 @@ use super::state::Runtime;
 use crate::cache::{self, CacheStatus};
 use crate::error::Error;
 use crate::limits::Footprint;
+use crate::microthread::EntryNames;
 use crate::wit;
 
 /// The 8-byte headers of WebAssembly binaries: magic, then version and layer.
@@ -37,21 +38,22 @@ pub(super) fn from_bytes(
     on_compile: &mut dyn FnMut(),
 ) -> Result<Program, Error> {
     let what = what.to_string();
-    let (component, cache_status) = if bytes.starts_with(cache::MAGIC) {
+    let (component, cache_status, names) = if bytes.starts_with(cache::MAGIC) {
         let store = runtime.key_store().map_err(|reason| Error::Precompiled {
             what: what.clone(),
             reason,
         })?;
-        let component = store
-            .deserialize(runtime.engine(), bytes)
-            .map_err(|reason| Error::Precompiled {
-                what: what.clone(),
-                reason,
-            })?;
-        (component, CacheStatus::Precompiled)
+        let (component, names) =
+            store
+                .deserialize(runtime.engine(), bytes)
+                .map_err(|reason| Error::Precompiled {
+                    what: what.clone(),
+                    reason,
+                })?;
+        (component, CacheStatus::Precompiled, names)
     } else {
         check_header(bytes, &what)?;
-        match runtime.cache() {
+        let (component, status) = match runtime.cache() {
             None => (compile(runtime, bytes, &what, on_compile)?, CacheStatus::Disabled),
             Some(store) => match store.load(runtime.engine(), bytes) {
                 Ok(Some(component)) => {
@@ -74,7 +76,8 @@ pub(super) fn from_bytes(
                     (component, status)
                 }
             },
-        }
+        };
+        (component, status, EntryNames::read(bytes))
     };
     let pre = wit::link(runtime.linker(), &component, &what)?;
     // What nodes of a cluster compare: they spawn on each other only for the
@@ -88,7 +91,8 @@ pub(super) fn from_bytes(
         tables = footprint.tables,
         "each microthread takes this much of the instance pool"
     );
-    let image = Arc::new(wit::Exports::new(&component, pre, &what, hash, footprint)?);
+    tracing::debug!(target: "weft::runtime", program = %what, named = !names.is_empty(), "spawned functions' names");
+    let image = Arc::new(wit::Exports::new(&component, pre, &what, hash, footprint, names)?);
     Ok(Program::new(runtime.clone(), what, cache_status, image))
 }
 
@@ -203,7 +207,13 @@ pub(super) fn precompile(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<
     })?;
     let alone = imports_weft(bytes) == Some(false);
     store
-        .serialize(runtime.engine(), &component, alone, footprint(bytes))
+        .serialize(
+            runtime.engine(),
+            &component,
+            alone,
+            footprint(bytes),
+            &EntryNames::read(bytes),
+        )
         .map_err(|reason| Error::Precompiled {
             what: what.into(),
             reason,

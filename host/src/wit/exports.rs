@@ -12,7 +12,7 @@ use super::bindings::{self, WIT_PACKAGE};
 use crate::channel::Message;
 use crate::error::Error;
 use crate::limits::Footprint;
-use crate::microthread::{Call, Image, Microthread, Spawned};
+use crate::microthread::{Call, EntryNames, Image, Microthread, Spawned};
 
 /// What a program's component can start, pre-linked: `main`, spawned
 /// microthreads, or both.
@@ -27,6 +27,8 @@ pub(crate) struct Exports {
     program: String,
     /// What each of its microthreads takes from the instance pool.
     footprint: Footprint,
+    /// The names of its spawnable functions.
+    names: EntryNames,
 }
 
 impl Exports {
@@ -39,6 +41,7 @@ impl Exports {
         what: &str,
         program: String,
         footprint: Footprint,
+        names: EntryNames,
     ) -> Result<Exports, Error> {
         let engine = pre.engine();
         let ty = component.component_type();
@@ -80,6 +83,7 @@ impl Exports {
             entry,
             program,
             footprint,
+            names,
         })
     }
 }
@@ -103,6 +107,10 @@ impl Image for Exports {
 
     fn footprint(&self) -> Footprint {
         self.footprint
+    }
+
+    fn entry_name(&self, trampoline: u32, function: u32) -> Option<&std::sync::Arc<str>> {
+        self.names.of(trampoline, function)
     }
 
     fn call_main<'a>(

@@ -1,6 +1,6 @@
 //! What a spawn here and a spawn on another node (`spawn_on`) share: the checks
 //! before anything starts, how the new microthread is linked to the caller, its
-//! name as kept, and the handle handed to the guest.
+//! name as kept (by default its function's), and the handle handed to the guest.
 
 use std::sync::Arc;
 
@@ -52,8 +52,12 @@ impl Microthread {
     }
 }
 
-/// A microthread's name, as kept: copied into every failure and report of it, a
-/// long one is cut.
-pub(super) fn spawn_name(name: Option<String>) -> Option<String> {
-    name.map(|n| crate::limits::truncate(n, crate::limits::MAX_NAME))
+impl Microthread {
+    /// A spawned microthread's name, as kept: the one given, else its function's
+    /// (a Rust guest's, from the program's name section); copied into every
+    /// failure and report of it, a long one is cut.
+    pub(super) fn spawn_name(&self, name: Option<String>, trampoline: u32, function: u32) -> Option<String> {
+        let name = name.or_else(|| self.image.entry_name(trampoline, function).map(|n| n.to_string()));
+        name.map(|n| crate::limits::truncate(n, crate::limits::MAX_NAME))
+    }
 }

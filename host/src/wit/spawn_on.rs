@@ -6,7 +6,6 @@ use wasmtime::component::Resource;
 
 use super::bindings::channel as wit_channel;
 use super::bindings::thread::{self as wit, SpawnError};
-use super::spawn::spawn_name;
 use crate::cluster::{Cluster, Outgoing, Refusal};
 use crate::microthread::{self, Microthread, RemoteBody};
 use crate::run::JoinHandle;
@@ -90,7 +89,7 @@ impl Microthread {
         // Its limits are the other node's: the stand-in here is never refused.
         let slot = self.run.reserve_stand_in();
         let argument = self.take_message(argument)?;
-        let name = spawn_name(spawn.name.clone());
+        let name = self.spawn_name(spawn.name.clone(), spawn.trampoline, spawn.function);
         let out = Outgoing {
             program: self.image.program().to_string(),
             trampoline: spawn.trampoline,

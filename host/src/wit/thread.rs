@@ -9,7 +9,6 @@ use wasmtime_wasi::I32Exit;
 
 use super::bindings::channel as wit_channel;
 use super::bindings::thread::{self as wit, JoinError, SpawnError};
-use super::spawn::spawn_name;
 use super::types::wit_failure;
 use crate::channel::{Channel, ReceiverHandle};
 use crate::microthread::{self, Microthread, Spawned};
@@ -85,7 +84,7 @@ impl wit::Host for Microthread {
             &self.image,
             self.spawn_link(detached),
             spawned,
-            spawn_name(name),
+            self.spawn_name(name, trampoline, function),
         );
         match spawn {
             Ok((completion, member)) => Ok(Ok(self.hand_out(completion, member, detached, None)?)),
