@@ -78,6 +78,8 @@
 //! - `wit` (the WIT glue: the host side of each `weft:runtime` interface, the
 //!   message marshalling, WASI sockets under the run's grants, and the bindings
 //!   generated from `wit/`, which nothing else touches);
+//! - [`metrics`] (what a runtime shows Prometheus, read from its runs and
+//!   workers);
 //! - [`runtime`] (the engine and its configuration, the instance pool, the
 //!   workers, loading a [`Program`], and starting runs of it with the runtime's
 //!   `RunContext`).
@@ -105,6 +107,8 @@ mod scheduler;
 
 mod microthread;
 mod node_name;
+
+pub mod metrics;
 
 mod wit;
 

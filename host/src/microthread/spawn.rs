@@ -21,7 +21,7 @@ use crate::scheduler::Task;
 struct Membership {
     run: Arc<Run>,
     id: u64,
-    failed: bool,
+    failed: Option<FailureKind>,
     completion: Option<Arc<Completion>>,
     /// `main`'s end, once its task has it.
     ended: Option<Ended>,
@@ -30,9 +30,12 @@ struct Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         if let Some(member) = self.run.members.remove(self.id) {
+            let fuel = member.fuel.load(std::sync::atomic::Ordering::Relaxed);
             self.run.count_end(
                 self.failed,
+                member.age(),
                 member.sent.load(std::sync::atomic::Ordering::Relaxed),
+                (fuel != u64::MAX).then_some(fuel),
             );
             // Worked out only when a monitor watches it: most microthreads end unwatched.
             let (completion, main_ended) = (&self.completion, &mut self.ended);
@@ -268,7 +271,7 @@ fn launch<T: Send + 'static>(
         run: run.clone(),
         id: me.id,
         // Until it ends otherwise: an aborted microthread was cancelled.
-        failed: true,
+        failed: Some(FailureKind::Cancelled),
         completion: completion.clone(),
         ended: None,
     };
@@ -289,7 +292,10 @@ fn launch<T: Send + 'static>(
         };
         let pool = slot.pool_units();
         let ending = run_to_end(task_run.clone(), image, task_member, completion, start, pool).await;
-        membership.failed = matches!(ending, Ending::Failed(_));
+        membership.failed = match &ending {
+            Ending::Failed(f) => Some(f.kind),
+            _ => None,
+        };
         if main {
             membership.ended = Some(main_ended(&me, &ending));
         }

@@ -170,6 +170,11 @@ impl Member {
     }
 
     /// What it is doing now.
+    /// How long it has lived.
+    pub(crate) fn age(&self) -> Duration {
+        self.born.elapsed()
+    }
+
     pub(crate) fn info(&self) -> MicrothreadInfo {
         let state = match self.waiting().as_ref() {
             Some(w) => match &w.what {

@@ -38,6 +38,8 @@ pub(crate) struct RunContext {
     pub(crate) resolver: Resolver,
     /// The runtime's data for the application's host functions.
     pub(crate) data: Option<AppData>,
+    /// The runtime's tally of its runs (its metrics).
+    pub(crate) tally: Arc<super::counters::Tally>,
     /// The cluster the runtime's node belongs to, if any.
     #[cfg(feature = "cluster")]
     pub(crate) cluster: Option<crate::cluster::Cluster>,

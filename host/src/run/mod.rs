@@ -3,7 +3,8 @@
 //!
 //! - `state` the state the run's microthreads share (`Run`: ids, live counts, the
 //!   channel budget, how it is being stopped), `context` what the runtime gives a
-//!   run to start it (`RunContext`);
+//!   run to start it (`RunContext`), `counters` its counters and the runtime's
+//!   `Tally` of all its runs (what the metrics read);
 //! - `options` the public builder ([`RunOptions`]); `limits` what the run may use
 //!   once checked against the runtime's limits (`RunLimits`); `wasi` a
 //!   microthread's WASI context and the check of its sockets; `output` its stdout
@@ -57,6 +58,7 @@ mod blocking;
 mod cancel;
 mod completion;
 mod context;
+mod counters;
 mod failures;
 mod finish;
 mod handle;
@@ -77,6 +79,7 @@ mod wasi;
 pub(crate) use blocking::{BlockedOn, Member, Members, Probe};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
 pub(crate) use context::RunContext;
+pub(crate) use counters::{FAILURE_KINDS, Tally};
 pub use handle::{RunHandle, RunView};
 pub(crate) use monitors::Ended;
 pub(crate) use options::{AppData, HostEndpoint};

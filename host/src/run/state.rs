@@ -14,6 +14,7 @@ use wasmtime::Engine;
 use super::blocking::{Member, Members};
 use super::completion::{Completion, Identity};
 use super::context::RunContext;
+use super::counters::{Counters, Tally};
 use super::finish::Finish;
 use super::limits::RunLimits;
 use super::options::{AppData, HostEndpoint, RunOptions};
@@ -23,7 +24,7 @@ use super::view::RunStats;
 use super::{failures, timers};
 use crate::channel::{Budget, TimerEnd};
 use crate::deterministic::{Lane, Schedule};
-use crate::error::Failure;
+use crate::error::{Failure, FailureKind};
 use crate::limits::{Pool, PoolUnits, Quota};
 use crate::scheduler::{Scheduler, Seeded, Task};
 use crate::sync::Unpoisoned;
@@ -128,20 +129,11 @@ pub(crate) struct Run {
     pub(crate) registry: Registry,
     /// The run's timers (`weft_guest::after`, `tick`), stopped when it ends.
     pub(super) timers: timers::Timers,
-    /// Counters of the run (the live count is `live`).
-    pub(super) spawned: AtomicU64,
-    pub(super) peak_live: AtomicU32,
-    pub(super) finished: AtomicU64,
-    pub(super) failed: AtomicU64,
-    /// Messages sent by microthreads that have ended.
-    pub(super) sent_by_ended: AtomicU64,
-    /// Restarts counted by the run's supervisors (`thread.count-restart`).
-    pub(super) restarts: AtomicU64,
-    /// Microthreads spawned on other nodes, and started here for other nodes.
-    pub(super) spawned_remote: AtomicU64,
-    pub(super) started_for_others: AtomicU64,
-    /// Spawned microthreads that started in an instance made ahead of need.
-    pub(super) started_prepared: AtomicU64,
+    /// Counters of the run (the live count is `live`), which the runtime's tally
+    /// also holds.
+    pub(super) counters: Arc<Counters>,
+    /// The runtime's tally of its runs.
+    pub(super) tally: Arc<Tally>,
     /// The signals that end the run (with `interrupt_on_ctrl_c`), listened to from
     /// the run's creation: a signal that comes before the supervisor looks is not lost.
     pub(super) signals: Mutex<Option<Signals>>,
@@ -239,7 +231,8 @@ impl Run {
             Signals::listen()
         });
         let ahead_of_need = context.ahead_of_need && schedule.is_none();
-        Arc::new(Run {
+        let counters = Arc::new(Counters::default());
+        let run = Arc::new(Run {
             queue,
             signals: Mutex::new(signals),
             schedule,
@@ -271,15 +264,8 @@ impl Run {
             runtime_data: context.data.clone(),
             #[cfg(feature = "cluster")]
             cluster: context.cluster.clone(),
-            spawned: AtomicU64::new(0),
-            peak_live: AtomicU32::new(0),
-            finished: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            sent_by_ended: AtomicU64::new(0),
-            restarts: AtomicU64::new(0),
-            spawned_remote: AtomicU64::new(0),
-            started_for_others: AtomicU64::new(0),
-            started_prepared: AtomicU64::new(0),
+            counters: counters.clone(),
+            tally: context.tally.clone(),
             timers: timers::Timers::default(),
             registry: Registry::default(),
             sockets,
@@ -288,7 +274,9 @@ impl Run {
             failures,
             handles: Arc::new(Quota::new(limits_run_handles)),
             finish: Finish::default(),
-        })
+        });
+        context.tally.register(&run, counters);
+        run
     }
 
     /// Start a microthread's task: on the workers, or on a deterministic run's
@@ -378,8 +366,10 @@ impl Run {
             self.live.give_back();
             return Err(Refused::LimitReached(self.pool_holds()));
         };
-        self.spawned.fetch_add(1, Ordering::Relaxed);
-        self.peak_live.fetch_max(self.live.used(), Ordering::Relaxed);
+        self.counters.spawned.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .peak_live
+            .fetch_max(self.live.used(), Ordering::Relaxed);
         Ok(LiveSlot::new(self, Some(pool)))
     }
 
@@ -389,8 +379,10 @@ impl Run {
     pub(crate) fn reserve_stand_in(self: &Arc<Self>) -> LiveSlot {
         self.live.take_anyway();
         self.runtime_live.take_anyway();
-        self.spawned.fetch_add(1, Ordering::Relaxed);
-        self.peak_live.fetch_max(self.live.used(), Ordering::Relaxed);
+        self.counters.spawned.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .peak_live
+            .fetch_max(self.live.used(), Ordering::Relaxed);
         LiveSlot::new(self, None)
     }
 
@@ -595,50 +587,49 @@ impl Run {
         }
     }
 
-    /// A microthread has ended (`failed`, or not), having sent `sent` messages.
-    pub(crate) fn count_end(&self, failed: bool, sent: u64) {
-        self.finished.fetch_add(1, Ordering::Relaxed);
-        if failed {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        self.sent_by_ended.fetch_add(sent, Ordering::Relaxed);
+    /// A microthread has ended (failed with `failed`, or not), having lived `age`,
+    /// sent `sent` messages and consumed `fuel` (if metered).
+    pub(crate) fn count_end(&self, failed: Option<FailureKind>, age: Duration, sent: u64, fuel: Option<u64>) {
+        self.counters.count_end(failed, sent, fuel);
+        self.tally.observe_lifetime(age);
     }
 
     /// The run's counters.
     pub(crate) fn stats(&self) -> RunStats {
+        let c = &self.counters;
         RunStats {
-            spawned: self.spawned.load(Ordering::Relaxed),
+            spawned: c.spawned.load(Ordering::Relaxed),
             live: self.live(),
-            peak_live: self.peak_live.load(Ordering::Relaxed),
-            finished: self.finished.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            messages_sent: self.sent_by_ended.load(Ordering::Relaxed) + self.members.sent(),
+            peak_live: c.peak_live.load(Ordering::Relaxed),
+            finished: c.finished.load(Ordering::Relaxed),
+            failed: c.failed_total(),
+            messages_sent: c.sent_by_ended.load(Ordering::Relaxed) + self.members.sent(),
             deadlock_checks: self.members.deadlock_checks(),
-            restarts: self.restarts.load(Ordering::Relaxed),
-            spawned_remote: self.spawned_remote.load(Ordering::Relaxed),
-            started_for_others: self.started_for_others.load(Ordering::Relaxed),
-            started_prepared: self.started_prepared.load(Ordering::Relaxed),
+            restarts: c.restarts.load(Ordering::Relaxed),
+            spawned_remote: c.spawned_remote.load(Ordering::Relaxed),
+            started_for_others: c.started_for_others.load(Ordering::Relaxed),
+            started_prepared: c.started_prepared.load(Ordering::Relaxed),
         }
     }
 
     /// A spawned microthread started in an instance made ahead of need.
     pub(crate) fn count_prepared_start(&self) {
-        self.started_prepared.fetch_add(1, Ordering::Relaxed);
+        self.counters.started_prepared.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A microthread of the run was spawned on another node (`remote`), or one
     /// was started here for another node's spawn.
     pub(crate) fn count_cluster_spawn(&self, remote: bool) {
         let counter = match remote {
-            true => &self.spawned_remote,
-            false => &self.started_for_others,
+            true => &self.counters.spawned_remote,
+            false => &self.counters.started_for_others,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A supervisor of the run restarted a child.
     pub(crate) fn count_restart(&self) {
-        self.restarts.fetch_add(1, Ordering::Relaxed);
+        self.counters.restarts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The runtime's data for the application's host functions.

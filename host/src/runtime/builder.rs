@@ -388,11 +388,13 @@ impl RuntimeBuilder {
                 (live.max().saturating_sub(used), used as f32 / workers)
             }));
         }
+        let (scheduler, tally) = (Arc::new(scheduler), Arc::default());
+        let metrics = crate::metrics::Metrics::new(Arc::clone(&tally), scheduler.clone());
         Ok(Runtime {
             inner: Arc::new(Inner {
                 context: RunContext {
                     io: tokio.handle().clone(),
-                    scheduler: Arc::new(scheduler),
+                    scheduler,
                     supervisor: supervisor.handle().clone(),
                     engine,
                     live,
@@ -401,6 +403,7 @@ impl RuntimeBuilder {
                     ahead_of_need: self.ahead_of_need,
                     resolver: self.resolver,
                     data: self.data,
+                    tally,
                     #[cfg(feature = "cluster")]
                     cluster,
                 },
@@ -415,6 +418,7 @@ impl RuntimeBuilder {
                 keys,
                 use_cache: self.use_cache,
                 runs: Mutex::default(),
+                metrics,
             }),
         })
     }

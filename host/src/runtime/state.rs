@@ -50,6 +50,8 @@ pub(super) struct Inner {
     /// The runs started on this runtime, to cancel those still going when it is
     /// dropped.
     pub(super) runs: Mutex<Runs>,
+    /// What it shows Prometheus.
+    pub(super) metrics: crate::metrics::Metrics,
 }
 
 /// The runs a runtime started, those that have gone pruned as more start.
@@ -106,6 +108,13 @@ impl Runtime {
 
     pub(super) fn linker(&self) -> &Linker<Microthread> {
         &self.inner.linker
+    }
+
+    /// Its metrics, read from its runs and workers at each scrape: for an
+    /// application's own Prometheus registry, or encoded on their own (see
+    /// [`metrics`](crate::metrics) for the list).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// Keep track of `run`, to cancel it should the runtime be dropped first.

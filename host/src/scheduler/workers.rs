@@ -47,6 +47,12 @@ struct Handoff {
     /// How many microthreads the worker has started running: unchanged while it
     /// is busy in one.
     runs: AtomicU64,
+    /// Nanoseconds the worker has spent idle (parked, or about to), since the
+    /// scheduler started, not counting an idle spell under way.
+    idle_ns: AtomicU64,
+    /// When the idle spell under way began (nanoseconds since the scheduler
+    /// started, plus one); 0 when the worker is not idle.
+    idle_since: AtomicU64,
 }
 
 impl Handoff {
@@ -54,6 +60,8 @@ impl Handoff {
         Handoff {
             next: AtomicPtr::new(std::ptr::null_mut()),
             runs: AtomicU64::new(0),
+            idle_ns: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
         }
     }
 
@@ -103,6 +111,8 @@ struct Shared {
     /// Chores for an idle worker, and how many wait (at most [`CHORES_WAITING`]).
     chores: Injector<Chore>,
     chores_waiting: AtomicUsize,
+    /// When the scheduler started: the workers' busy time counts from then.
+    started: std::time::Instant,
 }
 
 impl Shared {
@@ -236,7 +246,52 @@ pub(crate) struct Scheduler {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// What one worker has done, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WorkerLoad {
+    /// Time it was not idle (running microthreads and chores, looking for work),
+    /// since the scheduler started.
+    pub(crate) busy: std::time::Duration,
+    /// Microthreads it has run (each run is one poll: up to the next block, yield
+    /// or fuel yield).
+    pub(crate) runs: u64,
+    /// Microthreads waiting in its queue now (and in its hand-off).
+    pub(crate) queued: usize,
+}
+
 impl Scheduler {
+    /// What each worker has done, and what waits for it now; the microthreads
+    /// woken from elsewhere that no worker has taken yet are [`injected`](Scheduler::injected).
+    pub(crate) fn loads(&self) -> Vec<WorkerLoad> {
+        let shared = &self.shared;
+        let now = shared.started.elapsed().as_nanos() as u64;
+        shared
+            .handoffs
+            .iter()
+            .zip(&shared.stealers)
+            .map(|(handoff, queue)| {
+                let since = handoff.idle_since.load(Ordering::Relaxed);
+                let idle_now = if since == 0 {
+                    0
+                } else {
+                    now.saturating_sub(since - 1)
+                };
+                let idle = handoff.idle_ns.load(Ordering::Relaxed) + idle_now;
+                WorkerLoad {
+                    busy: std::time::Duration::from_nanos(now.saturating_sub(idle)),
+                    runs: handoff.runs.load(Ordering::Relaxed),
+                    queued: queue.len() + usize::from(!handoff.is_empty()),
+                }
+            })
+            .collect()
+    }
+
+    /// Microthreads woken from elsewhere (timers, sockets, the application,
+    /// another worker) that no worker has taken yet.
+    pub(crate) fn injected(&self) -> usize {
+        self.shared.injector.len()
+    }
+
     /// Start `workers` threads named `name-N`, each in `tokio`'s context.
     pub(crate) fn new(workers: usize, name: &str, tokio: tokio::runtime::Handle) -> std::io::Result<Self> {
         static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
@@ -253,6 +308,7 @@ impl Scheduler {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             chores: Injector::new(),
             chores_waiting: AtomicUsize::new(0),
+            started: std::time::Instant::now(),
         });
         let mut threads = Vec::with_capacity(workers);
         for (index, queue) in queues.into_iter().enumerate() {
@@ -443,7 +499,13 @@ fn work(shared: &Arc<Shared>, index: usize, queue: Worker<Runnable>) {
                     contained(chore);
                     continue;
                 }
-                park(shared, index, local)
+                let since = shared.started.elapsed().as_nanos() as u64;
+                handoff.idle_since.store(since + 1, Ordering::Relaxed);
+                let found = park(shared, index, local);
+                let idle = (shared.started.elapsed().as_nanos() as u64).saturating_sub(since);
+                handoff.idle_ns.fetch_add(idle, Ordering::Relaxed);
+                handoff.idle_since.store(0, Ordering::Relaxed);
+                found
             }
         };
         if let Some(runnable) = found {

@@ -1,0 +1,210 @@
+//! A run's counters, and the runtime's tally of all its runs.
+//!
+//! A run's [`Counters`] live apart from the run, so that they outlive it: the
+//! runtime's [`Tally`] holds every run's counters, reads the live runs' state
+//! when asked (what the metrics show), and folds a run's counters into its totals
+//! once the run is gone, so that a total never goes down.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+use super::state::Run;
+use super::view::MicrothreadState;
+use crate::error::FailureKind;
+use crate::sync::Unpoisoned;
+
+/// The kinds of failure, as many as `FailureKind` has (its `index`es).
+pub(crate) const FAILURE_KINDS: usize = 10;
+
+/// One run's counters (the live count is the run's `live`).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(super) spawned: AtomicU64,
+    pub(super) peak_live: AtomicU32,
+    pub(super) finished: AtomicU64,
+    /// Failures (cancellations included), by `FailureKind::index`.
+    pub(super) failed: [AtomicU64; FAILURE_KINDS],
+    /// Messages sent by microthreads that have ended.
+    pub(super) sent_by_ended: AtomicU64,
+    /// Fuel consumed by microthreads that have ended.
+    pub(super) fuel_by_ended: AtomicU64,
+    /// Restarts counted by the run's supervisors (`thread.count-restart`).
+    pub(super) restarts: AtomicU64,
+    /// Microthreads spawned on other nodes, and started here for other nodes.
+    pub(super) spawned_remote: AtomicU64,
+    pub(super) started_for_others: AtomicU64,
+    /// Spawned microthreads that started in an instance made ahead of need.
+    pub(super) started_prepared: AtomicU64,
+}
+
+impl Counters {
+    pub(super) fn failed_total(&self) -> u64 {
+        self.failed.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// A microthread ended, failed with `kind` or not.
+    pub(super) fn count_end(&self, failed: Option<FailureKind>, sent: u64, fuel: Option<u64>) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        if let Some(kind) = failed {
+            self.failed[kind.index() as usize].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sent_by_ended.fetch_add(sent, Ordering::Relaxed);
+        if let Some(fuel) = fuel {
+            self.fuel_by_ended.fetch_add(fuel, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Totals over runs: what [`Tally::read`] reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) runs: u64,
+    pub(crate) spawned: u64,
+    pub(crate) finished: u64,
+    pub(crate) failed: [u64; FAILURE_KINDS],
+    pub(crate) messages_sent: u64,
+    pub(crate) fuel: u64,
+    pub(crate) restarts: u64,
+}
+
+impl Totals {
+    /// Add the ended microthreads' part of `counters`.
+    fn add_ended(&mut self, counters: &Counters) {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        self.runs += 1;
+        self.spawned += load(&counters.spawned);
+        self.finished += load(&counters.finished);
+        for (total, c) in self.failed.iter_mut().zip(&counters.failed) {
+            *total += load(c);
+        }
+        self.messages_sent += load(&counters.sent_by_ended);
+        self.fuel += load(&counters.fuel_by_ended);
+        self.restarts += load(&counters.restarts);
+    }
+}
+
+/// What the runtime's runs are doing now, with their totals.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reading {
+    pub(crate) totals: Totals,
+    /// Runs not yet finished.
+    pub(crate) runs_live: u64,
+    /// Live microthreads, by state (`MicrothreadState` as a label): every state,
+    /// 0 for those no microthread is in.
+    pub(crate) live: BTreeMap<&'static str, u64>,
+    pub(crate) buffered_bytes: u64,
+    pub(crate) channels_open: u64,
+    pub(crate) sockets_open: u64,
+}
+
+/// A runtime's tally of its runs: their counters, and how long its microthreads
+/// live.
+pub(crate) struct Tally {
+    runs: Mutex<Vec<(Weak<Run>, Arc<Counters>)>>,
+    /// The counters of the runs that are gone, summed.
+    gone: Mutex<Totals>,
+    /// From spawn to end, in seconds: what a joiner that waited from the spawn on
+    /// waited.
+    lifetimes: Histogram,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            runs: Mutex::default(),
+            gone: Mutex::default(),
+            // 10 µs to about 3 min.
+            lifetimes: Histogram::new(exponential_buckets(1e-5, 4.0, 13)),
+        }
+    }
+}
+
+impl Tally {
+    /// Count `run`, whose counters are `counters`, from now on.
+    pub(super) fn register(&self, run: &Arc<Run>, counters: Arc<Counters>) {
+        let mut runs = self.runs.locked();
+        let mut gone = None;
+        runs.retain(|(run, counters)| {
+            if run.strong_count() > 0 {
+                return true;
+            }
+            gone.get_or_insert_with(|| self.gone.locked()).add_ended(counters);
+            false
+        });
+        runs.push((Arc::downgrade(run), counters));
+    }
+
+    /// A microthread lived `age`.
+    pub(super) fn observe_lifetime(&self, age: Duration) {
+        self.lifetimes.observe(age.as_secs_f64());
+    }
+
+    /// The histogram of microthreads' lifetimes.
+    pub(crate) fn lifetimes(&self) -> &Histogram {
+        &self.lifetimes
+    }
+
+    /// The runs' totals and what their microthreads are doing now.
+    pub(crate) fn read(&self) -> Reading {
+        let mut reading = Reading {
+            live: STATES.iter().map(|s| (*s, 0)).collect(),
+            ..Reading::default()
+        };
+        let runs = self.runs.locked();
+        // Under the runs' lock: a run folded into `gone` meanwhile is counted once.
+        reading.totals = self.gone.locked().clone();
+        for (run, counters) in runs.iter() {
+            // A run gone but not folded in yet has no microthread left.
+            reading.totals.add_ended(counters);
+            let Some(run) = run.upgrade() else { continue };
+            if run.finish.get().is_none() {
+                reading.runs_live += 1;
+            }
+            for m in run.members.snapshot() {
+                *reading.live.entry(state_label(&m.state)).or_default() += 1;
+                reading.totals.messages_sent += m.messages_sent;
+                reading.totals.fuel += m.fuel.unwrap_or(0);
+            }
+            reading.buffered_bytes += run.budget.buffered();
+            reading.channels_open += u64::from(run.budget.open_channels());
+            reading.sockets_open += u64::from(run.sockets.used());
+        }
+        reading
+    }
+}
+
+/// Every state's label.
+const STATES: [&str; 11] = [
+    "running",
+    "ready",
+    "receiving",
+    "sending",
+    "selecting",
+    "joining",
+    "awaiting_child",
+    "sleeping",
+    "socket",
+    "remote",
+    "serving",
+];
+
+/// A state as a metric's label: `receiving`, `sleeping`, … (one of [`STATES`]).
+pub(crate) fn state_label(state: &MicrothreadState) -> &'static str {
+    match state {
+        MicrothreadState::Running => "running",
+        MicrothreadState::Ready => "ready",
+        MicrothreadState::Receiving { .. } => "receiving",
+        MicrothreadState::Sending { .. } => "sending",
+        MicrothreadState::Selecting { .. } => "selecting",
+        MicrothreadState::Joining { .. } => "joining",
+        MicrothreadState::AwaitingChild { .. } => "awaiting_child",
+        MicrothreadState::Sleeping { .. } => "sleeping",
+        MicrothreadState::Socket { .. } => "socket",
+        MicrothreadState::Remote { .. } => "remote",
+        MicrothreadState::Serving => "serving",
+    }
+}
