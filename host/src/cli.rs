@@ -16,6 +16,7 @@ mod build;
 mod cluster;
 mod compile;
 mod explore;
+mod observe;
 mod program;
 mod report;
 mod run;

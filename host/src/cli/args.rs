@@ -62,6 +62,19 @@ pub(super) struct RunArgs {
     #[arg(long)]
     pub(super) stats: bool,
 
+    /// Serve the runtime's metrics at http://ADDR/metrics in the text format
+    /// Prometheus scrapes (microthreads spawned, finished, failed by kind, live by
+    /// state; messages, channels, sockets, fuel; each worker's busy time and
+    /// queue). ADDR must be a loopback address (127.0.0.1:9464), unless
+    /// --metrics-public is given; port 0 picks a free port. The address is printed
+    /// on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub(super) metrics: Option<std::net::SocketAddr>,
+
+    /// Let --metrics listen on an address other than loopback.
+    #[arg(long, requires = "metrics")]
+    pub(super) metrics_public: bool,
+
     /// Worker threads that run microthreads [default: one per core; a
     /// deterministic run has one thread of its own].
     #[arg(long, value_name = "N")]

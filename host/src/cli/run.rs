@@ -1,5 +1,5 @@
-//! `weft run`: one run of a program, its schedule trace, and the table of its
-//! microthreads on SIGQUIT; and `weft node`, the same run without `main`, which
+//! `weft run`: one run of a program, its schedule trace, the table of its
+//! microthreads on SIGQUIT, and its metrics endpoint; and `weft node`, the same run without `main`, which
 //! serves spawns from a cluster.
 
 use std::io::Write;
@@ -70,6 +70,10 @@ pub(super) fn run(args: RunArgs, serving: bool) -> Result<i32> {
     };
     let cluster_config = args.cluster.config(deterministic)?;
     let (runtime, program) = args.program.load(workers, deterministic, 1, cluster_config)?;
+    if let Some(addr) = args.metrics {
+        let bound = super::observe::serve_metrics(addr, args.metrics_public, runtime.metrics().clone())?;
+        report(format_args!("weft: metrics at http://{bound}/metrics"));
+    }
     if let Some(cluster) = runtime.cluster() {
         options = args.cluster.attach(cluster, options)?;
     }

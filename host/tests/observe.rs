@@ -1,0 +1,233 @@
+//! The endpoints a run is watched through, as an operator uses them: `weft run
+//! --metrics` scraped with a real HTTP client while the `chat` example serves
+//! real clients on loopback (the numbers move as clients come and go), and the
+//! refusals (an address that is not loopback without `--metrics-public`, an
+//! address in use, a malformed one).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{ChildStderr, Stdio};
+use std::time::{Duration, Instant};
+
+use weft_tests::guest;
+
+mod common;
+use common::{Reaped, error_exit, next_line, text, weft, weft_cmd};
+
+/// Only a guard against a hang: no test waits this long when weft works.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// One scrape of `url`: each sample (`name{labels}`) and its value.
+fn scrape(url: &str) -> HashMap<String, f64> {
+    let mut response = ureq::get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(response.status(), 200);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .expect("a content type")
+        .to_str()
+        .unwrap();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let body = response.body_mut().read_to_string().unwrap();
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("a sample: {l}"));
+            (
+                name.to_string(),
+                value.parse().unwrap_or_else(|_| panic!("a number: {l}")),
+            )
+        })
+        .collect()
+}
+
+/// Scrape `url` until `good` holds of a scrape (the run moves on its own
+/// time); that scrape.
+fn scrape_until(url: &str, what: &str, good: impl Fn(&HashMap<String, f64>) -> bool) -> HashMap<String, f64> {
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        let metrics = scrape(url);
+        if good(&metrics) {
+            return metrics;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {metrics:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn value(metrics: &HashMap<String, f64>, sample: &str) -> f64 {
+    *metrics
+        .get(sample)
+        .unwrap_or_else(|| panic!("no {sample} in {metrics:?}"))
+}
+
+/// The line of weft's stderr that gives the metrics' address: the URL.
+fn metrics_url(stderr: &mut BufReader<ChildStderr>) -> String {
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("read weft's stderr");
+    let url = line
+        .trim_end()
+        .strip_prefix("weft: metrics at ")
+        .unwrap_or_else(|| panic!("the metrics' address first: {line}"));
+    url.to_string()
+}
+
+/// A chat client: its welcome read.
+fn join(addr: &str) -> (TcpStream, BufReader<TcpStream>) {
+    let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let mut lines = BufReader::new(stream.try_clone().unwrap());
+    let mut welcome = String::new();
+    lines.read_line(&mut welcome).unwrap();
+    assert!(welcome.starts_with("* welcome, client"), "{welcome}");
+    (stream, lines)
+}
+
+#[test]
+fn metrics_move_as_chat_clients_come_and_go() {
+    let mut child = weft_cmd()
+        .args(["run", "--listen", "127.0.0.1:*", "--metrics", "127.0.0.1:0"])
+        .arg(guest("chat"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run weft");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let child = Reaped::new(child);
+    let url = metrics_url(&mut stderr);
+    let first = next_line(&mut stdout);
+    let addr = first.split_whitespace().last().expect("an address").to_string();
+    assert!(first.contains("listening on"), "{first}");
+
+    // main and the hub wait; the listener is the one socket.
+    let before = scrape_until(&url, "main and the hub waiting", |m| {
+        value(m, "weft_microthreads_live{state=\"receiving\"}") >= 1.0 && value(m, "weft_sockets_open") == 1.0
+    });
+    let spawned = value(&before, "weft_microthreads_spawned_total");
+    for name in [
+        "weft_microthreads_finished_total",
+        "weft_microthreads_failed_total{kind=\"panic\"}",
+        "weft_microthreads_restarted_total",
+        "weft_messages_sent_total",
+        "weft_channels_open",
+        "weft_channel_buffered_bytes",
+        "weft_fuel_consumed_total",
+        "weft_runs_live",
+        "weft_worker_busy_seconds_total{worker=\"0\"}",
+        "weft_worker_runs_total{worker=\"0\"}",
+        "weft_worker_queue_length{worker=\"0\"}",
+        "weft_injected_queue_length",
+        "weft_microthread_lifetime_seconds_count",
+        "weft_microthreads_live{state=\"socket\"}",
+    ] {
+        value(&before, name);
+    }
+    assert_eq!(value(&before, "weft_runs_live"), 1.0);
+
+    // Two clients: each has a reader and a writer, and a socket.
+    let (a, mut a_lines) = join(&addr);
+    let (b, mut b_lines) = join(&addr);
+    let mut line = String::new();
+    a_lines.read_line(&mut line).unwrap();
+    assert!(line.contains("client 2 joined"), "{line}");
+    let with_two = scrape_until(&url, "two clients' microthreads and sockets", |m| {
+        value(m, "weft_sockets_open") == 3.0 && value(m, "weft_microthreads_spawned_total") >= spawned + 4.0
+    });
+    let sent = value(&with_two, "weft_messages_sent_total");
+
+    // A line goes through the hub: messages move.
+    writeln!(&a, "hello").unwrap();
+    line.clear();
+    b_lines.read_line(&mut line).unwrap();
+    assert_eq!(line, "1: hello\n");
+    scrape_until(&url, "messages sent", |m| {
+        value(m, "weft_messages_sent_total") > sent
+    });
+
+    // b leaves: its socket closes, its two microthreads end (counted, and timed).
+    drop(b_lines);
+    drop(b);
+    line.clear();
+    a_lines.read_line(&mut line).unwrap();
+    assert!(line.contains("client 2 left"), "{line}");
+    let after = scrape_until(&url, "b's microthreads ended", |m| {
+        value(m, "weft_sockets_open") == 2.0 && value(m, "weft_microthreads_finished_total") >= 2.0
+    });
+    assert!(
+        value(&after, "weft_microthread_lifetime_seconds_count") >= 2.0,
+        "{after:?}"
+    );
+    assert_eq!(
+        value(&after, "weft_microthreads_failed_total{kind=\"panic\"}"),
+        0.0
+    );
+    let busy: f64 = (0..2)
+        .filter_map(|w| after.get(&format!("weft_worker_busy_seconds_total{{worker=\"{w}\"}}")))
+        .sum();
+    assert!(busy > 0.0, "{after:?}");
+
+    // Anything else is refused, clearly.
+    let base = url.strip_suffix("/metrics").unwrap();
+    match ureq::get(&format!("{base}/nothing")).call() {
+        Err(ureq::Error::StatusCode(404)) => {}
+        other => panic!("a 404 for an unknown path: {other:?}"),
+    }
+    match ureq::post(&url).send("x") {
+        Err(ureq::Error::StatusCode(405)) => {}
+        other => panic!("a 405 for a POST: {other:?}"),
+    }
+    drop(a);
+    drop(child);
+}
+
+#[test]
+fn metrics_listen_on_loopback_only_unless_told() {
+    let hello = guest("hello");
+    let hello = hello.to_str().unwrap();
+    // Refused before anything is bound or run.
+    let o = weft(&["run", "--metrics", "0.0.0.0:0", hello]);
+    let err = error_exit(&o, 1);
+    assert!(err.contains("not a loopback address"), "{err}");
+    assert!(err.contains("--metrics-public"), "{err}");
+    assert!(
+        text(&o.stdout).is_empty(),
+        "the program did not run: {}",
+        text(&o.stdout)
+    );
+    // --metrics-public lifts the rule (shown here on loopback: the tests do not
+    // listen elsewhere).
+    let o = weft(&["run", "--metrics", "127.0.0.1:0", "--metrics-public", hello]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).starts_with("weft: metrics at http://127.0.0.1:"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn bad_metrics_addresses_are_refused_clearly() {
+    let hello = guest("hello");
+    let hello = hello.to_str().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let o = weft(&["run", "--metrics", &taken, hello]);
+    let err = error_exit(&o, 1);
+    assert!(
+        err.contains(&format!("--metrics: cannot listen on {taken}")),
+        "{err}"
+    );
+    // Malformed, or public without an address: the command line's own errors.
+    let o = weft(&["run", "--metrics", "localhost", hello]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("--metrics"), "{}", text(&o.stderr));
+    let o = weft(&["run", "--metrics-public", hello]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}
