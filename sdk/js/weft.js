@@ -5,13 +5,14 @@
 //
 // One file, in the Rust SDK's layers (each section uses only those above it):
 // bindings (the WIT imports), time, failure and errors, message (the codec),
-// entry (the registry, `main`, how a microthread starts and fails), thread,
-// channel, net, select. See README.md beside this file.
+// entry (the registry, `main`, how a microthread starts and fails), cluster (the
+// nodes), thread, channel, net, select. See README.md beside this file.
 
 import * as thread from 'weft:runtime/thread@0.6.0';
 import * as chan from 'weft:runtime/channel@0.6.0';
 import * as witNet from 'weft:runtime/net@0.6.0';
 import * as witRegistry from 'weft:runtime/registry@0.6.0';
+import * as witCluster from 'weft:runtime/cluster@0.6.0';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
 
 // ---------------------------------------------------------------------------
@@ -123,8 +124,15 @@ export class NetError extends WeftError {
   }
 }
 
+/**
+ * A spawn on another node was refused: the node is not a live node of the cluster,
+ * or it went down before it answered, or this program runs in no cluster (the
+ * message says which).
+ */
+export class NoSuchNode extends WeftError {}
+
 // Their names, which a bundler's renaming must not change.
-for (const [name, c] of Object.entries({ WeftError, Closed, Full, Empty, Timeout, Cancelled, TooLarge, LimitReached, Failed, NetError })) {
+for (const [name, c] of Object.entries({ WeftError, Closed, Full, Empty, Timeout, Cancelled, TooLarge, LimitReached, Failed, NetError, NoSuchNode })) {
   Object.defineProperty(c.prototype, 'name', { value: name, writable: true, configurable: true });
 }
 
@@ -602,6 +610,55 @@ export function __runEntry(trampoline, fn, argument) {
 }
 
 // ---------------------------------------------------------------------------
+// cluster: the nodes of the cluster (`weft run --cluster`), to spawn on.
+
+/** A node id's name: the id without its `.incarnation` suffix (`b.8f3a01c2` is node `b`). */
+export function nodeName(id) {
+  if (typeof id !== 'string') throw new TypeError(`nodeName: a node's id is a string (got ${typeof id})`);
+  const dot = id.lastIndexOf('.');
+  return dot < 0 ? id : id.slice(0, dot);
+}
+
+/**
+ * The live nodes of the cluster, this one included: `{ id, name, free, load }` each
+ * (`id` is `name.incarnation`, a restarted node has a new one; `free`: how many more
+ * microthreads it could run; `load`: its live microthreads per worker thread, as its
+ * last heartbeat said). Empty when the program runs in no cluster.
+ */
+export function nodes() {
+  return witCluster.nodes().map((n) => Object.freeze({ id: n.id, name: nodeName(n.id), free: n.free, load: n.load }));
+}
+
+/** This node's id (`name.incarnation`), or null when the program runs in no cluster. */
+export function nodeId() {
+  const id = witCluster.nodeId();
+  return id === undefined ? null : id;
+}
+
+/** The node the calling microthread runs on: its id in a cluster, else the local node's name (the host's name and the process id). */
+export function thisNode() {
+  return witCluster.thisNode();
+}
+
+/**
+ * Where `options` place a spawn: undefined for this node, else `{ node }`, `node`
+ * a node's id or undefined for any node. `options.node` is a node's id or a node
+ * of `nodes()`; `options.anyNode` true for the least loaded live node.
+ */
+function placement(options, what) {
+  const node = options?.node;
+  const anyNode = options?.anyNode;
+  if (anyNode !== undefined && typeof anyNode !== 'boolean') throw new TypeError(`${what}: anyNode is true or false (got ${String(anyNode)})`);
+  if (node === undefined || node === null) return anyNode ? { node: undefined } : undefined;
+  if (anyNode) throw new TypeError(`${what}: give node or anyNode, not both`);
+  const id = typeof node === 'object' ? node.id : node;
+  if (typeof id !== 'string' || id === '') {
+    throw new TypeError(`${what}: node is a node's id (a non-empty string) or a node of weft.nodes() (got ${typeof node === 'object' ? 'an object without an id' : String(node)})`);
+  }
+  return { node: id };
+}
+
+// ---------------------------------------------------------------------------
 // thread: spawning, joining, sleeping, yielding, atomic sections, identity.
 
 /** A spawned microthread, to be joined or cancelled. Dropping it does not detach it. */
@@ -654,12 +711,11 @@ function spawnWith(fn, arg, options, detached, what) {
   let name = options && options.name !== undefined ? options.name : fn.name || undefined;
   if (name !== undefined && typeof name !== 'string') throw new TypeError(`${what}: the name is a string`);
   if (name === '') name = undefined;
+  const place = placement(options, what);
   const { message, wrappers } = encode(arg);
-  const onNode = options?.node !== undefined || options?.anyNode === true;
-  if (options?.node !== undefined && typeof options.node !== 'string') throw new TypeError(`${what}: options.node is a node's id (a string)`);
   const r = attempt(() =>
-    onNode
-      ? thread.spawnOn(options.node, TRAMPOLINE, function_, message, name, detached)
+    place !== undefined
+      ? thread.spawnOn(place.node, TRAMPOLINE, function_, message, name, detached)
       : thread.spawn(TRAMPOLINE, function_, message, name, detached),
   );
   if (!r.isErr) return new JoinHandle(r.ok);
@@ -672,6 +728,12 @@ function spawnWith(fn, arg, options, detached, what) {
       throw new TooLarge(`${what}: the argument is over the message size limit of ${e.val} bytes`, arg);
     case 'not-spawnable':
       throw new WeftError(`${what}: this program does not export weft:runtime/entry: build it with weft build`, arg);
+    case 'no-such-node':
+      throw new NoSuchNode(`${what}: no such node: ${e.val}`, arg);
+    case 'no-such-program':
+      throw new WeftError(`${what}: the node does not run this program: ${e.val}`, arg);
+    case 'cannot-move':
+      throw new WeftError(`${what}: cannot move to another node: ${e.val}`, arg);
     default:
       throw new WeftError(`${what}: refused: ${e.tag} ${e.val === undefined ? '' : String(e.val)}`, arg);
   }
@@ -680,9 +742,12 @@ function spawnWith(fn, arg, options, detached, what) {
 /**
  * Start `fn` (registered with weft.entry) as a new microthread, a child of this
  * one, with `arg` (its endpoints move); `options.name` names it (default: the
- * function's name). In a cluster, `options.node` (a node's id) or `options.anyNode`
- * (the least loaded node) runs it on another node. Throws LimitReached, TooLarge
- * (with `.value`: `arg`, its endpoints given back).
+ * function's name). In a cluster, `options.node` (a node's id, or a node of
+ * `nodes()`) runs it on that node, `options.anyNode: true` on the live node with the
+ * most room and the least load (this one included); `arg` may then carry senders,
+ * not receivers or sockets. Throws LimitReached, TooLarge, NoSuchNode (the node is
+ * not live), WeftError (another program there, a receiver in `arg`), each with
+ * `.value`: `arg`, its endpoints given back.
  */
 export function spawn(fn, arg, options) {
   return spawnWith(fn, arg, options, false, 'spawn');
@@ -1598,20 +1663,59 @@ function childSpec(c, what) {
   if (c !== null && typeof c === 'object' && c.supervisor !== undefined) {
     // A supervisor as a child: asked to stop through its control channel, its own
     // children first; its shutdown time is theirs together and a second more.
+    if (c.node !== undefined || c.anyNode !== undefined) {
+      throw new TypeError(
+        `${what}: a supervisor child runs on its supervisor's node (it is asked to stop on a receiver, which cannot move to another node): give its children a node instead`,
+      );
+    }
     checkOptions(c, ['supervisor', 'restart', 'shutdown'], what);
     const spec = supervisorSpec(c.supervisor, `${what}: supervisor`);
     const shutdown = milliseconds(c.shutdown, spec.children.reduce((sum, x) => sum + x.shutdown, 1000), `${what}: shutdown`);
     const restart = oneOf(c.restart, RESTART_TYPES, 'permanent', `${what}: restart`);
     const [control, requests] = channel(CONTROL_CAPACITY);
-    return { name: spec.name, fn: registry.indexOf(superviseEntry), arg: { spec, requests, nested: true }, restart, shutdown, control };
+    return { name: spec.name, fn: registry.indexOf(superviseEntry), arg: { spec, requests, nested: true }, restart, shutdown, control, node: null, anyNode: false };
   }
-  checkOptions(c, ['name', 'fn', 'arg', 'restart', 'shutdown'], what);
+  checkOptions(c, ['name', 'fn', 'arg', 'restart', 'shutdown', 'node', 'anyNode'], what);
   const fn = entryIndex(c.fn, what);
   const name = c.name ?? c.fn.name;
   if (typeof name !== 'string' || name === '') throw new TypeError(`${what}: name is a non-empty string (or the function has a name)`);
   const restart = oneOf(c.restart, RESTART_TYPES, 'permanent', `${what} (${name}): restart`);
   const shutdown = milliseconds(c.shutdown, DEFAULT_SHUTDOWN, `${what} (${name}): shutdown`);
-  return { name, fn, arg: c.arg, restart, shutdown, control: null };
+  const place = placement(c, `${what} (${name})`);
+  if (place !== undefined) {
+    const unmovable = endpointOtherThanSender(c.arg);
+    if (unmovable !== null) {
+      const where = place.node === undefined ? 'any node' : `node ${place.node}`;
+      throw new TypeError(
+        `${what} (${name}): its arg carries a ${unmovable}, and it is to run on ${where}: only senders move to another node (give it a sender to ask for what it needs, or leave it on this node)`,
+      );
+    }
+  }
+  const node = place?.node ?? null;
+  const anyNode = place !== undefined && place.node === undefined;
+  return { name, fn, arg: c.arg, restart, shutdown, control: null, node, anyNode };
+}
+
+/** The class name of the first endpoint in `v` that is not a Sender, or null. */
+function endpointOtherThanSender(v) {
+  if (v === null || typeof v !== 'object') return null;
+  if (isEndpoint(v)) return v instanceof Sender ? null : v.constructor.name;
+  if (isBytes(v)) return null;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) {
+    const found = endpointOtherThanSender(x);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+/** Close the endpoints in `v` (a copy of a child's argument that a refused start gave back). */
+function closeEndpoints(v) {
+  if (v === null || typeof v !== 'object' || isBytes(v)) return;
+  if (isEndpoint(v)) {
+    v.close();
+    return;
+  }
+  for (const x of Array.isArray(v) ? v : Object.values(v)) closeEndpoints(x);
 }
 
 /** A copy of a value for a child's start: its endpoints cloned (a restart gets the same argument as the first start). */
@@ -1638,10 +1742,12 @@ export class SupervisorHandle {
     return this.handle.id;
   }
   /**
-   * Its children, in start order: `{ name, id, state, restarts }`, state 'running',
-   * 'finished' (returned, not to restart) or 'failed' (failed, not to restart); id is
-   * that of its microthread now, or of the last one. Throws Closed if the supervisor
-   * has finished, Cancelled if this microthread is cancelled while it waits.
+   * Its children, in start order: `{ name, id, node, state, restarts }`, state
+   * 'running', 'finished' (returned, not to restart) or 'failed' (failed, not to
+   * restart); id is that of its microthread now, or of the last one, and node the id
+   * of the node it runs (or ran) on if another node of the cluster, else null.
+   * Throws Closed if the supervisor has finished, Cancelled if this microthread is
+   * cancelled while it waits.
    */
   whichChildren() {
     const [reply, answer] = channel(1);
@@ -1697,13 +1803,15 @@ export class SupervisorHandle {
  * children in order. `options`: `name` (its microthread's), `strategy`
  * ('one-for-one', the default; 'one-for-all'; 'rest-for-one'), `intensity`
  * (`{ maxRestarts, within }`: at most maxRestarts restarts within any `within` ms;
- * 3 in 5000 by default), `children`: each `{ name, fn, arg, restart, shutdown }`
- * (`fn` registered with weft.entry, `name` by default its name, `arg` given afresh at
- * each start with its endpoints cloned, `restart` 'permanent' (the default),
- * 'transient' or 'temporary', `shutdown` the grace in ms its cancellation gets when
- * it is stopped, 5000 by default), or `{ supervisor: options, restart, shutdown }`
- * for a supervisor as a child. Throws TypeError for bad options, LimitReached and
- * TooLarge as spawn does.
+ * 3 in 5000 by default), `children`: each `{ name, fn, arg, restart, shutdown,
+ * node, anyNode }` (`fn` registered with weft.entry, `name` by default its name, `arg`
+ * given afresh at each start with its endpoints cloned, `restart` 'permanent' (the
+ * default), 'transient' or 'temporary', `shutdown` the grace in ms its cancellation
+ * gets when it is stopped, 5000 by default; `node` (a node's id, or a node of
+ * `nodes()`) or `anyNode: true` to run it on another node of the cluster, where it
+ * restarts while that node is live, and on any live node once it went down), or
+ * `{ supervisor: options, restart, shutdown }` for a supervisor as a child (on this
+ * node). Throws TypeError for bad options, LimitReached and TooLarge as spawn does.
  */
 function startSupervisor(options) {
   const spec = supervisorSpec(options, 'supervisor.start');
@@ -1744,7 +1852,8 @@ function describeEnd(f) {
  * Join a child that has ended or is being stopped: `{ failure }` (null if it
  * returned), or `{ cancelled: true }` if this supervisor's grace is over. The
  * supervisor owns its shutdown: the notice of its cancellation fails one join, not
- * the next.
+ * the next. A child whose node went down (kind 'node-down') is to start on any node
+ * from then on: its node is gone for good (one that comes back has a new id).
  */
 function joinEnded(handle) {
   for (let tries = 0; ; tries++) {
@@ -1811,7 +1920,9 @@ class Running {
     this.strategy = spec.strategy;
     this.maxRestarts = spec.maxRestarts;
     this.within = spec.within;
-    this.slots = spec.children.map((child) => ({ child, running: null, id: null, state: 'running', restarts: 0 }));
+    // `node`: the node its microthread runs (or ran) on, if another; `elsewhere`:
+    // its node went down, it starts on any node from now on.
+    this.slots = spec.children.map((child) => ({ child, running: null, id: null, node: null, elsewhere: false, state: 'running', restarts: 0 }));
     /** When the restarts within the intensity's window were (performance.now()). */
     this.recent = [];
     /** [when, what] of the latest of those (at most MAX_ACCOUNTS). */
@@ -1887,6 +1998,7 @@ class Running {
       const ended = joinEnded(handle);
       // Stopped by the end of its grace: this one is, too.
       if (ended.cancelled) return null;
+      if (ended.failure?.kind === 'node-down') this.slots[i].elsewhere = true;
       // The child ended as this supervisor was being cancelled: no restart.
       if (isCancelled()) return null;
       const giveUp = this.ended(i, ended.failure === null ? null : describeEnd(ended.failure));
@@ -1898,15 +2010,23 @@ class Running {
   start(i) {
     const slot = this.slots[i];
     const c = slot.child;
+    const options = { name: c.name };
+    if (slot.elsewhere || c.anyNode) options.anyNode = true;
+    else if (c.node !== null) options.node = c.node;
     let handle;
     try {
-      handle = spawnWith(registry[c.fn], cloneValue(c.arg), { name: c.name }, false, `supervisor ${this.name}: start ${c.name}`);
+      handle = spawnWith(registry[c.fn], cloneValue(c.arg), options, false, `supervisor ${this.name}: start ${c.name}`);
     } catch (e) {
-      if (e instanceof WeftError) return e;
-      throw e;
+      if (!(e instanceof WeftError)) throw e;
+      // Its node is gone: any node from now on.
+      if (e instanceof NoSuchNode) slot.elsewhere = true;
+      // The copy of its argument came back: its endpoints go now.
+      closeEndpoints(e.value);
+      return e;
     }
     const down = monitor(handle.id);
     slot.id = handle.id;
+    slot.node = handle.node;
     slot.state = 'running';
     slot.running = { handle, down };
     return null;
@@ -1986,20 +2106,21 @@ class Running {
     return again;
   }
 
-  /** Stop the running children from `from` on, in reverse start order. */
+  /** Stop the running children from `from` on, in reverse start order. One whose node went down meanwhile starts on any node from then on. */
   stopAllFrom(from) {
     for (let j = this.slots.length - 1; j >= from; j--) {
       const s = this.slots[j];
       if (s.running === null) continue;
       const { handle, down } = s.running;
       s.running = null;
-      stopChild(s.child, handle, down);
+      const ended = stopChild(s.child, handle, down);
       down.close();
+      if (ended.failure?.kind === 'node-down') s.elsewhere = true;
     }
   }
 
   whichChildren() {
-    return this.slots.map((s) => ({ name: s.child.name, id: s.id, state: s.state, restarts: s.restarts }));
+    return this.slots.map((s) => ({ name: s.child.name, id: s.id, node: s.node, state: s.state, restarts: s.restarts }));
   }
 }
 

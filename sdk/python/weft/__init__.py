@@ -29,9 +29,10 @@ traceback. `JoinHandle.cancel` cancels one: its blocking calls raise
 `Cancelled`, so its cleanup runs.
 
 Modules, each using only those above it: `_errors` (failures and exceptions),
-`_time` (seconds to nanoseconds), `_message` (codecs: values to and from WIT
-messages), `_entry` (the registry of entries and the exports that start a
-program and a microthread), `_thread` (spawn and the rest of the microthread's
+`_time` (seconds to nanoseconds), `_cluster` (the cluster's nodes: `nodes`,
+`this_node`), `_message` (codecs: values to and from WIT messages), `_entry`
+(the registry of entries and the exports that start a program and a
+microthread), `_thread` (spawn and the rest of the microthread's
 life), `_channel` (channels, timers, the application's channels), `_monitor`
 (`monitor`: watch a microthread's end), `net` (TCP), `_select`, `supervisor`
 (OTP's supervisors: `weft.supervisor.Supervisor`), `_patterns` (`generate`,
@@ -48,10 +49,12 @@ from ._errors import (
     FailureKind,
     Full,
     LimitReached,
+    NoSuchNode,
     Timeout,
     TooLarge,
     WeftError,
 )
+from ._cluster import Node, node_id, node_name, nodes, this_node
 from ._message import BYTES, CBOR, PICKLE
 from ._entry import entry
 from ._thread import (
@@ -79,17 +82,18 @@ from ._registry import register, whereis
 # as those of the private module that defines them.
 for _public in (
     Cancelled, Closed, Disconnected, Down, DownOutcome, Empty, Failed, Failure, FailureKind, Full,
-    JoinHandle, LimitReached, Receiver, Selected, Sender, Timeout, TooLarge, WeftError,
+    JoinHandle, LimitReached, Node, NoSuchNode, Receiver, Selected, Sender, Timeout, TooLarge, WeftError,
 ):
     _public.__module__ = __name__
 del _public
 
 __all__ = [
     "BYTES", "CBOR", "Cancelled", "Closed", "Disconnected", "Down", "DownOutcome", "Empty",
-    "Failed", "Failure", "FailureKind", "Full", "JoinHandle", "LimitReached", "PICKLE", "Receiver",
-    "Selected", "Sender", "Timeout", "TooLarge", "WeftError", "after", "atomic", "channel",
-    "current_id", "current_name", "entry", "exit", "generate", "host_receiver", "host_sender",
-    "is_cancelled", "monitor", "net", "own_shutdown", "parallel_map", "readable", "register",
-    "select", "sleep", "spawn", "spawn_detached", "supervisor", "tick", "try_select", "whereis",
-    "writable", "yield_now",
+    "Failed", "Failure", "FailureKind", "Full", "JoinHandle", "LimitReached", "NoSuchNode", "Node",
+    "PICKLE", "Receiver", "Selected", "Sender", "Timeout", "TooLarge", "WeftError", "after",
+    "atomic", "channel", "current_id", "current_name", "entry", "exit", "generate",
+    "host_receiver", "host_sender", "is_cancelled", "monitor", "net", "node_id", "node_name",
+    "nodes", "own_shutdown", "parallel_map", "readable", "register", "select", "sleep", "spawn",
+    "spawn_detached", "supervisor", "this_node", "tick", "try_select", "whereis", "writable",
+    "yield_now",
 ]

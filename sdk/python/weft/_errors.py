@@ -134,6 +134,16 @@ class Disconnected(WeftError):
         self.value = value
 
 
+class NoSuchNode(WeftError, LookupError):
+    """A spawn on another node was refused: the node is not a live node of the
+    cluster, or it went down before it answered, or this program runs in no
+    cluster (the message says which). The arguments come back as `.value`."""
+
+    def __init__(self, message, value=None):
+        super().__init__(message)
+        self.value = value
+
+
 class Cancelled(BaseException):
     """This microthread was cancelled: every blocking call of it raises this, so
     that its cleanup (`finally`, `with`) runs. Like asyncio's `CancelledError`, it

@@ -8,7 +8,8 @@ from componentize_py_types import Err
 from wit_world.imports import thread as _wit
 
 from . import _entry, _message
-from ._errors import Cancelled, Failed, Failure, LimitReached, Timeout, TooLarge
+from ._cluster import _target
+from ._errors import Cancelled, Failed, Failure, LimitReached, NoSuchNode, Timeout, TooLarge
 from ._time import ns
 
 
@@ -22,7 +23,7 @@ def _spawn_error(refused):
     elif isinstance(error, _wit.SpawnError_NotSpawnable):
         e = RuntimeError("this program does not export weft:runtime/entry: build it with `weft build`")
     elif isinstance(error, _wit.SpawnError_NoSuchNode):
-        e = LookupError(f"no such node: {error.value}")
+        e = NoSuchNode(f"no such node: {error.value}")
     elif isinstance(error, _wit.SpawnError_NoSuchProgram):
         e = LookupError(f"the node does not run this program: {error.value}")
     else:
@@ -92,9 +93,14 @@ def spawn(function, *args, name=None, node=None, any_node=False):
     """Start a microthread that calls `function(*args)`, in a fresh instance of
     this program; the arguments are copied (pickled), the endpoints in them move.
     `function` must be an entry (`@weft.entry`). The microthread is named `name`,
-    by default the function's name. In a cluster, `node` (a node's id) or
-    `any_node=True` (the least loaded node) runs it on another node. Raises
-    `LimitReached` when the run already has its maximum of live microthreads."""
+    by default the function's name. Raises `LimitReached` when the run already
+    has its maximum of live microthreads.
+
+    In a cluster, `node` (a node's id, or a `weft.Node`, as `weft.nodes()` gives
+    them) runs it on that node, and `any_node=True` on the live node with the
+    most room and the least load (this one included). Its arguments may then
+    carry senders, not receivers or sockets (`ValueError`); a node that is not
+    live raises `NoSuchNode`, one that runs another program `LookupError`."""
     return _spawn(function, args, name, False, node, any_node)
 
 
@@ -107,11 +113,12 @@ def spawn_detached(function, *args, name=None):
 
 def _spawn(function, args, name, detached, node, any_node):
     number = _entry.number(function)
+    on_node, node = _target(node, any_node, "spawn")
     if name is None:
         name = getattr(function, "__name__", None)
     argument = _message.encode(args)
     try:
-        if node is None and not any_node:
+        if not on_node:
             handle = _wit.spawn(_entry.TRAMPOLINE, number, argument, name, detached)
         else:
             handle = _wit.spawn_on(node, _entry.TRAMPOLINE, number, argument, name, detached)

@@ -38,8 +38,18 @@ limits.
   `restart-intensity`, whose message names the child and lists the recent ends
   (the latest 32), when a restart would exceed the intensity: the supervisor
   then stops its children and gives up.
+- A child runs on the supervisor's node unless `node=` names another node of
+  the cluster (a node's id, or a `weft.Node`, from `weft.nodes()`) or
+  `any_node=True` asks for the least loaded live node; it restarts there. A
+  child whose node went down (it failed with kind `node-down`), or that its
+  node refuses as gone (`weft.NoSuchNode`), restarts on any live node from
+  then on, wherever it was pinned: a node that comes back is a new
+  incarnation, with a new id. Such a restart counts in the intensity as any
+  other. The arguments of a child placed so may carry senders, not receivers.
 - Supervisors nest: `Child.supervisor(other)` makes a supervisor a child of
-  another, so one that gives up is a failed child one level up.
+  another, so one that gives up is a failed child one level up. A supervisor
+  child runs on its supervisor's node (its requests come on a receiver, which
+  cannot move to another node): place its children instead.
 - Children stop in reverse start order, each within its shutdown time: when a
   strategy restarts siblings, when the supervisor gives up, at
   `SupervisorHandle.shutdown()`, and when the supervisor is cancelled (by its
@@ -48,8 +58,6 @@ limits.
   it stops its children in order within its own grace period.
 
 Each restart counts in the run's `restarts` statistic (`weft run --stats`).
-Children run on the supervisor's node (the Rust SDK's `Child::node` has no
-counterpart here yet).
 """
 
 import collections
@@ -61,8 +69,20 @@ from componentize_py_types import Err
 from wit_world.imports import thread as _wit
 
 from . import _entry, _message
-from ._channel import channel
-from ._errors import Cancelled, Closed, Empty, Failure, FailureKind, Full, LimitReached, Timeout, TooLarge
+from ._channel import Sender, channel
+from ._cluster import _target
+from ._errors import (
+    Cancelled,
+    Closed,
+    Empty,
+    Failure,
+    FailureKind,
+    Full,
+    LimitReached,
+    NoSuchNode,
+    Timeout,
+    TooLarge,
+)
 from ._monitor import monitor
 from ._select import select
 from ._thread import _spawn, is_cancelled, own_shutdown
@@ -150,19 +170,31 @@ class Child:
     grace is when the supervisor stops it (5 unless given): past that it is
     stopped wherever it is, its cleanup done or not.
 
+    `node` (a node's id, or a `weft.Node`, as `weft.nodes()` gives them) runs
+    it on that node of the cluster rather than on the supervisor's, and
+    `any_node=True` on the live node with the most room and the least load: it
+    starts and restarts there, as long as that node is live. Once that node
+    goes down (the child fails with kind `node-down`, or a start raises
+    `weft.NoSuchNode`), it restarts on any live node instead, from then on. Its
+    arguments may then carry senders, not receivers.
+
     The arguments are checked now and given afresh (copied, their channel ends
     cloned) at each start: a restarted child gets the same arguments as the
     first. They move to the supervisor when it starts. A socket cannot be cloned,
     so it cannot be one: pass a channel the child receives it on."""
 
-    __slots__ = ("name", "function", "args", "restart", "shutdown", "_control")
+    __slots__ = ("name", "function", "args", "restart", "shutdown", "_node", "_any_node", "_control")
 
-    def __init__(self, name, function, *args, restart=Restart.PERMANENT, shutdown=DEFAULT_SHUTDOWN):
+    def __init__(
+        self, name, function, *args, restart=Restart.PERMANENT, shutdown=DEFAULT_SHUTDOWN, node=None, any_node=False
+    ):
         self.name = _name(name, "a child's name")
         _entry.number(function)
         self.function = function
         self.restart = _one_of(Restart, restart, "a child's restart")
         self.shutdown = _seconds(shutdown, "a child's shutdown time")
+        placed, self._node = _target(node, any_node, f"child {name!r}")
+        self._any_node = placed and self._node is None
         try:
             _data, found = _message.PICKLE.encode(args)
         except Exception as e:
@@ -174,18 +206,41 @@ class Child:
                     "are given afresh at each start, with their channel ends cloned, and a socket cannot "
                     "be cloned (send it to the child on a channel instead)"
                 )
+            if placed and not isinstance(end, Sender):
+                raise ValueError(
+                    f"the arguments of child {name!r} carry a {type(end).__name__}, and it is to run on "
+                    f"{'any node' if self._node is None else 'node ' + self._node}: only senders move to "
+                    "another node (give it a sender to ask for what it needs, or leave it on this node)"
+                )
         self.args = args
         self._control = None
 
+    @property
+    def node(self):
+        """The id of the node it is to run on; None for the supervisor's node, or
+        for any node (`any_node`)."""
+        return self._node
+
+    @property
+    def any_node(self):
+        """Whether it is to run on any live node."""
+        return self._any_node
+
     @classmethod
-    def supervisor(cls, supervisor, restart=Restart.PERMANENT, shutdown=None):
+    def supervisor(cls, supervisor, restart=Restart.PERMANENT, shutdown=None, node=None, any_node=False):
         """A child that runs `supervisor` (named as it is): its giving up is its
         failure, which this child's supervisor sees. It is stopped as a
         supervisor is, its own children first, in reverse order; its shutdown
         time is that of all its children together, and a second more, unless
-        given."""
+        given. It runs on its supervisor's node: a `node` or `any_node` is
+        refused (`ValueError`)."""
         if not isinstance(supervisor, Supervisor):
             raise TypeError(f"Child.supervisor takes a Supervisor, not {type(supervisor).__name__}")
+        if node is not None or any_node is not False:
+            raise ValueError(
+                f"supervisor child {supervisor.name!r} runs on its supervisor's node (it is asked to stop "
+                "on a receiver, which cannot move to another node): give its children node= instead"
+            )
         if shutdown is None:
             shutdown = 1.0 + sum(c.shutdown for c in supervisor._children)
         control, requests = channel(_CONTROL_CAPACITY)
@@ -197,9 +252,10 @@ class Child:
 
     def __repr__(self):
         what = "supervisor" if self._control is not None else getattr(self.function, "__qualname__", "?")
-        return (
-            f"Child({self.name!r}, {what}, restart={self.restart.value}, shutdown={self.shutdown:g})"
-        )
+        where = "" if self._node is None else f", node={self._node!r}"
+        if self._any_node:
+            where = ", any_node=True"
+        return f"Child({self.name!r}, {what}, restart={self.restart.value}, shutdown={self.shutdown:g}{where})"
 
 
 class Supervisor:
@@ -376,7 +432,7 @@ class _GiveUp(Exception):
 class _Slot:
     """A child as its supervisor keeps it."""
 
-    __slots__ = ("child", "handle", "down", "id", "node", "state", "restarts")
+    __slots__ = ("child", "handle", "down", "id", "node", "elsewhere", "state", "restarts")
 
     def __init__(self, child):
         self.child = child
@@ -384,9 +440,19 @@ class _Slot:
         self.handle = None
         self.down = None
         self.id = None
+        # The node its microthread runs (or ran) on, if another one.
         self.node = None
+        # Its node went down: it starts on any node from now on.
+        self.elsewhere = False
         self.state = ChildState.RUNNING
         self.restarts = 0
+
+    def lost(self, failure):
+        """It ended with `failure` (None: it returned): one of kind `node-down`
+        means its node is gone for good (one that comes back has a new id), so
+        it starts elsewhere from now on."""
+        if failure is not None and failure.kind is FailureKind.NODE_DOWN:
+            self.elsewhere = True
 
 
 class _Running:
@@ -461,6 +527,7 @@ class _Running:
             slot.handle = slot.down = None
             down.close()
             failure = _join_ended(handle)
+            slot.lost(failure)
             if is_cancelled():
                 # The child ended as this supervisor was being cancelled: no
                 # restart; the others stop.
@@ -471,7 +538,16 @@ class _Running:
         """Spawn child `i`, and watch it."""
         slot = self.slots[i]
         child = slot.child
-        handle = _spawn(child.function, _fresh(child.args), child.name, False, None, False)
+        if slot.elsewhere:
+            node, any_node = None, True
+        else:
+            node, any_node = child._node, child._any_node
+        try:
+            handle = _spawn(child.function, _fresh(child.args), child.name, False, node, any_node)
+        except NoSuchNode:
+            # Its node is gone: any node from now on.
+            slot.elsewhere = True
+            raise
         try:
             down = monitor(handle.id)
         except LimitReached:
@@ -559,12 +635,13 @@ class _Running:
         return again
 
     def _stop_all_from(self, start):
-        """Stop the running children from `start` on, in reverse start order."""
+        """Stop the running children from `start` on, in reverse start order. One
+        whose node went down meanwhile starts on any node from then on."""
         for slot in reversed(self.slots[start:]):
             if slot.handle is not None:
                 handle, down = slot.handle, slot.down
                 slot.handle = slot.down = None
-                _stop(slot.child, handle, down)
+                slot.lost(_stop(slot.child, handle, down))
 
     def _which_children(self):
         return [ChildInfo(s.child.name, s.id, s.node, s.state, s.restarts) for s in self.slots]
@@ -575,7 +652,9 @@ def _stop(child, handle, down):
     (its children stop in order) and cancelled only once the time is over; any
     other child is cancelled with its shutdown time as the grace. The supervisor
     owns its shutdown: its own cancellation, should it come meanwhile, raises in
-    one of these calls, and the stop goes on."""
+    one of these calls, and the stop goes on. How it ended comes back: None if
+    it returned, else its `Failure` (also None once this supervisor's grace is
+    over)."""
     asked = False
     if child._control is not None:
         try:
@@ -605,10 +684,10 @@ def _stop(child, handle, down):
     finally:
         down.close()
     try:
-        _join_ended(handle)
+        return _join_ended(handle)
     except Cancelled:
         # This supervisor's grace is over: it is being stopped, with its tree.
-        pass
+        return None
 
 
 def _join_ended(handle):

@@ -23,6 +23,10 @@ pub(super) const SDK: &[(&str, &str)] = &[
         "_channel.py",
         include_str!("../../../../sdk/python/weft/_channel.py"),
     ),
+    (
+        "_cluster.py",
+        include_str!("../../../../sdk/python/weft/_cluster.py"),
+    ),
     ("_entry.py", include_str!("../../../../sdk/python/weft/_entry.py")),
     (
         "_errors.py",
