@@ -86,6 +86,15 @@ fn an_exception_is_a_panic_with_the_js_stack() {
     );
     assert!(out.contains("deeper@sdk.js:"), "{out}");
     assert!(out.contains("thrower@sdk.js:"), "{out}");
+    // An error the SDK threw: the stack starts at the program's frame, the SDK's
+    // modules (weft.js, weft/*.js) left out.
+    assert!(
+        out.contains(
+            "sdk error: Closed: recv: the channel is closed: every sender is gone\nclosedReader@sdk.js:"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("@weft"), "the SDK's frames are left out: {out}");
     // main's: the run fails (134), the report names it, with its stack.
     assert!(
         err.contains("microthread 0 (main) failed: RangeError: child says main too"),

@@ -2,8 +2,8 @@
 //
 //   node build.mjs <input.js> <output.wasm> <wit-dir>
 //
-// `weft build app.js -o app.wasm` runs it, with weft.js (the SDK) beside it and the
-// WIT of this weft. It bundles the program, what it imports, the SDK (imported as
+// `weft build app.js -o app.wasm` runs it, with weft.js (the SDK, and its modules in
+// weft/) beside it and the WIT of this weft. It bundles the program, what it imports, the SDK (imported as
 // 'weft') and a wrapper that exports `wasi:cli/run` (calling the program's `main`)
 // and `weft:runtime/entry` into one module, then makes a component of it with
 // componentize-js against the WIT's `guest` world.
@@ -16,10 +16,10 @@
 // failed (the message says why), 2 bad usage or componentize-js missing.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const COMPONENTIZE_JS = '@bytecodealliance/componentize-js';
@@ -146,8 +146,13 @@ async function bundle(input, sdk, componentizeDir) {
     throw new BuildError(`weft build: cannot build ${input}:\n${e.message}`);
   }
   try {
-    // The modules are parsed as the bundle is generated.
-    const { output } = await build.generate({ format: 'esm', sourcemap: true });
+    // The modules are parsed as the bundle is generated. The map's sources are
+    // absolute paths (see sourceNames).
+    const { output } = await build.generate({
+      format: 'esm',
+      sourcemap: true,
+      sourcemapPathTransform: (source, mapPath) => resolve(dirname(mapPath), source),
+    });
     if (mainExported !== true) {
       throw new BuildError(
         `weft build: ${input} exports no function main: add\n    export function main(args) { ... }\n` +
@@ -210,6 +215,15 @@ export function lineRuns(map) {
   return runs;
 }
 
+/**
+ * The names a stack shows for the bundle's sources (absolute paths): the SDK's as
+ * `weft.js` and `weft/MODULE.js` (the SDK leaves its own frames out by these
+ * names), the program's files by their names.
+ */
+export function sourceNames(sources, sdkDir) {
+  return sources.map((s) => (s.startsWith(sdkDir + sep) ? relative(sdkDir, s).split(sep).join('/') : basename(s)));
+}
+
 /** `text` with the bundle's `file:line[:column]` turned into the program's files and lines. */
 export function mapLines(text, bundleName, sources, runs) {
   const escaped = bundleName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -229,7 +243,8 @@ async function build(input, output, wit) {
   if (!existsSync(wit) || !statSync(wit).isDirectory()) {
     throw new BuildError(`weft build: the WIT directory ${wit} does not exist`, 2);
   }
-  const sdk = join(dirname(fileURLToPath(import.meta.url)), 'weft.js');
+  const sdkDir = realpathSync(dirname(fileURLToPath(import.meta.url)));
+  const sdk = join(sdkDir, 'weft.js');
   if (!existsSync(sdk)) throw new BuildError(`weft build: the SDK ${sdk} is missing beside build.mjs`, 2);
 
   const { dir, looked } = findComponentizeJs(input);
@@ -243,7 +258,7 @@ async function build(input, output, wit) {
 
   const { code, map } = await bundle(input, sdk, dir);
   // The bundle's lines, mapped back to the program's files (appended: it moves no line).
-  const sources = map.sources.map((s) => basename(s));
+  const sources = sourceNames(map.sources, sdkDir);
   const runs = lineRuns(map);
   const lines = JSON.stringify({ sources, runs });
   const source = `${code}\nglobalThis[Symbol.for('weft.lines')] = ${lines};\n`;

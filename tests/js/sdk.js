@@ -51,6 +51,13 @@ const thrower = weft.entry(function thrower(what) {
   deeper(what);
 });
 
+/** Receives on a channel whose sender is gone: the SDK throws Closed, uncaught. */
+const closedReader = weft.entry(function closedReader() {
+  const [tx, rx] = weft.channel(1);
+  tx.close();
+  return rx.recv();
+});
+
 /** Sends its id a few times, yielding between, into a shared channel. */
 const racer = weft.entry(function racer({ tx, name }) {
   for (let i = 0; i < 5; i++) {
@@ -229,6 +236,12 @@ function fail() {
     check(e instanceof Failed, 'a failed child is Failed');
     console.log(`child failed: kind ${e.failure.kind} name ${e.failure.name}`);
     console.log(`child message: ${e.failure.message}`);
+  }
+  // An error the SDK throws: its stack starts at the program's frame.
+  try {
+    weft.spawn(closedReader).join();
+  } catch (e) {
+    console.log(`sdk error: ${e.failure.message}`);
   }
   deeper('main too');
 }
