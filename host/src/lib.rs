@@ -127,8 +127,8 @@ pub use error::{Error, Failure, FailureKind};
 pub use limits::Limits;
 pub use microthread::Microthread;
 pub use run::{
-    DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, ExitStatus, MicrothreadInfo,
-    MicrothreadState, OutputBuffer, RunHandle, RunOptions, RunStats, RunView, WrongType,
+    ChannelInfo, DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, ExitStatus,
+    MicrothreadInfo, MicrothreadState, OutputBuffer, RunHandle, RunOptions, RunStats, RunView, WrongType,
 };
 pub use runtime::load::imports_weft;
 pub use runtime::program::Program;

@@ -53,6 +53,20 @@ use crate::run::{FAILURE_KINDS, Tally};
 use crate::scheduler::Scheduler;
 use crate::sync::Unpoisoned;
 
+/// One worker thread of a runtime: what it has done, and what waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Time it was not idle (running microthreads and chores, looking for work)
+    /// since the runtime started.
+    pub busy: std::time::Duration,
+    /// Microthread runs it made (each up to the microthread's next block, yield or
+    /// fuel yield).
+    pub runs: u64,
+    /// Microthreads waiting in its queue now.
+    pub queued: usize,
+}
+
 /// A runtime's metrics: from [`Runtime::metrics`](crate::Runtime::metrics).
 /// Cloning it is cheap; every clone reads the same runtime.
 #[derive(Clone)]
@@ -94,6 +108,19 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &registry)
             .expect("writing metrics to a String does not fail");
         out
+    }
+
+    /// What each worker thread has done, and what waits for it now.
+    pub fn workers(&self) -> Vec<WorkerStats> {
+        self.scheduler
+            .loads()
+            .into_iter()
+            .map(|l| WorkerStats {
+                busy: l.busy,
+                runs: l.runs,
+                queued: l.queued,
+            })
+            .collect()
     }
 
     /// `value`, or what was reported before under `slot` if that is more.

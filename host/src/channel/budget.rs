@@ -148,6 +148,29 @@ impl Budget {
         })
     }
 
+    /// The channels opened under this budget that are still open, each as
+    /// `Channel::info` says, in order of id.
+    pub(crate) fn channels(&self) -> Vec<super::ChannelState> {
+        let Some(opened) = &self.opened else {
+            return Vec::new();
+        };
+        let channels: Vec<Arc<Channel>> = opened
+            .locked()
+            .channels
+            .list()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let mut infos: Vec<super::ChannelState> = channels
+            .iter()
+            .filter(|c| std::ptr::eq(&*c.budget, self))
+            .map(|c| c.state())
+            .filter(|i| i.senders + i.receivers > 0)
+            .collect();
+        infos.sort_by_key(|i| i.id);
+        infos
+    }
+
     /// The run has ended: drop what every channel of its own still buffers and
     /// every waiter it holds, and the endpoints it buffered in other channels,
     /// which breaks the cycles of channels that carry their own endpoints.

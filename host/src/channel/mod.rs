@@ -225,6 +225,17 @@ struct Entry {
     charge: Charge,
 }
 
+/// A channel as the live view shows it (see `Channel::state`).
+pub(crate) struct ChannelState {
+    pub(crate) id: u64,
+    pub(crate) capacity: usize,
+    /// Messages buffered.
+    pub(crate) queued: usize,
+    /// Its senders and receivers, wherever they are.
+    pub(crate) senders: usize,
+    pub(crate) receivers: usize,
+}
+
 struct State {
     queue: VecDeque<Queued>,
     senders: usize,
@@ -326,6 +337,18 @@ impl Channel {
 
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// What it holds and who holds it, now.
+    pub(crate) fn state(&self) -> ChannelState {
+        let st = self.lock();
+        ChannelState {
+            id: self.id,
+            capacity: self.capacity,
+            queued: st.queue.len(),
+            senders: st.senders,
+            receivers: st.receivers,
+        }
     }
 
     /// Whether the application holds a sender (`sender`) or a receiver of it.

@@ -344,6 +344,11 @@ impl Members {
         }
     }
 
+    /// Microthread `id`, if it is live.
+    pub(crate) fn get(&self, id: u64) -> Option<Arc<Member>> {
+        self.map().get(&id).cloned()
+    }
+
     /// Take a microthread out; returns it.
     pub(crate) fn remove(&self, id: u64) -> Option<Arc<Member>> {
         self.map().remove(&id)

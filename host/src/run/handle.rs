@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::registry::{WrongType, short_type_name};
 use super::state::Run;
 use super::status::ExitStatus;
-use super::view::{MicrothreadInfo, RunStats};
+use super::view::{ChannelInfo, MicrothreadInfo, RunStats};
 
 #[cfg(doc)]
 use super::options::RunOptions;
@@ -212,6 +212,33 @@ impl RunView {
     /// The run's counters; zero once the run is gone.
     pub fn stats(&self) -> RunStats {
         self.0.upgrade().map(|run| run.stats()).unwrap_or_default()
+    }
+
+    /// The run's open channels, in order of id: what each buffers and who holds
+    /// its ends (who waits on one is in [`microthreads`](RunView::microthreads));
+    /// empty once the run has ended.
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        self.0
+            .upgrade()
+            .map(|run| run.budget.channels().into_iter().map(ChannelInfo::from).collect())
+            .unwrap_or_default()
+    }
+
+    /// Cancel microthread `id` and its structured children, as its parent's
+    /// `cancel` does: its blocking calls fail with `cancelled` so that its cleanup
+    /// runs, and it is stopped if it has not finished the run's grace period
+    /// after that ([`RunOptions::cancel_grace`](crate::RunOptions::cancel_grace)).
+    /// Its joiner sees a failure of kind `Cancelled`. False if there is no such
+    /// live microthread.
+    pub fn cancel_microthread(&self, id: u64) -> bool {
+        let Some(run) = self.0.upgrade() else {
+            return false;
+        };
+        let Some(member) = run.members.get(id) else {
+            return false;
+        };
+        run.cancel_member(&member, true);
+        true
     }
 
     /// Whether the run is gone: it ended and nothing holds it any longer.

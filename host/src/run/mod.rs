@@ -91,4 +91,4 @@ pub use registry::WrongType;
 pub use state::JoinHandle;
 pub(crate) use state::{LiveSlot, Refused, Run};
 pub use status::ExitStatus;
-pub use view::{MicrothreadInfo, MicrothreadState, RunStats};
+pub use view::{ChannelInfo, MicrothreadInfo, MicrothreadState, RunStats};

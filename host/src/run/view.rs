@@ -130,6 +130,35 @@ impl std::fmt::Display for Channel {
     }
 }
 
+/// An open channel of a run, as its live view shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelInfo {
+    /// Its id (what [`MicrothreadState::Receiving`] and the others name).
+    pub id: u64,
+    /// Messages it buffers at most (0: a rendezvous).
+    pub capacity: usize,
+    /// Messages it buffers now.
+    pub queued: usize,
+    /// Its senders, wherever they are (in microthreads, in messages, in the
+    /// application).
+    pub senders: usize,
+    /// Its receivers, wherever they are.
+    pub receivers: usize,
+}
+
+impl From<crate::channel::ChannelState> for ChannelInfo {
+    fn from(c: crate::channel::ChannelState) -> Self {
+        ChannelInfo {
+            id: c.id,
+            capacity: c.capacity,
+            queued: c.queued,
+            senders: c.senders,
+            receivers: c.receivers,
+        }
+    }
+}
+
 /// A run's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
