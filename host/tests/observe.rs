@@ -1,8 +1,10 @@
 //! The endpoints a run is watched through, as an operator uses them: `weft run
-//! --metrics` scraped with a real HTTP client while the `chat` example serves
-//! real clients on loopback (the numbers move as clients come and go), and the
-//! refusals (an address that is not loopback without `--metrics-public`, an
-//! address in use, a malformed one).
+//! --metrics` scraped with a real HTTP client, and `weft run --dashboard` in a
+//! real headless Chromium, while the `chat` example serves real clients on
+//! loopback (the numbers and the table move as clients come and go; a
+//! microthread cancelled from the page with the token, refused without it); and
+//! the refusals (an address that is not loopback without `--…-public`, an
+//! address in use, a malformed one, a cancel without `--dashboard-control`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -10,6 +12,7 @@ use std::net::TcpStream;
 use std::process::{ChildStderr, Stdio};
 use std::time::{Duration, Instant};
 
+use weft_tests::browser::Browser;
 use weft_tests::guest;
 
 mod common;
@@ -229,5 +232,194 @@ fn bad_metrics_addresses_are_refused_clearly() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("--metrics"), "{}", text(&o.stderr));
     let o = weft(&["run", "--metrics-public", hello]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}
+
+/// The chat example under `weft run` with `flags`: the process, the first line
+/// of its stderr (where the endpoint is) and the address it chats on.
+fn chat_with(flags: &[&str]) -> (Reaped, String, String) {
+    let mut child = weft_cmd()
+        .args(["run", "--listen", "127.0.0.1:*"])
+        .args(flags)
+        .arg(guest("chat"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run weft");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("read weft's stderr");
+    let chat = next_line(&mut stdout);
+    assert!(chat.contains("listening on"), "{chat}");
+    let addr = chat.split_whitespace().last().expect("an address").to_string();
+    // Drained, so that the program never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (Reaped::new(child), first.trim_end().to_string(), addr)
+}
+
+/// The rows of the page's microthread table: `id|name|parent|node|state`.
+const ROWS: &str = "[...document.querySelectorAll('#microthreads tbody tr')]\
+    .map(r => [...r.children].slice(0, 5).map(c => c.textContent).join('|'))";
+
+#[test]
+fn the_dashboard_shows_the_run_live_in_a_real_browser() {
+    let (child, first, addr) = chat_with(&["--dashboard", "127.0.0.1:0", "--dashboard-control"]);
+    let rest = first
+        .strip_prefix("weft: dashboard at ")
+        .unwrap_or_else(|| panic!("{first}"));
+    let (url, token) = rest.split_once(" (control token ").expect("a control token");
+    let token = token.trim_end_matches(')');
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut browser = Browser::open(url, &dir);
+    browser.wait_for(
+        &format!("(r => r.includes('0|main|||socket') && r.includes('1|hub|0||receiving'))({ROWS})"),
+        "main and the hub",
+    );
+    browser.wait_for(
+        "document.getElementById('status').textContent === 'running'",
+        "the run running",
+    );
+    // Marks this load of the page: a reload would lose it.
+    browser.eval("window.sameLoad = true");
+
+    // A client comes: its microthreads appear, without a reload.
+    let (client, mut lines) = join(&addr);
+    browser.wait_for(
+        &format!("(r => r.some(x => x.includes('|client|')) && r.some(x => x.includes('|writer|')))({ROWS})"),
+        "the client's microthreads",
+    );
+    assert_eq!(
+        browser.eval("window.sameLoad === true"),
+        serde_json::json!(true),
+        "the page was reloaded"
+    );
+    browser.wait_for(
+        "document.querySelector('#channels tbody').textContent.includes('receiving')",
+        "a channel waited on",
+    );
+    browser.wait_for("document.querySelectorAll('#tree li').length >= 4", "the tree");
+    // Taken for the README, a client connected.
+    let shot = dir.join("dashboard.png");
+    browser.screenshot(&shot);
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "a screenshot in {}",
+        shot.display()
+    );
+    eprintln!("the dashboard's screenshot: {}", shot.display());
+
+    // Cancel the client from the page: refused without the token, and with a
+    // wrong one; done with the right one.
+    let id = browser.eval(&format!(
+        "({ROWS}).find(x => x.includes('|client|')).split('|')[0]"
+    ));
+    let id = id.as_str().expect("an id").to_string();
+    let click = format!("document.querySelector('#microthreads tr[data-id=\"{id}\"] button.cancel').click()");
+    let notice = "document.getElementById('notice').textContent";
+    browser.eval(&click);
+    browser.wait_for(
+        &format!("{notice} === 'give the control token first'"),
+        "the token asked for",
+    );
+    browser.eval("document.getElementById('token').value = 'wrong'");
+    browser.eval(&click);
+    browser.wait_for(
+        &format!("{notice}.includes('missing or wrong token')"),
+        "a wrong token refused",
+    );
+    browser.eval(&format!("document.getElementById('token').value = '{token}'"));
+    browser.eval(&click);
+    browser.wait_for(
+        &format!("{notice} === 'cancelled microthread {id}'"),
+        "the cancel done",
+    );
+    browser.wait_for(
+        &format!("!({ROWS}).some(x => x.startsWith('{id}|'))"),
+        "the cancelled client gone from the table",
+    );
+    // Its connection is closed.
+    let mut line = String::new();
+    assert_eq!(lines.read_line(&mut line).unwrap_or(0), 0, "{line}");
+    drop(client);
+    drop(child);
+}
+
+#[test]
+fn the_dashboards_api_refuses_what_it_must() {
+    // No control: cancelling is off.
+    let (child, first, _) = chat_with(&["--dashboard", "127.0.0.1:0"]);
+    let url = first
+        .strip_prefix("weft: dashboard at ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    assert!(!url.contains("token"), "{url}");
+    match ureq::post(&format!("{url}api/cancel/0")).send("") {
+        Err(ureq::Error::StatusCode(403)) => {}
+        other => panic!("a 403 without --dashboard-control: {other:?}"),
+    }
+    // The snapshot, as `weft top` reads it.
+    let snapshot: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("{url}api/snapshot"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(snapshot["microthreads"][0]["name"], "main", "{snapshot}");
+    assert_eq!(snapshot["control"], false, "{snapshot}");
+    assert!(snapshot["status"].is_null(), "{snapshot}");
+    // A request for another host (a name that resolves to loopback) is not
+    // answered on a loopback endpoint.
+    let port = url.trim_end_matches('/').rsplit(':').next().unwrap();
+    let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    write!(
+        s,
+        "GET /api/snapshot HTTP/1.1\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut status = String::new();
+    BufReader::new(s).read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 421"), "{status}");
+    drop(child);
+
+    // Control: the token, a number, a live microthread.
+    let (child, first, _) = chat_with(&["--dashboard", "127.0.0.1:0", "--dashboard-control"]);
+    let rest = first.strip_prefix("weft: dashboard at ").unwrap();
+    let (url, token) = rest.split_once(" (control token ").unwrap();
+    let token = token.trim_end_matches(')');
+    let cancel = |id: &str, auth: Option<&str>| {
+        let mut request = ureq::post(&format!("{url}api/cancel/{id}"));
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        match request.send("") {
+            Ok(r) => r.status().as_u16(),
+            Err(ureq::Error::StatusCode(code)) => code,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(cancel("1", None), 401);
+    assert_eq!(cancel("1", Some("Bearer wrong")), 401);
+    let bearer = format!("Bearer {token}");
+    assert_eq!(cancel("x", Some(&bearer)), 400);
+    assert_eq!(cancel("99", Some(&bearer)), 404);
+    drop(child);
+
+    // Not loopback, and no --dashboard-public: refused before the run.
+    let o = weft(&[
+        "run",
+        "--dashboard",
+        "0.0.0.0:0",
+        guest("hello").to_str().unwrap(),
+    ]);
+    let err = error_exit(&o, 1);
+    assert!(err.contains("--dashboard-public"), "{err}");
+    let o = weft(&["run", "--dashboard-control", guest("hello").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }

@@ -9,6 +9,7 @@
 //! their own, at most once per test process (cargo itself makes it a quick no-op when
 //! nothing changed).
 
+pub mod browser;
 pub mod nats;
 
 use std::path::{Path, PathBuf};

@@ -75,6 +75,23 @@ pub(super) struct RunArgs {
     #[arg(long, requires = "metrics")]
     pub(super) metrics_public: bool,
 
+    /// Serve a live dashboard of the run at http://ADDR/ (the microthreads, their
+    /// tree, the channels, the workers, charts of the last minutes; `weft top ADDR`
+    /// shows it in the terminal). ADDR must be a loopback address
+    /// (127.0.0.1:9465), unless --dashboard-public is given; port 0 picks a free
+    /// port. The address is printed on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub(super) dashboard: Option<std::net::SocketAddr>,
+
+    /// Let --dashboard listen on an address other than loopback.
+    #[arg(long, requires = "dashboard")]
+    pub(super) dashboard_public: bool,
+
+    /// Let the dashboard cancel microthreads, with a token printed on stderr at
+    /// start that the page asks for.
+    #[arg(long, requires = "dashboard")]
+    pub(super) dashboard_control: bool,
+
     /// Worker threads that run microthreads [default: one per core; a
     /// deterministic run has one thread of its own].
     #[arg(long, value_name = "N")]

@@ -1,5 +1,5 @@
 //! `weft run`: one run of a program, its schedule trace, the table of its
-//! microthreads on SIGQUIT, and its metrics endpoint; and `weft node`, the same run without `main`, which
+//! microthreads on SIGQUIT, its metrics and its dashboard; and `weft node`, the same run without `main`, which
 //! serves spawns from a cluster.
 
 use std::io::Write;
@@ -74,6 +74,24 @@ pub(super) fn run(args: RunArgs, serving: bool) -> Result<i32> {
         let bound = super::observe::serve_metrics(addr, args.metrics_public, runtime.metrics().clone())?;
         report(format_args!("weft: metrics at http://{bound}/metrics"));
     }
+    let dashboard = match args.dashboard {
+        None => None,
+        Some(addr) => {
+            let (dashboard, bound, token) = super::observe::serve_dashboard(
+                addr,
+                args.dashboard_public,
+                args.dashboard_control,
+                runtime.metrics().clone(),
+            )?;
+            match token {
+                Some(token) => report(format_args!(
+                    "weft: dashboard at http://{bound}/ (control token {token})"
+                )),
+                None => report(format_args!("weft: dashboard at http://{bound}/")),
+            }
+            Some(dashboard)
+        }
+    };
     if let Some(cluster) = runtime.cluster() {
         options = args.cluster.attach(cluster, options)?;
     }
@@ -85,6 +103,9 @@ pub(super) fn run(args: RunArgs, serving: bool) -> Result<i32> {
         false => program.start(&options)?,
     };
     shown.get_or_init(|| run.view());
+    if let Some(dashboard) = &dashboard {
+        dashboard.watch(run.view());
+    }
     let status = if args.stats {
         // Awaited by reference: the handle keeps the run, whose counters are read
         // once it has ended (a view does not keep it).
@@ -97,6 +118,9 @@ pub(super) fn run(args: RunArgs, serving: bool) -> Result<i32> {
     } else {
         run.wait()
     };
+    if let Some(dashboard) = &dashboard {
+        dashboard.ended(&status);
+    }
     report_status(&status, args.program.timeout);
     if let Some((mut trace, path)) = trace
         && let Err(e) = trace.flush()

@@ -1,23 +1,37 @@
 //! The endpoints a run is watched through: `--metrics ADDR` serves the runtime's
-//! metrics at `/metrics`, in the text format Prometheus scrapes.
+//! metrics at `/metrics`, in the text format Prometheus scrapes (`metrics`);
+//! `--dashboard ADDR` serves a page that shows the run live, and the JSON it
+//! reads, which `weft top` reads too (`dashboard`).
 //!
 //! An endpoint binds only where it is told, and only to a loopback address unless
 //! its `--…-public` flag says otherwise: what it shows (the program's names,
-//! states, load) is for the operator, not for whoever can reach the machine. It
-//! serves on a thread of its own, apart from the run's workers and tokio, at most
-//! [`MAX_CONNECTIONS`] connections at once, each closed if its request does not
-//! come within [`REQUEST_TIMEOUT`].
+//! states, load) is for the operator, not for whoever can reach the machine. On
+//! loopback it also answers only requests addressed to loopback (a `Host` of
+//! `127.0.0.1`, `localhost` or `[::1]`), so that a web page elsewhere cannot read
+//! it through a name that resolves to 127.0.0.1. It serves on a thread of its
+//! own, apart from the run's workers and tokio, at most [`MAX_CONNECTIONS`]
+//! connections at once, each closed if its request does not come within
+//! [`REQUEST_TIMEOUT`].
+
+mod dashboard;
+mod metrics;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+
+pub(super) use dashboard::serve_dashboard;
+pub(super) use metrics::serve_metrics;
 
 /// Connections an endpoint serves at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 64;
@@ -25,8 +39,13 @@ const MAX_CONNECTIONS: usize = 64;
 /// How long a connection may take to send its request's head.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What OpenMetrics text is served as.
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// A response's body: whole, or a stream (the dashboard's events).
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+type Handled = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+/// What answers an endpoint's requests.
+type Handler = Arc<dyn Fn(Request<Incoming>) -> Handled + Send + Sync>;
 
 /// Bind `addr` for the endpoint `flag` names (`--metrics`): a loopback address,
 /// unless `public`.
@@ -45,43 +64,9 @@ fn bind(flag: &str, addr: SocketAddr, public: bool) -> Result<std::net::TcpListe
     Ok(listener)
 }
 
-/// Serve `metrics` at `/metrics` on `addr` (`--metrics`), from now until the
-/// process ends; the address it listens on (a port 0 is chosen by the system).
-pub(super) fn serve_metrics(
-    addr: SocketAddr,
-    public: bool,
-    metrics: weft::metrics::Metrics,
-) -> Result<SocketAddr> {
-    let listener = bind("--metrics", addr, public)?;
-    let bound = listener
-        .local_addr()
-        .context("--metrics: the socket has no address")?;
-    let handler = Arc::new(move |request: &Request<Incoming>| -> Response<Full<Bytes>> {
-        match (request.method(), request.uri().path()) {
-            (&Method::GET, "/metrics") => respond(StatusCode::OK, OPENMETRICS, metrics.encode()),
-            (&Method::GET, "/") => respond(
-                StatusCode::OK,
-                "text/plain; charset=utf-8",
-                "weft: the run's metrics are at /metrics\n".into(),
-            ),
-            (&Method::GET, _) => respond(
-                StatusCode::NOT_FOUND,
-                "text/plain; charset=utf-8",
-                "not found: try /metrics\n".into(),
-            ),
-            _ => respond(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain; charset=utf-8",
-                "only GET is served here\n".into(),
-            ),
-        }
-    });
-    serve(listener, "weft-metrics", handler)?;
-    Ok(bound)
-}
-
-fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+/// A whole response.
+fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed_unsync());
     *response.status_mut() = status;
     if let Ok(value) = content_type.parse() {
         response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
@@ -89,11 +74,33 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     response
 }
 
-type Handler = Arc<dyn Fn(&Request<Incoming>) -> Response<Full<Bytes>> + Send + Sync>;
+/// A short plain-text answer.
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+    let mut body = body.into();
+    body.push('\n');
+    respond(status, "text/plain; charset=utf-8", body)
+}
+
+/// Whether a request's `Host` names loopback (what a request to a loopback
+/// endpoint from this machine's own clients says).
+fn addressed_to_loopback(request: &Request<Incoming>) -> bool {
+    let Some(host) = request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
 
 /// Serve `listener` with `handler` on a thread named `name`, with a tokio
-/// runtime of its own.
-fn serve(listener: std::net::TcpListener, name: &str, handler: Handler) -> Result<()> {
+/// runtime of its own; `public`: answer requests for any host.
+fn serve(listener: std::net::TcpListener, name: &str, public: bool, handler: Handler) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -102,6 +109,21 @@ fn serve(listener: std::net::TcpListener, name: &str, handler: Handler) -> Resul
         let _entered = runtime.enter();
         tokio::net::TcpListener::from_std(listener)
             .with_context(|| format!("{name}: cannot use its socket"))?
+    };
+    let handler: Handler = match public {
+        true => handler,
+        false => Arc::new(move |request: Request<Incoming>| -> Handled {
+            if addressed_to_loopback(&request) {
+                handler(request)
+            } else {
+                Box::pin(async {
+                    text(
+                        StatusCode::MISDIRECTED_REQUEST,
+                        "this endpoint answers requests to 127.0.0.1, localhost or [::1] only",
+                    )
+                })
+            }
+        }),
     };
     std::thread::Builder::new()
         .name(name.into())
@@ -128,8 +150,8 @@ async fn accept(listener: tokio::net::TcpListener, handler: Handler) {
         let handler = handler.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let response = handler(&request);
-                async move { Ok::<_, Infallible>(response) }
+                let response = handler(request);
+                async move { Ok::<_, Infallible>(response.await) }
             });
             let served = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
