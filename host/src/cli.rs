@@ -20,6 +20,7 @@ mod observe;
 mod program;
 mod report;
 mod run;
+mod top;
 
 use args::{BuildArgs, CacheAction, CompileArgs, RunArgs, TestArgs};
 pub use report::{exit_code, message};
@@ -75,6 +76,11 @@ enum Command {
     /// WEFT_COMPONENTIZE_JS, the program's node_modules, or npm's global root). The
     /// program's directory is on the module path.
     Build(BuildArgs),
+    /// Watch a run in the terminal: the table of its microthreads, refreshed, as
+    /// `top` shows processes, read from a `weft run --dashboard ADDR`. Keys sort
+    /// it (s state, f fuel, a age, m messages, i id); q quits. When the output is
+    /// no terminal, one snapshot is printed.
+    Top(top::TopArgs),
     /// The compilation cache: `weft cache dir` shows where it is, `weft cache clear`
     /// empties it.
     Cache {
@@ -92,6 +98,7 @@ impl Command {
             Command::Test(_) => "test",
             Command::Compile(_) => "compile",
             Command::Build(_) => "build",
+            Command::Top(_) => "top",
             Command::Cache { .. } => "cache",
         }
     }
@@ -144,6 +151,7 @@ impl Cli {
             Command::Test(args) => explore::test(args),
             Command::Compile(args) => compile::compile(args),
             Command::Build(args) => build::build(args),
+            Command::Top(args) => top::top(args),
             Command::Cache { action } => compile::cache(action),
         }
     }

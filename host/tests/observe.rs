@@ -423,3 +423,146 @@ fn the_dashboards_api_refuses_what_it_must() {
     let o = weft(&["run", "--dashboard-control", guest("hello").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }
+
+/// `weft top ADDR` under a pseudo-terminal (`script(1)`): its screens, as the
+/// terminal receives them, and a way to press keys.
+struct Top {
+    child: Reaped,
+    screen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Top {
+    fn start(addr: &str) -> Top {
+        let command = format!("{} top --interval 200ms {addr}", env!("CARGO_BIN_EXE_weft"));
+        let mut child = std::process::Command::new("script")
+            .args(["-qfc", &command, "/dev/null"])
+            .env("TERM", "xterm")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script(1) runs weft top under a pseudo-terminal (util-linux)");
+        let mut stdout = child.stdout.take().unwrap();
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let filled = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                filled
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Top {
+            child: Reaped::new(child),
+            screen,
+        }
+    }
+
+    /// The last screen drawn, once it shows `what` (lines without the
+    /// terminal's control sequences).
+    fn screen_with(&self, what: &str) -> Vec<String> {
+        let deadline = Instant::now() + HANG_GUARD;
+        loop {
+            let all = self.screen.lock().unwrap().clone();
+            // Each screen starts by clearing the terminal.
+            let last = all.rsplit("\x1b[2J").next().unwrap_or("").to_string();
+            if last.contains(what) && last.contains("SENT") {
+                return last.split("\x1b[1E").map(|l| l.trim_end().to_string()).collect();
+            }
+            assert!(Instant::now() < deadline, "weft top never showed {what}: {all:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn press(&mut self, key: &str) {
+        let stdin = self.child.child().stdin.as_mut().unwrap();
+        stdin.write_all(key.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+#[test]
+fn weft_top_shows_the_table_in_a_terminal_and_sorts_it_by_key() {
+    let (child, first, addr) = chat_with(&["--dashboard", "127.0.0.1:0"]);
+    let url = first
+        .strip_prefix("weft: dashboard at http://")
+        .unwrap_or_else(|| panic!("{first}"));
+    let dashboard = url.trim_end_matches('/').to_string();
+    let (client, _lines) = join(&addr);
+
+    let mut top = Top::start(&dashboard);
+    let screen = top.screen_with("sorted by id");
+    let rows: Vec<&String> = screen
+        .iter()
+        .filter(|l| l.contains(" receiving ") || l.contains(" socket "))
+        .collect();
+    assert_eq!(rows.len(), 4, "{screen:#?}");
+    assert!(rows[0].trim_start().starts_with("0 main"), "{screen:#?}");
+    assert!(rows[1].trim_start().starts_with("1 hub"), "{screen:#?}");
+
+    // `f`: most fuel first.
+    top.press("f");
+    let screen = top.screen_with("sorted by fuel");
+    let fuel: Vec<u64> = screen
+        .iter()
+        .filter(|l| l.contains(" receiving ") || l.contains(" socket "))
+        .map(|l| l.split_whitespace().rev().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(fuel.len(), 4, "{screen:#?}");
+    assert!(fuel.windows(2).all(|w| w[0] >= w[1]), "{fuel:?} {screen:#?}");
+
+    // `q`: it ends, and gives the terminal back.
+    top.press("q");
+    let mut script = top.child.take();
+    let deadline = Instant::now() + HANG_GUARD;
+    let status = loop {
+        if let Some(status) = script.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "weft top never quit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        top.screen.lock().unwrap().ends_with("\x1b[?1049l"),
+        "the terminal restored"
+    );
+    drop(client);
+    drop(child);
+}
+
+#[test]
+fn weft_top_prints_one_snapshot_into_a_pipe_and_refuses_bad_input() {
+    let (child, first, _) = chat_with(&["--dashboard", "127.0.0.1:0"]);
+    let dashboard = first
+        .strip_prefix("weft: dashboard at http://")
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let o = weft(&["top", &dashboard]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.starts_with(&format!("weft top {dashboard}: running")),
+        "{out}"
+    );
+    assert!(out.contains("main") && out.contains("hub"), "{out}");
+    let o = weft(&["top", "--interval", "1ms", &dashboard]);
+    assert!(error_exit(&o, 1).contains("--interval"), "{}", text(&o.stderr));
+    drop(child);
+
+    // Nothing serves there.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let o = weft(&["top", &free]);
+    let err = error_exit(&o, 1);
+    assert!(err.contains("is `weft run --dashboard` serving there?"), "{err}");
+}
