@@ -117,8 +117,8 @@ fn show(url: &str, args: &TopArgs, out: &mut std::io::Stdout) -> Result<Option<S
             return Ok(Some(text));
         }
         if crossterm::event::poll(args.interval)? {
-            match crossterm::event::read()? {
-                Event::Key(KeyEvent { code, modifiers, .. }) => match code {
+            if let Event::Key(KeyEvent { code, modifiers, .. }) = crossterm::event::read()? {
+                match code {
                     KeyCode::Char('q') | KeyCode::Esc => return Ok(None),
                     KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => return Ok(None),
                     KeyCode::Char('s') => sort = SortBy::State,
@@ -127,8 +127,7 @@ fn show(url: &str, args: &TopArgs, out: &mut std::io::Stdout) -> Result<Option<S
                     KeyCode::Char('i') => sort = SortBy::Id,
                     KeyCode::Char('m') => sort = SortBy::Messages,
                     _ => {}
-                },
-                _ => {}
+                }
             }
         }
     }
