@@ -116,18 +116,18 @@ fn show(url: &str, args: &TopArgs, out: &mut std::io::Stdout) -> Result<Option<S
         if snapshot["status"].is_string() {
             return Ok(Some(text));
         }
-        if crossterm::event::poll(args.interval)? {
-            if let Event::Key(KeyEvent { code, modifiers, .. }) = crossterm::event::read()? {
-                match code {
-                    KeyCode::Char('q') | KeyCode::Esc => return Ok(None),
-                    KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => return Ok(None),
-                    KeyCode::Char('s') => sort = SortBy::State,
-                    KeyCode::Char('f') => sort = SortBy::Fuel,
-                    KeyCode::Char('a') => sort = SortBy::Age,
-                    KeyCode::Char('i') => sort = SortBy::Id,
-                    KeyCode::Char('m') => sort = SortBy::Messages,
-                    _ => {}
-                }
+        if crossterm::event::poll(args.interval)?
+            && let Event::Key(KeyEvent { code, modifiers, .. }) = crossterm::event::read()?
+        {
+            match code {
+                KeyCode::Char('q') | KeyCode::Esc => return Ok(None),
+                KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => return Ok(None),
+                KeyCode::Char('s') => sort = SortBy::State,
+                KeyCode::Char('f') => sort = SortBy::Fuel,
+                KeyCode::Char('a') => sort = SortBy::Age,
+                KeyCode::Char('i') => sort = SortBy::Id,
+                KeyCode::Char('m') => sort = SortBy::Messages,
+                _ => {}
             }
         }
     }
