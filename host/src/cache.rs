@@ -35,7 +35,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::limits::Footprint;
-use crate::microthread::EntryNames;
+use crate::entry_names::EntryNames;
 
 /// The first bytes of every file this module writes.
 pub(crate) const MAGIC: &[u8; 8] = b"weftcw\x00\x03";

@@ -60,7 +60,8 @@
 //! point one way):
 //! - leaves: [`limits`] (every bound, its default and what happens at it), [`cache`]
 //!   (compiled programs on disk), `sync` (locking without poisoning, waiting on a
-//!   `Notify`, lists pruned as they grow);
+//!   `Notify`, lists pruned as they grow), `entry_names` (a Rust guest's function
+//!   names, the default names of its microthreads);
 //! - `error` (the library's errors, a microthread's [`Failure`]), `deterministic`
 //!   (the seeded schedule and virtual time of a deterministic run), [`net`]
 //!   (sockets on tokio's reactor, the grants, the resolver);
@@ -93,6 +94,7 @@
 pub mod cache;
 #[doc(hidden)]
 pub mod cli_values;
+mod entry_names;
 mod error;
 pub mod limits;
 pub mod net;

@@ -25,14 +25,12 @@
 //! called, its end settled, its children waited for; or a stand-in's wait),
 //! `remote` (a run as the cluster's target of spawns), `reserve` (instances made
 //! ahead of need, stores dropped off the critical path), `store`, `handles`,
-//! `driver`, `ending`, `names` (a spawned function's name, the default name of its
-//! microthread).
+//! `driver`, `ending`.
 
 mod driver;
 mod ending;
 mod handles;
 mod life;
-mod names;
 #[cfg(feature = "cluster")]
 mod remote;
 mod reserve;
@@ -41,7 +39,6 @@ mod store;
 
 pub(crate) use ending::GaveUp;
 pub(crate) use life::RemoteBody;
-pub(crate) use names::EntryNames;
 #[cfg(feature = "cluster")]
 pub(crate) use remote::Serve;
 pub(crate) use spawn::{Link, spawn, spawn_remote, start_main, start_serving};

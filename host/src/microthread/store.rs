@@ -45,7 +45,7 @@ pub(crate) trait Image: Send + Sync + 'static {
     fn footprint(&self) -> crate::limits::Footprint;
 
     /// The name of the function a spawn of `trampoline` and `function` runs, if
-    /// the program says ([`EntryNames`](super::EntryNames)): the default name of
+    /// the program says ([`EntryNames`](crate::entry_names::EntryNames)): the default name of
     /// the microthread.
     fn entry_name(&self, trampoline: u32, function: u32) -> Option<&std::sync::Arc<str>>;
 

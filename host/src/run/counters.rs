@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-use super::state::Run;
-use super::view::MicrothreadState;
+use super::view::{MicrothreadInfo, MicrothreadState};
 use crate::error::FailureKind;
 use crate::sync::Unpoisoned;
 
@@ -101,10 +100,21 @@ pub(crate) struct Reading {
     pub(crate) sockets_open: u64,
 }
 
+/// What the tally reads of a live run (the run implements it: the tally knows
+/// nothing else of it).
+pub(crate) trait Observed: Send + Sync {
+    /// Whether the run has finished.
+    fn finished(&self) -> bool;
+    /// Its live microthreads.
+    fn microthreads(&self) -> Vec<MicrothreadInfo>;
+    /// Bytes its channels buffer, channels open, sockets open.
+    fn holds(&self) -> (u64, u32, u32);
+}
+
 /// A runtime's tally of its runs: their counters, and how long its microthreads
 /// live.
 pub(crate) struct Tally {
-    runs: Mutex<Vec<(Weak<Run>, Arc<Counters>)>>,
+    runs: Mutex<Vec<(Weak<dyn Observed>, Arc<Counters>)>>,
     /// The counters of the runs that are gone, summed.
     gone: Mutex<Totals>,
     /// From spawn to end, in seconds: what a joiner that waited from the spawn on
@@ -125,7 +135,7 @@ impl Default for Tally {
 
 impl Tally {
     /// Count `run`, whose counters are `counters`, from now on.
-    pub(super) fn register(&self, run: &Arc<Run>, counters: Arc<Counters>) {
+    pub(super) fn register(&self, run: Weak<dyn Observed>, counters: Arc<Counters>) {
         let mut runs = self.runs.locked();
         let mut gone = None;
         runs.retain(|(run, counters)| {
@@ -135,7 +145,7 @@ impl Tally {
             gone.get_or_insert_with(|| self.gone.locked()).add_ended(counters);
             false
         });
-        runs.push((Arc::downgrade(run), counters));
+        runs.push((run, counters));
     }
 
     /// A microthread lived `age`.
@@ -161,17 +171,18 @@ impl Tally {
             // A run gone but not folded in yet has no microthread left.
             reading.totals.add_ended(counters);
             let Some(run) = run.upgrade() else { continue };
-            if run.finish.get().is_none() {
+            if !run.finished() {
                 reading.runs_live += 1;
             }
-            for m in run.members.snapshot() {
+            for m in run.microthreads() {
                 *reading.live.entry(state_label(&m.state)).or_default() += 1;
                 reading.totals.messages_sent += m.messages_sent;
                 reading.totals.fuel += m.fuel.unwrap_or(0);
             }
-            reading.buffered_bytes += run.budget.buffered();
-            reading.channels_open += u64::from(run.budget.open_channels());
-            reading.sockets_open += u64::from(run.sockets.used());
+            let (buffered, channels, sockets) = run.holds();
+            reading.buffered_bytes += buffered;
+            reading.channels_open += u64::from(channels);
+            reading.sockets_open += u64::from(sockets);
         }
         reading
     }

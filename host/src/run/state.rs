@@ -14,13 +14,13 @@ use wasmtime::Engine;
 use super::blocking::{Member, Members};
 use super::completion::{Completion, Identity};
 use super::context::RunContext;
-use super::counters::{Counters, Tally};
+use super::counters::{Counters, Observed, Tally};
 use super::finish::Finish;
 use super::limits::RunLimits;
 use super::options::{AppData, HostEndpoint, RunOptions};
 use super::registry::Registry;
 use super::signals::Signals;
-use super::view::RunStats;
+use super::view::{MicrothreadInfo, RunStats};
 use super::{failures, timers};
 use crate::channel::{Budget, TimerEnd};
 use crate::deterministic::{Lane, Schedule};
@@ -199,6 +199,20 @@ impl Drop for LiveSlot {
     }
 }
 
+impl Observed for Run {
+    fn finished(&self) -> bool {
+        self.finish.get().is_some()
+    }
+
+    fn microthreads(&self) -> Vec<MicrothreadInfo> {
+        self.members.snapshot()
+    }
+
+    fn holds(&self) -> (u64, u32, u32) {
+        (self.budget.buffered(), self.budget.open_channels(), self.sockets.used())
+    }
+}
+
 impl Run {
     /// A run of `options` on the runtime of `context`, with the channel ends
     /// the application handed it; on its own lane if it is deterministic.
@@ -275,7 +289,8 @@ impl Run {
             handles: Arc::new(Quota::new(limits_run_handles)),
             finish: Finish::default(),
         });
-        context.tally.register(&run, counters);
+        let observed: Arc<dyn Observed> = run.clone();
+        context.tally.register(Arc::downgrade(&observed), counters);
         run
     }
 

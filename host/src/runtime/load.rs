@@ -12,7 +12,7 @@ use super::state::Runtime;
 use crate::cache::{self, CacheStatus};
 use crate::error::Error;
 use crate::limits::Footprint;
-use crate::microthread::EntryNames;
+use crate::entry_names::EntryNames;
 use crate::wit;
 
 /// The 8-byte headers of WebAssembly binaries: magic, then version and layer.

@@ -12,7 +12,8 @@ use super::bindings::{self, WIT_PACKAGE};
 use crate::channel::Message;
 use crate::error::Error;
 use crate::limits::Footprint;
-use crate::microthread::{Call, EntryNames, Image, Microthread, Spawned};
+use crate::entry_names::EntryNames;
+use crate::microthread::{Call, Image, Microthread, Spawned};
 
 /// What a program's component can start, pre-linked: `main`, spawned
 /// microthreads, or both.
