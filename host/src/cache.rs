@@ -34,8 +34,8 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::limits::Footprint;
 use crate::entry_names::EntryNames;
+use crate::limits::Footprint;
 
 /// The first bytes of every file this module writes.
 pub(crate) const MAGIC: &[u8; 8] = b"weftcw\x00\x03";

@@ -101,7 +101,8 @@ impl Module<'_> {
             if name.starts_with(TRAMPOLINE) {
                 out.trampolines.insert(index);
             } else if !name.starts_with(CLOSURE_SHIM) {
-                out.names.insert(index, Arc::from(without_crate(&name)));
+                let name = crate::limits::truncate(without_crate(&name).to_string(), crate::limits::MAX_NAME);
+                out.names.insert(index, Arc::from(name));
             }
         }
         (!out.trampolines.is_empty()).then_some(out)

@@ -566,3 +566,47 @@ fn weft_top_prints_one_snapshot_into_a_pipe_and_refuses_bad_input() {
     let err = error_exit(&o, 1);
     assert!(err.contains("is `weft run --dashboard` serving there?"), "{err}");
 }
+
+#[test]
+fn the_dashboard_shows_a_deadlock_and_its_report() {
+    let mut child = weft_cmd()
+        .args(["run", "--dashboard", "127.0.0.1:0"])
+        .arg(guest("deadlock"))
+        .args(["after", "1500"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run weft");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let url = first
+        .trim_end()
+        .strip_prefix("weft: dashboard at ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let child = Reaped::new(child);
+    // The page's stream, as the page reads it: snapshots until the last, which
+    // says how the run ended.
+    let mut events = ureq::get(&format!("{url}events")).call().unwrap();
+    assert_eq!(events.headers().get("content-type").unwrap(), "text/event-stream");
+    let mut last = serde_json::Value::Null;
+    for line in BufReader::new(events.body_mut().as_reader()).lines() {
+        let line = line.expect("the stream");
+        if let Some(data) = line.strip_prefix("data: ") {
+            last = serde_json::from_str(data).unwrap();
+            if last["status"].is_string() {
+                break;
+            }
+        }
+    }
+    assert_eq!(last["status"], "deadlocked", "{last}");
+    let report = last["report"].as_str().expect("a report");
+    assert!(
+        report.contains("microthread 1 (left): receiving on channel"),
+        "{report}"
+    );
+    let mut child = child.take();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(70));
+}

@@ -2,7 +2,8 @@
 //! before sending. weft reports who waits on what instead of hanging.
 //!
 //! With the argument `classic`, the seed's one-liner instead: a channel nobody else
-//! can send to, and a receive on it.
+//! can send to, and a receive on it. With `after MS`, it first sleeps MS
+//! milliseconds (time to open `weft run --dashboard`'s page and see it happen).
 
 use weft_guest::{Receiver, Sender, channel};
 
@@ -12,6 +13,13 @@ fn left((rx, tx): (Receiver<u32>, Sender<u32>)) {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("after") {
+        let ms: u64 = std::env::args()
+            .nth(2)
+            .and_then(|ms| ms.parse().ok())
+            .expect("after MS: a number of milliseconds");
+        weft_guest::sleep(std::time::Duration::from_millis(ms)).expect("not cancelled");
+    }
     if std::env::args().nth(1).as_deref() == Some("classic") {
         let (_tx, rx) = channel::<u32>(0);
         let _ = rx.recv();

@@ -56,7 +56,7 @@ impl Target for Serve {
         };
         let name = incoming
             .name
-            .map(|n| crate::limits::truncate(n, crate::limits::MAX_NAME));
+            .map(|n| std::sync::Arc::from(crate::limits::truncate(n, crate::limits::MAX_NAME)));
         match spawn(&run, &self.image, Link::Detached, spawned, name) {
             Ok((completion, member)) => {
                 run.count_cluster_spawn(false);

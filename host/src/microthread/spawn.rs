@@ -114,7 +114,7 @@ pub(crate) fn spawn(
     image: &Arc<dyn Image>,
     link: Link<'_>,
     spawned: Spawned,
-    name: Option<String>,
+    name: Option<Arc<str>>,
 ) -> Result<(Arc<Completion>, Arc<Member>), (Refused, Message)> {
     let slot = match run.reserve() {
         Ok(slot) => slot,
@@ -133,7 +133,7 @@ pub(crate) fn spawn_remote(
     slot: LiveSlot,
     node: String,
     body: RemoteBody,
-    name: Option<String>,
+    name: Option<Arc<str>>,
 ) -> (Arc<Completion>, Arc<Member>) {
     run.count_cluster_spawn(true);
     start_child(run, image, link, slot, Start::Remote { node, body }, name)
@@ -146,9 +146,9 @@ fn start_child(
     link: Link<'_>,
     slot: LiveSlot,
     start: Start,
-    name: Option<String>,
+    name: Option<Arc<str>>,
 ) -> (Arc<Completion>, Arc<Member>) {
-    let me = run.identify(name.map(Arc::from));
+    let me = run.identify(name);
     let unjoined: Unjoined = match link {
         Link::Child(parent) => {
             let (run, parent) = (Arc::downgrade(run), Arc::downgrade(parent));

@@ -111,10 +111,13 @@ pub(crate) trait Observed: Send + Sync {
     fn holds(&self) -> (u64, u32, u32);
 }
 
+/// A run as the tally holds it: without keeping it alive, with its counters.
+type Held = (Weak<dyn Observed>, Arc<Counters>);
+
 /// A runtime's tally of its runs: their counters, and how long its microthreads
 /// live.
 pub(crate) struct Tally {
-    runs: Mutex<Vec<(Weak<dyn Observed>, Arc<Counters>)>>,
+    runs: Mutex<Vec<Held>>,
     /// The counters of the runs that are gone, summed.
     gone: Mutex<Totals>,
     /// From spawn to end, in seconds: what a joiner that waited from the spawn on

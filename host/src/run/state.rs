@@ -209,7 +209,11 @@ impl Observed for Run {
     }
 
     fn holds(&self) -> (u64, u32, u32) {
-        (self.budget.buffered(), self.budget.open_channels(), self.sockets.used())
+        (
+            self.budget.buffered(),
+            self.budget.open_channels(),
+            self.sockets.used(),
+        )
     }
 }
 

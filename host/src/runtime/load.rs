@@ -10,9 +10,9 @@ use wasmtime::component::Component;
 use super::program::Program;
 use super::state::Runtime;
 use crate::cache::{self, CacheStatus};
+use crate::entry_names::EntryNames;
 use crate::error::Error;
 use crate::limits::Footprint;
-use crate::entry_names::EntryNames;
 use crate::wit;
 
 /// The 8-byte headers of WebAssembly binaries: magic, then version and layer.

@@ -10,9 +10,9 @@ use wasmtime_wasi::p2::bindings::CommandIndices;
 
 use super::bindings::{self, WIT_PACKAGE};
 use crate::channel::Message;
+use crate::entry_names::EntryNames;
 use crate::error::Error;
 use crate::limits::Footprint;
-use crate::entry_names::EntryNames;
 use crate::microthread::{Call, Image, Microthread, Spawned};
 
 /// What a program's component can start, pre-linked: `main`, spawned

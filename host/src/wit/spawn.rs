@@ -56,8 +56,16 @@ impl Microthread {
     /// A spawned microthread's name, as kept: the one given, else its function's
     /// (a Rust guest's, from the program's name section); copied into every
     /// failure and report of it, a long one is cut.
-    pub(super) fn spawn_name(&self, name: Option<String>, trampoline: u32, function: u32) -> Option<String> {
-        let name = name.or_else(|| self.image.entry_name(trampoline, function).map(|n| n.to_string()));
-        name.map(|n| crate::limits::truncate(n, crate::limits::MAX_NAME))
+    pub(super) fn spawn_name(
+        &self,
+        name: Option<String>,
+        trampoline: u32,
+        function: u32,
+    ) -> Option<Arc<str>> {
+        match name {
+            Some(given) => Some(Arc::from(crate::limits::truncate(given, crate::limits::MAX_NAME))),
+            // Shared, not copied: one spawn of many.
+            None => self.image.entry_name(trampoline, function).cloned(),
+        }
     }
 }

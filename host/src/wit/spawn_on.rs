@@ -95,7 +95,7 @@ impl Microthread {
             trampoline: spawn.trampoline,
             function: spawn.function,
             argument,
-            name: name.clone(),
+            name: name.as_deref().map(str::to_owned),
         };
         match cluster.spawn_on(to, out).await {
             Ok(started) => {
