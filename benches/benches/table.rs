@@ -266,6 +266,66 @@ fn other_languages(rows: &mut Vec<Row>, runs: usize, rust_latency: Option<Stat>)
     }
 }
 
+/// What watching a run costs it: ping-pong and spawn→join on 1 worker while a
+/// thread reads the runtime's metrics and its live view every 100 ms (as a
+/// dashboard does twice a second, and Prometheus every 15 s or so), against the
+/// same with nothing reading, taken in turn. weft counts what the metrics show
+/// whether or not anyone reads them (each run's counters, a lifetime histogram,
+/// the workers' idle spells): its cost is in both columns; that part is measured
+/// apart, against the weft before it (see the README). `WEFT_TABLE_ONLY=metrics`
+/// runs only these rows.
+fn observed(rows: &mut Vec<Row>, runs: usize) {
+    let rt = runtime(1, default_slice(), 1_010).expect("runtime");
+    let watching = |f: &mut dyn FnMut() -> f64| -> f64 {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let metrics = rt.metrics().clone();
+        let reader = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut bytes = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    bytes += metrics.encode().len();
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                bytes
+            })
+        };
+        let x = f();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reader.join().expect("the reader") > 0);
+        x
+    };
+    for (what, mode, n) in [
+        ("ping-pong, ns per round trip", "pingpong", 300_000u64),
+        ("spawn→join latency, one at a time, ns", "spawn-join", 50_000),
+    ] {
+        let (off, on) = paired(
+            runs,
+            || per_unit(&rt, mode, n),
+            || watching(&mut || per_unit(&rt, mode, n)),
+        );
+        rows.push(row(
+            &format!("{what}, nothing reading the metrics (1 worker)"),
+            off,
+            "",
+            true,
+        ));
+        rows.push(row(
+            &format!("{what}, metrics read every 100 ms (1 worker)"),
+            on,
+            "",
+            true,
+        ));
+        let extra = on.median / off.median - 1.0;
+        rows.push(ratio_row(
+            format!("{what}: extra with the metrics read"),
+            format!("{:+.1} %", extra * 100.0),
+            "≤ 3 %",
+            extra <= 0.03,
+        ));
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a name filter is not supported here.
     let runs: usize = std::env::var("WEFT_BENCH_RUNS")
@@ -277,6 +337,11 @@ fn main() {
     let mut rows: Vec<Row> = Vec::new();
     if std::env::var("WEFT_TABLE_ONLY").is_ok_and(|only| only == "languages") {
         other_languages(&mut rows, runs, None);
+        print_table(&rows, peers.as_ref(), runs);
+        return;
+    }
+    if std::env::var("WEFT_TABLE_ONLY").is_ok_and(|only| only == "metrics") {
+        observed(&mut rows, runs);
         print_table(&rows, peers.as_ref(), runs);
         return;
     }
@@ -376,6 +441,9 @@ fn main() {
 
     eprintln!("other languages…");
     other_languages(&mut rows, runs, Some(latency1));
+
+    eprintln!("metrics read…");
+    observed(&mut rows, runs);
 
     eprintln!("restart…");
     // Beside the spawn rows: what a supervised restart costs against a plain spawn.
