@@ -13,6 +13,7 @@
 //! | `weft_microthreads_restarted_total` | counter | children restarted by supervisors |
 //! | `weft_microthreads_live{state}` | gauge | live microthreads by state (`running`, `ready`, `receiving`, `sleeping`, …) |
 //! | `weft_microthread_lifetime_seconds` | histogram | spawn to end: what a joiner waiting from the spawn waits |
+//! | `weft_message_latency_seconds` | histogram | from a send to the receive that returns the message, one message in 64 each microthread sends (a round trip is two) |
 //! | `weft_messages_sent_total` | counter | messages sent on channels |
 //! | `weft_channel_buffered_bytes` | gauge | bytes buffered in channels now |
 //! | `weft_channels_open` | gauge | channels open now |
@@ -203,6 +204,13 @@ impl Collector for Metrics {
             "From spawn to end: what a joiner waiting from the spawn on waits",
             Some(&Unit::Seconds),
             lifetimes.metric_type(),
+        )?)?;
+        let latencies = self.tally.latencies();
+        latencies.encode(encoder.encode_descriptor(
+            "weft_message_latency",
+            "From a send to the receive that returns the message (one message in 64 a microthread sends); a request and its reply are two",
+            Some(&Unit::Seconds),
+            latencies.metric_type(),
         )?)?;
         counter(
             &mut encoder,

@@ -150,8 +150,10 @@ fn metrics_move_as_chat_clients_come_and_go() {
     line.clear();
     b_lines.read_line(&mut line).unwrap();
     assert_eq!(line, "1: hello\n");
-    scrape_until(&url, "messages sent", |m| {
-        value(m, "weft_messages_sent_total") > sent
+    // The first message each microthread sends carries its send time: the
+    // line's trip through the hub is in the latency histogram.
+    scrape_until(&url, "messages sent, their latency measured", |m| {
+        value(m, "weft_messages_sent_total") > sent && value(m, "weft_message_latency_seconds_count") >= 1.0
     });
 
     // b leaves: its socket closes, its two microthreads end (counted, and timed).

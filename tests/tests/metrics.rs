@@ -79,4 +79,17 @@ fn an_applications_registry_counts_the_runs_microthreads_and_their_failures() {
             .encode()
             .contains("weft_microthreads_spawned_total 7\n")
     );
+
+    // Messages: one in 64 each microthread sends has its latency measured.
+    let (run, _) = start(&rt, "bench", &["pingpong", "1000"], RunOptions::new());
+    assert_eq!(run.wait(), ExitStatus::Exited(0));
+    let m = samples(&registry);
+    let sent = m["weft_messages_sent_total"];
+    let sampled = m["weft_message_latency_seconds_count"];
+    assert!(sent >= 2000.0, "{m:?}");
+    assert!(
+        (2.0..=sent / 64.0 + 3.0).contains(&sampled),
+        "{sampled} of {sent}: {m:?}"
+    );
+    assert!(m["weft_message_latency_seconds_sum"] > 0.0, "{m:?}");
 }

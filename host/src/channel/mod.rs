@@ -70,7 +70,15 @@ pub(crate) fn host_progress() -> &'static Progress {
 pub(crate) struct Message {
     pub(crate) bytes: Bytes,
     pub(crate) endpoints: Vec<Endpoint>,
+    /// When a guest sent it, for one message in [`LATENCY_SAMPLE`] a sender
+    /// sends: its receiver's call, when it returns it, measures the message's
+    /// latency (the metrics' `weft_message_latency_seconds`). Never crosses a
+    /// node.
+    pub(crate) sent_at: Option<std::time::Instant>,
 }
+
+/// One message in this many a microthread sends carries the time it was sent.
+pub(crate) const LATENCY_SAMPLE: u64 = 64;
 
 /// What moves with a message or a spawn argument: a channel endpoint, or a socket.
 pub(crate) enum Endpoint {

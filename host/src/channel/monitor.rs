@@ -84,6 +84,7 @@ mod tests {
         let (end, rx) = Channel::open_monitor(1, &budget).expect("room for a channel");
         assert!(end.is_alive());
         end.deliver(Message {
+            sent_at: None,
             bytes: Bytes::copy_from(b"down"),
             endpoints: Vec::new(),
         });

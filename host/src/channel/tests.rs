@@ -148,6 +148,7 @@ impl Model {
 
 fn message(v: u64) -> Message {
     Message {
+        sent_at: None,
         bytes: super::Bytes::copy_from(&v.to_le_bytes()),
         endpoints: Vec::new(),
     }
@@ -407,6 +408,7 @@ fn the_end_of_a_run_frees_a_channel_that_carries_its_own_receiver() {
     let (tx, rx) = Channel::open(1, 4, &budget).unwrap();
     let chan = tx.channel().clone();
     let carrier = Message {
+        sent_at: None,
         bytes: vec![0; 100].into(),
         endpoints: vec![super::Endpoint::Receiver(rx)],
     };
@@ -476,6 +478,7 @@ fn the_end_of_a_run_frees_an_applications_channel_that_carries_its_own_receiver(
     let chan = tx.channel().clone();
     let weak = Arc::downgrade(&chan);
     let carrier = Message {
+        sent_at: None,
         bytes: vec![0; 100].into(),
         endpoints: vec![super::Endpoint::Receiver(rx)],
     };

@@ -74,6 +74,7 @@ impl Codec {
                 let mut bytes = Vec::new();
                 ciborium::into_writer(value, &mut bytes).map_err(|e| e.to_string())?;
                 Ok(Message {
+                    sent_at: None,
                     bytes: Bytes::from(bytes),
                     endpoints: Vec::new(),
                 })
@@ -308,6 +309,7 @@ fn encode<T: Serialize>(value: &T) -> Result<Message, postcard::Error> {
         Err(e) => return Err(e),
     };
     Ok(Message {
+        sent_at: None,
         bytes,
         endpoints: Vec::new(),
     })

@@ -303,6 +303,7 @@ async fn sender_lease(
                         Err(f) => break 'lease Some(f),
                     };
                     let msg = Message {
+                        sent_at: None,
                         bytes: Bytes::from(bytes),
                         endpoints,
                     };
@@ -324,6 +325,7 @@ async fn sender_lease(
                         Err(f) => break 'lease Some(f),
                     };
                     let mut msg = Message {
+                        sent_at: None,
                         bytes: Bytes::from(bytes),
                         endpoints,
                     };

@@ -200,6 +200,7 @@ async fn rendezvous_receiver_proxy(
                         Err(f) => break 'lease Some(f),
                     };
                     let msg = Message {
+                        sent_at: None,
                         bytes: Bytes::from(bytes),
                         endpoints,
                     };
@@ -494,6 +495,7 @@ async fn receiver_proxy(
                         Err(f) => break 'lease Some(f),
                     };
                     let msg = Message {
+                        sent_at: None,
                         bytes: Bytes::from(bytes),
                         endpoints,
                     };

@@ -279,6 +279,7 @@ async fn start(spawns: &Arc<Spawns>, node: &Arc<Node>, r: SpawnRequest) -> Spawn
         trampoline: r.trampoline,
         function: r.function,
         argument: Message {
+            sent_at: None,
             bytes: r.bytes.into(),
             endpoints,
         },
@@ -506,6 +507,7 @@ impl Started {
                             Ok((bytes, ends)) => {
                                 let endpoints = take_ends(&self.node, &self.to, ends).await?;
                                 Ok(Message {
+                                    sent_at: None,
                                     bytes: bytes.into(),
                                     endpoints,
                                 })

@@ -123,6 +123,9 @@ pub(crate) struct Tally {
     /// From spawn to end, in seconds: what a joiner that waited from the spawn on
     /// waited.
     lifetimes: Histogram,
+    /// From a send to the receive that returns the message, in seconds (sampled:
+    /// see `channel::LATENCY_SAMPLE`).
+    latencies: Histogram,
 }
 
 impl Default for Tally {
@@ -132,6 +135,8 @@ impl Default for Tally {
             gone: Mutex::default(),
             // 10 µs to about 3 min.
             lifetimes: Histogram::new(exponential_buckets(1e-5, 4.0, 13)),
+            // 1 µs to about 4 s.
+            latencies: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
         }
     }
 }
@@ -159,6 +164,16 @@ impl Tally {
     /// The histogram of microthreads' lifetimes.
     pub(crate) fn lifetimes(&self) -> &Histogram {
         &self.lifetimes
+    }
+
+    /// A sampled message took `latency` from its send to its receive.
+    pub(super) fn observe_latency(&self, latency: Duration) {
+        self.latencies.observe(latency.as_secs_f64());
+    }
+
+    /// The histogram of sampled messages' latencies.
+    pub(crate) fn latencies(&self) -> &Histogram {
+        &self.latencies
     }
 
     /// The runs' totals and what their microthreads are doing now.

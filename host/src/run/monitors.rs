@@ -68,6 +68,7 @@ impl Monitors {
         });
         for end in ends {
             end.deliver(Message {
+                sent_at: None,
                 bytes: Bytes::copy_from(&bytes),
                 endpoints: Vec::new(),
             });
@@ -90,6 +91,7 @@ pub(crate) fn no_such(end: MonitorEnd, id: u64) {
         outcome: Outcome::NoSuch,
     });
     end.deliver(Message {
+        sent_at: None,
         bytes: Bytes::from(bytes),
         endpoints: Vec::new(),
     });

@@ -606,6 +606,12 @@ impl Run {
         }
     }
 
+    /// A message sent with its time (one in `channel::LATENCY_SAMPLE`) was
+    /// received `latency` after its send.
+    pub(crate) fn observe_message_latency(&self, latency: Duration) {
+        self.tally.observe_latency(latency);
+    }
+
     /// A microthread has ended (failed with `failed`, or not), having lived `age`,
     /// sent `sent` messages and consumed `fuel` (if metered).
     pub(crate) fn count_end(&self, failed: Option<FailureKind>, age: Duration, sent: u64, fuel: Option<u64>) {

@@ -165,7 +165,10 @@ impl Microthread {
         if self.message_too_large(&message) || over_channel_limit(&chan, &message) {
             return Ok(Err(SendError::TooLarge(message)));
         }
-        let message = self.take_message(message)?;
+        let mut message = self.take_message(message)?;
+        if self.member.sent.load(Ordering::Relaxed) % crate::channel::LATENCY_SAMPLE == 0 {
+            message.sent_at = Some(std::time::Instant::now());
+        }
         // What it buffers counts against this run's budget, whoever's channel it is.
         let charge = charge(&chan, &self.run.budget);
         Ok(Ok(Op::Send(chan, message, charge)))
@@ -219,7 +222,10 @@ impl Microthread {
     /// How a receive of one message ended, told to the guest.
     fn received(&mut self, selected: Selected) -> Received {
         Ok(match selected {
-            Selected::Op(_, Ready::Received(m)) => Ok(self.give_message(m)?),
+            Selected::Op(_, Ready::Received(m)) => {
+                self.observe_latency(&m);
+                Ok(self.give_message(m)?)
+            }
             Selected::Op(_, Ready::Failed(f)) => Err(RecvError::Failed(wit_failure(f))),
             Selected::Op(_, _) => Err(RecvError::Closed),
             Selected::Timeout => Err(RecvError::Timeout),
@@ -415,7 +421,10 @@ impl Microthread {
     ) -> wasmtime::Result<(wit::Selected, Vec<Option<wit::Message>>)> {
         let at = |j: usize| op_index[j] as u32;
         let selected = match selected {
-            Selected::Op(j, Ready::Received(m)) => wit::Selected::Received((at(j), self.give_message(m)?)),
+            Selected::Op(j, Ready::Received(m)) => {
+                self.observe_latency(&m);
+                wit::Selected::Received((at(j), self.give_message(m)?))
+            }
             Selected::Op(j, Ready::Sent) => {
                 self.count_sent();
                 wit::Selected::Sent(at(j))
@@ -428,6 +437,13 @@ impl Microthread {
             Selected::Also(i) => wit::Selected::Ready(i as u32),
         };
         Ok((selected, self.give_messages(by_op(unsent, op_index, n))?))
+    }
+
+    /// A message received: its latency, if it carries the time it was sent.
+    fn observe_latency(&self, m: &Message) {
+        if let Some(sent) = m.sent_at {
+            self.run.observe_message_latency(sent.elapsed());
+        }
     }
 
     /// One more message sent (only this microthread writes its count).

@@ -30,6 +30,7 @@ impl Microthread {
                     )
                 })?;
                 return Ok(Message {
+                    sent_at: None,
                     bytes,
                     endpoints: Vec::new(),
                 });
@@ -50,6 +51,7 @@ impl Microthread {
             });
         }
         Ok(Message {
+            sent_at: None,
             bytes: m.bytes.into(),
             endpoints,
         })
