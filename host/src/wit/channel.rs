@@ -166,7 +166,12 @@ impl Microthread {
             return Ok(Err(SendError::TooLarge(message)));
         }
         let mut message = self.take_message(message)?;
-        if self.member.sent.load(Ordering::Relaxed) % crate::channel::LATENCY_SAMPLE == 0 {
+        if self
+            .member
+            .sent
+            .load(Ordering::Relaxed)
+            .is_multiple_of(crate::channel::LATENCY_SAMPLE)
+        {
             message.sent_at = Some(std::time::Instant::now());
         }
         // What it buffers counts against this run's budget, whoever's channel it is.
