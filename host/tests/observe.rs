@@ -554,6 +554,17 @@ fn weft_top_prints_one_snapshot_into_a_pipe_and_refuses_bad_input() {
         "{out}"
     );
     assert!(out.contains("main") && out.contains("hub"), "{out}");
+    // Into a pipe closed before it writes (`| head -0`): SIGPIPE's code, no panic.
+    let mut closed = weft_cmd()
+        .args(["top", &dashboard])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run weft top");
+    drop(closed.stdout.take());
+    let o = closed.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(141), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).is_empty(), "{}", text(&o.stderr));
     let o = weft(&["top", "--interval", "1ms", &dashboard]);
     assert!(error_exit(&o, 1).contains("--interval"), "{}", text(&o.stderr));
     drop(child);

@@ -2,7 +2,8 @@
 //! processes. It reads `http://ADDR/api/snapshot` (a `weft run --dashboard ADDR`)
 //! every --interval and redraws; keys sort the table (`s` state, `f` fuel, `a`
 //! age, `i` id, `m` messages) and `q` quits. When its output is no terminal, it
-//! prints one snapshot and ends (`top -b -n 1`).
+//! prints one snapshot and ends (`top -b -n 1`); into a pipe closed early it ends
+//! with 141, as SIGPIPE would.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -56,8 +57,14 @@ pub(super) fn top(args: TopArgs) -> Result<i32> {
     }
     let url = format!("http://{}/api/snapshot", args.addr.trim_end_matches('/'));
     if !std::io::stdout().is_terminal() {
-        print!("{}", screen(&fetch(&url)?, args.sort, usize::MAX, &args.addr));
-        return Ok(0);
+        let text = screen(&fetch(&url)?, args.sort, usize::MAX, &args.addr);
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => Ok(0),
+            // Whoever read it stopped (`| head`): what SIGPIPE would have given.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(141),
+            Err(e) => Err(anyhow::Error::from(e).context("cannot write the table")),
+        };
     }
     interactive(&url, args)
 }
@@ -88,7 +95,9 @@ fn interactive(url: &str, args: TopArgs) -> Result<i32> {
     restored.context("cannot restore the terminal")?;
     if let Some(last) = last {
         // What the run ended with stays on the screen.
-        print!("{last}");
+        out.write_all(last.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write the table")?;
     }
     Ok(0)
 }

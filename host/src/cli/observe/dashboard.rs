@@ -6,8 +6,9 @@
 //!   report).
 //! - `GET /api/snapshot` one snapshot, as JSON (what `weft top` reads): the
 //!   microthreads (at most [`MAX_ROWS`]; `total` says how many there are), the
-//!   open channels with who waits on them, the counters, the workers, and a
-//!   sample a second of the last [`HISTORY`] seconds for the charts.
+//!   open channels with who waits on them (as many; `channels_total`), the
+//!   counters, the workers, and a sample a second of the last [`HISTORY`]
+//!   seconds for the charts.
 //! - `POST /api/cancel/ID` cancels microthread ID, only with
 //!   `--dashboard-control`, and only with the token printed at start in an
 //!   `Authorization: Bearer TOKEN` header (which a page from elsewhere cannot
@@ -314,8 +315,10 @@ impl Shared {
                 })
             })
             .collect();
+        let channel_total = channels.len();
         let channels: Vec<Value> = channels
             .iter()
+            .take(MAX_ROWS)
             .map(|c| {
                 json!({
                     "id": c.id,
@@ -355,6 +358,7 @@ impl Shared {
             "total": microthreads.len(),
             "microthreads": rows,
             "channels": channels,
+            "channels_total": channel_total,
             "workers": workers,
             "history": history,
         })

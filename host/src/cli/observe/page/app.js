@@ -88,6 +88,8 @@ function drawTree(snap) {
 }
 
 function drawChannels(snap) {
+  $('channels-shown').textContent = snap.channels_total > snap.channels.length
+    ? `(${snap.channels.length} of ${snap.channels_total})` : `(${snap.channels_total})`;
   $('channels').querySelector('tbody').replaceChildren(...snap.channels.map((c) => {
     const tr = document.createElement('tr');
     cell(tr, c.id, 'num');
