@@ -52,21 +52,8 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::error::FailureKind;
 use crate::run::{FAILURE_KINDS, Tally};
 use crate::scheduler::Scheduler;
+pub use crate::scheduler::WorkerStats;
 use crate::sync::Unpoisoned;
-
-/// One worker thread of a runtime: what it has done, and what waits for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WorkerStats {
-    /// Time it was not idle (running microthreads and chores, looking for work)
-    /// since the runtime started.
-    pub busy: std::time::Duration,
-    /// Microthread runs it made (each up to the microthread's next block, yield or
-    /// fuel yield).
-    pub runs: u64,
-    /// Microthreads waiting in its queue now.
-    pub queued: usize,
-}
 
 /// A runtime's metrics: from [`Runtime::metrics`](crate::Runtime::metrics).
 /// Cloning it is cheap; every clone reads the same runtime.
@@ -113,15 +100,7 @@ impl Metrics {
 
     /// What each worker thread has done, and what waits for it now.
     pub fn workers(&self) -> Vec<WorkerStats> {
-        self.scheduler
-            .loads()
-            .into_iter()
-            .map(|l| WorkerStats {
-                busy: l.busy,
-                runs: l.runs,
-                queued: l.queued,
-            })
-            .collect()
+        self.scheduler.loads()
     }
 
     /// `value`, or what was reported before under `slot` if that is more.

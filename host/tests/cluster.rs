@@ -13,29 +13,11 @@ use weft_tests::guest;
 use weft_tests::nats::NatsServer;
 
 mod common;
-use common::{error_exit, finish, next_line, signal, text, weft, weft_cmd};
+use common::{error_exit, finish, next_line, signal, text, weft, weft_cmd, weft_on_cluster};
 
-/// `weft run --cluster URL --node NAME --node-timeout 1s FLAGS cluster.wasm ARGS`,
-/// its stdout piped.
+/// `weft run --cluster URL --node NAME --node-timeout 1s FLAGS cluster.wasm ARGS`.
 fn node(server: &NatsServer, name: &str, flags: &[&str], args: &[&str]) -> Child {
-    let file = guest("cluster");
-    weft_cmd()
-        .args([
-            "run",
-            "--cluster",
-            &server.url(),
-            "--node",
-            name,
-            "--node-timeout",
-            "1s",
-        ])
-        .args(flags)
-        .arg(&file)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start weft")
+    weft_on_cluster(server, "run", name, flags, &guest("cluster"), args)
 }
 
 #[test]

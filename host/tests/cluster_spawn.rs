@@ -15,7 +15,7 @@ use weft_tests::guest;
 use weft_tests::nats::NatsServer;
 
 mod common;
-use common::{Reaped, error_exit, finish, next_line, signal, text, weft, weft_cmd};
+use common::{Reaped, error_exit, finish, next_line, signal, text, weft, weft_cmd, weft_on_cluster};
 
 /// Compile guest `file` into the tests' cache once (a run with an unknown mode:
 /// the guest refuses it), so that the nodes of a test do
@@ -36,26 +36,10 @@ fn compiled(file: &str) {
     }
 }
 
-/// `weft SUBCOMMAND --cluster URL --node NAME --node-timeout 1s FILE ARGS`, its
-/// stdout piped.
+/// `weft SUBCOMMAND` of guest `file` as node `name` of `server`'s cluster.
 fn weft_on(server: &NatsServer, subcommand: &str, name: &str, file: &str, args: &[&str]) -> Child {
     compiled(file);
-    weft_cmd()
-        .args([
-            subcommand,
-            "--cluster",
-            &server.url(),
-            "--node",
-            name,
-            "--node-timeout",
-            "1s",
-        ])
-        .arg(guest(file))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start weft")
+    weft_on_cluster(server, subcommand, name, &[], &guest(file), args)
 }
 
 /// A `weft node` of guest `file`, and its stdout.

@@ -11,13 +11,13 @@
 
 use std::io::BufReader;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::{Child, ChildStdout};
 use std::sync::Mutex;
 
 use weft_tests::nats::NatsServer;
 
 mod common;
-use common::{Reaped, finish, next_line, signal, text, weft_cmd};
+use common::{Reaped, finish, next_line, signal, text, weft_cmd, weft_on_cluster};
 
 /// The two languages' test programs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -62,26 +62,10 @@ fn program(lang: Lang) -> PathBuf {
     wasm
 }
 
-/// `weft SUBCOMMAND --cluster URL --node NAME --node-timeout 1s PROGRAM ARGS`, its
-/// stdout and stderr piped.
+/// `weft SUBCOMMAND` of the language's program as node `name` of `server`'s
+/// cluster.
 fn weft_on(server: &NatsServer, subcommand: &str, name: &str, lang: Lang, args: &[&str]) -> Child {
-    let wasm = program(lang);
-    weft_cmd()
-        .args([
-            subcommand,
-            "--cluster",
-            &server.url(),
-            "--node",
-            name,
-            "--node-timeout",
-            "1s",
-        ])
-        .arg(wasm)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start weft")
+    weft_on_cluster(server, subcommand, name, &[], &program(lang), args)
 }
 
 /// A `weft node` of the language's program, named `name`, and its stdout.

@@ -262,6 +262,26 @@ fn chat_with(flags: &[&str]) -> (Reaped, String, String) {
     (Reaped::new(child), first.trim_end().to_string(), addr)
 }
 
+/// What `weft run --dashboard` says first on stderr: the dashboard's URL
+/// (`http://ADDR/`), and its control token if it has one.
+fn dashboard_at(first: &str) -> (String, Option<String>) {
+    let rest = first
+        .trim_end()
+        .strip_prefix("weft: dashboard at ")
+        .unwrap_or_else(|| panic!("the dashboard's address first: {first}"));
+    match rest.split_once(" (control token ") {
+        Some((url, token)) => (url.to_string(), Some(token.trim_end_matches(')').to_string())),
+        None => (rest.to_string(), None),
+    }
+}
+
+/// `ADDR` of a URL `http://ADDR/`: what `weft top` takes.
+fn address_of(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
 /// The rows of the page's microthread table: `id|name|parent|node|state`.
 const ROWS: &str = "[...document.querySelectorAll('#microthreads tbody tr')]\
     .map(r => [...r.children].slice(0, 5).map(c => c.textContent).join('|'))";
@@ -269,14 +289,11 @@ const ROWS: &str = "[...document.querySelectorAll('#microthreads tbody tr')]\
 #[test]
 fn the_dashboard_shows_the_run_live_in_a_real_browser() {
     let (child, first, addr) = chat_with(&["--dashboard", "127.0.0.1:0", "--dashboard-control"]);
-    let rest = first
-        .strip_prefix("weft: dashboard at ")
-        .unwrap_or_else(|| panic!("{first}"));
-    let (url, token) = rest.split_once(" (control token ").expect("a control token");
-    let token = token.trim_end_matches(')');
+    let (url, token) = dashboard_at(&first);
+    let token = token.expect("a control token");
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut browser = Browser::open(url, &dir);
+    let mut browser = Browser::open(&url, &dir);
     browser.wait_for(
         &format!("(r => r.includes('0|main|||socket') && r.includes('1|hub|0||receiving'))({ROWS})"),
         "main and the hub",
@@ -354,11 +371,8 @@ fn the_dashboard_shows_the_run_live_in_a_real_browser() {
 fn the_dashboards_api_refuses_what_it_must() {
     // No control: cancelling is off.
     let (child, first, _) = chat_with(&["--dashboard", "127.0.0.1:0"]);
-    let url = first
-        .strip_prefix("weft: dashboard at ")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_string();
-    assert!(!url.contains("token"), "{url}");
+    let (url, token) = dashboard_at(&first);
+    assert_eq!(token, None, "{first}");
     match ureq::post(&format!("{url}api/cancel/0")).send("") {
         Err(ureq::Error::StatusCode(403)) => {}
         other => panic!("a 403 without --dashboard-control: {other:?}"),
@@ -392,9 +406,8 @@ fn the_dashboards_api_refuses_what_it_must() {
 
     // Control: the token, a number, a live microthread.
     let (child, first, _) = chat_with(&["--dashboard", "127.0.0.1:0", "--dashboard-control"]);
-    let rest = first.strip_prefix("weft: dashboard at ").unwrap();
-    let (url, token) = rest.split_once(" (control token ").unwrap();
-    let token = token.trim_end_matches(')');
+    let (url, token) = dashboard_at(&first);
+    let token = token.expect("a control token");
     let cancel = |id: &str, auth: Option<&str>| {
         let mut request = ureq::post(&format!("{url}api/cancel/{id}"));
         if let Some(auth) = auth {
@@ -491,10 +504,7 @@ impl Top {
 #[test]
 fn weft_top_shows_the_table_in_a_terminal_and_sorts_it_by_key() {
     let (child, first, addr) = chat_with(&["--dashboard", "127.0.0.1:0"]);
-    let url = first
-        .strip_prefix("weft: dashboard at http://")
-        .unwrap_or_else(|| panic!("{first}"));
-    let dashboard = url.trim_end_matches('/').to_string();
+    let dashboard = address_of(&dashboard_at(&first).0);
     let (client, _lines) = join(&addr);
 
     let mut top = Top::start(&dashboard);
@@ -541,11 +551,7 @@ fn weft_top_shows_the_table_in_a_terminal_and_sorts_it_by_key() {
 #[test]
 fn weft_top_prints_one_snapshot_into_a_pipe_and_refuses_bad_input() {
     let (child, first, _) = chat_with(&["--dashboard", "127.0.0.1:0"]);
-    let dashboard = first
-        .strip_prefix("weft: dashboard at http://")
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
+    let dashboard = address_of(&dashboard_at(&first).0);
     let o = weft(&["top", &dashboard]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let out = text(&o.stdout);
@@ -593,11 +599,7 @@ fn the_dashboard_shows_a_deadlock_and_its_report() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
-    let url = first
-        .trim_end()
-        .strip_prefix("weft: dashboard at ")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_string();
+    let (url, _) = dashboard_at(&first);
     let child = Reaped::new(child);
     // The page's stream, as the page reads it: snapshots until the last, which
     // says how the run ended.

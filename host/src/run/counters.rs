@@ -61,7 +61,6 @@ impl Counters {
 /// Totals over runs: what [`Tally::read`] reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Totals {
-    pub(crate) runs: u64,
     pub(crate) spawned: u64,
     pub(crate) finished: u64,
     pub(crate) failed: [u64; FAILURE_KINDS],
@@ -74,7 +73,6 @@ impl Totals {
     /// Add the ended microthreads' part of `counters`.
     fn add_ended(&mut self, counters: &Counters) {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        self.runs += 1;
         self.spawned += load(&counters.spawned);
         self.finished += load(&counters.finished);
         for (total, c) in self.failed.iter_mut().zip(&counters.failed) {
@@ -179,7 +177,7 @@ impl Tally {
     /// The runs' totals and what their microthreads are doing now.
     pub(crate) fn read(&self) -> Reading {
         let mut reading = Reading {
-            live: STATES.iter().map(|s| (*s, 0)).collect(),
+            live: MicrothreadState::LABELS.iter().map(|s| (*s, 0)).collect(),
             ..Reading::default()
         };
         let runs = self.runs.locked();
@@ -193,7 +191,7 @@ impl Tally {
                 reading.runs_live += 1;
             }
             for m in run.microthreads() {
-                *reading.live.entry(state_label(&m.state)).or_default() += 1;
+                *reading.live.entry(m.state.label()).or_default() += 1;
                 reading.totals.messages_sent += m.messages_sent;
                 reading.totals.fuel += m.fuel.unwrap_or(0);
             }
@@ -203,37 +201,5 @@ impl Tally {
             reading.sockets_open += u64::from(sockets);
         }
         reading
-    }
-}
-
-/// Every state's label.
-const STATES: [&str; 11] = [
-    "running",
-    "ready",
-    "receiving",
-    "sending",
-    "selecting",
-    "joining",
-    "awaiting_child",
-    "sleeping",
-    "socket",
-    "remote",
-    "serving",
-];
-
-/// A state as a metric's label: `receiving`, `sleeping`, … (one of [`STATES`]).
-pub(crate) fn state_label(state: &MicrothreadState) -> &'static str {
-    match state {
-        MicrothreadState::Running => "running",
-        MicrothreadState::Ready => "ready",
-        MicrothreadState::Receiving { .. } => "receiving",
-        MicrothreadState::Sending { .. } => "sending",
-        MicrothreadState::Selecting { .. } => "selecting",
-        MicrothreadState::Joining { .. } => "joining",
-        MicrothreadState::AwaitingChild { .. } => "awaiting_child",
-        MicrothreadState::Sleeping { .. } => "sleeping",
-        MicrothreadState::Socket { .. } => "socket",
-        MicrothreadState::Remote { .. } => "remote",
-        MicrothreadState::Serving => "serving",
     }
 }

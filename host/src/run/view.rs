@@ -81,6 +81,42 @@ pub enum MicrothreadState {
     Serving,
 }
 
+impl MicrothreadState {
+    /// Every state's [`label`](MicrothreadState::label).
+    pub const LABELS: [&'static str; 11] = [
+        "running",
+        "ready",
+        "receiving",
+        "sending",
+        "selecting",
+        "joining",
+        "awaiting_child",
+        "sleeping",
+        "socket",
+        "remote",
+        "serving",
+    ];
+
+    /// The state in one word, without what it waits on: `receiving`,
+    /// `awaiting_child`, … (one of [`LABELS`](MicrothreadState::LABELS); the
+    /// metrics' `state` label).
+    pub fn label(&self) -> &'static str {
+        match self {
+            MicrothreadState::Running => "running",
+            MicrothreadState::Ready => "ready",
+            MicrothreadState::Receiving { .. } => "receiving",
+            MicrothreadState::Sending { .. } => "sending",
+            MicrothreadState::Selecting { .. } => "selecting",
+            MicrothreadState::Joining { .. } => "joining",
+            MicrothreadState::AwaitingChild { .. } => "awaiting_child",
+            MicrothreadState::Sleeping { .. } => "sleeping",
+            MicrothreadState::Socket { .. } => "socket",
+            MicrothreadState::Remote { .. } => "remote",
+            MicrothreadState::Serving => "serving",
+        }
+    }
+}
+
 impl std::fmt::Display for MicrothreadState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -43,4 +43,5 @@ mod workers;
 
 pub(crate) use seeded::Seeded;
 pub(crate) use task::{AbortHandle, Task, TaskError};
+pub use workers::WorkerStats;
 pub(crate) use workers::{Chore, Scheduler, WorkerHold};

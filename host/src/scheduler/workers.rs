@@ -246,23 +246,25 @@ pub(crate) struct Scheduler {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// What one worker has done, for the metrics.
+/// One worker thread of a runtime: what it has done, and what waits for it
+/// (from [`Metrics::workers`](crate::metrics::Metrics::workers)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct WorkerLoad {
-    /// Time it was not idle (running microthreads and chores, looking for work),
-    /// since the scheduler started.
-    pub(crate) busy: std::time::Duration,
-    /// Microthreads it has run (each run is one poll: up to the next block, yield
-    /// or fuel yield).
-    pub(crate) runs: u64,
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Time it was not idle (running microthreads and chores, looking for work)
+    /// since the runtime started.
+    pub busy: std::time::Duration,
+    /// Microthread runs it made (each up to the microthread's next block, yield or
+    /// fuel yield).
+    pub runs: u64,
     /// Microthreads waiting in its queue now (and in its hand-off).
-    pub(crate) queued: usize,
+    pub queued: usize,
 }
 
 impl Scheduler {
     /// What each worker has done, and what waits for it now; the microthreads
     /// woken from elsewhere that no worker has taken yet are [`injected`](Scheduler::injected).
-    pub(crate) fn loads(&self) -> Vec<WorkerLoad> {
+    pub(crate) fn loads(&self) -> Vec<WorkerStats> {
         let shared = &self.shared;
         let now = shared.started.elapsed().as_nanos() as u64;
         shared
@@ -277,7 +279,7 @@ impl Scheduler {
                     now.saturating_sub(since - 1)
                 };
                 let idle = handoff.idle_ns.load(Ordering::Relaxed) + idle_now;
-                WorkerLoad {
+                WorkerStats {
                     busy: std::time::Duration::from_nanos(now.saturating_sub(idle)),
                     runs: handoff.runs.load(Ordering::Relaxed),
                     queued: queue.len() + usize::from(!handoff.is_empty()),

@@ -14,6 +14,36 @@ pub fn weft_cmd() -> Command {
     cmd
 }
 
+/// `weft SUBCOMMAND --cluster URL --node NAME --node-timeout 1s FLAGS PROGRAM
+/// ARGS`, a node of `server`'s cluster, started with its stdout and stderr piped.
+pub fn weft_on_cluster(
+    server: &weft_tests::nats::NatsServer,
+    subcommand: &str,
+    name: &str,
+    flags: &[&str],
+    program: &std::path::Path,
+    args: &[&str],
+) -> Child {
+    let url = server.url();
+    weft_cmd()
+        .args([
+            subcommand,
+            "--cluster",
+            &url,
+            "--node",
+            name,
+            "--node-timeout",
+            "1s",
+        ])
+        .args(flags)
+        .arg(program)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start weft")
+}
+
 /// `weft ARGS`, run to its end.
 pub fn weft(args: &[&str]) -> Output {
     weft_cmd().args(args).output().expect("run weft")

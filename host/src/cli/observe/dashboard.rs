@@ -260,7 +260,8 @@ impl Shared {
     fn sample(&self) {
         let Some(view) = self.view.get() else { return };
         let stats = view.stats();
-        let busy: f64 = self.metrics.workers().iter().map(|w| w.busy.as_secs_f64()).sum();
+        let workers = self.metrics.workers();
+        let busy: f64 = workers.iter().map(|w| w.busy.as_secs_f64()).sum();
         let mut history = lock(&self.history);
         if history.len() == HISTORY {
             history.pop_front();
@@ -271,7 +272,7 @@ impl Shared {
             "live": stats.live,
             "sent": stats.messages_sent,
             "busy": busy,
-            "workers": self.metrics.workers().len(),
+            "workers": workers.len(),
         }));
     }
 
@@ -307,7 +308,7 @@ impl Shared {
                     "name": m.name,
                     "parent": m.parent,
                     "node": match &m.state { MicrothreadState::Remote { node } => Some(node.clone()), _ => None },
-                    "state": state(&m.state),
+                    "state": m.state.label(),
                     "waits": m.state.to_string(),
                     "age": m.age.as_secs_f64(),
                     "fuel": m.fuel,
@@ -362,23 +363,5 @@ impl Shared {
             "workers": workers,
             "history": history,
         })
-    }
-}
-
-/// A state in one word, for sorting and colouring.
-fn state(state: &MicrothreadState) -> &'static str {
-    match state {
-        MicrothreadState::Running => "running",
-        MicrothreadState::Ready => "ready",
-        MicrothreadState::Receiving { .. } => "receiving",
-        MicrothreadState::Sending { .. } => "sending",
-        MicrothreadState::Selecting { .. } => "selecting",
-        MicrothreadState::Joining { .. } => "joining",
-        MicrothreadState::AwaitingChild { .. } => "awaiting child",
-        MicrothreadState::Sleeping { .. } => "sleeping",
-        MicrothreadState::Socket { .. } => "socket",
-        MicrothreadState::Remote { .. } => "remote",
-        MicrothreadState::Serving => "serving",
-        _ => "other",
     }
 }
