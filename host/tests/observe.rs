@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{ChildStderr, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use weft_tests::browser::Browser;
@@ -69,15 +69,12 @@ fn value(metrics: &HashMap<String, f64>, sample: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {sample} in {metrics:?}"))
 }
 
-/// The line of weft's stderr that gives the metrics' address: the URL.
-fn metrics_url(stderr: &mut BufReader<ChildStderr>) -> String {
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("read weft's stderr");
-    let url = line
-        .trim_end()
+/// The URL in weft's first line on stderr, which gives the metrics' address.
+fn metrics_url(first: &str) -> String {
+    first
         .strip_prefix("weft: metrics at ")
-        .unwrap_or_else(|| panic!("the metrics' address first: {line}"));
-    url.to_string()
+        .unwrap_or_else(|| panic!("the metrics' address first: {first}"))
+        .to_string()
 }
 
 /// A chat client: its welcome read.
@@ -93,21 +90,8 @@ fn join(addr: &str) -> (TcpStream, BufReader<TcpStream>) {
 
 #[test]
 fn metrics_move_as_chat_clients_come_and_go() {
-    let mut child = weft_cmd()
-        .args(["run", "--listen", "127.0.0.1:*", "--metrics", "127.0.0.1:0"])
-        .arg(guest("chat"))
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run weft");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let child = Reaped::new(child);
-    let url = metrics_url(&mut stderr);
-    let first = next_line(&mut stdout);
-    let addr = first.split_whitespace().last().expect("an address").to_string();
-    assert!(first.contains("listening on"), "{first}");
+    let (child, first, addr) = chat_with(&["--metrics", "127.0.0.1:0"]);
+    let url = metrics_url(&first);
 
     // main and the hub wait; the listener is the one socket.
     let before = scrape_until(&url, "main and the hub waiting", |m| {
