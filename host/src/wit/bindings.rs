@@ -119,22 +119,25 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         let metadata = String::from_utf8(out.stdout).expect("cargo metadata prints UTF-8");
-        // Each package's `"manifest_path":"…/Cargo.toml"`: the one of wasmtime-wasi.
-        let manifest = metadata
-            .split("\"manifest_path\":\"")
-            .skip(1)
-            .filter_map(|rest| rest.split('"').next())
-            .find(|path| {
-                let dir = std::path::Path::new(path).parent().and_then(|d| d.file_name());
-                dir.and_then(|d| d.to_str())
-                    .and_then(|d| d.strip_prefix("wasmtime-wasi-"))
-                    .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
-            })
-            .expect("cargo metadata lists wasmtime-wasi");
-        let linked = std::path::Path::new(manifest)
-            .parent()
-            .unwrap()
-            .join("src/p2/wit/deps");
+        // Each package's `"manifest_path":"…/Cargo.toml"`: the directory of `name`'s.
+        let source_of = |name: &str| {
+            let manifest = metadata
+                .split("\"manifest_path\":\"")
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next())
+                .find(|path| {
+                    let dir = std::path::Path::new(path).parent().and_then(|d| d.file_name());
+                    dir.and_then(|d| d.to_str())
+                        .and_then(|d| d.strip_prefix(name))
+                        .and_then(|d| d.strip_prefix('-'))
+                        .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+                })
+                .unwrap_or_else(|| panic!("cargo metadata lists {name}"));
+            std::path::Path::new(manifest).parent().unwrap().to_path_buf()
+        };
+        let linked = source_of("wasmtime-wasi").join("src/p2/wit/deps");
+        // And wasi:http, from wasmtime-wasi-http.
+        let http = source_of("wasmtime-wasi-http").join("wit/deps/http.wit");
         let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/deps");
         let wit_files = |dir: &std::path::Path| {
             let mut names: Vec<_> = std::fs::read_dir(dir)
@@ -145,11 +148,20 @@ mod tests {
             names.sort();
             names
         };
+        let mut expected = wit_files(&linked);
+        expected.push("http.wit".into());
+        expected.sort();
         assert_eq!(
             wit_files(&ours),
-            wit_files(&linked),
+            expected,
             "wit/deps/ against {}",
             linked.display()
+        );
+        assert!(
+            std::fs::read(ours.join("http.wit")).expect("read wit/deps/http.wit")
+                == std::fs::read(&http).expect("read wasmtime-wasi-http's http.wit"),
+            "wit/deps/http.wit differs from {}: copy it",
+            http.display()
         );
         for name in wit_files(&linked) {
             let read = |dir: &std::path::Path| std::fs::read(dir.join(&name)).expect("read a WIT file");
