@@ -47,10 +47,12 @@ pub enum Error {
         /// wasmtime's explanation (names the missing import).
         message: String,
     },
-    /// The component exports neither `wasi:cli/run` nor `weft:runtime/entry`.
+    /// The component exports none of `wasi:cli/run`, `weft:runtime/entry` and
+    /// `wasi:http/incoming-handler`.
     #[error(
         "{what} is not a program weft can run: it exports neither `wasi:cli/run` (a command, \
-         i.e. a `fn main`) nor `weft:runtime/entry` (the weft world)"
+         i.e. a `fn main`), nor `weft:runtime/entry` (the weft world), nor \
+         `wasi:http/incoming-handler` (an HTTP handler, for `weft serve`)"
     )]
     NotRunnable {
         /// The file or a description of the bytes.
@@ -62,6 +64,29 @@ pub enum Error {
         /// The file or a description of the bytes.
         what: String,
     },
+    /// The component handles HTTP requests and has no `main`: it is served, not run.
+    #[error(
+        "{what} is an HTTP handler (it exports `wasi:http/incoming-handler`, not `wasi:cli/run`): \
+         serve it with `weft serve {what}` (Program::serve)"
+    )]
+    IsHttpHandler {
+        /// The file or a description of the bytes.
+        what: String,
+    },
+    /// The component does not handle HTTP requests, so it cannot be served.
+    #[error(
+        "{what} handles no HTTP requests: it does not export `wasi:http/incoming-handler` (the \
+         wasi:http/proxy world), so `serve` cannot start it{hint}"
+    )]
+    NotHttpHandler {
+        /// The file or a description of the bytes.
+        what: String,
+        /// What to do instead, if it can be run.
+        hint: String,
+    },
+    /// A server could not be started: its address, its socket, its thread.
+    #[error("cannot serve: {0}")]
+    Serve(String),
     /// The runtime could not be set up with the given configuration.
     #[error("invalid runtime configuration: {0}")]
     Config(String),

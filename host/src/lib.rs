@@ -64,7 +64,8 @@
 //!   names, the default names of its microthreads);
 //! - `error` (the library's errors, a microthread's [`Failure`]), `deterministic`
 //!   (the seeded schedule and virtual time of a deterministic run), [`net`]
-//!   (sockets on tokio's reactor, the grants, the resolver);
+//!   (sockets on tokio's reactor, the grants, the resolver, outgoing HTTP
+//!   requests);
 //! - `channel` (channels, which know nothing of guests: they carry messages and
 //!   sockets, and a deterministic schedule picks among ready operations) and
 //!   `scheduler` (weft's run queue: the worker threads and which ready microthread
@@ -77,8 +78,10 @@
 //! - `microthread` (a store's lifecycle, which knows nothing of WIT: the program's
 //!   `Image` is a trait);
 //! - `wit` (the WIT glue: the host side of each `weft:runtime` interface, the
-//!   message marshalling, WASI sockets under the run's grants, and the bindings
-//!   generated from `wit/`, which nothing else touches);
+//!   message marshalling, WASI sockets under the run's grants, `wasi:http`, and
+//!   the bindings generated from `wit/`, which nothing else touches);
+//! - [`serve`] (HTTP served by a `wasi:http/proxy` component, a microthread per
+//!   request: [`Program::serve`], [`ServeOptions`], [`Server`]);
 //! - [`metrics`] (what a runtime shows Prometheus, read from its runs and
 //!   workers);
 //! - [`runtime`] (the engine and its configuration, the instance pool, the
@@ -114,6 +117,8 @@ pub mod metrics;
 
 mod wit;
 
+pub mod serve;
+
 pub mod runtime;
 
 /// The wasmtime this weft is built on, for an application's own host interfaces
@@ -137,3 +142,4 @@ pub use runtime::program::Program;
 pub use runtime::{
     DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, MemoryReset, Preemption, Runtime, RuntimeBuilder,
 };
+pub use serve::{ServeOptions, ServeStats, Server, Stopped, Stopper};

@@ -50,7 +50,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::error::FailureKind;
-use crate::run::{FAILURE_KINDS, Tally};
+use crate::run::{FAILURE_KINDS, RequestOutcome, Tally};
 use crate::scheduler::Scheduler;
 pub use crate::scheduler::WorkerStats;
 use crate::sync::Unpoisoned;
@@ -132,6 +132,9 @@ impl Collector for Metrics {
             next(t.fuel),
         );
         let failed: Vec<u64> = t.failed.iter().map(|&n| next(n)).collect();
+        let requests: Vec<u64> = t.requests.iter().map(|&n| next(n)).collect();
+        let requests_ended: u64 = t.requests[..3].iter().sum();
+        let in_flight = t.requests_started.saturating_sub(requests_ended);
         let busy: Vec<u64> = loads.iter().map(|l| next(l.busy.as_nanos() as u64)).collect();
         let runs: Vec<u64> = loads.iter().map(|l| next(l.runs)).collect();
         drop(reported);
@@ -220,6 +223,23 @@ impl Collector for Metrics {
             "weft_fuel_consumed",
             "Fuel consumed by microthreads (when fuel is metered)",
             fuel,
+        )?;
+        {
+            let mut family = encoder.encode_descriptor(
+                "weft_http_requests",
+                "HTTP requests served (weft serve), by outcome: answered by the handler, failed (500), timed_out (504), refused at once (503)",
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for (outcome, n) in RequestOutcome::ALL.iter().zip(&requests) {
+                ConstCounter::new(*n).encode(family.encode_family(&[("outcome", outcome.label())])?)?;
+            }
+        }
+        gauge(
+            &mut encoder,
+            "weft_http_requests_in_flight",
+            "HTTP requests being handled now (weft serve)",
+            in_flight,
         )?;
         gauge(
             &mut encoder,

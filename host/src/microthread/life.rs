@@ -9,7 +9,7 @@ use wasmtime::component::{Instance, InstancePre};
 use wasmtime_wasi::I32Exit;
 
 use super::ending::{self, Evidence};
-use super::store::{Image, Microthread, Spawned, new_store};
+use super::store::{Image, Microthread, Request, Spawned, new_store};
 use super::{driver, reserve};
 use crate::channel::Message;
 use crate::error::FailureKind;
@@ -22,6 +22,8 @@ pub(super) enum Start {
     Main,
     /// `weft:runtime/entry.run`: a spawned function.
     Spawned(Spawned),
+    /// `wasi:http/incoming-handler.handle`: an HTTP request.
+    Request(Request),
     /// Nowhere here: it runs on another node, and this is its stand-in, which
     /// ends as `body` says (given the stand-in's member, to watch its
     /// cancellation).
@@ -196,6 +198,10 @@ async fn call(
             // A phase of a spawn (see `run_to_end`); `main` has no such event.
             tracing::trace!(name: "instantiated", target: "weft::microthread", id = store.data().me.id);
             Ending::Returned(image.call_spawned(store, instance, spawned).await?)
+        }
+        Start::Request(request) => {
+            image.call_request(store, instance, request).await?;
+            Ending::Returned(Message::default())
         }
         Start::Remote { .. } | Start::Serving => unreachable!("run_to_end runs these without a store"),
     })

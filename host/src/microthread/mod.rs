@@ -41,6 +41,6 @@ pub(crate) use ending::GaveUp;
 pub(crate) use life::RemoteBody;
 #[cfg(feature = "cluster")]
 pub(crate) use remote::Serve;
-pub(crate) use spawn::{Link, spawn, spawn_remote, start_main, start_serving};
+pub(crate) use spawn::{Link, spawn, spawn_remote, spawn_request, start_main, start_serving};
 pub use store::Microthread;
-pub(crate) use store::{Call, Image, Spawned};
+pub(crate) use store::{Call, Image, Request, Responded, Spawned};

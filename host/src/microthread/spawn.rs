@@ -5,7 +5,7 @@
 use std::sync::{Arc, Weak};
 
 use super::life::{RemoteBody, Start, run_to_end};
-use super::store::{Image, Spawned};
+use super::store::{Image, Request, Spawned};
 use crate::channel::Message;
 use crate::deterministic::Traced;
 use crate::error::{Failure, FailureKind};
@@ -104,6 +104,9 @@ pub(crate) enum Link<'a> {
     /// Detached: nobody waits for it; its failure, if nobody joins it, goes to the
     /// run's failure handler.
     Detached,
+    /// Detached, handling an HTTP request: its failure goes to the run's failure
+    /// handler as a request's.
+    Request,
 }
 
 /// Start a microthread of `run` at a `spawned` function, as a task on the run's
@@ -121,6 +124,26 @@ pub(crate) fn spawn(
         Err(refused) => return Err((refused, spawned.argument)),
     };
     Ok(start_child(run, image, link, slot, Start::Spawned(spawned), name))
+}
+
+/// Start a microthread of `run` that handles an HTTP `request` with the
+/// program's handler, detached ([`Link::Request`]). Returns its completion and its
+/// member, to stop it; refused, the request is dropped (the caller answers it).
+pub(crate) fn spawn_request(
+    run: &Arc<Run>,
+    image: &Arc<dyn Image>,
+    request: Request,
+    name: Option<Arc<str>>,
+) -> Result<(Arc<Completion>, Arc<Member>), Refused> {
+    let slot = run.reserve()?;
+    Ok(start_child(
+        run,
+        image,
+        Link::Request,
+        slot,
+        Start::Request(request),
+        name,
+    ))
 }
 
 /// Start the stand-in of a microthread that runs on node `node` (it holds `slot`
@@ -162,12 +185,20 @@ fn start_child(
                 }
             })
         }
+        Link::Request => {
+            let run = Arc::downgrade(run);
+            Box::new(move |f| {
+                if let Some(run) = run.upgrade() {
+                    run.report_request_failure(&f);
+                }
+            })
+        }
     };
     let completion = Arc::new(Completion::new(&me, unjoined, run.budget.clone()));
     let done = completion.clone();
     let parent = match link {
         Link::Child(parent) => Some(parent),
-        Link::Detached => None,
+        Link::Detached | Link::Request => None,
     };
     let (member, _task) = launch(
         run,

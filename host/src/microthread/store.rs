@@ -49,6 +49,20 @@ pub(crate) trait Image: Send + Sync + 'static {
     /// the microthread.
     fn entry_name(&self, trampoline: u32, function: u32) -> Option<&std::sync::Arc<str>>;
 
+    /// Whether the program handles HTTP requests (it exports
+    /// `wasi:http/incoming-handler`).
+    fn serves_http(&self) -> bool;
+
+    /// Call the program's request handler in `instance` with `request`. The
+    /// response goes out through the request's `respond` when the guest sets it,
+    /// which may be before the call returns.
+    fn call_request<'a>(
+        &'a self,
+        store: &'a mut Store<Microthread>,
+        instance: Instance,
+        request: Request,
+    ) -> Call<'a, ()>;
+
     /// Call `main` in `instance`; `Ok(Err(()))` when it returned an error.
     fn call_main<'a>(
         &'a self,
@@ -76,6 +90,20 @@ pub(crate) struct Spawned {
     pub(crate) function: u32,
     pub(crate) argument: Message,
 }
+
+/// An HTTP request a microthread handles (`wasi:http/incoming-handler`): the
+/// request, and where its response goes once the guest sets it.
+pub(crate) struct Request {
+    pub(crate) request: hyper::Request<hyper::body::Incoming>,
+    pub(crate) respond: Box<dyn FnOnce(Responded) + Send + Sync>,
+}
+
+/// A handler's response, as the guest sets it: its head (its body follows as
+/// the guest writes it), or the error it gave instead.
+pub(crate) type Responded = Result<
+    hyper::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>,
+    wasmtime_wasi_http::p2::bindings::http::types::ErrorCode,
+>;
 
 /// One microthread, as the host functions it calls see it: the data of its
 /// `Store`. An application's own host functions
@@ -122,6 +150,8 @@ pub struct Microthread {
     _pool: Option<PoolUnits>,
     /// The run's socket quota slots its WASI sockets hold.
     pub(crate) wasi_sockets: crate::net::WasiSlots,
+    /// Its `wasi:http` state, made on its first `wasi:http` call.
+    http: Option<Box<crate::net::http::HttpState>>,
     /// Children not yet known to be settled: the microthread does not finish before
     /// them (it waits for its children), and a failure nobody joined fails it.
     pub(super) children: Pruned<Vec<Arc<Completion>>>,
@@ -176,7 +206,7 @@ impl ResourceLimiter for MemoryLimit {
 
 impl WasiView for Microthread {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let (run, alone, id) = (&self.run, !self.image.can_spawn(), self.me.id);
+        let (run, alone, id) = (&self.run, alone(&*self.image), self.me.id);
         let ctx = self.wasi.get_or_insert_with(|| {
             // Only runs without directory grants get here (see `new_store`), and
             // for them making the context cannot fail.
@@ -192,6 +222,24 @@ impl WasiView for Microthread {
 }
 
 impl Microthread {
+    /// Its handles' table and its `wasi:http` state (made now if it has none):
+    /// what `wasi:http`'s calls see.
+    pub(crate) fn http_parts(
+        &mut self,
+    ) -> (
+        &mut wasmtime::component::ResourceTable,
+        &mut crate::net::http::HttpState,
+    ) {
+        let run = &self.run;
+        let state = self.http.get_or_insert_with(|| {
+            Box::new(crate::net::http::HttpState {
+                ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
+                outgoing: run.outgoing_http(),
+            })
+        });
+        (self.table.wasi(), state)
+    }
+
     /// Its id, unique within its run (`main` is 0).
     pub fn id(&self) -> u64 {
         self.me.id
@@ -250,6 +298,12 @@ impl Microthread {
     }
 }
 
+/// Whether each run of `image` is one microthread: it can neither spawn nor
+/// serve requests (each of which is a microthread of its own).
+fn alone(image: &dyn Image) -> bool {
+    !image.can_spawn() && !image.serves_http()
+}
+
 pub(super) fn new_store(
     run: &Arc<Run>,
     image: Arc<dyn Image>,
@@ -265,7 +319,7 @@ pub(super) fn new_store(
         None
     } else {
         Some(run.options.wasi_ctx(
-            !image.can_spawn(),
+            alone(&*image),
             run.schedule().map(|s| (s, member.me.id)),
             &run.budget,
         )?)
@@ -282,6 +336,7 @@ pub(super) fn new_store(
         holder: Arc::new(Holder::new(completion.map(|c| c as _))),
         panic_message: None,
         wasi_sockets: crate::net::WasiSlots::default(),
+        http: None,
         children: Pruned::default(),
         memory: MemoryLimit {
             max: usize::try_from(limits.max_memory).unwrap_or(usize::MAX),
@@ -385,6 +440,7 @@ impl Microthread {
     /// store may then be dropped later, off the critical path.
     pub(super) fn release(&mut self) {
         self.wasi = None;
+        self.http = None;
         self.table = Handles::new(self.run.handles.clone());
         self.wasi_sockets = crate::net::WasiSlots::default();
     }

@@ -1,5 +1,6 @@
 //! Network I/O for guests: TCP listeners and streams on tokio's reactor, and the
-//! grants that say which addresses a run may listen on and connect to.
+//! grants that say which addresses a run may listen on and connect to; and
+//! outgoing HTTP requests (`http`, `wasi:http/outgoing-handler`) under those grants.
 //!
 //! A socket is a host object behind an `Arc`: a guest holds it as a WIT resource,
 //! and it moves between microthreads like a channel endpoint (a handle is shared,
@@ -11,6 +12,7 @@
 //! the grants, marks the microthread blocked and watches for its cancellation.
 
 mod grants;
+pub(crate) mod http;
 mod resolve;
 pub(crate) mod tcp;
 

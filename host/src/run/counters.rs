@@ -19,6 +19,39 @@ use crate::sync::Unpoisoned;
 /// The kinds of failure, as many as `FailureKind` has (its `index`es).
 pub(crate) const FAILURE_KINDS: usize = 10;
 
+/// How an HTTP request a run served ended (`weft serve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestOutcome {
+    /// The handler set a response.
+    Answered,
+    /// The handler failed, or ended without a response: answered 500.
+    Failed,
+    /// It ran past the request timeout: stopped, answered 504.
+    TimedOut,
+    /// Refused at once, too many in flight (or the server stopping): 503.
+    Refused,
+}
+
+impl RequestOutcome {
+    /// Every outcome, in the order of their counters.
+    pub(crate) const ALL: [RequestOutcome; 4] = [
+        RequestOutcome::Answered,
+        RequestOutcome::Failed,
+        RequestOutcome::TimedOut,
+        RequestOutcome::Refused,
+    ];
+
+    /// Its name, as a metric's label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            RequestOutcome::Answered => "answered",
+            RequestOutcome::Failed => "failed",
+            RequestOutcome::TimedOut => "timed_out",
+            RequestOutcome::Refused => "refused",
+        }
+    }
+}
+
 /// One run's counters (the live count is the run's `live`).
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -38,6 +71,10 @@ pub(crate) struct Counters {
     pub(super) started_for_others: AtomicU64,
     /// Spawned microthreads that started in an instance made ahead of need.
     pub(super) started_prepared: AtomicU64,
+    /// HTTP requests started (a microthread each), and ended by outcome
+    /// (`RequestOutcome` in order; a refused one never started).
+    pub(super) requests_started: AtomicU64,
+    pub(super) requests: [AtomicU64; 4],
 }
 
 impl Counters {
@@ -67,6 +104,9 @@ pub(crate) struct Totals {
     pub(crate) messages_sent: u64,
     pub(crate) fuel: u64,
     pub(crate) restarts: u64,
+    pub(crate) requests_started: u64,
+    /// HTTP requests by outcome (`RequestOutcome::ALL`'s order).
+    pub(crate) requests: [u64; 4],
 }
 
 impl Totals {
@@ -81,6 +121,10 @@ impl Totals {
         self.messages_sent += load(&counters.sent_by_ended);
         self.fuel += load(&counters.fuel_by_ended);
         self.restarts += load(&counters.restarts);
+        self.requests_started += load(&counters.requests_started);
+        for (total, c) in self.requests.iter_mut().zip(&counters.requests) {
+            *total += load(c);
+        }
     }
 }
 

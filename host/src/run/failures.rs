@@ -63,14 +63,15 @@ impl Failures {
     /// A failure nobody handles: queue it for the handler, or without one write it
     /// on the run's stderr. Never calls the handler itself, so any thread may
     /// report, in a drop or under a lock.
-    pub(super) fn report(&self, failure: &Failure) {
+    /// `what` says what failed, on stderr: a `detached` microthread, a `request`.
+    pub(super) fn report(&self, failure: &Failure, what: &str) {
         let line = match &self.queue {
-            None => format!("weft: detached {failure}\n"),
+            None => format!("weft: {what} {failure}\n"),
             Some(queue) => match queue.send(Delivery::Failure(failure.clone())) {
                 Ok(()) => return,
                 // The delivering task is gone (the runtime is shutting down).
                 Err(mpsc::error::SendError(_)) => format!(
-                    "weft: detached {failure} (not handed to the failure handler: the runtime is shutting down)\n"
+                    "weft: {what} {failure} (not handed to the failure handler: the runtime is shutting down)\n"
                 ),
             },
         };

@@ -47,6 +47,17 @@ impl RunHandle {
         RunHandle { run, _keep: keep }
     }
 
+    /// The run itself.
+    pub(crate) fn run(&self) -> &Arc<Run> {
+        &self.run
+    }
+
+    /// Block the calling thread until the run has ended, and return how,
+    /// keeping the handle.
+    pub(crate) fn wait_by_ref(&self) -> ExitStatus {
+        self.run.finish.wait()
+    }
+
     /// Block the calling thread until the run has ended, and return how.
     pub fn wait(self) -> ExitStatus {
         self.run.finish.wait()
@@ -162,6 +173,13 @@ impl RunHandle {
             return Err(WrongType::new(name, &found.fingerprint, asked));
         }
         Ok(Some(crate::channel::Sender::from_handle(found.sender)))
+    }
+}
+
+impl Run {
+    /// Wait for the run's end.
+    pub(crate) async fn end(&self) -> ExitStatus {
+        std::future::poll_fn(|cx| self.finish.poll(cx)).await
     }
 }
 

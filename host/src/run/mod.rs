@@ -79,7 +79,7 @@ mod wasi;
 pub(crate) use blocking::{BlockedOn, Member, Members, Probe};
 pub(crate) use completion::{Completion, Ending, Identity, Unjoined};
 pub(crate) use context::RunContext;
-pub(crate) use counters::{FAILURE_KINDS, Tally};
+pub(crate) use counters::{FAILURE_KINDS, RequestOutcome, Tally};
 pub use handle::{RunHandle, RunView};
 pub(crate) use monitors::Ended;
 pub(crate) use options::{AppData, HostEndpoint};

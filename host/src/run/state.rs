@@ -634,6 +634,11 @@ impl Run {
             spawned_remote: c.spawned_remote.load(Ordering::Relaxed),
             started_for_others: c.started_for_others.load(Ordering::Relaxed),
             started_prepared: c.started_prepared.load(Ordering::Relaxed),
+            requests_started: c.requests_started.load(Ordering::Relaxed),
+            requests_answered: c.requests[0].load(Ordering::Relaxed),
+            requests_failed: c.requests[1].load(Ordering::Relaxed),
+            requests_timed_out: c.requests[2].load(Ordering::Relaxed),
+            requests_refused: c.requests[3].load(Ordering::Relaxed),
         }
     }
 
@@ -644,6 +649,16 @@ impl Run {
 
     /// A microthread of the run was spawned on another node (`remote`), or one
     /// was started here for another node's spawn.
+    /// An HTTP request's microthread started.
+    pub(crate) fn count_request_start(&self) {
+        self.counters.requests_started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An HTTP request ended so.
+    pub(crate) fn count_request(&self, outcome: super::counters::RequestOutcome) {
+        self.counters.requests[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn count_cluster_spawn(&self, remote: bool) {
         let counter = match remote {
             true => &self.counters.spawned_remote,
@@ -693,6 +708,12 @@ impl Run {
     /// run's stderr (the application's log when that is discarded). The program
     /// carries on. Any thread may call this, in a drop or under a lock.
     pub(crate) fn report_failure(&self, failure: &Failure) {
-        self.failures.report(failure);
+        self.failures.report(failure, "detached");
+    }
+
+    /// The failure of a microthread that handled an HTTP request, which nobody
+    /// joins: as a detached one's, said to be a request's.
+    pub(crate) fn report_request_failure(&self, failure: &Failure) {
+        self.failures.report(failure, "request:");
     }
 }

@@ -230,6 +230,18 @@ pub struct RunStats {
     /// `spawned` too). Depends on how often a worker is idle: not in the
     /// summary `weft run --stats` prints.
     pub started_prepared: u64,
+    /// HTTP requests served (`weft serve`): handed to the handler, and by how
+    /// they ended: answered by it, failed (500), timed out (504); and refused
+    /// at once (503).
+    pub requests_started: u64,
+    /// See `requests_started`.
+    pub requests_answered: u64,
+    /// See `requests_started`.
+    pub requests_failed: u64,
+    /// See `requests_started`.
+    pub requests_timed_out: u64,
+    /// See `requests_started`.
+    pub requests_refused: u64,
 }
 
 impl std::fmt::Display for RunStats {
@@ -250,6 +262,17 @@ impl std::fmt::Display for RunStats {
                 f,
                 ", spawned on other nodes {}, started for other nodes {}",
                 self.spawned_remote, self.started_for_others
+            )?;
+        }
+        if self.requests_started > 0 || self.requests_refused > 0 {
+            write!(
+                f,
+                ", requests {} (answered {}, failed {}, timed out {}, refused {})",
+                self.requests_started,
+                self.requests_answered,
+                self.requests_failed,
+                self.requests_timed_out,
+                self.requests_refused
             )?;
         }
         Ok(())

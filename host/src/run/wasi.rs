@@ -191,6 +191,21 @@ fn wasi_denial(addr: SocketAddr, use_: SocketAddrUse) -> String {
     }
 }
 
+impl super::Run {
+    /// What a microthread's outgoing `wasi:http` requests are checked against
+    /// and counted in: the run's connect grants, its resolver and socket quota;
+    /// a denial is told on the run's stderr.
+    pub(crate) fn outgoing_http(&self) -> crate::net::http::Outgoing {
+        let stderr = self.options.stderr.clone();
+        crate::net::http::Outgoing {
+            grants: Arc::new(self.options.net.clone()),
+            resolver: self.resolver.clone(),
+            sockets: self.sockets.clone(),
+            tell: Arc::new(move |line: &str| stderr.write(&format!("{line}\n"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod wasi_socket_tests {
     use super::*;

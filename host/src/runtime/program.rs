@@ -72,6 +72,12 @@ impl Program {
         self.inner.image.can_spawn()
     }
 
+    /// Whether the program handles HTTP requests (it exports
+    /// `wasi:http/incoming-handler`): [`serve`](Program::serve) serves it.
+    pub fn is_http_handler(&self) -> bool {
+        self.inner.image.serves_http()
+    }
+
     /// The runtime the program was loaded on.
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
@@ -88,6 +94,11 @@ impl Program {
     /// runtime already runs its maximum of microthreads. A start refused so takes
     /// none of the channel ends handed with `options`: a retry gets them.
     pub fn start(&self, options: &RunOptions) -> Result<RunHandle, Error> {
+        if !self.inner.image.has_main() && self.inner.image.serves_http() {
+            return Err(Error::IsHttpHandler {
+                what: self.inner.name.clone(),
+            });
+        }
         if !self.inner.image.has_main() {
             return Err(Error::NoMain {
                 what: self.inner.name.clone(),
@@ -129,6 +140,43 @@ impl Program {
         self.inner
             .runtime
             .start_run(&self.inner.image, options, true, Arc::new(self.clone()))
+    }
+
+    /// Serve HTTP with the program's `wasi:http/incoming-handler` (the
+    /// `wasi:http/proxy` world): every request is handled by a fresh instance
+    /// in a microthread of its own, on the runtime's workers, preempted by fuel
+    /// like any other (see [`serve`](crate::serve)). Returns once it listens; the
+    /// [`Server`] stops it.
+    ///
+    /// The run's options in `options` hold for each request: its memory and fuel
+    /// limits, its grants (an outgoing request needs a `connect` grant), its
+    /// environment and stdio.
+    ///
+    /// Errors if the program handles no HTTP requests, the address cannot be
+    /// listened on, or the options are refused as [`start`](Program::start)'s are.
+    pub fn serve(&self, options: &crate::serve::ServeOptions) -> Result<crate::serve::Server, Error> {
+        let image = &self.inner.image;
+        if !image.serves_http() {
+            let hint = if image.has_main() {
+                format!(": it has a `main`, so run it (weft run {})", self.inner.name)
+            } else {
+                String::new()
+            };
+            return Err(Error::NotHttpHandler {
+                what: self.inner.name.clone(),
+                hint,
+            });
+        }
+        if options.run.deterministic.is_some() {
+            return Err(Error::Config("a deterministic run cannot serve HTTP".into()));
+        }
+        let listener = std::net::TcpListener::bind(options.listen)
+            .map_err(|e| Error::Serve(format!("cannot listen on {}: {e}", options.listen)))?;
+        let run = self
+            .inner
+            .runtime
+            .start_run(image, &options.run, true, Arc::new(self.clone()))?;
+        crate::serve::Server::start(image.clone(), run, listener, options)
     }
 
     /// Run the program's `main` with `options`, blocking the calling thread until the

@@ -39,7 +39,7 @@ impl Runtime {
         };
         let endpoints = options.take_endpoints()?;
         let mut for_run = options.for_run();
-        if !image.can_spawn() && options.deterministic.is_none() {
+        if !serving && !image.can_spawn() && options.deterministic.is_none() {
             // Its file I/O may then block the worker it holds (see `RunOptions::wasi_ctx`).
             for_run.held_worker = inner.context.scheduler.hold_a_worker().map(Arc::new);
         }
@@ -59,6 +59,7 @@ impl Runtime {
             // Other nodes may spawn in this run while it runs.
             cluster.serve(image.program(), microthread::Serve::new(&run, image));
         }
+        // A run without `main` serves: spawns from other nodes, or HTTP requests.
         let first = match serving {
             true => microthread::start_serving(&run, image),
             false => microthread::start_main(&run, image),

@@ -1,19 +1,21 @@
 //! A program as this host sees it: linked against what the host provides, and
 //! what its component exports, checked against this host's `weft:runtime` when
-//! the program is loaded: `main` (`wasi:cli/run`) and the entry of spawned
-//! microthreads (`weft:runtime/entry`). [`Exports`] is the microthread's
+//! the program is loaded: `main` (`wasi:cli/run`), the entry of spawned
+//! microthreads (`weft:runtime/entry`) and the handler of HTTP requests
+//! (`wasi:http/incoming-handler`). [`Exports`] is the microthread's
 //! [`Image`]: it calls into an instance with the generated bindings.
 
 use wasmtime::Store;
 use wasmtime::component::{Component, Instance, InstancePre, Linker};
 use wasmtime_wasi::p2::bindings::CommandIndices;
+use wasmtime_wasi_http::p2::bindings::ProxyIndices;
 
 use super::bindings::{self, WIT_PACKAGE};
 use crate::channel::Message;
 use crate::entry_names::EntryNames;
 use crate::error::Error;
 use crate::limits::Footprint;
-use crate::microthread::{Call, Image, Microthread, Spawned};
+use crate::microthread::{Call, Image, Microthread, Request, Spawned};
 
 /// What a program's component can start, pre-linked: `main`, spawned
 /// microthreads, or both.
@@ -24,6 +26,9 @@ pub(crate) struct Exports {
     /// `weft:runtime/entry`, if the component exports it: where spawned
     /// microthreads start.
     entry: Option<bindings::MicrothreadIndices>,
+    /// `wasi:http/incoming-handler`, if the component exports it: where a
+    /// request's microthread starts (`weft serve`).
+    http: Option<ProxyIndices>,
     /// The content hash of the file it came from.
     program: String,
     /// What each of its microthreads takes from the instance pool.
@@ -75,13 +80,18 @@ impl Exports {
                 Some(bindings::MicrothreadIndices::new(&pre).map_err(|e| mismatch(name, e))?)
             }
         };
-        if main.is_none() && entry.is_none() {
+        let http = match exported("wasi:http/incoming-handler") {
+            None => None,
+            Some(name) => Some(ProxyIndices::new(&pre).map_err(|e| mismatch(name, e))?),
+        };
+        if main.is_none() && entry.is_none() && http.is_none() {
             return Err(Error::NotRunnable { what: what.into() });
         }
         Ok(Exports {
             pre,
             main,
             entry,
+            http,
             program,
             footprint,
             names,
@@ -112,6 +122,22 @@ impl Image for Exports {
 
     fn entry_name(&self, trampoline: u32, function: u32) -> Option<&std::sync::Arc<str>> {
         self.names.of(trampoline, function)
+    }
+
+    fn serves_http(&self) -> bool {
+        self.http.is_some()
+    }
+
+    fn call_request<'a>(
+        &'a self,
+        store: &'a mut Store<Microthread>,
+        instance: Instance,
+        request: Request,
+    ) -> Call<'a, ()> {
+        Box::pin(async move {
+            let http = exported(&self.http, "handles no HTTP requests")?;
+            super::http::call_handle(http, store, instance, request).await
+        })
     }
 
     fn call_main<'a>(

@@ -4,6 +4,8 @@
 //! bindings generated from `wit/`, which nothing outside this module touches. Each
 //! call is translated to the microthread, run and channel operations that do the
 //! work.
+//! `wasi:http` has a file of its own (`http`): wasmtime-wasi-http's host on a
+//! microthread's table, and the call of a program's request handler.
 //! `thread.spawn-on` has a file of its own (`spawn_on`, with the cluster), and
 //! what it shares with `thread.spawn` is in `spawn`.
 //!
@@ -18,6 +20,7 @@ mod bindings;
 mod channel;
 mod cluster;
 mod exports;
+mod http;
 mod message;
 mod net;
 mod registry;
@@ -38,6 +41,7 @@ use crate::microthread::Microthread;
 pub(crate) fn add_to_linker(linker: &mut Linker<Microthread>) -> Result<(), String> {
     wasmtime_wasi::p2::add_to_linker_async(linker).map_err(|e| format!("linking WASI: {e:#}"))?;
     wasi_sockets::add_to_linker(linker).map_err(|e| format!("linking WASI sockets: {e:#}"))?;
+    http::add_to_linker(linker).map_err(|e| format!("linking wasi:http: {e:#}"))?;
     bindings::thread::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s)
         .and_then(|()| bindings::channel::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
         .and_then(|()| bindings::types::add_to_linker::<Microthread, HasSelf<Microthread>>(linker, |s| s))
