@@ -3,7 +3,7 @@
 //! parses them), `report` (what weft says on stderr), `program` (the runtime, the
 //! loaded program and the run's options made from the flags), `cluster` (joining
 //! a cluster, and the channel ends exported and imported by name), then one module
-//! a subcommand: `run` (`weft run` and `weft node`), `explore` (`weft test`), `compile` (`weft compile` and
+//! a subcommand: `run` (`weft run` and `weft node`), `serve` (`weft serve`), `explore` (`weft test`), `compile` (`weft compile` and
 //! `weft cache`), `build` (`weft build`: a guest from Python or JavaScript source).
 
 use std::ffi::OsString;
@@ -20,9 +20,10 @@ mod observe;
 mod program;
 mod report;
 mod run;
+mod serve;
 mod top;
 
-use args::{BuildArgs, CacheAction, CompileArgs, RunArgs, TestArgs};
+use args::{BuildArgs, CacheAction, CompileArgs, RunArgs, ServeArgs, TestArgs};
 pub use report::{exit_code, message};
 
 /// Run WebAssembly programs as preemptively scheduled microthreads.
@@ -54,6 +55,18 @@ enum Command {
     /// Takes `weft run`'s options; --cluster is required. Every node of a spawn
     /// must run the same FILE (compared by content hash).
     Node(Box<RunArgs>),
+    /// Serve HTTP with a `wasi:http/proxy` component (built with wstd, the wasi
+    /// crate, componentize-js, componentize-py's http world…): each request is
+    /// handled by a fresh instance in a microthread of its own, preempted by fuel,
+    /// so a handler that spins does not hold the others up.
+    ///
+    /// A handler that fails answers 500 (said once on stderr); one that runs past
+    /// --request-timeout is stopped (504); past --max-requests in flight, 503.
+    /// --max-memory and the fuel budgets hold for each request. Outgoing requests
+    /// need --connect grants. Ctrl-C or SIGTERM stop accepting, give the
+    /// requests in flight --grace [default: 10s] to finish, then stop (130 or
+    /// 143); Ctrl-\ shows the requests in flight.
+    Serve(Box<ServeArgs>),
     /// Run a program deterministically under many seeds, in parallel over the
     /// cores, to find a schedule under which it fails.
     ///
@@ -95,6 +108,7 @@ impl Command {
         match self {
             Command::Run(_) => "run",
             Command::Node(_) => "node",
+            Command::Serve(_) => "serve",
             Command::Test(_) => "test",
             Command::Compile(_) => "compile",
             Command::Build(_) => "build",
@@ -137,6 +151,7 @@ impl Cli {
         let program = match &self.command {
             Command::Run(args) | Command::Node(args) => &args.program,
             Command::Test(args) => &args.program,
+            Command::Serve(args) => &args.program,
             _ => return None,
         };
         let file = program.file_and_args.first()?.to_string_lossy();
@@ -148,6 +163,7 @@ impl Cli {
         match self.command {
             Command::Run(args) => run::run(*args, false),
             Command::Node(args) => run::run(*args, true),
+            Command::Serve(args) => serve::serve(*args),
             Command::Test(args) => explore::test(args),
             Command::Compile(args) => compile::compile(args),
             Command::Build(args) => build::build(args),

@@ -62,35 +62,8 @@ pub(super) struct RunArgs {
     #[arg(long)]
     pub(super) stats: bool,
 
-    /// Serve the runtime's metrics at http://ADDR/metrics in the text format
-    /// Prometheus scrapes (microthreads spawned, finished, failed by kind, live by
-    /// state; messages, channels, sockets, fuel; each worker's busy time and
-    /// queue). ADDR must be a loopback address (127.0.0.1:9464), unless
-    /// --metrics-public is given; port 0 picks a free port. The address is printed
-    /// on stderr.
-    #[arg(long, value_name = "ADDR")]
-    pub(super) metrics: Option<std::net::SocketAddr>,
-
-    /// Let --metrics listen on an address other than loopback.
-    #[arg(long, requires = "metrics")]
-    pub(super) metrics_public: bool,
-
-    /// Serve a live dashboard of the run at http://ADDR/ (the microthreads, their
-    /// tree, the channels, the workers, charts of the last minutes; `weft top ADDR`
-    /// shows it in the terminal). ADDR must be a loopback address
-    /// (127.0.0.1:9465), unless --dashboard-public is given; port 0 picks a free
-    /// port. The address is printed on stderr.
-    #[arg(long, value_name = "ADDR")]
-    pub(super) dashboard: Option<std::net::SocketAddr>,
-
-    /// Let --dashboard listen on an address other than loopback.
-    #[arg(long, requires = "dashboard")]
-    pub(super) dashboard_public: bool,
-
-    /// Let the dashboard cancel microthreads, with a token printed on stderr at
-    /// start that the page asks for.
-    #[arg(long, requires = "dashboard")]
-    pub(super) dashboard_control: bool,
+    #[command(flatten)]
+    pub(super) observe: ObserveArgs,
 
     /// Worker threads that run microthreads [default: one per core; a
     /// deterministic run has one thread of its own].
@@ -129,6 +102,81 @@ pub(super) struct RunArgs {
 
     #[command(flatten)]
     pub(super) cluster: super::cluster::ClusterArgs,
+}
+
+/// Watching a run: its metrics, its dashboard.
+#[derive(Debug, Args)]
+pub(super) struct ObserveArgs {
+    /// Serve the runtime's metrics at http://ADDR/metrics in the text format
+    /// Prometheus scrapes (microthreads spawned, finished, failed by kind, live by
+    /// state; messages, channels, sockets, fuel; each worker's busy time and
+    /// queue). ADDR must be a loopback address (127.0.0.1:9464), unless
+    /// --metrics-public is given; port 0 picks a free port. The address is printed
+    /// on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub(super) metrics: Option<std::net::SocketAddr>,
+
+    /// Let --metrics listen on an address other than loopback.
+    #[arg(long, requires = "metrics")]
+    pub(super) metrics_public: bool,
+
+    /// Serve a live dashboard of the run at http://ADDR/ (the microthreads, their
+    /// tree, the channels, the workers, charts of the last minutes; `weft top ADDR`
+    /// shows it in the terminal). ADDR must be a loopback address
+    /// (127.0.0.1:9465), unless --dashboard-public is given; port 0 picks a free
+    /// port. The address is printed on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub(super) dashboard: Option<std::net::SocketAddr>,
+
+    /// Let --dashboard listen on an address other than loopback.
+    #[arg(long, requires = "dashboard")]
+    pub(super) dashboard_public: bool,
+
+    /// Let the dashboard cancel microthreads, with a token printed on stderr at
+    /// start that the page asks for.
+    #[arg(long, requires = "dashboard")]
+    pub(super) dashboard_control: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    #[command(flatten)]
+    pub(super) program: ProgramArgs,
+
+    /// The address to serve HTTP on (port 0: any free port; the address is
+    /// printed on stderr).
+    #[arg(long, value_name = "ADDR:PORT", default_value = weft::serve::DEFAULT_LISTEN)]
+    pub(super) listen: std::net::SocketAddr,
+
+    /// End a request that takes longer than this, its response's body included
+    /// (a handler spinning without host calls too): not yet answered, it gets 504
+    /// [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(super) request_timeout: Option<Duration>,
+
+    /// Requests handled at once; one more is answered 503 at once [default: as
+    /// many as --max-microthreads allows].
+    #[arg(long, value_name = "N")]
+    pub(super) max_requests: Option<u32>,
+
+    /// Print the requests' counts to stderr when the server stops (answered,
+    /// failed, timed out, refused) with the run's counters.
+    #[arg(long)]
+    pub(super) stats: bool,
+
+    #[command(flatten)]
+    pub(super) observe: ObserveArgs,
+
+    /// Worker threads that run the handlers [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub(super) workers: Option<usize>,
+
+    /// Let handlers send outgoing requests (wasi:http/outgoing-handler) and
+    /// connect to ADDR:PORTS: an IP address (IPv6 in brackets), a name such as
+    /// localhost, or * for any address; a port, a range 8000-8100, or *. Checked
+    /// before any name is looked up. Repeatable; nothing is allowed without one.
+    #[arg(long = "connect", value_name = "ADDR:PORTS", value_parser = parse_grant)]
+    pub(super) connect: Vec<weft::net::Grant>,
 }
 
 #[derive(Debug, Args)]

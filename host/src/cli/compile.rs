@@ -12,7 +12,7 @@ use super::program::runtime;
 
 pub(super) fn compile(args: CompileArgs) -> Result<i32> {
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let runtime = runtime(&args.engine, Some(1), Some(&bytes), false, 1, None)?;
+    let runtime = runtime(&args.engine, Some(1), Some(&bytes), false, 1, None, false)?;
     let compiled = runtime.precompile(&bytes, &args.file.display().to_string())?;
     std::fs::write(&args.output, compiled)
         .with_context(|| format!("cannot write {}", args.output.display()))?;

@@ -22,8 +22,10 @@ pub(super) fn runtime(
     metered: bool,
     at_once: u32,
     cluster: Option<weft::cluster::ClusterConfig>,
+    serves: bool,
 ) -> Result<Runtime> {
-    let cannot_spawn = program.and_then(weft::imports_weft) == Some(false);
+    // A server's requests are microthreads, each of its own, whatever it imports.
+    let cannot_spawn = !serves && program.and_then(weft::imports_weft) == Some(false);
     let max = match engine.max_microthreads {
         Some(n) => n.checked_mul(at_once).with_context(|| {
             format!("{at_once} runs at once of {n} microthreads each are too many: lower --jobs")
@@ -204,6 +206,23 @@ impl ProgramArgs {
         at_once: u32,
         cluster: Option<weft::cluster::ClusterConfig>,
     ) -> Result<(Runtime, weft::Program)> {
+        self.load_for(workers, deterministic, at_once, cluster, false)
+    }
+
+    /// The runtime and the loaded program, to serve HTTP: every request is a
+    /// microthread, preempted by fuel.
+    pub(super) fn load_to_serve(&self, workers: Option<usize>) -> Result<(Runtime, weft::Program)> {
+        self.load_for(workers, false, 1, None, true)
+    }
+
+    fn load_for(
+        &self,
+        workers: Option<usize>,
+        deterministic: bool,
+        at_once: u32,
+        cluster: Option<weft::cluster::ClusterConfig>,
+        serves: bool,
+    ) -> Result<(Runtime, weft::Program)> {
         let file = self.file();
         if deterministic && self.engine.no_preempt {
             bail!("deterministic runs need fuel metering, which --no-preempt turns off");
@@ -216,6 +235,7 @@ impl ProgramArgs {
             self.metered() || deterministic,
             at_once,
             cluster,
+            serves,
         )?;
         let program = match bytes {
             Some(bytes) => load(&runtime, &bytes, &file)?,

@@ -70,28 +70,7 @@ pub(super) fn run(args: RunArgs, serving: bool) -> Result<i32> {
     };
     let cluster_config = args.cluster.config(deterministic)?;
     let (runtime, program) = args.program.load(workers, deterministic, 1, cluster_config)?;
-    if let Some(addr) = args.metrics {
-        let bound = super::observe::serve_metrics(addr, args.metrics_public, runtime.metrics().clone())?;
-        report(format_args!("weft: metrics at http://{bound}/metrics"));
-    }
-    let dashboard = match args.dashboard {
-        None => None,
-        Some(addr) => {
-            let (dashboard, bound, token) = super::observe::serve_dashboard(
-                addr,
-                args.dashboard_public,
-                args.dashboard_control,
-                runtime.metrics().clone(),
-            )?;
-            match token {
-                Some(token) => report(format_args!(
-                    "weft: dashboard at http://{bound}/ (control token {token})"
-                )),
-                None => report(format_args!("weft: dashboard at http://{bound}/")),
-            }
-            Some(dashboard)
-        }
-    };
+    let dashboard = super::observe::start(&args.observe, &runtime)?;
     if let Some(cluster) = runtime.cluster() {
         options = args.cluster.attach(cluster, options)?;
     }
@@ -122,6 +101,14 @@ pub(super) fn run(args: RunArgs, serving: bool) -> Result<i32> {
         dashboard.ended(&status);
     }
     report_status(&status, args.program.timeout);
+    if matches!(status, weft::ExitStatus::Failed(_)) && program.is_http_handler() {
+        // wstd's handlers, say, have a `main` that only fails.
+        report(format_args!(
+            "weft: note: {} handles HTTP requests (it exports wasi:http/incoming-handler): serve them with `weft serve {}`",
+            program.name(),
+            program.name()
+        ));
+    }
     if let Some((mut trace, path)) = trace
         && let Err(e) = trace.flush()
     {
@@ -143,7 +130,7 @@ pub(super) fn run(args: RunArgs, serving: bool) -> Result<i32> {
 /// On SIGQUIT (Ctrl-\\), print what every live microthread of the run whose view
 /// is put in the returned slot is doing to stderr, as Go does for its goroutines,
 /// and carry on.
-fn show_microthreads_on_sigquit() -> std::sync::Arc<std::sync::OnceLock<weft::RunView>> {
+pub(super) fn show_microthreads_on_sigquit() -> std::sync::Arc<std::sync::OnceLock<weft::RunView>> {
     let slot = std::sync::Arc::new(std::sync::OnceLock::new());
     listen_to_sigquit(slot.clone());
     slot

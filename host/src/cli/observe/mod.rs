@@ -30,7 +30,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-pub(super) use dashboard::serve_dashboard;
+pub(super) use dashboard::{Dashboard, serve_dashboard};
 pub(super) use metrics::serve_metrics;
 
 /// Connections an endpoint serves at once; more wait to be accepted.
@@ -164,4 +164,29 @@ async fn accept(listener: tokio::net::TcpListener, handler: Handler) {
             drop(permit);
         });
     }
+}
+
+/// Start what `args` asks for to watch a run of `runtime`: its metrics, its
+/// dashboard (to be given the run's view), each said on stderr with its address.
+pub(super) fn start(args: &super::args::ObserveArgs, runtime: &weft::Runtime) -> Result<Option<Dashboard>> {
+    if let Some(addr) = args.metrics {
+        let bound = serve_metrics(addr, args.metrics_public, runtime.metrics().clone())?;
+        super::report::report(format_args!("weft: metrics at http://{bound}/metrics"));
+    }
+    let Some(addr) = args.dashboard else {
+        return Ok(None);
+    };
+    let (dashboard, bound, token) = serve_dashboard(
+        addr,
+        args.dashboard_public,
+        args.dashboard_control,
+        runtime.metrics().clone(),
+    )?;
+    match token {
+        Some(token) => super::report::report(format_args!(
+            "weft: dashboard at http://{bound}/ (control token {token})"
+        )),
+        None => super::report::report(format_args!("weft: dashboard at http://{bound}/")),
+    }
+    Ok(Some(dashboard))
 }
