@@ -16,7 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-const PACKAGES: &[&str] = &["weft-examples", "plain-hello", "weft-test-guests"];
+const PACKAGES: &[&str] = &[
+    "weft-examples",
+    "plain-hello",
+    "weft-test-guests",
+    "weft-http-guests",
+];
 
 /// The ripgrep the tests run (`cargo install --locked` makes the build reproducible).
 const RIPGREP_VERSION: &str = "15.2.0";
@@ -151,6 +156,102 @@ pub fn built_from_source_by(weft: &Path, source: &str) -> PathBuf {
     );
     built.push((source.to_string(), wasm.clone()));
     wasm
+}
+
+/// The component componentize-js's default build makes of the JavaScript
+/// module `source` (from the workspace's root) for the `wasi:http/proxy` world:
+/// the features it has by default (`fetch`, and the `fetch` event, which handles
+/// the requests), as anyone builds a JavaScript handler. Built once per process,
+/// with the componentize-js that `WEFT_COMPONENTIZE_JS` names (an npm prefix:
+/// `scripts/guest-tools.sh` installs it).
+///
+/// componentize-js 0.23's engine (StarlingMonkey) exports
+/// `wasi:http/incoming-handler@0.2.10`, so the WIT it is built against is WASI's
+/// at 0.2.10: `wit/deps` (0.2.12, as the host links it) with that version, made
+/// in the target directory (the packages are the same but for `exit-with-code`,
+/// which the handler does not use).
+///
+/// # Panics
+/// If componentize-js is not named or not there, or the build fails.
+pub fn componentized_js(source: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((_, wasm)) = built.iter().find(|(s, _)| s == source) {
+        return wasm.clone();
+    }
+    let prefix = std::env::var_os("WEFT_COMPONENTIZE_JS").unwrap_or_else(|| {
+        panic!(
+            "WEFT_COMPONENTIZE_JS names no componentize-js: run the tests with scripts/test.sh, \
+             or eval \"$(sh scripts/guest-tools.sh)\" first"
+        )
+    });
+    let module =
+        Path::new(&prefix).join("node_modules/@bytecodealliance/componentize-js/src/componentize.js");
+    assert!(module.exists(), "no componentize-js at {}", module.display());
+    let name = Path::new(source)
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
+    let wasm = target_subdir("guests-from-source").join(format!("{name}.default.wasm"));
+    let wit = wasi_http_wit("0.2.10");
+    let script = "const [module, source, wit, out] = process.argv.slice(1); \
+        const { componentize } = await import(module); \
+        const { component } = await componentize({ sourcePath: source, witPath: wit, worldName: 'handler' }); \
+        (await import('node:fs')).writeFileSync(out, component);";
+    let out = Command::new("node")
+        .args(["--input-type=module", "-e", script])
+        .arg(url_of(&module))
+        .arg(workspace().join(source))
+        .arg(&wit)
+        .arg(&wasm)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node (apt-get install nodejs): {e}"));
+    assert!(
+        out.status.success(),
+        "componentize-js failed on {source}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built.push((source.to_string(), wasm.clone()));
+    wasm
+}
+
+/// A WIT directory whose world `handler` is `wasi:http/proxy` at `version` (of
+/// 0.2): `wit/deps` with their version set to it.
+fn wasi_http_wit(version: &str) -> PathBuf {
+    let dir = target_subdir(&format!("wasi-http-{version}"));
+    let deps = dir.join("deps");
+    std::fs::create_dir_all(&deps).unwrap_or_else(|e| panic!("cannot create {}: {e}", deps.display()));
+    let source = workspace().join("wit").join("deps");
+    let entries =
+        std::fs::read_dir(&source).unwrap_or_else(|e| panic!("cannot read {}: {e}", source.display()));
+    for entry in entries {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|e| e != "wit") {
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let text = text
+            .replace("@0.2.12", &format!("@{version}"))
+            .replace("version = 0.2.12", &format!("version = {version}"));
+        let out = deps.join(path.file_name().expect("a file name"));
+        std::fs::write(&out, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+    }
+    let world = format!(
+        "package weft:wasi-http-test;\n\nworld handler {{\n  include wasi:http/proxy@{version};\n}}\n"
+    );
+    std::fs::write(dir.join("world.wit"), world).unwrap_or_else(|e| panic!("cannot write its world: {e}"));
+    dir
+}
+
+/// A file's `file://` URL, for node's `import()`.
+fn url_of(path: &Path) -> String {
+    format!("file://{}", path.display())
 }
 
 /// A directory of the tests' own in the target directory (e.g. for the guests
