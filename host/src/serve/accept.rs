@@ -13,6 +13,9 @@ use tokio::sync::Notify;
 
 use super::Serving;
 
+/// How long the requests stopped at the end get to be counted.
+const COUNT_WAIT: Duration = Duration::from_secs(5);
+
 /// How long a client may take to send a request's head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -114,11 +117,17 @@ async fn serve(listener: tokio::net::TcpListener, serving: Arc<Serving>, stop: A
     }
     drop(listener);
     serving.stopping.store(true, Ordering::Release);
+    let all = serving.max_requests;
     if !stop.at_once.load(Ordering::Acquire) {
-        // Each connection ends once its request in flight is answered; an idle
-        // one at once.
+        // Each connection ends once its request in flight is answered (an idle
+        // one at once), and each request once its microthread has ended (it may
+        // go on after its answer, or have lost its client).
+        let drained = async {
+            connections.shutdown().await;
+            let _all_back = serving.room.acquire_many(all).await;
+        };
         let drained = tokio::select! {
-            () = connections.shutdown() => true,
+            () = drained => true,
             () = tokio::time::sleep(grace) => false,
             () = stop.at_once() => false,
         };
@@ -127,4 +136,10 @@ async fn serve(listener: tokio::net::TcpListener, serving: Arc<Serving>, stop: A
         }
     }
     run.cancel();
+    // The requests stopped now are counted as their microthreads end, which is
+    // soon: each is stopped where it is.
+    let counted = tokio::time::timeout(COUNT_WAIT, serving.room.acquire_many(all)).await;
+    if counted.is_err() {
+        tracing::debug!(target: "weft::serve", "some requests stopped at the end were not counted");
+    }
 }

@@ -133,6 +133,14 @@ pub(super) async fn answer(
                 );
             }
             let why = match completion.ended() {
+                Some(Err(f))
+                    if f.kind == FailureKind::Cancelled && serving.stopping.load(Ordering::Acquire) =>
+                {
+                    return text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the server stopped before the handler answered".into(),
+                    );
+                }
                 Some(Err(f)) if f.kind == FailureKind::Cancelled => "it was stopped".to_string(),
                 Some(Err(f)) => format!("it failed ({:?}): see the server's stderr", f.kind),
                 _ => "it returned without setting a response".to_string(),
