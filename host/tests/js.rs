@@ -534,3 +534,32 @@ fn a_nested_supervisor_that_gives_up_is_restarted_and_a_temporary_child_is_not()
     );
     assert_eq!(restarts(&o), "1", "only the nested supervisor restarted");
 }
+
+#[test]
+fn fetch_works_in_any_microthread_under_the_connect_grants() {
+    let port = common::http_server("from upstream");
+    let wasm = js_guest("tests/js/fetch.js");
+    let url = format!("http://127.0.0.1:{port}/x");
+    let grant = format!("127.0.0.1:{port}");
+    let o = run(&["--connect", &grant], &wasm, &[&url]);
+    assert_eq!(
+        succeeded(&o),
+        ["main: 200 from upstream", "spawned: 200 from upstream"]
+    );
+    // Without the grant: refused in both, and said why.
+    let o = run(&[], &wasm, &[&url]);
+    let out = succeeded(&o);
+    assert!(
+        out.iter().all(|l| l.contains("failed: TypeError: NetworkError")),
+        "{out:?}"
+    );
+    let err = text(&o.stderr);
+    assert_eq!(
+        err.matches(&format!(
+            "weft: an outgoing request to 127.0.0.1:{port} was denied"
+        ))
+        .count(),
+        2,
+        "{err}"
+    );
+}

@@ -73,3 +73,26 @@ fn network_flags_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn a_weft_program_sends_http_requests_from_any_microthread_under_the_connect_grants() {
+    let port = common::http_server("from upstream");
+    let client = guest("http-client");
+    let url = format!("http://127.0.0.1:{port}/x");
+    let grant = format!("127.0.0.1:{port}");
+    let o = weft(&["run", "--connect", &grant, client.to_str().unwrap(), &url]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "main: 200 from upstream\nspawned: 200 from upstream\n"
+    );
+    // Without it, denied in both before any connection, and said why.
+    let o = weft(&["run", client.to_str().unwrap(), &url]);
+    assert_eq!(
+        text(&o.stdout),
+        "main: failed: ErrorCode::HttpRequestDenied\nspawned: failed: ErrorCode::HttpRequestDenied\n"
+    );
+    let err = text(&o.stderr);
+    let told = format!("weft: an outgoing request to 127.0.0.1:{port} was denied: no grant covers it");
+    assert_eq!(err.matches(&told).count(), 2, "{err}");
+}

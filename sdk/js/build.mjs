@@ -279,7 +279,6 @@ async function build(input, output, wit) {
         sourcePath: bundlePath,
         witPath: resolve(cwd, wit),
         worldName: 'guest',
-        disableFeatures: ['http', 'fetch-event'],
       });
     } catch (e) {
       const message = mapLines(e.message, `${name}.bundle.js`, sources, runs);

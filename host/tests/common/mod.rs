@@ -216,3 +216,29 @@ pub fn cbor_round_trips(wasm: &std::path::Path, mode: &str) {
     assert_eq!(run.wait(), weft::ExitStatus::Exited(0));
     assert!(matches!(results.recv_blocking(), Err(weft::RecvError::Closed)));
 }
+
+/// A local HTTP server that answers every request with 200 and `body`, one
+/// connection at a time, each closed after its answer: its port.
+pub fn http_server(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a test server");
+    let port = listener.local_addr().expect("its address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            if let Err(e) = stream.write_all(answer.as_bytes()) {
+                eprintln!("the test server could not answer: {e}");
+            }
+        }
+    });
+    port
+}
