@@ -266,6 +266,127 @@ fn other_languages(rows: &mut Vec<Row>, runs: usize, rust_latency: Option<Stat>)
     }
 }
 
+/// The wasmtime to serve beside weft: `$WASMTIME`, or `target/bench-tools/bin/wasmtime`
+/// (`scripts/bench-serve.sh` installs wasmtime-cli there at the version weft pins),
+/// or `wasmtime` on the PATH; with its version, which must be weft's.
+fn wasmtime_for_serve() -> Result<std::path::PathBuf, String> {
+    let candidates = [
+        std::env::var_os("WASMTIME").map(std::path::PathBuf::from),
+        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-tools/bin/wasmtime")),
+        Some("wasmtime".into()),
+    ];
+    for candidate in candidates.into_iter().flatten() {
+        let Ok(out) = std::process::Command::new(&candidate).arg("--version").output() else {
+            continue;
+        };
+        let version = String::from_utf8_lossy(&out.stdout).into_owned();
+        if version.starts_with("wasmtime 48.") {
+            return Ok(candidate);
+        }
+        return Err(format!(
+            "{} is {}, not wasmtime 48 (weft's): scripts/bench-serve.sh installs it",
+            candidate.display(),
+            version.trim()
+        ));
+    }
+    Err("no wasmtime: scripts/bench-serve.sh installs wasmtime-cli 48.0.8 in target/bench-tools".into())
+}
+
+/// `weft serve` against `wasmtime serve` and a native hyper hello, in turn, under
+/// `wrk` (2 threads, 50 connections, 10 s after 2 s of warm-up): requests/s, p50
+/// and p99 of a hello handler (the wstd guest `http-handler`, built as a user
+/// builds it); then the same while one request spins in the handler (weft stops
+/// it at its fuel slices; wasmtime serve has nothing that would). Needs the
+/// release `weft`, `wrk` (apt-get install wrk) and wasmtime 48
+/// ([`wasmtime_for_serve`]). `WEFT_TABLE_ONLY=serve` runs only these rows.
+fn served(rows: &mut Vec<Row>, runs: usize) {
+    use weft_benches::http;
+    let weft = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/weft");
+    assert!(
+        weft.exists(),
+        "{} is not built: run `cargo build --release -p weft` first",
+        weft.display()
+    );
+    let wasmtime = wasmtime_for_serve().unwrap_or_else(|e| panic!("{e}"));
+    let hyper = std::path::PathBuf::from(env!("CARGO_BIN_EXE_hyper-hello"));
+    let wasm = weft_tests::guest("http-handler");
+    let load = |server: &http::Server| {
+        http::wrk(server.addr, 50, 2);
+        let load = http::wrk(server.addr, 50, 10);
+        assert_eq!(load.errors, 0, "{load:?}");
+        load
+    };
+    let mut figures: BTreeMap<&str, Vec<http::Load>> = BTreeMap::new();
+    for run in 0..runs {
+        eprintln!("serve, run {}/{runs}…", run + 1);
+        let server = http::weft_serve(&weft, &wasm, &["--request-timeout", "10m"]);
+        figures.entry("weft").or_default().push(load(&server));
+        let spinning = http::spinning(server.addr, "/spin");
+        figures.entry("weft spin").or_default().push(load(&server));
+        drop((spinning, server));
+        let server = http::wasmtime_serve(&wasmtime, &wasm);
+        figures.entry("wasmtime").or_default().push(load(&server));
+        let spinning = http::spinning(server.addr, "/spin");
+        // wasmtime serve answers nothing more than it can: errors count here.
+        http::wrk(server.addr, 50, 2);
+        figures
+            .entry("wasmtime spin")
+            .or_default()
+            .push(http::wrk(server.addr, 50, 10));
+        drop((spinning, server));
+        let server = http::hyper_hello(&hyper);
+        figures.entry("hyper").or_default().push(load(&server));
+    }
+    let of = |key: &str, f: fn(&http::Load) -> f64| stat(figures[key].iter().map(f).collect());
+    let rps = |l: &http::Load| l.requests_per_second;
+    let p50 = |l: &http::Load| l.p50_ms;
+    let p99 = |l: &http::Load| l.p99_ms;
+    for (key, name) in [
+        ("weft", "weft serve"),
+        ("wasmtime", "wasmtime serve"),
+        ("hyper", "native hyper"),
+    ] {
+        rows.push(row(
+            &format!("HTTP hello, 50 connections (wrk): {name}, requests/s"),
+            of(key, rps),
+            "",
+            true,
+        ));
+        rows.push(row(&format!("… {name}, p50 ms"), of(key, p50), "", true));
+        rows.push(row(&format!("… {name}, p99 ms"), of(key, p99), "", true));
+    }
+    let ratio = of("weft", rps).median / of("wasmtime", rps).median;
+    rows.push(ratio_row(
+        "weft serve ÷ wasmtime serve, requests/s".into(),
+        format!("{ratio:.2}×"),
+        "≥ 1.0×",
+        ratio >= 1.0,
+    ));
+    for (key, name) in [("weft spin", "weft serve"), ("wasmtime spin", "wasmtime serve")] {
+        rows.push(row(
+            &format!("HTTP hello while one request spins: {name}, requests/s"),
+            of(key, rps),
+            "",
+            true,
+        ));
+        rows.push(row(&format!("… {name}, p99 ms"), of(key, p99), "", true));
+        let errors: u64 = figures[key].iter().map(|l| l.errors).sum();
+        rows.push(ratio_row(
+            format!("… {name}, errors and timeouts"),
+            errors.to_string(),
+            "",
+            true,
+        ));
+    }
+    let (weft_p99, wasmtime_p99) = (of("weft spin", p99).median, of("wasmtime spin", p99).median);
+    rows.push(ratio_row(
+        "weft serve's p99 ÷ wasmtime serve's, one request spinning".into(),
+        format!("{:.2}×", weft_p99 / wasmtime_p99),
+        "< 1×",
+        weft_p99 < wasmtime_p99,
+    ));
+}
+
 /// What watching a run costs it: ping-pong and spawn→join on 1 worker while a
 /// thread reads the runtime's metrics and its live view every 100 ms (as a
 /// dashboard does twice a second, and Prometheus every 15 s or so), against the
@@ -337,6 +458,11 @@ fn main() {
     let mut rows: Vec<Row> = Vec::new();
     if std::env::var("WEFT_TABLE_ONLY").is_ok_and(|only| only == "languages") {
         other_languages(&mut rows, runs, None);
+        print_table(&rows, peers.as_ref(), runs);
+        return;
+    }
+    if std::env::var("WEFT_TABLE_ONLY").is_ok_and(|only| only == "serve") {
+        served(&mut rows, runs);
         print_table(&rows, peers.as_ref(), runs);
         return;
     }
@@ -950,6 +1076,21 @@ fn main() {
         "",
         true,
     ));
+
+    // HTTP, when wasmtime (to serve beside) and wrk are here: said when not.
+    eprintln!("serve…");
+    match wasmtime_for_serve() {
+        Ok(_) => served(&mut rows, runs),
+        Err(e) => {
+            eprintln!("the HTTP rows are left out: {e}");
+            rows.push(ratio_row(
+                "HTTP hello under wrk".into(),
+                format!("left out: {e}"),
+                "",
+                true,
+            ));
+        }
+    }
 
     print_table(&rows, peers.as_ref(), runs);
 }

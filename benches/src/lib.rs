@@ -1,8 +1,9 @@
 //! Helpers for the benchmarks: run a bench guest and read what it measured; the raw
 //! NATS floor under weft's remote channels ([`nats_floor`]), and those channels
-//! ([`cluster`]).
+//! ([`cluster`]); HTTP servers under `wrk` ([`http`]).
 
 pub mod cluster;
+pub mod http;
 pub mod nats_floor;
 
 use std::collections::BTreeMap;
