@@ -137,7 +137,7 @@ pub use run::{
     ChannelInfo, DEFAULT_MAX_HANDLES, DEFAULT_MAX_RUN_HANDLES, DEFAULT_MAX_SOCKETS, ExitStatus,
     MicrothreadInfo, MicrothreadState, OutputBuffer, RunHandle, RunOptions, RunStats, RunView, WrongType,
 };
-pub use runtime::load::imports_weft;
+pub use runtime::load::{imports_weft, runs_alone};
 pub use runtime::program::Program;
 pub use runtime::{
     DEFAULT_ADDRESS_SPACE, DEFAULT_FUEL_SLICE, MemoryReset, Preemption, Runtime, RuntimeBuilder,

@@ -520,3 +520,66 @@ fn a_javascript_handler_built_by_componentize_js_is_served() {
         "{err}"
     );
 }
+
+#[test]
+fn a_fuel_budget_holds_for_each_request() {
+    let served = Served::start(&hello(), &["--fuel-budget-per-microthread", "50000000"]);
+    let (status, _) = get(&served.url("/spin"));
+    assert_eq!(status, 500);
+    let stderr = served.stderr_once_it_says("(GET /spin) failed");
+    assert!(stderr.contains("fuel"), "{stderr}");
+    // Each request has a budget of its own.
+    for _ in 0..3 {
+        assert_eq!(get(&served.url("/")).0, 200);
+    }
+    assert_eq!(served.stop(libc::SIGINT), Some(130));
+}
+
+#[test]
+fn ctrl_backslash_shows_the_requests_in_flight() {
+    let served = Served::start(&hello(), &[]);
+    let url = served.url("/sleep?ms=1500");
+    let slow = std::thread::spawn(move || get(&url));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut served = served;
+    signal(served.process.child(), libc::SIGQUIT);
+    let stderr = served.stderr_once_it_says("requests 1 (answered 0");
+    assert!(stderr.contains("GET /sleep"), "{stderr}");
+    assert!(
+        stderr.contains("requests 1 (answered 0, failed 0, timed out 0, refused 0)"),
+        "{stderr}"
+    );
+    assert_eq!(slow.join().expect("the client").0, 200);
+    assert_eq!(served.stop(libc::SIGINT), Some(130));
+}
+
+#[test]
+fn a_handler_compiled_ahead_of_time_is_served() {
+    let dir = tempfile_dir("precompiled-handler");
+    let cwasm = dir.join("handler.cwasm");
+    let o = weft(&[
+        "compile",
+        hello().to_str().unwrap(),
+        "-o",
+        cwasm.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let served = Served::start(&cwasm, &["--request-timeout", "2s"]);
+    assert_eq!(
+        get(&served.url("/")),
+        (200, b"Hello from a wasi:http handler\n".to_vec())
+    );
+    // Compiled for serving: with fuel, so a spinning handler is stopped.
+    assert_eq!(get(&served.url("/spin")).0, 504);
+    assert_eq!(served.stop(libc::SIGTERM), Some(143));
+}
+
+/// A fresh directory of this test's own under the target directory.
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("clear the test's directory");
+    }
+    std::fs::create_dir_all(&dir).expect("make the test's directory");
+    dir
+}

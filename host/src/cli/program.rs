@@ -25,7 +25,7 @@ pub(super) fn runtime(
     serves: bool,
 ) -> Result<Runtime> {
     // A server's requests are microthreads, each of its own, whatever it imports.
-    let cannot_spawn = !serves && program.and_then(weft::imports_weft) == Some(false);
+    let cannot_spawn = !serves && program.and_then(weft::runs_alone) == Some(true);
     let max = match engine.max_microthreads {
         Some(n) => n.checked_mul(at_once).with_context(|| {
             format!("{at_once} runs at once of {n} microthreads each are too many: lower --jobs")

@@ -195,6 +195,39 @@ fn compile(
     })
 }
 
+/// Whether every run of a program (its bytes) is one microthread: it imports no
+/// `weft:runtime` interface, so it cannot spawn, and it handles no HTTP requests
+/// (a server's requests are a microthread each). `None` if the bytes are not a
+/// readable component. A runner may then size its pool for one microthread and
+/// leave fuel off; a precompiled file says what its component did (see
+/// [`imports_weft`]), so that a handler compiled by `weft compile` is served with
+/// the engine settings it was compiled with.
+pub fn runs_alone(bytes: &[u8]) -> Option<bool> {
+    use wasmparser::{Parser, Payload};
+    if bytes.starts_with(cache::MAGIC) {
+        return cache::precompiled_imports_weft(bytes).map(|weft| !weft);
+    }
+    if imports_weft(bytes)? {
+        return Some(false);
+    }
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    if export.ok()?.name.name.starts_with("wasi:http/incoming-handler") {
+                        return Some(false);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(true)
+}
+
 /// Compile a component into the bytes of a precompiled file (`weft compile`).
 pub(super) fn precompile(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<Vec<u8>, Error> {
     check_header(bytes, what)?;
@@ -205,7 +238,7 @@ pub(super) fn precompile(runtime: &Runtime, bytes: &[u8], what: &str) -> Result<
         what: what.into(),
         reason,
     })?;
-    let alone = imports_weft(bytes) == Some(false);
+    let alone = runs_alone(bytes) == Some(true);
     store
         .serialize(
             runtime.engine(),
