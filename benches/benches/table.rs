@@ -295,7 +295,7 @@ fn wasmtime_for_serve() -> Result<std::path::PathBuf, String> {
 /// `weft serve` against `wasmtime serve` and a native hyper hello, in turn, under
 /// `wrk` (2 threads, 50 connections, 10 s after 2 s of warm-up): requests/s, p50
 /// and p99 of a hello handler (the wstd guest `http-handler`, built as a user
-/// builds it); then the same while one request spins in the handler (weft stops
+/// builds it: [`http::plain_handler`]); then the same while one request spins in the handler (weft stops
 /// it at its fuel slices; wasmtime serve has nothing that would). Needs the
 /// release `weft`, `wrk` (apt-get install wrk) and wasmtime 48
 /// ([`wasmtime_for_serve`]). `WEFT_TABLE_ONLY=serve` runs only these rows.
@@ -309,7 +309,7 @@ fn served(rows: &mut Vec<Row>, runs: usize) {
     );
     let wasmtime = wasmtime_for_serve().unwrap_or_else(|e| panic!("{e}"));
     let hyper = std::path::PathBuf::from(env!("CARGO_BIN_EXE_hyper-hello"));
-    let wasm = weft_tests::guest("http-handler");
+    let wasm = http::plain_handler();
     let load = |server: &http::Server| {
         http::wrk(server.addr, 50, 2);
         let load = http::wrk(server.addr, 50, 10);

@@ -9,6 +9,47 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The handler the benchmark serves (`tests/http-guests`' `http-handler`) built
+/// as a user builds one: a crate of its own outside this repository, plain `cargo
+/// build --release --target wasm32-wasip2` (so without this repository's flags,
+/// `.cargo/config.toml`'s small stack). Built once, in the system's temporary
+/// directory.
+///
+/// # Panics
+/// If the build fails: the message says why.
+pub fn plain_handler() -> std::path::PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::temp_dir().join("weft-bench-plain-http-handler");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).expect("make the handler's crate");
+    let manifest = "[package]\nname = \"http-handler\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+        [dependencies]\nwstd = \"0.6\"\nfutures-lite = \"1\"\nhttp-body-util = \"0.1\"\n\n[workspace]\n";
+    std::fs::write(dir.join("Cargo.toml"), manifest).expect("write the handler's manifest");
+    let source = repo.join("tests/http-guests/src/bin/http-handler.rs");
+    std::fs::copy(&source, src.join("main.rs")).expect("copy the handler's source");
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    // Nothing of the outer build leaks in: its flags, its target directory.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cargo.env_remove(var);
+    }
+    let out = cargo
+        .current_dir(&dir)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building the plain handler failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("target/wasm32-wasip2/release/http-handler.wasm")
+}
+
 /// What `wrk` measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
