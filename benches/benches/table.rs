@@ -292,13 +292,14 @@ fn wasmtime_for_serve() -> Result<std::path::PathBuf, String> {
     Err("no wasmtime: scripts/bench-serve.sh installs wasmtime-cli 48.0.8 in target/bench-tools".into())
 }
 
-/// `weft serve` against `wasmtime serve` and a native hyper hello, in turn, under
-/// `wrk` (2 threads, 50 connections, 10 s after 2 s of warm-up): requests/s, p50
-/// and p99 of a hello handler (the wstd guest `http-handler`, built as a user
-/// builds it: [`http::plain_handler`]); then the same while one request spins in the handler (weft stops
-/// it at its fuel slices; wasmtime serve has nothing that would). Needs the
-/// release `weft`, `wrk` (apt-get install wrk) and wasmtime 48
-/// ([`wasmtime_for_serve`]). `WEFT_TABLE_ONLY=serve` runs only these rows.
+/// `weft serve` against `wasmtime serve` and a native hyper hello, in turn: a
+/// hello handler (the wstd guest `http-handler`, built as a user builds it:
+/// [`http::plain_handler`]) under `wrk` (2 threads, 50 connections, 10 s after 2 s
+/// of warm-up: requests/s, p50 and p99 at each server's most), and under the same
+/// open-loop load for all ([`http::paced`], [`PACED_RATE`]: p50 and p99); then both
+/// again while one request spins in the handler. Needs the release `weft`, `wrk`
+/// (apt-get install wrk) and wasmtime 48 ([`wasmtime_for_serve`]).
+/// `WEFT_TABLE_ONLY=serve` runs only these rows.
 fn served(rows: &mut Vec<Row>, runs: usize) {
     use weft_benches::http;
     let weft = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/weft");
@@ -317,25 +318,34 @@ fn served(rows: &mut Vec<Row>, runs: usize) {
         load
     };
     let mut figures: BTreeMap<&str, Vec<http::Load>> = BTreeMap::new();
+    // The same load for both, below what either serves at most.
+    let paced = |server: &http::Server| {
+        let load = http::paced(server.addr, 50, PACED_RATE, 10);
+        assert_eq!(load.errors, 0, "{load:?}");
+        load
+    };
     for run in 0..runs {
         eprintln!("serve, run {}/{runs}…", run + 1);
         let server = http::weft_serve(&weft, &wasm, &["--request-timeout", "10m"]);
         figures.entry("weft").or_default().push(load(&server));
+        figures.entry("weft paced").or_default().push(paced(&server));
         let spinning = http::spinning(server.addr, "/spin");
         figures.entry("weft spin").or_default().push(load(&server));
+        figures.entry("weft paced spin").or_default().push(paced(&server));
         drop((spinning, server));
         let server = http::wasmtime_serve(&wasmtime, &wasm);
         figures.entry("wasmtime").or_default().push(load(&server));
+        figures.entry("wasmtime paced").or_default().push(paced(&server));
         let spinning = http::spinning(server.addr, "/spin");
-        // wasmtime serve answers nothing more than it can: errors count here.
-        http::wrk(server.addr, 50, 2);
+        figures.entry("wasmtime spin").or_default().push(load(&server));
         figures
-            .entry("wasmtime spin")
+            .entry("wasmtime paced spin")
             .or_default()
-            .push(http::wrk(server.addr, 50, 10));
+            .push(paced(&server));
         drop((spinning, server));
         let server = http::hyper_hello(&hyper);
         figures.entry("hyper").or_default().push(load(&server));
+        figures.entry("hyper paced").or_default().push(paced(&server));
     }
     let of = |key: &str, f: fn(&http::Load) -> f64| stat(figures[key].iter().map(f).collect());
     let rps = |l: &http::Load| l.requests_per_second;
@@ -370,22 +380,39 @@ fn served(rows: &mut Vec<Row>, runs: usize) {
             true,
         ));
         rows.push(row(&format!("… {name}, p99 ms"), of(key, p99), "", true));
-        let errors: u64 = figures[key].iter().map(|l| l.errors).sum();
-        rows.push(ratio_row(
-            format!("… {name}, errors and timeouts"),
-            errors.to_string(),
+    }
+    let rate = PACED_RATE;
+    for (key, name) in [
+        ("weft paced", "weft serve"),
+        ("wasmtime paced", "wasmtime serve"),
+        ("hyper paced", "native hyper"),
+        ("weft paced spin", "weft serve, one request spinning"),
+        ("wasmtime paced spin", "wasmtime serve, one request spinning"),
+    ] {
+        rows.push(row(
+            &format!("HTTP hello at {rate} requests/s (open loop, 50 connections): {name}, p50 ms"),
+            of(key, p50),
             "",
             true,
         ));
+        rows.push(row(&format!("… {name}, p99 ms"), of(key, p99), "", true));
     }
-    let (weft_p99, wasmtime_p99) = (of("weft spin", p99).median, of("wasmtime spin", p99).median);
+    let (weft_p99, wasmtime_p99) = (
+        of("weft paced spin", p99).median,
+        of("wasmtime paced spin", p99).median,
+    );
     rows.push(ratio_row(
-        "weft serve's p99 ÷ wasmtime serve's, one request spinning".into(),
+        format!("weft serve's p99 ÷ wasmtime serve's at {rate} requests/s, one request spinning"),
         format!("{:.2}×", weft_p99 / wasmtime_p99),
         "< 1×",
         weft_p99 < wasmtime_p99,
     ));
 }
+
+/// The rate of the open-loop rows (`http::paced`): below what `wasmtime serve`
+/// serves at most here (about 4,600 requests/s), so that both servers see the
+/// same load.
+const PACED_RATE: u32 = 2_000;
 
 /// What watching a run costs it: ping-pong and spawn→join on 1 worker while a
 /// thread reads the runtime's metrics and its live view every 100 ms (as a

@@ -187,6 +187,131 @@ pub fn wrk(addr: SocketAddr, connections: u32, seconds: u32) -> Load {
     parse_wrk(&text).unwrap_or_else(|| panic!("no figures in wrk's output:\n{text}"))
 }
 
+/// An open-loop load: `connections` keep-alive connections to `/` at `addr`,
+/// `rate` requests per second in all, each connection sending at fixed times
+/// for `seconds`. A request's latency counts from the time it was due, not from
+/// when it could be sent (a late answer delays the next send, and that delay is
+/// counted: no coordinated omission), so the percentiles say what a client
+/// arriving at that rate sees, at the same load for every server.
+pub fn paced(addr: SocketAddr, connections: u32, rate: u32, seconds: u32) -> Load {
+    let interval = Duration::from_secs_f64(f64::from(connections) / f64::from(rate));
+    let start = Instant::now() + Duration::from_millis(200);
+    let end = start + Duration::from_secs(u64::from(seconds));
+    let clients: Vec<_> = (0..connections)
+        .map(|i| {
+            // Spread over the interval, so that the sends are even.
+            let first = start + interval.mul_f64(f64::from(i) / f64::from(connections));
+            std::thread::spawn(move || paced_connection(addr, first, interval, end))
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for client in clients {
+        let (mine, failed) = client.join().expect("a paced client");
+        latencies.extend(mine);
+        errors += failed;
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies.get(i).copied().unwrap_or(f64::NAN)
+    };
+    Load {
+        requests_per_second: latencies.len() as f64 / f64::from(seconds),
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        errors,
+    }
+}
+
+/// One connection of [`paced`]: its latencies in milliseconds, and its errors.
+fn paced_connection(addr: SocketAddr, first: Instant, interval: Duration, end: Instant) -> (Vec<f64>, u64) {
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    let mut connection: Option<BufReader<TcpStream>> = None;
+    let mut due = first;
+    while due < end {
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let reader = match connection.as_mut() {
+            Some(reader) => reader,
+            None => match TcpStream::connect(addr) {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    connection.insert(BufReader::new(stream))
+                }
+                Err(_) => {
+                    errors += 1;
+                    due += interval;
+                    continue;
+                }
+            },
+        };
+        let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        let answered = reader.get_mut().write_all(request.as_bytes()).is_ok() && read_response(reader);
+        if answered {
+            latencies.push(Instant::now().duration_since(due).as_secs_f64() * 1e3);
+        } else {
+            errors += 1;
+            connection = None;
+        }
+        due += interval;
+    }
+    (latencies, errors)
+}
+
+/// Read one response (its body by `content-length` or chunked); whether it was
+/// a whole 200.
+fn read_response(reader: &mut BufReader<TcpStream>) -> bool {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 || !line.starts_with("HTTP/1.1 200") {
+        return false;
+    }
+    let (mut length, mut chunked) = (0usize, false);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return false;
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let lower = header.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+            chunked = true;
+        }
+    }
+    let skip = |n: usize, reader: &mut BufReader<TcpStream>| {
+        let mut body = vec![0u8; n];
+        std::io::Read::read_exact(reader, &mut body).is_ok()
+    };
+    if !chunked {
+        return skip(length, reader);
+    }
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return false;
+        }
+        let Ok(size) = usize::from_str_radix(line.trim_end(), 16) else {
+            return false;
+        };
+        // The chunk and its CRLF; the last (size 0) is followed by a blank line.
+        if !skip(size + 2, reader) {
+            return false;
+        }
+        if size == 0 {
+            return true;
+        }
+    }
+}
+
 /// wrk's requests per second, 50th and 99th percentiles, and errors.
 fn parse_wrk(text: &str) -> Option<Load> {
     let requests_per_second = text

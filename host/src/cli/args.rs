@@ -96,7 +96,9 @@ pub(super) struct RunArgs {
     #[arg(long = "listen", value_name = "ADDR:PORTS", value_parser = parse_grant)]
     pub(super) listen: Vec<weft::net::Grant>,
 
-    /// Let the guest connect to ADDR:PORTS (as --listen). Repeatable.
+    /// Let the guest connect to ADDR:PORTS (as --listen), with its sockets or
+    /// with outgoing HTTP requests (wasi:http: `fetch` in JavaScript, wstd's
+    /// client in Rust). Repeatable.
     #[arg(long = "connect", value_name = "ADDR:PORTS", value_parser = parse_grant)]
     pub(super) connect: Vec<weft::net::Grant>,
 
