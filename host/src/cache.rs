@@ -13,7 +13,7 @@
 //! load the file with (whether the program can spawn at all); a file whose flags
 //! were changed fails verification like any other change. The names are what a
 //! precompiled file keeps of the program's name section: its spawnable functions'
-//! names ([`EntryNames`]); none in a cache entry, whose component is at hand.
+//! names (`EntryNames`); none in a cache entry, whose component is at hand.
 //!
 //! The *engine key* hashes weft's version and every engine setting that changes
 //! generated code (wasmtime's `precompile_compatibility_hash`: its version, the

@@ -146,7 +146,7 @@ impl Program {
     /// `wasi:http/proxy` world): every request is handled by a fresh instance
     /// in a microthread of its own, on the runtime's workers, preempted by fuel
     /// like any other (see [`serve`](crate::serve)). Returns once it listens; the
-    /// [`Server`] stops it.
+    /// [`Server`](crate::Server) stops it.
     ///
     /// The run's options in `options` hold for each request: its memory and fuel
     /// limits, its grants (an outgoing request needs a `connect` grant), its

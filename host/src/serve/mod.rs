@@ -232,8 +232,7 @@ impl Server {
     /// what still runs and end the run. Returns at once; [`wait`](Server::wait)
     /// for the end.
     pub fn stop(&self) {
-        self.serving.stopping.store(true, Ordering::Release);
-        self.stop.request();
+        self.stopper().stop();
     }
 
     /// A handle that stops the server from anywhere ([`Stopper::stop`]).
