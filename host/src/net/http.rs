@@ -55,11 +55,29 @@ impl Outgoing {
     /// response once its head has come.
     pub(crate) async fn send(
         self,
-        mut request: http::Request<WasiBody>,
+        request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<Sent, Error> {
         let options = options.unwrap_or_default();
-        let uri = request.uri();
+        let uri = request.uri().clone();
+        match self.connect_for(&uri, &options).await {
+            Ok(connected) => send_on(connected, request, &options).await,
+            Err(e) => {
+                // The guest may still be writing the body: it is taken and
+                // dropped, so that the guest learns of this error from the
+                // response, not of a body nobody reads.
+                let mut body = request.into_body();
+                tokio::spawn(async move {
+                    while let Some(Ok(_)) = http_body_util::BodyExt::frame(&mut body).await {}
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// A connection for a request to `uri`, if a grant allows it and the server answers:
+    /// the request's sender, its connection, and the socket slot it holds.
+    async fn connect_for(&self, uri: &http::Uri, options: &RequestOptions) -> Result<Connected, Error> {
         let tls = uri.scheme() == Some(&Scheme::HTTPS);
         let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?;
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
@@ -87,12 +105,39 @@ impl Outgoing {
             false => Box::new(stream),
             true => Box::new(tls_connect(&host, stream).await?),
         };
-        let (mut sender, connection) = tokio::time::timeout(
+        let (sender, connection) = tokio::time::timeout(
             connect_timeout,
             hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(io)),
         )
         .await
         .map_err(|_| Error::ConnectionTimeout)??;
+        Ok(Connected {
+            sender,
+            connection,
+            slot,
+        })
+    }
+}
+
+/// A connection made for a request ([`Outgoing::connect_for`]).
+struct Connected {
+    sender: hyper::client::conn::http1::SendRequest<WasiBody>,
+    connection: hyper::client::conn::http1::Connection<TokioIo<Box<dyn Io>>, WasiBody>,
+    slot: SocketSlot,
+}
+
+/// Send `request` on `connected`; its response once its head has come.
+async fn send_on(
+    connected: Connected,
+    mut request: http::Request<WasiBody>,
+    options: &RequestOptions,
+) -> Result<Sent, Error> {
+    let Connected {
+        mut sender,
+        connection,
+        slot,
+    } = connected;
+    {
         // On the wire, the request names only its path: the authority went to
         // the connection (and the `Host` header).
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -132,7 +177,9 @@ impl Outgoing {
         });
         Ok((response, connection))
     }
+}
 
+impl Outgoing {
     /// The addresses of `host` at `port` that a grant covers, looked up only if
     /// one could; none: denied, and told.
     async fn allowed(&self, host: &str, port: u16, shown: &str) -> Result<Vec<SocketAddr>, Error> {

@@ -218,27 +218,65 @@ pub fn cbor_round_trips(wasm: &std::path::Path, mode: &str) {
 }
 
 /// A local HTTP server that answers every request with 200 and `body`, one
-/// connection at a time, each closed after its answer: its port.
+/// connection at a time, each closed after its answer: its port. It reads each
+/// request whole first: a socket closed with bytes unread (a chunked body's last
+/// chunk, say) resets the connection instead of closing it.
 pub fn http_server(body: &'static str) -> u16 {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a test server");
     let port = listener.local_addr().expect("its address").port();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut head = Vec::new();
-            let mut byte = [0u8];
-            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream);
+            if let Err(e) = read_request(&mut reader) {
+                eprintln!("the test server could not read a request: {e}");
+                continue;
             }
             let answer = format!(
                 "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
-            if let Err(e) = stream.write_all(answer.as_bytes()) {
+            if let Err(e) = reader.get_mut().write_all(answer.as_bytes()) {
                 eprintln!("the test server could not answer: {e}");
             }
         }
     });
     port
+}
+
+/// Read one HTTP/1.1 request whole: its head, and its body by `content-length`
+/// or chunked.
+fn read_request(reader: &mut BufReader<std::net::TcpStream>) -> std::io::Result<()> {
+    use std::io::Read;
+    let (mut length, mut chunked) = (0usize, false);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(n) = lower.strip_prefix("content-length:") {
+            length = n.trim().parse().unwrap_or(0);
+        }
+        chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+    }
+    if !chunked {
+        return reader.read_exact(&mut vec![0; length]);
+    }
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let size = usize::from_str_radix(line.trim_end(), 16)
+            .map_err(|_| std::io::Error::other(format!("a bad chunk size: {line:?}")))?;
+        // The chunk and its CRLF (the last, empty one: the blank line after it).
+        reader.read_exact(&mut vec![0; size + 2])?;
+        if size == 0 {
+            return Ok(());
+        }
+    }
 }
