@@ -66,10 +66,7 @@ impl Outgoing {
                 // The guest may still be writing the body: it is taken and
                 // dropped, so that the guest learns of this error from the
                 // response, not of a body nobody reads.
-                let mut body = request.into_body();
-                tokio::spawn(async move {
-                    while let Some(Ok(_)) = http_body_util::BodyExt::frame(&mut body).await {}
-                });
+                drain(request.into_body());
                 Err(e)
             }
         }
@@ -121,9 +118,61 @@ impl Outgoing {
 
 /// A connection made for a request ([`Outgoing::connect_for`]).
 struct Connected {
-    sender: hyper::client::conn::http1::SendRequest<WasiBody>,
-    connection: hyper::client::conn::http1::Connection<TokioIo<Box<dyn Io>>, WasiBody>,
+    sender: hyper::client::conn::http1::SendRequest<Drained>,
+    connection: hyper::client::conn::http1::Connection<TokioIo<Box<dyn Io>>, Drained>,
     slot: SocketSlot,
+}
+
+/// Take what the guest still writes to a request's `body`, and drop it, until
+/// it finishes (or drops) the body: its writes then succeed instead of failing on
+/// a body nobody reads. Outside a tokio runtime (at the runtime's end), dropped.
+fn drain(mut body: WasiBody) {
+    if body.is_end_stream() {
+        return;
+    }
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime
+            .spawn(async move { while let Some(Ok(_)) = http_body_util::BodyExt::frame(&mut body).await {} });
+    }
+}
+
+/// A request's body as hyper sends it. Should hyper let go of it before the
+/// guest has finished it (the server answered at once, and closed), what the
+/// guest still writes is drained ([`drain`]): a guest that finishes its body
+/// after the response has come still gets that response.
+struct Drained(Option<WasiBody>);
+
+impl Body for Drained {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        match self.0.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0
+            .as_ref()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+impl Drop for Drained {
+    fn drop(&mut self) {
+        if let Some(body) = self.0.take() {
+            drain(body);
+        }
+    }
 }
 
 /// Send `request` on `connected`; its response once its head has come.
@@ -154,6 +203,7 @@ async fn send_on(
             let _gone = done_tx.send(ended);
         });
         let first_byte = options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let request = request.map(|body| Drained(Some(body)));
         let response = tokio::time::timeout(first_byte, sender.send_request(request))
             .await
             .map_err(|_| Error::ConnectionReadTimeout)??;
