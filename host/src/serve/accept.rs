@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::Serving;
 
-/// How long the requests stopped at the end get to be counted.
+/// How long the requests stopped at the end get to be answered and counted.
 const COUNT_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a client may take to send a request's head.
@@ -118,28 +118,42 @@ async fn serve(listener: tokio::net::TcpListener, serving: Arc<Serving>, stop: A
     drop(listener);
     serving.stopping.store(true, Ordering::Release);
     let all = serving.max_requests;
+    // Each connection ends once its request in flight is answered (an idle one
+    // at once), and each request once its microthread has ended (it may go on
+    // after its answer, or have lost its client): both within the grace.
+    let connections_closed = connections.shutdown();
+    tokio::pin!(connections_closed);
+    let mut closed = false;
     if !stop.at_once.load(Ordering::Acquire) {
-        // Each connection ends once its request in flight is answered (an idle
-        // one at once), and each request once its microthread has ended (it may
-        // go on after its answer, or have lost its client).
-        let drained = async {
-            connections.shutdown().await;
-            let _all_back = serving.room.acquire_many(all).await;
-        };
-        let drained = tokio::select! {
-            () = drained => true,
-            () = tokio::time::sleep(grace) => false,
+        let grace_over = tokio::time::sleep(grace);
+        tokio::pin!(grace_over);
+        closed = tokio::select! {
+            () = &mut connections_closed => true,
+            () = &mut grace_over => false,
             () = stop.at_once() => false,
         };
+        let drained = closed
+            && tokio::select! {
+                all_back = serving.room.acquire_many(all) => all_back.is_ok(),
+                () = &mut grace_over => false,
+                () = stop.at_once() => false,
+            };
         if !drained {
             tracing::debug!(target: "weft::serve", "the stop's grace period is over: the requests in flight are stopped");
         }
     }
     run.cancel();
-    // The requests stopped now are counted as their microthreads end, which is
-    // soon: each is stopped where it is.
-    let counted = tokio::time::timeout(COUNT_WAIT, serving.room.acquire_many(all)).await;
-    if counted.is_err() {
-        tracing::debug!(target: "weft::serve", "some requests stopped at the end were not counted");
+    // The requests stopped now are answered (503) on their connections, which
+    // then close, and counted as their microthreads end: soon, each is stopped
+    // where it is.
+    let answered_and_counted = tokio::time::timeout(COUNT_WAIT, async {
+        if !closed {
+            (&mut connections_closed).await;
+        }
+        let _all_back = serving.room.acquire_many(all).await;
+    })
+    .await;
+    if answered_and_counted.is_err() {
+        tracing::debug!(target: "weft::serve", "some requests stopped at the end were not answered or counted");
     }
 }
