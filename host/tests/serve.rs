@@ -157,6 +157,27 @@ fn post(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
     (status, back)
 }
 
+/// GETs of `/bytes?n=N` and POSTs to `/echo` with bodies of 0 B, 1 KiB and 10
+/// MiB: each of the right length (made of `fill`, if given), each echoed whole.
+fn bodies_stream_both_ways(served: &Served, fill: Option<u8>) {
+    for size in [0usize, 1 << 10, 10 << 20] {
+        let (status, body) = get(&served.url(&format!("/bytes?n={size}")));
+        assert_eq!(status, 200);
+        assert_eq!(body.len(), size, "GET of {size} bytes");
+        if let Some(fill) = fill {
+            assert!(body.iter().all(|&b| b == fill));
+        }
+        let sent: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let (status, back) = post(&served.url("/echo"), &sent);
+        assert_eq!(status, 200);
+        assert!(
+            back == sent,
+            "POST of {size} bytes came back as {} bytes",
+            back.len()
+        );
+    }
+}
+
 fn hello() -> std::path::PathBuf {
     weft_tests::guest("http-handler")
 }
@@ -169,20 +190,7 @@ fn a_rust_handler_answers_gets_and_posts_with_bodies_streamed_both_ways() {
         (status, text(&body)),
         (200, "Hello from a wasi:http handler\n".into())
     );
-    for size in [0usize, 1 << 10, 10 << 20] {
-        let (status, body) = get(&served.url(&format!("/bytes?n={size}")));
-        assert_eq!(status, 200);
-        assert_eq!(body.len(), size, "GET of {size} bytes");
-        assert!(body.iter().all(|&b| b == b'w'));
-        let sent: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        let (status, back) = post(&served.url("/echo"), &sent);
-        assert_eq!(status, 200);
-        assert!(
-            back == sent,
-            "POST of {size} bytes came back as {} bytes",
-            back.len()
-        );
-    }
+    bodies_stream_both_ways(&served, Some(b'w'));
     let (status, _) = get(&served.url("/nothing-here"));
     assert_eq!(status, 404);
     assert_eq!(served.stop(libc::SIGINT), Some(130));
@@ -488,19 +496,7 @@ fn a_javascript_handler_built_by_componentize_js_is_served() {
         (status, text(&body)),
         (200, "Hello from a JavaScript handler\n".into())
     );
-    for size in [0usize, 1 << 10, 10 << 20] {
-        let (status, body) = get(&served.url(&format!("/bytes?n={size}")));
-        assert_eq!(status, 200);
-        assert_eq!(body.len(), size, "GET of {size} bytes");
-        let sent: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        let (status, back) = post(&served.url("/echo"), &sent);
-        assert_eq!(status, 200);
-        assert!(
-            back == sent,
-            "POST of {size} bytes came back as {} bytes",
-            back.len()
-        );
-    }
+    bodies_stream_both_ways(&served, None);
     // An exception answers 500 (the engine's answer), and the next request is fine.
     assert_eq!(get(&served.url("/throw")).0, 500);
     assert_eq!(get(&served.url("/")).0, 200);

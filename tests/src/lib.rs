@@ -125,37 +125,31 @@ pub fn built_from_source(source: &str) -> PathBuf {
 /// # Panics
 /// If the build fails: the message says why.
 pub fn built_from_source_by(weft: &Path, source: &str) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
-    let mut built = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some((_, wasm)) = built.iter().find(|(s, _)| s == source) {
-        return wasm.clone();
-    }
-    let name = Path::new(source)
-        .file_name()
-        .expect("a file name")
-        .to_string_lossy()
-        .into_owned();
-    let wasm = target_subdir("guests-from-source").join(format!("{name}.wasm"));
-    let out = Command::new(weft)
-        .arg("build")
-        .arg(workspace().join(source))
-        .arg("-o")
-        .arg(&wasm)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", weft.display()));
-    assert!(
-        out.status.success(),
-        "weft build {source} failed (scripts/test.sh installs componentize-py and componentize-js, \
+    static BUILT: Built = OnceLock::new();
+    once_per_process(&BUILT, source, || {
+        let name = Path::new(source)
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
+        let wasm = target_subdir("guests-from-source").join(format!("{name}.wasm"));
+        let out = Command::new(weft)
+            .arg("build")
+            .arg(workspace().join(source))
+            .arg("-o")
+            .arg(&wasm)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", weft.display()));
+        assert!(
+            out.status.success(),
+            "weft build {source} failed (scripts/test.sh installs componentize-py and componentize-js, \
          and names them in WEFT_COMPONENTIZE_PY and WEFT_COMPONENTIZE_JS: \
          eval \"$(sh scripts/guest-tools.sh)\" does the same):\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    built.push((source.to_string(), wasm.clone()));
-    wasm
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wasm
+    })
 }
 
 /// The component componentize-js's default build makes of the JavaScript
@@ -174,50 +168,44 @@ pub fn built_from_source_by(weft: &Path, source: &str) -> PathBuf {
 /// # Panics
 /// If componentize-js is not named or not there, or the build fails.
 pub fn componentized_js(source: &str) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
-    let mut built = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some((_, wasm)) = built.iter().find(|(s, _)| s == source) {
-        return wasm.clone();
-    }
-    let prefix = std::env::var_os("WEFT_COMPONENTIZE_JS").unwrap_or_else(|| {
-        panic!(
-            "WEFT_COMPONENTIZE_JS names no componentize-js: run the tests with scripts/test.sh, \
+    static BUILT: Built = OnceLock::new();
+    once_per_process(&BUILT, source, || {
+        let prefix = std::env::var_os("WEFT_COMPONENTIZE_JS").unwrap_or_else(|| {
+            panic!(
+                "WEFT_COMPONENTIZE_JS names no componentize-js: run the tests with scripts/test.sh, \
              or eval \"$(sh scripts/guest-tools.sh)\" first"
-        )
-    });
-    let module =
-        Path::new(&prefix).join("node_modules/@bytecodealliance/componentize-js/src/componentize.js");
-    assert!(module.exists(), "no componentize-js at {}", module.display());
-    let name = Path::new(source)
-        .file_name()
-        .expect("a file name")
-        .to_string_lossy()
-        .into_owned();
-    let wasm = target_subdir("guests-from-source").join(format!("{name}.default.wasm"));
-    let wit = wasi_http_wit("0.2.10");
-    let script = "const [module, source, wit, out] = process.argv.slice(1); \
+            )
+        });
+        let module =
+            Path::new(&prefix).join("node_modules/@bytecodealliance/componentize-js/src/componentize.js");
+        assert!(module.exists(), "no componentize-js at {}", module.display());
+        let name = Path::new(source)
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
+        let wasm = target_subdir("guests-from-source").join(format!("{name}.default.wasm"));
+        let wit = wasi_http_wit("0.2.10");
+        let script = "const [module, source, wit, out] = process.argv.slice(1); \
         const { componentize } = await import(module); \
         const { component } = await componentize({ sourcePath: source, witPath: wit, worldName: 'handler' }); \
         (await import('node:fs')).writeFileSync(out, component);";
-    let out = Command::new("node")
-        .args(["--input-type=module", "-e", script])
-        .arg(url_of(&module))
-        .arg(workspace().join(source))
-        .arg(&wit)
-        .arg(&wasm)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run node (apt-get install nodejs): {e}"));
-    assert!(
-        out.status.success(),
-        "componentize-js failed on {source}:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    built.push((source.to_string(), wasm.clone()));
-    wasm
+        let out = Command::new("node")
+            .args(["--input-type=module", "-e", script])
+            .arg(url_of(&module))
+            .arg(workspace().join(source))
+            .arg(&wit)
+            .arg(&wasm)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run node (apt-get install nodejs): {e}"));
+        assert!(
+            out.status.success(),
+            "componentize-js failed on {source}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wasm
+    })
 }
 
 /// A WIT directory whose world `handler` is `wasi:http/proxy` at `version` (of
@@ -252,6 +240,25 @@ fn wasi_http_wit(version: &str) -> PathBuf {
 /// A file's `file://` URL, for node's `import()`.
 fn url_of(path: &Path) -> String {
     format!("file://{}", path.display())
+}
+
+/// What a builder of guests from source has built in this process: the source,
+/// the component.
+type Built = OnceLock<std::sync::Mutex<Vec<(String, PathBuf)>>>;
+
+/// The component `build` makes of `source`, once per process (`built` keeps
+/// them); one build at a time.
+fn once_per_process(built: &'static Built, source: &str, build: impl FnOnce() -> PathBuf) -> PathBuf {
+    let mut built = built
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((_, wasm)) = built.iter().find(|(s, _)| s == source) {
+        return wasm.clone();
+    }
+    let wasm = build();
+    built.push((source.to_string(), wasm.clone()));
+    wasm
 }
 
 /// A directory of the tests' own in the target directory (e.g. for the guests

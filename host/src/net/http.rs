@@ -23,7 +23,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
 use super::grants::{Direction, Grants};
 use super::resolve::Resolver;
-use super::tcp::{NetError, SocketSlot, Target};
+use super::tcp::{NetError, SocketSlot};
 use crate::limits::Quota;
 
 /// How long a connection, a response's first byte, or a pause between its bytes
@@ -59,17 +59,11 @@ impl Outgoing {
         options: Option<RequestOptions>,
     ) -> Result<Sent, Error> {
         let options = options.unwrap_or_default();
-        let uri = request.uri().clone();
-        match self.connect_for(&uri, &options).await {
-            Ok(connected) => send_on(connected, request, &options).await,
-            Err(e) => {
-                // The guest may still be writing the body: it is taken and
-                // dropped, so that the guest learns of this error from the
-                // response, not of a body nobody reads.
-                drain(request.into_body());
-                Err(e)
-            }
-        }
+        // Should the request go no further (refused, or the server answered
+        // before its end), what the guest still writes to its body is drained.
+        let request = request.map(|body| Drained(Some(body)));
+        let connected = self.connect_for(request.uri(), &options).await?;
+        send_on(connected, request, &options).await
     }
 
     /// A connection for a request to `uri`, if a grant allows it and the server answers:
@@ -123,23 +117,11 @@ struct Connected {
     slot: SocketSlot,
 }
 
-/// Take what the guest still writes to a request's `body`, and drop it, until
-/// it finishes (or drops) the body: its writes then succeed instead of failing on
-/// a body nobody reads. Outside a tokio runtime (at the runtime's end), dropped.
-fn drain(mut body: WasiBody) {
-    if body.is_end_stream() {
-        return;
-    }
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime
-            .spawn(async move { while let Some(Ok(_)) = http_body_util::BodyExt::frame(&mut body).await {} });
-    }
-}
-
-/// A request's body as hyper sends it. Should hyper let go of it before the
-/// guest has finished it (the server answered at once, and closed), what the
-/// guest still writes is drained ([`drain`]): a guest that finishes its body
-/// after the response has come still gets that response.
+/// A request's body as weft sends it. Dropped before the guest has finished it
+/// (the request refused, or the server answered at once and closed), it takes
+/// what the guest still writes and drops it, until the guest finishes (or drops)
+/// the body: the guest's writes succeed, and it learns how its request went from
+/// the response, not from a body nobody reads.
 struct Drained(Option<WasiBody>);
 
 impl Body for Drained {
@@ -169,8 +151,14 @@ impl Body for Drained {
 
 impl Drop for Drained {
     fn drop(&mut self) {
-        if let Some(body) = self.0.take() {
-            drain(body);
+        let Some(mut body) = self.0.take() else { return };
+        // Outside a tokio runtime (at the runtime's end), just dropped.
+        if !body.is_end_stream()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                while let Some(Ok(_)) = http_body_util::BodyExt::frame(&mut body).await {}
+            });
         }
     }
 }
@@ -178,7 +166,7 @@ impl Drop for Drained {
 /// Send `request` on `connected`; its response once its head has come.
 async fn send_on(
     connected: Connected,
-    mut request: http::Request<WasiBody>,
+    mut request: http::Request<Drained>,
     options: &RequestOptions,
 ) -> Result<Sent, Error> {
     let Connected {
@@ -203,7 +191,6 @@ async fn send_on(
             let _gone = done_tx.send(ended);
         });
         let first_byte = options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let request = request.map(|body| Drained(Some(body)));
         let response = tokio::time::timeout(first_byte, sender.send_request(request))
             .await
             .map_err(|_| Error::ConnectionReadTimeout)??;
@@ -239,22 +226,14 @@ impl Outgoing {
             ));
             Error::HttpRequestDenied
         };
-        let addrs = match Target::parse(&format!("{host}:{port}")) {
-            Ok(Target::Addr(addr)) => vec![addr],
-            // An IPv6 address without its brackets.
-            Err(_) if host.parse::<std::net::IpAddr>().is_ok() => {
-                vec![SocketAddr::new(
-                    host.parse().map_err(|_| Error::HttpRequestUriInvalid)?,
-                    port,
-                )]
-            }
-            Err(_) => return Err(Error::HttpRequestUriInvalid),
-            Ok(Target::Name(name, port)) => {
-                if !self.grants.may_resolve(Direction::Connect, &name, port) {
+        let addrs = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => {
+                if !self.grants.may_resolve(Direction::Connect, host, port) {
                     return Err(denied());
                 }
                 self.resolver
-                    .lookup(&name, port)
+                    .lookup(host, port)
                     .await
                     .map_err(|e| Error::DnsError {
                         rcode: Some(match e {

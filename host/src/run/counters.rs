@@ -78,6 +78,11 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// The requests that ended with `outcome`.
+    pub(super) fn requests(&self, outcome: RequestOutcome) -> u64 {
+        self.requests[outcome as usize].load(Ordering::Relaxed)
+    }
+
     pub(super) fn failed_total(&self) -> u64 {
         self.failed.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }

@@ -14,7 +14,7 @@ use wasmtime::Engine;
 use super::blocking::{Member, Members};
 use super::completion::{Completion, Identity};
 use super::context::RunContext;
-use super::counters::{Counters, Observed, Tally};
+use super::counters::{Counters, Observed, RequestOutcome, Tally};
 use super::finish::Finish;
 use super::limits::RunLimits;
 use super::options::{AppData, HostEndpoint, RunOptions};
@@ -635,10 +635,10 @@ impl Run {
             started_for_others: c.started_for_others.load(Ordering::Relaxed),
             started_prepared: c.started_prepared.load(Ordering::Relaxed),
             requests_started: c.requests_started.load(Ordering::Relaxed),
-            requests_answered: c.requests[0].load(Ordering::Relaxed),
-            requests_failed: c.requests[1].load(Ordering::Relaxed),
-            requests_timed_out: c.requests[2].load(Ordering::Relaxed),
-            requests_refused: c.requests[3].load(Ordering::Relaxed),
+            requests_answered: c.requests(RequestOutcome::Answered),
+            requests_failed: c.requests(RequestOutcome::Failed),
+            requests_timed_out: c.requests(RequestOutcome::TimedOut),
+            requests_refused: c.requests(RequestOutcome::Refused),
         }
     }
 
@@ -655,7 +655,7 @@ impl Run {
     }
 
     /// An HTTP request ended so.
-    pub(crate) fn count_request(&self, outcome: super::counters::RequestOutcome) {
+    pub(crate) fn count_request(&self, outcome: RequestOutcome) {
         self.counters.requests[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 

@@ -105,13 +105,32 @@ pub(super) fn from_bytes(
 /// was compiled from did, so that the file is loaded with the engine settings it was
 /// compiled with (the file's check refuses it if it lies).
 pub fn imports_weft(bytes: &[u8]) -> Option<bool> {
-    use wasmparser::{Parser, Payload};
     if bytes.starts_with(cache::MAGIC) {
         return cache::precompiled_imports_weft(bytes);
     }
+    surface(bytes).map(|s| s.imports_weft)
+}
+
+/// What a component's own imports and exports (not its nested components') say
+/// of how it runs.
+struct Surface {
+    /// It imports a `weft:runtime` interface.
+    imports_weft: bool,
+    /// It exports `wasi:http/incoming-handler`.
+    handles_http: bool,
+}
+
+/// A component's [`Surface`], read in one pass; `None` if the bytes are not a
+/// readable component.
+fn surface(bytes: &[u8]) -> Option<Surface> {
+    use wasmparser::{Parser, Payload};
     if !bytes.starts_with(WASM_MAGIC) || bytes.get(4..8) == Some(&CORE_MODULE_VERSION[..]) {
         return None;
     }
+    let mut found = Surface {
+        imports_weft: false,
+        handles_http: false,
+    };
     let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.ok()? {
@@ -119,15 +138,18 @@ pub fn imports_weft(bytes: &[u8]) -> Option<bool> {
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::ComponentImportSection(reader) if depth == 0 => {
                 for import in reader {
-                    if import.ok()?.name.name.starts_with("weft:runtime/") {
-                        return Some(true);
-                    }
+                    found.imports_weft |= import.ok()?.name.name.starts_with("weft:runtime/");
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    found.handles_http |= export.ok()?.name.name.starts_with("wasi:http/incoming-handler");
                 }
             }
             _ => {}
         }
     }
-    Some(false)
+    Some(found)
 }
 
 /// What each microthread of a component (its bytes, or a precompiled file's)
@@ -203,29 +225,10 @@ fn compile(
 /// [`imports_weft`]), so that a handler compiled by `weft compile` is served with
 /// the engine settings it was compiled with.
 pub fn runs_alone(bytes: &[u8]) -> Option<bool> {
-    use wasmparser::{Parser, Payload};
     if bytes.starts_with(cache::MAGIC) {
         return cache::precompiled_imports_weft(bytes).map(|weft| !weft);
     }
-    if imports_weft(bytes)? {
-        return Some(false);
-    }
-    let mut depth = 0usize;
-    for payload in Parser::new(0).parse_all(bytes) {
-        match payload.ok()? {
-            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
-            Payload::End(_) => depth = depth.saturating_sub(1),
-            Payload::ComponentExportSection(reader) if depth == 0 => {
-                for export in reader {
-                    if export.ok()?.name.name.starts_with("wasi:http/incoming-handler") {
-                        return Some(false);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Some(true)
+    surface(bytes).map(|s| !s.imports_weft && !s.handles_http)
 }
 
 /// Compile a component into the bytes of a precompiled file (`weft compile`).
